@@ -1,0 +1,57 @@
+# tally: one entry point for building, testing and running.
+#   make run    set up, build the release, run the sample job
+#   make test   set up, then every test: Rust, Gleam and Erlang
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+
+EBIN      := _build/default/lib/tally/ebin
+TEST_EBIN := _build/gleam_test/ebin
+RELEASE   := _build/default/rel/tally
+GLEAM     := $(shell command -v gleam 2>/dev/null)
+GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
+export TALLY_GIT_COMMIT := $(GIT_COMMIT)
+
+.PHONY: setup native gleam compile test test-rust test-beam release run clean
+
+setup:
+	@scripts/setup.sh
+
+# The NIF library and the port binary go to priv/, where the application finds them.
+native: setup
+	cargo build --release -p tally_nif -p tally_port -p tally_cli
+	@mkdir -p priv
+	cp target/release/libtally_nif.so priv/libtally_nif.so
+	cp target/release/tally_port priv/tally_port
+
+# Gleam to Erlang: with a gleam binary when there is one, else the npm compiler.
+gleam: setup
+ifneq ($(GLEAM),)
+	gleam build --target erlang
+	scripts/collect_gleam_output.sh build/dev/erlang/tally/_gleam_artefacts _gen/gleam _gen/gleam_test
+else
+	node scripts/gleam_build.mjs --src gleam_src --test tests --out _gen/gleam --test-out _gen/gleam_test
+endif
+
+compile: native gleam
+	rebar3 compile
+	@mkdir -p $(TEST_EBIN)
+	erlc -o $(TEST_EBIN) _gen/gleam_test/*.erl tests/*.erl tests/erlang/*.erl
+
+test: setup
+	scripts/run_tests.sh
+
+test-rust: setup
+	cargo test --workspace
+
+test-beam: compile
+	scripts/run_tests.sh --beam-only
+
+release: compile
+	rebar3 release
+
+run: release
+	TALLY_RUN="$(CURDIR)/sample/events.jsonl" $(RELEASE)/bin/tally foreground
+
+clean:
+	rm -rf _build _gen target priv/libtally_nif.so priv/tally_port

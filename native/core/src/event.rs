@@ -1,0 +1,49 @@
+//! The normalised usage event that every parser produces.
+
+/// One measured quantity of usage.
+///
+/// * `id`: unique per `source`; parsers of sources without ids derive one
+///   from the content and its position, so re-reading gives the same ids.
+/// * `source`: where it came from (a CloudEvents `source`, or `s3:<bucket>`, ...).
+/// * `customer`: who is billed (CloudEvents `subject`, S3 bucket owner, RGW owner, ...).
+/// * `resource`: what was used (bucket, volume, link).
+/// * `meter`: what was measured; see [`meter_unit`] for the standard names.
+/// * `value`: a non-negative integer in the meter's unit.
+/// * `time_ms`: when, in milliseconds since the Unix epoch, UTC.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UsageEvent {
+    pub id: String,
+    pub source: String,
+    pub customer: String,
+    pub resource: String,
+    pub meter: String,
+    pub value: u64,
+    pub time_ms: i64,
+}
+
+/// Standard meter names.
+pub mod meters {
+    pub const BANDWIDTH_OUT_BYTES: &str = "bandwidth_out_bytes";
+    pub const BANDWIDTH_IN_BYTES: &str = "bandwidth_in_bytes";
+    pub const REQUESTS: &str = "requests";
+    pub const SUCCESSFUL_REQUESTS: &str = "successful_requests";
+    pub const STORAGE_BYTES: &str = "storage_bytes";
+}
+
+/// The unit a standard meter counts in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeterUnit {
+    Bytes,
+    Count,
+}
+
+/// The unit of a standard meter, `None` for a meter tally does not know
+/// (custom meters from JSON events are allowed and billed as plain counts).
+pub fn meter_unit(meter: &str) -> Option<MeterUnit> {
+    use meters::*;
+    match meter {
+        BANDWIDTH_OUT_BYTES | BANDWIDTH_IN_BYTES | STORAGE_BYTES => Some(MeterUnit::Bytes),
+        REQUESTS | SUCCESSFUL_REQUESTS => Some(MeterUnit::Count),
+        _ => None,
+    }
+}

@@ -1,0 +1,414 @@
+//! A small validating JSON scanner over one complete document in a byte slice.
+//!
+//! Parsers walk the fields they need and skip (but still validate) the rest,
+//! so unknown fields cost a scan, not an allocation. Strings without escapes
+//! are borrowed from the input.
+
+use std::borrow::Cow;
+
+/// Deepest nesting accepted, so hostile input cannot overflow the stack.
+const MAX_DEPTH: usize = 128;
+
+/// Why scanning stopped, at a 0-based byte position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanError {
+    Syntax { at: usize, expected: &'static str },
+    Utf8 { at: usize },
+}
+
+/// A JSON number classified for usage values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Number {
+    /// A non-negative integer up to `i64::MAX`.
+    Count(u64),
+    /// A well-formed number that is negative, fractional or has an exponent.
+    NotCount,
+    /// A non-negative integer over `i64::MAX`.
+    TooLarge,
+}
+
+pub struct Scanner<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Scanner<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Scanner { bytes, pos: 0 }
+    }
+
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    fn err(&self, expected: &'static str) -> ScanError {
+        ScanError::Syntax { at: self.pos, expected }
+    }
+
+    #[inline]
+    pub fn skip_ws(&mut self) {
+        while let Some(&c) = self.bytes.get(self.pos) {
+            if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// The next non-space byte, without consuming it.
+    #[inline]
+    pub fn peek(&mut self) -> Option<u8> {
+        self.skip_ws();
+        self.bytes.get(self.pos).copied()
+    }
+
+    #[inline]
+    pub fn expect(&mut self, c: u8, expected: &'static str) -> Result<(), ScanError> {
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.err(expected))
+        }
+    }
+
+    /// After the document: only white space may remain.
+    pub fn end(&mut self) -> Result<(), ScanError> {
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => Err(self.err("end of line after the object")),
+        }
+    }
+
+    /// Starts an object: consumes `{`.
+    pub fn begin_object(&mut self) -> Result<(), ScanError> {
+        self.expect(b'{', "'{'")
+    }
+
+    /// The next key of an object, or `None` at its closing `}`. `first` says
+    /// whether this is the first key (no comma before it).
+    pub fn next_key(&mut self, first: &mut bool) -> Result<Option<Cow<'a, str>>, ScanError> {
+        match self.peek() {
+            Some(b'}') => {
+                self.pos += 1;
+                return Ok(None);
+            }
+            Some(b',') if !*first => self.pos += 1,
+            _ if *first => {}
+            _ => return Err(self.err("',' or '}'")),
+        }
+        *first = false;
+        if self.peek() != Some(b'"') {
+            return Err(self.err("a string key"));
+        }
+        let key = self.string()?;
+        self.expect(b':', "':'")?;
+        Ok(Some(key))
+    }
+
+    /// Starts an array: consumes `[`.
+    pub fn begin_array(&mut self) -> Result<(), ScanError> {
+        self.expect(b'[', "'['")
+    }
+
+    /// Whether another element follows in an array (consuming the comma or
+    /// the closing `]`).
+    pub fn next_element(&mut self, first: &mut bool) -> Result<bool, ScanError> {
+        match self.peek() {
+            Some(b']') => {
+                self.pos += 1;
+                Ok(false)
+            }
+            Some(b',') if !*first => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(_) if *first => {
+                *first = false;
+                Ok(true)
+            }
+            _ => Err(self.err("',' or ']'")),
+        }
+    }
+
+    /// Whether the next value is a string (without consuming it).
+    pub fn at_string(&mut self) -> bool {
+        self.peek() == Some(b'"')
+    }
+
+    /// Whether the next value is `null`, consuming it if so.
+    pub fn null(&mut self) -> bool {
+        if self.peek() == Some(b'n') && self.bytes[self.pos..].starts_with(b"null") {
+            self.pos += 4;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A string value, unescaped; borrowed when it holds no escapes.
+    pub fn string(&mut self) -> Result<Cow<'a, str>, ScanError> {
+        if self.peek() != Some(b'"') {
+            return Err(self.err("a string"));
+        }
+        let start = self.pos + 1;
+        let mut i = start;
+        // Fast path: find the closing quote with no escapes or control bytes.
+        while let Some(&c) = self.bytes.get(i) {
+            match c {
+                b'"' => {
+                    let raw = &self.bytes[start..i];
+                    let text = std::str::from_utf8(raw)
+                        .map_err(|e| ScanError::Utf8 { at: start + e.valid_up_to() })?;
+                    self.pos = i + 1;
+                    return Ok(Cow::Borrowed(text));
+                }
+                b'\\' => return self.escaped_string(start, i),
+                0..=0x1f => {
+                    self.pos = i;
+                    return Err(self.err("no control characters in a string"));
+                }
+                _ => i += 1,
+            }
+        }
+        self.pos = i;
+        Err(self.err("closing '\"'"))
+    }
+
+    fn escaped_string(&mut self, start: usize, first_escape: usize) -> Result<Cow<'a, str>, ScanError> {
+        let mut out: Vec<u8> = self.bytes[start..first_escape].to_vec();
+        let mut i = first_escape;
+        loop {
+            let Some(&c) = self.bytes.get(i) else {
+                self.pos = i;
+                return Err(self.err("closing '\"'"));
+            };
+            match c {
+                b'"' => break,
+                b'\\' => {
+                    let Some(&e) = self.bytes.get(i + 1) else {
+                        self.pos = i + 1;
+                        return Err(self.err("an escape"));
+                    };
+                    i += 2;
+                    match e {
+                        b'"' => out.push(b'"'),
+                        b'\\' => out.push(b'\\'),
+                        b'/' => out.push(b'/'),
+                        b'b' => out.push(8),
+                        b'f' => out.push(12),
+                        b'n' => out.push(b'\n'),
+                        b'r' => out.push(b'\r'),
+                        b't' => out.push(b'\t'),
+                        b'u' => {
+                            let ch = self.unicode_escape(&mut i)?;
+                            let mut buf = [0u8; 4];
+                            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                        }
+                        _ => {
+                            self.pos = i - 1;
+                            return Err(self.err("a valid escape"));
+                        }
+                    }
+                }
+                0..=0x1f => {
+                    self.pos = i;
+                    return Err(self.err("no control characters in a string"));
+                }
+                _ => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+        self.pos = i + 1;
+        String::from_utf8(out).map(Cow::Owned).map_err(|_| ScanError::Utf8 { at: start })
+    }
+
+    fn hex4(&mut self, i: &mut usize) -> Result<u32, ScanError> {
+        let Some(h) = self.bytes.get(*i..*i + 4) else {
+            self.pos = *i;
+            return Err(self.err("four hex digits"));
+        };
+        let mut v = 0u32;
+        for &c in h {
+            let d = (c as char).to_digit(16).ok_or_else(|| {
+                ScanError::Syntax { at: *i, expected: "four hex digits" }
+            })?;
+            v = v * 16 + d;
+        }
+        *i += 4;
+        Ok(v)
+    }
+
+    fn unicode_escape(&mut self, i: &mut usize) -> Result<char, ScanError> {
+        let at = *i;
+        let hi = self.hex4(i)?;
+        let code = if (0xD800..0xDC00).contains(&hi) {
+            // A surrogate pair: \uD83D\uDE00.
+            if self.bytes.get(*i..*i + 2) != Some(&b"\\u"[..]) {
+                return Err(ScanError::Syntax { at: *i, expected: "a low surrogate escape" });
+            }
+            *i += 2;
+            let lo = self.hex4(i)?;
+            if !(0xDC00..0xE000).contains(&lo) {
+                return Err(ScanError::Syntax { at: *i - 4, expected: "a low surrogate" });
+            }
+            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+        } else {
+            hi
+        };
+        char::from_u32(code).ok_or(ScanError::Syntax { at, expected: "a valid code point" })
+    }
+
+    /// A number, checked against the JSON grammar and classified.
+    pub fn number(&mut self) -> Result<Number, ScanError> {
+        self.skip_ws();
+        let b = self.bytes;
+        let start = self.pos;
+        let mut i = start;
+        let negative = b.get(i) == Some(&b'-');
+        if negative {
+            i += 1;
+        }
+        let int_start = i;
+        match b.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                while matches!(b.get(i), Some(b'0'..=b'9')) {
+                    i += 1;
+                }
+            }
+            _ => {
+                self.pos = i;
+                return Err(self.err("a number"));
+            }
+        }
+        let int_end = i;
+        let mut integral = true;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            integral = false;
+            if !matches!(b.get(i), Some(b'0'..=b'9')) {
+                self.pos = i;
+                return Err(self.err("a digit after '.'"));
+            }
+            while matches!(b.get(i), Some(b'0'..=b'9')) {
+                i += 1;
+            }
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            integral = false;
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            if !matches!(b.get(i), Some(b'0'..=b'9')) {
+                self.pos = i;
+                return Err(self.err("a digit in the exponent"));
+            }
+            while matches!(b.get(i), Some(b'0'..=b'9')) {
+                i += 1;
+            }
+        }
+        self.pos = i;
+        if negative && !(int_end - int_start == 1 && b[int_start] == b'0' && integral) {
+            return Ok(Number::NotCount);
+        }
+        if !integral {
+            return Ok(Number::NotCount);
+        }
+        let mut v: u64 = 0;
+        for &c in &b[int_start..int_end] {
+            v = match v.checked_mul(10).and_then(|v| v.checked_add((c - b'0') as u64)) {
+                Some(v) => v,
+                None => return Ok(Number::TooLarge),
+            };
+        }
+        if v > i64::MAX as u64 {
+            return Ok(Number::TooLarge);
+        }
+        Ok(Number::Count(v))
+    }
+
+    /// Skips any value, validating it.
+    pub fn skip_value(&mut self) -> Result<(), ScanError> {
+        self.skip_value_at(0)
+    }
+
+    fn skip_value_at(&mut self, depth: usize) -> Result<(), ScanError> {
+        if depth > MAX_DEPTH {
+            return Err(self.err("less nesting"));
+        }
+        match self.peek() {
+            Some(b'"') => self.string().map(|_| ()),
+            Some(b'{') => {
+                self.pos += 1;
+                let mut first = true;
+                while self.next_key(&mut first)?.is_some() {
+                    self.skip_value_at(depth + 1)?;
+                }
+                Ok(())
+            }
+            Some(b'[') => {
+                self.pos += 1;
+                let mut first = true;
+                while self.next_element(&mut first)? {
+                    self.skip_value_at(depth + 1)?;
+                }
+                Ok(())
+            }
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => self.number().map(|_| ()),
+            _ => Err(self.err("a value")),
+        }
+    }
+
+    fn literal(&mut self, word: &'static [u8]) -> Result<(), ScanError> {
+        if self.bytes[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            Err(self.err("a value"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_unescape() {
+        let mut s = Scanner::new(br#""a\"b\\c\u00e9\ud83d\ude00\n""#);
+        assert_eq!(s.string().unwrap(), "a\"b\\c\u{e9}\u{1F600}\n");
+        let mut s = Scanner::new(br#""plain""#);
+        assert!(matches!(s.string().unwrap(), Cow::Borrowed("plain")));
+    }
+
+    #[test]
+    fn numbers_classify() {
+        let n = |t: &[u8]| Scanner::new(t).number();
+        assert_eq!(n(b"0"), Ok(Number::Count(0)));
+        assert_eq!(n(b"9223372036854775807"), Ok(Number::Count(i64::MAX as u64)));
+        assert_eq!(n(b"9223372036854775808"), Ok(Number::TooLarge));
+        assert_eq!(n(b"99999999999999999999999"), Ok(Number::TooLarge));
+        assert_eq!(n(b"-1"), Ok(Number::NotCount));
+        assert_eq!(n(b"-0"), Ok(Number::Count(0)));
+        assert_eq!(n(b"1.5"), Ok(Number::NotCount));
+        assert_eq!(n(b"1e3"), Ok(Number::NotCount));
+        assert!(n(b"1.").is_err());
+        assert!(n(b"-").is_err());
+    }
+
+    #[test]
+    fn skip_validates() {
+        assert!(Scanner::new(br#"{"a":[1,{"b":null}],"c":true}"#).skip_value().is_ok());
+        assert!(Scanner::new(br#"{"a":[1,}"#).skip_value().is_err());
+        assert!(Scanner::new(b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[").skip_value().is_err());
+        assert!(Scanner::new(b"\"\xff\"").skip_value().is_err());
+    }
+}

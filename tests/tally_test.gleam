@@ -1,0 +1,10 @@
+//// Entry point of the Gleam tests: runs EUnit over every `*_test` module
+//// (there is no gleeunit here) and exits non-zero if any test fails, so
+//// `gleam test` and `make test` run and report the same tests.
+
+pub fn main() -> Nil {
+  run_all_test_modules()
+}
+
+@external(erlang, "tally_test_ffi", "run_all_test_modules")
+fn run_all_test_modules() -> Nil

@@ -1,0 +1,38 @@
+%% @doc Test support for the Gleam tests: an EUnit runner over the Gleam
+%% test modules, and assertions that print both sides.
+-module(tally_test_ffi).
+
+-export([run_all_test_modules/0, equal/2, os_process_alive/1, wait_until_gone/2]).
+
+%% Every module beside tally_test whose name ends in `_test`; Gleam test
+%% functions end in `_test` too, which is what EUnit looks for.
+-spec run_all_test_modules() -> no_return().
+run_all_test_modules() ->
+    Dir = filename:dirname(code:which(tally_test)),
+    Modules = lists:sort([list_to_atom(filename:basename(F, ".beam"))
+                          || F <- filelib:wildcard(filename:join(Dir, "*_test.beam"))])
+              -- [tally_test],
+    io:format("Gleam test modules: ~p~n", [Modules]),
+    Result = eunit:test(Modules, [{print_depth, 100}]),
+    erlang:halt(case Result of ok -> 0; _ -> 1 end).
+
+-spec equal(term(), term()) -> nil.
+equal(Got, Got) ->
+    nil;
+equal(Got, Want) ->
+    erlang:error({not_equal, [{got, Got}, {want, Want}]}).
+
+-spec os_process_alive(integer()) -> boolean().
+os_process_alive(OsPid) ->
+    %% A zombie still has /proc/PID; count it as alive, since nobody reaped it.
+    filelib:is_dir("/proc/" ++ integer_to_list(OsPid)).
+
+%% Polls until the OS process is gone, for at most TimeoutMs.
+-spec wait_until_gone(integer(), integer()) -> boolean().
+wait_until_gone(OsPid, TimeoutMs) when TimeoutMs =< 0 ->
+    not os_process_alive(OsPid);
+wait_until_gone(OsPid, TimeoutMs) ->
+    case os_process_alive(OsPid) of
+        false -> true;
+        true -> timer:sleep(10), wait_until_gone(OsPid, TimeoutMs - 10)
+    end.
