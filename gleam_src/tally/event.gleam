@@ -34,6 +34,7 @@ pub type Format {
 /// (`data.value`); columns are 1-based byte columns within the line.
 pub type RejectReason {
   InvalidJson(column: Int, expected: String)
+  Malformed(column: Int, expected: String)
   InvalidUtf8(column: Int)
   MissingField(field: String)
   WrongType(field: String, expected: String)

@@ -35,6 +35,7 @@ impl IntoGleam for RejectReason {
         use RejectReason::*;
         match self {
             InvalidJson { column, expected } => Value::record("invalid_json", vec![column.into_gleam(), expected.into_gleam()]),
+            Malformed { column, expected } => Value::record("malformed", vec![column.into_gleam(), expected.into_gleam()]),
             InvalidUtf8 { column } => Value::record("invalid_utf8", vec![column.into_gleam()]),
             MissingField { field } => Value::record("missing_field", vec![field.into_gleam()]),
             WrongType { field, expected } => Value::record("wrong_type", vec![field.into_gleam(), expected.into_gleam()]),

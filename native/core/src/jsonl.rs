@@ -12,10 +12,27 @@
 
 use crate::event::UsageEvent;
 use crate::json::{Number, ScanError, Scanner};
+use crate::lines::LinePos;
+use crate::parse::{LineFormat, LineOutcome};
+use crate::reject::Format;
 use crate::reject::RejectReason;
 use crate::time::parse_rfc3339;
 
-fn scan_reason(e: ScanError) -> RejectReason {
+/// The JSON Lines format for [`crate::parse::StreamParser`]: blank lines are skipped.
+pub(crate) struct JsonLinesFormat;
+
+impl LineFormat for JsonLinesFormat {
+    const FORMAT: Format = Format::JsonLines;
+    fn parse_line(&mut self, _pos: LinePos, line: &[u8], events: &mut Vec<UsageEvent>) -> Result<LineOutcome, RejectReason> {
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
+            return Ok(LineOutcome::Skipped);
+        }
+        events.push(parse_event_line(line)?);
+        Ok(LineOutcome::Accepted)
+    }
+}
+
+pub(crate) fn scan_reason(e: ScanError) -> RejectReason {
     match e {
         ScanError::Syntax { at, expected } => RejectReason::InvalidJson { column: at as u32 + 1, expected },
         ScanError::Utf8 { at } => RejectReason::InvalidUtf8 { column: at as u32 + 1 },

@@ -4,17 +4,23 @@
 //! every source), plus a [`Reject`] for every line that could not be used.
 //! Pure Rust: no rustler, no tokio, no I/O beyond byte slices.
 
+pub mod csv;
 pub mod event;
 pub mod json;
 pub mod jsonl;
+pub mod lines;
+pub mod parse;
 pub mod reject;
+pub mod rgw;
+pub mod s3;
 pub mod time;
 
 #[cfg(feature = "gleam")]
 mod gleam_shapes;
 
 pub use event::{meter_unit, MeterUnit, UsageEvent};
-pub use reject::{Reject, RejectReason};
+pub use parse::{parse_all, Batch, ParseStats, ParserOptions, StreamParser};
+pub use reject::{Format, Reject, RejectReason};
 
 /// The engine's version, as the NIF and the port report it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

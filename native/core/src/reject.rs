@@ -32,6 +32,8 @@ impl Format {
 pub enum RejectReason {
     /// Not well-formed: what was expected at which column.
     InvalidJson { column: u32, expected: &'static str },
+    /// A delimited line (access log, CSV) that breaks its format's syntax.
+    Malformed { column: u32, expected: &'static str },
     /// Bytes that are not UTF-8 in a text field.
     InvalidUtf8 { column: u32 },
     MissingField { field: &'static str },
@@ -56,6 +58,7 @@ impl fmt::Display for RejectReason {
         use RejectReason::*;
         match self {
             InvalidJson { column, expected } => write!(f, "invalid JSON at column {column}: expected {expected}"),
+            Malformed { column, expected } => write!(f, "malformed line at column {column}: expected {expected}"),
             InvalidUtf8 { column } => write!(f, "invalid UTF-8 at column {column}"),
             MissingField { field } => write!(f, "missing field {field}"),
             WrongType { field, expected } => write!(f, "field {field} should be {expected}"),

@@ -1,0 +1,209 @@
+//! Streaming parsers: one [`StreamParser`] per input stream, fed chunks cut
+//! anywhere, giving the same events and rejects as the whole input at once.
+
+use crate::event::UsageEvent;
+use crate::lines::{LineItem, LinePos, LineSplitter, DEFAULT_MAX_LINE};
+use crate::reject::{Format, Reject, RejectReason};
+use crate::{csv, jsonl, rgw, s3};
+
+/// Who an S3 access log line is billed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum S3Customer {
+    /// The bucket owner's canonical id (hosting: the bucket's owner pays).
+    #[default]
+    BucketOwner,
+    /// The requester's id, or the bucket owner for anonymous requests (`-`).
+    Requester,
+}
+
+/// Settings of a parser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParserOptions {
+    /// Lines longer than this are rejected without being buffered.
+    pub max_line: usize,
+    /// The `source` given to events of formats that carry none (S3, RGW, CSV).
+    pub source: Option<String>,
+    pub s3_customer: S3Customer,
+}
+
+impl Default for ParserOptions {
+    fn default() -> Self {
+        ParserOptions { max_line: DEFAULT_MAX_LINE, source: None, s3_customer: S3Customer::default() }
+    }
+}
+
+/// What parsing produced: events and rejects, in input order.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub events: Vec<UsageEvent>,
+    pub rejects: Vec<Reject>,
+}
+
+impl Batch {
+    pub fn append(&mut self, other: Batch) {
+        self.events.extend(other.events);
+        self.rejects.extend(other.rejects);
+    }
+}
+
+/// Counts of records (lines; for RGW usage, bucket entries) read so far.
+/// Always `records == accepted + rejected + skipped`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ParseStats {
+    pub records: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    /// Blank lines and the CSV header: read, and deliberately not events.
+    pub skipped: u64,
+    pub events: u64,
+    pub bytes: u64,
+}
+
+/// What a line-oriented format made of one line.
+pub(crate) enum LineOutcome {
+    Accepted,
+    Skipped,
+}
+
+/// One line-oriented format: turns a line into events.
+pub(crate) trait LineFormat {
+    const FORMAT: Format;
+    fn parse_line(&mut self, pos: LinePos, line: &[u8], events: &mut Vec<UsageEvent>) -> Result<LineOutcome, RejectReason>;
+}
+
+struct LineDriver<F> {
+    splitter: LineSplitter,
+    format: F,
+    max_line: usize,
+}
+
+impl<F: LineFormat> LineDriver<F> {
+    fn handle(format: &mut F, max_line: usize, item: LineItem, out: &mut Batch, stats: &mut ParseStats) {
+        stats.records += 1;
+        let before = out.events.len();
+        let (pos, text, result) = match item {
+            LineItem::Line(pos, line) => (pos, line, format.parse_line(pos, line, &mut out.events)),
+            LineItem::TooLong(pos, length, head) => {
+                (pos, head, Err(RejectReason::LineTooLong { length, limit: max_line as u64 }))
+            }
+        };
+        match result {
+            Ok(LineOutcome::Accepted) => {
+                stats.accepted += 1;
+                stats.events += (out.events.len() - before) as u64;
+            }
+            Ok(LineOutcome::Skipped) => stats.skipped += 1,
+            Err(reason) => {
+                out.events.truncate(before); // a rejected line contributes nothing
+                stats.rejected += 1;
+                out.rejects.push(Reject::new(F::FORMAT, pos.line, pos.offset, reason, text));
+            }
+        }
+    }
+
+    fn new(format: F, max_line: usize) -> Self {
+        LineDriver { splitter: LineSplitter::new(max_line), format, max_line }
+    }
+
+    fn feed(&mut self, chunk: &[u8], out: &mut Batch, stats: &mut ParseStats) {
+        let (format, max_line) = (&mut self.format, self.max_line);
+        self.splitter.feed(chunk, |item| Self::handle(format, max_line, item, out, stats));
+    }
+
+    fn finish(&mut self, out: &mut Batch, stats: &mut ParseStats) {
+        let (format, max_line) = (&mut self.format, self.max_line);
+        self.splitter.finish(|item| Self::handle(format, max_line, item, out, stats));
+    }
+}
+
+enum Inner {
+    JsonLines(LineDriver<jsonl::JsonLinesFormat>),
+    S3(LineDriver<s3::S3Format>),
+    Csv(LineDriver<csv::StorageCsvFormat>),
+    Rgw(rgw::RgwStream),
+}
+
+/// A parser for one stream of one format.
+///
+/// ```
+/// use tally_core::parse::{Batch, ParserOptions, StreamParser};
+/// use tally_core::reject::Format;
+/// let mut p = StreamParser::new(Format::StorageCsv, ParserOptions::default());
+/// let mut out = Batch::default();
+/// p.feed(b"timestamp,customer,bucket,bytes\n2024-03-01T00:00:00Z,acme,b1,10", &mut out);
+/// p.finish(&mut out);
+/// assert_eq!(out.events.len(), 1);
+/// assert_eq!(p.stats().records, 2);
+/// ```
+pub struct StreamParser {
+    inner: Inner,
+    stats: ParseStats,
+    finished: bool,
+}
+
+impl StreamParser {
+    pub fn new(format: Format, options: ParserOptions) -> Self {
+        let max = options.max_line;
+        let inner = match format {
+            Format::JsonLines => Inner::JsonLines(LineDriver::new(jsonl::JsonLinesFormat, max)),
+            Format::S3AccessLog => Inner::S3(LineDriver::new(s3::S3Format::new(&options), max)),
+            Format::StorageCsv => Inner::Csv(LineDriver::new(csv::StorageCsvFormat::new(&options), max)),
+            Format::RgwUsage => Inner::Rgw(rgw::RgwStream::new(&options)),
+        };
+        StreamParser { inner, stats: ParseStats::default(), finished: false }
+    }
+
+    /// Parses a chunk; events and rejects of the records it completes are appended to `out`.
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Batch) {
+        if self.finished {
+            return;
+        }
+        self.stats.bytes += chunk.len() as u64;
+        let stats = &mut self.stats;
+        match &mut self.inner {
+            Inner::JsonLines(d) => d.feed(chunk, out, stats),
+            Inner::S3(d) => d.feed(chunk, out, stats),
+            Inner::Csv(d) => d.feed(chunk, out, stats),
+            Inner::Rgw(r) => r.feed(chunk, out, stats),
+        }
+    }
+
+    /// Ends the stream: completes a last line with no newline, and reports a
+    /// truncated document.
+    pub fn finish(&mut self, out: &mut Batch) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let stats = &mut self.stats;
+        match &mut self.inner {
+            Inner::JsonLines(d) => d.finish(out, stats),
+            Inner::S3(d) => d.finish(out, stats),
+            Inner::Csv(d) => d.finish(out, stats),
+            Inner::Rgw(r) => r.finish(out, stats),
+        }
+    }
+
+    pub fn stats(&self) -> ParseStats {
+        self.stats
+    }
+}
+
+/// Parses a whole input at once.
+pub fn parse_all(format: Format, options: ParserOptions, input: &[u8]) -> (Batch, ParseStats) {
+    let mut p = StreamParser::new(format, options);
+    let mut out = Batch::default();
+    p.feed(input, &mut out);
+    p.finish(&mut out);
+    (out, p.stats())
+}
+
+/// A stable 64-bit FNV-1a hash, for ids derived from content.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
