@@ -11,7 +11,9 @@
 //! `BadHeader`, and the lines after it are read in the documented order
 //! timestamp, customer, bucket, bytes.
 
-use crate::event::{meters, UsageEvent};
+use std::borrow::Cow;
+
+use crate::event::{meters, EventRef};
 use crate::lines::LinePos;
 use crate::parse::{LineFormat, LineOutcome, ParserOptions};
 use crate::reject::{Format, RejectReason};
@@ -103,7 +105,7 @@ fn parse_time(field: &str) -> Option<i64> {
 impl LineFormat for StorageCsvFormat {
     const FORMAT: Format = Format::StorageCsv;
 
-    fn parse_line(&mut self, _pos: LinePos, line: &[u8], events: &mut Vec<UsageEvent>) -> Result<LineOutcome, RejectReason> {
+    fn parse_line<E: FnMut(EventRef<'_>)>(&mut self, _pos: LinePos, line: &[u8], mut emit: E) -> Result<LineOutcome, RejectReason> {
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             return Ok(LineOutcome::Skipped);
         }
@@ -142,12 +144,12 @@ impl LineFormat for StorageCsvFormat {
         if bytes > i64::MAX as u64 {
             return Err(RejectReason::NumberTooLarge { field: "bytes" });
         }
-        events.push(UsageEvent {
-            id: format!("{customer}/{bucket}/{time_ms}"),
-            source: self.source.clone(),
-            customer,
-            resource: bucket,
-            meter: meters::STORAGE_BYTES.to_string(),
+        emit(EventRef {
+            id: Cow::Owned(format!("{customer}/{bucket}/{time_ms}")),
+            source: Cow::Borrowed(&self.source),
+            customer: Cow::Owned(customer),
+            resource: Cow::Owned(bucket),
+            meter: Cow::Borrowed(meters::STORAGE_BYTES),
             value: bytes,
             time_ms,
         });

@@ -1,5 +1,9 @@
 //! The normalised usage event that every parser produces.
 
+use std::borrow::Cow;
+
+use crate::reject::Reject;
+
 /// One measured quantity of usage.
 ///
 /// * `id`: unique per `source`; parsers of sources without ids derive one
@@ -19,6 +23,54 @@ pub struct UsageEvent {
     pub meter: String,
     pub value: u64,
     pub time_ms: i64,
+}
+
+/// An event as a parser sees it, borrowing from the input where it can:
+/// parsing into an aggregator needs no allocation per event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRef<'a> {
+    pub id: Cow<'a, str>,
+    pub source: Cow<'a, str>,
+    pub customer: Cow<'a, str>,
+    pub resource: Cow<'a, str>,
+    pub meter: Cow<'a, str>,
+    pub value: u64,
+    pub time_ms: i64,
+}
+
+impl EventRef<'_> {
+    pub fn to_event(&self) -> UsageEvent {
+        UsageEvent {
+            id: self.id.to_string(),
+            source: self.source.to_string(),
+            customer: self.customer.to_string(),
+            resource: self.resource.to_string(),
+            meter: self.meter.to_string(),
+            value: self.value,
+            time_ms: self.time_ms,
+        }
+    }
+}
+
+impl<'a> From<&'a UsageEvent> for EventRef<'a> {
+    fn from(e: &'a UsageEvent) -> Self {
+        EventRef {
+            id: Cow::Borrowed(&e.id),
+            source: Cow::Borrowed(&e.source),
+            customer: Cow::Borrowed(&e.customer),
+            resource: Cow::Borrowed(&e.resource),
+            meter: Cow::Borrowed(&e.meter),
+            value: e.value,
+            time_ms: e.time_ms,
+        }
+    }
+}
+
+/// Where a parser puts what it reads: events and rejects, in input order.
+/// [`crate::parse::Batch`] collects them; an aggregator folds them in directly.
+pub trait EventSink {
+    fn event(&mut self, event: EventRef<'_>);
+    fn reject(&mut self, reject: Reject);
 }
 
 /// Standard meter names.

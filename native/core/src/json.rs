@@ -27,14 +27,46 @@ pub enum Number {
     TooLarge,
 }
 
+/// Scans text already known to be UTF-8: validating the whole line once is
+/// much cheaper than validating each string in it.
 pub struct Scanner<'a> {
+    text: &'a str,
     bytes: &'a [u8],
     pos: usize,
 }
 
+/// The position of the first `"`, `\\` or control byte at or after `from`,
+/// eight bytes at a time (the SWAR "has byte" tests).
+#[inline]
+fn find_string_special(bytes: &[u8], from: usize) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while i + 8 <= bytes.len() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[i..i + 8]);
+        let w = u64::from_le_bytes(word);
+        let quote = w ^ (LO * b'"' as u64);
+        let backslash = w ^ (LO * b'\\' as u64);
+        // A zero byte in `quote`/`backslash`, or a byte below 0x20 in `w`: the
+        // lowest flagged byte is exact (later ones may be false positives).
+        let found = ((quote.wrapping_sub(LO) & !quote) | (backslash.wrapping_sub(LO) & !backslash) | (w.wrapping_sub(LO * 0x20) & !w)) & HI;
+        if found != 0 {
+            return Some(i + (found.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    bytes[i..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).map(|p| i + p)
+}
+
 impl<'a> Scanner<'a> {
-    pub fn new(bytes: &'a [u8]) -> Self {
-        Scanner { bytes, pos: 0 }
+    pub fn new(text: &'a str) -> Self {
+        Scanner { text, bytes: text.as_bytes(), pos: 0 }
+    }
+
+    /// Checks `bytes` are UTF-8 and scans them.
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, ScanError> {
+        std::str::from_utf8(bytes).map(Scanner::new).map_err(|e| ScanError::Utf8 { at: e.valid_up_to() })
     }
 
     pub fn pos(&self) -> usize {
@@ -82,12 +114,14 @@ impl<'a> Scanner<'a> {
     }
 
     /// Starts an object: consumes `{`.
+    #[inline]
     pub fn begin_object(&mut self) -> Result<(), ScanError> {
         self.expect(b'{', "'{'")
     }
 
     /// The next key of an object, or `None` at its closing `}`. `first` says
     /// whether this is the first key (no comma before it).
+    #[inline]
     pub fn next_key(&mut self, first: &mut bool) -> Result<Option<Cow<'a, str>>, ScanError> {
         match self.peek() {
             Some(b'}') => {
@@ -114,6 +148,7 @@ impl<'a> Scanner<'a> {
 
     /// Whether another element follows in an array (consuming the comma or
     /// the closing `]`).
+    #[inline]
     pub fn next_element(&mut self, first: &mut bool) -> Result<bool, ScanError> {
         match self.peek() {
             Some(b']') => {
@@ -148,32 +183,28 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string value, unescaped; borrowed when it holds no escapes.
+    #[inline]
     pub fn string(&mut self) -> Result<Cow<'a, str>, ScanError> {
         if self.peek() != Some(b'"') {
             return Err(self.err("a string"));
         }
         let start = self.pos + 1;
-        let mut i = start;
-        // Fast path: find the closing quote with no escapes or control bytes.
-        while let Some(&c) = self.bytes.get(i) {
-            match c {
-                b'"' => {
-                    let raw = &self.bytes[start..i];
-                    let text = std::str::from_utf8(raw)
-                        .map_err(|e| ScanError::Utf8 { at: start + e.valid_up_to() })?;
-                    self.pos = i + 1;
-                    return Ok(Cow::Borrowed(text));
-                }
-                b'\\' => return self.escaped_string(start, i),
-                0..=0x1f => {
-                    self.pos = i;
-                    return Err(self.err("no control characters in a string"));
-                }
-                _ => i += 1,
+        let Some(end) = find_string_special(self.bytes, start) else {
+            self.pos = self.bytes.len();
+            return Err(self.err("closing '\"'"));
+        };
+        match self.bytes[end] {
+            b'"' => {
+                self.pos = end + 1;
+                // Cut at ASCII quotes, so on character boundaries: no new UTF-8 check.
+                Ok(Cow::Borrowed(&self.text[start..end]))
+            }
+            b'\\' => self.escaped_string(start, end),
+            _ => {
+                self.pos = end;
+                Err(self.err("no control characters in a string"))
             }
         }
-        self.pos = i;
-        Err(self.err("closing '\"'"))
     }
 
     fn escaped_string(&mut self, start: usize, first_escape: usize) -> Result<Cow<'a, str>, ScanError> {
@@ -263,6 +294,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A number, checked against the JSON grammar and classified.
+    #[inline]
     pub fn number(&mut self) -> Result<Number, ScanError> {
         self.skip_ws();
         let b = self.bytes;
@@ -383,32 +415,33 @@ mod tests {
 
     #[test]
     fn strings_unescape() {
-        let mut s = Scanner::new(br#""a\"b\\c\u00e9\ud83d\ude00\n""#);
+        let mut s = Scanner::new(r#""a\"b\\c\u00e9\ud83d\ude00\n""#);
         assert_eq!(s.string().unwrap(), "a\"b\\c\u{e9}\u{1F600}\n");
-        let mut s = Scanner::new(br#""plain""#);
+        let mut s = Scanner::new(r#""plain""#);
         assert!(matches!(s.string().unwrap(), Cow::Borrowed("plain")));
     }
 
     #[test]
     fn numbers_classify() {
-        let n = |t: &[u8]| Scanner::new(t).number();
-        assert_eq!(n(b"0"), Ok(Number::Count(0)));
-        assert_eq!(n(b"9223372036854775807"), Ok(Number::Count(i64::MAX as u64)));
-        assert_eq!(n(b"9223372036854775808"), Ok(Number::TooLarge));
-        assert_eq!(n(b"99999999999999999999999"), Ok(Number::TooLarge));
-        assert_eq!(n(b"-1"), Ok(Number::NotCount));
-        assert_eq!(n(b"-0"), Ok(Number::Count(0)));
-        assert_eq!(n(b"1.5"), Ok(Number::NotCount));
-        assert_eq!(n(b"1e3"), Ok(Number::NotCount));
-        assert!(n(b"1.").is_err());
-        assert!(n(b"-").is_err());
+        let n = |t: &str| Scanner::new(t).number();
+        assert_eq!(n("0"), Ok(Number::Count(0)));
+        assert_eq!(n("9223372036854775807"), Ok(Number::Count(i64::MAX as u64)));
+        assert_eq!(n("9223372036854775808"), Ok(Number::TooLarge));
+        assert_eq!(n("99999999999999999999999"), Ok(Number::TooLarge));
+        assert_eq!(n("-1"), Ok(Number::NotCount));
+        assert_eq!(n("-0"), Ok(Number::Count(0)));
+        assert_eq!(n("1.5"), Ok(Number::NotCount));
+        assert_eq!(n("1e3"), Ok(Number::NotCount));
+        assert!(n("1.").is_err());
+        assert!(n("-").is_err());
     }
 
     #[test]
     fn skip_validates() {
-        assert!(Scanner::new(br#"{"a":[1,{"b":null}],"c":true}"#).skip_value().is_ok());
-        assert!(Scanner::new(br#"{"a":[1,}"#).skip_value().is_err());
-        assert!(Scanner::new(b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[").skip_value().is_err());
-        assert!(Scanner::new(b"\"\xff\"").skip_value().is_err());
+        assert!(Scanner::new(r#"{"a":[1,{"b":null}],"c":true}"#).skip_value().is_ok());
+        assert!(Scanner::new(r#"{"a":[1,}"#).skip_value().is_err());
+        assert!(Scanner::new("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[").skip_value().is_err());
+        assert!(Scanner::from_bytes(b"\"\xff\"").is_err());
+        assert!(Scanner::new("\"a\u{1}b\"").skip_value().is_err());
     }
 }

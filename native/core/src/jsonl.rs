@@ -10,7 +10,9 @@
 //! else (`type`, `specversion`, extension attributes, other `data` fields)
 //! is validated as JSON and ignored.
 
-use crate::event::UsageEvent;
+use std::borrow::Cow;
+
+use crate::event::{EventRef, UsageEvent};
 use crate::json::{Number, ScanError, Scanner};
 use crate::lines::LinePos;
 use crate::parse::{LineFormat, LineOutcome};
@@ -23,11 +25,11 @@ pub(crate) struct JsonLinesFormat;
 
 impl LineFormat for JsonLinesFormat {
     const FORMAT: Format = Format::JsonLines;
-    fn parse_line(&mut self, _pos: LinePos, line: &[u8], events: &mut Vec<UsageEvent>) -> Result<LineOutcome, RejectReason> {
+    fn parse_line<E: FnMut(EventRef<'_>)>(&mut self, _pos: LinePos, line: &[u8], mut emit: E) -> Result<LineOutcome, RejectReason> {
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             return Ok(LineOutcome::Skipped);
         }
-        events.push(parse_event_line(line)?);
+        emit(parse_event_ref(line)?);
         Ok(LineOutcome::Accepted)
     }
 }
@@ -40,15 +42,20 @@ pub(crate) fn scan_reason(e: ScanError) -> RejectReason {
 }
 
 #[derive(Default)]
-struct Data {
-    resource: Option<String>,
-    meter: Option<String>,
+struct Data<'a> {
+    resource: Option<Cow<'a, str>>,
+    meter: Option<Cow<'a, str>>,
     value: Option<u64>,
 }
 
 /// Parses one line (without its line terminator) into an event.
 pub fn parse_event_line(line: &[u8]) -> Result<UsageEvent, RejectReason> {
-    let mut s = Scanner::new(line);
+    parse_event_ref(line).map(|e| e.to_event())
+}
+
+/// Parses one line into an event that borrows from it.
+pub fn parse_event_ref(line: &[u8]) -> Result<EventRef<'_>, RejectReason> {
+    let mut s = Scanner::from_bytes(line).map_err(scan_reason)?;
     let mut id = None;
     let mut source = None;
     let mut subject = None;
@@ -73,7 +80,7 @@ pub fn parse_event_line(line: &[u8]) -> Result<UsageEvent, RejectReason> {
         match slot {
             Some((slot, field)) => {
                 if s.at_string() {
-                    *slot = Some(s.string().map_err(scan_reason)?.into_owned());
+                    *slot = Some(s.string().map_err(scan_reason)?);
                 } else {
                     s.skip_value().map_err(scan_reason)?;
                     bad_field.get_or_insert(RejectReason::WrongType { field, expected: "a string" });
@@ -103,10 +110,10 @@ pub fn parse_event_line(line: &[u8]) -> Result<UsageEvent, RejectReason> {
     let resource = required(data.resource, "data.resource")?;
     let meter = required(data.meter, "data.meter")?;
     let value = data.value.ok_or(RejectReason::MissingField { field: "data.value" })?;
-    Ok(UsageEvent { id, source, customer, resource, meter, value, time_ms })
+    Ok(EventRef { id, source, customer, resource, meter, value, time_ms })
 }
 
-fn required(v: Option<String>, field: &'static str) -> Result<String, RejectReason> {
+fn required<'a>(v: Option<Cow<'a, str>>, field: &'static str) -> Result<Cow<'a, str>, RejectReason> {
     match v {
         None => Err(RejectReason::MissingField { field }),
         Some(s) if s.is_empty() => Err(RejectReason::EmptyField { field }),
@@ -114,7 +121,7 @@ fn required(v: Option<String>, field: &'static str) -> Result<String, RejectReas
     }
 }
 
-fn parse_data(s: &mut Scanner, bad_field: &mut Option<RejectReason>) -> Result<Data, RejectReason> {
+fn parse_data<'a>(s: &mut Scanner<'a>, bad_field: &mut Option<RejectReason>) -> Result<Data<'a>, RejectReason> {
     let mut data = Data::default();
     s.begin_object().map_err(scan_reason)?;
     let mut first = true;
@@ -123,7 +130,7 @@ fn parse_data(s: &mut Scanner, bad_field: &mut Option<RejectReason>) -> Result<D
             "resource" | "meter" => {
                 let field = if key == "resource" { "data.resource" } else { "data.meter" };
                 if s.at_string() {
-                    let v = s.string().map_err(scan_reason)?.into_owned();
+                    let v = s.string().map_err(scan_reason)?;
                     if field == "data.resource" { data.resource = Some(v) } else { data.meter = Some(v) }
                 } else {
                     s.skip_value().map_err(scan_reason)?;

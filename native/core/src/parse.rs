@@ -1,7 +1,7 @@
 //! Streaming parsers: one [`StreamParser`] per input stream, fed chunks cut
 //! anywhere, giving the same events and rejects as the whole input at once.
 
-use crate::event::UsageEvent;
+use crate::event::{EventRef, EventSink, UsageEvent};
 use crate::lines::{LineItem, LinePos, LineSplitter, DEFAULT_MAX_LINE};
 use crate::reject::{Format, Reject, RejectReason};
 use crate::{csv, jsonl, rgw, s3};
@@ -46,6 +46,15 @@ impl Batch {
     }
 }
 
+impl EventSink for Batch {
+    fn event(&mut self, event: EventRef<'_>) {
+        self.events.push(event.to_event());
+    }
+    fn reject(&mut self, reject: Reject) {
+        self.rejects.push(reject);
+    }
+}
+
 /// Counts of records (lines; for RGW usage, bucket entries) read so far.
 /// Always `records == accepted + rejected + skipped`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -65,10 +74,11 @@ pub(crate) enum LineOutcome {
     Skipped,
 }
 
-/// One line-oriented format: turns a line into events.
+/// One line-oriented format: turns a line into events. A format checks the
+/// whole line before it emits anything, so a rejected line adds no event.
 pub(crate) trait LineFormat {
     const FORMAT: Format;
-    fn parse_line(&mut self, pos: LinePos, line: &[u8], events: &mut Vec<UsageEvent>) -> Result<LineOutcome, RejectReason>;
+    fn parse_line<E: FnMut(EventRef<'_>)>(&mut self, pos: LinePos, line: &[u8], emit: E) -> Result<LineOutcome, RejectReason>;
 }
 
 struct LineDriver<F> {
@@ -78,11 +88,17 @@ struct LineDriver<F> {
 }
 
 impl<F: LineFormat> LineDriver<F> {
-    fn handle(format: &mut F, max_line: usize, item: LineItem, out: &mut Batch, stats: &mut ParseStats) {
+    fn handle<S: EventSink>(format: &mut F, max_line: usize, item: LineItem, out: &mut S, stats: &mut ParseStats) {
         stats.records += 1;
-        let before = out.events.len();
+        let mut emitted = 0u64;
         let (pos, text, result) = match item {
-            LineItem::Line(pos, line) => (pos, line, format.parse_line(pos, line, &mut out.events)),
+            LineItem::Line(pos, line) => {
+                let emit = |e: EventRef<'_>| {
+                    emitted += 1;
+                    out.event(e);
+                };
+                (pos, line, format.parse_line(pos, line, emit))
+            }
             LineItem::TooLong(pos, length, head) => {
                 (pos, head, Err(RejectReason::LineTooLong { length, limit: max_line as u64 }))
             }
@@ -90,13 +106,13 @@ impl<F: LineFormat> LineDriver<F> {
         match result {
             Ok(LineOutcome::Accepted) => {
                 stats.accepted += 1;
-                stats.events += (out.events.len() - before) as u64;
+                stats.events += emitted;
             }
             Ok(LineOutcome::Skipped) => stats.skipped += 1,
             Err(reason) => {
-                out.events.truncate(before); // a rejected line contributes nothing
+                debug_assert_eq!(emitted, 0, "a format emitted events for a line it rejected");
                 stats.rejected += 1;
-                out.rejects.push(Reject::new(F::FORMAT, pos.line, pos.offset, reason, text));
+                out.reject(Reject::new(F::FORMAT, pos.line, pos.offset, reason, text));
             }
         }
     }
@@ -105,12 +121,12 @@ impl<F: LineFormat> LineDriver<F> {
         LineDriver { splitter: LineSplitter::new(max_line), format, max_line }
     }
 
-    fn feed(&mut self, chunk: &[u8], out: &mut Batch, stats: &mut ParseStats) {
+    fn feed<S: EventSink>(&mut self, chunk: &[u8], out: &mut S, stats: &mut ParseStats) {
         let (format, max_line) = (&mut self.format, self.max_line);
         self.splitter.feed(chunk, |item| Self::handle(format, max_line, item, out, stats));
     }
 
-    fn finish(&mut self, out: &mut Batch, stats: &mut ParseStats) {
+    fn finish<S: EventSink>(&mut self, out: &mut S, stats: &mut ParseStats) {
         let (format, max_line) = (&mut self.format, self.max_line);
         self.splitter.finish(|item| Self::handle(format, max_line, item, out, stats));
     }
@@ -153,8 +169,9 @@ impl StreamParser {
         StreamParser { inner, stats: ParseStats::default(), finished: false }
     }
 
-    /// Parses a chunk; events and rejects of the records it completes are appended to `out`.
-    pub fn feed(&mut self, chunk: &[u8], out: &mut Batch) {
+    /// Parses a chunk; the events and rejects of the records it completes go
+    /// to `out` (a [`Batch`], or any [`EventSink`]).
+    pub fn feed<S: EventSink>(&mut self, chunk: &[u8], out: &mut S) {
         if self.finished {
             return;
         }
@@ -170,7 +187,7 @@ impl StreamParser {
 
     /// Ends the stream: completes a last line with no newline, and reports a
     /// truncated document.
-    pub fn finish(&mut self, out: &mut Batch) {
+    pub fn finish<S: EventSink>(&mut self, out: &mut S) {
         if self.finished {
             return;
         }

@@ -25,10 +25,12 @@
 //! is the bucket entry's `owner`, else the entry's `user`; the time is
 //! `epoch`, else `time`. Ids are `rgw/<owner>/<bucket>/<time_ms>/<category>/<meter>`.
 
-use crate::event::{meters, UsageEvent};
+use std::borrow::Cow;
+
+use crate::event::{meters, EventRef, EventSink};
 use crate::json::{Number, Scanner};
 use crate::jsonl::scan_reason;
-use crate::parse::{Batch, ParseStats, ParserOptions};
+use crate::parse::{ParseStats, ParserOptions};
 use crate::reject::{Format, Reject, RejectReason, KEPT_TEXT_LIMIT};
 use crate::time::parse_rfc3339;
 
@@ -107,7 +109,7 @@ impl RgwStream {
         }
     }
 
-    pub(crate) fn feed(&mut self, chunk: &[u8], out: &mut Batch, stats: &mut ParseStats) {
+    pub(crate) fn feed<S: EventSink>(&mut self, chunk: &[u8], out: &mut S, stats: &mut ParseStats) {
         if self.failed {
             return;
         }
@@ -129,7 +131,7 @@ impl RgwStream {
         }
     }
 
-    pub(crate) fn finish(&mut self, out: &mut Batch, stats: &mut ParseStats) {
+    pub(crate) fn finish<S: EventSink>(&mut self, out: &mut S, stats: &mut ParseStats) {
         if self.failed || (self.stack.is_empty() && !self.in_string) {
             return;
         }
@@ -140,7 +142,7 @@ impl RgwStream {
             Some(cap) => (cap.line, cap.offset, cap.bytes),
             None => (self.line, self.offset, Vec::new()),
         };
-        out.rejects.push(Reject::new(
+        out.reject(Reject::new(
             Format::RgwUsage,
             line,
             offset,
@@ -165,7 +167,7 @@ impl RgwStream {
         }
     }
 
-    fn fail(&mut self, expected: &'static str, at: (&[u8], &mut Option<usize>, usize), out: &mut Batch, stats: &mut ParseStats) {
+    fn fail<S: EventSink>(&mut self, expected: &'static str, at: (&[u8], &mut Option<usize>, usize), out: &mut S, stats: &mut ParseStats) {
         let (chunk, cap_from, i) = at;
         if let Some(from) = cap_from.take() {
             self.append_capture(&chunk[from..=i]);
@@ -177,11 +179,11 @@ impl RgwStream {
             Some(cap) => (cap.line, cap.offset, cap.bytes),
             None => (self.line, self.offset, Vec::new()),
         };
-        out.rejects.push(Reject::new(Format::RgwUsage, line, offset, RejectReason::InvalidJson { column, expected }, &text));
+        out.reject(Reject::new(Format::RgwUsage, line, offset, RejectReason::InvalidJson { column, expected }, &text));
         self.failed = true;
     }
 
-    fn step(&mut self, c: u8, i: usize, chunk: &[u8], cap_from: &mut Option<usize>, out: &mut Batch, stats: &mut ParseStats) {
+    fn step<S: EventSink>(&mut self, c: u8, i: usize, chunk: &[u8], cap_from: &mut Option<usize>, out: &mut S, stats: &mut ParseStats) {
         if self.in_string {
             if self.escape {
                 self.escape = false;
@@ -276,7 +278,7 @@ impl RgwStream {
                 quoted.push(b'"');
                 quoted.extend_from_slice(&self.string_buf);
                 quoted.push(b'"');
-                self.user = Scanner::new(&quoted).string().ok().map(|s| s.into_owned());
+                self.user = Scanner::from_bytes(&quoted).ok().and_then(|mut s| s.string().ok()).map(|s| s.into_owned());
             }
             StringRole::Ignore => {
                 if let Some(f) = self.stack.last_mut() {
@@ -288,22 +290,26 @@ impl RgwStream {
         }
     }
 
-    fn record(&mut self, cap: Capture, out: &mut Batch, stats: &mut ParseStats) {
+    fn record<S: EventSink>(&mut self, cap: Capture, out: &mut S, stats: &mut ParseStats) {
         stats.records += 1;
-        let before = out.events.len();
+        let mut emitted = 0u64;
+        let emit = |e: EventRef<'_>| {
+            emitted += 1;
+            out.event(e);
+        };
         let result = match cap.overflow {
             Some(length) => Err(RejectReason::LineTooLong { length, limit: self.max_record as u64 }),
-            None => parse_bucket(&cap.bytes, self.user.as_deref(), &self.source, &mut out.events),
+            None => parse_bucket(&cap.bytes, self.user.as_deref(), &self.source, emit),
         };
         match result {
             Ok(()) => {
                 stats.accepted += 1;
-                stats.events += (out.events.len() - before) as u64;
+                stats.events += emitted;
             }
             Err(reason) => {
-                out.events.truncate(before);
+                debug_assert_eq!(emitted, 0);
                 stats.rejected += 1;
-                out.rejects.push(Reject::new(Format::RgwUsage, cap.line, cap.offset, reason, &cap.bytes));
+                out.reject(Reject::new(Format::RgwUsage, cap.line, cap.offset, reason, &cap.bytes));
             }
         }
     }
@@ -359,8 +365,8 @@ fn parse_category(s: &mut Scanner) -> Result<Category, RejectReason> {
     Ok(cat)
 }
 
-fn parse_bucket(bytes: &[u8], user: Option<&str>, source: &str, events: &mut Vec<UsageEvent>) -> Result<(), RejectReason> {
-    let mut s = Scanner::new(bytes);
+fn parse_bucket(bytes: &[u8], user: Option<&str>, source: &str, mut emit: impl FnMut(EventRef<'_>)) -> Result<(), RejectReason> {
+    let mut s = Scanner::from_bytes(bytes).map_err(scan_reason)?;
     let (mut bucket, mut time, mut epoch, mut owner) = (None, None, None, None);
     let mut categories = Vec::new();
     s.begin_object().map_err(scan_reason)?;
@@ -398,16 +404,19 @@ fn parse_bucket(bytes: &[u8], user: Option<&str>, source: &str, events: &mut Vec
         (None, Some(t)) => parse_rfc3339(t.as_bytes()).ok_or(RejectReason::InvalidTime { field: "time" })?,
         (None, None) => return Err(RejectReason::MissingField { field: "epoch" }),
     };
-    for cat in categories {
-        let name = cat.name.ok_or(RejectReason::MissingField { field: "categories.category" })?;
+    if categories.iter().any(|c| c.name.is_none()) {
+        return Err(RejectReason::MissingField { field: "categories.category" });
+    }
+    for cat in &categories {
+        let name = cat.name.as_deref().unwrap_or_default();
         for (i, (_, _, meter)) in CATEGORY_FIELDS.iter().enumerate() {
             if cat.counts[i] > 0 {
-                events.push(UsageEvent {
-                    id: format!("rgw/{customer}/{bucket}/{time_ms}/{name}/{meter}"),
-                    source: source.to_string(),
-                    customer: customer.clone(),
-                    resource: bucket.clone(),
-                    meter: meter.to_string(),
+                emit(EventRef {
+                    id: Cow::Owned(format!("rgw/{customer}/{bucket}/{time_ms}/{name}/{meter}")),
+                    source: Cow::Borrowed(source),
+                    customer: Cow::Borrowed(&customer),
+                    resource: Cow::Borrowed(&bucket),
+                    meter: Cow::Borrowed(meter),
                     value: cat.counts[i],
                     time_ms,
                 });

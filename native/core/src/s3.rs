@@ -17,7 +17,9 @@
 //! Event ids are `<request id>/<meter>`; a line with no request id gets
 //! `s3-<FNV-1a of the line>-<line number>/<meter>` instead.
 
-use crate::event::{meters, UsageEvent};
+use std::borrow::Cow;
+
+use crate::event::{meters, EventRef};
 use crate::lines::LinePos;
 use crate::parse::{fnv1a64, LineFormat, LineOutcome, ParserOptions, S3Customer};
 use crate::reject::{Format, RejectReason};
@@ -135,7 +137,7 @@ fn is_upload(operation: &[u8]) -> bool {
 impl LineFormat for S3Format {
     const FORMAT: Format = Format::S3AccessLog;
 
-    fn parse_line(&mut self, pos: LinePos, line: &[u8], events: &mut Vec<UsageEvent>) -> Result<LineOutcome, RejectReason> {
+    fn parse_line<E: FnMut(EventRef<'_>)>(&mut self, pos: LinePos, line: &[u8], mut emit: E) -> Result<LineOutcome, RejectReason> {
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             return Ok(LineOutcome::Skipped);
         }
@@ -157,13 +159,14 @@ impl LineFormat for S3Format {
             b"-" | b"" => format!("s3-{:016x}-{}", fnv1a64(line), pos.line),
             id => text(id, "request_id")?.to_string(),
         };
-        let mut push = |meter: &str, value: u64| {
-            events.push(UsageEvent {
-                id: format!("{base_id}/{meter}"),
-                source: self.source.clone(),
-                customer: customer.to_string(),
-                resource: bucket.to_string(),
-                meter: meter.to_string(),
+        let source = self.source.as_str();
+        let mut push = |meter: &'static str, value: u64| {
+            emit(EventRef {
+                id: Cow::Owned(format!("{base_id}/{meter}")),
+                source: Cow::Borrowed(source),
+                customer: Cow::Borrowed(customer),
+                resource: Cow::Borrowed(bucket),
+                meter: Cow::Borrowed(meter),
                 value,
                 time_ms,
             })
