@@ -109,6 +109,8 @@ impl LineSplitter {
         let pos = LinePos { line: self.next_line, offset: start };
         if let Some(len) = self.skipping.take() {
             let total = len + piece.len() as u64;
+            let room = crate::reject::KEPT_TEXT_LIMIT.saturating_sub(self.carry.len());
+            self.carry.extend_from_slice(&piece[..room.min(piece.len())]);
             each(LineItem::TooLong(pos, total, &self.carry));
             self.carry.clear();
         } else if self.carry.is_empty() {

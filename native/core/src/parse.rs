@@ -224,3 +224,37 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     }
     h
 }
+
+/// Checks the properties every parser keeps on any input, panicking if one
+/// breaks: parsing in chunks (of a size taken from the input's first byte)
+/// gives exactly what parsing it whole gives, and the counts add up. The fuzz
+/// targets and the property tests call it; a 200-byte line limit makes the
+/// long-line paths run too.
+pub fn check_stream_invariants(format: Format, data: &[u8]) {
+    let step = data.first().map_or(1, |b| (*b as usize % 13) + 1);
+    let options = ParserOptions { max_line: 200, ..ParserOptions::default() };
+    let (whole, stats) = parse_all(format, options.clone(), data);
+    let mut parser = StreamParser::new(format, options);
+    let mut chunked = Batch::default();
+    for chunk in data.chunks(step) {
+        parser.feed(chunk, &mut chunked);
+    }
+    parser.finish(&mut chunked);
+    if whole != chunked {
+        panic!("chunks of {step} bytes disagree with the whole input: {}", first_difference(&whole, &chunked));
+    }
+    assert_eq!(stats, parser.stats());
+    assert_eq!(stats.records, stats.accepted + stats.rejected + stats.skipped, "{stats:?}");
+    assert_eq!(stats.rejected as usize, whole.rejects.len());
+    assert_eq!(stats.events as usize, whole.events.len());
+}
+
+/// The first event or reject where two batches differ, for short failure messages.
+fn first_difference(a: &Batch, b: &Batch) -> String {
+    if let Some(i) = (0..a.events.len().max(b.events.len())).find(|&i| a.events.get(i) != b.events.get(i)) {
+        return format!("event {i}: {:?} vs {:?}", a.events.get(i), b.events.get(i));
+    }
+    let i = (0..a.rejects.len().max(b.rejects.len())).find(|&i| a.rejects.get(i) != b.rejects.get(i)).unwrap_or(0);
+    let show = |r: Option<&Reject>| r.map(|r| format!("{r} text={:?}", String::from_utf8_lossy(&r.text)));
+    format!("reject {i}: {:?} vs {:?}", show(a.rejects.get(i)), show(b.rejects.get(i)))
+}

@@ -156,7 +156,11 @@ impl RgwStream {
         let max = self.max_record;
         if let Some(cap) = self.capture.as_mut() {
             match cap.overflow.as_mut() {
-                Some(len) => *len += bytes.len() as u64,
+                Some(len) => {
+                    *len += bytes.len() as u64;
+                    let room = KEPT_TEXT_LIMIT.saturating_sub(cap.bytes.len());
+                    cap.bytes.extend_from_slice(&bytes[..room.min(bytes.len())]);
+                }
                 None if cap.bytes.len() + bytes.len() > max => {
                     cap.overflow = Some((cap.bytes.len() + bytes.len()) as u64);
                     let room = KEPT_TEXT_LIMIT.saturating_sub(cap.bytes.len());
