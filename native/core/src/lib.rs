@@ -4,12 +4,15 @@
 //! every source), plus a [`Reject`] for every line that could not be used.
 //! Pure Rust: no rustler, no tokio, no I/O beyond byte slices.
 
+pub mod aggregate;
+pub mod billing;
 pub mod csv;
 pub mod event;
 pub mod json;
 pub mod jsonl;
 pub mod lines;
 pub mod parse;
+pub mod ratio;
 pub mod reject;
 pub mod rgw;
 pub mod s3;

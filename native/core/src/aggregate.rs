@@ -1,0 +1,814 @@
+//! Aggregation: usage events into per (customer, resource, meter, window)
+//! statistics, plus what billing needs per period.
+//!
+//! * Windows are tumbling, in UTC: an hour, a day, or the calendar month.
+//!   The billing period is always the calendar month (UTC).
+//! * Each window keeps sum, count, min, max, latest (the value at the
+//!   greatest time; on equal times the greater value, so that merging is
+//!   order-free) and, for meters listed in `unique_meters`, the set of distinct values.
+//! * Deduplication: an event whose (source, id) was already counted in its
+//!   period is ignored and counted as a duplicate. Ids are kept as 128-bit
+//!   XXH3 digests, one set per open period.
+//! * Out-of-order and late events inside an open period land in their own
+//!   window. Events for a closed period are kept aside ([`Aggregator::take_late`])
+//!   and counted, never dropped silently.
+//! * Rate meters (`rate_meters`, bandwidth by default) also keep bytes per
+//!   5-minute interval of the period, for the 95th percentile; gauge meters
+//!   (`gauge_meters`, `storage_bytes` by default) keep their samples, for
+//!   time-weighted byte-hours and the peak.
+//! * Two aggregators of disjoint event sets merge into exactly the
+//!   aggregator of their union; [`Aggregator::export`] writes a canonical
+//!   byte form that [`Aggregator::restore`] reads back bit for bit.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+
+use foldhash::fast::FixedState;
+use hashbrown::HashTable;
+
+use crate::event::{meters, EventRef, EventSink, UsageEvent};
+use crate::reject::Reject;
+use crate::time::{civil_from_days, days_from_civil};
+
+/// Length of a rate sample: five minutes.
+pub const RATE_INTERVAL_MS: i64 = 300_000;
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// The width of aggregation windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Window {
+    Hour,
+    Day,
+    Month,
+}
+
+impl Window {
+    /// The start of the window holding `time_ms`.
+    pub fn start(self, time_ms: i64) -> i64 {
+        match self {
+            Window::Hour => time_ms.div_euclid(HOUR_MS) * HOUR_MS,
+            Window::Day => time_ms.div_euclid(DAY_MS) * DAY_MS,
+            Window::Month => month_start(time_ms),
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            Window::Hour => 0,
+            Window::Day => 1,
+            Window::Month => 2,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Window> {
+        [Window::Hour, Window::Day, Window::Month].get(code as usize).copied()
+    }
+}
+
+/// Start (ms) of the calendar month, UTC, holding `time_ms`.
+pub fn month_start(time_ms: i64) -> i64 {
+    let (y, m, _) = civil_from_days(time_ms.div_euclid(DAY_MS));
+    days_from_civil(y, m, 1) * DAY_MS
+}
+
+/// End (exclusive) of the calendar month starting at `start_ms`.
+pub fn month_end(start_ms: i64) -> i64 {
+    let (y, m, _) = civil_from_days(start_ms.div_euclid(DAY_MS));
+    let (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    days_from_civil(y, m, 1) * DAY_MS
+}
+
+/// `YYYY-MM` of the month holding `time_ms`.
+pub fn period_label(time_ms: i64) -> String {
+    let (y, m, _) = civil_from_days(time_ms.div_euclid(DAY_MS));
+    format!("{y:04}-{m:02}")
+}
+
+/// Parses `YYYY-MM` into the month's start.
+pub fn parse_period(label: &str) -> Option<i64> {
+    let b = label.as_bytes();
+    if b.len() != 7 || b[4] != b'-' {
+        return None;
+    }
+    let y: i64 = label[..4].parse().ok()?;
+    let m: u32 = label[5..].parse().ok()?;
+    (1..=12).contains(&m).then(|| days_from_civil(y, m, 1) * DAY_MS)
+}
+
+/// How an aggregator aggregates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregatorConfig {
+    pub window: Window,
+    /// Ignore a (source, id) already counted in the period.
+    pub dedup: bool,
+    /// Meters that also keep 5-minute samples (for the 95th percentile).
+    pub rate_meters: Vec<String>,
+    /// Meters whose events are snapshots of a level (for byte-hours and peak).
+    pub gauge_meters: Vec<String>,
+    /// Meters whose windows count distinct values.
+    pub unique_meters: Vec<String>,
+    /// The longest time one gauge sample is taken to last when no next
+    /// sample follows sooner (a collector outage is not billed as a level).
+    pub gauge_gap_cap_ms: i64,
+}
+
+impl Default for AggregatorConfig {
+    fn default() -> Self {
+        AggregatorConfig {
+            window: Window::Hour,
+            dedup: true,
+            rate_meters: vec![meters::BANDWIDTH_OUT_BYTES.into(), meters::BANDWIDTH_IN_BYTES.into()],
+            gauge_meters: vec![meters::STORAGE_BYTES.into()],
+            unique_meters: Vec::new(),
+            gauge_gap_cap_ms: 48 * HOUR_MS,
+        }
+    }
+}
+
+/// The (customer, resource, meter) a series of windows belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeriesKey {
+    pub customer: Box<str>,
+    pub resource: Box<str>,
+    pub meter: Box<str>,
+}
+
+/// Statistics of one window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowStats {
+    pub sum: u128,
+    pub count: u64,
+    pub min: u64,
+    pub max: u64,
+    pub latest_time_ms: i64,
+    pub latest_value: u64,
+    /// Distinct values, for meters in `unique_meters`.
+    pub uniques: Option<BTreeSet<u64>>,
+}
+
+impl WindowStats {
+    fn new(value: u64, time_ms: i64, unique: bool) -> Self {
+        WindowStats {
+            sum: value as u128,
+            count: 1,
+            min: value,
+            max: value,
+            latest_time_ms: time_ms,
+            latest_value: value,
+            uniques: unique.then(|| BTreeSet::from([value])),
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, value: u64, time_ms: i64) {
+        self.sum += value as u128;
+        self.count += 1;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+        if (time_ms, value) > (self.latest_time_ms, self.latest_value) {
+            self.latest_time_ms = time_ms;
+            self.latest_value = value;
+        }
+        if let Some(u) = self.uniques.as_mut() {
+            u.insert(value);
+        }
+    }
+
+    fn merge(&mut self, other: &WindowStats) {
+        self.sum += other.sum;
+        self.count += other.count;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        if (other.latest_time_ms, other.latest_value) > (self.latest_time_ms, self.latest_value) {
+            self.latest_time_ms = other.latest_time_ms;
+            self.latest_value = other.latest_value;
+        }
+        match (self.uniques.as_mut(), other.uniques.as_ref()) {
+            (Some(a), Some(b)) => a.extend(b.iter().copied()),
+            (None, Some(b)) => self.uniques = Some(b.clone()),
+            _ => {}
+        }
+    }
+
+    /// Number of distinct values, when tracked.
+    pub fn unique_count(&self) -> Option<u64> {
+        self.uniques.as_ref().map(|u| u.len() as u64)
+    }
+}
+
+/// What billing needs of one series in one period.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct PeriodSeries {
+    /// Interval index within the period -> bytes in it.
+    rate: BTreeMap<u32, u128>,
+    /// Sample time -> level.
+    samples: BTreeMap<i64, u64>,
+}
+
+/// The usage of one series over a closed (or queried) period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesUsage {
+    pub key: SeriesKey,
+    pub total: u128,
+    pub count: u64,
+    pub max: u64,
+    /// Bytes per 5-minute interval, by interval index; intervals absent are 0.
+    pub rate_intervals: Vec<(u32, u128)>,
+    /// Gauge samples (time, level), in time order.
+    pub samples: Vec<(i64, u64)>,
+}
+
+/// The usage of every series over one billing period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodUsage {
+    pub period_start_ms: i64,
+    pub period_end_ms: i64,
+    pub gauge_gap_cap_ms: i64,
+    pub series: Vec<SeriesUsage>,
+}
+
+/// Counters of what an aggregator did with the events it was given.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct AggregatorCounters {
+    pub applied: u64,
+    pub duplicates: u64,
+    pub late: u64,
+}
+
+/// What happened to one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Counted,
+    Duplicate,
+    /// Its period is closed: kept aside, see [`Aggregator::take_late`].
+    Late,
+}
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum AggregateError {
+    #[error("aggregators with different configurations cannot be merged")]
+    ConfigMismatch,
+    #[error("{count} events of period {period} were counted by both aggregators")]
+    Overlap { period: String, count: u64 },
+    #[error("not an aggregator export: {0}")]
+    BadExport(&'static str),
+}
+
+/// Hashes a u128 digest by its low bits: it is already uniformly random.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ b as u64;
+        }
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
+    }
+}
+
+type DigestSet = HashSet<u128, BuildHasherDefault<DigestHasher>>;
+
+/// The digest an event is deduplicated by.
+pub fn event_digest(source: &str, id: &str) -> u128 {
+    let seed = xxhash_rust::xxh3::xxh3_64(source.as_bytes());
+    xxhash_rust::xxh3::xxh3_128_with_seed(id.as_bytes(), seed)
+}
+
+const RATE: u8 = 1;
+const GAUGE: u8 = 2;
+const UNIQUE: u8 = 4;
+
+/// A running aggregation. See the module documentation.
+pub struct Aggregator {
+    config: AggregatorConfig,
+    hasher: FixedState,
+    index: HashTable<u32>,
+    series: Vec<SeriesKey>,
+    kinds: Vec<u8>,
+    windows: HashMap<(u32, i64), WindowStats, FixedState>,
+    periods: HashMap<(u32, i64), PeriodSeries, FixedState>,
+    seen: HashMap<i64, DigestSet, FixedState>,
+    closed: BTreeSet<i64>,
+    late: Vec<UsageEvent>,
+    counters: AggregatorCounters,
+}
+
+impl Aggregator {
+    pub fn new(config: AggregatorConfig) -> Self {
+        Aggregator {
+            config,
+            hasher: FixedState::with_seed(0x7a11_7a11),
+            index: HashTable::new(),
+            series: Vec::new(),
+            kinds: Vec::new(),
+            windows: HashMap::with_hasher(FixedState::with_seed(1)),
+            periods: HashMap::with_hasher(FixedState::with_seed(2)),
+            seen: HashMap::with_hasher(FixedState::with_seed(3)),
+            closed: BTreeSet::new(),
+            late: Vec::new(),
+            counters: AggregatorCounters::default(),
+        }
+    }
+
+    pub fn config(&self) -> &AggregatorConfig {
+        &self.config
+    }
+
+    pub fn counters(&self) -> AggregatorCounters {
+        self.counters
+    }
+
+    fn series_index(&mut self, customer: &str, resource: &str, meter: &str) -> u32 {
+        let hash = self.hasher.hash_one((customer, resource, meter));
+        let series = &self.series;
+        if let Some(&i) = self.index.find(hash, |&i| {
+            let k = &series[i as usize];
+            &*k.customer == customer && &*k.resource == resource && &*k.meter == meter
+        }) {
+            return i;
+        }
+        let i = self.series.len() as u32;
+        let has = |list: &[String]| list.iter().any(|m| m == meter);
+        let kind = (if has(&self.config.rate_meters) { RATE } else { 0 })
+            | (if has(&self.config.gauge_meters) { GAUGE } else { 0 })
+            | (if has(&self.config.unique_meters) { UNIQUE } else { 0 });
+        self.series.push(SeriesKey { customer: customer.into(), resource: resource.into(), meter: meter.into() });
+        self.kinds.push(kind);
+        let (hasher, series) = (&self.hasher, &self.series);
+        self.index.insert_unique(hash, i, |&j| {
+            let k = &series[j as usize];
+            hasher.hash_one((&*k.customer, &*k.resource, &*k.meter))
+        });
+        i
+    }
+
+    /// Counts one event.
+    pub fn apply(&mut self, e: &EventRef<'_>) -> Applied {
+        let period = month_start(e.time_ms);
+        if self.closed.contains(&period) {
+            self.counters.late += 1;
+            self.late.push(e.to_event());
+            return Applied::Late;
+        }
+        if self.config.dedup && !self.seen.entry(period).or_default().insert(event_digest(&e.source, &e.id)) {
+            self.counters.duplicates += 1;
+            return Applied::Duplicate;
+        }
+        let s = self.series_index(&e.customer, &e.resource, &e.meter);
+        let kind = self.kinds[s as usize];
+        let window = self.config.window.start(e.time_ms);
+        self.windows
+            .entry((s, window))
+            .and_modify(|w| w.add(e.value, e.time_ms))
+            .or_insert_with(|| WindowStats::new(e.value, e.time_ms, kind & UNIQUE != 0));
+        if kind & (RATE | GAUGE) != 0 {
+            let p = self.periods.entry((s, period)).or_default();
+            if kind & RATE != 0 {
+                let interval = ((e.time_ms - period) / RATE_INTERVAL_MS) as u32;
+                *p.rate.entry(interval).or_default() += e.value as u128;
+            }
+            if kind & GAUGE != 0 {
+                let level = p.samples.entry(e.time_ms).or_insert(e.value);
+                *level = (*level).max(e.value); // two readings at one instant: the higher
+            }
+        }
+        self.counters.applied += 1;
+        Applied::Counted
+    }
+
+    /// Counts a batch of owned events.
+    pub fn apply_all<'e>(&mut self, events: impl IntoIterator<Item = &'e UsageEvent>) {
+        for e in events {
+            self.apply(&EventRef::from(e));
+        }
+    }
+
+    /// Events that arrived for closed periods since the last call.
+    pub fn take_late(&mut self) -> Vec<UsageEvent> {
+        std::mem::take(&mut self.late)
+    }
+
+    pub fn closed_periods(&self) -> impl Iterator<Item = i64> + '_ {
+        self.closed.iter().copied()
+    }
+
+    /// Every window, sorted by series key then window start.
+    pub fn windows(&self) -> Vec<(&SeriesKey, i64, &WindowStats)> {
+        let mut all: Vec<_> = self.windows.iter().map(|(&(s, w), st)| (&self.series[s as usize], w, st)).collect();
+        all.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        all
+    }
+
+    /// The usage of the period starting at `period_start_ms`, whether closed or not.
+    pub fn period_usage(&self, period_start_ms: i64) -> PeriodUsage {
+        let end = month_end(period_start_ms);
+        let mut by_series: BTreeMap<&SeriesKey, SeriesUsage> = BTreeMap::new();
+        for (&(s, w), st) in &self.windows {
+            if w < period_start_ms || w >= end {
+                continue;
+            }
+            let key = &self.series[s as usize];
+            let u = by_series.entry(key).or_insert_with(|| SeriesUsage {
+                key: key.clone(),
+                total: 0,
+                count: 0,
+                max: 0,
+                rate_intervals: Vec::new(),
+                samples: Vec::new(),
+            });
+            u.total += st.sum;
+            u.count += st.count;
+            u.max = u.max.max(st.max);
+        }
+        for (&(s, p), ps) in &self.periods {
+            if p != period_start_ms {
+                continue;
+            }
+            if let Some(u) = by_series.get_mut(&self.series[s as usize]) {
+                u.rate_intervals = ps.rate.iter().map(|(&i, &v)| (i, v)).collect();
+                u.samples = ps.samples.iter().map(|(&t, &v)| (t, v)).collect();
+            }
+        }
+        PeriodUsage {
+            period_start_ms,
+            period_end_ms: end,
+            gauge_gap_cap_ms: self.config.gauge_gap_cap_ms,
+            series: by_series.into_values().collect(),
+        }
+    }
+
+    /// Closes a period: later events for it are kept aside as late. Returns
+    /// its usage. Its dedup digests are no longer needed and are dropped.
+    pub fn close_period(&mut self, period_start_ms: i64) -> PeriodUsage {
+        self.closed.insert(period_start_ms);
+        self.seen.remove(&period_start_ms);
+        self.period_usage(period_start_ms)
+    }
+
+    /// Adds another aggregator's counts. Refuses (changing nothing) when the
+    /// configurations differ or when both counted the same event.
+    pub fn merge(&mut self, other: &Aggregator) -> Result<(), AggregateError> {
+        if self.config != other.config {
+            return Err(AggregateError::ConfigMismatch);
+        }
+        for (period, theirs) in &other.seen {
+            if let Some(ours) = self.seen.get(period) {
+                let count = theirs.iter().filter(|d| ours.contains(d)).count() as u64;
+                if count > 0 {
+                    return Err(AggregateError::Overlap { period: period_label(*period), count });
+                }
+            }
+        }
+        let remap: Vec<u32> =
+            other.series.iter().map(|k| self.series_index(&k.customer, &k.resource, &k.meter)).collect();
+        for (&(s, w), st) in &other.windows {
+            let key = (remap[s as usize], w);
+            match self.windows.get_mut(&key) {
+                Some(mine) => mine.merge(st),
+                None => {
+                    self.windows.insert(key, st.clone());
+                }
+            }
+        }
+        for (&(s, p), ps) in &other.periods {
+            let mine = self.periods.entry((remap[s as usize], p)).or_default();
+            for (&i, &v) in &ps.rate {
+                *mine.rate.entry(i).or_default() += v;
+            }
+            for (&t, &v) in &ps.samples {
+                let level = mine.samples.entry(t).or_insert(v);
+                *level = (*level).max(v);
+            }
+        }
+        for (&period, digests) in &other.seen {
+            self.seen.entry(period).or_default().extend(digests.iter().copied());
+        }
+        self.closed.extend(other.closed.iter().copied());
+        self.late.extend(other.late.iter().cloned());
+        self.counters.applied += other.counters.applied;
+        self.counters.duplicates += other.counters.duplicates;
+        self.counters.late += other.counters.late;
+        Ok(())
+    }
+
+    /// Number of (series, window) entries held.
+    pub fn window_count(&self) -> usize {
+        self.windows.len()
+    }
+}
+
+impl EventSink for Aggregator {
+    fn event(&mut self, event: EventRef<'_>) {
+        self.apply(&event);
+    }
+    fn reject(&mut self, _reject: Reject) {
+        // Rejects are the parser's business; whoever drives the parser keeps them.
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Export and restore: a canonical little-endian byte form. Everything is
+// written in sorted order, so equal aggregators export equal bytes.
+
+const MAGIC: &[u8; 8] = b"TALLYAG\0";
+const FORMAT_VERSION: u32 = 1;
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn i64(&mut self, v: i64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u128(&mut self, v: u128) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn str(&mut self, s: &str) {
+        self.u32(s.len() as u32);
+        self.0.extend_from_slice(s.as_bytes());
+    }
+    fn strs(&mut self, list: &[String]) {
+        self.u32(list.len() as u32);
+        for s in list {
+            self.str(s);
+        }
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+type R<T> = Result<T, AggregateError>;
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> R<&'a [u8]> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or(AggregateError::BadExport("truncated"))?;
+        let s = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn arr<const N: usize>(&mut self) -> R<[u8; N]> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+    fn u8(&mut self) -> R<u8> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> R<u32> {
+        Ok(u32::from_le_bytes(self.arr()?))
+    }
+    fn u64(&mut self) -> R<u64> {
+        Ok(u64::from_le_bytes(self.arr()?))
+    }
+    fn i64(&mut self) -> R<i64> {
+        Ok(i64::from_le_bytes(self.arr()?))
+    }
+    fn u128(&mut self) -> R<u128> {
+        Ok(u128::from_le_bytes(self.arr()?))
+    }
+    /// A count of items that each take at least `min_size` bytes.
+    fn count(&mut self, min_size: usize) -> R<usize> {
+        let n = self.u32()? as usize;
+        if n.saturating_mul(min_size) > self.bytes.len() - self.pos {
+            return Err(AggregateError::BadExport("count larger than the data"));
+        }
+        Ok(n)
+    }
+    fn str(&mut self) -> R<String> {
+        let n = self.count(1)?;
+        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| AggregateError::BadExport("text is not UTF-8"))
+    }
+    fn strs(&mut self) -> R<Vec<String>> {
+        let n = self.count(4)?;
+        (0..n).map(|_| self.str()).collect()
+    }
+}
+
+impl Aggregator {
+    /// The whole state as canonical bytes, for snapshots and crash recovery.
+    pub fn export(&self) -> Vec<u8> {
+        let mut w = Writer(Vec::with_capacity(64 + self.windows.len() * 80));
+        w.0.extend_from_slice(MAGIC);
+        w.u32(FORMAT_VERSION);
+        let c = &self.config;
+        w.u8(c.window.code());
+        w.u8(c.dedup as u8);
+        w.strs(&c.rate_meters);
+        w.strs(&c.gauge_meters);
+        w.strs(&c.unique_meters);
+        w.i64(c.gauge_gap_cap_ms);
+        w.u64(self.counters.applied);
+        w.u64(self.counters.duplicates);
+        w.u64(self.counters.late);
+        // Series in key order; indices below refer to this order.
+        let mut order: Vec<u32> = (0..self.series.len() as u32).collect();
+        order.sort_by(|&a, &b| self.series[a as usize].cmp(&self.series[b as usize]));
+        let mut canon = vec![0u32; self.series.len()];
+        for (new, &old) in order.iter().enumerate() {
+            canon[old as usize] = new as u32;
+        }
+        w.u32(order.len() as u32);
+        for &old in &order {
+            let k = &self.series[old as usize];
+            w.str(&k.customer);
+            w.str(&k.resource);
+            w.str(&k.meter);
+        }
+        let mut windows: Vec<_> = self.windows.iter().map(|(&(s, t), st)| ((canon[s as usize], t), st)).collect();
+        windows.sort_by_key(|(k, _)| *k);
+        w.u32(windows.len() as u32);
+        for ((s, t), st) in windows {
+            w.u32(s);
+            w.i64(t);
+            w.u128(st.sum);
+            w.u64(st.count);
+            w.u64(st.min);
+            w.u64(st.max);
+            w.i64(st.latest_time_ms);
+            w.u64(st.latest_value);
+            match &st.uniques {
+                None => w.u8(0),
+                Some(u) => {
+                    w.u8(1);
+                    w.u32(u.len() as u32);
+                    for &v in u {
+                        w.u64(v);
+                    }
+                }
+            }
+        }
+        let mut periods: Vec<_> = self.periods.iter().map(|(&(s, p), ps)| ((canon[s as usize], p), ps)).collect();
+        periods.sort_by_key(|(k, _)| *k);
+        w.u32(periods.len() as u32);
+        for ((s, p), ps) in periods {
+            w.u32(s);
+            w.i64(p);
+            w.u32(ps.rate.len() as u32);
+            for (&i, &v) in &ps.rate {
+                w.u32(i);
+                w.u128(v);
+            }
+            w.u32(ps.samples.len() as u32);
+            for (&t, &v) in &ps.samples {
+                w.i64(t);
+                w.u64(v);
+            }
+        }
+        let mut seen: Vec<_> = self.seen.iter().collect();
+        seen.sort_by_key(|(p, _)| **p);
+        w.u32(seen.len() as u32);
+        for (&p, digests) in seen {
+            w.i64(p);
+            let mut d: Vec<u128> = digests.iter().copied().collect();
+            d.sort_unstable();
+            w.u32(d.len() as u32);
+            for v in d {
+                w.u128(v);
+            }
+        }
+        w.u32(self.closed.len() as u32);
+        for &p in &self.closed {
+            w.i64(p);
+        }
+        let mut late = self.late.clone();
+        late.sort();
+        w.u32(late.len() as u32);
+        for e in &late {
+            w.str(&e.id);
+            w.str(&e.source);
+            w.str(&e.customer);
+            w.str(&e.resource);
+            w.str(&e.meter);
+            w.u64(e.value);
+            w.i64(e.time_ms);
+        }
+        w.0
+    }
+
+    /// Rebuilds an aggregator from [`Aggregator::export`]'s bytes, checking
+    /// every length and reference.
+    pub fn restore(bytes: &[u8]) -> Result<Aggregator, AggregateError> {
+        let mut r = Reader { bytes, pos: 0 };
+        if r.take(8)? != MAGIC {
+            return Err(AggregateError::BadExport("wrong magic bytes"));
+        }
+        if r.u32()? != FORMAT_VERSION {
+            return Err(AggregateError::BadExport("unsupported format version"));
+        }
+        let window = Window::from_code(r.u8()?).ok_or(AggregateError::BadExport("unknown window"))?;
+        let dedup = r.u8()? != 0;
+        let config = AggregatorConfig {
+            window,
+            dedup,
+            rate_meters: r.strs()?,
+            gauge_meters: r.strs()?,
+            unique_meters: r.strs()?,
+            gauge_gap_cap_ms: r.i64()?,
+        };
+        let mut agg = Aggregator::new(config);
+        agg.counters = AggregatorCounters { applied: r.u64()?, duplicates: r.u64()?, late: r.u64()? };
+        let n = r.count(12)?;
+        for _ in 0..n {
+            let (c, res, m) = (r.str()?, r.str()?, r.str()?);
+            let before = agg.series.len();
+            agg.series_index(&c, &res, &m);
+            if agg.series.len() == before {
+                return Err(AggregateError::BadExport("duplicate series"));
+            }
+        }
+        let series_ok = |s: u32| -> R<u32> {
+            if (s as usize) < n { Ok(s) } else { Err(AggregateError::BadExport("unknown series")) }
+        };
+        let windows = r.count(61)?;
+        for _ in 0..windows {
+            let key = (series_ok(r.u32()?)?, r.i64()?);
+            let mut st = WindowStats {
+                sum: r.u128()?,
+                count: r.u64()?,
+                min: r.u64()?,
+                max: r.u64()?,
+                latest_time_ms: r.i64()?,
+                latest_value: r.u64()?,
+                uniques: None,
+            };
+            if r.u8()? == 1 {
+                let k = r.count(8)?;
+                st.uniques = Some((0..k).map(|_| r.u64()).collect::<R<_>>()?);
+            }
+            agg.windows.insert(key, st);
+        }
+        let periods = r.count(20)?;
+        for _ in 0..periods {
+            let key = (series_ok(r.u32()?)?, r.i64()?);
+            let mut ps = PeriodSeries::default();
+            for _ in 0..r.count(20)? {
+                ps.rate.insert(r.u32()?, r.u128()?);
+            }
+            for _ in 0..r.count(16)? {
+                ps.samples.insert(r.i64()?, r.u64()?);
+            }
+            agg.periods.insert(key, ps);
+        }
+        for _ in 0..r.count(12)? {
+            let p = r.i64()?;
+            let k = r.count(16)?;
+            let set = agg.seen.entry(p).or_default();
+            for _ in 0..k {
+                set.insert(r.u128()?);
+            }
+        }
+        for _ in 0..r.count(8)? {
+            agg.closed.insert(r.i64()?);
+        }
+        for _ in 0..r.count(36)? {
+            agg.late.push(UsageEvent {
+                id: r.str()?,
+                source: r.str()?,
+                customer: r.str()?,
+                resource: r.str()?,
+                meter: r.str()?,
+                value: r.u64()?,
+                time_ms: r.i64()?,
+            });
+        }
+        if r.pos != bytes.len() {
+            return Err(AggregateError::BadExport("trailing bytes"));
+        }
+        Ok(agg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_and_windows() {
+        let t = crate::time::parse_rfc3339(b"2024-02-29T13:45:10Z").unwrap();
+        assert_eq!(period_label(t), "2024-02");
+        assert_eq!(month_start(t), crate::time::parse_rfc3339(b"2024-02-01T00:00:00Z").unwrap());
+        assert_eq!(month_end(month_start(t)), crate::time::parse_rfc3339(b"2024-03-01T00:00:00Z").unwrap());
+        assert_eq!(month_end(parse_period("2024-12").unwrap()), parse_period("2025-01").unwrap());
+        assert_eq!(Window::Hour.start(t), crate::time::parse_rfc3339(b"2024-02-29T13:00:00Z").unwrap());
+        assert_eq!(Window::Day.start(t), crate::time::parse_rfc3339(b"2024-02-29T00:00:00Z").unwrap());
+        assert_eq!(parse_period("2024-13"), None);
+    }
+}

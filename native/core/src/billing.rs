@@ -1,0 +1,469 @@
+//! Billing: a period's usage and a plans file into invoice lines.
+//!
+//! Rules (also in README, "Plans file"):
+//! * Quantities are exact rationals; money is an integer count of the plan
+//!   currency's minor units. Prices are decimals of minor units per unit
+//!   (`"2.3"` = 2.3 cents per GB). Each line's amount is computed exactly
+//!   and rounded once, half up, to a whole minor unit.
+//! * 1 GB is 2^30 bytes unless a line sets `bytes_per_gb` (e.g. 1000000000).
+//! * `included` is deducted from the quantity used; tiers and packages apply
+//!   to the overage that is left.
+//! * Measures: `total` (sum of the period's events), `p95_rate` (the 95th
+//!   percentile of 5-minute rates: every 5-minute interval of the period,
+//!   missing ones as 0, sorted, the top floor(5%) dropped, the highest left
+//!   billed; 28/30/31-day months have 8064/8640/8928 intervals and drop
+//!   403/432/446), `gb_month_average` (byte-milliseconds of the gauge's
+//!   samples, each lasting until the next sample, the period end, or the
+//!   gap cap, whichever is first; divided by GB and by the period length),
+//!   and `peak` (the highest level; for a customer-scope line, the highest
+//!   sum over the customer's resources at any sample time).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+
+use crate::aggregate::{period_label, PeriodUsage, SeriesUsage, RATE_INTERVAL_MS};
+use crate::ratio::{Overflow, Ratio};
+
+const GIB: u128 = 1 << 30;
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum BillingError {
+    #[error("plans file: {0}")]
+    PlansSyntax(String),
+    #[error("plan {plan}, line {line}: {reason}")]
+    InvalidPlan { plan: String, line: usize, reason: String },
+    #[error("customer {customer} is assigned the unknown plan {plan}")]
+    UnknownPlan { customer: String, plan: String },
+    #[error("amount for {key} overflows 128 bits")]
+    Overflow { key: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Measure {
+    Total,
+    P95Rate,
+    GbMonthAverage,
+    Peak,
+}
+
+impl Measure {
+    pub fn name(self) -> &'static str {
+        match self {
+            Measure::Total => "total",
+            Measure::P95Rate => "p95_rate",
+            Measure::GbMonthAverage => "gb_month_average",
+            Measure::Peak => "peak",
+        }
+    }
+}
+
+/// The unit a line's quantity is counted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum Unit {
+    /// The meter's own unit (requests, bytes).
+    #[default]
+    #[serde(rename = "unit")]
+    Unit,
+    #[serde(rename = "GB")]
+    Gb,
+    /// Megabits per second (10^6), for `p95_rate`.
+    #[serde(rename = "Mbps")]
+    Mbps,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// One line per customer, over all its resources.
+    #[default]
+    Customer,
+    /// One line per resource.
+    Resource,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierSpec {
+    /// Upper bound of the tier (inclusive), in the line's unit; absent = no bound.
+    pub up_to: Option<String>,
+    pub unit_price: String,
+    pub flat_fee: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "model", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PricingSpec {
+    Flat { unit_price: String },
+    Graduated { tiers: Vec<TierSpec> },
+    Volume { tiers: Vec<TierSpec> },
+    Package { package_size: String, package_price: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanLineSpec {
+    pub meter: String,
+    pub measure: Measure,
+    #[serde(default)]
+    pub unit: Unit,
+    pub bytes_per_gb: Option<u64>,
+    pub included: Option<String>,
+    #[serde(default)]
+    pub scope: Scope,
+    pub pricing: PricingSpec,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSpec {
+    pub currency: String,
+    pub lines: Vec<PlanLineSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlansSpec {
+    pub plans: BTreeMap<String, PlanSpec>,
+    #[serde(default)]
+    pub customers: BTreeMap<String, String>,
+    pub default_plan: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tier {
+    pub up_to: Option<Ratio>,
+    pub unit_price: Ratio,
+    pub flat_fee: Ratio,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pricing {
+    Flat { unit_price: Ratio },
+    Graduated(Vec<Tier>),
+    Volume(Vec<Tier>),
+    Package { size: Ratio, price: Ratio },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanLine {
+    pub meter: String,
+    pub measure: Measure,
+    pub unit: Unit,
+    pub bytes_per_gb: u128,
+    pub included: Ratio,
+    pub scope: Scope,
+    pub pricing: Pricing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub name: String,
+    pub currency: String,
+    pub lines: Vec<PlanLine>,
+}
+
+/// Plans, checked: every price parsed, tiers ascending, every customer's plan known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plans {
+    pub plans: BTreeMap<String, Plan>,
+    pub customers: BTreeMap<String, String>,
+    pub default_plan: Option<String>,
+}
+
+fn decimal(text: &str, plan: &str, line: usize, what: &str) -> Result<Ratio, BillingError> {
+    Ratio::parse_decimal(text).ok_or_else(|| BillingError::InvalidPlan {
+        plan: plan.into(),
+        line,
+        reason: format!("{what} {text:?} is not a non-negative decimal"),
+    })
+}
+
+fn tiers(specs: &[TierSpec], plan: &str, line: usize) -> Result<Vec<Tier>, BillingError> {
+    let invalid = |reason: &str| BillingError::InvalidPlan { plan: plan.into(), line, reason: reason.into() };
+    if specs.is_empty() {
+        return Err(invalid("tiers are empty"));
+    }
+    let mut out: Vec<Tier> = Vec::new();
+    for (i, t) in specs.iter().enumerate() {
+        let up_to = t.up_to.as_deref().map(|u| decimal(u, plan, line, "up_to")).transpose()?;
+        if up_to.is_none() && i + 1 != specs.len() {
+            return Err(invalid("only the last tier may have no up_to"));
+        }
+        if let (Some(prev), Some(cur)) = (out.last().and_then(|p| p.up_to), up_to) {
+            if cur <= prev {
+                return Err(invalid("tier bounds must ascend"));
+            }
+        }
+        out.push(Tier {
+            up_to,
+            unit_price: decimal(&t.unit_price, plan, line, "unit_price")?,
+            flat_fee: t.flat_fee.as_deref().map(|f| decimal(f, plan, line, "flat_fee")).transpose()?.unwrap_or(Ratio::ZERO),
+        });
+    }
+    if out.last().is_some_and(|t| t.up_to.is_some()) {
+        return Err(invalid("the last tier must have no up_to"));
+    }
+    Ok(out)
+}
+
+impl Plans {
+    /// Reads and checks a plans file (JSON).
+    pub fn from_json(text: &str) -> Result<Plans, BillingError> {
+        let spec: PlansSpec = serde_json::from_str(text).map_err(|e| BillingError::PlansSyntax(e.to_string()))?;
+        Plans::from_spec(spec)
+    }
+
+    pub fn from_spec(spec: PlansSpec) -> Result<Plans, BillingError> {
+        let mut plans = BTreeMap::new();
+        for (name, p) in spec.plans {
+            let mut lines = Vec::new();
+            for (i, l) in p.lines.into_iter().enumerate() {
+                let line = i + 1;
+                let pricing = match &l.pricing {
+                    PricingSpec::Flat { unit_price } => Pricing::Flat { unit_price: decimal(unit_price, &name, line, "unit_price")? },
+                    PricingSpec::Graduated { tiers: t } => Pricing::Graduated(tiers(t, &name, line)?),
+                    PricingSpec::Volume { tiers: t } => Pricing::Volume(tiers(t, &name, line)?),
+                    PricingSpec::Package { package_size, package_price } => {
+                        let size = decimal(package_size, &name, line, "package_size")?;
+                        if size.is_zero() {
+                            return Err(BillingError::InvalidPlan { plan: name, line, reason: "package_size is 0".into() });
+                        }
+                        Pricing::Package { size, price: decimal(package_price, &name, line, "package_price")? }
+                    }
+                };
+                let unit_fits = match l.measure {
+                    Measure::P95Rate => l.unit == Unit::Mbps,
+                    Measure::GbMonthAverage => l.unit == Unit::Gb,
+                    Measure::Total | Measure::Peak => l.unit != Unit::Mbps,
+                };
+                if !unit_fits {
+                    return Err(BillingError::InvalidPlan {
+                        plan: name,
+                        line,
+                        reason: format!("unit {:?} does not fit measure {}", l.unit, l.measure.name()),
+                    });
+                }
+                let bytes_per_gb = l.bytes_per_gb.map_or(GIB, |b| b as u128);
+                if bytes_per_gb == 0 {
+                    return Err(BillingError::InvalidPlan { plan: name, line, reason: "bytes_per_gb is 0".into() });
+                }
+                lines.push(PlanLine {
+                    included: l.included.as_deref().map(|v| decimal(v, &name, line, "included")).transpose()?.unwrap_or(Ratio::ZERO),
+                    meter: l.meter,
+                    measure: l.measure,
+                    unit: l.unit,
+                    bytes_per_gb,
+                    scope: l.scope,
+                    pricing,
+                });
+            }
+            plans.insert(name.clone(), Plan { name, currency: p.currency, lines });
+        }
+        for (customer, plan) in spec.customers.iter().chain(spec.default_plan.iter().map(|p| (p, p))) {
+            if !plans.contains_key(plan) {
+                return Err(BillingError::UnknownPlan { customer: customer.clone(), plan: plan.clone() });
+            }
+        }
+        Ok(Plans { plans, customers: spec.customers, default_plan: spec.default_plan })
+    }
+
+    pub fn plan_for(&self, customer: &str) -> Option<&Plan> {
+        let name = self.customers.get(customer).or(self.default_plan.as_ref())?;
+        self.plans.get(name)
+    }
+}
+
+/// One line of an invoice. `key` is deterministic:
+/// `customer/resource/meter/measure/period/vVERSION`, where resource is `*`
+/// for a customer-scope line, so an invoice system can upsert on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceLine {
+    pub key: String,
+    pub customer: String,
+    pub resource: String,
+    pub meter: String,
+    pub measure: Measure,
+    pub period: String,
+    pub version: u32,
+    pub plan: String,
+    pub currency: String,
+    pub unit: Unit,
+    pub used: Ratio,
+    pub included: Ratio,
+    pub overage: Ratio,
+    /// The price per unit for flat pricing; the highest tier reached for
+    /// graduated and volume; the price per package for packages.
+    pub unit_price: Ratio,
+    pub amount_minor: u128,
+}
+
+/// The invoice lines of one period, and the customers with usage but no plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invoice {
+    pub lines: Vec<InvoiceLine>,
+    pub unbilled_customers: Vec<String>,
+}
+
+/// The price of `quantity` under `pricing`, exact, and the unit price shown.
+pub fn price(pricing: &Pricing, quantity: Ratio) -> Result<(Ratio, Ratio), Overflow> {
+    match pricing {
+        Pricing::Flat { unit_price } => Ok((quantity.mul(*unit_price)?, *unit_price)),
+        Pricing::Package { size, price } => {
+            let packages = Ratio::new(quantity.num(), quantity.den()).mul(Ratio::new(size.den(), size.num()))?.ceil();
+            Ok((Ratio::int(packages).mul(*price)?, *price))
+        }
+        Pricing::Graduated(tiers) => {
+            if quantity.is_zero() {
+                return Ok((Ratio::ZERO, tiers[0].unit_price));
+            }
+            // Each tier reached prices the units inside it, plus its flat fee.
+            let (mut total, mut lower, mut shown) = (Ratio::ZERO, Ratio::ZERO, tiers[0].unit_price);
+            for t in tiers {
+                let upper = t.up_to.map_or(quantity, |u| u.min(quantity));
+                total = total.add(upper.saturating_sub(lower)?.mul(t.unit_price)?)?.add(t.flat_fee)?;
+                shown = t.unit_price;
+                match t.up_to {
+                    Some(u) if quantity > u => lower = u,
+                    _ => break,
+                }
+            }
+            Ok((total, shown))
+        }
+        Pricing::Volume(tiers) => {
+            if quantity.is_zero() {
+                return Ok((Ratio::ZERO, tiers[0].unit_price));
+            }
+            let t = tiers.iter().find(|t| t.up_to.is_none_or(|u| quantity <= u)).unwrap_or(&tiers[tiers.len() - 1]);
+            Ok((quantity.mul(t.unit_price)?.add(t.flat_fee)?, t.unit_price))
+        }
+    }
+}
+
+/// The 95th-percentile interval value of a period with `intervals` 5-minute
+/// intervals, given the non-zero ones.
+pub fn p95_interval_value(values: &[u128], intervals: usize) -> u128 {
+    let mut all: Vec<u128> = values.to_vec();
+    all.resize(intervals.max(values.len()), 0);
+    all.sort_unstable_by(|a, b| b.cmp(a));
+    let dropped = all.len() * 5 / 100;
+    all.get(dropped).copied().unwrap_or(0)
+}
+
+/// Byte-milliseconds of one gauge series: each sample lasts until the next,
+/// the period end, or `cap_ms`, whichever comes first.
+pub fn byte_ms(samples: &[(i64, u64)], period_end_ms: i64, cap_ms: i64) -> u128 {
+    let mut total = 0u128;
+    for (i, &(t, level)) in samples.iter().enumerate() {
+        let next = samples.get(i + 1).map_or(period_end_ms, |s| s.0).min(period_end_ms);
+        let lasts = (next - t).clamp(0, cap_ms);
+        total += level as u128 * lasts as u128;
+    }
+    total
+}
+
+/// The highest sum of levels over several gauge series at any sample time.
+pub fn peak_of_sum(series: &[&[(i64, u64)]], cap_ms: i64) -> u128 {
+    let times: BTreeSet<i64> = series.iter().flat_map(|s| s.iter().map(|p| p.0)).collect();
+    let mut best = 0u128;
+    for &t in &times {
+        let sum: u128 = series
+            .iter()
+            .map(|s| {
+                let at = s.partition_point(|p| p.0 <= t);
+                match at.checked_sub(1).map(|i| s[i]) {
+                    Some((ts, level)) if t - ts < cap_ms || ts == t => level as u128,
+                    _ => 0,
+                }
+            })
+            .sum();
+        best = best.max(sum);
+    }
+    best
+}
+
+/// The quantity used, in the line's unit, over a group of series.
+fn quantity(line: &PlanLine, group: &[&SeriesUsage], usage: &PeriodUsage) -> Result<Ratio, Overflow> {
+    let period_ms = (usage.period_end_ms - usage.period_start_ms) as u128;
+    let per_gb = |bytes: u128| if line.unit == Unit::Gb { Ratio::new(bytes, line.bytes_per_gb) } else { Ratio::int(bytes) };
+    Ok(match line.measure {
+        Measure::Total => per_gb(group.iter().map(|s| s.total).sum()),
+        Measure::P95Rate => {
+            let mut by_interval: BTreeMap<u32, u128> = BTreeMap::new();
+            for s in group {
+                for &(i, v) in &s.rate_intervals {
+                    *by_interval.entry(i).or_default() += v;
+                }
+            }
+            let values: Vec<u128> = by_interval.into_values().collect();
+            let bytes = p95_interval_value(&values, (period_ms / RATE_INTERVAL_MS as u128) as usize);
+            // bytes per 300 s, in bits per second, in Mbps.
+            Ratio::new(bytes * 8, 300 * 1_000_000)
+        }
+        Measure::GbMonthAverage => {
+            let total: u128 = group.iter().map(|s| byte_ms(&s.samples, usage.period_end_ms, usage.gauge_gap_cap_ms)).sum();
+            Ratio::new(total, 1).mul(Ratio::new(1, line.bytes_per_gb.checked_mul(period_ms).ok_or(Overflow)?))?
+        }
+        Measure::Peak => {
+            let series: Vec<&[(i64, u64)]> = group.iter().map(|s| s.samples.as_slice()).collect();
+            per_gb(peak_of_sum(&series, usage.gauge_gap_cap_ms))
+        }
+    })
+}
+
+/// Bills one period: every customer in `usage` or in the plans gets a line
+/// for each line of its plan (customer scope), or one per resource with
+/// usage (resource scope).
+pub fn bill(usage: &PeriodUsage, plans: &Plans, version: u32) -> Result<Invoice, BillingError> {
+    let period = period_label(usage.period_start_ms);
+    let mut customers: BTreeSet<&str> = usage.series.iter().map(|s| &*s.key.customer).collect();
+    customers.extend(plans.customers.keys().map(String::as_str));
+    let mut lines = Vec::new();
+    let mut unbilled = Vec::new();
+    for customer in customers {
+        let Some(plan) = plans.plan_for(customer) else {
+            unbilled.push(customer.to_string());
+            continue;
+        };
+        for line in &plan.lines {
+            let series: Vec<&SeriesUsage> =
+                usage.series.iter().filter(|s| &*s.key.customer == customer && *s.key.meter == line.meter).collect();
+            let groups: Vec<(String, Vec<&SeriesUsage>)> = match line.scope {
+                Scope::Customer => vec![("*".to_string(), series)],
+                Scope::Resource => {
+                    let mut by: BTreeMap<&str, Vec<&SeriesUsage>> = BTreeMap::new();
+                    for s in series {
+                        by.entry(&s.key.resource).or_default().push(s);
+                    }
+                    by.into_iter().map(|(r, g)| (r.to_string(), g)).collect()
+                }
+            };
+            for (resource, group) in groups {
+                let key = format!("{customer}/{resource}/{}/{}/{period}/v{version}", line.meter, line.measure.name());
+                let overflow = |_| BillingError::Overflow { key: key.clone() };
+                let used = quantity(line, &group, usage).map_err(overflow)?;
+                let overage = used.saturating_sub(line.included).map_err(overflow)?;
+                let (amount, unit_price) = price(&line.pricing, overage).map_err(overflow)?;
+                lines.push(InvoiceLine {
+                    key: key.clone(),
+                    customer: customer.to_string(),
+                    resource,
+                    meter: line.meter.clone(),
+                    measure: line.measure,
+                    period: period.clone(),
+                    version,
+                    plan: plan.name.clone(),
+                    currency: plan.currency.clone(),
+                    unit: line.unit,
+                    used,
+                    included: line.included,
+                    overage,
+                    unit_price,
+                    amount_minor: amount.round_half_up(),
+                });
+            }
+        }
+    }
+    Ok(Invoice { lines, unbilled_customers: unbilled })
+}

@@ -1,0 +1,190 @@
+//! Exact non-negative rationals over u128, for quantities and money: every
+//! intermediate value is exact and only the final amount is rounded.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Ratio {
+    num: u128,
+    den: u128,
+}
+
+/// An arithmetic result that does not fit 128 bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("arithmetic overflow")]
+pub struct Overflow;
+
+fn gcd(mut a: u128, mut b: u128) -> u128 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+impl Ratio {
+    pub const ZERO: Ratio = Ratio { num: 0, den: 1 };
+
+    pub fn new(num: u128, den: u128) -> Ratio {
+        assert!(den != 0, "zero denominator");
+        let g = gcd(num, den).max(1);
+        Ratio { num: num / g, den: den / g }
+    }
+
+    pub fn int(n: u128) -> Ratio {
+        Ratio { num: n, den: 1 }
+    }
+
+    pub fn num(&self) -> u128 {
+        self.num
+    }
+
+    pub fn den(&self) -> u128 {
+        self.den
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.num == 0
+    }
+
+    /// Parses a non-negative decimal such as `12`, `0.023` or `1e3` is not
+    /// accepted: plain digits with at most one point, at most 30 decimals.
+    pub fn parse_decimal(s: &str) -> Option<Ratio> {
+        let s = s.trim();
+        let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+        if int.is_empty() && frac.is_empty() || frac.len() > 30 {
+            return None;
+        }
+        if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let digits = format!("{int}{frac}");
+        let num: u128 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
+        Some(Ratio::new(num, 10u128.checked_pow(frac.len() as u32)?))
+    }
+
+    pub fn add(self, o: Ratio) -> Result<Ratio, Overflow> {
+        let g = gcd(self.den, o.den);
+        let den = (self.den / g).checked_mul(o.den).ok_or(Overflow)?;
+        let a = self.num.checked_mul(o.den / g).ok_or(Overflow)?;
+        let b = o.num.checked_mul(self.den / g).ok_or(Overflow)?;
+        Ok(Ratio::new(a.checked_add(b).ok_or(Overflow)?, den))
+    }
+
+    /// `self - o`, or zero when `o` is larger.
+    pub fn saturating_sub(self, o: Ratio) -> Result<Ratio, Overflow> {
+        if self <= o {
+            return Ok(Ratio::ZERO);
+        }
+        let g = gcd(self.den, o.den);
+        let den = (self.den / g).checked_mul(o.den).ok_or(Overflow)?;
+        let a = self.num.checked_mul(o.den / g).ok_or(Overflow)?;
+        let b = o.num.checked_mul(self.den / g).ok_or(Overflow)?;
+        Ok(Ratio::new(a - b, den))
+    }
+
+    pub fn mul(self, o: Ratio) -> Result<Ratio, Overflow> {
+        // Cross-reduce first to keep the products small.
+        let g1 = gcd(self.num, o.den).max(1);
+        let g2 = gcd(o.num, self.den).max(1);
+        let num = (self.num / g1).checked_mul(o.num / g2).ok_or(Overflow)?;
+        let den = (self.den / g2).checked_mul(o.den / g1).ok_or(Overflow)?;
+        Ok(Ratio::new(num, den))
+    }
+
+    pub fn min(self, o: Ratio) -> Ratio {
+        if self <= o { self } else { o }
+    }
+
+    /// The smallest integer not below `self`.
+    pub fn ceil(self) -> u128 {
+        self.num.div_ceil(self.den)
+    }
+
+    /// Rounds to an integer, halves away from zero (up, as all values are
+    /// non-negative): the rounding rule for every amount tally bills.
+    pub fn round_half_up(self) -> u128 {
+        let q = self.num / self.den;
+        let r = self.num % self.den;
+        if r >= self.den - r { q + 1 } else { q }
+    }
+
+    /// Decimal text with `places` decimals, rounded half up (for display).
+    pub fn to_decimal(self, places: u32) -> String {
+        let scale = 10u128.pow(places);
+        let scaled = match self.mul(Ratio::int(scale)) {
+            Ok(r) => r.round_half_up(),
+            Err(_) => return format!("{}/{}", self.num, self.den),
+        };
+        if places == 0 {
+            return scaled.to_string();
+        }
+        format!("{}.{:0width$}", scaled / scale, scaled % scale, width = places as usize)
+    }
+}
+
+impl PartialEq for Ratio {
+    fn eq(&self, o: &Ratio) -> bool {
+        self.num == o.num && self.den == o.den // always kept reduced
+    }
+}
+impl Eq for Ratio {}
+
+impl PartialOrd for Ratio {
+    fn partial_cmp(&self, o: &Ratio) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl Ord for Ratio {
+    fn cmp(&self, o: &Ratio) -> Ordering {
+        // a/b vs c/d by continued-fraction comparison: no overflow.
+        let (mut a, mut b, mut c, mut d) = (self.num, self.den, o.num, o.den);
+        let mut flip = false;
+        loop {
+            let (qa, qc) = (a / b, c / d);
+            if qa != qc {
+                let ord = qa.cmp(&qc);
+                return if flip { ord.reverse() } else { ord };
+            }
+            let (ra, rc) = (a % b, c % d);
+            match (ra == 0, rc == 0) {
+                (true, true) => return Ordering::Equal,
+                (true, false) => return if flip { Ordering::Greater } else { Ordering::Less },
+                (false, true) => return if flip { Ordering::Less } else { Ordering::Greater },
+                (false, false) => {
+                    // a/b - qa = ra/b; compare b/ra with d/rc, reversed.
+                    (a, b, c, d) = (b, ra, d, rc);
+                    flip = !flip;
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for Ratio {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.den == 1 { write!(f, "{}", self.num) } else { write!(f, "{}/{}", self.num, self.den) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_and_rounding() {
+        assert_eq!(Ratio::parse_decimal("0.023"), Some(Ratio::new(23, 1000)));
+        assert_eq!(Ratio::parse_decimal("12"), Some(Ratio::int(12)));
+        assert_eq!(Ratio::parse_decimal("-1"), None);
+        assert_eq!(Ratio::parse_decimal("1e3"), None);
+        assert_eq!(Ratio::new(5, 2).round_half_up(), 3);
+        assert_eq!(Ratio::new(7, 3).round_half_up(), 2);
+        assert_eq!(Ratio::new(1, 3).to_decimal(6), "0.333333");
+        assert_eq!(Ratio::new(2, 3).to_decimal(2), "0.67");
+        assert!(Ratio::new(1, 3) < Ratio::new(1, 2));
+        assert!(Ratio::new(u128::MAX, 3) > Ratio::new(u128::MAX - 1, 3));
+        assert_eq!(Ratio::new(10, 4).cmp(&Ratio::new(5, 2)), Ordering::Equal);
+        assert_eq!(Ratio::new(7, 2).saturating_sub(Ratio::int(5)), Ok(Ratio::ZERO));
+    }
+}
