@@ -1,40 +1,167 @@
-//! The `tally` command line over tally_core.
+//! The `tally` command line: parse, aggregate and bill usage files with the
+//! engine of tally_core, writing JSON Lines. See `tally --help`.
 
-use std::io::{BufRead, Write};
+mod args;
+mod input;
+mod json;
+
+use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
+use tally_core::aggregate::{parse_period, Aggregator, AggregatorConfig};
+use tally_core::billing::{bill, Plans};
+
+use args::{Args, Command};
+use input::{read_all, Totals};
+
+/// How many rejects are named on standard error (all go to --rejects).
+const REJECTS_SHOWN: usize = 20;
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Input(#[from] input::InputError),
+    #[error("cannot write {0}: {1}")]
+    Write(String, std::io::Error),
+    #[error("plans file {0}: {1}")]
+    Plans(String, String),
+    #[error("--period {0:?} is not YYYY-MM")]
+    Period(String),
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("version") | Some("--version") => {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    match argv.first().map(String::as_str) {
+        Some("version" | "--version") => {
             println!("tally {}", tally_core::VERSION);
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
-        Some("parse") => parse_stdin(),
-        _ => {
-            eprintln!("usage: tally version | tally parse < events.jsonl");
-            ExitCode::from(64)
+        Some("help" | "--help" | "-h") | None => {
+            println!("{}", args::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    let args = match args::parse(&argv) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("tally: {e}\n\n{}", args::USAGE);
+            return ExitCode::from(64);
+        }
+    };
+    match run(&args) {
+        Ok(totals) => report(&args, &totals),
+        Err(e) => {
+            eprintln!("tally: {e}");
+            ExitCode::FAILURE
         }
     }
 }
 
-fn parse_stdin() -> ExitCode {
-    let stdin = std::io::stdin();
-    let mut out = std::io::stdout().lock();
-    let (mut events, mut rejects) = (0u64, 0u64);
-    for (n, line) in stdin.lock().split(b'\n').enumerate() {
-        let Ok(line) = line else { break };
-        match tally_core::jsonl::parse_event_line(&line) {
-            Ok(e) => {
-                events += 1;
-                let _ = writeln!(out, "{e:?}");
+fn run(args: &Args) -> Result<Totals, CliError> {
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let write_err = |e: std::io::Error| CliError::Write("standard output".into(), e);
+    let write_line = |out: &mut BufWriter<_>, v: serde_json::Value| writeln!(out, "{v}");
+    let config = AggregatorConfig { window: args.window, dedup: args.dedup, ..AggregatorConfig::default() };
+    let totals = match args.command {
+        Command::Parse => {
+            let mut failed = None;
+            let totals = read_all(&args.inputs, args.max_line, args.quiet, |e| {
+                if failed.is_none() {
+                    if let Err(err) = write_line(&mut out, json::event(&e.to_event())) {
+                        failed = Some(err);
+                    }
+                }
+            })?;
+            if let Some(e) = failed {
+                return Err(write_err(e));
             }
-            Err(r) => {
-                rejects += 1;
-                eprintln!("stdin:{}: {r}", n + 1);
-            }
+            totals
         }
+        Command::Aggregate => {
+            let mut agg = Aggregator::new(config);
+            let totals = read_all(&args.inputs, args.max_line, args.quiet, |e| {
+                agg.apply(&e);
+            })?;
+            for (key, start, st) in agg.windows() {
+                write_line(&mut out, json::window(key, args.window, start, st)).map_err(write_err)?;
+            }
+            note_counters(args, &agg);
+            totals
+        }
+        Command::Bill => {
+            let plans_path = args.plans.as_ref().expect("checked by args");
+            let name = plans_path.display().to_string();
+            let text = std::fs::read_to_string(plans_path).map_err(|e| CliError::Plans(name.clone(), e.to_string()))?;
+            let plans = Plans::from_json(&text).map_err(|e| CliError::Plans(name.clone(), e.to_string()))?;
+            let label = args.period.clone().expect("checked by args");
+            let period = parse_period(&label).ok_or_else(|| CliError::Period(label.clone()))?;
+            let mut agg = Aggregator::new(config);
+            let mut outside = 0u64;
+            let end = tally_core::aggregate::month_end(period);
+            let totals = read_all(&args.inputs, args.max_line, args.quiet, |e| {
+                if e.time_ms < period || e.time_ms >= end {
+                    outside += 1;
+                }
+                agg.apply(&e);
+            })?;
+            let invoice = bill(&agg.close_period(period), &plans, args.version)
+                .map_err(|e| CliError::Plans(name.clone(), e.to_string()))?;
+            for line in &invoice.lines {
+                write_line(&mut out, json::invoice_line(line)).map_err(write_err)?;
+            }
+            if !args.quiet {
+                if outside > 0 {
+                    eprintln!("tally: {outside} events fall outside {label} and are not on this invoice");
+                }
+                for c in &invoice.unbilled_customers {
+                    eprintln!("tally: customer {c} has usage but no plan: not billed");
+                }
+            }
+            note_counters(args, &agg);
+            totals
+        }
+    };
+    out.flush().map_err(write_err)?;
+    if let Some(path) = &args.rejects {
+        let name = path.display().to_string();
+        let f = std::fs::File::create(path).map_err(|e| CliError::Write(name.clone(), e))?;
+        let mut w = BufWriter::new(f);
+        for (file, r) in &totals.rejects {
+            writeln!(w, "{}", json::reject(file, r)).map_err(|e| CliError::Write(name.clone(), e))?;
+        }
+        w.flush().map_err(|e| CliError::Write(name, e))?;
     }
-    eprintln!("{events} events, {rejects} rejects");
-    if rejects > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    Ok(totals)
+}
+
+fn note_counters(args: &Args, agg: &Aggregator) {
+    let c = agg.counters();
+    if !args.quiet && c.duplicates > 0 {
+        eprintln!("tally: {} duplicate events (same source and id) counted once", c.duplicates);
+    }
+}
+
+fn report(args: &Args, totals: &Totals) -> ExitCode {
+    for (file, r) in totals.rejects.iter().take(REJECTS_SHOWN) {
+        eprintln!("{file}:{}: {}", r.line, r.reason);
+    }
+    if totals.rejects.len() > REJECTS_SHOWN {
+        eprintln!("... and {} more rejected lines", totals.rejects.len() - REJECTS_SHOWN);
+    }
+    let s = totals.stats;
+    if !args.quiet {
+        let kept = args.rejects.as_ref().map_or(String::new(), |p| format!(" (kept in {})", p.display()));
+        eprintln!(
+            "tally: {} inputs, {} bytes, {} records read (lines; bucket entries for RGW), {} events, {} rejected{kept}, {} skipped",
+            args.inputs.len(),
+            s.bytes,
+            s.records,
+            s.events,
+            s.rejected,
+            s.skipped
+        );
+    }
+    if s.rejected > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS }
 }

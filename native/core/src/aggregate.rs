@@ -197,6 +197,68 @@ impl WindowStats {
     }
 }
 
+/// The windows of all series: stats in a slab, found through a map, with
+/// each series' last window remembered, since events of a series mostly
+/// arrive in time order and hit the window the previous one did.
+struct WindowTable {
+    slots: HashMap<(u32, i64), u32, FixedState>,
+    stats: Vec<WindowStats>,
+    keys: Vec<(u32, i64)>,
+    /// Per series: (window start, slot) of its last window.
+    last: Vec<(i64, u32)>,
+}
+
+impl WindowTable {
+    fn new() -> Self {
+        WindowTable { slots: HashMap::with_hasher(FixedState::with_seed(1)), stats: Vec::new(), keys: Vec::new(), last: Vec::new() }
+    }
+
+    #[inline]
+    fn slot(&mut self, series: u32, window: i64) -> Option<u32> {
+        match self.last.get(series as usize) {
+            Some(&(w, slot)) if w == window && slot != u32::MAX => Some(slot),
+            _ => {
+                let slot = *self.slots.get(&(series, window))?;
+                self.remember(series, window, slot);
+                Some(slot)
+            }
+        }
+    }
+
+    fn remember(&mut self, series: u32, window: i64, slot: u32) {
+        if self.last.len() <= series as usize {
+            self.last.resize(series as usize + 1, (0, u32::MAX));
+        }
+        self.last[series as usize] = (window, slot);
+    }
+
+    fn insert(&mut self, key: (u32, i64), stats: WindowStats) {
+        match self.slot(key.0, key.1) {
+            Some(slot) => self.stats[slot as usize] = stats,
+            None => {
+                let slot = self.stats.len() as u32;
+                self.stats.push(stats);
+                self.keys.push(key);
+                self.slots.insert(key, slot);
+                self.remember(key.0, key.1, slot);
+            }
+        }
+    }
+
+    fn get_mut(&mut self, key: (u32, i64)) -> Option<&mut WindowStats> {
+        let slot = self.slot(key.0, key.1)?;
+        Some(&mut self.stats[slot as usize])
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&(u32, i64), &WindowStats)> {
+        self.keys.iter().zip(self.stats.iter())
+    }
+
+    fn len(&self) -> usize {
+        self.stats.len()
+    }
+}
+
 /// What billing needs of one series in one period.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct PeriodSeries {
@@ -292,7 +354,9 @@ pub struct Aggregator {
     index: HashTable<u32>,
     series: Vec<SeriesKey>,
     kinds: Vec<u8>,
-    windows: HashMap<(u32, i64), WindowStats, FixedState>,
+    windows: WindowTable,
+    /// The month of the last event: [start, end), to skip the calendar math.
+    month_cache: (i64, i64),
     periods: HashMap<(u32, i64), PeriodSeries, FixedState>,
     seen: HashMap<i64, DigestSet, FixedState>,
     closed: BTreeSet<i64>,
@@ -308,7 +372,8 @@ impl Aggregator {
             index: HashTable::new(),
             series: Vec::new(),
             kinds: Vec::new(),
-            windows: HashMap::with_hasher(FixedState::with_seed(1)),
+            windows: WindowTable::new(),
+            month_cache: (0, 0),
             periods: HashMap::with_hasher(FixedState::with_seed(2)),
             seen: HashMap::with_hasher(FixedState::with_seed(3)),
             closed: BTreeSet::new(),
@@ -349,9 +414,20 @@ impl Aggregator {
         i
     }
 
+    #[inline]
+    fn month_of(&mut self, time_ms: i64) -> i64 {
+        let (start, end) = self.month_cache;
+        if time_ms >= start && time_ms < end {
+            return start;
+        }
+        let start = month_start(time_ms);
+        self.month_cache = (start, month_end(start));
+        start
+    }
+
     /// Counts one event.
     pub fn apply(&mut self, e: &EventRef<'_>) -> Applied {
-        let period = month_start(e.time_ms);
+        let period = self.month_of(e.time_ms);
         if self.closed.contains(&period) {
             self.counters.late += 1;
             self.late.push(e.to_event());
@@ -364,10 +440,10 @@ impl Aggregator {
         let s = self.series_index(&e.customer, &e.resource, &e.meter);
         let kind = self.kinds[s as usize];
         let window = self.config.window.start(e.time_ms);
-        self.windows
-            .entry((s, window))
-            .and_modify(|w| w.add(e.value, e.time_ms))
-            .or_insert_with(|| WindowStats::new(e.value, e.time_ms, kind & UNIQUE != 0));
+        match self.windows.get_mut((s, window)) {
+            Some(w) => w.add(e.value, e.time_ms),
+            None => self.windows.insert((s, window), WindowStats::new(e.value, e.time_ms, kind & UNIQUE != 0)),
+        }
         if kind & (RATE | GAUGE) != 0 {
             let p = self.periods.entry((s, period)).or_default();
             if kind & RATE != 0 {
@@ -410,7 +486,7 @@ impl Aggregator {
     pub fn period_usage(&self, period_start_ms: i64) -> PeriodUsage {
         let end = month_end(period_start_ms);
         let mut by_series: BTreeMap<&SeriesKey, SeriesUsage> = BTreeMap::new();
-        for (&(s, w), st) in &self.windows {
+        for (&(s, w), st) in self.windows.iter() {
             if w < period_start_ms || w >= end {
                 continue;
             }
@@ -468,9 +544,9 @@ impl Aggregator {
         }
         let remap: Vec<u32> =
             other.series.iter().map(|k| self.series_index(&k.customer, &k.resource, &k.meter)).collect();
-        for (&(s, w), st) in &other.windows {
+        for (&(s, w), st) in other.windows.iter() {
             let key = (remap[s as usize], w);
-            match self.windows.get_mut(&key) {
+            match self.windows.get_mut(key) {
                 Some(mine) => mine.merge(st),
                 None => {
                     self.windows.insert(key, st.clone());
@@ -752,6 +828,9 @@ impl Aggregator {
             if r.u8()? == 1 {
                 let k = r.count(8)?;
                 st.uniques = Some((0..k).map(|_| r.u64()).collect::<R<_>>()?);
+            }
+            if agg.windows.get_mut(key).is_some() {
+                return Err(AggregateError::BadExport("duplicate window"));
             }
             agg.windows.insert(key, st);
         }

@@ -1,0 +1,159 @@
+//! Command-line arguments, parsed by hand (no dependency for a dozen flags).
+
+use std::path::PathBuf;
+
+use tally_core::aggregate::Window;
+use tally_core::Format;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArgError {
+    #[error("{0}")]
+    Usage(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Parse,
+    Aggregate,
+    Bill,
+}
+
+/// One input: a path (or `-` for standard input) and its format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    pub format: Format,
+    pub path: Option<PathBuf>,
+}
+
+impl Input {
+    pub fn name(&self) -> String {
+        self.path.as_ref().map_or("<stdin>".to_string(), |p| p.display().to_string())
+    }
+}
+
+#[derive(Debug)]
+pub struct Args {
+    pub command: Command,
+    pub inputs: Vec<Input>,
+    pub rejects: Option<PathBuf>,
+    pub max_line: usize,
+    pub window: Window,
+    pub dedup: bool,
+    pub plans: Option<PathBuf>,
+    pub period: Option<String>,
+    pub version: u32,
+    pub quiet: bool,
+}
+
+pub const USAGE: &str = "\
+usage: tally parse     [options] INPUT...
+       tally aggregate [options] [--window hour|day|month] [--no-dedup] INPUT...
+       tally bill      [options] --plans PLANS.json --period YYYY-MM [--version N] INPUT...
+       tally version
+
+INPUT is PATH, FORMAT:PATH, or - (standard input, needs --format).
+FORMAT is json_lines, s3_access_log, rgw_usage or storage_csv; without one it
+follows the file name: .jsonl/.ndjson, .log, .json, .csv.
+
+options:
+  --format FORMAT     format of inputs that do not name one
+  --rejects FILE      write every rejected line to FILE as JSON Lines
+  --max-line BYTES    longest line accepted (default 1048576)
+  --quiet             no progress or summary on standard error
+
+Output is JSON Lines on standard output. Exit status: 0 when every line was
+used, 2 when some lines were rejected (each named on standard error), 1 on
+any other error.";
+
+pub fn format_named(name: &str) -> Option<Format> {
+    Some(match name {
+        "json_lines" | "jsonl" => Format::JsonLines,
+        "s3_access_log" | "s3" => Format::S3AccessLog,
+        "rgw_usage" | "rgw" => Format::RgwUsage,
+        "storage_csv" | "csv" => Format::StorageCsv,
+        _ => return None,
+    })
+}
+
+fn format_of_path(path: &str) -> Option<Format> {
+    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase())?;
+    Some(match ext.as_str() {
+        "jsonl" | "ndjson" => Format::JsonLines,
+        "log" => Format::S3AccessLog,
+        "json" => Format::RgwUsage,
+        "csv" => Format::StorageCsv,
+        _ => return None,
+    })
+}
+
+pub fn parse(argv: &[String]) -> Result<Args, ArgError> {
+    let usage = |m: String| ArgError::Usage(m);
+    let mut it = argv.iter();
+    let command = match it.next().map(String::as_str) {
+        Some("parse") => Command::Parse,
+        Some("aggregate") => Command::Aggregate,
+        Some("bill") => Command::Bill,
+        Some(other) => return Err(usage(format!("unknown command {other:?}"))),
+        None => return Err(usage("no command".into())),
+    };
+    let mut args = Args {
+        command,
+        inputs: Vec::new(),
+        rejects: None,
+        max_line: tally_core::lines::DEFAULT_MAX_LINE,
+        window: Window::Hour,
+        dedup: true,
+        plans: None,
+        period: None,
+        version: 1,
+        quiet: false,
+    };
+    let mut default_format = None;
+    let mut raw_inputs = Vec::new();
+    while let Some(a) = it.next() {
+        let mut value = |flag: &str| it.next().cloned().ok_or_else(|| usage(format!("{flag} needs a value")));
+        match a.as_str() {
+            "--format" => {
+                let v = value("--format")?;
+                default_format = Some(format_named(&v).ok_or_else(|| usage(format!("unknown format {v:?}")))?);
+            }
+            "--rejects" => args.rejects = Some(value("--rejects")?.into()),
+            "--max-line" => {
+                args.max_line = value("--max-line")?.parse().map_err(|_| usage("--max-line takes a number of bytes".into()))?
+            }
+            "--window" => {
+                args.window = match value("--window")?.as_str() {
+                    "hour" => Window::Hour,
+                    "day" => Window::Day,
+                    "month" => Window::Month,
+                    w => return Err(usage(format!("unknown window {w:?}"))),
+                }
+            }
+            "--no-dedup" => args.dedup = false,
+            "--plans" => args.plans = Some(value("--plans")?.into()),
+            "--period" => args.period = Some(value("--period")?),
+            "--version" => args.version = value("--version")?.parse().map_err(|_| usage("--version takes a number".into()))?,
+            "--quiet" => args.quiet = true,
+            flag if flag.starts_with("--") => return Err(usage(format!("unknown option {flag}"))),
+            input => raw_inputs.push(input.to_string()),
+        }
+    }
+    if raw_inputs.is_empty() {
+        return Err(usage("no INPUT given".into()));
+    }
+    for raw in raw_inputs {
+        let (named, path) = match raw.split_once(':') {
+            Some((f, p)) if format_named(f).is_some() => (format_named(f), p.to_string()),
+            _ => (None, raw.clone()),
+        };
+        let format = named
+            .or(default_format)
+            .or_else(|| format_of_path(&path))
+            .ok_or_else(|| usage(format!("no format for {raw:?}: use --format or FORMAT:PATH")))?;
+        args.inputs.push(Input { format, path: (path != "-").then(|| path.into()) });
+    }
+    if command == Command::Bill && (args.plans.is_none() || args.period.is_none()) {
+        return Err(usage("bill needs --plans and --period".into()));
+    }
+    Ok(args)
+}

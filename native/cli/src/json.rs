@@ -1,0 +1,63 @@
+//! The JSON the command line writes: one object per line.
+
+use serde_json::{json, Value};
+use tally_core::aggregate::{SeriesKey, Window, WindowStats};
+use tally_core::billing::{InvoiceLine, Unit};
+use tally_core::time::format_rfc3339;
+use tally_core::{Reject, UsageEvent};
+
+/// Integers beyond 2^53 would lose precision in many JSON readers: they
+/// are written as numbers only when they fit, else as decimal strings.
+fn big(n: u128) -> Value {
+    if n <= (1u128 << 53) { json!(n as u64) } else { json!(n.to_string()) }
+}
+
+pub fn event(e: &UsageEvent) -> Value {
+    json!({
+        "id": e.id, "source": e.source, "customer": e.customer, "resource": e.resource,
+        "meter": e.meter, "value": big(e.value as u128), "time": format_rfc3339(e.time_ms), "time_ms": e.time_ms,
+    })
+}
+
+pub fn reject(file: &str, r: &Reject) -> Value {
+    json!({
+        "file": file, "line": r.line, "offset": r.offset, "format": r.format.name(),
+        "reason": r.reason.to_string(), "text": String::from_utf8_lossy(&r.text),
+    })
+}
+
+fn window_name(w: Window) -> &'static str {
+    match w {
+        Window::Hour => "hour",
+        Window::Day => "day",
+        Window::Month => "month",
+    }
+}
+
+pub fn window(key: &SeriesKey, window: Window, start: i64, st: &WindowStats) -> Value {
+    let mut v = json!({
+        "customer": &*key.customer, "resource": &*key.resource, "meter": &*key.meter,
+        "window": window_name(window), "window_start": format_rfc3339(start),
+        "sum": big(st.sum), "count": st.count, "min": big(st.min as u128), "max": big(st.max as u128),
+        "latest": big(st.latest_value as u128), "latest_time": format_rfc3339(st.latest_time_ms),
+    });
+    if let Some(u) = st.unique_count() {
+        v["unique_count"] = json!(u);
+    }
+    v
+}
+
+pub fn invoice_line(l: &InvoiceLine) -> Value {
+    let unit = match l.unit {
+        Unit::Unit => "unit",
+        Unit::Gb => "GB",
+        Unit::Mbps => "Mbps",
+    };
+    json!({
+        "key": l.key, "customer": l.customer, "resource": l.resource, "meter": l.meter,
+        "measure": l.measure.name(), "period": l.period, "version": l.version, "plan": l.plan,
+        "currency": l.currency, "unit": unit,
+        "used": l.used.to_decimal(6), "included": l.included.to_decimal(6), "overage": l.overage.to_decimal(6),
+        "unit_price": l.unit_price.to_decimal(6), "amount_minor": big(l.amount_minor),
+    })
+}
