@@ -9,7 +9,12 @@
 %% shapes (see gleam_src/tally/engine.gleam).
 -module(tally_nif).
 
--export([engine_info/0, meter_unit/1, parse_event_line/1]).
+-export([engine_info/0, meter_unit/1, parse_event_line/1, parse_chunk/3,
+         parser_new/2, parser_feed/2, parser_finish/1,
+         aggregator_new/1, aggregator_feed/3, aggregator_finish/2, aggregator_add_events/2,
+         aggregator_counters/1, aggregator_windows/1, aggregator_close_period/4,
+         aggregator_take_late/1, aggregator_export/1, aggregator_restore/1, aggregator_merge/2,
+         panic_for_test/1]).
 -on_load(init/0).
 
 -define(LIB, "libtally_nif").
@@ -37,6 +42,59 @@ parse_event_line_normal(_Line) -> not_loaded().
 
 -spec parse_event_line_dirty(binary()) -> {ok, term()} | {error, term()}.
 parse_event_line_dirty(_Line) -> not_loaded().
+
+%% The engine's operations; see native/nif/src/lib.rs for each. Resources
+%% (parsers, aggregators) are opaque references.
+-type result() :: {ok, term()} | {error, term()}.
+
+-spec parse_chunk(atom(), tuple(), binary()) -> result().
+parse_chunk(_Format, _Options, _Chunk) -> not_loaded().
+
+-spec parser_new(atom(), tuple()) -> result().
+parser_new(_Format, _Options) -> not_loaded().
+
+-spec parser_feed(reference(), binary()) -> result().
+parser_feed(_Parser, _Chunk) -> not_loaded().
+
+-spec parser_finish(reference()) -> result().
+parser_finish(_Parser) -> not_loaded().
+
+-spec aggregator_new(tuple()) -> result().
+aggregator_new(_Config) -> not_loaded().
+
+-spec aggregator_feed(reference(), reference(), binary()) -> result().
+aggregator_feed(_Aggregator, _Parser, _Chunk) -> not_loaded().
+
+-spec aggregator_finish(reference(), reference()) -> result().
+aggregator_finish(_Aggregator, _Parser) -> not_loaded().
+
+-spec aggregator_add_events(reference(), [tuple()]) -> result().
+aggregator_add_events(_Aggregator, _Events) -> not_loaded().
+
+-spec aggregator_counters(reference()) -> result().
+aggregator_counters(_Aggregator) -> not_loaded().
+
+-spec aggregator_windows(reference()) -> result().
+aggregator_windows(_Aggregator) -> not_loaded().
+
+-spec aggregator_close_period(reference(), binary(), binary(), non_neg_integer()) -> result().
+aggregator_close_period(_Aggregator, _Period, _PlansJson, _Version) -> not_loaded().
+
+-spec aggregator_take_late(reference()) -> result().
+aggregator_take_late(_Aggregator) -> not_loaded().
+
+-spec aggregator_export(reference()) -> result().
+aggregator_export(_Aggregator) -> not_loaded().
+
+-spec aggregator_restore(binary()) -> result().
+aggregator_restore(_Bytes) -> not_loaded().
+
+-spec aggregator_merge(reference(), reference()) -> result().
+aggregator_merge(_Aggregator, _Other) -> not_loaded().
+
+%% Panics on purpose (work | encode): for the tests that prove panics are caught.
+-spec panic_for_test(work | encode) -> result().
+panic_for_test(_Stage) -> not_loaded().
 
 -spec not_loaded() -> no_return().
 not_loaded() ->

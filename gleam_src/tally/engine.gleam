@@ -2,11 +2,13 @@
 
 import tally/option
 
-/// A failure of the engine itself, as opposed to bad input (which comes
-/// back as a `RejectReason` inside a successful call).
+/// A failure of an operation, as opposed to bad input lines (which come
+/// back as `event.Reject`s inside a successful call).
 pub type EngineError {
   /// Rust panicked; the VM and the engine carry on.
   NativePanic(message: String)
+  /// An argument did not have the expected shape.
+  BadArgument(expected: String)
   /// The port could not read the request.
   BadRequest(detail: String)
   /// The port does not know the operation (name/arity).
@@ -19,6 +21,28 @@ pub type EngineError {
   PortStartFailed(reason: String)
   /// A reply frame over the configured size, or that was not a valid term.
   BadReply(detail: String)
+  /// This backend does not offer the operation.
+  Unsupported(operation: String)
+  AggregateFailed(reason: AggregateError)
+  BillingFailed(reason: BillingError)
+}
+
+/// Why an aggregator operation was refused.
+pub type AggregateError {
+  /// Merging aggregators configured differently.
+  ConfigMismatch
+  /// Merging aggregators that both counted `count` events of `period`.
+  Overlap(period: String, count: Int)
+  /// Restoring from bytes that are not an aggregator export.
+  BadExport(reason: String)
+}
+
+/// Why billing was refused.
+pub type BillingError {
+  /// The plans file is not valid; the reason names the plan and line.
+  PlansInvalid(reason: String)
+  UnknownPlan(customer: String, plan: String)
+  AmountOverflow(key: String)
 }
 
 /// The build of a running engine.

@@ -1,5 +1,7 @@
 //// Usage events and rejects: what every parser returns, from every backend.
 
+import tally/option
+
 /// One measured quantity of usage, normalised from any source.
 ///
 /// `value` is a non-negative integer in the meter's unit; `time_ms` is
@@ -63,4 +65,49 @@ pub type Reject {
 pub type MeterUnit {
   Bytes
   Count
+}
+
+/// Counts of what a parser read. Always
+/// `records == accepted + rejected + skipped`; records are lines (bucket
+/// entries for RGW usage); skipped are blank lines and the CSV header.
+pub type ParseStats {
+  ParseStats(
+    records: Int,
+    accepted: Int,
+    rejected: Int,
+    skipped: Int,
+    events: Int,
+    bytes: Int,
+  )
+}
+
+/// What parsing produced: events and rejects in input order, and the counts.
+pub type Parsed {
+  Parsed(events: List(UsageEvent), rejects: List(Reject), stats: ParseStats)
+}
+
+/// Who an S3 access log line is billed to.
+pub type S3Customer {
+  BucketOwner
+  Requester
+}
+
+/// Settings of a parser: the longest line accepted, the `source` given to
+/// events of formats that carry none, and S3 attribution.
+pub type ParserOptions {
+  ParserOptions(
+    max_line: Int,
+    source: option.Option(String),
+    s3_customer: S3Customer,
+  )
+}
+
+/// 1 MiB lines, default sources, S3 billed to bucket owners.
+///
+/// ```gleam
+/// event.default_parser_options().max_line
+/// // -> 1_048_576
+/// ```
+pub fn default_parser_options() -> ParserOptions {
+  ParserOptions(max_line: 1_048_576, source: option.None, s3_customer: BucketOwner)
 }

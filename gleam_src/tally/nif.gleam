@@ -3,9 +3,11 @@
 //// Every call returns `Error(engine.NativePanic(..))` rather than crashing
 //// the caller if the Rust code panics.
 
+import tally/billing
 import tally/engine
 import tally/event
 import tally/option
+import tally/usage
 
 /// Describes the loaded engine.
 ///
@@ -54,3 +56,206 @@ fn nif_meter_unit(
 fn nif_parse_event_line(
   line: BitArray,
 ) -> Result(Result(event.UsageEvent, event.RejectReason), engine.EngineError)
+
+/// A streaming parser held by the NIF library.
+pub type NifParser
+
+/// An aggregator held by the NIF library.
+pub type NifAggregator
+
+/// Parses one complete input.
+pub fn parse_chunk(
+  format: event.Format,
+  options: event.ParserOptions,
+  chunk: BitArray,
+) -> Result(event.Parsed, engine.EngineError) {
+  nif_parse_chunk(format, options, chunk)
+}
+
+pub fn parser_new(
+  format: event.Format,
+  options: event.ParserOptions,
+) -> Result(NifParser, engine.EngineError) {
+  nif_parser_new(format, options)
+}
+
+pub fn parser_feed(
+  parser: NifParser,
+  chunk: BitArray,
+) -> Result(event.Parsed, engine.EngineError) {
+  nif_parser_feed(parser, chunk)
+}
+
+pub fn parser_finish(parser: NifParser) -> Result(event.Parsed, engine.EngineError) {
+  nif_parser_finish(parser)
+}
+
+pub fn aggregator_new(config: usage.AggregatorConfig) -> Result(NifAggregator, engine.EngineError) {
+  nif_aggregator_new(config)
+}
+
+pub fn aggregator_feed(
+  aggregator: NifAggregator,
+  parser: NifParser,
+  chunk: BitArray,
+) -> Result(usage.FeedResult, engine.EngineError) {
+  nif_aggregator_feed(aggregator, parser, chunk)
+}
+
+pub fn aggregator_finish(
+  aggregator: NifAggregator,
+  parser: NifParser,
+) -> Result(usage.FeedResult, engine.EngineError) {
+  nif_aggregator_finish(aggregator, parser)
+}
+
+pub fn aggregator_add_events(
+  aggregator: NifAggregator,
+  events: List(event.UsageEvent),
+) -> Result(usage.Counters, engine.EngineError) {
+  nif_aggregator_add_events(aggregator, events)
+}
+
+pub fn aggregator_counters(
+  aggregator: NifAggregator,
+) -> Result(usage.Counters, engine.EngineError) {
+  nif_aggregator_counters(aggregator)
+}
+
+pub fn aggregator_windows(
+  aggregator: NifAggregator,
+) -> Result(List(usage.WindowAggregate), engine.EngineError) {
+  nif_aggregator_windows(aggregator)
+}
+
+pub fn aggregator_close_period(
+  aggregator: NifAggregator,
+  period: String,
+  plans_json: String,
+  version: Int,
+) -> Result(billing.Invoice, engine.EngineError) {
+  nif_aggregator_close_period(aggregator, period, plans_json, version)
+}
+
+pub fn aggregator_take_late(
+  aggregator: NifAggregator,
+) -> Result(List(event.UsageEvent), engine.EngineError) {
+  nif_aggregator_take_late(aggregator)
+}
+
+pub fn aggregator_export(
+  aggregator: NifAggregator,
+) -> Result(BitArray, engine.EngineError) {
+  nif_aggregator_export(aggregator)
+}
+
+pub fn aggregator_restore(
+  bytes: BitArray,
+) -> Result(NifAggregator, engine.EngineError) {
+  nif_aggregator_restore(bytes)
+}
+
+pub fn aggregator_merge(
+  into: NifAggregator,
+  from: NifAggregator,
+) -> Result(Nil, engine.EngineError) {
+  nif_aggregator_merge(into, from)
+}
+
+/// Where a deliberate panic happens: in the work, or encoding the result.
+pub type PanicStage {
+  Work
+  Encode
+}
+
+/// Panics inside Rust on purpose; returns `Error(NativePanic(..))`. Exists
+/// so tests can prove a panic never takes the VM down.
+pub fn panic_for_test(stage: PanicStage) -> Result(Nil, engine.EngineError) {
+  nif_panic_for_test(stage)
+}
+
+@external(erlang, "tally_nif", "parse_chunk")
+fn nif_parse_chunk(
+  format: event.Format,
+  options: event.ParserOptions,
+  chunk: BitArray,
+) -> Result(event.Parsed, engine.EngineError)
+
+@external(erlang, "tally_nif", "parser_new")
+fn nif_parser_new(
+  format: event.Format,
+  options: event.ParserOptions,
+) -> Result(NifParser, engine.EngineError)
+
+@external(erlang, "tally_nif", "parser_feed")
+fn nif_parser_feed(
+  parser: NifParser,
+  chunk: BitArray,
+) -> Result(event.Parsed, engine.EngineError)
+
+@external(erlang, "tally_nif", "parser_finish")
+fn nif_parser_finish(parser: NifParser) -> Result(event.Parsed, engine.EngineError)
+
+@external(erlang, "tally_nif", "aggregator_new")
+fn nif_aggregator_new(config: usage.AggregatorConfig) -> Result(NifAggregator, engine.EngineError)
+
+@external(erlang, "tally_nif", "aggregator_feed")
+fn nif_aggregator_feed(
+  aggregator: NifAggregator,
+  parser: NifParser,
+  chunk: BitArray,
+) -> Result(usage.FeedResult, engine.EngineError)
+
+@external(erlang, "tally_nif", "aggregator_finish")
+fn nif_aggregator_finish(
+  aggregator: NifAggregator,
+  parser: NifParser,
+) -> Result(usage.FeedResult, engine.EngineError)
+
+@external(erlang, "tally_nif", "aggregator_add_events")
+fn nif_aggregator_add_events(
+  aggregator: NifAggregator,
+  events: List(event.UsageEvent),
+) -> Result(usage.Counters, engine.EngineError)
+
+@external(erlang, "tally_nif", "aggregator_counters")
+fn nif_aggregator_counters(
+  aggregator: NifAggregator,
+) -> Result(usage.Counters, engine.EngineError)
+
+@external(erlang, "tally_nif", "aggregator_windows")
+fn nif_aggregator_windows(
+  aggregator: NifAggregator,
+) -> Result(List(usage.WindowAggregate), engine.EngineError)
+
+@external(erlang, "tally_nif", "aggregator_close_period")
+fn nif_aggregator_close_period(
+  aggregator: NifAggregator,
+  period: String,
+  plans_json: String,
+  version: Int,
+) -> Result(billing.Invoice, engine.EngineError)
+
+@external(erlang, "tally_nif", "aggregator_take_late")
+fn nif_aggregator_take_late(
+  aggregator: NifAggregator,
+) -> Result(List(event.UsageEvent), engine.EngineError)
+
+@external(erlang, "tally_nif", "aggregator_export")
+fn nif_aggregator_export(
+  aggregator: NifAggregator,
+) -> Result(BitArray, engine.EngineError)
+
+@external(erlang, "tally_nif", "aggregator_restore")
+fn nif_aggregator_restore(
+  bytes: BitArray,
+) -> Result(NifAggregator, engine.EngineError)
+
+@external(erlang, "tally_nif", "aggregator_merge")
+fn nif_aggregator_merge(
+  into: NifAggregator,
+  from: NifAggregator,
+) -> Result(Nil, engine.EngineError)
+
+@external(erlang, "tally_nif", "panic_for_test")
+fn nif_panic_for_test(stage: PanicStage) -> Result(Nil, engine.EngineError)

@@ -19,6 +19,7 @@ type Operation {
   EngineInfo
   MeterUnit
   ParseEventLine
+  ParseChunk
 }
 
 /// Starts the port's OS process from the application's priv directory,
@@ -64,6 +65,16 @@ pub fn parse_event_line(
   line: BitArray,
 ) -> Result(Result(event.UsageEvent, event.RejectReason), engine.EngineError) {
   owner_call(port.owner, ParseEventLine, #(line))
+}
+
+/// Same as `nif.parse_chunk`.
+pub fn parse_chunk(
+  port: Port,
+  format: event.Format,
+  options: event.ParserOptions,
+  chunk: BitArray,
+) -> Result(event.Parsed, engine.EngineError) {
+  owner_call(port.owner, ParseChunk, #(format, options, chunk))
 }
 
 @external(erlang, "tally_port", "start_for_gleam")

@@ -891,3 +891,51 @@ mod tests {
         assert_eq!(parse_period("2024-13"), None);
     }
 }
+
+/// What feeding one chunk through a parser into an aggregator did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedOutcome {
+    /// The parser's counts for this chunk alone.
+    pub stats: crate::parse::ParseStats,
+    pub rejects: Vec<Reject>,
+    /// The aggregator's counters after the chunk.
+    pub counters: AggregatorCounters,
+}
+
+struct RejectCollector<'a> {
+    aggregator: &'a mut Aggregator,
+    rejects: Vec<Reject>,
+}
+
+impl EventSink for RejectCollector<'_> {
+    fn event(&mut self, event: EventRef<'_>) {
+        self.aggregator.apply(&event);
+    }
+    fn reject(&mut self, reject: Reject) {
+        self.rejects.push(reject);
+    }
+}
+
+impl Aggregator {
+    /// Parses `chunk` with `parser` straight into this aggregator (no event is
+    /// copied), returning the chunk's rejects. `chunk == None` ends the stream.
+    pub fn feed(&mut self, parser: &mut crate::parse::StreamParser, chunk: Option<&[u8]>) -> FeedOutcome {
+        let before = parser.stats();
+        let mut sink = RejectCollector { aggregator: self, rejects: Vec::new() };
+        match chunk {
+            Some(bytes) => parser.feed(bytes, &mut sink),
+            None => parser.finish(&mut sink),
+        }
+        let rejects = sink.rejects;
+        let after = parser.stats();
+        let stats = crate::parse::ParseStats {
+            records: after.records - before.records,
+            accepted: after.accepted - before.accepted,
+            rejected: after.rejected - before.rejected,
+            skipped: after.skipped - before.skipped,
+            events: after.events - before.events,
+            bytes: after.bytes - before.bytes,
+        };
+        FeedOutcome { stats, rejects, counters: self.counters }
+    }
+}

@@ -19,7 +19,7 @@ pub mod s3;
 pub mod time;
 
 #[cfg(feature = "gleam")]
-mod gleam_shapes;
+pub mod gleam_shapes;
 
 pub use event::{meter_unit, MeterUnit, UsageEvent};
 pub use parse::{parse_all, Batch, ParseStats, ParserOptions, StreamParser};

@@ -22,6 +22,7 @@
 //! assert_eq!(r.into_gleam(), Value::error(Value::binary("bad")));
 //! ```
 
+mod decode;
 pub mod etf;
 pub mod framing;
 pub mod panics;
@@ -30,6 +31,7 @@ mod value;
 #[cfg(feature = "nif")]
 pub mod nif;
 
+pub use decode::{expected, DecodeError, FromGleam};
 pub use value::{IntoGleam, Value};
 
 /// Errors of the interop layer itself: malformed ETF or frames.

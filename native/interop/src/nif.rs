@@ -13,7 +13,7 @@ use rustler::types::tuple::make_tuple;
 use rustler::types::binary::NewBinary;
 use rustler::{Atom, Encoder, Env, NifResult, Term};
 
-use crate::Value;
+use crate::{IntoGleam, Value};
 
 impl Encoder for Value {
     fn encode<'a>(&self, env: Env<'a>) -> Term<'a> {
@@ -69,14 +69,17 @@ fn try_encode<'a>(value: &Value, env: Env<'a>) -> NifResult<Term<'a>> {
     })
 }
 
-/// Runs `work` and encodes its result as `{ok, Value}`; a panic in either
-/// becomes the Gleam error `{error, {native_panic, Message}}` instead of an
-/// exception or a VM abort. On the Gleam side every call is thus a
-/// `Result(T, EngineError)`.
-pub fn guarded<'a>(env: Env<'a>, work: impl FnOnce() -> Value) -> Term<'a> {
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let value = Value::ok(work());
-        try_encode(&value, env)
+/// Runs `work` and encodes its result: `Ok(v)` as `{ok, V}`, `Err(e)` as
+/// `{error, E}`. A panic in either the work or the encoding becomes the Gleam
+/// error `{error, {native_panic, Message}}` instead of an exception or a VM
+/// abort. On the Gleam side every call is thus a `Result(T, EngineError)`.
+pub fn guarded<'a, T: Encoder>(env: Env<'a>, work: impl FnOnce() -> Result<T, Value>) -> Term<'a> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| match work() {
+        Ok(v) => {
+            let term = v.encode(env);
+            Ok(rustler::types::tuple::make_tuple(env, &[rustler::types::atom::ok().encode(env), term]))
+        }
+        Err(e) => try_encode(&Value::error(e), env),
     }));
     match outcome {
         Ok(Ok(term)) => term,
@@ -85,17 +88,37 @@ pub fn guarded<'a>(env: Env<'a>, work: impl FnOnce() -> Value) -> Term<'a> {
     }
 }
 
+/// Copies a NIF argument into an owned [`crate::etf::Term`], for [`crate::FromGleam`].
+/// Atoms become text; no atom is created.
+pub fn to_term(t: Term) -> NifResult<crate::etf::Term> {
+    use crate::etf::Term as T;
+    use rustler::TermType;
+    Ok(match t.get_type() {
+        TermType::Atom => T::Atom(t.atom_to_string()?),
+        TermType::Binary => T::Binary(t.decode::<rustler::Binary>()?.as_slice().to_vec()),
+        TermType::Integer => match t.decode::<i64>() {
+            Ok(i) => T::Int(i as i128),
+            Err(_) => T::Int(t.decode::<u64>()? as i128),
+        },
+        TermType::Float => T::Float(t.decode::<f64>()?),
+        TermType::Tuple => T::Tuple(rustler::types::tuple::get_tuple(t)?.into_iter().map(to_term).collect::<NifResult<_>>()?),
+        TermType::List => T::List(t.decode::<rustler::ListIterator>()?.map(to_term).collect::<NifResult<_>>()?),
+        TermType::Map => {
+            let mut pairs = Vec::new();
+            for (k, v) in t.decode::<rustler::MapIterator>()? {
+                pairs.push((to_term(k)?, to_term(v)?));
+            }
+            T::Map(pairs)
+        }
+        _ => return Err(rustler::Error::BadArg),
+    })
+}
+
 pub use crate::panics::{panic_message, panic_value};
 
-/// Decodes a Gleam `Option(a)` (`{some, X}` or `none`) into a Rust `Option`,
-/// comparing atoms against existing ones only: nothing is created from input.
-pub fn decode_option<'a, T: rustler::Decoder<'a>>(term: Term<'a>) -> NifResult<Option<T>> {
-    if term.is_atom() {
-        return if term.atom_to_string()? == "none" { Ok(None) } else { Err(rustler::Error::BadArg) };
-    }
-    let items = rustler::types::tuple::get_tuple(term)?;
-    match items.as_slice() {
-        [tag, inner] if tag.is_atom() && tag.atom_to_string()? == "some" => Ok(Some(inner.decode()?)),
-        _ => Err(rustler::Error::BadArg),
-    }
+/// Decodes a NIF argument as a Gleam value of type `T`; a term of the wrong
+/// shape gives the Gleam error `BadArgument(expected)`.
+pub fn from_gleam<T: crate::FromGleam>(t: Term) -> Result<T, Value> {
+    let term = to_term(t).map_err(|_| crate::DecodeError { expected: "a Gleam value" }.into_gleam())?;
+    T::from_gleam(&term).map_err(crate::IntoGleam::into_gleam)
 }

@@ -4,7 +4,10 @@ use tally_interop::etf::{self, Term};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use tally_interop::panics::{panic_message, panic_value};
-use tally_interop::{IntoGleam, Value};
+use tally_core::gleam_shapes::parsed;
+use tally_core::parse::{parse_all, ParserOptions};
+use tally_core::Format;
+use tally_interop::{FromGleam, IntoGleam, Value};
 
 /// The reply to one frame. A frame that cannot be read as a request is
 /// answered with id 0 and `{error, {bad_request, Detail}}`.
@@ -14,7 +17,8 @@ pub fn handle_frame(frame: &[u8]) -> Value {
         Err(detail) => return reply(0, port_error("bad_request", &detail)),
     };
     match catch_unwind(AssertUnwindSafe(|| dispatch(&op, &args))) {
-        Ok(Some(value)) => reply(id, Value::ok(value)),
+        Ok(Some(Ok(value))) => reply(id, Value::ok(value)),
+        Ok(Some(Err(error))) => reply(id, Value::error(error)),
         Ok(None) => reply(id, port_error("unknown_request", &format!("{op}/{}", args.len()))),
         Err(payload) => reply(id, panic_value(&panic_message(payload.as_ref()))),
     }
@@ -43,17 +47,27 @@ fn split_request(term: Term) -> Result<(i128, String, Vec<Term>), String> {
     }
 }
 
-/// The work for a request, `None` when no operation has that name and arity.
-/// Each arm mirrors the NIF of the same name.
-fn dispatch(op: &str, args: &[Term]) -> Option<Value> {
-    Some(match (op, args) {
+/// The result for a request (`Err` for an operation's own error), `None`
+/// when no operation has that name and arity. Each arm mirrors the NIF of the same name.
+fn dispatch(op: &str, args: &[Term]) -> Option<Result<Value, Value>> {
+    Some(Ok(match (op, args) {
         ("engine_info", []) => tally_core::engine_info("port").into_gleam(),
         ("meter_unit", [Term::Binary(name)]) => {
             tally_core::meter_unit(std::str::from_utf8(name).unwrap_or("")).into_gleam()
         }
         ("parse_event_line", [Term::Binary(line)]) => tally_core::jsonl::parse_event_line(line).into_gleam(),
+        ("parse_chunk", [format, options, Term::Binary(chunk)]) => {
+            let decoded = Format::from_gleam(format).and_then(|f| Ok((f, ParserOptions::from_gleam(options)?)));
+            match decoded {
+                Ok((format, options)) => {
+                    let (batch, stats) = parse_all(format, options, chunk);
+                    parsed(batch, stats)
+                }
+                Err(e) => return Some(Err(e.into_gleam())),
+            }
+        }
         _ => return None,
-    })
+    }))
 }
 
 #[cfg(test)]

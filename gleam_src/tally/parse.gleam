@@ -1,0 +1,78 @@
+//// Parsing usage data, on any backend.
+
+import tally/backend
+import tally/engine
+import tally/event
+import tally/nif
+import tally/port
+
+/// A streaming parser: feed it chunks cut anywhere, then finish it.
+pub opaque type Parser {
+  OnNif(nif.NifParser)
+}
+
+/// Parses one complete input (a whole file, or a self-contained batch).
+///
+/// ```gleam
+/// let assert Ok(parsed) = parse.parse_chunk(on: backend.Nif,
+///   format: event.StorageCsv, chunk: <<"timestamp,customer,bucket,bytes\n":utf8>>,
+///   options: event.default_parser_options())
+/// parsed.stats.skipped
+/// // -> 1
+/// ```
+pub fn parse_chunk(
+  on engine_backend: backend.Backend,
+  format format: event.Format,
+  chunk chunk: BitArray,
+  options options: event.ParserOptions,
+) -> Result(event.Parsed, engine.EngineError) {
+  case engine_backend {
+    backend.Nif -> nif.parse_chunk(format, options, chunk)
+    backend.Port(p) -> port.parse_chunk(p, format, options, chunk)
+  }
+}
+
+/// Starts a streaming parser for one input stream.
+///
+/// ```gleam
+/// let assert Ok(p) = parse.new(on: backend.Nif, format: event.JsonLines,
+///   options: event.default_parser_options())
+/// ```
+pub fn new(
+  on engine_backend: backend.Backend,
+  format format: event.Format,
+  options options: event.ParserOptions,
+) -> Result(Parser, engine.EngineError) {
+  case engine_backend {
+    backend.Nif ->
+      case nif.parser_new(format, options) {
+        Ok(p) -> Ok(OnNif(p))
+        Error(e) -> Error(e)
+      }
+    backend.Port(_) -> Error(engine.Unsupported("streaming parser on the port"))
+  }
+}
+
+/// Feeds a chunk; returns the events and rejects of the lines it completed.
+pub fn feed(
+  parser: Parser,
+  chunk: BitArray,
+) -> Result(event.Parsed, engine.EngineError) {
+  case parser {
+    OnNif(p) -> nif.parser_feed(p, chunk)
+  }
+}
+
+/// Ends the stream: a last line with no newline is parsed now.
+pub fn finish(parser: Parser) -> Result(event.Parsed, engine.EngineError) {
+  case parser {
+    OnNif(p) -> nif.parser_finish(p)
+  }
+}
+
+/// The NIF handle of a parser on the NIF backend, for `tally/aggregate`.
+pub fn nif_handle(parser: Parser) -> Result(nif.NifParser, engine.EngineError) {
+  case parser {
+    OnNif(p) -> Ok(p)
+  }
+}

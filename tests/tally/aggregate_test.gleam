@@ -1,0 +1,189 @@
+//// tally/aggregate on the NIF backend: every function, exact values.
+
+import tally/aggregate
+import tally/backend
+import tally/billing
+import tally/engine
+import tally/event
+import tally/expect
+import tally/option
+import tally/parse
+import tally/usage
+
+const oct1 = 1_790_812_800_000
+
+const hour = 3_600_000
+
+const plans = "{\"plans\": {\"std\": {\"currency\": \"EUR\", \"lines\": [{\"meter\": \"requests\", \"measure\": \"total\", \"included\": \"10\", \"pricing\": {\"model\": \"flat\", \"unit_price\": \"0.5\"}}]}}, \"customers\": {\"acme\": \"std\"}}"
+
+fn requests(id: String, value: Int, time_ms: Int) -> event.UsageEvent {
+  event.UsageEvent(
+    id: id,
+    source: "edge",
+    customer: "acme",
+    resource: "cdn",
+    meter: "requests",
+    value: value,
+    time_ms: time_ms,
+  )
+}
+
+fn new() -> aggregate.Aggregator {
+  let assert Ok(agg) =
+    aggregate.new(on: backend.Nif, config: usage.default_config())
+  agg
+}
+
+pub fn add_events_counts_and_dedups_test() {
+  let agg = new()
+  expect.equal(
+    aggregate.add_events(
+      agg,
+      [
+        requests("a", 5, oct1 + 10),
+        requests("b", 20, oct1 + 20),
+        requests("a", 5, oct1 + 10),
+        requests("c", 7, oct1 + hour),
+      ],
+    ),
+    Ok(usage.Counters(applied: 3, duplicates: 1, late: 0)),
+  )
+  expect.equal(
+    aggregate.windows(agg),
+    Ok([
+      usage.WindowAggregate(
+        customer: "acme",
+        resource: "cdn",
+        meter: "requests",
+        window_start_ms: oct1,
+        sum: 25,
+        count: 2,
+        min: 5,
+        max: 20,
+        latest: 20,
+        latest_time_ms: oct1 + 20,
+        unique_count: option.None,
+      ),
+      usage.WindowAggregate(
+        customer: "acme",
+        resource: "cdn",
+        meter: "requests",
+        window_start_ms: oct1 + hour,
+        sum: 7,
+        count: 1,
+        min: 7,
+        max: 7,
+        latest: 7,
+        latest_time_ms: oct1 + hour,
+        unique_count: option.None,
+      ),
+    ]),
+  )
+  expect.equal(
+    aggregate.counters(agg),
+    Ok(usage.Counters(applied: 3, duplicates: 1, late: 0)),
+  )
+}
+
+pub fn close_period_bills_and_keeps_late_events_test() {
+  let agg = new()
+  let assert Ok(_) =
+    aggregate.add_events(
+      agg,
+      [requests("a", 25, oct1 + 10), requests("b", 8, oct1 + hour)],
+    )
+  expect.equal(
+    aggregate.close_period(agg, period: "2026-10", plans: plans, version: 2),
+    Ok(
+      billing.Invoice(
+        lines: [
+          billing.InvoiceLine(
+            key: "acme/*/requests/total/2026-10/v2",
+            customer: "acme",
+            resource: "*",
+            meter: "requests",
+            measure: billing.Total,
+            period: "2026-10",
+            version: 2,
+            plan: "std",
+            currency: "EUR",
+            unit: billing.PlainUnit,
+            used: billing.Fraction(33, 1),
+            included: billing.Fraction(10, 1),
+            overage: billing.Fraction(23, 1),
+            unit_price: billing.Fraction(1, 2),
+            amount_minor: 12,
+          ),
+        ],
+        unbilled_customers: [],
+      ),
+    ),
+  )
+  let late = requests("late", 1, oct1 + 5 * hour)
+  expect.equal(
+    aggregate.add_events(agg, [late]),
+    Ok(usage.Counters(applied: 2, duplicates: 0, late: 1)),
+  )
+  expect.equal(aggregate.take_late(agg), Ok([late]))
+  expect.equal(aggregate.take_late(agg), Ok([]))
+}
+
+pub fn billing_errors_are_typed_test() {
+  let agg = new()
+  expect.equal(
+    aggregate.close_period(agg, period: "2026-13", plans: plans, version: 1),
+    Error(engine.BadArgument(expected: "a period YYYY-MM")),
+  )
+  expect.equal(
+    aggregate.close_period(
+      agg,
+      period: "2026-10",
+      plans: "{\"plans\": {}, \"customers\": {\"acme\": \"gold\"}}",
+      version: 1,
+    ),
+    Error(
+      engine.BillingFailed(engine.UnknownPlan(customer: "acme", plan: "gold")),
+    ),
+  )
+}
+
+pub fn feed_parses_straight_into_the_aggregator_test() {
+  let agg = new()
+  let assert Ok(p) =
+    parse.new(
+      on: backend.Nif,
+      format: event.JsonLines,
+      options: event.default_parser_options(),
+    )
+  let line = "{\"id\":\"e1\",\"source\":\"s\",\"subject\":\"acme\",\"time\":\"2026-10-01T00:00:00Z\",\"data\":{\"resource\":\"cdn\",\"meter\":\"requests\",\"value\":4}}\n"
+  let assert Ok(first) = aggregate.feed(agg, p, <<line:utf8, "{\"id\":":utf8>>)
+  expect.equal(first.counters, usage.Counters(applied: 1, duplicates: 0, late: 0))
+  expect.equal(first.stats.records, 1)
+  let assert Ok(last) = aggregate.finish(agg, p)
+  expect.equal(last.stats.rejected, 1)
+  let assert [reject] = last.rejects
+  expect.equal(reject.line, 2)
+  expect.equal(reject.reason, event.InvalidJson(column: 7, expected: "a value"))
+}
+
+pub fn export_restore_and_merge_test() {
+  let a = new()
+  let b = new()
+  let assert Ok(_) = aggregate.add_events(a, [requests("a", 1, oct1)])
+  let assert Ok(_) = aggregate.add_events(b, [requests("b", 2, oct1)])
+  let assert Ok(bytes) = aggregate.export(a)
+  let assert Ok(copy) = aggregate.restore(on: backend.Nif, bytes: bytes)
+  expect.equal(aggregate.export(copy), Ok(bytes))
+  expect.equal(aggregate.merge(into: copy, from: b), Ok(Nil))
+  let assert Ok([merged]) = aggregate.windows(copy)
+  expect.equal(#(merged.sum, merged.count), #(3, 2))
+  // b's event is in copy now: merging again would count it twice.
+  expect.equal(
+    aggregate.merge(into: copy, from: b),
+    Error(engine.AggregateFailed(engine.Overlap(period: "2026-10", count: 1))),
+  )
+  expect.equal(
+    aggregate.restore(on: backend.Nif, bytes: <<"not an export":utf8>>),
+    Error(engine.AggregateFailed(engine.BadExport(reason: "wrong magic bytes"))),
+  )
+}

@@ -1,0 +1,149 @@
+//// tally/parse on every backend: exact events, rejects and counts.
+
+import tally/backend
+import tally/engine
+import tally/event
+import tally/expect
+import tally/option
+import tally/parse
+import tally/port
+
+const csv = "timestamp,customer,bucket,bytes\n2026-10-01T00:00:00Z,acme,b1,1073741824\n2026-10-01T12:00:00Z,acme,b1,x\n"
+
+fn expected_csv() -> event.Parsed {
+  event.Parsed(
+    events: [
+      event.UsageEvent(
+        id: "acme/b1/1790812800000",
+        source: "storage_csv",
+        customer: "acme",
+        resource: "b1",
+        meter: "storage_bytes",
+        value: 1_073_741_824,
+        time_ms: 1_790_812_800_000,
+      ),
+    ],
+    rejects: [
+      event.Reject(
+        format: event.StorageCsv,
+        line: 3,
+        offset: 72,
+        reason: event.InvalidNumber(field: "bytes"),
+        text: <<"2026-10-01T12:00:00Z,acme,b1,x":utf8>>,
+      ),
+    ],
+    stats: event.ParseStats(
+      records: 3,
+      accepted: 1,
+      rejected: 1,
+      skipped: 1,
+      events: 1,
+      bytes: 103,
+    ),
+  )
+}
+
+fn each_backend(run: fn(backend.Backend) -> Nil) -> Nil {
+  run(backend.Nif)
+  let assert Ok(p) = port.start(timeout_ms: 5000)
+  run(backend.Port(p))
+  port.stop(p)
+}
+
+pub fn parse_chunk_test() {
+  use on <- each_backend()
+  expect.equal(
+    parse.parse_chunk(
+      on: on,
+      format: event.StorageCsv,
+      chunk: <<csv:utf8>>,
+      options: event.default_parser_options(),
+    ),
+    Ok(expected_csv()),
+  )
+}
+
+pub fn parse_chunk_s3_with_options_test() {
+  let line = "owner1 bucket1 [06/Feb/2019:00:00:38 +0000] 192.0.2.3 alice REQ1 REST.GET.OBJECT key \"GET /key HTTP/1.1\" 200 - 113 - 7 - \"-\" \"curl/8\""
+  let options =
+    event.ParserOptions(
+      max_line: 4096,
+      source: option.Some("edge-logs"),
+      s3_customer: event.Requester,
+    )
+  use on <- each_backend()
+  let assert Ok(parsed) =
+    parse.parse_chunk(
+      on: on,
+      format: event.S3AccessLog,
+      chunk: <<line:utf8>>,
+      options: options,
+    )
+  expect.equal(
+    parsed.events,
+    [
+      event.UsageEvent(
+        "REQ1/requests",
+        "edge-logs",
+        "alice",
+        "bucket1",
+        "requests",
+        1,
+        1_549_411_238_000,
+      ),
+      event.UsageEvent(
+        "REQ1/bandwidth_out_bytes",
+        "edge-logs",
+        "alice",
+        "bucket1",
+        "bandwidth_out_bytes",
+        113,
+        1_549_411_238_000,
+      ),
+    ],
+  )
+}
+
+pub fn bad_options_are_a_typed_error_test() {
+  let options =
+    event.ParserOptions(
+      max_line: 0,
+      source: option.None,
+      s3_customer: event.BucketOwner,
+    )
+  use on <- each_backend()
+  expect.equal(
+    parse.parse_chunk(
+      on: on,
+      format: event.JsonLines,
+      chunk: <<>>,
+      options: options,
+    ),
+    Error(engine.BadArgument(expected: "a max_line above 0")),
+  )
+}
+
+pub fn streaming_parser_gives_what_a_whole_chunk_gives_test() {
+  let assert Ok(p) =
+    parse.new(
+      on: backend.Nif,
+      format: event.StorageCsv,
+      options: event.default_parser_options(),
+    )
+  // Cut inside the header, inside a line and before the last newline.
+  let assert Ok(a) = parse.feed(p, <<"timestamp,custo":utf8>>)
+  let assert Ok(b) =
+    parse.feed(
+      p,
+      <<"mer,bucket,bytes\n2026-10-01T00:00:00Z,acme,b1,1073741824\n2026-10-01T12:00":utf8>>,
+    )
+  let assert Ok(c) = parse.feed(p, <<":00Z,acme,b1,x":utf8>>)
+  let assert Ok(d) = parse.finish(p)
+  expect.equal(a.events, [])
+  expect.equal(a.stats.records, 0)
+  expect.equal(b.events, expected_csv().events)
+  expect.equal(b.stats.skipped, 1)
+  expect.equal(c.rejects, [])
+  expect.equal(d.rejects, expected_csv().rejects)
+  expect.equal(d.stats.rejected, 1)
+}
