@@ -36,15 +36,10 @@ impl Value {
 fn try_encode<'a>(value: &Value, env: Env<'a>) -> NifResult<Term<'a>> {
     Ok(match value {
         Value::Atom(a) => Atom::from_str(env, a)?.encode(env),
-        Value::Int(i) => {
-            if let Ok(v) = i64::try_from(*i) {
-                v.encode(env)
-            } else if let Ok(v) = u64::try_from(*i) {
-                v.encode(env)
-            } else {
-                return Err(rustler::Error::BadArg);
-            }
-        }
+        Value::Int(i) => match i64::try_from(*i) {
+            Ok(small) => small.encode(env),
+            Err(_) => i.encode(env), // a bignum on the BEAM
+        },
         Value::Float(f) => f.encode(env),
         Value::Binary(bytes) => {
             let mut bin = NewBinary::new(env, bytes.len());
