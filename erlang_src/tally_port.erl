@@ -4,34 +4,71 @@
 %% id, writes it as a `{packet,4}` frame of External Term Format, and
 %% replies to the caller when the frame with that id comes back. Replies
 %% are decoded with `binary_to_term(Bin, [safe])`, so the port can never
-%% make the VM create an atom. When the OS process exits every caller in
-%% flight gets `{error, {port_exited, Status}}` and the owner stops (its
-%% supervisor restarts it). Closing the port closes the process's stdin,
-%% and the process exits on end of file: it never outlives its owner.
+%% make the VM create an atom, and refused over `max_frame` bytes.
+%%
+%% Back-pressure: at most `max_in_flight` requests are in the port at once;
+%% further callers wait (each caller has one call outstanding, so the queue
+%% is bounded by the callers). Every request has a timeout, counted from
+%% the call.
+%%
+%% Handles: parsers and aggregators in the port are known to callers by
+%% logical handles, which this owner maps to the current OS process's own.
+%% Every state-changing operation that succeeded is journaled
+%% (tally_port_log), with periodic checkpoints of every handle's exported
+%% state. When the OS process dies, every caller in flight gets
+%% `{error, {port_exited, Status}}` and the owner stops; its supervisor
+%% starts a new one, which rebuilds every handle from the checkpoint plus
+%% the journal, so totals stay exact. Closing the port closes the process's
+%% stdin, and the process exits on end of file: it never outlives its owner.
 -module(tally_port).
 -behaviour(gen_server).
 
--export([start_link/1, start/1, start_for_gleam/1, call/3, call/4, stop/1, os_pid/1]).
+-export([start_link/1, start/1, start_supervised/1, start_for_gleam/1, call/3, call/4, stop/1, os_pid/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -define(EXECUTABLE, "tally_port").
--define(DEFAULT_TIMEOUT, 5000).
--define(DEFAULT_MAX_FRAME, 64 * 1024 * 1024).
+-define(DEFAULT_TIMEOUT, 30000).
+-define(DEFAULT_MAX_FRAME, 256 * 1024 * 1024).
+-define(DEFAULT_MAX_IN_FLIGHT, 32).
+%% A checkpoint is taken once this much has been journaled since the last.
+-define(CHECKPOINT_OPS, 200).
+-define(CHECKPOINT_BYTES, 32 * 1024 * 1024).
+-define(REPLAY_TIMEOUT, 60000).
 
 -type options() :: #{timeout => pos_integer(),
                      max_frame => pos_integer(),
+                     max_in_flight => pos_integer(),
                      executable => file:filename(),
-                     name => atom()}.
+                     name => atom(),
+                     journal => ets:tid()}.
+
+-record(req, {from :: gen_server:from() | none | {checkpoint, pos_integer(), parser | aggregator},
+              op :: atom(),
+              args :: tuple(),               % with logical handles
+              created = none :: pos_integer() | none,
+              seq :: pos_integer(),
+              timer :: reference() | undefined}).
 
 -record(state, {port :: port(),
                 os_pid :: non_neg_integer(),
                 next_id = 1 :: pos_integer(),
-                %% Id => {Caller, Timer}
-                pending = #{} :: #{pos_integer() => {gen_server:from(), reference()}},
+                pending = #{} :: #{pos_integer() => #req{}},
+                waiting = queue:new() :: queue:queue(#req{}),
+                max_in_flight :: pos_integer(),
                 timeout :: pos_integer(),
-                max_frame :: pos_integer()}).
+                max_frame :: pos_integer(),
+                journal :: ets:tid(),
+                %% logical handle => {physical handle, parser | aggregator}
+                handles = #{} :: #{pos_integer() => {pos_integer(), parser | aggregator}},
+                %% a checkpoint in progress: its first sequence number, the exports still due, those received
+                checkpoint = none :: none | {pos_integer(), non_neg_integer(), #{pos_integer() => {atom(), binary()}}}}).
 
 %%% API
+
+%% A port as callers know it: its supervisor and its journal, where the
+%% current owner registers itself, so a reference outlives owner restarts.
+-opaque ref() :: {tally_port_ref, pid(), ets:tid()}.
+-export_type([ref/0]).
 
 -spec start_link(options()) -> {ok, pid()} | {error, term()}.
 start_link(#{name := Name} = Opts) ->
@@ -39,33 +76,84 @@ start_link(#{name := Name} = Opts) ->
 start_link(Opts) ->
     gen_server:start_link(?MODULE, Opts, []).
 
+%% An owner on its own: no supervisor, so nothing rebuilds it.
 -spec start(options()) -> {ok, pid()} | {error, term()}.
 start(Opts) ->
     gen_server:start(?MODULE, Opts, []).
 
+%% A supervised port (tally_port_sup), not linked to the caller.
+-spec start_supervised(options()) -> {ok, ref()} | {error, term()}.
+start_supervised(Opts) ->
+    case tally_port_sup:start(maps:remove(name, Opts)) of
+        {ok, Sup} ->
+            [Owner] = [Pid || {owner, Pid, _, _} <- supervisor:which_children(Sup)],
+            {ok, {tally_port_ref, Sup, gen_server:call(Owner, journal)}};
+        {error, _} = Error ->
+            Error
+    end.
+
 %% For tally/port.gleam: errors in the shape of engine.EngineError.
--spec start_for_gleam(pos_integer()) -> {ok, pid()} | {error, {port_start_failed, binary()}}.
+-spec start_for_gleam(pos_integer()) -> {ok, ref()} | {error, {port_start_failed, binary()}}.
 start_for_gleam(TimeoutMs) ->
-    case start(#{timeout => TimeoutMs}) of
-        {ok, Pid} -> {ok, Pid};
+    case start_supervised(#{timeout => TimeoutMs}) of
+        {ok, Ref} -> {ok, Ref};
         {error, Reason} -> {error, {port_start_failed, format_reason(Reason)}}
     end.
 
 %% Sends one request and waits for its reply (or the owner's timeout).
--spec call(pid() | atom(), atom(), tuple()) -> {ok, term()} | {error, term()}.
+-spec call(pid() | atom() | ref(), atom(), tuple()) -> {ok, term()} | {error, term()}.
 call(Owner, Op, Args) ->
-    gen_server:call(Owner, {request, Op, Args}, infinity).
+    call(Owner, Op, Args, default).
 
--spec call(pid() | atom(), atom(), tuple(), timeout()) -> {ok, term()} | {error, term()}.
-call(Owner, Op, Args, Timeout) ->
-    gen_server:call(Owner, {request, Op, Args, Timeout}, infinity).
+%% Through a ref(), a request that never reached a live owner (it was
+%% restarting) waits for the next one: that is always safe, since only
+%% operations that succeeded are journaled and rebuilt. A request that was
+%% in the port when it died fails with `{port_exited, Status}`; its effect
+%% is gone with the process, so the caller may send it again.
+-spec call(pid() | atom() | ref(), atom(), tuple(), timeout() | default) -> {ok, term()} | {error, term()}.
+call({tally_port_ref, _Sup, Journal}, Op, Args, Timeout) when is_atom(Op), is_tuple(Args) ->
+    Wait = case Timeout of default -> ?DEFAULT_TIMEOUT; infinity -> ?DEFAULT_TIMEOUT; T -> T end,
+    call_current(Journal, {request, Op, Args, Timeout}, erlang:monotonic_time(millisecond) + Wait);
+call(Owner, Op, Args, Timeout) when is_atom(Op), is_tuple(Args) ->
+    try
+        gen_server:call(Owner, {request, Op, Args, Timeout}, infinity)
+    catch
+        exit:{noproc, _} -> {error, {port_exited, -1}};
+        exit:{Reason, _} when Reason =:= normal; Reason =:= shutdown; element(1, Reason) =:= port_exited ->
+            {error, {port_exited, -1}}
+    end.
 
--spec stop(pid() | atom()) -> nil.
+call_current(Journal, Request, Deadline) ->
+    Retry = fun() ->
+                case erlang:monotonic_time(millisecond) >= Deadline of
+                    true -> {error, timeout};
+                    false -> timer:sleep(5), call_current(Journal, Request, Deadline)
+                end
+            end,
+    case tally_port_log:owner(Journal) of
+        {ok, Owner} ->
+            try gen_server:call(Owner, Request, infinity)
+            catch exit:_ -> Retry()
+            end;
+        error ->
+            %% The whole port was stopped: its table is gone.
+            {error, {port_exited, -1}}
+    end.
+
+%% Stops a port: a ref() stops its supervisor, a pid or name its owner.
+-spec stop(pid() | atom() | ref()) -> nil.
+stop({tally_port_ref, Sup, _Journal}) ->
+    Ref = monitor(process, Sup),
+    exit(Sup, shutdown),
+    receive {'DOWN', Ref, process, Sup, _} -> nil end;
 stop(Owner) ->
     ok = gen_server:stop(Owner),
     nil.
 
--spec os_pid(pid() | atom()) -> non_neg_integer().
+-spec os_pid(pid() | atom() | ref()) -> non_neg_integer().
+os_pid({tally_port_ref, _Sup, Journal}) ->
+    {ok, Owner} = tally_port_log:owner(Journal),
+    gen_server:call(Owner, os_pid);
 os_pid(Owner) ->
     gen_server:call(Owner, os_pid).
 
@@ -78,23 +166,46 @@ init(Opts) ->
         false ->
             {stop, {no_executable, Exe}};
         true ->
-            Port = open_port({spawn_executable, Exe},
-                             [{packet, 4}, binary, exit_status, use_stdio]),
+            Port = open_port({spawn_executable, Exe}, [{packet, 4}, binary, exit_status, use_stdio]),
             {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-            {ok, #state{port = Port,
-                        os_pid = OsPid,
-                        timeout = maps:get(timeout, Opts, ?DEFAULT_TIMEOUT),
-                        max_frame = maps:get(max_frame, Opts, ?DEFAULT_MAX_FRAME)}}
+            %% Under tally_port_sup the journal outlives this owner; alone, it dies with it.
+            Journal = case maps:find(journal, Opts) of
+                          {ok, J} -> J;
+                          error -> tally_port_log:new_table()
+                      end,
+            State = #state{port = Port, os_pid = OsPid, journal = Journal,
+                           timeout = maps:get(timeout, Opts, ?DEFAULT_TIMEOUT),
+                           max_frame = maps:get(max_frame, Opts, ?DEFAULT_MAX_FRAME),
+                           max_in_flight = maps:get(max_in_flight, Opts, ?DEFAULT_MAX_IN_FLIGHT)},
+            case rebuild(State) of
+                {ok, Rebuilt} ->
+                    ok = tally_port_log:set_owner(Journal, self()),
+                    {ok, Rebuilt};
+                {error, Reason} -> catch port_close(Port), {stop, {rebuild_failed, Reason}}
+            end
     end.
 
 -spec handle_call(term(), gen_server:from(), #state{}) ->
           {noreply, #state{}} | {reply, term(), #state{}}.
-handle_call({request, Op, Args}, From, State) when is_atom(Op), is_tuple(Args) ->
-    {noreply, send_request(Op, Args, From, State#state.timeout, State)};
 handle_call({request, Op, Args, Timeout}, From, State) when is_atom(Op), is_tuple(Args) ->
-    {noreply, send_request(Op, Args, From, Timeout, State)};
+    Ms = case Timeout of default -> State#state.timeout; T -> T end,
+    Created = case tally_port_log:creates_handle(Op) of
+                  true -> tally_port_log:next_logical(State#state.journal);
+                  false -> none
+              end,
+    Req = #req{from = From, op = Op, args = Args, created = Created,
+               seq = tally_port_log:next_seq(State#state.journal)},
+    case physical_args(Req, State) of
+        {ok, _} ->
+            Timer = erlang:send_after(Ms, self(), {request_timeout, Req#req.seq}),
+            {noreply, dispatch(State#state{waiting = queue:in(Req#req{timer = Timer}, State#state.waiting)})};
+        {error, _} = Error ->
+            {reply, Error, State}
+    end;
 handle_call(os_pid, _From, State) ->
     {reply, State#state.os_pid, State};
+handle_call(journal, _From, State) ->
+    {reply, State#state.journal, State};
 handle_call(_Other, _From, State) ->
     {reply, {error, {bad_request, <<"unknown call">>}}, State}.
 
@@ -105,18 +216,12 @@ handle_cast(_Msg, State) ->
 -spec handle_info(term(), #state{}) -> {noreply, #state{}} | {stop, term(), #state{}}.
 handle_info({Port, {data, Frame}}, #state{port = Port} = State) ->
     handle_frame(Frame, State);
-handle_info({Port, {exit_status, Status}}, #state{port = Port, pending = Pending} = State) ->
+handle_info({Port, {exit_status, Status}}, #state{port = Port} = State) ->
     logger:warning(#{msg => "tally_port exited", status => Status, os_pid => State#state.os_pid}),
-    _ = [reply_pending(Entry, {error, {port_exited, Status}}) || Entry <- maps:values(Pending)],
-    {stop, {port_exited, Status}, State#state{pending = #{}}};
-handle_info({request_timeout, Id}, #state{pending = Pending} = State) ->
-    case maps:take(Id, Pending) of
-        {{From, _Timer}, Rest} ->
-            gen_server:reply(From, {error, timeout}),
-            {noreply, State#state{pending = Rest}};
-        error ->
-            {noreply, State}
-    end;
+    fail_everyone({error, {port_exited, Status}}, State),
+    {stop, {port_exited, Status}, State#state{pending = #{}, waiting = queue:new()}};
+handle_info({request_timeout, Seq}, State) ->
+    {noreply, time_out(Seq, State)};
 handle_info(_Other, State) ->
     {noreply, State}.
 
@@ -125,26 +230,51 @@ terminate(_Reason, #state{port = Port}) ->
     catch port_close(Port),
     ok.
 
-%%% Internal
+%%% Requests
 
-send_request(Op, Args, From, Timeout, #state{port = Port, next_id = Id} = State) ->
-    true = port_command(Port, term_to_binary({Id, Op, Args})),
-    Timer = erlang:send_after(Timeout, self(), {request_timeout, Id}),
-    State#state{next_id = Id + 1,
-                pending = maps:put(Id, {From, Timer}, State#state.pending)}.
+%% The request's arguments with logical handles replaced by physical ones.
+physical_args(#req{op = Op, args = Args}, #state{handles = Handles}) ->
+    lists:foldl(fun(_, {error, _} = E) -> E;
+                   (Pos, {ok, A}) ->
+                        case maps:find(element(Pos, A), Handles) of
+                            {ok, {Physical, _Kind}} -> {ok, setelement(Pos, A, Physical)};
+                            error -> {error, {bad_argument, <<"a live handle">>}}
+                        end
+                end, {ok, Args}, tally_port_log:handle_args(Op)).
+
+%% Sends waiting requests while the in-flight window has room.
+dispatch(#state{pending = Pending, max_in_flight = Max} = State) when map_size(Pending) >= Max ->
+    State;
+dispatch(State) ->
+    case queue:out(State#state.waiting) of
+        {empty, _} ->
+            State;
+        {{value, Req}, Rest} ->
+            dispatch(send(Req, State#state{waiting = Rest}))
+    end.
+
+send(Req, #state{port = Port, next_id = Id} = State) ->
+    case physical_args(Req, State) of
+        {ok, Args} ->
+            true = port_command(Port, term_to_binary({Id, Req#req.op, Args})),
+            State#state{next_id = Id + 1, pending = maps:put(Id, Req, State#state.pending)};
+        {error, _} = Error ->
+            %% Its handle was released by a request sent before it.
+            reply(Req, Error),
+            State
+    end.
 
 handle_frame(Frame, #state{max_frame = Max} = State) when byte_size(Frame) > Max ->
     fail_all({bad_reply, <<"reply frame over the size limit">>}, State);
-handle_frame(Frame, #state{pending = Pending} = State) ->
+handle_frame(Frame, State) ->
     case decode(Frame) of
         {ok, {Id, Result}} when is_integer(Id) ->
-            case maps:take(Id, Pending) of
-                {Entry, Rest} ->
-                    reply_pending(Entry, Result),
-                    {noreply, State#state{pending = Rest}};
+            case maps:take(Id, State#state.pending) of
+                {Req, Rest} ->
+                    State1 = completed(Req, Result, State#state{pending = Rest}),
+                    {noreply, maybe_checkpoint(dispatch(State1))};
                 error ->
-                    %% Its caller already timed out; or id 0: a frame the port could not read.
-                    logger:notice(#{msg => "tally_port reply without a caller", id => Id, reply => Result}),
+                    logger:notice(#{msg => "tally_port reply without a request", id => Id, reply => Result}),
                     {noreply, State}
             end;
         {ok, _Other} ->
@@ -153,6 +283,52 @@ handle_frame(Frame, #state{pending = Pending} = State) ->
             fail_all({bad_reply, Detail}, State)
     end.
 
+%% A request's reply: journal it if it changed the port's state, map new
+%% handles to logical ones, and answer the caller.
+completed(#req{from = {checkpoint, Logical, Kind}}, Result, State) ->
+    checkpoint_part(Logical, Kind, Result, State);
+completed(#req{op = Op, created = Created} = Req, {ok, Value} = Result, State) ->
+    State1 = case tally_port_log:mutating(Op) of
+                 true ->
+                     ok = tally_port_log:append(State#state.journal,
+                                                {Req#req.seq, Op, Req#req.args, Created},
+                                                erlang:external_size(Req#req.args)),
+                     track_handles(Req, Value, State);
+                 false ->
+                     State
+             end,
+    reply(Req, case Created of none -> Result; _ -> {ok, Created} end),
+    State1;
+completed(Req, Result, State) ->
+    reply(Req, Result),
+    State.
+
+track_handles(#req{created = Created, op = Op}, Physical, State) when Created =/= none ->
+    Kind = case Op of parser_new -> parser; parser_import -> parser; _ -> aggregator end,
+    State#state{handles = maps:put(Created, {Physical, Kind}, State#state.handles)};
+track_handles(#req{op = release, args = {Logical}}, _, State) ->
+    State#state{handles = maps:remove(Logical, State#state.handles)};
+track_handles(_, _, State) ->
+    State.
+
+reply(#req{from = none}, _Result) -> ok;
+reply(#req{from = {checkpoint, _, _}}, _Result) -> ok;
+reply(#req{from = From, timer = Timer}, Result) ->
+    _ = is_reference(Timer) andalso erlang:cancel_timer(Timer),
+    gen_server:reply(From, Result).
+
+%% A request past its time: a waiting one is dropped, one in the port keeps
+%% its slot (its reply is still journaled) but its caller is answered now.
+time_out(Seq, State) ->
+    {Timed, Waiting} = lists:partition(fun(R) -> R#req.seq =:= Seq end, queue:to_list(State#state.waiting)),
+    _ = [reply(R#req{timer = undefined}, {error, timeout}) || R <- Timed],
+    Pending = maps:map(fun(_Id, #req{seq = S, from = From} = R) when S =:= Seq, is_tuple(From), element(1, From) =/= checkpoint ->
+                               reply(R#req{timer = undefined}, {error, timeout}),
+                               R#req{from = none};
+                          (_Id, R) -> R
+                       end, State#state.pending),
+    State#state{waiting = queue:from_list(Waiting), pending = Pending}.
+
 decode(Frame) ->
     try
         {ok, binary_to_term(Frame, [safe])}
@@ -160,15 +336,100 @@ decode(Frame) ->
         error:badarg -> {error, <<"reply is not a safe term">>}
     end.
 
+fail_everyone(Error, #state{pending = Pending, waiting = Waiting}) ->
+    _ = [reply(R, Error) || R <- maps:values(Pending)],
+    _ = [reply(R, Error) || R <- queue:to_list(Waiting)],
+    ok.
+
 %% The reply stream can no longer be trusted: fail every caller and stop,
 %% so the supervisor starts a fresh port.
-fail_all(Error, #state{pending = Pending} = State) ->
-    _ = [reply_pending(Entry, {error, Error}) || Entry <- maps:values(Pending)],
-    {stop, Error, State#state{pending = #{}}}.
+fail_all(Error, State) ->
+    fail_everyone({error, Error}, State),
+    {stop, Error, State#state{pending = #{}, waiting = queue:new()}}.
 
-reply_pending({From, Timer}, Reply) ->
-    _ = erlang:cancel_timer(Timer),
-    gen_server:reply(From, Reply).
+%%% Checkpoints
+
+%% Once enough is journaled, export every live handle; the journal entries
+%% sent before the exports are then covered by them and dropped.
+maybe_checkpoint(#state{checkpoint = none, journal = J, handles = Handles} = State) when map_size(Handles) > 0 ->
+    case tally_port_log:size(J) of
+        {Ops, Bytes} when Ops >= ?CHECKPOINT_OPS; Bytes >= ?CHECKPOINT_BYTES ->
+            Seq = tally_port_log:next_seq(J),
+            Reqs = [#req{from = {checkpoint, L, Kind}, op = export_op(Kind), args = {L}, seq = Seq}
+                    || {L, {_, Kind}} <- maps:to_list(Handles)],
+            %% Exports go first, ahead of waiting callers, so that they cover exactly
+            %% what was sent before them.
+            State1 = lists:foldl(fun send/2, State#state{checkpoint = {Seq, length(Reqs), #{}}}, Reqs),
+            State1;
+        _ ->
+            State
+    end;
+maybe_checkpoint(State) ->
+    State.
+
+export_op(parser) -> parser_export;
+export_op(aggregator) -> aggregator_export.
+
+checkpoint_part(Logical, Kind, {ok, Bin}, #state{checkpoint = {Seq, Due, Got}} = State) ->
+    Got1 = maps:put(Logical, {Kind, Bin}, Got),
+    case Due - 1 of
+        0 ->
+            ok = tally_port_log:checkpoint(State#state.journal, Seq, Got1),
+            State#state{checkpoint = none};
+        Left ->
+            State#state{checkpoint = {Seq, Left, Got1}}
+    end;
+checkpoint_part(_Logical, _Kind, Failed, State) ->
+    logger:warning(#{msg => "tally_port checkpoint abandoned", reply => Failed}),
+    State#state{checkpoint = none}.
+
+%%% Rebuilding after a restart
+
+%% Imports every checkpointed handle, then replays the journal, so the new
+%% OS process holds what the dead one held after its last journaled operation.
+rebuild(#state{journal = J} = State) ->
+    Imported = maps:fold(fun(L, {Kind, Bin}, {ok, S}) ->
+                                 Op = case Kind of parser -> parser_import; aggregator -> aggregator_restore end,
+                                 case sync(Op, {Bin}, S) of
+                                     {{ok, Physical}, S1} ->
+                                         {ok, S1#state{handles = maps:put(L, {Physical, Kind}, S1#state.handles)}};
+                                     {Error, _} -> {error, {import, L, Error}}
+                                 end;
+                            (_, _, Error) -> Error
+                         end, {ok, State}, tally_port_log:checkpoint_entries(J)),
+    case Imported of
+        {ok, S} -> replay(tally_port_log:entries(J), S);
+        Error -> Error
+    end.
+
+replay([], State) ->
+    {ok, State};
+replay([{_Seq, Op, Args, Created} | Rest], State) ->
+    Req = #req{op = Op, args = Args, created = Created, seq = 0},
+    case physical_args(Req, State) of
+        {ok, Physical} ->
+            case sync(Op, Physical, State) of
+                {{ok, Value}, S1} -> replay(Rest, track_handles(Req, Value, S1));
+                {Error, _} -> {error, {replay, Op, Error}}
+            end;
+        Error ->
+            {error, {replay, Op, Error}}
+    end.
+
+%% One request, answered before anything else is done (used while starting).
+sync(Op, Args, #state{port = Port, next_id = Id} = State) ->
+    true = port_command(Port, term_to_binary({Id, Op, Args})),
+    receive
+        {Port, {data, Frame}} ->
+            case decode(Frame) of
+                {ok, {Id, Result}} -> {Result, State#state{next_id = Id + 1}};
+                Other -> {{error, {bad_reply, Other}}, State}
+            end;
+        {Port, {exit_status, Status}} ->
+            {{error, {port_exited, Status}}, State}
+    after ?REPLAY_TIMEOUT ->
+        {{error, timeout}, State}
+    end.
 
 format_reason(Reason) ->
     unicode:characters_to_binary(io_lib:format("~p", [Reason])).

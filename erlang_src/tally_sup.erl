@@ -1,5 +1,6 @@
-%% @doc Top supervisor. For now it supervises the default port owner; the
-%% collectors, aggregators and the publisher join it as they are built.
+%% @doc Top supervisor. For now it supervises the default port (owner and
+%% journal); the collectors, aggregators and the publisher join it as they
+%% are built.
 %%
 %% one_for_one: the children are independent, and a port that keeps dying
 %% (5 restarts in 10 s) takes the application down rather than loop.
@@ -16,9 +17,8 @@ start_link() ->
 init([]) ->
     Flags = #{strategy => one_for_one, intensity => 5, period => 10},
     Port = #{id => tally_port_default,
-             start => {tally_port, start_link, [#{name => tally_port_default}]},
+             start => {tally_port_sup, start_link, [#{name => tally_port_default}]},
              restart => permanent,
-             shutdown => 5000,
-             type => worker,
-             modules => [tally_port]},
+             type => supervisor,
+             modules => [tally_port_sup]},
     {ok, {Flags, [Port]}}.

@@ -2,7 +2,7 @@
 %% test modules, and assertions that print both sides.
 -module(tally_test_ffi).
 
--export([run_all_test_modules/0, equal/2, os_process_alive/1, wait_until_gone/2]).
+-export([run_all_test_modules/0, equal/2, labelled/2, os_process_alive/1, wait_until_gone/2]).
 
 %% Every module beside tally_test whose name ends in `_test`; Gleam test
 %% functions end in `_test` too, which is what EUnit looks for.
@@ -21,6 +21,13 @@ equal(Got, Got) ->
     nil;
 equal(Got, Want) ->
     erlang:error({not_equal, [{got, Got}, {want, Want}]}).
+
+%% Runs Body; a failure is re-raised with Label in front, to say which case failed.
+-spec labelled(binary(), fun(() -> nil)) -> nil.
+labelled(Label, Body) ->
+    try Body()
+    catch Class:Reason:Stack -> erlang:raise(Class, {Label, Reason}, Stack)
+    end.
 
 -spec os_process_alive(integer()) -> boolean().
 os_process_alive(OsPid) ->

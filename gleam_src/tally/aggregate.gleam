@@ -1,6 +1,6 @@
 //// Aggregators: usage events folded into per-window statistics, closed into
-//// invoices, exported and merged. Backed by the NIF; see `tally/usage` for
-//// the values.
+//// invoices, exported and merged, on the NIF or a port; see `tally/usage`
+//// for the values.
 
 import tally/backend
 import tally/billing
@@ -8,11 +8,13 @@ import tally/engine
 import tally/event
 import tally/nif
 import tally/parse
+import tally/port
 import tally/usage
 
 /// A running aggregation.
 pub opaque type Aggregator {
   OnNif(nif.NifAggregator)
+  OnPort(port.PortAggregator)
 }
 
 /// Starts an aggregator.
@@ -25,12 +27,12 @@ pub fn new(
   config config: usage.AggregatorConfig,
 ) -> Result(Aggregator, engine.EngineError) {
   case engine_backend {
-    backend.Nif -> wrap(nif.aggregator_new(config))
-    backend.Port(_) -> Error(engine.Unsupported("aggregator on the port"))
+    backend.Nif -> wrap_nif(nif.aggregator_new(config))
+    backend.Port(p) -> wrap_port(port.aggregator_new(p, config))
   }
 }
 
-fn wrap(
+fn wrap_nif(
   result: Result(nif.NifAggregator, engine.EngineError),
 ) -> Result(Aggregator, engine.EngineError) {
   case result {
@@ -39,8 +41,18 @@ fn wrap(
   }
 }
 
+fn wrap_port(
+  result: Result(port.PortAggregator, engine.EngineError),
+) -> Result(Aggregator, engine.EngineError) {
+  case result {
+    Ok(a) -> Ok(OnPort(a))
+    Error(e) -> Error(e)
+  }
+}
+
 /// Parses a chunk with `parser` straight into the aggregator: no event is
-/// copied onto the BEAM heap. Rejects come back with the counts.
+/// copied onto the BEAM heap. Rejects come back with the counts. The
+/// parser must be on the aggregator's backend.
 ///
 /// ```gleam
 /// let assert Ok(result) = aggregate.feed(agg, parser, chunk)
@@ -51,9 +63,17 @@ pub fn feed(
   parser: parse.Parser,
   chunk: BitArray,
 ) -> Result(usage.FeedResult, engine.EngineError) {
-  case aggregator, parse.nif_handle(parser) {
-    OnNif(a), Ok(p) -> nif.aggregator_feed(a, p, chunk)
-    _, Error(e) -> Error(e)
+  case aggregator {
+    OnNif(a) ->
+      case parse.nif_handle(parser) {
+        Ok(p) -> nif.aggregator_feed(a, p, chunk)
+        Error(e) -> Error(e)
+      }
+    OnPort(a) ->
+      case parse.port_handle(parser) {
+        Ok(p) -> port.aggregator_feed(a, p, chunk)
+        Error(e) -> Error(e)
+      }
   }
 }
 
@@ -62,9 +82,17 @@ pub fn finish(
   aggregator: Aggregator,
   parser: parse.Parser,
 ) -> Result(usage.FeedResult, engine.EngineError) {
-  case aggregator, parse.nif_handle(parser) {
-    OnNif(a), Ok(p) -> nif.aggregator_finish(a, p)
-    _, Error(e) -> Error(e)
+  case aggregator {
+    OnNif(a) ->
+      case parse.nif_handle(parser) {
+        Ok(p) -> nif.aggregator_finish(a, p)
+        Error(e) -> Error(e)
+      }
+    OnPort(a) ->
+      case parse.port_handle(parser) {
+        Ok(p) -> port.aggregator_finish(a, p)
+        Error(e) -> Error(e)
+      }
   }
 }
 
@@ -75,6 +103,7 @@ pub fn add_events(
 ) -> Result(usage.Counters, engine.EngineError) {
   case aggregator {
     OnNif(a) -> nif.aggregator_add_events(a, events)
+    OnPort(a) -> port.aggregator_add_events(a, events)
   }
 }
 
@@ -83,6 +112,7 @@ pub fn counters(
 ) -> Result(usage.Counters, engine.EngineError) {
   case aggregator {
     OnNif(a) -> nif.aggregator_counters(a)
+    OnPort(a) -> port.aggregator_counters(a)
   }
 }
 
@@ -92,6 +122,7 @@ pub fn windows(
 ) -> Result(List(usage.WindowAggregate), engine.EngineError) {
   case aggregator {
     OnNif(a) -> nif.aggregator_windows(a)
+    OnPort(a) -> port.aggregator_windows(a)
   }
 }
 
@@ -110,6 +141,7 @@ pub fn close_period(
 ) -> Result(billing.Invoice, engine.EngineError) {
   case aggregator {
     OnNif(a) -> nif.aggregator_close_period(a, period, plans, version)
+    OnPort(a) -> port.aggregator_close_period(a, period, plans, version)
   }
 }
 
@@ -119,34 +151,76 @@ pub fn take_late(
 ) -> Result(List(event.UsageEvent), engine.EngineError) {
   case aggregator {
     OnNif(a) -> nif.aggregator_take_late(a)
+    OnPort(a) -> port.aggregator_take_late(a)
   }
 }
 
-/// The whole state as bytes (canonical: equal aggregators, equal bytes).
+/// The whole state as bytes (canonical: equal aggregators, equal bytes,
+/// whichever backend made them).
 pub fn export(aggregator: Aggregator) -> Result(BitArray, engine.EngineError) {
   case aggregator {
     OnNif(a) -> nif.aggregator_export(a)
+    OnPort(a) -> port.aggregator_export(a)
   }
 }
 
-/// An aggregator from `export`'s bytes.
+/// An aggregator from `export`'s bytes, on any backend.
 pub fn restore(
   on engine_backend: backend.Backend,
   bytes bytes: BitArray,
 ) -> Result(Aggregator, engine.EngineError) {
   case engine_backend {
-    backend.Nif -> wrap(nif.aggregator_restore(bytes))
-    backend.Port(_) -> Error(engine.Unsupported("aggregator on the port"))
+    backend.Nif -> wrap_nif(nif.aggregator_restore(bytes))
+    backend.Port(p) -> wrap_port(port.aggregator_restore(p, bytes))
   }
 }
 
 /// Adds `from`'s counts into `into`. Refused, changing nothing, when both
-/// counted the same event or their configurations differ.
+/// counted the same event or their configurations differ. Aggregators on
+/// different backends (or ports) merge through `from`'s export.
 pub fn merge(
   into into: Aggregator,
   from from: Aggregator,
 ) -> Result(Nil, engine.EngineError) {
   case into, from {
     OnNif(a), OnNif(b) -> nif.aggregator_merge(a, b)
+    OnPort(a), OnPort(b) ->
+      case port.aggregator_merge(a, b) {
+        Error(engine.BadArgument("two aggregators on one port")) ->
+          merge_through_export(into, from)
+        other -> other
+      }
+    _, _ -> merge_through_export(into, from)
+  }
+}
+
+fn merge_through_export(
+  into: Aggregator,
+  from: Aggregator,
+) -> Result(Nil, engine.EngineError) {
+  let on = case into {
+    OnNif(_) -> backend.Nif
+    OnPort(a) -> backend.Port(port.aggregator_port(a))
+  }
+  case export(from) {
+    Error(e) -> Error(e)
+    Ok(bytes) ->
+      case restore(on: on, bytes: bytes) {
+        Error(e) -> Error(e)
+        Ok(copy) -> {
+          let merged = merge(into: into, from: copy)
+          let _ = close(copy)
+          merged
+        }
+      }
+  }
+}
+
+/// Frees the aggregator. The NIF's aggregators are garbage collected, so
+/// this only matters on a port, whose aggregators live until released.
+pub fn close(aggregator: Aggregator) -> Result(Nil, engine.EngineError) {
+  case aggregator {
+    OnNif(_) -> Ok(Nil)
+    OnPort(a) -> port.aggregator_release(a)
   }
 }

@@ -9,6 +9,7 @@ import tally/port
 /// A streaming parser: feed it chunks cut anywhere, then finish it.
 pub opaque type Parser {
   OnNif(nif.NifParser)
+  OnPort(port.PortParser)
 }
 
 /// Parses one complete input (a whole file, or a self-contained batch).
@@ -49,7 +50,11 @@ pub fn new(
         Ok(p) -> Ok(OnNif(p))
         Error(e) -> Error(e)
       }
-    backend.Port(_) -> Error(engine.Unsupported("streaming parser on the port"))
+    backend.Port(p) ->
+      case port.parser_new(p, format, options) {
+        Ok(parser) -> Ok(OnPort(parser))
+        Error(e) -> Error(e)
+      }
   }
 }
 
@@ -60,6 +65,7 @@ pub fn feed(
 ) -> Result(event.Parsed, engine.EngineError) {
   case parser {
     OnNif(p) -> nif.parser_feed(p, chunk)
+    OnPort(p) -> port.parser_feed(p, chunk)
   }
 }
 
@@ -67,6 +73,16 @@ pub fn feed(
 pub fn finish(parser: Parser) -> Result(event.Parsed, engine.EngineError) {
   case parser {
     OnNif(p) -> nif.parser_finish(p)
+    OnPort(p) -> port.parser_finish(p)
+  }
+}
+
+/// Frees the parser. The NIF's parsers are garbage collected, so this only
+/// matters on the port, whose parsers live until released.
+pub fn close(parser: Parser) -> Result(Nil, engine.EngineError) {
+  case parser {
+    OnNif(_) -> Ok(Nil)
+    OnPort(p) -> port.parser_release(p)
   }
 }
 
@@ -74,5 +90,16 @@ pub fn finish(parser: Parser) -> Result(event.Parsed, engine.EngineError) {
 pub fn nif_handle(parser: Parser) -> Result(nif.NifParser, engine.EngineError) {
   case parser {
     OnNif(p) -> Ok(p)
+    _ -> Error(engine.BadArgument("a parser on the NIF backend"))
+  }
+}
+
+/// The port handle of a parser on a port backend, for `tally/aggregate`.
+pub fn port_handle(
+  parser: Parser,
+) -> Result(port.PortParser, engine.EngineError) {
+  case parser {
+    OnPort(p) -> Ok(p)
+    _ -> Error(engine.BadArgument("a parser on the port backend"))
   }
 }

@@ -1,7 +1,8 @@
-//// tally/aggregate on the NIF backend: every function, exact values.
+//// tally/aggregate on every backend: every function, exact values.
 
 import tally/aggregate
 import tally/backend
+import tally/backends
 import tally/billing
 import tally/engine
 import tally/event
@@ -28,14 +29,14 @@ fn requests(id: String, value: Int, time_ms: Int) -> event.UsageEvent {
   )
 }
 
-fn new() -> aggregate.Aggregator {
-  let assert Ok(agg) =
-    aggregate.new(on: backend.Nif, config: usage.default_config())
+fn new(on: backend.Backend) -> aggregate.Aggregator {
+  let assert Ok(agg) = aggregate.new(on: on, config: usage.default_config())
   agg
 }
 
 pub fn add_events_counts_and_dedups_test() {
-  let agg = new()
+  use on <- backends.each()
+  let agg = new(on)
   expect.equal(
     aggregate.add_events(
       agg,
@@ -86,7 +87,8 @@ pub fn add_events_counts_and_dedups_test() {
 }
 
 pub fn close_period_bills_and_keeps_late_events_test() {
-  let agg = new()
+  use on <- backends.each()
+  let agg = new(on)
   let assert Ok(_) =
     aggregate.add_events(
       agg,
@@ -129,7 +131,8 @@ pub fn close_period_bills_and_keeps_late_events_test() {
 }
 
 pub fn billing_errors_are_typed_test() {
-  let agg = new()
+  use on <- backends.each()
+  let agg = new(on)
   expect.equal(
     aggregate.close_period(agg, period: "2026-13", plans: plans, version: 1),
     Error(engine.BadArgument(expected: "a period YYYY-MM")),
@@ -148,10 +151,11 @@ pub fn billing_errors_are_typed_test() {
 }
 
 pub fn feed_parses_straight_into_the_aggregator_test() {
-  let agg = new()
+  use on <- backends.each()
+  let agg = new(on)
   let assert Ok(p) =
     parse.new(
-      on: backend.Nif,
+      on: on,
       format: event.JsonLines,
       options: event.default_parser_options(),
     )
@@ -167,12 +171,13 @@ pub fn feed_parses_straight_into_the_aggregator_test() {
 }
 
 pub fn export_restore_and_merge_test() {
-  let a = new()
-  let b = new()
+  use on <- backends.each()
+  let a = new(on)
+  let b = new(on)
   let assert Ok(_) = aggregate.add_events(a, [requests("a", 1, oct1)])
   let assert Ok(_) = aggregate.add_events(b, [requests("b", 2, oct1)])
   let assert Ok(bytes) = aggregate.export(a)
-  let assert Ok(copy) = aggregate.restore(on: backend.Nif, bytes: bytes)
+  let assert Ok(copy) = aggregate.restore(on: on, bytes: bytes)
   expect.equal(aggregate.export(copy), Ok(bytes))
   expect.equal(aggregate.merge(into: copy, from: b), Ok(Nil))
   let assert Ok([merged]) = aggregate.windows(copy)
@@ -183,7 +188,7 @@ pub fn export_restore_and_merge_test() {
     Error(engine.AggregateFailed(engine.Overlap(period: "2026-10", count: 1))),
   )
   expect.equal(
-    aggregate.restore(on: backend.Nif, bytes: <<"not an export":utf8>>),
+    aggregate.restore(on: on, bytes: <<"not an export":utf8>>),
     Error(engine.AggregateFailed(engine.BadExport(reason: "wrong magic bytes"))),
   )
 }

@@ -1,12 +1,11 @@
 //// tally/parse on every backend: exact events, rejects and counts.
 
-import tally/backend
+import tally/backends
 import tally/engine
 import tally/event
 import tally/expect
 import tally/option
 import tally/parse
-import tally/port
 
 const csv = "timestamp,customer,bucket,bytes\n2026-10-01T00:00:00Z,acme,b1,1073741824\n2026-10-01T12:00:00Z,acme,b1,x\n"
 
@@ -43,15 +42,8 @@ fn expected_csv() -> event.Parsed {
   )
 }
 
-fn each_backend(run: fn(backend.Backend) -> Nil) -> Nil {
-  run(backend.Nif)
-  let assert Ok(p) = port.start(timeout_ms: 5000)
-  run(backend.Port(p))
-  port.stop(p)
-}
-
 pub fn parse_chunk_test() {
-  use on <- each_backend()
+  use on <- backends.each()
   expect.equal(
     parse.parse_chunk(
       on: on,
@@ -71,7 +63,7 @@ pub fn parse_chunk_s3_with_options_test() {
       source: option.Some("edge-logs"),
       s3_customer: event.Requester,
     )
-  use on <- each_backend()
+  use on <- backends.each()
   let assert Ok(parsed) =
     parse.parse_chunk(
       on: on,
@@ -111,7 +103,7 @@ pub fn bad_options_are_a_typed_error_test() {
       source: option.None,
       s3_customer: event.BucketOwner,
     )
-  use on <- each_backend()
+  use on <- backends.each()
   expect.equal(
     parse.parse_chunk(
       on: on,
@@ -124,9 +116,10 @@ pub fn bad_options_are_a_typed_error_test() {
 }
 
 pub fn streaming_parser_gives_what_a_whole_chunk_gives_test() {
+  use on <- backends.each()
   let assert Ok(p) =
     parse.new(
-      on: backend.Nif,
+      on: on,
       format: event.StorageCsv,
       options: event.default_parser_options(),
     )
@@ -146,4 +139,5 @@ pub fn streaming_parser_gives_what_a_whole_chunk_gives_test() {
   expect.equal(c.rejects, [])
   expect.equal(d.rejects, expected_csv().rejects)
   expect.equal(d.stats.rejected, 1)
+  expect.equal(parse.close(p), Ok(Nil))
 }

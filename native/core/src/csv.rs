@@ -21,6 +21,7 @@ use crate::time::parse_rfc3339;
 
 const COLUMNS: [&str; 4] = ["timestamp", "customer", "bucket", "bytes"];
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct StorageCsvFormat {
     source: String,
     /// Position of each of COLUMNS; `None` until the header was read.

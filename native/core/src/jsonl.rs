@@ -21,6 +21,7 @@ use crate::reject::RejectReason;
 use crate::time::parse_rfc3339;
 
 /// The JSON Lines format for [`crate::parse::StreamParser`]: blank lines are skipped.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct JsonLinesFormat;
 
 impl LineFormat for JsonLinesFormat {

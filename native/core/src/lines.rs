@@ -25,7 +25,7 @@ pub enum LineItem<'a> {
 /// Default line length limit: 1 MiB.
 pub const DEFAULT_MAX_LINE: usize = 1 << 20;
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct LineSplitter {
     max_line: usize,
     /// The unfinished line carried over from earlier chunks.

@@ -7,7 +7,7 @@ use crate::reject::{Format, Reject, RejectReason};
 use crate::{csv, jsonl, rgw, s3};
 
 /// Who an S3 access log line is billed to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum S3Customer {
     /// The bucket owner's canonical id (hosting: the bucket's owner pays).
     #[default]
@@ -17,7 +17,7 @@ pub enum S3Customer {
 }
 
 /// Settings of a parser.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ParserOptions {
     /// Lines longer than this are rejected without being buffered.
     pub max_line: usize,
@@ -57,7 +57,7 @@ impl EventSink for Batch {
 
 /// Counts of records (lines; for RGW usage, bucket entries) read so far.
 /// Always `records == accepted + rejected + skipped`.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ParseStats {
     pub records: u64,
     pub accepted: u64,
@@ -81,6 +81,7 @@ pub(crate) trait LineFormat {
     fn parse_line<E: FnMut(EventRef<'_>)>(&mut self, pos: LinePos, line: &[u8], emit: E) -> Result<LineOutcome, RejectReason>;
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct LineDriver<F> {
     splitter: LineSplitter,
     format: F,
@@ -132,6 +133,7 @@ impl<F: LineFormat> LineDriver<F> {
     }
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 enum Inner {
     JsonLines(LineDriver<jsonl::JsonLinesFormat>),
     S3(LineDriver<s3::S3Format>),
@@ -151,6 +153,7 @@ enum Inner {
 /// assert_eq!(out.events.len(), 1);
 /// assert_eq!(p.stats().records, 2);
 /// ```
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct StreamParser {
     inner: Inner,
     stats: ParseStats,
@@ -257,4 +260,22 @@ fn first_difference(a: &Batch, b: &Batch) -> String {
     let i = (0..a.rejects.len().max(b.rejects.len())).find(|&i| a.rejects.get(i) != b.rejects.get(i)).unwrap_or(0);
     let show = |r: Option<&Reject>| r.map(|r| format!("{r} text={:?}", String::from_utf8_lossy(&r.text)));
     format!("reject {i}: {:?} vs {:?}", show(a.rejects.get(i)), show(b.rejects.get(i)))
+}
+
+/// A parser's state that cannot be read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a parser state: {0}")]
+pub struct BadParserState(String);
+
+impl StreamParser {
+    /// The whole state (partial line included) as bytes, so that a parser
+    /// can be moved or rebuilt after its process died. The encoding is JSON:
+    /// small, and only ever read back by [`StreamParser::import_state`].
+    pub fn export_state(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a parser's state always serializes")
+    }
+
+    pub fn import_state(bytes: &[u8]) -> Result<StreamParser, BadParserState> {
+        serde_json::from_slice(bytes).map_err(|e| BadParserState(e.to_string()))
+    }
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// The input formats tally reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Format {
     /// CloudEvents-style usage events, one JSON object per line.
     JsonLines,

@@ -34,7 +34,7 @@ use crate::parse::{ParseStats, ParserOptions};
 use crate::reject::{Format, Reject, RejectReason, KEPT_TEXT_LIMIT};
 use crate::time::parse_rfc3339;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Tag {
     Root,
     Entries,
@@ -44,7 +44,7 @@ enum Tag {
     Other,
 }
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Frame {
     tag: Tag,
     is_object: bool,
@@ -54,14 +54,14 @@ struct Frame {
     key: Vec<u8>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum StringRole {
     Key,
     User,
     Ignore,
 }
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Capture {
     line: u64,
     offset: u64,
@@ -70,6 +70,7 @@ struct Capture {
     overflow: Option<u64>,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct RgwStream {
     source: String,
     max_record: usize,

@@ -28,6 +28,7 @@ use crate::time::to_epoch_ms;
 const MIN_FIELDS: usize = 17;
 const MAX_FIELDS: usize = 40;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct S3Format {
     source: String,
     customer: S3Customer,

@@ -305,3 +305,28 @@ proptest! {
         tally_core::parse::check_stream_invariants(format, &input);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// A parser exported mid-stream (mid-line too) and imported carries on
+    /// exactly as if nothing had happened: what rebuilding a dead port relies on.
+    #[test]
+    fn exported_state_resumes_exactly((format, input) in damaged(), cut in any::<prop::sample::Index>()) {
+        let cut = if input.is_empty() { 0 } else { cut.index(input.len()) };
+        let expected = whole(format, &input);
+        let mut p = StreamParser::new(format, ParserOptions::default());
+        let mut out = Batch::default();
+        p.feed(&input[..cut], &mut out);
+        let mut resumed = StreamParser::import_state(&p.export_state()).unwrap();
+        resumed.feed(&input[cut..], &mut out);
+        resumed.finish(&mut out);
+        prop_assert_eq!((out, resumed.stats()), expected);
+    }
+}
+
+#[test]
+fn garbage_state_is_refused() {
+    assert!(StreamParser::import_state(b"{}").is_err());
+    assert!(StreamParser::import_state(b"").is_err());
+}

@@ -4,7 +4,11 @@
 //!
 //! Requests are `{Id, Op, Args}` with an integer `Id`, an atom `Op` and a
 //! tuple of arguments; replies are `{Id, Result}` where `Result` is exactly
-//! the term the NIF of the same name returns.
+//! the term the NIF of the same name returns. Requests are answered in the
+//! order they arrive; the owner may send many before reading replies.
+//!
+//! A panic inside an operation is caught and answered as
+//! `{error, {native_panic, Message}}`; the engine carries on.
 
 mod ops;
 
@@ -41,18 +45,24 @@ async fn serve() -> Result<(), PortError> {
     let mut stdin = tokio::io::stdin();
     let mut stdout = tokio::io::stdout();
     let mut decoder = FrameDecoder::new(MAX_FRAME);
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut engine = ops::Engine::default();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut out = Vec::with_capacity(1 << 16);
     loop {
         let n = stdin.read(&mut buf).await?;
         if n == 0 {
             return Ok(()); // end of file: the owner closed the port
         }
         decoder.push(&buf[..n]);
+        // Answer every whole request that arrived, then write the replies in one go.
         while let Some(frame) = decoder.next_frame()? {
-            let reply = ops::handle_frame(&frame);
-            let bytes = etf::encode(&reply)?;
-            stdout.write_all(&encode_frame(&bytes)).await?;
+            let reply = engine.handle_frame(&frame);
+            out.extend_from_slice(&encode_frame(&etf::encode(&reply)?));
         }
-        stdout.flush().await?;
+        if !out.is_empty() {
+            stdout.write_all(&out).await?;
+            stdout.flush().await?;
+            out.clear();
+        }
     }
 }

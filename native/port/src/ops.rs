@@ -1,26 +1,194 @@
-//! Request dispatch: decode `{Id, Op, Args}`, call the core, wrap the reply.
+//! Request dispatch: decode `{Id, Op, Args}`, run the operation on the
+//! engine's state, wrap the reply. Each operation mirrors the NIF of the same
+//! name (native/nif/src/lib.rs) and returns the same terms; where the NIF
+//! hands out resources, the port hands out integer handles, freed with
+//! `release`.
 
-use tally_interop::etf::{self, Term};
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use tally_core::aggregate::{parse_period, Aggregator, AggregatorConfig};
+use tally_core::billing::{bill, Plans};
+use tally_core::gleam_shapes::{parsed, window_aggregate};
+use tally_core::parse::{parse_all, ParseStats, ParserOptions, StreamParser};
+use tally_core::{Batch, Format, UsageEvent};
+use tally_interop::etf::{self, Term};
 use tally_interop::panics::{panic_message, panic_value};
-use tally_core::gleam_shapes::parsed;
-use tally_core::parse::{parse_all, ParserOptions};
-use tally_core::Format;
 use tally_interop::{FromGleam, IntoGleam, Value};
 
-/// The reply to one frame. A frame that cannot be read as a request is
-/// answered with id 0 and `{error, {bad_request, Detail}}`.
-pub fn handle_frame(frame: &[u8]) -> Value {
-    let (id, op, args) = match etf::decode(frame).map_err(|e| e.to_string()).and_then(split_request) {
-        Ok(parts) => parts,
-        Err(detail) => return reply(0, port_error("bad_request", &detail)),
-    };
-    match catch_unwind(AssertUnwindSafe(|| dispatch(&op, &args))) {
-        Ok(Some(Ok(value))) => reply(id, Value::ok(value)),
-        Ok(Some(Err(error))) => reply(id, Value::error(error)),
-        Ok(None) => reply(id, port_error("unknown_request", &format!("{op}/{}", args.len()))),
-        Err(payload) => reply(id, panic_value(&panic_message(payload.as_ref()))),
+/// The parsers and aggregators this port holds, by handle.
+#[derive(Default)]
+pub struct Engine {
+    parsers: HashMap<u64, StreamParser>,
+    aggregators: HashMap<u64, Aggregator>,
+    next_handle: u64,
+}
+
+type OpResult = Result<Value, Value>;
+
+fn bad_argument(what: &'static str) -> Value {
+    Value::record("bad_argument", vec![what.into_gleam()])
+}
+
+fn arg<T: FromGleam>(t: &Term) -> Result<T, Value> {
+    T::from_gleam(t).map_err(IntoGleam::into_gleam)
+}
+
+fn binary<'a>(t: &'a Term, what: &'static str) -> Result<&'a [u8], Value> {
+    t.as_binary().ok_or_else(|| bad_argument(what))
+}
+
+fn handle(t: &Term) -> Result<u64, Value> {
+    t.as_int().and_then(|i| u64::try_from(i).ok()).ok_or_else(|| bad_argument("a handle"))
+}
+
+fn delta(before: ParseStats, after: ParseStats) -> ParseStats {
+    ParseStats {
+        records: after.records - before.records,
+        accepted: after.accepted - before.accepted,
+        rejected: after.rejected - before.rejected,
+        skipped: after.skipped - before.skipped,
+        events: after.events - before.events,
+        bytes: after.bytes - before.bytes,
+    }
+}
+
+impl Engine {
+    /// The reply to one frame. A frame that cannot be read as a request is
+    /// answered with id 0 and `{error, {bad_request, Detail}}`.
+    pub fn handle_frame(&mut self, frame: &[u8]) -> Value {
+        let (id, op, args) = match etf::decode(frame).map_err(|e| e.to_string()).and_then(split_request) {
+            Ok(parts) => parts,
+            Err(detail) => return reply(0, port_error("bad_request", &detail)),
+        };
+        match catch_unwind(AssertUnwindSafe(|| self.dispatch(&op, &args))) {
+            Ok(Some(Ok(value))) => reply(id, Value::ok(value)),
+            Ok(Some(Err(error))) => reply(id, Value::error(error)),
+            Ok(None) => reply(id, port_error("unknown_request", &format!("{op}/{}", args.len()))),
+            Err(payload) => reply(id, panic_value(&panic_message(payload.as_ref()))),
+        }
+    }
+
+    fn new_handle(&mut self) -> u64 {
+        self.next_handle += 1;
+        self.next_handle
+    }
+
+    fn parser(&mut self, t: &Term) -> Result<&mut StreamParser, Value> {
+        let h = handle(t)?;
+        self.parsers.get_mut(&h).ok_or_else(|| bad_argument("a live parser handle"))
+    }
+
+    fn aggregator(&mut self, t: &Term) -> Result<&mut Aggregator, Value> {
+        let h = handle(t)?;
+        self.aggregators.get_mut(&h).ok_or_else(|| bad_argument("a live aggregator handle"))
+    }
+
+    /// Takes a parser and an aggregator out together (both are mutated).
+    fn feed(&mut self, a: &Term, p: &Term, chunk: Option<&[u8]>) -> OpResult {
+        let ph = handle(p)?;
+        let mut parser = self.parsers.remove(&ph).ok_or_else(|| bad_argument("a live parser handle"))?;
+        let result = self.aggregator(a).map(|agg| agg.feed(&mut parser, chunk).into_gleam());
+        self.parsers.insert(ph, parser);
+        result
+    }
+
+    fn dispatch(&mut self, op: &str, args: &[Term]) -> Option<OpResult> {
+        Some(match (op, args) {
+            ("engine_info", []) => Ok(tally_core::engine_info("port").into_gleam()),
+            ("meter_unit", [Term::Binary(name)]) => {
+                Ok(tally_core::meter_unit(std::str::from_utf8(name).unwrap_or("")).into_gleam())
+            }
+            ("parse_event_line", [Term::Binary(line)]) => Ok(tally_core::jsonl::parse_event_line(line).into_gleam()),
+            ("parse_chunk", [format, options, chunk]) => (|| {
+                let (format, options): (Format, ParserOptions) = (arg(format)?, arg(options)?);
+                let (batch, stats) = parse_all(format, options, binary(chunk, "a chunk")?);
+                Ok(parsed(batch, stats))
+            })(),
+            ("parser_new", [format, options]) => (|| {
+                let parser = StreamParser::new(arg(format)?, arg(options)?);
+                let h = self.new_handle();
+                self.parsers.insert(h, parser);
+                Ok(h.into_gleam())
+            })(),
+            ("parser_feed", [p, chunk]) => (|| {
+                let chunk = binary(chunk, "a chunk")?;
+                let parser = self.parser(p)?;
+                let (before, mut batch) = (parser.stats(), Batch::default());
+                parser.feed(chunk, &mut batch);
+                Ok(parsed(batch, delta(before, parser.stats())))
+            })(),
+            ("parser_finish", [p]) => (|| {
+                let parser = self.parser(p)?;
+                let (before, mut batch) = (parser.stats(), Batch::default());
+                parser.finish(&mut batch);
+                Ok(parsed(batch, delta(before, parser.stats())))
+            })(),
+            ("parser_export", [p]) => self.parser(p).map(|parser| Value::Binary(parser.export_state())),
+            ("parser_import", [bytes]) => (|| {
+                let parser = StreamParser::import_state(binary(bytes, "a parser state")?)
+                    .map_err(|_| bad_argument("a parser state"))?;
+                let h = self.new_handle();
+                self.parsers.insert(h, parser);
+                Ok(h.into_gleam())
+            })(),
+            ("aggregator_new", [config]) => (|| {
+                let config: AggregatorConfig = arg(config)?;
+                let h = self.new_handle();
+                self.aggregators.insert(h, Aggregator::new(config));
+                Ok(h.into_gleam())
+            })(),
+            ("aggregator_feed", [a, p, chunk]) => match binary(chunk, "a chunk") {
+                Ok(chunk) => self.feed(a, p, Some(chunk)),
+                Err(e) => Err(e),
+            },
+            ("aggregator_finish", [a, p]) => self.feed(a, p, None),
+            ("aggregator_add_events", [a, events]) => (|| {
+                let events: Vec<UsageEvent> = arg(events)?;
+                let agg = self.aggregator(a)?;
+                agg.apply_all(&events);
+                Ok(agg.counters().into_gleam())
+            })(),
+            ("aggregator_counters", [a]) => self.aggregator(a).map(|agg| agg.counters().into_gleam()),
+            ("aggregator_windows", [a]) => self
+                .aggregator(a)
+                .map(|agg| Value::List(agg.windows().into_iter().map(|(k, s, st)| window_aggregate(k, s, st)).collect())),
+            ("aggregator_close_period", [a, period, plans, version]) => (|| {
+                let label = std::str::from_utf8(binary(period, "a period YYYY-MM")?).map_err(|_| bad_argument("a period YYYY-MM"))?;
+                let start = parse_period(label).ok_or_else(|| bad_argument("a period YYYY-MM"))?;
+                let text = std::str::from_utf8(binary(plans, "plans as UTF-8 JSON")?)
+                    .map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
+                let plans = Plans::from_json(text).map_err(IntoGleam::into_gleam)?;
+                let version: u32 = arg(version)?;
+                let usage = self.aggregator(a)?.close_period(start);
+                Ok(bill(&usage, &plans, version).map_err(IntoGleam::into_gleam)?.into_gleam())
+            })(),
+            ("aggregator_take_late", [a]) => self.aggregator(a).map(|agg| agg.take_late().into_gleam()),
+            ("aggregator_export", [a]) => self.aggregator(a).map(|agg| Value::Binary(agg.export())),
+            ("aggregator_restore", [bytes]) => (|| {
+                let agg = Aggregator::restore(binary(bytes, "an aggregator export")?).map_err(IntoGleam::into_gleam)?;
+                let h = self.new_handle();
+                self.aggregators.insert(h, agg);
+                Ok(h.into_gleam())
+            })(),
+            ("aggregator_merge", [a, b]) => (|| {
+                let (ha, hb) = (handle(a)?, handle(b)?);
+                if ha == hb {
+                    return Err(bad_argument("two different aggregators"));
+                }
+                let other = self.aggregators.remove(&hb).ok_or_else(|| bad_argument("a live aggregator handle"))?;
+                let result = self.aggregator(a).and_then(|agg| agg.merge(&other).map_err(IntoGleam::into_gleam));
+                self.aggregators.insert(hb, other);
+                result.map(|()| Value::nil())
+            })(),
+            ("release", [h]) => (|| {
+                let h = handle(h)?;
+                let found = self.parsers.remove(&h).is_some() | self.aggregators.remove(&h).is_some();
+                if found { Ok(Value::nil()) } else { Err(bad_argument("a live handle")) }
+            })(),
+            ("panic_for_test", [_stage]) => panic!("deliberate panic in the work"),
+            _ => return None,
+        })
     }
 }
 
@@ -47,29 +215,6 @@ fn split_request(term: Term) -> Result<(i128, String, Vec<Term>), String> {
     }
 }
 
-/// The result for a request (`Err` for an operation's own error), `None`
-/// when no operation has that name and arity. Each arm mirrors the NIF of the same name.
-fn dispatch(op: &str, args: &[Term]) -> Option<Result<Value, Value>> {
-    Some(Ok(match (op, args) {
-        ("engine_info", []) => tally_core::engine_info("port").into_gleam(),
-        ("meter_unit", [Term::Binary(name)]) => {
-            tally_core::meter_unit(std::str::from_utf8(name).unwrap_or("")).into_gleam()
-        }
-        ("parse_event_line", [Term::Binary(line)]) => tally_core::jsonl::parse_event_line(line).into_gleam(),
-        ("parse_chunk", [format, options, Term::Binary(chunk)]) => {
-            let decoded = Format::from_gleam(format).and_then(|f| Ok((f, ParserOptions::from_gleam(options)?)));
-            match decoded {
-                Ok((format, options)) => {
-                    let (batch, stats) = parse_all(format, options, chunk);
-                    parsed(batch, stats)
-                }
-                Err(e) => return Some(Err(e.into_gleam())),
-            }
-        }
-        _ => return None,
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,15 +225,43 @@ mod tests {
 
     #[test]
     fn answers_with_the_request_id() {
-        let v = handle_frame(&request(7, "meter_unit", vec![Value::binary("requests")]));
+        let v = Engine::default().handle_frame(&request(7, "meter_unit", vec![Value::binary("requests")]));
         assert_eq!(v, Value::Tuple(vec![Value::Int(7), Value::ok(Value::some(Value::Atom("count")))]));
     }
 
     #[test]
     fn unknown_and_malformed_requests_get_typed_errors() {
-        let v = handle_frame(&request(3, "nope", vec![]));
-        assert_eq!(v, reply(3, port_error("unknown_request", "nope/0")));
-        let v = handle_frame(b"garbage");
+        let mut e = Engine::default();
+        assert_eq!(e.handle_frame(&request(3, "nope", vec![])), reply(3, port_error("unknown_request", "nope/0")));
+        let v = e.handle_frame(b"garbage");
         assert!(matches!(v, Value::Tuple(ref t) if t[0] == Value::Int(0)));
+        assert_eq!(
+            e.handle_frame(&request(4, "aggregator_counters", vec![Value::Int(99)])),
+            reply(4, Value::error(bad_argument("a live aggregator handle")))
+        );
+    }
+
+    #[test]
+    fn handles_live_until_released() {
+        let mut e = Engine::default();
+        let config = Value::record(
+            "aggregator_config",
+            vec![Value::Atom("hour"), Value::Atom("true"), Value::List(vec![]), Value::List(vec![]), Value::List(vec![]), Value::Int(1000)],
+        );
+        let created = e.handle_frame(&request(1, "aggregator_new", vec![config]));
+        assert_eq!(created, reply(1, Value::ok(Value::Int(1))));
+        let counters = e.handle_frame(&request(2, "aggregator_counters", vec![Value::Int(1)]));
+        assert_eq!(counters, reply(2, Value::ok(Value::record("counters", vec![Value::Int(0), Value::Int(0), Value::Int(0)]))));
+        assert_eq!(e.handle_frame(&request(3, "release", vec![Value::Int(1)])), reply(3, Value::ok(Value::nil())));
+        assert_eq!(
+            e.handle_frame(&request(4, "release", vec![Value::Int(1)])),
+            reply(4, Value::error(bad_argument("a live handle")))
+        );
+    }
+
+    #[test]
+    fn a_panic_is_an_error_reply() {
+        let v = Engine::default().handle_frame(&request(5, "panic_for_test", vec![Value::Atom("work")]));
+        assert_eq!(v, reply(5, panic_value("deliberate panic in the work")));
     }
 }

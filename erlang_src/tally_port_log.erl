@@ -1,0 +1,103 @@
+%% @doc The journal of a port's state, as pure functions over an ETS table:
+%% which port operations change state, the operations logged since the last
+%% checkpoint, and the checkpoint itself (each live handle's exported state).
+%%
+%% Handles here are logical: the owner gives them out and maps them to the
+%% current OS process's own handles, which change when it is restarted.
+-module(tally_port_log).
+
+-export([new_table/0, set_owner/2, owner/1, mutating/1, handle_args/1, creates_handle/1,
+         append/3, entries/1, checkpoint/3, checkpoint_entries/1, size/1, next_logical/1, next_seq/1]).
+
+-type op() :: atom().
+-type entry() :: {Seq :: pos_integer(), op(), Args :: tuple(), Created :: non_neg_integer() | none}.
+-export_type([entry/0]).
+
+-spec new_table() -> ets:tid().
+new_table() ->
+    T = ets:new(tally_port_journal, [ordered_set, public]),
+    true = ets:insert(T, [{checkpoint, #{}}, {next_logical, 1}, {next_seq, 1}, {bytes, 0}]),
+    T.
+
+%% The owner process currently serving the port (callers look it up here).
+-spec set_owner(ets:tid(), pid()) -> ok.
+set_owner(T, Pid) ->
+    true = ets:insert(T, {owner, Pid}),
+    ok.
+
+-spec owner(ets:tid()) -> {ok, pid()} | error.
+owner(T) ->
+    try ets:lookup(T, owner) of
+        [{owner, Pid}] -> {ok, Pid};
+        [] -> error
+    catch
+        error:badarg -> error  % the table is gone with its supervisor
+    end.
+
+%% Operations whose success changes the port's state, and so are journaled.
+-spec mutating(op()) -> boolean().
+mutating(Op) ->
+    lists:member(Op, [parser_new, parser_feed, parser_finish, parser_import,
+                      aggregator_new, aggregator_feed, aggregator_finish, aggregator_add_events,
+                      aggregator_close_period, aggregator_take_late, aggregator_restore,
+                      aggregator_merge, release]).
+
+%% Operations that return a new handle.
+-spec creates_handle(op()) -> boolean().
+creates_handle(Op) ->
+    lists:member(Op, [parser_new, parser_import, aggregator_new, aggregator_restore]).
+
+%% Positions (1-based) of the arguments that are handles.
+-spec handle_args(op()) -> [pos_integer()].
+handle_args(Op) when Op =:= parser_feed; Op =:= parser_finish; Op =:= parser_export;
+                     Op =:= aggregator_add_events; Op =:= aggregator_counters;
+                     Op =:= aggregator_windows; Op =:= aggregator_close_period;
+                     Op =:= aggregator_take_late; Op =:= aggregator_export; Op =:= release ->
+    [1];
+handle_args(Op) when Op =:= aggregator_feed; Op =:= aggregator_finish; Op =:= aggregator_merge ->
+    [1, 2];
+handle_args(_) ->
+    [].
+
+-spec next_logical(ets:tid()) -> pos_integer().
+next_logical(T) ->
+    ets:update_counter(T, next_logical, 1) - 1.
+
+%% Sequence numbers order requests across owner restarts.
+-spec next_seq(ets:tid()) -> pos_integer().
+next_seq(T) ->
+    ets:update_counter(T, next_seq, 1) - 1.
+
+-spec append(ets:tid(), entry(), non_neg_integer()) -> ok.
+append(T, {Seq, _, _, _} = Entry, Bytes) ->
+    true = ets:insert(T, {{op, Seq}, Entry}),
+    _ = ets:update_counter(T, bytes, Bytes),
+    ok.
+
+%% The operations logged since the checkpoint, in order.
+-spec entries(ets:tid()) -> [entry()].
+entries(T) ->
+    [E || {{op, _}, E} <- ets:match_object(T, {{op, '_'}, '_'})].
+
+%% Replaces every entry sent before `Seq` with the handles' exported states.
+-spec checkpoint(ets:tid(), pos_integer(), #{pos_integer() => {parser | aggregator, binary()}}) -> ok.
+checkpoint(T, Seq, States) ->
+    Old = [K || {{op, S} = K, _} <- ets:match_object(T, {{op, '_'}, '_'}), S < Seq],
+    _ = [ets:delete(T, K) || K <- Old],
+    Left = lists:sum([op_bytes(E) || E <- entries(T)]),
+    true = ets:insert(T, [{checkpoint, States}, {bytes, Left}]),
+    ok.
+
+-spec checkpoint_entries(ets:tid()) -> #{pos_integer() => {parser | aggregator, binary()}}.
+checkpoint_entries(T) ->
+    [{checkpoint, States}] = ets:lookup(T, checkpoint),
+    States.
+
+%% Operations and bytes logged since the checkpoint.
+-spec size(ets:tid()) -> {non_neg_integer(), non_neg_integer()}.
+size(T) ->
+    [{bytes, Bytes}] = ets:lookup(T, bytes),
+    {length(ets:match(T, {{op, '_'}, '_'})), Bytes}.
+
+op_bytes({_, _, Args, _}) ->
+    erlang:external_size(Args).
