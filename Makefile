@@ -12,7 +12,7 @@ GLEAM     := $(shell command -v gleam 2>/dev/null)
 GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
 export TALLY_GIT_COMMIT := $(GIT_COMMIT)
 
-.PHONY: setup native gleam compile test test-rust test-beam release run clean
+.PHONY: setup native gleam compile test test-rust test-beam release run clean bench-port
 
 setup:
 	@scripts/setup.sh
@@ -46,6 +46,12 @@ test-rust: setup
 
 test-beam: compile
 	scripts/run_tests.sh --beam-only
+
+# Port against NIF, side by side (MB=100 by default); see README.
+bench-port: compile
+	@mkdir -p _build/bench
+	erlc -o _build/bench bench/*.erl
+	erl -noshell -pa $(EBIN) -pa _build/bench -eval 'tally_port_bench:main()'
 
 release: compile
 	rebar3 release

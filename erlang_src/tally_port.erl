@@ -23,21 +23,28 @@
 -module(tally_port).
 -behaviour(gen_server).
 
--export([start_link/1, start/1, start_supervised/1, start_for_gleam/1, call/3, call/4, stop/1, os_pid/1]).
+-export([start_link/1, start/1, start_supervised/1, start_for_gleam/1, call/3, call/4, stop/1, os_pid/1, stats/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -define(EXECUTABLE, "tally_port").
 -define(DEFAULT_TIMEOUT, 30000).
 -define(DEFAULT_MAX_FRAME, 256 * 1024 * 1024).
 -define(DEFAULT_MAX_IN_FLIGHT, 32).
-%% A checkpoint is taken once this much has been journaled since the last.
+%% A checkpoint is due once this much has been journaled since the last,
+%% and no sooner than the journal outgrows `checkpoint_ratio` times the
+%% last checkpoint: exporting a big state after every few small requests
+%% would cost more than the requests (the cost stays amortized).
 -define(CHECKPOINT_OPS, 200).
 -define(CHECKPOINT_BYTES, 32 * 1024 * 1024).
+-define(CHECKPOINT_RATIO, 2).
 -define(REPLAY_TIMEOUT, 60000).
 
 -type options() :: #{timeout => pos_integer(),
                      max_frame => pos_integer(),
                      max_in_flight => pos_integer(),
+                     checkpoint_ops => pos_integer(),
+                     checkpoint_bytes => pos_integer(),
+                     checkpoint_ratio => number(),
                      executable => file:filename(),
                      name => atom(),
                      journal => ets:tid()}.
@@ -55,6 +62,11 @@
                 pending = #{} :: #{pos_integer() => #req{}},
                 waiting = queue:new() :: queue:queue(#req{}),
                 max_in_flight :: pos_integer(),
+                %% the most requests ever in the port at once (for stats/1)
+                peak_in_flight = 0 :: non_neg_integer(),
+                checkpoint_ops :: pos_integer(),
+                checkpoint_bytes :: pos_integer(),
+                checkpoint_ratio :: number(),
                 timeout :: pos_integer(),
                 max_frame :: pos_integer(),
                 journal :: ets:tid(),
@@ -150,6 +162,15 @@ stop(Owner) ->
     ok = gen_server:stop(Owner),
     nil.
 
+%% What the owner is doing: requests in the port and waiting, the most
+%% ever in the port at once, live handles, and the journal since its checkpoint.
+-spec stats(pid() | atom() | ref()) -> #{atom() => non_neg_integer()}.
+stats({tally_port_ref, _Sup, Journal}) ->
+    {ok, Owner} = tally_port_log:owner(Journal),
+    gen_server:call(Owner, stats);
+stats(Owner) ->
+    gen_server:call(Owner, stats).
+
 -spec os_pid(pid() | atom() | ref()) -> non_neg_integer().
 os_pid({tally_port_ref, _Sup, Journal}) ->
     {ok, Owner} = tally_port_log:owner(Journal),
@@ -166,6 +187,8 @@ init(Opts) ->
         false ->
             {stop, {no_executable, Exe}};
         true ->
+            %% Every atom a reply can hold must exist before [safe] decoding.
+            _ = tally_atoms:all(),
             Port = open_port({spawn_executable, Exe}, [{packet, 4}, binary, exit_status, use_stdio]),
             {os_pid, OsPid} = erlang:port_info(Port, os_pid),
             %% Under tally_port_sup the journal outlives this owner; alone, it dies with it.
@@ -176,7 +199,10 @@ init(Opts) ->
             State = #state{port = Port, os_pid = OsPid, journal = Journal,
                            timeout = maps:get(timeout, Opts, ?DEFAULT_TIMEOUT),
                            max_frame = maps:get(max_frame, Opts, ?DEFAULT_MAX_FRAME),
-                           max_in_flight = maps:get(max_in_flight, Opts, ?DEFAULT_MAX_IN_FLIGHT)},
+                           max_in_flight = maps:get(max_in_flight, Opts, ?DEFAULT_MAX_IN_FLIGHT),
+                           checkpoint_ops = maps:get(checkpoint_ops, Opts, ?CHECKPOINT_OPS),
+                           checkpoint_bytes = maps:get(checkpoint_bytes, Opts, ?CHECKPOINT_BYTES),
+                           checkpoint_ratio = maps:get(checkpoint_ratio, Opts, ?CHECKPOINT_RATIO)},
             case rebuild(State) of
                 {ok, Rebuilt} ->
                     ok = tally_port_log:set_owner(Journal, self()),
@@ -204,6 +230,13 @@ handle_call({request, Op, Args, Timeout}, From, State) when is_atom(Op), is_tupl
     end;
 handle_call(os_pid, _From, State) ->
     {reply, State#state.os_pid, State};
+handle_call(stats, _From, #state{journal = J} = State) ->
+    {Ops, Bytes} = tally_port_log:size(J),
+    {reply, #{in_flight => map_size(State#state.pending),
+              waiting => queue:len(State#state.waiting),
+              peak_in_flight => State#state.peak_in_flight,
+              handles => map_size(State#state.handles),
+              journal_ops => Ops, journal_bytes => Bytes}, State};
 handle_call(journal, _From, State) ->
     {reply, State#state.journal, State};
 handle_call(_Other, _From, State) ->
@@ -257,7 +290,9 @@ send(Req, #state{port = Port, next_id = Id} = State) ->
     case physical_args(Req, State) of
         {ok, Args} ->
             true = port_command(Port, term_to_binary({Id, Req#req.op, Args})),
-            State#state{next_id = Id + 1, pending = maps:put(Id, Req, State#state.pending)};
+            Pending = maps:put(Id, Req, State#state.pending),
+            State#state{next_id = Id + 1, pending = Pending,
+                        peak_in_flight = max(State#state.peak_in_flight, map_size(Pending))};
         {error, _} = Error ->
             %% Its handle was released by a request sent before it.
             reply(Req, Error),
@@ -352,16 +387,19 @@ fail_all(Error, State) ->
 %% Once enough is journaled, export every live handle; the journal entries
 %% sent before the exports are then covered by them and dropped.
 maybe_checkpoint(#state{checkpoint = none, journal = J, handles = Handles} = State) when map_size(Handles) > 0 ->
-    case tally_port_log:size(J) of
-        {Ops, Bytes} when Ops >= ?CHECKPOINT_OPS; Bytes >= ?CHECKPOINT_BYTES ->
+    {Ops, Bytes} = tally_port_log:size(J),
+    {_, LastSize} = tally_port_log:checkpoint_size(J),
+    Due = (Ops >= State#state.checkpoint_ops orelse Bytes >= State#state.checkpoint_bytes)
+          andalso Bytes >= State#state.checkpoint_ratio * LastSize,
+    case Due of
+        true ->
             Seq = tally_port_log:next_seq(J),
             Reqs = [#req{from = {checkpoint, L, Kind}, op = export_op(Kind), args = {L}, seq = Seq}
                     || {L, {_, Kind}} <- maps:to_list(Handles)],
             %% Exports go first, ahead of waiting callers, so that they cover exactly
             %% what was sent before them.
-            State1 = lists:foldl(fun send/2, State#state{checkpoint = {Seq, length(Reqs), #{}}}, Reqs),
-            State1;
-        _ ->
+            lists:foldl(fun send/2, State#state{checkpoint = {Seq, length(Reqs), #{}}}, Reqs);
+        false ->
             State
     end;
 maybe_checkpoint(State) ->

@@ -7,7 +7,7 @@
 -module(tally_port_log).
 
 -export([new_table/0, set_owner/2, owner/1, mutating/1, handle_args/1, creates_handle/1,
-         append/3, entries/1, checkpoint/3, checkpoint_entries/1, size/1, next_logical/1, next_seq/1]).
+         append/3, entries/1, checkpoint/3, checkpoint_entries/1, checkpoint_size/1, size/1, next_logical/1, next_seq/1]).
 
 -type op() :: atom().
 -type entry() :: {Seq :: pos_integer(), op(), Args :: tuple(), Created :: non_neg_integer() | none}.
@@ -87,6 +87,12 @@ checkpoint(T, Seq, States) ->
     Left = lists:sum([op_bytes(E) || E <- entries(T)]),
     true = ets:insert(T, [{checkpoint, States}, {bytes, Left}]),
     ok.
+
+%% The handles in the checkpoint and the bytes of their exported states.
+-spec checkpoint_size(ets:tid()) -> {non_neg_integer(), non_neg_integer()}.
+checkpoint_size(T) ->
+    States = checkpoint_entries(T),
+    {map_size(States), lists:sum([byte_size(Bin) || {_Kind, Bin} <- maps:values(States)])}.
 
 -spec checkpoint_entries(ets:tid()) -> #{pos_integer() => {parser | aggregator, binary()}}.
 checkpoint_entries(T) ->
