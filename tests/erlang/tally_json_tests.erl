@@ -20,5 +20,5 @@ errors_say_where_and_why_test() ->
     ?assertEqual({error, {5, <<"a value">>}}, tally_json:decode(<<"{\"a\":}">>)),
     ?assertEqual({error, {7, <<"',' or '}'">>}}, tally_json:decode(<<"{\"a\":1 \"b\":2}">>)),
     ?assertEqual({error, {2, <<"text after the value">>}}, tally_json:decode(<<"1 2">>)),
-    ?assertEqual({error, {1, <<"a closed UTF-8 string">>}}, tally_json:decode(<<"\"abc">>)),
+    ?assertEqual({error, {4, <<"a closed UTF-8 string">>}}, tally_json:decode(<<"\"abc">>)),
     ?assertEqual({error, {0, <<"a value">>}}, tally_json:decode(<<"nope">>)).
