@@ -1,0 +1,51 @@
+%% @doc The embedded default sink: invoice lines appended as JSON Lines to
+%% one file, synced before they count as acknowledged. The keys already in
+%% the file are read at start, so an item published again (after a crash
+%% between the write and the outbox's removal) is not written twice: the
+%% file holds each key once, as a stream with a duplicate window would.
+-module(tally_sink_file).
+
+-export([init/1, publish/2, describe/1]).
+
+-record(sink, {path :: file:filename(), seen :: #{binary() => true}}).
+-opaque sink() :: #sink{}.
+-export_type([sink/0]).
+
+-spec init(#{path := file:filename()}) -> {ok, sink()} | {error, term()}.
+init(#{path := Path}) ->
+    ok = filelib:ensure_dir(Path),
+    case file:read_file(Path) of
+        {ok, Bin} -> {ok, #sink{path = Path, seen = keys(Bin)}};
+        {error, enoent} -> {ok, #sink{path = Path, seen = #{}}};
+        {error, Reason} -> {error, {Path, Reason}}
+    end.
+
+-spec describe(sink()) -> binary().
+describe(#sink{path = Path}) -> unicode:characters_to_binary(["file ", Path]).
+
+%% Every item's key is acknowledged once its line is on disk (or was already).
+-spec publish([tally_outbox:item()], sink()) ->
+          {ok, [binary()], sink()} | {error, term(), [binary()], sink()}.
+publish(Items, #sink{path = Path, seen = Seen} = Sink) ->
+    New = [I || {Key, _, _} = I <- Items, not is_map_key(Key, Seen)],
+    Lines = [[Payload, $\n] || {_, _, Payload} <- New],
+    Keys = [K || {K, _, _} <- Items],
+    case append(Path, Lines) of
+        ok -> {ok, Keys, Sink#sink{seen = maps:merge(Seen, maps:from_keys([K || {K, _, _} <- New], true))}};
+        {error, Reason} -> {error, {Path, Reason}, [], Sink}
+    end.
+
+append(_Path, []) -> ok;
+append(Path, Lines) ->
+    case file:open(Path, [append, raw, binary]) of
+        {ok, F} ->
+            R = case file:write(F, Lines) of ok -> file:sync(F); E -> E end,
+            ok = file:close(F),
+            R;
+        Error ->
+            Error
+    end.
+
+keys(Bin) ->
+    maps:from_list([{K, true} || Line <- binary:split(Bin, <<"\n">>, [global, trim_all]),
+                                 {ok, #{<<"key">> := K}} <- [tally_json:decode(Line)]]).
