@@ -56,8 +56,11 @@ bench-port: compile
 release: compile
 	rebar3 release
 
+# Bills October 2026 of the bundled sample (config/sys.config) from a fresh data directory.
 run: release
-	TALLY_RUN="$(CURDIR)/sample/events.jsonl" $(RELEASE)/bin/tally foreground
+	rm -rf _build/run
+	TALLY_BASE_DIR="$(CURDIR)" TALLY_CLOSE_PERIOD=2026-10 $(RELEASE)/bin/tally foreground
+	@echo "invoice lines: _build/run/invoices.jsonl; rejected lines: _build/run/rejects.jsonl"
 
 clean:
 	rm -rf _build _gen target priv/libtally_nif.so priv/tally_port

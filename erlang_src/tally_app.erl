@@ -1,6 +1,6 @@
-%% @doc The tally OTP application. When the environment variable
-%% TALLY_RUN names an input file, the application runs that one job once
-%% it has started, prints what it did and stops the node (`make run`).
+%% @doc The tally OTP application. When TALLY_CLOSE_PERIOD names a period
+%% (`make run`), it runs the main job once the application has started
+%% (tally_job), prints what it did and stops the node with its status.
 -module(tally_app).
 -behaviour(application).
 
@@ -10,7 +10,7 @@
 start(_Type, _Args) ->
     case tally_sup:start_link() of
         {ok, Sup} ->
-            maybe_run_job(os:getenv("TALLY_RUN")),
+            maybe_run_job(os:getenv("TALLY_CLOSE_PERIOD")),
             {ok, Sup};
         Error ->
             Error
@@ -22,9 +22,9 @@ stop(_State) ->
 
 maybe_run_job(false) ->
     ok;
-maybe_run_job(Input) ->
+maybe_run_job(Period) ->
     _ = spawn(fun() ->
-                  Status = tally_job:run_and_report(Input),
+                  Status = tally_job:run_and_report(list_to_binary(Period)),
                   %% init:stop/1 lets every application shut down in order.
                   init:stop(Status)
               end),

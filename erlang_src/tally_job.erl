@@ -1,62 +1,44 @@
-%% @doc A one-off job over a JSON Lines file: parse every line through the
-%% NIF and through the supervised port, check that both engines agree, and
-%% print per-customer totals. It grows into the billing run.
+%% @doc The main job (`make run`): with the application running on its
+%% configured sources, read them all, close the period named by
+%% TALLY_CLOSE_PERIOD, wait until every invoice line is published to the
+%% sink, and print a summary per customer.
 -module(tally_job).
 
 -export([run/1, run_and_report/1]).
 
--type summary() :: #{lines := non_neg_integer(),
-                     events := non_neg_integer(),
-                     rejects := [{pos_integer(), term()}],
-                     disagreements := non_neg_integer(),
-                     totals := #{{binary(), binary()} => non_neg_integer()}}.
-
--spec run(file:filename()) -> {ok, summary()} | {error, term()}.
-run(Path) ->
-    case file:read_file(Path) of
-        {ok, Bin} ->
-            Lines = [L || L <- binary:split(Bin, <<"\n">>, [global]), L =/= <<>>],
-            {ok, lists:foldl(fun parse_one/2, empty(), number(Lines))};
-        {error, Reason} ->
-            {error, {Path, Reason}}
+-spec run(binary()) -> {ok, map()} | {error, term()}.
+run(Period) ->
+    ok = tally_pipeline:sync(),
+    case tally_pipeline:close_period(Period) of
+        {ok, Summary} ->
+            case tally_pipeline:drain(60000) of
+                ok -> {ok, Summary#{status => tally_pipeline:status()}};
+                Error -> Error
+            end;
+        Error ->
+            Error
     end.
 
--spec run_and_report(file:filename()) -> 0 | 1.
-run_and_report(Path) ->
-    case run(Path) of
-        {ok, #{lines := N, events := E, rejects := R, disagreements := D, totals := T}} ->
-            io:format("tally job: ~s~n", [Path]),
-            io:format("  ~b lines, ~b events, ~b rejected; NIF and port disagree on ~b~n",
-                      [N, E, length(R), D]),
-            [io:format("  rejected line ~b: ~p~n", [Line, Reason]) || {Line, Reason} <- lists:reverse(R)],
-            [io:format("  ~-12s ~-24s ~b~n", [C, M, V]) || {{C, M}, V} <- lists:sort(maps:to_list(T))],
-            case D of 0 -> 0; _ -> 1 end;
+-spec run_and_report(binary()) -> 0 | 1.
+run_and_report(Period) ->
+    case run(Period) of
+        {ok, #{lines := Lines, customers := Customers, unbilled := Unbilled,
+               status := #{collectors := Collectors, publisher := Publisher}}} ->
+            io:format("tally: billed ~s~n", [Period]),
+            [io:format("  source ~-10s ~6b records, ~6b events, ~b rejected (see rejects.jsonl)~n",
+                       [Name, R, E, J]) || {Name, #{records := R, events := E, rejected := J}} <- lists:sort(maps:to_list(Collectors))],
+            io:format("  ~b invoice lines, ~b published to the sink~n", [Lines, maps:get(published, Publisher)]),
+            [io:format("  ~-66s ~3b lines ~12s ~s~n", [C, N, money(A), Cur])
+             || {C, #{lines := N, amount_minor := A, currency := Cur}} <- lists:sort(maps:to_list(Customers))],
+            [io:format("  ~s: usage but no plan, not billed~n", [C]) || C <- Unbilled],
+            0;
         {error, Reason} ->
             io:format(standard_error, "tally job failed: ~p~n", [Reason]),
             1
     end.
 
-empty() ->
-    #{lines => 0, events => 0, rejects => [], disagreements => 0, totals => #{}}.
-
-number(Lines) ->
-    lists:zip(lists:seq(1, length(Lines)), Lines).
-
-parse_one({LineNo, Line}, Acc0) ->
-    Nif = tally_nif:parse_event_line(Line),
-    Port = tally_port:call(tally_port_default, parse_event_line, {Line}),
-    Acc = maps:update_with(lines, fun(N) -> N + 1 end, Acc0),
-    Acc1 = case Nif =:= Port of
-               true -> Acc;
-               false -> maps:update_with(disagreements, fun(N) -> N + 1 end, Acc)
-           end,
-    case Nif of
-        {ok, {ok, {usage_event, _Id, _Source, Customer, _Resource, Meter, Value, _Time}}} ->
-            Totals = maps:update_with({Customer, Meter}, fun(V) -> V + Value end, Value,
-                                      maps:get(totals, Acc1)),
-            Acc1#{events := maps:get(events, Acc1) + 1, totals := Totals};
-        {ok, {error, Reason}} ->
-            Acc1#{rejects := [{LineNo, Reason} | maps:get(rejects, Acc1)]};
-        {error, EngineError} ->
-            Acc1#{rejects := [{LineNo, {engine_error, EngineError}} | maps:get(rejects, Acc1)]}
-    end.
+%% Minor units as a decimal amount with two places.
+money(Minor) ->
+    Sign = case Minor < 0 of true -> "-"; false -> "" end,
+    A = abs(Minor),
+    lists:flatten(io_lib:format("~s~b.~2..0b", [Sign, A div 100, A rem 100])).

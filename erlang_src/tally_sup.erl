@@ -1,9 +1,18 @@
-%% @doc Top supervisor. For now it supervises the default port (owner and
-%% journal); the collectors, aggregators and the publisher join it as they
-%% are built.
+%% @doc Top supervisor of the running system.
 %%
-%% one_for_one: the children are independent, and a port that keeps dying
-%% (5 restarts in 10 s) takes the application down rather than loop.
+%%   tally_sup (one_for_one, 5 restarts in 10 s)
+%%   ├── tally_port_default   the engine as a port (tally_port_sup), for the `port` backend
+%%   ├── tally_outbox         the durable queue of invoice lines
+%%   ├── tally_ingest_sup     (rest_for_one) shards, then tally_collectors_sup
+%%   ├── tally_closer         period close, on demand and on schedule
+%%   └── tally_publisher      outbox -> sink (NATS JetStream, or the file sink)
+%%
+%% one_for_one here because the children share nothing but files: a
+%% crashing publisher restarts alone and finds every unacknowledged item
+%% still in the outbox on disk; a crashing collector restarts alone under
+%% tally_collectors_sup. Shards and collectors are tied (see
+%% tally_ingest_sup). Five crashes in ten seconds mean something is wrong
+%% beyond one process: the application stops rather than loop.
 -module(tally_sup).
 -behaviour(supervisor).
 
@@ -15,10 +24,24 @@ start_link() ->
 
 -spec init([]) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
 init([]) ->
+    Config = #{data_dir := Dir} = tally_config:get(),
     Flags = #{strategy => one_for_one, intensity => 5, period => 10},
-    Port = #{id => tally_port_default,
-             start => {tally_port_sup, start_link, [#{name => tally_port_default}]},
-             restart => permanent,
-             type => supervisor,
-             modules => [tally_port_sup]},
-    {ok, {Flags, [Port]}}.
+    Children =
+        [#{id => tally_port_default, type => supervisor,
+           start => {tally_port_sup, start_link, [#{name => tally_port_default}]}},
+         #{id => tally_outbox,
+           start => {tally_outbox, start_link, [#{name => tally_outbox, dir => filename:join(Dir, "outbox")}]}},
+         #{id => tally_ingest_sup, type => supervisor,
+           start => {tally_ingest_sup, start_link, [Config]}},
+         #{id => tally_closer,
+           start => {tally_closer, start_link, [Config]}},
+         #{id => tally_publisher,
+           start => {tally_publisher, start_link, [#{name => tally_publisher, outbox => tally_outbox,
+                                                      sink => sink(Config)}]}}],
+    {ok, {Flags, Children}}.
+
+%% With no bus configured, the embedded default: a JSON Lines file.
+sink(#{bus := none, data_dir := Dir}) ->
+    {tally_sink_file, #{path => filename:join(Dir, "invoices.jsonl")}};
+sink(#{bus := Bus}) ->
+    {tally_sink_nats, Bus}.

@@ -1,0 +1,134 @@
+%% @doc Closes billing periods: on demand (`tally:close_period/1`) and on a
+%% schedule (`{close, #{grace_ms, check_ms}}`: once a calendar month has
+%% been over for `grace_ms`, it is closed). Closing bills every shard with
+%% the plans file, puts the invoice lines into the outbox (durably, before
+%% answering) and records the period as closed in `closed.term`.
+%%
+%% Closing is idempotent: a period closed again (after a crash between the
+%% close and the record) gives the same lines with the same keys, which the
+%% outbox and the sinks deduplicate.
+-module(tally_closer).
+-behaviour(gen_server).
+
+-export([start_link/1, close_period/1, closed/0]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
+
+-record(state, {config :: tally_config:config(), closed :: [binary()]}).
+
+-type summary() :: #{period := binary(), lines := non_neg_integer(),
+                     customers := #{binary() => #{currency := binary(), amount_minor := integer(), lines := pos_integer()}},
+                     unbilled := [binary()]}.
+-export_type([summary/0]).
+
+-spec start_link(tally_config:config()) -> {ok, pid()} | {error, term()}.
+start_link(Config) -> gen_server:start_link({local, ?MODULE}, ?MODULE, Config, []).
+
+-spec close_period(binary()) -> {ok, summary()} | {error, term()}.
+close_period(Period) -> gen_server:call(?MODULE, {close, Period}, infinity).
+
+-spec closed() -> [binary()].
+closed() -> gen_server:call(?MODULE, closed).
+
+-spec init(tally_config:config()) -> {ok, #state{}}.
+init(Config) ->
+    Closed = case file:consult(closed_path(Config)) of
+                 {ok, [List]} -> List;
+                 {error, enoent} -> []
+             end,
+    schedule(Config),
+    {ok, #state{config = Config, closed = Closed}}.
+
+-spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
+handle_call({close, Period}, _From, State) ->
+    case close(Period, State#state.config) of
+        {ok, Summary} ->
+            {reply, {ok, Summary}, remember(Period, State)};
+        {error, _} = Error ->
+            {reply, Error, State}
+    end;
+handle_call(closed, _From, State) ->
+    {reply, State#state.closed, State};
+handle_call(_Other, _From, State) ->
+    {reply, {error, unknown_call}, State}.
+
+-spec handle_cast(term(), #state{}) -> {noreply, #state{}}.
+handle_cast(_Msg, State) -> {noreply, State}.
+
+-spec handle_info(term(), #state{}) -> {noreply, #state{}}.
+handle_info(check_schedule, #state{config = #{close := #{grace_ms := Grace}} = Config} = State) ->
+    schedule(Config),
+    Due = due_period(erlang:system_time(millisecond), Grace),
+    case lists:member(Due, State#state.closed) of
+        true ->
+            {noreply, State};
+        false ->
+            case close(Due, Config) of
+                {ok, Summary} ->
+                    logger:notice(#{msg => "period closed on schedule", period => Due,
+                                    lines => maps:get(lines, Summary)}),
+                    {noreply, remember(Due, State)};
+                {error, Reason} ->
+                    logger:error(#{msg => "scheduled close failed", period => Due, reason => Reason}),
+                    {noreply, State}
+            end
+    end;
+handle_info(_Other, State) ->
+    {noreply, State}.
+
+schedule(#{close := #{check_ms := Ms}}) -> erlang:send_after(Ms, self(), check_schedule);
+schedule(_) -> ok.
+
+%% The last month that ended at least Grace ms before Now.
+due_period(NowMs, Grace) ->
+    {{Y, M, _}, _} = calendar:system_time_to_universal_time(NowMs - Grace, millisecond),
+    {PY, PM} = case M of 1 -> {Y - 1, 12}; _ -> {Y, M - 1} end,
+    list_to_binary(io_lib:format("~4..0b-~2..0b", [PY, PM])).
+
+remember(Period, #state{config = Config, closed = Closed} = State) ->
+    New = lists:usort([Period | Closed]),
+    ok = tally_files:write_durably(closed_path(Config), io_lib:format("~p.~n", [New])),
+    State#state{closed = New}.
+
+closed_path(#{data_dir := Dir}) -> filename:join(Dir, "closed.term").
+
+close(Period, #{plans := PlansPath, shards := N, invoice_version := Version, subject := Subject}) ->
+    case read_plans(PlansPath) of
+        {ok, Plans} ->
+            Results = [tally_shard:close_period(tally_shard:name(I), Period, Plans, Version) || I <- lists:seq(0, N - 1)],
+            case [E || {error, E} <- Results] of
+                [] ->
+                    %% Billing lists every customer of the plans file, with usage or
+                    %% not; each customer's lines come from the shard holding its usage.
+                    Lines = lists:append([[L || L <- Ls, erlang:phash2(tally_invoice:customer(L), N) =:= I]
+                                          || {I, {ok, {invoice, Ls, _}}} <- lists:zip(lists:seq(0, N - 1), Results)]),
+                    Unbilled = lists:usort(lists:append([U || {ok, {invoice, _, U}} <- Results])),
+                    Items = [{tally_invoice:key(L), Subject, tally_invoice:to_json(L)} || L <- Lines],
+                    case tally_outbox:put(tally_outbox, Items) of
+                        ok -> {ok, summary(Period, Lines, Unbilled)};
+                        {error, Reason} -> {error, {outbox, Reason}}
+                    end;
+                [Error | _] ->
+                    {error, Error}
+            end;
+        {error, _} = Error ->
+            Error
+    end.
+
+read_plans(none) -> {error, no_plans_configured};
+read_plans(Path) ->
+    case file:read_file(Path) of
+        {ok, Bin} -> {ok, Bin};
+        {error, Reason} -> {error, {plans, Path, Reason}}
+    end.
+
+summary(Period, Lines, Unbilled) ->
+    Customers = lists:foldl(
+        fun(L, Acc) ->
+            C = tally_invoice:customer(L),
+            Cur = element(10, L),
+            maps:update_with(C, fun(#{amount_minor := A, lines := N} = S) ->
+                                        S#{amount_minor := A + tally_invoice:amount(L), lines := N + 1}
+                                end,
+                             #{currency => Cur, amount_minor => tally_invoice:amount(L), lines => 1}, Acc)
+        end, #{}, Lines),
+    #{period => Period, lines => length(Lines), customers => Customers, unbilled => Unbilled}.

@@ -1,0 +1,73 @@
+%% @doc The pipeline's configuration: the `tally` application environment
+%% (sys.config) with defaults, and environment variables for secrets
+%% (TALLY_NATS_PASSWORD, TALLY_NATS_TOKEN) and for the data directory
+%% (TALLY_DATA_DIR), so no secret has to live in a file. Relative paths are
+%% relative to TALLY_BASE_DIR when it is set (a release runs in its own
+%% root directory, not where it was started from).
+%%
+%% ```
+%% {tally, [{data_dir, "var/tally"},
+%%          {backend, nif},                      % nif | port
+%%          {shards, 2},
+%%          {window, hour},                      % hour | day | month
+%%          {snapshot_ms, 5000},
+%%          {poll_ms, 1000},
+%%          {sources, [#{name => <<"edge">>, format => json_lines, path => "in/edge"}]},
+%%          {plans, "plans.json"},
+%%          {invoice_version, 1},
+%%          {close, #{grace_ms => 86400000, check_ms => 60000}},   % or none
+%%          {bus, none}                          % or #{host, port, user, stream, subjects, subject, create_stream}
+%%         ]}
+%% '''
+-module(tally_config).
+
+-export([get/0]).
+
+-type config() :: #{data_dir := file:filename(), backend := tally_engine:backend(), shards := pos_integer(),
+                    aggregator := tuple(), snapshot_ms := pos_integer(), poll_ms := pos_integer(),
+                    sources := [map()], plans := file:filename() | none, invoice_version := pos_integer(),
+                    close := none | map(), bus := none | map(), subject := binary()}.
+-export_type([config/0]).
+
+-spec get() -> config().
+get() ->
+    Env = maps:from_list(application:get_all_env(tally)),
+    Window = maps:get(window, Env, hour),
+    #{data_dir => path(os_env("TALLY_DATA_DIR", maps:get(data_dir, Env, "var/tally"))),
+      backend => maps:get(backend, Env, nif),
+      shards => maps:get(shards, Env, 2),
+      aggregator => {aggregator_config, Window, true,
+                     [<<"bandwidth_out_bytes">>, <<"bandwidth_in_bytes">>], [<<"storage_bytes">>], [],
+                     maps:get(gauge_gap_cap_ms, Env, 172800000)},
+      snapshot_ms => maps:get(snapshot_ms, Env, 5000),
+      poll_ms => maps:get(poll_ms, Env, 1000),
+      sources => [S#{path := path(P)} || #{path := P} = S <- maps:get(sources, Env, [])],
+      plans => case maps:get(plans, Env, none) of none -> none; Plans -> path(Plans) end,
+      invoice_version => maps:get(invoice_version, Env, 1),
+      close => maps:get(close, Env, none),
+      bus => bus(maps:get(bus, Env, none)),
+      subject => maps:get(subject, Env, <<"tally.invoices">>)}.
+
+bus(none) ->
+    none;
+bus(Bus) when is_map(Bus) ->
+    Auth = case {os:getenv("TALLY_NATS_TOKEN"), maps:get(user, Bus, none), os:getenv("TALLY_NATS_PASSWORD")} of
+               {Token, _, _} when Token =/= false -> {token, list_to_binary(Token)};
+               {false, none, _} -> maps:get(auth, Bus, none);
+               {false, User, false} -> {user, User, maps:get(password, Bus, <<>>)};
+               {false, User, Password} -> {user, User, list_to_binary(Password)}
+           end,
+    Bus#{auth => Auth}.
+
+path(Path) ->
+    case os_env("TALLY_BASE_DIR", none) of
+        none -> Path;
+        Base -> filename:absname(Path, Base)
+    end.
+
+os_env(Name, Default) ->
+    case os:getenv(Name) of
+        false -> Default;
+        "" -> Default;
+        Value -> Value
+    end.

@@ -1,0 +1,24 @@
+%% @doc Writing files so that a crash leaves either the old or the new
+%% content (write a temporary file, sync, rename) or a whole appended block.
+-module(tally_files).
+
+-export([write_durably/2, append_durably/2]).
+
+-spec write_durably(file:filename(), iodata()) -> ok.
+write_durably(Path, Bytes) ->
+    Tmp = Path ++ ".tmp",
+    {ok, F} = file:open(Tmp, [write, raw, binary]),
+    ok = file:write(F, Bytes),
+    ok = file:sync(F),
+    ok = file:close(F),
+    ok = file:rename(Tmp, Path).
+
+-spec append_durably(file:filename(), iodata()) -> ok.
+append_durably(_Path, []) ->
+    ok;
+append_durably(Path, Bytes) ->
+    ok = filelib:ensure_dir(Path),
+    {ok, F} = file:open(Path, [append, raw, binary]),
+    ok = file:write(F, Bytes),
+    ok = file:sync(F),
+    ok = file:close(F).

@@ -1,0 +1,44 @@
+%% @doc Operating the running pipeline: close a period, read everything
+%% available now, wait for the outbox to drain, and see what happened.
+%% From a shell on a running release:
+%%
+%%   bin/tally eval 'tally_pipeline:close_period(<<"2026-10">>).'
+-module(tally_pipeline).
+
+-export([close_period/1, sync/0, drain/1, status/0]).
+
+%% Closes and bills the period; its invoice lines are in the outbox when
+%% this returns (the publisher sends them on).
+-spec close_period(binary()) -> {ok, tally_closer:summary()} | {error, term()}.
+close_period(Period) when is_binary(Period) ->
+    tally_closer:close_period(Period).
+
+%% Every collector reads what its source holds now and hands it over.
+-spec sync() -> ok.
+sync() ->
+    lists:foreach(fun({_Name, Pid}) -> ok = tally_collector:sync(Pid) end, tally_collectors_sup:collectors()).
+
+%% Waits until the outbox is empty (everything published and acknowledged).
+-spec drain(timeout()) -> ok | {error, {outbox_not_empty, non_neg_integer()}}.
+drain(TimeoutMs) ->
+    Deadline = erlang:monotonic_time(millisecond) + TimeoutMs,
+    drain_until(Deadline).
+
+drain_until(Deadline) ->
+    case tally_outbox:size(tally_outbox) of
+        0 -> ok;
+        N ->
+            case erlang:monotonic_time(millisecond) >= Deadline of
+                true -> {error, {outbox_not_empty, N}};
+                false -> timer:sleep(20), drain_until(Deadline)
+            end
+    end.
+
+%% Counts of every collector, shard and the publisher.
+-spec status() -> map().
+status() ->
+    #{shards := N} = tally_config:get(),
+    #{collectors => maps:from_list([{Name, tally_collector:stats(Pid)} || {Name, Pid} <- tally_collectors_sup:collectors()]),
+      shards => [tally_shard:counters(tally_shard:name(I)) || I <- lists:seq(0, N - 1)],
+      publisher => tally_publisher:stats(tally_publisher),
+      closed => tally_closer:closed()}.
