@@ -10,8 +10,9 @@
 %% collector waits (bounded), it never drops.
 %%
 %% RGW usage files are single JSON documents: each is read whole once its
-%% size has stopped changing between two polls. A last line without a
-%% newline is taken the same way.
+%% size has stopped changing between two polls and it ends with its closing
+%% brace. A last line without a newline is only taken once the file has not
+%% been modified for `settle_ms` (5 s): a writer may be in the middle of it.
 -module(tally_collector).
 -behaviour(gen_server).
 
@@ -33,6 +34,7 @@
                 shards :: pos_integer(),
                 rejects_path :: file:filename(),
                 poll_ms :: pos_integer(),
+                settle_ms :: non_neg_integer(),
                 chunk :: pos_integer(),
                 files = #{} :: #{binary() => #file{}},
                 stats = #{records => 0, events => 0, rejected => 0, skipped => 0} :: map()}).
@@ -56,6 +58,7 @@ init(#{name := Name, format := Format, path := Path, backend := Backend, shards 
                               maps:get(s3_customer, Opts, bucket_owner)},
                    rejects_path = filename:join(DataDir, "rejects.jsonl"),
                    poll_ms = maps:get(poll_ms, Opts, 1000),
+                   settle_ms = maps:get(settle_ms, Opts, 5000),
                    chunk = maps:get(chunk_bytes, Opts, ?CHUNK)},
     self() ! poll,
     {ok, State#state{files = resume_positions(State)}}.
@@ -109,21 +112,23 @@ read_file(Path, #state{files = Files} = State) ->
 read_more(_Path, _Key, Size, #file{offset = Offset} = F, State) when Offset >= Size ->
     {F, State};
 read_more(Path, Key, Size, #file{offset = Offset, last_size = Last} = F, #state{format = rgw_usage} = State) ->
-    case Size =:= Last andalso Offset =:= 0 of
-        true ->
-            {ok, Doc} = file:read_file(Path),
-            {F#file{offset = Size}, hand_over(Key, Doc, 0, {Size, 1}, F, State)};
-        false ->
-            {F, State}  % still being written, or already read
+    case Size =:= Last andalso Offset =:= 0 andalso file:read_file(Path) of
+        {ok, Doc} ->
+            case binary:last(string:trim(Doc, trailing)) of
+                $} -> {F#file{offset = Size}, hand_over(Key, Doc, 0, {Size, 1}, F, State)};
+                _ -> {F, State}  % not closed yet: still being written
+            end;
+        _ ->
+            {F, State}  % still growing, or already read
     end;
-read_more(Path, Key, Size, #file{offset = Offset, line = Line, last_size = Last} = F0, State) ->
+read_more(Path, Key, Size, #file{offset = Offset, line = Line} = F0, State) ->
     F = with_header(Path, F0, State),
     {ok, Io} = file:open(Path, [read, raw, binary]),
     {ok, Bytes} = file:pread(Io, Offset, State#state.chunk),
     ok = file:close(Io),
     Chunk = case binary:matches(Bytes, <<"\n">>) of
-                [] when Size =:= Last; byte_size(Bytes) =:= State#state.chunk -> Bytes;  % unterminated last line, or over-long
-                [] -> <<>>;
+                [] when byte_size(Bytes) =:= State#state.chunk -> Bytes;  % a line over the chunk: the parser rejects it
+                [] -> case settled(Path, State) of true -> Bytes; false -> <<>> end;
                 Newlines -> {Pos, 1} = lists:last(Newlines), binary:part(Bytes, 0, Pos + 1)
             end,
     case Chunk of
@@ -136,6 +141,11 @@ read_more(Path, Key, Size, #file{offset = Offset, line = Line, last_size = Last}
             F1 = F#file{offset = element(1, Position), line = element(2, Position)},
             read_more(Path, Key, Size, F1, State1)
     end.
+
+%% Not modified for settle_ms: a last line without a newline is finished.
+settled(Path, #state{settle_ms = Settle}) ->
+    {ok, Info} = file:read_file_info(Path, [{time, posix}]),
+    erlang:system_time(second) - element(6, Info) >= Settle / 1000.
 
 %% CSV chunks after the first need the header to be read on their own.
 with_header(Path, #file{header = none, offset = Offset} = F, #state{format = storage_csv}) when Offset > 0 ->

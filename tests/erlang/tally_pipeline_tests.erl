@@ -1,0 +1,293 @@
+%% End to end: the application's pipeline over copies of the bundled
+%% sample (all four formats), billed for 2026-10 and published to a real
+%% nats-server with JetStream on loopback, read back with a consumer. Every
+%% run, faults or not, must publish exactly the invoice lines of a clean
+%% run to the file sink: nothing lost, nothing twice.
+-module(tally_pipeline_tests).
+-include_lib("eunit/include/eunit.hrl").
+
+-export([child_close/0, bill/0]).
+
+-define(PERIOD, <<"2026-10">>).
+-define(STREAM, <<"INVOICES">>).
+
+quiet(Fun) ->
+    #{level := Level} = logger:get_primary_config(),
+    ok = logger:set_primary_config(level, none),
+    try Fun() after logger:set_primary_config(level, Level) end.
+
+tmp_dir() -> string:trim(os:cmd("mktemp -d /tmp/tally-e2e-XXXXXX")).
+
+repo_file(Rel) ->
+    %% The tests run from the repository root (scripts/run_tests.sh).
+    filename:absname(Rel).
+
+%% Sample inputs copied to Dir/in, so tests can append to them.
+inputs(Dir) ->
+    In = filename:join(Dir, "in"),
+    ok = filelib:ensure_dir(filename:join([In, "rgw", "x"])),
+    [{ok, _} = file:copy(repo_file(filename:join("sample", F)), filename:join(In, F))
+     || F <- ["events.jsonl", "s3_access.log", "storage.csv", "rgw/usage-2026-10.json"]],
+    In.
+
+sources(In, Chunk) ->
+    [#{name => <<"edge">>, format => json_lines, path => filename:join(In, "events.jsonl"), chunk_bytes => Chunk},
+     #{name => <<"s3">>, format => s3_access_log, path => filename:join(In, "s3_access.log"), chunk_bytes => Chunk},
+     #{name => <<"ceph">>, format => rgw_usage, path => filename:join(In, "rgw")},
+     #{name => <<"storage">>, format => storage_csv, path => filename:join(In, "storage.csv"), chunk_bytes => Chunk}].
+
+env(Dir, Bus, Chunk) ->
+    [{data_dir, filename:join(Dir, "data")}, {backend, nif}, {shards, 3}, {snapshot_ms, 50}, {poll_ms, 20},
+     {sources, sources(inputs_once(Dir), Chunk)}, {plans, repo_file("sample/plans.json")},
+     {subject, <<"tally.invoices">>}, {bus, Bus}].
+
+inputs_once(Dir) ->
+    In = filename:join(Dir, "in"),
+    case filelib:is_dir(In) of true -> In; false -> inputs(Dir) end.
+
+start(Env) ->
+    [application:set_env(tally, K, V) || {K, V} <- Env],
+    {ok, _} = application:ensure_all_started(tally),
+    ok.
+
+stop() ->
+    _ = application:stop(tally),
+    [application:unset_env(tally, K) || {K, _} <- application:get_all_env(tally)],
+    ok.
+
+bus(Server) ->
+    #{host => "127.0.0.1", port => tally_nats_server:port(Server), auth => none, ping_interval => 200,
+      stream => ?STREAM, subjects => [<<"tally.invoices">>], create_stream => true}.
+
+%% Reads all sources, closes the period, waits for the sink. Retries what a
+%% killed process interrupted.
+bill() ->
+    retry(fun tally_pipeline:sync/0),
+    {ok, Summary} = retry(fun() -> tally_pipeline:close_period(?PERIOD) end),
+    ok = tally_pipeline:drain(60000),
+    Summary.
+
+retry(Fun) -> retry(Fun, 50).
+retry(Fun, 0) -> Fun();
+retry(Fun, N) ->
+    try Fun() of
+        {error, _} -> timer:sleep(100), retry(Fun, N - 1);
+        Result -> Result
+    catch exit:_ -> timer:sleep(100), retry(Fun, N - 1)
+    end.
+
+%% The invoice lines of a clean run to the file sink, sorted.
+reference() ->
+    case persistent_term:get({?MODULE, reference}, none) of
+        none ->
+            Dir = tmp_dir(),
+            start(env(Dir, none, 1048576)),
+            try bill() after stop() end,
+            {ok, Bin} = file:read_file(filename:join([Dir, "data", "invoices.jsonl"])),
+            Lines = lists:sort(binary:split(Bin, <<"\n">>, [global, trim_all])),
+            persistent_term:put({?MODULE, reference}, Lines),
+            Lines;
+        Lines ->
+            Lines
+    end.
+
+stream_lines(Server, Want) ->
+    {ok, C} = tally_nats:start_link(#{port => tally_nats_server:port(Server)}),
+    timer:sleep(200),
+    Read = tally_nats_server:read_stream(C, ?STREAM, Want),
+    tally_nats:stop(C),
+    lists:sort([P || {_, P} <- Read]).
+
+clean_run_to_the_file_sink_matches_the_command_line_test_() ->
+    {timeout, 120, fun() -> quiet(fun clean_run_matches_cli/0) end}.
+
+%% The reference itself is checked against `tally bill` over the same inputs.
+clean_run_matches_cli() ->
+    Lines = reference(),
+    ?assertEqual(17, length(Lines)),
+    Cli = os:cmd(repo_file("target/release/tally") ++ " bill --plans sample/plans.json --period 2026-10 "
+                 "sample/events.jsonl s3_access_log:sample/s3_access.log rgw_usage:sample/rgw/usage-2026-10.json "
+                 "sample/storage.csv 2>/dev/null"),
+    Amounts = fun(Ls) -> lists:sort([{K, A} || L <- Ls, {ok, #{<<"key">> := K, <<"amount_minor">> := A}}
+                                                         <- [tally_json:decode(iolist_to_binary(L))]]) end,
+    ?assertEqual(Amounts(string:split(Cli, "\n", all)), Amounts(Lines)).
+
+every_line_reaches_the_stream_exactly_once_test_() ->
+    {timeout, 120, fun() -> quiet(fun exactly_once/0) end}.
+
+exactly_once() ->
+    Want = reference(),
+    S = tally_nats_server:start(#{}),
+    Dir = tmp_dir(),
+    try
+        start(env(Dir, bus(S), 1048576)),
+        try
+            #{lines := 17} = bill(),
+            %% Closing again re-sends the same keys: the stream drops them.
+            #{lines := 17} = bill()
+        after stop() end,
+        ?assertEqual(Want, stream_lines(S, length(Want))),
+        %% Malformed lines are in the rejects file with where and why.
+        {ok, Rejects} = file:read_file(filename:join([Dir, "data", "rejects.jsonl"])),
+        Kept = [R || L <- binary:split(Rejects, <<"\n">>, [global, trim_all]), {ok, R} <- [tally_json:decode(L)]],
+        ?assertEqual([{<<"edge">>, 501}, {<<"edge">>, 901}, {<<"s3">>, 301}, {<<"storage">>, 11}],
+                     lists:sort([{maps:get(<<"source">>, R), maps:get(<<"line">>, R)} || R <- Kept]))
+    after
+        tally_nats_server:stop(S)
+    end.
+
+bus_down_while_publishing_test_() ->
+    {timeout, 120, fun() -> quiet(fun bus_down/0) end}.
+
+bus_down() ->
+    Want = reference(),
+    S = tally_nats_server:start(#{}),
+    Dir = tmp_dir(),
+    start(env(Dir, bus(S), 1048576)),
+    try
+        retry(fun tally_pipeline:sync/0),
+        S1 = tally_nats_server:stop(S),
+        {ok, #{lines := 17}} = tally_pipeline:close_period(?PERIOD),
+        timer:sleep(1000),
+        %% Nothing could be published, nothing was lost.
+        ?assertEqual(17, tally_outbox:size(tally_outbox)),
+        S2 = tally_nats_server:restart(S1),
+        try
+            ok = tally_pipeline:drain(60000),
+            ?assertEqual(Want, stream_lines(S2, length(Want)))
+        after tally_nats_server:stop(S2) end
+    after stop() end.
+
+killed_processes_mid_run_test_() ->
+    {timeout, 300, fun() -> quiet(fun killed_processes/0) end}.
+
+%% A collector, a shard and the publisher, each killed while the sources
+%% are being read in small chunks (and the publisher while publishing).
+killed_processes() ->
+    Want = reference(),
+    S = tally_nats_server:start(#{}),
+    try
+        lists:foreach(
+            fun(Victim) ->
+                Dir = tmp_dir(),
+                start(env(Dir, bus(S), 4096)),
+                try
+                    timer:sleep(30),
+                    kill(Victim),
+                    timer:sleep(30),
+                    kill(Victim),
+                    retry(fun tally_pipeline:sync/0),
+                    {ok, #{lines := 17}} = retry(fun() -> tally_pipeline:close_period(?PERIOD) end),
+                    kill(Victim),
+                    ok = retry(fun() -> tally_pipeline:drain(60000) end)
+                after stop() end
+            end, [collector, shard, publisher]),
+        %% Three runs, each publishing every key: the stream holds each once.
+        ?assertEqual(Want, stream_lines(S, length(Want)))
+    after
+        tally_nats_server:stop(S)
+    end.
+
+kill(collector) ->
+    [exit(Pid, kill) || {<<"edge">>, Pid} <- tally_collectors_sup:collectors()];
+kill(shard) ->
+    exit(whereis(tally_shard:name(1)), kill);
+kill(publisher) ->
+    exit(whereis(tally_publisher), kill).
+
+vm_killed_and_restarted_mid_run_test_() ->
+    {timeout, 300, fun() -> quiet(fun vm_restarts/0) end}.
+
+%% Three VMs on one data directory: the first is killed (SIGKILL) while
+%% reading the sources; the second, with the bus down, closes the period
+%% (the lines wait in the outbox) and is killed; the third, with the bus
+%% back, publishes what the outbox holds and closes again.
+vm_restarts() ->
+    Want = reference(),
+    S = tally_nats_server:start(#{}),
+    Dir = tmp_dir(),
+    EnvFile = filename:join(Dir, "env.term"),
+    ok = file:write_file(EnvFile, io_lib:format("~p.~n", [env(Dir, bus(S), 4096)])),
+    S1 = tally_nats_server:stop(S),
+    {killed, _} = child_vm(EnvFile, "timer:sleep(infinity)", 300),
+    {killed, Out} = child_vm(EnvFile, "tally_pipeline_tests:child_close()", closed),
+    ?assertMatch("closed 17" ++ _, Out),
+    ?assert(length(filelib:wildcard("*.item", filename:join([Dir, "data", "outbox"]))) > 0),
+    S2 = tally_nats_server:restart(S1),
+    try
+        {exited, 0, _} = child_vm(EnvFile, "tally_pipeline_tests:bill(), halt(0)", wait),
+        ?assertEqual(Want, stream_lines(S2, length(Want)))
+    after
+        tally_nats_server:stop(S2)
+    end.
+
+%% In the second VM: close, say so, and wait to be killed.
+child_close() ->
+    retry(fun tally_pipeline:sync/0),
+    {ok, #{lines := N}} = tally_pipeline:close_period(?PERIOD),
+    io:format("closed ~b~n", [N]),
+    timer:sleep(infinity).
+
+%% Runs Expr in a fresh VM with the pipeline started from EnvFile; kills it
+%% after KillAfter ms, or once it prints a line starting with `closed`, or
+%% waits for it to exit.
+child_vm(EnvFile, Expr, KillAfter) ->
+    Paths = [filename:dirname(code:which(M)) || M <- [tally_pipeline, ?MODULE]],
+    Eval = "{ok, [Env]} = file:consult(\"" ++ EnvFile ++ "\"), application:load(tally), "
+           "[application:set_env(tally, K, V) || {K, V} <- Env], "
+           "logger:set_primary_config(level, error), "
+           "{ok, _} = application:ensure_all_started(tally), io:format(\"started~n\"), " ++ Expr ++ ".",
+    Args = lists:append([["-pa", P] || P <- Paths]) ++ ["-noshell", "-eval", Eval],
+    Vm = open_port({spawn_executable, os:find_executable("erl")},
+                   [{args, Args}, {line, 1000}, exit_status, stderr_to_stdout]),
+    {os_pid, OsPid} = erlang:port_info(Vm, os_pid),
+    await_child(Vm, OsPid, KillAfter, "").
+
+await_child(Vm, OsPid, KillAfter, Out) ->
+    receive
+        {Vm, {data, {eol, "closed" ++ _ = Line}}} when KillAfter =:= closed ->
+            os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+            receive {Vm, {exit_status, _}} -> {killed, Line} end;
+        {Vm, {data, {eol, "started"}}} when is_integer(KillAfter) ->
+            timer:sleep(KillAfter),
+            os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+            receive {Vm, {exit_status, _}} -> {killed, Out} end;
+        {Vm, {data, {_, Line}}} ->
+            await_child(Vm, OsPid, KillAfter, Out ++ Line ++ "\n");
+        {Vm, {exit_status, Status}} ->
+            {exited, Status, Out}
+    after 60000 ->
+        os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+        {timeout, Out}
+    end.
+
+appended_data_and_new_files_are_picked_up_test_() ->
+    {timeout, 120, fun() -> quiet(fun appended/0) end}.
+
+appended() ->
+    Dir = tmp_dir(),
+    start(env(Dir, none, 1048576)),
+    try
+        ok = tally_pipeline:sync(),
+        #{collectors := #{<<"edge">> := #{records := R0, events := E0}, <<"ceph">> := #{events := C0}}} =
+            tally_pipeline:status(),
+        In = filename:join(Dir, "in"),
+        %% Two more events, the second line arriving in two writes.
+        Line = fun(Id) -> <<"{\"id\":\"", Id/binary, "\",\"source\":\"/edge/fra1\",\"subject\":\"acme\","
+                            "\"time\":\"2026-10-30T00:00:00Z\",\"data\":{\"resource\":\"cdn-acme\","
+                            "\"meter\":\"requests\",\"value\":5}}\n">> end,
+        ok = file:write_file(filename:join(In, "events.jsonl"), Line(<<"late-1">>), [append]),
+        <<Head:40/binary, Tail/binary>> = Line(<<"late-2">>),
+        ok = file:write_file(filename:join(In, "events.jsonl"), Head, [append]),
+        ok = tally_pipeline:sync(),
+        ok = file:write_file(filename:join(In, "events.jsonl"), Tail, [append]),
+        {ok, _} = file:copy(filename:join([In, "rgw", "usage-2026-10.json"]), filename:join([In, "rgw", "usage-copy.json"])),
+        ok = tally_pipeline:sync(),
+        #{collectors := #{<<"edge">> := #{records := R1, events := E1}, <<"ceph">> := #{events := C1}}} =
+            tally_pipeline:status(),
+        ?assertEqual({R0 + 2, E0 + 2}, {R1, E1}),
+        %% The copied RGW file was read (its events are duplicates of the first, by id).
+        ?assertEqual(2 * C0, C1),
+        [#{duplicates := D0}, #{duplicates := D1}, #{duplicates := D2}] = maps:get(shards, tally_pipeline:status()),
+        ?assertEqual(C0 + 1, D0 + D1 + D2)  % the copy's events, and the sample's one replayed event
+    after stop() end.
