@@ -6,6 +6,8 @@
 -module(tally_pipeline).
 
 -export([close_period/1, sync/0, drain/1, status/0]).
+%% The same for tally/pipeline.gleam, in its types' shapes.
+-export([close_period_for_gleam/1, sync_for_gleam/0, drain_for_gleam/1]).
 
 %% Closes and bills the period; its invoice lines are in the outbox when
 %% this returns (the publisher sends them on).
@@ -42,3 +44,29 @@ status() ->
       shards => [tally_shard:counters(tally_shard:name(I)) || I <- lists:seq(0, N - 1)],
       publisher => tally_publisher:stats(tally_publisher),
       closed => tally_closer:closed()}.
+
+-spec close_period_for_gleam(binary()) -> {ok, tuple()} | {error, {pipeline_failed, binary()}}.
+close_period_for_gleam(Period) ->
+    case close_period(Period) of
+        {ok, #{lines := Lines, customers := Customers, unbilled := Unbilled}} ->
+            Totals = [{customer_total, C, Cur, A, N}
+                      || {C, #{currency := Cur, amount_minor := A, lines := N}} <- lists:sort(maps:to_list(Customers))],
+            {ok, {close_summary, Period, Lines, Totals, Unbilled}};
+        {error, Reason} ->
+            {error, {pipeline_failed, describe(Reason)}}
+    end.
+
+-spec sync_for_gleam() -> nil.
+sync_for_gleam() ->
+    ok = sync(),
+    nil.
+
+-spec drain_for_gleam(non_neg_integer()) -> {ok, nil} | {error, {pipeline_failed, binary()}}.
+drain_for_gleam(TimeoutMs) ->
+    case drain(TimeoutMs) of
+        ok -> {ok, nil};
+        {error, Reason} -> {error, {pipeline_failed, describe(Reason)}}
+    end.
+
+describe(Reason) ->
+    unicode:characters_to_binary(io_lib:format("~0p", [Reason])).

@@ -2,7 +2,7 @@
 %% test modules, and assertions that print both sides.
 -module(tally_test_ffi).
 
--export([run_all_test_modules/0, equal/2, labelled/2, os_process_alive/1, wait_until_gone/2]).
+-export([run_all_test_modules/0, equal/2, labelled/2, start_pipeline_on_sample/0, stop_pipeline/0, os_process_alive/1, wait_until_gone/2]).
 
 %% Every module beside tally_test whose name ends in `_test`; Gleam test
 %% functions end in `_test` too, which is what EUnit looks for.
@@ -43,3 +43,24 @@ wait_until_gone(OsPid, TimeoutMs) ->
         false -> true;
         true -> timer:sleep(10), wait_until_gone(OsPid, TimeoutMs - 10)
     end.
+
+%% The application on the bundled sample (run from the repository root),
+%% with its data in a fresh temporary directory.
+-spec start_pipeline_on_sample() -> nil.
+start_pipeline_on_sample() ->
+    Dir = string:trim(os:cmd("mktemp -d /tmp/tally-gleam-XXXXXX")),
+    Sources = [#{name => <<"edge">>, format => json_lines, path => "sample/events.jsonl"},
+               #{name => <<"s3">>, format => s3_access_log, path => "sample/s3_access.log"},
+               #{name => <<"ceph">>, format => rgw_usage, path => "sample/rgw"},
+               #{name => <<"storage">>, format => storage_csv, path => "sample/storage.csv"}],
+    [ok = application:set_env(tally, K, V) || {K, V} <- [{data_dir, Dir}, {sources, Sources},
+                                                         {plans, "sample/plans.json"}, {bus, none}]],
+    ok = logger:set_primary_config(level, error),
+    {ok, _} = application:ensure_all_started(tally),
+    nil.
+
+-spec stop_pipeline() -> nil.
+stop_pipeline() ->
+    ok = application:stop(tally),
+    [application:unset_env(tally, K) || {K, _} <- application:get_all_env(tally)],
+    nil.

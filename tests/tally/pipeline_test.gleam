@@ -1,0 +1,33 @@
+//// tally/pipeline against the running application, configured on the
+//// bundled sample with the file sink in a temporary directory.
+
+import tally/expect
+import tally/pipeline
+
+pub fn close_period_bills_the_sample_test() {
+  start_on_sample()
+  pipeline.sync()
+  let assert Ok(summary) = pipeline.close_period("2026-10")
+  expect.equal(summary.period, "2026-10")
+  expect.equal(summary.lines, 17)
+  let assert [_, _, acme, globex, initech] = summary.customers
+  expect.equal(
+    acme,
+    pipeline.CustomerTotal(
+      customer: "acme",
+      currency: "EUR",
+      amount_minor: 116_225,
+      lines: 5,
+    ),
+  )
+  expect.equal(#(globex.amount_minor, initech.amount_minor), #(37_836, 3424))
+  expect.equal(pipeline.drain(timeout_ms: 10_000), Ok(Nil))
+  let assert Error(pipeline.PipelineFailed(_)) = pipeline.close_period("2026-13")
+  stop()
+}
+
+@external(erlang, "tally_test_ffi", "start_pipeline_on_sample")
+fn start_on_sample() -> Nil
+
+@external(erlang, "tally_test_ffi", "stop_pipeline")
+fn stop() -> Nil
