@@ -1,7 +1,8 @@
 %% @doc The pipeline's configuration: the `tally` application environment
 %% (sys.config) with defaults, and environment variables for secrets
 %% (TALLY_NATS_PASSWORD, TALLY_NATS_TOKEN) and for the data directory
-%% (TALLY_DATA_DIR), so no secret has to live in a file. Relative paths are
+%% (TALLY_DATA_DIR) and the bus (TALLY_NATS_URL, TALLY_NATS_STREAM), so no
+%% secret has to live in a file. Relative paths are
 %% relative to TALLY_BASE_DIR when it is set (a release runs in its own
 %% root directory, not where it was started from).
 %%
@@ -45,8 +46,24 @@ get() ->
       plans => case maps:get(plans, Env, none) of none -> none; Plans -> path(Plans) end,
       invoice_version => maps:get(invoice_version, Env, 1),
       close => maps:get(close, Env, none),
-      bus => bus(maps:get(bus, Env, none)),
+      bus => bus(bus_from_url(os_env("TALLY_NATS_URL", none), maps:get(bus, Env, none), Env)),
       subject => maps:get(subject, Env, <<"tally.invoices">>)}.
+
+%% TALLY_NATS_URL (nats://host:port) turns the bus on, or moves it, without
+%% editing sys.config; the stream is TALLY_NATS_STREAM (default INVOICES).
+bus_from_url(none, Bus, _Env) ->
+    Bus;
+bus_from_url("nats://" ++ HostPort, Bus, Env) ->
+    {Host, Port} = case string:split(HostPort, ":", trailing) of
+                       [H, P] -> {H, list_to_integer(P)};
+                       [H] -> {H, 4222}
+                   end,
+    Base = case Bus of none -> #{}; _ -> Bus end,
+    Subject = maps:get(subject, Env, <<"tally.invoices">>),
+    Base#{host => Host, port => Port,
+          stream => list_to_binary(os_env("TALLY_NATS_STREAM", binary_to_list(maps:get(stream, Base, <<"INVOICES">>)))),
+          subjects => maps:get(subjects, Base, [Subject]),
+          create_stream => maps:get(create_stream, Base, true)}.
 
 bus(none) ->
     none;

@@ -39,7 +39,7 @@ if [ "${1:-}" != --beam-only ]; then
 fi
 
 echo "==> building the BEAM side"
-if ! make --no-print-directory compile; then
+if ! make --no-print-directory compile release; then
   echo "build failed" >&2
   exit 1
 fi
