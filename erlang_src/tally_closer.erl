@@ -10,7 +10,7 @@
 -module(tally_closer).
 -behaviour(gen_server).
 
--export([start_link/1, close_period/1, closed/0]).
+-export([start_link/1, close_period/1, closed/0, due_period/2]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -record(state, {config :: tally_config:config(), closed :: [binary()]}).
@@ -79,6 +79,7 @@ schedule(#{close := #{check_ms := Ms}}) -> erlang:send_after(Ms, self(), check_s
 schedule(_) -> ok.
 
 %% The last month that ended at least Grace ms before Now.
+-spec due_period(integer(), non_neg_integer()) -> binary().
 due_period(NowMs, Grace) ->
     {{Y, M, _}, _} = calendar:system_time_to_universal_time(NowMs - Grace, millisecond),
     {PY, PM} = case M of 1 -> {Y - 1, 12}; _ -> {Y, M - 1} end,

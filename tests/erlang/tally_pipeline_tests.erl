@@ -291,3 +291,36 @@ appended() ->
         [#{duplicates := D0}, #{duplicates := D1}, #{duplicates := D2}] = maps:get(shards, tally_pipeline:status()),
         ?assertEqual(C0 + 1, D0 + D1 + D2)  % the copy's events, and the sample's one replayed event
     after stop() end.
+
+due_period_is_the_last_month_over_for_the_grace_test() ->
+    Ms = fun(DateTime) -> (calendar:datetime_to_gregorian_seconds(DateTime) - 62167219200) * 1000 end,
+    Day = 86400000,
+    ?assertEqual(<<"2026-10">>, tally_closer:due_period(Ms({{2026, 11, 2}, {0, 0, 0}}), Day)),
+    ?assertEqual(<<"2026-09">>, tally_closer:due_period(Ms({{2026, 11, 1}, {12, 0, 0}}), Day)),
+    ?assertEqual(<<"2025-12">>, tally_closer:due_period(Ms({{2026, 1, 5}, {0, 0, 0}}), Day)).
+
+closes_on_schedule_test_() ->
+    {timeout, 60, fun() -> quiet(fun on_schedule/0) end}.
+
+%% With no grace, the month before now is due at once and is closed by the
+%% schedule alone: every plan customer gets lines for it (zero usage or not).
+on_schedule() ->
+    Due = tally_closer:due_period(erlang:system_time(millisecond), 0),
+    Dir = tmp_dir(),
+    start(env(Dir, none, 1048576) ++ [{close, #{grace_ms => 0, check_ms => 1000}}]),
+    try
+        ok = tally_pipeline:sync(),
+        ok = wait_closed(Due, 100),
+        ok = tally_pipeline:drain(10000),
+        {ok, Bin} = file:read_file(filename:join([Dir, "data", "invoices.jsonl"])),
+        Keys = [K || L <- binary:split(Bin, <<"\n">>, [global, trim_all]), {ok, #{<<"key">> := K}} <- [tally_json:decode(L)]],
+        ?assert(length(Keys) > 0),
+        ?assert(lists:all(fun(K) -> binary:match(K, <<"/", Due/binary, "/">>) =/= nomatch end, Keys))
+    after stop() end.
+
+wait_closed(_Period, 0) -> {error, not_closed};
+wait_closed(Period, N) ->
+    case lists:member(Period, tally_closer:closed()) of
+        true -> ok;
+        false -> timer:sleep(50), wait_closed(Period, N - 1)
+    end.
