@@ -4,14 +4,20 @@
 
 -export([write_durably/2, append_durably/2]).
 
--spec write_durably(file:filename(), iodata()) -> ok.
+-spec write_durably(file:filename(), iodata()) -> ok | {error, term()}.
 write_durably(Path, Bytes) ->
     Tmp = Path ++ ".tmp",
-    {ok, F} = file:open(Tmp, [write, raw, binary]),
-    ok = file:write(F, Bytes),
-    ok = file:sync(F),
-    ok = file:close(F),
-    ok = file:rename(Tmp, Path).
+    case file:open(Tmp, [write, raw, binary]) of
+        {ok, F} ->
+            Written = case file:write(F, Bytes) of ok -> file:sync(F); E -> E end,
+            ok = file:close(F),
+            case Written of
+                ok -> file:rename(Tmp, Path);
+                Error -> _ = file:delete(Tmp), Error
+            end;
+        Error ->
+            Error
+    end.
 
 -spec append_durably(file:filename(), iodata()) -> ok.
 append_durably(_Path, []) ->

@@ -88,27 +88,13 @@ put_all([{Key, _, _} | Rest], #state{index = Index} = State) when is_map_key(Key
 put_all([{Key, Subject, Payload} = Item | Rest], #state{dir = Dir, next_seq = Seq} = State)
   when is_binary(Key), is_binary(Subject), is_binary(Payload) ->
     Name = lists:flatten(io_lib:format("~16..0b.item", [Seq])),
-    case write_durably(filename:join(Dir, Name), term_to_binary(Item)) of
+    case tally_files:write_durably(filename:join(Dir, Name), term_to_binary(Item)) of
         ok ->
             put_all(Rest, State#state{next_seq = Seq + 1,
                                       index = maps:put(Key, Name, State#state.index),
                                       order = gb_sets:add(Name, State#state.order)});
         {error, Reason} ->
             {error, Reason, State}
-    end.
-
-write_durably(Path, Bytes) ->
-    Tmp = Path ++ ".tmp",
-    case file:open(Tmp, [write, raw, binary]) of
-        {ok, F} ->
-            Written = case file:write(F, Bytes) of ok -> file:sync(F); E -> E end,
-            ok = file:close(F),
-            case Written of
-                ok -> file:rename(Tmp, Path);
-                Error -> _ = file:delete(Tmp), Error
-            end;
-        Error ->
-            Error
     end.
 
 remove(Key, #state{index = Index, dir = Dir} = State) ->

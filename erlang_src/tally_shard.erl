@@ -158,8 +158,7 @@ write_snapshot(#state{backend = B, aggregator = A, positions = Positions} = Stat
     case tally_engine:call(B, aggregator_export, [A]) of
         {ok, Export} ->
             tally_files:write_durably(snapshot_path(State),
-                                      term_to_binary(#{export => Export, positions => Positions})),
-            ok;
+                                      term_to_binary(#{export => Export, positions => Positions}));
         {error, _} = Error ->
             Error
     end.

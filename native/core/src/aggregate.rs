@@ -927,15 +927,7 @@ impl Aggregator {
             None => parser.finish(&mut sink),
         }
         let rejects = sink.rejects;
-        let after = parser.stats();
-        let stats = crate::parse::ParseStats {
-            records: after.records - before.records,
-            accepted: after.accepted - before.accepted,
-            rejected: after.rejected - before.rejected,
-            skipped: after.skipped - before.skipped,
-            events: after.events - before.events,
-            bytes: after.bytes - before.bytes,
-        };
+        let stats = parser.stats().since(before);
         FeedOutcome { stats, rejects, counters: self.counters }
     }
 }

@@ -68,6 +68,20 @@ pub struct ParseStats {
     pub bytes: u64,
 }
 
+impl ParseStats {
+    /// What was counted since `before`, an earlier reading of the same parser.
+    pub fn since(self, before: ParseStats) -> ParseStats {
+        ParseStats {
+            records: self.records - before.records,
+            accepted: self.accepted - before.accepted,
+            rejected: self.rejected - before.rejected,
+            skipped: self.skipped - before.skipped,
+            events: self.events - before.events,
+            bytes: self.bytes - before.bytes,
+        }
+    }
+}
+
 /// What a line-oriented format made of one line.
 pub(crate) enum LineOutcome {
     Accepted,

@@ -107,7 +107,7 @@ fn parser_feed<'a>(env: Env<'a>, parser: ResourceArc<ParserRef>, chunk: Binary<'
         let before = p.stats();
         let mut batch = tally_core::Batch::default();
         p.feed(chunk.as_slice(), &mut batch);
-        Ok(parsed(batch, delta(before, p.stats())))
+        Ok(parsed(batch, p.stats().since(before)))
     })
 }
 
@@ -118,19 +118,8 @@ fn parser_finish(env: Env, parser: ResourceArc<ParserRef>) -> Term {
         let before = p.stats();
         let mut batch = tally_core::Batch::default();
         p.finish(&mut batch);
-        Ok(parsed(batch, delta(before, p.stats())))
+        Ok(parsed(batch, p.stats().since(before)))
     })
-}
-
-fn delta(before: tally_core::ParseStats, after: tally_core::ParseStats) -> tally_core::ParseStats {
-    tally_core::ParseStats {
-        records: after.records - before.records,
-        accepted: after.accepted - before.accepted,
-        rejected: after.rejected - before.rejected,
-        skipped: after.skipped - before.skipped,
-        events: after.events - before.events,
-        bytes: after.bytes - before.bytes,
-    }
 }
 
 #[rustler::nif]

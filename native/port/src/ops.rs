@@ -10,7 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use tally_core::aggregate::{parse_period, Aggregator, AggregatorConfig};
 use tally_core::billing::{bill, Plans};
 use tally_core::gleam_shapes::{parsed, window_aggregate};
-use tally_core::parse::{parse_all, ParseStats, ParserOptions, StreamParser};
+use tally_core::parse::{parse_all, ParserOptions, StreamParser};
 use tally_core::{Batch, Format, UsageEvent};
 use tally_interop::etf::{self, Term};
 use tally_interop::panics::{panic_message, panic_value};
@@ -40,17 +40,6 @@ fn binary<'a>(t: &'a Term, what: &'static str) -> Result<&'a [u8], Value> {
 
 fn handle(t: &Term) -> Result<u64, Value> {
     t.as_int().and_then(|i| u64::try_from(i).ok()).ok_or_else(|| bad_argument("a handle"))
-}
-
-fn delta(before: ParseStats, after: ParseStats) -> ParseStats {
-    ParseStats {
-        records: after.records - before.records,
-        accepted: after.accepted - before.accepted,
-        rejected: after.rejected - before.rejected,
-        skipped: after.skipped - before.skipped,
-        events: after.events - before.events,
-        bytes: after.bytes - before.bytes,
-    }
 }
 
 impl Engine {
@@ -116,13 +105,13 @@ impl Engine {
                 let parser = self.parser(p)?;
                 let (before, mut batch) = (parser.stats(), Batch::default());
                 parser.feed(chunk, &mut batch);
-                Ok(parsed(batch, delta(before, parser.stats())))
+                Ok(parsed(batch, parser.stats().since(before)))
             })(),
             ("parser_finish", [p]) => (|| {
                 let parser = self.parser(p)?;
                 let (before, mut batch) = (parser.stats(), Batch::default());
                 parser.finish(&mut batch);
-                Ok(parsed(batch, delta(before, parser.stats())))
+                Ok(parsed(batch, parser.stats().since(before)))
             })(),
             ("parser_export", [p]) => self.parser(p).map(|parser| Value::Binary(parser.export_state())),
             ("parser_import", [bytes]) => (|| {
