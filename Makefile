@@ -12,7 +12,7 @@ GLEAM     := $(shell command -v gleam 2>/dev/null)
 GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
 export TALLY_GIT_COMMIT := $(GIT_COMMIT)
 
-.PHONY: setup native gleam compile test test-rust test-beam release run clean bench-port
+.PHONY: setup native gleam compile test test-rust test-beam release run clean bench-port bench
 
 setup:
 	@scripts/setup.sh
@@ -52,6 +52,13 @@ bench-port: compile
 	@mkdir -p _build/bench
 	erlc -o _build/bench bench/*.erl
 	erl -noshell -pa $(EBIN) -pa _build/bench -eval 'tally_port_bench:main()'
+
+# Every backend and jiffy, at three sizes and three key counts (SIZES, KEYS, FORMATS; see README).
+bench: compile
+	@scripts/setup.sh --bench
+	@mkdir -p _build/bench
+	erlc -o _build/bench bench/*.erl
+	erl -noshell -pa $(EBIN) -pa _build/bench -eval 'tally_bench:main()'
 
 release: compile
 	rebar3 release

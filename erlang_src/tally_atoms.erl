@@ -21,4 +21,5 @@ all() ->
      overlap, p95_rate, parse_stats, parsed, parser_options, peak,
      plain_unit, plans_invalid, reject, requester, rgw_usage, s3_access_log,
      some, storage_csv, total, true, unknown_plan, unknown_request, usage,
-     usage_event, window_aggregate, work, wrong_field_count, wrong_type].
+     usage_event, window_aggregate, work, wrong_field_count, wrong_type,
+     checkpoint_failed].

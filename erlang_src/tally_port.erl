@@ -28,7 +28,9 @@
 
 -define(EXECUTABLE, "tally_port").
 -define(DEFAULT_TIMEOUT, 30000).
--define(DEFAULT_MAX_FRAME, 256 * 1024 * 1024).
+%% Big enough for any reply the engine makes (an aggregator's export on
+%% request); checkpoints do not go through frames.
+-define(DEFAULT_MAX_FRAME, 1024 * 1024 * 1024).
 -define(DEFAULT_MAX_IN_FLIGHT, 32).
 %% A checkpoint is due once this much has been journaled since the last,
 %% and no sooner than the journal outgrows `checkpoint_ratio` times the
@@ -49,7 +51,7 @@
                      name => atom(),
                      journal => ets:tid()}.
 
--record(req, {from :: gen_server:from() | none | {checkpoint, pos_integer(), parser | aggregator},
+-record(req, {from :: gen_server:from() | none | {checkpoint, pos_integer(), parser | {aggregator, file:filename()}},
               op :: atom(),
               args :: tuple(),               % with logical handles
               created = none :: pos_integer() | none,
@@ -187,6 +189,8 @@ init(Opts) ->
         false ->
             {stop, {no_executable, Exe}};
         true ->
+            %% To get terminate/2 when the supervisor shuts down (it cleans up).
+            process_flag(trap_exit, true),
             %% Every atom a reply can hold must exist before [safe] decoding.
             _ = tally_atoms:all(),
             Port = open_port({spawn_executable, Exe}, [{packet, 4}, binary, exit_status, use_stdio]),
@@ -259,7 +263,12 @@ handle_info(_Other, State) ->
     {noreply, State}.
 
 -spec terminate(term(), #state{}) -> ok.
-terminate(_Reason, #state{port = Port}) ->
+terminate(Reason, #state{port = Port, journal = J}) ->
+    %% Stopped on purpose: nobody will rebuild this port, drop its checkpoint
+    %% files. After a crash they are what the next owner rebuilds from.
+    OnPurpose = Reason =:= normal orelse Reason =:= shutdown
+                orelse (is_tuple(Reason) andalso element(1, Reason) =:= shutdown),
+    _ = OnPurpose andalso file:del_dir_r(tally_port_log:checkpoint_dir(J)),
     catch port_close(Port),
     ok.
 
@@ -394,8 +403,9 @@ maybe_checkpoint(#state{checkpoint = none, journal = J, handles = Handles} = Sta
     case Due of
         true ->
             Seq = tally_port_log:next_seq(J),
-            Reqs = [#req{from = {checkpoint, L, Kind}, op = export_op(Kind), args = {L}, seq = Seq}
-                    || {L, {_, Kind}} <- maps:to_list(Handles)],
+            Dir = tally_port_log:checkpoint_dir(J),
+            ok = filelib:ensure_dir(filename:join(Dir, "x")),
+            Reqs = [checkpoint_request(Kind, L, Seq, Dir) || {L, {_, Kind}} <- maps:to_list(Handles)],
             %% Exports go first, ahead of waiting callers, so that they cover exactly
             %% what was sent before them.
             lists:foldl(fun send/2, State#state{checkpoint = {Seq, length(Reqs), #{}}}, Reqs);
@@ -405,14 +415,27 @@ maybe_checkpoint(#state{checkpoint = none, journal = J, handles = Handles} = Sta
 maybe_checkpoint(State) ->
     State.
 
-export_op(parser) -> parser_export;
-export_op(aggregator) -> aggregator_export.
+%% A parser's state is small and comes back in the reply; an aggregator's
+%% can be hundreds of megabytes, so the port writes it to a file.
+checkpoint_request(parser, L, Seq, _Dir) ->
+    #req{from = {checkpoint, L, parser}, op = parser_export, args = {L}, seq = Seq};
+checkpoint_request(aggregator, L, Seq, Dir) ->
+    Path = filename:join(Dir, integer_to_list(Seq) ++ "-" ++ integer_to_list(L) ++ ".agg"),
+    #req{from = {checkpoint, L, {aggregator, Path}}, op = aggregator_export_to,
+         args = {L, unicode:characters_to_binary(Path)}, seq = Seq}.
 
-checkpoint_part(Logical, Kind, {ok, Bin}, #state{checkpoint = {Seq, Due, Got}} = State) ->
-    Got1 = maps:put(Logical, {Kind, Bin}, Got),
+checkpoint_part(Logical, Kind, {ok, Reply}, #state{checkpoint = {Seq, Due, Got}, journal = J} = State) ->
+    Part = case Kind of
+               parser -> {parser, Reply};
+               {aggregator, Path} -> {aggregator, {file, Path, Reply}}
+           end,
+    Got1 = maps:put(Logical, Part, Got),
     case Due - 1 of
         0 ->
-            ok = tally_port_log:checkpoint(State#state.journal, Seq, Got1),
+            Old = tally_port_log:checkpoint_entries(J),
+            ok = tally_port_log:checkpoint(J, Seq, Got1),
+            %% The previous checkpoint's files are no longer needed.
+            _ = [file:delete(P) || {aggregator, {file, P, _}} <- maps:values(Old)],
             State#state{checkpoint = none};
         Left ->
             State#state{checkpoint = {Seq, Left, Got1}}
@@ -427,8 +450,12 @@ checkpoint_part(_Logical, _Kind, Failed, State) ->
 %% OS process holds what the dead one held after its last journaled operation.
 rebuild(#state{journal = J} = State) ->
     Imported = maps:fold(fun(L, {Kind, Bin}, {ok, S}) ->
-                                 Op = case Kind of parser -> parser_import; aggregator -> aggregator_restore end,
-                                 case sync(Op, {Bin}, S) of
+                                 {Op, Arg} = case Bin of
+                                                 {file, Path, _} -> {aggregator_restore_from, unicode:characters_to_binary(Path)};
+                                                 _ when Kind =:= parser -> {parser_import, Bin};
+                                                 _ -> {aggregator_restore, Bin}
+                                             end,
+                                 case sync(Op, {Arg}, S) of
                                      {{ok, Physical}, S1} ->
                                          {ok, S1#state{handles = maps:put(L, {Physical, Kind}, S1#state.handles)}};
                                      {Error, _} -> {error, {import, L, Error}}

@@ -6,7 +6,7 @@
 %% current OS process's own handles, which change when it is restarted.
 -module(tally_port_log).
 
--export([new_table/0, set_owner/2, owner/1, mutating/1, handle_args/1, creates_handle/1,
+-export([new_table/0, checkpoint_dir/1, set_owner/2, owner/1, mutating/1, handle_args/1, creates_handle/1,
          append/3, entries/1, checkpoint/3, checkpoint_entries/1, checkpoint_size/1, size/1, next_logical/1, next_seq/1]).
 
 -type op() :: atom().
@@ -16,8 +16,18 @@
 -spec new_table() -> ets:tid().
 new_table() ->
     T = ets:new(tally_port_journal, [ordered_set, public]),
-    true = ets:insert(T, [{checkpoint, #{}}, {next_logical, 1}, {next_seq, 1}, {bytes, 0}]),
+    %% Aggregators' checkpoints are files the port writes here (see tally_port).
+    Tmp = case os:getenv("TMPDIR") of false -> "/tmp"; "" -> "/tmp"; D -> D end,
+    Dir = filename:join(Tmp, lists:flatten(io_lib:format("tally-port-~s-~b",
+                                                         [os:getpid(), erlang:unique_integer([positive])]))),
+    true = ets:insert(T, [{checkpoint, #{}}, {next_logical, 1}, {next_seq, 1}, {bytes, 0}, {dir, Dir}]),
     T.
+
+%% Where the port writes checkpoint files.
+-spec checkpoint_dir(ets:tid()) -> file:filename().
+checkpoint_dir(T) ->
+    [{dir, Dir}] = ets:lookup(T, dir),
+    Dir.
 
 %% The owner process currently serving the port (callers look it up here).
 -spec set_owner(ets:tid(), pid()) -> ok.
@@ -49,7 +59,7 @@ creates_handle(Op) ->
 
 %% Positions (1-based) of the arguments that are handles.
 -spec handle_args(op()) -> [pos_integer()].
-handle_args(Op) when Op =:= parser_feed; Op =:= parser_finish; Op =:= parser_export;
+handle_args(Op) when Op =:= parser_feed; Op =:= parser_finish; Op =:= parser_export; Op =:= aggregator_export_to;
                      Op =:= aggregator_add_events; Op =:= aggregator_counters;
                      Op =:= aggregator_windows; Op =:= aggregator_close_period;
                      Op =:= aggregator_take_late; Op =:= aggregator_export; Op =:= release ->
@@ -80,7 +90,8 @@ entries(T) ->
     [E || {{op, _}, E} <- ets:match_object(T, {{op, '_'}, '_'})].
 
 %% Replaces every entry sent before `Seq` with the handles' exported states.
--spec checkpoint(ets:tid(), pos_integer(), #{pos_integer() => {parser | aggregator, binary()}}) -> ok.
+-type state() :: binary() | {file, file:filename(), non_neg_integer()}.
+-spec checkpoint(ets:tid(), pos_integer(), #{pos_integer() => {parser | aggregator, state()}}) -> ok.
 checkpoint(T, Seq, States) ->
     Old = [K || {{op, S} = K, _} <- ets:match_object(T, {{op, '_'}, '_'}), S < Seq],
     _ = [ets:delete(T, K) || K <- Old],
@@ -92,9 +103,12 @@ checkpoint(T, Seq, States) ->
 -spec checkpoint_size(ets:tid()) -> {non_neg_integer(), non_neg_integer()}.
 checkpoint_size(T) ->
     States = checkpoint_entries(T),
-    {map_size(States), lists:sum([byte_size(Bin) || {_Kind, Bin} <- maps:values(States)])}.
+    {map_size(States), lists:sum([state_size(S) || {_Kind, S} <- maps:values(States)])}.
 
--spec checkpoint_entries(ets:tid()) -> #{pos_integer() => {parser | aggregator, binary()}}.
+state_size({file, _Path, Size}) -> Size;
+state_size(Bin) when is_binary(Bin) -> byte_size(Bin).
+
+-spec checkpoint_entries(ets:tid()) -> #{pos_integer() => {parser | aggregator, state()}}.
 checkpoint_entries(T) ->
     [{checkpoint, States}] = ets:lookup(T, checkpoint),
     States.

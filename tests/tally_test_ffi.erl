@@ -48,7 +48,7 @@ wait_until_gone(OsPid, TimeoutMs) ->
 %% with its data in a fresh temporary directory.
 -spec start_pipeline_on_sample() -> nil.
 start_pipeline_on_sample() ->
-    Dir = string:trim(os:cmd("mktemp -d /tmp/tally-gleam-XXXXXX")),
+    Dir = string:trim(os:cmd("mktemp -d -t tally-gleam-XXXXXX")),
     Sources = [#{name => <<"edge">>, format => json_lines, path => "sample/events.jsonl"},
                #{name => <<"s3">>, format => s3_access_log, path => "sample/s3_access.log"},
                #{name => <<"ceph">>, format => rgw_usage, path => "sample/rgw"},

@@ -12,7 +12,7 @@ start(Opts) ->
     Exe = os:find_executable("nats-server"),
     Exe =/= false orelse error(nats_server_not_installed),
     Port = free_port(),
-    Dir = string:trim(os:cmd("mktemp -d /tmp/tally-nats-XXXXXX")),
+    Dir = string:trim(os:cmd("mktemp -d -t tally-nats-XXXXXX")),
     Auth = case Opts of
                #{user := {U, P}} -> ["--user", U, "--pass", P];
                #{token := T} -> ["--auth", T];

@@ -4,7 +4,7 @@
 -module(tally_outbox_tests).
 -include_lib("eunit/include/eunit.hrl").
 
-tmp_dir() -> string:trim(os:cmd("mktemp -d /tmp/tally-outbox-XXXXXX")).
+tmp_dir() -> string:trim(os:cmd("mktemp -d -t tally-outbox-XXXXXX")).
 
 items(Keys) -> [{K, <<"tally.invoices">>, <<"{\"key\":\"", K/binary, "\"}">>} || K <- Keys].
 

@@ -16,7 +16,7 @@ quiet(Fun) ->
     ok = logger:set_primary_config(level, none),
     try Fun() after logger:set_primary_config(level, Level) end.
 
-tmp_dir() -> string:trim(os:cmd("mktemp -d /tmp/tally-e2e-XXXXXX")).
+tmp_dir() -> string:trim(os:cmd("mktemp -d -t tally-e2e-XXXXXX")).
 
 repo_file(Rel) ->
     %% The tests run from the repository root (scripts/run_tests.sh).

@@ -64,18 +64,22 @@ killed_mid_ingest_ends_with_exact_totals() ->
         {ok, A} = tally_port:call(Ref, aggregator_new, {?CONFIG}),
         {ok, P} = tally_port:call(Ref, parser_new, {json_lines, ?OPTIONS}),
         Self = self(),
-        Killer = spawn_link(fun() -> kill_loop(Ref, 8, Self) end),
-        {Rejected, Deaths} = lists:foldl(
-            fun(C, {R, D}) ->
+        Killer = spawn_link(fun() -> killer(Ref, Self, 0) end),
+        %% Six kills spread over the ingest, each sent while the next
+        %% requests are already on their way to the port.
+        KillAt = [length(Chunks) * K div 7 || K <- lists:seq(1, 6)],
+        {Rejected, Deaths, _} = lists:foldl(
+            fun(C, {R, D, I}) ->
+                _ = lists:member(I, KillAt) andalso (Killer ! kill),
                 {{feed_result, _Stats, Rejects, _Counters}, D1} = retrying(Ref, aggregator_feed, {A, P, C}, D),
-                {R + length(Rejects), D1}
-            end, {0, 0}, Chunks),
+                {R + length(Rejects), D1, I + 1}
+            end, {0, 0, 0}, Chunks),
         Killer ! stop,
-        Kills = receive {kills, K} -> K after 10000 -> error(killer_hung) end,
+        Kills = receive {kills, K} -> K after 30000 -> error(killer_hung) end,
         {{feed_result, _, LastRejects, _}, _} = retrying(Ref, aggregator_finish, {A, P}, 0),
         {Got, _} = retrying(Ref, aggregator_export, {A}, 0),
         ?assertEqual(60, Rejected + length(LastRejects)),
-        ?assert(Kills >= 3),
+        ?assertEqual(length(KillAt), Kills),
         ?debugFmt("killed the port ~b times mid-ingest; ~b requests failed in flight and were re-sent",
                   [Kills, Deaths]),
         ?assertEqual(Want, Got)
@@ -83,24 +87,17 @@ killed_mid_ingest_ends_with_exact_totals() ->
         tally_port:stop(Ref)
     end.
 
-%% Kills the port's OS process every 40 ms, at most Max times, each time
-%% waiting for the supervisor's new one.
-kill_loop(Ref, Max, Parent) -> kill_loop(Ref, Max, Parent, 0).
-
-kill_loop(_Ref, Max, Parent, Max) ->
-    receive stop -> Parent ! {kills, Max} end;
-kill_loop(Ref, Max, Parent, N) ->
+%% Kills the port's OS process on each `kill`, waiting each time for the
+%% supervisor's new one; says how many on `stop` (after the kills before it).
+killer(Ref, Parent, N) ->
     receive
-        stop -> Parent ! {kills, N}
-    after 40 ->
-        case catch tally_port:os_pid(Ref) of
-            OsPid when is_integer(OsPid) ->
-                os:cmd("kill -9 " ++ integer_to_list(OsPid)),
-                wait_new_os_pid(Ref, OsPid),
-                kill_loop(Ref, Max, Parent, N + 1);
-            _ ->
-                kill_loop(Ref, Max, Parent, N)
-        end
+        kill ->
+            OsPid = tally_port:os_pid(Ref),
+            os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+            wait_new_os_pid(Ref, OsPid),
+            killer(Ref, Parent, N + 1);
+        stop ->
+            Parent ! {kills, N}
     end.
 
 wait_new_os_pid(Ref, Old) ->

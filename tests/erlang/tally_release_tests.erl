@@ -20,7 +20,7 @@ release_run() ->
     ?assert(filelib:is_regular(?RELEASE)),
     Want = tally_pipeline_tests:reference(),
     S = tally_nats_server:start(#{}),
-    Data = string:trim(os:cmd("mktemp -d /tmp/tally-release-XXXXXX")),
+    Data = string:trim(os:cmd("mktemp -d -t tally-release-XXXXXX")),
     try
         Env = [{"TALLY_BASE_DIR", filename:absname("")}, {"TALLY_DATA_DIR", Data},
                {"TALLY_CLOSE_PERIOD", "2026-10"},

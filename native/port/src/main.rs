@@ -19,8 +19,9 @@ use tally_interop::framing::{encode_frame, FrameDecoder};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::unix::pipe;
 
-/// Biggest request frame accepted; the owner enforces the same limit.
-const MAX_FRAME: usize = 64 * 1024 * 1024;
+/// Biggest request frame accepted (a chunk, or an aggregator export being
+/// restored); the owner refuses replies over its own `max_frame`.
+const MAX_FRAME: usize = 1 << 30;
 
 #[derive(Debug, thiserror::Error)]
 enum PortError {

@@ -154,6 +154,23 @@ impl Engine {
             })(),
             ("aggregator_take_late", [a]) => self.aggregator(a).map(|agg| agg.take_late().into_gleam()),
             ("aggregator_export", [a]) => self.aggregator(a).map(|agg| Value::Binary(agg.export())),
+            // Checkpoints of the owner's journal (erlang_src/tally_port.erl): the
+            // export goes to a file, never through the pipe, so a big state costs
+            // the VM neither a huge frame nor the time to copy it.
+            ("aggregator_export_to", [a, path]) => (|| {
+                let path = utf8(path, "a checkpoint path")?;
+                let bytes = self.aggregator(a)?.export();
+                write_file(path, &bytes).map_err(|e| checkpoint_failed(path, &e))?;
+                Ok((bytes.len() as u64).into_gleam())
+            })(),
+            ("aggregator_restore_from", [path]) => (|| {
+                let path = utf8(path, "a checkpoint path")?;
+                let bytes = std::fs::read(path).map_err(|e| checkpoint_failed(path, &e))?;
+                let agg = Aggregator::restore(&bytes).map_err(IntoGleam::into_gleam)?;
+                let h = self.new_handle();
+                self.aggregators.insert(h, agg);
+                Ok(h.into_gleam())
+            })(),
             ("aggregator_restore", [bytes]) => (|| {
                 let agg = Aggregator::restore(binary(bytes, "an aggregator export")?).map_err(IntoGleam::into_gleam)?;
                 let h = self.new_handle();
@@ -183,6 +200,21 @@ impl Engine {
 
 fn reply(id: i128, value: Value) -> Value {
     Value::Tuple(vec![Value::Int(id), value])
+}
+
+fn utf8<'a>(t: &'a Term, what: &'static str) -> Result<&'a str, Value> {
+    std::str::from_utf8(binary(t, what)?).map_err(|_| bad_argument(what))
+}
+
+/// Written whole or not at all: a temporary file renamed over the old one.
+fn write_file(path: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = format!("{path}.tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+fn checkpoint_failed(path: &str, e: &std::io::Error) -> Value {
+    Value::record("checkpoint_failed", vec![format!("{path}: {e}").into_gleam()])
 }
 
 fn port_error(kind: &'static str, detail: &str) -> Value {
@@ -246,6 +278,26 @@ mod tests {
             e.handle_frame(&request(4, "release", vec![Value::Int(1)])),
             reply(4, Value::error(bad_argument("a live handle")))
         );
+    }
+
+    #[test]
+    fn checkpoints_go_through_files() {
+        let mut e = Engine::default();
+        let config = Value::record(
+            "aggregator_config",
+            vec![Value::Atom("hour"), Value::Atom("true"), Value::List(vec![]), Value::List(vec![]), Value::List(vec![]), Value::Int(1000)],
+        );
+        assert_eq!(e.handle_frame(&request(1, "aggregator_new", vec![config])), reply(1, Value::ok(Value::Int(1))));
+        let dir = std::env::temp_dir().join(format!("tally-port-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a1").to_string_lossy().into_owned();
+        let saved = e.handle_frame(&request(2, "aggregator_export_to", vec![Value::Int(1), Value::binary(&path)]));
+        assert!(matches!(saved, Value::Tuple(ref t) if matches!(t[1], Value::Tuple(ref r) if r[0] == Value::Atom("ok") && matches!(r[1], Value::Int(n) if n > 0))));
+        let restored = e.handle_frame(&request(3, "aggregator_restore_from", vec![Value::binary(&path)]));
+        assert_eq!(restored, reply(3, Value::ok(Value::Int(2))));
+        let missing = e.handle_frame(&request(4, "aggregator_restore_from", vec![Value::binary("/nonexistent/x")]));
+        assert!(matches!(missing, Value::Tuple(ref t) if t[1] != Value::ok(Value::nil())));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -1,0 +1,198 @@
+%% The BEAM benchmark (`make bench`): parse plus aggregate of the same data,
+%% in one run, through every backend and the peer a BEAM team would use
+%% today (jiffy, a C NIF, decoding the JSON; aggregation in ETS), at three
+%% data sizes and three key counts. For each run it prints MB/s, events/s,
+%% the ratio to the NIF, the peak resident memory (the VM's, plus the port
+%% process's for the port), and the worst lateness a probe process saw
+%% when it asked to be woken every millisecond.
+%%
+%% Every backend reads the file in 1 MB chunks (cut anywhere), keeps hourly
+%% windows per (customer, resource, meter) and deduplicates by (source, id).
+%% The events each counted must agree, or the row says so.
+%%
+%% Parameters (environment): SIZES (MB, default 10,100,1000), KEYS (default
+%% 1000,100000,1000000, at KEYS_MB=100 MB), FORMATS (jsonl,s3), DATA_DIR.
+-module(tally_bench).
+
+-export([main/0]).
+
+-define(CONFIG, {aggregator_config, hour, true, [<<"bandwidth_out_bytes">>, <<"bandwidth_in_bytes">>],
+                 [<<"storage_bytes">>], [], 172800000}).
+-define(OPTIONS, {parser_options, 1048576, none, bucket_owner}).
+-define(CHUNK, 1048576).
+
+-spec main() -> no_return().
+main() ->
+    Sizes = ints(os:getenv("SIZES", "10,100,1000")),
+    Keys = ints(os:getenv("KEYS", "1000,100000,1000000")),
+    KeysMb = list_to_integer(os:getenv("KEYS_MB", "100")),
+    Formats = [list_to_atom(F) || F <- string:tokens(os:getenv("FORMATS", "jsonl,s3"), ",")],
+    Dir = os:getenv("DATA_DIR", "_build/bench/data"),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    {ok, Port} = tally_port:start_supervised(#{timeout => 600000}),
+    io:format("tally BEAM benchmark: OTP ~s, ~b schedulers, ~s~n",
+              [erlang:system_info(otp_release), erlang:system_info(schedulers_online), cpu()]),
+    io:format("gleam backend: not measured (the pure Gleam engine is not built yet)~n~n"),
+    header(),
+    Cases = [{F, Mb, 100000} || F <- Formats, Mb <- Sizes] ++
+            [{F, KeysMb, K} || F <- Formats, K <- Keys, K =/= 100000],
+    lists:foreach(fun(Case) -> run_case(Case, Dir, Port) end, Cases),
+    tally_port:stop(Port),
+    halt(0).
+
+ints(Text) -> [list_to_integer(T) || T <- string:tokens(Text, ",")].
+
+cpu() ->
+    case file:read_file("/proc/cpuinfo") of
+        {ok, Info} ->
+            case re:run(Info, "model name\\s*: ([^\\n]+)", [{capture, all_but_first, list}]) of
+                {match, [Model]} -> Model;
+                nomatch -> "unknown CPU"
+            end;
+        _ -> "unknown CPU"
+    end.
+
+header() ->
+    io:format("~-6s ~7s ~8s  ~-8s ~9s ~12s ~8s ~10s ~10s  ~s~n",
+              ["format", "MB", "keys", "backend", "MB/s", "events/s", "vs nif", "peak RSS", "worst lag", "events"]).
+
+run_case({Format, Mb, Keys}, Dir, Port) ->
+    File = data_file(Format, Mb, Keys, Dir),
+    Bytes = filelib:file_size(File),
+    Backends = [nif, port] ++ case Format of jsonl -> [jiffy_ets]; s3 -> [] end,
+    Results = [{B, measure(B, Format, File, Port)} || B <- Backends],
+    {NifSecs, NifEvents} = case lists:keyfind(nif, 1, Results) of {nif, #{secs := S, events := E}} -> {S, E} end,
+    lists:foreach(
+        fun({B, #{secs := Secs, events := Events, peak_rss := Rss, worst_lag_ms := Lag}}) ->
+            Agree = case Events =:= NifEvents of true -> "agree"; false -> "DIFFER from nif" end,
+            io:format("~-6s ~7b ~8b  ~-8s ~9.1f ~12b ~7.2fx ~7b MB ~7.1f ms  ~b ~s~n",
+                      [Format, Mb, Keys, B, Bytes / 1.0e6 / Secs, round(Events / Secs), NifSecs / Secs,
+                       Rss div (1024 * 1024), Lag, Events, Agree])
+        end, Results).
+
+data_file(Format, Mb, Keys, Dir) ->
+    Ext = case Format of jsonl -> "jsonl"; s3 -> "log" end,
+    File = filename:join(Dir, lists:flatten(io_lib:format("~s-~bmb-~bkeys.~s", [Format, Mb, Keys, Ext]))),
+    case filelib:is_regular(File) of
+        true -> ok;
+        false ->
+            Cmd = io_lib:format("python3 bench/gen_data.py --format ~s --mb ~b --keys ~b --out ~s",
+                                [Format, Mb, Keys, File]),
+            _ = os:cmd(lists:flatten(Cmd))
+    end,
+    File.
+
+%%% One measured run
+
+measure(Backend, Format, File, Port) ->
+    erlang:garbage_collect(),
+    reset_peak_rss(os:getpid()),
+    PortPid = integer_to_list(tally_port:os_pid(Port)),
+    reset_peak_rss(PortPid),
+    Probe = start_probe(),
+    T0 = erlang:monotonic_time(microsecond),
+    Events = run(Backend, Format, File, Port),
+    Secs = (erlang:monotonic_time(microsecond) - T0) / 1.0e6,
+    Lag = stop_probe(Probe),
+    Rss = peak_rss(os:getpid()) + case Backend of port -> peak_rss(PortPid); _ -> 0 end,
+    #{secs => Secs, events => Events, peak_rss => Rss, worst_lag_ms => Lag}.
+
+%% Events counted once (applied + duplicates seen), read through Backend.
+run(nif, Format, File, _Port) ->
+    {ok, A} = tally_nif:aggregator_new(?CONFIG),
+    {ok, P} = tally_nif:parser_new(format(Format), ?OPTIONS),
+    each_chunk(File, fun(C) -> {ok, _} = tally_nif:aggregator_feed(A, P, C) end),
+    {ok, _} = tally_nif:aggregator_finish(A, P),
+    {ok, {counters, Applied, Duplicates, _}} = tally_nif:aggregator_counters(A),
+    Applied + Duplicates;
+run(port, Format, File, Port) ->
+    {ok, A} = tally_port:call(Port, aggregator_new, {?CONFIG}),
+    {ok, P} = tally_port:call(Port, parser_new, {format(Format), ?OPTIONS}),
+    each_chunk(File, fun(C) -> {ok, _} = tally_port:call(Port, aggregator_feed, {A, P, C}) end),
+    {ok, _} = tally_port:call(Port, aggregator_finish, {A, P}),
+    {ok, {counters, Applied, Duplicates, _}} = tally_port:call(Port, aggregator_counters, {A}),
+    {ok, nil} = tally_port:call(Port, release, {A}),
+    {ok, nil} = tally_port:call(Port, release, {P}),
+    Applied + Duplicates;
+run(jiffy_ets, jsonl, File, _Port) ->
+    Windows = ets:new(windows, [set]),
+    Seen = ets:new(seen, [set]),
+    Rest = each_chunk(File, fun(C, Carry) -> jiffy_lines(<<Carry/binary, C/binary>>, Windows, Seen) end, <<>>),
+    _ = jiffy_lines(<<Rest/binary, "\n">>, Windows, Seen),
+    Events = ets:info(Seen, size),
+    ets:delete(Windows),
+    ets:delete(Seen),
+    Events.
+
+format(jsonl) -> json_lines;
+format(s3) -> s3_access_log.
+
+each_chunk(File, Fun) ->
+    each_chunk(File, fun(C, nil) -> Fun(C), nil end, nil).
+
+each_chunk(File, Fun, Acc0) ->
+    {ok, Io} = file:open(File, [read, raw, binary]),
+    Loop = fun L(Acc) ->
+                   case file:read(Io, ?CHUNK) of
+                       {ok, C} -> L(Fun(C, Acc));
+                       eof -> Acc
+                   end
+           end,
+    Acc = Loop(Acc0),
+    ok = file:close(Io),
+    Acc.
+
+%% The jiffy pipeline: whole lines decoded to maps, the hour window from
+%% the RFC 3339 time, sums and counts in ETS, dedup in an ETS set.
+jiffy_lines(Bin, Windows, Seen) ->
+    Lines = binary:split(Bin, <<"\n">>, [global]),
+    {Whole, [Carry]} = lists:split(length(Lines) - 1, Lines),
+    lists:foreach(fun(<<>>) -> ok; (L) -> jiffy_event(L, Windows, Seen) end, Whole),
+    Carry.
+
+jiffy_event(Line, Windows, Seen) ->
+    case jiffy:decode(Line, [return_maps]) of
+        #{<<"id">> := Id, <<"source">> := Source, <<"subject">> := Customer, <<"time">> := Time,
+          <<"data">> := #{<<"resource">> := Resource, <<"meter">> := Meter, <<"value">> := Value}} ->
+            case ets:insert_new(Seen, {{Source, Id}}) of
+                true ->
+                    Ms = calendar:rfc3339_to_system_time(binary_to_list(Time), [{unit, millisecond}]),
+                    Key = {Customer, Resource, Meter, Ms - Ms rem 3600000},
+                    ets:update_counter(Windows, Key, [{2, Value}, {3, 1}], {Key, 0, 0});
+                false ->
+                    ok
+            end
+    end.
+
+%%% Measuring
+
+%% Asks to be woken every millisecond and keeps the worst lateness.
+start_probe() ->
+    Parent = self(),
+    spawn_link(fun() -> probe(Parent, 0) end).
+
+probe(Parent, Worst) ->
+    T0 = erlang:monotonic_time(microsecond),
+    receive
+        {stop, From} -> From ! {probe, Worst / 1000}
+    after 1 ->
+        Late = erlang:monotonic_time(microsecond) - T0 - 1000,
+        probe(Parent, max(Worst, Late))
+    end.
+
+stop_probe(Probe) ->
+    Probe ! {stop, self()},
+    receive {probe, Worst} -> Worst end.
+
+%% Linux: writing 5 to clear_refs resets the peak RSS (VmHWM) of a process.
+reset_peak_rss(OsPid) ->
+    _ = file:write_file("/proc/" ++ OsPid ++ "/clear_refs", <<"5">>),
+    ok.
+
+peak_rss(OsPid) ->
+    case file:read_file("/proc/" ++ OsPid ++ "/status") of
+        {ok, Status} ->
+            {match, [Kb]} = re:run(Status, "VmHWM:\\s*(\\d+) kB", [{capture, all_but_first, list}]),
+            list_to_integer(Kb) * 1024;
+        _ -> 0
+    end.
