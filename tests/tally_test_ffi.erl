@@ -2,7 +2,7 @@
 %% test modules, and assertions that print both sides.
 -module(tally_test_ffi).
 
--export([run_all_test_modules/0, equal/2, labelled/2, start_pipeline_on_sample/0, stop_pipeline/0, os_process_alive/1, wait_until_gone/2]).
+-export([run_all_test_modules/0, equal/2, labelled/2, shadow_mismatches/1, sha256_of/1, log/2, start_pipeline_on_sample/0, stop_pipeline/0, os_process_alive/1, wait_until_gone/2]).
 
 %% Every module beside tally_test whose name ends in `_test`; Gleam test
 %% functions end in `_test` too, which is what EUnit looks for.
@@ -64,3 +64,31 @@ stop_pipeline() ->
     ok = application:stop(tally),
     [application:unset_env(tally, K) || {K, _} <- application:get_all_env(tally)],
     nil.
+
+%% Runs Run with a logger handler that catches shadow mismatch reports;
+%% returns Run's result and each report's operation and input digest.
+-spec shadow_mismatches(fun(() -> term())) -> {term(), [{binary(), binary()}]}.
+shadow_mismatches(Run) ->
+    Id = list_to_atom("tally_test_capture_" ++ integer_to_list(erlang:unique_integer([positive]))),
+    ok = logger:add_handler(Id, ?MODULE, #{config => #{to => self()}}),
+    Result = try Run() after logger:remove_handler(Id) end,
+    {Result, collect_mismatches()}.
+
+collect_mismatches() ->
+    receive
+        {shadow_mismatch, Op, Digest} -> [{Op, Digest} | collect_mismatches()]
+    after 0 -> []
+    end.
+
+%% The logger handler callback.
+-spec log(logger:log_event(), logger:handler_config()) -> ok.
+log(#{msg := {report, #{msg := "shadow mismatch", operation := Op, input_sha256 := D}}},
+    #{config := #{to := Pid}}) ->
+    Pid ! {shadow_mismatch, Op, D},
+    ok;
+log(_Event, _Config) ->
+    ok.
+
+-spec sha256_of(term()) -> binary().
+sha256_of(Term) ->
+    binary:encode_hex(crypto:hash(sha256, term_to_binary(Term))).

@@ -9,12 +9,14 @@ import tally/event
 import tally/nif
 import tally/parse
 import tally/port
+import tally/shadow
 import tally/usage
 
 /// A running aggregation.
 pub opaque type Aggregator {
   OnNif(nif.NifAggregator)
   OnPort(port.PortAggregator)
+  OnShadow(primary: Aggregator, secondary: Aggregator)
 }
 
 /// Starts an aggregator.
@@ -29,6 +31,30 @@ pub fn new(
   case engine_backend {
     backend.Nif -> wrap_nif(nif.aggregator_new(config))
     backend.Port(p) -> wrap_port(port.aggregator_new(p, config))
+    backend.Shadow(primary, secondary) ->
+      pair(
+        "aggregator_new",
+        config,
+        new(on: primary, config: config),
+        new(on: secondary, config: config),
+      )
+  }
+}
+
+// A shadow aggregator from the two creations, comparing their outcomes.
+fn pair(
+  operation: String,
+  input: input,
+  first: Result(Aggregator, engine.EngineError),
+  second: Result(Aggregator, engine.EngineError),
+) -> Result(Aggregator, engine.EngineError) {
+  let _ =
+    shadow.compare(operation, input, shadow.outcome(first), fn() {
+      shadow.outcome(second)
+    })
+  case first, second {
+    Ok(p), Ok(s) -> Ok(OnShadow(primary: p, secondary: s))
+    _, _ -> first
   }
 }
 
@@ -74,6 +100,14 @@ pub fn feed(
         Ok(p) -> port.aggregator_feed(a, p, chunk)
         Error(e) -> Error(e)
       }
+    OnShadow(a, b) ->
+      case parse.shadow_pair(parser) {
+        Ok(#(p, q)) ->
+          shadow.compare("aggregator_feed", chunk, feed(a, p, chunk), fn() {
+            feed(b, q, chunk)
+          })
+        Error(e) -> Error(e)
+      }
   }
 }
 
@@ -93,6 +127,14 @@ pub fn finish(
         Ok(p) -> port.aggregator_finish(a, p)
         Error(e) -> Error(e)
       }
+    OnShadow(a, b) ->
+      case parse.shadow_pair(parser) {
+        Ok(#(p, q)) ->
+          shadow.compare("aggregator_finish", Nil, finish(a, p), fn() {
+            finish(b, q)
+          })
+        Error(e) -> Error(e)
+      }
   }
 }
 
@@ -104,6 +146,10 @@ pub fn add_events(
   case aggregator {
     OnNif(a) -> nif.aggregator_add_events(a, events)
     OnPort(a) -> port.aggregator_add_events(a, events)
+    OnShadow(a, b) ->
+      shadow.compare("add_events", events, add_events(a, events), fn() {
+        add_events(b, events)
+      })
   }
 }
 
@@ -113,6 +159,8 @@ pub fn counters(
   case aggregator {
     OnNif(a) -> nif.aggregator_counters(a)
     OnPort(a) -> port.aggregator_counters(a)
+    OnShadow(a, b) ->
+      shadow.compare("counters", Nil, counters(a), fn() { counters(b) })
   }
 }
 
@@ -123,6 +171,7 @@ pub fn windows(
   case aggregator {
     OnNif(a) -> nif.aggregator_windows(a)
     OnPort(a) -> port.aggregator_windows(a)
+    OnShadow(a, b) -> shadow.compare("windows", Nil, windows(a), fn() { windows(b) })
   }
 }
 
@@ -142,6 +191,13 @@ pub fn close_period(
   case aggregator {
     OnNif(a) -> nif.aggregator_close_period(a, period, plans, version)
     OnPort(a) -> port.aggregator_close_period(a, period, plans, version)
+    OnShadow(a, b) ->
+      shadow.compare(
+        "close_period",
+        #(period, plans, version),
+        close_period(a, period: period, plans: plans, version: version),
+        fn() { close_period(b, period: period, plans: plans, version: version) },
+      )
   }
 }
 
@@ -152,6 +208,8 @@ pub fn take_late(
   case aggregator {
     OnNif(a) -> nif.aggregator_take_late(a)
     OnPort(a) -> port.aggregator_take_late(a)
+    OnShadow(a, b) ->
+      shadow.compare("take_late", Nil, take_late(a), fn() { take_late(b) })
   }
 }
 
@@ -161,6 +219,7 @@ pub fn export(aggregator: Aggregator) -> Result(BitArray, engine.EngineError) {
   case aggregator {
     OnNif(a) -> nif.aggregator_export(a)
     OnPort(a) -> port.aggregator_export(a)
+    OnShadow(a, b) -> shadow.compare("export", Nil, export(a), fn() { export(b) })
   }
 }
 
@@ -172,6 +231,13 @@ pub fn restore(
   case engine_backend {
     backend.Nif -> wrap_nif(nif.aggregator_restore(bytes))
     backend.Port(p) -> wrap_port(port.aggregator_restore(p, bytes))
+    backend.Shadow(primary, secondary) ->
+      pair(
+        "restore",
+        bytes,
+        restore(on: primary, bytes: bytes),
+        restore(on: secondary, bytes: bytes),
+      )
   }
 }
 
@@ -183,6 +249,15 @@ pub fn merge(
   from from: Aggregator,
 ) -> Result(Nil, engine.EngineError) {
   case into, from {
+    OnShadow(a, b), OnShadow(c, d) ->
+      shadow.compare("merge", Nil, merge(into: a, from: c), fn() {
+        merge(into: b, from: d)
+      })
+    OnShadow(a, b), _ ->
+      shadow.compare("merge", Nil, merge(into: a, from: from), fn() {
+        merge(into: b, from: from)
+      })
+    _, OnShadow(c, _) -> merge(into: into, from: c)
     OnNif(a), OnNif(b) -> nif.aggregator_merge(a, b)
     OnPort(a), OnPort(b) ->
       case port.aggregator_merge(a, b) {
@@ -198,10 +273,7 @@ fn merge_through_export(
   into: Aggregator,
   from: Aggregator,
 ) -> Result(Nil, engine.EngineError) {
-  let on = case into {
-    OnNif(_) -> backend.Nif
-    OnPort(a) -> backend.Port(port.aggregator_port(a))
-  }
+  let on = backend_of(into)
   case export(from) {
     Error(e) -> Error(e)
     Ok(bytes) ->
@@ -216,11 +288,23 @@ fn merge_through_export(
   }
 }
 
+fn backend_of(aggregator: Aggregator) -> backend.Backend {
+  case aggregator {
+    OnNif(_) -> backend.Nif
+    OnPort(a) -> backend.Port(port.aggregator_port(a))
+    OnShadow(a, b) -> backend.Shadow(backend_of(a), backend_of(b))
+  }
+}
+
 /// Frees the aggregator. The NIF's aggregators are garbage collected, so
 /// this only matters on a port, whose aggregators live until released.
 pub fn close(aggregator: Aggregator) -> Result(Nil, engine.EngineError) {
   case aggregator {
     OnNif(_) -> Ok(Nil)
     OnPort(a) -> port.aggregator_release(a)
+    OnShadow(a, b) -> {
+      let _ = close(b)
+      close(a)
+    }
   }
 }

@@ -5,13 +5,17 @@
 import tally/port
 
 /// `Nif`: the Rust engine inside the VM. `Port(p)`: the Rust engine in a
-/// separate OS process, owned by `p`.
+/// separate OS process, owned by `p`. `Shadow(primary, secondary)`: both;
+/// the caller gets the primary's answer, and every difference from the
+/// secondary's is counted and logged (see `tally/shadow`).
 ///
 /// ```gleam
-/// parse.parse_chunk(on: backend.Nif, format: event.JsonLines, chunk: bytes,
+/// parse.parse_chunk(on: backend.Shadow(backend.Nif, backend.Port(p)),
+///   format: event.JsonLines, chunk: bytes,
 ///   options: event.default_parser_options())
 /// ```
 pub type Backend {
   Nif
   Port(port.Port)
+  Shadow(primary: Backend, secondary: Backend)
 }

@@ -5,11 +5,13 @@ import tally/engine
 import tally/event
 import tally/nif
 import tally/port
+import tally/shadow
 
 /// A streaming parser: feed it chunks cut anywhere, then finish it.
 pub opaque type Parser {
   OnNif(nif.NifParser)
   OnPort(port.PortParser)
+  OnShadow(primary: Parser, secondary: Parser)
 }
 
 /// Parses one complete input (a whole file, or a self-contained batch).
@@ -30,6 +32,15 @@ pub fn parse_chunk(
   case engine_backend {
     backend.Nif -> nif.parse_chunk(format, options, chunk)
     backend.Port(p) -> port.parse_chunk(p, format, options, chunk)
+    backend.Shadow(primary, secondary) ->
+      shadow.compare(
+        "parse_chunk",
+        #(format, options, chunk),
+        parse_chunk(on: primary, format: format, chunk: chunk, options: options),
+        fn() {
+          parse_chunk(on: secondary, format: format, chunk: chunk, options: options)
+        },
+      )
   }
 }
 
@@ -55,6 +66,22 @@ pub fn new(
         Ok(parser) -> Ok(OnPort(parser))
         Error(e) -> Error(e)
       }
+    backend.Shadow(primary, secondary) -> {
+      let first = new(on: primary, format: format, options: options)
+      let second = new(on: secondary, format: format, options: options)
+      // The parsers themselves differ; success or the error must not.
+      let _ =
+        shadow.compare(
+          "parser_new",
+          #(format, options),
+          shadow.outcome(first),
+          fn() { shadow.outcome(second) },
+        )
+      case first, second {
+        Ok(p), Ok(s) -> Ok(OnShadow(primary: p, secondary: s))
+        _, _ -> first
+      }
+    }
   }
 }
 
@@ -66,6 +93,8 @@ pub fn feed(
   case parser {
     OnNif(p) -> nif.parser_feed(p, chunk)
     OnPort(p) -> port.parser_feed(p, chunk)
+    OnShadow(p, s) ->
+      shadow.compare("parser_feed", chunk, feed(p, chunk), fn() { feed(s, chunk) })
   }
 }
 
@@ -74,6 +103,8 @@ pub fn finish(parser: Parser) -> Result(event.Parsed, engine.EngineError) {
   case parser {
     OnNif(p) -> nif.parser_finish(p)
     OnPort(p) -> port.parser_finish(p)
+    OnShadow(p, s) ->
+      shadow.compare("parser_finish", Nil, finish(p), fn() { finish(s) })
   }
 }
 
@@ -83,6 +114,10 @@ pub fn close(parser: Parser) -> Result(Nil, engine.EngineError) {
   case parser {
     OnNif(_) -> Ok(Nil)
     OnPort(p) -> port.parser_release(p)
+    OnShadow(p, s) -> {
+      let _ = close(s)
+      close(p)
+    }
   }
 }
 
@@ -101,5 +136,13 @@ pub fn port_handle(
   case parser {
     OnPort(p) -> Ok(p)
     _ -> Error(engine.BadArgument("a parser on the port backend"))
+  }
+}
+
+/// The two parsers of a shadow parser, for `tally/aggregate`.
+pub fn shadow_pair(parser: Parser) -> Result(#(Parser, Parser), engine.EngineError) {
+  case parser {
+    OnShadow(p, s) -> Ok(#(p, s))
+    _ -> Error(engine.BadArgument("a parser on the shadow backend"))
   }
 }
