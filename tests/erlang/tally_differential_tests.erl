@@ -1,0 +1,192 @@
+%% Differential tests: the same generated inputs, valid and malformed, go
+%% to every engine backend, and every answer must be identical: events,
+%% rejects and their reasons, stream stats, windows, counters, invoices and
+%% export bytes. Inputs are generated from a fixed seed per case, so a
+%% failure names the seed and the case is replayed by its number.
+%% (The pure Gleam engine joins these backends when it exists.)
+-module(tally_differential_tests).
+-include_lib("eunit/include/eunit.hrl").
+
+-define(CASES, 120).
+-define(CONFIG, {aggregator_config, hour, true, [<<"bandwidth_out_bytes">>], [<<"storage_bytes">>], [], 172800000}).
+
+%% An engine as a function from operation and arguments to its answer.
+backends(PortRef) ->
+    [{nif, fun(Op, Args) -> apply(tally_nif, Op, Args) end},
+     {port, fun(Op, Args) -> tally_port:call(PortRef, Op, list_to_tuple(Args)) end}].
+
+every_backend_gives_identical_answers_test_() ->
+    {timeout, 300, fun every_backend/0}.
+
+every_backend() ->
+    {ok, Ref} = tally_port:start_supervised(#{timeout => 60000}),
+    Plans = element(2, file:read_file("sample/plans.json")),
+    try
+        [begin
+             Seen = [check_case(Format, Seed, backends(Ref), Plans) || Seed <- lists:seq(1, ?CASES)],
+             Events = lists:sum([E || {E, _} <- Seen]),
+             Kinds = lists:usort(lists:append([K || {_, K} <- Seen])),
+             ?debugFmt("~p: ~b cases, ~b events, rejected for ~p", [Format, ?CASES, Events, Kinds]),
+             %% The generator reaches both good lines and several kinds of bad ones.
+             ?assert(Events > ?CASES),
+             ?assert(length(Kinds) >= 3)
+         end || Format <- [json_lines, s3_access_log, storage_csv, rgw_usage]]
+    after
+        tally_port:stop(Ref)
+    end,
+    ok.
+
+check_case(Format, Seed, Backends, Plans) ->
+    rand:seed(exsss, {Seed, 17, 42}),
+    Input = input(Format),
+    Options = {parser_options, max_line(), source(), s3_customer()},
+    Cuts = cuts(byte_size(Input)),
+    Answers = [{Name, answers(Call, Format, Options, Input, Cuts, Plans)} || {Name, Call} <- Backends],
+    [{_, Reference} | Others] = Answers,
+    [case Got =:= Reference of
+         true -> ok;
+         false -> erlang:error({backends_differ, #{format => Format, seed => Seed, backend => Name,
+                                                   first_difference => first_difference(Reference, Got),
+                                                   input => Input}})
+     end || {Name, Got} <- Others],
+    {ok, {parsed, Events, Rejects, _}} = proplists:get_value(parse_chunk, Reference),
+    {length(Events), [kind(Why) || {reject, _, _, _, Why, _} <- Rejects]}.
+
+kind(Why) when is_atom(Why) -> Why;
+kind(Why) -> element(1, Why).
+
+%% Everything an engine says about one input.
+answers(Call, Format, Options, Input, Cuts, Plans) ->
+    Whole = Call(parse_chunk, [Format, Options, Input]),
+    {ok, P} = Call(parser_new, [Format, Options]),
+    Streamed = [Call(parser_feed, [P, C]) || C <- chunks(Input, Cuts)] ++ [Call(parser_finish, [P])],
+    {ok, A} = Call(aggregator_new, [?CONFIG]),
+    {ok, Q} = Call(parser_new, [Format, Options]),
+    Fed = [Call(aggregator_feed, [A, Q, C]) || C <- chunks(Input, Cuts)] ++ [Call(aggregator_finish, [A, Q])],
+    Windows = Call(aggregator_windows, [A]),
+    Export = Call(aggregator_export, [A]),
+    Invoice = Call(aggregator_close_period, [A, <<"2026-10">>, Plans, 1]),
+    Late = Call(aggregator_add_events, [A, late_events()]),
+    [{parse_chunk, Whole}, {streamed, Streamed}, {fed, Fed}, {windows, Windows}, {export, Export},
+     {invoice, Invoice}, {late, Late}, {take_late, Call(aggregator_take_late, [A])}].
+
+first_difference([{K, A} | _], [{K, B} | _]) when A =/= B -> {K, A, B};
+first_difference([_ | R1], [_ | R2]) -> first_difference(R1, R2);
+first_difference(_, _) -> none.
+
+late_events() ->
+    [{usage_event, <<"late-1">>, <<"s">>, <<"acme">>, <<"r">>, <<"requests">>, 1, 1790812800000 + 3600000}].
+
+%%% Generated inputs
+
+pick(List) -> lists:nth(rand:uniform(length(List)), List).
+maybe(P) -> rand:uniform() < P.
+
+max_line() -> pick([1048576, 1048576, 1048576, 200]).
+source() -> pick([none, {some, <<"edge">>}]).
+s3_customer() -> pick([bucket_owner, requester]).
+
+%% Up to six cut points anywhere, in order.
+cuts(Size) -> lists:usort([rand:uniform(Size + 1) - 1 || _ <- lists:seq(1, rand:uniform(6))]).
+
+chunks(Input, Cuts) ->
+    Points = [0] ++ Cuts ++ [byte_size(Input)],
+    [binary:part(Input, A, B - A) || {A, B} <- lists:zip(lists:droplast(Points), tl(Points))].
+
+input(Format) ->
+    N = rand:uniform(40),
+    Body = iolist_to_binary([line(Format, I) || I <- lists:seq(1, N)]),
+    Input = case Format of
+                storage_csv -> <<(csv_header())/binary, Body/binary>>;
+                rgw_usage -> rgw_doc(N);
+                _ -> Body
+            end,
+    damage(Input).
+
+%% Sometimes cut the input short, or drop its last newline.
+damage(Input) ->
+    case rand:uniform(10) of
+        1 when byte_size(Input) > 2 -> binary:part(Input, 0, rand:uniform(byte_size(Input) - 1));
+        2 -> string:trim(Input, trailing, "\n");
+        _ -> Input
+    end.
+
+customer() -> pick([<<"acme">>, <<"globex">>, <<"ünïcødé 客户"/utf8>>, <<"a\\\"q">>, <<"initech">>]).
+meter() -> pick([<<"bandwidth_out_bytes">>, <<"requests">>, <<"storage_bytes">>, <<"custom_meter">>]).
+id() -> integer_to_binary(rand:uniform(25)).  % small range: duplicate ids
+time_ms() -> 1790812800000 + rand:uniform(31 * 86400) * 1000 - pick([0, 0, 0, 40 * 86400000]).
+
+rfc3339(Ms) ->
+    Offset = pick([<<"Z">>, <<"+02:00">>, <<"-05:30">>]),
+    Shift = case Offset of <<"Z">> -> 0; <<"+02:00">> -> 7200; <<"-05:30">> -> -19800 end,
+    {{Y, Mo, D}, {H, Mi, S}} = calendar:system_time_to_universal_time(Ms div 1000 + Shift, second),
+    iolist_to_binary([io_lib:format("~4..0b-~2..0b-~2..0bT~2..0b:~2..0b:~2..0b", [Y, Mo, D, H, Mi, S]), Offset]).
+
+value() ->
+    pick([integer_to_binary(rand:uniform(1000000)), <<"0">>, <<"-1">>, <<"1.5">>, <<"\"12\"">>, <<"1e3">>,
+          <<"18446744073709551615">>, <<"18446744073709551616">>, <<"99999999999999999999999">>]).
+
+line(json_lines, _I) ->
+    case rand:uniform(14) of
+        1 -> <<"\n">>;
+        2 -> <<"{\"id\": \"x\", \"subject\": \"acme\", truncated\n">>;
+        3 -> <<"[1,2,3]\n">>;
+        4 -> <<"{\"id\":\"bad-utf8\",\"source\":\"s\",\"subject\":\"", 16#ff, "\"}\n">>;
+        5 -> <<"{\"id\":\"e\",\"source\":\"s\",\"subject\":\"c\",\"time\":\"not a time\",\"data\":{\"resource\":\"r\",\"meter\":\"m\",\"value\":1}}\n">>;
+        _ ->
+            Extra = case maybe(0.3) of true -> <<",\"type\":\"com.x\",\"ext\":{\"a\":[1,{\"b\":null}]}">>; false -> <<>> end,
+            iolist_to_binary(["{\"id\":\"", id(), "\",\"source\":\"", pick([<<"/edge/fra1">>, <<"/edge/ams1">>]),
+                              "\",\"subject\":\"", customer(), "\",\"time\":\"", rfc3339(time_ms()), "\"", Extra,
+                              ",\"data\":{\"resource\":\"", pick([<<"cdn">>, <<"bucket\\u00e9">>]), "\",\"meter\":\"",
+                              meter(), "\",\"value\":", value(), "}}\n"])
+    end;
+line(s3_access_log, I) ->
+    Owner = pick([<<"79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be">>, <<"owner2">>]),
+    {{Y, Mo, D}, {H, Mi, S}} = calendar:system_time_to_universal_time(time_ms() div 1000, second),
+    Month = lists:nth(Mo, ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]),
+    Time = case maybe(0.05) of
+               true -> <<"[not a time]">>;
+               false -> iolist_to_binary(io_lib:format("[~2..0b/~s/~4..0b:~2..0b:~2..0b:~2..0b +0000]", [D, Month, Y, H, Mi, S]))
+           end,
+    case rand:uniform(12) of
+        1 -> <<"too few fields\n">>;
+        2 -> <<"\n">>;
+        _ ->
+            Sent = pick([integer_to_binary(rand:uniform(100000000)), <<"-">>, <<"x12">>, <<"99999999999999999999999">>]),
+            Req = pick([<<"REQ", (integer_to_binary(rand:uniform(30)))/binary>>, <<"-">>]),
+            iolist_to_binary([Owner, " ", pick([<<"bucket-a">>, <<"bucket-b">>]), " ", Time, " 192.0.2.1 ",
+                              pick([Owner, <<"-">>, <<"arn:aws:iam::123:user/x">>]), " ", Req, " ",
+                              pick([<<"REST.GET.OBJECT">>, <<"REST.PUT.OBJECT">>, <<"REST.HEAD.OBJECT">>]),
+                              " key/", integer_to_binary(I), " \"GET /bucket-a/key HTTP/1.1\" 200 - ", Sent, " ",
+                              pick([<<"-">>, integer_to_binary(rand:uniform(5000))]), " 10 2 \"-\" \"",
+                              pick([<<"curl/8.4.0">>, <<"Mozilla/5.0 (X11; Linux x86_64) \\\"quoted\\\"">>]),
+                              "\" - hostid= SigV4\n"])
+    end;
+line(storage_csv, _I) ->
+    case rand:uniform(12) of
+        1 -> <<"\n">>;
+        2 -> <<"2026-10-04T00:00:00Z,acme,b,lots\n">>;
+        3 -> <<"only,three,fields\n">>;
+        _ ->
+            iolist_to_binary([rfc3339(time_ms()), ",", pick([<<"acme">>, <<"\"Globex, Inc.\"">>, <<"\"say \"\"hi\"\"\"">>]),
+                              ",", pick([<<"b1">>, <<"b2">>]), ",", pick([integer_to_binary(rand:uniform(1 bsl 40)), <<"-5">>]), "\n"])
+    end;
+line(rgw_usage, _I) ->
+    <<>>.
+
+csv_header() ->
+    pick([<<"timestamp,customer,bucket,bytes\n">>, <<"bytes,bucket,customer,timestamp\n">>, <<"time,who\n">>]).
+
+rgw_doc(N) ->
+    Buckets = [iolist_to_binary(
+                 ["{\"bucket\":\"", pick([<<"photos">>, <<"">>, <<"b\\u00e9">>]), "\",\"time\":\"",
+                  pick([<<"2026-10-01 10:00:00.000000Z">>, <<"2026-10-02 11:00:00.000000Z">>, <<"bad">>]),
+                  "\",\"epoch\":1790848800,\"owner\":\"", pick([<<"johndoe">>, <<"acme">>]), "\",\"categories\":[",
+                  lists:join(",", [iolist_to_binary(["{\"category\":\"", pick([<<"get_obj">>, <<"put_obj">>]),
+                                                     "\",\"bytes_sent\":", value(), ",\"bytes_received\":",
+                                                     integer_to_binary(rand:uniform(1000)), ",\"ops\":3,\"successful_ops\":",
+                                                     pick([<<"3">>, <<"\"x\"">>]), "}"])
+                                   || _ <- lists:seq(1, rand:uniform(3))]),
+                  "]}"]) || _ <- lists:seq(1, min(N, 8))],
+    iolist_to_binary(["{\"entries\":[{\"user\":\"", customer(), "\",\"buckets\":[", lists:join(",", Buckets),
+                      "]}],\"summary\":[]}\n"]).
