@@ -1,5 +1,6 @@
 %% The BEAM benchmark (`make bench`): parse plus aggregate of the same data,
-%% in one run, through every backend and the peer a BEAM team would use
+%% in one run, through every backend (and shadow mode: NIF primary, port
+%% secondary, every answer compared) and the peer a BEAM team would use
 %% today (jiffy, a C NIF, decoding the JSON; aggregation in ETS), at three
 %% data sizes and three key counts. For each run it prints MB/s, events/s,
 %% the ratio to the NIF, the peak resident memory (the VM's, plus the port
@@ -58,7 +59,11 @@ header() ->
 run_case({Format, Mb, Keys}, Dir) ->
     File = data_file(Format, Mb, Keys, Dir),
     Bytes = filelib:file_size(File),
-    Backends = [nif, port] ++ case Format of jsonl -> [jiffy_ets]; s3 -> [] end,
+    Jiffy = case code:which(jiffy) of
+                non_existing -> io:format("(jiffy is not installed: scripts/setup.sh --bench)~n"), [];
+                _ -> [jiffy_ets]
+            end,
+    Backends = [nif, port, shadow] ++ case Format of jsonl -> Jiffy; s3 -> [] end,
     %% Best of REPEAT runs (3; 1 from 1 GB up): this machine is shared, and a
     %% run slowed by a neighbour says nothing about the backend.
     Repeat = case Mb >= 1000 of true -> 1; false -> list_to_integer(os:getenv("REPEAT", "3")) end,
@@ -108,8 +113,9 @@ in_fresh_vm(Backend, Format, File) ->
 -spec one(atom(), atom(), file:filename()) -> no_return().
 one(Backend, Format, File) ->
     {ok, Port} = case Backend of
-                     port -> tally_port:start_supervised(#{timeout => 600000});
-                     _ -> {ok, none}
+                     nif -> {ok, none};
+                     jiffy_ets -> {ok, none};
+                     _ -> tally_port:start_supervised(#{timeout => 600000})
                  end,
     Result = measure(Backend, Format, File, Port),
     io:format("RESULT ~w.~n", [Result]),
@@ -125,7 +131,7 @@ measure(Backend, Format, File, Port) ->
     Events = run(Backend, Format, File, Port),
     Secs = (erlang:monotonic_time(microsecond) - T0) / 1.0e6,
     Lag = stop_probe(Probe),
-    Rss = peak_rss(os:getpid()) + case Backend of port -> peak_rss(PortPid); _ -> 0 end,
+    Rss = peak_rss(os:getpid()) + case Port of none -> 0; _ -> peak_rss(PortPid) end,
     #{secs => Secs, events => Events, peak_rss => Rss, worst_lag_ms => Lag}.
 
 %% Events counted once (applied + duplicates seen), read through Backend.
@@ -144,6 +150,17 @@ run(port, Format, File, Port) ->
     {ok, {counters, Applied, Duplicates, _}} = tally_port:call(Port, aggregator_counters, {A}),
     {ok, nil} = tally_port:call(Port, release, {A}),
     {ok, nil} = tally_port:call(Port, release, {P}),
+    Applied + Duplicates;
+run(shadow, Format, File, Port) ->
+    %% Shadow mode through the Gleam API (tally/aggregate): the NIF answers,
+    %% the port runs the same work and every answer is compared.
+    Backend = {shadow, nif, {port, {port, Port}}},
+    {ok, A} = 'tally@aggregate':new(Backend, ?CONFIG),
+    {ok, P} = 'tally@parse':new(Backend, format(Format), ?OPTIONS),
+    each_chunk(File, fun(C) -> {ok, _} = 'tally@aggregate':feed(A, P, C) end),
+    {ok, _} = 'tally@aggregate':finish(A, P),
+    {ok, {counters, Applied, Duplicates, _}} = 'tally@aggregate':counters(A),
+    [{shadow_stats, _, _, 0} = S || S <- tally_shadow:stats()],
     Applied + Duplicates;
 run(jiffy_ets, jsonl, File, _Port) ->
     Windows = ets:new(windows, [set]),
