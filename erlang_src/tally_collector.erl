@@ -109,6 +109,13 @@ read_file(Path, #state{files = Files} = State) ->
     {F, State1} = read_more(Path, Key, Size, F0, State),
     State1#state{files = maps:put(Key, F#file{last_size = Size}, State1#state.files)}.
 
+read_more(Path, Key, Size, #file{offset = Offset}, #state{name = Name} = State) when Offset > Size ->
+    %% Truncated in place (log rotation by copy and truncate): what is there
+    %% now is new. Reading it from the start is safe; what was read before
+    %% and is read again is dropped by deduplication.
+    logger:warning(#{msg => "source file shrank, reading it from the start", source => Name,
+                     file => Key, offset => Offset, size => Size}),
+    read_more(Path, Key, Size, #file{}, State);
 read_more(_Path, _Key, Size, #file{offset = Offset} = F, State) when Offset >= Size ->
     {F, State};
 read_more(Path, Key, Size, #file{offset = Offset, last_size = Last} = F, #state{format = rgw_usage} = State) ->

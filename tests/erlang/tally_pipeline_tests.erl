@@ -324,3 +324,22 @@ wait_closed(Period, N) ->
         true -> ok;
         false -> timer:sleep(50), wait_closed(Period, N - 1)
     end.
+
+a_truncated_file_is_read_again_from_the_start_test_() ->
+    {timeout, 60, fun() -> quiet(fun truncated/0) end}.
+
+truncated() ->
+    Dir = tmp_dir(),
+    start(env(Dir, none, 1048576)),
+    try
+        ok = tally_pipeline:sync(),
+        #{collectors := #{<<"s3">> := #{records := R0}}} = tally_pipeline:status(),
+        %% Rotated by copy-and-truncate, then two new lines written.
+        Log = filename:join([Dir, "in", "s3_access.log"]),
+        {ok, Bin} = file:read_file(Log),
+        [L1, L2 | _] = binary:split(Bin, <<"\n">>, [global]),
+        ok = file:write_file(Log, <<L1/binary, "\n", L2/binary, "\n">>),
+        ok = tally_pipeline:sync(),
+        #{collectors := #{<<"s3">> := #{records := R1}}} = tally_pipeline:status(),
+        ?assertEqual(R0 + 2, R1)
+    after stop() end.
