@@ -55,6 +55,8 @@ start_pipeline_on_sample() ->
                #{name => <<"storage">>, format => storage_csv, path => "sample/storage.csv"}],
     [ok = application:set_env(tally, K, V) || {K, V} <- [{data_dir, Dir}, {sources, Sources},
                                                          {plans, "sample/plans.json"}, {bus, none}]],
+    #{level := Level} = logger:get_primary_config(),
+    put(tally_test_log_level, Level),
     ok = logger:set_primary_config(level, error),
     {ok, _} = application:ensure_all_started(tally),
     nil.
@@ -63,6 +65,7 @@ start_pipeline_on_sample() ->
 stop_pipeline() ->
     ok = application:stop(tally),
     [application:unset_env(tally, K) || {K, _} <- application:get_all_env(tally)],
+    ok = logger:set_primary_config(level, get(tally_test_log_level)),
     nil.
 
 %% Runs Run with a logger handler that catches shadow mismatch reports;
@@ -70,8 +73,18 @@ stop_pipeline() ->
 -spec shadow_mismatches(fun(() -> term())) -> {term(), [{binary(), binary()}]}.
 shadow_mismatches(Run) ->
     Id = list_to_atom("tally_test_capture_" ++ integer_to_list(erlang:unique_integer([positive]))),
+    %% Let warnings through to this handler only, whatever other tests set.
+    #{level := Primary} = logger:get_primary_config(),
+    {ok, #{level := Default}} = logger:get_handler_config(default),
+    ok = logger:set_primary_config(level, all),
+    ok = logger:set_handler_config(default, level, none),
     ok = logger:add_handler(Id, ?MODULE, #{config => #{to => self()}}),
-    Result = try Run() after logger:remove_handler(Id) end,
+    Result = try Run()
+             after
+                 logger:remove_handler(Id),
+                 logger:set_handler_config(default, level, Default),
+                 logger:set_primary_config(level, Primary)
+             end,
     {Result, collect_mismatches()}.
 
 collect_mismatches() ->
