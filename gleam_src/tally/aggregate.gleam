@@ -31,6 +31,7 @@ pub fn new(
   case engine_backend {
     backend.Nif -> wrap_nif(nif.aggregator_new(config))
     backend.Port(p) -> wrap_port(port.aggregator_new(p, config))
+    backend.Gleam -> Error(engine.Unsupported("aggregator on the Gleam engine"))
     backend.Shadow(primary, secondary) ->
       pair(
         "aggregator_new",
@@ -231,6 +232,7 @@ pub fn restore(
   case engine_backend {
     backend.Nif -> wrap_nif(nif.aggregator_restore(bytes))
     backend.Port(p) -> wrap_port(port.aggregator_restore(p, bytes))
+    backend.Gleam -> Error(engine.Unsupported("aggregator on the Gleam engine"))
     backend.Shadow(primary, secondary) ->
       pair(
         "restore",

@@ -5,6 +5,7 @@ import tally/engine
 import tally/event
 import tally/nif
 import tally/port
+import tally/pure
 import tally/shadow
 
 /// A streaming parser: feed it chunks cut anywhere, then finish it.
@@ -32,6 +33,7 @@ pub fn parse_chunk(
   case engine_backend {
     backend.Nif -> nif.parse_chunk(format, options, chunk)
     backend.Port(p) -> port.parse_chunk(p, format, options, chunk)
+    backend.Gleam -> pure.parse_chunk(format, options, chunk)
     backend.Shadow(primary, secondary) ->
       shadow.compare(
         "parse_chunk",
@@ -66,6 +68,7 @@ pub fn new(
         Ok(parser) -> Ok(OnPort(parser))
         Error(e) -> Error(e)
       }
+    backend.Gleam -> Error(engine.Unsupported("streaming parser on the Gleam engine"))
     backend.Shadow(primary, secondary) -> {
       let first = new(on: primary, format: format, options: options)
       let second = new(on: secondary, format: format, options: options)

@@ -43,6 +43,16 @@ check_case(Format, Seed, Backends, Plans) ->
     Cuts = cuts(byte_size(Input)),
     Answers = [{Name, answers(Call, Format, Options, Input, Cuts, Plans)} || {Name, Call} <- Backends],
     [{_, Reference} | Others] = Answers,
+    %% The pure Gleam engine answers what it has: parsing JSON Lines whole.
+    case Format of
+        json_lines ->
+            Gleam = 'tally@pure':parse_chunk(Format, Options, Input),
+            Gleam =:= proplists:get_value(parse_chunk, Reference) orelse
+                erlang:error({gleam_differs, #{seed => Seed, input => Input, gleam => Gleam,
+                                               nif => proplists:get_value(parse_chunk, Reference)}});
+        _ ->
+            ok
+    end,
     [case Got =:= Reference of
          true -> ok;
          false -> erlang:error({backends_differ, #{format => Format, seed => Seed, backend => Name,
@@ -76,6 +86,37 @@ first_difference(_, _) -> none.
 
 late_events() ->
     [{usage_event, <<"late-1">>, <<"s">>, <<"acme">>, <<"r">>, <<"requests">>, 1, 1790812800000 + 3600000}].
+
+%% Single lines mutated at random (cut, a byte changed, a byte inserted):
+%% every error path of the JSON scanner, parsed by the NIF and by Gleam.
+the_gleam_json_lines_parser_agrees_line_by_line_test() ->
+    rand:seed(exsss, {7, 7, 7}),
+    Good = [<<"{\"specversion\":\"1.0\",\"id\":\"e1\",\"source\":\"/edge/fra1\",\"subject\":\"acme\","
+              "\"time\":\"2026-10-01T12:00:00.123+02:00\",\"data\":{\"resource\":\"b\\u00e9\\ud83d\\ude00\","
+              "\"meter\":\"bandwidth_out_bytes\",\"value\":1024,\"x\":[1,-2.5e3,true,null,{\"y\":\"\\n\"}]}}">>,
+            <<"{\"id\":\"e2\",\"source\":\"s\",\"subject\":\"c\",\"time\":\"1990-12-31T23:59:60Z\","
+              "\"data\":{\"resource\":\"r\",\"meter\":\"m\",\"value\":9223372036854775807}}">>],
+    Results = [begin
+                   Line = mutate(pick(Good)),
+                   Nif = tally_nif:parse_event_line(Line),
+                   ?assertEqual({Line, Nif}, {Line, 'tally@pure':parse_event_line(Line)}),
+                   case Nif of {ok, {ok, _}} -> ok; {ok, {error, Why}} -> kind(Why) end
+               end || _ <- lists:seq(1, 3000)],
+    Kinds = lists:usort(Results),
+    ?debugFmt("3000 mutated lines: ~p", [Kinds]),
+    ?assert(length(Kinds) >= 6).
+
+mutate(Line) ->
+    N = byte_size(Line),
+    At = rand:uniform(N) - 1,
+    <<Before:At/binary, C, After/binary>> = Line,
+    Byte = pick([$", $\\, ${, $}, $[, $], $,, $:, $-, $0, $9, $., $e, $u, $\s, 0, 16#ff, 16#c3, $x]),
+    case rand:uniform(4) of
+        1 -> Before;
+        2 -> <<Before/binary, Byte, After/binary>>;
+        3 -> <<Before/binary, Byte, C, After/binary>>;
+        4 -> <<Before/binary, After/binary>>
+    end.
 
 %%% Generated inputs
 

@@ -1,0 +1,79 @@
+%% @doc The byte-level helpers of the pure Gleam engine (gleam_src/tally/pure):
+%% the Gleam subset tally compiles with leaves bit syntax to Erlang, so
+%% reading bytes by position and splitting binaries happen here. Nothing
+%% here knows a format; it is the Gleam code that parses.
+-module(tally_pure_ffi).
+
+-export([byte_at/2, slice/3, size/1, utf8_error_at/1, split_lines/1, append_byte/2,
+         append/2, codepoint_utf8/1, starts_with/3, is_blank/1, strip_cr/1, head/2,
+         reverse/1, length/1, parse_int/1]).
+
+%% The byte at Pos, or -1 past the end.
+-spec byte_at(binary(), integer()) -> integer().
+byte_at(Bin, Pos) when Pos >= 0, Pos < byte_size(Bin) -> binary:at(Bin, Pos);
+byte_at(_Bin, _Pos) -> -1.
+
+-spec slice(binary(), non_neg_integer(), non_neg_integer()) -> binary().
+slice(Bin, Pos, Len) -> binary:part(Bin, Pos, Len).
+
+-spec size(binary()) -> non_neg_integer().
+size(Bin) -> byte_size(Bin).
+
+%% -1 when Bin is UTF-8, else the length of its longest valid prefix.
+-spec utf8_error_at(binary()) -> integer().
+utf8_error_at(Bin) ->
+    case unicode:characters_to_binary(Bin, utf8, utf8) of
+        Bin -> -1;
+        {error, Valid, _} -> byte_size(Valid);
+        {incomplete, Valid, _} -> byte_size(Valid)
+    end.
+
+%% The pieces between newlines: the last is what follows the last newline
+%% (empty when the input ends with one).
+-spec split_lines(binary()) -> [binary()].
+split_lines(Bin) -> binary:split(Bin, <<"\n">>, [global]).
+
+-spec append_byte(binary(), byte()) -> binary().
+append_byte(Bin, Byte) -> <<Bin/binary, Byte>>.
+
+-spec append(binary(), binary()) -> binary().
+append(A, B) -> <<A/binary, B/binary>>.
+
+%% The UTF-8 of a code point, or an error for a surrogate or one too large.
+-spec codepoint_utf8(integer()) -> {ok, binary()} | {error, nil}.
+codepoint_utf8(C) when C >= 16#D800, C =< 16#DFFF -> {error, nil};
+codepoint_utf8(C) when C >= 0, C =< 16#10FFFF -> {ok, <<C/utf8>>};
+codepoint_utf8(_) -> {error, nil}.
+
+-spec starts_with(binary(), non_neg_integer(), binary()) -> boolean().
+starts_with(Bin, Pos, Word) ->
+    byte_size(Bin) >= Pos + byte_size(Word) andalso binary:part(Bin, Pos, byte_size(Word)) =:= Word.
+
+%% Only ASCII white space (space, tab, newline, form feed, carriage return).
+-spec is_blank(binary()) -> boolean().
+is_blank(<<>>) -> true;
+is_blank(<<C, Rest/binary>>) when C =:= $\s; C =:= $\t; C =:= $\n; C =:= 12; C =:= $\r -> is_blank(Rest);
+is_blank(_) -> false.
+
+-spec strip_cr(binary()) -> binary().
+strip_cr(Bin) when byte_size(Bin) > 0 ->
+    case binary:last(Bin) of
+        $\r -> binary:part(Bin, 0, byte_size(Bin) - 1);
+        _ -> Bin
+    end;
+strip_cr(Bin) -> Bin.
+
+%% At most the first N bytes.
+-spec head(binary(), non_neg_integer()) -> binary().
+head(Bin, N) when byte_size(Bin) =< N -> Bin;
+head(Bin, N) -> binary:part(Bin, 0, N).
+
+-spec reverse(list()) -> list().
+reverse(L) -> lists:reverse(L).
+
+-spec length(list()) -> non_neg_integer().
+length(L) -> erlang:length(L).
+
+%% Decimal digits only (the caller checked), as an integer.
+-spec parse_int(binary()) -> integer().
+parse_int(Bin) -> binary_to_integer(Bin).

@@ -1,0 +1,65 @@
+//// Byte access for the pure Gleam engine, through `tally_pure_ffi`.
+
+/// The byte at `pos`, or -1 past the end.
+@external(erlang, "tally_pure_ffi", "byte_at")
+pub fn at(bytes: BitArray, pos: Int) -> Int
+
+@external(erlang, "tally_pure_ffi", "slice")
+pub fn slice(bytes: BitArray, pos: Int, len: Int) -> BitArray
+
+/// The same bytes as a String: only for bytes known to be UTF-8.
+@external(erlang, "tally_pure_ffi", "slice")
+pub fn slice_text(bytes: BitArray, pos: Int, len: Int) -> String
+
+@external(erlang, "tally_pure_ffi", "size")
+pub fn size(bytes: BitArray) -> Int
+
+/// -1 when the bytes are UTF-8, else where the first bad sequence starts.
+@external(erlang, "tally_pure_ffi", "utf8_error_at")
+pub fn utf8_error_at(bytes: BitArray) -> Int
+
+@external(erlang, "tally_pure_ffi", "split_lines")
+pub fn split_lines(bytes: BitArray) -> List(BitArray)
+
+@external(erlang, "tally_pure_ffi", "append_byte")
+pub fn append_byte(bytes: BitArray, byte: Int) -> BitArray
+
+@external(erlang, "tally_pure_ffi", "append")
+pub fn append(a: BitArray, b: BitArray) -> BitArray
+
+@external(erlang, "tally_pure_ffi", "codepoint_utf8")
+pub fn codepoint_utf8(code: Int) -> Result(BitArray, Nil)
+
+@external(erlang, "tally_pure_ffi", "starts_with")
+pub fn starts_with(bytes: BitArray, pos: Int, word: BitArray) -> Bool
+
+@external(erlang, "tally_pure_ffi", "is_blank")
+pub fn is_blank(bytes: BitArray) -> Bool
+
+@external(erlang, "tally_pure_ffi", "strip_cr")
+pub fn strip_cr(bytes: BitArray) -> BitArray
+
+@external(erlang, "tally_pure_ffi", "head")
+pub fn head(bytes: BitArray, n: Int) -> BitArray
+
+/// Bytes known to be UTF-8, as a String.
+@external(erlang, "tally_pure_ffi", "head")
+fn head_text(bytes: BitArray, n: Int) -> String
+
+pub fn to_text(bytes: BitArray) -> String {
+  head_text(bytes, size(bytes))
+}
+
+@external(erlang, "tally_pure_ffi", "reverse")
+pub fn reverse(list: List(a)) -> List(a)
+
+@external(erlang, "tally_pure_ffi", "length")
+pub fn length(list: List(a)) -> Int
+
+/// Decimal digits (checked by the caller) as an integer.
+@external(erlang, "tally_pure_ffi", "parse_int")
+pub fn parse_digits(digits: BitArray) -> Int
+
+pub fn is_digit(c: Int) -> Bool {
+  c >= 48 && c <= 57
+}

@@ -1,0 +1,61 @@
+//// The pure Gleam engine: the engine cases every backend passes, JSON
+//// Lines chunks agreeing with the NIF in shadow mode, and a clear
+//// `Unsupported` for what it does not have yet.
+
+import tally/aggregate
+import tally/backend
+import tally/engine
+import tally/engine_cases
+import tally/event
+import tally/expect
+import tally/parse
+import tally/pure
+import tally/shadow
+import tally/usage
+
+pub fn parse_event_line_test() {
+  engine_cases.parse_event_line(pure.parse_event_line)
+}
+
+pub fn parse_chunk_in_shadow_of_the_nif_test() {
+  let assert Ok(bytes) = read_file("sample/events.jsonl")
+  shadow.reset()
+  let options = event.default_parser_options()
+  let assert Ok(parsed) =
+    parse.parse_chunk(
+      on: backend.Shadow(backend.Nif, backend.Gleam),
+      format: event.JsonLines,
+      chunk: bytes,
+      options: options,
+    )
+  expect.equal(parsed.stats.records, 8993)
+  expect.equal(parsed.stats.rejected, 2)
+  expect.equal(shadow.stats(), [shadow.ShadowStats("parse_chunk", 1, 0)])
+  // Crossing a CRLF, a blank line, and a line over the limit.
+  let small = event.ParserOptions(..options, max_line: 30)
+  let chunk = <<"\r\n   \n{\"id\": 1}\r\n":utf8, "{\"a\":\"0123456789012345678901234567890\"}":utf8>>
+  expect.equal(
+    parse.parse_chunk(on: backend.Gleam, format: event.JsonLines, chunk: chunk, options: small),
+    parse.parse_chunk(on: backend.Nif, format: event.JsonLines, chunk: chunk, options: small),
+  )
+}
+
+pub fn what_the_gleam_engine_lacks_is_unsupported_test() {
+  expect.equal(
+    parse.parse_chunk(
+      on: backend.Gleam,
+      format: event.StorageCsv,
+      chunk: <<>>,
+      options: event.default_parser_options(),
+    ),
+    Error(engine.Unsupported("parse_chunk of this format on the Gleam engine")),
+  )
+  let assert Error(engine.Unsupported(_)) =
+    aggregate.new(on: backend.Gleam, config: usage.default_config())
+  let assert Error(engine.Unsupported(_)) =
+    parse.new(on: backend.Gleam, format: event.JsonLines, options: event.default_parser_options())
+  Nil
+}
+
+@external(erlang, "file", "read_file")
+fn read_file(path: String) -> Result(BitArray, Nil)
