@@ -6,7 +6,8 @@
 
 -export([byte_at/2, slice/3, size/1, utf8_error_at/1, split_lines/1, append_byte/2,
          append/2, codepoint_utf8/1, starts_with/3, is_blank/1, strip_cr/1, head/2,
-         reverse/1, length/1, parse_int/1]).
+         reverse/1, length/1, parse_int/1, trim/1, ascii_lowercase/1, int_to_text/1,
+         all_digits/1, find_byte/3]).
 
 %% The byte at Pos, or -1 past the end.
 -spec byte_at(binary(), integer()) -> integer().
@@ -77,3 +78,42 @@ length(L) -> erlang:length(L).
 %% Decimal digits only (the caller checked), as an integer.
 -spec parse_int(binary()) -> integer().
 parse_int(Bin) -> binary_to_integer(Bin).
+
+%% Trims what Rust's str::trim trims: Unicode White_Space at both ends
+%% (not Erlang's string:trim/1 set, which differs at U+00A0, U+200E, ...).
+-spec trim(binary()) -> binary().
+trim(Bin) -> trim_trailing(trim_leading(Bin)).
+
+trim_leading(<<C/utf8, Rest/binary>> = Bin) ->
+    case white_space(C) of true -> trim_leading(Rest); false -> Bin end;
+trim_leading(Bin) -> Bin.
+
+trim_trailing(Bin) ->
+    Kept = lists:dropwhile(fun white_space/1, lists:reverse(unicode:characters_to_list(Bin))),
+    unicode:characters_to_binary(lists:reverse(Kept)).
+
+white_space(C) when C >= 9, C =< 13 -> true;
+white_space(C) when C =:= 32; C =:= 16#85; C =:= 16#A0; C =:= 16#1680 -> true;
+white_space(C) when C >= 16#2000, C =< 16#200A -> true;
+white_space(C) when C =:= 16#2028; C =:= 16#2029; C =:= 16#202F; C =:= 16#205F; C =:= 16#3000 -> true;
+white_space(_) -> false.
+
+%% A-Z to a-z only, as Rust's to_ascii_lowercase.
+-spec ascii_lowercase(binary()) -> binary().
+ascii_lowercase(Bin) -> << <<(case C >= $A andalso C =< $Z of true -> C + 32; false -> C end)>> || <<C>> <= Bin >>.
+
+-spec int_to_text(integer()) -> binary().
+int_to_text(N) -> integer_to_binary(N).
+
+%% Non-empty and only ASCII digits.
+-spec all_digits(binary()) -> boolean().
+all_digits(<<>>) -> false;
+all_digits(Bin) -> lists:all(fun(C) -> C >= $0 andalso C =< $9 end, binary_to_list(Bin)).
+
+%% The position of Byte at or after From, or the size when there is none.
+-spec find_byte(binary(), non_neg_integer(), byte()) -> non_neg_integer().
+find_byte(Bin, From, Byte) ->
+    case binary:match(Bin, <<Byte>>, [{scope, {From, byte_size(Bin) - From}}]) of
+        {Pos, 1} -> Pos;
+        nomatch -> byte_size(Bin)
+    end.

@@ -40,11 +40,25 @@ pub fn parse_chunk_in_shadow_of_the_nif_test() {
   )
 }
 
+pub fn storage_csv_in_shadow_of_the_nif_test() {
+  let assert Ok(bytes) = read_file("sample/storage.csv")
+  shadow.reset()
+  let assert Ok(parsed) =
+    parse.parse_chunk(
+      on: backend.Shadow(backend.Gleam, backend.Nif),
+      format: event.StorageCsv,
+      chunk: bytes,
+      options: event.default_parser_options(),
+    )
+  expect.equal(#(parsed.stats.events, parsed.stats.rejected), #(93, 1))
+  expect.equal(shadow.stats(), [shadow.ShadowStats("parse_chunk", 1, 0)])
+}
+
 pub fn what_the_gleam_engine_lacks_is_unsupported_test() {
   expect.equal(
     parse.parse_chunk(
       on: backend.Gleam,
-      format: event.StorageCsv,
+      format: event.S3AccessLog,
       chunk: <<>>,
       options: event.default_parser_options(),
     ),

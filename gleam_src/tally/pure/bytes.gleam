@@ -63,3 +63,21 @@ pub fn parse_digits(digits: BitArray) -> Int
 pub fn is_digit(c: Int) -> Bool {
   c >= 48 && c <= 57
 }
+
+/// Trims Unicode white space as Rust's `str::trim` does (UTF-8 input).
+@external(erlang, "tally_pure_ffi", "trim")
+pub fn trim(text: BitArray) -> BitArray
+
+@external(erlang, "tally_pure_ffi", "ascii_lowercase")
+pub fn ascii_lowercase(text: BitArray) -> BitArray
+
+@external(erlang, "tally_pure_ffi", "int_to_text")
+pub fn int_to_text(n: Int) -> String
+
+/// Not empty, and only ASCII digits.
+@external(erlang, "tally_pure_ffi", "all_digits")
+pub fn all_digits(bytes: BitArray) -> Bool
+
+/// Where `byte` is at or after `from`, or the size when it is not.
+@external(erlang, "tally_pure_ffi", "find_byte")
+pub fn find_byte(bytes: BitArray, from: Int, byte: Int) -> Int
