@@ -7,7 +7,7 @@
 -export([byte_at/2, slice/3, size/1, utf8_error_at/1, split_lines/1, append_byte/2,
          append/2, codepoint_utf8/1, starts_with/3, is_blank/1, strip_cr/1, head/2,
          reverse/1, length/1, parse_int/1, trim/1, ascii_lowercase/1, int_to_text/1,
-         all_digits/1, find_byte/3]).
+         all_digits/1, find_byte/3, fnv1a64_hex/1]).
 
 %% The byte at Pos, or -1 past the end.
 -spec byte_at(binary(), integer()) -> integer().
@@ -117,3 +117,11 @@ find_byte(Bin, From, Byte) ->
         {Pos, 1} -> Pos;
         nomatch -> byte_size(Bin)
     end.
+
+%% FNV-1a, 64 bits, as 16 lowercase hex digits (ids of S3 lines without a
+%% request id): the same as tally_core::parse::fnv1a64 with {:016x}.
+-spec fnv1a64_hex(binary()) -> binary().
+fnv1a64_hex(Bin) ->
+    H = lists:foldl(fun(B, Acc) -> ((Acc bxor B) * 16#100000001b3) band 16#ffffffffffffffff end,
+                    16#cbf29ce484222325, binary_to_list(Bin)),
+    list_to_binary(io_lib:format("~16.16.0b", [H])).

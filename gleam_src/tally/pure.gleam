@@ -2,7 +2,7 @@
 //// byte access through `tally_pure_ffi`), the readable reference the Rust
 //// engine is checked against, and a backend of its own (`backend.Gleam`).
 ////
-//// So far it parses JSON Lines usage events and storage CSV
+//// So far it parses JSON Lines usage events, S3 access logs and storage CSV
 //// (`parse_event_line`, `parse_chunk`); the other formats, streaming
 //// parsers, aggregation and billing answer `Error(engine.Unsupported(..))` until they are written.
 //// Everything it does answer is held to the Rust engine's answers, reject
@@ -15,6 +15,7 @@ import tally/pure/bytes
 import tally/pure/csv
 import tally/pure/jsonl
 import tally/pure/lines
+import tally/pure/s3
 
 /// Same as `nif.parse_event_line`.
 pub fn parse_event_line(
@@ -38,6 +39,14 @@ pub fn parse_chunk(
     max, _ if max < 0 -> Error(engine.BadArgument("an Int that fits usize"))
     0, _ -> Error(engine.BadArgument("a max_line above 0"))
     max, event.JsonLines -> Ok(json_lines(max, chunk))
+    max, event.S3AccessLog ->
+      Ok(lines.parse_all(
+        event.S3AccessLog,
+        max,
+        chunk,
+        s3.new(option.unwrap(options.source, or: "s3_access_log"), options.s3_customer),
+        s3.parse_line,
+      ))
     max, event.StorageCsv ->
       Ok(lines.parse_all(
         event.StorageCsv,
@@ -51,7 +60,7 @@ pub fn parse_chunk(
 }
 
 // A line format's answer for one line, as `LineFormat::parse_line` gives it.
-fn json_line(state: Nil, line: BitArray) -> #(Nil, lines.LineResult) {
+fn json_line(state: Nil, _number: Int, line: BitArray) -> #(Nil, lines.LineResult) {
   case bytes.is_blank(line) {
     True -> #(state, lines.Skipped)
     False ->

@@ -54,11 +54,25 @@ pub fn storage_csv_in_shadow_of_the_nif_test() {
   expect.equal(shadow.stats(), [shadow.ShadowStats("parse_chunk", 1, 0)])
 }
 
+pub fn s3_access_log_in_shadow_of_the_nif_test() {
+  let assert Ok(bytes) = read_file("sample/s3_access.log")
+  shadow.reset()
+  let assert Ok(parsed) =
+    parse.parse_chunk(
+      on: backend.Shadow(backend.Gleam, backend.Nif),
+      format: event.S3AccessLog,
+      chunk: bytes,
+      options: event.ParserOptions(..event.default_parser_options(), s3_customer: event.Requester),
+    )
+  expect.equal(#(parsed.stats.events, parsed.stats.rejected), #(992, 1))
+  expect.equal(shadow.stats(), [shadow.ShadowStats("parse_chunk", 1, 0)])
+}
+
 pub fn what_the_gleam_engine_lacks_is_unsupported_test() {
   expect.equal(
     parse.parse_chunk(
       on: backend.Gleam,
-      format: event.S3AccessLog,
+      format: event.RgwUsage,
       chunk: <<>>,
       options: event.default_parser_options(),
     ),

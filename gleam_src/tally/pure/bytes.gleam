@@ -81,3 +81,7 @@ pub fn all_digits(bytes: BitArray) -> Bool
 /// Where `byte` is at or after `from`, or the size when it is not.
 @external(erlang, "tally_pure_ffi", "find_byte")
 pub fn find_byte(bytes: BitArray, from: Int, byte: Int) -> Int
+
+/// FNV-1a (64 bits) of the bytes, as 16 lowercase hex digits.
+@external(erlang, "tally_pure_ffi", "fnv1a64_hex")
+pub fn fnv1a64_hex(bytes: BitArray) -> String

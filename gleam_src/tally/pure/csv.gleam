@@ -24,7 +24,7 @@ pub fn new(source: String) -> State {
 
 const i64_max = 9_223_372_036_854_775_807
 
-pub fn parse_line(state: State, line: BitArray) -> #(State, lines.LineResult) {
+pub fn parse_line(state: State, _number: Int, line: BitArray) -> #(State, lines.LineResult) {
   case bytes.is_blank(line) {
     True -> #(state, lines.Skipped)
     False ->

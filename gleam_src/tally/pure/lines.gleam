@@ -37,7 +37,7 @@ pub fn parse_all(
   max_line: Int,
   input: BitArray,
   state: state,
-  parse_line: fn(state, BitArray) -> #(state, LineResult),
+  parse_line: fn(state, Int, BitArray) -> #(state, LineResult),
 ) -> event.Parsed {
   let start = Acc(state, [], [], 0, 0, 0, 0, 0)
   let acc = each(bytes.split_lines(input), format, max_line, parse_line, 1, 0, start)
@@ -59,7 +59,7 @@ fn each(
   pieces: List(BitArray),
   format: event.Format,
   max_line: Int,
-  parse_line: fn(state, BitArray) -> #(state, LineResult),
+  parse_line: fn(state, Int, BitArray) -> #(state, LineResult),
   number: Int,
   offset: Int,
   acc: Acc(state),
@@ -88,7 +88,7 @@ fn line(
   piece: BitArray,
   format: event.Format,
   max_line: Int,
-  parse_line: fn(state, BitArray) -> #(state, LineResult),
+  parse_line: fn(state, Int, BitArray) -> #(state, LineResult),
   number: Int,
   offset: Int,
   acc: Acc(state),
@@ -107,7 +107,7 @@ fn line(
       )
     False -> {
       let text = bytes.strip_cr(piece)
-      let #(state, result) = parse_line(acc.state, text)
+      let #(state, result) = parse_line(acc.state, number, text)
       let acc = Acc(..acc, state: state)
       case result {
         Skipped -> Acc(..acc, skipped: acc.skipped + 1)
