@@ -2,9 +2,8 @@
 //// byte access through `tally_pure_ffi`), the readable reference the Rust
 //// engine is checked against, and a backend of its own (`backend.Gleam`).
 ////
-//// So far it parses JSON Lines usage events, S3 access logs and storage CSV
-//// (`parse_event_line`, `parse_chunk`); the other formats, streaming
-//// parsers, aggregation and billing answer `Error(engine.Unsupported(..))` until they are written.
+//// So far it parses all four formats whole (`parse_event_line`,
+//// `parse_chunk`); streaming parsers, aggregation and billing answer `Error(engine.Unsupported(..))` until they are written.
 //// Everything it does answer is held to the Rust engine's answers, reject
 //// reasons and columns included, by the differential tests.
 
@@ -15,6 +14,7 @@ import tally/pure/bytes
 import tally/pure/csv
 import tally/pure/jsonl
 import tally/pure/lines
+import tally/pure/rgw
 import tally/pure/s3
 
 /// Same as `nif.parse_event_line`.
@@ -47,6 +47,8 @@ pub fn parse_chunk(
         s3.new(option.unwrap(options.source, or: "s3_access_log"), options.s3_customer),
         s3.parse_line,
       ))
+    max, event.RgwUsage ->
+      Ok(rgw.parse_all(option.unwrap(options.source, or: "rgw_usage"), max, chunk))
     max, event.StorageCsv ->
       Ok(lines.parse_all(
         event.StorageCsv,
@@ -55,7 +57,6 @@ pub fn parse_chunk(
         csv.new(option.unwrap(options.source, or: "storage_csv")),
         csv.parse_line,
       ))
-    _, _ -> Error(engine.Unsupported("parse_chunk of this format on the Gleam engine"))
   }
 }
 

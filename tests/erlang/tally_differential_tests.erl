@@ -43,8 +43,8 @@ check_case(Format, Seed, Backends, Plans) ->
     Cuts = cuts(byte_size(Input)),
     Answers = [{Name, answers(Call, Format, Options, Input, Cuts, Plans)} || {Name, Call} <- Backends],
     [{_, Reference} | Others] = Answers,
-    %% The pure Gleam engine answers what it has: parsing line formats whole.
-    case lists:member(Format, [json_lines, storage_csv, s3_access_log]) of
+    %% The pure Gleam engine answers what it has: parsing whole inputs.
+    case lists:member(Format, [json_lines, storage_csv, s3_access_log, rgw_usage]) of
         true ->
             Gleam = 'tally@pure':parse_chunk(Format, Options, Input),
             Gleam =:= proplists:get_value(parse_chunk, Reference) orelse

@@ -68,16 +68,28 @@ pub fn s3_access_log_in_shadow_of_the_nif_test() {
   expect.equal(shadow.stats(), [shadow.ShadowStats("parse_chunk", 1, 0)])
 }
 
-pub fn what_the_gleam_engine_lacks_is_unsupported_test() {
-  expect.equal(
+pub fn rgw_usage_in_shadow_of_the_nif_test() {
+  let assert Ok(bytes) = read_file("sample/rgw/usage-2026-10.json")
+  shadow.reset()
+  let assert Ok(parsed) =
     parse.parse_chunk(
-      on: backend.Gleam,
+      on: backend.Shadow(backend.Gleam, backend.Nif),
       format: event.RgwUsage,
-      chunk: <<>>,
+      chunk: bytes,
       options: event.default_parser_options(),
-    ),
-    Error(engine.Unsupported("parse_chunk of this format on the Gleam engine")),
-  )
+    )
+  expect.equal(#(parsed.stats.records, parsed.stats.events), #(32, 192))
+  // Cut short, and with a bucket entry over a small limit.
+  let cut = <<"{\"entries\": [{\"user\": \"u\", \"buckets\": [{\"bucket\": \"b\", \"epoch\": 1":utf8>>
+  let small = event.ParserOptions(..event.default_parser_options(), max_line: 20)
+  let assert Ok(_) =
+    parse.parse_chunk(on: backend.Shadow(backend.Gleam, backend.Nif), format: event.RgwUsage, chunk: cut, options: small)
+  let assert Ok(_) =
+    parse.parse_chunk(on: backend.Shadow(backend.Gleam, backend.Nif), format: event.RgwUsage, chunk: bytes, options: small)
+  expect.equal(shadow.stats(), [shadow.ShadowStats("parse_chunk", 3, 0)])
+}
+
+pub fn what_the_gleam_engine_lacks_is_unsupported_test() {
   let assert Error(engine.Unsupported(_)) =
     aggregate.new(on: backend.Gleam, config: usage.default_config())
   let assert Error(engine.Unsupported(_)) =
