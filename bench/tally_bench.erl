@@ -16,7 +16,7 @@
 %% each row is the best of that many runs, each in a fresh VM), DATA_DIR.
 -module(tally_bench).
 
--export([main/0, one/3]).
+-export([main/0, one/3, parse_only/2]).
 
 -define(CONFIG, {aggregator_config, hour, true, [<<"bandwidth_out_bytes">>, <<"bandwidth_in_bytes">>],
                  [<<"storage_bytes">>], [], 172800000}).
@@ -33,12 +33,31 @@ main() ->
     ok = filelib:ensure_dir(filename:join(Dir, "x")),
     io:format("tally BEAM benchmark: OTP ~s, ~b schedulers, ~s~n",
               [erlang:system_info(otp_release), erlang:system_info(schedulers_online), cpu()]),
-    io:format("gleam backend: not measured (the pure Gleam engine parses JSON Lines but cannot aggregate yet)~n~n"),
+    io:format("gleam backend: in the parse-only table at the end (it cannot aggregate yet)~n~n"),
     header(),
     Cases = [{F, Mb, 100000} || F <- Formats, Mb <- Sizes] ++
             [{F, KeysMb, K} || F <- Formats, K <- Keys, K =/= 100000],
     lists:foreach(fun(Case) -> run_case(Case, Dir) end, Cases),
+    parse_only(Dir, Formats),
     halt(0).
+
+%% Parsing alone, events onto the BEAM heap, at 10 MB: the only work the
+%% pure Gleam engine does so far, so its figures sit beside the others.
+parse_only(Dir, Formats) ->
+    io:format("~nparse only (whole 1 MB chunks cut at line ends, events returned to the BEAM):~n"),
+    io:format("~-6s ~7s ~8s  ~-8s ~9s ~12s ~8s ~10s ~10s  ~s~n",
+              ["format", "MB", "keys", "backend", "MB/s", "events/s", "vs nif", "peak RSS", "worst lag", "events"]),
+    [begin
+         File = data_file(F, 10, 100000, Dir),
+         Bytes = filelib:file_size(File),
+         Results = [{B, best([in_fresh_vm({parse, B}, F, File) || _ <- lists:seq(1, 3)])} || B <- [nif, port, gleam]],
+         {nif, #{secs := NifSecs, events := NifEvents}} = lists:keyfind(nif, 1, Results),
+         [io:format("~-6s ~7b ~8b  ~-8s ~9.1f ~12b ~7.2fx ~7b MB ~7.1f ms  ~b ~s~n",
+                    [F, 10, 100000, B, Bytes / 1.0e6 / Secs, round(Events / Secs), NifSecs / Secs,
+                     Rss div (1024 * 1024), Lag, Events,
+                     case Events =:= NifEvents of true -> "agree"; false -> "DIFFER from nif" end])
+          || {B, #{secs := Secs, events := Events, peak_rss := Rss, worst_lag_ms := Lag}} <- Results]
+     end || F <- Formats].
 
 ints(Text) -> [list_to_integer(T) || T <- string:tokens(Text, ",")].
 
@@ -115,6 +134,8 @@ one(Backend, Format, File) ->
     {ok, Port} = case Backend of
                      nif -> {ok, none};
                      jiffy_ets -> {ok, none};
+                     {parse, port} -> tally_port:start_supervised(#{timeout => 600000});
+                     {parse, _} -> {ok, none};
                      _ -> tally_port:start_supervised(#{timeout => 600000})
                  end,
     Result = measure(Backend, Format, File, Port),
@@ -151,6 +172,14 @@ run(port, Format, File, Port) ->
     {ok, nil} = tally_port:call(Port, release, {A}),
     {ok, nil} = tally_port:call(Port, release, {P}),
     Applied + Duplicates;
+run({parse, Backend}, Format, File, Port) ->
+    Chunks = line_chunks(File),
+    Parse = case Backend of
+                nif -> fun(C) -> tally_nif:parse_chunk(format(Format), ?OPTIONS, C) end;
+                port -> fun(C) -> tally_port:call(Port, parse_chunk, {format(Format), ?OPTIONS, C}) end;
+                gleam -> fun(C) -> 'tally@pure':parse_chunk(format(Format), ?OPTIONS, C) end
+            end,
+    lists:sum([length(Events) || C <- Chunks, {ok, {parsed, Events, _, _}} <- [Parse(C)]]);
 run(shadow, Format, File, Port) ->
     %% Shadow mode through the Gleam API (tally/aggregate): the NIF answers,
     %% the port runs the same work and every answer is compared.
@@ -171,6 +200,22 @@ run(jiffy_ets, jsonl, File, _Port) ->
     ets:delete(Windows),
     ets:delete(Seen),
     Events.
+
+%% The file in chunks of about 1 MB ending at line ends (reading is timed,
+%% the same for every backend).
+line_chunks(File) ->
+    {ok, Bin} = file:read_file(File),
+    cut_lines(Bin).
+
+cut_lines(Bin) when byte_size(Bin) =< ?CHUNK -> [Bin];
+cut_lines(Bin) ->
+    case binary:match(Bin, <<"\n">>, [{scope, {?CHUNK, byte_size(Bin) - ?CHUNK}}]) of
+        {Pos, 1} ->
+            <<Chunk:(Pos + 1)/binary, Rest/binary>> = Bin,
+            [Chunk | cut_lines(Rest)];
+        nomatch ->
+            [Bin]
+    end.
 
 format(jsonl) -> json_lines;
 format(s3) -> s3_access_log.
