@@ -7,7 +7,7 @@
 -export([byte_at/2, slice/3, size/1, utf8_error_at/1, split_lines/1, append_byte/2,
          append/2, codepoint_utf8/1, starts_with/3, is_blank/1, strip_cr/1, head/2,
          reverse/1, length/1, parse_int/1, trim/1, ascii_lowercase/1, int_to_text/1,
-         all_digits/1, find_byte/3, fnv1a64_hex/1]).
+         all_digits/1, find_byte/3, fnv1a64_hex/1, cell_new/1, cell_update/2, cell_stop/1]).
 
 %% The byte at Pos, or -1 past the end.
 -spec byte_at(binary(), integer()) -> integer().
@@ -125,3 +125,37 @@ fnv1a64_hex(Bin) ->
     H = lists:foldl(fun(B, Acc) -> ((Acc bxor B) * 16#100000001b3) band 16#ffffffffffffffff end,
                     16#cbf29ce484222325, binary_to_list(Bin)),
     list_to_binary(io_lib:format("~16.16.0b", [H])).
+
+%% A cell: a process holding one value, for the Gleam engine's streaming
+%% parsers (Gleam values do not change; a parser must). Linked to its
+%% creator, so it goes when the creator does; cell_stop/1 ends it sooner.
+-spec cell_new(term()) -> pid().
+cell_new(Value) ->
+    spawn_link(fun() -> cell_loop(Value) end).
+
+cell_loop(Value) ->
+    receive
+        {update, Fun, From, Ref} ->
+            {New, Reply} = Fun(Value),
+            From ! {Ref, Reply},
+            cell_loop(New);
+        stop ->
+            ok
+    end.
+
+%% Runs Fun(Value) -> {NewValue, Reply} in the cell; Reply, or
+%% {error, {bad_argument, ...}} when the cell is gone.
+-spec cell_update(pid(), fun((term()) -> {term(), term()})) -> term().
+cell_update(Cell, Fun) ->
+    Ref = monitor(process, Cell),
+    Cell ! {update, Fun, self(), Ref},
+    receive
+        {Ref, Reply} -> demonitor(Ref, [flush]), Reply;
+        {'DOWN', Ref, process, Cell, _} -> {error, {bad_argument, <<"a live parser">>}}
+    end.
+
+-spec cell_stop(pid()) -> nil.
+cell_stop(Cell) ->
+    unlink(Cell),
+    Cell ! stop,
+    nil.

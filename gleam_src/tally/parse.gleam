@@ -12,6 +12,7 @@ import tally/shadow
 pub opaque type Parser {
   OnNif(nif.NifParser)
   OnPort(port.PortParser)
+  OnGleam(pure.PureParser)
   OnShadow(primary: Parser, secondary: Parser)
 }
 
@@ -68,7 +69,11 @@ pub fn new(
         Ok(parser) -> Ok(OnPort(parser))
         Error(e) -> Error(e)
       }
-    backend.Gleam -> Error(engine.Unsupported("streaming parser on the Gleam engine"))
+    backend.Gleam ->
+      case pure.parser_new(format, options) {
+        Ok(p) -> Ok(OnGleam(p))
+        Error(e) -> Error(e)
+      }
     backend.Shadow(primary, secondary) -> {
       let first = new(on: primary, format: format, options: options)
       let second = new(on: secondary, format: format, options: options)
@@ -96,6 +101,7 @@ pub fn feed(
   case parser {
     OnNif(p) -> nif.parser_feed(p, chunk)
     OnPort(p) -> port.parser_feed(p, chunk)
+    OnGleam(p) -> pure.parser_feed(p, chunk)
     OnShadow(p, s) ->
       shadow.compare("parser_feed", chunk, feed(p, chunk), fn() { feed(s, chunk) })
   }
@@ -106,6 +112,7 @@ pub fn finish(parser: Parser) -> Result(event.Parsed, engine.EngineError) {
   case parser {
     OnNif(p) -> nif.parser_finish(p)
     OnPort(p) -> port.parser_finish(p)
+    OnGleam(p) -> pure.parser_finish(p)
     OnShadow(p, s) ->
       shadow.compare("parser_finish", Nil, finish(p), fn() { finish(s) })
   }
@@ -117,6 +124,7 @@ pub fn close(parser: Parser) -> Result(Nil, engine.EngineError) {
   case parser {
     OnNif(_) -> Ok(Nil)
     OnPort(p) -> port.parser_release(p)
+    OnGleam(p) -> Ok(pure.parser_close(p))
     OnShadow(p, s) -> {
       let _ = close(s)
       close(p)

@@ -2,8 +2,9 @@
 //// byte access through `tally_pure_ffi`), the readable reference the Rust
 //// engine is checked against, and a backend of its own (`backend.Gleam`).
 ////
-//// So far it parses all four formats whole (`parse_event_line`,
-//// `parse_chunk`); streaming parsers, aggregation and billing answer `Error(engine.Unsupported(..))` until they are written.
+//// So far it parses all four formats, whole (`parse_event_line`,
+//// `parse_chunk`) and streaming (`parser_new`, `parser_feed`,
+//// `parser_finish`); aggregation and billing answer `Error(engine.Unsupported(..))` until they are written.
 //// Everything it does answer is held to the Rust engine's answers, reject
 //// reasons and columns included, by the differential tests.
 
@@ -75,3 +76,110 @@ fn json_line(state: Nil, _number: Int, line: BitArray) -> #(Nil, lines.LineResul
 fn json_lines(max_line: Int, chunk: BitArray) -> event.Parsed {
   lines.parse_all(event.JsonLines, max_line, chunk, Nil, json_line)
 }
+
+// Streaming parsers -------------------------------------------------------
+
+/// A streaming parser of the Gleam engine: its state lives in a small
+/// process (a cell), since a parser changes as it is fed. Usable from any
+/// process, like the NIF's; `parser_close` ends it.
+pub opaque type PureParser {
+  PureParser(cell: Cell)
+}
+
+type Cell
+
+type StreamState {
+  StreamState(stream: Stream, finished: Bool)
+}
+
+type Stream {
+  JsonStream(lines.Stream(Nil))
+  S3Stream(lines.Stream(s3.State))
+  CsvStream(lines.Stream(csv.State))
+  RgwStream(rgw.Machine)
+}
+
+/// Same as `nif.parser_new`.
+pub fn parser_new(
+  format: event.Format,
+  options: event.ParserOptions,
+) -> Result(PureParser, engine.EngineError) {
+  case options.max_line {
+    max if max < 0 -> Error(engine.BadArgument("an Int that fits usize"))
+    0 -> Error(engine.BadArgument("a max_line above 0"))
+    max -> {
+      let source = fn(default) { option.unwrap(options.source, or: default) }
+      let stream = case format {
+        event.JsonLines -> JsonStream(lines.new(event.JsonLines, max, Nil, json_line))
+        event.S3AccessLog ->
+          S3Stream(lines.new(event.S3AccessLog, max, s3.new(source("s3_access_log"), options.s3_customer), s3.parse_line))
+        event.StorageCsv ->
+          CsvStream(lines.new(event.StorageCsv, max, csv.new(source("storage_csv")), csv.parse_line))
+        event.RgwUsage -> RgwStream(rgw.new(source("rgw_usage"), max))
+      }
+      Ok(PureParser(cell_new(StreamState(stream, False))))
+    }
+  }
+}
+
+/// Same as `nif.parser_feed`.
+pub fn parser_feed(parser: PureParser, chunk: BitArray) -> Result(event.Parsed, engine.EngineError) {
+  cell_update(parser.cell, fn(state: StreamState) {
+    case state.finished {
+      True -> #(state, Ok(nothing()))
+      False -> {
+        let #(stream, parsed) = case state.stream {
+          JsonStream(s) -> wrap(lines.feed(s, chunk), JsonStream)
+          S3Stream(s) -> wrap(lines.feed(s, chunk), S3Stream)
+          CsvStream(s) -> wrap(lines.feed(s, chunk), CsvStream)
+          RgwStream(m) -> wrap(rgw.feed(m, chunk), RgwStream)
+        }
+        #(StreamState(stream, False), Ok(parsed))
+      }
+    }
+  })
+}
+
+/// Same as `nif.parser_finish`.
+pub fn parser_finish(parser: PureParser) -> Result(event.Parsed, engine.EngineError) {
+  cell_update(parser.cell, fn(state: StreamState) {
+    case state.finished {
+      True -> #(state, Ok(nothing()))
+      False -> {
+        let #(stream, parsed) = case state.stream {
+          JsonStream(s) -> wrap(lines.finish(s), JsonStream)
+          S3Stream(s) -> wrap(lines.finish(s), S3Stream)
+          CsvStream(s) -> wrap(lines.finish(s), CsvStream)
+          RgwStream(m) -> wrap(rgw.finish(m), RgwStream)
+        }
+        #(StreamState(stream, True), Ok(parsed))
+      }
+    }
+  })
+}
+
+/// Ends the parser's process.
+pub fn parser_close(parser: PureParser) -> Nil {
+  cell_stop(parser.cell)
+}
+
+fn wrap(result: #(s, event.Parsed), as_stream: fn(s) -> Stream) -> #(Stream, event.Parsed) {
+  let #(s, parsed) = result
+  #(as_stream(s), parsed)
+}
+
+fn nothing() -> event.Parsed {
+  event.Parsed([], [], event.ParseStats(0, 0, 0, 0, 0, 0))
+}
+
+@external(erlang, "tally_pure_ffi", "cell_new")
+fn cell_new(state: StreamState) -> Cell
+
+@external(erlang, "tally_pure_ffi", "cell_update")
+fn cell_update(
+  cell: Cell,
+  update: fn(StreamState) -> #(StreamState, Result(event.Parsed, engine.EngineError)),
+) -> Result(event.Parsed, engine.EngineError)
+
+@external(erlang, "tally_pure_ffi", "cell_stop")
+fn cell_stop(cell: Cell) -> Nil

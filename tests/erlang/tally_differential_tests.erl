@@ -43,16 +43,20 @@ check_case(Format, Seed, Backends, Plans) ->
     Cuts = cuts(byte_size(Input)),
     Answers = [{Name, answers(Call, Format, Options, Input, Cuts, Plans)} || {Name, Call} <- Backends],
     [{_, Reference} | Others] = Answers,
-    %% The pure Gleam engine answers what it has: parsing whole inputs.
-    case lists:member(Format, [json_lines, storage_csv, s3_access_log, rgw_usage]) of
-        true ->
-            Gleam = 'tally@pure':parse_chunk(Format, Options, Input),
-            Gleam =:= proplists:get_value(parse_chunk, Reference) orelse
-                erlang:error({gleam_differs, #{seed => Seed, input => Input, gleam => Gleam,
-                                               nif => proplists:get_value(parse_chunk, Reference)}});
-        false ->
-            ok
-    end,
+    %% The pure Gleam engine answers what it has: parsing, whole and streamed.
+    Gleam = 'tally@pure':parse_chunk(Format, Options, Input),
+    Gleam =:= proplists:get_value(parse_chunk, Reference) orelse
+        erlang:error({gleam_differs, #{seed => Seed, input => Input, gleam => Gleam,
+                                       nif => proplists:get_value(parse_chunk, Reference)}}),
+    {ok, GP} = 'tally@pure':parser_new(Format, Options),
+    GleamStreamed = ['tally@pure':parser_feed(GP, C) || C <- chunks(Input, Cuts)] ++ ['tally@pure':parser_finish(GP)],
+    'tally@pure':parser_close(GP),
+    GleamStreamed =:= proplists:get_value(streamed, Reference) orelse
+        erlang:error({gleam_stream_differs, #{seed => Seed, format => Format, input => Input, cuts => Cuts,
+                                              first_difference => first_difference(
+                                                  [{I, X} || {I, X} <- lists:zip(lists:seq(1, length(GleamStreamed)), GleamStreamed)],
+                                                  [{I, X} || {I, X} <- lists:zip(lists:seq(1, length(GleamStreamed)),
+                                                                                  proplists:get_value(streamed, Reference))])}}),
     [case Got =:= Reference of
          true -> ok;
          false -> erlang:error({backends_differ, #{format => Format, seed => Seed, backend => Name,

@@ -20,6 +20,16 @@ pub fn each(body: fn(backend.Backend) -> Nil) -> Nil {
   port.stop(p)
 }
 
+/// For the parsing suites: every backend of `each`, then the pure Gleam
+/// engine, alone and as the NIF's secondary in shadow mode.
+pub fn each_parser(body: fn(backend.Backend) -> Nil) -> Nil {
+  each(body)
+  labelled("gleam", fn() { body(backend.Gleam) })
+  let before = differences()
+  labelled("shadow(nif, gleam)", fn() { body(backend.Shadow(backend.Nif, backend.Gleam)) })
+  expect.equal(differences(), before)
+}
+
 fn differences() -> Int {
   count(shadow.stats(), 0)
 }

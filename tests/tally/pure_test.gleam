@@ -92,8 +92,6 @@ pub fn rgw_usage_in_shadow_of_the_nif_test() {
 pub fn what_the_gleam_engine_lacks_is_unsupported_test() {
   let assert Error(engine.Unsupported(_)) =
     aggregate.new(on: backend.Gleam, config: usage.default_config())
-  let assert Error(engine.Unsupported(_)) =
-    parse.new(on: backend.Gleam, format: event.JsonLines, options: event.default_parser_options())
   Nil
 }
 

@@ -33,18 +33,35 @@ type Role {
   Ignore
 }
 
-type Machine {
+type Capture {
+  Capture(line: Int, offset: Int, bytes: BitArray, overflow: option.Option(Int))
+}
+
+/// The state machine between chunks.
+pub opaque type Machine {
   Machine(
+    source: String,
+    max_record: Int,
     stack: List(Frame),
     in_string: Bool,
     escape: Bool,
     role: Role,
     buf: BitArray,
     user: option.Option(String),
-    // line and offset of the bucket entry being cut out
-    capture: option.Option(#(Int, Int)),
+    capture: option.Option(Capture),
+    // where in the current chunk the capture's uncopied bytes start
+    cap_from: option.Option(Int),
+    // absolute position of the current chunk's first byte
+    base: Int,
     line: Int,
     line_start: Int,
+    failed: Bool,
+    out: Out,
+  )
+}
+
+type Out {
+  Out(
     events: List(event.UsageEvent),
     rejects: List(event.Reject),
     records: Int,
@@ -54,61 +71,134 @@ type Machine {
   )
 }
 
-/// Every bucket entry of a whole input.
-pub fn parse_all(source: String, max_record: Int, input: BitArray) -> event.Parsed {
-  let start =
-    Machine([], False, False, Ignore, <<>>, option.None, option.None, 1, 0, [], [], 0, 0, 0, 0)
-  let m = case run(input, 0, source, max_record, start) {
-    Ok(m) -> finish(input, m)
-    Error(m) -> m
-  }
-  event.Parsed(
-    events: bytes.reverse(m.events),
-    rejects: bytes.reverse(m.rejects),
-    stats: event.ParseStats(
-      records: m.records,
-      accepted: m.accepted,
-      rejected: m.rejected,
-      skipped: 0,
-      events: m.emitted,
-      bytes: bytes.size(input),
+pub fn new(source: String, max_record: Int) -> Machine {
+  Machine(
+    source, max_record, [], False, False, Ignore, <<>>, option.None, option.None, option.None,
+    0, 1, 0, False, Out([], [], 0, 0, 0, 0),
+  )
+}
+
+fn take_out(m: Machine, bytes_read: Int) -> #(Machine, event.Parsed) {
+  let o = m.out
+  #(
+    Machine(..m, out: Out([], [], 0, 0, 0, 0)),
+    event.Parsed(
+      events: bytes.reverse(o.events),
+      rejects: bytes.reverse(o.rejects),
+      stats: event.ParseStats(
+        records: o.records,
+        accepted: o.accepted,
+        rejected: o.rejected,
+        skipped: 0,
+        events: o.emitted,
+        bytes: bytes_read,
+      ),
     ),
   )
 }
 
-// Ok at the end of the input; Error once the document failed (it stops there).
-fn run(input: BitArray, i: Int, source: String, max: Int, m: Machine) -> Result(Machine, Machine) {
-  case bytes.at(input, i) {
+/// Every bucket entry of a whole input.
+pub fn parse_all(source: String, max_record: Int, input: BitArray) -> event.Parsed {
+  let #(m, first) = feed(new(source, max_record), input)
+  let #(_, last) = finish(m)
+  event.Parsed(
+    events: first.events,
+    rejects: prepend(bytes.reverse(first.rejects), last.rejects),
+    stats: event.ParseStats(
+      ..first.stats,
+      records: first.stats.records + last.stats.records,
+      rejected: first.stats.rejected + last.stats.rejected,
+    ),
+  )
+}
+
+/// The bucket entries a chunk completes.
+pub fn feed(m: Machine, chunk: BitArray) -> #(Machine, event.Parsed) {
+  case m.failed {
+    True -> take_out(m, bytes.size(chunk))
+    False -> {
+      let cap_from = case m.capture {
+        option.Some(_) -> option.Some(0)
+        option.None -> option.None
+      }
+      let m = case run(chunk, 0, Machine(..m, cap_from: cap_from)) {
+        Error(failed) -> failed
+        Ok(m) ->
+          case m.cap_from, m.capture {
+            option.Some(from), option.Some(_) ->
+              append_capture(m, bytes.slice(chunk, from, bytes.size(chunk) - from))
+            _, _ -> m
+          }
+      }
+      let m = Machine(..m, base: m.base + bytes.size(chunk), cap_from: option.None)
+      take_out(m, bytes.size(chunk))
+    }
+  }
+}
+
+/// The end of the input: a document cut short is one last reject.
+pub fn finish(m: Machine) -> #(Machine, event.Parsed) {
+  case m.failed, m.stack, m.in_string {
+    True, _, _ -> take_out(m, 0)
+    False, [], False -> take_out(m, 0)
+    False, _, _ -> {
+      let at = m.base
+      let m = reject_document(m, at, "the rest of the document")
+      take_out(Machine(..m, failed: True), 0)
+    }
+  }
+}
+
+fn append_capture(m: Machine, piece: BitArray) -> Machine {
+  case m.capture {
+    option.None -> m
+    option.Some(cap) -> {
+      let size = bytes.size(piece)
+      let cap = case cap.overflow {
+        option.Some(len) -> Capture(..cap, overflow: option.Some(len + size), bytes: keep_head(cap.bytes, piece))
+        option.None ->
+          case bytes.size(cap.bytes) + size > m.max_record {
+            True ->
+              Capture(..cap, overflow: option.Some(bytes.size(cap.bytes) + size), bytes: keep_head(cap.bytes, piece))
+            False -> Capture(..cap, bytes: bytes.append(cap.bytes, piece))
+          }
+      }
+      Machine(..m, capture: option.Some(cap))
+    }
+  }
+}
+
+fn keep_head(kept: BitArray, piece: BitArray) -> BitArray {
+  let room = kept_text_limit - bytes.size(kept)
+  case room > 0 {
+    True -> bytes.append(kept, bytes.head(piece, room))
+    False -> kept
+  }
+}
+
+// Ok at the end of the chunk; Error once the document failed.
+fn run(chunk: BitArray, i: Int, m: Machine) -> Result(Machine, Machine) {
+  case bytes.at(chunk, i) {
     -1 -> Ok(m)
     c ->
-      case step(input, i, c, source, max, m) {
+      case step(chunk, i, c, m) {
         Error(failed) -> Error(failed)
         Ok(m) -> {
           let m = case c {
-            10 -> Machine(..m, line: m.line + 1, line_start: i + 1)
+            10 -> Machine(..m, line: m.line + 1, line_start: m.base + i + 1)
             _ -> m
           }
-          run(input, i + 1, source, max, m)
+          run(chunk, i + 1, m)
         }
       }
   }
 }
 
-fn finish(input: BitArray, m: Machine) -> Machine {
-  case m.stack, m.in_string {
-    [], False -> m
-    _, _ -> {
-      let size = bytes.size(input)
-      fail_at(input, size - 1, size, "the rest of the document", m)
-    }
-  }
-}
-
-// A reject for the whole document from here on: the bucket entry being cut
-// out (up to byte `last`), or nothing, at column `at` of its line.
-fn fail_at(input: BitArray, last: Int, at: Int, expected: String, m: Machine) -> Machine {
+// One reject for the rest of the document: the bucket entry being cut out,
+// or nothing, at column `at` of the current line.
+fn reject_document(m: Machine, at: Int, expected: String) -> Machine {
   let #(line, offset, text) = case m.capture {
-    option.Some(#(l, o)) -> #(l, o, bytes.head(bytes.slice(input, o, last - o + 1), kept_text_limit))
+    option.Some(cap) -> #(cap.line, cap.offset, bytes.head(cap.bytes, kept_text_limit))
     option.None -> #(m.line, at, <<>>)
   }
   let r =
@@ -119,27 +209,30 @@ fn fail_at(input: BitArray, last: Int, at: Int, expected: String, m: Machine) ->
       reason: event.InvalidJson(column: at - m.line_start + 1, expected: expected),
       text: text,
     )
+  let o = m.out
   Machine(
     ..m,
     capture: option.None,
-    rejects: [r, ..m.rejects],
-    records: m.records + 1,
-    rejected: m.rejected + 1,
+    out: Out(..o, rejects: [r, ..o.rejects], records: o.records + 1, rejected: o.rejected + 1),
   )
 }
 
-fn fail(input: BitArray, i: Int, expected: String, m: Machine) -> Result(Machine, Machine) {
-  Error(fail_at(input, i, i, expected, m))
+fn fail(chunk: BitArray, i: Int, expected: String, m: Machine) -> Result(Machine, Machine) {
+  let m = case m.cap_from {
+    option.Some(from) -> append_capture(Machine(..m, cap_from: option.None), bytes.slice(chunk, from, i - from + 1))
+    option.None -> m
+  }
+  Error(Machine(..reject_document(m, m.base + i, expected), failed: True))
 }
 
-fn step(input: BitArray, i: Int, c: Int, source: String, max: Int, m: Machine) -> Result(Machine, Machine) {
+fn step(chunk: BitArray, i: Int, c: Int, m: Machine) -> Result(Machine, Machine) {
   case m.in_string {
     True -> Ok(in_string(c, m))
     False ->
       case c {
         34 -> Ok(Machine(..m, in_string: True, buf: <<>>, role: role_of(m.stack)))
-        123 | 91 -> open(input, i, c == 123, m)
-        125 | 93 -> close(input, i, c == 125, source, max, m)
+        123 | 91 -> open(chunk, i, c == 123, m)
+        125 | 93 -> close(chunk, i, c == 125, m)
         44 ->
           case m.stack {
             [Frame(is_object: True, ..) as f, ..rest] -> Ok(Machine(..m, stack: [Frame(..f, expect_key: True), ..rest]))
@@ -148,7 +241,7 @@ fn step(input: BitArray, i: Int, c: Int, source: String, max: Int, m: Machine) -
         32 | 9 | 13 | 10 | 58 -> Ok(m)
         _ ->
           case m.stack {
-            [] -> fail(input, i, "'{'", m)
+            [] -> fail(chunk, i, "'{'", m)
             _ -> Ok(m)
           }
       }
@@ -209,9 +302,9 @@ fn end_string(m: Machine) -> Machine {
   }
 }
 
-fn open(input: BitArray, i: Int, is_object: Bool, m: Machine) -> Result(Machine, Machine) {
+fn open(chunk: BitArray, i: Int, is_object: Bool, m: Machine) -> Result(Machine, Machine) {
   case bytes.length(m.stack) >= max_depth {
-    True -> fail(input, i, "less nesting", m)
+    True -> fail(chunk, i, "less nesting", m)
     False -> {
       let tag = case m.stack, is_object {
         [], True -> Ok(Root)
@@ -223,11 +316,16 @@ fn open(input: BitArray, i: Int, is_object: Bool, m: Machine) -> Result(Machine,
         _, _ -> Ok(Other)
       }
       case tag {
-        Error(Nil) -> fail(input, i, "'{'", m)
+        Error(Nil) -> fail(chunk, i, "'{'", m)
         Ok(tag) -> {
           let m = case tag {
             Entry -> Machine(..m, user: option.None)
-            Bucket -> Machine(..m, capture: option.Some(#(m.line, i)))
+            Bucket ->
+              Machine(
+                ..m,
+                capture: option.Some(Capture(m.line, m.base + i, <<>>, option.None)),
+                cap_from: option.Some(i),
+              )
             _ -> m
           }
           Ok(Machine(..m, stack: [Frame(tag, is_object, is_object, <<>>), ..m.stack]))
@@ -237,14 +335,14 @@ fn open(input: BitArray, i: Int, is_object: Bool, m: Machine) -> Result(Machine,
   }
 }
 
-fn close(input: BitArray, i: Int, is_object: Bool, source: String, max: Int, m: Machine) -> Result(Machine, Machine) {
+fn close(chunk: BitArray, i: Int, is_object: Bool, m: Machine) -> Result(Machine, Machine) {
   case m.stack {
-    [] -> fail(input, i, "'{'", m)
+    [] -> fail(chunk, i, "'{'", m)
     [frame, ..rest] ->
       case frame.is_object == is_object {
         False ->
           fail(
-            input,
+            chunk,
             i,
             case frame.is_object {
               True -> "'}'"
@@ -254,44 +352,52 @@ fn close(input: BitArray, i: Int, is_object: Bool, source: String, max: Int, m: 
           )
         True -> {
           let m = Machine(..m, stack: rest)
-          case frame.tag, m.capture {
-            Bucket, option.Some(#(line, offset)) ->
-              Ok(record(input, line, offset, i, source, max, Machine(..m, capture: option.None)))
-            _, _ -> Ok(m)
+          case frame.tag {
+            Bucket -> {
+              let m = case m.cap_from {
+                option.Some(from) ->
+                  append_capture(Machine(..m, cap_from: option.None), bytes.slice(chunk, from, i - from + 1))
+                option.None -> m
+              }
+              case m.capture {
+                option.Some(cap) -> Ok(record(cap, Machine(..m, capture: option.None)))
+                option.None -> Ok(m)
+              }
+            }
+            _ -> Ok(m)
           }
         }
       }
   }
 }
 
-fn record(input: BitArray, line: Int, offset: Int, last: Int, source: String, max: Int, m: Machine) -> Machine {
-  let length = last - offset + 1
-  let text = bytes.slice(input, offset, length)
-  let result = case length > max {
-    True -> Error(event.LineTooLong(length: length, limit: max))
-    False -> parse_bucket(text, m.user, source)
+fn record(cap: Capture, m: Machine) -> Machine {
+  let result = case cap.overflow {
+    option.Some(length) -> Error(event.LineTooLong(length: length, limit: m.max_record))
+    option.None -> parse_bucket(cap.bytes, m.user, m.source)
   }
-  let m = Machine(..m, records: m.records + 1)
-  case result {
+  let o = Out(..m.out, records: m.out.records + 1)
+  let o = case result {
     Ok(events) ->
-      Machine(
-        ..m,
-        events: prepend(events, m.events),
-        accepted: m.accepted + 1,
-        emitted: m.emitted + bytes.length(events),
+      Out(
+        ..o,
+        events: prepend(events, o.events),
+        accepted: o.accepted + 1,
+        emitted: o.emitted + bytes.length(events),
       )
     Error(reason) -> {
       let r =
         event.Reject(
           format: event.RgwUsage,
-          line: line,
-          offset: offset,
+          line: cap.line,
+          offset: cap.offset,
           reason: reason,
-          text: bytes.head(text, kept_text_limit),
+          text: bytes.head(cap.bytes, kept_text_limit),
         )
-      Machine(..m, rejects: [r, ..m.rejects], rejected: m.rejected + 1)
+      Out(..o, rejects: [r, ..o.rejects], rejected: o.rejected + 1)
     }
   }
+  Machine(..m, out: o)
 }
 
 fn prepend(events: List(a), onto: List(a)) -> List(a) {
