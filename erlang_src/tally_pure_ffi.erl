@@ -7,7 +7,8 @@
 -export([byte_at/2, slice/3, size/1, utf8_error_at/1, split_lines/1, append_byte/2,
          append/2, codepoint_utf8/1, starts_with/3, is_blank/1, strip_cr/1, head/2,
          reverse/1, length/1, parse_int/1, trim/1, ascii_lowercase/1, int_to_text/1,
-         all_digits/1, find_byte/3, fnv1a64_hex/1, cell_new/1, cell_update/2, cell_stop/1]).
+         all_digits/1, find_byte/3, fnv1a64_hex/1, cell_new/1, cell_update/2, cell_stop/1,
+         map_new/0, map_get/2, map_put/3, map_size/1, sorted_pairs/1, floor_div/2]).
 
 %% The byte at Pos, or -1 past the end.
 -spec byte_at(binary(), integer()) -> integer().
@@ -151,7 +152,7 @@ cell_update(Cell, Fun) ->
     Cell ! {update, Fun, self(), Ref},
     receive
         {Ref, Reply} -> demonitor(Ref, [flush]), Reply;
-        {'DOWN', Ref, process, Cell, _} -> {error, {bad_argument, <<"a live parser">>}}
+        {'DOWN', Ref, process, Cell, _} -> {error, {bad_argument, <<"a live handle">>}}
     end.
 
 -spec cell_stop(pid()) -> nil.
@@ -159,3 +160,29 @@ cell_stop(Cell) ->
     unlink(Cell),
     Cell ! stop,
     nil.
+
+%% Maps for the Gleam engine's aggregator (there is no gleam_stdlib here).
+-spec map_new() -> map().
+map_new() -> #{}.
+
+-spec map_get(map(), term()) -> {ok, term()} | {error, nil}.
+map_get(Map, Key) ->
+    case Map of
+        #{Key := Value} -> {ok, Value};
+        _ -> {error, nil}
+    end.
+
+-spec map_put(map(), term(), term()) -> map().
+map_put(Map, Key, Value) -> Map#{Key => Value}.
+
+-spec map_size(map()) -> non_neg_integer().
+map_size(Map) -> erlang:map_size(Map).
+
+%% Key-value pairs in Erlang term order (binaries bytewise, as Rust orders strings).
+-spec sorted_pairs(map()) -> [{term(), term()}].
+sorted_pairs(Map) -> lists:sort(maps:to_list(Map)).
+
+%% Division rounding toward negative infinity (Rust's div_euclid for a positive divisor).
+-spec floor_div(integer(), pos_integer()) -> integer().
+floor_div(A, B) when A >= 0 -> A div B;
+floor_div(A, B) -> -((-A + B - 1) div B).

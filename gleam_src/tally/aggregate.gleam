@@ -9,6 +9,7 @@ import tally/event
 import tally/nif
 import tally/parse
 import tally/port
+import tally/pure
 import tally/shadow
 import tally/usage
 
@@ -16,6 +17,7 @@ import tally/usage
 pub opaque type Aggregator {
   OnNif(nif.NifAggregator)
   OnPort(port.PortAggregator)
+  OnGleam(pure.PureAggregator)
   OnShadow(primary: Aggregator, secondary: Aggregator)
 }
 
@@ -31,7 +33,11 @@ pub fn new(
   case engine_backend {
     backend.Nif -> wrap_nif(nif.aggregator_new(config))
     backend.Port(p) -> wrap_port(port.aggregator_new(p, config))
-    backend.Gleam -> Error(engine.Unsupported("aggregator on the Gleam engine"))
+    backend.Gleam ->
+      case pure.aggregator_new(config) {
+        Ok(a) -> Ok(OnGleam(a))
+        Error(e) -> Error(e)
+      }
     backend.Shadow(primary, secondary) ->
       pair(
         "aggregator_new",
@@ -101,6 +107,11 @@ pub fn feed(
         Ok(p) -> port.aggregator_feed(a, p, chunk)
         Error(e) -> Error(e)
       }
+    OnGleam(a) ->
+      case parse.gleam_handle(parser) {
+        Ok(p) -> pure.aggregator_feed(a, p, chunk)
+        Error(e) -> Error(e)
+      }
     OnShadow(a, b) ->
       case parse.shadow_pair(parser) {
         Ok(#(p, q)) ->
@@ -128,6 +139,11 @@ pub fn finish(
         Ok(p) -> port.aggregator_finish(a, p)
         Error(e) -> Error(e)
       }
+    OnGleam(a) ->
+      case parse.gleam_handle(parser) {
+        Ok(p) -> pure.aggregator_finish(a, p)
+        Error(e) -> Error(e)
+      }
     OnShadow(a, b) ->
       case parse.shadow_pair(parser) {
         Ok(#(p, q)) ->
@@ -147,6 +163,7 @@ pub fn add_events(
   case aggregator {
     OnNif(a) -> nif.aggregator_add_events(a, events)
     OnPort(a) -> port.aggregator_add_events(a, events)
+    OnGleam(a) -> pure.aggregator_add_events(a, events)
     OnShadow(a, b) ->
       shadow.compare("add_events", events, add_events(a, events), fn() {
         add_events(b, events)
@@ -160,6 +177,7 @@ pub fn counters(
   case aggregator {
     OnNif(a) -> nif.aggregator_counters(a)
     OnPort(a) -> port.aggregator_counters(a)
+    OnGleam(a) -> pure.aggregator_counters(a)
     OnShadow(a, b) ->
       shadow.compare("counters", Nil, counters(a), fn() { counters(b) })
   }
@@ -172,6 +190,7 @@ pub fn windows(
   case aggregator {
     OnNif(a) -> nif.aggregator_windows(a)
     OnPort(a) -> port.aggregator_windows(a)
+    OnGleam(a) -> pure.aggregator_windows(a)
     OnShadow(a, b) -> shadow.compare("windows", Nil, windows(a), fn() { windows(b) })
   }
 }
@@ -192,6 +211,7 @@ pub fn close_period(
   case aggregator {
     OnNif(a) -> nif.aggregator_close_period(a, period, plans, version)
     OnPort(a) -> port.aggregator_close_period(a, period, plans, version)
+    OnGleam(_) -> Error(engine.Unsupported("closing a period on the Gleam engine"))
     OnShadow(a, b) ->
       shadow.compare(
         "close_period",
@@ -209,6 +229,7 @@ pub fn take_late(
   case aggregator {
     OnNif(a) -> nif.aggregator_take_late(a)
     OnPort(a) -> port.aggregator_take_late(a)
+    OnGleam(a) -> pure.aggregator_take_late(a)
     OnShadow(a, b) ->
       shadow.compare("take_late", Nil, take_late(a), fn() { take_late(b) })
   }
@@ -220,6 +241,7 @@ pub fn export(aggregator: Aggregator) -> Result(BitArray, engine.EngineError) {
   case aggregator {
     OnNif(a) -> nif.aggregator_export(a)
     OnPort(a) -> port.aggregator_export(a)
+    OnGleam(_) -> Error(engine.Unsupported("export on the Gleam engine"))
     OnShadow(a, b) -> shadow.compare("export", Nil, export(a), fn() { export(b) })
   }
 }
@@ -232,7 +254,7 @@ pub fn restore(
   case engine_backend {
     backend.Nif -> wrap_nif(nif.aggregator_restore(bytes))
     backend.Port(p) -> wrap_port(port.aggregator_restore(p, bytes))
-    backend.Gleam -> Error(engine.Unsupported("aggregator on the Gleam engine"))
+    backend.Gleam -> Error(engine.Unsupported("restore on the Gleam engine"))
     backend.Shadow(primary, secondary) ->
       pair(
         "restore",
@@ -260,6 +282,7 @@ pub fn merge(
         merge(into: b, from: from)
       })
     _, OnShadow(c, _) -> merge(into: into, from: c)
+    OnGleam(_), _ -> Error(engine.Unsupported("merge on the Gleam engine"))
     OnNif(a), OnNif(b) -> nif.aggregator_merge(a, b)
     OnPort(a), OnPort(b) ->
       case port.aggregator_merge(a, b) {
@@ -294,6 +317,7 @@ fn backend_of(aggregator: Aggregator) -> backend.Backend {
   case aggregator {
     OnNif(_) -> backend.Nif
     OnPort(a) -> backend.Port(port.aggregator_port(a))
+    OnGleam(_) -> backend.Gleam
     OnShadow(a, b) -> backend.Shadow(backend_of(a), backend_of(b))
   }
 }
@@ -304,6 +328,7 @@ pub fn close(aggregator: Aggregator) -> Result(Nil, engine.EngineError) {
   case aggregator {
     OnNif(_) -> Ok(Nil)
     OnPort(a) -> port.aggregator_release(a)
+    OnGleam(a) -> Ok(pure.aggregator_close(a))
     OnShadow(a, b) -> {
       let _ = close(b)
       close(a)

@@ -150,6 +150,14 @@ pub fn port_handle(
   }
 }
 
+/// The Gleam engine's parser, for `tally/aggregate`.
+pub fn gleam_handle(parser: Parser) -> Result(pure.PureParser, engine.EngineError) {
+  case parser {
+    OnGleam(p) -> Ok(p)
+    _ -> Error(engine.BadArgument("a parser on the Gleam backend"))
+  }
+}
+
 /// The two parsers of a shadow parser, for `tally/aggregate`.
 pub fn shadow_pair(parser: Parser) -> Result(#(Parser, Parser), engine.EngineError) {
   case parser {

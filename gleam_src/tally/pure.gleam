@@ -4,13 +4,17 @@
 ////
 //// So far it parses all four formats, whole (`parse_event_line`,
 //// `parse_chunk`) and streaming (`parser_new`, `parser_feed`,
-//// `parser_finish`); aggregation and billing answer `Error(engine.Unsupported(..))` until they are written.
+//// `parser_finish`), and it aggregates into windows (`aggregator_new`,
+//// `add_events`, `feed`, `finish`, `counters`, `windows`); closing periods,
+//// billing, merging and exports answer `Error(engine.Unsupported(..))` until they are written.
 //// Everything it does answer is held to the Rust engine's answers, reject
 //// reasons and columns included, by the differential tests.
 
 import tally/engine
 import tally/event
+import tally/usage
 import tally/option
+import tally/pure/aggregate as agg
 import tally/pure/bytes
 import tally/pure/csv
 import tally/pure/jsonl
@@ -183,3 +187,121 @@ fn cell_update(
 
 @external(erlang, "tally_pure_ffi", "cell_stop")
 fn cell_stop(cell: Cell) -> Nil
+
+// Aggregators ---------------------------------------------------------------
+
+/// An aggregator of the Gleam engine; its state lives in a cell, as a
+/// streaming parser's does.
+pub opaque type PureAggregator {
+  PureAggregator(cell: AggCell)
+}
+
+type AggCell
+
+const i64_min = -9_223_372_036_854_775_808
+
+const i64_max = 9_223_372_036_854_775_807
+
+/// Same as `nif.aggregator_new`.
+pub fn aggregator_new(config: usage.AggregatorConfig) -> Result(PureAggregator, engine.EngineError) {
+  case config.gauge_gap_cap_ms < i64_min || config.gauge_gap_cap_ms > i64_max {
+    True -> Error(engine.BadArgument("an Int that fits i64"))
+    False -> Ok(PureAggregator(agg_cell_new(agg.new(config))))
+  }
+}
+
+// Events as the Rust engine decodes them: the whole list or nothing.
+fn check_events(events: List(event.UsageEvent)) -> Result(Nil, engine.EngineError) {
+  case events {
+    [] -> Ok(Nil)
+    [e, ..rest] ->
+      case e.value < 0 || e.value > i64_max, e.time_ms < i64_min || e.time_ms > i64_max {
+        True, _ -> Error(engine.BadArgument("a value from 0 to 2^63-1"))
+        _, True -> Error(engine.BadArgument("an Int that fits i64"))
+        False, False -> check_events(rest)
+      }
+  }
+}
+
+/// Same as `nif.aggregator_add_events`.
+pub fn aggregator_add_events(
+  aggregator: PureAggregator,
+  events: List(event.UsageEvent),
+) -> Result(usage.Counters, engine.EngineError) {
+  case check_events(events) {
+    Error(e) -> Error(e)
+    Ok(Nil) ->
+      agg_update(aggregator.cell, fn(state) {
+        let state = agg.apply_all(state, events)
+        #(state, Ok(agg.counters(state)))
+      })
+  }
+}
+
+/// Same as `nif.aggregator_feed`: parses with a Gleam parser straight into
+/// the aggregator.
+pub fn aggregator_feed(
+  aggregator: PureAggregator,
+  parser: PureParser,
+  chunk: BitArray,
+) -> Result(usage.FeedResult, engine.EngineError) {
+  into(aggregator, parser_feed(parser, chunk))
+}
+
+/// Same as `nif.aggregator_finish`.
+pub fn aggregator_finish(
+  aggregator: PureAggregator,
+  parser: PureParser,
+) -> Result(usage.FeedResult, engine.EngineError) {
+  into(aggregator, parser_finish(parser))
+}
+
+fn into(
+  aggregator: PureAggregator,
+  parsed: Result(event.Parsed, engine.EngineError),
+) -> Result(usage.FeedResult, engine.EngineError) {
+  case parsed {
+    Error(e) -> Error(e)
+    Ok(p) ->
+      agg_update(aggregator.cell, fn(state) {
+        let state = agg.apply_all(state, p.events)
+        #(state, Ok(usage.FeedResult(stats: p.stats, rejects: p.rejects, counters: agg.counters(state))))
+      })
+  }
+}
+
+/// Same as `nif.aggregator_counters`.
+pub fn aggregator_counters(aggregator: PureAggregator) -> Result(usage.Counters, engine.EngineError) {
+  agg_update(aggregator.cell, fn(state) { #(state, Ok(agg.counters(state))) })
+}
+
+/// Same as `nif.aggregator_windows`.
+pub fn aggregator_windows(
+  aggregator: PureAggregator,
+) -> Result(List(usage.WindowAggregate), engine.EngineError) {
+  agg_update(aggregator.cell, fn(state) { #(state, Ok(agg.windows(state))) })
+}
+
+/// Periods never close on the Gleam engine yet, so no event is late.
+pub fn aggregator_take_late(
+  aggregator: PureAggregator,
+) -> Result(List(event.UsageEvent), engine.EngineError) {
+  agg_update(aggregator.cell, fn(state) { #(state, Ok([])) })
+}
+
+/// Ends the aggregator's process.
+pub fn aggregator_close(aggregator: PureAggregator) -> Nil {
+  agg_cell_stop(aggregator.cell)
+}
+
+@external(erlang, "tally_pure_ffi", "cell_new")
+fn agg_cell_new(state: agg.State) -> AggCell
+
+@external(erlang, "tally_pure_ffi", "cell_update")
+fn agg_update(
+  cell: AggCell,
+  update: fn(agg.State) -> #(agg.State, Result(a, engine.EngineError)),
+) -> Result(a, engine.EngineError)
+
+@external(erlang, "tally_pure_ffi", "cell_stop")
+fn agg_cell_stop(cell: AggCell) -> Nil

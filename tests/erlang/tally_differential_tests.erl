@@ -8,7 +8,6 @@
 -include_lib("eunit/include/eunit.hrl").
 
 -define(CASES, 120).
--define(CONFIG, {aggregator_config, hour, true, [<<"bandwidth_out_bytes">>], [<<"storage_bytes">>], [], 172800000}).
 
 %% An engine as a function from operation and arguments to its answer.
 backends(PortRef) ->
@@ -41,7 +40,10 @@ check_case(Format, Seed, Backends, Plans) ->
     Input = input(Format),
     Options = {parser_options, max_line(), source(), s3_customer()},
     Cuts = cuts(byte_size(Input)),
-    Answers = [{Name, answers(Call, Format, Options, Input, Cuts, Plans)} || {Name, Call} <- Backends],
+    Config = {aggregator_config, pick([hour, day, month]), pick([true, true, false]),
+              [<<"bandwidth_out_bytes">>], [<<"storage_bytes">>],
+              pick([[], [<<"requests">>, <<"storage_bytes">>, <<"custom_meter">>]]), 172800000},
+    Answers = [{Name, answers(Call, Format, Options, Input, Cuts, Plans, Config)} || {Name, Call} <- Backends],
     [{_, Reference} | Others] = Answers,
     %% The pure Gleam engine answers what it has: parsing, whole and streamed.
     Gleam = 'tally@pure':parse_chunk(Format, Options, Input),
@@ -51,6 +53,17 @@ check_case(Format, Seed, Backends, Plans) ->
     {ok, GP} = 'tally@pure':parser_new(Format, Options),
     GleamStreamed = ['tally@pure':parser_feed(GP, C) || C <- chunks(Input, Cuts)] ++ ['tally@pure':parser_finish(GP)],
     'tally@pure':parser_close(GP),
+    %% ...and aggregating into windows.
+    {ok, GA} = 'tally@pure':aggregator_new(Config),
+    {ok, GQ} = 'tally@pure':parser_new(Format, Options),
+    GleamFed = ['tally@pure':aggregator_feed(GA, GQ, C) || C <- chunks(Input, Cuts)]
+               ++ ['tally@pure':aggregator_finish(GA, GQ)],
+    {GleamFed, 'tally@pure':aggregator_windows(GA)}
+        =:= {proplists:get_value(fed, Reference), proplists:get_value(windows, Reference)} orelse
+        erlang:error({gleam_aggregation_differs, #{seed => Seed, format => Format, input => Input,
+                                                   gleam => {GleamFed, 'tally@pure':aggregator_windows(GA)},
+                                                   nif => {proplists:get_value(fed, Reference),
+                                                           proplists:get_value(windows, Reference)}}}),
     GleamStreamed =:= proplists:get_value(streamed, Reference) orelse
         erlang:error({gleam_stream_differs, #{seed => Seed, format => Format, input => Input, cuts => Cuts,
                                               first_difference => first_difference(
@@ -70,11 +83,11 @@ kind(Why) when is_atom(Why) -> Why;
 kind(Why) -> element(1, Why).
 
 %% Everything an engine says about one input.
-answers(Call, Format, Options, Input, Cuts, Plans) ->
+answers(Call, Format, Options, Input, Cuts, Plans, Config) ->
     Whole = Call(parse_chunk, [Format, Options, Input]),
     {ok, P} = Call(parser_new, [Format, Options]),
     Streamed = [Call(parser_feed, [P, C]) || C <- chunks(Input, Cuts)] ++ [Call(parser_finish, [P])],
-    {ok, A} = Call(aggregator_new, [?CONFIG]),
+    {ok, A} = Call(aggregator_new, [Config]),
     {ok, Q} = Call(parser_new, [Format, Options]),
     Fed = [Call(aggregator_feed, [A, Q, C]) || C <- chunks(Input, Cuts)] ++ [Call(aggregator_finish, [A, Q])],
     Windows = Call(aggregator_windows, [A]),

@@ -1,5 +1,5 @@
-//// The pure Gleam engine: the engine cases every backend passes, JSON
-//// Lines chunks agreeing with the NIF in shadow mode, and a clear
+//// The pure Gleam engine: the engine cases every backend passes, every
+//// format and aggregation agreeing with the NIF in shadow mode, and a clear
 //// `Unsupported` for what it does not have yet.
 
 import tally/aggregate
@@ -90,9 +90,37 @@ pub fn rgw_usage_in_shadow_of_the_nif_test() {
 }
 
 pub fn what_the_gleam_engine_lacks_is_unsupported_test() {
+  let assert Ok(agg) = aggregate.new(on: backend.Gleam, config: usage.default_config())
   let assert Error(engine.Unsupported(_)) =
-    aggregate.new(on: backend.Gleam, config: usage.default_config())
+    aggregate.close_period(agg, period: "2026-10", plans: "{}", version: 1)
+  let assert Error(engine.Unsupported(_)) = aggregate.export(agg)
   Nil
+}
+
+pub fn aggregation_in_shadow_of_the_nif_test() {
+  let assert Ok(bytes) = read_file("sample/events.jsonl")
+  shadow.reset()
+  let on = backend.Shadow(backend.Nif, backend.Gleam)
+  let config = usage.AggregatorConfig(..usage.default_config(), unique_meters: ["requests"])
+  let assert Ok(agg) = aggregate.new(on: on, config: config)
+  let assert Ok(parser) =
+    parse.new(on: on, format: event.JsonLines, options: event.default_parser_options())
+  let assert Ok(fed) = aggregate.feed(agg, parser, bytes)
+  let assert Ok(_) = aggregate.finish(agg, parser)
+  // The sample repeats one event: counted once.
+  expect.equal(fed.counters.duplicates, 1)
+  let assert Ok(windows) = aggregate.windows(agg)
+  expect.be_true(windows != [], "windows")
+  expect.equal(
+    shadow.stats(),
+    [
+      shadow.ShadowStats("aggregator_feed", 1, 0),
+      shadow.ShadowStats("aggregator_finish", 1, 0),
+      shadow.ShadowStats("aggregator_new", 1, 0),
+      shadow.ShadowStats("parser_new", 1, 0),
+      shadow.ShadowStats("windows", 1, 0),
+    ],
+  )
 }
 
 @external(erlang, "file", "read_file")

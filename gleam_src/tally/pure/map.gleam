@@ -1,0 +1,19 @@
+//// Maps for the pure Gleam engine, through `tally_pure_ffi` (Erlang maps).
+
+pub type Map(k, v)
+
+@external(erlang, "tally_pure_ffi", "map_new")
+pub fn new() -> Map(k, v)
+
+@external(erlang, "tally_pure_ffi", "map_get")
+pub fn get(map: Map(k, v), key: k) -> Result(v, Nil)
+
+@external(erlang, "tally_pure_ffi", "map_put")
+pub fn put(map: Map(k, v), key: k, value: v) -> Map(k, v)
+
+@external(erlang, "tally_pure_ffi", "map_size")
+pub fn size(map: Map(k, v)) -> Int
+
+/// Every key and value, keys in ascending order (strings bytewise).
+@external(erlang, "tally_pure_ffi", "sorted_pairs")
+pub fn sorted_pairs(map: Map(k, v)) -> List(#(k, v))
