@@ -4,6 +4,7 @@
 //// `storage_bytes` event with the id `<customer>/<bucket>/<time_ms>`.
 
 import tally/event
+import tally/pure/chain
 import tally/option
 import tally/pure/bytes
 import tally/pure/lines
@@ -92,15 +93,15 @@ fn record(state: State, cols: Columns, fields: List(BitArray)) -> lines.LineResu
     True -> lines.Rejected(event.WrongFieldCount(expected: state.width, found: count))
     False -> {
       let result = {
-        use stamp <- then(field_text(fields, cols.timestamp, "timestamp"))
-        use time_ms <- then(case parse_time(stamp) {
+        use stamp <- chain.then(field_text(fields, cols.timestamp, "timestamp"))
+        use time_ms <- chain.then(case parse_time(stamp) {
           Ok(t) -> Ok(t)
           Error(Nil) -> Error(event.InvalidTime(field: "timestamp"))
         })
-        use customer <- then(field_text(fields, cols.customer, "customer"))
-        use bucket <- then(field_text(fields, cols.bucket, "bucket"))
-        use size_text <- then(field_text(fields, cols.bytes, "bytes"))
-        use size <- then(parse_bytes(size_text))
+        use customer <- chain.then(field_text(fields, cols.customer, "customer"))
+        use bucket <- chain.then(field_text(fields, cols.bucket, "bucket"))
+        use size_text <- chain.then(field_text(fields, cols.bytes, "bytes"))
+        use size <- chain.then(parse_bytes(size_text))
         let c = bytes.to_text(customer)
         let b = bytes.to_text(bucket)
         Ok(event.UsageEvent(
@@ -121,12 +122,6 @@ fn record(state: State, cols: Columns, fields: List(BitArray)) -> lines.LineResu
   }
 }
 
-fn then(result: Result(a, e), rest: fn(a) -> Result(b, e)) -> Result(b, e) {
-  case result {
-    Ok(v) -> rest(v)
-    Error(e) -> Error(e)
-  }
-}
 
 fn max4(a: Int, b: Int, c: Int, d: Int) -> Int {
   max(max(a, b), max(c, d))

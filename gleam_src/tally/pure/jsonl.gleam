@@ -3,6 +3,7 @@
 //// only then are missing or mistyped fields reported, the first found.
 
 import tally/event
+import tally/pure/chain
 import tally/option
 import tally/pure/bytes
 import tally/pure/json
@@ -197,24 +198,24 @@ fn required(v: option.Option(String), field: String) -> Result(String, event.Rej
 // The line is valid JSON: now the fields, in the order the Rust engine checks them.
 fn build(f: Fields) -> Result(event.UsageEvent, event.RejectReason) {
   use <- when_bad(f.bad)
-  use id <- then(required(f.id, "id"))
-  use source <- then(required(f.source, "source"))
-  use customer <- then(required(f.subject, "subject"))
-  use time <- then(case f.time {
+  use id <- chain.then(required(f.id, "id"))
+  use source <- chain.then(required(f.source, "source"))
+  use customer <- chain.then(required(f.subject, "subject"))
+  use time <- chain.then(case f.time {
     option.None -> Error(event.MissingField(field: "time"))
     option.Some(t) -> Ok(t)
   })
-  use time_ms <- then(case rfc3339.parse(<<time:utf8>>) {
+  use time_ms <- chain.then(case rfc3339.parse(<<time:utf8>>) {
     Ok(ms) -> Ok(ms)
     Error(Nil) -> Error(event.InvalidTime(field: "time"))
   })
-  use data <- then(case f.data {
+  use data <- chain.then(case f.data {
     option.None -> Error(event.MissingField(field: "data"))
     option.Some(d) -> Ok(d)
   })
-  use resource <- then(required(data.resource, "data.resource"))
-  use meter <- then(required(data.meter, "data.meter"))
-  use value <- then(case data.value {
+  use resource <- chain.then(required(data.resource, "data.resource"))
+  use meter <- chain.then(required(data.meter, "data.meter"))
+  use value <- chain.then(case data.value {
     option.None -> Error(event.MissingField(field: "data.value"))
     option.Some(v) -> Ok(v)
   })
@@ -239,9 +240,3 @@ fn when_bad(
   }
 }
 
-fn then(result: Result(a, e), rest: fn(a) -> Result(b, e)) -> Result(b, e) {
-  case result {
-    Ok(v) -> rest(v)
-    Error(e) -> Error(e)
-  }
-}

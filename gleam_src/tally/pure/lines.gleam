@@ -7,6 +7,7 @@
 //// in chunks cut anywhere; a partial line waits for the next chunk.
 
 import tally/event
+import tally/pure/chain
 import tally/option
 import tally/pure/bytes
 
@@ -194,7 +195,7 @@ fn line(s: Stream(state), text: BitArray, number: Int, offset: Int, out: Out) ->
         s,
         Out(
           ..out,
-          events: prepend(events, out.events),
+          events: chain.prepend(events, out.events),
           accepted: out.accepted + 1,
           emitted: out.emitted + bytes.length(events),
         ),
@@ -203,12 +204,6 @@ fn line(s: Stream(state), text: BitArray, number: Int, offset: Int, out: Out) ->
   }
 }
 
-fn prepend(events: List(a), onto: List(a)) -> List(a) {
-  case events {
-    [] -> onto
-    [e, ..rest] -> prepend(rest, [e, ..onto])
-  }
-}
 
 fn reject(
   s: Stream(state),

@@ -5,6 +5,7 @@
 //// or rejected as a unit at the line and offset of its `{`.
 
 import tally/event
+import tally/pure/chain
 import tally/option
 import tally/pure/bytes
 import tally/pure/json
@@ -103,7 +104,7 @@ pub fn parse_all(source: String, max_record: Int, input: BitArray) -> event.Pars
   let #(_, last) = finish(m)
   event.Parsed(
     events: first.events,
-    rejects: prepend(bytes.reverse(first.rejects), last.rejects),
+    rejects: chain.prepend(bytes.reverse(first.rejects), last.rejects),
     stats: event.ParseStats(
       ..first.stats,
       records: first.stats.records + last.stats.records,
@@ -381,7 +382,7 @@ fn record(cap: Capture, m: Machine) -> Machine {
     Ok(events) ->
       Out(
         ..o,
-        events: prepend(events, o.events),
+        events: chain.prepend(events, o.events),
         accepted: o.accepted + 1,
         emitted: o.emitted + bytes.length(events),
       )
@@ -400,12 +401,6 @@ fn record(cap: Capture, m: Machine) -> Machine {
   Machine(..m, out: o)
 }
 
-fn prepend(events: List(a), onto: List(a)) -> List(a) {
-  case events {
-    [] -> onto
-    [e, ..rest] -> prepend(rest, [e, ..onto])
-  }
-}
 
 // One bucket entry ------------------------------------------------------
 
@@ -430,12 +425,6 @@ fn scan_reason(e: json.ScanError) -> event.RejectReason {
   }
 }
 
-fn then(result: Result(a, event.RejectReason), rest: fn(a) -> Result(b, event.RejectReason)) {
-  case result {
-    Ok(v) -> rest(v)
-    Error(e) -> Error(e)
-  }
-}
 
 fn scanned(result: Result(a, json.ScanError)) -> Result(a, event.RejectReason) {
   case result {
@@ -466,10 +455,10 @@ fn text(b: BitArray, pos: Int, field: String) -> Result(#(String, Int), event.Re
 
 fn parse_bucket(b: BitArray, user: option.Option(String), source: String) -> Result(List(event.UsageEvent), event.RejectReason) {
   use <- utf8(b)
-  use pos <- then(scanned(json.begin_object(b, 0)))
-  use #(entry, after) <- then(bucket_members(b, pos, True, BucketEntry(option.None, option.None, option.None, option.None, [])))
-  use _ <- then(scanned(json.end(b, after)))
-  use bucket <- then(case entry.bucket {
+  use pos <- chain.then(scanned(json.begin_object(b, 0)))
+  use #(entry, after) <- chain.then(bucket_members(b, pos, True, BucketEntry(option.None, option.None, option.None, option.None, [])))
+  use _ <- chain.then(scanned(json.end(b, after)))
+  use bucket <- chain.then(case entry.bucket {
     option.None -> Error(event.MissingField(field: "bucket"))
     option.Some("") -> Ok("-")
     option.Some(name) -> Ok(name)
@@ -478,12 +467,12 @@ fn parse_bucket(b: BitArray, user: option.Option(String), source: String) -> Res
     option.Some(o) -> option.Some(o)
     option.None -> user
   }
-  use customer <- then(case owner {
+  use customer <- chain.then(case owner {
     option.Some("") -> Error(event.EmptyField(field: "owner"))
     option.Some(o) -> Ok(o)
     option.None -> Error(event.MissingField(field: "owner"))
   })
-  use time_ms <- then(case entry.epoch, entry.time {
+  use time_ms <- chain.then(case entry.epoch, entry.time {
     option.Some(e), _ ->
       case e * 1000 > 9_223_372_036_854_775_807 {
         True -> Error(event.NumberTooLarge(field: "epoch"))
@@ -557,7 +546,7 @@ fn category_events(
 }
 
 fn bucket_members(b: BitArray, pos: Int, first: Bool, e: Bucket) -> Result(#(Bucket, Int), event.RejectReason) {
-  use next <- then(scanned(json.next_key(b, pos, first)))
+  use next <- chain.then(scanned(json.next_key(b, pos, first)))
   case next {
     json.EndOfObject(after) -> Ok(#(e, after))
     json.Key(key, at) -> {
@@ -581,7 +570,7 @@ fn bucket_members(b: BitArray, pos: Int, first: Bool, e: Bucket) -> Result(#(Buc
             Error(r) -> Error(r)
           }
       }
-      use #(e2, n) <- then(read)
+      use #(e2, n) <- chain.then(read)
       bucket_members(b, n, False, e2)
     }
   }
@@ -595,11 +584,11 @@ fn string_into(b: BitArray, at: Int, field: String, set: fn(String) -> Bucket) -
 }
 
 fn categories(b: BitArray, pos: Int, first: Bool, e: Bucket) -> Result(#(Bucket, Int), event.RejectReason) {
-  use #(more, at) <- then(scanned(json.next_element(b, pos, first)))
+  use #(more, at) <- chain.then(scanned(json.next_element(b, pos, first)))
   case more {
     False -> Ok(#(e, at))
     True -> {
-      use #(cat, n) <- then(category(b, at))
+      use #(cat, n) <- chain.then(category(b, at))
       categories(b, n, False, BucketEntry(..e, categories: [cat, ..e.categories]))
     }
   }
@@ -613,7 +602,7 @@ fn category(b: BitArray, pos: Int) -> Result(#(Category, Int), event.RejectReaso
 }
 
 fn category_members(b: BitArray, pos: Int, first: Bool, c: Category) -> Result(#(Category, Int), event.RejectReason) {
-  use next <- then(scanned(json.next_key(b, pos, first)))
+  use next <- chain.then(scanned(json.next_key(b, pos, first)))
   case next {
     json.EndOfObject(after) -> Ok(#(c, after))
     json.Key(key, at) -> {
@@ -634,7 +623,7 @@ fn category_members(b: BitArray, pos: Int, first: Bool, c: Category) -> Result(#
             Error(e) -> Error(e)
           }
       }
-      use #(c2, n) <- then(read)
+      use #(c2, n) <- chain.then(read)
       category_members(b, n, False, c2)
     }
   }

@@ -6,6 +6,7 @@
 //// ids `<request id>/<meter>` (or `s3-<FNV-1a of the line>-<line>/<meter>`).
 
 import tally/event
+import tally/pure/chain
 import tally/pure/bytes
 import tally/pure/lines
 import tally/pure/rfc3339
@@ -36,25 +37,25 @@ pub fn parse_line(state: State, number: Int, line: BitArray) -> #(State, lines.L
 }
 
 fn events(state: State, number: Int, line: BitArray) -> Result(List(event.UsageEvent), event.RejectReason) {
-  use f <- then(split_fields(line, 0, 0, []))
+  use f <- chain.then(split_fields(line, 0, 0, []))
   let n = bytes.length(f)
   use <- guard(n < min_fields, event.WrongFieldCount(expected: min_fields, found: n))
   let field = fn(i) { nth(f, i) }
-  use owner <- then(text(field(0), "bucket_owner"))
-  use bucket <- then(text(field(1), "bucket"))
-  use time_ms <- then(case parse_log_time(field(2)) {
+  use owner <- chain.then(text(field(0), "bucket_owner"))
+  use bucket <- chain.then(text(field(1), "bucket"))
+  use time_ms <- chain.then(case parse_log_time(field(2)) {
     Ok(t) -> Ok(t)
     Error(Nil) -> Error(event.InvalidTime(field: "time"))
   })
-  use customer <- then(case state.customer, field(4) {
+  use customer <- chain.then(case state.customer, field(4) {
     event.Requester, <<"-":utf8>> -> Ok(owner)
     event.Requester, requester -> text(requester, "requester")
     _, _ -> Ok(owner)
   })
   let operation = field(6)
-  use bytes_sent <- then(byte_count(field(11), "bytes_sent"))
-  use object_size <- then(byte_count(field(12), "object_size"))
-  use base_id <- then(case field(5) {
+  use bytes_sent <- chain.then(byte_count(field(11), "bytes_sent"))
+  use object_size <- chain.then(byte_count(field(12), "object_size"))
+  use base_id <- chain.then(case field(5) {
     <<"-":utf8>> | <<>> -> Ok("s3-" <> bytes.fnv1a64_hex(line) <> "-" <> bytes.int_to_text(number))
     id -> text(id, "request_id")
   })
@@ -80,12 +81,6 @@ fn events(state: State, number: Int, line: BitArray) -> Result(List(event.UsageE
   Ok([make("requests", 1), ..bytes.reverse(out)])
 }
 
-fn then(result: Result(a, e), rest: fn(a) -> Result(b, e)) -> Result(b, e) {
-  case result {
-    Ok(v) -> rest(v)
-    Error(e) -> Error(e)
-  }
-}
 
 fn guard(failed: Bool, reason: e, rest: fn() -> Result(b, e)) -> Result(b, e) {
   case failed {
@@ -218,15 +213,15 @@ pub fn parse_log_time(s: BitArray) -> Result(Int, Nil) {
           False -> Error(Nil)
         }
       }
-      use month <- then(month_number(bytes.slice(s, 3, 3), months, 1))
-      use year <- then(num(7, 4))
-      use day <- then(num(0, 2))
-      use hour <- then(num(12, 2))
-      use minute <- then(num(15, 2))
-      use second <- then(num(18, 2))
-      use local <- then(rfc3339.to_epoch_ms(year, month, day, hour, minute, second, 0))
-      use oh <- then(num(22, 2))
-      use om <- then(num(24, 2))
+      use month <- chain.then(month_number(bytes.slice(s, 3, 3), months, 1))
+      use year <- chain.then(num(7, 4))
+      use day <- chain.then(num(0, 2))
+      use hour <- chain.then(num(12, 2))
+      use minute <- chain.then(num(15, 2))
+      use second <- chain.then(num(18, 2))
+      use local <- chain.then(rfc3339.to_epoch_ms(year, month, day, hour, minute, second, 0))
+      use oh <- chain.then(num(22, 2))
+      use om <- chain.then(num(24, 2))
       case om > 59, at(21) {
         True, _ -> Error(Nil)
         _, 43 -> Ok(local - { oh * 60 + om } * 60_000)
