@@ -282,7 +282,8 @@ pub fn merge(
         merge(into: b, from: from)
       })
     _, OnShadow(c, _) -> merge(into: into, from: c)
-    OnGleam(_), _ -> Error(engine.Unsupported("merge on the Gleam engine"))
+    OnGleam(a), OnGleam(b) -> pure.aggregator_merge(a, b)
+    OnGleam(_), _ -> Error(engine.Unsupported("merging another engine's aggregator into the Gleam engine"))
     OnNif(a), OnNif(b) -> nif.aggregator_merge(a, b)
     OnPort(a), OnPort(b) ->
       case port.aggregator_merge(a, b) {

@@ -5,8 +5,8 @@
 //// So far it parses all four formats, whole (`parse_event_line`,
 //// `parse_chunk`) and streaming (`parser_new`, `parser_feed`,
 //// `parser_finish`), and it aggregates into windows (`aggregator_new`,
-//// `add_events`, `feed`, `finish`, `counters`, `windows`); closing periods,
-//// billing, merging and exports answer `Error(engine.Unsupported(..))` until they are written.
+//// `add_events`, `feed`, `finish`, `counters`, `windows`, `merge`); closing
+//// periods, billing and exports answer `Error(engine.Unsupported(..))` until they are written.
 //// Everything it does answer is held to the Rust engine's answers, reject
 //// reasons and columns included, by the differential tests.
 
@@ -280,6 +280,24 @@ pub fn aggregator_windows(
   aggregator: PureAggregator,
 ) -> Result(List(usage.WindowAggregate), engine.EngineError) {
   agg_update(aggregator.cell, fn(state) { #(state, Ok(agg.windows(state))) })
+}
+
+/// Same as `nif.aggregator_merge`: adds `from`'s counts into `into`.
+pub fn aggregator_merge(into: PureAggregator, from: PureAggregator) -> Result(Nil, engine.EngineError) {
+  case into == from {
+    True -> Error(engine.BadArgument("two different aggregators"))
+    False ->
+      case agg_update(from.cell, fn(state) { #(state, Ok(state)) }) {
+        Error(e) -> Error(e)
+        Ok(theirs) ->
+          agg_update(into.cell, fn(ours) {
+            case agg.merge(ours, theirs) {
+              Ok(merged) -> #(merged, Ok(Nil))
+              Error(reason) -> #(ours, Error(engine.AggregateFailed(reason)))
+            }
+          })
+      }
+  }
 }
 
 /// Periods never close on the Gleam engine yet, so no event is late.

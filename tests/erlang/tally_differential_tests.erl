@@ -104,6 +104,31 @@ first_difference(_, _) -> none.
 late_events() ->
     [{usage_event, <<"late-1">>, <<"s">>, <<"acme">>, <<"r">>, <<"requests">>, 1, 1790812800000 + 3600000}].
 
+%% Merging: the events of a generated input split in two aggregators (by
+%% event number, so disjoint), merged, must give what the NIF gives; merging
+%% again overlaps, and the error must be the NIF's too.
+the_gleam_merge_agrees_test() ->
+    [begin
+         rand:seed(exsss, {Seed, 5, 5}),
+         Format = pick([json_lines, s3_access_log, storage_csv]),
+         Config = {aggregator_config, pick([hour, day]), true, [], [], pick([[], [<<"requests">>]]), 172800000},
+         Options = {parser_options, 1048576, none, bucket_owner},
+         {ok, {parsed, Events, _, _}} = tally_nif:parse_chunk(Format, Options, input(Format)),
+         {Odd, Even} = lists:partition(fun({I, _}) -> I rem 2 =:= 1 end, lists:zip(lists:seq(1, length(Events)), Events)),
+         Run = fun(New, Add, Merge, Windows) ->
+                   {ok, A} = New(Config), {ok, B} = New(Config),
+                   {ok, _} = Add(A, [E || {_, E} <- Odd]), {ok, _} = Add(B, [E || {_, E} <- Even]),
+                   First = Merge(A, B),
+                   {First, Windows(A), Merge(A, B)}
+               end,
+         Nif = Run(fun tally_nif:aggregator_new/1, fun tally_nif:aggregator_add_events/2,
+                   fun tally_nif:aggregator_merge/2, fun tally_nif:aggregator_windows/1),
+         Gleam = Run(fun 'tally@pure':aggregator_new/1, fun 'tally@pure':aggregator_add_events/2,
+                     fun 'tally@pure':aggregator_merge/2, fun 'tally@pure':aggregator_windows/1),
+         ?assertEqual({Seed, Nif}, {Seed, Gleam})
+     end || Seed <- lists:seq(1, 60)],
+    ok.
+
 %% Single lines mutated at random (cut, a byte changed, a byte inserted):
 %% every error path of the JSON scanner, parsed by the NIF and by Gleam.
 the_gleam_json_lines_parser_agrees_line_by_line_test() ->

@@ -2,10 +2,11 @@
 //// `native/core/src/aggregate.rs`. Per (customer, resource, meter) and
 //// tumbling UTC window: sum, count, min, max, latest and, for unique
 //// meters, distinct values; each (source, id) counts once per calendar
-//// month. (Closing periods, billing, merging and exports are not written
-//// in Gleam yet; the Rust engine's rate intervals and gauge samples serve
-//// only those.)
+//// month; aggregators of disjoint events merge. (Closing periods, billing
+//// and exports are not written in Gleam yet; the Rust engine's rate
+//// intervals and gauge samples serve only those.)
 
+import tally/engine
 import tally/event
 import tally/option
 import tally/pure/bytes
@@ -197,3 +198,126 @@ fn civil_month(days: Int) -> #(Int, Int) {
 
 @external(erlang, "tally_pure_ffi", "floor_div")
 fn floor_div(a: Int, b: Int) -> Int
+
+/// Adds `from` into `into`: refused when the configurations differ or when
+/// both counted an event of the same period (the earliest such period is
+/// named, as by the Rust engine).
+pub fn merge(into: State, from: State) -> Result(State, engine.AggregateError) {
+  case into.config == from.config {
+    False -> Error(engine.ConfigMismatch)
+    True ->
+      case overlap(map.sorted_pairs(from.seen), into.seen, #(0, 0)) {
+        #(_, count) if count > 0 -> {
+          let #(period, _) = overlap(map.sorted_pairs(from.seen), into.seen, #(0, 0))
+          Error(engine.Overlap(period: period_label(period), count: count))
+        }
+        _ ->
+          Ok(State(
+            ..into,
+            windows: merge_windows(map.sorted_pairs(from.windows), into.windows),
+            seen: merge_seen(map.sorted_pairs(from.seen), into.seen),
+            applied: into.applied + from.applied,
+            duplicates: into.duplicates + from.duplicates,
+          ))
+      }
+  }
+}
+
+// The earliest period with events counted by both, and how many.
+fn overlap(
+  theirs: List(#(#(Int, String, String), Bool)),
+  ours: map.Map(#(Int, String, String), Bool),
+  found: #(Int, Int),
+) -> #(Int, Int) {
+  case theirs {
+    [] -> found
+    [#(#(period, _, _) as key, _), ..rest] ->
+      case map.get(ours, key), found {
+        Ok(_), #(_, 0) -> overlap(rest, ours, #(period, 1))
+        Ok(_), #(p, n) if p == period -> overlap(rest, ours, #(p, n + 1))
+        _, _ -> overlap(rest, ours, found)
+      }
+  }
+}
+
+fn merge_seen(
+  theirs: List(#(#(Int, String, String), Bool)),
+  ours: map.Map(#(Int, String, String), Bool),
+) -> map.Map(#(Int, String, String), Bool) {
+  case theirs {
+    [] -> ours
+    [#(key, _), ..rest] -> merge_seen(rest, map.put(ours, key, True))
+  }
+}
+
+fn merge_windows(
+  theirs: List(#(#(String, String, String, Int), Stats)),
+  ours: map.Map(#(String, String, String, Int), Stats),
+) -> map.Map(#(String, String, String, Int), Stats) {
+  case theirs {
+    [] -> ours
+    [#(key, st), ..rest] ->
+      merge_windows(rest, map.put(ours, key, case map.get(ours, key) {
+        Ok(mine) -> merge_stats(mine, st)
+        Error(Nil) -> st
+      }))
+  }
+}
+
+fn merge_stats(a: Stats, b: Stats) -> Stats {
+  let later =
+    b.latest_time_ms > a.latest_time_ms || b.latest_time_ms == a.latest_time_ms && b.latest_value > a.latest_value
+  Stats(
+    sum: a.sum + b.sum,
+    count: a.count + b.count,
+    min: case b.min < a.min {
+      True -> b.min
+      False -> a.min
+    },
+    max: case b.max > a.max {
+      True -> b.max
+      False -> a.max
+    },
+    latest_time_ms: case later {
+      True -> b.latest_time_ms
+      False -> a.latest_time_ms
+    },
+    latest_value: case later {
+      True -> b.latest_value
+      False -> a.latest_value
+    },
+    uniques: case a.uniques, b.uniques {
+      Ok(x), Ok(y) -> Ok(merge_values(map.sorted_pairs(y), x))
+      Error(Nil), Ok(y) -> Ok(y)
+      x, _ -> x
+    },
+  )
+}
+
+fn merge_values(theirs: List(#(Int, Bool)), ours: map.Map(Int, Bool)) -> map.Map(Int, Bool) {
+  case theirs {
+    [] -> ours
+    [#(v, _), ..rest] -> merge_values(rest, map.put(ours, v, True))
+  }
+}
+
+/// `YYYY-MM` of the month starting at `start_ms`.
+pub fn period_label(start_ms: Int) -> String {
+  let #(y, m) = civil_month(floor_div(start_ms, day_ms))
+  pad(y, 4) <> "-" <> pad(m, 2)
+}
+
+fn pad(n: Int, width: Int) -> String {
+  let text = bytes.int_to_text(n)
+  case bytes.size(<<text:utf8>>) < width {
+    True -> pad_text("0" <> text, width)
+    False -> text
+  }
+}
+
+fn pad_text(text: String, width: Int) -> String {
+  case bytes.size(<<text:utf8>>) < width {
+    True -> pad_text("0" <> text, width)
+    False -> text
+  }
+}

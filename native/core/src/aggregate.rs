@@ -534,7 +534,11 @@ impl Aggregator {
         if self.config != other.config {
             return Err(AggregateError::ConfigMismatch);
         }
-        for (period, theirs) in &other.seen {
+        // The earliest overlapping period is the one named, whatever the
+        // hash map's order (the Gleam engine names the same).
+        let mut periods: Vec<_> = other.seen.iter().collect();
+        periods.sort_by_key(|(period, _)| **period);
+        for (period, theirs) in periods {
             if let Some(ours) = self.seen.get(period) {
                 let count = theirs.iter().filter(|d| ours.contains(d)).count() as u64;
                 if count > 0 {
