@@ -257,6 +257,13 @@ handle_info({Port, {exit_status, Status}}, #state{port = Port} = State) ->
     logger:warning(#{msg => "tally_port exited", status => Status, os_pid => State#state.os_pid}),
     fail_everyone({error, {port_exited, Status}}, State),
     {stop, {port_exited, Status}, State#state{pending = #{}, waiting = queue:new()}};
+handle_info({'EXIT', Port, Reason}, #state{port = Port} = State) ->
+    %% The port closed without an exit status: a write to the dead process
+    %% failed first (epipe). Trapping exits turns this into a message, so it
+    %% must end the owner like an exit status does, or callers would wait.
+    logger:warning(#{msg => "tally_port closed", reason => Reason, os_pid => State#state.os_pid}),
+    fail_everyone({error, {port_exited, -1}}, State),
+    {stop, {port_exited, -1}, State#state{pending = #{}, waiting = queue:new()}};
 handle_info({request_timeout, Seq}, State) ->
     {noreply, time_out(Seq, State)};
 handle_info(_Other, State) ->

@@ -50,7 +50,8 @@ retrying(Ref, Op, Args, Deaths) ->
     case tally_port:call(Ref, Op, Args) of
         {error, {port_exited, _}} -> retrying(Ref, Op, Args, Deaths + 1);
         {ok, Value} -> {Value, Deaths};
-        %% Seen once in a full run, not reproduced since: say what the owner was doing.
+        %% A timeout was seen once: an owner that trapped exits ignored its port's
+        %% 'EXIT' (epipe, no exit status) and kept waiting. Fixed; keep the details.
         Other -> error({unexpected, Op, Other, catch tally_port:stats(Ref)})
     end.
 
