@@ -1,8 +1,8 @@
 %% @doc The pipeline's configuration: the `tally` application environment
 %% (sys.config) with defaults, and environment variables for secrets
 %% (TALLY_NATS_PASSWORD, TALLY_NATS_TOKEN) and for the data directory
-%% (TALLY_DATA_DIR) and the bus (TALLY_NATS_URL, TALLY_NATS_STREAM), so no
-%% secret has to live in a file. Relative paths are
+%% (TALLY_DATA_DIR), the bus (TALLY_NATS_URL, TALLY_NATS_STREAM) and the
+%% engine (TALLY_BACKEND), so no secret has to live in a file. Relative paths are
 %% relative to TALLY_BASE_DIR when it is set (a release runs in its own
 %% root directory, not where it was started from).
 %%
@@ -35,7 +35,7 @@ get() ->
     Env = maps:from_list(application:get_all_env(tally)),
     Window = maps:get(window, Env, hour),
     #{data_dir => path(os_env("TALLY_DATA_DIR", maps:get(data_dir, Env, "var/tally"))),
-      backend => maps:get(backend, Env, nif),
+      backend => backend(os_env("TALLY_BACKEND", none), maps:get(backend, Env, nif)),
       shards => maps:get(shards, Env, 2),
       aggregator => {aggregator_config, Window, true,
                      [<<"bandwidth_out_bytes">>, <<"bandwidth_in_bytes">>], [<<"storage_bytes">>], [],
@@ -75,6 +75,13 @@ bus(Bus) when is_map(Bus) ->
                {false, User, Password} -> {user, User, list_to_binary(Password)}
            end,
     Bus#{auth => Auth}.
+
+%% TALLY_BACKEND=port runs the pipeline on the port (the Gleam engine cannot
+%% close periods yet, so it is not offered here).
+backend(none, Configured) -> Configured;
+backend("nif", _) -> nif;
+backend("port", _) -> port;
+backend(Other, _) -> error({bad_config, {'TALLY_BACKEND', Other, "expected nif or port"}}).
 
 path(Path) ->
     case os_env("TALLY_BASE_DIR", none) of

@@ -112,6 +112,18 @@ clean_run_matches_cli() ->
                                                          <- [tally_json:decode(iolist_to_binary(L))]]) end,
     ?assertEqual(Amounts(string:split(Cli, "\n", all)), Amounts(Lines)).
 
+the_port_backend_bills_the_same_test_() ->
+    {timeout, 120, fun() -> quiet(fun port_backend/0) end}.
+
+%% The whole pipeline with the engine out of process: the same invoice lines.
+port_backend() ->
+    Want = reference(),
+    Dir = tmp_dir(),
+    start(lists:keystore(backend, 1, env(Dir, none, 65536), {backend, port})),
+    try #{lines := 17} = bill() after stop() end,
+    {ok, Bin} = file:read_file(filename:join([Dir, "data", "invoices.jsonl"])),
+    ?assertEqual(Want, lists:sort(binary:split(Bin, <<"\n">>, [global, trim_all]))).
+
 every_line_reaches_the_stream_exactly_once_test_() ->
     {timeout, 120, fun() -> quiet(fun exactly_once/0) end}.
 
