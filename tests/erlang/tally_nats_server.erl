@@ -63,6 +63,7 @@ wait_gone(OsPid, N) ->
 %% Every message of Stream, in order, as {Headers, Payload}: an ephemeral
 %% push consumer delivers them to a fresh subject this process subscribes to.
 read_stream(Client, Stream, Want) ->
+    ok = wait_connected(Client, 200),
     Deliver = <<"tally.test.deliver.", (integer_to_binary(erlang:unique_integer([positive])))/binary>>,
     {ok, _Sid} = tally_nats:subscribe(Client, Deliver, self()),
     Config = tally_json:encode(#{<<"stream_name">> => Stream,
@@ -72,6 +73,13 @@ read_stream(Client, Stream, Want) ->
     {ok, {_, Reply}} = tally_nats:request(Client, <<"$JS.API.CONSUMER.CREATE.", Stream/binary>>, [], Config, 5000),
     {ok, #{<<"config">> := _}} = tally_json:decode(Reply),
     collect(Want, []).
+
+wait_connected(_Client, 0) -> {error, not_connected};
+wait_connected(Client, N) ->
+    case tally_nats:is_connected(Client) of
+        true -> ok;
+        false -> timer:sleep(25), wait_connected(Client, N - 1)
+    end.
 
 collect(0, Acc) ->
     %% Anything more than expected would be a duplicate: wait a little for it.
