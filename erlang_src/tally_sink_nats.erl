@@ -1,6 +1,6 @@
 %% @doc The bus sink: each item is published to its subject on NATS
 %% JetStream with `Nats-Msg-Id` set to its key and counts as acknowledged
-%% when the stream's ack arrives. A retry within the stream's duplicate
+%% when the stream's ack arrives; a batch is published all at once. A retry within the stream's duplicate
 %% window is dropped by the server. The NATS client is linked to the
 %% publisher process that owns this sink.
 -module(tally_sink_nats).
@@ -29,13 +29,16 @@ publish(Items, #sink{stream_ready = false, client = C, stream = Stream, subjects
         ok -> publish(Items, Sink#sink{stream_ready = true});
         {error, Reason} -> {error, {create_stream, Reason}, [], Sink}
     end;
-publish(Items, Sink) ->
-    publish(Items, Sink, []).
-
-publish([], Sink, Acked) ->
-    {ok, lists:reverse(Acked), Sink};
-publish([{Key, Subject, Payload} | Rest], #sink{client = C} = Sink, Acked) ->
-    case tally_nats:js_publish(C, Subject, Key, Payload) of
-        {ok, _Ack} -> publish(Rest, Sink, [Key | Acked]);
-        {error, Reason} -> {error, Reason, lists:reverse(Acked), Sink}
+publish(Items, #sink{client = C} = Sink) ->
+    %% The whole batch is in flight at once (one waiting process per item,
+    %% the client multiplexes the acks); each key acked counts, whatever
+    %% happened to the others.
+    Self = self(),
+    Waiters = [{Key, spawn_link(fun() -> Self ! {self(), tally_nats:js_publish(C, Subject, Key, Payload)} end)}
+               || {Key, Subject, Payload} <- Items],
+    Results = [{Key, receive {Pid, R} -> R end} || {Key, Pid} <- Waiters],
+    Acked = [Key || {Key, {ok, _}} <- Results],
+    case [Reason || {_, {error, Reason}} <- Results] of
+        [] -> {ok, Acked, Sink};
+        [Reason | _] -> {error, Reason, Acked, Sink}
     end.
