@@ -129,6 +129,24 @@ the_gleam_merge_agrees_test() ->
      end || Seed <- lists:seq(1, 60)],
     ok.
 
+%% Regression: with overlaps in two periods the Rust engine named whichever
+%% its hash map gave first, the Gleam engine the earliest. Both name the
+%% earliest now.
+merge_overlapping_in_two_periods_names_the_earliest_test() ->
+    Config = {aggregator_config, hour, true, [], [], [], 172800000},
+    Ev = fun(Id, Ms) -> {usage_event, Id, <<"s">>, <<"acme">>, <<"r">>, <<"requests">>, 1, Ms} end,
+    Events = [Ev(<<"a">>, 1790812800000), Ev(<<"b">>, 1790812800000 - 86400000), Ev(<<"c">>, 1793491200000)],
+    Each = fun(New, Add, Merge) ->
+               {ok, A} = New(Config), {ok, B} = New(Config),
+               {ok, _} = Add(A, Events), {ok, _} = Add(B, Events),
+               Merge(A, B)
+           end,
+    Want = {error, {aggregate_failed, {overlap, <<"2026-09">>, 1}}},
+    ?assertEqual(Want, Each(fun tally_nif:aggregator_new/1, fun tally_nif:aggregator_add_events/2,
+                            fun tally_nif:aggregator_merge/2)),
+    ?assertEqual(Want, Each(fun 'tally@pure':aggregator_new/1, fun 'tally@pure':aggregator_add_events/2,
+                            fun 'tally@pure':aggregator_merge/2)).
+
 %% Single lines mutated at random (cut, a byte changed, a byte inserted):
 %% every error path of the JSON scanner, parsed by the NIF and by Gleam.
 the_gleam_json_lines_parser_agrees_line_by_line_test() ->
