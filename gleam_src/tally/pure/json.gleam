@@ -69,30 +69,28 @@ pub fn begin_object(b: BitArray, pos: Int) -> Result(Int, ScanError) {
 /// The next key of an object, or its end; `first` when no key came yet.
 pub fn next_key(b: BitArray, pos: Int, first: Bool) -> Result(NextKey, ScanError) {
   let #(c, p) = peek(b, pos)
-  let after_comma = case c, first {
-    125, _ -> Error(EndOfObject(p + 1))
-    44, False -> Ok(p + 1)
-    _, True -> Ok(p)
-    _, False -> Error(Key("", -1))
+  case c, first {
+    125, _ -> Ok(EndOfObject(p + 1))
+    44, False -> key_at(b, p + 1)
+    _, True -> key_at(b, p)
+    _, False -> Error(Syntax(p, "',' or '}'"))
   }
-  case after_comma {
-    Error(EndOfObject(after)) -> Ok(EndOfObject(after))
-    Error(_) -> Error(Syntax(p, "',' or '}'"))
-    Ok(q) -> {
-      let #(quote, k) = peek(b, q)
-      case quote == 34 {
-        False -> Error(Syntax(k, "a string key"))
-        True ->
-          case string(b, k) {
+}
+
+// A `"key":` from `pos` (after any comma).
+fn key_at(b: BitArray, pos: Int) -> Result(NextKey, ScanError) {
+  let #(quote, k) = peek(b, pos)
+  case quote == 34 {
+    False -> Error(Syntax(k, "a string key"))
+    True ->
+      case string(b, k) {
+        Error(e) -> Error(e)
+        Ok(#(key, after_key)) ->
+          case expect(b, after_key, 58, "':'") {
+            Ok(after_colon) -> Ok(Key(key, after_colon))
             Error(e) -> Error(e)
-            Ok(#(key, after_key)) ->
-              case expect(b, after_key, 58, "':'") {
-                Ok(after_colon) -> Ok(Key(key, after_colon))
-                Error(e) -> Error(e)
-              }
           }
       }
-    }
   }
 }
 
