@@ -4,7 +4,7 @@
 %% here knows a format; it is the Gleam code that parses.
 -module(tally_pure_ffi).
 
--export([byte_at/2, slice/3, size/1, utf8_error_at/1, split_lines/1, append_byte/2,
+-export([byte_at/2, slice/3, size/1, to_text/1, utf8_error_at/1, split_lines/1, append_byte/2,
          append/2, codepoint_utf8/1, starts_with/3, is_blank/1, strip_cr/1, head/2,
          reverse/1, length/1, parse_int/1, trim/1, ascii_lowercase/1, int_to_text/1,
          all_digits/1, find_byte/3, fnv1a64_hex/1, cell_new/1, cell_update/2, cell_stop/1,
@@ -14,6 +14,10 @@
 -spec byte_at(binary(), integer()) -> integer().
 byte_at(Bin, Pos) when Pos >= 0, Pos < byte_size(Bin) -> binary:at(Bin, Pos);
 byte_at(_Bin, _Pos) -> -1.
+
+%% A binary the caller knows is UTF-8, typed as a Gleam String: itself.
+-spec to_text(binary()) -> binary().
+to_text(Bin) -> Bin.
 
 -spec slice(binary(), non_neg_integer(), non_neg_integer()) -> binary().
 slice(Bin, Pos, Len) -> binary:part(Bin, Pos, Len).

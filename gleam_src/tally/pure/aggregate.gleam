@@ -207,10 +207,8 @@ pub fn merge(into: State, from: State) -> Result(State, engine.AggregateError) {
     False -> Error(engine.ConfigMismatch)
     True ->
       case overlap(map.sorted_pairs(from.seen), into.seen, #(0, 0)) {
-        #(_, count) if count > 0 -> {
-          let #(period, _) = overlap(map.sorted_pairs(from.seen), into.seen, #(0, 0))
+        #(period, count) if count > 0 ->
           Error(engine.Overlap(period: period_label(period), count: count))
-        }
         _ ->
           Ok(State(
             ..into,
@@ -308,11 +306,7 @@ pub fn period_label(start_ms: Int) -> String {
 }
 
 fn pad(n: Int, width: Int) -> String {
-  let text = bytes.int_to_text(n)
-  case bytes.size(<<text:utf8>>) < width {
-    True -> pad_text("0" <> text, width)
-    False -> text
-  }
+  pad_text(bytes.int_to_text(n), width)
 }
 
 fn pad_text(text: String, width: Int) -> String {

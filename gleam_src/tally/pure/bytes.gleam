@@ -42,13 +42,9 @@ pub fn strip_cr(bytes: BitArray) -> BitArray
 @external(erlang, "tally_pure_ffi", "head")
 pub fn head(bytes: BitArray, n: Int) -> BitArray
 
-/// Bytes known to be UTF-8, as a String.
-@external(erlang, "tally_pure_ffi", "head")
-fn head_text(bytes: BitArray, n: Int) -> String
-
-pub fn to_text(bytes: BitArray) -> String {
-  head_text(bytes, size(bytes))
-}
+/// Bytes known to be UTF-8, as a String (the same binary on Erlang).
+@external(erlang, "tally_pure_ffi", "to_text")
+pub fn to_text(bytes: BitArray) -> String
 
 @external(erlang, "tally_pure_ffi", "reverse")
 pub fn reverse(list: List(a)) -> List(a)
