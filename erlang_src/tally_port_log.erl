@@ -20,7 +20,8 @@ new_table() ->
     Tmp = case os:getenv("TMPDIR") of false -> "/tmp"; "" -> "/tmp"; D -> D end,
     Dir = filename:join(Tmp, lists:flatten(io_lib:format("tally-port-~s-~b",
                                                          [os:getpid(), erlang:unique_integer([positive])]))),
-    true = ets:insert(T, [{checkpoint, #{}}, {next_logical, 1}, {next_seq, 1}, {bytes, 0}, {dir, Dir}]),
+    true = ets:insert(T, [{checkpoint, #{}}, {next_logical, 1}, {next_seq, 1}, {ops, 0}, {bytes, 0},
+                         {checkpoint_bytes, 0}, {dir, Dir}]),
     T.
 
 %% Where the port writes checkpoint files.
@@ -81,6 +82,7 @@ next_seq(T) ->
 -spec append(ets:tid(), entry(), non_neg_integer()) -> ok.
 append(T, {Seq, _, _, _} = Entry, Bytes) ->
     true = ets:insert(T, {{op, Seq}, Entry}),
+    _ = ets:update_counter(T, ops, 1),
     _ = ets:update_counter(T, bytes, Bytes),
     ok.
 
@@ -95,15 +97,17 @@ entries(T) ->
 checkpoint(T, Seq, States) ->
     Old = [K || {{op, S} = K, _} <- ets:match_object(T, {{op, '_'}, '_'}), S < Seq],
     _ = [ets:delete(T, K) || K <- Old],
-    Left = lists:sum([op_bytes(E) || E <- entries(T)]),
-    true = ets:insert(T, [{checkpoint, States}, {bytes, Left}]),
+    Kept = entries(T),
+    true = ets:insert(T, [{checkpoint, States}, {ops, length(Kept)},
+                          {bytes, lists:sum([op_bytes(E) || E <- Kept])},
+                          {checkpoint_bytes, lists:sum([state_size(S) || {_Kind, S} <- maps:values(States)])}]),
     ok.
 
 %% The handles in the checkpoint and the bytes of their exported states.
 -spec checkpoint_size(ets:tid()) -> {non_neg_integer(), non_neg_integer()}.
 checkpoint_size(T) ->
-    States = checkpoint_entries(T),
-    {map_size(States), lists:sum([state_size(S) || {_Kind, S} <- maps:values(States)])}.
+    [{checkpoint_bytes, Bytes}] = ets:lookup(T, checkpoint_bytes),
+    {map_size(checkpoint_entries(T)), Bytes}.
 
 state_size({file, _Path, Size}) -> Size;
 state_size(Bin) when is_binary(Bin) -> byte_size(Bin).
@@ -113,11 +117,13 @@ checkpoint_entries(T) ->
     [{checkpoint, States}] = ets:lookup(T, checkpoint),
     States.
 
-%% Operations and bytes logged since the checkpoint.
+%% Operations and bytes logged since the checkpoint: counters, since the
+%% owner asks after every reply.
 -spec size(ets:tid()) -> {non_neg_integer(), non_neg_integer()}.
 size(T) ->
+    [{ops, Ops}] = ets:lookup(T, ops),
     [{bytes, Bytes}] = ets:lookup(T, bytes),
-    {length(ets:match(T, {{op, '_'}, '_'})), Bytes}.
+    {Ops, Bytes}.
 
 op_bytes({_, _, Args, _}) ->
     erlang:external_size(Args).
