@@ -3,7 +3,7 @@
 %% same port and store, for fault tests) by the tests themselves.
 -module(tally_nats_server).
 
--export([start/1, stop/1, restart/1, port/1, read_stream/3]).
+-export([start/1, stop/1, restart/1, port/1, read_stream/3, wait_connected/2]).
 
 -record(server, {port :: inet:port_number(), dir :: file:filename(), args :: [string()], os_pid :: string()}).
 
@@ -63,7 +63,7 @@ wait_gone(OsPid, N) ->
 %% Every message of Stream, in order, as {Headers, Payload}: an ephemeral
 %% push consumer delivers them to a fresh subject this process subscribes to.
 read_stream(Client, Stream, Want) ->
-    ok = wait_connected(Client, 200),
+    ok = wait_connected(Client, 5000),
     Deliver = <<"tally.test.deliver.", (integer_to_binary(erlang:unique_integer([positive])))/binary>>,
     {ok, _Sid} = tally_nats:subscribe(Client, Deliver, self()),
     Config = tally_json:encode(#{<<"stream_name">> => Stream,
@@ -74,11 +74,12 @@ read_stream(Client, Stream, Want) ->
     {ok, #{<<"config">> := _}} = tally_json:decode(Reply),
     collect(Want, []).
 
-wait_connected(_Client, 0) -> {error, not_connected};
-wait_connected(Client, N) ->
+%% Polls the client until it is connected, for at most TimeoutMs.
+wait_connected(Client, TimeoutMs) ->
     case tally_nats:is_connected(Client) of
         true -> ok;
-        false -> timer:sleep(25), wait_connected(Client, N - 1)
+        false when TimeoutMs =< 0 -> {error, not_connected};
+        false -> timer:sleep(25), wait_connected(Client, TimeoutMs - 25)
     end.
 
 collect(0, Acc) ->

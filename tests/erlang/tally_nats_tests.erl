@@ -2,26 +2,15 @@
 -module(tally_nats_tests).
 -include_lib("eunit/include/eunit.hrl").
 
-quiet(Fun) ->
-    #{level := Level} = logger:get_primary_config(),
-    ok = logger:set_primary_config(level, none),
-    try Fun() after logger:set_primary_config(level, Level) end.
 
 connect(Server, Auth) ->
     {ok, C} = tally_nats:start_link(#{host => "127.0.0.1", port => tally_nats_server:port(Server),
                                       auth => Auth, ping_interval => 200}),
-    ok = wait_connected(C, 100),
+    ok = tally_nats_server:wait_connected(C, 5000),
     C.
 
-wait_connected(_C, 0) -> {error, not_connected};
-wait_connected(C, N) ->
-    case tally_nats:is_connected(C) of
-        true -> ok;
-        false -> timer:sleep(50), wait_connected(C, N - 1)
-    end.
-
 publish_is_acknowledged_and_deduplicated_by_msg_id_test_() ->
-    {timeout, 30, fun() -> quiet(fun publish_dedup/0) end}.
+    {timeout, 30, fun() -> tally_test_support:quiet(fun publish_dedup/0) end}.
 
 publish_dedup() ->
     S = tally_nats_server:start(#{user => {"tally", "s3cret"}}),
@@ -41,13 +30,13 @@ publish_dedup() ->
     end.
 
 wrong_password_never_connects_and_right_token_does_test_() ->
-    {timeout, 30, fun() -> quiet(fun auth/0) end}.
+    {timeout, 30, fun() -> tally_test_support:quiet(fun auth/0) end}.
 
 auth() ->
     S = tally_nats_server:start(#{user => {"tally", "s3cret"}}),
     try
         {ok, Bad} = tally_nats:start_link(#{port => tally_nats_server:port(S), auth => {user, <<"tally">>, <<"nope">>}}),
-        ?assertEqual({error, not_connected}, wait_connected(Bad, 20)),
+        ?assertEqual({error, not_connected}, tally_nats_server:wait_connected(Bad, 1000)),
         ?assertEqual({error, not_connected}, tally_nats:js_publish(Bad, <<"x">>, <<"k">>, <<>>)),
         tally_nats:stop(Bad)
     after
@@ -62,7 +51,7 @@ auth() ->
     end.
 
 reconnects_after_the_server_comes_back_test_() ->
-    {timeout, 60, fun() -> quiet(fun reconnects/0) end}.
+    {timeout, 60, fun() -> tally_test_support:quiet(fun reconnects/0) end}.
 
 reconnects() ->
     S = tally_nats_server:start(#{}),
@@ -73,7 +62,7 @@ reconnects() ->
     ?assertEqual({error, not_connected}, wait_until_down(C, 100)),
     S2 = tally_nats_server:restart(S1),
     try
-        ok = wait_connected(C, 200),
+        ok = tally_nats_server:wait_connected(C, 10000),
         %% Same store: the stream and its duplicate window are still there.
         {ok, #{seq := 1, duplicate := true}} = tally_nats:js_publish(C, <<"r.a">>, <<"k1">>, <<"1">>),
         {ok, #{seq := 2}} = tally_nats:js_publish(C, <<"r.a">>, <<"k2">>, <<"2">>)

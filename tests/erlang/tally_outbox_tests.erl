@@ -46,12 +46,8 @@ wait_empty(O, N) ->
     end.
 
 publisher_retries_while_the_bus_is_down_test_() ->
-    {timeout, 60, fun() -> quiet(fun retries_while_down/0) end}.
+    {timeout, 60, fun() -> tally_test_support:quiet(fun retries_while_down/0) end}.
 
-quiet(Fun) ->
-    #{level := Level} = logger:get_primary_config(),
-    ok = logger:set_primary_config(level, none),
-    try Fun() after logger:set_primary_config(level, Level) end.
 
 retries_while_down() ->
     S = tally_nats_server:start(#{}),

@@ -11,10 +11,6 @@
 -define(PERIOD, <<"2026-10">>).
 -define(STREAM, <<"INVOICES">>).
 
-quiet(Fun) ->
-    #{level := Level} = logger:get_primary_config(),
-    ok = logger:set_primary_config(level, none),
-    try Fun() after logger:set_primary_config(level, Level) end.
 
 tmp_dir() -> string:trim(os:cmd("mktemp -d -t tally-e2e-XXXXXX")).
 
@@ -99,7 +95,7 @@ stream_lines(Server, Want) ->
     lists:sort([P || {_, P} <- Read]).
 
 clean_run_to_the_file_sink_matches_the_command_line_test_() ->
-    {timeout, 120, fun() -> quiet(fun clean_run_matches_cli/0) end}.
+    {timeout, 120, fun() -> tally_test_support:quiet(fun clean_run_matches_cli/0) end}.
 
 %% The reference itself is checked against `tally bill` over the same inputs.
 clean_run_matches_cli() ->
@@ -113,7 +109,7 @@ clean_run_matches_cli() ->
     ?assertEqual(Amounts(string:split(Cli, "\n", all)), Amounts(Lines)).
 
 the_port_backend_bills_the_same_test_() ->
-    {timeout, 120, fun() -> quiet(fun port_backend/0) end}.
+    {timeout, 120, fun() -> tally_test_support:quiet(fun port_backend/0) end}.
 
 %% The whole pipeline with the engine out of process: the same invoice lines.
 port_backend() ->
@@ -125,7 +121,7 @@ port_backend() ->
     ?assertEqual(Want, lists:sort(binary:split(Bin, <<"\n">>, [global, trim_all]))).
 
 every_line_reaches_the_stream_exactly_once_test_() ->
-    {timeout, 120, fun() -> quiet(fun exactly_once/0) end}.
+    {timeout, 120, fun() -> tally_test_support:quiet(fun exactly_once/0) end}.
 
 exactly_once() ->
     Want = reference(),
@@ -149,7 +145,7 @@ exactly_once() ->
     end.
 
 bus_down_while_publishing_test_() ->
-    {timeout, 120, fun() -> quiet(fun bus_down/0) end}.
+    {timeout, 120, fun() -> tally_test_support:quiet(fun bus_down/0) end}.
 
 bus_down() ->
     Want = reference(),
@@ -171,7 +167,7 @@ bus_down() ->
     after stop() end.
 
 killed_processes_mid_run_test_() ->
-    {timeout, 300, fun() -> quiet(fun killed_processes/0) end}.
+    {timeout, 300, fun() -> tally_test_support:quiet(fun killed_processes/0) end}.
 
 %% A collector, a shard and the publisher, each killed while the sources
 %% are being read in small chunks (and the publisher while publishing).
@@ -208,7 +204,7 @@ kill(publisher) ->
     exit(whereis(tally_publisher), kill).
 
 vm_killed_and_restarted_mid_run_test_() ->
-    {timeout, 300, fun() -> quiet(fun vm_restarts/0) end}.
+    {timeout, 300, fun() -> tally_test_support:quiet(fun vm_restarts/0) end}.
 
 %% Three VMs on one data directory: the first is killed (SIGKILL) while
 %% reading the sources; the second, with the bus down, closes the period
@@ -274,7 +270,7 @@ await_child(Vm, OsPid, KillAfter, Out) ->
     end.
 
 appended_data_and_new_files_are_picked_up_test_() ->
-    {timeout, 120, fun() -> quiet(fun appended/0) end}.
+    {timeout, 120, fun() -> tally_test_support:quiet(fun appended/0) end}.
 
 appended() ->
     Dir = tmp_dir(),
@@ -312,7 +308,7 @@ due_period_is_the_last_month_over_for_the_grace_test() ->
     ?assertEqual(<<"2025-12">>, tally_closer:due_period(Ms({{2026, 1, 5}, {0, 0, 0}}), Day)).
 
 closes_on_schedule_test_() ->
-    {timeout, 60, fun() -> quiet(fun on_schedule/0) end}.
+    {timeout, 60, fun() -> tally_test_support:quiet(fun on_schedule/0) end}.
 
 %% With no grace, the month before now is due at once and is closed by the
 %% schedule alone: every plan customer gets lines for it (zero usage or not).
@@ -338,7 +334,7 @@ wait_closed(Period, N) ->
     end.
 
 a_truncated_file_is_read_again_from_the_start_test_() ->
-    {timeout, 60, fun() -> quiet(fun truncated/0) end}.
+    {timeout, 60, fun() -> tally_test_support:quiet(fun truncated/0) end}.
 
 truncated() ->
     Dir = tmp_dir(),

@@ -8,11 +8,6 @@
 -define(CONFIG, {aggregator_config, hour, true, [<<"bandwidth_out_bytes">>], [<<"storage_bytes">>], [], 172800000}).
 -define(OPTIONS, {parser_options, 1048576, none, bucket_owner}).
 
-quiet(Fun) ->
-    %% Crash reports of the killed owners are expected: keep them out of the output.
-    #{level := Level} = logger:get_primary_config(),
-    ok = logger:set_primary_config(level, none),
-    try Fun() after logger:set_primary_config(level, Level) end.
 
 %% N JSON Lines events over 50 customers and 3 days, with every 97th line a
 %% replay of an earlier id and every 1000th line malformed.
@@ -56,7 +51,7 @@ retrying(Ref, Op, Args, Deaths) ->
     end.
 
 killed_mid_ingest_ends_with_exact_totals_test_() ->
-    {timeout, 120, fun() -> quiet(fun killed_mid_ingest_ends_with_exact_totals/0) end}.
+    {timeout, 120, fun() -> tally_test_support:quiet(fun killed_mid_ingest_ends_with_exact_totals/0) end}.
 
 killed_mid_ingest_ends_with_exact_totals() ->
     Chunks = chunks(events(60000), 40000),
@@ -138,7 +133,7 @@ a_slow_request_times_out_and_the_port_carries_on_test() ->
     end.
 
 a_reply_over_the_frame_limit_is_refused_test() ->
-    quiet(fun() ->
+    tally_test_support:quiet(fun() ->
         process_flag(trap_exit, true),
         {ok, Owner} = tally_port:start_link(#{max_frame => 200}),
         ?assertEqual({error, {bad_reply, <<"reply frame over the size limit">>}},

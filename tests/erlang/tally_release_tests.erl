@@ -9,12 +9,8 @@
 -define(RELEASE, "_build/default/rel/tally/bin/tally").
 
 release_bills_the_sample_into_jetstream_test_() ->
-    {timeout, 300, fun() -> quiet(fun release_run/0) end}.
+    {timeout, 300, fun() -> tally_test_support:quiet(fun release_run/0) end}.
 
-quiet(Fun) ->
-    #{level := Level} = logger:get_primary_config(),
-    ok = logger:set_primary_config(level, none),
-    try Fun() after logger:set_primary_config(level, Level) end.
 
 release_run() ->
     ?assert(filelib:is_regular(?RELEASE)),

@@ -262,14 +262,18 @@ mod tests {
         );
     }
 
+    /// An `AggregatorConfig` with hourly windows, dedup, and no special meters.
+    fn hourly_config() -> Value {
+        Value::record(
+            "aggregator_config",
+            vec![Value::Atom("hour"), Value::Atom("true"), Value::List(vec![]), Value::List(vec![]), Value::List(vec![]), Value::Int(1000)],
+        )
+    }
+
     #[test]
     fn handles_live_until_released() {
         let mut e = Engine::default();
-        let config = Value::record(
-            "aggregator_config",
-            vec![Value::Atom("hour"), Value::Atom("true"), Value::List(vec![]), Value::List(vec![]), Value::List(vec![]), Value::Int(1000)],
-        );
-        let created = e.handle_frame(&request(1, "aggregator_new", vec![config]));
+        let created = e.handle_frame(&request(1, "aggregator_new", vec![hourly_config()]));
         assert_eq!(created, reply(1, Value::ok(Value::Int(1))));
         let counters = e.handle_frame(&request(2, "aggregator_counters", vec![Value::Int(1)]));
         assert_eq!(counters, reply(2, Value::ok(Value::record("counters", vec![Value::Int(0), Value::Int(0), Value::Int(0)]))));
@@ -283,11 +287,7 @@ mod tests {
     #[test]
     fn checkpoints_go_through_files() {
         let mut e = Engine::default();
-        let config = Value::record(
-            "aggregator_config",
-            vec![Value::Atom("hour"), Value::Atom("true"), Value::List(vec![]), Value::List(vec![]), Value::List(vec![]), Value::Int(1000)],
-        );
-        assert_eq!(e.handle_frame(&request(1, "aggregator_new", vec![config])), reply(1, Value::ok(Value::Int(1))));
+        assert_eq!(e.handle_frame(&request(1, "aggregator_new", vec![hourly_config()])), reply(1, Value::ok(Value::Int(1))));
         let dir = std::env::temp_dir().join(format!("tally-port-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("a1").to_string_lossy().into_owned();
