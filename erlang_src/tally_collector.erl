@@ -173,7 +173,8 @@ hand_over(Key, Chunk, BaseLine, Position, #file{header = Header, offset = Offset
                      end,
     {ok, {parsed, Events, Rejects, {parse_stats, Records, _Accepted, Rejected, Skipped, NEvents, _Bytes}}} =
         tally_engine:call(B, parse_chunk, [Format, Options, Input]),
-    keep_rejects(Key, Rejects, BaseLine - Shift, Offset - header_size(Shift, Header), State),
+    %% A reject that cannot be written stops the collector: none is dropped.
+    ok = keep_rejects(Key, Rejects, BaseLine - Shift, Offset - header_size(Shift, Header), State),
     ok = give_to_shards(Key, Position, Events, State),
     Stats = State#state.stats,
     State#state{stats = Stats#{records := maps:get(records, Stats) + Records - Shift,

@@ -19,12 +19,16 @@ write_durably(Path, Bytes) ->
             Error
     end.
 
--spec append_durably(file:filename(), iodata()) -> ok.
+-spec append_durably(file:filename(), iodata()) -> ok | {error, term()}.
 append_durably(_Path, []) ->
     ok;
 append_durably(Path, Bytes) ->
     ok = filelib:ensure_dir(Path),
-    {ok, F} = file:open(Path, [append, raw, binary]),
-    ok = file:write(F, Bytes),
-    ok = file:sync(F),
-    ok = file:close(F).
+    case file:open(Path, [append, raw, binary]) of
+        {ok, F} ->
+            Written = case file:write(F, Bytes) of ok -> file:sync(F); E -> E end,
+            ok = file:close(F),
+            Written;
+        Error ->
+            Error
+    end.

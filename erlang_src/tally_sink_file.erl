@@ -30,20 +30,9 @@ publish(Items, #sink{path = Path, seen = Seen} = Sink) ->
     New = [I || {Key, _, _} = I <- Items, not is_map_key(Key, Seen)],
     Lines = [[Payload, $\n] || {_, _, Payload} <- New],
     Keys = [K || {K, _, _} <- Items],
-    case append(Path, Lines) of
+    case tally_files:append_durably(Path, Lines) of
         ok -> {ok, Keys, Sink#sink{seen = maps:merge(Seen, maps:from_keys([K || {K, _, _} <- New], true))}};
         {error, Reason} -> {error, {Path, Reason}, [], Sink}
-    end.
-
-append(_Path, []) -> ok;
-append(Path, Lines) ->
-    case file:open(Path, [append, raw, binary]) of
-        {ok, F} ->
-            R = case file:write(F, Lines) of ok -> file:sync(F); E -> E end,
-            ok = file:close(F),
-            R;
-        Error ->
-            Error
     end.
 
 keys(Bin) ->
