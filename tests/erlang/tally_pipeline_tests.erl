@@ -79,13 +79,17 @@ reference() ->
             Dir = tmp_dir(),
             start(env(Dir, none, 1048576)),
             try bill() after stop() end,
-            {ok, Bin} = file:read_file(filename:join([Dir, "data", "invoices.jsonl"])),
-            Lines = lists:sort(binary:split(Bin, <<"\n">>, [global, trim_all])),
+            Lines = file_sink_lines(Dir),
             persistent_term:put({?MODULE, reference}, Lines),
             Lines;
         Lines ->
             Lines
     end.
+
+%% The invoice lines a run wrote to the file sink under Dir, sorted.
+file_sink_lines(Dir) ->
+    {ok, Bin} = file:read_file(filename:join([Dir, "data", "invoices.jsonl"])),
+    lists:sort(binary:split(Bin, <<"\n">>, [global, trim_all])).
 
 stream_lines(Server, Want) ->
     {ok, C} = tally_nats:start_link(#{port => tally_nats_server:port(Server)}),
@@ -117,8 +121,7 @@ port_backend() ->
     Dir = tmp_dir(),
     start(lists:keystore(backend, 1, env(Dir, none, 65536), {backend, port})),
     try #{lines := 17} = bill() after stop() end,
-    {ok, Bin} = file:read_file(filename:join([Dir, "data", "invoices.jsonl"])),
-    ?assertEqual(Want, lists:sort(binary:split(Bin, <<"\n">>, [global, trim_all]))).
+    ?assertEqual(Want, file_sink_lines(Dir)).
 
 every_line_reaches_the_stream_exactly_once_test_() ->
     {timeout, 120, fun() -> tally_test_support:quiet(fun exactly_once/0) end}.
@@ -320,8 +323,7 @@ on_schedule() ->
         ok = tally_pipeline:sync(),
         ok = wait_closed(Due, 100),
         ok = tally_pipeline:drain(10000),
-        {ok, Bin} = file:read_file(filename:join([Dir, "data", "invoices.jsonl"])),
-        Keys = [K || L <- binary:split(Bin, <<"\n">>, [global, trim_all]), {ok, #{<<"key">> := K}} <- [tally_json:decode(L)]],
+        Keys = [K || L <- file_sink_lines(Dir), {ok, #{<<"key">> := K}} <- [tally_json:decode(L)]],
         ?assert(length(Keys) > 0),
         ?assert(lists:all(fun(K) -> binary:match(K, <<"/", Due/binary, "/">>) =/= nomatch end, Keys))
     after stop() end.
