@@ -126,7 +126,7 @@ summary(Period, Lines, Unbilled) ->
     Customers = lists:foldl(
         fun(L, Acc) ->
             C = tally_invoice:customer(L),
-            Cur = element(10, L),
+            Cur = tally_invoice:currency(L),
             maps:update_with(C, fun(#{amount_minor := A, lines := N} = S) ->
                                         S#{amount_minor := A + tally_invoice:amount(L), lines := N + 1}
                                 end,

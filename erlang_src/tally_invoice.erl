@@ -3,7 +3,7 @@
 %% written "N" or "N/D"; the amount is an integer of minor units.
 -module(tally_invoice).
 
--export([to_json/1, key/1, customer/1, amount/1]).
+-export([to_json/1, key/1, customer/1, currency/1, amount/1]).
 
 -type line() :: tuple().
 
@@ -23,6 +23,9 @@ key(Line) -> element(2, Line).
 
 -spec customer(line()) -> binary().
 customer(Line) -> element(3, Line).
+
+-spec currency(line()) -> binary().
+currency(Line) -> element(10, Line).
 
 -spec amount(line()) -> integer().
 amount(Line) -> element(16, Line).

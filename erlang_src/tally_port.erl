@@ -167,18 +167,19 @@ stop(Owner) ->
 %% What the owner is doing: requests in the port and waiting, the most
 %% ever in the port at once, live handles, and the journal since its checkpoint.
 -spec stats(pid() | atom() | ref()) -> #{atom() => non_neg_integer()}.
-stats({tally_port_ref, _Sup, Journal}) ->
-    {ok, Owner} = tally_port_log:owner(Journal),
-    gen_server:call(Owner, stats);
-stats(Owner) ->
-    gen_server:call(Owner, stats).
+stats(Port) ->
+    gen_server:call(owner(Port), stats).
 
 -spec os_pid(pid() | atom() | ref()) -> non_neg_integer().
-os_pid({tally_port_ref, _Sup, Journal}) ->
+os_pid(Port) ->
+    gen_server:call(owner(Port), os_pid).
+
+%% The owner serving a port now.
+owner({tally_port_ref, _Sup, Journal}) ->
     {ok, Owner} = tally_port_log:owner(Journal),
-    gen_server:call(Owner, os_pid);
-os_pid(Owner) ->
-    gen_server:call(Owner, os_pid).
+    Owner;
+owner(Owner) ->
+    Owner.
 
 %%% gen_server
 
