@@ -8,7 +8,8 @@
          append/2, codepoint_utf8/1, starts_with/3, is_blank/1, strip_cr/1, head/2,
          reverse/1, length/1, parse_int/1, trim/1, ascii_lowercase/1, int_to_text/1,
          all_digits/1, find_byte/3, fnv1a64_hex/1, cell_new/1, cell_update/2, cell_stop/1,
-         map_new/0, map_get/2, map_put/3, map_size/1, sorted_pairs/1, floor_div/2]).
+         map_new/0, map_get/2, map_put/3, map_delete/2, map_size/1, sorted_pairs/1, floor_div/2,
+         sort/1, le_word/2, read_le/4, concat/1]).
 
 %% The byte at Pos, or -1 past the end.
 -spec byte_at(binary(), integer()) -> integer().
@@ -179,6 +180,9 @@ map_get(Map, Key) ->
 -spec map_put(map(), term(), term()) -> map().
 map_put(Map, Key, Value) -> Map#{Key => Value}.
 
+-spec map_delete(map(), term()) -> map().
+map_delete(Map, Key) -> maps:remove(Key, Map).
+
 -spec map_size(map()) -> non_neg_integer().
 map_size(Map) -> erlang:map_size(Map).
 
@@ -190,3 +194,30 @@ sorted_pairs(Map) -> lists:sort(maps:to_list(Map)).
 -spec floor_div(integer(), pos_integer()) -> integer().
 floor_div(A, B) when A >= 0 -> A div B;
 floor_div(A, B) -> -((-A + B - 1) div B).
+
+%% A list in Erlang term order: records field by field, binaries bytewise
+%% (the order of Rust's derived Ord on the same fields).
+-spec sort(list()) -> list().
+sort(List) -> lists:sort(List).
+
+%% Export words ---------------------------------------------------------------
+%% The aggregator export is little-endian words; the Gleam engine builds and
+%% reads it field by field through these.
+
+%% N in Bytes bytes, little-endian (two's complement when negative, as an i64).
+-spec le_word(integer(), pos_integer()) -> binary().
+le_word(N, Bytes) -> Bits = Bytes * 8, <<N:Bits/little>>.
+
+%% The word of Bytes bytes at Pos, signed or not; {error, nil} past the end.
+-spec read_le(binary(), non_neg_integer(), pos_integer(), boolean()) -> {ok, integer()} | {error, nil}.
+read_le(Bin, Pos, Bytes, Signed) when Pos + Bytes =< byte_size(Bin) ->
+    Bits = Bytes * 8,
+    case Signed of
+        true -> <<_:Pos/binary, V:Bits/little-signed, _/binary>> = Bin, {ok, V};
+        false -> <<_:Pos/binary, V:Bits/little-unsigned, _/binary>> = Bin, {ok, V}
+    end;
+read_le(_Bin, _Pos, _Bytes, _Signed) -> {error, nil}.
+
+-spec concat([binary()]) -> binary().
+concat(Parts) -> iolist_to_binary(Parts).
+

@@ -211,7 +211,7 @@ pub fn close_period(
   case aggregator {
     OnNif(a) -> nif.aggregator_close_period(a, period, plans, version)
     OnPort(a) -> port.aggregator_close_period(a, period, plans, version)
-    OnGleam(_) -> Error(engine.Unsupported("closing a period on the Gleam engine"))
+    OnGleam(a) -> pure.aggregator_close_period(a, period, plans, version)
     OnShadow(a, b) ->
       shadow.compare(
         "close_period",
@@ -241,7 +241,7 @@ pub fn export(aggregator: Aggregator) -> Result(BitArray, engine.EngineError) {
   case aggregator {
     OnNif(a) -> nif.aggregator_export(a)
     OnPort(a) -> port.aggregator_export(a)
-    OnGleam(_) -> Error(engine.Unsupported("export on the Gleam engine"))
+    OnGleam(a) -> pure.aggregator_export(a)
     OnShadow(a, b) -> shadow.compare("export", Nil, export(a), fn() { export(b) })
   }
 }
@@ -254,7 +254,11 @@ pub fn restore(
   case engine_backend {
     backend.Nif -> wrap_nif(nif.aggregator_restore(bytes))
     backend.Port(p) -> wrap_port(port.aggregator_restore(p, bytes))
-    backend.Gleam -> Error(engine.Unsupported("restore on the Gleam engine"))
+    backend.Gleam ->
+      case pure.aggregator_restore(bytes) {
+        Ok(a) -> Ok(OnGleam(a))
+        Error(e) -> Error(e)
+      }
     backend.Shadow(primary, secondary) ->
       pair(
         "restore",
@@ -283,7 +287,6 @@ pub fn merge(
       })
     _, OnShadow(c, _) -> merge(into: into, from: c)
     OnGleam(a), OnGleam(b) -> pure.aggregator_merge(a, b)
-    OnGleam(_), _ -> Error(engine.Unsupported("merging another engine's aggregator into the Gleam engine"))
     OnNif(a), OnNif(b) -> nif.aggregator_merge(a, b)
     OnPort(a), OnPort(b) ->
       case port.aggregator_merge(a, b) {

@@ -2,19 +2,24 @@
 //// byte access through `tally_pure_ffi`), the readable reference the Rust
 //// engine is checked against, and a backend of its own (`backend.Gleam`).
 ////
-//// So far it parses all four formats, whole (`parse_event_line`,
-//// `parse_chunk`) and streaming (`parser_new`, `parser_feed`,
-//// `parser_finish`), and it aggregates into windows (`aggregator_new`,
-//// `add_events`, `feed`, `finish`, `counters`, `windows`, `merge`); closing
-//// periods, billing and exports answer `Error(engine.Unsupported(..))` until they are written.
-//// Everything it does answer is held to the Rust engine's answers, reject
-//// reasons and columns included, by the differential tests.
+//// It does all the Rust engine does: parses the four formats, whole
+//// (`parse_event_line`, `parse_chunk`) and streaming (`parser_new`,
+//// `parser_feed`, `parser_finish`); aggregates (`aggregator_new`,
+//// `add_events`, `feed`, `finish`, `counters`, `windows`, `merge`); closes
+//// and bills periods (`close_period`, `take_late`); exports and restores,
+//// byte for byte the Rust engine's format. Everything it answers is held
+//// to the Rust engine's answers (reject reasons and columns, invoice lines,
+//// export bytes) by the differential tests.
 
 import tally/engine
 import tally/event
 import tally/usage
 import tally/option
+import tally/billing
 import tally/pure/aggregate as agg
+import tally/pure/export
+import tally/pure/invoice
+import tally/pure/plans
 import tally/pure/bytes
 import tally/pure/csv
 import tally/pure/jsonl
@@ -300,11 +305,58 @@ pub fn aggregator_merge(into: PureAggregator, from: PureAggregator) -> Result(Ni
   }
 }
 
-/// Periods never close on the Gleam engine yet, so no event is late.
+/// Same as `nif.aggregator_close_period`: closes the period (`YYYY-MM`)
+/// and bills it with the plans (JSON). Bad plans leave the period open.
+pub fn aggregator_close_period(
+  aggregator: PureAggregator,
+  period: String,
+  plans_json: String,
+  version: Int,
+) -> Result(billing.Invoice, engine.EngineError) {
+  case agg.parse_period(period), bytes.utf8_error_at(<<plans_json:utf8>>) {
+    Error(Nil), _ -> Error(engine.BadArgument("a period YYYY-MM"))
+    _, at if at >= 0 -> Error(engine.BadArgument("plans as UTF-8 JSON"))
+    Ok(_), _ if version < 0 || version > u32_max ->
+      Error(engine.BadArgument("a version from 0 to 2^32-1"))
+    Ok(start), _ ->
+      case plans.from_json(plans_json) {
+        Error(e) -> Error(engine.BillingFailed(e))
+        Ok(checked) ->
+          agg_update(aggregator.cell, fn(state) {
+            let #(state, period_usage) = agg.close_period(state, start)
+            case invoice.bill(period_usage, checked, version) {
+              Ok(inv) -> #(state, Ok(inv))
+              Error(e) -> #(state, Error(engine.BillingFailed(e)))
+            }
+          })
+      }
+  }
+}
+
+const u32_max = 4_294_967_295
+
+/// Same as `nif.aggregator_take_late`.
 pub fn aggregator_take_late(
   aggregator: PureAggregator,
 ) -> Result(List(event.UsageEvent), engine.EngineError) {
-  agg_update(aggregator.cell, fn(state) { #(state, Ok([])) })
+  agg_update(aggregator.cell, fn(state) {
+    let #(state, late) = agg.take_late(state)
+    #(state, Ok(late))
+  })
+}
+
+/// Same as `nif.aggregator_export`: the same bytes the Rust engine writes
+/// for the same events.
+pub fn aggregator_export(aggregator: PureAggregator) -> Result(BitArray, engine.EngineError) {
+  agg_update(aggregator.cell, fn(state) { #(state, Ok(export.export(state))) })
+}
+
+/// Same as `nif.aggregator_restore`: reads either engine's export.
+pub fn aggregator_restore(bytes: BitArray) -> Result(PureAggregator, engine.EngineError) {
+  case export.restore(bytes) {
+    Ok(state) -> Ok(PureAggregator(agg_cell_new(state)))
+    Error(reason) -> Error(engine.AggregateFailed(reason))
+  }
 }
 
 /// Ends the aggregator's process.

@@ -35,7 +35,7 @@ fn new(on: backend.Backend) -> aggregate.Aggregator {
 }
 
 pub fn add_events_counts_and_dedups_test() {
-  use on <- backends.each()
+  use on <- backends.each_engine()
   let agg = new(on)
   expect.equal(
     aggregate.add_events(
@@ -87,7 +87,7 @@ pub fn add_events_counts_and_dedups_test() {
 }
 
 pub fn close_period_bills_and_keeps_late_events_test() {
-  use on <- backends.each()
+  use on <- backends.each_engine()
   let agg = new(on)
   let assert Ok(_) =
     aggregate.add_events(
@@ -131,7 +131,7 @@ pub fn close_period_bills_and_keeps_late_events_test() {
 }
 
 pub fn billing_errors_are_typed_test() {
-  use on <- backends.each()
+  use on <- backends.each_engine()
   let agg = new(on)
   expect.equal(
     aggregate.close_period(agg, period: "2026-13", plans: plans, version: 1),
@@ -151,7 +151,7 @@ pub fn billing_errors_are_typed_test() {
 }
 
 pub fn feed_parses_straight_into_the_aggregator_test() {
-  use on <- backends.each()
+  use on <- backends.each_engine()
   let agg = new(on)
   let assert Ok(p) =
     parse.new(
@@ -171,7 +171,7 @@ pub fn feed_parses_straight_into_the_aggregator_test() {
 }
 
 pub fn export_restore_and_merge_test() {
-  use on <- backends.each()
+  use on <- backends.each_engine()
   let a = new(on)
   let b = new(on)
   let assert Ok(_) = aggregate.add_events(a, [requests("a", 1, oct1)])

@@ -20,9 +20,9 @@ pub fn each(body: fn(backend.Backend) -> Nil) -> Nil {
   port.stop(p)
 }
 
-/// For the parsing suites: every backend of `each`, then the pure Gleam
-/// engine, alone and as the NIF's secondary in shadow mode.
-pub fn each_parser(body: fn(backend.Backend) -> Nil) -> Nil {
+/// Every backend of `each`, then the pure Gleam engine, alone and as the
+/// NIF's secondary in shadow mode.
+pub fn each_engine(body: fn(backend.Backend) -> Nil) -> Nil {
   each(body)
   labelled("gleam", fn() { body(backend.Gleam) })
   let before = differences()

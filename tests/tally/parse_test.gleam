@@ -43,7 +43,7 @@ fn expected_csv() -> event.Parsed {
 }
 
 pub fn parse_chunk_test() {
-  use on <- backends.each_parser()
+  use on <- backends.each_engine()
   expect.equal(
     parse.parse_chunk(
       on: on,
@@ -63,7 +63,7 @@ pub fn parse_chunk_s3_with_options_test() {
       source: option.Some("edge-logs"),
       s3_customer: event.Requester,
     )
-  use on <- backends.each_parser()
+  use on <- backends.each_engine()
   let assert Ok(parsed) =
     parse.parse_chunk(
       on: on,
@@ -103,7 +103,7 @@ pub fn bad_options_are_a_typed_error_test() {
       source: option.None,
       s3_customer: event.BucketOwner,
     )
-  use on <- backends.each_parser()
+  use on <- backends.each_engine()
   expect.equal(
     parse.parse_chunk(
       on: on,
@@ -116,7 +116,7 @@ pub fn bad_options_are_a_typed_error_test() {
 }
 
 pub fn streaming_parser_gives_what_a_whole_chunk_gives_test() {
-  use on <- backends.each_parser()
+  use on <- backends.each_engine()
   let assert Ok(p) =
     parse.new(
       on: on,

@@ -89,13 +89,46 @@ pub fn rgw_usage_in_shadow_of_the_nif_test() {
   expect.equal(shadow.stats(), [shadow.ShadowStats("parse_chunk", 3, 0)])
 }
 
-pub fn what_the_gleam_engine_lacks_is_unsupported_test() {
-  let assert Ok(agg) = aggregate.new(on: backend.Gleam, config: usage.default_config())
-  let assert Error(engine.Unsupported(_)) =
-    aggregate.close_period(agg, period: "2026-10", plans: "{}", version: 1)
-  let assert Error(engine.Unsupported(_)) = aggregate.export(agg)
-  Nil
+pub fn billing_and_exports_in_shadow_of_the_nif_test() {
+  let assert Ok(bytes) = read_file("sample/events.jsonl")
+  let assert Ok(plans) = read_file("sample/plans.json")
+  shadow.reset()
+  let on = backend.Shadow(backend.Nif, backend.Gleam)
+  let assert Ok(agg) = aggregate.new(on: on, config: usage.default_config())
+  let assert Ok(_) = aggregate.add_events(agg, sample_events(bytes))
+  let assert Ok(invoice) =
+    aggregate.close_period(agg, period: "2026-10", plans: to_text(plans), version: 1)
+  expect.be_true(invoice.lines != [], "invoice lines")
+  // An event for the closed period is kept aside as late, by both engines.
+  let late =
+    event.UsageEvent("late-1", "test", "acme", "cdn-acme", "bandwidth_out_bytes", 7, 1_792_000_000_000)
+  let assert Ok(counters) = aggregate.add_events(agg, [late])
+  expect.equal(counters.late, 1)
+  let assert Ok(exported) = aggregate.export(agg)
+  // The Gleam engine reads the export back into the same bytes.
+  let assert Ok(copy) = aggregate.restore(on: backend.Gleam, bytes: exported)
+  expect.equal(aggregate.export(copy), Ok(exported))
+  expect.equal(aggregate.take_late(agg), Ok([late]))
+  expect.equal(
+    shadow.stats(),
+    [
+      shadow.ShadowStats("add_events", 2, 0),
+      shadow.ShadowStats("aggregator_new", 1, 0),
+      shadow.ShadowStats("close_period", 1, 0),
+      shadow.ShadowStats("export", 1, 0),
+      shadow.ShadowStats("take_late", 1, 0),
+    ],
+  )
 }
+
+fn sample_events(bytes: BitArray) -> List(event.UsageEvent) {
+  let assert Ok(parsed) =
+    parse.parse_chunk(on: backend.Nif, format: event.JsonLines, chunk: bytes, options: event.default_parser_options())
+  parsed.events
+}
+
+@external(erlang, "tally_pure_ffi", "to_text")
+fn to_text(bytes: BitArray) -> String
 
 pub fn aggregation_in_shadow_of_the_nif_test() {
   let assert Ok(bytes) = read_file("sample/events.jsonl")

@@ -1,10 +1,12 @@
-//// Aggregation in pure Gleam: the twin of the window part of
-//// `native/core/src/aggregate.rs`. Per (customer, resource, meter) and
-//// tumbling UTC window: sum, count, min, max, latest and, for unique
-//// meters, distinct values; each (source, id) counts once per calendar
-//// month; aggregators of disjoint events merge. (Closing periods, billing
-//// and exports are not written in Gleam yet; the Rust engine's rate
-//// intervals and gauge samples serve only those.)
+//// Aggregation in pure Gleam: the twin of `native/core/src/aggregate.rs`.
+//// Per (customer, resource, meter) and tumbling UTC window: sum, count,
+//// min, max, latest and, for unique meters, distinct values; each (source,
+//// id) counts once per calendar month (kept as the same 128-bit XXH3
+//// digests as the Rust engine, so exports agree byte for byte); rate meters
+//// keep bytes per 5-minute interval and gauge meters their samples, per
+//// period, for billing; a closed period's later events are kept aside as
+//// late; aggregators of disjoint events merge. Exports are in
+//// `tally/pure/export`.
 
 import tally/engine
 import tally/event
@@ -18,7 +20,11 @@ const hour_ms = 3_600_000
 
 const day_ms = 86_400_000
 
-type Stats {
+/// Length of a rate sample: five minutes.
+pub const rate_interval_ms = 300_000
+
+/// The statistics of one window (see `usage.WindowAggregate`).
+pub type Stats {
   Stats(
     sum: Int,
     count: Int,
@@ -30,24 +36,57 @@ type Stats {
   )
 }
 
+/// What billing needs of one series in one period: bytes per 5-minute
+/// interval (by interval index) and gauge samples (time -> level).
+pub type PeriodSeries {
+  PeriodSeries(rate: map.Map(Int, Int), samples: map.Map(Int, Int))
+}
+
+/// A (customer, resource, meter).
+pub type SeriesKey =
+  #(String, String, String)
+
 /// An aggregation's whole state (a value: the engine keeps it in a cell).
-pub opaque type State {
+/// Public for `tally/pure/export`, which writes and reads it.
+pub type State {
   State(
     config: usage.AggregatorConfig,
+    // every series ever counted (or restored), even one with no window
+    series: map.Map(SeriesKey, Bool),
     windows: map.Map(#(String, String, String, Int), Stats),
-    // (month start, source, id) of every event counted
-    seen: map.Map(#(Int, String, String), Bool),
+    // keyed by (customer, resource, meter, period start)
+    periods: map.Map(#(String, String, String, Int), PeriodSeries),
+    // per open period: the digests of the (source, id)s counted
+    seen: map.Map(Int, map.Map(Int, Bool)),
+    closed: map.Map(Int, Bool),
+    // events for closed periods, newest first
+    late: List(event.UsageEvent),
     applied: Int,
     duplicates: Int,
+    late_count: Int,
+    // a cache: the XXH3 seed of each source seen
+    seeds: map.Map(String, Int),
   )
 }
 
 pub fn new(config: usage.AggregatorConfig) -> State {
-  State(config, map.new(), map.new(), 0, 0)
+  State(
+    config: config,
+    series: map.new(),
+    windows: map.new(),
+    periods: map.new(),
+    seen: map.new(),
+    closed: map.new(),
+    late: [],
+    applied: 0,
+    duplicates: 0,
+    late_count: 0,
+    seeds: map.new(),
+  )
 }
 
 pub fn counters(state: State) -> usage.Counters {
-  usage.Counters(applied: state.applied, duplicates: state.duplicates, late: 0)
+  usage.Counters(applied: state.applied, duplicates: state.duplicates, late: state.late_count)
 }
 
 /// Counts events (already checked by the caller).
@@ -60,33 +99,110 @@ pub fn apply_all(state: State, events: List(event.UsageEvent)) -> State {
 
 fn apply(state: State, e: event.UsageEvent) -> State {
   let period = month_start(e.time_ms)
-  let key = #(period, e.source, e.id)
-  case state.config.dedup, map.get(state.seen, key) {
-    True, Ok(_) -> State(..state, duplicates: state.duplicates + 1)
-    dedup, _ -> {
-      let seen = case dedup {
-        True -> map.put(state.seen, key, True)
-        False -> state.seen
+  case map.get(state.closed, period), state.config.dedup {
+    Ok(_), _ ->
+      State(..state, late: [e, ..state.late], late_count: state.late_count + 1)
+    Error(Nil), False -> count(state, e, period)
+    Error(Nil), True -> {
+      let #(state, digest) = digest_of(state, e)
+      let digests = case map.get(state.seen, period) {
+        Ok(d) -> d
+        Error(Nil) -> map.new()
       }
-      let window = #(e.customer, e.resource, e.meter, window_start(state.config.window, e.time_ms))
-      let stats = case map.get(state.windows, window) {
-        Ok(st) -> add(st, e.value, e.time_ms)
+      case map.get(digests, digest) {
+        Ok(_) -> State(..state, duplicates: state.duplicates + 1)
         Error(Nil) ->
-          Stats(
-            sum: e.value,
-            count: 1,
-            min: e.value,
-            max: e.value,
-            latest_time_ms: e.time_ms,
-            latest_value: e.value,
-            uniques: case member(e.meter, state.config.unique_meters) {
-              True -> Ok(map.put(map.new(), e.value, True))
-              False -> Error(Nil)
-            },
+          count(
+            State(..state, seen: map.put(state.seen, period, map.put(digests, digest, True))),
+            e,
+            period,
           )
       }
-      State(..state, seen: seen, windows: map.put(state.windows, window, stats), applied: state.applied + 1)
     }
+  }
+}
+
+// The event's dedup digest, the source's seed cached.
+fn digest_of(state: State, e: event.UsageEvent) -> #(State, Int) {
+  case map.get(state.seeds, e.source) {
+    Ok(seed) -> #(state, xxh3_128(e.id, seed))
+    Error(Nil) -> {
+      let seed = xxh3_64(e.source)
+      #(State(..state, seeds: map.put(state.seeds, e.source, seed)), xxh3_128(e.id, seed))
+    }
+  }
+}
+
+@external(erlang, "tally_xxh3", "hash64")
+fn xxh3_64(text: String) -> Int
+
+@external(erlang, "tally_xxh3", "hash128")
+fn xxh3_128(text: String, seed: Int) -> Int
+
+// Counts an event of an open period, not a duplicate.
+fn count(state: State, e: event.UsageEvent, period: Int) -> State {
+  let config = state.config
+  let window = #(e.customer, e.resource, e.meter, window_start(config.window, e.time_ms))
+  let #(series, stats) = case map.get(state.windows, window) {
+    Ok(st) -> #(state.series, add(st, e.value, e.time_ms))
+    Error(Nil) -> #(
+      map.put(state.series, #(e.customer, e.resource, e.meter), True),
+      Stats(
+        sum: e.value,
+        count: 1,
+        min: e.value,
+        max: e.value,
+        latest_time_ms: e.time_ms,
+        latest_value: e.value,
+        uniques: case member(e.meter, config.unique_meters) {
+          True -> Ok(map.put(map.new(), e.value, True))
+          False -> Error(Nil)
+        },
+      ),
+    )
+  }
+  let rate = member(e.meter, config.rate_meters)
+  let gauge = member(e.meter, config.gauge_meters)
+  let periods = case rate || gauge {
+    False -> state.periods
+    True -> {
+      let key = #(e.customer, e.resource, e.meter, period)
+      let ps = case map.get(state.periods, key) {
+        Ok(ps) -> ps
+        Error(Nil) -> PeriodSeries(map.new(), map.new())
+      }
+      let ps = case rate {
+        False -> ps
+        True -> PeriodSeries(..ps, rate: add_to(ps.rate, { e.time_ms - period } / rate_interval_ms, e.value))
+      }
+      let ps = case gauge {
+        False -> ps
+        True -> PeriodSeries(..ps, samples: keep_max(ps.samples, e.time_ms, e.value))
+      }
+      map.put(state.periods, key, ps)
+    }
+  }
+  State(
+    ..state,
+    series: series,
+    windows: map.put(state.windows, window, stats),
+    periods: periods,
+    applied: state.applied + 1,
+  )
+}
+
+fn add_to(m: map.Map(Int, Int), key: Int, value: Int) -> map.Map(Int, Int) {
+  case map.get(m, key) {
+    Ok(v) -> map.put(m, key, v + value)
+    Error(Nil) -> map.put(m, key, value)
+  }
+}
+
+// Two readings at one instant: the higher.
+fn keep_max(m: map.Map(Int, Int), key: Int, value: Int) -> map.Map(Int, Int) {
+  case map.get(m, key) {
+    Ok(v) if v >= value -> m
+    _ -> map.put(m, key, value)
   }
 }
 
@@ -206,16 +322,20 @@ pub fn merge(into: State, from: State) -> Result(State, engine.AggregateError) {
   case into.config == from.config {
     False -> Error(engine.ConfigMismatch)
     True ->
-      case overlap(map.sorted_pairs(from.seen), into.seen, #(0, 0)) {
-        #(period, count) if count > 0 ->
-          Error(engine.Overlap(period: period_label(period), count: count))
-        _ ->
+      case overlap(map.sorted_pairs(from.seen), into.seen) {
+        Ok(#(period, n)) -> Error(engine.Overlap(period: period_label(period), count: n))
+        Error(Nil) ->
           Ok(State(
             ..into,
+            series: put_all(map.sorted_pairs(from.series), into.series),
             windows: merge_windows(map.sorted_pairs(from.windows), into.windows),
+            periods: merge_periods(map.sorted_pairs(from.periods), into.periods),
             seen: merge_seen(map.sorted_pairs(from.seen), into.seen),
+            closed: put_all(map.sorted_pairs(from.closed), into.closed),
+            late: append_newest_first(from.late, into.late),
             applied: into.applied + from.applied,
             duplicates: into.duplicates + from.duplicates,
+            late_count: into.late_count + from.late_count,
           ))
       }
   }
@@ -223,29 +343,216 @@ pub fn merge(into: State, from: State) -> Result(State, engine.AggregateError) {
 
 // The earliest period with events counted by both, and how many.
 fn overlap(
-  theirs: List(#(#(Int, String, String), Bool)),
-  ours: map.Map(#(Int, String, String), Bool),
-  found: #(Int, Int),
-) -> #(Int, Int) {
+  theirs: List(#(Int, map.Map(Int, Bool))),
+  ours: map.Map(Int, map.Map(Int, Bool)),
+) -> Result(#(Int, Int), Nil) {
   case theirs {
-    [] -> found
-    [#(#(period, _, _) as key, _), ..rest] ->
-      case map.get(ours, key), found {
-        Ok(_), #(_, 0) -> overlap(rest, ours, #(period, 1))
-        Ok(_), #(p, n) if p == period -> overlap(rest, ours, #(p, n + 1))
-        _, _ -> overlap(rest, ours, found)
+    [] -> Error(Nil)
+    [#(period, digests), ..rest] -> {
+      let n = case map.get(ours, period) {
+        Ok(mine) -> count_common(map.sorted_pairs(digests), mine, 0)
+        Error(Nil) -> 0
+      }
+      case n > 0 {
+        True -> Ok(#(period, n))
+        False -> overlap(rest, ours)
+      }
+    }
+  }
+}
+
+fn count_common(theirs: List(#(Int, Bool)), ours: map.Map(Int, Bool), n: Int) -> Int {
+  case theirs {
+    [] -> n
+    [#(d, _), ..rest] ->
+      case map.get(ours, d) {
+        Ok(_) -> count_common(rest, ours, n + 1)
+        Error(Nil) -> count_common(rest, ours, n)
       }
   }
 }
 
 fn merge_seen(
-  theirs: List(#(#(Int, String, String), Bool)),
-  ours: map.Map(#(Int, String, String), Bool),
-) -> map.Map(#(Int, String, String), Bool) {
+  theirs: List(#(Int, map.Map(Int, Bool))),
+  ours: map.Map(Int, map.Map(Int, Bool)),
+) -> map.Map(Int, map.Map(Int, Bool)) {
   case theirs {
     [] -> ours
-    [#(key, _), ..rest] -> merge_seen(rest, map.put(ours, key, True))
+    [#(period, digests), ..rest] -> {
+      let mine = case map.get(ours, period) {
+        Ok(m) -> m
+        Error(Nil) -> map.new()
+      }
+      merge_seen(rest, map.put(ours, period, put_all(map.sorted_pairs(digests), mine)))
+    }
   }
+}
+
+fn put_all(pairs: List(#(k, v)), into: map.Map(k, v)) -> map.Map(k, v) {
+  case pairs {
+    [] -> into
+    [#(k, v), ..rest] -> put_all(rest, map.put(into, k, v))
+  }
+}
+
+// `ours` then `theirs` in arrival order, both lists kept newest first.
+fn append_newest_first(theirs: List(a), ours: List(a)) -> List(a) {
+  case bytes.reverse(theirs) {
+    [] -> ours
+    oldest_first -> prepend_each(oldest_first, ours)
+  }
+}
+
+fn prepend_each(items: List(a), onto: List(a)) -> List(a) {
+  case items {
+    [] -> onto
+    [x, ..rest] -> prepend_each(rest, [x, ..onto])
+  }
+}
+
+fn merge_periods(
+  theirs: List(#(#(String, String, String, Int), PeriodSeries)),
+  ours: map.Map(#(String, String, String, Int), PeriodSeries),
+) -> map.Map(#(String, String, String, Int), PeriodSeries) {
+  case theirs {
+    [] -> ours
+    [#(key, ps), ..rest] -> {
+      let mine = case map.get(ours, key) {
+        Ok(m) -> m
+        Error(Nil) -> PeriodSeries(map.new(), map.new())
+      }
+      let merged =
+        PeriodSeries(
+          rate: fold_pairs(map.sorted_pairs(ps.rate), mine.rate, add_to),
+          samples: fold_pairs(map.sorted_pairs(ps.samples), mine.samples, keep_max),
+        )
+      merge_periods(rest, map.put(ours, key, merged))
+    }
+  }
+}
+
+fn fold_pairs(
+  pairs: List(#(Int, Int)),
+  into: map.Map(Int, Int),
+  combine: fn(map.Map(Int, Int), Int, Int) -> map.Map(Int, Int),
+) -> map.Map(Int, Int) {
+  case pairs {
+    [] -> into
+    [#(k, v), ..rest] -> fold_pairs(rest, combine(into, k, v), combine)
+  }
+}
+
+// Closing periods --------------------------------------------------------
+
+/// The usage of one series over a period (see `tally/pure/billing`).
+pub type SeriesUsage {
+  SeriesUsage(
+    customer: String,
+    resource: String,
+    meter: String,
+    total: Int,
+    count: Int,
+    max: Int,
+    /// (interval index, bytes), by index; intervals absent are 0.
+    rate_intervals: List(#(Int, Int)),
+    /// (time, level), in time order.
+    samples: List(#(Int, Int)),
+  )
+}
+
+/// The usage of every series (sorted by key) over one billing period.
+pub type PeriodUsage {
+  PeriodUsage(start_ms: Int, end_ms: Int, gauge_gap_cap_ms: Int, series: List(SeriesUsage))
+}
+
+/// Closes the period starting at `start_ms`: later events for it are kept
+/// aside as late, and its dedup digests are dropped. Returns its usage.
+pub fn close_period(state: State, start_ms: Int) -> #(State, PeriodUsage) {
+  let state =
+    State(
+      ..state,
+      closed: map.put(state.closed, start_ms, True),
+      seen: map.delete(state.seen, start_ms),
+    )
+  #(state, period_usage(state, start_ms))
+}
+
+/// The usage of the period starting at `start_ms`, closed or not.
+pub fn period_usage(state: State, start_ms: Int) -> PeriodUsage {
+  let end = month_end(start_ms)
+  let in_period =
+    filter_windows(map.sorted_pairs(state.windows), start_ms, end, [])
+  PeriodUsage(
+    start_ms: start_ms,
+    end_ms: end,
+    gauge_gap_cap_ms: state.config.gauge_gap_cap_ms,
+    series: group_series(in_period, state, start_ms, []),
+  )
+}
+
+fn filter_windows(
+  windows: List(#(#(String, String, String, Int), Stats)),
+  start: Int,
+  end: Int,
+  acc: List(#(#(String, String, String, Int), Stats)),
+) -> List(#(#(String, String, String, Int), Stats)) {
+  case windows {
+    [] -> bytes.reverse(acc)
+    [#(#(_, _, _, w), _) as pair, ..rest] if w >= start && w < end ->
+      filter_windows(rest, start, end, [pair, ..acc])
+    [_, ..rest] -> filter_windows(rest, start, end, acc)
+  }
+}
+
+// Windows sorted by key, so a series' windows are consecutive.
+fn group_series(
+  windows: List(#(#(String, String, String, Int), Stats)),
+  state: State,
+  period: Int,
+  acc: List(SeriesUsage),
+) -> List(SeriesUsage) {
+  case windows {
+    [] -> bytes.reverse(acc)
+    [#(#(c, r, m, _), st), ..rest] ->
+      case same_series(acc, #(c, r, m)) {
+        Ok(#(u, done)) -> {
+          let max = case st.max > u.max {
+            True -> st.max
+            False -> u.max
+          }
+          let u = SeriesUsage(..u, total: u.total + st.sum, count: u.count + st.count, max: max)
+          group_series(rest, state, period, [u, ..done])
+        }
+        Error(Nil) -> {
+          let #(rates, samples) = case map.get(state.periods, #(c, r, m, period)) {
+            Ok(ps) -> #(map.sorted_pairs(ps.rate), map.sorted_pairs(ps.samples))
+            Error(Nil) -> #([], [])
+          }
+          let u = SeriesUsage(c, r, m, st.sum, st.count, st.max, rates, samples)
+          group_series(rest, state, period, [u, ..acc])
+        }
+      }
+  }
+}
+
+// The series being summed, when it is `key`'s.
+fn same_series(
+  acc: List(SeriesUsage),
+  key: SeriesKey,
+) -> Result(#(SeriesUsage, List(SeriesUsage)), Nil) {
+  case acc {
+    [u, ..done] ->
+      case #(u.customer, u.resource, u.meter) == key {
+        True -> Ok(#(u, done))
+        False -> Error(Nil)
+      }
+    [] -> Error(Nil)
+  }
+}
+
+/// Events that arrived for closed periods since the last call, oldest first.
+pub fn take_late(state: State) -> #(State, List(event.UsageEvent)) {
+  #(State(..state, late: []), bytes.reverse(state.late))
 }
 
 fn merge_windows(
@@ -299,10 +606,55 @@ fn merge_values(theirs: List(#(Int, Bool)), ours: map.Map(Int, Bool)) -> map.Map
   }
 }
 
-/// `YYYY-MM` of the month starting at `start_ms`.
-pub fn period_label(start_ms: Int) -> String {
+/// `YYYY-MM` of the month holding `time_ms` (a negative year as `-001`,
+/// as Rust's `{:04}` writes it).
+pub fn period_label(time_ms: Int) -> String {
+  let #(y, m) = civil_month(floor_div(time_ms, day_ms))
+  let year = case y < 0 {
+    True -> "-" <> pad(0 - y, 3)
+    False -> pad(y, 4)
+  }
+  year <> "-" <> pad(m, 2)
+}
+
+/// End (exclusive) of the calendar month starting at `start_ms`.
+pub fn month_end(start_ms: Int) -> Int {
   let #(y, m) = civil_month(floor_div(start_ms, day_ms))
-  pad(y, 4) <> "-" <> pad(m, 2)
+  case m == 12 {
+    True -> rfc3339.days_from_civil(y + 1, 1, 1) * day_ms
+    False -> rfc3339.days_from_civil(y, m + 1, 1) * day_ms
+  }
+}
+
+/// The start of the month `YYYY-MM` names, as `parse_period` in the Rust
+/// engine reads it (a sign is allowed, as Rust's integer parsing allows).
+pub fn parse_period(label: String) -> Result(Int, Nil) {
+  let b = <<label:utf8>>
+  case bytes.size(b) == 7 && bytes.at(b, 4) == 45 {
+    False -> Error(Nil)
+    True ->
+      case signed_number(bytes.slice(b, 0, 4), True), signed_number(bytes.slice(b, 5, 2), False) {
+        Ok(y), Ok(m) if m >= 1 && m <= 12 -> Ok(rfc3339.days_from_civil(y, m, 1) * day_ms)
+        _, _ -> Error(Nil)
+      }
+  }
+}
+
+// Digits after an optional `+` (or `-` when `signed`), as Rust's `parse`.
+fn signed_number(b: BitArray, signed: Bool) -> Result(Int, Nil) {
+  let n = bytes.size(b)
+  case bytes.at(b, 0) {
+    43 if n > 1 -> digits(bytes.slice(b, 1, n - 1), 1)
+    45 if signed && n > 1 -> digits(bytes.slice(b, 1, n - 1), -1)
+    _ -> digits(b, 1)
+  }
+}
+
+fn digits(b: BitArray, sign: Int) -> Result(Int, Nil) {
+  case bytes.all_digits(b) {
+    True -> Ok(sign * bytes.parse_digits(b))
+    False -> Error(Nil)
+  }
 }
 
 fn pad(n: Int, width: Int) -> String {

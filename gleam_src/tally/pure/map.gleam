@@ -17,3 +17,6 @@ pub fn size(map: Map(k, v)) -> Int
 /// Every key and value, keys in ascending order (strings bytewise).
 @external(erlang, "tally_pure_ffi", "sorted_pairs")
 pub fn sorted_pairs(map: Map(k, v)) -> List(#(k, v))
+
+@external(erlang, "tally_pure_ffi", "map_delete")
+pub fn delete(map: Map(k, v), key: k) -> Map(k, v)

@@ -1,0 +1,517 @@
+//// Aggregator exports in pure Gleam: the canonical little-endian byte form
+//// of `Aggregator::export` in `native/core/src/aggregate.rs`, written in
+//// the same sorted order (so equal aggregators give equal bytes whichever
+//// engine holds them), and read back with the same checks and the same
+//// reasons for refusing bytes that are not an export.
+
+import tally/engine
+import tally/event
+import tally/pure/aggregate as agg
+import tally/pure/bytes
+import tally/pure/chain
+import tally/pure/map
+import tally/usage
+
+const magic = <<"TALLYAG":utf8, 0>>
+
+const format_version = 1
+
+// Writing ------------------------------------------------------------------
+
+/// The whole state as canonical bytes.
+pub fn export(state: agg.State) -> BitArray {
+  let c = state.config
+  let series = bytes.reverse(map_keys(map.sorted_pairs(state.series), []))
+  let index = number_series(series, 0, map.new())
+  let head = [
+    magic,
+    word(format_version, 4),
+    word(window_code(c.window), 1),
+    word(bool_code(c.dedup), 1),
+    strs(c.rate_meters),
+    strs(c.gauge_meters),
+    strs(c.unique_meters),
+    word(c.gauge_gap_cap_ms, 8),
+    word(state.applied, 8),
+    word(state.duplicates, 8),
+    word(state.late_count, 8),
+    word(bytes.length(series), 4),
+    concat(series_texts(series, [])),
+  ]
+  let windows = map.sorted_pairs(state.windows)
+  let periods = map.sorted_pairs(state.periods)
+  let seen = map.sorted_pairs(state.seen)
+  let closed = map.sorted_pairs(state.closed)
+  let late = sort(state.late)
+  concat([
+    concat(head),
+    word(bytes.length(windows), 4),
+    concat(window_texts(windows, index, [])),
+    word(bytes.length(periods), 4),
+    concat(period_texts(periods, index, [])),
+    word(bytes.length(seen), 4),
+    concat(seen_texts(seen, [])),
+    word(bytes.length(closed), 4),
+    concat(map_list(closed, fn(pair: #(Int, Bool)) { word(pair.0, 8) })),
+    word(bytes.length(late), 4),
+    concat(map_list(late, late_text)),
+  ])
+}
+
+fn window_code(window: usage.Window) -> Int {
+  case window {
+    usage.Hour -> 0
+    usage.Day -> 1
+    usage.Month -> 2
+  }
+}
+
+fn bool_code(b: Bool) -> Int {
+  case b {
+    True -> 1
+    False -> 0
+  }
+}
+
+fn str(text: String) -> BitArray {
+  let b = <<text:utf8>>
+  concat([word(bytes.size(b), 4), b])
+}
+
+fn strs(list: List(String)) -> BitArray {
+  concat([word(bytes.length(list), 4), ..map_list(list, str)])
+}
+
+fn map_keys(pairs: List(#(k, v)), acc: List(k)) -> List(k) {
+  case pairs {
+    [] -> acc
+    [#(k, _), ..rest] -> map_keys(rest, [k, ..acc])
+  }
+}
+
+// Series in key order; the windows and periods refer to them by position.
+fn number_series(
+  series: List(agg.SeriesKey),
+  n: Int,
+  index: map.Map(agg.SeriesKey, Int),
+) -> map.Map(agg.SeriesKey, Int) {
+  case series {
+    [] -> index
+    [key, ..rest] -> number_series(rest, n + 1, map.put(index, key, n))
+  }
+}
+
+fn series_texts(series: List(agg.SeriesKey), acc: List(BitArray)) -> List(BitArray) {
+  case series {
+    [] -> bytes.reverse(acc)
+    [#(c, r, m), ..rest] -> series_texts(rest, [str(m), str(r), str(c), ..acc])
+  }
+}
+
+fn position(index: map.Map(agg.SeriesKey, Int), key: agg.SeriesKey) -> Int {
+  case map.get(index, key) {
+    Ok(n) -> n
+    // every window's and period's series is in `series` (see aggregate)
+    Error(Nil) -> -1
+  }
+}
+
+fn window_texts(
+  windows: List(#(#(String, String, String, Int), agg.Stats)),
+  index: map.Map(agg.SeriesKey, Int),
+  acc: List(BitArray),
+) -> List(BitArray) {
+  case windows {
+    [] -> bytes.reverse(acc)
+    [#(#(c, r, m, start), st), ..rest] -> {
+      let uniques = case st.uniques {
+        Error(Nil) -> word(0, 1)
+        Ok(u) -> {
+          let values = map.sorted_pairs(u)
+          concat([
+            word(1, 1),
+            word(bytes.length(values), 4),
+            ..map_list(values, fn(pair: #(Int, Bool)) { word(pair.0, 8) })
+          ])
+        }
+      }
+      let text =
+        concat([
+          word(position(index, #(c, r, m)), 4),
+          word(start, 8),
+          word(st.sum, 16),
+          word(st.count, 8),
+          word(st.min, 8),
+          word(st.max, 8),
+          word(st.latest_time_ms, 8),
+          word(st.latest_value, 8),
+          uniques,
+        ])
+      window_texts(rest, index, [text, ..acc])
+    }
+  }
+}
+
+fn period_texts(
+  periods: List(#(#(String, String, String, Int), agg.PeriodSeries)),
+  index: map.Map(agg.SeriesKey, Int),
+  acc: List(BitArray),
+) -> List(BitArray) {
+  case periods {
+    [] -> bytes.reverse(acc)
+    [#(#(c, r, m, period), ps), ..rest] -> {
+      let rate = map.sorted_pairs(ps.rate)
+      let samples = map.sorted_pairs(ps.samples)
+      let text =
+        concat([
+          word(position(index, #(c, r, m)), 4),
+          word(period, 8),
+          word(bytes.length(rate), 4),
+          concat(map_list(rate, fn(p: #(Int, Int)) { concat([word(p.0, 4), word(p.1, 16)]) })),
+          word(bytes.length(samples), 4),
+          concat(map_list(samples, fn(p: #(Int, Int)) { concat([word(p.0, 8), word(p.1, 8)]) })),
+        ])
+      period_texts(rest, index, [text, ..acc])
+    }
+  }
+}
+
+fn seen_texts(seen: List(#(Int, map.Map(Int, Bool))), acc: List(BitArray)) -> List(BitArray) {
+  case seen {
+    [] -> bytes.reverse(acc)
+    [#(period, digests), ..rest] -> {
+      let ds = map.sorted_pairs(digests)
+      let text =
+        concat([
+          word(period, 8),
+          word(bytes.length(ds), 4),
+          ..map_list(ds, fn(p: #(Int, Bool)) { word(p.0, 16) })
+        ])
+      seen_texts(rest, [text, ..acc])
+    }
+  }
+}
+
+fn late_text(e: event.UsageEvent) -> BitArray {
+  concat([
+    str(e.id),
+    str(e.source),
+    str(e.customer),
+    str(e.resource),
+    str(e.meter),
+    word(e.value, 8),
+    word(e.time_ms, 8),
+  ])
+}
+
+fn map_list(list: List(a), f: fn(a) -> b) -> List(b) {
+  map_list_acc(list, f, [])
+}
+
+fn map_list_acc(list: List(a), f: fn(a) -> b, acc: List(b)) -> List(b) {
+  case list {
+    [] -> bytes.reverse(acc)
+    [x, ..rest] -> map_list_acc(rest, f, [f(x), ..acc])
+  }
+}
+
+@external(erlang, "tally_pure_ffi", "le_word")
+fn word(n: Int, size: Int) -> BitArray
+
+@external(erlang, "tally_pure_ffi", "concat")
+fn concat(parts: List(BitArray)) -> BitArray
+
+@external(erlang, "tally_pure_ffi", "sort")
+fn sort(list: List(a)) -> List(a)
+
+// Reading ------------------------------------------------------------------
+
+type Reader {
+  Reader(bytes: BitArray, pos: Int)
+}
+
+type Read(a) =
+  Result(#(a, Reader), engine.AggregateError)
+
+fn bad(reason: String) -> Result(a, engine.AggregateError) {
+  Error(engine.BadExport(reason))
+}
+
+fn read_word(r: Reader, size: Int, signed: Bool) -> Read(Int) {
+  case read_le(r.bytes, r.pos, size, signed) {
+    Ok(v) -> Ok(#(v, Reader(r.bytes, r.pos + size)))
+    Error(Nil) -> bad("truncated")
+  }
+}
+
+fn u8(r: Reader) -> Read(Int) {
+  read_word(r, 1, False)
+}
+
+fn u32(r: Reader) -> Read(Int) {
+  read_word(r, 4, False)
+}
+
+fn u64(r: Reader) -> Read(Int) {
+  read_word(r, 8, False)
+}
+
+fn i64(r: Reader) -> Read(Int) {
+  read_word(r, 8, True)
+}
+
+fn u128(r: Reader) -> Read(Int) {
+  read_word(r, 16, False)
+}
+
+fn take(r: Reader, n: Int) -> Read(BitArray) {
+  case r.pos + n <= bytes.size(r.bytes) {
+    True -> Ok(#(bytes.slice(r.bytes, r.pos, n), Reader(r.bytes, r.pos + n)))
+    False -> bad("truncated")
+  }
+}
+
+/// A count of items that each take at least `min_size` bytes.
+fn count(r: Reader, min_size: Int) -> Read(Int) {
+  use #(n, r) <- chain.then(u32(r))
+  case n * min_size > bytes.size(r.bytes) - r.pos {
+    True -> bad("count larger than the data")
+    False -> Ok(#(n, r))
+  }
+}
+
+fn read_str(r: Reader) -> Read(String) {
+  use #(n, r) <- chain.then(count(r, 1))
+  use #(b, r) <- chain.then(take(r, n))
+  case bytes.utf8_error_at(b) {
+    -1 -> Ok(#(bytes.to_text(b), r))
+    _ -> bad("text is not UTF-8")
+  }
+}
+
+// `n` items read by `item`, in order.
+fn times(r: Reader, n: Int, item: fn(Reader) -> Read(a), acc: List(a)) -> Read(List(a)) {
+  case n {
+    0 -> Ok(#(bytes.reverse(acc), r))
+    _ -> {
+      use #(x, r) <- chain.then(item(r))
+      times(r, n - 1, item, [x, ..acc])
+    }
+  }
+}
+
+fn read_strs(r: Reader) -> Read(List(String)) {
+  use #(n, r) <- chain.then(count(r, 4))
+  times(r, n, read_str, [])
+}
+
+/// Rebuilds an aggregation from `export`'s bytes (or the Rust engine's),
+/// checking every length and reference.
+pub fn restore(b: BitArray) -> Result(agg.State, engine.AggregateError) {
+  let r = Reader(b, 0)
+  use #(m, r) <- chain.then(take(r, 8))
+  use <- guard(m != magic, "wrong magic bytes")
+  use #(version, r) <- chain.then(u32(r))
+  use <- guard(version != format_version, "unsupported format version")
+  use #(code, r) <- chain.then(u8(r))
+  use window <- chain.then(case code {
+    0 -> Ok(usage.Hour)
+    1 -> Ok(usage.Day)
+    2 -> Ok(usage.Month)
+    _ -> bad("unknown window")
+  })
+  use #(dedup, r) <- chain.then(u8(r))
+  use #(rate_meters, r) <- chain.then(read_strs(r))
+  use #(gauge_meters, r) <- chain.then(read_strs(r))
+  use #(unique_meters, r) <- chain.then(read_strs(r))
+  use #(cap, r) <- chain.then(i64(r))
+  let config =
+    usage.AggregatorConfig(
+      window: window,
+      dedup: dedup != 0,
+      rate_meters: rate_meters,
+      gauge_meters: gauge_meters,
+      unique_meters: unique_meters,
+      gauge_gap_cap_ms: cap,
+    )
+  use #(applied, r) <- chain.then(u64(r))
+  use #(duplicates, r) <- chain.then(u64(r))
+  use #(late_count, r) <- chain.then(u64(r))
+  let state =
+    agg.State(
+      ..agg.new(config),
+      applied: applied,
+      duplicates: duplicates,
+      late_count: late_count,
+    )
+  use #(n, r) <- chain.then(count(r, 12))
+  use #(#(state, keys), r) <- chain.then(read_series(r, n, state, map.new(), 0))
+  use #(windows, r) <- chain.then(count(r, 61))
+  use #(state, r) <- chain.then(read_windows(r, windows, keys, state))
+  use #(periods, r) <- chain.then(count(r, 20))
+  use #(state, r) <- chain.then(read_periods(r, periods, keys, state))
+  use #(seen, r) <- chain.then(count(r, 12))
+  use #(state, r) <- chain.then(read_seen(r, seen, state))
+  use #(closed, r) <- chain.then(count(r, 8))
+  use #(closed, r) <- chain.then(times(r, closed, i64, []))
+  let state = agg.State(..state, closed: put_keys(closed, state.closed))
+  use #(late, r) <- chain.then(count(r, 36))
+  use #(late, r) <- chain.then(times(r, late, read_event, []))
+  let state = agg.State(..state, late: bytes.reverse(late))
+  case r.pos == bytes.size(b) {
+    True -> Ok(state)
+    False -> bad("trailing bytes")
+  }
+}
+
+fn guard(failed: Bool, reason: String, rest: fn() -> Result(a, engine.AggregateError)) -> Result(a, engine.AggregateError) {
+  case failed {
+    True -> bad(reason)
+    False -> rest()
+  }
+}
+
+fn put_keys(keys: List(k), into: map.Map(k, Bool)) -> map.Map(k, Bool) {
+  case keys {
+    [] -> into
+    [k, ..rest] -> put_keys(rest, map.put(into, k, True))
+  }
+}
+
+fn read_series(
+  r: Reader,
+  n: Int,
+  state: agg.State,
+  keys: map.Map(Int, agg.SeriesKey),
+  i: Int,
+) -> Read(#(agg.State, map.Map(Int, agg.SeriesKey))) {
+  case i == n {
+    True -> Ok(#(#(state, keys), r))
+    False -> {
+      use #(c, r) <- chain.then(read_str(r))
+      use #(res, r) <- chain.then(read_str(r))
+      use #(m, r) <- chain.then(read_str(r))
+      let key = #(c, res, m)
+      case map.get(state.series, key) {
+        Ok(_) -> bad("duplicate series")
+        Error(Nil) ->
+          read_series(
+            r,
+            n,
+            agg.State(..state, series: map.put(state.series, key, True)),
+            map.put(keys, i, key),
+            i + 1,
+          )
+      }
+    }
+  }
+}
+
+fn series_at(r: Reader, keys: map.Map(Int, agg.SeriesKey)) -> Read(agg.SeriesKey) {
+  use #(s, r) <- chain.then(u32(r))
+  case map.get(keys, s) {
+    Ok(key) -> Ok(#(key, r))
+    Error(Nil) -> bad("unknown series")
+  }
+}
+
+fn read_windows(r: Reader, n: Int, keys: map.Map(Int, agg.SeriesKey), state: agg.State) -> Read(agg.State) {
+  case n {
+    0 -> Ok(#(state, r))
+    _ -> {
+      use #(#(c, res, m), r) <- chain.then(series_at(r, keys))
+      use #(start, r) <- chain.then(i64(r))
+      use #(sum, r) <- chain.then(u128(r))
+      use #(events, r) <- chain.then(u64(r))
+      use #(min, r) <- chain.then(u64(r))
+      use #(max, r) <- chain.then(u64(r))
+      use #(latest_time, r) <- chain.then(i64(r))
+      use #(latest_value, r) <- chain.then(u64(r))
+      use #(flag, r) <- chain.then(u8(r))
+      use #(uniques, r) <- chain.then(case flag {
+        1 -> {
+          use #(k, r) <- chain.then(count(r, 8))
+          use #(values, r) <- chain.then(times(r, k, u64, []))
+          Ok(#(Ok(put_keys(values, map.new())), r))
+        }
+        _ -> Ok(#(Error(Nil), r))
+      })
+      let key = #(c, res, m, start)
+      case map.get(state.windows, key) {
+        Ok(_) -> bad("duplicate window")
+        Error(Nil) -> {
+          let st = agg.Stats(sum, events, min, max, latest_time, latest_value, uniques)
+          read_windows(r, n - 1, keys, agg.State(..state, windows: map.put(state.windows, key, st)))
+        }
+      }
+    }
+  }
+}
+
+fn read_periods(r: Reader, n: Int, keys: map.Map(Int, agg.SeriesKey), state: agg.State) -> Read(agg.State) {
+  case n {
+    0 -> Ok(#(state, r))
+    _ -> {
+      use #(#(c, res, m), r) <- chain.then(series_at(r, keys))
+      use #(period, r) <- chain.then(i64(r))
+      use #(k, r) <- chain.then(count(r, 20))
+      use #(rate, r) <- chain.then(times(r, k, rate_pair, []))
+      use #(k, r) <- chain.then(count(r, 16))
+      use #(samples, r) <- chain.then(times(r, k, sample_pair, []))
+      let ps = agg.PeriodSeries(put_pairs(rate, map.new()), put_pairs(samples, map.new()))
+      // a repeated key replaces the earlier, as the Rust engine's insert does
+      let periods = map.put(state.periods, #(c, res, m, period), ps)
+      read_periods(r, n - 1, keys, agg.State(..state, periods: periods))
+    }
+  }
+}
+
+fn rate_pair(r: Reader) -> Read(#(Int, Int)) {
+  use #(i, r) <- chain.then(u32(r))
+  use #(v, r) <- chain.then(u128(r))
+  Ok(#(#(i, v), r))
+}
+
+fn sample_pair(r: Reader) -> Read(#(Int, Int)) {
+  use #(t, r) <- chain.then(i64(r))
+  use #(v, r) <- chain.then(u64(r))
+  Ok(#(#(t, v), r))
+}
+
+fn put_pairs(pairs: List(#(k, v)), into: map.Map(k, v)) -> map.Map(k, v) {
+  case pairs {
+    [] -> into
+    [#(k, v), ..rest] -> put_pairs(rest, map.put(into, k, v))
+  }
+}
+
+fn read_seen(r: Reader, n: Int, state: agg.State) -> Read(agg.State) {
+  case n {
+    0 -> Ok(#(state, r))
+    _ -> {
+      use #(period, r) <- chain.then(i64(r))
+      use #(k, r) <- chain.then(count(r, 16))
+      use #(digests, r) <- chain.then(times(r, k, u128, []))
+      let mine = case map.get(state.seen, period) {
+        Ok(d) -> d
+        Error(Nil) -> map.new()
+      }
+      let seen = map.put(state.seen, period, put_keys(digests, mine))
+      read_seen(r, n - 1, agg.State(..state, seen: seen))
+    }
+  }
+}
+
+fn read_event(r: Reader) -> Read(event.UsageEvent) {
+  use #(id, r) <- chain.then(read_str(r))
+  use #(source, r) <- chain.then(read_str(r))
+  use #(customer, r) <- chain.then(read_str(r))
+  use #(resource, r) <- chain.then(read_str(r))
+  use #(meter, r) <- chain.then(read_str(r))
+  use #(value, r) <- chain.then(u64(r))
+  use #(time_ms, r) <- chain.then(i64(r))
+  Ok(#(event.UsageEvent(id, source, customer, resource, meter, value, time_ms), r))
+}
+
+@external(erlang, "tally_pure_ffi", "read_le")
+fn read_le(b: BitArray, pos: Int, size: Int, signed: Bool) -> Result(Int, Nil)

@@ -1,0 +1,466 @@
+//// Billing in pure Gleam: a closed period's usage and the plans into
+//// invoice lines, the twin of `bill` in `native/core/src/billing.rs` (the
+//// rules are in README, "Plans file and billing rules"). Quantities are
+//// exact fractions; each amount is rounded once, half up.
+
+import tally/billing
+import tally/engine
+import tally/pure/aggregate as agg
+import tally/pure/bytes
+import tally/pure/map
+import tally/pure/plans
+import tally/pure/ratio
+
+/// Bills one period: every customer with usage or a plan gets a line for
+/// each line of its plan (customer scope), or one per resource with usage
+/// (resource scope); customers with usage but no plan are listed unbilled.
+pub fn bill(
+  usage: agg.PeriodUsage,
+  p: plans.Plans,
+  version: Int,
+) -> Result(billing.Invoice, engine.BillingError) {
+  let period = agg.period_label(usage.start_ms)
+  let customers = customers_of(usage.series, map.sorted_pairs(p.customers))
+  bill_customers(customers, usage, p, period, version, [], [])
+}
+
+fn customers_of(
+  series: List(agg.SeriesUsage),
+  assigned: List(#(String, String)),
+) -> List(String) {
+  let with_usage = put_each(series, map.new(), fn(s: agg.SeriesUsage) { s.customer })
+  let all = put_each(assigned, with_usage, fn(pair: #(String, String)) { pair.0 })
+  keys(map.sorted_pairs(all), [])
+}
+
+fn put_each(items: List(a), into: map.Map(String, Bool), key: fn(a) -> String) -> map.Map(String, Bool) {
+  case items {
+    [] -> into
+    [x, ..rest] -> put_each(rest, map.put(into, key(x), True), key)
+  }
+}
+
+fn keys(pairs: List(#(k, v)), acc: List(k)) -> List(k) {
+  case pairs {
+    [] -> bytes.reverse(acc)
+    [#(k, _), ..rest] -> keys(rest, [k, ..acc])
+  }
+}
+
+fn bill_customers(
+  customers: List(String),
+  usage: agg.PeriodUsage,
+  p: plans.Plans,
+  period: String,
+  version: Int,
+  lines: List(billing.InvoiceLine),
+  unbilled: List(String),
+) -> Result(billing.Invoice, engine.BillingError) {
+  case customers {
+    [] -> Ok(billing.Invoice(lines: bytes.reverse(lines), unbilled_customers: bytes.reverse(unbilled)))
+    [customer, ..rest] ->
+      case plans.plan_for(p, customer) {
+        Error(Nil) -> bill_customers(rest, usage, p, period, version, lines, [customer, ..unbilled])
+        Ok(plan) ->
+          case bill_lines(plan.lines, plan, customer, usage, period, version, lines) {
+            Error(e) -> Error(e)
+            Ok(lines) -> bill_customers(rest, usage, p, period, version, lines, unbilled)
+          }
+      }
+  }
+}
+
+fn bill_lines(
+  plan_lines: List(plans.PlanLine),
+  plan: plans.Plan,
+  customer: String,
+  usage: agg.PeriodUsage,
+  period: String,
+  version: Int,
+  acc: List(billing.InvoiceLine),
+) -> Result(List(billing.InvoiceLine), engine.BillingError) {
+  case plan_lines {
+    [] -> Ok(acc)
+    [line, ..rest] -> {
+      let series = of_customer_meter(usage.series, customer, line.meter, [])
+      let groups = case line.scope {
+        plans.CustomerScope -> [#("*", series)]
+        plans.ResourceScope -> by_resource(series)
+      }
+      case bill_groups(groups, line, plan, customer, usage, period, version, acc) {
+        Error(e) -> Error(e)
+        Ok(acc) -> bill_lines(rest, plan, customer, usage, period, version, acc)
+      }
+    }
+  }
+}
+
+fn of_customer_meter(
+  series: List(agg.SeriesUsage),
+  customer: String,
+  meter: String,
+  acc: List(agg.SeriesUsage),
+) -> List(agg.SeriesUsage) {
+  case series {
+    [] -> bytes.reverse(acc)
+    [s, ..rest] ->
+      case s.customer == customer && s.meter == meter {
+        True -> of_customer_meter(rest, customer, meter, [s, ..acc])
+        False -> of_customer_meter(rest, customer, meter, acc)
+      }
+  }
+}
+
+// Series grouped by resource, resources in order (the series are sorted by
+// key, so a resource's series are consecutive).
+fn by_resource(series: List(agg.SeriesUsage)) -> List(#(String, List(agg.SeriesUsage))) {
+  group(series, [])
+}
+
+fn group(
+  series: List(agg.SeriesUsage),
+  acc: List(#(String, List(agg.SeriesUsage))),
+) -> List(#(String, List(agg.SeriesUsage))) {
+  case series {
+    [] -> reverse_groups(acc, [])
+    [s, ..rest] -> {
+      let own = s.resource
+      case acc {
+        [#(resource, members), ..done] if resource == own ->
+          group(rest, [#(resource, [s, ..members]), ..done])
+        _ -> group(rest, [#(own, [s]), ..acc])
+      }
+    }
+  }
+}
+
+fn reverse_groups(
+  groups: List(#(String, List(agg.SeriesUsage))),
+  acc: List(#(String, List(agg.SeriesUsage))),
+) -> List(#(String, List(agg.SeriesUsage))) {
+  case groups {
+    [] -> acc
+    [#(r, members), ..rest] -> reverse_groups(rest, [#(r, bytes.reverse(members)), ..acc])
+  }
+}
+
+fn bill_groups(
+  groups: List(#(String, List(agg.SeriesUsage))),
+  line: plans.PlanLine,
+  plan: plans.Plan,
+  customer: String,
+  usage: agg.PeriodUsage,
+  period: String,
+  version: Int,
+  acc: List(billing.InvoiceLine),
+) -> Result(List(billing.InvoiceLine), engine.BillingError) {
+  case groups {
+    [] -> Ok(acc)
+    [#(resource, members), ..rest] -> {
+      let key =
+        customer <> "/" <> resource <> "/" <> line.meter <> "/" <> plans.measure_name(line.measure)
+        <> "/" <> period <> "/v" <> bytes.int_to_text(version)
+      let priced = {
+        use used <- then(quantity(line, members, usage))
+        use overage <- then(ratio.saturating_sub(used, line.included))
+        use #(amount, unit_price) <- then(price(line.pricing, overage))
+        Ok(billing.InvoiceLine(
+          key: key,
+          customer: customer,
+          resource: resource,
+          meter: line.meter,
+          measure: line.measure,
+          period: period,
+          version: version,
+          plan: plan.name,
+          currency: plan.currency,
+          unit: line.unit,
+          used: used,
+          included: line.included,
+          overage: overage,
+          unit_price: unit_price,
+          amount_minor: ratio.round_half_up(amount),
+        ))
+      }
+      case priced {
+        Error(Nil) -> Error(engine.AmountOverflow(key: key))
+        Ok(invoice_line) ->
+          bill_groups(rest, line, plan, customer, usage, period, version, [invoice_line, ..acc])
+      }
+    }
+  }
+}
+
+fn then(r: Result(a, Nil), rest: fn(a) -> Result(b, Nil)) -> Result(b, Nil) {
+  case r {
+    Ok(v) -> rest(v)
+    Error(Nil) -> Error(Nil)
+  }
+}
+
+// Quantities -----------------------------------------------------------------
+
+const u128_max = 340_282_366_920_938_463_463_374_607_431_768_211_455
+
+/// The quantity used, in the line's unit, over a group of series.
+fn quantity(
+  line: plans.PlanLine,
+  group: List(agg.SeriesUsage),
+  usage: agg.PeriodUsage,
+) -> Result(billing.Fraction, Nil) {
+  let period_ms = usage.end_ms - usage.start_ms
+  let per_gb = fn(amount: Int) {
+    case line.unit {
+      billing.Gigabyte -> ratio.new(amount, line.bytes_per_gb)
+      _ -> ratio.int(amount)
+    }
+  }
+  case line.measure {
+    billing.Total -> Ok(per_gb(sum(group, fn(s: agg.SeriesUsage) { s.total }, 0)))
+    billing.P95Rate -> {
+      let by_interval = interval_sums(group, map.new())
+      let bytes_in = p95_interval_value(values(map.sorted_pairs(by_interval), []), period_ms / agg.rate_interval_ms)
+      // bytes per 300 s, in bits per second, in Mbps
+      Ok(ratio.new(bytes_in * 8, 300 * 1_000_000))
+    }
+    billing.GbMonthAverage -> {
+      let total =
+        sum(group, fn(s: agg.SeriesUsage) { byte_ms(s.samples, usage.end_ms, usage.gauge_gap_cap_ms, 0) }, 0)
+      case line.bytes_per_gb * period_ms > u128_max {
+        True -> Error(Nil)
+        False -> ratio.mul(ratio.new(total, 1), ratio.new(1, line.bytes_per_gb * period_ms))
+      }
+    }
+    billing.Peak -> Ok(per_gb(peak_of_sum(group, usage.gauge_gap_cap_ms)))
+  }
+}
+
+fn sum(items: List(a), f: fn(a) -> Int, acc: Int) -> Int {
+  case items {
+    [] -> acc
+    [x, ..rest] -> sum(rest, f, acc + f(x))
+  }
+}
+
+fn interval_sums(group: List(agg.SeriesUsage), acc: map.Map(Int, Int)) -> map.Map(Int, Int) {
+  case group {
+    [] -> acc
+    [s, ..rest] -> interval_sums(rest, add_intervals(s.rate_intervals, acc))
+  }
+}
+
+fn add_intervals(pairs: List(#(Int, Int)), acc: map.Map(Int, Int)) -> map.Map(Int, Int) {
+  case pairs {
+    [] -> acc
+    [#(i, v), ..rest] ->
+      add_intervals(rest, map.put(acc, i, case map.get(acc, i) {
+        Ok(x) -> x + v
+        Error(Nil) -> v
+      }))
+  }
+}
+
+fn values(pairs: List(#(k, Int)), acc: List(Int)) -> List(Int) {
+  case pairs {
+    [] -> acc
+    [#(_, v), ..rest] -> values(rest, [v, ..acc])
+  }
+}
+
+/// The 95th-percentile interval value of a period of `intervals` 5-minute
+/// intervals, given the values of the intervals with traffic: all of them
+/// sorted from the highest, missing ones as 0, the top 5% (rounded down)
+/// dropped, the highest left.
+pub fn p95_interval_value(present: List(Int), intervals: Int) -> Int {
+  let n = bytes.length(present)
+  let all = case intervals > n {
+    True -> intervals
+    False -> n
+  }
+  nth(bytes.reverse(sort(present)), all * 5 / 100)
+}
+
+fn nth(list: List(Int), i: Int) -> Int {
+  case list, i {
+    [], _ -> 0
+    [x, ..], 0 -> x
+    [_, ..rest], _ -> nth(rest, i - 1)
+  }
+}
+
+/// Byte-milliseconds of one gauge series: each sample lasts until the
+/// next, the period end, or `cap_ms`, whichever comes first.
+pub fn byte_ms(samples: List(#(Int, Int)), end_ms: Int, cap_ms: Int, acc: Int) -> Int {
+  case samples {
+    [] -> acc
+    [#(t, level), ..rest] -> {
+      let next = case rest {
+        [#(n, _), ..] -> smaller(n, end_ms)
+        [] -> end_ms
+      }
+      let lasts = larger(smaller(next - t, cap_ms), 0)
+      byte_ms(rest, end_ms, cap_ms, acc + level * lasts)
+    }
+  }
+}
+
+fn smaller(a: Int, b: Int) -> Int {
+  case a < b {
+    True -> a
+    False -> b
+  }
+}
+
+fn larger(a: Int, b: Int) -> Int {
+  case a > b {
+    True -> a
+    False -> b
+  }
+}
+
+/// The highest sum of levels over several gauge series at any sample time;
+/// a series counts its last sample until `cap_ms` has passed.
+pub fn peak_of_sum(group: List(agg.SeriesUsage), cap_ms: Int) -> Int {
+  let samples = sort(tag_samples(group, 0, []))
+  sweep(samples, cap_ms, map.new(), 0)
+}
+
+// (time, series number, level) of every sample of the group.
+fn tag_samples(
+  group: List(agg.SeriesUsage),
+  n: Int,
+  acc: List(#(Int, Int, Int)),
+) -> List(#(Int, Int, Int)) {
+  case group {
+    [] -> acc
+    [s, ..rest] -> tag_samples(rest, n + 1, tag(s.samples, n, acc))
+  }
+}
+
+fn tag(samples: List(#(Int, Int)), n: Int, acc: List(#(Int, Int, Int))) -> List(#(Int, Int, Int)) {
+  case samples {
+    [] -> acc
+    [#(t, level), ..rest] -> tag(rest, n, [#(t, n, level), ..acc])
+  }
+}
+
+// In time order: each series' latest (time, level), the peak so far.
+fn sweep(
+  samples: List(#(Int, Int, Int)),
+  cap_ms: Int,
+  latest: map.Map(Int, #(Int, Int)),
+  best: Int,
+) -> Int {
+  case samples {
+    [] -> best
+    [#(t, n, level), ..rest] -> {
+      let latest = map.put(latest, n, #(t, level))
+      case rest {
+        [#(next, _, _), ..] if next == t -> sweep(rest, cap_ms, latest, best)
+        _ -> sweep(rest, cap_ms, latest, larger(best, level_sum(map.sorted_pairs(latest), t, cap_ms, 0)))
+      }
+    }
+  }
+}
+
+fn level_sum(latest: List(#(Int, #(Int, Int))), t: Int, cap_ms: Int, acc: Int) -> Int {
+  case latest {
+    [] -> acc
+    [#(_, #(ts, level)), ..rest] ->
+      case t - ts < cap_ms || ts == t {
+        True -> level_sum(rest, t, cap_ms, acc + level)
+        False -> level_sum(rest, t, cap_ms, acc)
+      }
+  }
+}
+
+@external(erlang, "tally_pure_ffi", "sort")
+fn sort(list: List(a)) -> List(a)
+
+// Prices ---------------------------------------------------------------------
+
+/// The price of `quantity` under `pricing`, exact, and the unit price shown:
+/// the price per unit (flat), of the highest tier reached (graduated,
+/// volume), or per package.
+pub fn price(
+  pricing: plans.Pricing,
+  quantity: billing.Fraction,
+) -> Result(#(billing.Fraction, billing.Fraction), Nil) {
+  case pricing {
+    plans.Flat(unit_price) -> {
+      use total <- then(ratio.mul(quantity, unit_price))
+      Ok(#(total, unit_price))
+    }
+    plans.Package(size, package_price) -> {
+      use packages <- then(ratio.mul(
+        quantity,
+        ratio.new(size.denominator, size.numerator),
+      ))
+      use total <- then(ratio.mul(ratio.int(ratio.ceil(packages)), package_price))
+      Ok(#(total, package_price))
+    }
+    plans.Graduated(tiers) ->
+      case ratio.is_zero(quantity), tiers {
+        True, [first, ..] -> Ok(#(ratio.zero, first.unit_price))
+        _, _ -> graduated(tiers, quantity, ratio.zero, ratio.zero, ratio.zero)
+      }
+    plans.Volume(tiers) ->
+      case ratio.is_zero(quantity), tiers {
+        True, [first, ..] -> Ok(#(ratio.zero, first.unit_price))
+        _, _ -> {
+          let t = volume_tier(tiers, quantity)
+          use product <- then(ratio.mul(quantity, t.unit_price))
+          use total <- then(ratio.add(product, t.flat_fee))
+          Ok(#(total, t.unit_price))
+        }
+      }
+  }
+}
+
+// Each tier reached prices the units inside it, plus its flat fee.
+fn graduated(
+  tiers: List(plans.Tier),
+  quantity: billing.Fraction,
+  total: billing.Fraction,
+  lower: billing.Fraction,
+  shown: billing.Fraction,
+) -> Result(#(billing.Fraction, billing.Fraction), Nil) {
+  case tiers {
+    [] -> Ok(#(total, shown))
+    [t, ..rest] -> {
+      let upper = case t.up_to {
+        Ok(u) -> ratio.min(u, quantity)
+        Error(Nil) -> quantity
+      }
+      use inside <- then(ratio.saturating_sub(upper, lower))
+      use cost <- then(ratio.mul(inside, t.unit_price))
+      use with_cost <- then(ratio.add(total, cost))
+      use total <- then(ratio.add(with_cost, t.flat_fee))
+      case t.up_to {
+        Ok(u) ->
+          case ratio.compare(quantity, u) > 0 {
+            True -> graduated(rest, quantity, total, u, t.unit_price)
+            False -> Ok(#(total, t.unit_price))
+          }
+        Error(Nil) -> Ok(#(total, t.unit_price))
+      }
+    }
+  }
+}
+
+fn volume_tier(tiers: List(plans.Tier), quantity: billing.Fraction) -> plans.Tier {
+  case tiers {
+    [t] -> t
+    [t, ..rest] ->
+      case t.up_to {
+        Error(Nil) -> t
+        Ok(u) ->
+          case ratio.compare(quantity, u) <= 0 {
+            True -> t
+            False -> volume_tier(rest, quantity)
+          }
+      }
+    // plans are checked: tiers are never empty
+    [] -> plans.Tier(Error(Nil), ratio.zero, ratio.zero)
+  }
+}

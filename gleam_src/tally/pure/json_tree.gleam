@@ -1,0 +1,107 @@
+//// A whole JSON document as a tree, read with the validating scanner of
+//// `tally/pure/json` (for the plans file; events are scanned, not built).
+
+import tally/pure/bytes
+import tally/pure/json
+
+pub type Json {
+  JString(String)
+  /// A number as written (the grammar already checked).
+  JNumber(text: String)
+  JBool(Bool)
+  JNull
+  JArray(List(Json))
+  /// Members in document order, repeated keys kept.
+  JObject(List(#(String, Json)))
+}
+
+/// The document, or where and why it is not JSON.
+pub fn parse(text: String) -> Result(Json, String) {
+  let b = <<text:utf8>>
+  case value(b, 0, 0) {
+    Error(e) -> Error(describe(e))
+    Ok(#(tree, after)) ->
+      case json.peek(b, after) {
+        #(-1, _) -> Ok(tree)
+        #(_, p) -> Error("trailing characters at byte " <> bytes.int_to_text(p))
+      }
+  }
+}
+
+fn describe(e: json.ScanError) -> String {
+  case e {
+    json.Syntax(at, expected) -> "expected " <> expected <> " at byte " <> bytes.int_to_text(at)
+    json.Utf8(at) -> "invalid UTF-8 at byte " <> bytes.int_to_text(at)
+  }
+}
+
+const max_depth = 128
+
+fn value(b: BitArray, pos: Int, depth: Int) -> Result(#(Json, Int), json.ScanError) {
+  let #(c, p) = json.peek(b, pos)
+  case depth > max_depth, c {
+    True, _ -> Error(json.Syntax(p, "less nesting"))
+    _, 34 ->
+      case json.string(b, p) {
+        Ok(#(s, after)) -> Ok(#(JString(s), after))
+        Error(e) -> Error(e)
+      }
+    _, 123 -> members(b, p + 1, True, depth, [])
+    _, 91 -> elements(b, p + 1, True, depth, [])
+    _, 116 -> literal(b, p, <<"true":utf8>>, JBool(True))
+    _, 102 -> literal(b, p, <<"false":utf8>>, JBool(False))
+    _, 110 -> literal(b, p, <<"null":utf8>>, JNull)
+    _, _ ->
+      case c == 45 || bytes.is_digit(c) {
+        False -> Error(json.Syntax(p, "a value"))
+        True ->
+          case json.number(b, p) {
+            Ok(#(_, after)) -> Ok(#(JNumber(bytes.slice_text(b, p, after - p)), after))
+            Error(e) -> Error(e)
+          }
+      }
+  }
+}
+
+fn members(
+  b: BitArray,
+  pos: Int,
+  first: Bool,
+  depth: Int,
+  acc: List(#(String, Json)),
+) -> Result(#(Json, Int), json.ScanError) {
+  case json.next_key(b, pos, first) {
+    Error(e) -> Error(e)
+    Ok(json.EndOfObject(after)) -> Ok(#(JObject(bytes.reverse(acc)), after))
+    Ok(json.Key(key, after)) ->
+      case value(b, after, depth + 1) {
+        Ok(#(v, next)) -> members(b, next, False, depth, [#(key, v), ..acc])
+        Error(e) -> Error(e)
+      }
+  }
+}
+
+fn elements(
+  b: BitArray,
+  pos: Int,
+  first: Bool,
+  depth: Int,
+  acc: List(Json),
+) -> Result(#(Json, Int), json.ScanError) {
+  case json.next_element(b, pos, first) {
+    Error(e) -> Error(e)
+    Ok(#(False, after)) -> Ok(#(JArray(bytes.reverse(acc)), after))
+    Ok(#(True, at)) ->
+      case value(b, at, depth + 1) {
+        Ok(#(v, next)) -> elements(b, next, False, depth, [v, ..acc])
+        Error(e) -> Error(e)
+      }
+  }
+}
+
+fn literal(b: BitArray, pos: Int, word: BitArray, v: Json) -> Result(#(Json, Int), json.ScanError) {
+  case bytes.starts_with(b, pos, word) {
+    True -> Ok(#(v, pos + bytes.size(word)))
+    False -> Error(json.Syntax(pos, "a value"))
+  }
+}
