@@ -172,6 +172,23 @@ merge_overlapping_in_two_periods_names_the_earliest_test() ->
     ?assertEqual(Want, Each(fun 'tally@pure':aggregator_new/1, fun 'tally@pure':aggregator_add_events/2,
                             fun 'tally@pure':aggregator_merge/2)).
 
+%% Regression: a gauge gap cap below zero made the Rust engine panic
+%% (i64::clamp with min > max) when billing GB-months; a sample now lasts 0
+%% under such a cap, in both engines.
+negative_gauge_gap_cap_bills_zero_test() ->
+    Config = {aggregator_config, hour, true, [], [<<"storage_bytes">>], [], -5},
+    Event = {usage_event, <<"e">>, <<"s">>, <<"acme">>, <<"r">>, <<"storage_bytes">>, 100, 1790812800000},
+    Plans = <<"{\"plans\":{\"p\":{\"currency\":\"EUR\",\"lines\":[{\"meter\":\"storage_bytes\","
+              "\"measure\":\"gb_month_average\",\"unit\":\"GB\",\"pricing\":{\"model\":\"flat\","
+              "\"unit_price\":\"1\"}}]}},\"default_plan\":\"p\"}">>,
+    [Nif, Gleam] = [begin
+                        {ok, A} = M:aggregator_new(Config),
+                        {ok, _} = M:aggregator_add_events(A, [Event]),
+                        M:aggregator_close_period(A, <<"2026-10">>, Plans, 1)
+                    end || M <- [tally_nif, 'tally@pure']],
+    ?assertMatch({ok, {invoice, [_], []}}, Nif),
+    ?assertEqual(Nif, Gleam).
+
 %% Plans files of the wrong shape, or not JSON: every engine refuses them
 %% as invalid plans (the wording is each engine's own) and leaves the
 %% period open.

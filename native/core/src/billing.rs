@@ -357,7 +357,9 @@ pub fn byte_ms(samples: &[(i64, u64)], period_end_ms: i64, cap_ms: i64) -> u128 
     let mut total = 0u128;
     for (i, &(t, level)) in samples.iter().enumerate() {
         let next = samples.get(i + 1).map_or(period_end_ms, |s| s.0).min(period_end_ms);
-        let lasts = (next - t).clamp(0, cap_ms);
+        // min then max, not clamp: a negative cap (a config may hold one) must
+        // mean "lasts 0", not a panic.
+        let lasts = (next - t).min(cap_ms).max(0);
         total += level as u128 * lasts as u128;
     }
     total
