@@ -1,5 +1,5 @@
 //// Aggregators: usage events folded into per-window statistics, closed into
-//// invoices, exported and merged, on the NIF or a port; see `tally/usage`
+//// invoices, exported and merged, on any backend; see `tally/usage`
 //// for the values.
 
 import tally/backend

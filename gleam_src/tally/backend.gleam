@@ -6,8 +6,7 @@ import tally/port
 
 /// `Nif`: the Rust engine inside the VM. `Port(p)`: the Rust engine in a
 /// separate OS process, owned by `p`. `Gleam`: the pure Gleam engine
-/// (`tally/pure`; so far JSON Lines parsing only, the rest answers
-/// `Unsupported`). `Shadow(primary, secondary)`: two of them;
+/// (`tally/pure`), every operation in Gleam. `Shadow(primary, secondary)`: two of them;
 /// the caller gets the primary's answer, and every difference from the
 /// secondary's is counted and logged (see `tally/shadow`).
 ///

@@ -21,8 +21,6 @@ pub type EngineError {
   PortStartFailed(reason: String)
   /// A reply frame over the configured size, or that was not a valid term.
   BadReply(detail: String)
-  /// This backend does not offer the operation.
-  Unsupported(operation: String)
   AggregateFailed(reason: AggregateError)
   BillingFailed(reason: BillingError)
 }

@@ -1,6 +1,6 @@
 //// The pure Gleam engine: the engine cases every backend passes, every
-//// format and aggregation agreeing with the NIF in shadow mode, and a clear
-//// `Unsupported` for what it does not have yet.
+//// format, aggregation, billing and export agreeing with the NIF in shadow
+//// mode.
 
 import tally/aggregate
 import tally/backend
