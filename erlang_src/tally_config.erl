@@ -8,7 +8,7 @@
 %%
 %% ```
 %% {tally, [{data_dir, "var/tally"},
-%%          {backend, nif},                      % nif | port
+%%          {backend, nif},                      % nif | port | gleam
 %%          {shards, 2},
 %%          {window, hour},                      % hour | day | month
 %%          {snapshot_ms, 5000},
@@ -81,7 +81,8 @@ bus(Bus) when is_map(Bus) ->
 backend(none, Configured) -> Configured;
 backend("nif", _) -> nif;
 backend("port", _) -> port;
-backend(Other, _) -> error({bad_config, {'TALLY_BACKEND', Other, "expected nif or port"}}).
+backend("gleam", _) -> gleam;
+backend(Other, _) -> error({bad_config, {'TALLY_BACKEND', Other, "expected nif, port or gleam"}}).
 
 path(Path) ->
     case os_env("TALLY_BASE_DIR", none) of

@@ -123,6 +123,18 @@ port_backend() ->
     try #{lines := 17} = bill() after stop() end,
     ?assertEqual(Want, file_sink_lines(Dir)).
 
+the_gleam_backend_bills_the_same_test_() ->
+    {timeout, 120, fun() -> tally_test_support:quiet(fun gleam_backend/0) end}.
+
+%% The whole pipeline on the pure Gleam engine (shards snapshot its exports
+%% and bill with it): the same invoice lines as the Rust engine.
+gleam_backend() ->
+    Want = reference(),
+    Dir = tmp_dir(),
+    start(lists:keystore(backend, 1, env(Dir, none, 65536), {backend, gleam})),
+    try #{lines := 17} = bill() after stop() end,
+    ?assertEqual(Want, file_sink_lines(Dir)).
+
 every_line_reaches_the_stream_exactly_once_test_() ->
     {timeout, 120, fun() -> tally_test_support:quiet(fun exactly_once/0) end}.
 
