@@ -85,7 +85,7 @@ fn run(args: &Args) -> Result<Totals, CliError> {
                 agg.apply(&e);
             })?;
             for (key, start, st) in agg.windows() {
-                write_line(&mut out, json::window(key, args.window, start, st)).map_err(write_err)?;
+                write_line(&mut out, json::window(&key, args.window, start, st)).map_err(write_err)?;
             }
             note_counters(args, &agg);
             totals

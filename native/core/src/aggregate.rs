@@ -21,13 +21,13 @@
 //!   byte form that [`Aggregator::restore`] reads back bit for bit.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use foldhash::fast::FixedState;
-use hashbrown::HashTable;
 
 use crate::event::{meters, EventRef, EventSink, UsageEvent};
 use crate::reject::Reject;
+use crate::series::{SeriesTable, NO_SLOT};
 use crate::time::{civil_from_days, days_from_civil};
 
 /// Length of a rate sample: five minutes.
@@ -197,56 +197,36 @@ impl WindowStats {
     }
 }
 
-/// The windows of all series: stats in a slab, found through a map, with
-/// each series' last window remembered, since events of a series mostly
-/// arrive in time order and hit the window the previous one did.
+/// The windows of all series: stats in a slab, found through a map. (The
+/// window each series last counted in is remembered in its series record,
+/// since events of a series mostly arrive in time order.)
 struct WindowTable {
     slots: HashMap<(u32, i64), u32, FixedState>,
     stats: Vec<WindowStats>,
     keys: Vec<(u32, i64)>,
-    /// Per series: (window start, slot) of its last window.
-    last: Vec<(i64, u32)>,
 }
 
 impl WindowTable {
     fn new() -> Self {
-        WindowTable { slots: HashMap::with_hasher(FixedState::with_seed(1)), stats: Vec::new(), keys: Vec::new(), last: Vec::new() }
+        WindowTable { slots: HashMap::with_hasher(FixedState::with_seed(1)), stats: Vec::new(), keys: Vec::new() }
     }
 
     #[inline]
-    fn slot(&mut self, series: u32, window: i64) -> Option<u32> {
-        match self.last.get(series as usize) {
-            Some(&(w, slot)) if w == window && slot != u32::MAX => Some(slot),
-            _ => {
-                let slot = *self.slots.get(&(series, window))?;
-                self.remember(series, window, slot);
-                Some(slot)
-            }
-        }
+    fn slot(&self, key: (u32, i64)) -> Option<u32> {
+        self.slots.get(&key).copied()
     }
 
-    fn remember(&mut self, series: u32, window: i64, slot: u32) {
-        if self.last.len() <= series as usize {
-            self.last.resize(series as usize + 1, (0, u32::MAX));
-        }
-        self.last[series as usize] = (window, slot);
-    }
-
-    fn insert(&mut self, key: (u32, i64), stats: WindowStats) {
-        match self.slot(key.0, key.1) {
-            Some(slot) => self.stats[slot as usize] = stats,
-            None => {
-                let slot = self.stats.len() as u32;
-                self.stats.push(stats);
-                self.keys.push(key);
-                self.slots.insert(key, slot);
-                self.remember(key.0, key.1, slot);
-            }
-        }
+    /// Adds a window not held yet; returns its slot.
+    fn push(&mut self, key: (u32, i64), stats: WindowStats) -> u32 {
+        let slot = self.stats.len() as u32;
+        self.stats.push(stats);
+        self.keys.push(key);
+        self.slots.insert(key, slot);
+        slot
     }
 
     fn get_mut(&mut self, key: (u32, i64)) -> Option<&mut WindowStats> {
-        let slot = self.slot(key.0, key.1)?;
+        let slot = self.slot(key)?;
         Some(&mut self.stats[slot as usize])
     }
 
@@ -350,10 +330,7 @@ const UNIQUE: u8 = 4;
 /// A running aggregation. See the module documentation.
 pub struct Aggregator {
     config: AggregatorConfig,
-    hasher: FixedState,
-    index: HashTable<u32>,
-    series: Vec<SeriesKey>,
-    kinds: Vec<u8>,
+    series: SeriesTable,
     windows: WindowTable,
     /// The month of the last event: [start, end), to skip the calendar math.
     month_cache: (i64, i64),
@@ -368,10 +345,7 @@ impl Aggregator {
     pub fn new(config: AggregatorConfig) -> Self {
         Aggregator {
             config,
-            hasher: FixedState::with_seed(0x7a11_7a11),
-            index: HashTable::new(),
-            series: Vec::new(),
-            kinds: Vec::new(),
+            series: SeriesTable::new(),
             windows: WindowTable::new(),
             month_cache: (0, 0),
             periods: HashMap::with_hasher(FixedState::with_seed(2)),
@@ -391,27 +365,15 @@ impl Aggregator {
     }
 
     fn series_index(&mut self, customer: &str, resource: &str, meter: &str) -> u32 {
-        let hash = self.hasher.hash_one((customer, resource, meter));
-        let series = &self.series;
-        if let Some(&i) = self.index.find(hash, |&i| {
-            let k = &series[i as usize];
-            &*k.customer == customer && &*k.resource == resource && &*k.meter == meter
-        }) {
-            return i;
-        }
-        let i = self.series.len() as u32;
-        let has = |list: &[String]| list.iter().any(|m| m == meter);
-        let kind = (if has(&self.config.rate_meters) { RATE } else { 0 })
-            | (if has(&self.config.gauge_meters) { GAUGE } else { 0 })
-            | (if has(&self.config.unique_meters) { UNIQUE } else { 0 });
-        self.series.push(SeriesKey { customer: customer.into(), resource: resource.into(), meter: meter.into() });
-        self.kinds.push(kind);
-        let (hasher, series) = (&self.hasher, &self.series);
-        self.index.insert_unique(hash, i, |&j| {
-            let k = &series[j as usize];
-            hasher.hash_one((&*k.customer, &*k.resource, &*k.meter))
-        });
-        i
+        let config = &self.config;
+        self.series
+            .find_or_insert(customer, resource, meter, |meter| {
+                let has = |list: &[String]| list.iter().any(|m| m == meter);
+                (if has(&config.rate_meters) { RATE } else { 0 })
+                    | (if has(&config.gauge_meters) { GAUGE } else { 0 })
+                    | (if has(&config.unique_meters) { UNIQUE } else { 0 })
+            })
+            .0
     }
 
     #[inline]
@@ -438,12 +400,23 @@ impl Aggregator {
             return Applied::Duplicate;
         }
         let s = self.series_index(&e.customer, &e.resource, &e.meter);
-        let kind = self.kinds[s as usize];
         let window = self.config.window.start(e.time_ms);
-        match self.windows.get_mut((s, window)) {
-            Some(w) => w.add(e.value, e.time_ms),
-            None => self.windows.insert((s, window), WindowStats::new(e.value, e.time_ms, kind & UNIQUE != 0)),
-        }
+        let rec = self.series.rec_mut(s);
+        let kind = rec.kind;
+        let slot = if rec.last_window == window && rec.last_slot != NO_SLOT {
+            Some(rec.last_slot)
+        } else {
+            self.windows.slot((s, window))
+        };
+        let slot = match slot {
+            Some(slot) => {
+                self.windows.stats[slot as usize].add(e.value, e.time_ms);
+                slot
+            }
+            None => self.windows.push((s, window), WindowStats::new(e.value, e.time_ms, kind & UNIQUE != 0)),
+        };
+        let rec = self.series.rec_mut(s);
+        (rec.last_window, rec.last_slot) = (window, slot);
         if kind & (RATE | GAUGE) != 0 {
             let p = self.periods.entry((s, period)).or_default();
             if kind & RATE != 0 {
@@ -476,23 +449,22 @@ impl Aggregator {
     }
 
     /// Every window, sorted by series key then window start.
-    pub fn windows(&self) -> Vec<(&SeriesKey, i64, &WindowStats)> {
-        let mut all: Vec<_> = self.windows.iter().map(|(&(s, w), st)| (&self.series[s as usize], w, st)).collect();
+    pub fn windows(&self) -> Vec<(SeriesKey, i64, &WindowStats)> {
+        let mut all: Vec<_> = self.windows.iter().map(|(&(s, w), st)| (self.series.parts(s), w, st, s)).collect();
         all.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        all
+        all.into_iter().map(|(_, w, st, s)| (self.series.key(s), w, st)).collect()
     }
 
     /// The usage of the period starting at `period_start_ms`, whether closed or not.
     pub fn period_usage(&self, period_start_ms: i64) -> PeriodUsage {
         let end = month_end(period_start_ms);
-        let mut by_series: BTreeMap<&SeriesKey, SeriesUsage> = BTreeMap::new();
+        let mut by_series: BTreeMap<(&str, &str, &str), SeriesUsage> = BTreeMap::new();
         for (&(s, w), st) in self.windows.iter() {
             if w < period_start_ms || w >= end {
                 continue;
             }
-            let key = &self.series[s as usize];
-            let u = by_series.entry(key).or_insert_with(|| SeriesUsage {
-                key: key.clone(),
+            let u = by_series.entry(self.series.parts(s)).or_insert_with(|| SeriesUsage {
+                key: self.series.key(s),
                 total: 0,
                 count: 0,
                 max: 0,
@@ -507,7 +479,7 @@ impl Aggregator {
             if p != period_start_ms {
                 continue;
             }
-            if let Some(u) = by_series.get_mut(&self.series[s as usize]) {
+            if let Some(u) = by_series.get_mut(&self.series.parts(s)) {
                 u.rate_intervals = ps.rate.iter().map(|(&i, &v)| (i, v)).collect();
                 u.samples = ps.samples.iter().map(|(&t, &v)| (t, v)).collect();
             }
@@ -546,14 +518,18 @@ impl Aggregator {
                 }
             }
         }
-        let remap: Vec<u32> =
-            other.series.iter().map(|k| self.series_index(&k.customer, &k.resource, &k.meter)).collect();
+        let remap: Vec<u32> = (0..other.series.len() as u32)
+            .map(|i| {
+                let (c, r, m) = other.series.parts(i);
+                self.series_index(c, r, m)
+            })
+            .collect();
         for (&(s, w), st) in other.windows.iter() {
             let key = (remap[s as usize], w);
             match self.windows.get_mut(key) {
                 Some(mine) => mine.merge(st),
                 None => {
-                    self.windows.insert(key, st.clone());
+                    self.windows.push(key, st.clone());
                 }
             }
         }
@@ -700,17 +676,17 @@ impl Aggregator {
         w.u64(self.counters.late);
         // Series in key order; indices below refer to this order.
         let mut order: Vec<u32> = (0..self.series.len() as u32).collect();
-        order.sort_by(|&a, &b| self.series[a as usize].cmp(&self.series[b as usize]));
+        order.sort_by(|&a, &b| self.series.parts(a).cmp(&self.series.parts(b)));
         let mut canon = vec![0u32; self.series.len()];
         for (new, &old) in order.iter().enumerate() {
             canon[old as usize] = new as u32;
         }
         w.u32(order.len() as u32);
         for &old in &order {
-            let k = &self.series[old as usize];
-            w.str(&k.customer);
-            w.str(&k.resource);
-            w.str(&k.meter);
+            let (c, r, m) = self.series.parts(old);
+            w.str(c);
+            w.str(r);
+            w.str(m);
         }
         let mut windows: Vec<_> = self.windows.iter().map(|(&(s, t), st)| ((canon[s as usize], t), st)).collect();
         windows.sort_by_key(|(k, _)| *k);
@@ -836,7 +812,7 @@ impl Aggregator {
             if agg.windows.get_mut(key).is_some() {
                 return Err(AggregateError::BadExport("duplicate window"));
             }
-            agg.windows.insert(key, st);
+            agg.windows.push(key, st);
         }
         let periods = r.count(20)?;
         for _ in 0..periods {

@@ -16,6 +16,7 @@ pub mod ratio;
 pub mod reject;
 pub mod rgw;
 pub mod s3;
+mod series;
 pub mod time;
 
 #[cfg(feature = "gleam")]

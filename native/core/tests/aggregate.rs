@@ -45,8 +45,8 @@ fn window_statistics() {
     ]);
     let windows = a.windows();
     assert_eq!(windows.len(), 2);
-    let (key, start, st) = windows[0];
-    assert_eq!((&*key.customer, &*key.meter, start), ("acme", "requests", t));
+    let (key, start, st) = &windows[0];
+    assert_eq!((&*key.customer, &*key.meter, *start), ("acme", "requests", t));
     assert_eq!((st.sum, st.count, st.min, st.max, st.latest_time_ms, st.latest_value), (21, 4, 3, 9, t + 30, 4));
     assert_eq!(st.unique_count(), None);
     assert_eq!(windows[1].2.unique_count(), Some(2));

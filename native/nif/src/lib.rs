@@ -174,7 +174,7 @@ fn aggregator_counters(env: Env, agg: ResourceArc<AggregatorRef>) -> Term {
 fn aggregator_windows(env: Env, agg: ResourceArc<AggregatorRef>) -> Term {
     guarded(env, || {
         let a = lock(&agg.0)?;
-        Ok(Value::List(a.windows().into_iter().map(|(k, s, st)| window_aggregate(k, s, st)).collect()))
+        Ok(Value::List(a.windows().into_iter().map(|(k, s, st)| window_aggregate(&k, s, st)).collect()))
     })
 }
 

@@ -141,7 +141,7 @@ impl Engine {
             ("aggregator_counters", [a]) => self.aggregator(a).map(|agg| agg.counters().into_gleam()),
             ("aggregator_windows", [a]) => self
                 .aggregator(a)
-                .map(|agg| Value::List(agg.windows().into_iter().map(|(k, s, st)| window_aggregate(k, s, st)).collect())),
+                .map(|agg| Value::List(agg.windows().into_iter().map(|(k, s, st)| window_aggregate(&k, s, st)).collect())),
             ("aggregator_close_period", [a, period, plans, version]) => (|| {
                 let label = std::str::from_utf8(binary(period, "a period YYYY-MM")?).map_err(|_| bad_argument("a period YYYY-MM"))?;
                 let start = parse_period(label).ok_or_else(|| bad_argument("a period YYYY-MM"))?;
