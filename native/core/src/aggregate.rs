@@ -327,6 +327,14 @@ const RATE: u8 = 1;
 const GAUGE: u8 = 2;
 const UNIQUE: u8 = 4;
 
+/// The RATE | GAUGE | UNIQUE bits of a meter under `config`.
+fn kind_of(config: &AggregatorConfig, meter: &str) -> u8 {
+    let has = |list: &[String]| list.iter().any(|m| m == meter);
+    (if has(&config.rate_meters) { RATE } else { 0 })
+        | (if has(&config.gauge_meters) { GAUGE } else { 0 })
+        | (if has(&config.unique_meters) { UNIQUE } else { 0 })
+}
+
 /// A running aggregation. See the module documentation.
 pub struct Aggregator {
     config: AggregatorConfig,
@@ -366,14 +374,7 @@ impl Aggregator {
 
     fn series_index(&mut self, customer: &str, resource: &str, meter: &str) -> u32 {
         let config = &self.config;
-        self.series
-            .find_or_insert(customer, resource, meter, |meter| {
-                let has = |list: &[String]| list.iter().any(|m| m == meter);
-                (if has(&config.rate_meters) { RATE } else { 0 })
-                    | (if has(&config.gauge_meters) { GAUGE } else { 0 })
-                    | (if has(&config.unique_meters) { UNIQUE } else { 0 })
-            })
-            .0
+        self.series.find_or_insert(customer, resource, meter, |meter| kind_of(config, meter)).id
     }
 
     #[inline]
@@ -399,23 +400,19 @@ impl Aggregator {
             self.counters.duplicates += 1;
             return Applied::Duplicate;
         }
-        let s = self.series_index(&e.customer, &e.resource, &e.meter);
         let window = self.config.window.start(e.time_ms);
-        let rec = self.series.rec_mut(s);
-        let kind = rec.kind;
-        let slot = if rec.last_window == window && rec.last_slot != NO_SLOT {
-            Some(rec.last_slot)
-        } else {
-            self.windows.slot((s, window))
-        };
-        let slot = match slot {
+        let windows = &mut self.windows;
+        let config = &self.config;
+        let rec = self.series.find_or_insert(&e.customer, &e.resource, &e.meter, |meter| kind_of(config, meter));
+        let (s, kind) = (rec.id, rec.kind);
+        let cached = if rec.last_window == window && rec.last_slot != NO_SLOT { Some(rec.last_slot) } else { None };
+        let slot = match cached.or_else(|| windows.slot((s, window))) {
             Some(slot) => {
-                self.windows.stats[slot as usize].add(e.value, e.time_ms);
+                windows.stats[slot as usize].add(e.value, e.time_ms);
                 slot
             }
-            None => self.windows.push((s, window), WindowStats::new(e.value, e.time_ms, kind & UNIQUE != 0)),
+            None => windows.push((s, window), WindowStats::new(e.value, e.time_ms, kind & UNIQUE != 0)),
         };
-        let rec = self.series.rec_mut(s);
         (rec.last_window, rec.last_slot) = (window, slot);
         if kind & (RATE | GAUGE) != 0 {
             let p = self.periods.entry((s, period)).or_default();

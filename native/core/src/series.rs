@@ -10,6 +10,7 @@
 use std::hash::BuildHasher;
 
 use foldhash::fast::FixedState;
+use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 
 use crate::aggregate::SeriesKey;
@@ -24,6 +25,8 @@ pub(crate) struct SeriesRec {
     /// Where `customer`, `resource`, `meter` lie, back to back, in the arena.
     text_at: usize,
     lens: [u32; 3],
+    /// The series' number.
+    pub id: u32,
     /// Start of the window this series last counted in, and that window's slot.
     pub last_window: i64,
     pub last_slot: u32,
@@ -33,8 +36,10 @@ pub(crate) struct SeriesRec {
 
 pub(crate) struct SeriesTable {
     hasher: FixedState,
-    index: HashTable<u32>,
-    recs: Vec<SeriesRec>,
+    /// The records themselves, so finding one is one probe.
+    index: HashTable<SeriesRec>,
+    /// By number: where each key's text lies (for reports and exports).
+    spans: Vec<(usize, [u32; 3])>,
     text: String,
 }
 
@@ -43,52 +48,45 @@ impl SeriesTable {
         SeriesTable {
             hasher: FixedState::with_seed(0x7a11_7a11),
             index: HashTable::new(),
-            recs: Vec::new(),
+            spans: Vec::new(),
             text: String::new(),
         }
     }
 
-    /// The number of the series, made (with `kind(meter)`) when new, and
-    /// whether it was new.
+    /// The record of the series, made (with `kind(meter)`) when new.
     #[inline]
-    pub fn find_or_insert(&mut self, customer: &str, resource: &str, meter: &str, kind: impl FnOnce(&str) -> u8) -> (u32, bool) {
+    pub fn find_or_insert(&mut self, customer: &str, resource: &str, meter: &str, kind: impl FnOnce(&str) -> u8) -> &mut SeriesRec {
         let hash = self.hasher.hash_one((customer, resource, meter));
-        let (recs, text) = (&self.recs, &self.text);
         let lens = [customer.len() as u32, resource.len() as u32, meter.len() as u32];
-        if let Some(&i) = self.index.find(hash, |&i| {
-            let r = &recs[i as usize];
+        let text = &self.text;
+        let same = |r: &SeriesRec| {
             r.hash == hash && r.lens == lens && {
-                let at = r.text_at;
-                let t = &text.as_bytes()[at..];
+                let t = &text.as_bytes()[r.text_at..];
                 let (c, rest) = t.split_at(customer.len());
                 let (res, rest) = rest.split_at(resource.len());
                 c == customer.as_bytes() && res == resource.as_bytes() && &rest[..meter.len()] == meter.as_bytes()
             }
-        }) {
-            return (i, false);
+        };
+        match self.index.entry(hash, same, |r| r.hash) {
+            Entry::Occupied(hit) => hit.into_mut(),
+            Entry::Vacant(slot) => {
+                let id = self.spans.len() as u32;
+                let text_at = self.text.len();
+                self.text.push_str(customer);
+                self.text.push_str(resource);
+                self.text.push_str(meter);
+                self.spans.push((text_at, lens));
+                let rec = SeriesRec { hash, text_at, lens, id, last_window: 0, last_slot: NO_SLOT, kind: kind(meter) };
+                slot.insert(rec).into_mut()
+            }
         }
-        let i = self.recs.len() as u32;
-        let text_at = self.text.len();
-        self.text.push_str(customer);
-        self.text.push_str(resource);
-        self.text.push_str(meter);
-        self.recs.push(SeriesRec { hash, text_at, lens, last_window: 0, last_slot: NO_SLOT, kind: kind(meter) });
-        let recs = &self.recs;
-        self.index.insert_unique(hash, i, |&j| recs[j as usize].hash);
-        (i, true)
-    }
-
-    #[inline]
-    pub fn rec_mut(&mut self, i: u32) -> &mut SeriesRec {
-        &mut self.recs[i as usize]
     }
 
     /// The (customer, resource, meter) of series `i`, borrowed from the arena.
     pub fn parts(&self, i: u32) -> (&str, &str, &str) {
-        let r = &self.recs[i as usize];
-        let [c, res, m] = r.lens.map(|l| l as usize);
+        let (at, lens) = self.spans[i as usize];
+        let [c, res, m] = lens.map(|l| l as usize);
         // The arena is the three texts back to back, so these are char boundaries.
-        let at = r.text_at;
         (&self.text[at..at + c], &self.text[at + c..at + c + res], &self.text[at + c + res..at + c + res + m])
     }
 
@@ -99,6 +97,6 @@ impl SeriesTable {
     }
 
     pub fn len(&self) -> usize {
-        self.recs.len()
+        self.spans.len()
     }
 }
