@@ -112,26 +112,19 @@ clean_run_matches_cli() ->
                                                          <- [tally_json:decode(iolist_to_binary(L))]]) end,
     ?assertEqual(Amounts(string:split(Cli, "\n", all)), Amounts(Lines)).
 
+%% The whole pipeline with the engine out of process, and on the pure Gleam
+%% engine (shards snapshot its exports and bill with it): the same invoice
+%% lines as on the NIF.
 the_port_backend_bills_the_same_test_() ->
-    {timeout, 120, fun() -> tally_test_support:quiet(fun port_backend/0) end}.
-
-%% The whole pipeline with the engine out of process: the same invoice lines.
-port_backend() ->
-    Want = reference(),
-    Dir = tmp_dir(),
-    start(lists:keystore(backend, 1, env(Dir, none, 65536), {backend, port})),
-    try #{lines := 17} = bill() after stop() end,
-    ?assertEqual(Want, file_sink_lines(Dir)).
+    {timeout, 120, fun() -> tally_test_support:quiet(fun() -> bills_the_same(port) end) end}.
 
 the_gleam_backend_bills_the_same_test_() ->
-    {timeout, 120, fun() -> tally_test_support:quiet(fun gleam_backend/0) end}.
+    {timeout, 120, fun() -> tally_test_support:quiet(fun() -> bills_the_same(gleam) end) end}.
 
-%% The whole pipeline on the pure Gleam engine (shards snapshot its exports
-%% and bill with it): the same invoice lines as the Rust engine.
-gleam_backend() ->
+bills_the_same(Backend) ->
     Want = reference(),
     Dir = tmp_dir(),
-    start(lists:keystore(backend, 1, env(Dir, none, 65536), {backend, gleam})),
+    start(lists:keystore(backend, 1, env(Dir, none, 65536), {backend, Backend})),
     try #{lines := 17} = bill() after stop() end,
     ?assertEqual(Want, file_sink_lines(Dir)).
 

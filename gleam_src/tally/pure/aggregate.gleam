@@ -327,11 +327,11 @@ pub fn merge(into: State, from: State) -> Result(State, engine.AggregateError) {
         Error(Nil) ->
           Ok(State(
             ..into,
-            series: put_all(map.sorted_pairs(from.series), into.series),
+            series: map.put_all(map.sorted_pairs(from.series), into.series),
             windows: merge_windows(map.sorted_pairs(from.windows), into.windows),
             periods: merge_periods(map.sorted_pairs(from.periods), into.periods),
             seen: merge_seen(map.sorted_pairs(from.seen), into.seen),
-            closed: put_all(map.sorted_pairs(from.closed), into.closed),
+            closed: map.put_all(map.sorted_pairs(from.closed), into.closed),
             late: append_newest_first(from.late, into.late),
             applied: into.applied + from.applied,
             duplicates: into.duplicates + from.duplicates,
@@ -383,15 +383,8 @@ fn merge_seen(
         Ok(m) -> m
         Error(Nil) -> map.new()
       }
-      merge_seen(rest, map.put(ours, period, put_all(map.sorted_pairs(digests), mine)))
+      merge_seen(rest, map.put(ours, period, map.put_all(map.sorted_pairs(digests), mine)))
     }
-  }
-}
-
-fn put_all(pairs: List(#(k, v)), into: map.Map(k, v)) -> map.Map(k, v) {
-  case pairs {
-    [] -> into
-    [#(k, v), ..rest] -> put_all(rest, map.put(into, k, v))
   }
 }
 

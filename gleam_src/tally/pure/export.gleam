@@ -458,7 +458,7 @@ fn read_periods(r: Reader, n: Int, keys: map.Map(Int, agg.SeriesKey), state: agg
       use #(rate, r) <- chain.then(times(r, k, rate_pair, []))
       use #(k, r) <- chain.then(count(r, 16))
       use #(samples, r) <- chain.then(times(r, k, sample_pair, []))
-      let ps = agg.PeriodSeries(put_pairs(rate, map.new()), put_pairs(samples, map.new()))
+      let ps = agg.PeriodSeries(map.put_all(rate, map.new()), map.put_all(samples, map.new()))
       // a repeated key replaces the earlier, as the Rust engine's insert does
       let periods = map.put(state.periods, #(c, res, m, period), ps)
       read_periods(r, n - 1, keys, agg.State(..state, periods: periods))
@@ -476,13 +476,6 @@ fn sample_pair(r: Reader) -> Read(#(Int, Int)) {
   use #(t, r) <- chain.then(i64(r))
   use #(v, r) <- chain.then(u64(r))
   Ok(#(#(t, v), r))
-}
-
-fn put_pairs(pairs: List(#(k, v)), into: map.Map(k, v)) -> map.Map(k, v) {
-  case pairs {
-    [] -> into
-    [#(k, v), ..rest] -> put_pairs(rest, map.put(into, k, v))
-  }
 }
 
 fn read_seen(r: Reader, n: Int, state: agg.State) -> Read(agg.State) {

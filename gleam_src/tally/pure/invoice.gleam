@@ -7,6 +7,7 @@ import tally/billing
 import tally/engine
 import tally/pure/aggregate as agg
 import tally/pure/bytes
+import tally/pure/chain
 import tally/pure/map
 import tally/pure/plans
 import tally/pure/ratio
@@ -161,9 +162,9 @@ fn bill_groups(
         customer <> "/" <> resource <> "/" <> line.meter <> "/" <> plans.measure_name(line.measure)
         <> "/" <> period <> "/v" <> bytes.int_to_text(version)
       let priced = {
-        use used <- then(quantity(line, members, usage))
-        use overage <- then(ratio.saturating_sub(used, line.included))
-        use #(amount, unit_price) <- then(price(line.pricing, overage))
+        use used <- chain.then(quantity(line, members, usage))
+        use overage <- chain.then(ratio.saturating_sub(used, line.included))
+        use #(amount, unit_price) <- chain.then(price(line.pricing, overage))
         Ok(billing.InvoiceLine(
           key: key,
           customer: customer,
@@ -191,12 +192,6 @@ fn bill_groups(
   }
 }
 
-fn then(r: Result(a, Nil), rest: fn(a) -> Result(b, Nil)) -> Result(b, Nil) {
-  case r {
-    Ok(v) -> rest(v)
-    Error(Nil) -> Error(Nil)
-  }
-}
 
 // Quantities -----------------------------------------------------------------
 
@@ -388,15 +383,15 @@ pub fn price(
 ) -> Result(#(billing.Fraction, billing.Fraction), Nil) {
   case pricing {
     plans.Flat(unit_price) -> {
-      use total <- then(ratio.mul(quantity, unit_price))
+      use total <- chain.then(ratio.mul(quantity, unit_price))
       Ok(#(total, unit_price))
     }
     plans.Package(size, package_price) -> {
-      use packages <- then(ratio.mul(
+      use packages <- chain.then(ratio.mul(
         quantity,
         ratio.new(size.denominator, size.numerator),
       ))
-      use total <- then(ratio.mul(ratio.int(ratio.ceil(packages)), package_price))
+      use total <- chain.then(ratio.mul(ratio.int(ratio.ceil(packages)), package_price))
       Ok(#(total, package_price))
     }
     plans.Graduated(tiers) ->
@@ -409,8 +404,8 @@ pub fn price(
         True, [first, ..] -> Ok(#(ratio.zero, first.unit_price))
         _, _ -> {
           let t = volume_tier(tiers, quantity)
-          use product <- then(ratio.mul(quantity, t.unit_price))
-          use total <- then(ratio.add(product, t.flat_fee))
+          use product <- chain.then(ratio.mul(quantity, t.unit_price))
+          use total <- chain.then(ratio.add(product, t.flat_fee))
           Ok(#(total, t.unit_price))
         }
       }
@@ -432,10 +427,10 @@ fn graduated(
         Ok(u) -> ratio.min(u, quantity)
         Error(Nil) -> quantity
       }
-      use inside <- then(ratio.saturating_sub(upper, lower))
-      use cost <- then(ratio.mul(inside, t.unit_price))
-      use with_cost <- then(ratio.add(total, cost))
-      use total <- then(ratio.add(with_cost, t.flat_fee))
+      use inside <- chain.then(ratio.saturating_sub(upper, lower))
+      use cost <- chain.then(ratio.mul(inside, t.unit_price))
+      use with_cost <- chain.then(ratio.add(total, cost))
+      use total <- chain.then(ratio.add(with_cost, t.flat_fee))
       case t.up_to {
         Ok(u) ->
           case ratio.compare(quantity, u) > 0 {

@@ -20,3 +20,11 @@ pub fn sorted_pairs(map: Map(k, v)) -> List(#(k, v))
 
 @external(erlang, "tally_pure_ffi", "map_delete")
 pub fn delete(map: Map(k, v), key: k) -> Map(k, v)
+
+/// `into` with every (key, value) of `pairs` put in, in order.
+pub fn put_all(pairs: List(#(k, v)), into: Map(k, v)) -> Map(k, v) {
+  case pairs {
+    [] -> into
+    [#(k, v), ..rest] -> put_all(rest, put(into, k, v))
+  }
+}

@@ -9,6 +9,7 @@
 import tally/billing
 import tally/engine
 import tally/pure/bytes
+import tally/pure/chain
 import tally/pure/json_tree as jt
 import tally/pure/map
 import tally/pure/ratio
@@ -116,12 +117,6 @@ fn syntax(reason: String) -> Result(a, engine.BillingError) {
   Error(engine.PlansInvalid("plans file: " <> reason))
 }
 
-fn then(r: Result(a, e), rest: fn(a) -> Result(b, e)) -> Result(b, e) {
-  case r {
-    Ok(v) -> rest(v)
-    Error(e) -> Error(e)
-  }
-}
 
 // An object's fields, refusing unknown and repeated ones.
 fn fields(tree: jt.Json, what: String, known: List(String)) -> Result(map.Map(String, jt.Json), String) {
@@ -170,7 +165,7 @@ fn string(v: jt.Json, what: String) -> Result(String, String) {
 }
 
 fn required_string(f: map.Map(String, jt.Json), key: String, what: String) -> Result(String, String) {
-  use v <- then(required(f, key, what))
+  use v <- chain.then(required(f, key, what))
   string(v, key <> " in " <> what)
 }
 
@@ -234,7 +229,7 @@ fn each(
   case items {
     [] -> Ok(bytes.reverse(acc))
     [x, ..rest] -> {
-      use v <- then(item(x, what <> " item " <> bytes.int_to_text(n)))
+      use v <- chain.then(item(x, what <> " item " <> bytes.int_to_text(n)))
       each(rest, what, item, n + 1, [v, ..acc])
     }
   }
@@ -243,18 +238,18 @@ fn each(
 fn document(
   tree: jt.Json,
 ) -> Result(#(List(#(String, PlanSpec)), map.Map(String, String), Result(String, Nil)), String) {
-  use f <- then(fields(tree, "the plans file", ["plans", "customers", "default_plan"]))
-  use plans_tree <- then(required(f, "plans", "the plans file"))
-  use plans <- then(case plans_tree {
+  use f <- chain.then(fields(tree, "the plans file", ["plans", "customers", "default_plan"]))
+  use plans_tree <- chain.then(required(f, "plans", "the plans file"))
+  use plans <- chain.then(case plans_tree {
     jt.JObject(members) -> plan_specs(members, map.new())
     _ -> Error("plans must be an object")
   })
-  use customers <- then(case map.get(f, "customers") {
+  use customers <- chain.then(case map.get(f, "customers") {
     Error(Nil) -> Ok(map.new())
     Ok(jt.JObject(members)) -> customer_plans(members, map.new())
     Ok(_) -> Error("customers must be an object")
   })
-  use default_plan <- then(optional_string(f, "default_plan", "the plans file"))
+  use default_plan <- chain.then(optional_string(f, "default_plan", "the plans file"))
   Ok(#(map.sorted_pairs(plans), customers, default_plan))
 }
 
@@ -266,7 +261,7 @@ fn plan_specs(
   case members {
     [] -> Ok(acc)
     [#(name, tree), ..rest] -> {
-      use spec <- then(plan_spec(tree, "plan " <> name))
+      use spec <- chain.then(plan_spec(tree, "plan " <> name))
       plan_specs(rest, map.put(acc, name, spec))
     }
   }
@@ -279,26 +274,26 @@ fn customer_plans(
   case members {
     [] -> Ok(acc)
     [#(customer, v), ..rest] -> {
-      use plan <- then(string(v, "the plan of customer " <> customer))
+      use plan <- chain.then(string(v, "the plan of customer " <> customer))
       customer_plans(rest, map.put(acc, customer, plan))
     }
   }
 }
 
 fn plan_spec(tree: jt.Json, what: String) -> Result(PlanSpec, String) {
-  use f <- then(fields(tree, what, ["currency", "lines"]))
-  use currency <- then(required_string(f, "currency", what))
-  use lines_tree <- then(required(f, "lines", what))
-  use lines <- then(array(lines_tree, what <> " lines", line_spec))
+  use f <- chain.then(fields(tree, what, ["currency", "lines"]))
+  use currency <- chain.then(required_string(f, "currency", what))
+  use lines_tree <- chain.then(required(f, "lines", what))
+  use lines <- chain.then(array(lines_tree, what <> " lines", line_spec))
   Ok(PlanSpec(currency, lines))
 }
 
 fn line_spec(tree: jt.Json, what: String) -> Result(LineSpec, String) {
-  use f <- then(fields(tree, what, [
+  use f <- chain.then(fields(tree, what, [
     "meter", "measure", "unit", "bytes_per_gb", "included", "scope", "pricing",
   ]))
-  use meter <- then(required_string(f, "meter", what))
-  use measure <- then(choice(
+  use meter <- chain.then(required_string(f, "meter", what))
+  use measure <- chain.then(choice(
     f,
     "measure",
     what,
@@ -310,14 +305,14 @@ fn line_spec(tree: jt.Json, what: String) -> Result(LineSpec, String) {
     ],
     Error(Nil),
   ))
-  use unit <- then(choice(
+  use unit <- chain.then(choice(
     f,
     "unit",
     what,
     [#("unit", billing.PlainUnit), #("GB", billing.Gigabyte), #("Mbps", billing.MegabitPerSecond)],
     Ok(billing.PlainUnit),
   ))
-  use bytes_per_gb <- then(case map.get(f, "bytes_per_gb") {
+  use bytes_per_gb <- chain.then(case map.get(f, "bytes_per_gb") {
     Error(Nil) | Ok(jt.JNull) -> Ok(Error(Nil))
     Ok(jt.JNumber(text)) -> {
       let b = <<text:utf8>>
@@ -332,16 +327,16 @@ fn line_spec(tree: jt.Json, what: String) -> Result(LineSpec, String) {
     }
     Ok(_) -> Error("bytes_per_gb in " <> what <> " must be a number")
   })
-  use included <- then(optional_string(f, "included", what))
-  use scope <- then(choice(
+  use included <- chain.then(optional_string(f, "included", what))
+  use scope <- chain.then(choice(
     f,
     "scope",
     what,
     [#("customer", CustomerScope), #("resource", ResourceScope)],
     Ok(CustomerScope),
   ))
-  use pricing_tree <- then(required(f, "pricing", what))
-  use pricing <- then(pricing_spec(pricing_tree, what <> " pricing"))
+  use pricing_tree <- chain.then(required(f, "pricing", what))
+  use pricing <- chain.then(pricing_spec(pricing_tree, what <> " pricing"))
   Ok(LineSpec(meter, measure, unit, bytes_per_gb, included, scope, pricing))
 }
 
@@ -355,23 +350,23 @@ fn pricing_spec(tree: jt.Json, what: String) -> Result(PricingSpec, String) {
           let fields_of = fn(known) { fields(jt.JObject(rest), what, known) }
           case model {
             "flat" -> {
-              use f <- then(fields_of(["unit_price"]))
-              use p <- then(required_string(f, "unit_price", what))
+              use f <- chain.then(fields_of(["unit_price"]))
+              use p <- chain.then(required_string(f, "unit_price", what))
               Ok(FlatSpec(p))
             }
             "graduated" | "volume" -> {
-              use f <- then(fields_of(["tiers"]))
-              use tiers_tree <- then(required(f, "tiers", what))
-              use tiers <- then(array(tiers_tree, what <> " tiers", tier_spec))
+              use f <- chain.then(fields_of(["tiers"]))
+              use tiers_tree <- chain.then(required(f, "tiers", what))
+              use tiers <- chain.then(array(tiers_tree, what <> " tiers", tier_spec))
               case model {
                 "graduated" -> Ok(GraduatedSpec(tiers))
                 _ -> Ok(VolumeSpec(tiers))
               }
             }
             "package" -> {
-              use f <- then(fields_of(["package_size", "package_price"]))
-              use size <- then(required_string(f, "package_size", what))
-              use price <- then(required_string(f, "package_price", what))
+              use f <- chain.then(fields_of(["package_size", "package_price"]))
+              use size <- chain.then(required_string(f, "package_size", what))
+              use price <- chain.then(required_string(f, "package_price", what))
               Ok(PackageSpec(size, price))
             }
             _ -> Error("unknown model `" <> model <> "` in " <> what)
@@ -395,10 +390,10 @@ fn without(members: List(#(String, jt.Json)), key: String, acc: List(#(String, j
 }
 
 fn tier_spec(tree: jt.Json, what: String) -> Result(TierSpec, String) {
-  use f <- then(fields(tree, what, ["up_to", "unit_price", "flat_fee"]))
-  use up_to <- then(optional_string(f, "up_to", what))
-  use unit_price <- then(required_string(f, "unit_price", what))
-  use flat_fee <- then(optional_string(f, "flat_fee", what))
+  use f <- chain.then(fields(tree, what, ["up_to", "unit_price", "flat_fee"]))
+  use up_to <- chain.then(optional_string(f, "up_to", what))
+  use unit_price <- chain.then(required_string(f, "unit_price", what))
+  use flat_fee <- chain.then(optional_string(f, "flat_fee", what))
   Ok(TierSpec(up_to, unit_price, flat_fee))
 }
 
@@ -409,12 +404,12 @@ fn check(
   customers: map.Map(String, String),
   default_plan: Result(String, Nil),
 ) -> Result(Plans, engine.BillingError) {
-  use plans <- then(check_plans(specs, map.new()))
+  use plans <- chain.then(check_plans(specs, map.new()))
   let assigned = case default_plan {
     Ok(p) -> bytes.reverse([#(p, p), ..bytes.reverse(map.sorted_pairs(customers))])
     Error(Nil) -> map.sorted_pairs(customers)
   }
-  use _ <- then(known_plans(assigned, plans))
+  use _ <- chain.then(known_plans(assigned, plans))
   Ok(Plans(plans, customers, default_plan))
 }
 
@@ -436,7 +431,7 @@ fn check_plans(
   case specs {
     [] -> Ok(acc)
     [#(name, spec), ..rest] -> {
-      use lines <- then(check_lines(name, spec.lines, 1, []))
+      use lines <- chain.then(check_lines(name, spec.lines, 1, []))
       check_plans(rest, map.put(acc, name, Plan(name, spec.currency, lines)))
     }
   }
@@ -478,7 +473,7 @@ fn check_lines(
   case specs {
     [] -> Ok(bytes.reverse(acc))
     [l, ..rest] -> {
-      use pricing <- then(check_pricing(l.pricing, plan, line))
+      use pricing <- chain.then(check_pricing(l.pricing, plan, line))
       let unit_fits = case l.measure, l.unit {
         billing.P95Rate, billing.MegabitPerSecond -> True
         billing.P95Rate, _ -> False
@@ -495,7 +490,7 @@ fn check_lines(
         Error(Nil) -> gib
       }
       use <- when(bytes_per_gb == 0, fn() { invalid(plan, line, "bytes_per_gb is 0") })
-      use included <- then(optional_decimal(l.included, plan, line, "included"))
+      use included <- chain.then(optional_decimal(l.included, plan, line, "included"))
       let included = case included {
         Ok(r) -> r
         Error(Nil) -> ratio.zero
@@ -520,21 +515,21 @@ fn when(
 fn check_pricing(spec: PricingSpec, plan: String, line: Int) -> Result(Pricing, engine.BillingError) {
   case spec {
     FlatSpec(p) -> {
-      use price <- then(decimal(p, plan, line, "unit_price"))
+      use price <- chain.then(decimal(p, plan, line, "unit_price"))
       Ok(Flat(price))
     }
     GraduatedSpec(t) -> {
-      use tiers <- then(check_tiers(t, plan, line, []))
+      use tiers <- chain.then(check_tiers(t, plan, line, []))
       Ok(Graduated(tiers))
     }
     VolumeSpec(t) -> {
-      use tiers <- then(check_tiers(t, plan, line, []))
+      use tiers <- chain.then(check_tiers(t, plan, line, []))
       Ok(Volume(tiers))
     }
     PackageSpec(size_text, price_text) -> {
-      use size <- then(decimal(size_text, plan, line, "package_size"))
+      use size <- chain.then(decimal(size_text, plan, line, "package_size"))
       use <- when(ratio.is_zero(size), fn() { invalid(plan, line, "package_size is 0") })
-      use price <- then(decimal(price_text, plan, line, "package_price"))
+      use price <- chain.then(decimal(price_text, plan, line, "package_price"))
       Ok(Package(size, price))
     }
   }
@@ -552,7 +547,7 @@ fn check_tiers(
     [], [Tier(up_to: Ok(_), ..), ..] -> invalid(plan, line, "the last tier must have no up_to")
     [], _ -> Ok(bytes.reverse(acc))
     [t, ..rest], _ -> {
-      use up_to <- then(optional_decimal(t.up_to, plan, line, "up_to"))
+      use up_to <- chain.then(optional_decimal(t.up_to, plan, line, "up_to"))
       use <- when(up_to == Error(Nil) && rest != [], fn() {
         invalid(plan, line, "only the last tier may have no up_to")
       })
@@ -561,8 +556,8 @@ fn check_tiers(
         _, _ -> False
       }
       use <- when(descending, fn() { invalid(plan, line, "tier bounds must ascend") })
-      use unit_price <- then(decimal(t.unit_price, plan, line, "unit_price"))
-      use flat_fee <- then(optional_decimal(t.flat_fee, plan, line, "flat_fee"))
+      use unit_price <- chain.then(decimal(t.unit_price, plan, line, "unit_price"))
+      use flat_fee <- chain.then(optional_decimal(t.flat_fee, plan, line, "flat_fee"))
       let flat_fee = case flat_fee {
         Ok(f) -> f
         Error(Nil) -> ratio.zero

@@ -6,6 +6,7 @@
 
 import tally/billing
 import tally/pure/bytes
+import tally/pure/chain
 
 const u128_max = 340_282_366_920_938_463_463_374_607_431_768_211_455
 
@@ -47,19 +48,13 @@ fn fits(n: Int) -> Result(Int, Nil) {
   }
 }
 
-fn then(r: Result(a, Nil), rest: fn(a) -> Result(b, Nil)) -> Result(b, Nil) {
-  case r {
-    Ok(v) -> rest(v)
-    Error(Nil) -> Error(Nil)
-  }
-}
 
 pub fn add(a: billing.Fraction, b: billing.Fraction) -> Result(billing.Fraction, Nil) {
   let g = gcd(a.denominator, b.denominator)
-  use den <- then(fits(a.denominator / g * b.denominator))
-  use x <- then(fits(a.numerator * { b.denominator / g }))
-  use y <- then(fits(b.numerator * { a.denominator / g }))
-  use sum <- then(fits(x + y))
+  use den <- chain.then(fits(a.denominator / g * b.denominator))
+  use x <- chain.then(fits(a.numerator * { b.denominator / g }))
+  use y <- chain.then(fits(b.numerator * { a.denominator / g }))
+  use sum <- chain.then(fits(x + y))
   Ok(new(sum, den))
 }
 
@@ -69,9 +64,9 @@ pub fn saturating_sub(a: billing.Fraction, b: billing.Fraction) -> Result(billin
     True -> Ok(zero)
     False -> {
       let g = gcd(a.denominator, b.denominator)
-      use den <- then(fits(a.denominator / g * b.denominator))
-      use x <- then(fits(a.numerator * { b.denominator / g }))
-      use y <- then(fits(b.numerator * { a.denominator / g }))
+      use den <- chain.then(fits(a.denominator / g * b.denominator))
+      use x <- chain.then(fits(a.numerator * { b.denominator / g }))
+      use y <- chain.then(fits(b.numerator * { a.denominator / g }))
       Ok(new(x - y, den))
     }
   }
@@ -81,8 +76,8 @@ pub fn mul(a: billing.Fraction, b: billing.Fraction) -> Result(billing.Fraction,
   // Cross-reduced first, as the Rust engine does, so the same products are checked.
   let g1 = at_least_one(gcd(a.numerator, b.denominator))
   let g2 = at_least_one(gcd(b.numerator, a.denominator))
-  use num <- then(fits(a.numerator / g1 * { b.numerator / g2 }))
-  use den <- then(fits(a.denominator / g2 * { b.denominator / g1 }))
+  use num <- chain.then(fits(a.numerator / g1 * { b.numerator / g2 }))
+  use den <- chain.then(fits(a.denominator / g2 * { b.denominator / g1 }))
   Ok(new(num, den))
 }
 
@@ -138,7 +133,7 @@ pub fn parse_decimal(text: String) -> Result(billing.Fraction, Nil) {
       case bytes.size(digits) == 0, only_digits(digits) {
         True, _ -> Ok(new(0, pow10(frac_len, 1)))
         False, True -> {
-          use num <- then(fits(bytes.parse_digits(digits)))
+          use num <- chain.then(fits(bytes.parse_digits(digits)))
           Ok(new(num, pow10(frac_len, 1)))
         }
         False, False -> Error(Nil)
