@@ -12,6 +12,7 @@ import tally/engine
 import tally/event
 import tally/option
 import tally/pure/bytes
+import tally/pure/chain
 import tally/pure/map
 import tally/pure/rfc3339
 import tally/usage
@@ -154,15 +155,15 @@ fn count(state: State, e: event.UsageEvent, period: Int) -> State {
         max: e.value,
         latest_time_ms: e.time_ms,
         latest_value: e.value,
-        uniques: case member(e.meter, config.unique_meters) {
+        uniques: case chain.contains(config.unique_meters, e.meter) {
           True -> Ok(map.put(map.new(), e.value, True))
           False -> Error(Nil)
         },
       ),
     )
   }
-  let rate = member(e.meter, config.rate_meters)
-  let gauge = member(e.meter, config.gauge_meters)
+  let rate = chain.contains(config.rate_meters, e.meter)
+  let gauge = chain.contains(config.gauge_meters, e.meter)
   let periods = case rate || gauge {
     False -> state.periods
     True -> {
@@ -233,13 +234,6 @@ fn add(st: Stats, value: Int, time_ms: Int) -> Stats {
       Error(Nil) -> Error(Nil)
     },
   )
-}
-
-fn member(meter: String, meters: List(String)) -> Bool {
-  case meters {
-    [] -> False
-    [m, ..rest] -> m == meter || member(meter, rest)
-  }
 }
 
 /// Every window, sorted by customer, resource, meter and start.
@@ -332,7 +326,8 @@ pub fn merge(into: State, from: State) -> Result(State, engine.AggregateError) {
             periods: merge_periods(map.sorted_pairs(from.periods), into.periods),
             seen: merge_seen(map.sorted_pairs(from.seen), into.seen),
             closed: map.put_all(map.sorted_pairs(from.closed), into.closed),
-            late: append_newest_first(from.late, into.late),
+            // both newest first: theirs arrived after ours
+            late: chain.prepend(bytes.reverse(from.late), into.late),
             applied: into.applied + from.applied,
             duplicates: into.duplicates + from.duplicates,
             late_count: into.late_count + from.late_count,
@@ -385,21 +380,6 @@ fn merge_seen(
       }
       merge_seen(rest, map.put(ours, period, map.put_all(map.sorted_pairs(digests), mine)))
     }
-  }
-}
-
-// `ours` then `theirs` in arrival order, both lists kept newest first.
-fn append_newest_first(theirs: List(a), ours: List(a)) -> List(a) {
-  case bytes.reverse(theirs) {
-    [] -> ours
-    oldest_first -> prepend_each(oldest_first, ours)
-  }
-}
-
-fn prepend_each(items: List(a), onto: List(a)) -> List(a) {
-  case items {
-    [] -> onto
-    [x, ..rest] -> prepend_each(rest, [x, ..onto])
   }
 }
 
@@ -585,19 +565,13 @@ fn merge_stats(a: Stats, b: Stats) -> Stats {
       False -> a.latest_value
     },
     uniques: case a.uniques, b.uniques {
-      Ok(x), Ok(y) -> Ok(merge_values(map.sorted_pairs(y), x))
+      Ok(x), Ok(y) -> Ok(map.put_all(map.sorted_pairs(y), x))
       Error(Nil), Ok(y) -> Ok(y)
       x, _ -> x
     },
   )
 }
 
-fn merge_values(theirs: List(#(Int, Bool)), ours: map.Map(Int, Bool)) -> map.Map(Int, Bool) {
-  case theirs {
-    [] -> ours
-    [#(v, _), ..rest] -> merge_values(rest, map.put(ours, v, True))
-  }
-}
 
 /// `YYYY-MM` of the month holding `time_ms` (a negative year as `-001`,
 /// as Rust's `{:04}` writes it).

@@ -49,6 +49,11 @@ pub fn to_text(bytes: BitArray) -> String
 @external(erlang, "tally_pure_ffi", "reverse")
 pub fn reverse(list: List(a)) -> List(a)
 
+/// A list in Erlang term order (records field by field, strings bytewise:
+/// the order of Rust's derived `Ord` on the same fields).
+@external(erlang, "tally_pure_ffi", "sort")
+pub fn sort(list: List(a)) -> List(a)
+
 @external(erlang, "tally_pure_ffi", "length")
 pub fn length(list: List(a)) -> Int
 

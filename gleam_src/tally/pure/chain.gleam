@@ -22,3 +22,24 @@ pub fn prepend(items: List(a), onto: List(a)) -> List(a) {
     [x, ..rest] -> prepend(rest, [x, ..onto])
   }
 }
+
+/// Ends with `Error(reason)` when `failed`, else continues.
+///
+/// ```gleam
+/// use <- chain.guard(n < 0, "negative")
+/// Ok(n)
+/// ```
+pub fn guard(failed: Bool, reason: e, rest: fn() -> Result(b, e)) -> Result(b, e) {
+  case failed {
+    True -> Error(reason)
+    False -> rest()
+  }
+}
+
+/// Whether `list` holds `x`.
+pub fn contains(list: List(a), x: a) -> Bool {
+  case list {
+    [] -> False
+    [y, ..rest] -> y == x || contains(rest, x)
+  }
+}

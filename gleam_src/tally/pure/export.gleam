@@ -21,7 +21,7 @@ const format_version = 1
 /// The whole state as canonical bytes.
 pub fn export(state: agg.State) -> BitArray {
   let c = state.config
-  let series = bytes.reverse(map_keys(map.sorted_pairs(state.series), []))
+  let series = map.keys(state.series)
   let index = number_series(series, 0, map.new())
   let head = [
     magic,
@@ -42,7 +42,7 @@ pub fn export(state: agg.State) -> BitArray {
   let periods = map.sorted_pairs(state.periods)
   let seen = map.sorted_pairs(state.seen)
   let closed = map.sorted_pairs(state.closed)
-  let late = sort(state.late)
+  let late = bytes.sort(state.late)
   concat([
     concat(head),
     word(bytes.length(windows), 4),
@@ -80,13 +80,6 @@ fn str(text: String) -> BitArray {
 
 fn strs(list: List(String)) -> BitArray {
   concat([word(bytes.length(list), 4), ..map_list(list, str)])
-}
-
-fn map_keys(pairs: List(#(k, v)), acc: List(k)) -> List(k) {
-  case pairs {
-    [] -> acc
-    [#(k, _), ..rest] -> map_keys(rest, [k, ..acc])
-  }
 }
 
 // Series in key order; the windows and periods refer to them by position.
@@ -221,8 +214,6 @@ fn word(n: Int, size: Int) -> BitArray
 @external(erlang, "tally_pure_ffi", "concat")
 fn concat(parts: List(BitArray)) -> BitArray
 
-@external(erlang, "tally_pure_ffi", "sort")
-fn sort(list: List(a)) -> List(a)
 
 // Reading ------------------------------------------------------------------
 
@@ -310,9 +301,9 @@ fn read_strs(r: Reader) -> Read(List(String)) {
 pub fn restore(b: BitArray) -> Result(agg.State, engine.AggregateError) {
   let r = Reader(b, 0)
   use #(m, r) <- chain.then(take(r, 8))
-  use <- guard(m != magic, "wrong magic bytes")
+  use <- chain.guard(m != magic, engine.BadExport("wrong magic bytes"))
   use #(version, r) <- chain.then(u32(r))
-  use <- guard(version != format_version, "unsupported format version")
+  use <- chain.guard(version != format_version, engine.BadExport("unsupported format version"))
   use #(code, r) <- chain.then(u8(r))
   use window <- chain.then(case code {
     0 -> Ok(usage.Hour)
@@ -361,13 +352,6 @@ pub fn restore(b: BitArray) -> Result(agg.State, engine.AggregateError) {
   case r.pos == bytes.size(b) {
     True -> Ok(state)
     False -> bad("trailing bytes")
-  }
-}
-
-fn guard(failed: Bool, reason: String, rest: fn() -> Result(a, engine.AggregateError)) -> Result(a, engine.AggregateError) {
-  case failed {
-    True -> bad(reason)
-    False -> rest()
   }
 }
 

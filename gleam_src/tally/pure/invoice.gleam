@@ -31,20 +31,13 @@ fn customers_of(
 ) -> List(String) {
   let with_usage = put_each(series, map.new(), fn(s: agg.SeriesUsage) { s.customer })
   let all = put_each(assigned, with_usage, fn(pair: #(String, String)) { pair.0 })
-  keys(map.sorted_pairs(all), [])
+  map.keys(all)
 }
 
 fn put_each(items: List(a), into: map.Map(String, Bool), key: fn(a) -> String) -> map.Map(String, Bool) {
   case items {
     [] -> into
     [x, ..rest] -> put_each(rest, map.put(into, key(x), True), key)
-  }
-}
-
-fn keys(pairs: List(#(k, v)), acc: List(k)) -> List(k) {
-  case pairs {
-    [] -> bytes.reverse(acc)
-    [#(k, _), ..rest] -> keys(rest, [k, ..acc])
   }
 }
 
@@ -272,7 +265,7 @@ pub fn p95_interval_value(present: List(Int), intervals: Int) -> Int {
     True -> intervals
     False -> n
   }
-  nth(bytes.reverse(sort(present)), all * 5 / 100)
+  nth(bytes.reverse(bytes.sort(present)), all * 5 / 100)
 }
 
 fn nth(list: List(Int), i: Int) -> Int {
@@ -316,7 +309,7 @@ fn larger(a: Int, b: Int) -> Int {
 /// The highest sum of levels over several gauge series at any sample time;
 /// a series counts its last sample until `cap_ms` has passed.
 pub fn peak_of_sum(group: List(agg.SeriesUsage), cap_ms: Int) -> Int {
-  let samples = sort(tag_samples(group, 0, []))
+  let samples = bytes.sort(tag_samples(group, 0, []))
   sweep(samples, cap_ms, map.new(), 0)
 }
 
@@ -368,9 +361,6 @@ fn level_sum(latest: List(#(Int, #(Int, Int))), t: Int, cap_ms: Int, acc: Int) -
       }
   }
 }
-
-@external(erlang, "tally_pure_ffi", "sort")
-fn sort(list: List(a)) -> List(a)
 
 // Prices ---------------------------------------------------------------------
 

@@ -28,7 +28,8 @@ pub type NextKey {
   Key(key: String, pos: Int)
 }
 
-const max_depth = 128
+/// The deepest nesting read (as serde_json's recursion limit).
+pub const max_depth = 128
 
 const i64_max = 9_223_372_036_854_775_807
 
@@ -352,7 +353,8 @@ fn skip_elements(b: BitArray, pos: Int, first: Bool, depth: Int) -> Result(Int, 
   }
 }
 
-fn literal(b: BitArray, pos: Int, word: BitArray) -> Result(Int, ScanError) {
+/// `word` (`true`, `false`, `null`) at `pos`, and the position after it.
+pub fn literal(b: BitArray, pos: Int, word: BitArray) -> Result(Int, ScanError) {
   case bytes.starts_with(b, pos, word) {
     True -> Ok(pos + bytes.size(word))
     False -> Error(Syntax(pos, "a value"))

@@ -35,11 +35,9 @@ fn describe(e: json.ScanError) -> String {
   }
 }
 
-const max_depth = 128
-
 fn value(b: BitArray, pos: Int, depth: Int) -> Result(#(Json, Int), json.ScanError) {
   let #(c, p) = json.peek(b, pos)
-  case depth > max_depth, c {
+  case depth > json.max_depth, c {
     True, _ -> Error(json.Syntax(p, "less nesting"))
     _, 34 ->
       case json.string(b, p) {
@@ -100,8 +98,8 @@ fn elements(
 }
 
 fn literal(b: BitArray, pos: Int, word: BitArray, v: Json) -> Result(#(Json, Int), json.ScanError) {
-  case bytes.starts_with(b, pos, word) {
-    True -> Ok(#(v, pos + bytes.size(word)))
-    False -> Error(json.Syntax(pos, "a value"))
+  case json.literal(b, pos, word) {
+    Ok(after) -> Ok(#(v, after))
+    Error(e) -> Error(e)
   }
 }

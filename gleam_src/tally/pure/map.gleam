@@ -28,3 +28,18 @@ pub fn put_all(pairs: List(#(k, v)), into: Map(k, v)) -> Map(k, v) {
     [#(k, v), ..rest] -> put_all(rest, put(into, k, v))
   }
 }
+
+/// Every key, in ascending order.
+pub fn keys(map: Map(k, v)) -> List(k) {
+  keys_of(sorted_pairs(map), [])
+}
+
+fn keys_of(pairs: List(#(k, v)), acc: List(k)) -> List(k) {
+  case pairs {
+    [] -> reverse(acc)
+    [#(k, _), ..rest] -> keys_of(rest, [k, ..acc])
+  }
+}
+
+@external(erlang, "tally_pure_ffi", "reverse")
+fn reverse(list: List(a)) -> List(a)

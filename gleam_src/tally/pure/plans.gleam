@@ -135,18 +135,11 @@ fn collect_fields(
   case members {
     [] -> Ok(acc)
     [#(key, v), ..rest] ->
-      case contains(known, key), map.get(acc, key) {
+      case chain.contains(known, key), map.get(acc, key) {
         False, _ -> Error("unknown field `" <> key <> "` in " <> what)
         True, Ok(_) -> Error("duplicate field `" <> key <> "` in " <> what)
         True, Error(Nil) -> collect_fields(rest, what, known, map.put(acc, key, v))
       }
-  }
-}
-
-fn contains(list: List(String), x: String) -> Bool {
-  case list {
-    [] -> False
-    [y, ..rest] -> y == x || contains(rest, x)
   }
 }
 
@@ -438,7 +431,11 @@ fn check_plans(
 }
 
 fn invalid(plan: String, line: Int, reason: String) -> Result(a, engine.BillingError) {
-  Error(engine.PlansInvalid("plan " <> plan <> ", line " <> bytes.int_to_text(line) <> ": " <> reason))
+  Error(invalid_plan(plan, line, reason))
+}
+
+fn invalid_plan(plan: String, line: Int, reason: String) -> engine.BillingError {
+  engine.PlansInvalid("plan " <> plan <> ", line " <> bytes.int_to_text(line) <> ": " <> reason)
 }
 
 fn decimal(text: String, plan: String, line: Int, what: String) -> Result(billing.Fraction, engine.BillingError) {
@@ -482,14 +479,15 @@ fn check_lines(
         _, billing.MegabitPerSecond -> False
         _, _ -> True
       }
-      use <- when(!unit_fits, fn() {
-        invalid(plan, line, "unit " <> unit_debug(l.unit) <> " does not fit measure " <> measure_name(l.measure))
-      })
+      use <- chain.guard(
+        !unit_fits,
+        invalid_plan(plan, line, "unit " <> unit_debug(l.unit) <> " does not fit measure " <> measure_name(l.measure)),
+      )
       let bytes_per_gb = case l.bytes_per_gb {
         Ok(n) -> n
         Error(Nil) -> gib
       }
-      use <- when(bytes_per_gb == 0, fn() { invalid(plan, line, "bytes_per_gb is 0") })
+      use <- chain.guard(bytes_per_gb == 0, invalid_plan(plan, line, "bytes_per_gb is 0"))
       use included <- chain.then(optional_decimal(l.included, plan, line, "included"))
       let included = case included {
         Ok(r) -> r
@@ -498,17 +496,6 @@ fn check_lines(
       let checked = PlanLine(l.meter, l.measure, l.unit, bytes_per_gb, included, l.scope, pricing)
       check_lines(plan, rest, line + 1, [checked, ..acc])
     }
-  }
-}
-
-fn when(
-  failed: Bool,
-  error: fn() -> Result(b, engine.BillingError),
-  rest: fn() -> Result(b, engine.BillingError),
-) -> Result(b, engine.BillingError) {
-  case failed {
-    True -> error()
-    False -> rest()
   }
 }
 
@@ -528,7 +515,7 @@ fn check_pricing(spec: PricingSpec, plan: String, line: Int) -> Result(Pricing, 
     }
     PackageSpec(size_text, price_text) -> {
       use size <- chain.then(decimal(size_text, plan, line, "package_size"))
-      use <- when(ratio.is_zero(size), fn() { invalid(plan, line, "package_size is 0") })
+      use <- chain.guard(ratio.is_zero(size), invalid_plan(plan, line, "package_size is 0"))
       use price <- chain.then(decimal(price_text, plan, line, "package_price"))
       Ok(Package(size, price))
     }
@@ -548,14 +535,15 @@ fn check_tiers(
     [], _ -> Ok(bytes.reverse(acc))
     [t, ..rest], _ -> {
       use up_to <- chain.then(optional_decimal(t.up_to, plan, line, "up_to"))
-      use <- when(up_to == Error(Nil) && rest != [], fn() {
-        invalid(plan, line, "only the last tier may have no up_to")
-      })
+      use <- chain.guard(
+        up_to == Error(Nil) && rest != [],
+        invalid_plan(plan, line, "only the last tier may have no up_to"),
+      )
       let descending = case acc, up_to {
         [Tier(up_to: Ok(prev), ..), ..], Ok(cur) -> ratio.compare(cur, prev) <= 0
         _, _ -> False
       }
-      use <- when(descending, fn() { invalid(plan, line, "tier bounds must ascend") })
+      use <- chain.guard(descending, invalid_plan(plan, line, "tier bounds must ascend"))
       use unit_price <- chain.then(decimal(t.unit_price, plan, line, "unit_price"))
       use flat_fee <- chain.then(optional_decimal(t.flat_fee, plan, line, "flat_fee"))
       let flat_fee = case flat_fee {

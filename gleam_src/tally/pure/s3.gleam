@@ -39,7 +39,7 @@ pub fn parse_line(state: State, number: Int, line: BitArray) -> #(State, lines.L
 fn events(state: State, number: Int, line: BitArray) -> Result(List(event.UsageEvent), event.RejectReason) {
   use f <- chain.then(split_fields(line, 0, 0, []))
   let n = bytes.length(f)
-  use <- guard(n < min_fields, event.WrongFieldCount(expected: min_fields, found: n))
+  use <- chain.guard(n < min_fields, event.WrongFieldCount(expected: min_fields, found: n))
   let field = fn(i) { nth(f, i) }
   use owner <- chain.then(text(field(0), "bucket_owner"))
   use bucket <- chain.then(text(field(1), "bucket"))
@@ -81,13 +81,6 @@ fn events(state: State, number: Int, line: BitArray) -> Result(List(event.UsageE
   Ok([make("requests", 1), ..bytes.reverse(out)])
 }
 
-
-fn guard(failed: Bool, reason: e, rest: fn() -> Result(b, e)) -> Result(b, e) {
-  case failed {
-    True -> Error(reason)
-    False -> rest()
-  }
-}
 
 fn nth(list: List(BitArray), i: Int) -> BitArray {
   case list, i {

@@ -1,11 +1,12 @@
 //! The series of an aggregator: each distinct (customer, resource, meter)
 //! gets a dense number. Finding that number is the hot path of aggregation
-//! (once per event), so it touches as little memory as it can: the index
-//! holds numbers, each number's record holds its hash, where its key text
-//! lies in one contiguous arena, its kind and the window it last counted
-//! in. A new series costs no allocation of its own (its text is appended
-//! to the arena), which matters as much: with many keys, making series is
-//! a large part of the work.
+//! (once per event), so it touches as little memory as it can: the hash
+//! table holds the records themselves (hash, number, where the key text
+//! lies in one contiguous arena, kind, and the window it last counted in),
+//! so one probe and one compare against the arena find everything. A new
+//! series costs no allocation of its own (its text is appended to the
+//! arena), which matters as much: with many keys, making series is a large
+//! part of the work.
 
 use std::hash::BuildHasher;
 
