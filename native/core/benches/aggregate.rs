@@ -131,6 +131,10 @@ fn main() {
             })
         });
         report.push(("sum_warm", keys, windows, 0));
+        group.bench_with_input(BenchmarkId::new("sum_warm_batch", keys), &refs, |b, refs| b.iter(|| warm.apply_batch(refs)));
+        report.push(("sum_warm_batch", keys, windows, 0));
+        group.bench_with_input(BenchmarkId::new("floor", keys), &refs, |b, refs| b.iter(|| { let st = foldhash::fast::FixedState::with_seed(1); let mut acc = 0u64; for e in refs.iter() { acc = acc.wrapping_add(std::hash::BuildHasher::hash_one(&st, (&*e.customer, &*e.resource, &*e.meter)) ^ e.value); } black_box(acc) }));
+        group.bench_with_input(BenchmarkId::new("floor_read", keys), &refs, |b, refs| b.iter(|| { let mut acc = 0u64; for e in refs.iter() { acc = acc.wrapping_add(e.customer.len() as u64 ^ e.value); } black_box(acc) }));
         group.finish();
     }
     c.final_summary();
