@@ -53,6 +53,15 @@ impl Window {
         }
     }
 
+    /// The end (exclusive) of the window starting at `start`.
+    pub fn end(self, start: i64) -> i64 {
+        match self {
+            Window::Hour => start.saturating_add(HOUR_MS),
+            Window::Day => start.saturating_add(DAY_MS),
+            Window::Month => month_end(start),
+        }
+    }
+
     fn code(self) -> u8 {
         match self {
             Window::Hour => 0,
@@ -228,6 +237,20 @@ impl WindowTable {
         slot
     }
 
+    /// Counts an event into the window (series `s`, starting at `start`),
+    /// found through the map (or made) when the series did not last count
+    /// in it; returns the window's slot.
+    #[inline(never)]
+    fn add(&mut self, s: u32, start: i64, e: &EventRef<'_>, unique: bool) -> u32 {
+        match self.slot((s, start)) {
+            Some(slot) => {
+                self.stats[slot as usize].add(e.value, e.time_ms);
+                slot
+            }
+            None => self.push((s, start), WindowStats::new(e.value, e.time_ms, unique)),
+        }
+    }
+
     /// Starts loading the statistics in `slot` (one cache line).
     #[inline]
     fn prefetch(&self, slot: u32) {
@@ -248,6 +271,24 @@ impl WindowTable {
     fn len(&self) -> usize {
         self.stats.len()
     }
+}
+
+/// The window and period an instant falls in.
+#[derive(Clone, Copy)]
+struct Spot {
+    /// The window: [start, end).
+    window_start: i64,
+    window_end: i64,
+    /// Its start in hours since the epoch, when that fits 32 bits (the
+    /// form series records remember their last window in).
+    window_hour: Option<i32>,
+    period: i64,
+    period_closed: bool,
+}
+
+impl Spot {
+    /// Holds no instant.
+    const NONE: Spot = Spot { window_start: 0, window_end: 0, window_hour: None, period: 0, period_closed: false };
 }
 
 /// What billing needs of one series in one period.
@@ -351,8 +392,9 @@ pub struct Aggregator {
     config: AggregatorConfig,
     series: SeriesTable,
     windows: WindowTable,
-    /// The month of the last event: [start, end), to skip the calendar math.
-    month_cache: (i64, i64),
+    /// Where the last event fell, to skip the calendar math (reset
+    /// whenever a period closes).
+    spot: Spot,
     periods: HashMap<(u32, i64), PeriodSeries, FixedState>,
     seen: HashMap<i64, DigestSet, FixedState>,
     closed: BTreeSet<i64>,
@@ -366,7 +408,7 @@ impl Aggregator {
             config,
             series: SeriesTable::new(),
             windows: WindowTable::new(),
-            month_cache: (0, 0),
+            spot: Spot::NONE,
             periods: HashMap::with_hasher(FixedState::with_seed(2)),
             seen: HashMap::with_hasher(FixedState::with_seed(3)),
             closed: BTreeSet::new(),
@@ -386,24 +428,38 @@ impl Aggregator {
     fn series_index(&mut self, customer: &str, resource: &str, meter: &str) -> u32 {
         let config = &self.config;
         let hash = self.series.hash(customer, resource, meter);
-        self.series.find_or_insert(hash, customer, resource, meter, |meter| kind_of(config, meter)).0
+        self.series.find_or_insert(hash, u32::MAX, customer, resource, meter, |meter| kind_of(config, meter)).0
     }
 
+    /// Where `time_ms` falls: its window and period (the last event's, when
+    /// it falls in the same window, which is the common case).
     #[inline]
-    fn month_of(&mut self, time_ms: i64) -> i64 {
-        let (start, end) = self.month_cache;
-        if time_ms >= start && time_ms < end {
-            return start;
+    fn locate(&mut self, time_ms: i64) -> Spot {
+        let spot = self.spot;
+        if time_ms >= spot.window_start && time_ms < spot.window_end {
+            return spot;
         }
-        let start = month_start(time_ms);
-        self.month_cache = (start, month_end(start));
-        start
+        self.spot = self.spot_of(time_ms);
+        self.spot
+    }
+
+    #[cold]
+    fn spot_of(&self, time_ms: i64) -> Spot {
+        let window_start = self.config.window.start(time_ms);
+        let period = month_start(time_ms);
+        Spot {
+            window_start,
+            window_end: self.config.window.end(window_start),
+            window_hour: i32::try_from(window_start / HOUR_MS).ok().filter(|_| window_start % HOUR_MS == 0),
+            period,
+            period_closed: self.closed.contains(&period),
+        }
     }
 
     /// Counts one event.
     pub fn apply(&mut self, e: &EventRef<'_>) -> Applied {
         let hash = self.series.hash(&e.customer, &e.resource, &e.meter);
-        self.apply_hashed(e, hash)
+        self.apply_hashed(e, hash, u32::MAX)
     }
 
     /// Counts events in order, exactly as [`Self::apply`] one by one would,
@@ -440,49 +496,74 @@ impl Aggregator {
                 }
             }
             if let Some(m) = i.checked_sub(3 * D) {
-                self.apply_hashed(&events[m], hashes[m % RING]);
+                self.apply_hashed(&events[m], hashes[m % RING], ids[m % RING]);
             }
         }
     }
 
-    #[inline]
-    fn apply_hashed(&mut self, e: &EventRef<'_>, hash: u64) -> Applied {
-        let period = self.month_of(e.time_ms);
-        if self.closed.contains(&period) {
-            self.counters.late += 1;
-            self.late.push(e.to_event());
-            return Applied::Late;
+    /// Counts one event whose series hash is `hash` (and whose series is
+    /// likely number `hint`, from the lookahead). The common case (an
+    /// open period, a series and window already held, a plain meter) is
+    /// kept small enough to inline into the batch loop; the rest is in cold
+    /// helpers.
+    #[inline(always)]
+    fn apply_hashed(&mut self, e: &EventRef<'_>, hash: u64, hint: u32) -> Applied {
+        let spot = self.locate(e.time_ms);
+        if spot.period_closed {
+            return self.keep_late(e);
         }
-        if self.config.dedup && !self.seen.entry(period).or_default().insert(event_digest(&e.source, &e.id)) {
-            self.counters.duplicates += 1;
+        if self.config.dedup && self.seen_before(spot.period, e) {
             return Applied::Duplicate;
         }
-        let window = self.config.window.start(e.time_ms);
-        let windows = &mut self.windows;
         let config = &self.config;
-        let (s, rec) = self.series.find_or_insert(hash, &e.customer, &e.resource, &e.meter, |meter| kind_of(config, meter));
+        let (s, rec) = self.series.find_or_insert(hash, hint, &e.customer, &e.resource, &e.meter, |meter| kind_of(config, meter));
         let kind = rec.kind;
-        let slot = match rec.cached_slot(window).or_else(|| windows.slot((s, window))) {
+        let slot = match rec.cached_slot(spot.window_hour) {
             Some(slot) => {
-                windows.stats[slot as usize].add(e.value, e.time_ms);
+                self.windows.stats[slot as usize].add(e.value, e.time_ms);
                 slot
             }
-            None => windows.push((s, window), WindowStats::new(e.value, e.time_ms, kind & UNIQUE != 0)),
+            None => self.windows.add(s, spot.window_start, e, kind & UNIQUE != 0),
         };
-        rec.remember(window, slot);
+        rec.remember(spot.window_hour, slot);
         if kind & (RATE | GAUGE) != 0 {
-            let p = self.periods.entry((s, period)).or_default();
-            if kind & RATE != 0 {
-                let interval = ((e.time_ms - period) / RATE_INTERVAL_MS) as u32;
-                *p.rate.entry(interval).or_default() += e.value as u128;
-            }
-            if kind & GAUGE != 0 {
-                let level = p.samples.entry(e.time_ms).or_insert(e.value);
-                *level = (*level).max(e.value); // two readings at one instant: the higher
-            }
+            self.add_to_period(s, kind, spot.period, e);
         }
         self.counters.applied += 1;
         Applied::Counted
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn keep_late(&mut self, e: &EventRef<'_>) -> Applied {
+        self.counters.late += 1;
+        self.late.push(e.to_event());
+        Applied::Late
+    }
+
+    /// Whether the event's (source, id) was counted in `period` already;
+    /// remembers it if not.
+    #[inline(never)]
+    fn seen_before(&mut self, period: i64, e: &EventRef<'_>) -> bool {
+        let seen = !self.seen.entry(period).or_default().insert(event_digest(&e.source, &e.id));
+        if seen {
+            self.counters.duplicates += 1;
+        }
+        seen
+    }
+
+    /// What billing keeps per period for rate and gauge meters.
+    #[inline(never)]
+    fn add_to_period(&mut self, s: u32, kind: u8, period: i64, e: &EventRef<'_>) {
+        let p = self.periods.entry((s, period)).or_default();
+        if kind & RATE != 0 {
+            let interval = ((e.time_ms - period) / RATE_INTERVAL_MS) as u32;
+            *p.rate.entry(interval).or_default() += e.value as u128;
+        }
+        if kind & GAUGE != 0 {
+            let level = p.samples.entry(e.time_ms).or_insert(e.value);
+            *level = (*level).max(e.value); // two readings at one instant: the higher
+        }
     }
 
     /// Counts a batch of owned events.
@@ -549,6 +630,7 @@ impl Aggregator {
     /// its usage. Its dedup digests are no longer needed and are dropped.
     pub fn close_period(&mut self, period_start_ms: i64) -> PeriodUsage {
         self.closed.insert(period_start_ms);
+        self.spot = Spot::NONE;
         self.seen.remove(&period_start_ms);
         self.period_usage(period_start_ms)
     }
@@ -600,6 +682,7 @@ impl Aggregator {
             self.seen.entry(period).or_default().extend(digests.iter().copied());
         }
         self.closed.extend(other.closed.iter().copied());
+        self.spot = Spot::NONE;
         self.late.extend(other.late.iter().cloned());
         self.counters.applied += other.counters.applied;
         self.counters.duplicates += other.counters.duplicates;

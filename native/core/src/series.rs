@@ -13,10 +13,6 @@
 //!   key text lies in one contiguous arena, its kind, and the window it last
 //!   counted in. A new series costs no allocation of its own.
 
-use std::hash::BuildHasher;
-
-use foldhash::fast::FixedState;
-
 use crate::aggregate::SeriesKey;
 
 /// No window remembered yet.
@@ -38,28 +34,26 @@ pub(crate) struct SeriesRec {
 }
 
 impl SeriesRec {
-    /// The slot of the window starting at `window_ms`, if it is the one
-    /// this series last counted in.
+    /// The slot of the window starting at `hour` (hours since the epoch),
+    /// if it is the one this series last counted in.
     #[inline]
-    pub fn cached_slot(&self, window_ms: i64) -> Option<u32> {
-        (self.last_slot != NO_SLOT && window_ms == self.last_hour as i64 * HOUR_MS).then_some(self.last_slot)
+    pub fn cached_slot(&self, hour: Option<i32>) -> Option<u32> {
+        (self.last_slot != NO_SLOT && hour == Some(self.last_hour)).then_some(self.last_slot)
     }
 
-    /// Remembers the window starting at `window_ms` as the last, in `slot`
-    /// (windows too far from the epoch for 32 bits of hours are not cached).
+    /// Remembers the window starting at `hour` as the last, in `slot`
+    /// (`None`: a window too far from the epoch to be remembered).
     #[inline]
-    pub fn remember(&mut self, window_ms: i64, slot: u32) {
-        match i32::try_from(window_ms / HOUR_MS) {
-            Ok(hour) if window_ms % HOUR_MS == 0 => (self.last_hour, self.last_slot) = (hour, slot),
-            _ => self.last_slot = NO_SLOT,
+    pub fn remember(&mut self, hour: Option<i32>, slot: u32) {
+        match hour {
+            Some(hour) => (self.last_hour, self.last_slot) = (hour, slot),
+            None => self.last_slot = NO_SLOT,
         }
     }
 }
 
-const HOUR_MS: i64 = 3_600_000;
 
 pub(crate) struct SeriesTable {
-    hasher: FixedState,
     /// `(hash >> 32) << 32 | (number + 1)`, or 0 where empty.
     slots: Vec<u64>,
     recs: Vec<SeriesRec>,
@@ -83,12 +77,12 @@ pub(crate) fn prefetch<T>(p: *const T) {
 
 impl SeriesTable {
     pub fn new() -> Self {
-        SeriesTable { hasher: FixedState::with_seed(0x7a11_7a11), slots: vec![0; MIN_SLOTS], recs: Vec::new(), text: String::new() }
+        SeriesTable { slots: vec![0; MIN_SLOTS], recs: Vec::new(), text: String::new() }
     }
 
     #[inline]
     pub fn hash(&self, customer: &str, resource: &str, meter: &str) -> u64 {
-        self.hasher.hash_one((customer, resource, meter))
+        key_hash(customer.as_bytes(), resource.as_bytes(), meter.as_bytes())
     }
 
     #[inline]
@@ -138,11 +132,18 @@ impl SeriesTable {
     }
 
     /// The number and record of the series, made (with `kind(meter)`) when
-    /// new. `hash` is [`Self::hash`] of the same three texts.
+    /// new. `hash` is [`Self::hash`] of the same three texts; `hint` is a
+    /// number to try first (what [`Self::peek`] said a little earlier;
+    /// `u32::MAX` for none): when it is that series, no probe is needed.
     #[inline]
-    pub fn find_or_insert(&mut self, hash: u64, customer: &str, resource: &str, meter: &str, kind: impl FnOnce(&str) -> u8) -> (u32, &mut SeriesRec) {
+    pub fn find_or_insert(&mut self, hash: u64, hint: u32, customer: &str, resource: &str, meter: &str, kind: impl FnOnce(&str) -> u8) -> (u32, &mut SeriesRec) {
         let tag = hash >> 32;
         let lens = [customer.len() as u32, resource.len() as u32, meter.len() as u32];
+        if let Some(r) = self.recs.get(hint as usize) {
+            if r.lens == lens && self.same_text(r.text_at, customer, resource, meter) {
+                return (hint, &mut self.recs[hint as usize]);
+            }
+        }
         let mut i = hash as usize & self.mask();
         loop {
             let w = self.slots[i];
@@ -162,12 +163,11 @@ impl SeriesTable {
     }
 
     /// Whether the arena holds the three texts at `at` (their lengths already match).
-    #[inline]
+    #[inline(always)]
     fn same_text(&self, at: usize, customer: &str, resource: &str, meter: &str) -> bool {
-        let t = &self.text.as_bytes()[at..];
-        let (c, rest) = t.split_at(customer.len());
-        let (res, rest) = rest.split_at(resource.len());
-        same_bytes(c, customer.as_bytes()) && same_bytes(res, resource.as_bytes()) && same_bytes(&rest[..meter.len()], meter.as_bytes())
+        let (c, r) = (customer.len(), resource.len());
+        let t = &self.text.as_bytes()[at..at + c + r + meter.len()];
+        same_bytes(&t[..c], customer.as_bytes()) && same_bytes(&t[c..c + r], resource.as_bytes()) && same_bytes(&t[c + r..], meter.as_bytes())
     }
 
     #[cold]
@@ -222,29 +222,73 @@ impl SeriesTable {
     }
 }
 
-/// `a == b` for slices of equal length, inline: keys are short, and a call
-/// to the C library's memcmp per part cost more than the compare itself.
+/// The hash of a series key: each part folded in with a 64x64->128-bit
+/// multiply (the construction foldhash uses), written out for three short
+/// texts because a general hasher's per-write bookkeeping cost more than
+/// the mixing. Fixed seed: the table is in memory only, and exports never
+/// depend on it.
+#[inline(always)]
+fn key_hash(customer: &[u8], resource: &[u8], meter: &[u8]) -> u64 {
+    const SEED: u64 = 0x243f_6a88_85a3_08d3;
+    let h = mix_part(SEED, customer);
+    let h = mix_part(h, resource);
+    let h = mix_part(h, meter);
+    fold(h, 0x9e37_79b9_7f4a_7c15)
+}
+
+#[inline(always)]
+fn fold(a: u64, b: u64) -> u64 {
+    let p = (a as u128) * (b as u128);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+#[inline(always)]
+fn mix_part(h: u64, s: &[u8]) -> u64 {
+    const K: u64 = 0x1319_8a2e_0370_7344;
+    let n = s.len();
+    let u64_at = |i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap());
+    let u32_at = |i: usize| u32::from_le_bytes(s[i..i + 4].try_into().unwrap()) as u64;
+    let (a, b) = if n > 16 {
+        let mut h = h;
+        let mut i = 0;
+        while i + 16 < n {
+            h = fold(u64_at(i) ^ h, u64_at(i + 8) ^ K);
+            i += 16;
+        }
+        (u64_at(n - 16) ^ h, u64_at(n - 8))
+    } else if n >= 8 {
+        (u64_at(0), u64_at(n - 8))
+    } else if n >= 4 {
+        (u32_at(0), u32_at(n - 4))
+    } else if n > 0 {
+        ((s[0] as u64) << 16 | (s[n / 2] as u64) << 8 | s[n - 1] as u64, 0)
+    } else {
+        (0, 0)
+    };
+    // The length goes in too, so that "ab","c" and "a","bc" differ.
+    fold(a ^ h, b ^ K ^ (n as u64).rotate_left(32))
+}
+
+/// `a == b` for slices of equal length, inline and without a loop for
+/// the short texts keys are: a call to the C library's memcmp per part
+/// cost more than the compare itself.
 #[inline(always)]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     debug_assert_eq!(a.len(), b.len());
-    let word = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap());
-    let n = a.len().min(b.len());
+    let n = a.len();
+    if n > 16 || b.len() != n {
+        return a == b;
+    }
+    // The first and the last 8 (or 4) bytes, overlapping when shorter.
+    let u64_at = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap());
+    let u32_at = |s: &[u8], i: usize| u32::from_le_bytes(s[i..i + 4].try_into().unwrap());
     if n >= 8 {
-        // Whole words, then the last (overlapping) word.
-        let mut i = 0;
-        while i + 8 < n {
-            if word(a, i) != word(b, i) {
-                return false;
-            }
-            i += 8;
-        }
-        return word(a, n - 8) == word(b, n - 8);
+        (u64_at(a, 0) ^ u64_at(b, 0)) | (u64_at(a, n - 8) ^ u64_at(b, n - 8)) == 0
+    } else if n >= 4 {
+        (u32_at(a, 0) ^ u32_at(b, 0)) | (u32_at(a, n - 4) ^ u32_at(b, n - 4)) == 0
+    } else {
+        a.iter().zip(b).all(|(x, y)| x == y)
     }
-    let mut diff = 0u8;
-    for i in 0..n {
-        diff |= a[i] ^ b[i];
-    }
-    diff == 0
 }
 
 #[cfg(test)]
@@ -257,19 +301,19 @@ mod tests {
         let key = |i: u32| (format!("c{}", i % 97), format!("r{i}"), if i % 2 == 0 { "requests" } else { "storage_bytes" });
         for i in 0..10_000u32 {
             let (c, r, m) = key(i);
-            let (id, _) = t.find_or_insert(t.hash(&c, &r, m), &c, &r, m, |_| 0);
+            let (id, _) = t.find_or_insert(t.hash(&c, &r, m), u32::MAX, &c, &r, m, |_| 0);
             assert_eq!(id, i);
         }
         assert_eq!(t.len(), 10_000);
         for i in (0..10_000u32).rev() {
             let (c, r, m) = key(i);
             let h = t.hash(&c, &r, m);
-            assert_eq!(t.find_or_insert(h, &c, &r, m, |_| 0).0, i);
+            assert_eq!(t.find_or_insert(h, i ^ 1, &c, &r, m, |_| 0).0, i);
             assert_eq!(t.parts(i), (c.as_str(), r.as_str(), m));
         }
         // Same concatenated text, different split: different series.
-        let (a, _) = t.find_or_insert(t.hash("ab", "c", "m"), "ab", "c", "m", |_| 0);
-        let (b, _) = t.find_or_insert(t.hash("a", "bc", "m"), "a", "bc", "m", |_| 0);
+        let (a, _) = t.find_or_insert(t.hash("ab", "c", "m"), u32::MAX, "ab", "c", "m", |_| 0);
+        let (b, _) = t.find_or_insert(t.hash("a", "bc", "m"), a, "a", "bc", "m", |_| 0);
         assert_ne!(a, b);
     }
 
@@ -287,12 +331,38 @@ mod tests {
     }
 
     #[test]
+    fn keys_spread_over_the_slots() {
+        // Keys shaped like real ones (a counter inside a common prefix):
+        // linear probing stays short only if the hash spreads them.
+        let mut t = SeriesTable::new();
+        let n = 100_000u32;
+        for i in 0..n {
+            let (c, r) = (format!("customer-{}", i / 10), format!("bucket-{}", i % 10));
+            t.find_or_insert(t.hash(&c, &r, "requests"), u32::MAX, &c, &r, "requests", |_| 0);
+        }
+        let mask = t.slots.len() - 1;
+        let mut probes = 0usize;
+        for (i, &w) in t.slots.iter().enumerate() {
+            if w != 0 {
+                let (c, r, m) = t.parts((w as u32) - 1);
+                let home = t.hash(c, r, m) as usize & mask;
+                probes += (i.wrapping_sub(home) & mask) + 1;
+            }
+        }
+        let mean = probes as f64 / n as f64;
+        assert!(mean < 2.0, "mean probe length {mean}");
+        // The tags (upper half) must differ too, or every probe compares text.
+        let tags: std::collections::HashSet<u64> = t.slots.iter().filter(|&&w| w != 0).map(|w| w >> 32).collect();
+        assert!(tags.len() as f64 > n as f64 * 0.99, "{} distinct tags", tags.len());
+    }
+
+    #[test]
     fn equal_tags_fall_back_to_the_text() {
         // Force every key onto the same hash: probing must still compare text.
         let mut t = SeriesTable::new();
-        let ids: Vec<u32> = (0..20).map(|i| t.find_or_insert(42, &format!("c{i}"), "r", "m", |_| 0).0).collect();
+        let ids: Vec<u32> = (0..20).map(|i| t.find_or_insert(42, u32::MAX, &format!("c{i}"), "r", "m", |_| 0).0).collect();
         assert_eq!(ids, (0..20).collect::<Vec<_>>());
-        assert_eq!(t.find_or_insert(42, "c7", "r", "m", |_| 0).0, 7);
+        assert_eq!(t.find_or_insert(42, 3, "c7", "r", "m", |_| 0).0, 7);
         assert_eq!(t.peek(42), Some(0));
     }
 }
