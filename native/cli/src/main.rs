@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use tally_core::aggregate::{parse_period, Aggregator, AggregatorConfig};
 use tally_core::billing::{bill, Plans};
+use tally_core::queue::EventQueue;
 
 use args::{Args, Command};
 use input::{read_all, Totals};
@@ -81,9 +82,9 @@ fn run(args: &Args) -> Result<Totals, CliError> {
         }
         Command::Aggregate => {
             let mut agg = Aggregator::new(config);
-            let totals = read_all(&args.inputs, args.max_line, args.quiet, |e| {
-                agg.apply(&e);
-            })?;
+            let mut queue = EventQueue::default();
+            let totals = read_all(&args.inputs, args.max_line, args.quiet, |e| queue.push(&e, &mut agg))?;
+            queue.flush(&mut agg);
             for (key, start, st) in agg.windows() {
                 write_line(&mut out, json::window(&key, args.window, start, st)).map_err(write_err)?;
             }
@@ -99,13 +100,15 @@ fn run(args: &Args) -> Result<Totals, CliError> {
             let period = parse_period(&label).ok_or_else(|| CliError::Period(label.clone()))?;
             let mut agg = Aggregator::new(config);
             let mut outside = 0u64;
+            let mut queue = EventQueue::default();
             let end = tally_core::aggregate::month_end(period);
             let totals = read_all(&args.inputs, args.max_line, args.quiet, |e| {
                 if e.time_ms < period || e.time_ms >= end {
                     outside += 1;
                 }
-                agg.apply(&e);
+                queue.push(&e, &mut agg);
             })?;
+            queue.flush(&mut agg);
             let invoice = bill(&agg.close_period(period), &plans, args.version)
                 .map_err(|e| CliError::Plans(name.clone(), e.to_string()))?;
             for line in &invoice.lines {

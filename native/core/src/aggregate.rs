@@ -25,7 +25,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use foldhash::fast::FixedState;
 
-use crate::event::{meters, EventRef, EventSink, UsageEvent};
+use crate::event::{meters, EventFields, EventRef, EventSink, UsageEvent};
+use crate::queue::EventQueue;
 use crate::reject::Reject;
 use crate::series::SeriesTable;
 use crate::time::{civil_from_days, days_from_civil};
@@ -241,13 +242,13 @@ impl WindowTable {
     /// found through the map (or made) when the series did not last count
     /// in it; returns the window's slot.
     #[inline(never)]
-    fn add(&mut self, s: u32, start: i64, e: &EventRef<'_>, unique: bool) -> u32 {
+    fn add(&mut self, s: u32, start: i64, value: u64, time_ms: i64, unique: bool) -> u32 {
         match self.slot((s, start)) {
             Some(slot) => {
-                self.stats[slot as usize].add(e.value, e.time_ms);
+                self.stats[slot as usize].add(value, time_ms);
                 slot
             }
-            None => self.push((s, start), WindowStats::new(e.value, e.time_ms, unique)),
+            None => self.push((s, start), WindowStats::new(value, time_ms, unique)),
         }
     }
 
@@ -468,7 +469,7 @@ impl Aggregator {
     /// prefetched in stages) so that their memory loads overlap instead of
     /// waiting one after another. The lookahead only reads; each event is
     /// then counted by the same code as `apply`.
-    pub fn apply_batch(&mut self, events: &[EventRef<'_>]) {
+    pub fn apply_batch<E: EventFields>(&mut self, events: &[E]) {
         // A software pipeline: while event i is hashed and its slot word
         // requested, event i-D is probed (its record requested), event i-2D
         // has its key text and last window requested, and event i-3D is
@@ -481,7 +482,7 @@ impl Aggregator {
         for i in 0..n + 3 * D {
             if i < n {
                 let e = &events[i];
-                let h = self.series.hash(&e.customer, &e.resource, &e.meter);
+                let h = self.series.hash(e.customer(), e.resource(), e.meter());
                 self.series.prefetch_slot(h);
                 hashes[i % RING] = h;
             }
@@ -507,8 +508,8 @@ impl Aggregator {
     /// kept small enough to inline into the batch loop; the rest is in cold
     /// helpers.
     #[inline(always)]
-    fn apply_hashed(&mut self, e: &EventRef<'_>, hash: u64, hint: u32) -> Applied {
-        let spot = self.locate(e.time_ms);
+    fn apply_hashed<E: EventFields>(&mut self, e: &E, hash: u64, hint: u32) -> Applied {
+        let spot = self.locate(e.time_ms());
         if spot.period_closed {
             return self.keep_late(e);
         }
@@ -516,14 +517,14 @@ impl Aggregator {
             return Applied::Duplicate;
         }
         let config = &self.config;
-        let (s, rec) = self.series.find_or_insert(hash, hint, &e.customer, &e.resource, &e.meter, |meter| kind_of(config, meter));
+        let (s, rec) = self.series.find_or_insert(hash, hint, e.customer(), e.resource(), e.meter(), |meter| kind_of(config, meter));
         let kind = rec.kind;
         let slot = match rec.cached_slot(spot.window_hour) {
             Some(slot) => {
-                self.windows.stats[slot as usize].add(e.value, e.time_ms);
+                self.windows.stats[slot as usize].add(e.value(), e.time_ms());
                 slot
             }
-            None => self.windows.add(s, spot.window_start, e, kind & UNIQUE != 0),
+            None => self.windows.add(s, spot.window_start, e.value(), e.time_ms(), kind & UNIQUE != 0),
         };
         rec.remember(spot.window_hour, slot);
         if kind & (RATE | GAUGE) != 0 {
@@ -535,7 +536,7 @@ impl Aggregator {
 
     #[cold]
     #[inline(never)]
-    fn keep_late(&mut self, e: &EventRef<'_>) -> Applied {
+    fn keep_late<E: EventFields>(&mut self, e: &E) -> Applied {
         self.counters.late += 1;
         self.late.push(e.to_event());
         Applied::Late
@@ -544,8 +545,8 @@ impl Aggregator {
     /// Whether the event's (source, id) was counted in `period` already;
     /// remembers it if not.
     #[inline(never)]
-    fn seen_before(&mut self, period: i64, e: &EventRef<'_>) -> bool {
-        let seen = !self.seen.entry(period).or_default().insert(event_digest(&e.source, &e.id));
+    fn seen_before<E: EventFields>(&mut self, period: i64, e: &E) -> bool {
+        let seen = !self.seen.entry(period).or_default().insert(event_digest(e.source(), e.id()));
         if seen {
             self.counters.duplicates += 1;
         }
@@ -554,15 +555,15 @@ impl Aggregator {
 
     /// What billing keeps per period for rate and gauge meters.
     #[inline(never)]
-    fn add_to_period(&mut self, s: u32, kind: u8, period: i64, e: &EventRef<'_>) {
+    fn add_to_period<E: EventFields>(&mut self, s: u32, kind: u8, period: i64, e: &E) {
         let p = self.periods.entry((s, period)).or_default();
         if kind & RATE != 0 {
-            let interval = ((e.time_ms - period) / RATE_INTERVAL_MS) as u32;
-            *p.rate.entry(interval).or_default() += e.value as u128;
+            let interval = ((e.time_ms() - period) / RATE_INTERVAL_MS) as u32;
+            *p.rate.entry(interval).or_default() += e.value() as u128;
         }
         if kind & GAUGE != 0 {
-            let level = p.samples.entry(e.time_ms).or_insert(e.value);
-            *level = (*level).max(e.value); // two readings at one instant: the higher
+            let level = p.samples.entry(e.time_ms()).or_insert(e.value());
+            *level = (*level).max(e.value()); // two readings at one instant: the higher
         }
     }
 
@@ -1020,12 +1021,13 @@ pub struct FeedOutcome {
 
 struct RejectCollector<'a> {
     aggregator: &'a mut Aggregator,
+    queue: EventQueue,
     rejects: Vec<Reject>,
 }
 
 impl EventSink for RejectCollector<'_> {
     fn event(&mut self, event: EventRef<'_>) {
-        self.aggregator.apply(&event);
+        self.queue.push(&event, self.aggregator);
     }
     fn reject(&mut self, reject: Reject) {
         self.rejects.push(reject);
@@ -1033,15 +1035,17 @@ impl EventSink for RejectCollector<'_> {
 }
 
 impl Aggregator {
-    /// Parses `chunk` with `parser` straight into this aggregator (no event is
-    /// copied), returning the chunk's rejects. `chunk == None` ends the stream.
+    /// Parses `chunk` with `parser` into this aggregator, returning the
+    /// chunk's rejects. `chunk == None` ends the stream. Events are counted
+    /// in groups through an [`EventQueue`], all of them before this returns.
     pub fn feed(&mut self, parser: &mut crate::parse::StreamParser, chunk: Option<&[u8]>) -> FeedOutcome {
         let before = parser.stats();
-        let mut sink = RejectCollector { aggregator: self, rejects: Vec::new() };
+        let mut sink = RejectCollector { aggregator: self, queue: EventQueue::default(), rejects: Vec::new() };
         match chunk {
             Some(bytes) => parser.feed(bytes, &mut sink),
             None => parser.finish(&mut sink),
         }
+        sink.queue.flush(sink.aggregator);
         let rejects = sink.rejects;
         let stats = parser.stats().since(before);
         FeedOutcome { stats, rejects, counters: self.counters }

@@ -52,6 +52,60 @@ impl EventRef<'_> {
     }
 }
 
+/// The fields of an event, however it is held: aggregation counts events
+/// borrowed from a parser, owned, or queued in a shared buffer
+/// ([`crate::queue::EventQueue`]) through this one view.
+pub trait EventFields {
+    fn id(&self) -> &str;
+    fn source(&self) -> &str;
+    fn customer(&self) -> &str;
+    fn resource(&self) -> &str;
+    fn meter(&self) -> &str;
+    fn value(&self) -> u64;
+    fn time_ms(&self) -> i64;
+
+    fn to_event(&self) -> UsageEvent {
+        UsageEvent {
+            id: self.id().to_string(),
+            source: self.source().to_string(),
+            customer: self.customer().to_string(),
+            resource: self.resource().to_string(),
+            meter: self.meter().to_string(),
+            value: self.value(),
+            time_ms: self.time_ms(),
+        }
+    }
+}
+
+impl EventFields for EventRef<'_> {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn source(&self) -> &str {
+        &self.source
+    }
+    #[inline]
+    fn customer(&self) -> &str {
+        &self.customer
+    }
+    #[inline]
+    fn resource(&self) -> &str {
+        &self.resource
+    }
+    #[inline]
+    fn meter(&self) -> &str {
+        &self.meter
+    }
+    #[inline]
+    fn value(&self) -> u64 {
+        self.value
+    }
+    #[inline]
+    fn time_ms(&self) -> i64 {
+        self.time_ms
+    }
+}
+
 impl<'a> From<&'a UsageEvent> for EventRef<'a> {
     fn from(e: &'a UsageEvent) -> Self {
         EventRef {

@@ -12,6 +12,7 @@ pub mod json;
 pub mod jsonl;
 pub mod lines;
 pub mod parse;
+pub mod queue;
 pub mod ratio;
 pub mod reject;
 pub mod rgw;
