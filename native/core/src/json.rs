@@ -6,6 +6,8 @@
 
 use std::borrow::Cow;
 
+use crate::line_index::{self, QuoteIndex};
+
 /// Deepest nesting accepted, so hostile input cannot overflow the stack.
 const MAX_DEPTH: usize = 128;
 
@@ -33,6 +35,9 @@ pub struct Scanner<'a> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
+    /// Where every quote is, for a line with no escapes or control bytes
+    /// (see [`crate::line_index`]); strings then end at the next quote.
+    quotes: QuoteIndex,
 }
 
 /// The position of the first `"`, `\\` or control byte at or after `from`,
@@ -61,12 +66,22 @@ fn find_string_special(bytes: &[u8], from: usize) -> Option<usize> {
 
 impl<'a> Scanner<'a> {
     pub fn new(text: &'a str) -> Self {
-        Scanner { text, bytes: text.as_bytes(), pos: 0 }
+        Scanner { text, bytes: text.as_bytes(), pos: 0, quotes: QuoteIndex::NONE }
     }
 
-    /// Checks `bytes` are UTF-8 and scans them.
+    /// Checks `bytes` are UTF-8 and scans them, with an index of their
+    /// quotes where that is sound (one vector pass finds the quotes and
+    /// whether the text is all ASCII, which spares the UTF-8 check).
+    #[inline(always)]
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, ScanError> {
-        std::str::from_utf8(bytes).map(Scanner::new).map_err(|e| ScanError::Utf8 { at: e.valid_up_to() })
+        let mut s = Scanner { text: "", bytes, pos: 0, quotes: QuoteIndex::NONE };
+        s.text = if line_index::examine(bytes, &mut s.quotes) {
+            // SAFETY: every byte is below 0x80, so this is UTF-8.
+            unsafe { std::str::from_utf8_unchecked(bytes) }
+        } else {
+            std::str::from_utf8(bytes).map_err(|e| ScanError::Utf8 { at: e.valid_up_to() })?
+        };
+        Ok(s)
     }
 
     pub fn pos(&self) -> usize {
@@ -189,7 +204,8 @@ impl<'a> Scanner<'a> {
             return Err(self.err("a string"));
         }
         let start = self.pos + 1;
-        let Some(end) = find_string_special(self.bytes, start) else {
+        let end = if self.quotes.usable() { self.quotes.next_quote(start) } else { find_string_special(self.bytes, start) };
+        let Some(end) = end else {
             self.pos = self.bytes.len();
             return Err(self.err("closing '\"'"));
         };

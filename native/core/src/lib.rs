@@ -10,6 +10,7 @@ pub mod csv;
 pub mod event;
 pub mod json;
 pub mod jsonl;
+mod line_index;
 pub mod lines;
 pub mod parse;
 pub mod queue;

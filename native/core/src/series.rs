@@ -298,7 +298,7 @@ mod tests {
     #[test]
     fn finds_what_it_made_across_growth_and_tells_keys_apart() {
         let mut t = SeriesTable::new();
-        let key = |i: u32| (format!("c{}", i % 97), format!("r{i}"), if i % 2 == 0 { "requests" } else { "storage_bytes" });
+        let key = |i: u32| (format!("c{}", i % 97), format!("r{i}"), if i.is_multiple_of(2) { "requests" } else { "storage_bytes" });
         for i in 0..10_000u32 {
             let (c, r, m) = key(i);
             let (id, _) = t.find_or_insert(t.hash(&c, &r, m), u32::MAX, &c, &r, m, |_| 0);
