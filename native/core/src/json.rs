@@ -136,7 +136,7 @@ impl<'a> Scanner<'a> {
 
     /// The next key of an object, or `None` at its closing `}`. `first` says
     /// whether this is the first key (no comma before it).
-    #[inline]
+    #[inline(always)]
     pub fn next_key(&mut self, first: &mut bool) -> Result<Option<Cow<'a, str>>, ScanError> {
         match self.peek() {
             Some(b'}') => {
@@ -198,7 +198,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string value, unescaped; borrowed when it holds no escapes.
-    #[inline]
+    #[inline(always)]
     pub fn string(&mut self) -> Result<Cow<'a, str>, ScanError> {
         if self.peek() != Some(b'"') {
             return Err(self.err("a string"));

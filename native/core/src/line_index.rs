@@ -83,8 +83,15 @@ pub(crate) fn examine(line: &[u8], index: &mut QuoteIndex) -> bool {
     }
     let tail = words.remainder();
     if !tail.is_empty() {
-        let mut last = [b' '; 64];
-        last[..tail.len()].copy_from_slice(tail);
+        // The last 64 bytes of the line (overlapping what was seen, when
+        // the line is that long), or the line padded with spaces.
+        let mut padded = [b' '; 64];
+        let (last, skip) = if line.len() >= 64 {
+            (&line[line.len() - 64..], 64 - tail.len())
+        } else {
+            padded[..tail.len()].copy_from_slice(tail);
+            (&padded[..], 0)
+        };
         let mut word = 0u64;
         for (k, part) in last.chunks_exact(16).enumerate() {
             let b = block(part.try_into().unwrap());
@@ -93,7 +100,7 @@ pub(crate) fn examine(line: &[u8], index: &mut QuoteIndex) -> bool {
             high |= b.high;
         }
         if indexable {
-            index.bits[line.len() / 64] = word;
+            index.bits[line.len() / 64] = word >> skip;
         }
     }
     index.len = line.len();
