@@ -452,6 +452,57 @@ mod tests {
         assert!(n("-").is_err());
     }
 
+    /// Every string (keys and values) of a document, or where and why it
+    /// is not JSON.
+    fn strings_of(mut s: Scanner<'_>) -> Result<Vec<String>, ScanError> {
+        fn walk(s: &mut Scanner<'_>, out: &mut Vec<String>, depth: usize) -> Result<(), ScanError> {
+            match s.peek() {
+                Some(b'{') if depth < 8 => {
+                    s.begin_object()?;
+                    let mut first = true;
+                    while let Some(k) = s.next_key(&mut first)? {
+                        out.push(k.into_owned());
+                        walk(s, out, depth + 1)?;
+                    }
+                    Ok(())
+                }
+                Some(b'"') => s.string().map(|v| out.push(v.into_owned())),
+                _ => s.skip_value(),
+            }
+        }
+        let mut out = Vec::new();
+        walk(&mut s, &mut out, 0)?;
+        s.end()?;
+        Ok(out)
+    }
+
+    #[test]
+    fn the_quote_index_changes_no_answer() {
+        // Lines with and without escapes, control bytes and non-ASCII text,
+        // around the 16- and 64-byte steps of the index, each also cut at
+        // every byte: scanning with the index (from_bytes) and without it
+        // (new) must find the same strings, or fail at the same place for
+        // the same reason.
+        let long = "x".repeat(70);
+        let lines = [
+            r#"{"id":"e1","data":{"meter":"requests","value":12},"t":[1,"a",null]}"#.to_string(),
+            format!(r#"{{"k":"{long}","k2":"{long}{long}","é":"ü"}}"#),
+            r#"{"a":"b\"c","d":"\u00e9"}"#.to_string(),
+            "{\"a\":\"tab\there\"}".to_string(),
+            format!("{{\"{}\":\"v\"}}", "q".repeat(61)),
+            r#"{"a":"","b":"\\","c":"\/"}"#.to_string(),
+            format!("{{\"a\":\"{}\"}}", "z".repeat(1100)),
+        ];
+        for line in &lines {
+            for cut in 0..=line.len() {
+                let Some(part) = line.get(..cut) else { continue };
+                let indexed = strings_of(Scanner::from_bytes(part.as_bytes()).unwrap());
+                let plain = strings_of(Scanner::new(part));
+                assert_eq!(indexed, plain, "{part:?}");
+            }
+        }
+    }
+
     #[test]
     fn skip_validates() {
         assert!(Scanner::new(r#"{"a":[1,{"b":null}],"c":true}"#).skip_value().is_ok());

@@ -32,6 +32,9 @@ const MAX_FIELDS: usize = 40;
 pub(crate) struct S3Format {
     source: String,
     customer: S3Customer,
+    /// Where each event's id is written (reused, so an id costs no allocation).
+    #[serde(skip)]
+    id: String,
 }
 
 impl S3Format {
@@ -39,6 +42,7 @@ impl S3Format {
         S3Format {
             source: options.source.clone().unwrap_or_else(|| "s3_access_log".to_string()),
             customer: options.s3_customer,
+            id: String::new(),
         }
     }
 }
@@ -59,13 +63,16 @@ fn split_fields(line: &[u8]) -> Result<([&[u8]; MAX_FIELDS], usize), RejectReaso
                 None => return Err(RejectReason::Malformed { column: i as u32 + 1, expected: "closing ']'" }),
             },
             b'"' => {
+                // The closing quote: the next `"` not escaped by a `\`.
                 let mut j = i + 1;
                 loop {
-                    match line.get(j) {
+                    match memchr::memchr2(b'"', b'\\', line.get(j..).unwrap_or_default()).map(|k| j + k) {
                         None => return Err(RejectReason::Malformed { column: i as u32 + 1, expected: "closing '\"'" }),
-                        Some(b'\\') => j += 2,
-                        Some(b'"') => break,
-                        Some(_) => j += 1,
+                        Some(k) if line[k] == b'\\' => j = k + 2,
+                        Some(k) => {
+                            j = k;
+                            break;
+                        }
                     }
                 }
                 (&line[i + 1..j], j + 1)
@@ -124,7 +131,12 @@ fn byte_count(field: &[u8], name: &'static str) -> Result<u64, RejectReason> {
 }
 
 fn text<'a>(field: &'a [u8], name: &'static str) -> Result<&'a str, RejectReason> {
-    let s = std::str::from_utf8(field).map_err(|e| RejectReason::InvalidUtf8 { column: e.valid_up_to() as u32 + 1 })?;
+    let s = if field.is_ascii() {
+        // SAFETY: ASCII is UTF-8.
+        unsafe { std::str::from_utf8_unchecked(field) }
+    } else {
+        std::str::from_utf8(field).map_err(|e| RejectReason::InvalidUtf8 { column: e.valid_up_to() as u32 + 1 })?
+    };
     if s.is_empty() || s == "-" {
         return Err(RejectReason::EmptyField { field: name });
     }
@@ -156,14 +168,23 @@ impl LineFormat for S3Format {
         let operation = f[6];
         let bytes_sent = byte_count(f[11], "bytes_sent")?;
         let object_size = byte_count(f[12], "object_size")?;
-        let base_id = match f[5] {
-            b"-" | b"" => format!("s3-{:016x}-{}", fnv1a64(line), pos.line),
-            id => text(id, "request_id")?.to_string(),
-        };
+        let id = &mut self.id;
+        id.clear();
+        match f[5] {
+            b"-" | b"" => {
+                use std::fmt::Write;
+                let _ = write!(id, "s3-{:016x}-{}", fnv1a64(line), pos.line);
+            }
+            request_id => id.push_str(text(request_id, "request_id")?),
+        }
+        id.push('/');
+        let base_len = id.len();
         let source = self.source.as_str();
         let mut push = |meter: &'static str, value: u64| {
+            id.truncate(base_len);
+            id.push_str(meter);
             emit(EventRef {
-                id: Cow::Owned(format!("{base_id}/{meter}")),
+                id: Cow::Borrowed(id.as_str()),
                 source: Cow::Borrowed(source),
                 customer: Cow::Borrowed(customer),
                 resource: Cow::Borrowed(bucket),
