@@ -429,7 +429,7 @@ impl Aggregator {
     fn series_index(&mut self, customer: &str, resource: &str, meter: &str) -> u32 {
         let config = &self.config;
         let hash = self.series.hash(customer, resource, meter);
-        self.series.find_or_insert(hash, u32::MAX, customer, resource, meter, |meter| kind_of(config, meter)).0
+        self.series.find_or_insert(hash, customer, resource, meter, |meter| kind_of(config, meter)).0
     }
 
     /// Where `time_ms` falls: its window and period (the last event's, when
@@ -460,7 +460,7 @@ impl Aggregator {
     /// Counts one event.
     pub fn apply(&mut self, e: &EventRef<'_>) -> Applied {
         let hash = self.series.hash(&e.customer, &e.resource, &e.meter);
-        self.apply_hashed(e, hash, u32::MAX)
+        self.apply_hashed(e, hash)
     }
 
     /// Counts events in order, exactly as [`Self::apply`] one by one would,
@@ -470,45 +470,38 @@ impl Aggregator {
     /// waiting one after another. The lookahead only reads; each event is
     /// then counted by the same code as `apply`.
     pub fn apply_batch<E: EventFields>(&mut self, events: &[E]) {
-        // A software pipeline: while event i is hashed and its slot word
-        // requested, event i-D is probed (its record requested), event i-2D
-        // has its key text and last window requested, and event i-3D is
-        // counted, by then with everything it needs in cache.
+        // A software pipeline: while event i is hashed and its series'
+        // entry requested, event i-D reads that entry (by then loaded) and
+        // requests the statistics of the window its series last counted
+        // in, and event i-2D is counted, with everything it needs in cache.
         const D: usize = 8;
-        const RING: usize = 4 * D; // a power of two
+        const RING: usize = 4 * D; // a power of two, above 2D
         let mut hashes = [0u64; RING];
-        let mut ids = [u32::MAX; RING];
         let n = events.len();
-        for i in 0..n + 3 * D {
+        for i in 0..n + 2 * D {
             if i < n {
                 let e = &events[i];
                 let h = self.series.hash(e.customer(), e.resource(), e.meter());
-                self.series.prefetch_slot(h);
+                self.series.prefetch_entry(h);
                 hashes[i % RING] = h;
             }
             if let Some(j) = i.checked_sub(D).filter(|&j| j < n) {
-                let id = self.series.peek(hashes[j % RING]).unwrap_or(u32::MAX);
-                self.series.prefetch_rec(id);
-                ids[j % RING] = id;
-            }
-            if let Some(k) = i.checked_sub(2 * D).filter(|&k| k < n) {
-                if let Some(slot) = self.series.prefetch_text(ids[k % RING]) {
+                if let Some(slot) = self.series.peek(hashes[j % RING]) {
                     self.windows.prefetch(slot);
                 }
             }
-            if let Some(m) = i.checked_sub(3 * D) {
-                self.apply_hashed(&events[m], hashes[m % RING], ids[m % RING]);
+            if let Some(m) = i.checked_sub(2 * D) {
+                self.apply_hashed(&events[m], hashes[m % RING]);
             }
         }
     }
 
-    /// Counts one event whose series hash is `hash` (and whose series is
-    /// likely number `hint`, from the lookahead). The common case (an
+    /// Counts one event whose series hash is `hash`. The common case (an
     /// open period, a series and window already held, a plain meter) is
     /// kept small enough to inline into the batch loop; the rest is in cold
     /// helpers.
     #[inline(always)]
-    fn apply_hashed<E: EventFields>(&mut self, e: &E, hash: u64, hint: u32) -> Applied {
+    fn apply_hashed<E: EventFields>(&mut self, e: &E, hash: u64) -> Applied {
         let spot = self.locate(e.time_ms());
         if spot.period_closed {
             return self.keep_late(e);
@@ -517,7 +510,7 @@ impl Aggregator {
             return Applied::Duplicate;
         }
         let config = &self.config;
-        let (s, rec) = self.series.find_or_insert(hash, hint, e.customer(), e.resource(), e.meter(), |meter| kind_of(config, meter));
+        let (s, rec) = self.series.find_or_insert(hash, e.customer(), e.resource(), e.meter(), |meter| kind_of(config, meter));
         let kind = rec.kind;
         let slot = match rec.cached_slot(spot.window_hour) {
             Some(slot) => {

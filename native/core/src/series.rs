@@ -1,37 +1,51 @@
 //! The series of an aggregator: each distinct (customer, resource, meter)
-//! gets a dense number. Finding that number is the hot path of aggregation
+//! gets a dense number. Finding a series is the hot path of aggregation
 //! (once per event), and with many keys it is bound by memory latency, not
-//! by work. So the table is laid out for prefetching a batch of events
-//! ahead ([`SeriesTable::prefetch_slot`], then [`SeriesTable::peek`] and
-//! [`SeriesTable::prefetch_rec`]):
+//! by work: so the table is laid out for the fewest cache lines per lookup,
+//! and for prefetching a batch of events ahead
+//! ([`SeriesTable::prefetch_entry`], then [`SeriesTable::peek`]).
 //!
-//! * `slots` is open addressing with linear probing over 8-byte words
-//!   (32 bits of the hash, the series' number + 1; 0 is empty), kept at most
-//!   half full, so the word a key starts probing at is computable from its
-//!   hash alone and almost always the one that answers;
-//! * `recs`, by number, hold what the hot path needs of a series: where its
-//!   key text lies in one contiguous arena, its kind, and the window it last
-//!   counted in. A new series costs no allocation of its own.
+//! Open addressing with linear probing over 64-byte entries (one cache
+//! line each), kept at most half full, so the entry a key starts probing
+//! at is computable from its hash alone and is almost always the one that
+//! answers. An entry holds all the hot path needs: part of the hash, the
+//! series' number, kind and last window, and the key text itself when it is
+//! short (up to [`INLINE`] bytes, which real keys mostly are); longer keys
+//! lie in one contiguous arena. A new series costs no allocation of its own.
 
 use crate::aggregate::SeriesKey;
 
 /// No window remembered yet.
 pub(crate) const NO_SLOT: u32 = u32::MAX;
 
-/// What the hot path needs of one series, in 32 bytes (two to a cache line).
+/// Longest key (customer + resource + meter, in bytes) kept in its entry.
+const INLINE: usize = 43;
+
+/// One series, in one cache line. (Named for what the aggregator uses it
+/// for: the record of a series.)
 #[derive(Clone, Copy)]
-#[repr(C, align(32))]
+#[repr(C, align(64))]
 pub(crate) struct SeriesRec {
-    /// Where `customer`, `resource`, `meter` lie, back to back, in the arena.
-    text_at: usize,
-    lens: [u32; 3],
+    /// The upper 32 bits of the key's hash.
+    tag: u32,
+    /// The series' number + 1; 0 where the entry is empty.
+    id1: u32,
     /// The window this series last counted in, in hours since the epoch
     /// (every window starts on the hour), and that window's slot.
     last_hour: i32,
     last_slot: u32,
     /// RATE | GAUGE | UNIQUE bits (see aggregate.rs).
     pub kind: u8,
+    /// Whether the key text is in `text` (else `text` says where in the arena).
+    inline: bool,
+    /// Lengths of customer, resource, meter when inline.
+    inline_lens: [u8; 3],
+    /// The key text when inline; otherwise the arena offset (8 bytes, LE)
+    /// and the three lengths (4 bytes each, LE).
+    text: [u8; INLINE],
 }
+
+const EMPTY: SeriesRec = SeriesRec { tag: 0, id1: 0, last_hour: 0, last_slot: NO_SLOT, kind: 0, inline: false, inline_lens: [0; 3], text: [0; INLINE] };
 
 impl SeriesRec {
     /// The slot of the window starting at `hour` (hours since the epoch),
@@ -50,17 +64,21 @@ impl SeriesRec {
             None => self.last_slot = NO_SLOT,
         }
     }
-}
 
+    /// Where an out-of-line key lies in the arena: offset and lengths.
+    fn span(&self) -> (usize, [usize; 3]) {
+        let word = |i: usize| u32::from_le_bytes(self.text[i..i + 4].try_into().unwrap()) as usize;
+        (u64::from_le_bytes(self.text[..8].try_into().unwrap()) as usize, [word(8), word(12), word(16)])
+    }
+}
 
 pub(crate) struct SeriesTable {
-    /// `(hash >> 32) << 32 | (number + 1)`, or 0 where empty.
-    slots: Vec<u64>,
-    recs: Vec<SeriesRec>,
-    text: String,
+    entries: Vec<SeriesRec>,
+    /// By number: the entry holding each series (for reports and exports).
+    at: Vec<u32>,
+    /// The text of keys too long to be inline.
+    arena: String,
 }
-
-const MIN_SLOTS: usize = 64;
 
 /// Asks the CPU to start loading the cache line at `p` (a hint; no effect
 /// on results, and none at all where no prefetch instruction is exposed).
@@ -75,9 +93,11 @@ pub(crate) fn prefetch<T>(p: *const T) {
     let _ = p;
 }
 
+const MIN_ENTRIES: usize = 64;
+
 impl SeriesTable {
     pub fn new() -> Self {
-        SeriesTable { slots: vec![0; MIN_SLOTS], recs: Vec::new(), text: String::new() }
+        SeriesTable { entries: vec![EMPTY; MIN_ENTRIES], at: Vec::new(), arena: String::new() }
     }
 
     #[inline]
@@ -87,128 +107,141 @@ impl SeriesTable {
 
     #[inline]
     fn mask(&self) -> usize {
-        self.slots.len() - 1
+        self.entries.len() - 1
     }
 
-    /// Starts loading the word where probing for `hash` begins.
+    /// Starts loading the entry where probing for `hash` begins.
     #[inline]
-    pub fn prefetch_slot(&self, hash: u64) {
-        prefetch(&self.slots[hash as usize & self.mask()]);
+    pub fn prefetch_entry(&self, hash: u64) {
+        prefetch(&self.entries[hash as usize & self.mask()]);
     }
 
-    /// The number of the first series whose hash could be `hash`, without
-    /// comparing keys (for prefetching; [`Self::find_or_insert`] decides).
+    /// The slot of the window last counted in by the first series whose
+    /// hash could be `hash` (for prefetching its statistics: this reads the
+    /// entry, so call it once [`Self::prefetch_entry`] has had time to load
+    /// it). An out-of-line key's text is prefetched too.
     #[inline]
     pub fn peek(&self, hash: u64) -> Option<u32> {
-        let tag = hash >> 32;
+        let tag = (hash >> 32) as u32;
         let mut i = hash as usize & self.mask();
         loop {
-            let w = self.slots[i];
-            if w == 0 {
+            let e = &self.entries[i];
+            if e.id1 == 0 {
                 return None;
             }
-            if w >> 32 == tag {
-                return Some((w as u32) - 1);
+            if e.tag == tag {
+                if !e.inline {
+                    prefetch(self.arena.as_ptr().wrapping_add(e.span().0));
+                }
+                return Some(e.last_slot).filter(|&s| s != NO_SLOT);
             }
             i = (i + 1) & self.mask();
         }
-    }
-
-    /// Starts loading series `id`'s record.
-    #[inline]
-    pub fn prefetch_rec(&self, id: u32) {
-        if let Some(r) = self.recs.get(id as usize) {
-            prefetch(r);
-        }
-    }
-
-    /// Starts loading series `id`'s key text (for the compare), and returns
-    /// the slot of the window it last counted in.
-    #[inline]
-    pub fn prefetch_text(&self, id: u32) -> Option<u32> {
-        let r = self.recs.get(id as usize)?;
-        prefetch(self.text.as_ptr().wrapping_add(r.text_at));
-        Some(r.last_slot).filter(|&s| s != NO_SLOT)
     }
 
     /// The number and record of the series, made (with `kind(meter)`) when
-    /// new. `hash` is [`Self::hash`] of the same three texts; `hint` is a
-    /// number to try first (what [`Self::peek`] said a little earlier;
-    /// `u32::MAX` for none): when it is that series, no probe is needed.
+    /// new. `hash` is [`Self::hash`] of the same three texts.
     #[inline]
-    pub fn find_or_insert(&mut self, hash: u64, hint: u32, customer: &str, resource: &str, meter: &str, kind: impl FnOnce(&str) -> u8) -> (u32, &mut SeriesRec) {
-        let tag = hash >> 32;
-        let lens = [customer.len() as u32, resource.len() as u32, meter.len() as u32];
-        if let Some(r) = self.recs.get(hint as usize) {
-            if r.lens == lens && self.same_text(r.text_at, customer, resource, meter) {
-                return (hint, &mut self.recs[hint as usize]);
-            }
-        }
+    pub fn find_or_insert(&mut self, hash: u64, customer: &str, resource: &str, meter: &str, kind: impl FnOnce(&str) -> u8) -> (u32, &mut SeriesRec) {
+        let tag = (hash >> 32) as u32;
         let mut i = hash as usize & self.mask();
         loop {
-            let w = self.slots[i];
-            if w == 0 {
+            let e = &self.entries[i];
+            if e.id1 == 0 {
                 break;
             }
-            if w >> 32 == tag {
-                let id = (w as u32) - 1;
-                let r = &self.recs[id as usize];
-                if r.lens == lens && self.same_text(r.text_at, customer, resource, meter) {
-                    return (id, &mut self.recs[id as usize]);
-                }
+            if e.tag == tag && self.holds(e, customer, resource, meter) {
+                return (e.id1 - 1, &mut self.entries[i]);
             }
             i = (i + 1) & self.mask();
         }
-        self.insert(i, tag, lens, customer, resource, meter, kind(meter))
+        self.insert(i, tag, customer, resource, meter, kind(meter))
     }
 
-    /// Whether the arena holds the three texts at `at` (their lengths already match).
+    /// Whether entry `e` is the series of these three texts.
     #[inline(always)]
-    fn same_text(&self, at: usize, customer: &str, resource: &str, meter: &str) -> bool {
-        let (c, r) = (customer.len(), resource.len());
-        let t = &self.text.as_bytes()[at..at + c + r + meter.len()];
+    fn holds(&self, e: &SeriesRec, customer: &str, resource: &str, meter: &str) -> bool {
+        let (c, r, m) = (customer.len(), resource.len(), meter.len());
+        let (t, at) = if e.inline {
+            if e.inline_lens != [c as u8, r as u8, m as u8] || c + r + m > INLINE {
+                return false;
+            }
+            (&e.text[..], 0)
+        } else {
+            let (at, lens) = e.span();
+            if lens != [c, r, m] {
+                return false;
+            }
+            (self.arena.as_bytes(), at)
+        };
+        let t = &t[at..at + c + r + m];
         same_bytes(&t[..c], customer.as_bytes()) && same_bytes(&t[c..c + r], resource.as_bytes()) && same_bytes(&t[c + r..], meter.as_bytes())
     }
 
     #[cold]
-    #[allow(clippy::too_many_arguments)]
-    fn insert(&mut self, slot: usize, tag: u64, lens: [u32; 3], customer: &str, resource: &str, meter: &str, kind: u8) -> (u32, &mut SeriesRec) {
-        let id = self.recs.len() as u32;
-        let text_at = self.text.len();
-        self.text.push_str(customer);
-        self.text.push_str(resource);
-        self.text.push_str(meter);
-        self.recs.push(SeriesRec { text_at, lens, last_hour: 0, last_slot: NO_SLOT, kind });
-        self.slots[slot] = tag << 32 | (id as u64 + 1);
-        if self.recs.len() * 2 > self.slots.len() {
+    fn insert(&mut self, i: usize, tag: u32, customer: &str, resource: &str, meter: &str, kind: u8) -> (u32, &mut SeriesRec) {
+        let id = self.at.len() as u32;
+        let mut e = SeriesRec { tag, id1: id + 1, kind, ..EMPTY };
+        let (c, r, m) = (customer.len(), resource.len(), meter.len());
+        if c + r + m <= INLINE {
+            e.inline = true;
+            e.inline_lens = [c as u8, r as u8, m as u8];
+            e.text[..c].copy_from_slice(customer.as_bytes());
+            e.text[c..c + r].copy_from_slice(resource.as_bytes());
+            e.text[c + r..c + r + m].copy_from_slice(meter.as_bytes());
+        } else {
+            e.text[..8].copy_from_slice(&(self.arena.len() as u64).to_le_bytes());
+            for (k, len) in [c, r, m].into_iter().enumerate() {
+                e.text[8 + 4 * k..12 + 4 * k].copy_from_slice(&(len as u32).to_le_bytes());
+            }
+            self.arena.push_str(customer);
+            self.arena.push_str(resource);
+            self.arena.push_str(meter);
+        }
+        self.entries[i] = e;
+        self.at.push(i as u32);
+        if self.at.len() * 2 > self.entries.len() {
             self.grow();
         }
-        (id, &mut self.recs[id as usize])
+        let i = self.at[id as usize] as usize;
+        (id, &mut self.entries[i])
     }
 
-    /// Doubles the slots, placing every series again by its (recomputed) hash.
+    /// Doubles the entries, placing every series again by its (recomputed) hash.
     fn grow(&mut self) {
-        let mut slots = vec![0u64; self.slots.len() * 2];
-        let mask = slots.len() - 1;
-        for id in 0..self.recs.len() as u32 {
-            let (c, r, m) = self.parts(id);
-            let hash = self.hash(c, r, m);
+        let doubled = vec![EMPTY; self.entries.len() * 2];
+        let old = std::mem::replace(&mut self.entries, doubled);
+        let mask = self.mask();
+        for e in old.into_iter().filter(|e| e.id1 != 0) {
+            let (c, r, m) = self.texts(&e);
+            let hash = key_hash(c.as_bytes(), r.as_bytes(), m.as_bytes());
             let mut i = hash as usize & mask;
-            while slots[i] != 0 {
+            while self.entries[i].id1 != 0 {
                 i = (i + 1) & mask;
             }
-            slots[i] = (hash >> 32) << 32 | (id as u64 + 1);
+            self.at[(e.id1 - 1) as usize] = i as u32;
+            self.entries[i] = e;
         }
-        self.slots = slots;
     }
 
-    /// The (customer, resource, meter) of series `i`, borrowed from the arena.
+    /// The (customer, resource, meter) of entry `e`.
+    fn texts<'t>(&'t self, e: &'t SeriesRec) -> (&'t str, &'t str, &'t str) {
+        let (bytes, at, [c, r, m]) = if e.inline {
+            (&e.text[..], 0, e.inline_lens.map(usize::from))
+        } else {
+            let (at, lens) = e.span();
+            (self.arena.as_bytes(), at, lens)
+        };
+        let t = &bytes[at..at + c + r + m];
+        // The texts were whole `str`s, copied back to back, so each part
+        // is valid UTF-8.
+        let part = |b: &'t [u8]| std::str::from_utf8(b).expect("key text is UTF-8");
+        (part(&t[..c]), part(&t[c..c + r]), part(&t[c + r..]))
+    }
+
+    /// The (customer, resource, meter) of series `i`.
     pub fn parts(&self, i: u32) -> (&str, &str, &str) {
-        let r = &self.recs[i as usize];
-        let at = r.text_at;
-        let [c, res, m] = r.lens.map(|l| l as usize);
-        // The arena is the three texts back to back, so these are char boundaries.
-        (&self.text[at..at + c], &self.text[at + c..at + c + res], &self.text[at + c + res..at + c + res + m])
+        self.texts(&self.entries[self.at[i as usize] as usize])
     }
 
     /// The key of series `i`, owned (for reports).
@@ -218,7 +251,7 @@ impl SeriesTable {
     }
 
     pub fn len(&self) -> usize {
-        self.recs.len()
+        self.at.len()
     }
 }
 
@@ -301,20 +334,42 @@ mod tests {
         let key = |i: u32| (format!("c{}", i % 97), format!("r{i}"), if i.is_multiple_of(2) { "requests" } else { "storage_bytes" });
         for i in 0..10_000u32 {
             let (c, r, m) = key(i);
-            let (id, _) = t.find_or_insert(t.hash(&c, &r, m), u32::MAX, &c, &r, m, |_| 0);
+            let (id, _) = t.find_or_insert(t.hash(&c, &r, m), &c, &r, m, |_| 0);
             assert_eq!(id, i);
         }
         assert_eq!(t.len(), 10_000);
         for i in (0..10_000u32).rev() {
             let (c, r, m) = key(i);
             let h = t.hash(&c, &r, m);
-            assert_eq!(t.find_or_insert(h, i ^ 1, &c, &r, m, |_| 0).0, i);
+            assert_eq!(t.find_or_insert(h, &c, &r, m, |_| 0).0, i);
             assert_eq!(t.parts(i), (c.as_str(), r.as_str(), m));
         }
         // Same concatenated text, different split: different series.
-        let (a, _) = t.find_or_insert(t.hash("ab", "c", "m"), u32::MAX, "ab", "c", "m", |_| 0);
-        let (b, _) = t.find_or_insert(t.hash("a", "bc", "m"), a, "a", "bc", "m", |_| 0);
+        let (a, _) = t.find_or_insert(t.hash("ab", "c", "m"), "ab", "c", "m", |_| 0);
+        let (b, _) = t.find_or_insert(t.hash("a", "bc", "m"), "a", "bc", "m", |_| 0);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn long_keys_live_in_the_arena_and_are_found_the_same() {
+        let mut t = SeriesTable::new();
+        let long = "l".repeat(INLINE);
+        let keys: Vec<(String, String, &str)> = (0..300)
+            .map(|i| (format!("{long}{i}"), format!("r{}", i % 3), "m"))
+            .chain((0..300).map(|i| (format!("c{i}"), "r".into(), "requests")))
+            .collect();
+        for (i, (c, r, m)) in keys.iter().enumerate() {
+            assert_eq!(t.find_or_insert(t.hash(c, r, m), c, r, m, |_| 0).0, i as u32);
+        }
+        for (i, (c, r, m)) in keys.iter().enumerate() {
+            assert_eq!(t.find_or_insert(t.hash(c, r, m), c, r, m, |_| 0).0, i as u32);
+            assert_eq!(t.parts(i as u32), (c.as_str(), r.as_str(), *m));
+        }
+        // A key exactly INLINE long is inline; one byte more is not.
+        let fits = "f".repeat(INLINE - 2);
+        t.find_or_insert(t.hash(&fits, "r", "m"), &fits, "r", "m", |_| 0);
+        assert!(t.entries.iter().any(|e| e.id1 != 0 && e.inline && e.inline_lens[0] as usize == INLINE - 2));
+        assert!(!t.arena.is_empty());
     }
 
     #[test]
@@ -338,13 +393,13 @@ mod tests {
         let n = 100_000u32;
         for i in 0..n {
             let (c, r) = (format!("customer-{}", i / 10), format!("bucket-{}", i % 10));
-            t.find_or_insert(t.hash(&c, &r, "requests"), u32::MAX, &c, &r, "requests", |_| 0);
+            t.find_or_insert(t.hash(&c, &r, "requests"), &c, &r, "requests", |_| 0);
         }
-        let mask = t.slots.len() - 1;
+        let mask = t.entries.len() - 1;
         let mut probes = 0usize;
-        for (i, &w) in t.slots.iter().enumerate() {
-            if w != 0 {
-                let (c, r, m) = t.parts((w as u32) - 1);
+        for (i, e) in t.entries.iter().enumerate() {
+            if e.id1 != 0 {
+                let (c, r, m) = t.parts(e.id1 - 1);
                 let home = t.hash(c, r, m) as usize & mask;
                 probes += (i.wrapping_sub(home) & mask) + 1;
             }
@@ -352,7 +407,7 @@ mod tests {
         let mean = probes as f64 / n as f64;
         assert!(mean < 2.0, "mean probe length {mean}");
         // The tags (upper half) must differ too, or every probe compares text.
-        let tags: std::collections::HashSet<u64> = t.slots.iter().filter(|&&w| w != 0).map(|w| w >> 32).collect();
+        let tags: std::collections::HashSet<u32> = t.entries.iter().filter(|e| e.id1 != 0).map(|e| e.tag).collect();
         assert!(tags.len() as f64 > n as f64 * 0.99, "{} distinct tags", tags.len());
     }
 
@@ -360,9 +415,11 @@ mod tests {
     fn equal_tags_fall_back_to_the_text() {
         // Force every key onto the same hash: probing must still compare text.
         let mut t = SeriesTable::new();
-        let ids: Vec<u32> = (0..20).map(|i| t.find_or_insert(42, u32::MAX, &format!("c{i}"), "r", "m", |_| 0).0).collect();
+        let ids: Vec<u32> = (0..20).map(|i| t.find_or_insert(42, &format!("c{i}"), "r", "m", |_| 0).0).collect();
         assert_eq!(ids, (0..20).collect::<Vec<_>>());
-        assert_eq!(t.find_or_insert(42, 3, "c7", "r", "m", |_| 0).0, 7);
-        assert_eq!(t.peek(42), Some(0));
+        assert_eq!(t.find_or_insert(42, "c7", "r", "m", |_| 0).0, 7);
+        assert_eq!(t.peek(42), None, "no window counted yet");
+        t.find_or_insert(42, "c0", "r", "m", |_| 0).1.remember(Some(5), 9);
+        assert_eq!(t.peek(42), Some(9));
     }
 }
