@@ -20,11 +20,11 @@
 //!   aggregator of their union; [`Aggregator::export`] writes a canonical
 //!   byte form that [`Aggregator::restore`] reads back bit for bit.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use foldhash::fast::FixedState;
 
+use crate::digests::DigestSet;
 use crate::event::{meters, EventFields, EventRef, EventSink, UsageEvent};
 use crate::queue::EventQueue;
 use crate::reject::Reject;
@@ -350,25 +350,6 @@ pub enum AggregateError {
     BadExport(&'static str),
 }
 
-/// Hashes a u128 digest by its low bits: it is already uniformly random.
-#[derive(Default)]
-struct DigestHasher(u64);
-
-impl Hasher for DigestHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ b as u64;
-        }
-    }
-    fn write_u128(&mut self, v: u128) {
-        self.0 = v as u64;
-    }
-}
-
-type DigestSet = HashSet<u128, BuildHasherDefault<DigestHasher>>;
 
 /// The digest an event is deduplicated by.
 pub fn event_digest(source: &str, id: &str) -> u128 {
@@ -460,7 +441,8 @@ impl Aggregator {
     /// Counts one event.
     pub fn apply(&mut self, e: &EventRef<'_>) -> Applied {
         let hash = self.series.hash(&e.customer, &e.resource, &e.meter);
-        self.apply_hashed(e, hash)
+        let digest = if self.config.dedup { event_digest(&e.source, &e.id) } else { 0 };
+        self.apply_hashed(e, hash, digest)
     }
 
     /// Counts events in order, exactly as [`Self::apply`] one by one would,
@@ -470,13 +452,24 @@ impl Aggregator {
     /// waiting one after another. The lookahead only reads; each event is
     /// then counted by the same code as `apply`.
     pub fn apply_batch<E: EventFields>(&mut self, events: &[E]) {
-        // A software pipeline: while event i is hashed and its series'
-        // entry requested, event i-D reads that entry (by then loaded) and
-        // requests the statistics of the window its series last counted
-        // in, and event i-2D is counted, with everything it needs in cache.
+        // One loop per setting, so the loop without dedup carries no trace of it.
+        if self.config.dedup {
+            self.pipeline::<E, true>(events)
+        } else {
+            self.pipeline::<E, false>(events)
+        }
+    }
+
+    fn pipeline<E: EventFields, const DEDUP: bool>(&mut self, events: &[E]) {
+        // A software pipeline: while event i is hashed (and, with dedup on,
+        // digested) and its series' entry (and digest bucket) requested,
+        // event i-D reads that entry (by then loaded) and requests the
+        // statistics of the window its series last counted in, and event
+        // i-2D is counted, with everything it needs in cache.
         const D: usize = 8;
         const RING: usize = 4 * D; // a power of two, above 2D
         let mut hashes = [0u64; RING];
+        let mut digests = [0u128; RING];
         let n = events.len();
         for i in 0..n + 2 * D {
             if i < n {
@@ -484,6 +477,14 @@ impl Aggregator {
                 let h = self.series.hash(e.customer(), e.resource(), e.meter());
                 self.series.prefetch_entry(h);
                 hashes[i % RING] = h;
+                if DEDUP {
+                    let d = event_digest(e.source(), e.id());
+                    let period = self.locate(e.time_ms()).period;
+                    if let Some(set) = self.seen.get(&period) {
+                        set.prefetch(d);
+                    }
+                    digests[i % RING] = d;
+                }
             }
             if let Some(j) = i.checked_sub(D).filter(|&j| j < n) {
                 if let Some(slot) = self.series.peek(hashes[j % RING]) {
@@ -491,22 +492,23 @@ impl Aggregator {
                 }
             }
             if let Some(m) = i.checked_sub(2 * D) {
-                self.apply_hashed(&events[m], hashes[m % RING]);
+                self.apply_hashed(&events[m], hashes[m % RING], digests[m % RING]);
             }
         }
     }
 
-    /// Counts one event whose series hash is `hash`. The common case (an
+    /// Counts one event whose series hash is `hash` (and whose digest is
+    /// `digest` when dedup is on). The common case (an
     /// open period, a series and window already held, a plain meter) is
     /// kept small enough to inline into the batch loop; the rest is in cold
     /// helpers.
     #[inline(always)]
-    fn apply_hashed<E: EventFields>(&mut self, e: &E, hash: u64) -> Applied {
+    fn apply_hashed<E: EventFields>(&mut self, e: &E, hash: u64, digest: u128) -> Applied {
         let spot = self.locate(e.time_ms());
         if spot.period_closed {
             return self.keep_late(e);
         }
-        if self.config.dedup && self.seen_before(spot.period, e) {
+        if self.config.dedup && self.seen_before(spot.period, digest) {
             return Applied::Duplicate;
         }
         let config = &self.config;
@@ -538,8 +540,8 @@ impl Aggregator {
     /// Whether the event's (source, id) was counted in `period` already;
     /// remembers it if not.
     #[inline(never)]
-    fn seen_before<E: EventFields>(&mut self, period: i64, e: &E) -> bool {
-        let seen = !self.seen.entry(period).or_default().insert(event_digest(e.source(), e.id()));
+    fn seen_before(&mut self, period: i64, digest: u128) -> bool {
+        let seen = !self.seen.entry(period).or_default().insert(digest);
         if seen {
             self.counters.duplicates += 1;
         }
@@ -641,7 +643,7 @@ impl Aggregator {
         periods.sort_by_key(|(period, _)| **period);
         for (period, theirs) in periods {
             if let Some(ours) = self.seen.get(period) {
-                let count = theirs.iter().filter(|d| ours.contains(d)).count() as u64;
+                let count = theirs.iter().filter(|&d| ours.contains(d)).count() as u64;
                 if count > 0 {
                     return Err(AggregateError::Overlap { period: period_label(*period), count });
                 }
@@ -673,7 +675,7 @@ impl Aggregator {
             }
         }
         for (&period, digests) in &other.seen {
-            self.seen.entry(period).or_default().extend(digests.iter().copied());
+            self.seen.entry(period).or_default().extend(digests.iter());
         }
         self.closed.extend(other.closed.iter().copied());
         self.spot = Spot::NONE;
@@ -863,7 +865,7 @@ impl Aggregator {
         w.u32(seen.len() as u32);
         for (&p, digests) in seen {
             w.i64(p);
-            let mut d: Vec<u128> = digests.iter().copied().collect();
+            let mut d: Vec<u128> = digests.iter().collect();
             d.sort_unstable();
             w.u32(d.len() as u32);
             for v in d {

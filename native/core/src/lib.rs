@@ -7,6 +7,7 @@
 pub mod aggregate;
 pub mod billing;
 pub mod csv;
+mod digests;
 pub mod event;
 pub mod json;
 pub mod jsonl;

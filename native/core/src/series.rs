@@ -213,8 +213,8 @@ impl SeriesTable {
         let old = std::mem::replace(&mut self.entries, doubled);
         let mask = self.mask();
         for e in old.into_iter().filter(|e| e.id1 != 0) {
-            let (c, r, m) = self.texts(&e);
-            let hash = key_hash(c.as_bytes(), r.as_bytes(), m.as_bytes());
+            let (c, r, m) = self.raw(&e);
+            let hash = key_hash(c, r, m);
             let mut i = hash as usize & mask;
             while self.entries[i].id1 != 0 {
                 i = (i + 1) & mask;
@@ -224,8 +224,8 @@ impl SeriesTable {
         }
     }
 
-    /// The (customer, resource, meter) of entry `e`.
-    fn texts<'t>(&'t self, e: &'t SeriesRec) -> (&'t str, &'t str, &'t str) {
+    /// The bytes of the (customer, resource, meter) of entry `e`.
+    fn raw<'t>(&'t self, e: &'t SeriesRec) -> (&'t [u8], &'t [u8], &'t [u8]) {
         let (bytes, at, [c, r, m]) = if e.inline {
             (&e.text[..], 0, e.inline_lens.map(usize::from))
         } else {
@@ -233,10 +233,16 @@ impl SeriesTable {
             (self.arena.as_bytes(), at, lens)
         };
         let t = &bytes[at..at + c + r + m];
+        (&t[..c], &t[c..c + r], &t[c + r..])
+    }
+
+    /// The (customer, resource, meter) of entry `e`.
+    fn texts<'t>(&'t self, e: &'t SeriesRec) -> (&'t str, &'t str, &'t str) {
         // The texts were whole `str`s, copied back to back, so each part
         // is valid UTF-8.
         let part = |b: &'t [u8]| std::str::from_utf8(b).expect("key text is UTF-8");
-        (part(&t[..c]), part(&t[c..c + r]), part(&t[c + r..]))
+        let (c, r, m) = self.raw(e);
+        (part(c), part(r), part(m))
     }
 
     /// The (customer, resource, meter) of series `i`.
