@@ -301,6 +301,73 @@ struct PeriodSeries {
     samples: BTreeMap<i64, u64>,
 }
 
+/// What billing keeps per (series, period), in a slab found through a map;
+/// each series remembers the slot of its last period (see `SeriesRec`), so
+/// most events need no map lookup, and the lookahead can prefetch it.
+struct PeriodTable {
+    slots: HashMap<(u32, i64), u32, FixedState>,
+    /// Each slot's key beside its data: checking a remembered slot is one load.
+    entries: Vec<((u32, i64), PeriodSeries)>,
+}
+
+impl PeriodTable {
+    fn new() -> Self {
+        PeriodTable { slots: HashMap::with_hasher(FixedState::with_seed(2)), entries: Vec::new() }
+    }
+
+    /// The slot of `key`, made when new; `hint` is a slot to try first.
+    #[inline]
+    fn slot(&mut self, key: (u32, i64), hint: u32) -> u32 {
+        if self.entries.get(hint as usize).is_some_and(|(k, _)| *k == key) {
+            return hint;
+        }
+        let next = self.entries.len() as u32;
+        let slot = *self.slots.entry(key).or_insert(next);
+        if slot == next {
+            self.entries.push((key, PeriodSeries::default()));
+        }
+        slot
+    }
+
+    fn entry(&mut self, key: (u32, i64)) -> &mut PeriodSeries {
+        let slot = self.slot(key, u32::MAX);
+        &mut self.entries[slot as usize].1
+    }
+
+    /// Sets `key`'s data (replacing what it had).
+    fn insert(&mut self, key: (u32, i64), data: PeriodSeries) {
+        *self.entry(key) = data;
+    }
+
+    #[inline]
+    fn prefetch(&self, slot: u32) {
+        if let Some(e) = self.entries.get(slot as usize) {
+            crate::series::prefetch(e);
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&(u32, i64), &PeriodSeries)> {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    /// Counts an event of a rate and/or gauge meter (`kind`) into the
+    /// period of series `s`; returns the slot used (to remember).
+    #[inline(never)]
+    fn add<E: EventFields>(&mut self, s: u32, kind: u8, period: i64, e: &E, hint: u32) -> u32 {
+        let slot = self.slot((s, period), hint);
+        let p = &mut self.entries[slot as usize].1;
+        if kind & RATE != 0 {
+            let interval = ((e.time_ms() - period) / RATE_INTERVAL_MS) as u32;
+            *p.rate.entry(interval).or_default() += e.value() as u128;
+        }
+        if kind & GAUGE != 0 {
+            let level = p.samples.entry(e.time_ms()).or_insert(e.value());
+            *level = (*level).max(e.value()); // two readings at one instant: the higher
+        }
+        slot
+    }
+}
+
 /// The usage of one series over a closed (or queried) period.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeriesUsage {
@@ -377,7 +444,7 @@ pub struct Aggregator {
     /// Where the last event fell, to skip the calendar math (reset
     /// whenever a period closes).
     spot: Spot,
-    periods: HashMap<(u32, i64), PeriodSeries, FixedState>,
+    periods: PeriodTable,
     seen: HashMap<i64, DigestSet, FixedState>,
     closed: BTreeSet<i64>,
     late: Vec<UsageEvent>,
@@ -391,7 +458,7 @@ impl Aggregator {
             series: SeriesTable::new(),
             windows: WindowTable::new(),
             spot: Spot::NONE,
-            periods: HashMap::with_hasher(FixedState::with_seed(2)),
+            periods: PeriodTable::new(),
             seen: HashMap::with_hasher(FixedState::with_seed(3)),
             closed: BTreeSet::new(),
             late: Vec::new(),
@@ -487,8 +554,9 @@ impl Aggregator {
                 }
             }
             if let Some(j) = i.checked_sub(D).filter(|&j| j < n) {
-                if let Some(slot) = self.series.peek(hashes[j % RING]) {
-                    self.windows.prefetch(slot);
+                if let Some((window_slot, period_slot)) = self.series.peek(hashes[j % RING]) {
+                    self.windows.prefetch(window_slot);
+                    self.periods.prefetch(period_slot);
                 }
             }
             if let Some(m) = i.checked_sub(2 * D) {
@@ -523,7 +591,7 @@ impl Aggregator {
         };
         rec.remember(spot.window_hour, slot);
         if kind & (RATE | GAUGE) != 0 {
-            self.add_to_period(s, kind, spot.period, e);
+            rec.last_period_slot = self.periods.add(s, kind, spot.period, e, rec.last_period_slot);
         }
         self.counters.applied += 1;
         Applied::Counted
@@ -546,20 +614,6 @@ impl Aggregator {
             self.counters.duplicates += 1;
         }
         seen
-    }
-
-    /// What billing keeps per period for rate and gauge meters.
-    #[inline(never)]
-    fn add_to_period<E: EventFields>(&mut self, s: u32, kind: u8, period: i64, e: &E) {
-        let p = self.periods.entry((s, period)).or_default();
-        if kind & RATE != 0 {
-            let interval = ((e.time_ms() - period) / RATE_INTERVAL_MS) as u32;
-            *p.rate.entry(interval).or_default() += e.value() as u128;
-        }
-        if kind & GAUGE != 0 {
-            let level = p.samples.entry(e.time_ms()).or_insert(e.value());
-            *level = (*level).max(e.value()); // two readings at one instant: the higher
-        }
     }
 
     /// Counts a batch of owned events.
@@ -605,7 +659,7 @@ impl Aggregator {
             u.count += st.count;
             u.max = u.max.max(st.max);
         }
-        for (&(s, p), ps) in &self.periods {
+        for (&(s, p), ps) in self.periods.iter() {
             if p != period_start_ms {
                 continue;
             }
@@ -664,8 +718,8 @@ impl Aggregator {
                 }
             }
         }
-        for (&(s, p), ps) in &other.periods {
-            let mine = self.periods.entry((remap[s as usize], p)).or_default();
+        for (&(s, p), ps) in other.periods.iter() {
+            let mine = self.periods.entry((remap[s as usize], p));
             for (&i, &v) in &ps.rate {
                 *mine.rate.entry(i).or_default() += v;
             }

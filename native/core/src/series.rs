@@ -19,7 +19,7 @@ use crate::aggregate::SeriesKey;
 pub(crate) const NO_SLOT: u32 = u32::MAX;
 
 /// Longest key (customer + resource + meter, in bytes) kept in its entry.
-const INLINE: usize = 43;
+const INLINE: usize = 39;
 
 /// One series, in one cache line. (Named for what the aggregator uses it
 /// for: the record of a series.)
@@ -34,6 +34,9 @@ pub(crate) struct SeriesRec {
     /// (every window starts on the hour), and that window's slot.
     last_hour: i32,
     last_slot: u32,
+    /// The slot of the (series, period) billing data it last added to
+    /// (checked against the slot's key before use; `NO_SLOT` for none).
+    pub last_period_slot: u32,
     /// RATE | GAUGE | UNIQUE bits (see aggregate.rs).
     pub kind: u8,
     /// Whether the key text is in `text` (else `text` says where in the arena).
@@ -45,7 +48,10 @@ pub(crate) struct SeriesRec {
     text: [u8; INLINE],
 }
 
-const EMPTY: SeriesRec = SeriesRec { tag: 0, id1: 0, last_hour: 0, last_slot: NO_SLOT, kind: 0, inline: false, inline_lens: [0; 3], text: [0; INLINE] };
+// One cache line, exactly: the text budget above is what the fields leave.
+const _: () = assert!(std::mem::size_of::<SeriesRec>() == 64);
+
+const EMPTY: SeriesRec = SeriesRec { tag: 0, id1: 0, last_hour: 0, last_slot: NO_SLOT, last_period_slot: NO_SLOT, kind: 0, inline: false, inline_lens: [0; 3], text: [0; INLINE] };
 
 impl SeriesRec {
     /// The slot of the window starting at `hour` (hours since the epoch),
@@ -116,12 +122,12 @@ impl SeriesTable {
         prefetch(&self.entries[hash as usize & self.mask()]);
     }
 
-    /// The slot of the window last counted in by the first series whose
-    /// hash could be `hash` (for prefetching its statistics: this reads the
-    /// entry, so call it once [`Self::prefetch_entry`] has had time to load
-    /// it). An out-of-line key's text is prefetched too.
+    /// The slots of the window and of the period data last used by the
+    /// first series whose hash could be `hash` (for prefetching them: this
+    /// reads the entry, so call it once [`Self::prefetch_entry`] has had
+    /// time to load it). An out-of-line key's text is prefetched too.
     #[inline]
-    pub fn peek(&self, hash: u64) -> Option<u32> {
+    pub fn peek(&self, hash: u64) -> Option<(u32, u32)> {
         let tag = (hash >> 32) as u32;
         let mut i = hash as usize & self.mask();
         loop {
@@ -133,7 +139,7 @@ impl SeriesTable {
                 if !e.inline {
                     prefetch(self.arena.as_ptr().wrapping_add(e.span().0));
                 }
-                return Some(e.last_slot).filter(|&s| s != NO_SLOT);
+                return Some((e.last_slot, e.last_period_slot));
             }
             i = (i + 1) & self.mask();
         }
@@ -424,8 +430,8 @@ mod tests {
         let ids: Vec<u32> = (0..20).map(|i| t.find_or_insert(42, &format!("c{i}"), "r", "m", |_| 0).0).collect();
         assert_eq!(ids, (0..20).collect::<Vec<_>>());
         assert_eq!(t.find_or_insert(42, "c7", "r", "m", |_| 0).0, 7);
-        assert_eq!(t.peek(42), None, "no window counted yet");
+        assert_eq!(t.peek(42), Some((NO_SLOT, NO_SLOT)), "no window counted yet");
         t.find_or_insert(42, "c0", "r", "m", |_| 0).1.remember(Some(5), 9);
-        assert_eq!(t.peek(42), Some(9));
+        assert_eq!(t.peek(42), Some((9, NO_SLOT)));
     }
 }
