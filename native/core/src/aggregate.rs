@@ -256,7 +256,7 @@ impl WindowTable {
     #[inline]
     fn prefetch(&self, slot: u32) {
         if let Some(st) = self.stats.get(slot as usize) {
-            crate::series::prefetch(st);
+            crate::prefetch::prefetch(st);
         }
     }
 
@@ -342,7 +342,7 @@ impl PeriodTable {
     #[inline]
     fn prefetch(&self, slot: u32) {
         if let Some(e) = self.entries.get(slot as usize) {
-            crate::series::prefetch(e);
+            crate::prefetch::prefetch(e);
         }
     }
 

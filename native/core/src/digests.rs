@@ -31,7 +31,7 @@ impl DigestSet {
     #[inline]
     pub fn prefetch(&self, d: u128) {
         if !self.buckets.is_empty() {
-            crate::series::prefetch(&self.buckets[self.home(d)]);
+            crate::prefetch::prefetch(&self.buckets[self.home(d)]);
         }
     }
 

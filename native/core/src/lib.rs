@@ -14,6 +14,7 @@ pub mod jsonl;
 mod line_index;
 pub mod lines;
 pub mod parse;
+mod prefetch;
 pub mod queue;
 pub mod ratio;
 pub mod reject;

@@ -66,19 +66,13 @@ struct Block {
 pub(crate) fn examine(line: &[u8], index: &mut QuoteIndex) -> bool {
     let indexable = line.len() <= MAX_INDEXED;
     let (mut special, mut high) = (false, false);
-    // 64 bytes (one word of bits) at a time, then the rest padded with
-    // spaces to whole blocks.
+    // 64 bytes (one word of bits) at a time.
     let mut words = line.chunks_exact(64);
     for (w, chunk) in words.by_ref().enumerate() {
-        let mut word = 0u64;
-        for (k, part) in chunk.chunks_exact(16).enumerate() {
-            let b = block(part.try_into().unwrap());
-            word |= (b.quotes as u64) << (16 * k);
-            special |= b.special;
-            high |= b.high;
-        }
+        let (quotes, sp, hi) = word(chunk);
+        (special, high) = (special | sp, high | hi);
         if indexable {
-            index.bits[w] = word;
+            index.bits[w] = quotes;
         }
     }
     let tail = words.remainder();
@@ -92,20 +86,29 @@ pub(crate) fn examine(line: &[u8], index: &mut QuoteIndex) -> bool {
             padded[..tail.len()].copy_from_slice(tail);
             (&padded[..], 0)
         };
-        let mut word = 0u64;
-        for (k, part) in last.chunks_exact(16).enumerate() {
-            let b = block(part.try_into().unwrap());
-            word |= (b.quotes as u64) << (16 * k);
-            special |= b.special;
-            high |= b.high;
-        }
+        let (quotes, sp, hi) = word(last);
+        (special, high) = (special | sp, high | hi);
         if indexable {
-            index.bits[line.len() / 64] = word >> skip;
+            index.bits[line.len() / 64] = quotes >> skip;
         }
     }
     index.len = line.len();
     index.usable = indexable && !special;
     !high
+}
+
+/// Of 64 bytes: the bits of their quotes, whether any is a backslash or a
+/// control byte, whether any is not ASCII.
+#[inline(always)]
+fn word(chunk: &[u8]) -> (u64, bool, bool) {
+    let (mut quotes, mut special, mut high) = (0u64, false, false);
+    for (k, part) in chunk.chunks_exact(16).enumerate() {
+        let b = block(part.try_into().unwrap());
+        quotes |= (b.quotes as u64) << (16 * k);
+        special |= b.special;
+        high |= b.high;
+    }
+    (quotes, special, high)
 }
 
 #[cfg(target_arch = "x86_64")]

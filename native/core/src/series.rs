@@ -14,6 +14,7 @@
 //! lie in one contiguous arena. A new series costs no allocation of its own.
 
 use crate::aggregate::SeriesKey;
+use crate::prefetch::prefetch;
 
 /// No window remembered yet.
 pub(crate) const NO_SLOT: u32 = u32::MAX;
@@ -84,19 +85,6 @@ pub(crate) struct SeriesTable {
     at: Vec<u32>,
     /// The text of keys too long to be inline.
     arena: String,
-}
-
-/// Asks the CPU to start loading the cache line at `p` (a hint; no effect
-/// on results, and none at all where no prefetch instruction is exposed).
-#[inline(always)]
-pub(crate) fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetching never faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 const MIN_ENTRIES: usize = 64;
