@@ -616,11 +616,10 @@ impl Aggregator {
         seen
     }
 
-    /// Counts a batch of owned events.
+    /// Counts a batch of owned events (in order, through [`Self::apply_batch`]).
     pub fn apply_all<'e>(&mut self, events: impl IntoIterator<Item = &'e UsageEvent>) {
-        for e in events {
-            self.apply(&EventRef::from(e));
-        }
+        let refs: Vec<EventRef<'_>> = events.into_iter().map(EventRef::from).collect();
+        self.apply_batch(&refs);
     }
 
     /// Events that arrived for closed periods since the last call.
