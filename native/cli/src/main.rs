@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use tally_core::aggregate::{parse_period, Aggregator, AggregatorConfig};
 use tally_core::billing::{bill, Plans};
+use tally_core::event::EventFields;
 use tally_core::queue::EventQueue;
 
 use args::{Args, Command};

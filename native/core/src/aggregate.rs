@@ -514,10 +514,11 @@ impl Aggregator {
 
     /// Counts events in order, exactly as [`Self::apply`] one by one would,
     /// but faster when there are many series: a group of events is looked
-    /// up ahead (their series' slot, record, key text and last window are
-    /// prefetched in stages) so that their memory loads overlap instead of
-    /// waiting one after another. The lookahead only reads; each event is
-    /// then counted by the same code as `apply`.
+    /// up ahead (each one's series entry and dedup bucket, then the
+    /// statistics of its last window and its period data, are prefetched in
+    /// stages) so that their memory loads overlap instead of waiting one
+    /// after another. The lookahead only reads; each event is then counted
+    /// by the same code as `apply`.
     pub fn apply_batch<E: EventFields>(&mut self, events: &[E]) {
         // One loop per setting, so the loop without dedup carries no trace of it.
         if self.config.dedup {

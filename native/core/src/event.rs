@@ -38,20 +38,6 @@ pub struct EventRef<'a> {
     pub time_ms: i64,
 }
 
-impl EventRef<'_> {
-    pub fn to_event(&self) -> UsageEvent {
-        UsageEvent {
-            id: self.id.to_string(),
-            source: self.source.to_string(),
-            customer: self.customer.to_string(),
-            resource: self.resource.to_string(),
-            meter: self.meter.to_string(),
-            value: self.value,
-            time_ms: self.time_ms,
-        }
-    }
-}
-
 /// The fields of an event, however it is held: aggregation counts events
 /// borrowed from a parser, owned, or queued in a shared buffer
 /// ([`crate::queue::EventQueue`]) through this one view.
@@ -64,6 +50,7 @@ pub trait EventFields {
     fn value(&self) -> u64;
     fn time_ms(&self) -> i64;
 
+    /// An owned copy.
     fn to_event(&self) -> UsageEvent {
         UsageEvent {
             id: self.id().to_string(),

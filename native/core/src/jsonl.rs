@@ -12,7 +12,7 @@
 
 use std::borrow::Cow;
 
-use crate::event::{EventRef, UsageEvent};
+use crate::event::{EventFields, EventRef, UsageEvent};
 use crate::json::{Number, ScanError, Scanner};
 use crate::lines::LinePos;
 use crate::parse::{LineFormat, LineOutcome};

@@ -23,7 +23,7 @@ pub(crate) struct QuoteIndex {
 
 impl QuoteIndex {
     /// The position of the first quote at or after `from`, or `None` when
-    /// there is none or the index is not usable (see [`Self::usable`]).
+    /// there is none. Only meaningful when [`Self::usable`].
     #[inline]
     pub fn next_quote(&self, from: usize) -> Option<usize> {
         if from >= self.len {

@@ -1,7 +1,7 @@
 //! Streaming parsers: one [`StreamParser`] per input stream, fed chunks cut
 //! anywhere, giving the same events and rejects as the whole input at once.
 
-use crate::event::{EventRef, EventSink, UsageEvent};
+use crate::event::{EventFields, EventRef, EventSink, UsageEvent};
 use crate::lines::{LineItem, LinePos, LineSplitter, DEFAULT_MAX_LINE};
 use crate::reject::{Format, Reject, RejectReason};
 use crate::{csv, jsonl, rgw, s3};

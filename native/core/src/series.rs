@@ -16,7 +16,7 @@
 use crate::aggregate::SeriesKey;
 use crate::prefetch::prefetch;
 
-/// No window remembered yet.
+/// No slot (of a window, or of period data) remembered yet.
 pub(crate) const NO_SLOT: u32 = u32::MAX;
 
 /// Longest key (customer + resource + meter, in bytes) kept in its entry.
@@ -155,21 +155,13 @@ impl SeriesTable {
     /// Whether entry `e` is the series of these three texts.
     #[inline(always)]
     fn holds(&self, e: &SeriesRec, customer: &str, resource: &str, meter: &str) -> bool {
-        let (c, r, m) = (customer.len(), resource.len(), meter.len());
-        let (t, at) = if e.inline {
-            if e.inline_lens != [c as u8, r as u8, m as u8] || c + r + m > INLINE {
-                return false;
-            }
-            (&e.text[..], 0)
-        } else {
-            let (at, lens) = e.span();
-            if lens != [c, r, m] {
-                return false;
-            }
-            (self.arena.as_bytes(), at)
-        };
-        let t = &t[at..at + c + r + m];
-        same_bytes(&t[..c], customer.as_bytes()) && same_bytes(&t[c..c + r], resource.as_bytes()) && same_bytes(&t[c + r..], meter.as_bytes())
+        let (c, r, m) = self.raw(e);
+        c.len() == customer.len()
+            && r.len() == resource.len()
+            && m.len() == meter.len()
+            && same_bytes(c, customer.as_bytes())
+            && same_bytes(r, resource.as_bytes())
+            && same_bytes(m, meter.as_bytes())
     }
 
     #[cold]
@@ -219,6 +211,7 @@ impl SeriesTable {
     }
 
     /// The bytes of the (customer, resource, meter) of entry `e`.
+    #[inline(always)]
     fn raw<'t>(&'t self, e: &'t SeriesRec) -> (&'t [u8], &'t [u8], &'t [u8]) {
         let (bytes, at, [c, r, m]) = if e.inline {
             (&e.text[..], 0, e.inline_lens.map(usize::from))
