@@ -27,7 +27,9 @@ pub struct Input {
 
 impl Input {
     pub fn name(&self) -> String {
-        self.path.as_ref().map_or("<stdin>".to_string(), |p| p.display().to_string())
+        self.path
+            .as_ref()
+            .map_or("<stdin>".to_string(), |p| p.display().to_string())
     }
 }
 
@@ -111,15 +113,22 @@ pub fn parse(argv: &[String]) -> Result<Args, ArgError> {
     let mut default_format = None;
     let mut raw_inputs = Vec::new();
     while let Some(a) = it.next() {
-        let mut value = |flag: &str| it.next().cloned().ok_or_else(|| usage(format!("{flag} needs a value")));
+        let mut value = |flag: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| usage(format!("{flag} needs a value")))
+        };
         match a.as_str() {
             "--format" => {
                 let v = value("--format")?;
-                default_format = Some(format_named(&v).ok_or_else(|| usage(format!("unknown format {v:?}")))?);
+                default_format =
+                    Some(format_named(&v).ok_or_else(|| usage(format!("unknown format {v:?}")))?);
             }
             "--rejects" => args.rejects = Some(value("--rejects")?.into()),
             "--max-line" => {
-                args.max_line = value("--max-line")?.parse().map_err(|_| usage("--max-line takes a number of bytes".into()))?
+                args.max_line = value("--max-line")?
+                    .parse()
+                    .map_err(|_| usage("--max-line takes a number of bytes".into()))?
             }
             "--window" => {
                 args.window = match value("--window")?.as_str() {
@@ -132,7 +141,11 @@ pub fn parse(argv: &[String]) -> Result<Args, ArgError> {
             "--no-dedup" => args.dedup = false,
             "--plans" => args.plans = Some(value("--plans")?.into()),
             "--period" => args.period = Some(value("--period")?),
-            "--version" => args.version = value("--version")?.parse().map_err(|_| usage("--version takes a number".into()))?,
+            "--version" => {
+                args.version = value("--version")?
+                    .parse()
+                    .map_err(|_| usage("--version takes a number".into()))?
+            }
             "--quiet" => args.quiet = true,
             flag if flag.starts_with("--") => return Err(usage(format!("unknown option {flag}"))),
             input => raw_inputs.push(input.to_string()),
@@ -150,7 +163,10 @@ pub fn parse(argv: &[String]) -> Result<Args, ArgError> {
             .or(default_format)
             .or_else(|| format_of_path(&path))
             .ok_or_else(|| usage(format!("no format for {raw:?}: use --format or FORMAT:PATH")))?;
-        args.inputs.push(Input { format, path: (path != "-").then(|| path.into()) });
+        args.inputs.push(Input {
+            format,
+            path: (path != "-").then(|| path.into()),
+        });
     }
     if command == Command::Bill && (args.plans.is_none() || args.period.is_none()) {
         return Err(usage("bill needs --plans and --period".into()));

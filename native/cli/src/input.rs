@@ -44,11 +44,19 @@ impl<S: FnMut(EventRef<'_>)> EventSink for Tagging<'_, S> {
 }
 
 /// Parses every input, calling `each` for every event.
-pub fn read_all(inputs: &[Input], max_line: usize, quiet: bool, mut each: impl FnMut(EventRef<'_>)) -> Result<Totals, InputError> {
+pub fn read_all(
+    inputs: &[Input],
+    max_line: usize,
+    quiet: bool,
+    mut each: impl FnMut(EventRef<'_>),
+) -> Result<Totals, InputError> {
     let mut totals = Totals::default();
     for input in inputs {
         let name = input.name();
-        let read_err = |source| InputError::Read { name: name.clone(), source };
+        let read_err = |source| InputError::Read {
+            name: name.clone(),
+            source,
+        };
         let (mut reader, size): (Box<dyn Read>, Option<u64>) = match &input.path {
             Some(p) => {
                 let f = File::open(p).map_err(read_err)?;
@@ -58,8 +66,18 @@ pub fn read_all(inputs: &[Input], max_line: usize, quiet: bool, mut each: impl F
             None => (Box::new(std::io::stdin().lock()), None),
         };
         let show_progress = !quiet && size.is_some_and(|s| s >= PROGRESS_FROM);
-        let mut parser = StreamParser::new(input.format, ParserOptions { max_line, ..ParserOptions::default() });
-        let mut sink = Tagging { inner: &mut each, name: &name, rejects: &mut totals.rejects };
+        let mut parser = StreamParser::new(
+            input.format,
+            ParserOptions {
+                max_line,
+                ..ParserOptions::default()
+            },
+        );
+        let mut sink = Tagging {
+            inner: &mut each,
+            name: &name,
+            rejects: &mut totals.rejects,
+        };
         let mut buf = vec![0u8; CHUNK];
         let mut read = 0u64;
         let mut shown = 0u64;
@@ -100,5 +118,9 @@ pub fn read_all(inputs: &[Input], max_line: usize, quiet: bool, mut each: impl F
 fn progress(name: &str, pct: u64, s: ParseStats) {
     let mut err = std::io::stderr();
     let end = if err.is_terminal() { "\r" } else { "\n" };
-    let _ = write!(err, "tally: {name}: {pct:>3}% ({} lines, {} events, {} rejected){end}", s.records, s.events, s.rejected);
+    let _ = write!(
+        err,
+        "tally: {name}: {pct:>3}% ({} lines, {} events, {} rejected){end}",
+        s.records, s.events, s.rejected
+    );
 }

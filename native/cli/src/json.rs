@@ -9,7 +9,11 @@ use tally_core::{Reject, UsageEvent};
 /// Integers beyond 2^53 would lose precision in many JSON readers: they
 /// are written as numbers only when they fit, else as decimal strings.
 fn big(n: u128) -> Value {
-    if n <= (1u128 << 53) { json!(n as u64) } else { json!(n.to_string()) }
+    if n <= (1u128 << 53) {
+        json!(n as u64)
+    } else {
+        json!(n.to_string())
+    }
 }
 
 pub fn event(e: &UsageEvent) -> Value {

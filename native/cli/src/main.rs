@@ -65,7 +65,11 @@ fn run(args: &Args) -> Result<Totals, CliError> {
     let mut out = BufWriter::new(stdout.lock());
     let write_err = |e: std::io::Error| CliError::Write("standard output".into(), e);
     let write_line = |out: &mut BufWriter<_>, v: serde_json::Value| writeln!(out, "{v}");
-    let config = AggregatorConfig { window: args.window, dedup: args.dedup, ..AggregatorConfig::default() };
+    let config = AggregatorConfig {
+        window: args.window,
+        dedup: args.dedup,
+        ..AggregatorConfig::default()
+    };
     let totals = match args.command {
         Command::Parse => {
             let mut failed = None;
@@ -84,7 +88,9 @@ fn run(args: &Args) -> Result<Totals, CliError> {
         Command::Aggregate => {
             let mut agg = Aggregator::new(config);
             let mut queue = EventQueue::default();
-            let totals = read_all(&args.inputs, args.max_line, args.quiet, |e| queue.push(&e, &mut agg))?;
+            let totals = read_all(&args.inputs, args.max_line, args.quiet, |e| {
+                queue.push(&e, &mut agg)
+            })?;
             queue.flush(&mut agg);
             for (key, start, st) in agg.windows() {
                 write_line(&mut out, json::window(&key, args.window, start, st)).map_err(write_err)?;
@@ -95,7 +101,8 @@ fn run(args: &Args) -> Result<Totals, CliError> {
         Command::Bill => {
             let plans_path = args.plans.as_ref().expect("checked by args");
             let name = plans_path.display().to_string();
-            let text = std::fs::read_to_string(plans_path).map_err(|e| CliError::Plans(name.clone(), e.to_string()))?;
+            let text = std::fs::read_to_string(plans_path)
+                .map_err(|e| CliError::Plans(name.clone(), e.to_string()))?;
             let plans = Plans::from_json(&text).map_err(|e| CliError::Plans(name.clone(), e.to_string()))?;
             let label = args.period.clone().expect("checked by args");
             let period = parse_period(&label).ok_or_else(|| CliError::Period(label.clone()))?;
@@ -143,7 +150,10 @@ fn run(args: &Args) -> Result<Totals, CliError> {
 fn note_counters(args: &Args, agg: &Aggregator) {
     let c = agg.counters();
     if !args.quiet && c.duplicates > 0 {
-        eprintln!("tally: {} duplicate events (same source and id) counted once", c.duplicates);
+        eprintln!(
+            "tally: {} duplicate events (same source and id) counted once",
+            c.duplicates
+        );
     }
 }
 
@@ -152,11 +162,17 @@ fn report(args: &Args, totals: &Totals) -> ExitCode {
         eprintln!("{file}:{}: {}", r.line, r.reason);
     }
     if totals.rejects.len() > REJECTS_SHOWN {
-        eprintln!("... and {} more rejected lines", totals.rejects.len() - REJECTS_SHOWN);
+        eprintln!(
+            "... and {} more rejected lines",
+            totals.rejects.len() - REJECTS_SHOWN
+        );
     }
     let s = totals.stats;
     if !args.quiet {
-        let kept = args.rejects.as_ref().map_or(String::new(), |p| format!(" (kept in {})", p.display()));
+        let kept = args
+            .rejects
+            .as_ref()
+            .map_or(String::new(), |p| format!(" (kept in {})", p.display()));
         eprintln!(
             "tally: {} inputs, {} bytes, {} records read (lines; bucket entries for RGW), {} events, {} rejected{kept}, {} skipped",
             args.inputs.len(),
@@ -167,5 +183,9 @@ fn report(args: &Args, totals: &Totals) -> ExitCode {
             s.skipped
         );
     }
-    if s.rejected > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS }
+    if s.rejected > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -5,7 +5,10 @@ use std::process::{Command, Output};
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/fixtures");
 
 fn tally(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tally")).args(args).output().expect("runs")
+    Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(args)
+        .output()
+        .expect("runs")
 }
 
 fn fixture(name: &str) -> String {
@@ -13,21 +16,32 @@ fn fixture(name: &str) -> String {
 }
 
 fn lines(out: &[u8]) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(out).lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect()
+    String::from_utf8_lossy(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
 }
 
 #[test]
 fn parse_writes_events_and_names_every_reject() {
     let dir = tempfile::tempdir().unwrap();
     let rejects = dir.path().join("rejects.jsonl");
-    let out = tally(&["parse", &fixture("events.jsonl"), "--rejects", rejects.to_str().unwrap()]);
+    let out = tally(&[
+        "parse",
+        &fixture("events.jsonl"),
+        "--rejects",
+        rejects.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2), "rejected lines give status 2");
     let events = lines(&out.stdout);
     assert_eq!(events.len(), 4);
     assert_eq!(events[0]["id"], "evt-1");
     assert_eq!(events[0]["time"], "2026-10-01T00:05:00.000Z");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("events.jsonl:5: field data.value is not a non-negative integer"), "{stderr}");
+    assert!(
+        stderr.contains("events.jsonl:5: field data.value is not a non-negative integer"),
+        "{stderr}"
+    );
     assert!(stderr.contains("13 records read"), "{stderr}");
     let kept = lines(&std::fs::read(&rejects).unwrap());
     assert_eq!(kept.len(), 8);
@@ -60,7 +74,16 @@ fn bill_writes_invoice_lines() {
             "default_plan": "std"}"#,
     )
     .unwrap();
-    let out = tally(&["bill", "--plans", plans.to_str().unwrap(), "--period", "2026-10", "--version", "2", &fixture("rgw_usage.json")]);
+    let out = tally(&[
+        "bill",
+        "--plans",
+        plans.to_str().unwrap(),
+        "--period",
+        "2026-10",
+        "--version",
+        "2",
+        &fixture("rgw_usage.json"),
+    ]);
     assert_eq!(out.status.code(), Some(2), "the fixture has a rejected entry");
     let invoice = lines(&out.stdout);
     let johndoe: Vec<_> = invoice.iter().filter(|l| l["customer"] == "johndoe").collect();
@@ -79,7 +102,14 @@ fn errors_name_the_file_and_exit_non_zero() {
     let out = tally(&["parse", "data.unknown"]);
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no format for \"data.unknown\""));
-    let out = tally(&["bill", "--plans", "/nope.json", "--period", "2026-10", &fixture("storage.csv")]);
+    let out = tally(&[
+        "bill",
+        "--plans",
+        "/nope.json",
+        "--period",
+        "2026-10",
+        &fixture("storage.csv"),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("plans file /nope.json"));
 }

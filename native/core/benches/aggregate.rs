@@ -113,13 +113,19 @@ fn queued(agg: &mut Aggregator, events: &[EventRef<'_>]) {
 }
 
 fn run(events: &[EventRef<'_>], dedup: bool) -> Aggregator {
-    let mut agg = Aggregator::new(AggregatorConfig { dedup, ..AggregatorConfig::default() });
+    let mut agg = Aggregator::new(AggregatorConfig {
+        dedup,
+        ..AggregatorConfig::default()
+    });
     agg.apply_batch(events);
     agg
 }
 
 fn main() {
-    let mut c = Criterion::default().configure_from_args().measurement_time(Duration::from_secs(5)).sample_size(10);
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .measurement_time(Duration::from_secs(5))
+        .sample_size(10);
     let mut report = Vec::new();
     for keys in [1_000usize, 100_000, 1_000_000] {
         let (text, owned) = events(keys);
@@ -129,7 +135,9 @@ fn main() {
         group.throughput(Throughput::Elements(EVENTS as u64));
         for dedup in [false, true] {
             let name = if dedup { "sum_dedup" } else { "sum" };
-            group.bench_with_input(BenchmarkId::new(name, keys), &refs, |b, refs| b.iter(|| black_box(run(refs, dedup))));
+            group.bench_with_input(BenchmarkId::new(name, keys), &refs, |b, refs| {
+                b.iter(|| black_box(run(refs, dedup)))
+            });
             let before = LIVE.load(Ordering::Relaxed);
             let agg = run(&refs, dedup);
             let held = LIVE.load(Ordering::Relaxed) - before;
@@ -138,9 +146,13 @@ fn main() {
         }
         let mut warm = run(&refs, false);
         let windows = warm.window_count();
-        group.bench_with_input(BenchmarkId::new("sum_warm", keys), &refs, |b, refs| b.iter(|| warm.apply_batch(refs)));
+        group.bench_with_input(BenchmarkId::new("sum_warm", keys), &refs, |b, refs| {
+            b.iter(|| warm.apply_batch(refs))
+        });
         report.push(("sum_warm", keys, windows, 0));
-        group.bench_with_input(BenchmarkId::new("sum_warm_queued", keys), &refs, |b, refs| b.iter(|| queued(&mut warm, refs)));
+        group.bench_with_input(BenchmarkId::new("sum_warm_queued", keys), &refs, |b, refs| {
+            b.iter(|| queued(&mut warm, refs))
+        });
         report.push(("sum_warm_queued", keys, windows, 0));
         // The same without the queue's lookahead: one event, one lookup.
         group.bench_with_input(BenchmarkId::new("sum_warm_one", keys), &refs, |b, refs| {
@@ -154,13 +166,21 @@ fn main() {
         group.finish();
     }
     c.final_summary();
-    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../target").to_string());
+    let dir = std::env::var("CARGO_TARGET_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../target").to_string());
     // Events/s from the mean time, and from the fastest sample (this shared
     // VM's neighbours only ever add time; both are printed).
-    let read = |name: &str, keys: usize, file: &str| std::fs::read_to_string(format!("{dir}/criterion/aggregate/{name}/{keys}/new/{file}")).ok();
+    let read = |name: &str, keys: usize, file: &str| {
+        std::fs::read_to_string(format!("{dir}/criterion/aggregate/{name}/{keys}/new/{file}")).ok()
+    };
     let number_after = |text: &str, key: &str| -> Option<f64> {
         let j = text.find(key)? + key.len();
-        text[j..].split([',', '}', ']']).next()?.trim().parse::<f64>().ok()
+        text[j..]
+            .split([',', '}', ']'])
+            .next()?
+            .trim()
+            .parse::<f64>()
+            .ok()
     };
     let mean_ns = |name: &str, keys: usize| {
         let t = read(name, keys, "estimates.json")?;
@@ -175,12 +195,27 @@ fn main() {
             body.split(',').map(|x| x.trim().parse::<f64>().ok()).collect()
         };
         let (iters, times) = (list("\"iters\":[")?, list("\"times\":[")?);
-        iters.iter().zip(&times).map(|(i, t)| t / i).min_by(f64::total_cmp)
+        iters
+            .iter()
+            .zip(&times)
+            .map(|(i, t)| t / i)
+            .min_by(f64::total_cmp)
     };
-    let rate = |ns: Option<f64>| ns.map_or("?".to_string(), |ns| format!("{:.0}", EVENTS as f64 / (ns / 1e9)));
-    println!("\n{:<16} {:>10} {:>16} {:>16} {:>16}", "meter", "keys", "events/s", "best events/s", "bytes held/key");
+    let rate =
+        |ns: Option<f64>| ns.map_or("?".to_string(), |ns| format!("{:.0}", EVENTS as f64 / (ns / 1e9)));
+    println!(
+        "\n{:<16} {:>10} {:>16} {:>16} {:>16}",
+        "meter", "keys", "events/s", "best events/s", "bytes held/key"
+    );
     for (name, keys, windows, held) in report {
-        println!("{:<16} {:>10} {:>16} {:>16} {:>16}", name, windows, rate(mean_ns(name, keys)), rate(best_ns(name, keys)), held / windows.max(1));
+        println!(
+            "{:<16} {:>10} {:>16} {:>16} {:>16}",
+            name,
+            windows,
+            rate(mean_ns(name, keys)),
+            rate(best_ns(name, keys)),
+            held / windows.max(1)
+        );
     }
     println!("(bytes held/key includes the dedup digests of {EVENTS} events where dedup is on; the sum_warm rows allocate nothing)");
 }

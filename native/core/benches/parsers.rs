@@ -17,8 +17,8 @@ use std::borrow::Cow;
 
 use tally_core::event::{EventRef, EventSink};
 use tally_core::parse::{parse_all, ParserOptions, StreamParser};
-use tally_core::Reject;
 use tally_core::time::{format_rfc3339, parse_rfc3339};
+use tally_core::Reject;
 use tally_core::{Format, UsageEvent};
 
 const LINES: usize = 50_000;
@@ -29,7 +29,11 @@ fn jsonl_data() -> Vec<u8> {
     let meters = ["bandwidth_out_bytes", "bandwidth_in_bytes", "requests"];
     let mut out = Vec::with_capacity(LINES * 260);
     for i in 0..LINES {
-        let extra = if i % 10 == 0 { r#","traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01""# } else { "" };
+        let extra = if i % 10 == 0 {
+            r#","traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01""#
+        } else {
+            ""
+        };
         out.extend_from_slice(
             format!(
                 r#"{{"specversion":"1.0","id":"evt-{i:08}","source":"/edge/pop-{}","type":"com.tally.usage","subject":"customer-{:04}","time":"{}"{extra},"data":{{"resource":"bucket-{}","meter":"{}","value":{}}}}}"#,
@@ -72,7 +76,14 @@ fn csv_data() -> Vec<u8> {
     let mut out = b"timestamp,customer,bucket,bytes\n".to_vec();
     for i in 0..LINES {
         out.extend_from_slice(
-            format!("{},customer-{:04},bucket-{},{}\n", format_rfc3339(1_790_812_800_000 + (i as i64 / 100) * 3_600_000), i % 100, i % 7, i * 1_000_003).as_bytes(),
+            format!(
+                "{},customer-{:04},bucket-{},{}\n",
+                format_rfc3339(1_790_812_800_000 + (i as i64 / 100) * 3_600_000),
+                i % 100,
+                i % 7,
+                i * 1_000_003
+            )
+            .as_bytes(),
         );
     }
     out
@@ -81,14 +92,19 @@ fn csv_data() -> Vec<u8> {
 fn rgw_data() -> Vec<u8> {
     let mut out = String::from("{\n    \"entries\": [\n");
     for u in 0..200 {
-        out.push_str(&format!("        {{\n            \"user\": \"user-{u}\",\n            \"buckets\": [\n"));
+        out.push_str(&format!(
+            "        {{\n            \"user\": \"user-{u}\",\n            \"buckets\": [\n"
+        ));
         for h in 0..50 {
             out.push_str(&format!(
                 "                {{\n                    \"bucket\": \"bucket-{u}\",\n                    \"time\": \"2026-10-01 00:00:00.000000Z\",\n                    \"epoch\": {},\n                    \"owner\": \"user-{u}\",\n                    \"categories\": [\n                        {{\n                            \"category\": \"get_obj\",\n                            \"bytes_sent\": {},\n                            \"bytes_received\": 0,\n                            \"ops\": {},\n                            \"successful_ops\": {}\n                        }}\n                    ]\n                }}{}\n",
                 1_790_812_800 + h * 3600, h * 1_048_576 + 1, h + 1, h + 1, if h < 49 { "," } else { "" }
             ));
         }
-        out.push_str(&format!("            ]\n        }}{}\n", if u < 199 { "," } else { "" }));
+        out.push_str(&format!(
+            "            ]\n        }}{}\n",
+            if u < 199 { "," } else { "" }
+        ));
     }
     out.push_str("    ]\n}\n");
     out.into_bytes()
@@ -185,8 +201,12 @@ struct Summing {
 impl EventSink for Summing {
     fn event(&mut self, e: EventRef<'_>) {
         self.events += 1;
-        self.checksum = self.checksum.wrapping_add(e.value ^ e.time_ms as u64)
-            .wrapping_add((e.id.len() + e.source.len() + e.customer.len() + e.resource.len() + e.meter.len()) as u64);
+        self.checksum = self
+            .checksum
+            .wrapping_add(e.value ^ e.time_ms as u64)
+            .wrapping_add(
+                (e.id.len() + e.source.len() + e.customer.len() + e.resource.len() + e.meter.len()) as u64,
+            );
     }
     fn reject(&mut self, _: Reject) {}
 }
@@ -210,7 +230,11 @@ struct Case {
 }
 
 fn main() {
-    let mut c = Criterion::default().configure_from_args().measurement_time(Duration::from_secs(3)).sample_size(30).warm_up_time(Duration::from_secs(1));
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(1));
     let jsonl = jsonl_data();
     let inputs = [
         ("json_lines/tally", Format::JsonLines, jsonl.clone()),
@@ -219,17 +243,32 @@ fn main() {
         ("storage_csv/tally", Format::StorageCsv, csv_data()),
     ];
     // The baseline must produce exactly what tally produces, or the comparison means nothing.
-    assert_eq!(serde_baseline(&jsonl), parse_all(Format::JsonLines, ParserOptions::default(), &jsonl).0.events);
+    assert_eq!(
+        serde_baseline(&jsonl),
+        parse_all(Format::JsonLines, ParserOptions::default(), &jsonl)
+            .0
+            .events
+    );
 
     let mut cases = Vec::new();
     let mut group = c.benchmark_group("parse");
     group.throughput(Throughput::Bytes(jsonl.len() as u64));
-    group.bench_function("json_lines/serde_json", |b| b.iter(|| black_box(serde_baseline(black_box(&jsonl)))));
-    cases.push(Case { name: "json_lines/serde_json", bytes: jsonl.len(), events: LINES });
+    group.bench_function("json_lines/serde_json", |b| {
+        b.iter(|| black_box(serde_baseline(black_box(&jsonl))))
+    });
+    cases.push(Case {
+        name: "json_lines/serde_json",
+        bytes: jsonl.len(),
+        events: LINES,
+    });
     let (mut a, mut b) = (Summing::default(), Summing::default());
     serde_borrowed(&jsonl, &mut a);
     tally_borrowed(&jsonl, &mut b);
-    assert_eq!((a.events, a.checksum), (b.events, b.checksum), "borrowed baselines agree");
+    assert_eq!(
+        (a.events, a.checksum),
+        (b.events, b.checksum),
+        "borrowed baselines agree"
+    );
     group.bench_function("json_lines/serde_json_borrowed", |bench| {
         bench.iter(|| {
             let mut sink = Summing::default();
@@ -237,7 +276,11 @@ fn main() {
             black_box(sink.checksum)
         })
     });
-    cases.push(Case { name: "json_lines/serde_json_borrowed", bytes: jsonl.len(), events: LINES });
+    cases.push(Case {
+        name: "json_lines/serde_json_borrowed",
+        bytes: jsonl.len(),
+        events: LINES,
+    });
     group.bench_function("json_lines/tally_borrowed", |bench| {
         bench.iter(|| {
             let mut sink = Summing::default();
@@ -245,7 +288,11 @@ fn main() {
             black_box(sink.checksum)
         })
     });
-    cases.push(Case { name: "json_lines/tally_borrowed", bytes: jsonl.len(), events: LINES });
+    cases.push(Case {
+        name: "json_lines/tally_borrowed",
+        bytes: jsonl.len(),
+        events: LINES,
+    });
     let s3 = &inputs[1].2;
     group.throughput(Throughput::Bytes(s3.len() as u64));
     group.bench_function("s3_access_log/tally_borrowed", |bench| {
@@ -257,13 +304,23 @@ fn main() {
     });
     let mut sink = Summing::default();
     parse_borrowed(Format::S3AccessLog, s3, &mut sink);
-    cases.push(Case { name: "s3_access_log/tally_borrowed", bytes: s3.len(), events: sink.events as usize });
+    cases.push(Case {
+        name: "s3_access_log/tally_borrowed",
+        bytes: s3.len(),
+        events: sink.events as usize,
+    });
     for (name, format, input) in &inputs {
         let (batch, stats) = parse_all(*format, ParserOptions::default(), input);
         assert_eq!(stats.rejected, 0, "{name}: the benchmark data must be valid");
         group.throughput(Throughput::Bytes(input.len() as u64));
-        group.bench_function(*name, |b| b.iter(|| black_box(parse_all(*format, ParserOptions::default(), black_box(input)))));
-        cases.push(Case { name, bytes: input.len(), events: batch.events.len() });
+        group.bench_function(*name, |b| {
+            b.iter(|| black_box(parse_all(*format, ParserOptions::default(), black_box(input))))
+        });
+        cases.push(Case {
+            name,
+            bytes: input.len(),
+            events: batch.events.len(),
+        });
     }
     group.finish();
     c.final_summary();
@@ -275,7 +332,8 @@ fn main() {
 /// neighbours only ever add time, so the fastest sample is the closest to
 /// what the code does on a quiet core; both are printed).
 fn print_table(cases: &[Case]) {
-    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../target").to_string());
+    let dir = std::env::var("CARGO_TARGET_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../target").to_string());
     let read = |name: &str, file: &str| -> Option<serde_json::Value> {
         let path = format!("{dir}/criterion/parse/{}/new/{file}", name.replace('/', "_"));
         serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
@@ -284,18 +342,31 @@ fn print_table(cases: &[Case]) {
     let best_ns = |name: &str| {
         let v = read(name, "sample.json")?;
         let (iters, times) = (v["iters"].as_array()?, v["times"].as_array()?);
-        iters.iter().zip(times).filter_map(|(i, t)| Some(t.as_f64()? / i.as_f64()?)).min_by(f64::total_cmp)
+        iters
+            .iter()
+            .zip(times)
+            .filter_map(|(i, t)| Some(t.as_f64()? / i.as_f64()?))
+            .min_by(f64::total_cmp)
     };
     // Owned results compare with the owned baseline, borrowed with borrowed.
     let baseline = |name: &str, ns: &dyn Fn(&str) -> Option<f64>| {
         if !name.starts_with("json_lines") {
             return None;
         }
-        ns(if name.ends_with("borrowed") { "json_lines/serde_json_borrowed" } else { "json_lines/serde_json" })
+        ns(if name.ends_with("borrowed") {
+            "json_lines/serde_json_borrowed"
+        } else {
+            "json_lines/serde_json"
+        })
     };
-    println!("\n{:<32} {:>10} {:>14} {:>10} {:>12} {:>10}", "parser", "MB/s", "events/s", "vs serde", "best MB/s", "vs serde");
+    println!(
+        "\n{:<32} {:>10} {:>14} {:>10} {:>12} {:>10}",
+        "parser", "MB/s", "events/s", "vs serde", "best MB/s", "vs serde"
+    );
     for case in cases {
-        let (Some(mean), Some(best)) = (mean_ns(case.name), best_ns(case.name)) else { continue };
+        let (Some(mean), Some(best)) = (mean_ns(case.name), best_ns(case.name)) else {
+            continue;
+        };
         let ratio = |ns: f64, b: Option<f64>| b.map_or("-".to_string(), |b| format!("{:.2}x", b / ns));
         println!(
             "{:<32} {:>10.0} {:>14.0} {:>10} {:>12.0} {:>10}",

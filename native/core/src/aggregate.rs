@@ -72,7 +72,9 @@ impl Window {
     }
 
     fn from_code(code: u8) -> Option<Window> {
-        [Window::Hour, Window::Day, Window::Month].get(code as usize).copied()
+        [Window::Hour, Window::Day, Window::Month]
+            .get(code as usize)
+            .copied()
     }
 }
 
@@ -128,7 +130,10 @@ impl Default for AggregatorConfig {
         AggregatorConfig {
             window: Window::Hour,
             dedup: true,
-            rate_meters: vec![meters::BANDWIDTH_OUT_BYTES.into(), meters::BANDWIDTH_IN_BYTES.into()],
+            rate_meters: vec![
+                meters::BANDWIDTH_OUT_BYTES.into(),
+                meters::BANDWIDTH_IN_BYTES.into(),
+            ],
             gauge_meters: vec![meters::STORAGE_BYTES.into()],
             unique_meters: Vec::new(),
             gauge_gap_cap_ms: 48 * HOUR_MS,
@@ -221,7 +226,11 @@ struct WindowTable {
 
 impl WindowTable {
     fn new() -> Self {
-        WindowTable { slots: HashMap::with_hasher(FixedState::with_seed(1)), stats: Vec::new(), keys: Vec::new() }
+        WindowTable {
+            slots: HashMap::with_hasher(FixedState::with_seed(1)),
+            stats: Vec::new(),
+            keys: Vec::new(),
+        }
     }
 
     #[inline]
@@ -289,7 +298,13 @@ struct Spot {
 
 impl Spot {
     /// Holds no instant.
-    const NONE: Spot = Spot { window_start: 0, window_end: 0, window_hour: None, period: 0, period_closed: false };
+    const NONE: Spot = Spot {
+        window_start: 0,
+        window_end: 0,
+        window_hour: None,
+        period: 0,
+        period_closed: false,
+    };
 }
 
 /// What billing needs of one series in one period.
@@ -312,7 +327,10 @@ struct PeriodTable {
 
 impl PeriodTable {
     fn new() -> Self {
-        PeriodTable { slots: HashMap::with_hasher(FixedState::with_seed(2)), entries: Vec::new() }
+        PeriodTable {
+            slots: HashMap::with_hasher(FixedState::with_seed(2)),
+            entries: Vec::new(),
+        }
     }
 
     /// The slot of `key`, made when new; `hint` is a slot to try first.
@@ -417,7 +435,6 @@ pub enum AggregateError {
     BadExport(&'static str),
 }
 
-
 /// The digest an event is deduplicated by.
 pub fn event_digest(source: &str, id: &str) -> u128 {
     let seed = xxhash_rust::xxh3::xxh3_64(source.as_bytes());
@@ -477,7 +494,9 @@ impl Aggregator {
     fn series_index(&mut self, customer: &str, resource: &str, meter: &str) -> u32 {
         let config = &self.config;
         let hash = self.series.hash(customer, resource, meter);
-        self.series.find_or_insert(hash, customer, resource, meter, |meter| kind_of(config, meter)).0
+        self.series
+            .find_or_insert(hash, customer, resource, meter, |meter| kind_of(config, meter))
+            .0
     }
 
     /// Where `time_ms` falls: its window and period (the last event's, when
@@ -499,7 +518,9 @@ impl Aggregator {
         Spot {
             window_start,
             window_end: self.config.window.end(window_start),
-            window_hour: i32::try_from(window_start / HOUR_MS).ok().filter(|_| window_start % HOUR_MS == 0),
+            window_hour: i32::try_from(window_start / HOUR_MS)
+                .ok()
+                .filter(|_| window_start % HOUR_MS == 0),
             period,
             period_closed: self.closed.contains(&period),
         }
@@ -508,7 +529,11 @@ impl Aggregator {
     /// Counts one event.
     pub fn apply(&mut self, e: &EventRef<'_>) -> Applied {
         let hash = self.series.hash(&e.customer, &e.resource, &e.meter);
-        let digest = if self.config.dedup { event_digest(&e.source, &e.id) } else { 0 };
+        let digest = if self.config.dedup {
+            event_digest(&e.source, &e.id)
+        } else {
+            0
+        };
         self.apply_hashed(e, hash, digest)
     }
 
@@ -581,14 +606,20 @@ impl Aggregator {
             return Applied::Duplicate;
         }
         let config = &self.config;
-        let (s, rec) = self.series.find_or_insert(hash, e.customer(), e.resource(), e.meter(), |meter| kind_of(config, meter));
+        let (s, rec) = self
+            .series
+            .find_or_insert(hash, e.customer(), e.resource(), e.meter(), |meter| {
+                kind_of(config, meter)
+            });
         let kind = rec.kind;
         let slot = match rec.cached_slot(spot.window_hour) {
             Some(slot) => {
                 self.windows.stats[slot as usize].add(e.value(), e.time_ms());
                 slot
             }
-            None => self.windows.add(s, spot.window_start, e.value(), e.time_ms(), kind & UNIQUE != 0),
+            None => self
+                .windows
+                .add(s, spot.window_start, e.value(), e.time_ms(), kind & UNIQUE != 0),
         };
         rec.remember(spot.window_hour, slot);
         if kind & (RATE | GAUGE) != 0 {
@@ -634,9 +665,15 @@ impl Aggregator {
 
     /// Every window, sorted by series key then window start.
     pub fn windows(&self) -> Vec<(SeriesKey, i64, &WindowStats)> {
-        let mut all: Vec<_> = self.windows.iter().map(|(&(s, w), st)| (self.series.parts(s), w, st, s)).collect();
+        let mut all: Vec<_> = self
+            .windows
+            .iter()
+            .map(|(&(s, w), st)| (self.series.parts(s), w, st, s))
+            .collect();
         all.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        all.into_iter().map(|(_, w, st, s)| (self.series.key(s), w, st)).collect()
+        all.into_iter()
+            .map(|(_, w, st, s)| (self.series.key(s), w, st))
+            .collect()
     }
 
     /// The usage of the period starting at `period_start_ms`, whether closed or not.
@@ -647,14 +684,16 @@ impl Aggregator {
             if w < period_start_ms || w >= end {
                 continue;
             }
-            let u = by_series.entry(self.series.parts(s)).or_insert_with(|| SeriesUsage {
-                key: self.series.key(s),
-                total: 0,
-                count: 0,
-                max: 0,
-                rate_intervals: Vec::new(),
-                samples: Vec::new(),
-            });
+            let u = by_series
+                .entry(self.series.parts(s))
+                .or_insert_with(|| SeriesUsage {
+                    key: self.series.key(s),
+                    total: 0,
+                    count: 0,
+                    max: 0,
+                    rate_intervals: Vec::new(),
+                    samples: Vec::new(),
+                });
             u.total += st.sum;
             u.count += st.count;
             u.max = u.max.max(st.max);
@@ -699,7 +738,10 @@ impl Aggregator {
             if let Some(ours) = self.seen.get(period) {
                 let count = theirs.iter().filter(|&d| ours.contains(d)).count() as u64;
                 if count > 0 {
-                    return Err(AggregateError::Overlap { period: period_label(*period), count });
+                    return Err(AggregateError::Overlap {
+                        period: period_label(*period),
+                        count,
+                    });
                 }
             }
         }
@@ -801,7 +843,11 @@ type R<T> = Result<T, AggregateError>;
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> R<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or(AggregateError::BadExport("truncated"))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or(AggregateError::BadExport("truncated"))?;
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -874,7 +920,11 @@ impl Aggregator {
             w.str(r);
             w.str(m);
         }
-        let mut windows: Vec<_> = self.windows.iter().map(|(&(s, t), st)| ((canon[s as usize], t), st)).collect();
+        let mut windows: Vec<_> = self
+            .windows
+            .iter()
+            .map(|(&(s, t), st)| ((canon[s as usize], t), st))
+            .collect();
         windows.sort_by_key(|(k, _)| *k);
         w.u32(windows.len() as u32);
         for ((s, t), st) in windows {
@@ -897,7 +947,11 @@ impl Aggregator {
                 }
             }
         }
-        let mut periods: Vec<_> = self.periods.iter().map(|(&(s, p), ps)| ((canon[s as usize], p), ps)).collect();
+        let mut periods: Vec<_> = self
+            .periods
+            .iter()
+            .map(|(&(s, p), ps)| ((canon[s as usize], p), ps))
+            .collect();
         periods.sort_by_key(|(k, _)| *k);
         w.u32(periods.len() as u32);
         for ((s, p), ps) in periods {
@@ -966,7 +1020,11 @@ impl Aggregator {
             gauge_gap_cap_ms: r.i64()?,
         };
         let mut agg = Aggregator::new(config);
-        agg.counters = AggregatorCounters { applied: r.u64()?, duplicates: r.u64()?, late: r.u64()? };
+        agg.counters = AggregatorCounters {
+            applied: r.u64()?,
+            duplicates: r.u64()?,
+            late: r.u64()?,
+        };
         let n = r.count(12)?;
         for _ in 0..n {
             let (c, res, m) = (r.str()?, r.str()?, r.str()?);
@@ -977,7 +1035,11 @@ impl Aggregator {
             }
         }
         let series_ok = |s: u32| -> R<u32> {
-            if (s as usize) < n { Ok(s) } else { Err(AggregateError::BadExport("unknown series")) }
+            if (s as usize) < n {
+                Ok(s)
+            } else {
+                Err(AggregateError::BadExport("unknown series"))
+            }
         };
         let windows = r.count(61)?;
         for _ in 0..windows {
@@ -1049,11 +1111,26 @@ mod tests {
     fn months_and_windows() {
         let t = crate::time::parse_rfc3339(b"2024-02-29T13:45:10Z").unwrap();
         assert_eq!(period_label(t), "2024-02");
-        assert_eq!(month_start(t), crate::time::parse_rfc3339(b"2024-02-01T00:00:00Z").unwrap());
-        assert_eq!(month_end(month_start(t)), crate::time::parse_rfc3339(b"2024-03-01T00:00:00Z").unwrap());
-        assert_eq!(month_end(parse_period("2024-12").unwrap()), parse_period("2025-01").unwrap());
-        assert_eq!(Window::Hour.start(t), crate::time::parse_rfc3339(b"2024-02-29T13:00:00Z").unwrap());
-        assert_eq!(Window::Day.start(t), crate::time::parse_rfc3339(b"2024-02-29T00:00:00Z").unwrap());
+        assert_eq!(
+            month_start(t),
+            crate::time::parse_rfc3339(b"2024-02-01T00:00:00Z").unwrap()
+        );
+        assert_eq!(
+            month_end(month_start(t)),
+            crate::time::parse_rfc3339(b"2024-03-01T00:00:00Z").unwrap()
+        );
+        assert_eq!(
+            month_end(parse_period("2024-12").unwrap()),
+            parse_period("2025-01").unwrap()
+        );
+        assert_eq!(
+            Window::Hour.start(t),
+            crate::time::parse_rfc3339(b"2024-02-29T13:00:00Z").unwrap()
+        );
+        assert_eq!(
+            Window::Day.start(t),
+            crate::time::parse_rfc3339(b"2024-02-29T00:00:00Z").unwrap()
+        );
         assert_eq!(parse_period("2024-13"), None);
     }
 }
@@ -1089,7 +1166,11 @@ impl Aggregator {
     /// in groups through an [`EventQueue`], all of them before this returns.
     pub fn feed(&mut self, parser: &mut crate::parse::StreamParser, chunk: Option<&[u8]>) -> FeedOutcome {
         let before = parser.stats();
-        let mut sink = RejectCollector { aggregator: self, queue: EventQueue::default(), rejects: Vec::new() };
+        let mut sink = RejectCollector {
+            aggregator: self,
+            queue: EventQueue::default(),
+            rejects: Vec::new(),
+        };
         match chunk {
             Some(bytes) => parser.feed(bytes, &mut sink),
             None => parser.finish(&mut sink),
@@ -1097,6 +1178,10 @@ impl Aggregator {
         sink.queue.flush(sink.aggregator);
         let rejects = sink.rejects;
         let stats = parser.stats().since(before);
-        FeedOutcome { stats, rejects, counters: self.counters }
+        FeedOutcome {
+            stats,
+            rejects,
+            counters: self.counters,
+        }
     }
 }

@@ -32,7 +32,11 @@ pub enum BillingError {
     #[error("plans file: {0}")]
     PlansSyntax(String),
     #[error("plan {plan}, line {line}: {reason}")]
-    InvalidPlan { plan: String, line: usize, reason: String },
+    InvalidPlan {
+        plan: String,
+        line: usize,
+        reason: String,
+    },
     #[error("customer {customer} is assigned the unknown plan {plan}")]
     UnknownPlan { customer: String, plan: String },
     #[error("amount for {key} overflows 128 bits")]
@@ -95,10 +99,19 @@ pub struct TierSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "model", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PricingSpec {
-    Flat { unit_price: String },
-    Graduated { tiers: Vec<TierSpec> },
-    Volume { tiers: Vec<TierSpec> },
-    Package { package_size: String, package_price: String },
+    Flat {
+        unit_price: String,
+    },
+    Graduated {
+        tiers: Vec<TierSpec>,
+    },
+    Volume {
+        tiers: Vec<TierSpec>,
+    },
+    Package {
+        package_size: String,
+        package_price: String,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -181,13 +194,21 @@ fn decimal(text: &str, plan: &str, line: usize, what: &str) -> Result<Ratio, Bil
 }
 
 fn tiers(specs: &[TierSpec], plan: &str, line: usize) -> Result<Vec<Tier>, BillingError> {
-    let invalid = |reason: &str| BillingError::InvalidPlan { plan: plan.into(), line, reason: reason.into() };
+    let invalid = |reason: &str| BillingError::InvalidPlan {
+        plan: plan.into(),
+        line,
+        reason: reason.into(),
+    };
     if specs.is_empty() {
         return Err(invalid("tiers are empty"));
     }
     let mut out: Vec<Tier> = Vec::new();
     for (i, t) in specs.iter().enumerate() {
-        let up_to = t.up_to.as_deref().map(|u| decimal(u, plan, line, "up_to")).transpose()?;
+        let up_to = t
+            .up_to
+            .as_deref()
+            .map(|u| decimal(u, plan, line, "up_to"))
+            .transpose()?;
         if up_to.is_none() && i + 1 != specs.len() {
             return Err(invalid("only the last tier may have no up_to"));
         }
@@ -199,7 +220,12 @@ fn tiers(specs: &[TierSpec], plan: &str, line: usize) -> Result<Vec<Tier>, Billi
         out.push(Tier {
             up_to,
             unit_price: decimal(&t.unit_price, plan, line, "unit_price")?,
-            flat_fee: t.flat_fee.as_deref().map(|f| decimal(f, plan, line, "flat_fee")).transpose()?.unwrap_or(Ratio::ZERO),
+            flat_fee: t
+                .flat_fee
+                .as_deref()
+                .map(|f| decimal(f, plan, line, "flat_fee"))
+                .transpose()?
+                .unwrap_or(Ratio::ZERO),
         });
     }
     if out.last().is_some_and(|t| t.up_to.is_some()) {
@@ -211,7 +237,8 @@ fn tiers(specs: &[TierSpec], plan: &str, line: usize) -> Result<Vec<Tier>, Billi
 impl Plans {
     /// Reads and checks a plans file (JSON).
     pub fn from_json(text: &str) -> Result<Plans, BillingError> {
-        let spec: PlansSpec = serde_json::from_str(text).map_err(|e| BillingError::PlansSyntax(e.to_string()))?;
+        let spec: PlansSpec =
+            serde_json::from_str(text).map_err(|e| BillingError::PlansSyntax(e.to_string()))?;
         Plans::from_spec(spec)
     }
 
@@ -222,15 +249,27 @@ impl Plans {
             for (i, l) in p.lines.into_iter().enumerate() {
                 let line = i + 1;
                 let pricing = match &l.pricing {
-                    PricingSpec::Flat { unit_price } => Pricing::Flat { unit_price: decimal(unit_price, &name, line, "unit_price")? },
+                    PricingSpec::Flat { unit_price } => Pricing::Flat {
+                        unit_price: decimal(unit_price, &name, line, "unit_price")?,
+                    },
                     PricingSpec::Graduated { tiers: t } => Pricing::Graduated(tiers(t, &name, line)?),
                     PricingSpec::Volume { tiers: t } => Pricing::Volume(tiers(t, &name, line)?),
-                    PricingSpec::Package { package_size, package_price } => {
+                    PricingSpec::Package {
+                        package_size,
+                        package_price,
+                    } => {
                         let size = decimal(package_size, &name, line, "package_size")?;
                         if size.is_zero() {
-                            return Err(BillingError::InvalidPlan { plan: name, line, reason: "package_size is 0".into() });
+                            return Err(BillingError::InvalidPlan {
+                                plan: name,
+                                line,
+                                reason: "package_size is 0".into(),
+                            });
                         }
-                        Pricing::Package { size, price: decimal(package_price, &name, line, "package_price")? }
+                        Pricing::Package {
+                            size,
+                            price: decimal(package_price, &name, line, "package_price")?,
+                        }
                     }
                 };
                 let unit_fits = match l.measure {
@@ -247,10 +286,19 @@ impl Plans {
                 }
                 let bytes_per_gb = l.bytes_per_gb.map_or(GIB, |b| b as u128);
                 if bytes_per_gb == 0 {
-                    return Err(BillingError::InvalidPlan { plan: name, line, reason: "bytes_per_gb is 0".into() });
+                    return Err(BillingError::InvalidPlan {
+                        plan: name,
+                        line,
+                        reason: "bytes_per_gb is 0".into(),
+                    });
                 }
                 lines.push(PlanLine {
-                    included: l.included.as_deref().map(|v| decimal(v, &name, line, "included")).transpose()?.unwrap_or(Ratio::ZERO),
+                    included: l
+                        .included
+                        .as_deref()
+                        .map(|v| decimal(v, &name, line, "included"))
+                        .transpose()?
+                        .unwrap_or(Ratio::ZERO),
                     meter: l.meter,
                     measure: l.measure,
                     unit: l.unit,
@@ -259,14 +307,32 @@ impl Plans {
                     pricing,
                 });
             }
-            plans.insert(name.clone(), Plan { name, currency: p.currency, lines });
+            plans.insert(
+                name.clone(),
+                Plan {
+                    name,
+                    currency: p.currency,
+                    lines,
+                },
+            );
         }
-        for (customer, plan) in spec.customers.iter().chain(spec.default_plan.iter().map(|p| (p, p))) {
+        for (customer, plan) in spec
+            .customers
+            .iter()
+            .chain(spec.default_plan.iter().map(|p| (p, p)))
+        {
             if !plans.contains_key(plan) {
-                return Err(BillingError::UnknownPlan { customer: customer.clone(), plan: plan.clone() });
+                return Err(BillingError::UnknownPlan {
+                    customer: customer.clone(),
+                    plan: plan.clone(),
+                });
             }
         }
-        Ok(Plans { plans, customers: spec.customers, default_plan: spec.default_plan })
+        Ok(Plans {
+            plans,
+            customers: spec.customers,
+            default_plan: spec.default_plan,
+        })
     }
 
     pub fn plan_for(&self, customer: &str) -> Option<&Plan> {
@@ -311,7 +377,9 @@ pub fn price(pricing: &Pricing, quantity: Ratio) -> Result<(Ratio, Ratio), Overf
     match pricing {
         Pricing::Flat { unit_price } => Ok((quantity.mul(*unit_price)?, *unit_price)),
         Pricing::Package { size, price } => {
-            let packages = Ratio::new(quantity.num(), quantity.den()).mul(Ratio::new(size.den(), size.num()))?.ceil();
+            let packages = Ratio::new(quantity.num(), quantity.den())
+                .mul(Ratio::new(size.den(), size.num()))?
+                .ceil();
             Ok((Ratio::int(packages).mul(*price)?, *price))
         }
         Pricing::Graduated(tiers) => {
@@ -322,7 +390,9 @@ pub fn price(pricing: &Pricing, quantity: Ratio) -> Result<(Ratio, Ratio), Overf
             let (mut total, mut lower, mut shown) = (Ratio::ZERO, Ratio::ZERO, tiers[0].unit_price);
             for t in tiers {
                 let upper = t.up_to.map_or(quantity, |u| u.min(quantity));
-                total = total.add(upper.saturating_sub(lower)?.mul(t.unit_price)?)?.add(t.flat_fee)?;
+                total = total
+                    .add(upper.saturating_sub(lower)?.mul(t.unit_price)?)?
+                    .add(t.flat_fee)?;
                 shown = t.unit_price;
                 match t.up_to {
                     Some(u) if quantity > u => lower = u,
@@ -335,7 +405,10 @@ pub fn price(pricing: &Pricing, quantity: Ratio) -> Result<(Ratio, Ratio), Overf
             if quantity.is_zero() {
                 return Ok((Ratio::ZERO, tiers[0].unit_price));
             }
-            let t = tiers.iter().find(|t| t.up_to.is_none_or(|u| quantity <= u)).unwrap_or(&tiers[tiers.len() - 1]);
+            let t = tiers
+                .iter()
+                .find(|t| t.up_to.is_none_or(|u| quantity <= u))
+                .unwrap_or(&tiers[tiers.len() - 1]);
             Ok((quantity.mul(t.unit_price)?.add(t.flat_fee)?, t.unit_price))
         }
     }
@@ -356,7 +429,10 @@ pub fn p95_interval_value(values: &[u128], intervals: usize) -> u128 {
 pub fn byte_ms(samples: &[(i64, u64)], period_end_ms: i64, cap_ms: i64) -> u128 {
     let mut total = 0u128;
     for (i, &(t, level)) in samples.iter().enumerate() {
-        let next = samples.get(i + 1).map_or(period_end_ms, |s| s.0).min(period_end_ms);
+        let next = samples
+            .get(i + 1)
+            .map_or(period_end_ms, |s| s.0)
+            .min(period_end_ms);
         // min then max, not clamp: a negative cap (a config may hold one) must
         // mean "lasts 0", not a panic.
         let lasts = (next - t).min(cap_ms).max(0);
@@ -388,7 +464,13 @@ pub fn peak_of_sum(series: &[&[(i64, u64)]], cap_ms: i64) -> u128 {
 /// The quantity used, in the line's unit, over a group of series.
 fn quantity(line: &PlanLine, group: &[&SeriesUsage], usage: &PeriodUsage) -> Result<Ratio, Overflow> {
     let period_ms = (usage.period_end_ms - usage.period_start_ms) as u128;
-    let per_gb = |bytes: u128| if line.unit == Unit::Gb { Ratio::new(bytes, line.bytes_per_gb) } else { Ratio::int(bytes) };
+    let per_gb = |bytes: u128| {
+        if line.unit == Unit::Gb {
+            Ratio::new(bytes, line.bytes_per_gb)
+        } else {
+            Ratio::int(bytes)
+        }
+    };
     Ok(match line.measure {
         Measure::Total => per_gb(group.iter().map(|s| s.total).sum()),
         Measure::P95Rate => {
@@ -404,8 +486,14 @@ fn quantity(line: &PlanLine, group: &[&SeriesUsage], usage: &PeriodUsage) -> Res
             Ratio::new(bytes * 8, 300 * 1_000_000)
         }
         Measure::GbMonthAverage => {
-            let total: u128 = group.iter().map(|s| byte_ms(&s.samples, usage.period_end_ms, usage.gauge_gap_cap_ms)).sum();
-            Ratio::new(total, 1).mul(Ratio::new(1, line.bytes_per_gb.checked_mul(period_ms).ok_or(Overflow)?))?
+            let total: u128 = group
+                .iter()
+                .map(|s| byte_ms(&s.samples, usage.period_end_ms, usage.gauge_gap_cap_ms))
+                .sum();
+            Ratio::new(total, 1).mul(Ratio::new(
+                1,
+                line.bytes_per_gb.checked_mul(period_ms).ok_or(Overflow)?,
+            ))?
         }
         Measure::Peak => {
             let series: Vec<&[(i64, u64)]> = group.iter().map(|s| s.samples.as_slice()).collect();
@@ -429,8 +517,11 @@ pub fn bill(usage: &PeriodUsage, plans: &Plans, version: u32) -> Result<Invoice,
             continue;
         };
         for line in &plan.lines {
-            let series: Vec<&SeriesUsage> =
-                usage.series.iter().filter(|s| &*s.key.customer == customer && *s.key.meter == line.meter).collect();
+            let series: Vec<&SeriesUsage> = usage
+                .series
+                .iter()
+                .filter(|s| &*s.key.customer == customer && *s.key.meter == line.meter)
+                .collect();
             let groups: Vec<(String, Vec<&SeriesUsage>)> = match line.scope {
                 Scope::Customer => vec![("*".to_string(), series)],
                 Scope::Resource => {
@@ -442,7 +533,11 @@ pub fn bill(usage: &PeriodUsage, plans: &Plans, version: u32) -> Result<Invoice,
                 }
             };
             for (resource, group) in groups {
-                let key = format!("{customer}/{resource}/{}/{}/{period}/v{version}", line.meter, line.measure.name());
+                let key = format!(
+                    "{customer}/{resource}/{}/{}/{period}/v{version}",
+                    line.meter,
+                    line.measure.name()
+                );
                 let overflow = |_| BillingError::Overflow { key: key.clone() };
                 let used = quantity(line, &group, usage).map_err(overflow)?;
                 let overage = used.saturating_sub(line.included).map_err(overflow)?;
@@ -467,5 +562,8 @@ pub fn bill(usage: &PeriodUsage, plans: &Plans, version: u32) -> Result<Invoice,
             }
         }
     }
-    Ok(Invoice { lines, unbilled_customers: unbilled })
+    Ok(Invoice {
+        lines,
+        unbilled_customers: unbilled,
+    })
 }

@@ -32,7 +32,10 @@ pub(crate) struct StorageCsvFormat {
 impl StorageCsvFormat {
     pub(crate) fn new(options: &ParserOptions) -> Self {
         StorageCsvFormat {
-            source: options.source.clone().unwrap_or_else(|| "storage_csv".to_string()),
+            source: options
+                .source
+                .clone()
+                .unwrap_or_else(|| "storage_csv".to_string()),
             columns: None,
             width: 4,
         }
@@ -50,7 +53,12 @@ fn split(line: &[u8]) -> Result<Vec<Vec<u8>>, RejectReason> {
             i += 1;
             loop {
                 match line.get(i) {
-                    None => return Err(RejectReason::Malformed { column: open as u32 + 1, expected: "closing '\"'" }),
+                    None => {
+                        return Err(RejectReason::Malformed {
+                            column: open as u32 + 1,
+                            expected: "closing '\"'",
+                        })
+                    }
                     Some(b'"') if line.get(i + 1) == Some(&b'"') => {
                         field.push(b'"');
                         i += 2;
@@ -66,7 +74,10 @@ fn split(line: &[u8]) -> Result<Vec<Vec<u8>>, RejectReason> {
                 }
             }
             if !matches!(line.get(i), None | Some(b',')) {
-                return Err(RejectReason::Malformed { column: i as u32 + 1, expected: "',' after a quoted field" });
+                return Err(RejectReason::Malformed {
+                    column: i as u32 + 1,
+                    expected: "',' after a quoted field",
+                });
             }
         } else {
             let end = memchr::memchr(b',', &line[i..]).map_or(line.len(), |e| i + e);
@@ -106,7 +117,12 @@ fn parse_time(field: &str) -> Option<i64> {
 impl LineFormat for StorageCsvFormat {
     const FORMAT: Format = Format::StorageCsv;
 
-    fn parse_line<E: FnMut(EventRef<'_>)>(&mut self, _pos: LinePos, line: &[u8], mut emit: E) -> Result<LineOutcome, RejectReason> {
+    fn parse_line<E: FnMut(EventRef<'_>)>(
+        &mut self,
+        _pos: LinePos,
+        line: &[u8],
+        mut emit: E,
+    ) -> Result<LineOutcome, RejectReason> {
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             return Ok(LineOutcome::Skipped);
         }
@@ -123,25 +139,33 @@ impl LineFormat for StorageCsvFormat {
         let get = |c: usize| fields.get(cols[c]).map(|f| f.as_slice());
         let needed = cols.iter().max().copied().unwrap_or(3) + 1;
         if fields.len() < needed {
-            return Err(RejectReason::WrongFieldCount { expected: self.width as u32, found: fields.len() as u32 });
+            return Err(RejectReason::WrongFieldCount {
+                expected: self.width as u32,
+                found: fields.len() as u32,
+            });
         }
         let field_text = |c: usize, name: &'static str| -> Result<String, RejectReason> {
             let raw = get(c).unwrap_or_default();
-            let s = std::str::from_utf8(raw).map_err(|e| RejectReason::InvalidUtf8 { column: e.valid_up_to() as u32 + 1 })?;
+            let s = std::str::from_utf8(raw).map_err(|e| RejectReason::InvalidUtf8 {
+                column: e.valid_up_to() as u32 + 1,
+            })?;
             let s = s.trim();
             if s.is_empty() {
                 return Err(RejectReason::EmptyField { field: name });
             }
             Ok(s.to_string())
         };
-        let time_ms = parse_time(&field_text(0, "timestamp")?).ok_or(RejectReason::InvalidTime { field: "timestamp" })?;
+        let time_ms = parse_time(&field_text(0, "timestamp")?)
+            .ok_or(RejectReason::InvalidTime { field: "timestamp" })?;
         let customer = field_text(1, "customer")?;
         let bucket = field_text(2, "bucket")?;
         let bytes_text = field_text(3, "bytes")?;
         if bytes_text.len() > 19 || !bytes_text.bytes().all(|b| b.is_ascii_digit()) {
             return Err(RejectReason::InvalidNumber { field: "bytes" });
         }
-        let bytes: u64 = bytes_text.parse().map_err(|_| RejectReason::NumberTooLarge { field: "bytes" })?;
+        let bytes: u64 = bytes_text
+            .parse()
+            .map_err(|_| RejectReason::NumberTooLarge { field: "bytes" })?;
         if bytes > i64::MAX as u64 {
             return Err(RejectReason::NumberTooLarge { field: "bytes" });
         }
@@ -164,7 +188,10 @@ mod tests {
 
     #[test]
     fn splits_rfc4180() {
-        assert_eq!(split(br#"a,"b,c","d""e","#).unwrap(), vec![b"a".to_vec(), b"b,c".to_vec(), b"d\"e".to_vec(), vec![]]);
+        assert_eq!(
+            split(br#"a,"b,c","d""e","#).unwrap(),
+            vec![b"a".to_vec(), b"b,c".to_vec(), b"d\"e".to_vec(), vec![]]
+        );
         assert!(split(br#""open"#).is_err());
     }
 }

@@ -106,7 +106,10 @@ impl DigestSet {
 
     /// Every digest held, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = u128> + '_ {
-        self.has_zero.then_some(0).into_iter().chain(self.buckets.iter().flat_map(|b| b.0).filter(|&d| d != 0))
+        self.has_zero
+            .then_some(0)
+            .into_iter()
+            .chain(self.buckets.iter().flat_map(|b| b.0).filter(|&d| d != 0))
     }
 
     #[cfg(test)]
@@ -139,7 +142,9 @@ mod tests {
             x ^= x << 17;
             x
         };
-        let mut digests: Vec<u128> = (0..50_000).map(|_| (next() as u128) << 64 | next() as u128).collect();
+        let mut digests: Vec<u128> = (0..50_000)
+            .map(|_| (next() as u128) << 64 | next() as u128)
+            .collect();
         digests.extend((0..2_000).map(|i| (i as u128) << 64)); // same home bucket
         digests.extend([0, 1, 0, u128::MAX, 1]);
         let repeats: Vec<u128> = digests.iter().step_by(7).copied().collect();

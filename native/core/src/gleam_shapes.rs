@@ -34,19 +34,28 @@ impl IntoGleam for RejectReason {
     fn into_gleam(self) -> Value {
         use RejectReason::*;
         match self {
-            InvalidJson { column, expected } => Value::record("invalid_json", vec![column.into_gleam(), expected.into_gleam()]),
-            Malformed { column, expected } => Value::record("malformed", vec![column.into_gleam(), expected.into_gleam()]),
+            InvalidJson { column, expected } => {
+                Value::record("invalid_json", vec![column.into_gleam(), expected.into_gleam()])
+            }
+            Malformed { column, expected } => {
+                Value::record("malformed", vec![column.into_gleam(), expected.into_gleam()])
+            }
             InvalidUtf8 { column } => Value::record("invalid_utf8", vec![column.into_gleam()]),
             MissingField { field } => Value::record("missing_field", vec![field.into_gleam()]),
-            WrongType { field, expected } => Value::record("wrong_type", vec![field.into_gleam(), expected.into_gleam()]),
+            WrongType { field, expected } => {
+                Value::record("wrong_type", vec![field.into_gleam(), expected.into_gleam()])
+            }
             EmptyField { field } => Value::record("empty_field", vec![field.into_gleam()]),
             InvalidTime { field } => Value::record("invalid_time", vec![field.into_gleam()]),
             InvalidNumber { field } => Value::record("invalid_number", vec![field.into_gleam()]),
             NumberTooLarge { field } => Value::record("number_too_large", vec![field.into_gleam()]),
-            LineTooLong { length, limit } => Value::record("line_too_long", vec![length.into_gleam(), limit.into_gleam()]),
-            WrongFieldCount { expected, found } => {
-                Value::record("wrong_field_count", vec![expected.into_gleam(), found.into_gleam()])
+            LineTooLong { length, limit } => {
+                Value::record("line_too_long", vec![length.into_gleam(), limit.into_gleam()])
             }
+            WrongFieldCount { expected, found } => Value::record(
+                "wrong_field_count",
+                vec![expected.into_gleam(), found.into_gleam()],
+            ),
             BadHeader => Value::Atom("bad_header"),
         }
     }
@@ -80,7 +89,11 @@ impl IntoGleam for EngineInfo {
     fn into_gleam(self) -> Value {
         Value::record(
             "engine_info",
-            vec![self.name.into_gleam(), self.version.into_gleam(), self.commit.into_gleam()],
+            vec![
+                self.name.into_gleam(),
+                self.version.into_gleam(),
+                self.commit.into_gleam(),
+            ],
         )
     }
 }
@@ -92,7 +105,9 @@ impl IntoGleam for EngineInfo {
 use tally_interop::etf::Term;
 use tally_interop::{expected, DecodeError, FromGleam};
 
-use crate::aggregate::{AggregateError, AggregatorConfig, AggregatorCounters, SeriesKey, Window, WindowStats};
+use crate::aggregate::{
+    AggregateError, AggregatorConfig, AggregatorCounters, SeriesKey, Window, WindowStats,
+};
 use crate::billing::{BillingError, Invoice, InvoiceLine, Measure, Unit};
 use crate::parse::{Batch, ParseStats, ParserOptions, S3Customer};
 use crate::ratio::Ratio;
@@ -121,7 +136,11 @@ impl FromGleam for ParserOptions {
         if max_line == 0 {
             return Err(expected("a max_line above 0"));
         }
-        Ok(ParserOptions { max_line, source: Option::<String>::from_gleam(&f[1])?, s3_customer })
+        Ok(ParserOptions {
+            max_line,
+            source: Option::<String>::from_gleam(&f[1])?,
+            s3_customer,
+        })
     }
 }
 
@@ -153,7 +172,10 @@ impl FromGleam for AggregatorConfig {
 impl FromGleam for UsageEvent {
     fn from_gleam(t: &Term) -> Result<Self, DecodeError> {
         let f = t.record("usage_event", 7, "a UsageEvent")?;
-        let value = u64::from_gleam(&f[5]).ok().filter(|v| *v <= i64::MAX as u64).ok_or(expected("a value from 0 to 2^63-1"))?;
+        let value = u64::from_gleam(&f[5])
+            .ok()
+            .filter(|v| *v <= i64::MAX as u64)
+            .ok_or(expected("a value from 0 to 2^63-1"))?;
         Ok(UsageEvent {
             id: String::from_gleam(&f[0])?,
             source: String::from_gleam(&f[1])?,
@@ -184,12 +206,26 @@ impl IntoGleam for ParseStats {
 
 /// `Parsed(events, rejects, stats)`.
 pub fn parsed(batch: Batch, stats: ParseStats) -> Value {
-    Value::record("parsed", vec![batch.events.into_gleam(), batch.rejects.into_gleam(), stats.into_gleam()])
+    Value::record(
+        "parsed",
+        vec![
+            batch.events.into_gleam(),
+            batch.rejects.into_gleam(),
+            stats.into_gleam(),
+        ],
+    )
 }
 
 impl IntoGleam for AggregatorCounters {
     fn into_gleam(self) -> Value {
-        Value::record("counters", vec![self.applied.into_gleam(), self.duplicates.into_gleam(), self.late.into_gleam()])
+        Value::record(
+            "counters",
+            vec![
+                self.applied.into_gleam(),
+                self.duplicates.into_gleam(),
+                self.late.into_gleam(),
+            ],
+        )
     }
 }
 
@@ -218,7 +254,9 @@ impl IntoGleam for AggregateError {
     fn into_gleam(self) -> Value {
         let reason = match self {
             AggregateError::ConfigMismatch => Value::Atom("config_mismatch"),
-            AggregateError::Overlap { period, count } => Value::record("overlap", vec![period.into_gleam(), count.into_gleam()]),
+            AggregateError::Overlap { period, count } => {
+                Value::record("overlap", vec![period.into_gleam(), count.into_gleam()])
+            }
             AggregateError::BadExport(why) => Value::record("bad_export", vec![why.into_gleam()]),
         };
         Value::record("aggregate_failed", vec![reason])
@@ -228,10 +266,13 @@ impl IntoGleam for AggregateError {
 impl IntoGleam for BillingError {
     fn into_gleam(self) -> Value {
         let reason = match &self {
-            BillingError::UnknownPlan { customer, plan } => {
-                Value::record("unknown_plan", vec![customer.as_str().into_gleam(), plan.as_str().into_gleam()])
+            BillingError::UnknownPlan { customer, plan } => Value::record(
+                "unknown_plan",
+                vec![customer.as_str().into_gleam(), plan.as_str().into_gleam()],
+            ),
+            BillingError::Overflow { key } => {
+                Value::record("amount_overflow", vec![key.as_str().into_gleam()])
             }
-            BillingError::Overflow { key } => Value::record("amount_overflow", vec![key.as_str().into_gleam()]),
             BillingError::PlansSyntax(_) | BillingError::InvalidPlan { .. } => {
                 Value::record("plans_invalid", vec![self.to_string().into_gleam()])
             }
@@ -242,7 +283,10 @@ impl IntoGleam for BillingError {
 
 impl IntoGleam for Ratio {
     fn into_gleam(self) -> Value {
-        Value::record("fraction", vec![Value::Int(self.num() as i128), Value::Int(self.den() as i128)])
+        Value::record(
+            "fraction",
+            vec![Value::Int(self.num() as i128), Value::Int(self.den() as i128)],
+        )
     }
 }
 
@@ -284,12 +328,22 @@ impl IntoGleam for InvoiceLine {
 
 impl IntoGleam for Invoice {
     fn into_gleam(self) -> Value {
-        Value::record("invoice", vec![self.lines.into_gleam(), self.unbilled_customers.into_gleam()])
+        Value::record(
+            "invoice",
+            vec![self.lines.into_gleam(), self.unbilled_customers.into_gleam()],
+        )
     }
 }
 
 impl IntoGleam for crate::aggregate::FeedOutcome {
     fn into_gleam(self) -> Value {
-        Value::record("feed_result", vec![self.stats.into_gleam(), self.rejects.into_gleam(), self.counters.into_gleam()])
+        Value::record(
+            "feed_result",
+            vec![
+                self.stats.into_gleam(),
+                self.rejects.into_gleam(),
+                self.counters.into_gleam(),
+            ],
+        )
     }
 }

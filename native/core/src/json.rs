@@ -55,18 +55,29 @@ fn find_string_special(bytes: &[u8], from: usize) -> Option<usize> {
         let backslash = w ^ (LO * b'\\' as u64);
         // A zero byte in `quote`/`backslash`, or a byte below 0x20 in `w`: the
         // lowest flagged byte is exact (later ones may be false positives).
-        let found = ((quote.wrapping_sub(LO) & !quote) | (backslash.wrapping_sub(LO) & !backslash) | (w.wrapping_sub(LO * 0x20) & !w)) & HI;
+        let found = ((quote.wrapping_sub(LO) & !quote)
+            | (backslash.wrapping_sub(LO) & !backslash)
+            | (w.wrapping_sub(LO * 0x20) & !w))
+            & HI;
         if found != 0 {
             return Some(i + (found.trailing_zeros() / 8) as usize);
         }
         i += 8;
     }
-    bytes[i..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).map(|p| i + p)
+    bytes[i..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|p| i + p)
 }
 
 impl<'a> Scanner<'a> {
     pub fn new(text: &'a str) -> Self {
-        Scanner { text, bytes: text.as_bytes(), pos: 0, quotes: QuoteIndex::NONE }
+        Scanner {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+            quotes: QuoteIndex::NONE,
+        }
     }
 
     /// Checks `bytes` are UTF-8 and scans them, with an index of their
@@ -74,7 +85,12 @@ impl<'a> Scanner<'a> {
     /// whether the text is all ASCII, which spares the UTF-8 check).
     #[inline(always)]
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, ScanError> {
-        let mut s = Scanner { text: "", bytes, pos: 0, quotes: QuoteIndex::NONE };
+        let mut s = Scanner {
+            text: "",
+            bytes,
+            pos: 0,
+            quotes: QuoteIndex::NONE,
+        };
         s.text = if line_index::examine(bytes, &mut s.quotes) {
             // SAFETY: every byte is below 0x80, so this is UTF-8.
             unsafe { std::str::from_utf8_unchecked(bytes) }
@@ -89,7 +105,10 @@ impl<'a> Scanner<'a> {
     }
 
     fn err(&self, expected: &'static str) -> ScanError {
-        ScanError::Syntax { at: self.pos, expected }
+        ScanError::Syntax {
+            at: self.pos,
+            expected,
+        }
     }
 
     #[inline]
@@ -204,7 +223,11 @@ impl<'a> Scanner<'a> {
             return Err(self.err("a string"));
         }
         let start = self.pos + 1;
-        let end = if self.quotes.usable() { self.quotes.next_quote(start) } else { find_string_special(self.bytes, start) };
+        let end = if self.quotes.usable() {
+            self.quotes.next_quote(start)
+        } else {
+            find_string_special(self.bytes, start)
+        };
         let Some(end) = end else {
             self.pos = self.bytes.len();
             return Err(self.err("closing '\"'"));
@@ -270,7 +293,9 @@ impl<'a> Scanner<'a> {
             }
         }
         self.pos = i + 1;
-        String::from_utf8(out).map(Cow::Owned).map_err(|_| ScanError::Utf8 { at: start })
+        String::from_utf8(out)
+            .map(Cow::Owned)
+            .map_err(|_| ScanError::Utf8 { at: start })
     }
 
     fn hex4(&mut self, i: &mut usize) -> Result<u32, ScanError> {
@@ -280,8 +305,9 @@ impl<'a> Scanner<'a> {
         };
         let mut v = 0u32;
         for &c in h {
-            let d = (c as char).to_digit(16).ok_or_else(|| {
-                ScanError::Syntax { at: *i, expected: "four hex digits" }
+            let d = (c as char).to_digit(16).ok_or_else(|| ScanError::Syntax {
+                at: *i,
+                expected: "four hex digits",
             })?;
             v = v * 16 + d;
         }
@@ -295,18 +321,27 @@ impl<'a> Scanner<'a> {
         let code = if (0xD800..0xDC00).contains(&hi) {
             // A surrogate pair: \uD83D\uDE00.
             if self.bytes.get(*i..*i + 2) != Some(&b"\\u"[..]) {
-                return Err(ScanError::Syntax { at: *i, expected: "a low surrogate escape" });
+                return Err(ScanError::Syntax {
+                    at: *i,
+                    expected: "a low surrogate escape",
+                });
             }
             *i += 2;
             let lo = self.hex4(i)?;
             if !(0xDC00..0xE000).contains(&lo) {
-                return Err(ScanError::Syntax { at: *i - 4, expected: "a low surrogate" });
+                return Err(ScanError::Syntax {
+                    at: *i - 4,
+                    expected: "a low surrogate",
+                });
             }
             0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
         } else {
             hi
         };
-        char::from_u32(code).ok_or(ScanError::Syntax { at, expected: "a valid code point" })
+        char::from_u32(code).ok_or(ScanError::Syntax {
+            at,
+            expected: "a valid code point",
+        })
     }
 
     /// A number, checked against the JSON grammar and classified.
@@ -505,7 +540,9 @@ mod tests {
 
     #[test]
     fn skip_validates() {
-        assert!(Scanner::new(r#"{"a":[1,{"b":null}],"c":true}"#).skip_value().is_ok());
+        assert!(Scanner::new(r#"{"a":[1,{"b":null}],"c":true}"#)
+            .skip_value()
+            .is_ok());
         assert!(Scanner::new(r#"{"a":[1,}"#).skip_value().is_err());
         assert!(Scanner::new("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[").skip_value().is_err());
         assert!(Scanner::from_bytes(b"\"\xff\"").is_err());

@@ -26,7 +26,12 @@ pub(crate) struct JsonLinesFormat;
 
 impl LineFormat for JsonLinesFormat {
     const FORMAT: Format = Format::JsonLines;
-    fn parse_line<E: FnMut(EventRef<'_>)>(&mut self, _pos: LinePos, line: &[u8], mut emit: E) -> Result<LineOutcome, RejectReason> {
+    fn parse_line<E: FnMut(EventRef<'_>)>(
+        &mut self,
+        _pos: LinePos,
+        line: &[u8],
+        mut emit: E,
+    ) -> Result<LineOutcome, RejectReason> {
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             return Ok(LineOutcome::Skipped);
         }
@@ -37,8 +42,13 @@ impl LineFormat for JsonLinesFormat {
 
 pub(crate) fn scan_reason(e: ScanError) -> RejectReason {
     match e {
-        ScanError::Syntax { at, expected } => RejectReason::InvalidJson { column: at as u32 + 1, expected },
-        ScanError::Utf8 { at } => RejectReason::InvalidUtf8 { column: at as u32 + 1 },
+        ScanError::Syntax { at, expected } => RejectReason::InvalidJson {
+            column: at as u32 + 1,
+            expected,
+        },
+        ScanError::Utf8 { at } => RejectReason::InvalidUtf8 {
+            column: at as u32 + 1,
+        },
     }
 }
 
@@ -84,7 +94,10 @@ pub fn parse_event_ref(line: &[u8]) -> Result<EventRef<'_>, RejectReason> {
                     *slot = Some(s.string().map_err(scan_reason)?);
                 } else {
                     s.skip_value().map_err(scan_reason)?;
-                    bad_field.get_or_insert(RejectReason::WrongType { field, expected: "a string" });
+                    bad_field.get_or_insert(RejectReason::WrongType {
+                        field,
+                        expected: "a string",
+                    });
                 }
             }
             None => {
@@ -92,7 +105,10 @@ pub fn parse_event_ref(line: &[u8]) -> Result<EventRef<'_>, RejectReason> {
                     data = Some(parse_data(&mut s, &mut bad_field)?);
                 } else {
                     s.skip_value().map_err(scan_reason)?;
-                    bad_field.get_or_insert(RejectReason::WrongType { field: "data", expected: "an object" });
+                    bad_field.get_or_insert(RejectReason::WrongType {
+                        field: "data",
+                        expected: "an object",
+                    });
                 }
             }
         }
@@ -110,8 +126,18 @@ pub fn parse_event_ref(line: &[u8]) -> Result<EventRef<'_>, RejectReason> {
     let data = data.ok_or(RejectReason::MissingField { field: "data" })?;
     let resource = required(data.resource, "data.resource")?;
     let meter = required(data.meter, "data.meter")?;
-    let value = data.value.ok_or(RejectReason::MissingField { field: "data.value" })?;
-    Ok(EventRef { id, source, customer, resource, meter, value, time_ms })
+    let value = data
+        .value
+        .ok_or(RejectReason::MissingField { field: "data.value" })?;
+    Ok(EventRef {
+        id,
+        source,
+        customer,
+        resource,
+        meter,
+        value,
+        time_ms,
+    })
 }
 
 fn required<'a>(v: Option<Cow<'a, str>>, field: &'static str) -> Result<Cow<'a, str>, RejectReason> {
@@ -122,20 +148,34 @@ fn required<'a>(v: Option<Cow<'a, str>>, field: &'static str) -> Result<Cow<'a, 
     }
 }
 
-fn parse_data<'a>(s: &mut Scanner<'a>, bad_field: &mut Option<RejectReason>) -> Result<Data<'a>, RejectReason> {
+fn parse_data<'a>(
+    s: &mut Scanner<'a>,
+    bad_field: &mut Option<RejectReason>,
+) -> Result<Data<'a>, RejectReason> {
     let mut data = Data::default();
     s.begin_object().map_err(scan_reason)?;
     let mut first = true;
     while let Some(key) = s.next_key(&mut first).map_err(scan_reason)? {
         match key.as_ref() {
             "resource" | "meter" => {
-                let field = if key == "resource" { "data.resource" } else { "data.meter" };
+                let field = if key == "resource" {
+                    "data.resource"
+                } else {
+                    "data.meter"
+                };
                 if s.at_string() {
                     let v = s.string().map_err(scan_reason)?;
-                    if field == "data.resource" { data.resource = Some(v) } else { data.meter = Some(v) }
+                    if field == "data.resource" {
+                        data.resource = Some(v)
+                    } else {
+                        data.meter = Some(v)
+                    }
                 } else {
                     s.skip_value().map_err(scan_reason)?;
-                    bad_field.get_or_insert(RejectReason::WrongType { field, expected: "a string" });
+                    bad_field.get_or_insert(RejectReason::WrongType {
+                        field,
+                        expected: "a string",
+                    });
                 }
             }
             "value" => {
@@ -151,7 +191,10 @@ fn parse_data<'a>(s: &mut Scanner<'a>, bad_field: &mut Option<RejectReason>) -> 
                     }
                 } else {
                     s.skip_value().map_err(scan_reason)?;
-                    bad_field.get_or_insert(RejectReason::WrongType { field: "data.value", expected: "an integer" });
+                    bad_field.get_or_insert(RejectReason::WrongType {
+                        field: "data.value",
+                        expected: "an integer",
+                    });
                 }
             }
             _ => s.skip_value().map_err(scan_reason)?,
@@ -186,14 +229,56 @@ mod tests {
     #[test]
     fn reasons_name_the_field() {
         let p = |s: &str| parse_event_line(s.as_bytes()).unwrap_err();
-        assert_eq!(p(&GOOD.replace("1024", "-5")), RejectReason::InvalidNumber { field: "data.value" });
-        assert_eq!(p(&GOOD.replace("1024", "1.5")), RejectReason::InvalidNumber { field: "data.value" });
-        assert_eq!(p(&GOOD.replace("1024", "\"1024\"")), RejectReason::WrongType { field: "data.value", expected: "an integer" });
-        assert_eq!(p(&GOOD.replace("\"subject\":\"acme\",", "")), RejectReason::MissingField { field: "subject" });
-        assert_eq!(p(&GOOD.replace("2024-03-01T12", "2024-02-30T12")), RejectReason::InvalidTime { field: "time" });
-        assert_eq!(p(&GOOD[..40]), RejectReason::InvalidJson { column: 41, expected: "a value" });
-        assert_eq!(p(&GOOD[..44]), RejectReason::InvalidJson { column: 45, expected: "closing '\"'" });
-        assert_eq!(p("[]"), RejectReason::InvalidJson { column: 1, expected: "'{'" });
-        assert_eq!(p(&format!("{GOOD} x")), RejectReason::InvalidJson { column: GOOD.len() as u32 + 2, expected: "end of line after the object" });
+        assert_eq!(
+            p(&GOOD.replace("1024", "-5")),
+            RejectReason::InvalidNumber { field: "data.value" }
+        );
+        assert_eq!(
+            p(&GOOD.replace("1024", "1.5")),
+            RejectReason::InvalidNumber { field: "data.value" }
+        );
+        assert_eq!(
+            p(&GOOD.replace("1024", "\"1024\"")),
+            RejectReason::WrongType {
+                field: "data.value",
+                expected: "an integer"
+            }
+        );
+        assert_eq!(
+            p(&GOOD.replace("\"subject\":\"acme\",", "")),
+            RejectReason::MissingField { field: "subject" }
+        );
+        assert_eq!(
+            p(&GOOD.replace("2024-03-01T12", "2024-02-30T12")),
+            RejectReason::InvalidTime { field: "time" }
+        );
+        assert_eq!(
+            p(&GOOD[..40]),
+            RejectReason::InvalidJson {
+                column: 41,
+                expected: "a value"
+            }
+        );
+        assert_eq!(
+            p(&GOOD[..44]),
+            RejectReason::InvalidJson {
+                column: 45,
+                expected: "closing '\"'"
+            }
+        );
+        assert_eq!(
+            p("[]"),
+            RejectReason::InvalidJson {
+                column: 1,
+                expected: "'{'"
+            }
+        );
+        assert_eq!(
+            p(&format!("{GOOD} x")),
+            RejectReason::InvalidJson {
+                column: GOOD.len() as u32 + 2,
+                expected: "end of line after the object"
+            }
+        );
     }
 }

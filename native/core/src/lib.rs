@@ -47,6 +47,8 @@ pub fn engine_info(host: &str) -> EngineInfo {
     EngineInfo {
         name: format!("tally_core/{host}"),
         version: VERSION.to_string(),
-        commit: option_env!("TALLY_GIT_COMMIT").filter(|c| !c.is_empty()).map(str::to_string),
+        commit: option_env!("TALLY_GIT_COMMIT")
+            .filter(|c| !c.is_empty())
+            .map(str::to_string),
     }
 }

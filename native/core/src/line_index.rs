@@ -47,7 +47,11 @@ impl QuoteIndex {
     }
 
     /// An index that is not usable.
-    pub const NONE: QuoteIndex = QuoteIndex { bits: [0; MAX_INDEXED / 64], len: 0, usable: false };
+    pub const NONE: QuoteIndex = QuoteIndex {
+        bits: [0; MAX_INDEXED / 64],
+        len: 0,
+        usable: false,
+    };
 }
 
 /// Per 16 bytes: bits of the quotes, and whether any byte was a
@@ -124,7 +128,11 @@ fn block(chunk: &[u8; 16]) -> Block {
         // c <= 0x1f (unsigned) exactly when max(c, 0x1f) == 0x1f.
         let control = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1f)), _mm_set1_epi8(0x1f));
         let special = _mm_movemask_epi8(_mm_or_si128(backslash, control));
-        Block { quotes: quotes as u16, special: special != 0, high: _mm_movemask_epi8(v) != 0 }
+        Block {
+            quotes: quotes as u16,
+            special: special != 0,
+            high: _mm_movemask_epi8(v) != 0,
+        }
     }
 }
 
@@ -158,7 +166,11 @@ mod tests {
                 let mut chunk = [b'a'; 16];
                 chunk[at] = c;
                 let (v, s) = (block(&chunk), block_scalar(&chunk));
-                assert_eq!((v.quotes, v.special, v.high), (s.quotes, s.special, s.high), "byte {c:#x} at {at}");
+                assert_eq!(
+                    (v.quotes, v.special, v.high),
+                    (s.quotes, s.special, s.high),
+                    "byte {c:#x} at {at}"
+                );
             }
         }
     }
@@ -171,8 +183,28 @@ mod tests {
 
     #[test]
     fn finds_every_quote_of_a_clean_line() {
-        for len in [0usize, 1, 15, 16, 17, 63, 64, 65, 200, MAX_INDEXED - 1, MAX_INDEXED] {
-            let line: Vec<u8> = (0..len).map(|i| if i % 7 == 3 || i % 64 == 63 || i + 1 == len { b'"' } else { b'x' }).collect();
+        for len in [
+            0usize,
+            1,
+            15,
+            16,
+            17,
+            63,
+            64,
+            65,
+            200,
+            MAX_INDEXED - 1,
+            MAX_INDEXED,
+        ] {
+            let line: Vec<u8> = (0..len)
+                .map(|i| {
+                    if i % 7 == 3 || i % 64 == 63 || i + 1 == len {
+                        b'"'
+                    } else {
+                        b'x'
+                    }
+                })
+                .collect();
             let (index, ascii) = index(&line);
             assert!(ascii);
             assert!(index.usable(), "clean line");

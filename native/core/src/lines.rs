@@ -39,7 +39,13 @@ pub struct LineSplitter {
 
 impl LineSplitter {
     pub fn new(max_line: usize) -> Self {
-        LineSplitter { max_line, carry: Vec::new(), skipping: None, next_line: 1, line_start: 0 }
+        LineSplitter {
+            max_line,
+            carry: Vec::new(),
+            skipping: None,
+            next_line: 1,
+            line_start: 0,
+        }
     }
 
     /// Lines started so far (the number the next line will get, minus one).
@@ -90,7 +96,9 @@ impl LineSplitter {
             None if self.carry.len() + piece.len() > self.max_line => {
                 let len = (self.carry.len() + piece.len()) as u64;
                 // Keep only the head, for the reject's text.
-                let keep = crate::reject::KEPT_TEXT_LIMIT.saturating_sub(self.carry.len()).min(piece.len());
+                let keep = crate::reject::KEPT_TEXT_LIMIT
+                    .saturating_sub(self.carry.len())
+                    .min(piece.len());
                 self.carry.extend_from_slice(&piece[..keep]);
                 self.carry.truncate(crate::reject::KEPT_TEXT_LIMIT);
                 self.skipping = Some(len);
@@ -106,7 +114,10 @@ impl LineSplitter {
             None => self.carry.len() as u64,
         };
         let start = self.line_start - carried;
-        let pos = LinePos { line: self.next_line, offset: start };
+        let pos = LinePos {
+            line: self.next_line,
+            offset: start,
+        };
         if let Some(len) = self.skipping.take() {
             let total = len + piece.len() as u64;
             let room = crate::reject::KEPT_TEXT_LIMIT.saturating_sub(self.carry.len());
@@ -123,7 +134,8 @@ impl LineSplitter {
         } else {
             let total = self.carry.len() + piece.len();
             if total > self.max_line {
-                self.carry.extend_from_slice(&piece[..piece.len().min(crate::reject::KEPT_TEXT_LIMIT)]);
+                self.carry
+                    .extend_from_slice(&piece[..piece.len().min(crate::reject::KEPT_TEXT_LIMIT)]);
                 self.carry.truncate(crate::reject::KEPT_TEXT_LIMIT);
                 each(LineItem::TooLong(pos, total as u64, &self.carry));
             } else {
@@ -159,7 +171,12 @@ mod tests {
         let got = split(&[b"ab\r\ncd\n\nef"], 100);
         assert_eq!(
             got,
-            vec![(1, 0, Ok(b"ab".to_vec())), (2, 4, Ok(b"cd".to_vec())), (3, 7, Ok(vec![])), (4, 8, Ok(b"ef".to_vec()))]
+            vec![
+                (1, 0, Ok(b"ab".to_vec())),
+                (2, 4, Ok(b"cd".to_vec())),
+                (3, 7, Ok(vec![])),
+                (4, 8, Ok(b"ef".to_vec()))
+            ]
         );
     }
 
@@ -170,7 +187,11 @@ mod tests {
         assert_eq!(whole[3], (4, 20, Err(30)));
         for a in 0..input.len() {
             for b in a..input.len() {
-                assert_eq!(split(&[&input[..a], &input[a..b], &input[b..]], 16), whole, "cuts at {a}, {b}");
+                assert_eq!(
+                    split(&[&input[..a], &input[a..b], &input[b..]], 16),
+                    whole,
+                    "cuts at {a}, {b}"
+                );
             }
         }
     }

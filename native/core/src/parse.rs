@@ -28,7 +28,11 @@ pub struct ParserOptions {
 
 impl Default for ParserOptions {
     fn default() -> Self {
-        ParserOptions { max_line: DEFAULT_MAX_LINE, source: None, s3_customer: S3Customer::default() }
+        ParserOptions {
+            max_line: DEFAULT_MAX_LINE,
+            source: None,
+            s3_customer: S3Customer::default(),
+        }
     }
 }
 
@@ -92,7 +96,12 @@ pub(crate) enum LineOutcome {
 /// whole line before it emits anything, so a rejected line adds no event.
 pub(crate) trait LineFormat {
     const FORMAT: Format;
-    fn parse_line<E: FnMut(EventRef<'_>)>(&mut self, pos: LinePos, line: &[u8], emit: E) -> Result<LineOutcome, RejectReason>;
+    fn parse_line<E: FnMut(EventRef<'_>)>(
+        &mut self,
+        pos: LinePos,
+        line: &[u8],
+        emit: E,
+    ) -> Result<LineOutcome, RejectReason>;
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -103,7 +112,13 @@ struct LineDriver<F> {
 }
 
 impl<F: LineFormat> LineDriver<F> {
-    fn handle<S: EventSink>(format: &mut F, max_line: usize, item: LineItem, out: &mut S, stats: &mut ParseStats) {
+    fn handle<S: EventSink>(
+        format: &mut F,
+        max_line: usize,
+        item: LineItem,
+        out: &mut S,
+        stats: &mut ParseStats,
+    ) {
         stats.records += 1;
         let mut emitted = 0u64;
         let (pos, text, result) = match item {
@@ -114,9 +129,14 @@ impl<F: LineFormat> LineDriver<F> {
                 };
                 (pos, line, format.parse_line(pos, line, emit))
             }
-            LineItem::TooLong(pos, length, head) => {
-                (pos, head, Err(RejectReason::LineTooLong { length, limit: max_line as u64 }))
-            }
+            LineItem::TooLong(pos, length, head) => (
+                pos,
+                head,
+                Err(RejectReason::LineTooLong {
+                    length,
+                    limit: max_line as u64,
+                }),
+            ),
         };
         match result {
             Ok(LineOutcome::Accepted) => {
@@ -133,17 +153,23 @@ impl<F: LineFormat> LineDriver<F> {
     }
 
     fn new(format: F, max_line: usize) -> Self {
-        LineDriver { splitter: LineSplitter::new(max_line), format, max_line }
+        LineDriver {
+            splitter: LineSplitter::new(max_line),
+            format,
+            max_line,
+        }
     }
 
     fn feed<S: EventSink>(&mut self, chunk: &[u8], out: &mut S, stats: &mut ParseStats) {
         let (format, max_line) = (&mut self.format, self.max_line);
-        self.splitter.feed(chunk, |item| Self::handle(format, max_line, item, out, stats));
+        self.splitter
+            .feed(chunk, |item| Self::handle(format, max_line, item, out, stats));
     }
 
     fn finish<S: EventSink>(&mut self, out: &mut S, stats: &mut ParseStats) {
         let (format, max_line) = (&mut self.format, self.max_line);
-        self.splitter.finish(|item| Self::handle(format, max_line, item, out, stats));
+        self.splitter
+            .finish(|item| Self::handle(format, max_line, item, out, stats));
     }
 }
 
@@ -183,7 +209,11 @@ impl StreamParser {
             Format::StorageCsv => Inner::Csv(LineDriver::new(csv::StorageCsvFormat::new(&options), max)),
             Format::RgwUsage => Inner::Rgw(rgw::RgwStream::new(&options)),
         };
-        StreamParser { inner, stats: ParseStats::default(), finished: false }
+        StreamParser {
+            inner,
+            stats: ParseStats::default(),
+            finished: false,
+        }
     }
 
     /// Parses a chunk; the events and rejects of the records it completes go
@@ -249,7 +279,10 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 /// long-line paths run too.
 pub fn check_stream_invariants(format: Format, data: &[u8]) {
     let step = data.first().map_or(1, |b| (*b as usize % 13) + 1);
-    let options = ParserOptions { max_line: 200, ..ParserOptions::default() };
+    let options = ParserOptions {
+        max_line: 200,
+        ..ParserOptions::default()
+    };
     let (whole, stats) = parse_all(format, options.clone(), data);
     let mut parser = StreamParser::new(format, options);
     let mut chunked = Batch::default();
@@ -258,10 +291,17 @@ pub fn check_stream_invariants(format: Format, data: &[u8]) {
     }
     parser.finish(&mut chunked);
     if whole != chunked {
-        panic!("chunks of {step} bytes disagree with the whole input: {}", first_difference(&whole, &chunked));
+        panic!(
+            "chunks of {step} bytes disagree with the whole input: {}",
+            first_difference(&whole, &chunked)
+        );
     }
     assert_eq!(stats, parser.stats());
-    assert_eq!(stats.records, stats.accepted + stats.rejected + stats.skipped, "{stats:?}");
+    assert_eq!(
+        stats.records,
+        stats.accepted + stats.rejected + stats.skipped,
+        "{stats:?}"
+    );
     assert_eq!(stats.rejected as usize, whole.rejects.len());
     assert_eq!(stats.events as usize, whole.events.len());
 }
@@ -271,9 +311,15 @@ fn first_difference(a: &Batch, b: &Batch) -> String {
     if let Some(i) = (0..a.events.len().max(b.events.len())).find(|&i| a.events.get(i) != b.events.get(i)) {
         return format!("event {i}: {:?} vs {:?}", a.events.get(i), b.events.get(i));
     }
-    let i = (0..a.rejects.len().max(b.rejects.len())).find(|&i| a.rejects.get(i) != b.rejects.get(i)).unwrap_or(0);
+    let i = (0..a.rejects.len().max(b.rejects.len()))
+        .find(|&i| a.rejects.get(i) != b.rejects.get(i))
+        .unwrap_or(0);
     let show = |r: Option<&Reject>| r.map(|r| format!("{r} text={:?}", String::from_utf8_lossy(&r.text)));
-    format!("reject {i}: {:?} vs {:?}", show(a.rejects.get(i)), show(b.rejects.get(i)))
+    format!(
+        "reject {i}: {:?} vs {:?}",
+        show(a.rejects.get(i)),
+        show(b.rejects.get(i))
+    )
 }
 
 /// A parser's state that cannot be read back.

@@ -79,11 +79,17 @@ unsafe fn copy_short(src: &[u8], dst: *mut u8) {
     // `n` bytes at `dst`: the first and the last 8 (or 4), overlapping.
     unsafe {
         if (8..=16).contains(&n) {
-            let (a, b) = (read_unaligned(s as *const u64), read_unaligned(s.add(n - 8) as *const u64));
+            let (a, b) = (
+                read_unaligned(s as *const u64),
+                read_unaligned(s.add(n - 8) as *const u64),
+            );
             write_unaligned(dst as *mut u64, a);
             write_unaligned(dst.add(n - 8) as *mut u64, b);
         } else if (4..8).contains(&n) {
-            let (a, b) = (read_unaligned(s as *const u32), read_unaligned(s.add(n - 4) as *const u32));
+            let (a, b) = (
+                read_unaligned(s as *const u32),
+                read_unaligned(s.add(n - 4) as *const u32),
+            );
             write_unaligned(dst as *mut u32, a);
             write_unaligned(dst.add(n - 4) as *mut u32, b);
         } else {
@@ -119,7 +125,12 @@ impl EventQueue {
         }
         // SAFETY: the bytes up to `at` were all written just above.
         unsafe { self.text.set_len(at) };
-        self.queued.push(Queued { start, ends, value: e.value, time_ms: e.time_ms });
+        self.queued.push(Queued {
+            start,
+            ends,
+            value: e.value,
+            time_ms: e.time_ms,
+        });
         if self.queued.len() == CAPACITY {
             self.flush(agg);
         }
@@ -156,7 +167,11 @@ mod tests {
             // SAFETY: `out` has room for the part after its first byte.
             unsafe { copy_short(&part, out.as_mut_ptr().add(1)) };
             assert_eq!(&out[1..=n as usize], &part[..], "a part of {n} bytes");
-            assert_eq!((out[0], out[n as usize + 1]), (b'-', b'-'), "a part of {n} bytes wrote outside");
+            assert_eq!(
+                (out[0], out[n as usize + 1]),
+                (b'-', b'-'),
+                "a part of {n} bytes wrote outside"
+            );
         }
     }
 
@@ -184,7 +199,10 @@ mod tests {
         for e in &events {
             q.push(&EventRef::from(e), &mut queued);
         }
-        assert!(!q.is_empty(), "500 is not a multiple of the capacity: some must wait for the flush");
+        assert!(
+            !q.is_empty(),
+            "500 is not a multiple of the capacity: some must wait for the flush"
+        );
         q.flush(&mut queued);
         assert!(q.is_empty());
         assert_eq!(queued.counters(), one.counters());

@@ -28,7 +28,10 @@ impl Ratio {
     pub fn new(num: u128, den: u128) -> Ratio {
         assert!(den != 0, "zero denominator");
         let g = gcd(num, den).max(1);
-        Ratio { num: num / g, den: den / g }
+        Ratio {
+            num: num / g,
+            den: den / g,
+        }
     }
 
     pub fn int(n: u128) -> Ratio {
@@ -59,7 +62,11 @@ impl Ratio {
             return None;
         }
         let digits = format!("{int}{frac}");
-        let num: u128 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
+        let num: u128 = if digits.is_empty() {
+            0
+        } else {
+            digits.parse().ok()?
+        };
         Some(Ratio::new(num, 10u128.checked_pow(frac.len() as u32)?))
     }
 
@@ -93,7 +100,11 @@ impl Ratio {
     }
 
     pub fn min(self, o: Ratio) -> Ratio {
-        if self <= o { self } else { o }
+        if self <= o {
+            self
+        } else {
+            o
+        }
     }
 
     /// The smallest integer not below `self`.
@@ -106,7 +117,11 @@ impl Ratio {
     pub fn round_half_up(self) -> u128 {
         let q = self.num / self.den;
         let r = self.num % self.den;
-        if r >= self.den - r { q + 1 } else { q }
+        if r >= self.den - r {
+            q + 1
+        } else {
+            q
+        }
     }
 
     /// Decimal text with `places` decimals, rounded half up (for display).
@@ -119,7 +134,12 @@ impl Ratio {
         if places == 0 {
             return scaled.to_string();
         }
-        format!("{}.{:0width$}", scaled / scale, scaled % scale, width = places as usize)
+        format!(
+            "{}.{:0width$}",
+            scaled / scale,
+            scaled % scale,
+            width = places as usize
+        )
     }
 }
 
@@ -164,7 +184,11 @@ impl Ord for Ratio {
 
 impl fmt::Display for Ratio {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.den == 1 { write!(f, "{}", self.num) } else { write!(f, "{}/{}", self.num, self.den) }
+        if self.den == 1 {
+            write!(f, "{}", self.num)
+        } else {
+            write!(f, "{}/{}", self.num, self.den)
+        }
     }
 }
 

@@ -31,24 +31,51 @@ impl Format {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RejectReason {
     /// Not well-formed: what was expected at which column.
-    InvalidJson { column: u32, expected: &'static str },
+    InvalidJson {
+        column: u32,
+        expected: &'static str,
+    },
     /// A delimited line (access log, CSV) that breaks its format's syntax.
-    Malformed { column: u32, expected: &'static str },
+    Malformed {
+        column: u32,
+        expected: &'static str,
+    },
     /// Bytes that are not UTF-8 in a text field.
-    InvalidUtf8 { column: u32 },
-    MissingField { field: &'static str },
-    WrongType { field: &'static str, expected: &'static str },
-    EmptyField { field: &'static str },
+    InvalidUtf8 {
+        column: u32,
+    },
+    MissingField {
+        field: &'static str,
+    },
+    WrongType {
+        field: &'static str,
+        expected: &'static str,
+    },
+    EmptyField {
+        field: &'static str,
+    },
     /// A timestamp that is not a valid date and time of its format.
-    InvalidTime { field: &'static str },
+    InvalidTime {
+        field: &'static str,
+    },
     /// Not a non-negative integer (negative, fractional, exponent, junk).
-    InvalidNumber { field: &'static str },
+    InvalidNumber {
+        field: &'static str,
+    },
     /// An integer over 2^63 - 1.
-    NumberTooLarge { field: &'static str },
+    NumberTooLarge {
+        field: &'static str,
+    },
     /// More than the configured line length limit; the line is skipped whole.
-    LineTooLong { length: u64, limit: u64 },
+    LineTooLong {
+        length: u64,
+        limit: u64,
+    },
     /// A delimited record with the wrong number of fields.
-    WrongFieldCount { expected: u32, found: u32 },
+    WrongFieldCount {
+        expected: u32,
+        found: u32,
+    },
     /// The CSV header does not name the expected columns.
     BadHeader,
 }
@@ -57,8 +84,12 @@ impl fmt::Display for RejectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use RejectReason::*;
         match self {
-            InvalidJson { column, expected } => write!(f, "invalid JSON at column {column}: expected {expected}"),
-            Malformed { column, expected } => write!(f, "malformed line at column {column}: expected {expected}"),
+            InvalidJson { column, expected } => {
+                write!(f, "invalid JSON at column {column}: expected {expected}")
+            }
+            Malformed { column, expected } => {
+                write!(f, "malformed line at column {column}: expected {expected}")
+            }
             InvalidUtf8 { column } => write!(f, "invalid UTF-8 at column {column}"),
             MissingField { field } => write!(f, "missing field {field}"),
             WrongType { field, expected } => write!(f, "field {field} should be {expected}"),
@@ -91,12 +122,25 @@ pub struct Reject {
 impl Reject {
     pub fn new(format: Format, line: u64, offset: u64, reason: RejectReason, text: &[u8]) -> Self {
         let kept = &text[..text.len().min(KEPT_TEXT_LIMIT)];
-        Reject { format, line, offset, reason, text: kept.to_vec() }
+        Reject {
+            format,
+            line,
+            offset,
+            reason,
+            text: kept.to_vec(),
+        }
     }
 }
 
 impl fmt::Display for Reject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} line {} (byte {}): {}", self.format.name(), self.line, self.offset, self.reason)
+        write!(
+            f,
+            "{} line {} (byte {}): {}",
+            self.format.name(),
+            self.line,
+            self.offset,
+            self.reason
+        )
     }
 }

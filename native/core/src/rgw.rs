@@ -147,7 +147,10 @@ impl RgwStream {
             Format::RgwUsage,
             line,
             offset,
-            RejectReason::InvalidJson { column: (self.offset - self.line_start) as u32 + 1, expected: "the rest of the document" },
+            RejectReason::InvalidJson {
+                column: (self.offset - self.line_start) as u32 + 1,
+                expected: "the rest of the document",
+            },
             &text,
         ));
         self.failed = true;
@@ -172,7 +175,13 @@ impl RgwStream {
         }
     }
 
-    fn fail<S: EventSink>(&mut self, expected: &'static str, at: (&[u8], &mut Option<usize>, usize), out: &mut S, stats: &mut ParseStats) {
+    fn fail<S: EventSink>(
+        &mut self,
+        expected: &'static str,
+        at: (&[u8], &mut Option<usize>, usize),
+        out: &mut S,
+        stats: &mut ParseStats,
+    ) {
         let (chunk, cap_from, i) = at;
         if let Some(from) = cap_from.take() {
             self.append_capture(&chunk[from..=i]);
@@ -184,11 +193,25 @@ impl RgwStream {
             Some(cap) => (cap.line, cap.offset, cap.bytes),
             None => (self.line, self.offset, Vec::new()),
         };
-        out.reject(Reject::new(Format::RgwUsage, line, offset, RejectReason::InvalidJson { column, expected }, &text));
+        out.reject(Reject::new(
+            Format::RgwUsage,
+            line,
+            offset,
+            RejectReason::InvalidJson { column, expected },
+            &text,
+        ));
         self.failed = true;
     }
 
-    fn step<S: EventSink>(&mut self, c: u8, i: usize, chunk: &[u8], cap_from: &mut Option<usize>, out: &mut S, stats: &mut ParseStats) {
+    fn step<S: EventSink>(
+        &mut self,
+        c: u8,
+        i: usize,
+        chunk: &[u8],
+        cap_from: &mut Option<usize>,
+        out: &mut S,
+        stats: &mut ParseStats,
+    ) {
         if self.in_string {
             if self.escape {
                 self.escape = false;
@@ -210,9 +233,15 @@ impl RgwStream {
                 self.string_buf.clear();
                 self.role = match self.stack.last() {
                     Some(f) if f.is_object && f.expect_key => {
-                        if matches!(f.tag, Tag::Root | Tag::Entry) { StringRole::Key } else { StringRole::Ignore }
+                        if matches!(f.tag, Tag::Root | Tag::Entry) {
+                            StringRole::Key
+                        } else {
+                            StringRole::Ignore
+                        }
                     }
-                    Some(f) if f.is_object && f.tag == Tag::Entry && (f.key == b"user" || f.key == b"owner") => {
+                    Some(f)
+                        if f.is_object && f.tag == Tag::Entry && (f.key == b"user" || f.key == b"owner") =>
+                    {
                         StringRole::User
                     }
                     _ => StringRole::Ignore,
@@ -236,17 +265,32 @@ impl RgwStream {
                     self.user = None;
                 }
                 if tag == Tag::Bucket {
-                    self.capture = Some(Capture { line: self.line, offset: self.offset, bytes: Vec::new(), overflow: None });
+                    self.capture = Some(Capture {
+                        line: self.line,
+                        offset: self.offset,
+                        bytes: Vec::new(),
+                        overflow: None,
+                    });
                     *cap_from = Some(i);
                 }
-                self.stack.push(Frame { tag, is_object, expect_key: is_object, key: Vec::new() });
+                self.stack.push(Frame {
+                    tag,
+                    is_object,
+                    expect_key: is_object,
+                    key: Vec::new(),
+                });
             }
             b'}' | b']' => {
                 let Some(frame) = self.stack.pop() else {
                     return self.fail("'{'", (chunk, cap_from, i), out, stats);
                 };
                 if frame.is_object != (c == b'}') {
-                    return self.fail(if frame.is_object { "'}'" } else { "']'" }, (chunk, cap_from, i), out, stats);
+                    return self.fail(
+                        if frame.is_object { "'}'" } else { "']'" },
+                        (chunk, cap_from, i),
+                        out,
+                        stats,
+                    );
                 }
                 if frame.tag == Tag::Bucket {
                     if let Some(from) = cap_from.take() {
@@ -283,7 +327,10 @@ impl RgwStream {
                 quoted.push(b'"');
                 quoted.extend_from_slice(&self.string_buf);
                 quoted.push(b'"');
-                self.user = Scanner::from_bytes(&quoted).ok().and_then(|mut s| s.string().ok()).map(|s| s.into_owned());
+                self.user = Scanner::from_bytes(&quoted)
+                    .ok()
+                    .and_then(|mut s| s.string().ok())
+                    .map(|s| s.into_owned());
             }
             StringRole::Ignore => {
                 if let Some(f) = self.stack.last_mut() {
@@ -303,7 +350,10 @@ impl RgwStream {
             out.event(e);
         };
         let result = match cap.overflow {
-            Some(length) => Err(RejectReason::LineTooLong { length, limit: self.max_record as u64 }),
+            Some(length) => Err(RejectReason::LineTooLong {
+                length,
+                limit: self.max_record as u64,
+            }),
             None => parse_bucket(&cap.bytes, self.user.as_deref(), &self.source, emit),
         };
         match result {
@@ -314,7 +364,13 @@ impl RgwStream {
             Err(reason) => {
                 debug_assert_eq!(emitted, 0);
                 stats.rejected += 1;
-                out.reject(Reject::new(Format::RgwUsage, cap.line, cap.offset, reason, &cap.bytes));
+                out.reject(Reject::new(
+                    Format::RgwUsage,
+                    cap.line,
+                    cap.offset,
+                    reason,
+                    &cap.bytes,
+                ));
             }
         }
     }
@@ -328,14 +384,25 @@ struct Category {
 
 const CATEGORY_FIELDS: [(&str, &str, &str); 4] = [
     ("bytes_sent", "categories.bytes_sent", meters::BANDWIDTH_OUT_BYTES),
-    ("bytes_received", "categories.bytes_received", meters::BANDWIDTH_IN_BYTES),
+    (
+        "bytes_received",
+        "categories.bytes_received",
+        meters::BANDWIDTH_IN_BYTES,
+    ),
     ("ops", "categories.ops", meters::REQUESTS),
-    ("successful_ops", "categories.successful_ops", meters::SUCCESSFUL_REQUESTS),
+    (
+        "successful_ops",
+        "categories.successful_ops",
+        meters::SUCCESSFUL_REQUESTS,
+    ),
 ];
 
 fn count(s: &mut Scanner, field: &'static str) -> Result<u64, RejectReason> {
     if !matches!(s.peek(), Some(b'-' | b'0'..=b'9')) {
-        return Err(RejectReason::WrongType { field, expected: "an integer" });
+        return Err(RejectReason::WrongType {
+            field,
+            expected: "an integer",
+        });
     }
     match s.number().map_err(scan_reason)? {
         Number::Count(v) => Ok(v),
@@ -346,7 +413,10 @@ fn count(s: &mut Scanner, field: &'static str) -> Result<u64, RejectReason> {
 
 fn string(s: &mut Scanner, field: &'static str) -> Result<String, RejectReason> {
     if !s.at_string() {
-        return Err(RejectReason::WrongType { field, expected: "a string" });
+        return Err(RejectReason::WrongType {
+            field,
+            expected: "a string",
+        });
     }
     Ok(s.string().map_err(scan_reason)?.into_owned())
 }
@@ -354,7 +424,10 @@ fn string(s: &mut Scanner, field: &'static str) -> Result<String, RejectReason> 
 fn parse_category(s: &mut Scanner) -> Result<Category, RejectReason> {
     let mut cat = Category::default();
     if s.peek() != Some(b'{') {
-        return Err(RejectReason::WrongType { field: "categories", expected: "a list of objects" });
+        return Err(RejectReason::WrongType {
+            field: "categories",
+            expected: "a list of objects",
+        });
     }
     s.begin_object().map_err(scan_reason)?;
     let mut first = true;
@@ -370,7 +443,12 @@ fn parse_category(s: &mut Scanner) -> Result<Category, RejectReason> {
     Ok(cat)
 }
 
-fn parse_bucket(bytes: &[u8], user: Option<&str>, source: &str, mut emit: impl FnMut(EventRef<'_>)) -> Result<(), RejectReason> {
+fn parse_bucket(
+    bytes: &[u8],
+    user: Option<&str>,
+    source: &str,
+    mut emit: impl FnMut(EventRef<'_>),
+) -> Result<(), RejectReason> {
     let mut s = Scanner::from_bytes(bytes).map_err(scan_reason)?;
     let (mut bucket, mut time, mut epoch, mut owner) = (None, None, None, None);
     let mut categories = Vec::new();
@@ -384,7 +462,10 @@ fn parse_bucket(bytes: &[u8], user: Option<&str>, source: &str, mut emit: impl F
             "epoch" => epoch = Some(count(&mut s, "epoch")?),
             "categories" => {
                 if s.peek() != Some(b'[') {
-                    return Err(RejectReason::WrongType { field: "categories", expected: "a list of objects" });
+                    return Err(RejectReason::WrongType {
+                        field: "categories",
+                        expected: "a list of objects",
+                    });
                 }
                 s.begin_array().map_err(scan_reason)?;
                 let mut first_cat = true;
@@ -398,19 +479,27 @@ fn parse_bucket(bytes: &[u8], user: Option<&str>, source: &str, mut emit: impl F
     s.end().map_err(scan_reason)?;
     let bucket = bucket.ok_or(RejectReason::MissingField { field: "bucket" })?;
     // Account-level operations (listing buckets) carry an empty bucket name.
-    let bucket = if bucket.is_empty() { "-".to_string() } else { bucket };
+    let bucket = if bucket.is_empty() {
+        "-".to_string()
+    } else {
+        bucket
+    };
     let customer = match owner.or_else(|| user.map(str::to_string)) {
         Some(o) if !o.is_empty() => o,
         Some(_) => return Err(RejectReason::EmptyField { field: "owner" }),
         None => return Err(RejectReason::MissingField { field: "owner" }),
     };
     let time_ms = match (epoch, time) {
-        (Some(e), _) => (e as i64).checked_mul(1000).ok_or(RejectReason::NumberTooLarge { field: "epoch" })?,
+        (Some(e), _) => (e as i64)
+            .checked_mul(1000)
+            .ok_or(RejectReason::NumberTooLarge { field: "epoch" })?,
         (None, Some(t)) => parse_rfc3339(t.as_bytes()).ok_or(RejectReason::InvalidTime { field: "time" })?,
         (None, None) => return Err(RejectReason::MissingField { field: "epoch" }),
     };
     if categories.iter().any(|c| c.name.is_none()) {
-        return Err(RejectReason::MissingField { field: "categories.category" });
+        return Err(RejectReason::MissingField {
+            field: "categories.category",
+        });
     }
     for cat in &categories {
         let name = cat.name.as_deref().unwrap_or_default();

@@ -40,7 +40,10 @@ pub(crate) struct S3Format {
 impl S3Format {
     pub(crate) fn new(options: &ParserOptions) -> Self {
         S3Format {
-            source: options.source.clone().unwrap_or_else(|| "s3_access_log".to_string()),
+            source: options
+                .source
+                .clone()
+                .unwrap_or_else(|| "s3_access_log".to_string()),
             customer: options.s3_customer,
             id: String::new(),
         }
@@ -60,14 +63,24 @@ fn split_fields(line: &[u8]) -> Result<([&[u8]; MAX_FIELDS], usize), RejectReaso
         let (field, next) = match line[i] {
             b'[' => match memchr::memchr(b']', &line[i..]) {
                 Some(end) => (&line[i + 1..i + end], i + end + 1),
-                None => return Err(RejectReason::Malformed { column: i as u32 + 1, expected: "closing ']'" }),
+                None => {
+                    return Err(RejectReason::Malformed {
+                        column: i as u32 + 1,
+                        expected: "closing ']'",
+                    })
+                }
             },
             b'"' => {
                 // The closing quote: the next `"` not escaped by a `\`.
                 let mut j = i + 1;
                 loop {
                     match memchr::memchr2(b'"', b'\\', line.get(j..).unwrap_or_default()).map(|k| j + k) {
-                        None => return Err(RejectReason::Malformed { column: i as u32 + 1, expected: "closing '\"'" }),
+                        None => {
+                            return Err(RejectReason::Malformed {
+                                column: i as u32 + 1,
+                                expected: "closing '\"'",
+                            })
+                        }
                         Some(k) if line[k] == b'\\' => j = k + 2,
                         Some(k) => {
                             j = k;
@@ -83,7 +96,10 @@ fn split_fields(line: &[u8]) -> Result<([&[u8]; MAX_FIELDS], usize), RejectReaso
             }
         };
         if n == MAX_FIELDS {
-            return Err(RejectReason::WrongFieldCount { expected: MAX_FIELDS as u32, found: n as u32 + 1 });
+            return Err(RejectReason::WrongFieldCount {
+                expected: MAX_FIELDS as u32,
+                found: n as u32 + 1,
+            });
         }
         fields[n] = field;
         n += 1;
@@ -94,15 +110,34 @@ fn split_fields(line: &[u8]) -> Result<([&[u8]; MAX_FIELDS], usize), RejectReaso
 
 /// `06/Feb/2019:00:00:38 +0000`
 pub fn parse_log_time(s: &[u8]) -> Option<i64> {
-    if s.len() != 26 || s[2] != b'/' || s[6] != b'/' || s[11] != b':' || s[14] != b':' || s[17] != b':' || s[20] != b' ' {
+    if s.len() != 26
+        || s[2] != b'/'
+        || s[6] != b'/'
+        || s[11] != b':'
+        || s[14] != b':'
+        || s[17] != b':'
+        || s[20] != b' '
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        s[r].iter().try_fold(0u32, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u32))
+        s[r].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u32)
+        })
     };
-    const MONTHS: [&[u8]; 12] = [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
+    const MONTHS: [&[u8]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+    ];
     let month = MONTHS.iter().position(|m| *m == &s[3..6])? as u32 + 1;
-    let local = to_epoch_ms(num(7..11)? as i64, month, num(0..2)?, num(12..14)?, num(15..17)?, num(18..20)?, 0)?;
+    let local = to_epoch_ms(
+        num(7..11)? as i64,
+        month,
+        num(0..2)?,
+        num(12..14)?,
+        num(15..17)?,
+        num(18..20)?,
+        0,
+    )?;
     let (oh, om) = (num(22..24)? as i64, num(24..26)? as i64);
     if om > 59 {
         return None;
@@ -135,7 +170,9 @@ fn text<'a>(field: &'a [u8], name: &'static str) -> Result<&'a str, RejectReason
         // SAFETY: ASCII is UTF-8.
         unsafe { std::str::from_utf8_unchecked(field) }
     } else {
-        std::str::from_utf8(field).map_err(|e| RejectReason::InvalidUtf8 { column: e.valid_up_to() as u32 + 1 })?
+        std::str::from_utf8(field).map_err(|e| RejectReason::InvalidUtf8 {
+            column: e.valid_up_to() as u32 + 1,
+        })?
     };
     if s.is_empty() || s == "-" {
         return Err(RejectReason::EmptyField { field: name });
@@ -144,19 +181,30 @@ fn text<'a>(field: &'a [u8], name: &'static str) -> Result<&'a str, RejectReason
 }
 
 fn is_upload(operation: &[u8]) -> bool {
-    matches!(operation, b"REST.PUT.OBJECT" | b"REST.PUT.PART" | b"REST.POST.OBJECT" | b"REST.POST.UPLOAD")
+    matches!(
+        operation,
+        b"REST.PUT.OBJECT" | b"REST.PUT.PART" | b"REST.POST.OBJECT" | b"REST.POST.UPLOAD"
+    )
 }
 
 impl LineFormat for S3Format {
     const FORMAT: Format = Format::S3AccessLog;
 
-    fn parse_line<E: FnMut(EventRef<'_>)>(&mut self, pos: LinePos, line: &[u8], mut emit: E) -> Result<LineOutcome, RejectReason> {
+    fn parse_line<E: FnMut(EventRef<'_>)>(
+        &mut self,
+        pos: LinePos,
+        line: &[u8],
+        mut emit: E,
+    ) -> Result<LineOutcome, RejectReason> {
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             return Ok(LineOutcome::Skipped);
         }
         let (f, n) = split_fields(line)?;
         if n < MIN_FIELDS {
-            return Err(RejectReason::WrongFieldCount { expected: MIN_FIELDS as u32, found: n as u32 });
+            return Err(RejectReason::WrongFieldCount {
+                expected: MIN_FIELDS as u32,
+                found: n as u32,
+            });
         }
         let owner = text(f[0], "bucket_owner")?;
         let bucket = text(f[1], "bucket")?;
@@ -210,15 +258,24 @@ mod tests {
 
     #[test]
     fn log_time() {
-        assert_eq!(parse_log_time(b"06/Feb/2019:00:00:38 +0000"), Some(1_549_411_238_000));
-        assert_eq!(parse_log_time(b"06/Feb/2019:02:00:38 +0200"), Some(1_549_411_238_000));
+        assert_eq!(
+            parse_log_time(b"06/Feb/2019:00:00:38 +0000"),
+            Some(1_549_411_238_000)
+        );
+        assert_eq!(
+            parse_log_time(b"06/Feb/2019:02:00:38 +0200"),
+            Some(1_549_411_238_000)
+        );
         assert_eq!(parse_log_time(b"30/Feb/2019:00:00:38 +0000"), None);
         assert_eq!(parse_log_time(b"06/Fev/2019:00:00:38 +0000"), None);
     }
 
     #[test]
     fn fields_with_quotes_and_brackets() {
-        let (f, n) = split_fields(br#"a [06/Feb/2019:00:00:38 +0000] "GET /x?q=\"1\" HTTP/1.1" - "Mozilla/5.0 (X11; Linux)""#).unwrap();
+        let (f, n) = split_fields(
+            br#"a [06/Feb/2019:00:00:38 +0000] "GET /x?q=\"1\" HTTP/1.1" - "Mozilla/5.0 (X11; Linux)""#,
+        )
+        .unwrap();
         assert_eq!(n, 5);
         assert_eq!(f[1], b"06/Feb/2019:00:00:38 +0000");
         assert_eq!(f[2], br#"GET /x?q=\"1\" HTTP/1.1"#);

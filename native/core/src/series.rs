@@ -52,7 +52,17 @@ pub(crate) struct SeriesRec {
 // One cache line, exactly: the text budget above is what the fields leave.
 const _: () = assert!(std::mem::size_of::<SeriesRec>() == 64);
 
-const EMPTY: SeriesRec = SeriesRec { tag: 0, id1: 0, last_hour: 0, last_slot: NO_SLOT, last_period_slot: NO_SLOT, kind: 0, inline: false, inline_lens: [0; 3], text: [0; INLINE] };
+const EMPTY: SeriesRec = SeriesRec {
+    tag: 0,
+    id1: 0,
+    last_hour: 0,
+    last_slot: NO_SLOT,
+    last_period_slot: NO_SLOT,
+    kind: 0,
+    inline: false,
+    inline_lens: [0; 3],
+    text: [0; INLINE],
+};
 
 impl SeriesRec {
     /// The slot of the window starting at `hour` (hours since the epoch),
@@ -75,7 +85,10 @@ impl SeriesRec {
     /// Where an out-of-line key lies in the arena: offset and lengths.
     fn span(&self) -> (usize, [usize; 3]) {
         let word = |i: usize| u32::from_le_bytes(self.text[i..i + 4].try_into().unwrap()) as usize;
-        (u64::from_le_bytes(self.text[..8].try_into().unwrap()) as usize, [word(8), word(12), word(16)])
+        (
+            u64::from_le_bytes(self.text[..8].try_into().unwrap()) as usize,
+            [word(8), word(12), word(16)],
+        )
     }
 }
 
@@ -91,7 +104,11 @@ const MIN_ENTRIES: usize = 64;
 
 impl SeriesTable {
     pub fn new() -> Self {
-        SeriesTable { entries: vec![EMPTY; MIN_ENTRIES], at: Vec::new(), arena: String::new() }
+        SeriesTable {
+            entries: vec![EMPTY; MIN_ENTRIES],
+            at: Vec::new(),
+            arena: String::new(),
+        }
     }
 
     #[inline]
@@ -136,7 +153,14 @@ impl SeriesTable {
     /// The number and record of the series, made (with `kind(meter)`) when
     /// new. `hash` is [`Self::hash`] of the same three texts.
     #[inline]
-    pub fn find_or_insert(&mut self, hash: u64, customer: &str, resource: &str, meter: &str, kind: impl FnOnce(&str) -> u8) -> (u32, &mut SeriesRec) {
+    pub fn find_or_insert(
+        &mut self,
+        hash: u64,
+        customer: &str,
+        resource: &str,
+        meter: &str,
+        kind: impl FnOnce(&str) -> u8,
+    ) -> (u32, &mut SeriesRec) {
         let tag = (hash >> 32) as u32;
         let mut i = hash as usize & self.mask();
         loop {
@@ -165,9 +189,22 @@ impl SeriesTable {
     }
 
     #[cold]
-    fn insert(&mut self, i: usize, tag: u32, customer: &str, resource: &str, meter: &str, kind: u8) -> (u32, &mut SeriesRec) {
+    fn insert(
+        &mut self,
+        i: usize,
+        tag: u32,
+        customer: &str,
+        resource: &str,
+        meter: &str,
+        kind: u8,
+    ) -> (u32, &mut SeriesRec) {
         let id = self.at.len() as u32;
-        let mut e = SeriesRec { tag, id1: id + 1, kind, ..EMPTY };
+        let mut e = SeriesRec {
+            tag,
+            id1: id + 1,
+            kind,
+            ..EMPTY
+        };
         let (c, r, m) = (customer.len(), resource.len(), meter.len());
         if c + r + m <= INLINE {
             e.inline = true;
@@ -240,7 +277,11 @@ impl SeriesTable {
     /// The key of series `i`, owned (for reports).
     pub fn key(&self, i: u32) -> SeriesKey {
         let (customer, resource, meter) = self.parts(i);
-        SeriesKey { customer: customer.into(), resource: resource.into(), meter: meter.into() }
+        SeriesKey {
+            customer: customer.into(),
+            resource: resource.into(),
+            meter: meter.into(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -324,7 +365,17 @@ mod tests {
     #[test]
     fn finds_what_it_made_across_growth_and_tells_keys_apart() {
         let mut t = SeriesTable::new();
-        let key = |i: u32| (format!("c{}", i % 97), format!("r{i}"), if i.is_multiple_of(2) { "requests" } else { "storage_bytes" });
+        let key = |i: u32| {
+            (
+                format!("c{}", i % 97),
+                format!("r{i}"),
+                if i.is_multiple_of(2) {
+                    "requests"
+                } else {
+                    "storage_bytes"
+                },
+            )
+        };
         for i in 0..10_000u32 {
             let (c, r, m) = key(i);
             let (id, _) = t.find_or_insert(t.hash(&c, &r, m), &c, &r, m, |_| 0);
@@ -361,7 +412,10 @@ mod tests {
         // A key exactly INLINE long is inline; one byte more is not.
         let fits = "f".repeat(INLINE - 2);
         t.find_or_insert(t.hash(&fits, "r", "m"), &fits, "r", "m", |_| 0);
-        assert!(t.entries.iter().any(|e| e.id1 != 0 && e.inline && e.inline_lens[0] as usize == INLINE - 2));
+        assert!(t
+            .entries
+            .iter()
+            .any(|e| e.id1 != 0 && e.inline && e.inline_lens[0] as usize == INLINE - 2));
         assert!(!t.arena.is_empty());
     }
 
@@ -400,15 +454,22 @@ mod tests {
         let mean = probes as f64 / n as f64;
         assert!(mean < 2.0, "mean probe length {mean}");
         // The tags (upper half) must differ too, or every probe compares text.
-        let tags: std::collections::HashSet<u32> = t.entries.iter().filter(|e| e.id1 != 0).map(|e| e.tag).collect();
-        assert!(tags.len() as f64 > n as f64 * 0.99, "{} distinct tags", tags.len());
+        let tags: std::collections::HashSet<u32> =
+            t.entries.iter().filter(|e| e.id1 != 0).map(|e| e.tag).collect();
+        assert!(
+            tags.len() as f64 > n as f64 * 0.99,
+            "{} distinct tags",
+            tags.len()
+        );
     }
 
     #[test]
     fn equal_tags_fall_back_to_the_text() {
         // Force every key onto the same hash: probing must still compare text.
         let mut t = SeriesTable::new();
-        let ids: Vec<u32> = (0..20).map(|i| t.find_or_insert(42, &format!("c{i}"), "r", "m", |_| 0).0).collect();
+        let ids: Vec<u32> = (0..20)
+            .map(|i| t.find_or_insert(42, &format!("c{i}"), "r", "m", |_| 0).0)
+            .collect();
         assert_eq!(ids, (0..20).collect::<Vec<_>>());
         assert_eq!(t.find_or_insert(42, "c7", "r", "m", |_| 0).0, 7);
         assert_eq!(t.peek(42), Some((NO_SLOT, NO_SLOT)), "no window counted yet");

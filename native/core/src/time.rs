@@ -55,7 +55,13 @@ fn digits(b: &[u8]) -> Option<u32> {
 /// Milliseconds since the epoch of a date and time of day, after checking
 /// every field is in range (a leap second, :60, is accepted as :59.999).
 pub fn to_epoch_ms(year: i64, month: u32, day: u32, hour: u32, min: u32, sec: u32, ms: u32) -> Option<i64> {
-    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) || hour > 23 || min > 59 || sec > 60 {
+    if !(1..=12).contains(&month)
+        || day == 0
+        || day > days_in_month(year, month)
+        || hour > 23
+        || min > 59
+        || sec > 60
+    {
         return None;
     }
     let (sec, ms) = if sec == 60 { (59, 999) } else { (sec, ms) };
@@ -86,7 +92,12 @@ pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
             return None;
         }
         for i in 0..3 {
-            ms = ms * 10 + if i < frac_len { (rest[1 + i] - b'0') as u32 } else { 0 };
+            ms = ms * 10
+                + if i < frac_len {
+                    (rest[1 + i] - b'0') as u32
+                } else {
+                    0
+                };
         }
         rest = &rest[1 + frac_len..];
     }
@@ -98,7 +109,11 @@ pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
             if h > 23 || m > 59 {
                 return None;
             }
-            if *sign == b'+' { h * 60 + m } else { -(h * 60 + m) }
+            if *sign == b'+' {
+                h * 60 + m
+            } else {
+                -(h * 60 + m)
+            }
         }
         _ => return None,
     };
@@ -112,7 +127,11 @@ pub fn format_rfc3339(ms: i64) -> String {
     let (y, m, d) = civil_from_days(days);
     let (h, rem) = (rem / 3_600_000, rem % 3_600_000);
     let (mi, rem) = (rem / 60_000, rem % 60_000);
-    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{:02}.{:03}Z", rem / 1000, rem % 1000)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{:02}.{:03}Z",
+        rem / 1000,
+        rem % 1000
+    )
 }
 
 #[cfg(test)]
@@ -125,14 +144,25 @@ mod tests {
         assert_eq!(parse_rfc3339(b"1985-04-12T23:20:50.52Z"), Some(482_196_050_520));
         assert_eq!(parse_rfc3339(b"1996-12-19T16:39:57-08:00"), Some(851_042_397_000));
         assert_eq!(parse_rfc3339(b"1990-12-31T23:59:60Z"), Some(662_687_999_999));
-        assert_eq!(parse_rfc3339(b"1937-01-01T12:00:27.87+00:20"), Some(-1_041_337_172_130));
+        assert_eq!(
+            parse_rfc3339(b"1937-01-01T12:00:27.87+00:20"),
+            Some(-1_041_337_172_130)
+        );
         assert_eq!(parse_rfc3339(b"2024-02-29t00:00:00z"), Some(1_709_164_800_000));
     }
 
     #[test]
     fn rfc3339_rejects_impossible_dates() {
-        for bad in [&b"2023-02-29T00:00:00Z"[..], b"2024-13-01T00:00:00Z", b"2024-01-01T24:00:00Z", b"2024-01-01T00:00:00",
-            b"2024-01-01T00:00:00.Z", b"2024-01-01T00:00:00+2:00", b"", b"2024-01-01"] {
+        for bad in [
+            &b"2023-02-29T00:00:00Z"[..],
+            b"2024-13-01T00:00:00Z",
+            b"2024-01-01T24:00:00Z",
+            b"2024-01-01T00:00:00",
+            b"2024-01-01T00:00:00.Z",
+            b"2024-01-01T00:00:00+2:00",
+            b"",
+            b"2024-01-01",
+        ] {
             assert_eq!(parse_rfc3339(bad), None, "{}", String::from_utf8_lossy(bad));
         }
     }

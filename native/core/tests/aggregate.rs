@@ -22,7 +22,10 @@ fn event(id: &str, customer: &str, meter: &str, value: u64, time_ms: i64) -> Usa
 }
 
 fn config() -> AggregatorConfig {
-    AggregatorConfig { unique_meters: vec!["visitors".into()], ..AggregatorConfig::default() }
+    AggregatorConfig {
+        unique_meters: vec!["visitors".into()],
+        ..AggregatorConfig::default()
+    }
 }
 
 fn aggregate(events: &[UsageEvent]) -> Aggregator {
@@ -47,7 +50,17 @@ fn window_statistics() {
     assert_eq!(windows.len(), 2);
     let (key, start, st) = &windows[0];
     assert_eq!((&*key.customer, &*key.meter, *start), ("acme", "requests", t));
-    assert_eq!((st.sum, st.count, st.min, st.max, st.latest_time_ms, st.latest_value), (21, 4, 3, 9, t + 30, 4));
+    assert_eq!(
+        (
+            st.sum,
+            st.count,
+            st.min,
+            st.max,
+            st.latest_time_ms,
+            st.latest_value
+        ),
+        (21, 4, 3, 9, t + 30, 4)
+    );
     assert_eq!(st.unique_count(), None);
     assert_eq!(windows[1].2.unique_count(), Some(2));
 }
@@ -55,7 +68,9 @@ fn window_statistics() {
 #[test]
 fn replaying_never_double_counts() {
     let t = parse_period("2026-05").unwrap();
-    let events: Vec<_> = (0..100).map(|i| event(&format!("e{i}"), "acme", "requests", i, t + i as i64 * 60_000)).collect();
+    let events: Vec<_> = (0..100)
+        .map(|i| event(&format!("e{i}"), "acme", "requests", i, t + i as i64 * 60_000))
+        .collect();
     let once = aggregate(&events);
     let mut twice = aggregate(&events);
     twice.apply_all(&events);
@@ -72,9 +87,15 @@ fn late_and_out_of_order_events() {
     let may = parse_period("2026-05").unwrap();
     let june = parse_period("2026-06").unwrap();
     let mut a = Aggregator::new(config());
-    a.apply_all(&[event("b", "acme", "requests", 2, june + 5 * HOUR), event("a", "acme", "requests", 1, june + HOUR)]);
+    a.apply_all(&[
+        event("b", "acme", "requests", 2, june + 5 * HOUR),
+        event("a", "acme", "requests", 1, june + HOUR),
+    ]);
     let w = a.windows();
-    assert_eq!((w[0].1, w[0].2.sum, w[1].1, w[1].2.sum), (june + HOUR, 1, june + 5 * HOUR, 2));
+    assert_eq!(
+        (w[0].1, w[0].2.sum, w[1].1, w[1].2.sum),
+        (june + HOUR, 1, june + 5 * HOUR, 2)
+    );
     a.close_period(may);
     let late = event("late", "acme", "requests", 7, may + HOUR);
     assert_eq!(a.apply(&EventRef::from(&late)), Applied::Late);
@@ -88,10 +109,23 @@ fn merge_refuses_overlap_and_mismatch() {
     let t = parse_period("2026-05").unwrap();
     let mut a = aggregate(&[event("x", "acme", "requests", 1, t)]);
     let b = aggregate(&[event("x", "acme", "requests", 1, t)]);
-    assert_eq!(a.merge(&b), Err(AggregateError::Overlap { period: "2026-05".into(), count: 1 }));
-    let c = Aggregator::new(AggregatorConfig { dedup: false, ..config() });
+    assert_eq!(
+        a.merge(&b),
+        Err(AggregateError::Overlap {
+            period: "2026-05".into(),
+            count: 1
+        })
+    );
+    let c = Aggregator::new(AggregatorConfig {
+        dedup: false,
+        ..config()
+    });
     assert_eq!(a.merge(&c), Err(AggregateError::ConfigMismatch));
-    assert_eq!(a.export(), aggregate(&[event("x", "acme", "requests", 1, t)]).export(), "a refused merge changes nothing");
+    assert_eq!(
+        a.export(),
+        aggregate(&[event("x", "acme", "requests", 1, t)]).export(),
+        "a refused merge changes nothing"
+    );
 }
 
 #[test]
@@ -108,10 +142,19 @@ fn restore_rejects_damaged_exports() {
 
 fn arb_events() -> impl Strategy<Value = Vec<UsageEvent>> {
     let start = parse_period("2026-03").unwrap();
-    let meters = prop::sample::select(vec!["requests", "bandwidth_out_bytes", "storage_bytes", "visitors"]);
+    let meters = prop::sample::select(vec![
+        "requests",
+        "bandwidth_out_bytes",
+        "storage_bytes",
+        "visitors",
+    ]);
     let customers = prop::sample::select(vec!["acme", "globex", "initech"]);
     // Times over two months, so some events fall in a second period.
-    prop::collection::vec((customers, meters, 0u64..1_000_000, 0i64..(61 * 24 * HOUR)), 0..120).prop_map(move |v| {
+    prop::collection::vec(
+        (customers, meters, 0u64..1_000_000, 0i64..(61 * 24 * HOUR)),
+        0..120,
+    )
+    .prop_map(move |v| {
         v.into_iter()
             .enumerate()
             .map(|(i, (c, m, value, dt))| event(&format!("id-{i}"), c, m, value, start + dt))

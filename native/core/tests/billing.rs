@@ -15,7 +15,11 @@ fn r(s: &str) -> Ratio {
 }
 
 fn tier(up_to: Option<&str>, unit_price: &str, flat_fee: &str) -> Tier {
-    Tier { up_to: up_to.map(r), unit_price: r(unit_price), flat_fee: r(flat_fee) }
+    Tier {
+        up_to: up_to.map(r),
+        unit_price: r(unit_price),
+        flat_fee: r(flat_fee),
+    }
 }
 
 fn amount(pricing: &Pricing, quantity: u128) -> u128 {
@@ -49,8 +53,19 @@ fn s3_byte_hours_to_gb_months() {
     let march = parse_period("2026-03").unwrap();
     let mut events = Vec::new();
     for day in 0..31 {
-        let bytes = if day < 15 { 107_374_182_400 } else { 109_951_162_777_600 };
-        events.push(event(&format!("snap-{day}"), "acme", "bucket", "storage_bytes", bytes, march + day * DAY));
+        let bytes = if day < 15 {
+            107_374_182_400
+        } else {
+            109_951_162_777_600
+        };
+        events.push(event(
+            &format!("snap-{day}"),
+            "acme",
+            "bucket",
+            "storage_bytes",
+            bytes,
+            march + day * DAY,
+        ));
     }
     let usage = usage_of(&events, "2026-03");
     let series = &usage.series[0];
@@ -71,7 +86,7 @@ fn s3_byte_hours_to_gb_months() {
     assert_eq!(gb_month.amount_minor, 121_670); // 52,900 GB-months at 2.3 cents
     assert_eq!(gb_month.key, "acme/*/storage_bytes/gb_month_average/2026-03/v1");
     assert_eq!(invoice.lines[1].used, Ratio::int(102_400)); // the peak: 100 TB in GB
-    // The classic mistake, summing the snapshots, is far off.
+                                                            // The classic mistake, summing the snapshots, is far off.
     assert_eq!(invoice.lines[2].used, Ratio::int(15 * 100 + 16 * 102_400));
     assert_ne!(invoice.lines[2].used, gb_month.used);
 }
@@ -83,8 +98,14 @@ fn gauge_gaps_are_capped() {
     let m = parse_period("2026-04").unwrap();
     let samples = [(m, GIB), (m + 10 * DAY, 2 * GIB)];
     let end = m + 30 * DAY;
-    assert_eq!(byte_ms(&samples, end, 48 * HOUR), (GIB as u128 + 2 * GIB as u128) * 48 * HOUR as u128);
-    assert_eq!(byte_ms(&samples, end, 40 * DAY), GIB as u128 * 10 * DAY as u128 + 2 * GIB as u128 * 20 * DAY as u128);
+    assert_eq!(
+        byte_ms(&samples, end, 48 * HOUR),
+        (GIB as u128 + 2 * GIB as u128) * 48 * HOUR as u128
+    );
+    assert_eq!(
+        byte_ms(&samples, end, 40 * DAY),
+        GIB as u128 * 10 * DAY as u128 + 2 * GIB as u128 * 20 * DAY as u128
+    );
 }
 
 /// Graduated: 0-1,000 at $0.10, 1,001-10,000 at $0.05, above at $0.01;
@@ -92,7 +113,11 @@ fn gauge_gaps_are_capped() {
 /// graduated example). Volume on the same tiers: 15,000 x $0.01 = $150.
 #[test]
 fn graduated_and_volume_tiers() {
-    let tiers = vec![tier(Some("1000"), "10", "0"), tier(Some("10000"), "5", "0"), tier(None, "1", "0")];
+    let tiers = vec![
+        tier(Some("1000"), "10", "0"),
+        tier(Some("10000"), "5", "0"),
+        tier(None, "1", "0"),
+    ];
     assert_eq!(amount(&Pricing::Graduated(tiers.clone()), 15_000), 60_000);
     assert_eq!(amount(&Pricing::Volume(tiers.clone()), 15_000), 15_000);
     assert_eq!(amount(&Pricing::Graduated(tiers.clone()), 1_000), 10_000);
@@ -101,7 +126,11 @@ fn graduated_and_volume_tiers() {
     assert_eq!(amount(&Pricing::Volume(tiers.clone()), 1_001), 5_005);
     assert_eq!(amount(&Pricing::Graduated(tiers), 0), 0);
     // First 1,000 at $0.01, next 9,000 at $0.008, the rest at $0.005: 15,000 cost $107.
-    let tiers = vec![tier(Some("1000"), "1", "0"), tier(Some("10000"), "0.8", "0"), tier(None, "0.5", "0")];
+    let tiers = vec![
+        tier(Some("1000"), "1", "0"),
+        tier(Some("10000"), "0.8", "0"),
+        tier(None, "0.5", "0"),
+    ];
     assert_eq!(amount(&Pricing::Graduated(tiers), 15_000), 10_700);
 }
 
@@ -121,7 +150,10 @@ fn volume_with_flat_fee() {
 /// Packages are whole: $5 per 100 units, 130 units are 2 packages.
 #[test]
 fn packages_round_up() {
-    let p = Pricing::Package { size: r("100"), price: r("500") };
+    let p = Pricing::Package {
+        size: r("100"),
+        price: r("500"),
+    };
     assert_eq!(amount(&p, 130), 1_000);
     assert_eq!(amount(&p, 100), 500);
     assert_eq!(amount(&p, 0), 0);
@@ -146,7 +178,11 @@ fn p95_drops_floor_five_percent_per_month_length() {
     for (days, dropped) in [(28usize, 403usize), (30, 432), (31, 446)] {
         let n = days * 288;
         let values: Vec<u128> = (1..=n as u128).collect();
-        assert_eq!(p95_interval_value(&values, n), (n - dropped) as u128, "{days}-day month");
+        assert_eq!(
+            p95_interval_value(&values, n),
+            (n - dropped) as u128,
+            "{days}-day month"
+        );
     }
     // Bursty: busy in 100 intervals of a 30-day month only: the 95th percentile is 0.
     assert_eq!(p95_interval_value(&vec![1_000_000; 100], 8640), 0);
@@ -159,7 +195,14 @@ fn p95_rate_and_included_quantity_through_the_aggregator() {
     // 400 intervals at 75 MB per 5 minutes (2 Mbps), 1,100 at 37.5 MB (1 Mbps), the rest idle.
     for i in 0..1500i64 {
         let bytes = if i < 400 { 75_000_000 } else { 37_500_000 };
-        events.push(event(&format!("b{i}"), "acme", "link-1", "bandwidth_out_bytes", bytes, june + i * 300_000 + 1000));
+        events.push(event(
+            &format!("b{i}"),
+            "acme",
+            "link-1",
+            "bandwidth_out_bytes",
+            bytes,
+            june + i * 300_000 + 1000,
+        ));
     }
     let usage = usage_of(&events, "2026-06");
     let plans = Plans::from_json(
@@ -196,8 +239,18 @@ fn resource_scope_lines_and_customers_without_plans() {
     )
     .unwrap();
     let invoice = bill(&usage_of(&events, "2026-07"), &plans, 1).unwrap();
-    let keys: Vec<_> = invoice.lines.iter().map(|l| (l.key.as_str(), l.amount_minor)).collect();
-    assert_eq!(keys, vec![("acme/b1/requests/total/2026-07/v1", 10), ("acme/b2/requests/total/2026-07/v1", 5)]);
+    let keys: Vec<_> = invoice
+        .lines
+        .iter()
+        .map(|l| (l.key.as_str(), l.amount_minor))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            ("acme/b1/requests/total/2026-07/v1", 10),
+            ("acme/b2/requests/total/2026-07/v1", 5)
+        ]
+    );
     assert_eq!(invoice.unbilled_customers, vec!["stranger".to_string()]);
 }
 
@@ -217,7 +270,10 @@ fn plans_are_checked() {
 fn windows_are_utc_hours_days_months() {
     let m = parse_period("2026-01").unwrap();
     for (window, expected_windows) in [(Window::Hour, 3), (Window::Day, 2), (Window::Month, 1)] {
-        let mut agg = Aggregator::new(AggregatorConfig { window, ..AggregatorConfig::default() });
+        let mut agg = Aggregator::new(AggregatorConfig {
+            window,
+            ..AggregatorConfig::default()
+        });
         agg.apply_all(&[
             event("a", "c", "r", "requests", 1, m + 10),
             event("b", "c", "r", "requests", 2, m + HOUR + 10),

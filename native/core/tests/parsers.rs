@@ -9,8 +9,12 @@ const JSONL: &[u8] = include_bytes!("fixtures/events.jsonl");
 const S3: &[u8] = include_bytes!("fixtures/s3_access.log");
 const RGW: &[u8] = include_bytes!("fixtures/rgw_usage.json");
 const CSV: &[u8] = include_bytes!("fixtures/storage.csv");
-const ALL: [(Format, &[u8]); 4] =
-    [(Format::JsonLines, JSONL), (Format::S3AccessLog, S3), (Format::RgwUsage, RGW), (Format::StorageCsv, CSV)];
+const ALL: [(Format, &[u8]); 4] = [
+    (Format::JsonLines, JSONL),
+    (Format::S3AccessLog, S3),
+    (Format::RgwUsage, RGW),
+    (Format::StorageCsv, CSV),
+];
 
 fn whole(format: Format, input: &[u8]) -> (Batch, ParseStats) {
     parse_all(format, ParserOptions::default(), input)
@@ -30,7 +34,15 @@ fn chunked(format: Format, options: ParserOptions, input: &[u8], cuts: &[usize])
     (out, p.stats())
 }
 
-fn ev(id: &str, source: &str, customer: &str, resource: &str, meter: &str, value: u64, time_ms: i64) -> UsageEvent {
+fn ev(
+    id: &str,
+    source: &str,
+    customer: &str,
+    resource: &str,
+    meter: &str,
+    value: u64,
+    time_ms: i64,
+) -> UsageEvent {
     UsageEvent {
         id: id.into(),
         source: source.into(),
@@ -47,7 +59,11 @@ fn reasons(b: &Batch) -> Vec<(u64, RejectReason)> {
 }
 
 fn assert_counts_add_up(stats: &ParseStats, batch: &Batch) {
-    assert_eq!(stats.records, stats.accepted + stats.rejected + stats.skipped, "{stats:?}");
+    assert_eq!(
+        stats.records,
+        stats.accepted + stats.rejected + stats.skipped,
+        "{stats:?}"
+    );
     assert_eq!(stats.rejected, batch.rejects.len() as u64);
     assert_eq!(stats.events, batch.events.len() as u64);
 }
@@ -58,11 +74,43 @@ fn json_lines_fixture() {
     assert_eq!(
         b.events,
         vec![
-            ev("evt-1", "/edge/fra1", "acme", "cdn-acme", "bandwidth_out_bytes", 1 << 30, 1_790_813_100_000),
+            ev(
+                "evt-1",
+                "/edge/fra1",
+                "acme",
+                "cdn-acme",
+                "bandwidth_out_bytes",
+                1 << 30,
+                1_790_813_100_000
+            ),
             // +02:00 and microseconds: truncated to the millisecond.
-            ev("evt-2", "/edge/fra1", "acme", "cdn-acme", "requests", 5200, 1_790_813_400_123),
-            ev("evt-3", "/edge/ams1", "caf\u{e9} \"bar\"", "m\u{fc}nchen-\u{1F680}", "bandwidth_in_bytes", 0, 1_790_823_600_000),
-            ev("evt-12", "/edge/ams1", "globex", "media", "requests", i64::MAX as u64, 1_790_900_999_999),
+            ev(
+                "evt-2",
+                "/edge/fra1",
+                "acme",
+                "cdn-acme",
+                "requests",
+                5200,
+                1_790_813_400_123
+            ),
+            ev(
+                "evt-3",
+                "/edge/ams1",
+                "caf\u{e9} \"bar\"",
+                "m\u{fc}nchen-\u{1F680}",
+                "bandwidth_in_bytes",
+                0,
+                1_790_823_600_000
+            ),
+            ev(
+                "evt-12",
+                "/edge/ams1",
+                "globex",
+                "media",
+                "requests",
+                i64::MAX as u64,
+                1_790_900_999_999
+            ),
         ]
     );
     assert_eq!(
@@ -72,17 +120,42 @@ fn json_lines_fixture() {
             (6, RejectReason::InvalidNumber { field: "data.value" }),
             (7, RejectReason::InvalidTime { field: "time" }),
             (8, RejectReason::NumberTooLarge { field: "data.value" }),
-            (9, RejectReason::InvalidJson { column: 142, expected: "',' or '}'" }),
+            (
+                9,
+                RejectReason::InvalidJson {
+                    column: 142,
+                    expected: "',' or '}'"
+                }
+            ),
             (10, RejectReason::MissingField { field: "subject" }),
             (11, RejectReason::EmptyField { field: "id" }),
-            (12, RejectReason::InvalidJson { column: 1, expected: "'{'" }),
+            (
+                12,
+                RejectReason::InvalidJson {
+                    column: 1,
+                    expected: "'{'"
+                }
+            ),
         ]
     );
-    assert_eq!(stats, ParseStats { records: 13, accepted: 4, rejected: 8, skipped: 1, events: 4, bytes: JSONL.len() as u64 });
+    assert_eq!(
+        stats,
+        ParseStats {
+            records: 13,
+            accepted: 4,
+            rejected: 8,
+            skipped: 1,
+            events: 4,
+            bytes: JSONL.len() as u64
+        }
+    );
     // A reject keeps the line and where it starts.
     let r = &b.rejects[0];
     assert!(r.text.starts_with(br#"{"id":"evt-4""#));
-    assert_eq!(&JSONL[r.offset as usize..r.offset as usize + 12], br#"{"id":"evt-4"#);
+    assert_eq!(
+        &JSONL[r.offset as usize..r.offset as usize + 12],
+        br#"{"id":"evt-4"#
+    );
 }
 
 #[test]
@@ -93,21 +166,96 @@ fn s3_access_log_fixture() {
     let src = "s3_access_log";
     let line9 = S3.split(|&c| c == b'\n').nth(8).unwrap();
     let quote_column = line9.iter().position(|&c| c == b'"').unwrap() as u32 + 1;
-    let head_id = format!("s3-{:016x}-5", tally_core::parse::fnv1a64(S3.split(|&c| c == b'\n').nth(4).unwrap()));
+    let head_id = format!(
+        "s3-{:016x}-5",
+        tally_core::parse::fnv1a64(S3.split(|&c| c == b'\n').nth(4).unwrap())
+    );
     assert_eq!(
         b.events,
         vec![
-            ev("3E57427F3EXAMPLE/requests", src, owner, bucket, "requests", 1, 1_549_411_238_000),
-            ev("3E57427F3EXAMPLE/bandwidth_out_bytes", src, owner, bucket, "bandwidth_out_bytes", 113, 1_549_411_238_000),
-            ev("891CE47D2EXAMPLE/requests", src, owner, bucket, "requests", 1, 1_549_411_238_000),
-            ev("891CE47D2EXAMPLE/bandwidth_out_bytes", src, owner, bucket, "bandwidth_out_bytes", 242, 1_549_411_238_000),
-            ev("A1206F460EXAMPLE/requests", src, owner, bucket, "requests", 1, 1_549_411_317_000),
-            ev("A1206F460EXAMPLE/bandwidth_out_bytes", src, owner, bucket, "bandwidth_out_bytes", 2_662_992, 1_549_411_317_000),
+            ev(
+                "3E57427F3EXAMPLE/requests",
+                src,
+                owner,
+                bucket,
+                "requests",
+                1,
+                1_549_411_238_000
+            ),
+            ev(
+                "3E57427F3EXAMPLE/bandwidth_out_bytes",
+                src,
+                owner,
+                bucket,
+                "bandwidth_out_bytes",
+                113,
+                1_549_411_238_000
+            ),
+            ev(
+                "891CE47D2EXAMPLE/requests",
+                src,
+                owner,
+                bucket,
+                "requests",
+                1,
+                1_549_411_238_000
+            ),
+            ev(
+                "891CE47D2EXAMPLE/bandwidth_out_bytes",
+                src,
+                owner,
+                bucket,
+                "bandwidth_out_bytes",
+                242,
+                1_549_411_238_000
+            ),
+            ev(
+                "A1206F460EXAMPLE/requests",
+                src,
+                owner,
+                bucket,
+                "requests",
+                1,
+                1_549_411_317_000
+            ),
+            ev(
+                "A1206F460EXAMPLE/bandwidth_out_bytes",
+                src,
+                owner,
+                bucket,
+                "bandwidth_out_bytes",
+                2_662_992,
+                1_549_411_317_000
+            ),
             // +0100: 01:10 local is 00:10 UTC; an upload bills its object size inbound.
-            ev("7B4A0FABBEXAMPLE/requests", src, owner, bucket, "requests", 1, 1_549_411_800_000),
-            ev("7B4A0FABBEXAMPLE/bandwidth_in_bytes", src, owner, bucket, "bandwidth_in_bytes", 1_048_576, 1_549_411_800_000),
+            ev(
+                "7B4A0FABBEXAMPLE/requests",
+                src,
+                owner,
+                bucket,
+                "requests",
+                1,
+                1_549_411_800_000
+            ),
+            ev(
+                "7B4A0FABBEXAMPLE/bandwidth_in_bytes",
+                src,
+                owner,
+                bucket,
+                "bandwidth_in_bytes",
+                1_048_576,
+                1_549_411_800_000
+            ),
             // No request id, no bytes: still a request, with an id from content and position.
-            ev(&format!("{head_id}/requests"), src, owner, bucket, "requests", 1, 1_549_411_380_000),
+            ev(
+                &format!("{head_id}/requests"),
+                src,
+                owner,
+                bucket,
+                "requests",
+                1,
+                1_549_411_380_000
+            ),
         ]
     );
     assert_eq!(
@@ -115,8 +263,20 @@ fn s3_access_log_fixture() {
         vec![
             (7, RejectReason::InvalidNumber { field: "bytes_sent" }),
             (8, RejectReason::InvalidTime { field: "time" }),
-            (9, RejectReason::Malformed { column: quote_column, expected: "closing '\"'" }),
-            (10, RejectReason::WrongFieldCount { expected: 17, found: 7 }),
+            (
+                9,
+                RejectReason::Malformed {
+                    column: quote_column,
+                    expected: "closing '\"'"
+                }
+            ),
+            (
+                10,
+                RejectReason::WrongFieldCount {
+                    expected: 17,
+                    found: 7
+                }
+            ),
         ]
     );
     assert_counts_add_up(&stats, &b);
@@ -125,7 +285,10 @@ fn s3_access_log_fixture() {
 
 #[test]
 fn s3_can_bill_the_requester() {
-    let options = ParserOptions { s3_customer: S3Customer::Requester, ..Default::default() };
+    let options = ParserOptions {
+        s3_customer: S3Customer::Requester,
+        ..Default::default()
+    };
     let (b, _) = parse_all(Format::S3AccessLog, options, S3);
     let customers: Vec<&str> = b.events.iter().map(|e| e.customer.as_str()).collect();
     assert_eq!(customers[4], "arn:aws:iam::123456789012:user/alice");
@@ -141,29 +304,146 @@ fn rgw_usage_fixture() {
     assert_eq!(
         b.events,
         vec![
-            ev("rgw/johndoe/photos/1790848800000/get_obj/bandwidth_out_bytes", src, "johndoe", "photos", "bandwidth_out_bytes", 5 << 30, t10),
-            ev("rgw/johndoe/photos/1790848800000/get_obj/requests", src, "johndoe", "photos", "requests", 1200, t10),
-            ev("rgw/johndoe/photos/1790848800000/get_obj/successful_requests", src, "johndoe", "photos", "successful_requests", 1198, t10),
-            ev("rgw/johndoe/photos/1790848800000/put_obj/bandwidth_in_bytes", src, "johndoe", "photos", "bandwidth_in_bytes", 100 << 20, t10),
-            ev("rgw/johndoe/photos/1790848800000/put_obj/requests", src, "johndoe", "photos", "requests", 40, t10),
-            ev("rgw/johndoe/photos/1790848800000/put_obj/successful_requests", src, "johndoe", "photos", "successful_requests", 40, t10),
-            ev("rgw/johndoe/-/1790852400000/list_buckets/bandwidth_out_bytes", src, "johndoe", "-", "bandwidth_out_bytes", 512, 1_790_852_400_000),
-            ev("rgw/johndoe/-/1790852400000/list_buckets/requests", src, "johndoe", "-", "requests", 2, 1_790_852_400_000),
-            ev("rgw/johndoe/-/1790852400000/list_buckets/successful_requests", src, "johndoe", "-", "successful_requests", 2, 1_790_852_400_000),
+            ev(
+                "rgw/johndoe/photos/1790848800000/get_obj/bandwidth_out_bytes",
+                src,
+                "johndoe",
+                "photos",
+                "bandwidth_out_bytes",
+                5 << 30,
+                t10
+            ),
+            ev(
+                "rgw/johndoe/photos/1790848800000/get_obj/requests",
+                src,
+                "johndoe",
+                "photos",
+                "requests",
+                1200,
+                t10
+            ),
+            ev(
+                "rgw/johndoe/photos/1790848800000/get_obj/successful_requests",
+                src,
+                "johndoe",
+                "photos",
+                "successful_requests",
+                1198,
+                t10
+            ),
+            ev(
+                "rgw/johndoe/photos/1790848800000/put_obj/bandwidth_in_bytes",
+                src,
+                "johndoe",
+                "photos",
+                "bandwidth_in_bytes",
+                100 << 20,
+                t10
+            ),
+            ev(
+                "rgw/johndoe/photos/1790848800000/put_obj/requests",
+                src,
+                "johndoe",
+                "photos",
+                "requests",
+                40,
+                t10
+            ),
+            ev(
+                "rgw/johndoe/photos/1790848800000/put_obj/successful_requests",
+                src,
+                "johndoe",
+                "photos",
+                "successful_requests",
+                40,
+                t10
+            ),
+            ev(
+                "rgw/johndoe/-/1790852400000/list_buckets/bandwidth_out_bytes",
+                src,
+                "johndoe",
+                "-",
+                "bandwidth_out_bytes",
+                512,
+                1_790_852_400_000
+            ),
+            ev(
+                "rgw/johndoe/-/1790852400000/list_buckets/requests",
+                src,
+                "johndoe",
+                "-",
+                "requests",
+                2,
+                1_790_852_400_000
+            ),
+            ev(
+                "rgw/johndoe/-/1790852400000/list_buckets/successful_requests",
+                src,
+                "johndoe",
+                "-",
+                "successful_requests",
+                2,
+                1_790_852_400_000
+            ),
             // No owner and no epoch: the entry's user, and the time string.
-            ev("rgw/jane \"j\" roe/logs/1790848800000/get_obj/bandwidth_out_bytes", src, "jane \"j\" roe", "logs", "bandwidth_out_bytes", 2048, t10),
-            ev("rgw/jane \"j\" roe/logs/1790848800000/get_obj/requests", src, "jane \"j\" roe", "logs", "requests", 3, t10),
-            ev("rgw/jane \"j\" roe/logs/1790848800000/get_obj/successful_requests", src, "jane \"j\" roe", "logs", "successful_requests", 2, t10),
+            ev(
+                "rgw/jane \"j\" roe/logs/1790848800000/get_obj/bandwidth_out_bytes",
+                src,
+                "jane \"j\" roe",
+                "logs",
+                "bandwidth_out_bytes",
+                2048,
+                t10
+            ),
+            ev(
+                "rgw/jane \"j\" roe/logs/1790848800000/get_obj/requests",
+                src,
+                "jane \"j\" roe",
+                "logs",
+                "requests",
+                3,
+                t10
+            ),
+            ev(
+                "rgw/jane \"j\" roe/logs/1790848800000/get_obj/successful_requests",
+                src,
+                "jane \"j\" roe",
+                "logs",
+                "successful_requests",
+                2,
+                t10
+            ),
         ]
     );
     // The broken bucket entry is reported at its opening brace, the line before its "bucket".
     let text = std::str::from_utf8(RGW).unwrap();
-    let brace = text[..text.find("\"bucket\": \"broken\"").unwrap()].rfind('{').unwrap();
+    let brace = text[..text.find("\"bucket\": \"broken\"").unwrap()]
+        .rfind('{')
+        .unwrap();
     let brace_line = text[..brace].matches('\n').count() as u64 + 1;
-    assert_eq!(reasons(&b), vec![(brace_line, RejectReason::WrongType { field: "epoch", expected: "an integer" })]);
+    assert_eq!(
+        reasons(&b),
+        vec![(
+            brace_line,
+            RejectReason::WrongType {
+                field: "epoch",
+                expected: "an integer"
+            }
+        )]
+    );
     assert_eq!(b.rejects[0].offset as usize, brace);
     assert!(b.rejects[0].text.starts_with(b"{") && b.rejects[0].text.ends_with(b"}"));
-    assert_eq!(stats, ParseStats { records: 4, accepted: 3, rejected: 1, skipped: 0, events: 12, bytes: RGW.len() as u64 });
+    assert_eq!(
+        stats,
+        ParseStats {
+            records: 4,
+            accepted: 3,
+            rejected: 1,
+            skipped: 0,
+            events: 12,
+            bytes: RGW.len() as u64
+        }
+    );
 }
 
 #[test]
@@ -171,15 +451,43 @@ fn rgw_truncated_and_broken_documents_are_reported() {
     let text = std::str::from_utf8(RGW).unwrap();
     let cut = &RGW[..text.find("\"list_buckets\"").unwrap()];
     let (b, stats) = whole(Format::RgwUsage, cut);
-    assert_eq!(b.events.len(), 6, "the complete bucket entry before the cut is kept");
+    assert_eq!(
+        b.events.len(),
+        6,
+        "the complete bucket entry before the cut is kept"
+    );
     assert_eq!(b.rejects.len(), 1);
-    assert!(matches!(b.rejects[0].reason, RejectReason::InvalidJson { expected: "the rest of the document", .. }));
+    assert!(matches!(
+        b.rejects[0].reason,
+        RejectReason::InvalidJson {
+            expected: "the rest of the document",
+            ..
+        }
+    ));
     assert_counts_add_up(&stats, &b);
 
     let (b, _) = whole(Format::RgwUsage, b"{\"entries\": [}");
-    assert_eq!(reasons(&b), vec![(1, RejectReason::InvalidJson { column: 14, expected: "']'" })]);
+    assert_eq!(
+        reasons(&b),
+        vec![(
+            1,
+            RejectReason::InvalidJson {
+                column: 14,
+                expected: "']'"
+            }
+        )]
+    );
     let (b, _) = whole(Format::RgwUsage, b"garbage");
-    assert_eq!(reasons(&b), vec![(1, RejectReason::InvalidJson { column: 1, expected: "'{'" })]);
+    assert_eq!(
+        reasons(&b),
+        vec![(
+            1,
+            RejectReason::InvalidJson {
+                column: 1,
+                expected: "'{'"
+            }
+        )]
+    );
 }
 
 #[test]
@@ -189,10 +497,42 @@ fn storage_csv_fixture() {
     assert_eq!(
         b.events,
         vec![
-            ev("acme/cdn-acme/1790812800000", src, "acme", "cdn-acme", "storage_bytes", 1 << 40, 1_790_812_800_000),
-            ev("acme/cdn-acme/1790827200000", src, "acme", "cdn-acme", "storage_bytes", 1_100_585_369_600, 1_790_827_200_000),
-            ev("Globex, Inc./media/1790812800000", src, "Globex, Inc.", "media", "storage_bytes", 1 << 29, 1_790_812_800_000),
-            ev("acme/say \"hi\"/1790812800000", src, "acme", "say \"hi\"", "storage_bytes", 1, 1_790_812_800_000),
+            ev(
+                "acme/cdn-acme/1790812800000",
+                src,
+                "acme",
+                "cdn-acme",
+                "storage_bytes",
+                1 << 40,
+                1_790_812_800_000
+            ),
+            ev(
+                "acme/cdn-acme/1790827200000",
+                src,
+                "acme",
+                "cdn-acme",
+                "storage_bytes",
+                1_100_585_369_600,
+                1_790_827_200_000
+            ),
+            ev(
+                "Globex, Inc./media/1790812800000",
+                src,
+                "Globex, Inc.",
+                "media",
+                "storage_bytes",
+                1 << 29,
+                1_790_812_800_000
+            ),
+            ev(
+                "acme/say \"hi\"/1790812800000",
+                src,
+                "acme",
+                "say \"hi\"",
+                "storage_bytes",
+                1,
+                1_790_812_800_000
+            ),
         ]
     );
     assert_eq!(
@@ -201,20 +541,54 @@ fn storage_csv_fixture() {
             (6, RejectReason::InvalidNumber { field: "bytes" }),
             (7, RejectReason::EmptyField { field: "bucket" }),
             (8, RejectReason::InvalidTime { field: "timestamp" }),
-            (9, RejectReason::WrongFieldCount { expected: 4, found: 2 }),
+            (
+                9,
+                RejectReason::WrongFieldCount {
+                    expected: 4,
+                    found: 2
+                }
+            ),
         ]
     );
-    assert_eq!(stats, ParseStats { records: 9, accepted: 4, rejected: 4, skipped: 1, events: 4, bytes: CSV.len() as u64 });
+    assert_eq!(
+        stats,
+        ParseStats {
+            records: 9,
+            accepted: 4,
+            rejected: 4,
+            skipped: 1,
+            events: 4,
+            bytes: CSV.len() as u64
+        }
+    );
 }
 
 #[test]
 fn csv_columns_follow_the_header() {
     let input = b"Bytes, Bucket ,region,customer,timestamp\n42,b1,eu,acme,2026-10-01T00:00:00Z\n";
     let (b, _) = whole(Format::StorageCsv, input);
-    assert_eq!(b.events, vec![ev("acme/b1/1790812800000", "storage_csv", "acme", "b1", "storage_bytes", 42, 1_790_812_800_000)]);
-    let (b, _) = whole(Format::StorageCsv, b"2026-10-01T00:00:00Z,acme,b1,42\n2026-10-01T00:00:00Z,acme,b2,43\n");
+    assert_eq!(
+        b.events,
+        vec![ev(
+            "acme/b1/1790812800000",
+            "storage_csv",
+            "acme",
+            "b1",
+            "storage_bytes",
+            42,
+            1_790_812_800_000
+        )]
+    );
+    let (b, _) = whole(
+        Format::StorageCsv,
+        b"2026-10-01T00:00:00Z,acme,b1,42\n2026-10-01T00:00:00Z,acme,b2,43\n",
+    );
     assert_eq!(reasons(&b), vec![(1, RejectReason::BadHeader)]);
-    assert_eq!(b.events.len(), 1, "after a bad header the documented column order applies");
+    assert_eq!(
+        b.events.len(),
+        1,
+        "after a bad header the documented column order applies"
+    );
 }
 
 #[test]
@@ -235,21 +609,38 @@ fn every_single_byte_split_agrees_with_whole() {
     for (format, input) in ALL {
         let expected = whole(format, input);
         let cuts: Vec<usize> = (1..input.len()).collect();
-        assert_eq!(chunked(format, ParserOptions::default(), input, &cuts), expected, "{format:?}");
+        assert_eq!(
+            chunked(format, ParserOptions::default(), input, &cuts),
+            expected,
+            "{format:?}"
+        );
     }
 }
 
 #[test]
 fn long_lines_are_rejected_without_buffering_them() {
-    let options = ParserOptions { max_line: 300, ..Default::default() };
+    let options = ParserOptions {
+        max_line: 300,
+        ..Default::default()
+    };
     let mut input = JSONL.to_vec();
     input.extend_from_slice(&[b'x'; 10_000]);
     input.extend_from_slice(b"\n");
     input.extend_from_slice(&JSONL[..JSONL.iter().position(|&c| c == b'\n').unwrap() + 1]);
     let (b, stats) = parse_all(Format::JsonLines, options.clone(), &input);
-    let too_long: Vec<_> = b.rejects.iter().filter(|r| matches!(r.reason, RejectReason::LineTooLong { .. })).collect();
+    let too_long: Vec<_> = b
+        .rejects
+        .iter()
+        .filter(|r| matches!(r.reason, RejectReason::LineTooLong { .. }))
+        .collect();
     assert_eq!(too_long.len(), 1);
-    assert_eq!(too_long[0].reason, RejectReason::LineTooLong { length: 10_000, limit: 300 });
+    assert_eq!(
+        too_long[0].reason,
+        RejectReason::LineTooLong {
+            length: 10_000,
+            limit: 300
+        }
+    );
     assert_eq!(too_long[0].line, 14);
     assert_eq!(b.events.last().unwrap().id, "evt-1");
     assert_counts_add_up(&stats, &b);
@@ -258,29 +649,38 @@ fn long_lines_are_rejected_without_buffering_them() {
 }
 
 fn formats() -> impl Strategy<Value = Format> {
-    prop_oneof![Just(Format::JsonLines), Just(Format::S3AccessLog), Just(Format::RgwUsage), Just(Format::StorageCsv)]
+    prop_oneof![
+        Just(Format::JsonLines),
+        Just(Format::S3AccessLog),
+        Just(Format::RgwUsage),
+        Just(Format::StorageCsv)
+    ]
 }
 
 /// Fixture bytes with random damage: bytes overwritten, dropped or repeated.
 fn damaged() -> impl Strategy<Value = (Format, Vec<u8>)> {
-    (formats(), prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 0..12)).prop_map(|(format, edits)| {
-        let base = ALL.iter().find(|(f, _)| *f == format).unwrap().1;
-        let mut bytes = base.to_vec();
-        for (at, byte, kind) in edits {
-            if bytes.is_empty() {
-                break;
-            }
-            let i = at.index(bytes.len());
-            match kind {
-                0 => bytes[i] = byte,
-                1 => {
-                    bytes.remove(i);
+    (
+        formats(),
+        prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 0..12),
+    )
+        .prop_map(|(format, edits)| {
+            let base = ALL.iter().find(|(f, _)| *f == format).unwrap().1;
+            let mut bytes = base.to_vec();
+            for (at, byte, kind) in edits {
+                if bytes.is_empty() {
+                    break;
                 }
-                _ => bytes.insert(i, bytes[i]),
+                let i = at.index(bytes.len());
+                match kind {
+                    0 => bytes[i] = byte,
+                    1 => {
+                        bytes.remove(i);
+                    }
+                    _ => bytes.insert(i, bytes[i]),
+                }
             }
-        }
-        (format, bytes)
-    })
+            (format, bytes)
+        })
 }
 
 proptest! {

@@ -38,7 +38,9 @@ impl Term {
     /// The fields of a custom-type value `{tag, Fields...}` with `arity` fields.
     pub fn record(&self, tag: &str, arity: usize, what: &'static str) -> Result<&[Term], DecodeError> {
         match self {
-            Term::Tuple(items) if items.len() == arity + 1 && items[0].as_atom() == Some(tag) => Ok(&items[1..]),
+            Term::Tuple(items) if items.len() == arity + 1 && items[0].as_atom() == Some(tag) => {
+                Ok(&items[1..])
+            }
             _ => Err(expected(what)),
         }
     }
@@ -91,7 +93,11 @@ impl<T: FromGleam> FromGleam for Option<T> {
         if t.as_atom() == Some("none") {
             return Ok(None);
         }
-        Ok(Some(T::from_gleam(t.record("some", 1, "an Option")?.first().ok_or(expected("an Option"))?)?))
+        Ok(Some(T::from_gleam(
+            t.record("some", 1, "an Option")?
+                .first()
+                .ok_or(expected("an Option"))?,
+        )?))
     }
 }
 
@@ -103,7 +109,10 @@ mod tests {
     fn shapes() {
         assert_eq!(bool::from_gleam(&Term::Atom("true".into())), Ok(true));
         assert_eq!(Option::<String>::from_gleam(&Term::Atom("none".into())), Ok(None));
-        assert_eq!(Vec::<u32>::from_gleam(&Term::List(vec![Term::Int(1), Term::Int(2)])), Ok(vec![1, 2]));
+        assert_eq!(
+            Vec::<u32>::from_gleam(&Term::List(vec![Term::Int(1), Term::Int(2)])),
+            Ok(vec![1, 2])
+        );
         assert!(u32::from_gleam(&Term::Int(-1)).is_err());
         assert!(String::from_gleam(&Term::Binary(vec![0xff])).is_err());
         let rec = Term::Tuple(vec![Term::Atom("pair".into()), Term::Int(1), Term::Int(2)]);

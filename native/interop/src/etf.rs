@@ -264,7 +264,9 @@ impl<'a> Reader<'a> {
             NIL_EXT => Ok(Term::List(Vec::new())),
             STRING_EXT => {
                 let n = self.u16()?;
-                Ok(Term::List(self.take(n)?.iter().map(|&b| Term::Int(b as i128)).collect()))
+                Ok(Term::List(
+                    self.take(n)?.iter().map(|&b| Term::Int(b as i128)).collect(),
+                ))
             }
             LIST_EXT => {
                 let n = self.u32()?;
@@ -302,19 +304,34 @@ mod tests {
     #[test]
     fn known_encodings_match_term_to_binary() {
         // Byte strings as printed by term_to_binary/1 on OTP 25.
-        assert_eq!(encode(&Value::Atom("none")).unwrap(), vec![131, 119, 4, b'n', b'o', b'n', b'e']);
+        assert_eq!(
+            encode(&Value::Atom("none")).unwrap(),
+            vec![131, 119, 4, b'n', b'o', b'n', b'e']
+        );
         assert_eq!(encode(&Value::Int(1)).unwrap(), vec![131, 97, 1]);
-        assert_eq!(encode(&Value::Int(-1)).unwrap(), vec![131, 98, 255, 255, 255, 255]);
-        assert_eq!(encode(&Value::Int(1 << 40)).unwrap(), vec![131, 110, 6, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(
+            encode(&Value::Int(-1)).unwrap(),
+            vec![131, 98, 255, 255, 255, 255]
+        );
+        assert_eq!(
+            encode(&Value::Int(1 << 40)).unwrap(),
+            vec![131, 110, 6, 0, 0, 0, 0, 0, 0, 1]
+        );
         assert_eq!(encode(&Value::List(vec![])).unwrap(), vec![131, 106]);
-        assert_eq!(encode(&Value::binary("ab")).unwrap(), vec![131, 109, 0, 0, 0, 2, b'a', b'b']);
+        assert_eq!(
+            encode(&Value::binary("ab")).unwrap(),
+            vec![131, 109, 0, 0, 0, 2, b'a', b'b']
+        );
     }
 
     #[test]
     fn roundtrips_gleam_shapes() {
         let v = Value::record(
             "usage",
-            vec![Some(u64::MAX).into_gleam(), Value::List(vec![Value::Int(-5), Value::Float(1.5)])],
+            vec![
+                Some(u64::MAX).into_gleam(),
+                Value::List(vec![Value::Int(-5), Value::Float(1.5)]),
+            ],
         );
         let t = roundtrip(v);
         assert_eq!(
@@ -325,7 +342,10 @@ mod tests {
                 Term::List(vec![Term::Int(-5), Term::Float(1.5)]),
             ])
         );
-        assert_eq!(roundtrip(Value::Int(i64::MIN as i128)), Term::Int(i64::MIN as i128));
+        assert_eq!(
+            roundtrip(Value::Int(i64::MIN as i128)),
+            Term::Int(i64::MIN as i128)
+        );
     }
 
     #[test]

@@ -21,7 +21,10 @@ pub struct FrameDecoder {
 
 impl FrameDecoder {
     pub fn new(max_frame: usize) -> Self {
-        FrameDecoder { buf: Vec::new(), max_frame }
+        FrameDecoder {
+            buf: Vec::new(),
+            max_frame,
+        }
     }
 
     pub fn push(&mut self, bytes: &[u8]) {
@@ -35,7 +38,10 @@ impl FrameDecoder {
         }
         let size = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
         if size > self.max_frame {
-            return Err(InteropError::FrameTooLarge { size, limit: self.max_frame });
+            return Err(InteropError::FrameTooLarge {
+                size,
+                limit: self.max_frame,
+            });
         }
         if self.buf.len() < 4 + size {
             return Ok(None);
@@ -78,6 +84,9 @@ mod tests {
     fn refuses_oversized_frames_early() {
         let mut d = FrameDecoder::new(10);
         d.push(&[0, 0, 0, 11]);
-        assert_eq!(d.next_frame(), Err(InteropError::FrameTooLarge { size: 11, limit: 10 }));
+        assert_eq!(
+            d.next_frame(),
+            Err(InteropError::FrameTooLarge { size: 11, limit: 10 })
+        );
     }
 }

@@ -9,8 +9,8 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use rustler::types::tuple::make_tuple;
 use rustler::types::binary::NewBinary;
+use rustler::types::tuple::make_tuple;
 use rustler::{Atom, Encoder, Env, NifResult, Term};
 
 use crate::{IntoGleam, Value};
@@ -21,8 +21,7 @@ impl Encoder for Value {
             Ok(term) => term,
             // Only reachable for atoms rustler refuses (over 255 characters),
             // which code never writes; still, never abort the VM over it.
-            Err(_) => Value::error(Value::record("encode_failed", vec![]))
-                .encode_atoms_only(env),
+            Err(_) => Value::error(Value::record("encode_failed", vec![])).encode_atoms_only(env),
         }
     }
 }
@@ -47,11 +46,17 @@ fn try_encode<'a>(value: &Value, env: Env<'a>) -> NifResult<Term<'a>> {
             Term::from(bin)
         }
         Value::Tuple(items) => {
-            let terms = items.iter().map(|v| try_encode(v, env)).collect::<NifResult<Vec<_>>>()?;
+            let terms = items
+                .iter()
+                .map(|v| try_encode(v, env))
+                .collect::<NifResult<Vec<_>>>()?;
             make_tuple(env, &terms)
         }
         Value::List(items) => {
-            let terms = items.iter().map(|v| try_encode(v, env)).collect::<NifResult<Vec<_>>>()?;
+            let terms = items
+                .iter()
+                .map(|v| try_encode(v, env))
+                .collect::<NifResult<Vec<_>>>()?;
             terms.encode(env)
         }
         Value::Map(pairs) => {
@@ -72,7 +77,10 @@ pub fn guarded<'a, T: Encoder>(env: Env<'a>, work: impl FnOnce() -> Result<T, Va
     let outcome = catch_unwind(AssertUnwindSafe(|| match work() {
         Ok(v) => {
             let term = v.encode(env);
-            Ok(rustler::types::tuple::make_tuple(env, &[rustler::types::atom::ok().encode(env), term]))
+            Ok(rustler::types::tuple::make_tuple(
+                env,
+                &[rustler::types::atom::ok().encode(env), term],
+            ))
         }
         Err(e) => try_encode(&Value::error(e), env),
     }));
@@ -96,8 +104,17 @@ pub fn to_term(t: Term) -> NifResult<crate::etf::Term> {
             Err(_) => T::Int(t.decode::<u64>()? as i128),
         },
         TermType::Float => T::Float(t.decode::<f64>()?),
-        TermType::Tuple => T::Tuple(rustler::types::tuple::get_tuple(t)?.into_iter().map(to_term).collect::<NifResult<_>>()?),
-        TermType::List => T::List(t.decode::<rustler::ListIterator>()?.map(to_term).collect::<NifResult<_>>()?),
+        TermType::Tuple => T::Tuple(
+            rustler::types::tuple::get_tuple(t)?
+                .into_iter()
+                .map(to_term)
+                .collect::<NifResult<_>>()?,
+        ),
+        TermType::List => T::List(
+            t.decode::<rustler::ListIterator>()?
+                .map(to_term)
+                .collect::<NifResult<_>>()?,
+        ),
         TermType::Map => {
             let mut pairs = Vec::new();
             for (k, v) in t.decode::<rustler::MapIterator>()? {
@@ -114,6 +131,11 @@ pub use crate::panics::{panic_message, panic_value};
 /// Decodes a NIF argument as a Gleam value of type `T`; a term of the wrong
 /// shape gives the Gleam error `BadArgument(expected)`.
 pub fn from_gleam<T: crate::FromGleam>(t: Term) -> Result<T, Value> {
-    let term = to_term(t).map_err(|_| crate::DecodeError { expected: "a Gleam value" }.into_gleam())?;
+    let term = to_term(t).map_err(|_| {
+        crate::DecodeError {
+            expected: "a Gleam value",
+        }
+        .into_gleam()
+    })?;
     T::from_gleam(&term).map_err(crate::IntoGleam::into_gleam)
 }

@@ -131,7 +131,11 @@ mod tests {
         assert_eq!(Value::record("empty", vec![]), Value::Atom("empty"));
         assert_eq!(
             Value::record("usage", vec![Value::Int(1), Value::binary("a")]),
-            Value::Tuple(vec![Value::Atom("usage"), Value::Int(1), Value::Binary(b"a".to_vec())])
+            Value::Tuple(vec![
+                Value::Atom("usage"),
+                Value::Int(1),
+                Value::Binary(b"a".to_vec())
+            ])
         );
         assert_eq!(u64::MAX.into_gleam(), Value::Int(u64::MAX as i128));
     }

@@ -39,7 +39,12 @@ impl rustler::Resource for AggregatorRef {}
 /// Locks a resource. A mutex poisoned by an earlier panic means its state may
 /// be half-updated: the caller gets an error rather than that state.
 fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, Value> {
-    m.lock().map_err(|_| Value::record("native_panic", vec!["state lost to an earlier panic".into_gleam()]))
+    m.lock().map_err(|_| {
+        Value::record(
+            "native_panic",
+            vec!["state lost to an earlier panic".into_gleam()],
+        )
+    })
 }
 
 fn bad_argument(what: &'static str) -> Value {
@@ -76,7 +81,9 @@ fn parse_event_line_normal<'a>(env: Env<'a>, line: Binary<'a>) -> Term<'a> {
 
 #[rustler::nif(schedule = "DirtyCpu")]
 fn parse_event_line_dirty<'a>(env: Env<'a>, line: Binary<'a>) -> Term<'a> {
-    guarded(env, || Ok(tally_core::jsonl::parse_event_line(line.as_slice()).into_gleam()))
+    guarded(env, || {
+        Ok(tally_core::jsonl::parse_event_line(line.as_slice()).into_gleam())
+    })
 }
 
 /// Parses one complete input (a whole file's bytes, or a self-contained batch).
@@ -95,7 +102,9 @@ fn parser_new<'a>(env: Env<'a>, format: Term<'a>, options: Term<'a>) -> Term<'a>
     guarded(env, || {
         let format: Format = from_gleam(format)?;
         let options: ParserOptions = from_gleam(options)?;
-        Ok(ResourceArc::new(ParserRef(Mutex::new(StreamParser::new(format, options)))))
+        Ok(ResourceArc::new(ParserRef(Mutex::new(StreamParser::new(
+            format, options,
+        )))))
     })
 }
 
@@ -126,7 +135,9 @@ fn parser_finish(env: Env, parser: ResourceArc<ParserRef>) -> Term {
 fn aggregator_new<'a>(env: Env<'a>, config: Term<'a>) -> Term<'a> {
     guarded(env, || {
         let config: AggregatorConfig = from_gleam(config)?;
-        Ok(ResourceArc::new(AggregatorRef(Mutex::new(Aggregator::new(config)))))
+        Ok(ResourceArc::new(AggregatorRef(Mutex::new(Aggregator::new(
+            config,
+        )))))
     })
 }
 
@@ -174,7 +185,12 @@ fn aggregator_counters(env: Env, agg: ResourceArc<AggregatorRef>) -> Term {
 fn aggregator_windows(env: Env, agg: ResourceArc<AggregatorRef>) -> Term {
     guarded(env, || {
         let a = lock(&agg.0)?;
-        Ok(Value::List(a.windows().into_iter().map(|(k, s, st)| window_aggregate(&k, s, st)).collect()))
+        Ok(Value::List(
+            a.windows()
+                .into_iter()
+                .map(|(k, s, st)| window_aggregate(&k, s, st))
+                .collect(),
+        ))
     })
 }
 
@@ -193,7 +209,9 @@ fn aggregator_close_period<'a>(
         let text = std::str::from_utf8(plans.as_slice()).map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
         let plans = Plans::from_json(text).map_err(IntoGleam::into_gleam)?;
         let usage = lock(&agg.0)?.close_period(start);
-        Ok(bill(&usage, &plans, version).map_err(IntoGleam::into_gleam)?.into_gleam())
+        Ok(bill(&usage, &plans, version)
+            .map_err(IntoGleam::into_gleam)?
+            .into_gleam())
     })
 }
 
@@ -235,7 +253,11 @@ fn aggregator_merge(env: Env, agg: ResourceArc<AggregatorRef>, other: ResourceAr
             (&other.0, &agg.0)
         };
         let (g1, g2) = (lock(first)?, lock(second)?);
-        let (mut target, source) = if std::ptr::eq(first, &agg.0) { (g1, g2) } else { (g2, g1) };
+        let (mut target, source) = if std::ptr::eq(first, &agg.0) {
+            (g1, g2)
+        } else {
+            (g2, g1)
+        };
         target.merge(&source).map_err(IntoGleam::into_gleam)?;
         Ok(Value::nil())
     })

@@ -50,7 +50,11 @@ async fn main() -> ExitCode {
 /// over 100 µs a round trip; a pipe can be polled like a socket instead.
 /// Anything else (a file, a terminal) falls back to `stdin()`.
 fn input() -> Box<dyn AsyncRead + Unpin> {
-    match std::fs::File::options().read(true).open("/dev/stdin").map(pipe::Receiver::from_file) {
+    match std::fs::File::options()
+        .read(true)
+        .open("/dev/stdin")
+        .map(pipe::Receiver::from_file)
+    {
         Ok(Ok(rx)) => Box::new(rx),
         _ => Box::new(tokio::io::stdin()),
     }
@@ -58,7 +62,11 @@ fn input() -> Box<dyn AsyncRead + Unpin> {
 
 /// Standard output as the owner's pipe; see [`input`].
 fn output() -> Box<dyn AsyncWrite + Unpin> {
-    match std::fs::File::options().write(true).open("/dev/stdout").map(pipe::Sender::from_file) {
+    match std::fs::File::options()
+        .write(true)
+        .open("/dev/stdout")
+        .map(pipe::Sender::from_file)
+    {
         Ok(Ok(tx)) => Box::new(tx),
         _ => Box::new(tokio::io::stdout()),
     }

@@ -39,14 +39,19 @@ fn binary<'a>(t: &'a Term, what: &'static str) -> Result<&'a [u8], Value> {
 }
 
 fn handle(t: &Term) -> Result<u64, Value> {
-    t.as_int().and_then(|i| u64::try_from(i).ok()).ok_or_else(|| bad_argument("a handle"))
+    t.as_int()
+        .and_then(|i| u64::try_from(i).ok())
+        .ok_or_else(|| bad_argument("a handle"))
 }
 
 impl Engine {
     /// The reply to one frame. A frame that cannot be read as a request is
     /// answered with id 0 and `{error, {bad_request, Detail}}`.
     pub fn handle_frame(&mut self, frame: &[u8]) -> Value {
-        let (id, op, args) = match etf::decode(frame).map_err(|e| e.to_string()).and_then(split_request) {
+        let (id, op, args) = match etf::decode(frame)
+            .map_err(|e| e.to_string())
+            .and_then(split_request)
+        {
             Ok(parts) => parts,
             Err(detail) => return reply(0, port_error("bad_request", &detail)),
         };
@@ -65,19 +70,28 @@ impl Engine {
 
     fn parser(&mut self, t: &Term) -> Result<&mut StreamParser, Value> {
         let h = handle(t)?;
-        self.parsers.get_mut(&h).ok_or_else(|| bad_argument("a live parser handle"))
+        self.parsers
+            .get_mut(&h)
+            .ok_or_else(|| bad_argument("a live parser handle"))
     }
 
     fn aggregator(&mut self, t: &Term) -> Result<&mut Aggregator, Value> {
         let h = handle(t)?;
-        self.aggregators.get_mut(&h).ok_or_else(|| bad_argument("a live aggregator handle"))
+        self.aggregators
+            .get_mut(&h)
+            .ok_or_else(|| bad_argument("a live aggregator handle"))
     }
 
     /// Takes a parser and an aggregator out together (both are mutated).
     fn feed(&mut self, a: &Term, p: &Term, chunk: Option<&[u8]>) -> OpResult {
         let ph = handle(p)?;
-        let mut parser = self.parsers.remove(&ph).ok_or_else(|| bad_argument("a live parser handle"))?;
-        let result = self.aggregator(a).map(|agg| agg.feed(&mut parser, chunk).into_gleam());
+        let mut parser = self
+            .parsers
+            .remove(&ph)
+            .ok_or_else(|| bad_argument("a live parser handle"))?;
+        let result = self
+            .aggregator(a)
+            .map(|agg| agg.feed(&mut parser, chunk).into_gleam());
         self.parsers.insert(ph, parser);
         result
     }
@@ -88,7 +102,9 @@ impl Engine {
             ("meter_unit", [Term::Binary(name)]) => {
                 Ok(tally_core::meter_unit(std::str::from_utf8(name).unwrap_or("")).into_gleam())
             }
-            ("parse_event_line", [Term::Binary(line)]) => Ok(tally_core::jsonl::parse_event_line(line).into_gleam()),
+            ("parse_event_line", [Term::Binary(line)]) => {
+                Ok(tally_core::jsonl::parse_event_line(line).into_gleam())
+            }
             ("parse_chunk", [format, options, chunk]) => (|| {
                 let (format, options): (Format, ParserOptions) = (arg(format)?, arg(options)?);
                 let (batch, stats) = parse_all(format, options, binary(chunk, "a chunk")?);
@@ -139,18 +155,26 @@ impl Engine {
                 Ok(agg.counters().into_gleam())
             })(),
             ("aggregator_counters", [a]) => self.aggregator(a).map(|agg| agg.counters().into_gleam()),
-            ("aggregator_windows", [a]) => self
-                .aggregator(a)
-                .map(|agg| Value::List(agg.windows().into_iter().map(|(k, s, st)| window_aggregate(&k, s, st)).collect())),
+            ("aggregator_windows", [a]) => self.aggregator(a).map(|agg| {
+                Value::List(
+                    agg.windows()
+                        .into_iter()
+                        .map(|(k, s, st)| window_aggregate(&k, s, st))
+                        .collect(),
+                )
+            }),
             ("aggregator_close_period", [a, period, plans, version]) => (|| {
-                let label = std::str::from_utf8(binary(period, "a period YYYY-MM")?).map_err(|_| bad_argument("a period YYYY-MM"))?;
+                let label = std::str::from_utf8(binary(period, "a period YYYY-MM")?)
+                    .map_err(|_| bad_argument("a period YYYY-MM"))?;
                 let start = parse_period(label).ok_or_else(|| bad_argument("a period YYYY-MM"))?;
                 let text = std::str::from_utf8(binary(plans, "plans as UTF-8 JSON")?)
                     .map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
                 let plans = Plans::from_json(text).map_err(IntoGleam::into_gleam)?;
                 let version: u32 = arg(version)?;
                 let usage = self.aggregator(a)?.close_period(start);
-                Ok(bill(&usage, &plans, version).map_err(IntoGleam::into_gleam)?.into_gleam())
+                Ok(bill(&usage, &plans, version)
+                    .map_err(IntoGleam::into_gleam)?
+                    .into_gleam())
             })(),
             ("aggregator_take_late", [a]) => self.aggregator(a).map(|agg| agg.take_late().into_gleam()),
             ("aggregator_export", [a]) => self.aggregator(a).map(|agg| Value::Binary(agg.export())),
@@ -172,7 +196,8 @@ impl Engine {
                 Ok(h.into_gleam())
             })(),
             ("aggregator_restore", [bytes]) => (|| {
-                let agg = Aggregator::restore(binary(bytes, "an aggregator export")?).map_err(IntoGleam::into_gleam)?;
+                let agg = Aggregator::restore(binary(bytes, "an aggregator export")?)
+                    .map_err(IntoGleam::into_gleam)?;
                 let h = self.new_handle();
                 self.aggregators.insert(h, agg);
                 Ok(h.into_gleam())
@@ -182,15 +207,24 @@ impl Engine {
                 if ha == hb {
                     return Err(bad_argument("two different aggregators"));
                 }
-                let other = self.aggregators.remove(&hb).ok_or_else(|| bad_argument("a live aggregator handle"))?;
-                let result = self.aggregator(a).and_then(|agg| agg.merge(&other).map_err(IntoGleam::into_gleam));
+                let other = self
+                    .aggregators
+                    .remove(&hb)
+                    .ok_or_else(|| bad_argument("a live aggregator handle"))?;
+                let result = self
+                    .aggregator(a)
+                    .and_then(|agg| agg.merge(&other).map_err(IntoGleam::into_gleam));
                 self.aggregators.insert(hb, other);
                 result.map(|()| Value::nil())
             })(),
             ("release", [h]) => (|| {
                 let h = handle(h)?;
                 let found = self.parsers.remove(&h).is_some() | self.aggregators.remove(&h).is_some();
-                if found { Ok(Value::nil()) } else { Err(bad_argument("a live handle")) }
+                if found {
+                    Ok(Value::nil())
+                } else {
+                    Err(bad_argument("a live handle"))
+                }
             })(),
             ("panic_for_test", [_stage]) => panic!("deliberate panic in the work"),
             _ => return None,
@@ -225,8 +259,14 @@ fn split_request(term: Term) -> Result<(i128, String, Vec<Term>), String> {
     match term {
         Term::Tuple(items) if items.len() == 3 => {
             let mut it = items.into_iter();
-            let id = it.next().and_then(|t| t.as_int()).ok_or("request id is not an integer")?;
-            let op = it.next().and_then(|t| t.as_atom().map(str::to_string)).ok_or("operation is not an atom")?;
+            let id = it
+                .next()
+                .and_then(|t| t.as_int())
+                .ok_or("request id is not an integer")?;
+            let op = it
+                .next()
+                .and_then(|t| t.as_atom().map(str::to_string))
+                .ok_or("operation is not an atom")?;
             match it.next() {
                 Some(Term::Tuple(args)) => Ok((id, op, args)),
                 _ => Err("arguments are not a tuple".into()),
@@ -241,19 +281,30 @@ mod tests {
     use super::*;
 
     fn request(id: i128, op: &'static str, args: Vec<Value>) -> Vec<u8> {
-        etf::encode(&Value::Tuple(vec![Value::Int(id), Value::Atom(op), Value::Tuple(args)])).unwrap()
+        etf::encode(&Value::Tuple(vec![
+            Value::Int(id),
+            Value::Atom(op),
+            Value::Tuple(args),
+        ]))
+        .unwrap()
     }
 
     #[test]
     fn answers_with_the_request_id() {
         let v = Engine::default().handle_frame(&request(7, "meter_unit", vec![Value::binary("requests")]));
-        assert_eq!(v, Value::Tuple(vec![Value::Int(7), Value::ok(Value::some(Value::Atom("count")))]));
+        assert_eq!(
+            v,
+            Value::Tuple(vec![Value::Int(7), Value::ok(Value::some(Value::Atom("count")))])
+        );
     }
 
     #[test]
     fn unknown_and_malformed_requests_get_typed_errors() {
         let mut e = Engine::default();
-        assert_eq!(e.handle_frame(&request(3, "nope", vec![])), reply(3, port_error("unknown_request", "nope/0")));
+        assert_eq!(
+            e.handle_frame(&request(3, "nope", vec![])),
+            reply(3, port_error("unknown_request", "nope/0"))
+        );
         let v = e.handle_frame(b"garbage");
         assert!(matches!(v, Value::Tuple(ref t) if t[0] == Value::Int(0)));
         assert_eq!(
@@ -266,7 +317,14 @@ mod tests {
     fn hourly_config() -> Value {
         Value::record(
             "aggregator_config",
-            vec![Value::Atom("hour"), Value::Atom("true"), Value::List(vec![]), Value::List(vec![]), Value::List(vec![]), Value::Int(1000)],
+            vec![
+                Value::Atom("hour"),
+                Value::Atom("true"),
+                Value::List(vec![]),
+                Value::List(vec![]),
+                Value::List(vec![]),
+                Value::Int(1000),
+            ],
         )
     }
 
@@ -276,8 +334,20 @@ mod tests {
         let created = e.handle_frame(&request(1, "aggregator_new", vec![hourly_config()]));
         assert_eq!(created, reply(1, Value::ok(Value::Int(1))));
         let counters = e.handle_frame(&request(2, "aggregator_counters", vec![Value::Int(1)]));
-        assert_eq!(counters, reply(2, Value::ok(Value::record("counters", vec![Value::Int(0), Value::Int(0), Value::Int(0)]))));
-        assert_eq!(e.handle_frame(&request(3, "release", vec![Value::Int(1)])), reply(3, Value::ok(Value::nil())));
+        assert_eq!(
+            counters,
+            reply(
+                2,
+                Value::ok(Value::record(
+                    "counters",
+                    vec![Value::Int(0), Value::Int(0), Value::Int(0)]
+                ))
+            )
+        );
+        assert_eq!(
+            e.handle_frame(&request(3, "release", vec![Value::Int(1)])),
+            reply(3, Value::ok(Value::nil()))
+        );
         assert_eq!(
             e.handle_frame(&request(4, "release", vec![Value::Int(1)])),
             reply(4, Value::error(bad_argument("a live handle")))
@@ -287,15 +357,28 @@ mod tests {
     #[test]
     fn checkpoints_go_through_files() {
         let mut e = Engine::default();
-        assert_eq!(e.handle_frame(&request(1, "aggregator_new", vec![hourly_config()])), reply(1, Value::ok(Value::Int(1))));
+        assert_eq!(
+            e.handle_frame(&request(1, "aggregator_new", vec![hourly_config()])),
+            reply(1, Value::ok(Value::Int(1)))
+        );
         let dir = std::env::temp_dir().join(format!("tally-port-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("a1").to_string_lossy().into_owned();
-        let saved = e.handle_frame(&request(2, "aggregator_export_to", vec![Value::Int(1), Value::binary(&path)]));
-        assert!(matches!(saved, Value::Tuple(ref t) if matches!(t[1], Value::Tuple(ref r) if r[0] == Value::Atom("ok") && matches!(r[1], Value::Int(n) if n > 0))));
+        let saved = e.handle_frame(&request(
+            2,
+            "aggregator_export_to",
+            vec![Value::Int(1), Value::binary(&path)],
+        ));
+        assert!(
+            matches!(saved, Value::Tuple(ref t) if matches!(t[1], Value::Tuple(ref r) if r[0] == Value::Atom("ok") && matches!(r[1], Value::Int(n) if n > 0)))
+        );
         let restored = e.handle_frame(&request(3, "aggregator_restore_from", vec![Value::binary(&path)]));
         assert_eq!(restored, reply(3, Value::ok(Value::Int(2))));
-        let missing = e.handle_frame(&request(4, "aggregator_restore_from", vec![Value::binary("/nonexistent/x")]));
+        let missing = e.handle_frame(&request(
+            4,
+            "aggregator_restore_from",
+            vec![Value::binary("/nonexistent/x")],
+        ));
         assert!(matches!(missing, Value::Tuple(ref t) if t[1] != Value::ok(Value::nil())));
         std::fs::remove_dir_all(&dir).unwrap();
     }
