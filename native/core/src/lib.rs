@@ -21,6 +21,7 @@ pub mod reject;
 pub mod rgw;
 pub mod s3;
 mod series;
+pub mod shard;
 pub mod time;
 
 #[cfg(feature = "gleam")]
