@@ -305,7 +305,7 @@ impl<'a> Scanner<'a> {
         };
         let mut v = 0u32;
         for &c in h {
-            let d = (c as char).to_digit(16).ok_or_else(|| ScanError::Syntax {
+            let d = (c as char).to_digit(16).ok_or(ScanError::Syntax {
                 at: *i,
                 expected: "four hex digits",
             })?;
