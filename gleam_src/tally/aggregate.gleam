@@ -191,7 +191,8 @@ pub fn windows(
     OnNif(a) -> nif.aggregator_windows(a)
     OnPort(a) -> port.aggregator_windows(a)
     OnGleam(a) -> pure.aggregator_windows(a)
-    OnShadow(a, b) -> shadow.compare("windows", Nil, windows(a), fn() { windows(b) })
+    OnShadow(a, b) ->
+      shadow.compare("windows", Nil, windows(a), fn() { windows(b) })
   }
 }
 
@@ -242,7 +243,8 @@ pub fn export(aggregator: Aggregator) -> Result(BitArray, engine.EngineError) {
     OnNif(a) -> nif.aggregator_export(a)
     OnPort(a) -> port.aggregator_export(a)
     OnGleam(a) -> pure.aggregator_export(a)
-    OnShadow(a, b) -> shadow.compare("export", Nil, export(a), fn() { export(b) })
+    OnShadow(a, b) ->
+      shadow.compare("export", Nil, export(a), fn() { export(b) })
   }
 }
 

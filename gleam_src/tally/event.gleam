@@ -109,5 +109,9 @@ pub type ParserOptions {
 /// // -> 1_048_576
 /// ```
 pub fn default_parser_options() -> ParserOptions {
-  ParserOptions(max_line: 1_048_576, source: option.None, s3_customer: BucketOwner)
+  ParserOptions(
+    max_line: 1_048_576,
+    source: option.None,
+    s3_customer: BucketOwner,
+  )
 }

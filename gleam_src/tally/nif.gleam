@@ -86,11 +86,15 @@ pub fn parser_feed(
   nif_parser_feed(parser, chunk)
 }
 
-pub fn parser_finish(parser: NifParser) -> Result(event.Parsed, engine.EngineError) {
+pub fn parser_finish(
+  parser: NifParser,
+) -> Result(event.Parsed, engine.EngineError) {
   nif_parser_finish(parser)
 }
 
-pub fn aggregator_new(config: usage.AggregatorConfig) -> Result(NifAggregator, engine.EngineError) {
+pub fn aggregator_new(
+  config: usage.AggregatorConfig,
+) -> Result(NifAggregator, engine.EngineError) {
   nif_aggregator_new(config)
 }
 
@@ -194,10 +198,14 @@ fn nif_parser_feed(
 ) -> Result(event.Parsed, engine.EngineError)
 
 @external(erlang, "tally_nif", "parser_finish")
-fn nif_parser_finish(parser: NifParser) -> Result(event.Parsed, engine.EngineError)
+fn nif_parser_finish(
+  parser: NifParser,
+) -> Result(event.Parsed, engine.EngineError)
 
 @external(erlang, "tally_nif", "aggregator_new")
-fn nif_aggregator_new(config: usage.AggregatorConfig) -> Result(NifAggregator, engine.EngineError)
+fn nif_aggregator_new(
+  config: usage.AggregatorConfig,
+) -> Result(NifAggregator, engine.EngineError)
 
 @external(erlang, "tally_nif", "aggregator_feed")
 fn nif_aggregator_feed(

@@ -89,7 +89,9 @@ pub fn os_pid(port: Port) -> Int {
 }
 
 /// Same as `nif.engine_info`.
-pub fn engine_info(port: Port) -> Result(engine.EngineInfo, engine.EngineError) {
+pub fn engine_info(
+  port: Port,
+) -> Result(engine.EngineInfo, engine.EngineError) {
   owner_call(port.ref, EngineInfo, #())
 }
 
@@ -182,11 +184,11 @@ pub fn aggregator_feed(
 ) -> Result(usage.FeedResult, engine.EngineError) {
   case same_port(aggregator.port, parser.port) {
     True ->
-      owner_call(
-        aggregator.port.ref,
-        AggregatorFeed,
-        #(aggregator.handle, parser.handle, chunk),
-      )
+      owner_call(aggregator.port.ref, AggregatorFeed, #(
+        aggregator.handle,
+        parser.handle,
+        chunk,
+      ))
     False -> Error(engine.BadArgument("a parser on the aggregator's port"))
   }
 }
@@ -198,11 +200,10 @@ pub fn aggregator_finish(
 ) -> Result(usage.FeedResult, engine.EngineError) {
   case same_port(aggregator.port, parser.port) {
     True ->
-      owner_call(
-        aggregator.port.ref,
-        AggregatorFinish,
-        #(aggregator.handle, parser.handle),
-      )
+      owner_call(aggregator.port.ref, AggregatorFinish, #(
+        aggregator.handle,
+        parser.handle,
+      ))
     False -> Error(engine.BadArgument("a parser on the aggregator's port"))
   }
 }
@@ -212,7 +213,10 @@ pub fn aggregator_add_events(
   aggregator: PortAggregator,
   events: List(event.UsageEvent),
 ) -> Result(usage.Counters, engine.EngineError) {
-  owner_call(aggregator.port.ref, AggregatorAddEvents, #(aggregator.handle, events))
+  owner_call(aggregator.port.ref, AggregatorAddEvents, #(
+    aggregator.handle,
+    events,
+  ))
 }
 
 /// Same as `nif.aggregator_counters`.
@@ -236,11 +240,12 @@ pub fn aggregator_close_period(
   plans_json: String,
   version: Int,
 ) -> Result(billing.Invoice, engine.EngineError) {
-  owner_call(
-    aggregator.port.ref,
-    AggregatorClosePeriod,
-    #(aggregator.handle, period, plans_json, version),
-  )
+  owner_call(aggregator.port.ref, AggregatorClosePeriod, #(
+    aggregator.handle,
+    period,
+    plans_json,
+    version,
+  ))
 }
 
 /// Same as `nif.aggregator_take_late`.
@@ -271,7 +276,8 @@ pub fn aggregator_merge(
   from: PortAggregator,
 ) -> Result(Nil, engine.EngineError) {
   case same_port(into.port, from.port) {
-    True -> owner_call(into.port.ref, AggregatorMerge, #(into.handle, from.handle))
+    True ->
+      owner_call(into.port.ref, AggregatorMerge, #(into.handle, from.handle))
     False -> Error(engine.BadArgument("two aggregators on one port"))
   }
 }
@@ -312,4 +318,8 @@ fn owner_stop(ref: PortRef) -> Nil
 fn owner_os_pid(ref: PortRef) -> Int
 
 @external(erlang, "tally_port", "call")
-fn owner_call(ref: PortRef, op: Operation, args: args) -> Result(a, engine.EngineError)
+fn owner_call(
+  ref: PortRef,
+  op: Operation,
+  args: args,
+) -> Result(a, engine.EngineError)

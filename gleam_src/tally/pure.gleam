@@ -11,21 +11,21 @@
 //// to the Rust engine's answers (reject reasons and columns, invoice lines,
 //// export bytes) by the differential tests.
 
+import tally/billing
 import tally/engine
 import tally/event
-import tally/usage
 import tally/option
-import tally/billing
 import tally/pure/aggregate as agg
-import tally/pure/export
-import tally/pure/invoice
-import tally/pure/plans
 import tally/pure/bytes
 import tally/pure/csv
+import tally/pure/export
+import tally/pure/invoice
 import tally/pure/jsonl
 import tally/pure/lines
+import tally/pure/plans
 import tally/pure/rgw
 import tally/pure/s3
+import tally/usage
 
 /// Same as `nif.parse_event_line`.
 pub fn parse_event_line(
@@ -54,11 +54,18 @@ pub fn parse_chunk(
         event.S3AccessLog,
         max,
         chunk,
-        s3.new(option.unwrap(options.source, or: "s3_access_log"), options.s3_customer),
+        s3.new(
+          option.unwrap(options.source, or: "s3_access_log"),
+          options.s3_customer,
+        ),
         s3.parse_line,
       ))
     max, event.RgwUsage ->
-      Ok(rgw.parse_all(option.unwrap(options.source, or: "rgw_usage"), max, chunk))
+      Ok(rgw.parse_all(
+        option.unwrap(options.source, or: "rgw_usage"),
+        max,
+        chunk,
+      ))
     max, event.StorageCsv ->
       Ok(lines.parse_all(
         event.StorageCsv,
@@ -71,7 +78,11 @@ pub fn parse_chunk(
 }
 
 // A line format's answer for one line, as `LineFormat::parse_line` gives it.
-fn json_line(state: Nil, _number: Int, line: BitArray) -> #(Nil, lines.LineResult) {
+fn json_line(
+  state: Nil,
+  _number: Int,
+  line: BitArray,
+) -> #(Nil, lines.LineResult) {
   case bytes.is_blank(line) {
     True -> #(state, lines.Skipped)
     False ->
@@ -119,11 +130,22 @@ pub fn parser_new(
     max -> {
       let source = fn(default) { option.unwrap(options.source, or: default) }
       let stream = case format {
-        event.JsonLines -> JsonStream(lines.new(event.JsonLines, max, Nil, json_line))
+        event.JsonLines ->
+          JsonStream(lines.new(event.JsonLines, max, Nil, json_line))
         event.S3AccessLog ->
-          S3Stream(lines.new(event.S3AccessLog, max, s3.new(source("s3_access_log"), options.s3_customer), s3.parse_line))
+          S3Stream(lines.new(
+            event.S3AccessLog,
+            max,
+            s3.new(source("s3_access_log"), options.s3_customer),
+            s3.parse_line,
+          ))
         event.StorageCsv ->
-          CsvStream(lines.new(event.StorageCsv, max, csv.new(source("storage_csv")), csv.parse_line))
+          CsvStream(lines.new(
+            event.StorageCsv,
+            max,
+            csv.new(source("storage_csv")),
+            csv.parse_line,
+          ))
         event.RgwUsage -> RgwStream(rgw.new(source("rgw_usage"), max))
       }
       Ok(PureParser(cell_new(StreamState(stream, False))))
@@ -132,7 +154,10 @@ pub fn parser_new(
 }
 
 /// Same as `nif.parser_feed`.
-pub fn parser_feed(parser: PureParser, chunk: BitArray) -> Result(event.Parsed, engine.EngineError) {
+pub fn parser_feed(
+  parser: PureParser,
+  chunk: BitArray,
+) -> Result(event.Parsed, engine.EngineError) {
   cell_update(parser.cell, fn(state: StreamState) {
     case state.finished {
       True -> #(state, Ok(nothing()))
@@ -150,7 +175,9 @@ pub fn parser_feed(parser: PureParser, chunk: BitArray) -> Result(event.Parsed, 
 }
 
 /// Same as `nif.parser_finish`.
-pub fn parser_finish(parser: PureParser) -> Result(event.Parsed, engine.EngineError) {
+pub fn parser_finish(
+  parser: PureParser,
+) -> Result(event.Parsed, engine.EngineError) {
   cell_update(parser.cell, fn(state: StreamState) {
     case state.finished {
       True -> #(state, Ok(nothing()))
@@ -172,7 +199,10 @@ pub fn parser_close(parser: PureParser) -> Nil {
   cell_stop(parser.cell)
 }
 
-fn wrap(result: #(s, event.Parsed), as_stream: fn(s) -> Stream) -> #(Stream, event.Parsed) {
+fn wrap(
+  result: #(s, event.Parsed),
+  as_stream: fn(s) -> Stream,
+) -> #(Stream, event.Parsed) {
   let #(s, parsed) = result
   #(as_stream(s), parsed)
 }
@@ -187,7 +217,8 @@ fn cell_new(state: StreamState) -> Cell
 @external(erlang, "tally_pure_ffi", "cell_update")
 fn cell_update(
   cell: Cell,
-  update: fn(StreamState) -> #(StreamState, Result(event.Parsed, engine.EngineError)),
+  update: fn(StreamState) ->
+    #(StreamState, Result(event.Parsed, engine.EngineError)),
 ) -> Result(event.Parsed, engine.EngineError)
 
 @external(erlang, "tally_pure_ffi", "cell_stop")
@@ -208,7 +239,9 @@ const i64_min = -9_223_372_036_854_775_808
 const i64_max = 9_223_372_036_854_775_807
 
 /// Same as `nif.aggregator_new`.
-pub fn aggregator_new(config: usage.AggregatorConfig) -> Result(PureAggregator, engine.EngineError) {
+pub fn aggregator_new(
+  config: usage.AggregatorConfig,
+) -> Result(PureAggregator, engine.EngineError) {
   case config.gauge_gap_cap_ms < i64_min || config.gauge_gap_cap_ms > i64_max {
     True -> Error(engine.BadArgument("an Int that fits i64"))
     False -> Ok(PureAggregator(agg_cell_new(agg.new(config))))
@@ -216,11 +249,16 @@ pub fn aggregator_new(config: usage.AggregatorConfig) -> Result(PureAggregator, 
 }
 
 // Events as the Rust engine decodes them: the whole list or nothing.
-fn check_events(events: List(event.UsageEvent)) -> Result(Nil, engine.EngineError) {
+fn check_events(
+  events: List(event.UsageEvent),
+) -> Result(Nil, engine.EngineError) {
   case events {
     [] -> Ok(Nil)
     [e, ..rest] ->
-      case e.value < 0 || e.value > i64_max, e.time_ms < i64_min || e.time_ms > i64_max {
+      case
+        e.value < 0 || e.value > i64_max,
+        e.time_ms < i64_min || e.time_ms > i64_max
+      {
         True, _ -> Error(engine.BadArgument("a value from 0 to 2^63-1"))
         _, True -> Error(engine.BadArgument("an Int that fits i64"))
         False, False -> check_events(rest)
@@ -270,13 +308,22 @@ fn into(
     Ok(p) ->
       agg_update(aggregator.cell, fn(state) {
         let state = agg.apply_all(state, p.events)
-        #(state, Ok(usage.FeedResult(stats: p.stats, rejects: p.rejects, counters: agg.counters(state))))
+        #(
+          state,
+          Ok(usage.FeedResult(
+            stats: p.stats,
+            rejects: p.rejects,
+            counters: agg.counters(state),
+          )),
+        )
       })
   }
 }
 
 /// Same as `nif.aggregator_counters`.
-pub fn aggregator_counters(aggregator: PureAggregator) -> Result(usage.Counters, engine.EngineError) {
+pub fn aggregator_counters(
+  aggregator: PureAggregator,
+) -> Result(usage.Counters, engine.EngineError) {
   agg_update(aggregator.cell, fn(state) { #(state, Ok(agg.counters(state))) })
 }
 
@@ -288,7 +335,10 @@ pub fn aggregator_windows(
 }
 
 /// Same as `nif.aggregator_merge`: adds `from`'s counts into `into`.
-pub fn aggregator_merge(into: PureAggregator, from: PureAggregator) -> Result(Nil, engine.EngineError) {
+pub fn aggregator_merge(
+  into: PureAggregator,
+  from: PureAggregator,
+) -> Result(Nil, engine.EngineError) {
   case into == from {
     True -> Error(engine.BadArgument("two different aggregators"))
     False ->
@@ -347,12 +397,16 @@ pub fn aggregator_take_late(
 
 /// Same as `nif.aggregator_export`: the same bytes the Rust engine writes
 /// for the same events.
-pub fn aggregator_export(aggregator: PureAggregator) -> Result(BitArray, engine.EngineError) {
+pub fn aggregator_export(
+  aggregator: PureAggregator,
+) -> Result(BitArray, engine.EngineError) {
   agg_update(aggregator.cell, fn(state) { #(state, Ok(export.export(state))) })
 }
 
 /// Same as `nif.aggregator_restore`: reads either engine's export.
-pub fn aggregator_restore(bytes: BitArray) -> Result(PureAggregator, engine.EngineError) {
+pub fn aggregator_restore(
+  bytes: BitArray,
+) -> Result(PureAggregator, engine.EngineError) {
   case export.restore(bytes) {
     Ok(state) -> Ok(PureAggregator(agg_cell_new(state)))
     Error(reason) -> Error(engine.AggregateFailed(reason))

@@ -22,7 +22,8 @@ pub fn close_period_bills_the_sample_test() {
   )
   expect.equal(#(globex.amount_minor, initech.amount_minor), #(37_836, 3424))
   expect.equal(pipeline.drain(timeout_ms: 10_000), Ok(Nil))
-  let assert Error(pipeline.PipelineFailed(_)) = pipeline.close_period("2026-13")
+  let assert Error(pipeline.PipelineFailed(_)) =
+    pipeline.close_period("2026-13")
   stop()
 }
 

@@ -4,9 +4,9 @@
 //// `storage_bytes` event with the id `<customer>/<bucket>/<time_ms>`.
 
 import tally/event
-import tally/pure/chain
 import tally/option
 import tally/pure/bytes
+import tally/pure/chain
 import tally/pure/lines
 import tally/pure/rfc3339
 
@@ -25,7 +25,11 @@ pub fn new(source: String) -> State {
 
 const i64_max = 9_223_372_036_854_775_807
 
-pub fn parse_line(state: State, _number: Int, line: BitArray) -> #(State, lines.LineResult) {
+pub fn parse_line(
+  state: State,
+  _number: Int,
+  line: BitArray,
+) -> #(State, lines.LineResult) {
   case bytes.is_blank(line) {
     True -> #(state, lines.Skipped)
     False ->
@@ -41,31 +45,41 @@ pub fn parse_line(state: State, _number: Int, line: BitArray) -> #(State, lines.
 }
 
 // The first record is the header; a bad one still fixes the order.
-fn first_record(state: State, fields: List(BitArray)) -> #(State, lines.LineResult) {
+fn first_record(
+  state: State,
+  fields: List(BitArray),
+) -> #(State, lines.LineResult) {
   let count = bytes.length(fields)
   let width = case count > 4 {
     True -> count
     False -> 4
   }
   case header(fields) {
-    Ok(cols) -> #(State(..state, columns: option.Some(cols), width: width), lines.Skipped)
-    Error(Nil) ->
-      #(
-        State(..state, columns: option.Some(Columns(0, 1, 2, 3)), width: width),
-        lines.Rejected(event.BadHeader),
-      )
+    Ok(cols) -> #(
+      State(..state, columns: option.Some(cols), width: width),
+      lines.Skipped,
+    )
+    Error(Nil) -> #(
+      State(..state, columns: option.Some(Columns(0, 1, 2, 3)), width: width),
+      lines.Rejected(event.BadHeader),
+    )
   }
 }
 
 fn header(fields: List(BitArray)) -> Result(Columns, Nil) {
   let found = find_columns(fields, 0, #(-1, -1, -1, -1))
   case found {
-    #(t, c, b, n) if t >= 0 && c >= 0 && b >= 0 && n >= 0 -> Ok(Columns(t, c, b, n))
+    #(t, c, b, n) if t >= 0 && c >= 0 && b >= 0 && n >= 0 ->
+      Ok(Columns(t, c, b, n))
     _ -> Error(Nil)
   }
 }
 
-fn find_columns(fields: List(BitArray), i: Int, at: #(Int, Int, Int, Int)) -> #(Int, Int, Int, Int) {
+fn find_columns(
+  fields: List(BitArray),
+  i: Int,
+  at: #(Int, Int, Int, Int),
+) -> #(Int, Int, Int, Int) {
   case fields {
     [] -> at
     [f, ..rest] -> {
@@ -86,11 +100,16 @@ fn find_columns(fields: List(BitArray), i: Int, at: #(Int, Int, Int, Int)) -> #(
   }
 }
 
-fn record(state: State, cols: Columns, fields: List(BitArray)) -> lines.LineResult {
+fn record(
+  state: State,
+  cols: Columns,
+  fields: List(BitArray),
+) -> lines.LineResult {
   let count = bytes.length(fields)
   let needed = max4(cols.timestamp, cols.customer, cols.bucket, cols.bytes) + 1
   case count < needed {
-    True -> lines.Rejected(event.WrongFieldCount(expected: state.width, found: count))
+    True ->
+      lines.Rejected(event.WrongFieldCount(expected: state.width, found: count))
     False -> {
       let result = {
         use stamp <- chain.then(field_text(fields, cols.timestamp, "timestamp"))
@@ -122,7 +141,6 @@ fn record(state: State, cols: Columns, fields: List(BitArray)) -> lines.LineResu
   }
 }
 
-
 fn max4(a: Int, b: Int, c: Int, d: Int) -> Int {
   max(max(a, b), max(c, d))
 }
@@ -143,7 +161,11 @@ fn nth(list: List(a), i: Int) -> Result(a, Nil) {
 }
 
 // A field's text, trimmed; UTF-8 and not empty.
-fn field_text(fields: List(BitArray), i: Int, name: String) -> Result(BitArray, event.RejectReason) {
+fn field_text(
+  fields: List(BitArray),
+  i: Int,
+  name: String,
+) -> Result(BitArray, event.RejectReason) {
   let raw = case nth(fields, i) {
     Ok(f) -> f
     Error(Nil) -> <<>>
@@ -178,7 +200,11 @@ fn parse_bytes(text: BitArray) -> Result(Int, event.RejectReason) {
 }
 
 // RFC 4180 fields: quoted ones may hold commas and "" for a quote.
-fn split(line: BitArray, i: Int, fields: List(BitArray)) -> Result(List(BitArray), event.RejectReason) {
+fn split(
+  line: BitArray,
+  i: Int,
+  fields: List(BitArray),
+) -> Result(List(BitArray), event.RejectReason) {
   let size = bytes.size(line)
   let field = case bytes.at(line, i) {
     34 -> quoted(line, i, i + 1, <<>>)
@@ -203,14 +229,23 @@ fn split(line: BitArray, i: Int, fields: List(BitArray)) -> Result(List(BitArray
   }
 }
 
-fn quoted(line: BitArray, open: Int, i: Int, field: BitArray) -> Result(#(BitArray, Int), event.RejectReason) {
+fn quoted(
+  line: BitArray,
+  open: Int,
+  i: Int,
+  field: BitArray,
+) -> Result(#(BitArray, Int), event.RejectReason) {
   case bytes.at(line, i) {
     -1 -> Error(event.Malformed(column: open + 1, expected: "closing '\"'"))
     34 ->
       case bytes.at(line, i + 1) {
         34 -> quoted(line, open, i + 2, bytes.append_byte(field, 34))
         -1 | 44 -> Ok(#(field, i + 1))
-        _ -> Error(event.Malformed(column: i + 2, expected: "',' after a quoted field"))
+        _ ->
+          Error(event.Malformed(
+            column: i + 2,
+            expected: "',' after a quoted field",
+          ))
       }
     c -> quoted(line, open, i + 1, bytes.append_byte(field, c))
   }

@@ -94,7 +94,10 @@ fn number_series(
   }
 }
 
-fn series_texts(series: List(agg.SeriesKey), acc: List(BitArray)) -> List(BitArray) {
+fn series_texts(
+  series: List(agg.SeriesKey),
+  acc: List(BitArray),
+) -> List(BitArray) {
   case series {
     [] -> bytes.reverse(acc)
     [#(c, r, m), ..rest] -> series_texts(rest, [str(m), str(r), str(c), ..acc])
@@ -160,16 +163,27 @@ fn period_texts(
           word(position(index, #(c, r, m)), 4),
           word(period, 8),
           word(bytes.length(rate), 4),
-          concat(map_list(rate, fn(p: #(Int, Int)) { concat([word(p.0, 4), word(p.1, 16)]) })),
+          concat(
+            map_list(rate, fn(p: #(Int, Int)) {
+              concat([word(p.0, 4), word(p.1, 16)])
+            }),
+          ),
           word(bytes.length(samples), 4),
-          concat(map_list(samples, fn(p: #(Int, Int)) { concat([word(p.0, 8), word(p.1, 8)]) })),
+          concat(
+            map_list(samples, fn(p: #(Int, Int)) {
+              concat([word(p.0, 8), word(p.1, 8)])
+            }),
+          ),
         ])
       period_texts(rest, index, [text, ..acc])
     }
   }
 }
 
-fn seen_texts(seen: List(#(Int, map.Map(Int, Bool))), acc: List(BitArray)) -> List(BitArray) {
+fn seen_texts(
+  seen: List(#(Int, map.Map(Int, Bool))),
+  acc: List(BitArray),
+) -> List(BitArray) {
   case seen {
     [] -> bytes.reverse(acc)
     [#(period, digests), ..rest] -> {
@@ -213,7 +227,6 @@ fn word(n: Int, size: Int) -> BitArray
 
 @external(erlang, "tally_pure_ffi", "concat")
 fn concat(parts: List(BitArray)) -> BitArray
-
 
 // Reading ------------------------------------------------------------------
 
@@ -281,7 +294,12 @@ fn read_str(r: Reader) -> Read(String) {
 }
 
 // `n` items read by `item`, in order.
-fn times(r: Reader, n: Int, item: fn(Reader) -> Read(a), acc: List(a)) -> Read(List(a)) {
+fn times(
+  r: Reader,
+  n: Int,
+  item: fn(Reader) -> Read(a),
+  acc: List(a),
+) -> Read(List(a)) {
   case n {
     0 -> Ok(#(bytes.reverse(acc), r))
     _ -> {
@@ -303,7 +321,10 @@ pub fn restore(b: BitArray) -> Result(agg.State, engine.AggregateError) {
   use #(m, r) <- chain.then(take(r, 8))
   use <- chain.guard(m != magic, engine.BadExport("wrong magic bytes"))
   use #(version, r) <- chain.then(u32(r))
-  use <- chain.guard(version != format_version, engine.BadExport("unsupported format version"))
+  use <- chain.guard(
+    version != format_version,
+    engine.BadExport("unsupported format version"),
+  )
   use #(code, r) <- chain.then(u8(r))
   use window <- chain.then(case code {
     0 -> Ok(usage.Hour)
@@ -391,7 +412,10 @@ fn read_series(
   }
 }
 
-fn series_at(r: Reader, keys: map.Map(Int, agg.SeriesKey)) -> Read(agg.SeriesKey) {
+fn series_at(
+  r: Reader,
+  keys: map.Map(Int, agg.SeriesKey),
+) -> Read(agg.SeriesKey) {
   use #(s, r) <- chain.then(u32(r))
   case map.get(keys, s) {
     Ok(key) -> Ok(#(key, r))
@@ -399,7 +423,12 @@ fn series_at(r: Reader, keys: map.Map(Int, agg.SeriesKey)) -> Read(agg.SeriesKey
   }
 }
 
-fn read_windows(r: Reader, n: Int, keys: map.Map(Int, agg.SeriesKey), state: agg.State) -> Read(agg.State) {
+fn read_windows(
+  r: Reader,
+  n: Int,
+  keys: map.Map(Int, agg.SeriesKey),
+  state: agg.State,
+) -> Read(agg.State) {
   case n {
     0 -> Ok(#(state, r))
     _ -> {
@@ -424,15 +453,26 @@ fn read_windows(r: Reader, n: Int, keys: map.Map(Int, agg.SeriesKey), state: agg
       case map.get(state.windows, key) {
         Ok(_) -> bad("duplicate window")
         Error(Nil) -> {
-          let st = agg.Stats(sum, events, min, max, latest_time, latest_value, uniques)
-          read_windows(r, n - 1, keys, agg.State(..state, windows: map.put(state.windows, key, st)))
+          let st =
+            agg.Stats(sum, events, min, max, latest_time, latest_value, uniques)
+          read_windows(
+            r,
+            n - 1,
+            keys,
+            agg.State(..state, windows: map.put(state.windows, key, st)),
+          )
         }
       }
     }
   }
 }
 
-fn read_periods(r: Reader, n: Int, keys: map.Map(Int, agg.SeriesKey), state: agg.State) -> Read(agg.State) {
+fn read_periods(
+  r: Reader,
+  n: Int,
+  keys: map.Map(Int, agg.SeriesKey),
+  state: agg.State,
+) -> Read(agg.State) {
   case n {
     0 -> Ok(#(state, r))
     _ -> {
@@ -442,7 +482,11 @@ fn read_periods(r: Reader, n: Int, keys: map.Map(Int, agg.SeriesKey), state: agg
       use #(rate, r) <- chain.then(times(r, k, rate_pair, []))
       use #(k, r) <- chain.then(count(r, 16))
       use #(samples, r) <- chain.then(times(r, k, sample_pair, []))
-      let ps = agg.PeriodSeries(map.put_all(rate, map.new()), map.put_all(samples, map.new()))
+      let ps =
+        agg.PeriodSeries(
+          map.put_all(rate, map.new()),
+          map.put_all(samples, map.new()),
+        )
       // a repeated key replaces the earlier, as the Rust engine's insert does
       let periods = map.put(state.periods, #(c, res, m, period), ps)
       read_periods(r, n - 1, keys, agg.State(..state, periods: periods))
@@ -487,7 +531,10 @@ fn read_event(r: Reader) -> Read(event.UsageEvent) {
   use #(meter, r) <- chain.then(read_str(r))
   use #(value, r) <- chain.then(u64(r))
   use #(time_ms, r) <- chain.then(i64(r))
-  Ok(#(event.UsageEvent(id, source, customer, resource, meter, value, time_ms), r))
+  Ok(#(
+    event.UsageEvent(id, source, customer, resource, meter, value, time_ms),
+    r,
+  ))
 }
 
 @external(erlang, "tally_pure_ffi", "read_le")

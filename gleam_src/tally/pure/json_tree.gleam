@@ -30,12 +30,17 @@ pub fn parse(text: String) -> Result(Json, String) {
 
 fn describe(e: json.ScanError) -> String {
   case e {
-    json.Syntax(at, expected) -> "expected " <> expected <> " at byte " <> bytes.int_to_text(at)
+    json.Syntax(at, expected) ->
+      "expected " <> expected <> " at byte " <> bytes.int_to_text(at)
     json.Utf8(at) -> "invalid UTF-8 at byte " <> bytes.int_to_text(at)
   }
 }
 
-fn value(b: BitArray, pos: Int, depth: Int) -> Result(#(Json, Int), json.ScanError) {
+fn value(
+  b: BitArray,
+  pos: Int,
+  depth: Int,
+) -> Result(#(Json, Int), json.ScanError) {
   let #(c, p) = json.peek(b, pos)
   case depth > json.max_depth, c {
     True, _ -> Error(json.Syntax(p, "less nesting"))
@@ -54,7 +59,8 @@ fn value(b: BitArray, pos: Int, depth: Int) -> Result(#(Json, Int), json.ScanErr
         False -> Error(json.Syntax(p, "a value"))
         True ->
           case json.number(b, p) {
-            Ok(#(_, after)) -> Ok(#(JNumber(bytes.slice_text(b, p, after - p)), after))
+            Ok(#(_, after)) ->
+              Ok(#(JNumber(bytes.slice_text(b, p, after - p)), after))
             Error(e) -> Error(e)
           }
       }
@@ -97,7 +103,12 @@ fn elements(
   }
 }
 
-fn literal(b: BitArray, pos: Int, word: BitArray, v: Json) -> Result(#(Json, Int), json.ScanError) {
+fn literal(
+  b: BitArray,
+  pos: Int,
+  word: BitArray,
+  v: Json,
+) -> Result(#(Json, Int), json.ScanError) {
   case json.literal(b, pos, word) {
     Ok(after) -> Ok(#(v, after))
     Error(e) -> Error(e)

@@ -3,9 +3,9 @@
 //// only then are missing or mistyped fields reported, the first found.
 
 import tally/event
-import tally/pure/chain
 import tally/option
 import tally/pure/bytes
+import tally/pure/chain
 import tally/pure/json
 import tally/pure/rfc3339
 
@@ -30,7 +30,8 @@ type Data {
 
 fn scan_reason(e: json.ScanError) -> event.RejectReason {
   case e {
-    json.Syntax(at, expected) -> event.InvalidJson(column: at + 1, expected: expected)
+    json.Syntax(at, expected) ->
+      event.InvalidJson(column: at + 1, expected: expected)
     json.Utf8(at) -> event.InvalidUtf8(column: at + 1)
   }
 }
@@ -49,14 +50,23 @@ fn note(bad: option.Option(event.RejectReason), reason: event.RejectReason) {
 /// jsonl.parse_event_line(<<"[]":utf8>>)
 /// // -> Error(event.InvalidJson(column: 1, expected: "'{'"))
 /// ```
-pub fn parse_event_line(line: BitArray) -> Result(event.UsageEvent, event.RejectReason) {
+pub fn parse_event_line(
+  line: BitArray,
+) -> Result(event.UsageEvent, event.RejectReason) {
   case bytes.utf8_error_at(line) {
     -1 ->
       case json.begin_object(line, 0) {
         Error(e) -> Error(scan_reason(e))
         Ok(pos) -> {
           let empty =
-            Fields(option.None, option.None, option.None, option.None, option.None, option.None)
+            Fields(
+              option.None,
+              option.None,
+              option.None,
+              option.None,
+              option.None,
+              option.None,
+            )
           case members(line, pos, True, empty) {
             Error(e) -> Error(scan_reason(e))
             Ok(#(fields, after)) ->
@@ -71,24 +81,52 @@ pub fn parse_event_line(line: BitArray) -> Result(event.UsageEvent, event.Reject
   }
 }
 
-fn members(line: BitArray, pos: Int, first: Bool, f: Fields) -> Result(#(Fields, Int), json.ScanError) {
+fn members(
+  line: BitArray,
+  pos: Int,
+  first: Bool,
+  f: Fields,
+) -> Result(#(Fields, Int), json.ScanError) {
   case json.next_key(line, pos, first) {
     Error(e) -> Error(e)
     Ok(json.EndOfObject(after)) -> Ok(#(f, after))
     Ok(json.Key(key, at)) -> {
       let read = case key {
         "id" -> text_field(line, at, "id", fn(v) { Fields(..f, id: v) }, f)
-        "source" -> text_field(line, at, "source", fn(v) { Fields(..f, source: v) }, f)
-        "subject" -> text_field(line, at, "subject", fn(v) { Fields(..f, subject: v) }, f)
-        "time" -> text_field(line, at, "time", fn(v) { Fields(..f, time: v) }, f)
+        "source" ->
+          text_field(line, at, "source", fn(v) { Fields(..f, source: v) }, f)
+        "subject" ->
+          text_field(line, at, "subject", fn(v) { Fields(..f, subject: v) }, f)
+        "time" ->
+          text_field(line, at, "time", fn(v) { Fields(..f, time: v) }, f)
         "data" ->
           case json.peek(line, at) {
             #(123, p) ->
-              case data_members(line, p + 1, True, Data(option.None, option.None, option.None), f.bad) {
+              case
+                data_members(
+                  line,
+                  p + 1,
+                  True,
+                  Data(option.None, option.None, option.None),
+                  f.bad,
+                )
+              {
                 Error(e) -> Error(e)
-                Ok(#(d, bad, next)) -> Ok(#(Fields(..f, data: option.Some(d), bad: bad), next))
+                Ok(#(d, bad, next)) ->
+                  Ok(#(Fields(..f, data: option.Some(d), bad: bad), next))
               }
-            _ -> skip(line, at, Fields(..f, bad: note(f.bad, event.WrongType(field: "data", expected: "an object"))))
+            _ ->
+              skip(
+                line,
+                at,
+                Fields(
+                  ..f,
+                  bad: note(
+                    f.bad,
+                    event.WrongType(field: "data", expected: "an object"),
+                  ),
+                ),
+              )
           }
         _ -> skip(line, at, f)
       }
@@ -100,7 +138,11 @@ fn members(line: BitArray, pos: Int, first: Bool, f: Fields) -> Result(#(Fields,
   }
 }
 
-fn skip(line: BitArray, at: Int, f: Fields) -> Result(#(Fields, Int), json.ScanError) {
+fn skip(
+  line: BitArray,
+  at: Int,
+  f: Fields,
+) -> Result(#(Fields, Int), json.ScanError) {
   case json.skip_value(line, at) {
     Ok(next) -> Ok(#(f, next))
     Error(e) -> Error(e)
@@ -120,7 +162,15 @@ fn text_field(
         Ok(#(v, next)) -> Ok(#(set(option.Some(v)), next))
         Error(e) -> Error(e)
       }
-    _ -> skip(line, at, Fields(..f, bad: note(f.bad, event.WrongType(field: field, expected: "a string"))))
+    _ ->
+      skip(
+        line,
+        at,
+        Fields(
+          ..f,
+          bad: note(f.bad, event.WrongType(field: field, expected: "a string")),
+        ),
+      )
   }
 }
 
@@ -136,21 +186,54 @@ fn data_members(
     Ok(json.EndOfObject(after)) -> Ok(#(d, bad, after))
     Ok(json.Key(key, at)) -> {
       let read = case key {
-        "resource" -> data_text(line, at, "data.resource", fn(v) { Data(..d, resource: v) }, d, bad)
-        "meter" -> data_text(line, at, "data.meter", fn(v) { Data(..d, meter: v) }, d, bad)
+        "resource" ->
+          data_text(
+            line,
+            at,
+            "data.resource",
+            fn(v) { Data(..d, resource: v) },
+            d,
+            bad,
+          )
+        "meter" ->
+          data_text(
+            line,
+            at,
+            "data.meter",
+            fn(v) { Data(..d, meter: v) },
+            d,
+            bad,
+          )
         "value" ->
           case json.peek(line, at) {
             #(c, _) if c == 45 || c >= 48 && c <= 57 ->
               case json.number(line, at) {
                 Error(e) -> Error(e)
-                Ok(#(json.Count(v), next)) -> Ok(#(Data(..d, value: option.Some(v)), bad, next))
+                Ok(#(json.Count(v), next)) ->
+                  Ok(#(Data(..d, value: option.Some(v)), bad, next))
                 Ok(#(json.NotCount, next)) ->
-                  Ok(#(d, note(bad, event.InvalidNumber(field: "data.value")), next))
+                  Ok(#(
+                    d,
+                    note(bad, event.InvalidNumber(field: "data.value")),
+                    next,
+                  ))
                 Ok(#(json.TooLarge, next)) ->
-                  Ok(#(d, note(bad, event.NumberTooLarge(field: "data.value")), next))
+                  Ok(#(
+                    d,
+                    note(bad, event.NumberTooLarge(field: "data.value")),
+                    next,
+                  ))
               }
             _ ->
-              data_skip(line, at, d, note(bad, event.WrongType(field: "data.value", expected: "an integer")))
+              data_skip(
+                line,
+                at,
+                d,
+                note(
+                  bad,
+                  event.WrongType(field: "data.value", expected: "an integer"),
+                ),
+              )
           }
         _ -> data_skip(line, at, d, bad)
       }
@@ -162,7 +245,12 @@ fn data_members(
   }
 }
 
-fn data_skip(line: BitArray, at: Int, d: Data, bad: option.Option(event.RejectReason)) {
+fn data_skip(
+  line: BitArray,
+  at: Int,
+  d: Data,
+  bad: option.Option(event.RejectReason),
+) {
   case json.skip_value(line, at) {
     Ok(next) -> Ok(#(d, bad, next))
     Error(e) -> Error(e)
@@ -183,11 +271,20 @@ fn data_text(
         Ok(#(v, next)) -> Ok(#(set(option.Some(v)), bad, next))
         Error(e) -> Error(e)
       }
-    _ -> data_skip(line, at, d, note(bad, event.WrongType(field: field, expected: "a string")))
+    _ ->
+      data_skip(
+        line,
+        at,
+        d,
+        note(bad, event.WrongType(field: field, expected: "a string")),
+      )
   }
 }
 
-fn required(v: option.Option(String), field: String) -> Result(String, event.RejectReason) {
+fn required(
+  v: option.Option(String),
+  field: String,
+) -> Result(String, event.RejectReason) {
   case v {
     option.None -> Error(event.MissingField(field: field))
     option.Some("") -> Error(event.EmptyField(field: field))
@@ -239,4 +336,3 @@ fn when_bad(
     option.None -> rest()
   }
 }
-

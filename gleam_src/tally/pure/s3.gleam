@@ -6,8 +6,8 @@
 //// ids `<request id>/<meter>` (or `s3-<FNV-1a of the line>-<line>/<meter>`).
 
 import tally/event
-import tally/pure/chain
 import tally/pure/bytes
+import tally/pure/chain
 import tally/pure/lines
 import tally/pure/rfc3339
 
@@ -25,7 +25,11 @@ pub fn new(source: String, customer: event.S3Customer) -> State {
   State(source: source, customer: customer)
 }
 
-pub fn parse_line(state: State, number: Int, line: BitArray) -> #(State, lines.LineResult) {
+pub fn parse_line(
+  state: State,
+  number: Int,
+  line: BitArray,
+) -> #(State, lines.LineResult) {
   case bytes.is_blank(line) {
     True -> #(state, lines.Skipped)
     False ->
@@ -36,10 +40,17 @@ pub fn parse_line(state: State, number: Int, line: BitArray) -> #(State, lines.L
   }
 }
 
-fn events(state: State, number: Int, line: BitArray) -> Result(List(event.UsageEvent), event.RejectReason) {
+fn events(
+  state: State,
+  number: Int,
+  line: BitArray,
+) -> Result(List(event.UsageEvent), event.RejectReason) {
   use f <- chain.then(split_fields(line, 0, 0, []))
   let n = bytes.length(f)
-  use <- chain.guard(n < min_fields, event.WrongFieldCount(expected: min_fields, found: n))
+  use <- chain.guard(
+    n < min_fields,
+    event.WrongFieldCount(expected: min_fields, found: n),
+  )
   let field = fn(i) { nth(f, i) }
   use owner <- chain.then(text(field(0), "bucket_owner"))
   use bucket <- chain.then(text(field(1), "bucket"))
@@ -56,7 +67,8 @@ fn events(state: State, number: Int, line: BitArray) -> Result(List(event.UsageE
   use bytes_sent <- chain.then(byte_count(field(11), "bytes_sent"))
   use object_size <- chain.then(byte_count(field(12), "object_size"))
   use base_id <- chain.then(case field(5) {
-    <<"-":utf8>> | <<>> -> Ok("s3-" <> bytes.fnv1a64_hex(line) <> "-" <> bytes.int_to_text(number))
+    <<"-":utf8>> | <<>> ->
+      Ok("s3-" <> bytes.fnv1a64_hex(line) <> "-" <> bytes.int_to_text(number))
     id -> text(id, "request_id")
   })
   let make = fn(meter, value) {
@@ -80,7 +92,6 @@ fn events(state: State, number: Int, line: BitArray) -> Result(List(event.UsageE
   }
   Ok([make("requests", 1), ..bytes.reverse(out)])
 }
-
 
 fn nth(list: List(BitArray), i: Int) -> BitArray {
   case list, i {
@@ -113,7 +124,10 @@ fn text(field: BitArray, name: String) -> Result(String, event.RejectReason) {
 }
 
 // A byte count: `-` is 0.
-fn byte_count(field: BitArray, name: String) -> Result(Int, event.RejectReason) {
+fn byte_count(
+  field: BitArray,
+  name: String,
+) -> Result(Int, event.RejectReason) {
   case field {
     <<"-":utf8>> -> Ok(0)
     _ ->
@@ -129,7 +143,12 @@ fn byte_count(field: BitArray, name: String) -> Result(Int, event.RejectReason) 
 }
 
 // Fields, brackets and quotes removed; spaces separate them.
-fn split_fields(line: BitArray, i: Int, n: Int, fields: List(BitArray)) -> Result(List(BitArray), event.RejectReason) {
+fn split_fields(
+  line: BitArray,
+  i: Int,
+  n: Int,
+  fields: List(BitArray),
+) -> Result(List(BitArray), event.RejectReason) {
   case bytes.at(line, i) {
     -1 -> Ok(bytes.reverse(fields))
     32 -> split_fields(line, i + 1, n, fields)
@@ -144,7 +163,8 @@ fn split_fields(line: BitArray, i: Int, n: Int, fields: List(BitArray)) -> Resul
           }
         34 ->
           case closing_quote(line, i + 1) {
-            -1 -> Error(event.Malformed(column: i + 1, expected: "closing '\"'"))
+            -1 ->
+              Error(event.Malformed(column: i + 1, expected: "closing '\"'"))
             j -> Ok(#(bytes.slice(line, i + 1, j - i - 1), j + 1))
           }
         _ -> {
@@ -156,7 +176,8 @@ fn split_fields(line: BitArray, i: Int, n: Int, fields: List(BitArray)) -> Resul
         Error(reason) -> Error(reason)
         Ok(#(field, after)) ->
           case n == max_fields {
-            True -> Error(event.WrongFieldCount(expected: max_fields, found: n + 1))
+            True ->
+              Error(event.WrongFieldCount(expected: max_fields, found: n + 1))
             False -> split_fields(line, after, n + 1, [field, ..fields])
           }
       }
@@ -175,12 +196,25 @@ fn closing_quote(line: BitArray, j: Int) -> Int {
 }
 
 const months = [
-  <<"Jan":utf8>>, <<"Feb":utf8>>, <<"Mar":utf8>>, <<"Apr":utf8>>, <<"May":utf8>>,
-  <<"Jun":utf8>>, <<"Jul":utf8>>, <<"Aug":utf8>>, <<"Sep":utf8>>, <<"Oct":utf8>>,
-  <<"Nov":utf8>>, <<"Dec":utf8>>,
+  <<"Jan":utf8>>,
+  <<"Feb":utf8>>,
+  <<"Mar":utf8>>,
+  <<"Apr":utf8>>,
+  <<"May":utf8>>,
+  <<"Jun":utf8>>,
+  <<"Jul":utf8>>,
+  <<"Aug":utf8>>,
+  <<"Sep":utf8>>,
+  <<"Oct":utf8>>,
+  <<"Nov":utf8>>,
+  <<"Dec":utf8>>,
 ]
 
-fn month_number(name: BitArray, list: List(BitArray), n: Int) -> Result(Int, Nil) {
+fn month_number(
+  name: BitArray,
+  list: List(BitArray),
+  n: Int,
+) -> Result(Int, Nil) {
   case list {
     [] -> Error(Nil)
     [m, ..rest] ->
@@ -195,7 +229,13 @@ fn month_number(name: BitArray, list: List(BitArray), n: Int) -> Result(Int, Nil
 pub fn parse_log_time(s: BitArray) -> Result(Int, Nil) {
   let at = fn(i) { bytes.at(s, i) }
   case
-    bytes.size(s) != 26 || at(2) != 47 || at(6) != 47 || at(11) != 58 || at(14) != 58 || at(17) != 58 || at(20) != 32
+    bytes.size(s) != 26
+    || at(2) != 47
+    || at(6) != 47
+    || at(11) != 58
+    || at(14) != 58
+    || at(17) != 58
+    || at(20) != 32
   {
     True -> Error(Nil)
     False -> {
@@ -212,7 +252,15 @@ pub fn parse_log_time(s: BitArray) -> Result(Int, Nil) {
       use hour <- chain.then(num(12, 2))
       use minute <- chain.then(num(15, 2))
       use second <- chain.then(num(18, 2))
-      use local <- chain.then(rfc3339.to_epoch_ms(year, month, day, hour, minute, second, 0))
+      use local <- chain.then(rfc3339.to_epoch_ms(
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        0,
+      ))
       use oh <- chain.then(num(22, 2))
       use om <- chain.then(num(24, 2))
       case om > 59, at(21) {
