@@ -4,7 +4,6 @@
 
 import tally/aggregate
 import tally/backend
-import tally/engine
 import tally/engine_cases
 import tally/event
 import tally/expect
