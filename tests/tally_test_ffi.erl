@@ -98,9 +98,9 @@ shadow_mismatches(Run) ->
     ok = logger:add_handler(Id, ?MODULE, #{config => #{to => self()}}),
     Result = try Run()
              after
-                 logger:remove_handler(Id),
-                 logger:set_handler_config(default, level, Default),
-                 logger:set_primary_config(level, Primary)
+                 ok = logger:remove_handler(Id),
+                 ok = logger:set_handler_config(default, level, Default),
+                 ok = logger:set_primary_config(level, Primary)
              end,
     {Result, collect_mismatches()}.
 
