@@ -93,7 +93,7 @@ lint-erlang: gleam
 	@scripts/setup.sh --lint
 	rm -rf $(LINT_EBIN) && mkdir -p $(LINT_EBIN)
 	erlc +debug_info +warnings_as_errors -o $(LINT_EBIN) erlang_src/*.erl _gen/gleam/*.erl \
-	  _gen/gleam_test/*.erl tests/*.erl tests/erlang/*.erl
+	  _gen/gleam_test/*.erl tests/*.erl tests/erlang/*.erl $(wildcard examples/*/src/*.erl)
 	scripts/dialyzer.escript $(PLT) $(PLT_APPS) $(LINT_EBIN) _gen/gleam _gen/gleam_test
 
 # Docs: Gleam's API docs (build/dev/docs/tally, with a gleam binary only) and
@@ -116,4 +116,4 @@ run: release
 	@echo "invoice lines: _build/run/invoices.jsonl; rejected lines: _build/run/rejects.jsonl"
 
 clean:
-	rm -rf _build _gen target priv/libtally_nif.so priv/tally_port
+	rm -rf _build _gen target priv/libtally_nif.so priv/tally_port build examples/gleam_app/build

@@ -49,8 +49,7 @@ ensure_plt(Plt, Apps) ->
             Dirs = [code:lib_dir(App, ebin) || App <- Apps],
             io:format("dialyzer: building the PLT of ~p (once; it is cached at ~s)~n", [Apps, Plt]),
             {Micros, _} = timer:tc(fun() ->
-                dialyzer:run([{analysis_type, plt_build}, {output_plt, Plt}, {files_rec, Dirs},
-                              {warnings, [no_unknown]}])
+                dialyzer:run([{analysis_type, plt_build}, {output_plt, Plt}, {files_rec, Dirs}])
             end),
             io:format("dialyzer: PLT built in ~.1f s~n", [Micros / 1.0e6])
     end.
