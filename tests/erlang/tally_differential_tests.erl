@@ -307,12 +307,16 @@ value() ->
           <<"18446744073709551615">>, <<"18446744073709551616">>, <<"99999999999999999999999">>]).
 
 line(json_lines, _I) ->
-    case rand:uniform(14) of
+    case rand:uniform(15) of
         1 -> <<"\n">>;
         2 -> <<"{\"id\": \"x\", \"subject\": \"acme\", truncated\n">>;
         3 -> <<"[1,2,3]\n">>;
         4 -> <<"{\"id\":\"bad-utf8\",\"source\":\"s\",\"subject\":\"", 16#ff, "\"}\n">>;
         5 -> <<"{\"id\":\"e\",\"source\":\"s\",\"subject\":\"c\",\"time\":\"not a time\",\"data\":{\"resource\":\"r\",\"meter\":\"m\",\"value\":1}}\n">>;
+        %% Repeated keys, read by tally or not, at the top level and in data.
+        6 -> pick([<<"{\"id\":\"d1\",\"source\":\"/e\",\"subject\":\"c\",\"subject\":\"EVIL\",\"time\":\"2026-10-02T00:00:00Z\",\"data\":{\"resource\":\"r\",\"meter\":\"requests\",\"value\":1}}\n">>,
+                   <<"{\"id\":\"d2\",\"source\":\"/e\",\"subject\":\"c\",\"time\":\"2026-10-02T00:00:00Z\",\"data\":{\"resource\":\"r\",\"meter\":\"requests\",\"value\":1,\"v\\u0061lue\":900}}\n">>,
+                   <<"{\"x\":1,\"id\":\"d3\",\"source\":\"/e\",\"subject\":\"c\",\"time\":\"2026-10-02T00:00:00Z\",\"x\":[],\"data\":{\"resource\":\"r\",\"meter\":\"requests\",\"value\":1}}\n">>]);
         _ ->
             Extra = case maybe(0.3) of true -> <<",\"type\":\"com.x\",\"ext\":{\"a\":[1,{\"b\":null}]}">>; false -> <<>> end,
             iolist_to_binary(["{\"id\":\"", id(), "\",\"source\":\"", pick([<<"/edge/fra1">>, <<"/edge/ams1">>]),
@@ -365,7 +369,10 @@ line(rgw_usage, _I) ->
 
 csv_header() ->
     pick([<<"timestamp,customer,bucket,bytes\n">>, <<"bytes,bucket,customer,timestamp\n">>, <<"time,who\n">>,
-          <<" Timestamp ,CUSTOMER,\"bucket\",bytes,extra\r\n">>, <<"\n\"unclosed,header\n">>]).
+          <<" Timestamp ,CUSTOMER,\"bucket\",bytes,extra\r\n">>, <<"\n\"unclosed,header\n">>,
+          %% A byte-order mark (spreadsheets' "CSV UTF-8"), and a column named twice.
+          <<16#EF, 16#BB, 16#BF, "timestamp,bucket,customer,bytes\n">>, <<16#EF, 16#BB, 16#BF, "\n">>,
+          <<"timestamp,customer,bucket,bytes,customer\n">>]).
 
 rgw_doc(N) ->
     Buckets = [iolist_to_binary(

@@ -1,6 +1,7 @@
 //// JSON Lines usage events in pure Gleam: the twin of
 //// `native/core/src/jsonl.rs`. The whole line is checked as JSON first;
-//// only then are missing or mistyped fields reported, the first found.
+//// only then are missing or mistyped fields reported, the first found. A
+//// key given twice at the top level or in `data` is `DuplicateKey`.
 
 import tally/event
 import tally/pure/chain
@@ -57,7 +58,7 @@ pub fn parse_event_line(line: BitArray) -> Result(event.UsageEvent, event.Reject
         Ok(pos) -> {
           let empty =
             Fields(option.None, option.None, option.None, option.None, option.None, option.None)
-          case members(line, pos, True, empty) {
+          case members(line, pos, True, [], empty) {
             Error(e) -> Error(scan_reason(e))
             Ok(#(fields, after)) ->
               case json.end(line, after) {
@@ -71,11 +72,32 @@ pub fn parse_event_line(line: BitArray) -> Result(event.UsageEvent, event.Reject
   }
 }
 
-fn members(line: BitArray, pos: Int, first: Bool, f: Fields) -> Result(#(Fields, Int), json.ScanError) {
+// Notes a repeated key (named `field`) as the line's problem, unless one came first.
+fn repeated(
+  bad: option.Option(event.RejectReason),
+  seen: List(String),
+  key: String,
+  field: String,
+) -> #(option.Option(event.RejectReason), List(String)) {
+  case chain.contains(seen, key) {
+    True -> #(note(bad, event.DuplicateKey(field: field)), seen)
+    False -> #(bad, [key, ..seen])
+  }
+}
+
+fn members(
+  line: BitArray,
+  pos: Int,
+  first: Bool,
+  seen: List(String),
+  f: Fields,
+) -> Result(#(Fields, Int), json.ScanError) {
   case json.next_key(line, pos, first) {
     Error(e) -> Error(e)
     Ok(json.EndOfObject(after)) -> Ok(#(f, after))
     Ok(json.Key(key, at)) -> {
+      let #(bad, seen) = repeated(f.bad, seen, key, key)
+      let f = Fields(..f, bad: bad)
       let read = case key {
         "id" -> text_field(line, at, "id", fn(v) { Fields(..f, id: v) }, f)
         "source" -> text_field(line, at, "source", fn(v) { Fields(..f, source: v) }, f)
@@ -84,7 +106,7 @@ fn members(line: BitArray, pos: Int, first: Bool, f: Fields) -> Result(#(Fields,
         "data" ->
           case json.peek(line, at) {
             #(123, p) ->
-              case data_members(line, p + 1, True, Data(option.None, option.None, option.None), f.bad) {
+              case data_members(line, p + 1, True, [], Data(option.None, option.None, option.None), f.bad) {
                 Error(e) -> Error(e)
                 Ok(#(d, bad, next)) -> Ok(#(Fields(..f, data: option.Some(d), bad: bad), next))
               }
@@ -94,7 +116,7 @@ fn members(line: BitArray, pos: Int, first: Bool, f: Fields) -> Result(#(Fields,
       }
       case read {
         Error(e) -> Error(e)
-        Ok(#(f2, next)) -> members(line, next, False, f2)
+        Ok(#(f2, next)) -> members(line, next, False, seen, f2)
       }
     }
   }
@@ -128,6 +150,7 @@ fn data_members(
   line: BitArray,
   pos: Int,
   first: Bool,
+  seen: List(String),
   d: Data,
   bad: option.Option(event.RejectReason),
 ) -> Result(#(Data, option.Option(event.RejectReason), Int), json.ScanError) {
@@ -135,6 +158,7 @@ fn data_members(
     Error(e) -> Error(e)
     Ok(json.EndOfObject(after)) -> Ok(#(d, bad, after))
     Ok(json.Key(key, at)) -> {
+      let #(bad, seen) = repeated(bad, seen, key, "data." <> key)
       let read = case key {
         "resource" -> data_text(line, at, "data.resource", fn(v) { Data(..d, resource: v) }, d, bad)
         "meter" -> data_text(line, at, "data.meter", fn(v) { Data(..d, meter: v) }, d, bad)
@@ -156,7 +180,7 @@ fn data_members(
       }
       case read {
         Error(e) -> Error(e)
-        Ok(#(d2, bad2, next)) -> data_members(line, next, False, d2, bad2)
+        Ok(#(d2, bad2, next)) -> data_members(line, next, False, seen, d2, bad2)
       }
     }
   }

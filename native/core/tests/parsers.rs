@@ -583,12 +583,64 @@ fn csv_columns_follow_the_header() {
         Format::StorageCsv,
         b"2026-10-01T00:00:00Z,acme,b1,42\n2026-10-01T00:00:00Z,acme,b2,43\n",
     );
-    assert_eq!(reasons(&b), vec![(1, RejectReason::BadHeader)]);
+    // No header: the file is refused whole, never read in a guessed order.
     assert_eq!(
-        b.events.len(),
-        1,
-        "after a bad header the documented column order applies"
+        reasons(&b),
+        vec![(1, RejectReason::BadHeader), (2, RejectReason::BadHeader)]
     );
+    assert!(b.events.is_empty());
+}
+
+/// The handed-over input (issue 17, item 3): a spreadsheet's "CSV UTF-8"
+/// export starts with a byte-order mark. Before, the header was not
+/// recognised and `logs` was billed for the bucket `acme`.
+#[test]
+fn csv_header_after_a_byte_order_mark() {
+    let input = b"\xEF\xBB\xBFtimestamp,bucket,customer,bytes\n2026-10-01T00:00:00Z,logs,acme,1000\n";
+    let (b, stats) = whole(Format::StorageCsv, input);
+    assert_eq!(
+        b.events,
+        vec![ev(
+            "acme/logs/1790812800000",
+            "storage_csv",
+            "acme",
+            "logs",
+            "storage_bytes",
+            1000,
+            1_790_812_800_000
+        )]
+    );
+    assert_eq!((stats.skipped, stats.rejected), (1, 0));
+    // Only at the very start: a mark on a later line is data (here: a bad timestamp).
+    let (b, _) = whole(
+        Format::StorageCsv,
+        b"timestamp,bucket,customer,bytes\n\xEF\xBB\xBF2026-10-01T00:00:00Z,logs,acme,1000\n",
+    );
+    assert_eq!(
+        reasons(&b),
+        vec![(2, RejectReason::InvalidTime { field: "timestamp" })]
+    );
+}
+
+#[test]
+fn csv_without_a_valid_header_is_refused_whole() {
+    for header in [
+        &b"time,who,what,bytes\n"[..],
+        b"timestamp,customer,bucket,bytes,customer\n",
+        b"\"timestamp,customer,bucket,bytes\n",
+    ] {
+        let input = [
+            header,
+            b"\n2026-10-01T00:00:00Z,acme,b1,42\n2026-10-02T00:00:00Z,acme,b1,43",
+        ]
+        .concat();
+        let (b, stats) = whole(Format::StorageCsv, &input);
+        assert!(b.events.is_empty(), "{:?}", String::from_utf8_lossy(header));
+        assert_eq!(stats.rejected, 3);
+        assert_eq!(stats.skipped, 1, "the blank line");
+        assert_eq!(b.rejects[1].reason, RejectReason::BadHeader);
+        assert_eq!(b.rejects[2].reason, RejectReason::BadHeader);
+    }
 }
 
 #[test]
