@@ -237,6 +237,10 @@ fn tiers(specs: &[TierSpec], plan: &str, line: usize) -> Result<Vec<Tier>, Billi
 impl Plans {
     /// Reads and checks a plans file (JSON).
     pub fn from_json(text: &str) -> Result<Plans, BillingError> {
+        // serde would keep the last copy of a repeated key (a plan defined twice).
+        if let Some(repeated) = crate::json::first_repeated_key(text) {
+            return Err(BillingError::PlansSyntax(repeated.to_string()));
+        }
         let spec: PlansSpec =
             serde_json::from_str(text).map_err(|e| BillingError::PlansSyntax(e.to_string()))?;
         Plans::from_spec(spec)
