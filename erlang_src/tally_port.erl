@@ -49,7 +49,8 @@
                      checkpoint_ratio => number(),
                      executable => file:filename(),
                      name => atom(),
-                     journal => ets:tid()}.
+                     journal => ets:tid(),
+                     restart_intensity => {non_neg_integer(), pos_integer()}}.
 
 -record(req, {from :: gen_server:from() | none | {checkpoint, pos_integer(), parser | {aggregator, file:filename()}},
               op :: atom(),
