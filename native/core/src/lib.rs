@@ -23,6 +23,7 @@ pub mod s3;
 mod series;
 pub mod shard;
 pub mod time;
+pub mod written;
 
 #[cfg(feature = "gleam")]
 pub mod gleam_shapes;
