@@ -132,10 +132,10 @@ impl Ratio {
     /// `tally_invoice:quantity/1`.
     pub fn to_exact(self) -> String {
         let mut rest = self.den;
-        while rest % 2 == 0 {
+        while rest.is_multiple_of(2) {
             rest /= 2;
         }
-        while rest % 5 == 0 {
+        while rest.is_multiple_of(5) {
             rest /= 5;
         }
         if rest != 1 {
