@@ -50,7 +50,7 @@ owner(T) ->
 mutating(Op) ->
     lists:member(Op, [parser_new, parser_feed, parser_finish, parser_import,
                       aggregator_new, aggregator_feed, aggregator_finish, aggregator_add_events,
-                      aggregator_close_period, aggregator_take_late, aggregator_restore,
+                      aggregator_close_period, aggregator_close_shard, aggregator_take_late, aggregator_restore,
                       aggregator_merge, release]).
 
 %% Operations that return a new handle.
@@ -62,7 +62,7 @@ creates_handle(Op) ->
 -spec handle_args(op()) -> [pos_integer()].
 handle_args(Op) when Op =:= parser_feed; Op =:= parser_finish; Op =:= parser_export; Op =:= aggregator_export_to;
                      Op =:= aggregator_add_events; Op =:= aggregator_counters;
-                     Op =:= aggregator_windows; Op =:= aggregator_close_period;
+                     Op =:= aggregator_windows; Op =:= aggregator_close_period; Op =:= aggregator_close_shard;
                      Op =:= aggregator_take_late; Op =:= aggregator_export; Op =:= release ->
     [1];
 handle_args(Op) when Op =:= aggregator_feed; Op =:= aggregator_finish; Op =:= aggregator_merge ->
