@@ -223,6 +223,56 @@ pub fn close_period(
   }
 }
 
+/// Closes the period like `close_period` and bills only the customers of
+/// one shard of `of` shards: those, with usage here or named in the plans,
+/// whose XXH3-64 modulo `of` is `shard` (`tally_core::shard::shard_of`).
+/// The shards' invoices together are `close_period`'s of all their usage.
+///
+/// ```gleam
+/// let assert Ok(invoice) = aggregate.close_shard(agg, period: "2026-10",
+///   plans: plans_json, version: 1, shard: 0, of: 4)
+/// ```
+pub fn close_shard(
+  aggregator: Aggregator,
+  period period: String,
+  plans plans: String,
+  version version: Int,
+  shard shard: Int,
+  of shards: Int,
+) -> Result(billing.Invoice, engine.EngineError) {
+  case aggregator {
+    OnNif(a) ->
+      nif.aggregator_close_shard(a, period, plans, version, shard, shards)
+    OnPort(a) ->
+      port.aggregator_close_shard(a, period, plans, version, shard, shards)
+    OnGleam(a) ->
+      pure.aggregator_close_shard(a, period, plans, version, shard, shards)
+    OnShadow(a, b) ->
+      shadow.compare(
+        "close_shard",
+        #(period, plans, version, shard, shards),
+        close_shard(
+          a,
+          period: period,
+          plans: plans,
+          version: version,
+          shard: shard,
+          of: shards,
+        ),
+        fn() {
+          close_shard(
+            b,
+            period: period,
+            plans: plans,
+            version: version,
+            shard: shard,
+            of: shards,
+          )
+        },
+      )
+  }
+}
+
 /// Events that arrived for closed periods since the last call.
 pub fn take_late(
   aggregator: Aggregator,

@@ -141,6 +141,26 @@ pub fn aggregator_close_period(
   nif_aggregator_close_period(aggregator, period, plans_json, version)
 }
 
+/// Closes the period and bills the customers of shard `shard` of `shards`
+/// (`tally_core::shard::shard_of`: XXH3-64 of the customer modulo `shards`).
+pub fn aggregator_close_shard(
+  aggregator: NifAggregator,
+  period: String,
+  plans_json: String,
+  version: Int,
+  shard: Int,
+  shards: Int,
+) -> Result(billing.Invoice, engine.EngineError) {
+  nif_aggregator_close_shard(
+    aggregator,
+    period,
+    plans_json,
+    version,
+    shard,
+    shards,
+  )
+}
+
 pub fn aggregator_take_late(
   aggregator: NifAggregator,
 ) -> Result(List(event.UsageEvent), engine.EngineError) {
@@ -338,6 +358,16 @@ fn nif_aggregator_close_period(
   period: String,
   plans_json: String,
   version: Int,
+) -> Result(billing.Invoice, engine.EngineError)
+
+@external(erlang, "tally_nif", "aggregator_close_shard")
+fn nif_aggregator_close_shard(
+  aggregator: NifAggregator,
+  period: String,
+  plans_json: String,
+  version: Int,
+  shard: Int,
+  shards: Int,
 ) -> Result(billing.Invoice, engine.EngineError)
 
 @external(erlang, "tally_nif", "aggregator_take_late")

@@ -61,6 +61,7 @@ type Operation {
   AggregatorCounters
   AggregatorWindows
   AggregatorClosePeriod
+  AggregatorCloseShard
   AggregatorTakeLate
   AggregatorExport
   AggregatorRestore
@@ -256,6 +257,25 @@ pub fn aggregator_close_period(
     period,
     plans_json,
     version,
+  ))
+}
+
+/// Same as `nif.aggregator_close_shard`.
+pub fn aggregator_close_shard(
+  aggregator: PortAggregator,
+  period: String,
+  plans_json: String,
+  version: Int,
+  shard: Int,
+  shards: Int,
+) -> Result(billing.Invoice, engine.EngineError) {
+  owner_call(aggregator.port.ref, AggregatorCloseShard, #(
+    aggregator.handle,
+    period,
+    plans_json,
+    version,
+    shard,
+    shards,
   ))
 }
 

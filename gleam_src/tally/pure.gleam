@@ -389,6 +389,43 @@ pub fn aggregator_close_period(
   }
 }
 
+/// Same as `nif.aggregator_close_shard`: closes the period and bills the
+/// customers of shard `shard` of `shards`.
+pub fn aggregator_close_shard(
+  aggregator: PureAggregator,
+  period: String,
+  plans_json: String,
+  version: Int,
+  shard: Int,
+  shards: Int,
+) -> Result(billing.Invoice, engine.EngineError) {
+  case agg.parse_period(period), bytes.utf8_error_at(<<plans_json:utf8>>) {
+    Error(Nil), _ -> Error(engine.BadArgument("a period YYYY-MM"))
+    _, at if at >= 0 -> Error(engine.BadArgument("plans as UTF-8 JSON"))
+    Ok(_), _ if version < 0 || version > u32_max ->
+      Error(engine.BadArgument("a version from 0 to 2^32-1"))
+    Ok(_), _
+      if shards < 0 || shards > u32_max || shard < 0 || shard > u32_max
+    -> Error(engine.BadArgument("a shard from 0 to 2^32-1"))
+    Ok(_), _ if shard >= shards && shard > 0 ->
+      Error(engine.BadArgument("a shard below the shard count"))
+    Ok(start), _ ->
+      case plans.from_json(plans_json) {
+        Error(e) -> Error(engine.BillingFailed(e))
+        Ok(checked) ->
+          agg_update(aggregator.cell, fn(state) {
+            let #(state, period_usage) = agg.close_period(state, start)
+            case
+              invoice.bill_shard(period_usage, checked, version, shard, shards)
+            {
+              Ok(inv) -> #(state, Ok(inv))
+              Error(e) -> #(state, Error(engine.BillingFailed(e)))
+            }
+          })
+      }
+  }
+}
+
 const u32_max = 4_294_967_295
 
 /// Same as `nif.aggregator_take_late`.

@@ -78,7 +78,9 @@ fn run(args: &Args) -> Result<Totals, CliError> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let write_err = |e: std::io::Error| CliError::Write("standard output".into(), e);
-    let write_line = |out: &mut BufWriter<_>, v: serde_json::Value| writeln!(out, "{v}");
+    fn write_line(out: &mut impl Write, v: impl std::fmt::Display) -> std::io::Result<()> {
+        writeln!(out, "{v}")
+    }
     let config = AggregatorConfig {
         window: args.window,
         dedup: args.dedup,

@@ -88,10 +88,11 @@ fn bill_writes_invoice_lines() {
     let invoice = lines(&out.stdout);
     let johndoe: Vec<_> = invoice.iter().filter(|l| l["customer"] == "johndoe").collect();
     assert_eq!(johndoe[0]["key"], "johndoe/*/requests/total/2026-10/v2");
-    assert_eq!(johndoe[0]["used"], "1242.000000");
-    assert_eq!(johndoe[0]["amount_minor"], 40);
-    assert_eq!(johndoe[1]["used"], "5.000000"); // 5 GiB + 512 bytes, shown to 6 places
-    assert_eq!(johndoe[1]["amount_minor"], 25);
+    assert_eq!(johndoe[0]["used"], "1242");
+    assert_eq!(johndoe[0]["amount_minor"], "40");
+    // 5 GiB + 512 bytes, exact: 5 + 1/2^21 GB
+    assert_eq!(johndoe[1]["used"], "5.000000476837158203125");
+    assert_eq!(johndoe[1]["amount_minor"], "25");
 }
 
 #[test]
