@@ -21,13 +21,15 @@ setup:
 	@scripts/setup.sh
 
 # The NIF library and the port binary go to priv/, where the application finds them.
+# Cargo says where it built them (CARGO_TARGET_DIR and .cargo/config are honoured).
 native: setup
 	cargo build --release -p tally_nif -p tally_port -p tally_cli
 	@mkdir -p priv
 	@# Copy then rename: overwriting in place fails on a running port binary
 	@# ("text file busy") and corrupts a library a running VM has loaded.
-	cp target/release/libtally_nif.so priv/.libtally_nif.so.new && mv -f priv/.libtally_nif.so.new priv/libtally_nif.so
-	cp target/release/tally_port priv/.tally_port.new && mv -f priv/.tally_port.new priv/tally_port
+	release_dir="$$(scripts/cargo_target_dir.sh)/release"; \
+	cp "$$release_dir/libtally_nif.so" priv/.libtally_nif.so.new && mv -f priv/.libtally_nif.so.new priv/libtally_nif.so; \
+	cp "$$release_dir/tally_port" priv/.tally_port.new && mv -f priv/.tally_port.new priv/tally_port
 
 # Gleam to Erlang: with a gleam binary when there is one, else the npm compiler.
 gleam: setup

@@ -1,7 +1,9 @@
 //// Storage capacity snapshots as CSV in pure Gleam: the twin of
 //// `native/core/src/csv.rs`. A header names `timestamp`, `customer`,
 //// `bucket` and `bytes` in any order; each later line is one
-//// `storage_bytes` event with the id `<customer>/<bucket>/<time_ms>`.
+//// `storage_bytes` event with the id `<customer>/<bucket>/<time_ms>`. A
+//// byte-order mark before the header is dropped; a first record that is
+//// not a valid header refuses the whole file (every later line `BadHeader`).
 
 import tally/event
 import tally/option
@@ -10,9 +12,15 @@ import tally/pure/chain
 import tally/pure/lines
 import tally/pure/rfc3339
 
-/// What the format knows between lines: the columns, once the header came.
+/// What the format knows between lines: the columns, once the header came,
+/// or that the header was refused.
 pub opaque type State {
-  State(source: String, columns: option.Option(Columns), width: Int)
+  State(
+    source: String,
+    columns: option.Option(Columns),
+    width: Int,
+    refused: Bool,
+  )
 }
 
 type Columns {
@@ -20,31 +28,40 @@ type Columns {
 }
 
 pub fn new(source: String) -> State {
-  State(source: source, columns: option.None, width: 4)
+  State(source: source, columns: option.None, width: 4, refused: False)
 }
 
 const i64_max = 9_223_372_036_854_775_807
 
 pub fn parse_line(
   state: State,
-  _number: Int,
+  number: Int,
   line: BitArray,
 ) -> #(State, lines.LineResult) {
-  case bytes.is_blank(line) {
-    True -> #(state, lines.Skipped)
-    False ->
-      case split(line, 0, []) {
-        Error(reason) -> #(state, lines.Rejected(reason))
-        Ok(fields) ->
-          case state.columns {
-            option.None -> first_record(state, fields)
-            option.Some(cols) -> #(state, record(state, cols, fields))
-          }
+  let line = case number, bytes.starts_with(line, 0, bom) {
+    1, True -> bytes.slice(line, 3, bytes.size(line) - 3)
+    _, _ -> line
+  }
+  case bytes.is_blank(line), state.refused {
+    True, _ -> #(state, lines.Skipped)
+    False, True -> #(state, lines.Rejected(event.BadHeader))
+    False, False ->
+      case split(line, 0, []), state.columns {
+        Error(reason), option.None -> #(
+          State(..state, refused: True),
+          lines.Rejected(reason),
+        )
+        Error(reason), _ -> #(state, lines.Rejected(reason))
+        Ok(fields), option.None -> first_record(state, fields)
+        Ok(fields), option.Some(cols) -> #(state, record(state, cols, fields))
       }
   }
 }
 
-// The first record is the header; a bad one still fixes the order.
+// The UTF-8 byte-order mark.
+const bom = <<239, 187, 191>>
+
+// The first record is the header; without a valid one the file is refused.
 fn first_record(
   state: State,
   fields: List(BitArray),
@@ -60,16 +77,16 @@ fn first_record(
       lines.Skipped,
     )
     Error(Nil) -> #(
-      State(..state, columns: option.Some(Columns(0, 1, 2, 3)), width: width),
+      State(..state, refused: True),
       lines.Rejected(event.BadHeader),
     )
   }
 }
 
+// Where each column is, when every one is named exactly once.
 fn header(fields: List(BitArray)) -> Result(Columns, Nil) {
-  let found = find_columns(fields, 0, #(-1, -1, -1, -1))
-  case found {
-    #(t, c, b, n) if t >= 0 && c >= 0 && b >= 0 && n >= 0 ->
+  case find_columns(fields, 0, #(-1, -1, -1, -1)) {
+    Ok(#(t, c, b, n)) if t >= 0 && c >= 0 && b >= 0 && n >= 0 ->
       Ok(Columns(t, c, b, n))
     _ -> Error(Nil)
   }
@@ -79,23 +96,28 @@ fn find_columns(
   fields: List(BitArray),
   i: Int,
   at: #(Int, Int, Int, Int),
-) -> #(Int, Int, Int, Int) {
+) -> Result(#(Int, Int, Int, Int), Nil) {
   case fields {
-    [] -> at
+    [] -> Ok(at)
     [f, ..rest] -> {
       let #(t, c, b, n) = at
       let name = case bytes.utf8_error_at(f) {
         -1 -> bytes.to_text(bytes.ascii_lowercase(bytes.trim(f)))
         _ -> ""
       }
-      let at = case name {
-        "timestamp" -> #(i, c, b, n)
-        "customer" -> #(t, i, b, n)
-        "bucket" -> #(t, c, i, n)
-        "bytes" -> #(t, c, b, i)
-        _ -> at
+      // A column named twice: which one holds the values?
+      let found = case name {
+        "timestamp" if t < 0 -> Ok(#(i, c, b, n))
+        "customer" if c < 0 -> Ok(#(t, i, b, n))
+        "bucket" if b < 0 -> Ok(#(t, c, i, n))
+        "bytes" if n < 0 -> Ok(#(t, c, b, i))
+        "timestamp" | "customer" | "bucket" | "bytes" -> Error(Nil)
+        _ -> Ok(at)
       }
-      find_columns(rest, i + 1, at)
+      case found {
+        Ok(at) -> find_columns(rest, i + 1, at)
+        Error(Nil) -> Error(Nil)
+      }
     }
   }
 }

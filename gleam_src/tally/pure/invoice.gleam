@@ -20,35 +20,97 @@ pub fn bill(
   p: plans.Plans,
   version: Int,
 ) -> Result(billing.Invoice, engine.BillingError) {
+  bill_where(usage, p, version, fn(_) { True })
+}
+
+/// Bills the customers of one shard of `shards`: those (with usage, or
+/// named in the plans) whose XXH3-64 modulo `shards` is `shard`, the rule
+/// of `tally_core::shard::shard_of`.
+pub fn bill_shard(
+  usage: agg.PeriodUsage,
+  p: plans.Plans,
+  version: Int,
+  shard: Int,
+  shards: Int,
+) -> Result(billing.Invoice, engine.BillingError) {
+  bill_where(usage, p, version, fn(customer) {
+    shard_of(customer, shards) == shard
+  })
+}
+
+/// The shard of a customer among `shards` (0 for one shard or none).
+pub fn shard_of(customer: String, shards: Int) -> Int {
+  case shards <= 1 {
+    True -> 0
+    False -> hash64(<<customer:utf8>>) % shards
+  }
+}
+
+@external(erlang, "tally_xxh3", "hash64")
+fn hash64(bytes: BitArray) -> Int
+
+fn bill_where(
+  usage: agg.PeriodUsage,
+  p: plans.Plans,
+  version: Int,
+  keep: fn(String) -> Bool,
+) -> Result(billing.Invoice, engine.BillingError) {
   let period = agg.period_label(usage.start_ms)
-  let customers = customers_of(usage.series, map.sorted_pairs(p.customers))
+  let customers =
+    customers_of(usage.series, map.sorted_pairs(p.customers), keep)
   bill_customers(customers, usage, p, period, version, [], [])
 }
 
+// Each customer's series (in key order), customers in order: one pass over
+// the series, then the customers the plans name.
 fn customers_of(
   series: List(agg.SeriesUsage),
   assigned: List(#(String, String)),
-) -> List(String) {
-  let with_usage =
-    put_each(series, map.new(), fn(s: agg.SeriesUsage) { s.customer })
-  let all =
-    put_each(assigned, with_usage, fn(pair: #(String, String)) { pair.0 })
-  map.keys(all)
+  keep: fn(String) -> Bool,
+) -> List(#(String, List(agg.SeriesUsage))) {
+  let with_usage = group_by_customer(series, keep, map.new())
+  let all = name_each(assigned, keep, with_usage)
+  reverse_groups(bytes.reverse(map.sorted_pairs(all)), [])
 }
 
-fn put_each(
-  items: List(a),
-  into: map.Map(String, Bool),
-  key: fn(a) -> String,
-) -> map.Map(String, Bool) {
-  case items {
-    [] -> into
-    [x, ..rest] -> put_each(rest, map.put(into, key(x), True), key)
+fn group_by_customer(
+  series: List(agg.SeriesUsage),
+  keep: fn(String) -> Bool,
+  acc: map.Map(String, List(agg.SeriesUsage)),
+) -> map.Map(String, List(agg.SeriesUsage)) {
+  case series {
+    [] -> acc
+    [s, ..rest] ->
+      case keep(s.customer) {
+        False -> group_by_customer(rest, keep, acc)
+        True -> {
+          let before = case map.get(acc, s.customer) {
+            Ok(members) -> members
+            Error(Nil) -> []
+          }
+          group_by_customer(rest, keep, map.put(acc, s.customer, [s, ..before]))
+        }
+      }
+  }
+}
+
+fn name_each(
+  assigned: List(#(String, String)),
+  keep: fn(String) -> Bool,
+  acc: map.Map(String, List(agg.SeriesUsage)),
+) -> map.Map(String, List(agg.SeriesUsage)) {
+  case assigned {
+    [] -> acc
+    [#(customer, _), ..rest] ->
+      case keep(customer), map.get(acc, customer) {
+        True, Error(Nil) -> name_each(rest, keep, map.put(acc, customer, []))
+        _, _ -> name_each(rest, keep, acc)
+      }
   }
 }
 
 fn bill_customers(
-  customers: List(String),
+  customers: List(#(String, List(agg.SeriesUsage))),
   usage: agg.PeriodUsage,
   p: plans.Plans,
   period: String,
@@ -62,7 +124,7 @@ fn bill_customers(
         lines: bytes.reverse(lines),
         unbilled_customers: bytes.reverse(unbilled),
       ))
-    [customer, ..rest] ->
+    [#(customer, series), ..rest] ->
       case plans.plan_for(p, customer) {
         Error(Nil) ->
           bill_customers(rest, usage, p, period, version, lines, [
@@ -75,6 +137,7 @@ fn bill_customers(
               plan.lines,
               plan,
               customer,
+              series,
               usage,
               period,
               version,
@@ -93,6 +156,7 @@ fn bill_lines(
   plan_lines: List(plans.PlanLine),
   plan: plans.Plan,
   customer: String,
+  of_customer: List(agg.SeriesUsage),
   usage: agg.PeriodUsage,
   period: String,
   version: Int,
@@ -101,7 +165,7 @@ fn bill_lines(
   case plan_lines {
     [] -> Ok(acc)
     [line, ..rest] -> {
-      let series = of_customer_meter(usage.series, customer, line.meter, [])
+      let series = of_customer_meter(of_customer, customer, line.meter, [])
       let groups = case line.scope {
         plans.CustomerScope -> [#("*", series)]
         plans.ResourceScope -> by_resource(series)
@@ -110,7 +174,17 @@ fn bill_lines(
         bill_groups(groups, line, plan, customer, usage, period, version, acc)
       {
         Error(e) -> Error(e)
-        Ok(acc) -> bill_lines(rest, plan, customer, usage, period, version, acc)
+        Ok(acc) ->
+          bill_lines(
+            rest,
+            plan,
+            customer,
+            of_customer,
+            usage,
+            period,
+            version,
+            acc,
+          )
       }
     }
   }

@@ -1,6 +1,7 @@
 //// JSON Lines usage events in pure Gleam: the twin of
 //// `native/core/src/jsonl.rs`. The whole line is checked as JSON first;
-//// only then are missing or mistyped fields reported, the first found.
+//// only then are missing or mistyped fields reported, the first found. A
+//// key given twice at the top level or in `data` is `DuplicateKey`.
 
 import tally/event
 import tally/option
@@ -67,7 +68,7 @@ pub fn parse_event_line(
               option.None,
               option.None,
             )
-          case members(line, pos, True, empty) {
+          case members(line, pos, True, [], empty) {
             Error(e) -> Error(scan_reason(e))
             Ok(#(fields, after)) ->
               case json.end(line, after) {
@@ -81,16 +82,32 @@ pub fn parse_event_line(
   }
 }
 
+// Notes a repeated key (named `field`) as the line's problem, unless one came first.
+fn repeated(
+  bad: option.Option(event.RejectReason),
+  seen: List(String),
+  key: String,
+  field: String,
+) -> #(option.Option(event.RejectReason), List(String)) {
+  case chain.contains(seen, key) {
+    True -> #(note(bad, event.DuplicateKey(field: field)), seen)
+    False -> #(bad, [key, ..seen])
+  }
+}
+
 fn members(
   line: BitArray,
   pos: Int,
   first: Bool,
+  seen: List(String),
   f: Fields,
 ) -> Result(#(Fields, Int), json.ScanError) {
   case json.next_key(line, pos, first) {
     Error(e) -> Error(e)
     Ok(json.EndOfObject(after)) -> Ok(#(f, after))
     Ok(json.Key(key, at)) -> {
+      let #(bad, seen) = repeated(f.bad, seen, key, key)
+      let f = Fields(..f, bad: bad)
       let read = case key {
         "id" -> text_field(line, at, "id", fn(v) { Fields(..f, id: v) }, f)
         "source" ->
@@ -107,6 +124,7 @@ fn members(
                   line,
                   p + 1,
                   True,
+                  [],
                   Data(option.None, option.None, option.None),
                   f.bad,
                 )
@@ -132,7 +150,7 @@ fn members(
       }
       case read {
         Error(e) -> Error(e)
-        Ok(#(f2, next)) -> members(line, next, False, f2)
+        Ok(#(f2, next)) -> members(line, next, False, seen, f2)
       }
     }
   }
@@ -178,6 +196,7 @@ fn data_members(
   line: BitArray,
   pos: Int,
   first: Bool,
+  seen: List(String),
   d: Data,
   bad: option.Option(event.RejectReason),
 ) -> Result(#(Data, option.Option(event.RejectReason), Int), json.ScanError) {
@@ -185,6 +204,7 @@ fn data_members(
     Error(e) -> Error(e)
     Ok(json.EndOfObject(after)) -> Ok(#(d, bad, after))
     Ok(json.Key(key, at)) -> {
+      let #(bad, seen) = repeated(bad, seen, key, "data." <> key)
       let read = case key {
         "resource" ->
           data_text(
@@ -239,7 +259,7 @@ fn data_members(
       }
       case read {
         Error(e) -> Error(e)
-        Ok(#(d2, bad2, next)) -> data_members(line, next, False, d2, bad2)
+        Ok(#(d2, bad2, next)) -> data_members(line, next, False, seen, d2, bad2)
       }
     }
   }

@@ -4,7 +4,9 @@
 //// unknown or repeated fields), then every plan checked in name order with
 //// the same reasons (`plan P, line N: ...`). A file the Rust engine's serde
 //// refuses is refused here too, but the wording of shape errors is this
-//// module's own (serde's cites line and column).
+//// module's own (serde's cites line and column). A key given twice in any
+//// object (a plan defined twice) is refused first, with the Rust engine's
+//// words (`duplicate key "p" in /plans`).
 
 import tally/billing
 import tally/engine
@@ -114,9 +116,11 @@ pub fn from_json(text: String) -> Result(Plans, engine.BillingError) {
   case jt.parse(text) {
     Error(reason) -> syntax(reason)
     Ok(tree) ->
-      case document(tree) {
-        Error(reason) -> syntax(reason)
-        Ok(#(specs, customers, default_plan)) ->
+      // A repeated key (a plan defined twice) is refused, as in the Rust engine.
+      case jt.first_repeated_key(tree), document(tree) {
+        Ok(reason), _ -> syntax(reason)
+        _, Error(reason) -> syntax(reason)
+        _, Ok(#(specs, customers, default_plan)) ->
           check(specs, customers, default_plan)
       }
   }
@@ -285,7 +289,7 @@ fn document(
   Ok(#(map.sorted_pairs(plans), customers, default_plan))
 }
 
-// A repeated plan or customer replaces the earlier, as serde's map does.
+// (Repeated plans and customers were refused before: see `from_json`.)
 fn plan_specs(
   members: List(#(String, jt.Json)),
   acc: map.Map(String, PlanSpec),

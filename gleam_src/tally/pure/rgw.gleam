@@ -2,7 +2,11 @@
 //// `native/core/src/rgw.rs`, for a whole input. A small state machine
 //// follows the document byte by byte, cuts out each bucket entry
 //// (`entries[].buckets[]`) and parses it whole: each is a record, accepted
-//// or rejected as a unit at the line and offset of its `{`.
+//// or rejected as a unit at the line and offset of its `{`. A document
+//// without `entries` (a summary only) and a user section without `buckets`
+//// are rejected records, never read as no usage; attribution follows RGW's
+//// accounting (payer, else owner, else the section's user, which must agree),
+//// and `time` must agree with `epoch` (see rgw.rs).
 
 import tally/event
 import tally/option
@@ -38,6 +42,11 @@ type Capture {
   Capture(line: Int, offset: Int, bytes: BitArray, overflow: option.Option(Int))
 }
 
+// Where an object began, and whether the part that must be read came.
+type Start {
+  Start(line: Int, offset: Int, seen: Bool)
+}
+
 /// The state machine between chunks.
 pub opaque type Machine {
   Machine(
@@ -58,6 +67,9 @@ pub opaque type Machine {
     line_start: Int,
     failed: Bool,
     out: Out,
+    // the current document (has it `entries`?) and user section (`buckets`?)
+    doc: Start,
+    section: Start,
   )
 }
 
@@ -89,6 +101,8 @@ pub fn new(source: String, max_record: Int) -> Machine {
     0,
     False,
     Out([], [], 0, 0, 0, 0),
+    Start(0, 0, False),
+    Start(0, 0, False),
   )
 }
 
@@ -385,8 +399,12 @@ fn open(
       case tag {
         Error(Nil) -> fail(chunk, i, "'{'", m)
         Ok(tag) -> {
+          let here = Start(m.line, m.base + i, False)
           let m = case tag {
-            Entry -> Machine(..m, user: option.None)
+            Root -> Machine(..m, doc: here)
+            Entries -> Machine(..m, doc: Start(..m.doc, seen: True))
+            Entry -> Machine(..m, user: option.None, section: here)
+            Buckets -> Machine(..m, section: Start(..m.section, seen: True))
             Bucket ->
               Machine(
                 ..m,
@@ -434,6 +452,8 @@ fn close(
           )
         True -> {
           let m = Machine(..m, stack: rest)
+          let section_read = m.section.seen
+          let doc_read = m.doc.seen
           case frame.tag {
             Bucket -> {
               let m = case m.cap_from {
@@ -450,11 +470,37 @@ fn close(
                 option.None -> Ok(m)
               }
             }
+            // Usage this parser would not read: refused, not taken as none.
+            Entry if section_read == False ->
+              Ok(unread(m, m.section, "entries.buckets"))
+            Root if doc_read == False -> Ok(unread(m, m.doc, "entries"))
             _ -> Ok(m)
           }
         }
       }
   }
+}
+
+// A rejected record for an object that lacks the part holding its usage.
+fn unread(m: Machine, at: Start, field: String) -> Machine {
+  let r =
+    event.Reject(
+      format: event.RgwUsage,
+      line: at.line,
+      offset: at.offset,
+      reason: event.MissingField(field: field),
+      text: <<>>,
+    )
+  let o = m.out
+  Machine(
+    ..m,
+    out: Out(
+      ..o,
+      rejects: [r, ..o.rejects],
+      records: o.records + 1,
+      rejected: o.rejected + 1,
+    ),
+  )
 }
 
 fn record(cap: Capture, m: Machine) -> Machine {
@@ -499,6 +545,7 @@ type Bucket {
     time: option.Option(String),
     epoch: option.Option(Int),
     owner: option.Option(String),
+    payer: option.Option(String),
     categories: List(Category),
   )
 }
@@ -557,28 +604,51 @@ fn parse_bucket(
     b,
     pos,
     True,
-    BucketEntry(option.None, option.None, option.None, option.None, []),
+    BucketEntry(
+      option.None,
+      option.None,
+      option.None,
+      option.None,
+      option.None,
+      [],
+    ),
   ))
   use _ <- chain.then(scanned(json.end(b, after)))
   use bucket <- chain.then(case entry.bucket {
     option.None -> Error(event.MissingField(field: "bucket"))
-    option.Some("") -> Ok("-")
     option.Some(name) -> Ok(name)
   })
-  let owner = case entry.owner {
-    option.Some(o) -> option.Some(o)
-    option.None -> user
+  // No bucket: user-level operations (`""`) and buckets not found (`"-"`).
+  let resource = case bucket {
+    "" -> "-"
+    _ -> bucket
   }
-  use customer <- chain.then(case owner {
-    option.Some("") -> Error(event.EmptyField(field: "owner"))
-    option.Some(o) -> Ok(o)
-    option.None -> Error(event.MissingField(field: "owner"))
+  // Who RGW accounts the usage to: the payer, else the owner, else the section's user.
+  use #(customer, field) <- chain.then(case entry.payer, entry.owner, user {
+    option.Some(p), _, _ if p != "" -> Ok(#(p, "payer"))
+    _, option.Some(o), _ -> Ok(#(o, "owner"))
+    _, option.None, option.Some(u) -> Ok(#(u, "user"))
+    _, option.None, option.None -> Error(event.MissingField(field: "owner"))
   })
+  use <- chain.guard(customer == "", event.EmptyField(field: field))
+  use <- chain.guard(
+    case user {
+      option.Some(u) -> u != customer
+      option.None -> False
+    },
+    event.Disagree(field: field, other: "user"),
+  )
   use time_ms <- chain.then(case entry.epoch, entry.time {
-    option.Some(e), _ ->
-      case e * 1000 > 9_223_372_036_854_775_807 {
-        True -> Error(event.NumberTooLarge(field: "epoch"))
-        False -> Ok(e * 1000)
+    option.Some(e), t ->
+      case e * 1000 > 9_223_372_036_854_775_807, t {
+        True, _ -> Error(event.NumberTooLarge(field: "epoch"))
+        False, option.None -> Ok(e * 1000)
+        False, option.Some(t) ->
+          case rfc3339.parse(<<t:utf8>>), e * 1000 {
+            Error(Nil), _ -> Error(event.InvalidTime(field: "time"))
+            Ok(written), ms if written == ms -> Ok(ms)
+            Ok(_), _ -> Error(event.Disagree(field: "time", other: "epoch"))
+          }
       }
     option.None, option.Some(t) ->
       case rfc3339.parse(<<t:utf8>>) {
@@ -591,7 +661,17 @@ fn parse_bucket(
   case any_unnamed(categories) {
     True -> Error(event.MissingField(field: "categories.category"))
     False ->
-      Ok(category_events(categories, customer, bucket, time_ms, source, []))
+      Ok(
+        category_events(
+          categories,
+          customer,
+          bucket,
+          resource,
+          time_ms,
+          source,
+          [],
+        ),
+      )
   }
 }
 
@@ -617,6 +697,7 @@ fn category_events(
   categories: List(Category),
   customer: String,
   bucket: String,
+  resource: String,
   time_ms: Int,
   source: String,
   acc: List(event.UsageEvent),
@@ -642,7 +723,7 @@ fn category_events(
                 <> meter,
               source: source,
               customer: customer,
-              resource: bucket,
+              resource: resource,
               meter: meter,
               value: value,
               time_ms: time_ms,
@@ -655,7 +736,7 @@ fn category_events(
       let acc = make(acc, "bandwidth_in_bytes", received)
       let acc = make(acc, "requests", ops)
       let acc = make(acc, "successful_requests", ok_ops)
-      category_events(rest, customer, bucket, time_ms, source, acc)
+      category_events(rest, customer, bucket, resource, time_ms, source, acc)
     }
   }
 }
@@ -682,6 +763,10 @@ fn bucket_members(
         "owner" ->
           string_into(b, at, "owner", fn(v) {
             BucketEntry(..e, owner: option.Some(v))
+          })
+        "payer" ->
+          string_into(b, at, "payer", fn(v) {
+            BucketEntry(..e, payer: option.Some(v))
           })
         "epoch" ->
           case count(b, at, "epoch") {
