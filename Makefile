@@ -73,7 +73,7 @@ bench: compile
 # of the OTP applications tally uses, built once and kept under _build/lint.
 LINT_EBIN := _build/lint/ebin
 PLT       := _build/lint/otp.plt
-PLT_APPS  := erts,kernel,stdlib,crypto,eunit
+PLT_APPS  := erts,kernel,stdlib,crypto,public_key,ssl,eunit
 
 lint: lint-rust lint-gleam lint-erlang
 	@echo "lint: all checks passed"
