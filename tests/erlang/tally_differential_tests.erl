@@ -226,6 +226,31 @@ malformed_plans_are_refused_by_every_engine_test() ->
                                fun 'tally@pure':aggregator_add_events/2}]],
     ok.
 
+%% Issue 16, item 4: a plans file that defines a plan twice (serde kept the
+%% second silently), or repeats a key anywhere, is refused with the same
+%% words by every engine, and the period stays open.
+a_repeated_key_refuses_the_plans_file_test() ->
+    Config = {aggregator_config, hour, true, [], [], [], 172800000},
+    Event = {usage_event, <<"e">>, <<"s">>, <<"acme">>, <<"r">>, <<"requests">>, 1, 1790812800000},
+    Plan = fun(Price) -> <<"{\"currency\":\"EUR\",\"lines\":[{\"meter\":\"requests\",\"measure\":\"total\","
+                            "\"pricing\":{\"model\":\"flat\",\"unit_price\":\"", Price/binary, "\"}}]}">> end,
+    Docs = [{<<"{\"plans\":{\"p\":", (Plan(<<"1">>))/binary, ",\"p\":", (Plan(<<"0">>))/binary, "},\"default_plan\":\"p\"}">>,
+             <<"plans file: duplicate key \"p\" in /plans">>},
+            {<<"{\"plans\":{\"p\":", (Plan(<<"1">>))/binary, "},\"customers\":{\"acme\":\"p\",\"acme\":\"q\"}}">>,
+             <<"plans file: duplicate key \"acme\" in /customers">>},
+            {<<"{\"plans\":{\"a/b\":{\"currency\":\"EUR\",\"currency\":\"USD\",\"lines\":[]}}}">>,
+             <<"plans file: duplicate key \"currency\" in /plans/a~1b">>},
+            {<<"{\"default_plan\":\"p\",\"plans\":{},\"default_plan\":\"q\"}">>,
+             <<"plans file: duplicate key \"default_plan\" at the top level">>}],
+    [[begin
+          {ok, A} = M:aggregator_new(Config),
+          ?assertEqual({M, {error, {billing_failed, {plans_invalid, Why}}}},
+                       {M, M:aggregator_close_period(A, <<"2026-10">>, Doc, 1)}),
+          ?assertMatch({ok, {counters, 1, 0, 0}}, M:aggregator_add_events(A, [Event]))
+      end || {Doc, Why} <- Docs]
+     || M <- [tally_nif, 'tally@pure']],
+    ok.
+
 %% Issue 16, item 3: a valid event, 1 MiB of X with an event for `victim`
 %% glued to its end, another valid event. On every engine, whole, streamed in
 %% chunks cut anywhere and fed to an aggregator: the long line is rejected
