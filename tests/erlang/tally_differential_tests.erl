@@ -471,7 +471,8 @@ rgw_doc(N) ->
                         <<"2026-10-01 10:00:00.000000Z">>, <<"2026-10-01 10:00:00.000000Z">>,
                         <<"2026-10-02 11:00:00.000000Z">>, <<"bad">>]),
                   "\",\"epoch\":1790848800,\"owner\":\"", pick([User, User, User, <<"johndoe">>]), "\",",
-                  pick([<<>>, <<>>, <<>>, [<<"\"payer\":\"">>, pick([User, <<"payer2">>]), <<"\",">>]]),
+                  pick([<<>>, <<>>, <<>>, [<<"\"payer\":\"">>, pick([User, <<"payer2">>]), <<"\",">>],
+                        <<"\"owner\":\"x\",">>, <<"\"e\":1,\"e\":1,">>]),
                   "\"categories\":[",
                   lists:join(",", [iolist_to_binary(["{\"category\":\"", pick([<<"get_obj">>, <<"put_obj">>]),
                                                      "\",\"bytes_sent\":", pick([Good, Good, Good, value()]),
@@ -482,12 +483,15 @@ rgw_doc(N) ->
                   "]}"]) || _ <- lists:seq(1, min(N, 8))],
     Summary = ["\"summary\":[{\"user\":\"", User, "\",\"categories\":[],\"total\":{\"bytes_sent\":1,",
                "\"bytes_received\":0,\"ops\":1,\"successful_ops\":1}}]"],
-    case rand:uniform(8) of
+    case rand:uniform(9) of
         %% --show-log-entries=false: a summary only, refused (issue 17).
         1 -> iolist_to_binary(["{", Summary, "}\n"]);
         %% A user section without buckets, then one with them.
         2 -> iolist_to_binary(["{\"entries\":[{\"user\":\"", User, "\"},{\"user\":\"", User, "\",\"buckets\":[",
                                lists:join(",", Buckets), "]}],", Summary, "}\n"]);
+        %% A section naming its user twice.
+        3 -> iolist_to_binary(["{\"entries\":[{\"user\":\"", User, "\",\"user\":\"", User, "\",\"buckets\":[",
+                               lists:join(",", Buckets), "]}],\"summary\":[]}\n"]);
         _ -> iolist_to_binary(["{\"entries\":[{\"user\":\"", User, "\",\"buckets\":[", lists:join(",", Buckets),
                                "]}],\"summary\":[]}\n"])
     end.

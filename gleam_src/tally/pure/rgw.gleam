@@ -70,6 +70,8 @@ pub opaque type Machine {
     // the current document (has it `entries`?) and user section (`buckets`?)
     doc: Start,
     section: Start,
+    // `user` (or `owner`) keys of the current section so far: two refuse its buckets
+    section_users: Int,
   )
 }
 
@@ -87,7 +89,7 @@ type Out {
 pub fn new(source: String, max_record: Int) -> Machine {
   Machine(
     source, max_record, [], False, False, Ignore, <<>>, option.None, option.None, option.None,
-    0, 1, 0, False, Out([], [], 0, 0, 0, 0), Start(0, 0, False), Start(0, 0, False),
+    0, 1, 0, False, Out([], [], 0, 0, 0, 0), Start(0, 0, False), Start(0, 0, False), 0,
   )
 }
 
@@ -307,7 +309,7 @@ fn end_string(m: Machine) -> Machine {
           }
         _ -> option.None
       }
-      Machine(..m, user: user)
+      Machine(..m, user: user, section_users: m.section_users + 1)
     }
     Ignore, [Frame(is_object: True, expect_key: True, ..) as f, ..rest] ->
       Machine(..m, stack: [Frame(..f, expect_key: False), ..rest])
@@ -335,7 +337,7 @@ fn open(chunk: BitArray, i: Int, is_object: Bool, m: Machine) -> Result(Machine,
           let m = case tag {
             Root -> Machine(..m, doc: here)
             Entries -> Machine(..m, doc: Start(..m.doc, seen: True))
-            Entry -> Machine(..m, user: option.None, section: here)
+            Entry -> Machine(..m, user: option.None, section: here, section_users: 0)
             Buckets -> Machine(..m, section: Start(..m.section, seen: True))
             Bucket ->
               Machine(
@@ -410,7 +412,11 @@ fn unread(m: Machine, at: Start, field: String) -> Machine {
 fn record(cap: Capture, m: Machine) -> Machine {
   let result = case cap.overflow {
     option.Some(length) -> Error(event.LineTooLong(length: length, limit: m.max_record))
-    option.None -> parse_bucket(cap.bytes, m.user, m.source)
+    option.None ->
+      case m.section_users > 1 {
+        True -> Error(event.DuplicateKey(field: "user"))
+        False -> parse_bucket(cap.bytes, m.user, m.source)
+      }
   }
   let o = Out(..m.out, records: m.out.records + 1)
   let o = case result {
@@ -492,7 +498,9 @@ fn text(b: BitArray, pos: Int, field: String) -> Result(#(String, Int), event.Re
 fn parse_bucket(b: BitArray, user: option.Option(String), source: String) -> Result(List(event.UsageEvent), event.RejectReason) {
   use <- utf8(b)
   use pos <- chain.then(scanned(json.begin_object(b, 0)))
-  use #(entry, after) <- chain.then(bucket_members(b, pos, True, BucketEntry(option.None, option.None, option.None, option.None, option.None, [])))
+  use #(entry, after) <- chain.then(
+    bucket_members(b, pos, True, [], BucketEntry(option.None, option.None, option.None, option.None, option.None, [])),
+  )
   use _ <- chain.then(scanned(json.end(b, after)))
   use bucket <- chain.then(case entry.bucket {
     option.None -> Error(event.MissingField(field: "bucket"))
@@ -598,11 +606,26 @@ fn category_events(
   }
 }
 
-fn bucket_members(b: BitArray, pos: Int, first: Bool, e: Bucket) -> Result(#(Bucket, Int), event.RejectReason) {
+// A key given twice in one object refuses the bucket entry.
+fn once(seen: List(String), key: String, field: String) -> Result(List(String), event.RejectReason) {
+  case chain.contains(seen, key) {
+    True -> Error(event.DuplicateKey(field: field))
+    False -> Ok([key, ..seen])
+  }
+}
+
+fn bucket_members(
+  b: BitArray,
+  pos: Int,
+  first: Bool,
+  seen: List(String),
+  e: Bucket,
+) -> Result(#(Bucket, Int), event.RejectReason) {
   use next <- chain.then(scanned(json.next_key(b, pos, first)))
   case next {
     json.EndOfObject(after) -> Ok(#(e, after))
     json.Key(key, at) -> {
+      use seen <- chain.then(once(seen, key, key))
       let read = case key {
         "bucket" -> string_into(b, at, "bucket", fn(v) { BucketEntry(..e, bucket: option.Some(v)) })
         "time" -> string_into(b, at, "time", fn(v) { BucketEntry(..e, time: option.Some(v)) })
@@ -625,7 +648,7 @@ fn bucket_members(b: BitArray, pos: Int, first: Bool, e: Bucket) -> Result(#(Buc
           }
       }
       use #(e2, n) <- chain.then(read)
-      bucket_members(b, n, False, e2)
+      bucket_members(b, n, False, seen, e2)
     }
   }
 }
@@ -650,16 +673,23 @@ fn categories(b: BitArray, pos: Int, first: Bool, e: Bucket) -> Result(#(Bucket,
 
 fn category(b: BitArray, pos: Int) -> Result(#(Category, Int), event.RejectReason) {
   case json.peek(b, pos) {
-    #(123, p) -> category_members(b, p + 1, True, Category(option.None, #(0, 0, 0, 0)))
+    #(123, p) -> category_members(b, p + 1, True, [], Category(option.None, #(0, 0, 0, 0)))
     _ -> Error(event.WrongType(field: "categories", expected: "a list of objects"))
   }
 }
 
-fn category_members(b: BitArray, pos: Int, first: Bool, c: Category) -> Result(#(Category, Int), event.RejectReason) {
+fn category_members(
+  b: BitArray,
+  pos: Int,
+  first: Bool,
+  seen: List(String),
+  c: Category,
+) -> Result(#(Category, Int), event.RejectReason) {
   use next <- chain.then(scanned(json.next_key(b, pos, first)))
   case next {
     json.EndOfObject(after) -> Ok(#(c, after))
     json.Key(key, at) -> {
+      use seen <- chain.then(once(seen, key, "categories." <> key))
       let #(s, r, o, k) = c.counts
       let read = case key {
         "category" ->
@@ -678,7 +708,7 @@ fn category_members(b: BitArray, pos: Int, first: Bool, c: Category) -> Result(#
           }
       }
       use #(c2, n) <- chain.then(read)
-      category_members(b, n, False, c2)
+      category_members(b, n, False, seen, c2)
     }
   }
 }

@@ -741,6 +741,40 @@ fn rgw_attribution_follows_rgw_accounting() {
             }
         )]
     );
+    // A key given twice (read or not) refuses the bucket entry: no copy wins.
+    for (extra, field) in [(r#""owner":"mallory","#, "owner"), (r#""x":1,"x":2,"#, "x")] {
+        let (_, rejected) = customers(rgw_doc("acme", &[rgw_entry("b1", extra)]));
+        assert_eq!(
+            rejected,
+            vec![(
+                1,
+                RejectReason::DuplicateKey {
+                    field: field.to_string()
+                }
+            )]
+        );
+    }
+    let twice = rgw_entry("b1", "").replace(r#""ops":2,"#, r#""ops":2,"ops":9000,"#);
+    let (_, rejected) = customers(rgw_doc("acme", &[twice]));
+    assert_eq!(
+        rejected,
+        vec![(
+            1,
+            RejectReason::DuplicateKey {
+                field: "categories.ops".to_string()
+            }
+        )]
+    );
+    let (_, rejected) = customers(rgw_doc("acme\",\"user\":\"acme", &[rgw_entry("b1", "")]));
+    assert_eq!(
+        rejected,
+        vec![(
+            1,
+            RejectReason::DuplicateKey {
+                field: "user".to_string()
+            }
+        )]
+    );
     // Without `epoch`, `time` alone; without an owner, the section's user.
     let bare = r#"{"entries":[{"user":"acme","buckets":[{"bucket":"b1","time":"2026-10-01 10:00:00.000000Z","categories":[{"category":"get_obj","bytes_sent":1,"bytes_received":0,"ops":1,"successful_ops":1}]}]}]}"#;
     let (b, _) = whole(Format::RgwUsage, bare.as_bytes());
