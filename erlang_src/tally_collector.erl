@@ -186,15 +186,25 @@ header_size(0, _) -> 0;
 header_size(_, Header) -> byte_size(Header).
 
 give_to_shards(Key, Position, Events, #state{name = Name, shards = N}) ->
-    ByShard = lists:foldl(fun(E, Acc) -> maps:update_with(shard_of(E, N), fun(L) -> [E | L] end, [E], Acc) end,
-                          #{}, Events),
+    {ByShard, _} = lists:foldl(fun(E, {Acc, Known}) ->
+                                       {I, Known1} = shard_of(E, N, Known),
+                                       {maps:update_with(I, fun(L) -> [E | L] end, [E], Acc), Known1}
+                               end, {#{}, #{}}, Events),
     %% Every shard learns the position, also those with no events in this chunk.
     lists:foreach(fun(I) ->
                       ok = tally_shard:apply_events(tally_shard:name(I), {Name, Key}, Position,
                                                     lists:reverse(maps:get(I, ByShard, [])))
                   end, lists:seq(0, N - 1)).
 
-shard_of({usage_event, _Id, _Source, Customer, _, _, _, _}, N) -> erlang:phash2(Customer, N).
+%% The one customer-to-shard rule (tally_core::shard::shard_of): billing
+%% asks each shard for the customers this gives it.
+%% (The hash is computed once per customer of a chunk.)
+shard_of(_Event, N, Known) when N =< 1 -> {0, Known};
+shard_of({usage_event, _Id, _Source, Customer, _, _, _, _}, N, Known) ->
+    case Known of
+        #{Customer := I} -> {I, Known};
+        _ -> I = tally_xxh3:hash64(Customer) rem N, {I, Known#{Customer => I}}
+    end.
 
 keep_rejects(_Key, [], _BaseLine, _BaseOffset, _State) ->
     ok;
