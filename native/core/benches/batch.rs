@@ -45,15 +45,23 @@ fn fastest<T>(mut run: impl FnMut() -> T) -> (f64, T) {
 
 fn main() {
     let file = std::env::var("FILE").unwrap_or_else(|_| "/tmp/tally-bench-100mb.jsonl".into());
-    let shards: u32 = std::env::var("SHARDS").ok().and_then(|s| s.parse().ok()).unwrap_or(4);
+    let shards: u32 = std::env::var("SHARDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
     let Ok(data) = std::fs::read(&file) else {
-        println!("batch bench: no data file {file} (make one with bench/gen_data.py, or run make bench-ingest)");
+        println!(
+            "batch bench: no data file {file} (make one with bench/gen_data.py, or run make bench-ingest)"
+        );
         return;
     };
     let parts = chunks(&data, 1 << 20);
     let mb = data.len() as f64 / 1e6;
     let config = AggregatorConfig::default();
-    println!("batch bench: {file}, {mb:.1} MB in {} chunks, {shards} shards", parts.len());
+    println!(
+        "batch bench: {file}, {mb:.1} MB in {} chunks, {shards} shards",
+        parts.len()
+    );
 
     let (feed_s, _) = fastest(|| {
         let mut agg = Aggregator::new(config.clone());
@@ -79,12 +87,30 @@ fn main() {
         }
         aggs.iter().map(|a| a.counters().applied).sum::<u64>()
     });
-    let events: usize = ingested.iter().flat_map(|g| g.batches.iter().map(|b| b.len())).sum();
-    let held: usize = ingested.iter().flat_map(|g| g.batches.iter().map(|b| b.heap_bytes())).sum();
+    let events: usize = ingested
+        .iter()
+        .flat_map(|g| g.batches.iter().map(|b| b.len()))
+        .sum();
+    let held: usize = ingested
+        .iter()
+        .flat_map(|g| g.batches.iter().map(|b| b.heap_bytes()))
+        .sum();
     let input_per_event = data.len() as f64 / events as f64;
-    println!("{:<34} {:>9.1} MB/s", "feed (parse into one aggregator)", mb / feed_s);
-    println!("{:<34} {:>9.1} MB/s", "ingest_chunk (parse, partition)", mb / ingest_s);
-    println!("{:<34} {:>9.1} MB/s", "apply_to (count every shard)", mb / apply_s);
+    println!(
+        "{:<34} {:>9.1} MB/s",
+        "feed (parse into one aggregator)",
+        mb / feed_s
+    );
+    println!(
+        "{:<34} {:>9.1} MB/s",
+        "ingest_chunk (parse, partition)",
+        mb / ingest_s
+    );
+    println!(
+        "{:<34} {:>9.1} MB/s",
+        "apply_to (count every shard)",
+        mb / apply_s
+    );
     println!("{:<34} {:>9.1} MB/s", "ingest + apply", mb / (ingest_s + apply_s));
     println!(
         "EventBatch: {events} events ({applied} counted), {:.1} bytes/event held ({RECORD_BYTES} fixed + {:.1} of texts), \
