@@ -12,7 +12,7 @@ GLEAM     := $(shell command -v gleam 2>/dev/null)
 GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
 export TALLY_GIT_COMMIT := $(GIT_COMMIT)
 
-.PHONY: setup native gleam compile test test-rust test-beam release run clean bench-port bench
+.PHONY: setup native gleam compile test test-rust test-beam release run clean bench-port bench bench-job
 
 setup:
 	@scripts/setup.sh
@@ -61,6 +61,12 @@ bench: compile
 	@mkdir -p _build/bench
 	erlc -o _build/bench bench/*.erl
 	erl -noshell -pa $(EBIN) -pa _build/bench -eval 'tally_bench:main()'
+
+# The release's whole job (ingest, close, publish) beside tally aggregate and tally bill (SIZES=MB:CUSTOMERS,...; see README).
+bench-job: compile
+	@mkdir -p _build/bench
+	erlc -o _build/bench bench/tally_job_bench.erl
+	erl -noshell -pa $(EBIN) -pa _build/bench -eval 'tally_job_bench:main()'
 
 release: compile
 	rebar3 release
