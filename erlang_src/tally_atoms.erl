@@ -11,8 +11,8 @@
 -spec all() -> [atom()].
 all() ->
     [aggregate_failed, aggregator_config, amount_overflow, bad_argument,
-     bad_export, bad_header, bad_request, bad_term, billing_failed,
-     bucket_owner, bytes, config_mismatch, count, counters, day, empty,
+     bad_export, bad_field, bad_header, bad_request, bad_term, billing_failed,
+     bucket_owner, bytes, config_mismatch, count, counters, day, disagree, duplicate_key, empty,
      empty_field, encode, engine_info, error, false, feed_result, fraction,
      frame_too_large, gb_month_average, gigabyte, hour, integer_range,
      invalid_json, invalid_number, invalid_time, invalid_utf8, invoice,
@@ -22,4 +22,4 @@ all() ->
      plain_unit, plans_invalid, reject, requester, rgw_usage, s3_access_log,
      some, storage_csv, total, true, unknown_plan, unknown_request, usage,
      usage_event, window_aggregate, work, wrong_field_count, wrong_type,
-     checkpoint_failed].
+     checkpoint_failed, ingested, loaded, snapshot_failed].

@@ -37,6 +37,14 @@ pub opaque type PortAggregator {
   PortAggregator(port: Port, handle: Int)
 }
 
+/// A batch of one shard's events held by a port, with the recipe that
+/// makes it again if the port was restarted (see `tally_port_batch`).
+pub opaque type PortBatch {
+  PortBatch(port: Port, batch: RawBatch)
+}
+
+type RawBatch
+
 // The port's operation names; each constructor is the atom the port reads.
 type Operation {
   EngineInfo
@@ -60,6 +68,9 @@ type Operation {
   AggregatorMerge
   Release
   PanicForTest
+  ShardOf
+  AggregatorSave
+  AggregatorLoad
 }
 
 /// Starts the port's OS process from the application's priv directory,
@@ -90,7 +101,9 @@ pub fn os_pid(port: Port) -> Int {
 }
 
 /// Same as `nif.engine_info`.
-pub fn engine_info(port: Port) -> Result(engine.EngineInfo, engine.EngineError) {
+pub fn engine_info(
+  port: Port,
+) -> Result(engine.EngineInfo, engine.EngineError) {
   owner_call(port.ref, EngineInfo, #())
 }
 
@@ -183,11 +196,11 @@ pub fn aggregator_feed(
 ) -> Result(usage.FeedResult, engine.EngineError) {
   case same_port(aggregator.port, parser.port) {
     True ->
-      owner_call(
-        aggregator.port.ref,
-        AggregatorFeed,
-        #(aggregator.handle, parser.handle, chunk),
-      )
+      owner_call(aggregator.port.ref, AggregatorFeed, #(
+        aggregator.handle,
+        parser.handle,
+        chunk,
+      ))
     False -> Error(engine.BadArgument("a parser on the aggregator's port"))
   }
 }
@@ -199,11 +212,10 @@ pub fn aggregator_finish(
 ) -> Result(usage.FeedResult, engine.EngineError) {
   case same_port(aggregator.port, parser.port) {
     True ->
-      owner_call(
-        aggregator.port.ref,
-        AggregatorFinish,
-        #(aggregator.handle, parser.handle),
-      )
+      owner_call(aggregator.port.ref, AggregatorFinish, #(
+        aggregator.handle,
+        parser.handle,
+      ))
     False -> Error(engine.BadArgument("a parser on the aggregator's port"))
   }
 }
@@ -213,7 +225,10 @@ pub fn aggregator_add_events(
   aggregator: PortAggregator,
   events: List(event.UsageEvent),
 ) -> Result(usage.Counters, engine.EngineError) {
-  owner_call(aggregator.port.ref, AggregatorAddEvents, #(aggregator.handle, events))
+  owner_call(aggregator.port.ref, AggregatorAddEvents, #(
+    aggregator.handle,
+    events,
+  ))
 }
 
 /// Same as `nif.aggregator_counters`.
@@ -237,11 +252,12 @@ pub fn aggregator_close_period(
   plans_json: String,
   version: Int,
 ) -> Result(billing.Invoice, engine.EngineError) {
-  owner_call(
-    aggregator.port.ref,
-    AggregatorClosePeriod,
-    #(aggregator.handle, period, plans_json, version),
-  )
+  owner_call(aggregator.port.ref, AggregatorClosePeriod, #(
+    aggregator.handle,
+    period,
+    plans_json,
+    version,
+  ))
 }
 
 /// Same as `nif.aggregator_close_shard`.
@@ -253,11 +269,14 @@ pub fn aggregator_close_shard(
   shard: Int,
   shards: Int,
 ) -> Result(billing.Invoice, engine.EngineError) {
-  owner_call(
-    aggregator.port.ref,
-    AggregatorCloseShard,
-    #(aggregator.handle, period, plans_json, version, shard, shards),
-  )
+  owner_call(aggregator.port.ref, AggregatorCloseShard, #(
+    aggregator.handle,
+    period,
+    plans_json,
+    version,
+    shard,
+    shards,
+  ))
 }
 
 /// Same as `nif.aggregator_take_late`.
@@ -288,7 +307,8 @@ pub fn aggregator_merge(
   from: PortAggregator,
 ) -> Result(Nil, engine.EngineError) {
   case same_port(into.port, from.port) {
-    True -> owner_call(into.port.ref, AggregatorMerge, #(into.handle, from.handle))
+    True ->
+      owner_call(into.port.ref, AggregatorMerge, #(into.handle, from.handle))
     False -> Error(engine.BadArgument("two aggregators on one port"))
   }
 }
@@ -303,6 +323,90 @@ pub fn aggregator_release(
 /// The port the aggregator lives on.
 pub fn aggregator_port(aggregator: PortAggregator) -> Port {
   aggregator.port
+}
+
+/// Same as `nif.shard_of`.
+pub fn shard_of(
+  port: Port,
+  customer: String,
+  shards: Int,
+) -> Result(Int, engine.EngineError) {
+  owner_call(port.ref, ShardOf, #(customer, shards))
+}
+
+/// Same as `nif.ingest_chunk`. The batches live in the port; each also
+/// keeps a reference to `chunk` (not a copy), from which the port makes it
+/// again when the port process that held it died before it was applied.
+pub fn ingest_chunk(
+  port: Port,
+  format: event.Format,
+  options: event.ParserOptions,
+  shards: Int,
+  chunk: BitArray,
+) -> Result(event.Ingested(PortBatch), engine.EngineError) {
+  case batch_ingest(port.ref, format, options, shards, chunk) {
+    Ok(event.Ingested(batches, rejects, stats)) ->
+      Ok(event.Ingested(wrap_batches(port, batches, []), rejects, stats))
+    Error(e) -> Error(e)
+  }
+}
+
+fn wrap_batches(
+  port: Port,
+  raw: List(RawBatch),
+  acc: List(PortBatch),
+) -> List(PortBatch) {
+  case raw {
+    [] -> reverse(acc)
+    [b, ..rest] -> wrap_batches(port, rest, [PortBatch(port, b), ..acc])
+  }
+}
+
+@external(erlang, "lists", "reverse")
+fn reverse(list: List(a)) -> List(a)
+
+/// Same as `nif.aggregator_apply_batch`; the batch must come from the
+/// aggregator's port.
+pub fn aggregator_apply_batch(
+  aggregator: PortAggregator,
+  batch: PortBatch,
+) -> Result(usage.Counters, engine.EngineError) {
+  case same_port(aggregator.port, batch.port) {
+    True -> batch_apply(aggregator.port.ref, aggregator.handle, batch.batch)
+    False -> Error(engine.BadArgument("a batch from the aggregator's port"))
+  }
+}
+
+/// Same as `nif.batch_events`.
+pub fn batch_events(
+  batch: PortBatch,
+) -> Result(List(event.UsageEvent), engine.EngineError) {
+  batch_events_of(batch.port.ref, batch.batch)
+}
+
+/// Same as `nif.aggregator_save`: the port writes the file.
+pub fn aggregator_save(
+  aggregator: PortAggregator,
+  path: String,
+  extra: BitArray,
+) -> Result(Int, engine.EngineError) {
+  owner_call(aggregator.port.ref, AggregatorSave, #(
+    aggregator.handle,
+    path,
+    extra,
+  ))
+}
+
+/// Same as `nif.aggregator_load`, on `port`.
+pub fn aggregator_load(
+  port: Port,
+  path: String,
+) -> Result(usage.Loaded(PortAggregator), engine.EngineError) {
+  case owner_call(port.ref, AggregatorLoad, #(path)) {
+    Ok(usage.Loaded(handle, extra)) ->
+      Ok(usage.Loaded(PortAggregator(port: port, handle: handle), extra))
+    Error(e) -> Error(e)
+  }
 }
 
 /// Same as `nif.panic_for_test`: the port answers with `NativePanic` and
@@ -329,4 +433,30 @@ fn owner_stop(ref: PortRef) -> Nil
 fn owner_os_pid(ref: PortRef) -> Int
 
 @external(erlang, "tally_port", "call")
-fn owner_call(ref: PortRef, op: Operation, args: args) -> Result(a, engine.EngineError)
+fn owner_call(
+  ref: PortRef,
+  op: Operation,
+  args: args,
+) -> Result(a, engine.EngineError)
+
+@external(erlang, "tally_port_batch", "ingest_chunk")
+fn batch_ingest(
+  ref: PortRef,
+  format: event.Format,
+  options: event.ParserOptions,
+  shards: Int,
+  chunk: BitArray,
+) -> Result(event.Ingested(RawBatch), engine.EngineError)
+
+@external(erlang, "tally_port_batch", "apply_batch")
+fn batch_apply(
+  ref: PortRef,
+  aggregator: Int,
+  batch: RawBatch,
+) -> Result(usage.Counters, engine.EngineError)
+
+@external(erlang, "tally_port_batch", "events")
+fn batch_events_of(
+  ref: PortRef,
+  batch: RawBatch,
+) -> Result(List(event.UsageEvent), engine.EngineError)

@@ -33,7 +33,9 @@ pub fn bill_shard(
   shard: Int,
   shards: Int,
 ) -> Result(billing.Invoice, engine.BillingError) {
-  bill_where(usage, p, version, fn(customer) { shard_of(customer, shards) == shard })
+  bill_where(usage, p, version, fn(customer) {
+    shard_of(customer, shards) == shard
+  })
 }
 
 /// The shard of a customer among `shards` (0 for one shard or none).
@@ -54,7 +56,8 @@ fn bill_where(
   keep: fn(String) -> Bool,
 ) -> Result(billing.Invoice, engine.BillingError) {
   let period = agg.period_label(usage.start_ms)
-  let customers = customers_of(usage.series, map.sorted_pairs(p.customers), keep)
+  let customers =
+    customers_of(usage.series, map.sorted_pairs(p.customers), keep)
   bill_customers(customers, usage, p, period, version, [], [])
 }
 
@@ -116,14 +119,34 @@ fn bill_customers(
   unbilled: List(String),
 ) -> Result(billing.Invoice, engine.BillingError) {
   case customers {
-    [] -> Ok(billing.Invoice(lines: bytes.reverse(lines), unbilled_customers: bytes.reverse(unbilled)))
+    [] ->
+      Ok(billing.Invoice(
+        lines: bytes.reverse(lines),
+        unbilled_customers: bytes.reverse(unbilled),
+      ))
     [#(customer, series), ..rest] ->
       case plans.plan_for(p, customer) {
-        Error(Nil) -> bill_customers(rest, usage, p, period, version, lines, [customer, ..unbilled])
+        Error(Nil) ->
+          bill_customers(rest, usage, p, period, version, lines, [
+            customer,
+            ..unbilled
+          ])
         Ok(plan) ->
-          case bill_lines(plan.lines, plan, customer, series, usage, period, version, lines) {
+          case
+            bill_lines(
+              plan.lines,
+              plan,
+              customer,
+              series,
+              usage,
+              period,
+              version,
+              lines,
+            )
+          {
             Error(e) -> Error(e)
-            Ok(lines) -> bill_customers(rest, usage, p, period, version, lines, unbilled)
+            Ok(lines) ->
+              bill_customers(rest, usage, p, period, version, lines, unbilled)
           }
       }
   }
@@ -147,9 +170,21 @@ fn bill_lines(
         plans.CustomerScope -> [#("*", series)]
         plans.ResourceScope -> by_resource(series)
       }
-      case bill_groups(groups, line, plan, customer, usage, period, version, acc) {
+      case
+        bill_groups(groups, line, plan, customer, usage, period, version, acc)
+      {
         Error(e) -> Error(e)
-        Ok(acc) -> bill_lines(rest, plan, customer, of_customer, usage, period, version, acc)
+        Ok(acc) ->
+          bill_lines(
+            rest,
+            plan,
+            customer,
+            of_customer,
+            usage,
+            period,
+            version,
+            acc,
+          )
       }
     }
   }
@@ -173,7 +208,9 @@ fn of_customer_meter(
 
 // Series grouped by resource, resources in order (the series are sorted by
 // key, so a resource's series are consecutive).
-fn by_resource(series: List(agg.SeriesUsage)) -> List(#(String, List(agg.SeriesUsage))) {
+fn by_resource(
+  series: List(agg.SeriesUsage),
+) -> List(#(String, List(agg.SeriesUsage))) {
   group(series, [])
 }
 
@@ -200,7 +237,8 @@ fn reverse_groups(
 ) -> List(#(String, List(agg.SeriesUsage))) {
   case groups {
     [] -> acc
-    [#(r, members), ..rest] -> reverse_groups(rest, [#(r, bytes.reverse(members)), ..acc])
+    [#(r, members), ..rest] ->
+      reverse_groups(rest, [#(r, bytes.reverse(members)), ..acc])
   }
 }
 
@@ -218,8 +256,17 @@ fn bill_groups(
     [] -> Ok(acc)
     [#(resource, members), ..rest] -> {
       let key =
-        customer <> "/" <> resource <> "/" <> line.meter <> "/" <> plans.measure_name(line.measure)
-        <> "/" <> period <> "/v" <> bytes.int_to_text(version)
+        customer
+        <> "/"
+        <> resource
+        <> "/"
+        <> line.meter
+        <> "/"
+        <> plans.measure_name(line.measure)
+        <> "/"
+        <> period
+        <> "/v"
+        <> bytes.int_to_text(version)
       let priced = {
         use used <- chain.then(quantity(line, members, usage))
         use overage <- chain.then(ratio.saturating_sub(used, line.included))
@@ -245,12 +292,14 @@ fn bill_groups(
       case priced {
         Error(Nil) -> Error(engine.AmountOverflow(key: key))
         Ok(invoice_line) ->
-          bill_groups(rest, line, plan, customer, usage, period, version, [invoice_line, ..acc])
+          bill_groups(rest, line, plan, customer, usage, period, version, [
+            invoice_line,
+            ..acc
+          ])
       }
     }
   }
 }
-
 
 // Quantities -----------------------------------------------------------------
 
@@ -270,19 +319,34 @@ fn quantity(
     }
   }
   case line.measure {
-    billing.Total -> Ok(per_gb(sum(group, fn(s: agg.SeriesUsage) { s.total }, 0)))
+    billing.Total ->
+      Ok(per_gb(sum(group, fn(s: agg.SeriesUsage) { s.total }, 0)))
     billing.P95Rate -> {
       let by_interval = interval_sums(group, map.new())
-      let bytes_in = p95_interval_value(values(map.sorted_pairs(by_interval), []), period_ms / agg.rate_interval_ms)
+      let bytes_in =
+        p95_interval_value(
+          values(map.sorted_pairs(by_interval), []),
+          period_ms / agg.rate_interval_ms,
+        )
       // bytes per 300 s, in bits per second, in Mbps
       Ok(ratio.new(bytes_in * 8, 300 * 1_000_000))
     }
     billing.GbMonthAverage -> {
       let total =
-        sum(group, fn(s: agg.SeriesUsage) { byte_ms(s.samples, usage.end_ms, usage.gauge_gap_cap_ms, 0) }, 0)
+        sum(
+          group,
+          fn(s: agg.SeriesUsage) {
+            byte_ms(s.samples, usage.end_ms, usage.gauge_gap_cap_ms, 0)
+          },
+          0,
+        )
       case line.bytes_per_gb * period_ms > u128_max {
         True -> Error(Nil)
-        False -> ratio.mul(ratio.new(total, 1), ratio.new(1, line.bytes_per_gb * period_ms))
+        False ->
+          ratio.mul(
+            ratio.new(total, 1),
+            ratio.new(1, line.bytes_per_gb * period_ms),
+          )
       }
     }
     billing.Peak -> Ok(per_gb(peak_of_sum(group, usage.gauge_gap_cap_ms)))
@@ -296,21 +360,30 @@ fn sum(items: List(a), f: fn(a) -> Int, acc: Int) -> Int {
   }
 }
 
-fn interval_sums(group: List(agg.SeriesUsage), acc: map.Map(Int, Int)) -> map.Map(Int, Int) {
+fn interval_sums(
+  group: List(agg.SeriesUsage),
+  acc: map.Map(Int, Int),
+) -> map.Map(Int, Int) {
   case group {
     [] -> acc
     [s, ..rest] -> interval_sums(rest, add_intervals(s.rate_intervals, acc))
   }
 }
 
-fn add_intervals(pairs: List(#(Int, Int)), acc: map.Map(Int, Int)) -> map.Map(Int, Int) {
+fn add_intervals(
+  pairs: List(#(Int, Int)),
+  acc: map.Map(Int, Int),
+) -> map.Map(Int, Int) {
   case pairs {
     [] -> acc
     [#(i, v), ..rest] ->
-      add_intervals(rest, map.put(acc, i, case map.get(acc, i) {
-        Ok(x) -> x + v
-        Error(Nil) -> v
-      }))
+      add_intervals(
+        rest,
+        map.put(acc, i, case map.get(acc, i) {
+          Ok(x) -> x + v
+          Error(Nil) -> v
+        }),
+      )
   }
 }
 
@@ -344,7 +417,12 @@ fn nth(list: List(Int), i: Int) -> Int {
 
 /// Byte-milliseconds of one gauge series: each sample lasts until the
 /// next, the period end, or `cap_ms`, whichever comes first.
-pub fn byte_ms(samples: List(#(Int, Int)), end_ms: Int, cap_ms: Int, acc: Int) -> Int {
+pub fn byte_ms(
+  samples: List(#(Int, Int)),
+  end_ms: Int,
+  cap_ms: Int,
+  acc: Int,
+) -> Int {
   case samples {
     [] -> acc
     [#(t, level), ..rest] -> {
@@ -391,7 +469,11 @@ fn tag_samples(
   }
 }
 
-fn tag(samples: List(#(Int, Int)), n: Int, acc: List(#(Int, Int, Int))) -> List(#(Int, Int, Int)) {
+fn tag(
+  samples: List(#(Int, Int)),
+  n: Int,
+  acc: List(#(Int, Int, Int)),
+) -> List(#(Int, Int, Int)) {
   case samples {
     [] -> acc
     [#(t, level), ..rest] -> tag(rest, n, [#(t, n, level), ..acc])
@@ -411,13 +493,24 @@ fn sweep(
       let latest = map.put(latest, n, #(t, level))
       case rest {
         [#(next, _, _), ..] if next == t -> sweep(rest, cap_ms, latest, best)
-        _ -> sweep(rest, cap_ms, latest, larger(best, level_sum(map.sorted_pairs(latest), t, cap_ms, 0)))
+        _ ->
+          sweep(
+            rest,
+            cap_ms,
+            latest,
+            larger(best, level_sum(map.sorted_pairs(latest), t, cap_ms, 0)),
+          )
       }
     }
   }
 }
 
-fn level_sum(latest: List(#(Int, #(Int, Int))), t: Int, cap_ms: Int, acc: Int) -> Int {
+fn level_sum(
+  latest: List(#(Int, #(Int, Int))),
+  t: Int,
+  cap_ms: Int,
+  acc: Int,
+) -> Int {
   case latest {
     [] -> acc
     [#(_, #(ts, level)), ..rest] ->
@@ -447,7 +540,10 @@ pub fn price(
         quantity,
         ratio.new(size.denominator, size.numerator),
       ))
-      use total <- chain.then(ratio.mul(ratio.int(ratio.ceil(packages)), package_price))
+      use total <- chain.then(ratio.mul(
+        ratio.int(ratio.ceil(packages)),
+        package_price,
+      ))
       Ok(#(total, package_price))
     }
     plans.Graduated(tiers) ->
@@ -499,7 +595,10 @@ fn graduated(
   }
 }
 
-fn volume_tier(tiers: List(plans.Tier), quantity: billing.Fraction) -> plans.Tier {
+fn volume_tier(
+  tiers: List(plans.Tier),
+  quantity: billing.Fraction,
+) -> plans.Tier {
   case tiers {
     [t] -> t
     [t, ..rest] ->

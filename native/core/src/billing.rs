@@ -238,6 +238,10 @@ fn tiers(specs: &[TierSpec], plan: &str, line: usize) -> Result<Vec<Tier>, Billi
 impl Plans {
     /// Reads and checks a plans file (JSON).
     pub fn from_json(text: &str) -> Result<Plans, BillingError> {
+        // serde would keep the last copy of a repeated key (a plan defined twice).
+        if let Some(repeated) = crate::json::first_repeated_key(text) {
+            return Err(BillingError::PlansSyntax(repeated.to_string()));
+        }
         let spec: PlansSpec =
             serde_json::from_str(text).map_err(|e| BillingError::PlansSyntax(e.to_string()))?;
         Plans::from_spec(spec)
@@ -376,12 +380,12 @@ pub struct Invoice {
 /// The price of `quantity` under `pricing`, exact, and the unit price shown.
 pub fn price(pricing: &Pricing, quantity: Ratio) -> Result<(Ratio, Ratio), Overflow> {
     match pricing {
-        Pricing::Flat { unit_price } => Ok((quantity.mul(*unit_price)?, *unit_price)),
+        Pricing::Flat { unit_price } => Ok((quantity.checked_mul(*unit_price)?, *unit_price)),
         Pricing::Package { size, price } => {
             let packages = Ratio::new(quantity.num(), quantity.den())
-                .mul(Ratio::new(size.den(), size.num()))?
+                .checked_mul(Ratio::new(size.den(), size.num()))?
                 .ceil();
-            Ok((Ratio::int(packages).mul(*price)?, *price))
+            Ok((Ratio::int(packages).checked_mul(*price)?, *price))
         }
         Pricing::Graduated(tiers) => {
             if quantity.is_zero() {
@@ -392,8 +396,8 @@ pub fn price(pricing: &Pricing, quantity: Ratio) -> Result<(Ratio, Ratio), Overf
             for t in tiers {
                 let upper = t.up_to.map_or(quantity, |u| u.min(quantity));
                 total = total
-                    .add(upper.saturating_sub(lower)?.mul(t.unit_price)?)?
-                    .add(t.flat_fee)?;
+                    .checked_add(upper.saturating_sub(lower)?.checked_mul(t.unit_price)?)?
+                    .checked_add(t.flat_fee)?;
                 shown = t.unit_price;
                 match t.up_to {
                     Some(u) if quantity > u => lower = u,
@@ -410,7 +414,10 @@ pub fn price(pricing: &Pricing, quantity: Ratio) -> Result<(Ratio, Ratio), Overf
                 .iter()
                 .find(|t| t.up_to.is_none_or(|u| quantity <= u))
                 .unwrap_or(&tiers[tiers.len() - 1]);
-            Ok((quantity.mul(t.unit_price)?.add(t.flat_fee)?, t.unit_price))
+            Ok((
+                quantity.checked_mul(t.unit_price)?.checked_add(t.flat_fee)?,
+                t.unit_price,
+            ))
         }
     }
 }
@@ -497,7 +504,7 @@ fn quantity(line: &PlanLine, group: &[&SeriesUsage], usage: &PeriodUsage) -> Res
                 .iter()
                 .map(|s| byte_ms(&s.samples, usage.period_end_ms, usage.gauge_gap_cap_ms))
                 .sum();
-            Ratio::new(total, 1).mul(Ratio::new(
+            Ratio::new(total, 1).checked_mul(Ratio::new(
                 1,
                 line.bytes_per_gb.checked_mul(period_ms).ok_or(Overflow)?,
             ))?

@@ -70,7 +70,8 @@ impl Ratio {
         Some(Ratio::new(num, 10u128.checked_pow(frac.len() as u32)?))
     }
 
-    pub fn add(self, o: Ratio) -> Result<Ratio, Overflow> {
+    /// `self + o`, or `Overflow` when the result does not fit.
+    pub fn checked_add(self, o: Ratio) -> Result<Ratio, Overflow> {
         let g = gcd(self.den, o.den);
         let den = (self.den / g).checked_mul(o.den).ok_or(Overflow)?;
         let a = self.num.checked_mul(o.den / g).ok_or(Overflow)?;
@@ -90,7 +91,8 @@ impl Ratio {
         Ok(Ratio::new(a - b, den))
     }
 
-    pub fn mul(self, o: Ratio) -> Result<Ratio, Overflow> {
+    /// `self * o`, or `Overflow` when the result does not fit.
+    pub fn checked_mul(self, o: Ratio) -> Result<Ratio, Overflow> {
         // Cross-reduce first to keep the products small.
         let g1 = gcd(self.num, o.den).max(1);
         let g2 = gcd(o.num, self.den).max(1);
@@ -168,7 +170,7 @@ impl Ratio {
     /// Decimal text with `places` decimals, rounded half up (for display).
     pub fn to_decimal(self, places: u32) -> String {
         let scale = 10u128.pow(places);
-        let scaled = match self.mul(Ratio::int(scale)) {
+        let scaled = match self.checked_mul(Ratio::int(scale)) {
             Ok(r) => r.round_half_up(),
             Err(_) => return format!("{}/{}", self.num, self.den),
         };
