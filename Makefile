@@ -14,7 +14,7 @@ GLEAM     := $(shell command -v gleam 2>/dev/null)
 GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
 export TALLY_GIT_COMMIT := $(GIT_COMMIT)
 
-.PHONY: setup native gleam compile test test-rust test-beam release run clean bench-port bench bench-ingest
+.PHONY: setup native gleam compile test test-rust test-beam release run clean bench-port bench bench-ingest bench-job
 .PHONY: lint lint-rust lint-gleam lint-erlang docs
 
 setup:
@@ -75,6 +75,12 @@ bench: compile
 	@mkdir -p _build/bench
 	erlc -o _build/bench bench/*.erl
 	erl -noshell -pa $(EBIN) -pa _build/bench -eval 'tally_bench:main()'
+
+# The release's whole job (ingest, close, publish) beside tally aggregate and tally bill (SIZES=MB:CUSTOMERS,...; see README).
+bench-job: compile
+	@mkdir -p _build/bench
+	erlc -o _build/bench bench/tally_job_bench.erl
+	erl -noshell -pa $(EBIN) -pa _build/bench -eval 'tally_job_bench:main()'
 
 # Lint: rustfmt and clippy; gleam format and Gleam's warnings (with a gleam
 # binary only); erlc with warnings as errors over erlang_src, the generated

@@ -114,11 +114,34 @@ answers(Call, Format, Options, Input, Cuts, Plans, Config, Damage) ->
     Invoice = Call(aggregator_close_period, [A, <<"2026-10">>, Plans, 1]),
     Late = Call(aggregator_add_events, [A, late_events()]),
     {ok, Bytes} = Export,
-    [{parse_chunk, Whole}, {streamed, Streamed}, {fed, Fed}, {windows, Windows}, {export, Export},
+    %% The same usage billed by three shards (each from its own copy):
+    %% together they must be the whole invoice, on every engine.
+    Shards = [case Call(aggregator_restore, [Bytes]) of
+                  {ok, S} -> Call(aggregator_close_shard, [S, <<"2026-10">>, Plans, 1, I, 3]);
+                  Error -> Error
+              end || I <- [0, 1, 2]],
+    ok = shards_make_the_whole(Invoice, Shards),
+    [{parse_chunk, Whole}, {shards, Shards}, {streamed, Streamed}, {fed, Fed}, {windows, Windows}, {export, Export},
      {invoice, Invoice}, {late, Late}, {closed_export, Call(aggregator_export, [A])},
      {take_late, Call(aggregator_take_late, [A])},
      {restored, reexport(Call, Bytes)},
      {damaged, [reexport(Call, damage_export(D, Bytes)) || D <- Damage]}].
+
+shards_make_the_whole({ok, {invoice, Lines, Unbilled}}, Shards) ->
+    Parts = [P || {ok, P} <- Shards],
+    Whole = {lists:sort(Lines), lists:sort(Unbilled)},
+    case {length(Parts), {lists:sort(lists:append([Ls || {invoice, Ls, _} <- Parts])),
+                          lists:sort(lists:append([U || {invoice, _, U} <- Parts]))}} of
+        {3, Whole} -> ok;
+        _ -> erlang:error({shards_differ_from_the_whole, Whole, Shards})
+    end;
+shards_make_the_whole({error, Why}, Shards) ->
+    %% Refused plans: every shard refuses them; an amount that overflows:
+    %% the shard of the first customer it happens to names the same line.
+    case lists:member({error, Why}, Shards) of
+        true -> ok;
+        false -> erlang:error({shards_differ_from_the_whole, {error, Why}, Shards})
+    end.
 
 %% The release's path on one input: ingest into Shards batches, each shard
 %% applies its own, saves its snapshot and loads it back.
