@@ -21,7 +21,8 @@ main() ->
     Sizes = [parse_size(S) || S <- string:lexemes(os:getenv("SIZES", "100:10000,100:100000,1000:1000000"), ",")],
     DataDir = os:getenv("DATA_DIR", "_build/bench/data"),
     ok = filelib:ensure_dir(filename:join(DataDir, "x")),
-    Cli = filename:absname("target/release/tally"),
+    %% Where cargo built the command line (CARGO_TARGET_DIR honoured).
+    Cli = filename:join([string:trim(os:cmd("scripts/cargo_target_dir.sh")), "release", "tally"]),
     Plans = filename:absname("bench/plans_job.json"),
     io:format("~-6s ~9s ~8s | ~9s ~9s | ~9s ~9s ~9s ~9s ~9s ~9s ~9s | ~8s ~8s | ~s~n",
               ["MB", "customers", "lines", "aggr s", "bill s", "ingest s", "MB/s", "close s", "publish s",
