@@ -93,7 +93,7 @@ part_port() ->
         stats("journal replayed, ops", "", [Ops || {_, Ops, _} <- Recoveries]),
         stats("journal replayed, MB", "", [B / 1048576 || {_, _, B} <- Recoveries]),
         {Fixed, PerMb} = fit([{B / 1048576, Ms} || {Ms, _, B} <- Recoveries]),
-        io:format("  recovery ~~ ~.0f ms + ~.0f ms per MB of journal replayed (least squares)~n", [Fixed, PerMb]),
+        io:format("  recovery about ~.1f ms + ~.1f ms per MB of journal replayed (least squares)~n", [Fixed, PerMb]),
         io:format("  kills ~b, requests re-sent after a kill ~b~n", [length(Recoveries), Retries]),
         io:format("  VM memory: ~.1f MB before, ~.1f MB at most, ~.1f MB after~n",
                   [Mem0 / 1048576, MemMax / 1048576, Mem1 / 1048576]),
