@@ -109,22 +109,23 @@ close(Period, #{plans := PlansPath, shards := N, invoice_version := Version, sub
             Error
     end.
 
-%% Every shard's lines into the outbox, a shard at a time (its written
-%% form made once, here), then the summary.
-publish(Period, Subject, Invoices) ->
-    Put = fun({invoice, Lines, _}, {ok, Acc}) ->
-                  Items = [{tally_invoice:key(L), Subject, tally_invoice:to_json(L)} || L <- Lines],
-                  case tally_outbox:put(tally_outbox, Items) of
-                      ok -> {ok, summarise(Lines, Acc)};
+%% Every shard's lines into the outbox, a shard at a time, then the summary
+%% (a customer's lines all come from one shard).
+publish(Period, Subject, Shards) ->
+    Put = fun(#{lines := Lines}, ok) ->
+                  case tally_outbox:put(tally_outbox, [{Key, Subject, Json} || {Key, Json} <- Lines]) of
+                      ok -> ok;
                       {error, Reason} -> {error, {outbox, Reason}}
                   end;
              (_, Error) ->
                   Error
           end,
-    case lists:foldl(Put, {ok, {0, #{}}}, Invoices) of
-        {ok, {Count, Customers}} ->
-            Unbilled = lists:usort(lists:append([U || {invoice, _, U} <- Invoices])),
-            {ok, #{period => Period, lines => Count, customers => Customers, unbilled => Unbilled}};
+    case lists:foldl(Put, ok, Shards) of
+        ok ->
+            {ok, #{period => Period,
+                   lines => lists:sum([length(Ls) || #{lines := Ls} <- Shards]),
+                   customers => lists:foldl(fun(#{customers := C}, Acc) -> maps:merge(Acc, C) end, #{}, Shards),
+                   unbilled => lists:usort(lists:append([U || #{unbilled := U} <- Shards]))}};
         Error ->
             Error
     end.
@@ -135,15 +136,3 @@ read_plans(Path) ->
         {ok, Bin} -> {ok, Bin};
         {error, Reason} -> {error, {plans, Path, Reason}}
     end.
-
-summarise(Lines, Acc) ->
-    lists:foldl(
-        fun(L, {Count, Customers}) ->
-            C = tally_invoice:customer(L),
-            A = tally_invoice:amount(L),
-            {Count + 1,
-             case Customers of
-                 #{C := #{amount_minor := Sum, lines := N} = S} -> Customers#{C := S#{amount_minor := Sum + A, lines := N + 1}};
-                 _ -> Customers#{C => #{currency => tally_invoice:currency(L), amount_minor => A, lines => 1}}
-             end}
-        end, Acc, Lines).
