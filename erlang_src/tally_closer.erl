@@ -109,25 +109,19 @@ close(Period, #{plans := PlansPath, shards := N, invoice_version := Version, sub
             Error
     end.
 
-%% Every shard's lines into the outbox, a shard at a time, then the summary
-%% (a customer's lines all come from one shard).
+%% Every shard's lines into the outbox in one put (it checks what waits or
+%% was acknowledged once), then the summary (a customer's lines all come
+%% from one shard).
 publish(Period, Subject, Shards) ->
-    Put = fun(#{lines := Lines}, ok) ->
-                  case tally_outbox:put(tally_outbox, [{Key, Subject, Json} || {Key, Json} <- Lines]) of
-                      ok -> ok;
-                      {error, Reason} -> {error, {outbox, Reason}}
-                  end;
-             (_, Error) ->
-                  Error
-          end,
-    case lists:foldl(Put, ok, Shards) of
+    Items = [{Key, Subject, Json} || #{lines := Lines} <- Shards, {Key, Json} <- Lines],
+    case tally_outbox:put(tally_outbox, Items) of
         ok ->
             {ok, #{period => Period,
-                   lines => lists:sum([length(Ls) || #{lines := Ls} <- Shards]),
+                   lines => length(Items),
                    customers => lists:foldl(fun(#{customers := C}, Acc) -> maps:merge(Acc, C) end, #{}, Shards),
                    unbilled => lists:usort(lists:append([U || #{unbilled := U} <- Shards]))}};
-        Error ->
-            Error
+        {error, Reason} ->
+            {error, {outbox, Reason}}
     end.
 
 read_plans(none) -> {error, no_plans_configured};
