@@ -47,9 +47,10 @@ outbox(N) ->
     {ok, _P} = tally_publisher:start_link(#{outbox => O, sink => {tally_sink_file, #{path => filename:join(Dir, "invoices.jsonl")}}}),
     wait_empty(O),
     Drain = erlang:monotonic_time(microsecond) - T0,
-    io:format("~noutbox: put ~b lines (~.1f MB) in ~.2f s (~.0f lines/s); the same put again ~.2f s; "
-              "drained to the file sink in ~.2f s (~.0f lines/s)~n",
-              [N, Bytes / 1.0e6, Put / 1.0e6, N / (Put / 1.0e6), Again / 1.0e6, Drain / 1.0e6, N / (Drain / 1.0e6)]),
+    io:format("~noutbox: put ~b lines (~.1f MB) in ~.2f s (~b lines/s); the same put again ~.2f s; "
+              "drained to the file sink in ~.2f s (~b lines/s)~n",
+              [N, Bytes / 1.0e6, Put / 1.0e6, round(N / (Put / 1.0e6)), Again / 1.0e6, Drain / 1.0e6,
+               round(N / (Drain / 1.0e6))]),
     _ = os:cmd("rm -rf " ++ Dir),
     ok.
 
