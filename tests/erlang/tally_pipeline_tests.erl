@@ -6,7 +6,7 @@
 -module(tally_pipeline_tests).
 -include_lib("eunit/include/eunit.hrl").
 
--export([child_close/0, bill/0, reference/0, env/3, child_vm/3]).
+-export([child_close/0, bill/0, reference/0]).
 
 -define(PERIOD, <<"2026-10">>).
 -define(STREAM, <<"INVOICES">>).
