@@ -14,6 +14,8 @@
          aggregator_new/1, aggregator_feed/3, aggregator_finish/2, aggregator_add_events/2,
          aggregator_counters/1, aggregator_windows/1, aggregator_close_period/4,
          aggregator_take_late/1, aggregator_export/1, aggregator_restore/1, aggregator_merge/2,
+         shard_of/2, ingest_chunk/4, aggregator_apply_batch/2, batch_events/1,
+         aggregator_save/3, aggregator_load/1,
          panic_for_test/1]).
 -on_load(init/0).
 
@@ -91,6 +93,34 @@ aggregator_restore(_Bytes) -> not_loaded().
 
 -spec aggregator_merge(reference(), reference()) -> result().
 aggregator_merge(_Aggregator, _Other) -> not_loaded().
+
+%% The release's main path: events stay in Rust (see native/nif/src/lib.rs).
+
+%% The shard (0-based) of a customer among Shards (1 or more).
+-spec shard_of(binary(), pos_integer()) -> result().
+shard_of(_Customer, _Shards) -> not_loaded().
+
+%% Parses a whole chunk into one batch (a resource) per shard:
+%% `{ok, {ingested, [Batch], Rejects, ParseStats}}`.
+-spec ingest_chunk(atom(), tuple(), pos_integer(), binary()) -> result().
+ingest_chunk(_Format, _Options, _Shards, _Chunk) -> not_loaded().
+
+%% Counts a batch into the aggregator, once: `{ok, Counters}`.
+-spec aggregator_apply_batch(reference(), reference()) -> result().
+aggregator_apply_batch(_Aggregator, _Batch) -> not_loaded().
+
+%% A batch's events as terms (inspection and tests only).
+-spec batch_events(reference()) -> result().
+batch_events(_Batch) -> not_loaded().
+
+%% Writes the aggregator's snapshot and Extra to Path atomically (mode
+%% 0600): `{ok, BytesWritten}`.
+-spec aggregator_save(reference(), binary(), binary()) -> result().
+aggregator_save(_Aggregator, _Path, _Extra) -> not_loaded().
+
+%% Reads a snapshot back: `{ok, {loaded, Aggregator, Extra}}`.
+-spec aggregator_load(binary()) -> result().
+aggregator_load(_Path) -> not_loaded().
 
 %% Panics on purpose (work | encode): for the tests that prove panics are caught.
 -spec panic_for_test(work | encode) -> result().

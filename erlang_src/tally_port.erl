@@ -342,14 +342,15 @@ completed(#req{from = {checkpoint, Logical, Kind}}, Result, State) ->
 completed(#req{op = Op, created = Created} = Req, {ok, Value} = Result, State) ->
     State1 = case tally_port_log:mutating(Op) of
                  true ->
+                     Args = tally_port_log:journal_args(State#state.journal, Op, Req#req.args),
                      ok = tally_port_log:append(State#state.journal,
-                                                {Req#req.seq, Op, Req#req.args, Created},
-                                                erlang:external_size(Req#req.args)),
-                     track_handles(Req, Value, State);
+                                                {Req#req.seq, Op, Args, Created},
+                                                erlang:external_size(Args)),
+                     track_handles(Req, tally_port_log:created(Op, Value), State);
                  false ->
                      State
              end,
-    reply(Req, case Created of none -> Result; _ -> {ok, Created} end),
+    reply(Req, case Created of none -> Result; _ -> {ok, tally_port_log:with_logical(Op, Value, Created)} end),
     State1;
 completed(Req, Result, State) ->
     reply(Req, Result),
@@ -482,7 +483,7 @@ replay([{_Seq, Op, Args, Created} | Rest], State) ->
     case physical_args(Req, State) of
         {ok, Physical} ->
             case sync(Op, Physical, State) of
-                {{ok, Value}, S1} -> replay(Rest, track_handles(Req, Value, S1));
+                {{ok, Value}, S1} -> replay(Rest, track_handles(Req, tally_port_log:created(Op, Value), S1));
                 {Error, _} -> {error, {replay, Op, Error}}
             end;
         Error ->

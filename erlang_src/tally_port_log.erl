@@ -7,6 +7,7 @@
 -module(tally_port_log).
 
 -export([new_table/0, checkpoint_dir/1, set_owner/2, owner/1, mutating/1, handle_args/1, creates_handle/1,
+         created/2, with_logical/3, journal_args/3,
          append/3, entries/1, checkpoint/3, checkpoint_entries/1, checkpoint_size/1, size/1, next_logical/1, next_seq/1]).
 
 -type op() :: atom().
@@ -46,24 +47,58 @@ owner(T) ->
     end.
 
 %% Operations whose success changes the port's state, and so are journaled.
+%% `ingest_chunk` is not one: batches are no journaled state. Each batch
+%% travels with its recipe (tally_port_batch), so a journaled
+%% `aggregator_apply_batch` replays by parsing its chunk again (its key is
+%% stale in the new process), never by acting on another batch.
 -spec mutating(op()) -> boolean().
 mutating(Op) ->
     lists:member(Op, [parser_new, parser_feed, parser_finish, parser_import,
                       aggregator_new, aggregator_feed, aggregator_finish, aggregator_add_events,
                       aggregator_close_period, aggregator_take_late, aggregator_restore,
-                      aggregator_merge, release]).
+                      aggregator_merge, aggregator_apply_batch, aggregator_load, release]).
 
 %% Operations that return a new handle.
 -spec creates_handle(op()) -> boolean().
 creates_handle(Op) ->
-    lists:member(Op, [parser_new, parser_import, aggregator_new, aggregator_restore]).
+    lists:member(Op, [parser_new, parser_import, aggregator_new, aggregator_restore, aggregator_load]).
+
+%% The physical handle in the reply of an operation that creates one.
+-spec created(op(), term()) -> term().
+created(aggregator_load, {loaded, Handle, _Extra}) -> Handle;
+created(_Op, Handle) -> Handle.
+
+%% The caller's reply to an operation that created `Logical`.
+-spec with_logical(op(), term(), pos_integer()) -> term().
+with_logical(aggregator_load, {loaded, _Physical, Extra}, Logical) -> {loaded, Logical, Extra};
+with_logical(_Op, _Value, Logical) -> Logical.
+
+%% The arguments journaled for a request that succeeded. A snapshot that
+%% was loaded is replayed from a copy taken now (beside the checkpoints):
+%% its own file is replaced by the shard's next save, and loading that
+%% newer state before replaying the operations since would count them twice.
+-spec journal_args(ets:tid(), op(), tuple()) -> tuple().
+journal_args(T, aggregator_load, {Path}) ->
+    Dir = checkpoint_dir(T),
+    Copy = filename:join(Dir, "load-" ++ integer_to_list(erlang:unique_integer([positive])) ++ ".snap"),
+    case filelib:ensure_dir(Copy) =:= ok andalso file:copy(Path, Copy) of
+        {ok, _} ->
+            {unicode:characters_to_binary(Copy)};
+        Failed ->
+            logger:warning(#{msg => "tally_port could not keep a copy of a loaded snapshot for replay",
+                             path => Path, reason => Failed}),
+            {Path}
+    end;
+journal_args(_T, _Op, Args) ->
+    Args.
 
 %% Positions (1-based) of the arguments that are handles.
 -spec handle_args(op()) -> [pos_integer()].
 handle_args(Op) when Op =:= parser_feed; Op =:= parser_finish; Op =:= parser_export; Op =:= aggregator_export_to;
                      Op =:= aggregator_add_events; Op =:= aggregator_counters;
                      Op =:= aggregator_windows; Op =:= aggregator_close_period;
-                     Op =:= aggregator_take_late; Op =:= aggregator_export; Op =:= release ->
+                     Op =:= aggregator_take_late; Op =:= aggregator_export; Op =:= release;
+                     Op =:= aggregator_apply_batch; Op =:= aggregator_save ->
     [1];
 handle_args(Op) when Op =:= aggregator_feed; Op =:= aggregator_finish; Op =:= aggregator_merge ->
     [1, 2];
@@ -95,8 +130,12 @@ entries(T) ->
 -type state() :: binary() | {file, file:filename(), non_neg_integer()}.
 -spec checkpoint(ets:tid(), pos_integer(), #{pos_integer() => {parser | aggregator, state()}}) -> ok.
 checkpoint(T, Seq, States) ->
-    Old = [K || {{op, S} = K, _} <- ets:match_object(T, {{op, '_'}, '_'}), S < Seq],
-    _ = [ets:delete(T, K) || K <- Old],
+    Old = [{K, E} || {{op, S} = K, E} <- ets:match_object(T, {{op, '_'}, '_'}), S < Seq],
+    _ = [ets:delete(T, K) || {K, _} <- Old],
+    %% Copies of loaded snapshots are covered by the checkpoint now.
+    Dir = unicode:characters_to_binary(checkpoint_dir(T)),
+    _ = [file:delete(Copy) || {_, {_, aggregator_load, {Copy}, _}} <- Old,
+                              binary:longest_common_prefix([Copy, Dir]) =:= byte_size(Dir)],
     Kept = entries(T),
     true = ets:insert(T, [{checkpoint, States}, {ops, length(Kept)},
                           {bytes, lists:sum([op_bytes(E) || E <- Kept])},

@@ -339,3 +339,195 @@ pub fn close(aggregator: Aggregator) -> Result(Nil, engine.EngineError) {
     }
   }
 }
+
+// The release's main path: events stay in the engine ------------------------
+
+/// One shard's events, held by the engine that parsed them (see `ingest`).
+pub opaque type Batch {
+  NifBatch(nif.NifBatch)
+  PortBatch(port.PortBatch)
+  GleamBatch(List(event.UsageEvent))
+  ShadowBatch(primary: Batch, secondary: Batch)
+}
+
+/// The shard (0-based) of `customer` among `shards` (1 or more): the one
+/// rule every part of tally partitions customers by.
+///
+/// ```gleam
+/// aggregate.shard_of(on: backend.Nif, customer: "acme", shards: 4)
+/// // -> Ok(1)
+/// ```
+pub fn shard_of(
+  on engine_backend: backend.Backend,
+  customer customer: String,
+  shards shards: Int,
+) -> Result(Int, engine.EngineError) {
+  case engine_backend {
+    backend.Nif -> nif.shard_of(customer, shards)
+    backend.Port(p) -> port.shard_of(p, customer, shards)
+    backend.Gleam -> pure.shard_of(customer, shards)
+    backend.Shadow(a, b) ->
+      shadow.compare("shard_of", #(customer, shards), shard_of(a, customer, shards), fn() {
+        shard_of(b, customer, shards)
+      })
+  }
+}
+
+/// Parses a whole chunk (lines cut at a newline, or a whole RGW document)
+/// and partitions its events by shard, inside the engine: one batch per
+/// shard (shard `i`'s at position `i`), the chunk's rejects (lines and
+/// offsets relative to the chunk) and its counts, exactly as
+/// `parse.parse_chunk` gives them. No event becomes a BEAM term.
+///
+/// ```gleam
+/// let assert Ok(event.Ingested(batches, rejects, stats)) =
+///   aggregate.ingest(on: backend.Nif, format: event.JsonLines,
+///     options: event.default_parser_options(), shards: 4, chunk: bytes)
+/// ```
+pub fn ingest(
+  on engine_backend: backend.Backend,
+  format format: event.Format,
+  options options: event.ParserOptions,
+  shards shards: Int,
+  chunk chunk: BitArray,
+) -> Result(event.Ingested(Batch), engine.EngineError) {
+  case engine_backend {
+    backend.Nif -> wrap_ingested(nif.ingest_chunk(format, options, shards, chunk), NifBatch)
+    backend.Port(p) -> wrap_ingested(port.ingest_chunk(p, format, options, shards, chunk), PortBatch)
+    backend.Gleam -> wrap_ingested(pure.ingest_chunk(format, options, shards, chunk), GleamBatch)
+    backend.Shadow(a, b) -> {
+      let first = ingest(a, format, options, shards, chunk)
+      let second = ingest(b, format, options, shards, chunk)
+      let _ =
+        shadow.compare("ingest", chunk, ingest_outcome(first), fn() { ingest_outcome(second) })
+      case first, second {
+        Ok(event.Ingested(p, rejects, stats)), Ok(event.Ingested(q, _, _)) ->
+          Ok(event.Ingested(zip_batches(p, q, []), rejects, stats))
+        _, _ -> first
+      }
+    }
+  }
+}
+
+// What two engines' ingests can be compared by: rejects, counts, and the
+// number of batches (the batches themselves are each engine's own).
+fn ingest_outcome(
+  result: Result(event.Ingested(Batch), engine.EngineError),
+) -> Result(#(Int, List(event.Reject), event.ParseStats), engine.EngineError) {
+  case result {
+    Ok(event.Ingested(batches, rejects, stats)) -> Ok(#(list_length(batches), rejects, stats))
+    Error(e) -> Error(e)
+  }
+}
+
+@external(erlang, "erlang", "length")
+fn list_length(list: List(a)) -> Int
+
+@external(erlang, "lists", "reverse")
+fn list_reverse(list: List(a)) -> List(a)
+
+fn zip_batches(p: List(Batch), q: List(Batch), acc: List(Batch)) -> List(Batch) {
+  case p, q {
+    [a, ..p], [b, ..q] -> zip_batches(p, q, [ShadowBatch(a, b), ..acc])
+    _, _ -> list_reverse(acc)
+  }
+}
+
+fn wrap_ingested(
+  result: Result(event.Ingested(b), engine.EngineError),
+  wrap: fn(b) -> Batch,
+) -> Result(event.Ingested(Batch), engine.EngineError) {
+  case result {
+    Ok(event.Ingested(batches, rejects, stats)) ->
+      Ok(event.Ingested(wrap_each(batches, wrap, []), rejects, stats))
+    Error(e) -> Error(e)
+  }
+}
+
+fn wrap_each(batches: List(b), wrap: fn(b) -> Batch, acc: List(Batch)) -> List(Batch) {
+  case batches {
+    [] -> list_reverse(acc)
+    [b, ..rest] -> wrap_each(rest, wrap, [wrap(b), ..acc])
+  }
+}
+
+fn wrong_batch() -> Result(a, engine.EngineError) {
+  Error(engine.BadArgument("a batch of the aggregator's backend"))
+}
+
+/// Counts one shard's batch into its aggregator, on a dirty scheduler: the
+/// same counts as `add_events` with the batch's events. A batch is applied
+/// once (the Rust engines free it; a second call is refused).
+pub fn apply_batch(
+  aggregator: Aggregator,
+  batch: Batch,
+) -> Result(usage.Counters, engine.EngineError) {
+  case aggregator, batch {
+    OnNif(a), NifBatch(b) -> nif.aggregator_apply_batch(a, b)
+    OnPort(a), PortBatch(b) -> port.aggregator_apply_batch(a, b)
+    OnGleam(a), GleamBatch(b) -> pure.aggregator_apply_batch(a, b)
+    OnShadow(a, b), ShadowBatch(p, q) ->
+      shadow.compare("apply_batch", Nil, apply_batch(a, p), fn() { apply_batch(b, q) })
+    _, _ -> wrong_batch()
+  }
+}
+
+/// A batch's events, copied out (inspection and tests; not the main path).
+pub fn batch_events(batch: Batch) -> Result(List(event.UsageEvent), engine.EngineError) {
+  case batch {
+    NifBatch(b) -> nif.batch_events(b)
+    PortBatch(b) -> port.batch_events(b)
+    GleamBatch(b) -> pure.batch_events(b)
+    ShadowBatch(p, q) -> shadow.compare("batch_events", Nil, batch_events(p), fn() { batch_events(q) })
+  }
+}
+
+/// Saves the aggregator's snapshot with `extra` (opaque bytes, e.g. the
+/// shard's source positions) to `path`, atomically and with mode 0600; the
+/// Rust engines stream it to disk. Returns the bytes written.
+///
+/// ```gleam
+/// let assert Ok(_bytes) = aggregate.save(agg, path: "/var/lib/tally/shard-0.snap", extra: <<>>)
+/// ```
+pub fn save(
+  aggregator: Aggregator,
+  path path: String,
+  extra extra: BitArray,
+) -> Result(Int, engine.EngineError) {
+  case aggregator {
+    OnNif(a) -> nif.aggregator_save(a, path, extra)
+    OnPort(a) -> port.aggregator_save(a, path, extra)
+    OnGleam(a) -> pure.aggregator_save(a, path, extra)
+    // One file: the primary writes it.
+    OnShadow(a, _) -> save(a, path, extra)
+  }
+}
+
+/// Reads a snapshot written by `save` (on any backend), refusing a
+/// damaged one with `AggregateFailed(BadExport(reason))`.
+pub fn load(
+  on engine_backend: backend.Backend,
+  path path: String,
+) -> Result(usage.Loaded(Aggregator), engine.EngineError) {
+  case engine_backend {
+    backend.Nif -> wrap_loaded(nif.aggregator_load(path), OnNif)
+    backend.Port(p) -> wrap_loaded(port.aggregator_load(p, path), OnPort)
+    backend.Gleam -> wrap_loaded(pure.aggregator_load(path), OnGleam)
+    backend.Shadow(a, b) ->
+      case load(a, path), load(b, path) {
+        Ok(usage.Loaded(p, extra)), Ok(usage.Loaded(q, _)) ->
+          Ok(usage.Loaded(OnShadow(primary: p, secondary: q), extra))
+        first, _ -> first
+      }
+  }
+}
+
+fn wrap_loaded(
+  result: Result(usage.Loaded(a), engine.EngineError),
+  wrap: fn(a) -> Aggregator,
+) -> Result(usage.Loaded(Aggregator), engine.EngineError) {
+  case result {
+    Ok(usage.Loaded(a, extra)) -> Ok(usage.Loaded(wrap(a), extra))
+    Error(e) -> Error(e)
+  }
+}

@@ -23,6 +23,10 @@ pub type EngineError {
   BadReply(detail: String)
   AggregateFailed(reason: AggregateError)
   BillingFailed(reason: BillingError)
+  /// A snapshot file could not be written or read: its path and the
+  /// POSIX reason (`"enoent"`, `"enospc"`, ...). A damaged snapshot is an
+  /// `AggregateFailed(BadExport(reason))` instead.
+  SnapshotFailed(path: String, reason: String)
 }
 
 /// Why an aggregator operation was refused.

@@ -86,6 +86,15 @@ pub type Parsed {
   Parsed(events: List(UsageEvent), rejects: List(Reject), stats: ParseStats)
 }
 
+/// What `ingest_chunk` made of a whole chunk: one batch per shard (shard
+/// `i`'s at position `i`), the chunk's rejects (lines and offsets relative
+/// to the chunk) and its counts, as `parse_chunk` gives them. A batch holds
+/// its shard's events inside the engine (an opaque value; the pure Gleam
+/// engine's is the event list), to be counted once with `apply_batch`.
+pub type Ingested(batch) {
+  Ingested(batches: List(batch), rejects: List(Reject), stats: ParseStats)
+}
+
 /// Who an S3 access log line is billed to.
 pub type S3Customer {
   BucketOwner

@@ -162,6 +162,88 @@ pub fn aggregator_merge(
   nif_aggregator_merge(into, from)
 }
 
+/// A batch of one shard's events held by the NIF library (see `ingest_chunk`).
+pub type NifBatch
+
+/// The shard (0-based) of `customer` among `shards` (1 or more): the one
+/// customer-to-shard rule (XXH3-64 of the customer modulo the count).
+pub fn shard_of(customer: String, shards: Int) -> Result(Int, engine.EngineError) {
+  nif_shard_of(customer, shards)
+}
+
+/// Parses a whole chunk and partitions its events by shard, on a dirty
+/// scheduler: one batch per shard, whose events stay in Rust (40 bytes
+/// each plus their texts) until `aggregator_apply_batch` counts them.
+pub fn ingest_chunk(
+  format: event.Format,
+  options: event.ParserOptions,
+  shards: Int,
+  chunk: BitArray,
+) -> Result(event.Ingested(NifBatch), engine.EngineError) {
+  nif_ingest_chunk(format, options, shards, chunk)
+}
+
+/// Counts a batch into the aggregator, once (the batch is emptied; a second
+/// call is `BadArgument("a batch not applied yet")`).
+pub fn aggregator_apply_batch(
+  aggregator: NifAggregator,
+  batch: NifBatch,
+) -> Result(usage.Counters, engine.EngineError) {
+  nif_aggregator_apply_batch(aggregator, batch)
+}
+
+/// A batch's events, copied out for inspection and tests.
+pub fn batch_events(batch: NifBatch) -> Result(List(event.UsageEvent), engine.EngineError) {
+  nif_batch_events(batch)
+}
+
+/// Writes the aggregator's snapshot and `extra` to `path` atomically
+/// (temporary file, fsync, rename, directory fsync; mode 0600), streaming
+/// from Rust on a dirty I/O scheduler. Returns the bytes written.
+pub fn aggregator_save(
+  aggregator: NifAggregator,
+  path: String,
+  extra: BitArray,
+) -> Result(Int, engine.EngineError) {
+  nif_aggregator_save(aggregator, path, extra)
+}
+
+/// Reads a snapshot back, refusing a damaged one
+/// (`AggregateFailed(BadExport(..))`).
+pub fn aggregator_load(path: String) -> Result(usage.Loaded(NifAggregator), engine.EngineError) {
+  nif_aggregator_load(path)
+}
+
+@external(erlang, "tally_nif", "shard_of")
+fn nif_shard_of(customer: String, shards: Int) -> Result(Int, engine.EngineError)
+
+@external(erlang, "tally_nif", "ingest_chunk")
+fn nif_ingest_chunk(
+  format: event.Format,
+  options: event.ParserOptions,
+  shards: Int,
+  chunk: BitArray,
+) -> Result(event.Ingested(NifBatch), engine.EngineError)
+
+@external(erlang, "tally_nif", "aggregator_apply_batch")
+fn nif_aggregator_apply_batch(
+  aggregator: NifAggregator,
+  batch: NifBatch,
+) -> Result(usage.Counters, engine.EngineError)
+
+@external(erlang, "tally_nif", "batch_events")
+fn nif_batch_events(batch: NifBatch) -> Result(List(event.UsageEvent), engine.EngineError)
+
+@external(erlang, "tally_nif", "aggregator_save")
+fn nif_aggregator_save(
+  aggregator: NifAggregator,
+  path: String,
+  extra: BitArray,
+) -> Result(Int, engine.EngineError)
+
+@external(erlang, "tally_nif", "aggregator_load")
+fn nif_aggregator_load(path: String) -> Result(usage.Loaded(NifAggregator), engine.EngineError)
+
 /// Where a deliberate panic happens: in the work, or encoding the result.
 pub type PanicStage {
   Work

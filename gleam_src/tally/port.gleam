@@ -37,6 +37,14 @@ pub opaque type PortAggregator {
   PortAggregator(port: Port, handle: Int)
 }
 
+/// A batch of one shard's events held by a port, with the recipe that
+/// makes it again if the port was restarted (see `tally_port_batch`).
+pub opaque type PortBatch {
+  PortBatch(port: Port, batch: RawBatch)
+}
+
+type RawBatch
+
 // The port's operation names; each constructor is the atom the port reads.
 type Operation {
   EngineInfo
@@ -59,6 +67,9 @@ type Operation {
   AggregatorMerge
   Release
   PanicForTest
+  ShardOf
+  AggregatorSave
+  AggregatorLoad
 }
 
 /// Starts the port's OS process from the application's priv directory,
@@ -288,6 +299,75 @@ pub fn aggregator_port(aggregator: PortAggregator) -> Port {
   aggregator.port
 }
 
+/// Same as `nif.shard_of`.
+pub fn shard_of(port: Port, customer: String, shards: Int) -> Result(Int, engine.EngineError) {
+  owner_call(port.ref, ShardOf, #(customer, shards))
+}
+
+/// Same as `nif.ingest_chunk`. The batches live in the port; each also
+/// keeps a reference to `chunk` (not a copy), from which the port makes it
+/// again when the port process that held it died before it was applied.
+pub fn ingest_chunk(
+  port: Port,
+  format: event.Format,
+  options: event.ParserOptions,
+  shards: Int,
+  chunk: BitArray,
+) -> Result(event.Ingested(PortBatch), engine.EngineError) {
+  case batch_ingest(port.ref, format, options, shards, chunk) {
+    Ok(event.Ingested(batches, rejects, stats)) ->
+      Ok(event.Ingested(wrap_batches(port, batches, []), rejects, stats))
+    Error(e) -> Error(e)
+  }
+}
+
+fn wrap_batches(port: Port, raw: List(RawBatch), acc: List(PortBatch)) -> List(PortBatch) {
+  case raw {
+    [] -> reverse(acc)
+    [b, ..rest] -> wrap_batches(port, rest, [PortBatch(port, b), ..acc])
+  }
+}
+
+@external(erlang, "lists", "reverse")
+fn reverse(list: List(a)) -> List(a)
+
+/// Same as `nif.aggregator_apply_batch`; the batch must come from the
+/// aggregator's port.
+pub fn aggregator_apply_batch(
+  aggregator: PortAggregator,
+  batch: PortBatch,
+) -> Result(usage.Counters, engine.EngineError) {
+  case same_port(aggregator.port, batch.port) {
+    True -> batch_apply(aggregator.port.ref, aggregator.handle, batch.batch)
+    False -> Error(engine.BadArgument("a batch from the aggregator's port"))
+  }
+}
+
+/// Same as `nif.batch_events`.
+pub fn batch_events(batch: PortBatch) -> Result(List(event.UsageEvent), engine.EngineError) {
+  batch_events_of(batch.port.ref, batch.batch)
+}
+
+/// Same as `nif.aggregator_save`: the port writes the file.
+pub fn aggregator_save(
+  aggregator: PortAggregator,
+  path: String,
+  extra: BitArray,
+) -> Result(Int, engine.EngineError) {
+  owner_call(aggregator.port.ref, AggregatorSave, #(aggregator.handle, path, extra))
+}
+
+/// Same as `nif.aggregator_load`, on `port`.
+pub fn aggregator_load(
+  port: Port,
+  path: String,
+) -> Result(usage.Loaded(PortAggregator), engine.EngineError) {
+  case owner_call(port.ref, AggregatorLoad, #(path)) {
+    Ok(usage.Loaded(handle, extra)) -> Ok(usage.Loaded(PortAggregator(port: port, handle: handle), extra))
+    Error(e) -> Error(e)
+  }
+}
+
 /// Same as `nif.panic_for_test`: the port answers with `NativePanic` and
 /// carries on.
 pub fn panic_for_test(port: Port) -> Result(Nil, engine.EngineError) {
@@ -313,3 +393,18 @@ fn owner_os_pid(ref: PortRef) -> Int
 
 @external(erlang, "tally_port", "call")
 fn owner_call(ref: PortRef, op: Operation, args: args) -> Result(a, engine.EngineError)
+
+@external(erlang, "tally_port_batch", "ingest_chunk")
+fn batch_ingest(
+  ref: PortRef,
+  format: event.Format,
+  options: event.ParserOptions,
+  shards: Int,
+  chunk: BitArray,
+) -> Result(event.Ingested(RawBatch), engine.EngineError)
+
+@external(erlang, "tally_port_batch", "apply_batch")
+fn batch_apply(ref: PortRef, aggregator: Int, batch: RawBatch) -> Result(usage.Counters, engine.EngineError)
+
+@external(erlang, "tally_port_batch", "events")
+fn batch_events_of(ref: PortRef, batch: RawBatch) -> Result(List(event.UsageEvent), engine.EngineError)

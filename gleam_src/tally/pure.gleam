@@ -10,6 +10,11 @@
 //// byte for byte the Rust engine's format. Everything it answers is held
 //// to the Rust engine's answers (reject reasons and columns, invoice lines,
 //// export bytes) by the differential tests.
+////
+//// The release's main path (`shard_of`, `ingest_chunk`,
+//// `aggregator_apply_batch`, `aggregator_save`, `aggregator_load`) works
+//// here as in Rust; a batch is simply the shard's event list, so unlike the
+//// Rust engines' it can be applied twice (do not).
 
 import tally/engine
 import tally/event
@@ -26,6 +31,7 @@ import tally/pure/jsonl
 import tally/pure/lines
 import tally/pure/rgw
 import tally/pure/s3
+import tally/pure/map
 
 /// Same as `nif.parse_event_line`.
 pub fn parse_event_line(
@@ -375,3 +381,136 @@ fn agg_update(
 
 @external(erlang, "tally_pure_ffi", "cell_stop")
 fn agg_cell_stop(cell: AggCell) -> Nil
+
+// The release's main path -------------------------------------------------
+
+const max_chunk = 1_073_741_824
+
+fn shard_count(shards: Int) -> Result(Int, engine.EngineError) {
+  case shards < 1 || shards > u32_max {
+    True -> Error(engine.BadArgument("a shard count from 1 to 2^32-1"))
+    False -> Ok(shards)
+  }
+}
+
+/// Same as `nif.shard_of`: XXH3-64 of the customer modulo the shard count.
+pub fn shard_of(customer: String, shards: Int) -> Result(Int, engine.EngineError) {
+  case shard_count(shards) {
+    Error(e) -> Error(e)
+    Ok(n) -> Ok(xxh3_64(<<customer:utf8>>) % n)
+  }
+}
+
+@external(erlang, "tally_xxh3", "hash64")
+fn xxh3_64(b: BitArray) -> Int
+
+/// Same as `nif.ingest_chunk`; a batch is the shard's list of events.
+pub fn ingest_chunk(
+  format: event.Format,
+  options: event.ParserOptions,
+  shards: Int,
+  chunk: BitArray,
+) -> Result(event.Ingested(List(event.UsageEvent)), engine.EngineError) {
+  case shard_count(shards), bytes.size(chunk) > max_chunk {
+    Error(e), _ -> Error(e)
+    _, True -> Error(engine.BadArgument("a chunk of at most 1 GiB"))
+    Ok(n), False ->
+      case parse_chunk(format, options, chunk) {
+        Error(e) -> Error(e)
+        Ok(parsed) ->
+          Ok(event.Ingested(
+            batches: partition(parsed.events, n),
+            rejects: parsed.rejects,
+            stats: parsed.stats,
+          ))
+      }
+  }
+}
+
+// Each shard's events, in input order, shard 0 first.
+fn partition(events: List(event.UsageEvent), shards: Int) -> List(List(event.UsageEvent)) {
+  shard_lists(by_shard(bytes.reverse(events), shards, map.new()), shards - 1, [])
+}
+
+// Events (last first) to lists per shard (each in input order).
+fn by_shard(
+  events: List(event.UsageEvent),
+  shards: Int,
+  acc: map.Map(Int, List(event.UsageEvent)),
+) -> map.Map(Int, List(event.UsageEvent)) {
+  case events {
+    [] -> acc
+    [e, ..rest] -> {
+      let i = xxh3_64(<<e.customer:utf8>>) % shards
+      let mine = case map.get(acc, i) {
+        Ok(list) -> list
+        Error(Nil) -> []
+      }
+      by_shard(rest, shards, map.put(acc, i, [e, ..mine]))
+    }
+  }
+}
+
+fn shard_lists(
+  by_shard: map.Map(Int, List(event.UsageEvent)),
+  i: Int,
+  acc: List(List(event.UsageEvent)),
+) -> List(List(event.UsageEvent)) {
+  case i < 0 {
+    True -> acc
+    False -> {
+      let mine = case map.get(by_shard, i) {
+        Ok(list) -> list
+        Error(Nil) -> []
+      }
+      shard_lists(by_shard, i - 1, [mine, ..acc])
+    }
+  }
+}
+
+/// Same as `nif.aggregator_apply_batch`.
+pub fn aggregator_apply_batch(
+  aggregator: PureAggregator,
+  batch: List(event.UsageEvent),
+) -> Result(usage.Counters, engine.EngineError) {
+  aggregator_add_events(aggregator, batch)
+}
+
+/// Same as `nif.batch_events`.
+pub fn batch_events(batch: List(event.UsageEvent)) -> Result(List(event.UsageEvent), engine.EngineError) {
+  Ok(batch)
+}
+
+/// Same as `nif.aggregator_save`: the same bytes the Rust engine writes,
+/// to a temporary file (mode 0600) renamed over `path` after an fsync.
+pub fn aggregator_save(
+  aggregator: PureAggregator,
+  path: String,
+  extra: BitArray,
+) -> Result(Int, engine.EngineError) {
+  agg_update(aggregator.cell, fn(state) {
+    let b = export.snapshot(state, extra)
+    case write_snapshot_file(path, b) {
+      Ok(Nil) -> #(state, Ok(bytes.size(b)))
+      Error(reason) -> #(state, Error(engine.SnapshotFailed(path, reason)))
+    }
+  })
+}
+
+/// Same as `nif.aggregator_load`: reads either engine's snapshot.
+pub fn aggregator_load(path: String) -> Result(usage.Loaded(PureAggregator), engine.EngineError) {
+  case read_snapshot_file(path) {
+    Error(reason) -> Error(engine.SnapshotFailed(path, reason))
+    Ok(b) ->
+      case export.read_snapshot(b) {
+        Error(reason) -> Error(engine.AggregateFailed(reason))
+        Ok(#(state, extra)) -> Ok(usage.Loaded(PureAggregator(agg_cell_new(state)), extra))
+      }
+  }
+}
+
+@external(erlang, "tally_snapshot_file", "write")
+fn write_snapshot_file(path: String, bytes: BitArray) -> Result(Nil, String)
+
+@external(erlang, "tally_snapshot_file", "read")
+fn read_snapshot_file(path: String) -> Result(BitArray, String)

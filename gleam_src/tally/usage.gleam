@@ -79,3 +79,9 @@ pub type FeedResult {
     counters: Counters,
   )
 }
+
+/// A snapshot read back by `load`: the aggregator and the bytes saved with
+/// it (a shard's source positions).
+pub type Loaded(aggregator) {
+  Loaded(aggregator: aggregator, extra: BitArray)
+}

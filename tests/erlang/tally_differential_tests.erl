@@ -13,8 +13,14 @@
 %% An engine as a function from operation and arguments to its answer.
 backends(PortRef) ->
     [{nif, fun(Op, Args) -> apply(tally_nif, Op, Args) end},
-     {port, fun(Op, Args) -> tally_port:call(PortRef, Op, list_to_tuple(Args)) end},
+     {port, fun(Op, Args) -> port_call(PortRef, Op, Args) end},
      {gleam, fun(Op, Args) -> apply('tally@pure', Op, Args) end}].
+
+%% The port's batches go through tally_port_batch (as tally_engine sends them).
+port_call(Ref, ingest_chunk, Args) -> apply(tally_port_batch, ingest_chunk, [Ref | Args]);
+port_call(Ref, aggregator_apply_batch, [A, B]) -> tally_port_batch:apply_batch(Ref, A, B);
+port_call(Ref, batch_events, [B]) -> tally_port_batch:events(Ref, B);
+port_call(Ref, Op, Args) -> tally_port:call(Ref, Op, list_to_tuple(Args)).
 
 every_backend_gives_identical_answers_test_() ->
     {timeout, 300, fun every_backend/0}.
@@ -53,7 +59,10 @@ check_case(Format, Seed, Backends) ->
               pick([[], [<<"requests">>, <<"storage_bytes">>, <<"custom_meter">>]]), pick([172800000, 3600000])},
     Plans = tally_plans_gen:plans(),
     Damage = [export_damage() || _ <- lists:seq(1, 4)],
-    Answers = [{Name, answers(Call, Format, Options, Input, Cuts, Plans, Config, Damage)} || {Name, Call} <- Backends],
+    Shards = rand:uniform(5),
+    Answers = [{Name, answers(Call, Format, Options, Input, Cuts, Plans, Config, Damage)
+                      ++ ingest_answers(Name, Call, Format, Options, Shards, Input, Config)}
+               || {Name, Call} <- Backends],
     [{_, Reference} | Others] = Answers,
     [case Got =:= Reference of
          true -> ok;
@@ -62,6 +71,13 @@ check_case(Format, Seed, Backends) ->
                                                    input => Input}})
      end || {Name, Got} <- Others],
     {ok, {parsed, Events, Rejects, _}} = proplists:get_value(parse_chunk, Reference),
+    %% The batches are the whole input's events partitioned by shard_of, in
+    %% order; rejects and counts are parse_chunk's.
+    {ok, {parsed, _, _, Stats}} = proplists:get_value(parse_chunk, Reference),
+    ?assertEqual({ok, {ingested, Shards, Rejects, Stats}}, proplists:get_value(ingested, Reference)),
+    ?assertEqual([{ok, [E || E <- Events, tally_xxh3:hash64(element(4, E)) rem Shards =:= I]}
+                  || I <- lists:seq(0, Shards - 1)],
+                 proplists:get_value(batch_events, Reference)),
     Outcomes = [invoice_outcome(proplists:get_value(invoice, Reference))
                 | [restore_outcome(R) || R <- proplists:get_value(damaged, Reference)]],
     {length(Events), [kind(Why) || {reject, _, _, _, Why, _} <- Rejects], Outcomes}.
@@ -103,6 +119,33 @@ answers(Call, Format, Options, Input, Cuts, Plans, Config, Damage) ->
      {take_late, Call(aggregator_take_late, [A])},
      {restored, reexport(Call, Bytes)},
      {damaged, [reexport(Call, damage_export(D, Bytes)) || D <- Damage]}].
+
+%% The release's path on one input: ingest into Shards batches, each shard
+%% applies its own, saves its snapshot and loads it back.
+ingest_answers(Name, Call, Format, Options, Shards, Input, Config) ->
+    case Call(ingest_chunk, [Format, Options, Shards, Input]) of
+        {ok, {ingested, Batches, Rejects, Stats}} ->
+            Events = [Call(batch_events, [B]) || B <- Batches],
+            Aggs = [element(2, {ok, _} = Call(aggregator_new, [Config])) || _ <- Batches],
+            Applied = [Call(aggregator_apply_batch, [A, B]) || {A, B} <- lists:zip(Aggs, Batches)],
+            Exports = [Call(aggregator_export, [A]) || A <- Aggs],
+            Dir = filename:join(case os:getenv("TMPDIR") of false -> "/tmp"; D -> D end,
+                                "tally-diff-" ++ os:getpid()),
+            Path = list_to_binary(filename:join(Dir, atom_to_list(Name) ++ ".snap")),
+            ok = filelib:ensure_dir(Path),
+            Saved = Call(aggregator_save, [hd(Aggs), Path, <<"positions:", Input/binary>>]),
+            {ok, File} = file:read_file(Path),
+            Loaded = case Call(aggregator_load, [Path]) of
+                         {ok, {loaded, L, Extra}} -> {loaded, Call(aggregator_export, [L]), Extra};
+                         Refused -> Refused
+                     end,
+            ok = file:delete(Path),
+            [{ingested, {ok, {ingested, length(Batches), Rejects, Stats}}}, {batch_events, Events},
+             {applied, Applied}, {shard_exports, Exports}, {saved, Saved}, {snapshot_file, File},
+             {loaded, Loaded}];
+        Refused ->
+            [{ingested, Refused}]
+    end.
 
 %% An export read back and written again (the same bytes, if it was one),
 %% or the reason it was refused.

@@ -2,6 +2,7 @@
 %% scheduling under load, concurrent use of one aggregator.
 -module(tally_nif_engine_tests).
 -include_lib("eunit/include/eunit.hrl").
+-include_lib("kernel/include/file.hrl").
 
 -define(OPTIONS, {parser_options, 1048576, none, bucket_owner}).
 -define(CONFIG, {aggregator_config, hour, true, [<<"bandwidth_out_bytes">>], [<<"storage_bytes">>], [], 172800000}).
@@ -51,7 +52,11 @@ no_atom_is_created_from_input_test() ->
         {ok, _} = tally_nif:aggregator_windows(Agg),
         {ok, _} = tally_nif:parse_chunk(json_lines, ?OPTIONS, <<"{\"", Novel/binary, "\":1}\n">>),
         _ = tally_nif:parse_chunk(json_lines, {parser_options, 10, {some, Novel}, requester}, line(Novel, Novel, 2)),
-        _ = tally_nif:aggregator_close_period(Agg, <<"2026-10">>, <<"{\"plans\": {}, \"customers\": {\"", Novel/binary, "\": \"x\"}}">>, 1)
+        _ = tally_nif:aggregator_close_period(Agg, <<"2026-10">>, <<"{\"plans\": {}, \"customers\": {\"", Novel/binary, "\": \"x\"}}">>, 1),
+        {ok, {ingested, Bs, _, _}} = tally_nif:ingest_chunk(json_lines, ?OPTIONS, 3, <<(line(Novel, Novel, 3))/binary, "{\"", Novel/binary, "\":1}\n">>),
+        [{ok, _} = tally_nif:batch_events(B) || B <- Bs],
+        [{ok, _} = tally_nif:aggregator_apply_batch(Agg, B) || B <- Bs],
+        {ok, _} = tally_nif:shard_of(Novel, 3)
     end,
     Round(),
     Before = erlang:system_info(atom_count),
@@ -134,3 +139,161 @@ concurrent_calls_give_serial_totals() ->
 batches([], _) -> [];
 batches(L, N) when length(L) =< N -> [L];
 batches(L, N) -> {B, Rest} = lists:split(N, L), [B | batches(Rest, N)].
+
+%%% The release's main path: events stay in Rust.
+
+shard_of_raw_terms_test() ->
+    ?assertEqual({ok, 1}, tally_nif:shard_of(<<"acme">>, 4)),   % pinned in native/core/src/shard.rs
+    ?assertEqual({ok, 0}, tally_nif:shard_of(<<"acme">>, 1)),
+    [?assertEqual({ok, tally_xxh3:hash64(C) rem N}, tally_nif:shard_of(C, N))
+     || I <- lists:seq(1, 200), N <- [2, 3, 7, 16#FFFFFFFF],
+        C <- [<<"customer-", (integer_to_binary(I))/binary, "-é"/utf8>>]],
+    Bad = {error, {bad_argument, <<"a shard count from 1 to 2^32-1">>}},
+    ?assertEqual(Bad, tally_nif:shard_of(<<"acme">>, 0)),
+    ?assertEqual(Bad, tally_nif:shard_of(<<"acme">>, -1)),
+    ?assertEqual(Bad, tally_nif:shard_of(<<"acme">>, 16#100000000)),
+    ?assertEqual(Bad, tally_nif:shard_of(<<"acme">>, four)),
+    ?assertEqual({error, {bad_argument, <<"a UTF-8 customer">>}}, tally_nif:shard_of(<<255>>, 4)).
+
+ingest_chunk_raw_terms_test() ->
+    Csv = <<"timestamp,customer,bucket,bytes\n2026-10-01T00:00:00Z,acme,b1,10\nbad\n"
+            "2026-10-01T00:00:00Z,gamma,b2,20\n2026-10-01T01:00:00Z,acme,b1,30\n">>,
+    {ok, {ingested, [B0, B1], Rejects, Stats}} = tally_nif:ingest_chunk(storage_csv, ?OPTIONS, 2, Csv),
+    ?assert(is_reference(B0) andalso is_reference(B1)),
+    %% Rejects and counts exactly as parse_chunk gives them, offsets within the chunk.
+    ?assertEqual([{reject, storage_csv, 3, 64, {wrong_field_count, 4, 1}, <<"bad">>}], Rejects),
+    ?assertEqual({parse_stats, 5, 3, 1, 1, 3, byte_size(Csv)}, Stats),
+    {ok, {parsed, Events, Rejects, Stats}} = tally_nif:parse_chunk(storage_csv, ?OPTIONS, Csv),
+    %% shard_of("acme", 2) = 1, shard_of("gamma", 2) = 0.
+    ?assertEqual({ok, 1}, tally_nif:shard_of(<<"acme">>, 2)),
+    ?assertEqual({ok, 0}, tally_nif:shard_of(<<"gamma">>, 2)),
+    ?assertEqual({ok, [E || E <- Events, element(4, E) =:= <<"gamma">>]}, tally_nif:batch_events(B0)),
+    ?assertEqual({ok, [{usage_event, <<"acme/b1/1790812800000">>, <<"storage_csv">>, <<"acme">>, <<"b1">>,
+                        <<"storage_bytes">>, 10, ?OCT1},
+                       {usage_event, <<"acme/b1/1790816400000">>, <<"storage_csv">>, <<"acme">>, <<"b1">>,
+                        <<"storage_bytes">>, 30, ?OCT1 + 3600000}]},
+                 tally_nif:batch_events(B1)),
+    {ok, {ingested, [Empty], [], {parse_stats, 0, 0, 0, 0, 0, 0}}} = tally_nif:ingest_chunk(json_lines, ?OPTIONS, 1, <<>>),
+    ?assertEqual({ok, []}, tally_nif:batch_events(Empty)),
+    ?assertEqual({error, {bad_argument, <<"a Format">>}}, tally_nif:ingest_chunk(not_a_format, ?OPTIONS, 2, Csv)),
+    ?assertEqual({error, {bad_argument, <<"a shard count from 1 to 2^32-1">>}},
+                 tally_nif:ingest_chunk(storage_csv, ?OPTIONS, 0, Csv)).
+
+apply_batch_raw_terms_test() ->
+    Chunk = iolist_to_binary([line(<<"e", (integer_to_binary(I))/binary>>, <<"c", (integer_to_binary(I rem 9))/binary>>, I)
+                              || I <- lists:seq(1, 300)] ++ [line(<<"e7">>, <<"c7">>, 7)]),
+    {ok, {ingested, Batches, [], _}} = tally_nif:ingest_chunk(json_lines, ?OPTIONS, 3, Chunk),
+    {ok, Shards} = lists:foldl(fun(_, {ok, Acc}) -> {ok, Agg} = tally_nif:aggregator_new(?CONFIG), {ok, [Agg | Acc]} end,
+                               {ok, []}, Batches),
+    Applied = [tally_nif:aggregator_apply_batch(A, B) || {A, B} <- lists:zip(Shards, Batches)],
+    %% 301 events, one a duplicate (e7 again): every shard counted its own.
+    ?assertEqual(300, lists:sum([N || {ok, {counters, N, _, 0}} <- Applied])),
+    ?assertEqual(1, lists:sum([D || {ok, {counters, _, D, 0}} <- Applied])),
+    %% A batch is applied once; its memory is gone.
+    [B0 | _] = Batches,
+    ?assertEqual({error, {bad_argument, <<"a batch not applied yet">>}}, tally_nif:aggregator_apply_batch(hd(Shards), B0)),
+    ?assertEqual({error, {bad_argument, <<"a batch not applied yet">>}}, tally_nif:batch_events(B0)),
+    %% The shards merged equal one aggregator that was given the events as terms.
+    {ok, Merged} = tally_nif:aggregator_new(?CONFIG),
+    [{ok, nil} = tally_nif:aggregator_merge(Merged, A) || A <- Shards],
+    {ok, {parsed, Events, [], _}} = tally_nif:parse_chunk(json_lines, ?OPTIONS, Chunk),
+    {ok, One} = tally_nif:aggregator_new(?CONFIG),
+    ?assertEqual({ok, {counters, 300, 1, 0}}, tally_nif:aggregator_add_events(One, Events)),
+    ?assertEqual(tally_nif:aggregator_export(One), tally_nif:aggregator_export(Merged)).
+
+tmp_dir(Name) ->
+    Dir = filename:join(case os:getenv("TMPDIR") of false -> "/tmp"; D -> D end,
+                        Name ++ "-" ++ os:getpid() ++ "-" ++ integer_to_list(erlang:unique_integer([positive]))),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    Dir.
+
+save_and_load_raw_terms_test() ->
+    Dir = tmp_dir("tally-snap"),
+    Path = list_to_binary(filename:join(Dir, "shard-0.snap")),
+    {ok, Agg} = tally_nif:aggregator_new(?CONFIG),
+    {ok, _} = tally_nif:aggregator_add_events(Agg, [{usage_event, <<"e1">>, <<"s">>, <<"acme">>, <<"r">>, <<"requests">>, 3, ?OCT1}]),
+    {ok, Export} = tally_nif:aggregator_export(Agg),
+    Extra = term_to_binary(#{<<"source">> => {12345, 678}}),
+    {ok, Written} = tally_nif:aggregator_save(Agg, Path, Extra),
+    {ok, File} = file:read_file(Path),
+    ?assertEqual(byte_size(File), Written),
+    %% magic, version, the extra, the export (its checksum inside), the file's checksum.
+    ExtraSize = byte_size(Extra),
+    ?assertMatch(<<"TALLYSN", 0, 1:32/little, ExtraSize:64/little, Extra:ExtraSize/binary, Export:(byte_size(Export))/binary, _:64>>,
+                 File),
+    <<Covered:(byte_size(File) - 8)/binary, Sum:64/little>> = File,
+    ?assertEqual(tally_xxh3:hash64(Covered), Sum),
+    {ok, #file_info{mode = Mode}} = file:read_file_info(Path),
+    ?assertEqual(8#600, Mode band 8#777),
+    {ok, {loaded, Copy, Extra}} = tally_nif:aggregator_load(Path),
+    ?assert(is_reference(Copy)),
+    ?assertEqual({ok, Export}, tally_nif:aggregator_export(Copy)),
+    %% Saving again replaces the file whole, leaving no temporary file.
+    {ok, _} = tally_nif:aggregator_save(Copy, Path, <<>>),
+    ?assertMatch({ok, {loaded, _, <<>>}}, tally_nif:aggregator_load(Path)),
+    ?assertEqual({ok, ["shard-0.snap"]}, file:list_dir(Dir)),
+    %% Errors: missing files and directories, damage.
+    Missing = list_to_binary(filename:join(Dir, "none.snap")),
+    ?assertEqual({error, {snapshot_failed, Missing, <<"enoent">>}}, tally_nif:aggregator_load(Missing)),
+    NoDir = list_to_binary(filename:join([Dir, "no", "x.snap"])),
+    ?assertEqual({error, {snapshot_failed, NoDir, <<"enoent">>}}, tally_nif:aggregator_save(Agg, NoDir, <<>>)),
+    Damaged = list_to_binary(filename:join(Dir, "damaged.snap")),
+    <<Head:40/binary, B, Tail/binary>> = File,
+    ok = file:write_file(Damaged, <<Head/binary, (B bxor 4), Tail/binary>>),
+    ?assertEqual({error, {aggregate_failed, {bad_export, <<"snapshot checksum mismatch">>}}}, tally_nif:aggregator_load(Damaged)),
+    ok = file:write_file(Damaged, <<"TALLYAG">>),
+    ?assertEqual({error, {aggregate_failed, {bad_export, <<"snapshot truncated">>}}}, tally_nif:aggregator_load(Damaged)),
+    ok = file:del_dir_r(Dir).
+
+%% #16.10: a real export (a month of hourly windows, rates, gauges and dedup
+%% digests for 40 series) with any single bit flipped is refused: every bit
+%% by the NIF, a thousand random ones by the Gleam engine (whose XXH3 runs in
+%% Erlang), and the undamaged export restores on both.
+every_bit_flip_of_an_export_is_refused_test_() ->
+    {timeout, 300, fun every_bit_flip_of_an_export_is_refused/0}.
+
+every_bit_flip_of_an_export_is_refused() ->
+    Events = [{usage_event, <<"e", (integer_to_binary(I))/binary>>, <<"s">>, <<"c", (integer_to_binary(I rem 10))/binary>>,
+               <<"r", (integer_to_binary(I rem 4))/binary>>,
+               lists:nth(1 + I rem 3, [<<"requests">>, <<"bandwidth_out_bytes">>, <<"storage_bytes">>]),
+               I * 7919 rem 100000, ?OCT1 + (I * 3600000) rem (30 * 86400000)} || I <- lists:seq(1, 150)],
+    {ok, Agg} = tally_nif:aggregator_new(?CONFIG),
+    {ok, _} = tally_nif:aggregator_add_events(Agg, Events),
+    {ok, Export} = tally_nif:aggregator_export(Agg),
+    Bits = byte_size(Export) * 8,
+    Flip = fun(Bit) ->
+               <<H:Bit/bits, X:1, T/bits>> = Export,
+               <<H:Bit/bits, (1 - X):1, T/bits>>
+           end,
+    Restored = [Bit || Bit <- lists:seq(0, Bits - 1), element(1, tally_nif:aggregator_restore(Flip(Bit))) =:= ok],
+    ?assertEqual([], Restored),
+    rand:seed(exsss, {16, 10, 1}),
+    Sample = [rand:uniform(Bits) - 1 || _ <- lists:seq(1, 1000)],
+    ?assertEqual([], [Bit || Bit <- Sample, element(1, 'tally@pure':aggregator_restore(Flip(Bit))) =:= ok]),
+    ?assertMatch({ok, _}, tally_nif:aggregator_restore(Export)),
+    ?assertMatch({ok, _}, 'tally@pure':aggregator_restore(Export)),
+    io:format(user, "~n  ~b single-bit flips of a ~b-byte export: all refused by the NIF; 1000 by the Gleam engine~n",
+              [Bits, byte_size(Export)]).
+
+%% Ingest and apply run on dirty schedulers: many megabytes through them
+%% leave no long schedule on a normal scheduler.
+ingest_and_apply_never_block_a_scheduler_test_() ->
+    {timeout, 120, fun ingest_and_apply_never_block_a_scheduler/0}.
+
+ingest_and_apply_never_block_a_scheduler() ->
+    Chunk = iolist_to_binary([line(integer_to_binary(I), <<"c", (integer_to_binary(I rem 100))/binary>>, I)
+                              || I <- lists:seq(1, 8000)]),
+    Self = self(),
+    erlang:system_monitor(Self, [{long_schedule, 1}]),
+    Feeder = spawn_link(fun() ->
+                            {ok, A} = tally_nif:aggregator_new(?CONFIG),
+                            [begin
+                                 {ok, {ingested, Bs, [], _}} = tally_nif:ingest_chunk(json_lines, ?OPTIONS, 4, Chunk),
+                                 [{ok, _} = tally_nif:aggregator_apply_batch(A, B) || B <- Bs]
+                             end || _ <- lists:seq(1, 20)],
+                            Self ! {fed, self(), tally_nif:aggregator_counters(A)}
+                        end),
+    Counters = receive {fed, Feeder, C} -> C after 100000 -> error(feeding_timed_out) end,
+    erlang:system_monitor(undefined),
+    ?assertEqual({ok, {counters, 8000, 8000 * 19, 0}}, Counters),
+    ?assertEqual([], flush_long_schedules([])).

@@ -3,6 +3,12 @@
 //// the same sorted order (so equal aggregators give equal bytes whichever
 //// engine holds them), and read back with the same checks and the same
 //// reasons for refusing bytes that are not an export.
+////
+//// Format version 2 ends with a checksum: the XXH3-64 (seed 0,
+//// little-endian) of every byte before it, checked before anything is read
+//// (a damaged export is refused, never read into other numbers). A shard's
+//// snapshot (`snapshot`, `read_snapshot`) wraps an export with the shard's
+//// own bytes, under a checksum of its own (native/core/src/snapshot.rs).
 
 import tally/engine
 import tally/event
@@ -14,12 +20,75 @@ import tally/usage
 
 const magic = <<"TALLYAG":utf8, 0>>
 
-const format_version = 1
+const format_version = 2
+
+const snapshot_magic = <<"TALLYSN":utf8, 0>>
+
+const snapshot_version = 1
 
 // Writing ------------------------------------------------------------------
 
-/// The whole state as canonical bytes.
+/// The whole state as canonical bytes, ending with their checksum.
 pub fn export(state: agg.State) -> BitArray {
+  with_checksum(export_body(state))
+}
+
+fn with_checksum(b: BitArray) -> BitArray {
+  concat([b, word(hash64(b), 8)])
+}
+
+/// A shard's snapshot: the export of `state` and the shard's `extra` bytes.
+pub fn snapshot(state: agg.State, extra: BitArray) -> BitArray {
+  with_checksum(
+    concat([snapshot_magic, word(snapshot_version, 4), word(bytes.size(extra), 8), extra, export(state)]),
+  )
+}
+
+/// Reads a `snapshot` back (or the Rust engine's): the state and the extra
+/// bytes, refusing a damaged one with the Rust engine's reasons.
+pub fn read_snapshot(b: BitArray) -> Result(#(agg.State, BitArray), engine.AggregateError) {
+  let size = bytes.size(b)
+  use <- chain.guard(size < 28, engine.BadExport("snapshot truncated"))
+  use <- chain.guard(
+    bytes.slice(b, 0, 8) != snapshot_magic,
+    engine.BadExport("not a snapshot: wrong magic bytes"),
+  )
+  use covered <- chain.then(checked(b, "snapshot checksum mismatch"))
+  use <- chain.guard(
+    read_le(b, 8, 4, False) != Ok(snapshot_version),
+    engine.BadExport("unsupported snapshot version"),
+  )
+  let extra_len = case read_le(b, 12, 8, False) {
+    Ok(n) -> n
+    Error(Nil) -> size
+  }
+  use <- chain.guard(
+    extra_len > size - 8 - 20,
+    engine.BadExport("snapshot extra longer than the file"),
+  )
+  let export_at = 20 + extra_len
+  use state <- chain.then(restore(bytes.slice(covered, export_at, bytes.size(covered) - export_at)))
+  Ok(#(state, bytes.slice(covered, 20, extra_len)))
+}
+
+// The bytes before the checksum trailer, if the trailer matches them.
+fn checked(b: BitArray, reason: String) -> Result(BitArray, engine.AggregateError) {
+  let body = bytes.size(b) - 8
+  let covered = bytes.slice(b, 0, body)
+  case read_le(b, body, 8, False) {
+    Ok(sum) ->
+      case sum == hash64(covered) {
+        True -> Ok(covered)
+        False -> Error(engine.BadExport(reason))
+      }
+    Error(Nil) -> Error(engine.BadExport(reason))
+  }
+}
+
+@external(erlang, "tally_xxh3", "hash64")
+fn hash64(b: BitArray) -> Int
+
+fn export_body(state: agg.State) -> BitArray {
   let c = state.config
   let series = map.keys(state.series)
   let index = number_series(series, 0, map.new())
@@ -304,6 +373,9 @@ pub fn restore(b: BitArray) -> Result(agg.State, engine.AggregateError) {
   use <- chain.guard(m != magic, engine.BadExport("wrong magic bytes"))
   use #(version, r) <- chain.then(u32(r))
   use <- chain.guard(version != format_version, engine.BadExport("unsupported format version"))
+  use <- chain.guard(bytes.size(b) - 8 < 12, engine.BadExport("truncated"))
+  use b <- chain.then(checked(b, "checksum mismatch"))
+  let r = Reader(b, r.pos)
   use #(code, r) <- chain.then(u8(r))
   use window <- chain.then(case code {
     0 -> Ok(usage.Hour)

@@ -799,32 +799,99 @@ impl EventSink for Aggregator {
 
 // ---------------------------------------------------------------------------
 // Export and restore: a canonical little-endian byte form. Everything is
-// written in sorted order, so equal aggregators export equal bytes.
+// written in sorted order, so equal aggregators export equal bytes. The
+// last 8 bytes are the XXH3-64 (seed 0, little-endian) of every byte before
+// them: a damaged export is refused on restore, never read into other
+// numbers (format version 2; version 1 had no checksum and is refused).
 
 const MAGIC: &[u8; 8] = b"TALLYAG\0";
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
+/// Bytes of the checksum trailer.
+const CHECKSUM_BYTES: usize = 8;
+/// Bytes an export is written out in when it streams to a `Write`.
+const SPILL_BYTES: usize = 64 * 1024;
 
-struct Writer(Vec<u8>);
+/// Writes the export's bytes to `out` through a small buffer, hashing them
+/// on the way (so a snapshot streams to disk with no second copy of it).
+/// Write errors are kept and reported by `finish`.
+struct Writer<W: std::io::Write> {
+    buf: Vec<u8>,
+    /// Spill the buffer to `out` once it holds this much (`usize::MAX`:
+    /// never, the buffer is the result).
+    spill_at: usize,
+    out: W,
+    hasher: xxhash_rust::xxh3::Xxh3,
+    written: u64,
+    error: Option<std::io::Error>,
+}
 
-impl Writer {
+impl<W: std::io::Write> Writer<W> {
+    fn new(out: W, spill_at: usize, capacity: usize) -> Self {
+        Writer {
+            buf: Vec::with_capacity(capacity),
+            spill_at,
+            out,
+            hasher: xxhash_rust::xxh3::Xxh3::new(),
+            written: 0,
+            error: None,
+        }
+    }
+    #[inline]
+    fn bytes(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+        if self.buf.len() >= self.spill_at {
+            self.spill();
+        }
+    }
+    fn spill(&mut self) {
+        self.hasher.update(&self.buf);
+        if self.error.is_none() {
+            if let Err(e) = self.out.write_all(&self.buf) {
+                self.error = Some(e);
+            }
+        }
+        self.written += self.buf.len() as u64;
+        self.buf.clear();
+    }
+    /// Hashes and writes what is left, then the checksum.
+    fn finish(mut self) -> std::io::Result<(W, Vec<u8>, u64)> {
+        self.hasher.update(&self.buf);
+        let sum = self.hasher.digest();
+        self.buf.extend_from_slice(&sum.to_le_bytes());
+        if self.spill_at != usize::MAX {
+            if self.error.is_none() {
+                if let Err(e) = self.out.write_all(&self.buf) {
+                    self.error = Some(e);
+                }
+            }
+            self.written += self.buf.len() as u64;
+            self.buf.clear();
+        } else {
+            self.written += self.buf.len() as u64;
+        }
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok((self.out, self.buf, self.written)),
+        }
+    }
     fn u8(&mut self, v: u8) {
-        self.0.push(v);
+        self.bytes(&[v]);
     }
     fn u32(&mut self, v: u32) {
-        self.0.extend_from_slice(&v.to_le_bytes());
+        self.bytes(&v.to_le_bytes());
     }
     fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
+        self.bytes(&v.to_le_bytes());
     }
     fn i64(&mut self, v: i64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
+        self.bytes(&v.to_le_bytes());
     }
     fn u128(&mut self, v: u128) {
-        self.0.extend_from_slice(&v.to_le_bytes());
+        self.bytes(&v.to_le_bytes());
     }
     fn str(&mut self, s: &str) {
         self.u32(s.len() as u32);
-        self.0.extend_from_slice(s.as_bytes());
+        self.bytes(s.as_bytes());
     }
     fn strs(&mut self, list: &[String]) {
         self.u32(list.len() as u32);
@@ -893,8 +960,20 @@ impl<'a> Reader<'a> {
 impl Aggregator {
     /// The whole state as canonical bytes, for snapshots and crash recovery.
     pub fn export(&self) -> Vec<u8> {
-        let mut w = Writer(Vec::with_capacity(64 + self.windows.len() * 80));
-        w.0.extend_from_slice(MAGIC);
+        let w = Writer::new(std::io::sink(), usize::MAX, 64 + self.windows.len() * 80);
+        let (_, bytes, _) = self.write_export(w).expect("writing to memory cannot fail");
+        bytes
+    }
+
+    /// Streams [`Aggregator::export`]'s bytes to `out` through a 64 KiB
+    /// buffer (never the whole export in memory); returns how many bytes.
+    pub fn export_to<W: std::io::Write>(&self, out: W) -> std::io::Result<u64> {
+        let w = Writer::new(out, SPILL_BYTES, SPILL_BYTES + 1024);
+        Ok(self.write_export(w)?.2)
+    }
+
+    fn write_export<W: std::io::Write>(&self, mut w: Writer<W>) -> std::io::Result<(W, Vec<u8>, u64)> {
+        w.bytes(MAGIC);
         w.u32(FORMAT_VERSION);
         let c = &self.config;
         w.u8(c.window.code());
@@ -996,7 +1075,7 @@ impl Aggregator {
             w.u64(e.value);
             w.i64(e.time_ms);
         }
-        w.0
+        w.finish()
     }
 
     /// Rebuilds an aggregator from [`Aggregator::export`]'s bytes, checking
@@ -1009,6 +1088,20 @@ impl Aggregator {
         if r.u32()? != FORMAT_VERSION {
             return Err(AggregateError::BadExport("unsupported format version"));
         }
+        let body = bytes
+            .len()
+            .checked_sub(CHECKSUM_BYTES)
+            .filter(|&n| n >= r.pos)
+            .ok_or(AggregateError::BadExport("truncated"))?;
+        let (covered, sum) = bytes.split_at(body);
+        if xxhash_rust::xxh3::xxh3_64(covered).to_le_bytes() != sum {
+            return Err(AggregateError::BadExport("checksum mismatch"));
+        }
+        let mut r = Reader {
+            bytes: covered,
+            pos: r.pos,
+        };
+        let bytes = covered;
         let window = Window::from_code(r.u8()?).ok_or(AggregateError::BadExport("unknown window"))?;
         let dedup = r.u8()? != 0;
         let config = AggregatorConfig {

@@ -5,6 +5,7 @@
 //! Pure Rust: no rustler, no tokio, no I/O beyond byte slices.
 
 pub mod aggregate;
+pub mod batch;
 pub mod billing;
 pub mod csv;
 mod digests;
@@ -22,6 +23,7 @@ pub mod rgw;
 pub mod s3;
 mod series;
 pub mod shard;
+pub mod snapshot;
 pub mod time;
 
 #[cfg(feature = "gleam")]

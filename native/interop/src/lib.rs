@@ -24,6 +24,7 @@
 
 mod decode;
 pub mod etf;
+pub mod files;
 pub mod framing;
 pub mod panics;
 mod value;

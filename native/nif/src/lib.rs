@@ -9,18 +9,28 @@
 //! exception that proves it: it refuses lines over 64 KiB and the Erlang stub
 //! sends those to its dirty twin.
 //!
-//! Stateful values are resources: a streaming parser (`ParserRef`) and an
-//! aggregator (`AggregatorRef`), each behind a mutex, so calls from many
-//! processes are safe.
+//! Stateful values are resources: a streaming parser (`ParserRef`), an
+//! aggregator (`AggregatorRef`) and a batch of events bound for one shard
+//! (`BatchRef`), each behind a mutex, so calls from many processes are safe.
+//!
+//! The release's main path keeps events in Rust: `ingest_chunk` parses a
+//! chunk into one `BatchRef` per shard (an `EventBatch`: 40 bytes per event
+//! plus its texts), `aggregator_apply_batch` counts one into a shard's
+//! aggregator and frees it (a batch is applied once), and
+//! `aggregator_save`/`aggregator_load` stream a shard's snapshot to and
+//! from disk on a dirty I/O scheduler.
 
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use rustler::{Binary, Encoder, Env, NewBinary, ResourceArc, Term};
 use tally_core::aggregate::{parse_period, Aggregator, AggregatorConfig};
+use tally_core::batch::{ingest_chunk as ingest, EventBatch};
 use tally_core::billing::{bill, Plans};
 use tally_core::gleam_shapes::{parsed, window_aggregate};
 use tally_core::parse::{parse_all, ParserOptions, StreamParser};
 use tally_core::{Format, UsageEvent};
+use tally_interop::files::{posix_name, write_atomically};
 use tally_interop::nif::{from_gleam, guarded};
 use tally_interop::{IntoGleam, Value};
 
@@ -29,12 +39,23 @@ const NORMAL_SCHEDULER_LINE_LIMIT: usize = 64 * 1024;
 
 pub struct ParserRef(Mutex<StreamParser>);
 pub struct AggregatorRef(Mutex<Aggregator>);
+/// `None` once applied: its memory is given back at once, not when the
+/// BEAM collects the reference.
+pub struct BatchRef(Mutex<Option<EventBatch>>);
+
+/// Biggest chunk `ingest_chunk` takes: a batch's offsets are 32 bits.
+const MAX_CHUNK: usize = 1 << 30;
+/// Snapshots hold billing data: readable by their owner only.
+const SNAPSHOT_MODE: u32 = 0o600;
 
 #[rustler::resource_impl]
 impl rustler::Resource for ParserRef {}
 
 #[rustler::resource_impl]
 impl rustler::Resource for AggregatorRef {}
+
+#[rustler::resource_impl]
+impl rustler::Resource for BatchRef {}
 
 /// Locks a resource. A mutex poisoned by an earlier panic means its state may
 /// be half-updated: the caller gets an error rather than that state.
@@ -261,6 +282,149 @@ fn aggregator_merge(env: Env, agg: ResourceArc<AggregatorRef>, other: ResourceAr
         target.merge(&source).map_err(IntoGleam::into_gleam)?;
         Ok(Value::nil())
     })
+}
+
+/// The shard (0-based) of a customer among `shards`: `tally_core::shard::shard_of`.
+#[rustler::nif]
+fn shard_of<'a>(env: Env<'a>, customer: Binary<'a>, shards: Term<'a>) -> Term<'a> {
+    guarded(env, || {
+        let customer =
+            std::str::from_utf8(customer.as_slice()).map_err(|_| bad_argument("a UTF-8 customer"))?;
+        let shards = shard_count(shards)?;
+        Ok(tally_core::shard::shard_of(customer, shards).into_gleam())
+    })
+}
+
+/// A shard count: 1 to 2^32-1.
+fn shard_count(shards: Term) -> Result<u32, Value> {
+    shards
+        .decode::<u32>()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| bad_argument("a shard count from 1 to 2^32-1"))
+}
+
+/// Parses a whole chunk and partitions its events by shard:
+/// `{ingested, [Batch], Rejects, ParseStats}`, one batch per shard.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn ingest_chunk<'a>(
+    env: Env<'a>,
+    format: Term<'a>,
+    options: Term<'a>,
+    shards: Term<'a>,
+    chunk: Binary<'a>,
+) -> Term<'a> {
+    guarded(env, || {
+        let format: Format = from_gleam(format)?;
+        let options: ParserOptions = from_gleam(options)?;
+        let shards = shard_count(shards)?;
+        if chunk.len() > MAX_CHUNK {
+            return Err(bad_argument("a chunk of at most 1 GiB"));
+        }
+        let got = ingest(format, options, shards, chunk.as_slice());
+        let batches = got
+            .batches
+            .into_iter()
+            .map(|b| ResourceArc::new(BatchRef(Mutex::new(Some(b)))))
+            .collect();
+        Ok(Ingested(
+            batches,
+            got.rejects.into_gleam(),
+            got.stats.into_gleam(),
+        ))
+    })
+}
+
+/// `{ingested, Batches, Rejects, Stats}` with the batches as resources.
+struct Ingested(Vec<ResourceArc<BatchRef>>, Value, Value);
+
+impl Encoder for Ingested {
+    fn encode<'b>(&self, env: Env<'b>) -> Term<'b> {
+        let tag = rustler::types::atom::Atom::from_str(env, "ingested").expect("an atom");
+        rustler::types::tuple::make_tuple(
+            env,
+            &[
+                tag.encode(env),
+                self.0.encode(env),
+                self.1.encode(env),
+                self.2.encode(env),
+            ],
+        )
+    }
+}
+
+fn batch_not_applied() -> Value {
+    bad_argument("a batch not applied yet")
+}
+
+/// Counts a batch into the aggregator (once: the batch is emptied).
+#[rustler::nif(schedule = "DirtyCpu")]
+fn aggregator_apply_batch(env: Env, agg: ResourceArc<AggregatorRef>, batch: ResourceArc<BatchRef>) -> Term {
+    guarded(env, || {
+        let events = lock(&batch.0)?.take().ok_or_else(batch_not_applied)?;
+        let mut a = lock(&agg.0)?;
+        events.apply_to(&mut a);
+        Ok(a.counters().into_gleam())
+    })
+}
+
+/// A batch's events as terms, for inspection and tests (not the main path).
+#[rustler::nif(schedule = "DirtyCpu")]
+fn batch_events(env: Env, batch: ResourceArc<BatchRef>) -> Term {
+    guarded(env, || {
+        let b = lock(&batch.0)?;
+        Ok(b.as_ref().ok_or_else(batch_not_applied)?.to_events().into_gleam())
+    })
+}
+
+fn snapshot_failed(path: &str, e: &std::io::Error) -> Value {
+    Value::record(
+        "snapshot_failed",
+        vec![path.into_gleam(), posix_name(e).into_gleam()],
+    )
+}
+
+/// Saves the aggregator's snapshot with `extra` (opaque bytes) to `path`,
+/// atomically; returns the bytes written.
+#[rustler::nif(schedule = "DirtyIo")]
+fn aggregator_save<'a>(
+    env: Env<'a>,
+    agg: ResourceArc<AggregatorRef>,
+    path: Binary<'a>,
+    extra: Binary<'a>,
+) -> Term<'a> {
+    guarded(env, || {
+        let path = std::str::from_utf8(path.as_slice()).map_err(|_| bad_argument("a UTF-8 path"))?;
+        let a = lock(&agg.0)?;
+        let n = write_atomically(Path::new(path), SNAPSHOT_MODE, |w| {
+            tally_core::snapshot::write_snapshot(&a, extra.as_slice(), w)
+        })
+        .map_err(|e| snapshot_failed(path, &e))?;
+        Ok(n.into_gleam())
+    })
+}
+
+/// Reads a snapshot saved by `aggregator_save`: `{loaded, Aggregator, Extra}`.
+#[rustler::nif(schedule = "DirtyIo")]
+fn aggregator_load<'a>(env: Env<'a>, path: Binary<'a>) -> Term<'a> {
+    guarded(env, || {
+        let path = std::str::from_utf8(path.as_slice()).map_err(|_| bad_argument("a UTF-8 path"))?;
+        let bytes = std::fs::read(path).map_err(|e| snapshot_failed(path, &e))?;
+        let (agg, extra) = tally_core::snapshot::read_snapshot(&bytes).map_err(IntoGleam::into_gleam)?;
+        drop(bytes);
+        Ok(Loaded(ResourceArc::new(AggregatorRef(Mutex::new(agg))), extra))
+    })
+}
+
+struct Loaded(ResourceArc<AggregatorRef>, Vec<u8>);
+
+impl Encoder for Loaded {
+    fn encode<'b>(&self, env: Env<'b>) -> Term<'b> {
+        let tag = rustler::types::atom::Atom::from_str(env, "loaded").expect("an atom");
+        let mut bin = NewBinary::new(env, self.1.len());
+        bin.as_mut_slice().copy_from_slice(&self.1);
+        rustler::types::tuple::make_tuple(env, &[tag.encode(env), self.0.encode(env), Term::from(bin)])
+    }
 }
 
 /// Encoding this value panics: lets the tests prove that a panic while

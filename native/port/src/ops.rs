@@ -3,25 +3,120 @@
 //! name (native/nif/src/lib.rs) and returns the same terms; where the NIF
 //! hands out resources, the port hands out integer handles, freed with
 //! `release`.
+//!
+//! Batches (`ingest_chunk`) are not handles of the journal: the port keeps
+//! each shard's `EventBatch` under `{Session, N}`, where `Session` is a
+//! random number drawn when this process started, and every request that
+//! uses a batch also carries its recipe (format, options, shard count,
+//! shard index, chunk; `tally_port_batch` adds it). `aggregator_apply_batch`
+//! counts the batch held under that key and frees it; when the key belongs
+//! to an earlier process (the port was restarted between ingest and apply,
+//! or the owner replays its journal) or the batch was evicted, it parses
+//! the recipe again and counts exactly the same events. A stale key can
+//! never select another batch: a new process draws a new session. At most
+//! `MAX_BATCH_BYTES` of batches are held; the oldest are evicted (and
+//! rebuilt from their recipe if applied later), so batches a caller drops
+//! without applying cannot fill the port.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use tally_core::aggregate::{parse_period, Aggregator, AggregatorConfig};
+use tally_core::batch::{ingest_chunk, EventBatch};
 use tally_core::billing::{bill, Plans};
 use tally_core::gleam_shapes::{parsed, window_aggregate};
 use tally_core::parse::{parse_all, ParserOptions, StreamParser};
 use tally_core::{Batch, Format, UsageEvent};
 use tally_interop::etf::{self, Term};
+use tally_interop::files::{posix_name, write_atomically};
 use tally_interop::panics::{panic_message, panic_value};
 use tally_interop::{FromGleam, IntoGleam, Value};
 
-/// The parsers and aggregators this port holds, by handle.
-#[derive(Default)]
+/// Most bytes of batches held before the oldest are evicted.
+const MAX_BATCH_BYTES: usize = 256 << 20;
+/// Biggest chunk `ingest_chunk` takes: a batch's offsets are 32 bits.
+const MAX_CHUNK: usize = 1 << 30;
+/// Snapshots hold billing data: readable by their owner only.
+const SNAPSHOT_MODE: u32 = 0o600;
+
+/// The parsers and aggregators this port holds, by handle, and the batches
+/// ingested and not applied yet (see the module documentation).
 pub struct Engine {
     parsers: HashMap<u64, StreamParser>,
     aggregators: HashMap<u64, Aggregator>,
     next_handle: u64,
+    session: u64,
+    batches: HashMap<u64, EventBatch>,
+    /// Batch numbers in the order made, for eviction (applied ones are skipped).
+    batch_order: VecDeque<u64>,
+    batch_bytes: usize,
+    evicted: HashSet<u64>,
+    next_batch: u64,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        // A random session per process (std's hasher keys are random).
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        Engine {
+            parsers: HashMap::new(),
+            aggregators: HashMap::new(),
+            next_handle: 0,
+            session: h.finish() >> 1, // fits an i64: a small integer term on every side
+            batches: HashMap::new(),
+            batch_order: VecDeque::new(),
+            batch_bytes: 0,
+            evicted: HashSet::new(),
+            next_batch: 0,
+        }
+    }
+}
+
+/// How to make a batch again: `ingest_chunk`'s arguments and the shard's index.
+struct Recipe<'a> {
+    format: Format,
+    options: ParserOptions,
+    shards: u32,
+    index: u32,
+    chunk: &'a [u8],
+}
+
+impl<'a> Recipe<'a> {
+    fn read(args: &'a [Term]) -> Result<Recipe<'a>, Value> {
+        let [format, options, shards, index, chunk] = args else {
+            return Err(bad_argument("a batch recipe"));
+        };
+        let shards = shard_count(shards)?;
+        let index: u32 = arg(index)?;
+        if index >= shards {
+            return Err(bad_argument("a shard index below the shard count"));
+        }
+        Ok(Recipe {
+            format: arg(format)?,
+            options: arg(options)?,
+            shards,
+            index,
+            chunk: binary(chunk, "a chunk")?,
+        })
+    }
+
+    fn make(self) -> EventBatch {
+        let mut got = ingest_chunk(self.format, self.options, self.shards, self.chunk);
+        got.batches.swap_remove(self.index as usize)
+    }
+}
+
+fn shard_count(t: &Term) -> Result<u32, Value> {
+    u32::from_gleam(t)
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| bad_argument("a shard count from 1 to 2^32-1"))
+}
+
+fn batch_not_applied() -> Value {
+    bad_argument("a batch not applied yet")
 }
 
 type OpResult = Result<Value, Value>;
@@ -96,6 +191,62 @@ impl Engine {
         result
     }
 
+    /// Holds a new batch; returns its key `{Session, N}`.
+    fn keep_batch(&mut self, batch: EventBatch) -> Value {
+        self.next_batch += 1;
+        let n = self.next_batch;
+        self.batch_bytes += batch.heap_bytes();
+        self.batches.insert(n, batch);
+        self.batch_order.push_back(n);
+        while self.batch_bytes > MAX_BATCH_BYTES {
+            let Some(old) = self.batch_order.pop_front() else {
+                break;
+            };
+            if let Some(b) = self.batches.remove(&old) {
+                self.batch_bytes -= b.heap_bytes();
+                self.evicted.insert(old);
+            }
+        }
+        Value::Tuple(vec![Value::Int(self.session as i128), Value::Int(n as i128)])
+    }
+
+    /// The batch under `key`, taken out (`take`) or copied, else made again
+    /// from its recipe when the key is stale or the batch was evicted.
+    fn batch(&mut self, key: &Term, recipe: &[Term], take: bool) -> Result<EventBatch, Value> {
+        let recipe = Recipe::read(recipe)?;
+        let (session, n) = match key {
+            Term::Tuple(parts) if parts.len() == 2 => (arg::<u64>(&parts[0])?, arg::<u64>(&parts[1])?),
+            _ => return Err(bad_argument("a batch")),
+        };
+        if session != self.session {
+            return Ok(recipe.make()); // made by an earlier port process
+        }
+        if take {
+            if let Some(b) = self.batches.remove(&n) {
+                self.batch_bytes -= b.heap_bytes();
+                // Forget the applied at the front, so the order stays as short as the batches held.
+                while let Some(front) = self.batch_order.front() {
+                    if self.batches.contains_key(front) || self.evicted.contains(front) {
+                        break;
+                    }
+                    self.batch_order.pop_front();
+                }
+                return Ok(b);
+            }
+            if self.evicted.remove(&n) {
+                return Ok(recipe.make());
+            }
+        } else {
+            if let Some(b) = self.batches.get(&n) {
+                return Ok(b.clone());
+            }
+            if self.evicted.contains(&n) {
+                return Ok(recipe.make());
+            }
+        }
+        Err(batch_not_applied())
+    }
+
     fn dispatch(&mut self, op: &str, args: &[Term]) -> Option<OpResult> {
         Some(match (op, args) {
             ("engine_info", []) => Ok(tally_core::engine_info("port").into_gleam()),
@@ -105,6 +256,60 @@ impl Engine {
             ("parse_event_line", [Term::Binary(line)]) => {
                 Ok(tally_core::jsonl::parse_event_line(line).into_gleam())
             }
+            ("shard_of", [customer, shards]) => (|| {
+                let customer = utf8(customer, "a UTF-8 customer")?;
+                Ok(tally_core::shard::shard_of(customer, shard_count(shards)?).into_gleam())
+            })(),
+            ("ingest_chunk", [format, options, shards, chunk]) => (|| {
+                let (format, options): (Format, ParserOptions) = (arg(format)?, arg(options)?);
+                let shards = shard_count(shards)?;
+                let chunk = binary(chunk, "a chunk")?;
+                if chunk.len() > MAX_CHUNK {
+                    return Err(bad_argument("a chunk of at most 1 GiB"));
+                }
+                let got = ingest_chunk(format, options, shards, chunk);
+                let keys = got.batches.into_iter().map(|b| self.keep_batch(b)).collect();
+                Ok(Value::record(
+                    "ingested",
+                    vec![
+                        Value::List(keys),
+                        got.rejects.into_gleam(),
+                        got.stats.into_gleam(),
+                    ],
+                ))
+            })(),
+            ("aggregator_apply_batch", [a, key, recipe @ ..]) => (|| {
+                self.aggregator(a)?; // before the batch is taken
+                let batch = self.batch(key, recipe, true)?;
+                let agg = self.aggregator(a)?;
+                batch.apply_to(agg);
+                Ok(agg.counters().into_gleam())
+            })(),
+            ("batch_events", [key, recipe @ ..]) => {
+                self.batch(key, recipe, false).map(|b| b.to_events().into_gleam())
+            }
+            ("aggregator_save", [a, path, extra]) => (|| {
+                let path = utf8(path, "a UTF-8 path")?;
+                let extra = binary(extra, "extra bytes")?;
+                let agg = self.aggregator(a)?;
+                write_atomically(std::path::Path::new(path), SNAPSHOT_MODE, |w| {
+                    tally_core::snapshot::write_snapshot(agg, extra, w)
+                })
+                .map(IntoGleam::into_gleam)
+                .map_err(|e| snapshot_failed(path, &e))
+            })(),
+            ("aggregator_load", [path]) => (|| {
+                let path = utf8(path, "a UTF-8 path")?;
+                let bytes = std::fs::read(path).map_err(|e| snapshot_failed(path, &e))?;
+                let (agg, extra) =
+                    tally_core::snapshot::read_snapshot(&bytes).map_err(IntoGleam::into_gleam)?;
+                let h = self.new_handle();
+                self.aggregators.insert(h, agg);
+                Ok(Value::record(
+                    "loaded",
+                    vec![h.into_gleam(), Value::Binary(extra)],
+                ))
+            })(),
             ("parse_chunk", [format, options, chunk]) => (|| {
                 let (format, options): (Format, ParserOptions) = (arg(format)?, arg(options)?);
                 let (batch, stats) = parse_all(format, options, binary(chunk, "a chunk")?);
@@ -245,6 +450,13 @@ fn write_file(path: &str, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = format!("{path}.tmp");
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
+}
+
+fn snapshot_failed(path: &str, e: &std::io::Error) -> Value {
+    Value::record(
+        "snapshot_failed",
+        vec![path.into_gleam(), posix_name(e).into_gleam()],
+    )
 }
 
 fn checkpoint_failed(path: &str, e: &std::io::Error) -> Value {
