@@ -100,7 +100,7 @@ close(Period, Config) ->
         {error, _} = Error -> Error
     end.
 
-bill(Period, #{plans := PlansPath, shards := N, invoice_version := Version, subject := Subject}) ->
+bill(Period, #{plans := PlansPath, shards := N, invoice_version := Version, subject := Subject, backend := B}) ->
     case read_plans(PlansPath) of
         {ok, Plans} ->
             Results = [tally_shard:close_period(tally_shard:name(I), Period, Plans, Version) || I <- lists:seq(0, N - 1)],
@@ -108,7 +108,7 @@ bill(Period, #{plans := PlansPath, shards := N, invoice_version := Version, subj
                 [] ->
                     %% Billing lists every customer of the plans file, with usage or
                     %% not; each customer's lines come from the shard holding its usage.
-                    Lines = lists:append([[L || L <- Ls, erlang:phash2(tally_invoice:customer(L), N) =:= I]
+                    Lines = lists:append([[L || L <- Ls, shard_of(B, tally_invoice:customer(L), N) =:= I]
                                           || {I, {ok, {invoice, Ls, _}}} <- lists:zip(lists:seq(0, N - 1), Results)]),
                     Unbilled = lists:usort(lists:append([U || {ok, {invoice, _, U}} <- Results])),
                     Items = [{tally_invoice:key(L), Subject, tally_invoice:to_json(L)} || L <- Lines],
@@ -122,6 +122,11 @@ bill(Period, #{plans := PlansPath, shards := N, invoice_version := Version, subj
         {error, _} = Error ->
             Error
     end.
+
+%% The one customer-to-shard rule, the shards' own (tally_engine shard_of).
+shard_of(Backend, Customer, N) ->
+    {ok, I} = tally_engine:call(Backend, shard_of, [Customer, N]),
+    I.
 
 read_plans(none) -> {error, no_plans_configured};
 read_plans(Path) ->

@@ -1,9 +1,13 @@
 %% @doc A collector: one per configured source (a file, or a directory whose
 %% files are read in name order). Every `poll_ms` it reads what was
 %% appended, in chunks cut at line ends, parses each chunk with the
-%% configured backend, writes every rejected line to `rejects.jsonl` (file,
-%% line, byte offset, reason, text), and hands the events to the shards
-%% with the position they reach.
+%% configured engine into one opaque batch per shard (`ingest_chunk`: the
+%% events stay in the engine, partitioned by `shard_of`), writes every
+%% rejected line to `rejects.jsonl` (file, line, byte offset, reason, text),
+%% and sends each shard its batch with where the chunk starts and the
+%% position it reaches. The shards apply a chunk's batches concurrently,
+%% while the collector reads and parses the next chunk; it waits for them
+%% before sending more (flow control: one chunk in flight).
 %%
 %% Files are known by identity (device, inode, and a fingerprint of their
 %% first bytes: `tally_source_pos'), not by path. A file source keeps its
@@ -65,6 +69,7 @@
                 %% The shards' records of files not open yet, by identity.
                 known = #{} :: #{tally_source_pos:id() => [tally_source_pos:pos() | none]},
                 failing = #{} :: #{binary() => {integer(), pos_integer()}},
+                pending = [] :: [gen_server:request_id()],  % the chunk the shards are applying
                 stats = #{records => 0, events => 0, rejected => 0, skipped => 0, failures => 0} :: map()}).
 
 -spec start_link(map()) -> {ok, pid()} | {error, term()}.
@@ -104,7 +109,7 @@ shard_records(#state{name = Name, shards = N}) ->
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
 handle_call({sync, ToEnd}, _From, State) ->
     %% Twice: an RGW document is taken once its size was seen unchanged.
-    {reply, ok, poll(poll(State, false), ToEnd)};
+    {reply, ok, await(poll(poll(State, false), ToEnd))};
 handle_call(stats, _From, State) ->
     {reply, State#state.stats, State};
 handle_call(_Other, _From, State) ->
@@ -116,7 +121,7 @@ handle_cast(_Msg, State) -> {noreply, State}.
 -spec handle_info(term(), #state{}) -> {noreply, #state{}}.
 handle_info(poll, State) ->
     erlang:send_after(State#state.poll_ms, self(), poll),
-    {noreply, poll(State, false)};
+    {noreply, await(poll(State, false))};
 handle_info(_Other, State) ->
     {noreply, State}.
 
@@ -198,12 +203,17 @@ guarded(Path, Id, Mode, #state{failing = Failing} = State) ->
                             end,
                     logger:error(#{msg => "source file failed, retrying later", source => State#state.name,
                                    file => Path, reason => Reason, stack => Stack, retry_ms => Delay}),
+                    %% Chunks may have reached the shards since State: the
+                    %% file resumes from what the shards hold now.
+                    _ = [gen_server:receive_response(R, infinity) || R <- pending_since(State)],
                     Files = case maps:find(Id, State#state.files) of
                                 {ok, #file{io = Io}} -> close(Io), maps:remove(Id, State#state.files);
                                 error -> State#state.files
                             end,
+                    Known = maps:merge(State#state.known, maps:with([Id], shard_records(State))),
                     Stats = State#state.stats,
-                    State#state{files = Files, failing = maps:put(Path, {Now + Delay, Delay}, Failing),
+                    State#state{files = Files, known = Known, pending = [],
+                                failing = maps:put(Path, {Now + Delay, Delay}, Failing),
                                 stats = Stats#{failures := maps:get(failures, Stats) + 1}}
             end
     end.
@@ -224,21 +234,20 @@ read_file(Path, Id, Mode, #state{files = Files, dir = Dir, known = Known} = Stat
             F1 = open(F0, Id),
             F2 = check_rewritten(F1, State),
             {F3, State1} = read_more(F2, Complete, State),
-            F4 = case Mode of
-                     gone -> finished(F3, State1);
-                     _ -> F3
-                 end,
+            {F4, State2} = case Mode of
+                               gone -> finished(F3, State1);
+                               _ -> {F3, State1}
+                           end,
             %% A directory's files are reopened each poll: a large directory holds no descriptors.
             F5 = case Dir of true -> close(F4#file.io), F4#file{io = closed}; false -> F4 end,
-            State1#state{files = maps:put(Id, F5#file{last_size = F5#file.size}, State1#state.files)}
+            State2#state{files = maps:put(Id, F5#file{last_size = F5#file.size}, State2#state.files)}
     end.
 
 %% A file rotated away and read to its end: the shards record it as done,
 %% so a restart does not look for it again.
 finished(#file{id = Id, pos = #{gen := Gen, offset := Offset} = Pos} = F, State) ->
     Done = Pos#{done := true},
-    ok = give_to_shards(Id, {Gen, Offset}, Done, [], State),
-    F#file{pos = Done}.
+    {F#file{pos = Done}, give_to_shards(Id, {Gen, Offset}, Done, none, State)}.
 
 %% A file seen for the first time since start: from the shards' records.
 resume(Path, Id, #state{known = Known}) ->
@@ -365,7 +374,7 @@ find_newline(Io, From, Size, Chunk) ->
 too_long(#file{io = Io, pos = #{offset := Offset}} = F, Length, End, State) ->
     Head = pread(Io, Offset, min(Length, ?KEPT_TEXT)),
     Reject = {reject, State#state.format, 1, 0, {line_too_long, Length, State#state.max_line}, Head},
-    deliver(F, {parsed, [], [Reject], {parse_stats, 1, 0, 1, 0, 0, End - Offset}}, 0, End, 1, State).
+    deliver(F, {ingested, none, [Reject], {parse_stats, 1, 0, 1, 0, 0, End - Offset}}, 0, End, 1, State).
 
 %% CSV chunks after the first need the header to be read on their own.
 with_header(#file{header = none, io = Io, pos = #{offset := Offset}} = F, #state{format = storage_csv, chunk = Chunk})
@@ -378,23 +387,23 @@ with_header(F, _State) ->
     F.
 
 %% Parses a chunk of the file that ends at End and hands it over.
-hand_over(F0, Chunk, End, #state{backend = B, format = Format, options = Options} = State) ->
+hand_over(F0, Chunk, End, #state{backend = B, format = Format, options = Options, shards = N} = State) ->
     F = with_header(F0, State),
     #file{header = Header, pos = #{offset := Offset}} = F,
     {Input, Shift} = case {Format, Header, Offset > 0} of
                          {storage_csv, H, true} when is_binary(H) -> {<<H/binary, Chunk/binary>>, 1};
                          _ -> {Chunk, 0}
                      end,
-    {ok, Parsed} = tally_engine:call(B, parse_chunk, [Format, Options, Input]),
+    {ok, Ingested} = tally_engine:call(B, ingest_chunk, [Format, Options, N, Input]),
     Lines = case Format of
                 rgw_usage -> 1;
                 _ -> length(binary:matches(Chunk, <<"\n">>)) + case binary:last(Chunk) of $\n -> 0; _ -> 1 end
             end,
-    deliver(F, Parsed, Shift, End, Lines, State).
+    deliver(F, Ingested, Shift, End, Lines, State).
 
-%% Keeps the rejects of a parsed chunk and gives its events to the shards
+%% Keeps the rejects of a parsed chunk and sends the shards their batches
 %% with the position the file reaches at End (Lines further on).
-deliver(#file{pos = Pos, io = Io, path = Path} = F, {parsed, Events, Rejects, Stats}, Shift, End, Lines, State) ->
+deliver(#file{pos = Pos, io = Io, path = Path} = F, {ingested, Batches, Rejects, Stats}, Shift, End, Lines, State) ->
     {parse_stats, Records, _Accepted, Rejected, Skipped, NEvents, _Bytes} = Stats,
     #{gen := Gen, offset := Offset, line := Line, fp := Fp} = Pos,
     HeaderBytes = case Shift of 0 -> 0; _ -> byte_size(F#file.header) end,
@@ -402,24 +411,32 @@ deliver(#file{pos = Pos, io = Io, path = Path} = F, {parsed, Events, Rejects, St
     ok = keep_rejects(Path, Rejects, Line - Shift, Offset - HeaderBytes, State),
     To = Pos#{offset := End, line := Line + Lines,
               fp := tally_source_pos:extend_fp(Fp, End, fun(N) -> pread(Io, 0, N) end)},
-    ok = give_to_shards(F#file.id, {Gen, Offset}, To, Events, State),
+    State1 = give_to_shards(F#file.id, {Gen, Offset}, To, Batches, State),
     S = State#state.stats,
     {F#file{pos = To, scanned = End},
-     State#state{stats = S#{records := maps:get(records, S) + Records - Shift,
+     State1#state{stats = S#{records := maps:get(records, S) + Records - Shift,
                             events := maps:get(events, S) + NEvents,
                             rejected := maps:get(rejected, S) + Rejected,
                             skipped := maps:get(skipped, S) + Skipped - Shift}}}.
 
-give_to_shards(Id, From, To, Events, #state{name = Name, shards = N}) ->
-    ByShard = lists:foldl(fun(E, Acc) -> maps:update_with(shard_of(E, N), fun(L) -> [E | L] end, [E], Acc) end,
-                          #{}, Events),
-    %% Every shard learns the position, also those with no events in this chunk.
-    lists:foreach(fun(I) ->
-                      ok = tally_shard:apply_events(tally_shard:name(I), {Name, Id}, From, To,
-                                                    lists:reverse(maps:get(I, ByShard, [])))
-                  end, lists:seq(0, N - 1)).
+%% Sends every shard its batch of the chunk (none: the chunk has no events,
+%% only a position), once the shards have applied the previous chunk. Every
+%% shard learns the position, also those with no events in the chunk.
+give_to_shards(Id, From, To, Batches, #state{name = Name, shards = N} = State) ->
+    State1 = await(State),
+    Each = case Batches of none -> lists:duplicate(N, none); _ -> Batches end,
+    Requests = [tally_shard:send_batch(tally_shard:name(I), {Name, Id}, From, To, Batch)
+                || {I, Batch} <- lists:zip(lists:seq(0, N - 1), Each)],
+    State1#state{pending = Requests}.
 
-shard_of({usage_event, _Id, _Source, Customer, _, _, _, _}, N) -> erlang:phash2(Customer, N).
+%% Waits until the shards have applied the chunk in flight; a shard that
+%% refuses it, or is down, stops the collector (it restarts from the
+%% shards' positions).
+await(#state{pending = Requests} = State) ->
+    lists:foreach(fun(R) -> {reply, ok} = gen_server:receive_response(R, infinity) end, Requests),
+    State#state{pending = []}.
+
+pending_since(#state{pending = Requests}) -> Requests.
 
 keep_rejects(_Path, [], _BaseLine, _BaseOffset, _State) ->
     ok;
