@@ -16,8 +16,8 @@
 -spec main([string()]) -> no_return().
 main([Input, Dedup, Shards, Backend]) ->
     Dir = string:trim(os:cmd("mktemp -d -t tally-rss-XXXXXX")),
-    Env = [{data_dir, filename:join(Dir, "data")}, {backend, list_to_existing_atom(Backend)},
-           {shards, list_to_integer(Shards)}, {dedup, list_to_existing_atom(Dedup)},
+    Env = [{data_dir, filename:join(Dir, "data")}, {backend, list_to_atom(Backend)},
+           {shards, list_to_integer(Shards)}, {dedup, list_to_atom(Dedup)},
            {poll_ms, 3600000}, {plans, none}, {bus, none},
            {sources, [#{name => <<"edge">>, format => json_lines, path => Input}]}],
     logger:set_primary_config(level, error),

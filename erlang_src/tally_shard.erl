@@ -11,9 +11,9 @@
 %% Snapshots are written by the engine straight to disk
 %% (`aggregator_save`, atomic), the positions and the length of the late
 %% file inside them, so state and positions are always saved together. A
-%% snapshot is due when the input applied since the last one reaches the
-%% input applied before it (at least `snapshot_bytes`, 64 MiB): doubling
-%% keeps the bytes written proportional to the state, not to the input;
+%% snapshot is due when the input applied since the last one reaches twice
+%% the input applied before it (at least `snapshot_bytes`, 64 MiB): the
+%% bytes written grow with the log of the input, not with the input;
 %% and every `snapshot_ms` when anything changed, at period close and at
 %% an orderly stop. A snapshot that cannot be read is moved aside
 %% (`.bad`) and the shard starts empty: the collectors read its sources
@@ -214,11 +214,12 @@ write_snapshot(#state{backend = B, aggregator = A, positions = Positions} = Stat
 saved(#state{work = Work, work_before = Before} = State) ->
     State#state{dirty = false, work = 0, work_before = Before + Work}.
 
-%% Due when the input applied since the last snapshot reaches what was
-%% applied up to it (and snapshot_bytes): the snapshots' sizes then sum to
-%% a small multiple of the state, whatever the input's length.
+%% Due when the input applied since the last snapshot reaches twice what
+%% was applied up to it (and snapshot_bytes): snapshots at 1, 3, 9, 27...
+%% times snapshot_bytes of input, so the bytes written grow with the log of
+%% the input, not with the input.
 snapshot_if_due(#state{work = Work, work_before = Before, snapshot_bytes = Min} = State)
-  when Work >= Min, Work >= Before ->
+  when Work >= Min, Work >= 2 * Before ->
     case write_snapshot(State) of
         ok -> saved(State);
         {error, Reason} ->
