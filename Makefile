@@ -1,6 +1,8 @@
 # tally: one entry point for building, testing and running.
 #   make run    set up, build the release, run the sample job
 #   make test   set up, then every test: Rust, Gleam and Erlang
+#   make lint   each language's own checks (README "Lint"); fails on any finding
+#   make docs   the Gleam API docs and the Rust crates' docs (README "Docs")
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := test
@@ -13,18 +15,21 @@ GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
 export TALLY_GIT_COMMIT := $(GIT_COMMIT)
 
 .PHONY: setup native gleam compile test test-rust test-beam release run clean bench-port bench
+.PHONY: lint lint-rust lint-gleam lint-erlang docs
 
 setup:
 	@scripts/setup.sh
 
 # The NIF library and the port binary go to priv/, where the application finds them.
+# Cargo says where it built them (CARGO_TARGET_DIR and .cargo/config are honoured).
 native: setup
 	cargo build --release -p tally_nif -p tally_port -p tally_cli
 	@mkdir -p priv
 	@# Copy then rename: overwriting in place fails on a running port binary
 	@# ("text file busy") and corrupts a library a running VM has loaded.
-	cp target/release/libtally_nif.so priv/.libtally_nif.so.new && mv -f priv/.libtally_nif.so.new priv/libtally_nif.so
-	cp target/release/tally_port priv/.tally_port.new && mv -f priv/.tally_port.new priv/tally_port
+	release_dir="$$(scripts/cargo_target_dir.sh)/release"; \
+	cp "$$release_dir/libtally_nif.so" priv/.libtally_nif.so.new && mv -f priv/.libtally_nif.so.new priv/libtally_nif.so; \
+	cp "$$release_dir/tally_port" priv/.tally_port.new && mv -f priv/.tally_port.new priv/tally_port
 
 # Gleam to Erlang: with a gleam binary when there is one, else the npm compiler.
 gleam: setup
@@ -61,6 +66,47 @@ bench: compile
 	@mkdir -p _build/bench
 	erlc -o _build/bench bench/*.erl
 	erl -noshell -pa $(EBIN) -pa _build/bench -eval 'tally_bench:main()'
+
+# Lint: rustfmt and clippy; gleam format and Gleam's warnings (with a gleam
+# binary only); erlc with warnings as errors over erlang_src, the generated
+# Gleam output and every Erlang test; Dialyzer over the same, against a PLT
+# of the OTP applications tally uses, built once and kept under _build/lint.
+LINT_EBIN := _build/lint/ebin
+PLT       := _build/lint/otp.plt
+PLT_APPS  := erts,kernel,stdlib,crypto,eunit
+
+lint: lint-rust lint-gleam lint-erlang
+	@echo "lint: all checks passed"
+
+lint-rust:
+	@scripts/setup.sh --lint
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+lint-gleam: gleam
+ifneq ($(GLEAM),)
+	gleam format --check gleam_src tests $(wildcard examples/*/src examples/*/test)
+	gleam build --target erlang --warnings-as-errors
+else
+	@echo "lint: gleam format --check and Gleam warnings SKIPPED: no gleam binary on PATH"
+endif
+
+lint-erlang: gleam
+	@scripts/setup.sh --lint
+	rm -rf $(LINT_EBIN) && mkdir -p $(LINT_EBIN)
+	erlc +debug_info +warnings_as_errors -o $(LINT_EBIN) erlang_src/*.erl _gen/gleam/*.erl \
+	  _gen/gleam_test/*.erl tests/*.erl tests/erlang/*.erl
+	scripts/dialyzer.escript $(PLT) $(PLT_APPS) $(LINT_EBIN) _gen/gleam _gen/gleam_test
+
+# Docs: Gleam's API docs (build/dev/docs/tally, with a gleam binary only) and
+# the Rust crates' (target/doc), failing on any rustdoc warning.
+docs: setup
+ifneq ($(GLEAM),)
+	gleam docs build
+else
+	@echo "docs: Gleam API docs SKIPPED: no gleam binary on PATH (gleam docs build)"
+endif
+	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 release: compile
 	rebar3 release

@@ -29,9 +29,17 @@ stop(_State) ->
 maybe_run_job(false) ->
     ok;
 maybe_run_job(Period) ->
+    %% The job runs beside the application, watched by a second process:
+    %% whatever ends the job (done, failed, killed), the node stops with a
+    %% status, never hangs. init:stop/1 lets every application shut down in order.
     _ = spawn(fun() ->
-                  Status = tally_job:run_and_report(list_to_binary(Period)),
-                  %% init:stop/1 lets every application shut down in order.
+                  {Pid, Ref} = spawn_monitor(fun() -> exit({status, tally_job:run_and_report(list_to_binary(Period))}) end),
+                  Status = receive
+                               {'DOWN', Ref, process, Pid, {status, S}} -> S;
+                               {'DOWN', Ref, process, Pid, Reason} ->
+                                   io:format(standard_error, "tally job failed: ~p~n", [Reason]),
+                                   1
+                           end,
                   init:stop(Status)
               end),
     ok.

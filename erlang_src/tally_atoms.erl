@@ -11,8 +11,8 @@
 -spec all() -> [atom()].
 all() ->
     [aggregate_failed, aggregator_config, amount_overflow, bad_argument,
-     bad_export, bad_header, bad_request, bad_term, billing_failed,
-     bucket_owner, bytes, config_mismatch, count, counters, day, empty,
+     bad_export, bad_field, bad_header, bad_request, bad_term, billing_failed,
+     bucket_owner, bytes, config_mismatch, count, counters, day, disagree, duplicate_key, empty,
      empty_field, encode, engine_info, error, false, feed_result, fraction,
      frame_too_large, gb_month_average, gigabyte, hour, integer_range,
      invalid_json, invalid_number, invalid_time, invalid_utf8, invoice,

@@ -1,12 +1,15 @@
 %% @doc Closes billing periods: on demand (`tally:close_period/1`) and on a
 %% schedule (`{close, #{grace_ms, check_ms}}`: once a calendar month has
 %% been over for `grace_ms`, it is closed). Closing bills every shard with
-%% the plans file, puts the invoice lines into the outbox (durably, before
-%% answering) and records the period as closed in `closed.term`.
+%% the plans file at once (each shard bills the customers that
+%% `tally_core::shard::shard_of` gives it: each customer once), puts the
+%% invoice lines into the outbox (durably, before answering) and records the
+%% period as closed in `closed.term`.
 %%
 %% Closing is idempotent: a period closed again (after a crash between the
-%% close and the record) gives the same lines with the same keys, which the
-%% outbox and the sinks deduplicate.
+%% close and the record, or a job run again) gives the same lines with the
+%% same keys; the outbox skips the keys acknowledged before, however long
+%% ago, and the sinks deduplicate what is left.
 -module(tally_closer).
 -behaviour(gen_server).
 
@@ -100,33 +103,39 @@ close(Period, Config) ->
         {error, _} = Error -> Error
     end.
 
-bill(Period, #{plans := PlansPath, shards := N, invoice_version := Version, subject := Subject, backend := B}) ->
+bill(Period, #{plans := PlansPath, shards := N, invoice_version := Version, subject := Subject}) ->
     case read_plans(PlansPath) of
         {ok, Plans} ->
-            Results = [tally_shard:close_period(tally_shard:name(I), Period, Plans, Version) || I <- lists:seq(0, N - 1)],
+            %% Each shard bills its own customers (with usage or named in the
+            %% plans), all at once; together they bill each customer once.
+            Results = tally_shard:close_period(N, Period, Plans, Version),
             case [E || {error, E} <- Results] of
-                [] ->
-                    %% Billing lists every customer of the plans file, with usage or
-                    %% not; each customer's lines come from the shard holding its usage.
-                    Lines = lists:append([[L || L <- Ls, shard_of(B, tally_invoice:customer(L), N) =:= I]
-                                          || {I, {ok, {invoice, Ls, _}}} <- lists:zip(lists:seq(0, N - 1), Results)]),
-                    Unbilled = lists:usort(lists:append([U || {ok, {invoice, _, U}} <- Results])),
-                    Items = [{tally_invoice:key(L), Subject, tally_invoice:to_json(L)} || L <- Lines],
-                    case tally_outbox:put(tally_outbox, Items) of
-                        ok -> {ok, summary(Period, Lines, Unbilled)};
-                        {error, Reason} -> {error, {outbox, Reason}}
-                    end;
-                [Error | _] ->
-                    {error, Error}
+                [] -> publish(Period, Subject, [Invoice || {ok, Invoice} <- Results]);
+                [Error | _] -> {error, Error}
             end;
         {error, _} = Error ->
             Error
     end.
 
-%% The one customer-to-shard rule, the shards' own (tally_engine shard_of).
-shard_of(Backend, Customer, N) ->
-    {ok, I} = tally_engine:call(Backend, shard_of, [Customer, N]),
-    I.
+%% Every shard's lines into the outbox, a shard at a time (its written
+%% form made once, here), then the summary.
+publish(Period, Subject, Invoices) ->
+    Put = fun({invoice, Lines, _}, {ok, Acc}) ->
+                  Items = [{tally_invoice:key(L), Subject, tally_invoice:to_json(L)} || L <- Lines],
+                  case tally_outbox:put(tally_outbox, Items) of
+                      ok -> {ok, summarise(Lines, Acc)};
+                      {error, Reason} -> {error, {outbox, Reason}}
+                  end;
+             (_, Error) ->
+                  Error
+          end,
+    case lists:foldl(Put, {ok, {0, #{}}}, Invoices) of
+        {ok, {Count, Customers}} ->
+            Unbilled = lists:usort(lists:append([U || {invoice, _, U} <- Invoices])),
+            {ok, #{period => Period, lines => Count, customers => Customers, unbilled => Unbilled}};
+        Error ->
+            Error
+    end.
 
 read_plans(none) -> {error, no_plans_configured};
 read_plans(Path) ->
@@ -135,14 +144,14 @@ read_plans(Path) ->
         {error, Reason} -> {error, {plans, Path, Reason}}
     end.
 
-summary(Period, Lines, Unbilled) ->
-    Customers = lists:foldl(
-        fun(L, Acc) ->
+summarise(Lines, Acc) ->
+    lists:foldl(
+        fun(L, {Count, Customers}) ->
             C = tally_invoice:customer(L),
-            Cur = tally_invoice:currency(L),
-            maps:update_with(C, fun(#{amount_minor := A, lines := N} = S) ->
-                                        S#{amount_minor := A + tally_invoice:amount(L), lines := N + 1}
-                                end,
-                             #{currency => Cur, amount_minor => tally_invoice:amount(L), lines => 1}, Acc)
-        end, #{}, Lines),
-    #{period => Period, lines => length(Lines), customers => Customers, unbilled => Unbilled}.
+            A = tally_invoice:amount(L),
+            {Count + 1,
+             case Customers of
+                 #{C := #{amount_minor := Sum, lines := N} = S} -> Customers#{C := S#{amount_minor := Sum + A, lines := N + 1}};
+                 _ -> Customers#{C => #{currency => tally_invoice:currency(L), amount_minor => A, lines => 1}}
+             end}
+        end, Acc, Lines).

@@ -19,7 +19,9 @@
 %%          {plans, "plans.json"},
 %%          {invoice_version, 1},
 %%          {close, #{grace_ms => 86400000, check_ms => 60000}},   % or none
-%%          {bus, none}                          % or #{host, port, user, stream, subjects, subject, create_stream}
+%%          {bus, none},                         % or #{host, port, user, stream, subjects, subject, create_stream,
+%%                                               %       tls => #{cacertfile, certfile, keyfile, server_name}}
+%%          {file_mode, 8#600}                   % mode of the files tally creates (tally_files)
 %%         ]}
 %% '''
 -module(tally_config).
@@ -53,10 +55,14 @@ get() ->
       bus => bus(bus_from_url(os_env("TALLY_NATS_URL", none), maps:get(bus, Env, none), Env)),
       subject => maps:get(subject, Env, <<"tally.invoices">>)}.
 
-%% TALLY_NATS_URL (nats://host:port) turns the bus on, or moves it, without
-%% editing sys.config; the stream is TALLY_NATS_STREAM (default INVOICES).
+%% TALLY_NATS_URL (nats://host:port, or tls://host:port to insist on TLS)
+%% turns the bus on, or moves it, without editing sys.config; the stream is
+%% TALLY_NATS_STREAM (default INVOICES).
 bus_from_url(none, Bus, _Env) ->
     Bus;
+bus_from_url("tls://" ++ HostPort, Bus, Env) ->
+    Base = bus_from_url("nats://" ++ HostPort, Bus, Env),
+    Base#{tls => case maps:get(tls, Base, false) of Tls when is_map(Tls) -> Tls; _ -> true end};
 bus_from_url("nats://" ++ HostPort, Bus, Env) ->
     {Host, Port} = case string:split(HostPort, ":", trailing) of
                        [H, P] -> {H, list_to_integer(P)};
@@ -72,13 +78,32 @@ bus_from_url("nats://" ++ HostPort, Bus, Env) ->
 bus(none) ->
     none;
 bus(Bus) when is_map(Bus) ->
+    %% Secrets are wrapped at once (tally_secret): the configuration map is
+    %% in child specs and process states that crash reports print.
     Auth = case {os:getenv("TALLY_NATS_TOKEN"), maps:get(user, Bus, none), os:getenv("TALLY_NATS_PASSWORD")} of
-               {Token, _, _} when Token =/= false -> {token, list_to_binary(Token)};
+               {Token, _, _} when Token =/= false -> {token, tally_secret:wrap(list_to_binary(Token))};
                {false, none, _} -> maps:get(auth, Bus, none);
-               {false, User, false} -> {user, User, maps:get(password, Bus, <<>>)};
-               {false, User, Password} -> {user, User, list_to_binary(Password)}
+               {false, User, false} -> {user, User, tally_secret:wrap(maps:get(password, Bus, <<>>))};
+               {false, User, Password} -> {user, User, tally_secret:wrap(list_to_binary(Password))}
            end,
-    Bus#{auth => Auth}.
+    tls(maps:remove(password, Bus#{auth => Auth})).
+
+%% TLS files from the environment (TALLY_NATS_CA_FILE, TALLY_NATS_CERT_FILE,
+%% TALLY_NATS_KEY_FILE) turn TLS on too; paths are taken from TALLY_BASE_DIR.
+tls(Bus) ->
+    FromEnv = maps:from_list([{K, V} || {K, Var} <- [{cacertfile, "TALLY_NATS_CA_FILE"}, {certfile, "TALLY_NATS_CERT_FILE"},
+                                                    {keyfile, "TALLY_NATS_KEY_FILE"}],
+                                        V <- [os_env(Var, none)], V =/= none]),
+    Tls = case {maps:get(tls, Bus, false), map_size(FromEnv)} of
+              {false, 0} -> false;
+              {true, 0} -> true;
+              {Configured, _} when is_map(Configured) -> maps:merge(Configured, FromEnv);
+              {_, _} -> FromEnv
+          end,
+    case Tls of
+        #{} -> Bus#{tls => maps:map(fun(server_name, V) -> V; (_, Path) -> path(Path) end, Tls)};
+        _ -> Bus#{tls => Tls}
+    end.
 
 %% TALLY_BACKEND=port runs the pipeline on the port (the Gleam engine cannot
 %% close periods yet, so it is not offered here).

@@ -1,22 +1,103 @@
 %% @doc Invoice lines (the `billing.InvoiceLine` terms the engine returns)
-%% as the JSON objects tally publishes. Quantities stay exact: a fraction is
-%% written "N" or "N/D"; the amount is an integer of minor units.
+%% in the one written form tally publishes: the same bytes as the Rust
+%% core's `tally_core::written::invoice_line_json`, which `tally bill`
+%% prints (README, "The written form"). One JSON object, keys in byte
+%% order, no spaces; quantities exact strings (decimal digits when the
+%% value has a finite decimal expansion, else "N/D"); `amount_minor` a
+%% string of digits; `version` a number.
 -module(tally_invoice).
 
--export([to_json/1, key/1, customer/1, currency/1, amount/1]).
+-export([to_json/1, quantity/1, key/1, customer/1, currency/1, amount/1]).
 
 -type line() :: tuple().
 
 -spec to_json(line()) -> binary().
 to_json({invoice_line, Key, Customer, Resource, Meter, Measure, Period, Version, Plan, Currency, Unit,
          Used, Included, Overage, UnitPrice, Amount}) ->
-    iolist_to_binary(tally_json:encode(
-        #{<<"key">> => Key, <<"customer">> => Customer, <<"resource">> => Resource, <<"meter">> => Meter,
-          <<"measure">> => atom_to_binary(Measure), <<"period">> => Period, <<"version">> => Version,
-          <<"plan">> => Plan, <<"currency">> => Currency, <<"unit">> => unit(Unit),
-          <<"used">> => fraction(Used), <<"included">> => fraction(Included),
-          <<"overage">> => fraction(Overage), <<"unit_price">> => fraction(UnitPrice),
-          <<"amount_minor">> => Amount})).
+    iolist_to_binary(
+      [<<"{\"amount_minor\":\"">>, integer_to_binary(Amount),
+       <<"\",\"currency\":">>, string(Currency),
+       <<",\"customer\":">>, string(Customer),
+       <<",\"included\":\"">>, quantity(Included),
+       <<"\",\"key\":">>, string(Key),
+       <<",\"measure\":\"">>, atom_to_binary(Measure),
+       <<"\",\"meter\":">>, string(Meter),
+       <<",\"overage\":\"">>, quantity(Overage),
+       <<"\",\"period\":">>, string(Period),
+       <<",\"plan\":">>, string(Plan),
+       <<",\"resource\":">>, string(Resource),
+       <<",\"unit\":\"">>, unit(Unit),
+       <<"\",\"unit_price\":\"">>, quantity(UnitPrice),
+       <<"\",\"used\":\"">>, quantity(Used),
+       <<"\",\"version\":">>, integer_to_binary(Version), $}]).
+
+%% An exact quantity's text: "12", "0.00000049", or "1/3" when the
+%% fraction has no finite decimal expansion (the twin of Rust's
+%% `Ratio::to_exact`).
+-spec quantity({fraction, non_neg_integer(), pos_integer()}) -> binary().
+quantity({fraction, N, D}) ->
+    G = gcd(N, D),
+    quantity(N div G, D div G).
+
+quantity(N, D) ->
+    {Twos, Rest2} = strip(D, 2, 0),
+    {Fives, Rest} = strip(Rest2, 5, 0),
+    case Rest of
+        1 ->
+            Places = max(Twos, Fives),
+            Scale = pow10(Places),
+            Scaled = N * (Scale div D),
+            Int = integer_to_binary(Scaled div Scale),
+            case Scaled rem Scale of
+                0 -> Int;
+                Frac ->
+                    Digits = iolist_to_binary(io_lib:format("~*..0b", [Places, Frac])),
+                    <<Int/binary, $., (trim_zeros(Digits))/binary>>
+            end;
+        _ ->
+            <<(integer_to_binary(N))/binary, $/, (integer_to_binary(D))/binary>>
+    end.
+
+strip(D, P, K) when D rem P =:= 0 -> strip(D div P, P, K + 1);
+strip(D, _P, K) -> {K, D}.
+
+pow10(K) -> pow10(K, 1).
+pow10(0, Acc) -> Acc;
+pow10(K, Acc) -> pow10(K - 1, Acc * 10).
+
+gcd(A, 0) -> A;
+gcd(A, B) -> gcd(B, A rem B).
+
+trim_zeros(Digits) ->
+    Size = byte_size(Digits) - 1,
+    case Digits of
+        <<Rest:Size/binary, $0>> -> trim_zeros(Rest);
+        _ -> Digits
+    end.
+
+%% A JSON string, escaped as the Rust twin does: \" \\ \n \r \t, and
+%% \u00xx (lowercase hex) for the other control bytes.
+string(Bin) -> [$", escape(Bin, Bin, 0, 0, []), $"].
+
+escape(Orig, <<C, Rest/binary>>, Start, Len, Acc) when C < 16#20; C =:= $"; C =:= $\\ ->
+    Esc = case C of
+              $" -> <<"\\\"">>;
+              $\\ -> <<"\\\\">>;
+              $\n -> <<"\\n">>;
+              $\r -> <<"\\r">>;
+              $\t -> <<"\\t">>;
+              _ -> <<"\\u00", (hex(C bsr 4)), (hex(C band 15))>>
+          end,
+    escape(Orig, Rest, Start + Len + 1, 0, [Esc, binary:part(Orig, Start, Len) | Acc]);
+escape(Orig, <<_, Rest/binary>>, Start, Len, Acc) ->
+    escape(Orig, Rest, Start, Len + 1, Acc);
+escape(Orig, <<>>, Start, Len, []) when Start =:= 0, Len =:= byte_size(Orig) ->
+    Orig;
+escape(Orig, <<>>, Start, Len, Acc) ->
+    lists:reverse([binary:part(Orig, Start, Len) | Acc]).
+
+hex(N) when N < 10 -> $0 + N;
+hex(N) -> $a + N - 10.
 
 -spec key(line()) -> binary().
 key(Line) -> element(2, Line).
@@ -33,6 +114,3 @@ amount(Line) -> element(16, Line).
 unit(plain_unit) -> <<"unit">>;
 unit(gigabyte) -> <<"GB">>;
 unit(megabit_per_second) -> <<"Mbps">>.
-
-fraction({fraction, N, 1}) -> integer_to_binary(N);
-fraction({fraction, N, D}) -> <<(integer_to_binary(N))/binary, "/", (integer_to_binary(D))/binary>>.

@@ -6,22 +6,42 @@
 
 -export([run/1, run_and_report/1]).
 
+%% How long publishing may make no progress before the job gives up (the
+%% bus down, a sink refusing): TALLY_STALL_MS, default 5 minutes. A job
+%% that gave up exits 1; run again, it publishes what is left.
+-define(STALL_MS, 300000).
+
 -spec run(binary()) -> {ok, map()} | {error, term()}.
 run(Period) ->
-    ok = tally_pipeline:sync(),
-    case tally_pipeline:close_period(Period) of
-        {ok, Summary} ->
-            case tally_pipeline:drain(60000) of
-                ok -> {ok, Summary#{status => tally_pipeline:status()}};
-                Error -> Error
+    case tally_pipeline:sync() of
+        ok ->
+            case tally_pipeline:close_period(Period) of
+                {ok, Summary} ->
+                    case tally_pipeline:drain(stall_ms()) of
+                        ok -> {ok, Summary#{status => tally_pipeline:status()}};
+                        Error -> Error
+                    end;
+                Error ->
+                    Error
             end;
         Error ->
             Error
     end.
 
+stall_ms() ->
+    case string:to_integer(os:getenv("TALLY_STALL_MS", "")) of
+        {Ms, ""} when Ms > 0 -> Ms;
+        _ -> ?STALL_MS
+    end.
+
+%% Runs the job and prints what it did; any failure, a crash included, is
+%% printed with its reason and gives 1.
 -spec run_and_report(binary()) -> 0 | 1.
 run_and_report(Period) ->
-    case run(Period) of
+    Result = try run(Period)
+             catch Class:Crash:Stack -> {error, {Class, Crash, Stack}}
+             end,
+    case Result of
         {ok, #{lines := Lines, customers := Customers, unbilled := Unbilled,
                status := #{collectors := Collectors, publisher := Publisher}}} ->
             io:format("tally: billed ~s~n", [Period]),

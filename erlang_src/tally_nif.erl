@@ -12,7 +12,7 @@
 -export([engine_info/0, meter_unit/1, parse_event_line/1, parse_chunk/3,
          parser_new/2, parser_feed/2, parser_finish/1,
          aggregator_new/1, aggregator_feed/3, aggregator_finish/2, aggregator_add_events/2,
-         aggregator_counters/1, aggregator_windows/1, aggregator_close_period/4,
+         aggregator_counters/1, aggregator_windows/1, aggregator_close_period/4, aggregator_close_shard/6,
          aggregator_take_late/1, aggregator_export/1, aggregator_restore/1, aggregator_merge/2,
          shard_of/2, ingest_chunk/4, aggregator_apply_batch/2, batch_events/1,
          aggregator_save/3, aggregator_load/1,
@@ -82,6 +82,10 @@ aggregator_windows(_Aggregator) -> not_loaded().
 -spec aggregator_close_period(reference(), binary(), binary(), non_neg_integer()) -> result().
 aggregator_close_period(_Aggregator, _Period, _PlansJson, _Version) -> not_loaded().
 
+-spec aggregator_close_shard(reference(), binary(), binary(), non_neg_integer(), non_neg_integer(),
+                             pos_integer()) -> result().
+aggregator_close_shard(_Aggregator, _Period, _PlansJson, _Version, _Shard, _Shards) -> not_loaded().
+
 -spec aggregator_take_late(reference()) -> result().
 aggregator_take_late(_Aggregator) -> not_loaded().
 
@@ -126,6 +130,8 @@ aggregator_load(_Path) -> not_loaded().
 -spec panic_for_test(work | encode) -> result().
 panic_for_test(_Stage) -> not_loaded().
 
--spec not_loaded() -> no_return().
+%% No spec on purpose: Dialyzer types erlang:nif_error/1 as returning
+%% anything, so each stub keeps the type of its own -spec; a no_return()
+%% here would make every caller of the NIF look like it never returns.
 not_loaded() ->
     erlang:nif_error({not_loaded, ?MODULE}).

@@ -1,58 +1,87 @@
-%% @doc The durable outbox between billing and the bus: a directory with
-%% one file per item, written to a temporary name, synced, then renamed, so
-%% an item is either whole on disk or absent. An item is removed only when
-%% the publisher says the sink acknowledged it; after a crash or restart
-%% every item still on disk is published again (the sinks deduplicate by
-%% key). Items are keyed (the invoice line's key): putting a key that is
-%% already waiting changes nothing. Order: oldest first.
+%% @doc The durable outbox between billing and the bus. Items are stored in
+%% batches: one file per batch of up to ?BATCH_ITEMS items (or
+%% ?BATCH_BYTES), written to a temporary name, synced, renamed, and the
+%% directory synced once per put, so a put costs one fsync per batch, not
+%% per item, and an item is either whole on disk or absent. The publisher
+%% reads the oldest batch and acknowledges what the sink acknowledged; a
+%% batch file is removed once all its items are acknowledged. After a crash
+%% or restart every item not acknowledged is published again (the sinks
+%% deduplicate by key).
+%%
+%% The outbox also remembers what was acknowledged, durably: each
+%% acknowledged key's digest (the first 16 bytes of its SHA-256) is appended
+%% to `acked/GROUP.acked`, GROUP being the key's last two `/` fields (an
+%% invoice line's `PERIOD/vVERSION`). A put skips a key acknowledged before,
+%% however long ago, and a key already waiting; so closing a period again
+%% publishes nothing twice, except a line whose acknowledgement was lost in
+%% a crash (at-least-once delivery; the consumer upserts by key). Memory: a
+%% put holds the digests of its groups while it runs (16 bytes a line on
+%% disk, about 60 in memory); between puts the outbox holds only the batch
+%% being published.
 -module(tally_outbox).
 -behaviour(gen_server).
 
--export([start_link/1, put/2, peek/2, ack/2, size/1, notify/2]).
+-export([start_link/1, put/2, peek/2, ack/2, size/1, notify/2, acked/2]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
+
+-define(BATCH_ITEMS, 5000).
+-define(BATCH_BYTES, 4 * 1024 * 1024).
 
 -type item() :: {Key :: binary(), Subject :: binary(), Payload :: binary()}.
 -export_type([item/0]).
 
 -record(state, {dir :: file:filename(),
                 next_seq :: non_neg_integer(),
-                %% key => file name, and file names in order
-                index = #{} :: #{binary() => file:filename()},
-                order = gb_sets:empty() :: gb_sets:set(file:filename()),
+                %% batches waiting, oldest first: {Seq, File, Items left}
+                batches = queue:new() :: queue:queue({non_neg_integer(), file:filename(), non_neg_integer()}),
+                size = 0 :: non_neg_integer(),
+                %% the oldest batch's items not yet acknowledged, in order
+                head = none :: none | [item()],
                 listeners = [] :: [pid()]}).
 
 -spec start_link(#{dir := file:filename(), name => atom()}) -> {ok, pid()} | {error, term()}.
 start_link(#{name := Name} = Opts) -> gen_server:start_link({local, Name}, ?MODULE, Opts, []);
 start_link(Opts) -> gen_server:start_link(?MODULE, Opts, []).
 
-%% Stores the items durably; returns once they are on disk.
+%% Stores the items durably; returns once they are on disk. No timeout: a
+%% put's work grows with its items (the caller is monitored by the call, so
+%% a dead outbox still ends it).
 -spec put(pid() | atom(), [item()]) -> ok | {error, term()}.
-put(Outbox, Items) -> gen_server:call(Outbox, {put, Items}, 60000).
+put(Outbox, Items) -> gen_server:call(Outbox, {put, Items}, infinity).
 
-%% The oldest N items, without removing them.
+%% Up to N of the oldest items, without removing them.
 -spec peek(pid() | atom(), pos_integer()) -> [item()].
-peek(Outbox, N) -> gen_server:call(Outbox, {peek, N}, 60000).
+peek(Outbox, N) -> gen_server:call(Outbox, {peek, N}, infinity).
 
-%% Removes acknowledged items.
--spec ack(pid() | atom(), [binary()]) -> ok.
-ack(Outbox, Keys) -> gen_server:call(Outbox, {ack, Keys}, 60000).
+%% Removes acknowledged items and remembers their keys as acknowledged.
+-spec ack(pid() | atom(), [binary()]) -> ok | {error, term()}.
+ack(Outbox, Keys) -> gen_server:call(Outbox, {ack, Keys}, infinity).
 
+%% Items waiting.
 -spec size(pid() | atom()) -> non_neg_integer().
-size(Outbox) -> gen_server:call(Outbox, size).
+size(Outbox) -> gen_server:call(Outbox, size, infinity).
 
 %% Pid gets `outbox_ready` whenever items are put.
 -spec notify(pid() | atom(), pid()) -> ok.
 notify(Outbox, Pid) -> gen_server:call(Outbox, {notify, Pid}).
 
+%% Whether the key was acknowledged once (from the durable memory).
+-spec acked(pid() | atom(), binary()) -> boolean().
+acked(Outbox, Key) -> gen_server:call(Outbox, {acked, Key}, infinity).
+
 -spec init(map()) -> {ok, #state{}}.
 init(#{dir := Dir}) ->
-    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    ok = filelib:ensure_dir(filename:join([Dir, "acked", "x"])),
     %% A temporary file is a put that never finished: it was not acknowledged to anyone.
     _ = [file:delete(filename:join(Dir, F)) || F <- filelib:wildcard("*.tmp", Dir)],
-    Files = lists:sort(filelib:wildcard("*.item", Dir)),
-    Index = maps:from_list([{read_key(Dir, F), F} || F <- Files]),
-    Next = case Files of [] -> 0; _ -> seq_of(lists:last(Files)) + 1 end,
-    {ok, #state{dir = Dir, next_seq = Next, index = Index, order = gb_sets:from_list(Files)}}.
+    Batches = lists:sort([{Seq, F, Count} || F <- filelib:wildcard("*.batch", Dir),
+                                             {Seq, Count} <- [parse_name(F)]]),
+    Next = case Batches of [] -> 0; _ -> element(1, lists:last(Batches)) + 1 end,
+    State = #state{dir = Dir, next_seq = Next, batches = queue:from_list(Batches),
+                   size = lists:sum([C || {_, _, C} <- Batches])},
+    %% The oldest batch may be acknowledged in part (a crash between the
+    %% sink's ack and the batch's removal): what was acknowledged stays done.
+    {ok, load_head(State, fun(Items) -> not_acked(Dir, Items) end)}.
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
 handle_call({put, Items}, _From, State) ->
@@ -63,15 +92,21 @@ handle_call({put, Items}, _From, State) ->
         {error, Reason, State1} ->
             {reply, {error, Reason}, State1}
     end;
-handle_call({peek, N}, _From, #state{dir = Dir, order = Order} = State) ->
-    Files = take(N, gb_sets:iterator(Order)),
-    {reply, [read_item(Dir, F) || F <- Files], State};
+handle_call({peek, N}, _From, State) ->
+    State1 = load_head(State, fun(Items) -> Items end),
+    Head = case State1#state.head of none -> []; H -> H end,
+    {reply, lists:sublist(Head, N), State1};
 handle_call({ack, Keys}, _From, State) ->
-    {reply, ok, lists:foldl(fun remove/2, State, Keys)};
+    case ack_keys(Keys, State) of
+        {ok, State1} -> {reply, ok, State1};
+        {error, Reason} -> {reply, {error, Reason}, State}
+    end;
 handle_call(size, _From, State) ->
-    {reply, map_size(State#state.index), State};
+    {reply, State#state.size, State};
 handle_call({notify, Pid}, _From, State) ->
     {reply, ok, State#state{listeners = [Pid | lists:delete(Pid, State#state.listeners)]}};
+handle_call({acked, Key}, _From, #state{dir = Dir} = State) ->
+    {reply, is_map_key(digest(Key), acked_set(Dir, group(Key))), State};
 handle_call(_Other, _From, State) ->
     {reply, {error, unknown_call}, State}.
 
@@ -81,45 +116,200 @@ handle_cast(_Msg, State) -> {noreply, State}.
 -spec handle_info(term(), #state{}) -> {noreply, #state{}}.
 handle_info(_Msg, State) -> {noreply, State}.
 
-put_all([], State) ->
+%%% Putting
+
+put_all(Items, #state{dir = Dir} = State) ->
+    case lists:all(fun valid/1, Items) of
+        false -> {error, bad_item, State};
+        true ->
+            Fresh = fresh(Items, Dir, waiting_keys(Items, State)),
+            write_batches(Fresh, State)
+    end.
+
+valid({K, S, P}) -> is_binary(K) andalso is_binary(S) andalso is_binary(P);
+valid(_) -> false.
+
+%% The items whose key is neither acknowledged before, nor waiting, nor an
+%% earlier item of the same put.
+fresh(Items, Dir, Waiting) ->
+    Groups = lists:usort([group(K) || {K, _, _} <- Items]),
+    Acked = maps:from_list([{G, acked_set(Dir, G)} || G <- Groups]),
+    {Out, _} = lists:foldl(
+                 fun({K, _, _} = I, {Acc, Seen}) ->
+                         case is_map_key(K, Seen) orelse is_map_key(K, Waiting)
+                             orelse is_map_key(digest(K), maps:get(group(K), Acked)) of
+                             true -> {Acc, Seen};
+                             false -> {[I | Acc], Seen#{K => true}}
+                         end
+                 end, {[], #{}}, Items),
+    lists:reverse(Out).
+
+%% The keys waiting in the outbox, read from its batches (a put is rare
+%% and its work is already proportional to the lines; nothing is held
+%% between puts). Skipped when nothing waits.
+waiting_keys(_Items, #state{size = 0}) ->
+    #{};
+waiting_keys(_Items, #state{dir = Dir, batches = Batches, head = Head}) ->
+    Rest = case Head of none -> queue:to_list(Batches); _ -> tl(queue:to_list(Batches)) end,
+    FromHead = case Head of none -> []; _ -> [K || {K, _, _} <- Head] end,
+    maps:from_keys(FromHead ++ [K || {_, F, _} <- Rest, {K, _, _} <- read_batch(Dir, F)], true).
+
+write_batches([], State) ->
     {ok, State};
-put_all([{Key, _, _} | Rest], #state{index = Index} = State) when is_map_key(Key, Index) ->
-    put_all(Rest, State);
-put_all([{Key, Subject, Payload} = Item | Rest], #state{dir = Dir, next_seq = Seq} = State)
-  when is_binary(Key), is_binary(Subject), is_binary(Payload) ->
-    Name = lists:flatten(io_lib:format("~16..0b.item", [Seq])),
-    case tally_files:write_durably(filename:join(Dir, Name), term_to_binary(Item)) of
+write_batches(Items, #state{dir = Dir} = State) ->
+    case write_each(split(Items, 0, 0, [], []), State) of
+        {ok, State1} ->
+            case sync_dir(Dir) of
+                ok -> {ok, State1};
+                {error, Reason} -> {error, {sync_dir, Reason}, State1}
+            end;
+        Error ->
+            Error
+    end.
+
+write_each([], State) ->
+    {ok, State};
+write_each([Batch | Rest], #state{dir = Dir, next_seq = Seq} = State) ->
+    Count = length(Batch),
+    Name = lists:flatten(io_lib:format("~16.16.0b-~b.batch", [Seq, Count])),
+    case tally_files:write_durably(filename:join(Dir, Name), term_to_binary(Batch)) of
         ok ->
-            put_all(Rest, State#state{next_seq = Seq + 1,
-                                      index = maps:put(Key, Name, State#state.index),
-                                      order = gb_sets:add(Name, State#state.order)});
+            write_each(Rest, State#state{next_seq = Seq + 1, size = State#state.size + Count,
+                                         batches = queue:in({Seq, Name, Count}, State#state.batches)});
         {error, Reason} ->
             {error, Reason, State}
     end.
 
-remove(Key, #state{index = Index, dir = Dir} = State) ->
-    case maps:take(Key, Index) of
-        {Name, Rest} ->
-            ok = file:delete(filename:join(Dir, Name)),
-            State#state{index = Rest, order = gb_sets:delete(Name, State#state.order)};
-        error ->
-            State
+%% Items cut into batches of at most ?BATCH_ITEMS items and ?BATCH_BYTES.
+split([], _N, _Bytes, [], Acc) -> lists:reverse(Acc);
+split([], _N, _Bytes, Cur, Acc) -> lists:reverse([lists:reverse(Cur) | Acc]);
+split(Items, N, Bytes, Cur, Acc) when Cur =/= [], (N >= ?BATCH_ITEMS orelse Bytes >= ?BATCH_BYTES) ->
+    split(Items, 0, 0, [], [lists:reverse(Cur) | Acc]);
+split([{K, S, P} = I | Rest], N, Bytes, Cur, Acc) ->
+    split(Rest, N + 1, Bytes + byte_size(K) + byte_size(S) + byte_size(P), [I | Cur], Acc).
+
+%%% Publishing
+
+load_head(#state{head = none, batches = Batches, dir = Dir} = State, Filter) ->
+    case queue:peek(Batches) of
+        empty ->
+            State;
+        {value, {_Seq, File, Count}} ->
+            Items = Filter(read_batch(Dir, File)),
+            case Items of
+                [] -> load_head(drop_head(State#state{size = State#state.size - Count}), Filter);
+                _ -> State#state{head = Items, size = State#state.size - Count + length(Items)}
+            end
+    end;
+load_head(State, _Filter) ->
+    State.
+
+drop_head(#state{dir = Dir, batches = Batches} = State) ->
+    {{value, {_, File, _}}, Rest} = queue:out(Batches),
+    ok = file:delete(filename:join(Dir, File)),
+    State#state{batches = Rest, head = none}.
+
+ack_keys([], State) ->
+    {ok, State};
+ack_keys(Keys, #state{dir = Dir, head = Head} = State) ->
+    case remember(Dir, Keys) of
+        ok when Head =:= none ->
+            {ok, State};
+        ok ->
+            Done = maps:from_keys(Keys, true),
+            Left = drop_acked(Head, Done),
+            Removed = length(Head) - length(Left),
+            State1 = State#state{head = Left, size = State#state.size - Removed},
+            case Left of
+                [] -> {ok, drop_head(State1)};
+                _ -> {ok, State1}
+            end;
+        {error, _} = Error ->
+            Error
     end.
 
-take(0, _Iter) -> [];
-take(N, Iter) ->
-    case gb_sets:next(Iter) of
-        {F, Next} -> [F | take(N - 1, Next)];
-        none -> []
+%% Acknowledgements come mostly for the first items, in order.
+drop_acked([{K, _, _} | Rest] = Items, Done) ->
+    case is_map_key(K, Done) of
+        true -> drop_acked(Rest, Done);
+        false -> [I || {Key, _, _} = I <- Items, not is_map_key(Key, Done)]
+    end;
+drop_acked([], _Done) ->
+    [].
+
+%%% The memory of acknowledged keys
+
+group(Key) ->
+    case lists:reverse(binary:split(Key, <<"/">>, [global])) of
+        [Version, Period | _] -> safe(<<Period/binary, "-", Version/binary>>);
+        _ -> <<"other">>
     end.
 
-read_item(Dir, Name) ->
-    {ok, Bin} = file:read_file(filename:join(Dir, Name)),
+%% A file name from key text: other bytes become '_' (a group never
+%% escapes the directory).
+safe(Bin) ->
+    << <<(case C of
+              _ when C >= $a, C =< $z; C >= $A, C =< $Z; C >= $0, C =< $9; C =:= $-; C =:= $_ -> C;
+              _ -> $_
+          end)>> || <<C>> <= Bin >>.
+
+digest(Key) ->
+    <<D:16/binary, _/binary>> = crypto:hash(sha256, Key),
+    D.
+
+acked_path(Dir, Group) -> filename:join([Dir, "acked", <<Group/binary, ".acked">>]).
+
+acked_set(Dir, Group) ->
+    case file:read_file(acked_path(Dir, Group)) of
+        {ok, Bin} ->
+            %% A crash mid-append may leave a partial digest at the end: ignored.
+            Whole = byte_size(Bin) - byte_size(Bin) rem 16,
+            maps:from_keys([D || <<D:16/binary>> <= binary:part(Bin, 0, Whole)], true);
+        {error, enoent} ->
+            #{}
+    end.
+
+%% Appends the keys' digests to their groups' files, synced.
+remember(Dir, Keys) ->
+    ByGroup = lists:foldl(fun(K, Acc) -> maps:update_with(group(K), fun(L) -> [digest(K) | L] end,
+                                                          [digest(K)], Acc) end, #{}, Keys),
+    remember_each(Dir, maps:to_list(ByGroup)).
+
+remember_each(_Dir, []) ->
+    ok;
+remember_each(Dir, [{Group, Digests} | Rest]) ->
+    Path = acked_path(Dir, Group),
+    New = not filelib:is_regular(Path),
+    case tally_files:append_durably(Path, Digests) of
+        ok when New -> _ = sync_dir(filename:dirname(Path)), remember_each(Dir, Rest);
+        ok -> remember_each(Dir, Rest);
+        Error -> Error
+    end.
+
+not_acked(_Dir, []) ->
+    [];
+not_acked(Dir, Items) ->
+    Groups = lists:usort([group(K) || {K, _, _} <- Items]),
+    Acked = maps:from_list([{G, acked_set(Dir, G)} || G <- Groups]),
+    [I || {K, _, _} = I <- Items, not is_map_key(digest(K), maps:get(group(K), Acked))].
+
+%%% Files
+
+read_batch(Dir, File) ->
+    {ok, Bin} = file:read_file(filename:join(Dir, File)),
     binary_to_term(Bin, [safe]).
 
-read_key(Dir, Name) ->
-    {Key, _, _} = read_item(Dir, Name),
-    Key.
+parse_name(File) ->
+    [Seq, Count] = string:split(filename:basename(File, ".batch"), "-"),
+    {list_to_integer(Seq, 16), list_to_integer(Count)}.
 
-seq_of(Name) ->
-    list_to_integer(filename:basename(Name, ".item"), 16).
+%% A rename is durable once its directory is synced.
+sync_dir(Dir) ->
+    case prim_file:open(Dir, [read, directory]) of
+        {ok, F} ->
+            R = prim_file:sync(F),
+            _ = prim_file:close(F),
+            R;
+        {error, _} = Error ->
+            Error
+    end.

@@ -15,10 +15,42 @@
 close_period(Period) when is_binary(Period) ->
     tally_closer:close_period(Period).
 
-%% Every collector reads what its source holds now and hands it over.
--spec sync() -> ok.
+%% Every collector reads what its source holds now and hands it over. A
+%% collector that restarts meanwhile (its supervisor starts a new one) is
+%% asked again, up to ?SYNC_ATTEMPTS times; no timeout, the reading grows
+%% with the input. Fails with the reason when the collectors are gone.
+-define(SYNC_ATTEMPTS, 20).
+
+-spec sync() -> ok | {error, term()}.
 sync() ->
-    lists:foreach(fun({_Name, Pid}) -> ok = tally_collector:sync(Pid) end, tally_collectors_sup:collectors()).
+    try tally_collectors_sup:collectors() of
+        Collectors -> sync_each([Name || {Name, _} <- Collectors], ?SYNC_ATTEMPTS)
+    catch
+        exit:Reason -> {error, {collectors, Reason}}
+    end.
+
+sync_each([], _Attempts) ->
+    ok;
+sync_each([Name | Rest] = Names, Attempts) ->
+    Result = try tally_collectors_sup:collectors() of
+                 Collectors ->
+                     case lists:keyfind(Name, 1, Collectors) of
+                         {_, Pid} when is_pid(Pid) ->
+                             try tally_collector:sync(Pid) catch exit:Down -> {restarted, Down} end;
+                         _ -> {restarted, not_running}
+                     end
+             catch
+                 exit:Gone -> {error, {collectors, Gone}}
+             end,
+    case Result of
+        ok -> sync_each(Rest, Attempts);
+        {restarted, Why} when Attempts > 1 ->
+            logger:notice(#{msg => "collector restarted during sync, asking again", source => Name, reason => Why}),
+            timer:sleep(100),
+            sync_each(Names, Attempts - 1);
+        {restarted, Why} -> {error, {collector_sync, Name, Why}};
+        {error, _} = Error -> Error
+    end.
 
 %% Every collector reads its source to its end, a last line without a
 %% newline included (the files are complete: a period is being closed).
@@ -33,19 +65,23 @@ read_to_end() ->
                 end, ok, tally_collectors_sup:collectors()).
 
 %% Waits until the outbox is empty (everything published and acknowledged).
--spec drain(timeout()) -> ok | {error, {outbox_not_empty, non_neg_integer()}}.
-drain(TimeoutMs) ->
-    Deadline = erlang:monotonic_time(millisecond) + TimeoutMs,
-    drain_until(Deadline).
+%% The wait grows with the work: it fails only when nothing was published
+%% for StallMs (the sink refuses, or the bus is down that long), naming
+%% how many items wait.
+-spec drain(timeout()) -> ok | {error, {outbox_stalled, non_neg_integer()}}.
+drain(StallMs) ->
+    drain_while_moving(tally_outbox:size(tally_outbox), erlang:monotonic_time(millisecond), StallMs).
 
-drain_until(Deadline) ->
+drain_while_moving(0, _Since, _StallMs) ->
+    ok;
+drain_while_moving(Last, Since, StallMs) ->
+    timer:sleep(20),
+    Now = erlang:monotonic_time(millisecond),
     case tally_outbox:size(tally_outbox) of
         0 -> ok;
-        N ->
-            case erlang:monotonic_time(millisecond) >= Deadline of
-                true -> {error, {outbox_not_empty, N}};
-                false -> timer:sleep(20), drain_until(Deadline)
-            end
+        N when N < Last -> drain_while_moving(N, Now, StallMs);
+        N when StallMs =/= infinity, Now - Since >= StallMs -> {error, {outbox_stalled, N}};
+        N -> drain_while_moving(N, Since, StallMs)
     end.
 
 %% Counts of every collector, shard and the publisher.

@@ -49,7 +49,8 @@
                      checkpoint_ratio => number(),
                      executable => file:filename(),
                      name => atom(),
-                     journal => ets:tid()}.
+                     journal => ets:tid(),
+                     restart_intensity => {non_neg_integer(), pos_integer()}}.
 
 -record(req, {from :: gen_server:from() | none | {checkpoint, pos_integer(), parser | {aggregator, file:filename()}},
               op :: atom(),
@@ -413,7 +414,8 @@ maybe_checkpoint(#state{checkpoint = none, journal = J, handles = Handles} = Sta
         true ->
             Seq = tally_port_log:next_seq(J),
             Dir = tally_port_log:checkpoint_dir(J),
-            ok = filelib:ensure_dir(filename:join(Dir, "x")),
+            %% Owner-only (tally_files' mode): the exports hold billing data.
+            ok = tally_files:ensure_dir(filename:join(Dir, "x")),
             Reqs = [checkpoint_request(Kind, L, Seq, Dir) || {L, {_, Kind}} <- maps:to_list(Handles)],
             %% Exports go first, ahead of waiting callers, so that they cover exactly
             %% what was sent before them.
@@ -491,8 +493,18 @@ replay([{_Seq, Op, Args, Created} | Rest], State) ->
     end.
 
 %% One request, answered before anything else is done (used while starting).
+%% The OS process may die here too (killed again while it is rebuilt): a
+%% write to it then fails (the port closes with `epipe`, an 'EXIT' message
+%% since the owner traps exits) or it reports its exit status; either ends
+%% the rebuild at once, and the supervisor starts the next one.
 sync(Op, Args, #state{port = Port, next_id = Id} = State) ->
-    true = port_command(Port, term_to_binary({Id, Op, Args})),
+    try port_command(Port, term_to_binary({Id, Op, Args})) of
+        true -> sync_reply(Id, State)
+    catch
+        error:badarg -> {{error, {port_exited, -1}}, State}
+    end.
+
+sync_reply(Id, #state{port = Port} = State) ->
     receive
         {Port, {data, Frame}} ->
             case decode(Frame) of
@@ -500,8 +512,11 @@ sync(Op, Args, #state{port = Port, next_id = Id} = State) ->
                 Other -> {{error, {bad_reply, Other}}, State}
             end;
         {Port, {exit_status, Status}} ->
-            {{error, {port_exited, Status}}, State}
+            {{error, {port_exited, Status}}, State};
+        {'EXIT', Port, _Reason} ->
+            {{error, {port_exited, -1}}, State}
     after ?REPLAY_TIMEOUT ->
+        %% One request of the replay is never this slow: the port is hung.
         {{error, timeout}, State}
     end.
 

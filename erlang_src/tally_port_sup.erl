@@ -7,7 +7,8 @@
 %% whichever owner is current.
 %%
 %% 10 restarts in 10 s means the port cannot stay up: give up and let the
-%% supervisor above decide.
+%% supervisor above decide (`restart_intensity => {Restarts, Seconds}`
+%% changes that, for soak tests that kill the port on purpose).
 -module(tally_port_sup).
 -behaviour(supervisor).
 
@@ -28,9 +29,10 @@ start(Opts) ->
 -spec init(map()) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
 init(Opts) ->
     Journal = tally_port_log:new_table(),
-    Flags = #{strategy => one_for_one, intensity => 10, period => 10},
+    {Intensity, Period} = maps:get(restart_intensity, Opts, {10, 10}),
+    Flags = #{strategy => one_for_one, intensity => Intensity, period => Period},
     Owner = #{id => owner,
-              start => {tally_port, start_link, [Opts#{journal => Journal}]},
+              start => {tally_port, start_link, [maps:remove(restart_intensity, Opts#{journal => Journal})]},
               restart => permanent, shutdown => 5000,
               type => worker, modules => [tally_port]},
     {ok, {Flags, [Owner]}}.

@@ -1,4 +1,5 @@
-%% @doc Moves items from the outbox to the sink: in batches, oldest first,
+%% @doc Moves items from the outbox to the sink: in batches (1000 items by
+%% default: one sink write and one outbox acknowledgement each), oldest first,
 %% removing from the outbox only what the sink acknowledged. While the sink
 %% fails (the bus is down), it retries with exponential backoff and jitter,
 %% from 100 ms up to 30 s. It never touches the collectors' path: billing
@@ -39,7 +40,7 @@ init(#{outbox := Outbox, sink := {Mod, SinkOpts}} = Opts) ->
             ok = tally_outbox:notify(Outbox, self()),
             self() ! drain,  % what a previous run left in the outbox goes first
             logger:notice(#{msg => "publisher started", sink => Mod:describe(Sink)}),
-            {ok, #state{outbox = Outbox, sink_mod = Mod, sink = Sink, batch = maps:get(batch, Opts, 100)}};
+            {ok, #state{outbox = Outbox, sink_mod = Mod, sink = Sink, batch = maps:get(batch, Opts, 1000)}};
         {error, Reason} ->
             {stop, {sink, Reason}}
     end.
@@ -59,7 +60,11 @@ handle_info(outbox_ready, #state{retry_timer = none} = State) ->
     {noreply, drain(State)};
 handle_info(outbox_ready, State) ->
     {noreply, State};  % a retry is already scheduled
+handle_info(drain, #state{retry_timer = none} = State) ->
+    {noreply, drain(State)};
 handle_info(drain, State) ->
+    {noreply, State};  % a retry is already scheduled
+handle_info(retry, State) ->
     {noreply, drain(State#state{retry_timer = none})};
 handle_info(_Other, State) ->
     {noreply, State}.
@@ -71,12 +76,19 @@ drain(#state{outbox = Outbox, sink_mod = Mod, sink = Sink, batch = N} = State) -
         Items ->
             case Mod:publish(Items, Sink) of
                 {ok, Keys, Sink1} ->
-                    ok = tally_outbox:ack(Outbox, Keys),
-                    drain(State#state{sink = Sink1, backoff = ?BACKOFF_MIN,
-                                      published = State#state.published + length(Keys)});
+                    case tally_outbox:ack(Outbox, Keys) of
+                        ok ->
+                            %% One batch per message: calls (stats) are answered between batches.
+                            self() ! drain,
+                            State#state{sink = Sink1, backoff = ?BACKOFF_MIN,
+                                        published = State#state.published + length(Keys)};
+                        {error, Reason} ->
+                            %% Not remembered as acknowledged: sent again later, the sink dedups.
+                            retry({outbox_ack, Reason}, State#state{sink = Sink1, failures = State#state.failures + 1})
+                    end;
                 {error, Reason, Keys, Sink1} ->
-                    ok = tally_outbox:ack(Outbox, Keys),
-                    retry(Reason, State#state{sink = Sink1, published = State#state.published + length(Keys),
+                    Acked = case tally_outbox:ack(Outbox, Keys) of ok -> length(Keys); {error, _} -> 0 end,
+                    retry(Reason, State#state{sink = Sink1, published = State#state.published + Acked,
                                               failures = State#state.failures + 1})
             end
     end.
@@ -84,5 +96,5 @@ drain(#state{outbox = Outbox, sink_mod = Mod, sink = Sink, batch = N} = State) -
 retry(Reason, #state{backoff = Backoff} = State) ->
     Delay = Backoff div 2 + rand:uniform(Backoff),  % jitter: 0.5x to 1.5x
     logger:warning(#{msg => "publish failed, retrying", reason => Reason, retry_in_ms => Delay}),
-    State#state{retry_timer = erlang:send_after(Delay, self(), drain),
+    State#state{retry_timer = erlang:send_after(Delay, self(), retry),
                 backoff = min(Backoff * 2, ?BACKOFF_MAX)}.

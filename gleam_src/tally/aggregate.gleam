@@ -191,7 +191,8 @@ pub fn windows(
     OnNif(a) -> nif.aggregator_windows(a)
     OnPort(a) -> port.aggregator_windows(a)
     OnGleam(a) -> pure.aggregator_windows(a)
-    OnShadow(a, b) -> shadow.compare("windows", Nil, windows(a), fn() { windows(b) })
+    OnShadow(a, b) ->
+      shadow.compare("windows", Nil, windows(a), fn() { windows(b) })
   }
 }
 
@@ -222,6 +223,56 @@ pub fn close_period(
   }
 }
 
+/// Closes the period like `close_period` and bills only the customers of
+/// one shard of `of` shards: those, with usage here or named in the plans,
+/// whose XXH3-64 modulo `of` is `shard` (`tally_core::shard::shard_of`).
+/// The shards' invoices together are `close_period`'s of all their usage.
+///
+/// ```gleam
+/// let assert Ok(invoice) = aggregate.close_shard(agg, period: "2026-10",
+///   plans: plans_json, version: 1, shard: 0, of: 4)
+/// ```
+pub fn close_shard(
+  aggregator: Aggregator,
+  period period: String,
+  plans plans: String,
+  version version: Int,
+  shard shard: Int,
+  of shards: Int,
+) -> Result(billing.Invoice, engine.EngineError) {
+  case aggregator {
+    OnNif(a) ->
+      nif.aggregator_close_shard(a, period, plans, version, shard, shards)
+    OnPort(a) ->
+      port.aggregator_close_shard(a, period, plans, version, shard, shards)
+    OnGleam(a) ->
+      pure.aggregator_close_shard(a, period, plans, version, shard, shards)
+    OnShadow(a, b) ->
+      shadow.compare(
+        "close_shard",
+        #(period, plans, version, shard, shards),
+        close_shard(
+          a,
+          period: period,
+          plans: plans,
+          version: version,
+          shard: shard,
+          of: shards,
+        ),
+        fn() {
+          close_shard(
+            b,
+            period: period,
+            plans: plans,
+            version: version,
+            shard: shard,
+            of: shards,
+          )
+        },
+      )
+  }
+}
+
 /// Events that arrived for closed periods since the last call.
 pub fn take_late(
   aggregator: Aggregator,
@@ -242,7 +293,8 @@ pub fn export(aggregator: Aggregator) -> Result(BitArray, engine.EngineError) {
     OnNif(a) -> nif.aggregator_export(a)
     OnPort(a) -> port.aggregator_export(a)
     OnGleam(a) -> pure.aggregator_export(a)
-    OnShadow(a, b) -> shadow.compare("export", Nil, export(a), fn() { export(b) })
+    OnShadow(a, b) ->
+      shadow.compare("export", Nil, export(a), fn() { export(b) })
   }
 }
 
@@ -367,9 +419,12 @@ pub fn shard_of(
     backend.Port(p) -> port.shard_of(p, customer, shards)
     backend.Gleam -> pure.shard_of(customer, shards)
     backend.Shadow(a, b) ->
-      shadow.compare("shard_of", #(customer, shards), shard_of(a, customer, shards), fn() {
-        shard_of(b, customer, shards)
-      })
+      shadow.compare(
+        "shard_of",
+        #(customer, shards),
+        shard_of(a, customer, shards),
+        fn() { shard_of(b, customer, shards) },
+      )
   }
 }
 
@@ -392,14 +447,25 @@ pub fn ingest(
   chunk chunk: BitArray,
 ) -> Result(event.Ingested(Batch), engine.EngineError) {
   case engine_backend {
-    backend.Nif -> wrap_ingested(nif.ingest_chunk(format, options, shards, chunk), NifBatch)
-    backend.Port(p) -> wrap_ingested(port.ingest_chunk(p, format, options, shards, chunk), PortBatch)
-    backend.Gleam -> wrap_ingested(pure.ingest_chunk(format, options, shards, chunk), GleamBatch)
+    backend.Nif ->
+      wrap_ingested(nif.ingest_chunk(format, options, shards, chunk), NifBatch)
+    backend.Port(p) ->
+      wrap_ingested(
+        port.ingest_chunk(p, format, options, shards, chunk),
+        PortBatch,
+      )
+    backend.Gleam ->
+      wrap_ingested(
+        pure.ingest_chunk(format, options, shards, chunk),
+        GleamBatch,
+      )
     backend.Shadow(a, b) -> {
       let first = ingest(a, format, options, shards, chunk)
       let second = ingest(b, format, options, shards, chunk)
       let _ =
-        shadow.compare("ingest", chunk, ingest_outcome(first), fn() { ingest_outcome(second) })
+        shadow.compare("ingest", chunk, ingest_outcome(first), fn() {
+          ingest_outcome(second)
+        })
       case first, second {
         Ok(event.Ingested(p, rejects, stats)), Ok(event.Ingested(q, _, _)) ->
           Ok(event.Ingested(zip_batches(p, q, []), rejects, stats))
@@ -415,7 +481,8 @@ fn ingest_outcome(
   result: Result(event.Ingested(Batch), engine.EngineError),
 ) -> Result(#(Int, List(event.Reject), event.ParseStats), engine.EngineError) {
   case result {
-    Ok(event.Ingested(batches, rejects, stats)) -> Ok(#(list_length(batches), rejects, stats))
+    Ok(event.Ingested(batches, rejects, stats)) ->
+      Ok(#(list_length(batches), rejects, stats))
     Error(e) -> Error(e)
   }
 }
@@ -426,7 +493,11 @@ fn list_length(list: List(a)) -> Int
 @external(erlang, "lists", "reverse")
 fn list_reverse(list: List(a)) -> List(a)
 
-fn zip_batches(p: List(Batch), q: List(Batch), acc: List(Batch)) -> List(Batch) {
+fn zip_batches(
+  p: List(Batch),
+  q: List(Batch),
+  acc: List(Batch),
+) -> List(Batch) {
   case p, q {
     [a, ..p], [b, ..q] -> zip_batches(p, q, [ShadowBatch(a, b), ..acc])
     _, _ -> list_reverse(acc)
@@ -444,7 +515,11 @@ fn wrap_ingested(
   }
 }
 
-fn wrap_each(batches: List(b), wrap: fn(b) -> Batch, acc: List(Batch)) -> List(Batch) {
+fn wrap_each(
+  batches: List(b),
+  wrap: fn(b) -> Batch,
+  acc: List(Batch),
+) -> List(Batch) {
   case batches {
     [] -> list_reverse(acc)
     [b, ..rest] -> wrap_each(rest, wrap, [wrap(b), ..acc])
@@ -467,18 +542,25 @@ pub fn apply_batch(
     OnPort(a), PortBatch(b) -> port.aggregator_apply_batch(a, b)
     OnGleam(a), GleamBatch(b) -> pure.aggregator_apply_batch(a, b)
     OnShadow(a, b), ShadowBatch(p, q) ->
-      shadow.compare("apply_batch", Nil, apply_batch(a, p), fn() { apply_batch(b, q) })
+      shadow.compare("apply_batch", Nil, apply_batch(a, p), fn() {
+        apply_batch(b, q)
+      })
     _, _ -> wrong_batch()
   }
 }
 
 /// A batch's events, copied out (inspection and tests; not the main path).
-pub fn batch_events(batch: Batch) -> Result(List(event.UsageEvent), engine.EngineError) {
+pub fn batch_events(
+  batch: Batch,
+) -> Result(List(event.UsageEvent), engine.EngineError) {
   case batch {
     NifBatch(b) -> nif.batch_events(b)
     PortBatch(b) -> port.batch_events(b)
     GleamBatch(b) -> pure.batch_events(b)
-    ShadowBatch(p, q) -> shadow.compare("batch_events", Nil, batch_events(p), fn() { batch_events(q) })
+    ShadowBatch(p, q) ->
+      shadow.compare("batch_events", Nil, batch_events(p), fn() {
+        batch_events(q)
+      })
   }
 }
 

@@ -35,6 +35,12 @@ pub type Format {
 /// Why a line was rejected. Fields are named as in the source format
 /// (`data.value`); columns are 1-based byte columns within the line.
 pub type RejectReason {
+  /// A field of a delimited line without its format's shape.
+  BadField(field: String, column: Int, expected: String)
+  /// A JSON key given twice in one object (`data.value` for a key of `data`).
+  DuplicateKey(field: String)
+  /// Two fields of one record that must agree and do not.
+  Disagree(field: String, other: String)
   InvalidJson(column: Int, expected: String)
   Malformed(column: Int, expected: String)
   InvalidUtf8(column: Int)
@@ -118,5 +124,9 @@ pub type ParserOptions {
 /// // -> 1_048_576
 /// ```
 pub fn default_parser_options() -> ParserOptions {
-  ParserOptions(max_line: 1_048_576, source: option.None, s3_customer: BucketOwner)
+  ParserOptions(
+    max_line: 1_048_576,
+    source: option.None,
+    s3_customer: BucketOwner,
+  )
 }

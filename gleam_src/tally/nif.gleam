@@ -86,11 +86,15 @@ pub fn parser_feed(
   nif_parser_feed(parser, chunk)
 }
 
-pub fn parser_finish(parser: NifParser) -> Result(event.Parsed, engine.EngineError) {
+pub fn parser_finish(
+  parser: NifParser,
+) -> Result(event.Parsed, engine.EngineError) {
   nif_parser_finish(parser)
 }
 
-pub fn aggregator_new(config: usage.AggregatorConfig) -> Result(NifAggregator, engine.EngineError) {
+pub fn aggregator_new(
+  config: usage.AggregatorConfig,
+) -> Result(NifAggregator, engine.EngineError) {
   nif_aggregator_new(config)
 }
 
@@ -137,6 +141,26 @@ pub fn aggregator_close_period(
   nif_aggregator_close_period(aggregator, period, plans_json, version)
 }
 
+/// Closes the period and bills the customers of shard `shard` of `shards`
+/// (`tally_core::shard::shard_of`: XXH3-64 of the customer modulo `shards`).
+pub fn aggregator_close_shard(
+  aggregator: NifAggregator,
+  period: String,
+  plans_json: String,
+  version: Int,
+  shard: Int,
+  shards: Int,
+) -> Result(billing.Invoice, engine.EngineError) {
+  nif_aggregator_close_shard(
+    aggregator,
+    period,
+    plans_json,
+    version,
+    shard,
+    shards,
+  )
+}
+
 pub fn aggregator_take_late(
   aggregator: NifAggregator,
 ) -> Result(List(event.UsageEvent), engine.EngineError) {
@@ -167,7 +191,10 @@ pub type NifBatch
 
 /// The shard (0-based) of `customer` among `shards` (1 or more): the one
 /// customer-to-shard rule (XXH3-64 of the customer modulo the count).
-pub fn shard_of(customer: String, shards: Int) -> Result(Int, engine.EngineError) {
+pub fn shard_of(
+  customer: String,
+  shards: Int,
+) -> Result(Int, engine.EngineError) {
   nif_shard_of(customer, shards)
 }
 
@@ -193,7 +220,9 @@ pub fn aggregator_apply_batch(
 }
 
 /// A batch's events, copied out for inspection and tests.
-pub fn batch_events(batch: NifBatch) -> Result(List(event.UsageEvent), engine.EngineError) {
+pub fn batch_events(
+  batch: NifBatch,
+) -> Result(List(event.UsageEvent), engine.EngineError) {
   nif_batch_events(batch)
 }
 
@@ -210,12 +239,17 @@ pub fn aggregator_save(
 
 /// Reads a snapshot back, refusing a damaged one
 /// (`AggregateFailed(BadExport(..))`).
-pub fn aggregator_load(path: String) -> Result(usage.Loaded(NifAggregator), engine.EngineError) {
+pub fn aggregator_load(
+  path: String,
+) -> Result(usage.Loaded(NifAggregator), engine.EngineError) {
   nif_aggregator_load(path)
 }
 
 @external(erlang, "tally_nif", "shard_of")
-fn nif_shard_of(customer: String, shards: Int) -> Result(Int, engine.EngineError)
+fn nif_shard_of(
+  customer: String,
+  shards: Int,
+) -> Result(Int, engine.EngineError)
 
 @external(erlang, "tally_nif", "ingest_chunk")
 fn nif_ingest_chunk(
@@ -232,7 +266,9 @@ fn nif_aggregator_apply_batch(
 ) -> Result(usage.Counters, engine.EngineError)
 
 @external(erlang, "tally_nif", "batch_events")
-fn nif_batch_events(batch: NifBatch) -> Result(List(event.UsageEvent), engine.EngineError)
+fn nif_batch_events(
+  batch: NifBatch,
+) -> Result(List(event.UsageEvent), engine.EngineError)
 
 @external(erlang, "tally_nif", "aggregator_save")
 fn nif_aggregator_save(
@@ -242,7 +278,9 @@ fn nif_aggregator_save(
 ) -> Result(Int, engine.EngineError)
 
 @external(erlang, "tally_nif", "aggregator_load")
-fn nif_aggregator_load(path: String) -> Result(usage.Loaded(NifAggregator), engine.EngineError)
+fn nif_aggregator_load(
+  path: String,
+) -> Result(usage.Loaded(NifAggregator), engine.EngineError)
 
 /// Where a deliberate panic happens: in the work, or encoding the result.
 pub type PanicStage {
@@ -276,10 +314,14 @@ fn nif_parser_feed(
 ) -> Result(event.Parsed, engine.EngineError)
 
 @external(erlang, "tally_nif", "parser_finish")
-fn nif_parser_finish(parser: NifParser) -> Result(event.Parsed, engine.EngineError)
+fn nif_parser_finish(
+  parser: NifParser,
+) -> Result(event.Parsed, engine.EngineError)
 
 @external(erlang, "tally_nif", "aggregator_new")
-fn nif_aggregator_new(config: usage.AggregatorConfig) -> Result(NifAggregator, engine.EngineError)
+fn nif_aggregator_new(
+  config: usage.AggregatorConfig,
+) -> Result(NifAggregator, engine.EngineError)
 
 @external(erlang, "tally_nif", "aggregator_feed")
 fn nif_aggregator_feed(
@@ -316,6 +358,16 @@ fn nif_aggregator_close_period(
   period: String,
   plans_json: String,
   version: Int,
+) -> Result(billing.Invoice, engine.EngineError)
+
+@external(erlang, "tally_nif", "aggregator_close_shard")
+fn nif_aggregator_close_shard(
+  aggregator: NifAggregator,
+  period: String,
+  plans_json: String,
+  version: Int,
+  shard: Int,
+  shards: Int,
 ) -> Result(billing.Invoice, engine.EngineError)
 
 @external(erlang, "tally_nif", "aggregator_take_late")

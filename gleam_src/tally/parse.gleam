@@ -41,7 +41,12 @@ pub fn parse_chunk(
         #(format, options, chunk),
         parse_chunk(on: primary, format: format, chunk: chunk, options: options),
         fn() {
-          parse_chunk(on: secondary, format: format, chunk: chunk, options: options)
+          parse_chunk(
+            on: secondary,
+            format: format,
+            chunk: chunk,
+            options: options,
+          )
         },
       )
   }
@@ -103,7 +108,9 @@ pub fn feed(
     OnPort(p) -> port.parser_feed(p, chunk)
     OnGleam(p) -> pure.parser_feed(p, chunk)
     OnShadow(p, s) ->
-      shadow.compare("parser_feed", chunk, feed(p, chunk), fn() { feed(s, chunk) })
+      shadow.compare("parser_feed", chunk, feed(p, chunk), fn() {
+        feed(s, chunk)
+      })
   }
 }
 
@@ -151,7 +158,9 @@ pub fn port_handle(
 }
 
 /// The Gleam engine's parser, for `tally/aggregate`.
-pub fn gleam_handle(parser: Parser) -> Result(pure.PureParser, engine.EngineError) {
+pub fn gleam_handle(
+  parser: Parser,
+) -> Result(pure.PureParser, engine.EngineError) {
   case parser {
     OnGleam(p) -> Ok(p)
     _ -> Error(engine.BadArgument("a parser on the Gleam backend"))
@@ -159,7 +168,9 @@ pub fn gleam_handle(parser: Parser) -> Result(pure.PureParser, engine.EngineErro
 }
 
 /// The two parsers of a shadow parser, for `tally/aggregate`.
-pub fn shadow_pair(parser: Parser) -> Result(#(Parser, Parser), engine.EngineError) {
+pub fn shadow_pair(
+  parser: Parser,
+) -> Result(#(Parser, Parser), engine.EngineError) {
   case parser {
     OnShadow(p, s) -> Ok(#(p, s))
     _ -> Error(engine.BadArgument("a parser on the shadow backend"))

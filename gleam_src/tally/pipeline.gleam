@@ -15,7 +15,12 @@ pub type CloseSummary {
 
 /// One customer's invoice for the period, in minor units of `currency`.
 pub type CustomerTotal {
-  CustomerTotal(customer: String, currency: String, amount_minor: Int, lines: Int)
+  CustomerTotal(
+    customer: String,
+    currency: String,
+    amount_minor: Int,
+    lines: Int,
+  )
 }
 
 /// Why the pipeline refused; the text names what failed (plans file,

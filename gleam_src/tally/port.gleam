@@ -61,6 +61,7 @@ type Operation {
   AggregatorCounters
   AggregatorWindows
   AggregatorClosePeriod
+  AggregatorCloseShard
   AggregatorTakeLate
   AggregatorExport
   AggregatorRestore
@@ -100,7 +101,9 @@ pub fn os_pid(port: Port) -> Int {
 }
 
 /// Same as `nif.engine_info`.
-pub fn engine_info(port: Port) -> Result(engine.EngineInfo, engine.EngineError) {
+pub fn engine_info(
+  port: Port,
+) -> Result(engine.EngineInfo, engine.EngineError) {
   owner_call(port.ref, EngineInfo, #())
 }
 
@@ -193,11 +196,11 @@ pub fn aggregator_feed(
 ) -> Result(usage.FeedResult, engine.EngineError) {
   case same_port(aggregator.port, parser.port) {
     True ->
-      owner_call(
-        aggregator.port.ref,
-        AggregatorFeed,
-        #(aggregator.handle, parser.handle, chunk),
-      )
+      owner_call(aggregator.port.ref, AggregatorFeed, #(
+        aggregator.handle,
+        parser.handle,
+        chunk,
+      ))
     False -> Error(engine.BadArgument("a parser on the aggregator's port"))
   }
 }
@@ -209,11 +212,10 @@ pub fn aggregator_finish(
 ) -> Result(usage.FeedResult, engine.EngineError) {
   case same_port(aggregator.port, parser.port) {
     True ->
-      owner_call(
-        aggregator.port.ref,
-        AggregatorFinish,
-        #(aggregator.handle, parser.handle),
-      )
+      owner_call(aggregator.port.ref, AggregatorFinish, #(
+        aggregator.handle,
+        parser.handle,
+      ))
     False -> Error(engine.BadArgument("a parser on the aggregator's port"))
   }
 }
@@ -223,7 +225,10 @@ pub fn aggregator_add_events(
   aggregator: PortAggregator,
   events: List(event.UsageEvent),
 ) -> Result(usage.Counters, engine.EngineError) {
-  owner_call(aggregator.port.ref, AggregatorAddEvents, #(aggregator.handle, events))
+  owner_call(aggregator.port.ref, AggregatorAddEvents, #(
+    aggregator.handle,
+    events,
+  ))
 }
 
 /// Same as `nif.aggregator_counters`.
@@ -247,11 +252,31 @@ pub fn aggregator_close_period(
   plans_json: String,
   version: Int,
 ) -> Result(billing.Invoice, engine.EngineError) {
-  owner_call(
-    aggregator.port.ref,
-    AggregatorClosePeriod,
-    #(aggregator.handle, period, plans_json, version),
-  )
+  owner_call(aggregator.port.ref, AggregatorClosePeriod, #(
+    aggregator.handle,
+    period,
+    plans_json,
+    version,
+  ))
+}
+
+/// Same as `nif.aggregator_close_shard`.
+pub fn aggregator_close_shard(
+  aggregator: PortAggregator,
+  period: String,
+  plans_json: String,
+  version: Int,
+  shard: Int,
+  shards: Int,
+) -> Result(billing.Invoice, engine.EngineError) {
+  owner_call(aggregator.port.ref, AggregatorCloseShard, #(
+    aggregator.handle,
+    period,
+    plans_json,
+    version,
+    shard,
+    shards,
+  ))
 }
 
 /// Same as `nif.aggregator_take_late`.
@@ -282,7 +307,8 @@ pub fn aggregator_merge(
   from: PortAggregator,
 ) -> Result(Nil, engine.EngineError) {
   case same_port(into.port, from.port) {
-    True -> owner_call(into.port.ref, AggregatorMerge, #(into.handle, from.handle))
+    True ->
+      owner_call(into.port.ref, AggregatorMerge, #(into.handle, from.handle))
     False -> Error(engine.BadArgument("two aggregators on one port"))
   }
 }
@@ -300,7 +326,11 @@ pub fn aggregator_port(aggregator: PortAggregator) -> Port {
 }
 
 /// Same as `nif.shard_of`.
-pub fn shard_of(port: Port, customer: String, shards: Int) -> Result(Int, engine.EngineError) {
+pub fn shard_of(
+  port: Port,
+  customer: String,
+  shards: Int,
+) -> Result(Int, engine.EngineError) {
   owner_call(port.ref, ShardOf, #(customer, shards))
 }
 
@@ -321,7 +351,11 @@ pub fn ingest_chunk(
   }
 }
 
-fn wrap_batches(port: Port, raw: List(RawBatch), acc: List(PortBatch)) -> List(PortBatch) {
+fn wrap_batches(
+  port: Port,
+  raw: List(RawBatch),
+  acc: List(PortBatch),
+) -> List(PortBatch) {
   case raw {
     [] -> reverse(acc)
     [b, ..rest] -> wrap_batches(port, rest, [PortBatch(port, b), ..acc])
@@ -344,7 +378,9 @@ pub fn aggregator_apply_batch(
 }
 
 /// Same as `nif.batch_events`.
-pub fn batch_events(batch: PortBatch) -> Result(List(event.UsageEvent), engine.EngineError) {
+pub fn batch_events(
+  batch: PortBatch,
+) -> Result(List(event.UsageEvent), engine.EngineError) {
   batch_events_of(batch.port.ref, batch.batch)
 }
 
@@ -354,7 +390,11 @@ pub fn aggregator_save(
   path: String,
   extra: BitArray,
 ) -> Result(Int, engine.EngineError) {
-  owner_call(aggregator.port.ref, AggregatorSave, #(aggregator.handle, path, extra))
+  owner_call(aggregator.port.ref, AggregatorSave, #(
+    aggregator.handle,
+    path,
+    extra,
+  ))
 }
 
 /// Same as `nif.aggregator_load`, on `port`.
@@ -363,7 +403,8 @@ pub fn aggregator_load(
   path: String,
 ) -> Result(usage.Loaded(PortAggregator), engine.EngineError) {
   case owner_call(port.ref, AggregatorLoad, #(path)) {
-    Ok(usage.Loaded(handle, extra)) -> Ok(usage.Loaded(PortAggregator(port: port, handle: handle), extra))
+    Ok(usage.Loaded(handle, extra)) ->
+      Ok(usage.Loaded(PortAggregator(port: port, handle: handle), extra))
     Error(e) -> Error(e)
   }
 }
@@ -392,7 +433,11 @@ fn owner_stop(ref: PortRef) -> Nil
 fn owner_os_pid(ref: PortRef) -> Int
 
 @external(erlang, "tally_port", "call")
-fn owner_call(ref: PortRef, op: Operation, args: args) -> Result(a, engine.EngineError)
+fn owner_call(
+  ref: PortRef,
+  op: Operation,
+  args: args,
+) -> Result(a, engine.EngineError)
 
 @external(erlang, "tally_port_batch", "ingest_chunk")
 fn batch_ingest(
@@ -404,7 +449,14 @@ fn batch_ingest(
 ) -> Result(event.Ingested(RawBatch), engine.EngineError)
 
 @external(erlang, "tally_port_batch", "apply_batch")
-fn batch_apply(ref: PortRef, aggregator: Int, batch: RawBatch) -> Result(usage.Counters, engine.EngineError)
+fn batch_apply(
+  ref: PortRef,
+  aggregator: Int,
+  batch: RawBatch,
+) -> Result(usage.Counters, engine.EngineError)
 
 @external(erlang, "tally_port_batch", "events")
-fn batch_events_of(ref: PortRef, batch: RawBatch) -> Result(List(event.UsageEvent), engine.EngineError)
+fn batch_events_of(
+  ref: PortRef,
+  batch: RawBatch,
+) -> Result(List(event.UsageEvent), engine.EngineError)

@@ -16,22 +16,22 @@
 //// here as in Rust; a batch is simply the shard's event list, so unlike the
 //// Rust engines' it can be applied twice (do not).
 
+import tally/billing
 import tally/engine
 import tally/event
-import tally/usage
 import tally/option
-import tally/billing
 import tally/pure/aggregate as agg
-import tally/pure/export
-import tally/pure/invoice
-import tally/pure/plans
 import tally/pure/bytes
 import tally/pure/csv
+import tally/pure/export
+import tally/pure/invoice
 import tally/pure/jsonl
 import tally/pure/lines
+import tally/pure/map
+import tally/pure/plans
 import tally/pure/rgw
 import tally/pure/s3
-import tally/pure/map
+import tally/usage
 
 /// Same as `nif.parse_event_line`.
 pub fn parse_event_line(
@@ -60,11 +60,18 @@ pub fn parse_chunk(
         event.S3AccessLog,
         max,
         chunk,
-        s3.new(option.unwrap(options.source, or: "s3_access_log"), options.s3_customer),
+        s3.new(
+          option.unwrap(options.source, or: "s3_access_log"),
+          options.s3_customer,
+        ),
         s3.parse_line,
       ))
     max, event.RgwUsage ->
-      Ok(rgw.parse_all(option.unwrap(options.source, or: "rgw_usage"), max, chunk))
+      Ok(rgw.parse_all(
+        option.unwrap(options.source, or: "rgw_usage"),
+        max,
+        chunk,
+      ))
     max, event.StorageCsv ->
       Ok(lines.parse_all(
         event.StorageCsv,
@@ -77,7 +84,11 @@ pub fn parse_chunk(
 }
 
 // A line format's answer for one line, as `LineFormat::parse_line` gives it.
-fn json_line(state: Nil, _number: Int, line: BitArray) -> #(Nil, lines.LineResult) {
+fn json_line(
+  state: Nil,
+  _number: Int,
+  line: BitArray,
+) -> #(Nil, lines.LineResult) {
   case bytes.is_blank(line) {
     True -> #(state, lines.Skipped)
     False ->
@@ -125,11 +136,22 @@ pub fn parser_new(
     max -> {
       let source = fn(default) { option.unwrap(options.source, or: default) }
       let stream = case format {
-        event.JsonLines -> JsonStream(lines.new(event.JsonLines, max, Nil, json_line))
+        event.JsonLines ->
+          JsonStream(lines.new(event.JsonLines, max, Nil, json_line))
         event.S3AccessLog ->
-          S3Stream(lines.new(event.S3AccessLog, max, s3.new(source("s3_access_log"), options.s3_customer), s3.parse_line))
+          S3Stream(lines.new(
+            event.S3AccessLog,
+            max,
+            s3.new(source("s3_access_log"), options.s3_customer),
+            s3.parse_line,
+          ))
         event.StorageCsv ->
-          CsvStream(lines.new(event.StorageCsv, max, csv.new(source("storage_csv")), csv.parse_line))
+          CsvStream(lines.new(
+            event.StorageCsv,
+            max,
+            csv.new(source("storage_csv")),
+            csv.parse_line,
+          ))
         event.RgwUsage -> RgwStream(rgw.new(source("rgw_usage"), max))
       }
       Ok(PureParser(cell_new(StreamState(stream, False))))
@@ -138,7 +160,10 @@ pub fn parser_new(
 }
 
 /// Same as `nif.parser_feed`.
-pub fn parser_feed(parser: PureParser, chunk: BitArray) -> Result(event.Parsed, engine.EngineError) {
+pub fn parser_feed(
+  parser: PureParser,
+  chunk: BitArray,
+) -> Result(event.Parsed, engine.EngineError) {
   cell_update(parser.cell, fn(state: StreamState) {
     case state.finished {
       True -> #(state, Ok(nothing()))
@@ -156,7 +181,9 @@ pub fn parser_feed(parser: PureParser, chunk: BitArray) -> Result(event.Parsed, 
 }
 
 /// Same as `nif.parser_finish`.
-pub fn parser_finish(parser: PureParser) -> Result(event.Parsed, engine.EngineError) {
+pub fn parser_finish(
+  parser: PureParser,
+) -> Result(event.Parsed, engine.EngineError) {
   cell_update(parser.cell, fn(state: StreamState) {
     case state.finished {
       True -> #(state, Ok(nothing()))
@@ -178,7 +205,10 @@ pub fn parser_close(parser: PureParser) -> Nil {
   cell_stop(parser.cell)
 }
 
-fn wrap(result: #(s, event.Parsed), as_stream: fn(s) -> Stream) -> #(Stream, event.Parsed) {
+fn wrap(
+  result: #(s, event.Parsed),
+  as_stream: fn(s) -> Stream,
+) -> #(Stream, event.Parsed) {
   let #(s, parsed) = result
   #(as_stream(s), parsed)
 }
@@ -193,7 +223,8 @@ fn cell_new(state: StreamState) -> Cell
 @external(erlang, "tally_pure_ffi", "cell_update")
 fn cell_update(
   cell: Cell,
-  update: fn(StreamState) -> #(StreamState, Result(event.Parsed, engine.EngineError)),
+  update: fn(StreamState) ->
+    #(StreamState, Result(event.Parsed, engine.EngineError)),
 ) -> Result(event.Parsed, engine.EngineError)
 
 @external(erlang, "tally_pure_ffi", "cell_stop")
@@ -214,7 +245,9 @@ const i64_min = -9_223_372_036_854_775_808
 const i64_max = 9_223_372_036_854_775_807
 
 /// Same as `nif.aggregator_new`.
-pub fn aggregator_new(config: usage.AggregatorConfig) -> Result(PureAggregator, engine.EngineError) {
+pub fn aggregator_new(
+  config: usage.AggregatorConfig,
+) -> Result(PureAggregator, engine.EngineError) {
   case config.gauge_gap_cap_ms < i64_min || config.gauge_gap_cap_ms > i64_max {
     True -> Error(engine.BadArgument("an Int that fits i64"))
     False -> Ok(PureAggregator(agg_cell_new(agg.new(config))))
@@ -222,11 +255,16 @@ pub fn aggregator_new(config: usage.AggregatorConfig) -> Result(PureAggregator, 
 }
 
 // Events as the Rust engine decodes them: the whole list or nothing.
-fn check_events(events: List(event.UsageEvent)) -> Result(Nil, engine.EngineError) {
+fn check_events(
+  events: List(event.UsageEvent),
+) -> Result(Nil, engine.EngineError) {
   case events {
     [] -> Ok(Nil)
     [e, ..rest] ->
-      case e.value < 0 || e.value > i64_max, e.time_ms < i64_min || e.time_ms > i64_max {
+      case
+        e.value < 0 || e.value > i64_max,
+        e.time_ms < i64_min || e.time_ms > i64_max
+      {
         True, _ -> Error(engine.BadArgument("a value from 0 to 2^63-1"))
         _, True -> Error(engine.BadArgument("an Int that fits i64"))
         False, False -> check_events(rest)
@@ -276,13 +314,22 @@ fn into(
     Ok(p) ->
       agg_update(aggregator.cell, fn(state) {
         let state = agg.apply_all(state, p.events)
-        #(state, Ok(usage.FeedResult(stats: p.stats, rejects: p.rejects, counters: agg.counters(state))))
+        #(
+          state,
+          Ok(usage.FeedResult(
+            stats: p.stats,
+            rejects: p.rejects,
+            counters: agg.counters(state),
+          )),
+        )
       })
   }
 }
 
 /// Same as `nif.aggregator_counters`.
-pub fn aggregator_counters(aggregator: PureAggregator) -> Result(usage.Counters, engine.EngineError) {
+pub fn aggregator_counters(
+  aggregator: PureAggregator,
+) -> Result(usage.Counters, engine.EngineError) {
   agg_update(aggregator.cell, fn(state) { #(state, Ok(agg.counters(state))) })
 }
 
@@ -294,7 +341,10 @@ pub fn aggregator_windows(
 }
 
 /// Same as `nif.aggregator_merge`: adds `from`'s counts into `into`.
-pub fn aggregator_merge(into: PureAggregator, from: PureAggregator) -> Result(Nil, engine.EngineError) {
+pub fn aggregator_merge(
+  into: PureAggregator,
+  from: PureAggregator,
+) -> Result(Nil, engine.EngineError) {
   case into == from {
     True -> Error(engine.BadArgument("two different aggregators"))
     False ->
@@ -339,6 +389,43 @@ pub fn aggregator_close_period(
   }
 }
 
+/// Same as `nif.aggregator_close_shard`: closes the period and bills the
+/// customers of shard `shard` of `shards`.
+pub fn aggregator_close_shard(
+  aggregator: PureAggregator,
+  period: String,
+  plans_json: String,
+  version: Int,
+  shard: Int,
+  shards: Int,
+) -> Result(billing.Invoice, engine.EngineError) {
+  case agg.parse_period(period), bytes.utf8_error_at(<<plans_json:utf8>>) {
+    Error(Nil), _ -> Error(engine.BadArgument("a period YYYY-MM"))
+    _, at if at >= 0 -> Error(engine.BadArgument("plans as UTF-8 JSON"))
+    Ok(_), _ if version < 0 || version > u32_max ->
+      Error(engine.BadArgument("a version from 0 to 2^32-1"))
+    Ok(_), _
+      if shards < 0 || shards > u32_max || shard < 0 || shard > u32_max
+    -> Error(engine.BadArgument("a shard from 0 to 2^32-1"))
+    Ok(_), _ if shard >= shards && shard > 0 ->
+      Error(engine.BadArgument("a shard below the shard count"))
+    Ok(start), _ ->
+      case plans.from_json(plans_json) {
+        Error(e) -> Error(engine.BillingFailed(e))
+        Ok(checked) ->
+          agg_update(aggregator.cell, fn(state) {
+            let #(state, period_usage) = agg.close_period(state, start)
+            case
+              invoice.bill_shard(period_usage, checked, version, shard, shards)
+            {
+              Ok(inv) -> #(state, Ok(inv))
+              Error(e) -> #(state, Error(engine.BillingFailed(e)))
+            }
+          })
+      }
+  }
+}
+
 const u32_max = 4_294_967_295
 
 /// Same as `nif.aggregator_take_late`.
@@ -353,12 +440,16 @@ pub fn aggregator_take_late(
 
 /// Same as `nif.aggregator_export`: the same bytes the Rust engine writes
 /// for the same events.
-pub fn aggregator_export(aggregator: PureAggregator) -> Result(BitArray, engine.EngineError) {
+pub fn aggregator_export(
+  aggregator: PureAggregator,
+) -> Result(BitArray, engine.EngineError) {
   agg_update(aggregator.cell, fn(state) { #(state, Ok(export.export(state))) })
 }
 
 /// Same as `nif.aggregator_restore`: reads either engine's export.
-pub fn aggregator_restore(bytes: BitArray) -> Result(PureAggregator, engine.EngineError) {
+pub fn aggregator_restore(
+  bytes: BitArray,
+) -> Result(PureAggregator, engine.EngineError) {
   case export.restore(bytes) {
     Ok(state) -> Ok(PureAggregator(agg_cell_new(state)))
     Error(reason) -> Error(engine.AggregateFailed(reason))
@@ -394,7 +485,10 @@ fn shard_count(shards: Int) -> Result(Int, engine.EngineError) {
 }
 
 /// Same as `nif.shard_of`: XXH3-64 of the customer modulo the shard count.
-pub fn shard_of(customer: String, shards: Int) -> Result(Int, engine.EngineError) {
+pub fn shard_of(
+  customer: String,
+  shards: Int,
+) -> Result(Int, engine.EngineError) {
   case shard_count(shards) {
     Error(e) -> Error(e)
     Ok(n) -> Ok(xxh3_64(<<customer:utf8>>) % n)
@@ -428,8 +522,15 @@ pub fn ingest_chunk(
 }
 
 // Each shard's events, in input order, shard 0 first.
-fn partition(events: List(event.UsageEvent), shards: Int) -> List(List(event.UsageEvent)) {
-  shard_lists(by_shard(bytes.reverse(events), shards, map.new()), shards - 1, [])
+fn partition(
+  events: List(event.UsageEvent),
+  shards: Int,
+) -> List(List(event.UsageEvent)) {
+  shard_lists(
+    by_shard(bytes.reverse(events), shards, map.new()),
+    shards - 1,
+    [],
+  )
 }
 
 // Events (last first) to lists per shard (each in input order).
@@ -477,7 +578,9 @@ pub fn aggregator_apply_batch(
 }
 
 /// Same as `nif.batch_events`.
-pub fn batch_events(batch: List(event.UsageEvent)) -> Result(List(event.UsageEvent), engine.EngineError) {
+pub fn batch_events(
+  batch: List(event.UsageEvent),
+) -> Result(List(event.UsageEvent), engine.EngineError) {
   Ok(batch)
 }
 
@@ -498,13 +601,16 @@ pub fn aggregator_save(
 }
 
 /// Same as `nif.aggregator_load`: reads either engine's snapshot.
-pub fn aggregator_load(path: String) -> Result(usage.Loaded(PureAggregator), engine.EngineError) {
+pub fn aggregator_load(
+  path: String,
+) -> Result(usage.Loaded(PureAggregator), engine.EngineError) {
   case read_snapshot_file(path) {
     Error(reason) -> Error(engine.SnapshotFailed(path, reason))
     Ok(b) ->
       case export.read_snapshot(b) {
         Error(reason) -> Error(engine.AggregateFailed(reason))
-        Ok(#(state, extra)) -> Ok(usage.Loaded(PureAggregator(agg_cell_new(state)), extra))
+        Ok(#(state, extra)) ->
+          Ok(usage.Loaded(PureAggregator(agg_cell_new(state)), extra))
       }
   }
 }

@@ -3,11 +3,15 @@
 %% same port and store, for fault tests) by the tests themselves.
 -module(tally_nats_server).
 
--export([start/1, stop/1, restart/1, port/1, read_stream/3, wait_connected/2]).
+-export([start/1, stop/1, restart/1, port/1, read_stream/3, wait_connected/2, tls_files/1]).
+
+-include_lib("public_key/include/public_key.hrl").
 
 -record(server, {port :: inet:port_number(), dir :: file:filename(), args :: [string()], os_pid :: string()}).
 
-%% Opts: #{user => {U, P}} or #{token => T} or #{}.
+%% Opts: #{user => {U, P}} or #{token => T} or #{}; with
+%% tls => tls_files/1's map, the server requires TLS (and, with
+%% verify_clients => true, a client certificate signed by the client CA).
 start(Opts) ->
     Exe = os:find_executable("nats-server"),
     Exe =/= false orelse error(nats_server_not_installed),
@@ -18,7 +22,16 @@ start(Opts) ->
                #{token := T} -> ["--auth", T];
                _ -> []
            end,
-    Args = ["-a", "127.0.0.1", "-p", integer_to_list(Port), "-js", "-sd", Dir] ++ Auth,
+    Tls = case Opts of
+              #{tls := #{server_cert := Cert, server_key := Key, client_ca := ClientCA}} ->
+                  ["--tls", "--tlscert", Cert, "--tlskey", Key]
+                  ++ case maps:get(verify_clients, Opts, false) of
+                         true -> ["--tlsverify", "--tlscacert", ClientCA];
+                         false -> []
+                     end;
+              _ -> []
+          end,
+    Args = ["-a", "127.0.0.1", "-p", integer_to_list(Port), "-js", "-sd", Dir] ++ Auth ++ Tls,
     launch(#server{port = Port, dir = Dir, args = Args, os_pid = ""}).
 
 launch(#server{args = Args, port = Port} = S) ->
@@ -91,3 +104,33 @@ collect(N, Acc) ->
     receive {nats_msg, _, _, Headers, Payload} -> collect(N - 1, [{Headers, Payload} | Acc])
     after 5000 -> lists:reverse(Acc)
     end.
+
+%% A CA, a server certificate for "localhost" and a client certificate
+%% (made by OTP's public_key, no external tool), as PEM files in Dir:
+%% #{ca, server_cert, server_key, client_ca, client_cert, client_key}.
+%% `ca` signed the server's certificate, `client_ca` the client's.
+tls_files(Dir) ->
+    EC = [{key, {namedCurve, secp256r1}}, {digest, sha256}],
+    San = #'Extension'{extnID = ?'id-ce-subjectAltName', critical = false, extnValue = [{dNSName, "localhost"}]},
+    #{server_config := Server, client_config := Client} =
+        public_key:pkix_test_data(#{server_chain => #{root => EC, intermediates => [], peer => EC ++ [{extensions, [San]}]},
+                                    client_chain => #{root => EC, intermediates => [], peer => EC}}),
+    Write = fun(Name, Entries) ->
+                    Path = filename:join(Dir, Name),
+                    ok = file:write_file(Path, public_key:pem_encode(Entries)),
+                    Path
+            end,
+    Cert = fun(Config) -> {cert, Der} = lists:keyfind(cert, 1, Config), {'Certificate', Der, not_encrypted} end,
+    Key = fun(Config) -> {key, {Type, Der}} = lists:keyfind(key, 1, Config), {Type, Der, not_encrypted} end,
+    %% The CA that issued a peer's certificate, among all those the data set made.
+    All = lists:usort(lists:append([Ders || Config <- [Server, Client], {cacerts, Ders} <- Config])),
+    IssuerOf = fun(Config) ->
+                       {cert, Der} = lists:keyfind(cert, 1, Config),
+                       [{'Certificate', CA, not_encrypted} || CA <- All, public_key:pkix_is_issuer(Der, CA)]
+               end,
+    #{ca => Write("ca.pem", IssuerOf(Server)),
+      server_cert => Write("server-cert.pem", [Cert(Server)]),
+      server_key => Write("server-key.pem", [Key(Server)]),
+      client_ca => Write("client-ca.pem", IssuerOf(Client)),
+      client_cert => Write("client-cert.pem", [Cert(Client)]),
+      client_key => Write("client-key.pem", [Key(Client)])}.

@@ -36,7 +36,7 @@ aggregator_raw_terms_test() ->
     ?assertEqual({ok, Bytes}, tally_nif:aggregator_export(Copy)),
     ?assertEqual({error, {bad_argument, <<"two different aggregators">>}}, tally_nif:aggregator_merge(Agg, Agg)),
     ?assertEqual({error, {aggregate_failed, {overlap, <<"2026-10">>, 1}}}, tally_nif:aggregator_merge(Agg, Copy)),
-    ?assertEqual({error, {bad_argument, <<"a UsageEvent">>}}, tally_nif:aggregator_add_events(Agg, [not_an_event])),
+    ?assertEqual({error, {bad_argument, <<"a UsageEvent">>}}, tally_nif:aggregator_add_events(Agg, [tally_test_support:ill_typed(not_an_event)])),
     ?assertEqual({error, {bad_argument, <<"AggregatorConfig">>}}, tally_nif:aggregator_new({aggregator_config})).
 
 %% The NIF's own atoms (tags like feed_result) come from a fixed set in its
@@ -56,11 +56,12 @@ no_atom_is_created_from_input_test() ->
         {ok, {ingested, Bs, _, _}} = tally_nif:ingest_chunk(json_lines, ?OPTIONS, 3, <<(line(Novel, Novel, 3))/binary, "{\"", Novel/binary, "\":1}\n">>),
         [{ok, _} = tally_nif:batch_events(B) || B <- Bs],
         [{ok, _} = tally_nif:aggregator_apply_batch(Agg, B) || B <- Bs],
-        {ok, _} = tally_nif:shard_of(Novel, 3)
+        {ok, _} = tally_nif:shard_of(Novel, 3),
+        ok
     end,
-    Round(),
+    ok = Round(),
     Before = erlang:system_info(atom_count),
-    Round(),
+    ok = Round(),
     ?assertEqual(Before, erlang:system_info(atom_count)).
 
 %% Many megabytes through the NIF while the long-schedule monitor watches:
@@ -78,16 +79,16 @@ long_inputs_never_block_a_scheduler() ->
     {ok, Parser} = tally_nif:parser_new(json_lines, ?OPTIONS),
     Self = self(),
     Probe = spawn_link(fun() -> probe(Self, 0) end),
-    erlang:system_monitor(Self, [{long_schedule, 1}]),
+    _ = erlang:system_monitor(Self, [{long_schedule, 1}]),
     Feeder = spawn_link(fun() ->
-                            [{ok, _} = tally_nif:aggregator_feed(Agg, Parser, C) || C <- Chunks],
+                            _ = [{ok, _} = tally_nif:aggregator_feed(Agg, Parser, C) || C <- Chunks],
                             {ok, _} = tally_nif:parse_chunk(json_lines, ?OPTIONS, Chunk),
                             {ok, _} = tally_nif:aggregator_windows(Agg),
                             {ok, _} = tally_nif:aggregator_export(Agg),
                             Self ! {fed, self()}
                         end),
     receive {fed, Feeder} -> ok after 100000 -> error(feeding_timed_out) end,
-    erlang:system_monitor(undefined),
+    _ = erlang:system_monitor(undefined),
     Probe ! stop,
     Worst = receive {probe, W} -> W after 5000 -> error(no_probe_report) end,
     Long = flush_long_schedules([]),
@@ -126,13 +127,13 @@ concurrent_calls_give_serial_totals() ->
     {ok, Shared} = tally_nif:aggregator_new(?CONFIG),
     Self = self(),
     Pids = [spawn_link(fun() ->
-                           [{ok, _} = tally_nif:aggregator_add_events(Shared, Batch)
-                            || Batch <- batches(Events(W), 250)],
+                           _ = [{ok, _} = tally_nif:aggregator_add_events(Shared, Batch)
+                                || Batch <- batches(Events(W), 250)],
                            Self ! {done, self()}
                        end) || W <- lists:seq(1, 8)],
     [receive {done, P} -> ok after 30000 -> error(timeout) end || P <- Pids],
     {ok, Serial} = tally_nif:aggregator_new(?CONFIG),
-    [{ok, _} = tally_nif:aggregator_add_events(Serial, Events(W)) || W <- lists:seq(1, 8)],
+    _ = [{ok, _} = tally_nif:aggregator_add_events(Serial, Events(W)) || W <- lists:seq(1, 8)],
     ?assertEqual(tally_nif:aggregator_windows(Serial), tally_nif:aggregator_windows(Shared)),
     ?assertEqual({ok, {counters, 40000, 0, 0}}, tally_nif:aggregator_counters(Shared)).
 

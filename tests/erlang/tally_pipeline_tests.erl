@@ -105,12 +105,17 @@ clean_run_to_the_file_sink_matches_the_command_line_test_() ->
 clean_run_matches_cli() ->
     Lines = reference(),
     ?assertEqual(17, length(Lines)),
-    Cli = os:cmd(repo_file("target/release/tally") ++ " bill --plans sample/plans.json --period 2026-10 "
+    Cli = os:cmd(cli() ++ " bill --plans sample/plans.json --period 2026-10 "
                  "sample/events.jsonl s3_access_log:sample/s3_access.log rgw_usage:sample/rgw/usage-2026-10.json "
                  "sample/storage.csv 2>/dev/null"),
     Amounts = fun(Ls) -> lists:sort([{K, A} || L <- Ls, {ok, #{<<"key">> := K, <<"amount_minor">> := A}}
                                                          <- [tally_json:decode(iolist_to_binary(L))]]) end,
     ?assertEqual(Amounts(string:split(Cli, "\n", all)), Amounts(Lines)).
+
+%% The command line as cargo built it (CARGO_TARGET_DIR honoured).
+cli() ->
+    Dir = string:trim(os:cmd(repo_file("scripts/cargo_target_dir.sh"))),
+    filename:join([Dir, "release", "tally"]).
 
 %% The whole pipeline with the engine out of process, and on the pure Gleam
 %% engine (shards snapshot its exports and bill with it): the same invoice

@@ -32,7 +32,8 @@ malformed() ->
      <<"{\"plans\":{\"p\":{\"currency\":\"EUR\",\"lines\":[{\"meter\":\"m\",\"measure\":\"total\",\"bytes_per_gb\":1.5,\"pricing\":{\"model\":\"flat\",\"unit_price\":\"1\"}}]}}}">>,
      <<"{\"plans\":{\"p\":{\"currency\":\"EUR\",\"currency\":\"USD\",\"lines\":[]}}}">>,
      <<"{\"plans\":{},\"customers\":null}">>,
-     <<"{\"plans\":{},\"customers\":{\"acme\":1}}">>].
+     <<"{\"plans\":{},\"customers\":{\"acme\":1}}">>,
+     <<"{\"plans\":{},\"plans\":{}}">>].
 
 pick(List) -> lists:nth(rand:uniform(length(List)), List).
 
@@ -89,9 +90,12 @@ mistake(#{plans := [{Name, {Currency, [L | Ls]}} | Rest]} = Doc) ->
               8 -> L#{bytes_per_gb => 0};
               9 -> L#{included => <<"ten">>}
           end,
-    case rand:uniform(5) of
+    case rand:uniform(7) of
         1 -> Doc#{default => {some, <<"missing">>}};
         2 -> Doc#{customers => [{<<"acme">>, <<"gone">>}]};
+        %% A plan or a customer given twice: refused, never the last copy kept.
+        3 -> Doc#{plans => [{Name, {Currency, [L | Ls]}} | Rest] ++ [{Name, {Currency, [Bad]}}]};
+        4 -> Doc#{customers => [{<<"a\"q">>, Name}, {<<"acme">>, Name}, {<<"a\"q">>, Name}]};
         _ -> Doc#{plans => [{Name, {Currency, [Bad | Ls]}} | Rest]}
     end.
 

@@ -38,15 +38,12 @@ pub fn add_events_counts_and_dedups_test() {
   use on <- backends.each_engine()
   let agg = new(on)
   expect.equal(
-    aggregate.add_events(
-      agg,
-      [
-        requests("a", 5, oct1 + 10),
-        requests("b", 20, oct1 + 20),
-        requests("a", 5, oct1 + 10),
-        requests("c", 7, oct1 + hour),
-      ],
-    ),
+    aggregate.add_events(agg, [
+      requests("a", 5, oct1 + 10),
+      requests("b", 20, oct1 + 20),
+      requests("a", 5, oct1 + 10),
+      requests("c", 7, oct1 + hour),
+    ]),
     Ok(usage.Counters(applied: 3, duplicates: 1, late: 0)),
   )
   expect.equal(
@@ -90,10 +87,10 @@ pub fn close_period_bills_and_keeps_late_events_test() {
   use on <- backends.each_engine()
   let agg = new(on)
   let assert Ok(_) =
-    aggregate.add_events(
-      agg,
-      [requests("a", 25, oct1 + 10), requests("b", 8, oct1 + hour)],
-    )
+    aggregate.add_events(agg, [
+      requests("a", 25, oct1 + 10),
+      requests("b", 8, oct1 + hour),
+    ])
   expect.equal(
     aggregate.close_period(agg, period: "2026-10", plans: plans, version: 2),
     Ok(
@@ -159,9 +156,13 @@ pub fn feed_parses_straight_into_the_aggregator_test() {
       format: event.JsonLines,
       options: event.default_parser_options(),
     )
-  let line = "{\"id\":\"e1\",\"source\":\"s\",\"subject\":\"acme\",\"time\":\"2026-10-01T00:00:00Z\",\"data\":{\"resource\":\"cdn\",\"meter\":\"requests\",\"value\":4}}\n"
+  let line =
+    "{\"id\":\"e1\",\"source\":\"s\",\"subject\":\"acme\",\"time\":\"2026-10-01T00:00:00Z\",\"data\":{\"resource\":\"cdn\",\"meter\":\"requests\",\"value\":4}}\n"
   let assert Ok(first) = aggregate.feed(agg, p, <<line:utf8, "{\"id\":":utf8>>)
-  expect.equal(first.counters, usage.Counters(applied: 1, duplicates: 0, late: 0))
+  expect.equal(
+    first.counters,
+    usage.Counters(applied: 1, duplicates: 0, late: 0),
+  )
   expect.equal(first.stats.records, 1)
   let assert Ok(last) = aggregate.finish(agg, p)
   expect.equal(last.stats.rejected, 1)

@@ -26,7 +26,9 @@ pub fn each_engine(body: fn(backend.Backend) -> Nil) -> Nil {
   each(body)
   labelled("gleam", fn() { body(backend.Gleam) })
   let before = differences()
-  labelled("shadow(nif, gleam)", fn() { body(backend.Shadow(backend.Nif, backend.Gleam)) })
+  labelled("shadow(nif, gleam)", fn() {
+    body(backend.Shadow(backend.Nif, backend.Gleam))
+  })
   expect.equal(differences(), before)
 }
 

@@ -19,8 +19,7 @@ pub fn engine_info(
 }
 
 pub fn meter_unit(
-  unit: fn(String) ->
-    Result(option.Option(event.MeterUnit), engine.EngineError),
+  unit: fn(String) -> Result(option.Option(event.MeterUnit), engine.EngineError),
 ) -> Nil {
   expect.equal(unit("bandwidth_out_bytes"), Ok(option.Some(event.Bytes)))
   expect.equal(unit("requests"), Ok(option.Some(event.Count)))

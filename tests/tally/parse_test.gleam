@@ -56,7 +56,8 @@ pub fn parse_chunk_test() {
 }
 
 pub fn parse_chunk_s3_with_options_test() {
-  let line = "owner1 bucket1 [06/Feb/2019:00:00:38 +0000] 192.0.2.3 alice REQ1 REST.GET.OBJECT key \"GET /key HTTP/1.1\" 200 - 113 - 7 - \"-\" \"curl/8\""
+  let line =
+    "owner1 bucket1 [06/Feb/2019:00:00:38 +0000] 192.0.2.3 alice REQ1 REST.GET.OBJECT key \"GET /key HTTP/1.1\" 200 - 113 - 7 - \"-\" \"curl/8\""
   let options =
     event.ParserOptions(
       max_line: 4096,
@@ -71,29 +72,26 @@ pub fn parse_chunk_s3_with_options_test() {
       chunk: <<line:utf8>>,
       options: options,
     )
-  expect.equal(
-    parsed.events,
-    [
-      event.UsageEvent(
-        "REQ1/requests",
-        "edge-logs",
-        "alice",
-        "bucket1",
-        "requests",
-        1,
-        1_549_411_238_000,
-      ),
-      event.UsageEvent(
-        "REQ1/bandwidth_out_bytes",
-        "edge-logs",
-        "alice",
-        "bucket1",
-        "bandwidth_out_bytes",
-        113,
-        1_549_411_238_000,
-      ),
-    ],
-  )
+  expect.equal(parsed.events, [
+    event.UsageEvent(
+      "REQ1/requests",
+      "edge-logs",
+      "alice",
+      "bucket1",
+      "requests",
+      1,
+      1_549_411_238_000,
+    ),
+    event.UsageEvent(
+      "REQ1/bandwidth_out_bytes",
+      "edge-logs",
+      "alice",
+      "bucket1",
+      "bandwidth_out_bytes",
+      113,
+      1_549_411_238_000,
+    ),
+  ])
 }
 
 pub fn bad_options_are_a_typed_error_test() {
@@ -126,10 +124,9 @@ pub fn streaming_parser_gives_what_a_whole_chunk_gives_test() {
   // Cut inside the header, inside a line and before the last newline.
   let assert Ok(a) = parse.feed(p, <<"timestamp,custo":utf8>>)
   let assert Ok(b) =
-    parse.feed(
-      p,
-      <<"mer,bucket,bytes\n2026-10-01T00:00:00Z,acme,b1,1073741824\n2026-10-01T12:00":utf8>>,
-    )
+    parse.feed(p, <<
+      "mer,bucket,bytes\n2026-10-01T00:00:00Z,acme,b1,1073741824\n2026-10-01T12:00":utf8,
+    >>)
   let assert Ok(c) = parse.feed(p, <<":00Z,acme,b1,x":utf8>>)
   let assert Ok(d) = parse.finish(p)
   expect.equal(a.events, [])

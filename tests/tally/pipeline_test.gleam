@@ -1,11 +1,11 @@
-//// tally/pipeline against the running application, configured on the
+//// tally/pipeline against the running system, started by the test on the
 //// bundled sample with the file sink in a temporary directory.
 
 import tally/expect
 import tally/pipeline
 
 pub fn close_period_bills_the_sample_test() {
-  start_on_sample()
+  use <- with_pipeline_on_sample()
   pipeline.sync()
   let assert Ok(summary) = pipeline.close_period("2026-10")
   expect.equal(summary.period, "2026-10")
@@ -22,12 +22,12 @@ pub fn close_period_bills_the_sample_test() {
   )
   expect.equal(#(globex.amount_minor, initech.amount_minor), #(37_836, 3424))
   expect.equal(pipeline.drain(timeout_ms: 10_000), Ok(Nil))
-  let assert Error(pipeline.PipelineFailed(_)) = pipeline.close_period("2026-13")
-  stop()
+  let assert Error(pipeline.PipelineFailed(_)) =
+    pipeline.close_period("2026-13")
+  Nil
 }
 
-@external(erlang, "tally_test_ffi", "start_pipeline_on_sample")
-fn start_on_sample() -> Nil
-
-@external(erlang, "tally_test_ffi", "stop_pipeline")
-fn stop() -> Nil
+/// Runs `body` with the supervision tree started on the sample, and stops
+/// it afterwards, whether `body` returned or failed.
+@external(erlang, "tally_test_ffi", "with_pipeline_on_sample")
+fn with_pipeline_on_sample(body: fn() -> Nil) -> Nil

@@ -36,10 +36,9 @@ pub fn a_different_secondary_is_counted_and_logged_and_the_primary_wins_test() {
     })
   expect.equal(result, nif.parse_chunk(event.JsonLines, options, <<line:utf8>>))
   expect.equal(shadow.stats(), [shadow.ShadowStats("parse_chunk", 1, 1)])
-  expect.equal(
-    logged,
-    [#("parse_chunk", sha256_of(#(event.JsonLines, options, <<line:utf8>>)))],
-  )
+  expect.equal(logged, [
+    #("parse_chunk", sha256_of(#(event.JsonLines, options, <<line:utf8>>))),
+  ])
 }
 
 pub fn an_aggregator_in_shadow_mode_keeps_the_primary_when_the_secondary_fails_test() {
@@ -50,25 +49,19 @@ pub fn an_aggregator_in_shadow_mode_keeps_the_primary_when_the_secondary_fails_t
       on: backend.Shadow(backend.Nif, dead_port()),
       config: usage.default_config(),
     )
-  expect.equal(
-    shadow.stats(),
-    [shadow.ShadowStats("aggregator_new", 1, 1)],
-  )
+  expect.equal(shadow.stats(), [shadow.ShadowStats("aggregator_new", 1, 1)])
   let assert Ok(counted) =
-    aggregate.add_events(
-      agg,
-      [
-        event.UsageEvent(
-          id: "e1",
-          source: "s",
-          customer: "acme",
-          resource: "cdn",
-          meter: "requests",
-          value: 4,
-          time_ms: 1_790_812_800_000,
-        ),
-      ],
-    )
+    aggregate.add_events(agg, [
+      event.UsageEvent(
+        id: "e1",
+        source: "s",
+        customer: "acme",
+        resource: "cdn",
+        meter: "requests",
+        value: 4,
+        time_ms: 1_790_812_800_000,
+      ),
+    ])
   expect.equal(counted, usage.Counters(applied: 1, duplicates: 0, late: 0))
 }
 
@@ -78,21 +71,22 @@ pub fn agreeing_backends_count_calls_and_no_differences_test() {
   let on = backend.Shadow(backend.Port(p), backend.Nif)
   let assert Ok(agg) = aggregate.new(on: on, config: usage.default_config())
   let assert Ok(parser) =
-    parse.new(on: on, format: event.JsonLines, options: event.default_parser_options())
+    parse.new(
+      on: on,
+      format: event.JsonLines,
+      options: event.default_parser_options(),
+    )
   let assert Ok(fed) = aggregate.feed(agg, parser, <<line:utf8>>)
   expect.equal(fed.counters.applied, 1)
   let assert Ok(_) = aggregate.finish(agg, parser)
   let assert Ok(_) = aggregate.export(agg)
-  expect.equal(
-    shadow.stats(),
-    [
-      shadow.ShadowStats("aggregator_feed", 1, 0),
-      shadow.ShadowStats("aggregator_finish", 1, 0),
-      shadow.ShadowStats("aggregator_new", 1, 0),
-      shadow.ShadowStats("export", 1, 0),
-      shadow.ShadowStats("parser_new", 1, 0),
-    ],
-  )
+  expect.equal(shadow.stats(), [
+    shadow.ShadowStats("aggregator_feed", 1, 0),
+    shadow.ShadowStats("aggregator_finish", 1, 0),
+    shadow.ShadowStats("aggregator_new", 1, 0),
+    shadow.ShadowStats("export", 1, 0),
+    shadow.ShadowStats("parser_new", 1, 0),
+  ])
   expect.equal(aggregate.close(agg), Ok(Nil))
   port.stop(p)
 }

@@ -87,7 +87,11 @@ pub fn new(config: usage.AggregatorConfig) -> State {
 }
 
 pub fn counters(state: State) -> usage.Counters {
-  usage.Counters(applied: state.applied, duplicates: state.duplicates, late: state.late_count)
+  usage.Counters(
+    applied: state.applied,
+    duplicates: state.duplicates,
+    late: state.late_count,
+  )
 }
 
 /// Counts events (already checked by the caller).
@@ -114,7 +118,10 @@ fn apply(state: State, e: event.UsageEvent) -> State {
         Ok(_) -> State(..state, duplicates: state.duplicates + 1)
         Error(Nil) ->
           count(
-            State(..state, seen: map.put(state.seen, period, map.put(digests, digest, True))),
+            State(
+              ..state,
+              seen: map.put(state.seen, period, map.put(digests, digest, True)),
+            ),
             e,
             period,
           )
@@ -129,7 +136,10 @@ fn digest_of(state: State, e: event.UsageEvent) -> #(State, Int) {
     Ok(seed) -> #(state, xxh3_128(e.id, seed))
     Error(Nil) -> {
       let seed = xxh3_64(e.source)
-      #(State(..state, seeds: map.put(state.seeds, e.source, seed)), xxh3_128(e.id, seed))
+      #(
+        State(..state, seeds: map.put(state.seeds, e.source, seed)),
+        xxh3_128(e.id, seed),
+      )
     }
   }
 }
@@ -143,7 +153,12 @@ fn xxh3_128(text: String, seed: Int) -> Int
 // Counts an event of an open period, not a duplicate.
 fn count(state: State, e: event.UsageEvent, period: Int) -> State {
   let config = state.config
-  let window = #(e.customer, e.resource, e.meter, window_start(config.window, e.time_ms))
+  let window = #(
+    e.customer,
+    e.resource,
+    e.meter,
+    window_start(config.window, e.time_ms),
+  )
   let #(series, stats) = case map.get(state.windows, window) {
     Ok(st) -> #(state.series, add(st, e.value, e.time_ms))
     Error(Nil) -> #(
@@ -174,11 +189,20 @@ fn count(state: State, e: event.UsageEvent, period: Int) -> State {
       }
       let ps = case rate {
         False -> ps
-        True -> PeriodSeries(..ps, rate: add_to(ps.rate, { e.time_ms - period } / rate_interval_ms, e.value))
+        True ->
+          PeriodSeries(
+            ..ps,
+            rate: add_to(
+              ps.rate,
+              { e.time_ms - period } / rate_interval_ms,
+              e.value,
+            ),
+          )
       }
       let ps = case gauge {
         False -> ps
-        True -> PeriodSeries(..ps, samples: keep_max(ps.samples, e.time_ms, e.value))
+        True ->
+          PeriodSeries(..ps, samples: keep_max(ps.samples, e.time_ms, e.value))
       }
       map.put(state.periods, key, ps)
     }
@@ -209,7 +233,9 @@ fn keep_max(m: map.Map(Int, Int), key: Int, value: Int) -> map.Map(Int, Int) {
 
 fn add(st: Stats, value: Int, time_ms: Int) -> Stats {
   let later =
-    time_ms > st.latest_time_ms || time_ms == st.latest_time_ms && value > st.latest_value
+    time_ms > st.latest_time_ms
+    || time_ms == st.latest_time_ms
+    && value > st.latest_value
   Stats(
     sum: st.sum + value,
     count: st.count + 1,
@@ -287,10 +313,12 @@ pub fn month_start(time_ms: Int) -> Int {
 // (year, month) of a day number (H. Hinnant's civil_from_days).
 fn civil_month(days: Int) -> #(Int, Int) {
   let z = days + 719_468
-  let era = case z >= 0 {
-    True -> z
-    False -> z - 146_096
-  } / 146_097
+  let era =
+    case z >= 0 {
+      True -> z
+      False -> z - 146_096
+    }
+    / 146_097
   let doe = z - era * 146_097
   let yoe = { doe - doe / 1460 + doe / 36_524 - doe / 146_096 } / 365
   let y = yoe + era * 400
@@ -317,21 +345,30 @@ pub fn merge(into: State, from: State) -> Result(State, engine.AggregateError) {
     False -> Error(engine.ConfigMismatch)
     True ->
       case overlap(map.sorted_pairs(from.seen), into.seen) {
-        Ok(#(period, n)) -> Error(engine.Overlap(period: period_label(period), count: n))
+        Ok(#(period, n)) ->
+          Error(engine.Overlap(period: period_label(period), count: n))
         Error(Nil) ->
-          Ok(State(
-            ..into,
-            series: map.put_all(map.sorted_pairs(from.series), into.series),
-            windows: merge_windows(map.sorted_pairs(from.windows), into.windows),
-            periods: merge_periods(map.sorted_pairs(from.periods), into.periods),
-            seen: merge_seen(map.sorted_pairs(from.seen), into.seen),
-            closed: map.put_all(map.sorted_pairs(from.closed), into.closed),
-            // both newest first: theirs arrived after ours
-            late: chain.prepend(bytes.reverse(from.late), into.late),
-            applied: into.applied + from.applied,
-            duplicates: into.duplicates + from.duplicates,
-            late_count: into.late_count + from.late_count,
-          ))
+          Ok(
+            State(
+              ..into,
+              series: map.put_all(map.sorted_pairs(from.series), into.series),
+              windows: merge_windows(
+                map.sorted_pairs(from.windows),
+                into.windows,
+              ),
+              periods: merge_periods(
+                map.sorted_pairs(from.periods),
+                into.periods,
+              ),
+              seen: merge_seen(map.sorted_pairs(from.seen), into.seen),
+              closed: map.put_all(map.sorted_pairs(from.closed), into.closed),
+              // both newest first: theirs arrived after ours
+              late: chain.prepend(bytes.reverse(from.late), into.late),
+              applied: into.applied + from.applied,
+              duplicates: into.duplicates + from.duplicates,
+              late_count: into.late_count + from.late_count,
+            ),
+          )
       }
   }
 }
@@ -356,7 +393,11 @@ fn overlap(
   }
 }
 
-fn count_common(theirs: List(#(Int, Bool)), ours: map.Map(Int, Bool), n: Int) -> Int {
+fn count_common(
+  theirs: List(#(Int, Bool)),
+  ours: map.Map(Int, Bool),
+  n: Int,
+) -> Int {
   case theirs {
     [] -> n
     [#(d, _), ..rest] ->
@@ -378,7 +419,10 @@ fn merge_seen(
         Ok(m) -> m
         Error(Nil) -> map.new()
       }
-      merge_seen(rest, map.put(ours, period, map.put_all(map.sorted_pairs(digests), mine)))
+      merge_seen(
+        rest,
+        map.put(ours, period, map.put_all(map.sorted_pairs(digests), mine)),
+      )
     }
   }
 }
@@ -397,7 +441,11 @@ fn merge_periods(
       let merged =
         PeriodSeries(
           rate: fold_pairs(map.sorted_pairs(ps.rate), mine.rate, add_to),
-          samples: fold_pairs(map.sorted_pairs(ps.samples), mine.samples, keep_max),
+          samples: fold_pairs(
+            map.sorted_pairs(ps.samples),
+            mine.samples,
+            keep_max,
+          ),
         )
       merge_periods(rest, map.put(ours, key, merged))
     }
@@ -435,7 +483,12 @@ pub type SeriesUsage {
 
 /// The usage of every series (sorted by key) over one billing period.
 pub type PeriodUsage {
-  PeriodUsage(start_ms: Int, end_ms: Int, gauge_gap_cap_ms: Int, series: List(SeriesUsage))
+  PeriodUsage(
+    start_ms: Int,
+    end_ms: Int,
+    gauge_gap_cap_ms: Int,
+    series: List(SeriesUsage),
+  )
 }
 
 /// Closes the period starting at `start_ms`: later events for it are kept
@@ -493,11 +546,19 @@ fn group_series(
             True -> st.max
             False -> u.max
           }
-          let u = SeriesUsage(..u, total: u.total + st.sum, count: u.count + st.count, max: max)
+          let u =
+            SeriesUsage(
+              ..u,
+              total: u.total + st.sum,
+              count: u.count + st.count,
+              max: max,
+            )
           group_series(rest, state, period, [u, ..done])
         }
         Error(Nil) -> {
-          let #(rates, samples) = case map.get(state.periods, #(c, r, m, period)) {
+          let #(rates, samples) = case
+            map.get(state.periods, #(c, r, m, period))
+          {
             Ok(ps) -> #(map.sorted_pairs(ps.rate), map.sorted_pairs(ps.samples))
             Error(Nil) -> #([], [])
           }
@@ -535,16 +596,21 @@ fn merge_windows(
   case theirs {
     [] -> ours
     [#(key, st), ..rest] ->
-      merge_windows(rest, map.put(ours, key, case map.get(ours, key) {
-        Ok(mine) -> merge_stats(mine, st)
-        Error(Nil) -> st
-      }))
+      merge_windows(
+        rest,
+        map.put(ours, key, case map.get(ours, key) {
+          Ok(mine) -> merge_stats(mine, st)
+          Error(Nil) -> st
+        }),
+      )
   }
 }
 
 fn merge_stats(a: Stats, b: Stats) -> Stats {
   let later =
-    b.latest_time_ms > a.latest_time_ms || b.latest_time_ms == a.latest_time_ms && b.latest_value > a.latest_value
+    b.latest_time_ms > a.latest_time_ms
+    || b.latest_time_ms == a.latest_time_ms
+    && b.latest_value > a.latest_value
   Stats(
     sum: a.sum + b.sum,
     count: a.count + b.count,
@@ -571,7 +637,6 @@ fn merge_stats(a: Stats, b: Stats) -> Stats {
     },
   )
 }
-
 
 /// `YYYY-MM` of the month holding `time_ms` (a negative year as `-001`,
 /// as Rust's `{:04}` writes it).
@@ -600,8 +665,12 @@ pub fn parse_period(label: String) -> Result(Int, Nil) {
   case bytes.size(b) == 7 && bytes.at(b, 4) == 45 {
     False -> Error(Nil)
     True ->
-      case signed_number(bytes.slice(b, 0, 4), True), signed_number(bytes.slice(b, 5, 2), False) {
-        Ok(y), Ok(m) if m >= 1 && m <= 12 -> Ok(rfc3339.days_from_civil(y, m, 1) * day_ms)
+      case
+        signed_number(bytes.slice(b, 0, 4), True),
+        signed_number(bytes.slice(b, 5, 2), False)
+      {
+        Ok(y), Ok(m) if m >= 1 && m <= 12 ->
+          Ok(rfc3339.days_from_civil(y, m, 1) * day_ms)
         _, _ -> Error(Nil)
       }
   }

@@ -29,7 +29,11 @@ pub fn prepend(items: List(a), onto: List(a)) -> List(a) {
 /// use <- chain.guard(n < 0, "negative")
 /// Ok(n)
 /// ```
-pub fn guard(failed: Bool, reason: e, rest: fn() -> Result(b, e)) -> Result(b, e) {
+pub fn guard(
+  failed: Bool,
+  reason: e,
+  rest: fn() -> Result(b, e),
+) -> Result(b, e) {
   case failed {
     True -> Error(reason)
     False -> rest()

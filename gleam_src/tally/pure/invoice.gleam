@@ -20,29 +20,97 @@ pub fn bill(
   p: plans.Plans,
   version: Int,
 ) -> Result(billing.Invoice, engine.BillingError) {
+  bill_where(usage, p, version, fn(_) { True })
+}
+
+/// Bills the customers of one shard of `shards`: those (with usage, or
+/// named in the plans) whose XXH3-64 modulo `shards` is `shard`, the rule
+/// of `tally_core::shard::shard_of`.
+pub fn bill_shard(
+  usage: agg.PeriodUsage,
+  p: plans.Plans,
+  version: Int,
+  shard: Int,
+  shards: Int,
+) -> Result(billing.Invoice, engine.BillingError) {
+  bill_where(usage, p, version, fn(customer) {
+    shard_of(customer, shards) == shard
+  })
+}
+
+/// The shard of a customer among `shards` (0 for one shard or none).
+pub fn shard_of(customer: String, shards: Int) -> Int {
+  case shards <= 1 {
+    True -> 0
+    False -> hash64(<<customer:utf8>>) % shards
+  }
+}
+
+@external(erlang, "tally_xxh3", "hash64")
+fn hash64(bytes: BitArray) -> Int
+
+fn bill_where(
+  usage: agg.PeriodUsage,
+  p: plans.Plans,
+  version: Int,
+  keep: fn(String) -> Bool,
+) -> Result(billing.Invoice, engine.BillingError) {
   let period = agg.period_label(usage.start_ms)
-  let customers = customers_of(usage.series, map.sorted_pairs(p.customers))
+  let customers =
+    customers_of(usage.series, map.sorted_pairs(p.customers), keep)
   bill_customers(customers, usage, p, period, version, [], [])
 }
 
+// Each customer's series (in key order), customers in order: one pass over
+// the series, then the customers the plans name.
 fn customers_of(
   series: List(agg.SeriesUsage),
   assigned: List(#(String, String)),
-) -> List(String) {
-  let with_usage = put_each(series, map.new(), fn(s: agg.SeriesUsage) { s.customer })
-  let all = put_each(assigned, with_usage, fn(pair: #(String, String)) { pair.0 })
-  map.keys(all)
+  keep: fn(String) -> Bool,
+) -> List(#(String, List(agg.SeriesUsage))) {
+  let with_usage = group_by_customer(series, keep, map.new())
+  let all = name_each(assigned, keep, with_usage)
+  reverse_groups(bytes.reverse(map.sorted_pairs(all)), [])
 }
 
-fn put_each(items: List(a), into: map.Map(String, Bool), key: fn(a) -> String) -> map.Map(String, Bool) {
-  case items {
-    [] -> into
-    [x, ..rest] -> put_each(rest, map.put(into, key(x), True), key)
+fn group_by_customer(
+  series: List(agg.SeriesUsage),
+  keep: fn(String) -> Bool,
+  acc: map.Map(String, List(agg.SeriesUsage)),
+) -> map.Map(String, List(agg.SeriesUsage)) {
+  case series {
+    [] -> acc
+    [s, ..rest] ->
+      case keep(s.customer) {
+        False -> group_by_customer(rest, keep, acc)
+        True -> {
+          let before = case map.get(acc, s.customer) {
+            Ok(members) -> members
+            Error(Nil) -> []
+          }
+          group_by_customer(rest, keep, map.put(acc, s.customer, [s, ..before]))
+        }
+      }
+  }
+}
+
+fn name_each(
+  assigned: List(#(String, String)),
+  keep: fn(String) -> Bool,
+  acc: map.Map(String, List(agg.SeriesUsage)),
+) -> map.Map(String, List(agg.SeriesUsage)) {
+  case assigned {
+    [] -> acc
+    [#(customer, _), ..rest] ->
+      case keep(customer), map.get(acc, customer) {
+        True, Error(Nil) -> name_each(rest, keep, map.put(acc, customer, []))
+        _, _ -> name_each(rest, keep, acc)
+      }
   }
 }
 
 fn bill_customers(
-  customers: List(String),
+  customers: List(#(String, List(agg.SeriesUsage))),
   usage: agg.PeriodUsage,
   p: plans.Plans,
   period: String,
@@ -51,14 +119,34 @@ fn bill_customers(
   unbilled: List(String),
 ) -> Result(billing.Invoice, engine.BillingError) {
   case customers {
-    [] -> Ok(billing.Invoice(lines: bytes.reverse(lines), unbilled_customers: bytes.reverse(unbilled)))
-    [customer, ..rest] ->
+    [] ->
+      Ok(billing.Invoice(
+        lines: bytes.reverse(lines),
+        unbilled_customers: bytes.reverse(unbilled),
+      ))
+    [#(customer, series), ..rest] ->
       case plans.plan_for(p, customer) {
-        Error(Nil) -> bill_customers(rest, usage, p, period, version, lines, [customer, ..unbilled])
+        Error(Nil) ->
+          bill_customers(rest, usage, p, period, version, lines, [
+            customer,
+            ..unbilled
+          ])
         Ok(plan) ->
-          case bill_lines(plan.lines, plan, customer, usage, period, version, lines) {
+          case
+            bill_lines(
+              plan.lines,
+              plan,
+              customer,
+              series,
+              usage,
+              period,
+              version,
+              lines,
+            )
+          {
             Error(e) -> Error(e)
-            Ok(lines) -> bill_customers(rest, usage, p, period, version, lines, unbilled)
+            Ok(lines) ->
+              bill_customers(rest, usage, p, period, version, lines, unbilled)
           }
       }
   }
@@ -68,6 +156,7 @@ fn bill_lines(
   plan_lines: List(plans.PlanLine),
   plan: plans.Plan,
   customer: String,
+  of_customer: List(agg.SeriesUsage),
   usage: agg.PeriodUsage,
   period: String,
   version: Int,
@@ -76,14 +165,26 @@ fn bill_lines(
   case plan_lines {
     [] -> Ok(acc)
     [line, ..rest] -> {
-      let series = of_customer_meter(usage.series, customer, line.meter, [])
+      let series = of_customer_meter(of_customer, customer, line.meter, [])
       let groups = case line.scope {
         plans.CustomerScope -> [#("*", series)]
         plans.ResourceScope -> by_resource(series)
       }
-      case bill_groups(groups, line, plan, customer, usage, period, version, acc) {
+      case
+        bill_groups(groups, line, plan, customer, usage, period, version, acc)
+      {
         Error(e) -> Error(e)
-        Ok(acc) -> bill_lines(rest, plan, customer, usage, period, version, acc)
+        Ok(acc) ->
+          bill_lines(
+            rest,
+            plan,
+            customer,
+            of_customer,
+            usage,
+            period,
+            version,
+            acc,
+          )
       }
     }
   }
@@ -107,7 +208,9 @@ fn of_customer_meter(
 
 // Series grouped by resource, resources in order (the series are sorted by
 // key, so a resource's series are consecutive).
-fn by_resource(series: List(agg.SeriesUsage)) -> List(#(String, List(agg.SeriesUsage))) {
+fn by_resource(
+  series: List(agg.SeriesUsage),
+) -> List(#(String, List(agg.SeriesUsage))) {
   group(series, [])
 }
 
@@ -134,7 +237,8 @@ fn reverse_groups(
 ) -> List(#(String, List(agg.SeriesUsage))) {
   case groups {
     [] -> acc
-    [#(r, members), ..rest] -> reverse_groups(rest, [#(r, bytes.reverse(members)), ..acc])
+    [#(r, members), ..rest] ->
+      reverse_groups(rest, [#(r, bytes.reverse(members)), ..acc])
   }
 }
 
@@ -152,8 +256,17 @@ fn bill_groups(
     [] -> Ok(acc)
     [#(resource, members), ..rest] -> {
       let key =
-        customer <> "/" <> resource <> "/" <> line.meter <> "/" <> plans.measure_name(line.measure)
-        <> "/" <> period <> "/v" <> bytes.int_to_text(version)
+        customer
+        <> "/"
+        <> resource
+        <> "/"
+        <> line.meter
+        <> "/"
+        <> plans.measure_name(line.measure)
+        <> "/"
+        <> period
+        <> "/v"
+        <> bytes.int_to_text(version)
       let priced = {
         use used <- chain.then(quantity(line, members, usage))
         use overage <- chain.then(ratio.saturating_sub(used, line.included))
@@ -179,12 +292,14 @@ fn bill_groups(
       case priced {
         Error(Nil) -> Error(engine.AmountOverflow(key: key))
         Ok(invoice_line) ->
-          bill_groups(rest, line, plan, customer, usage, period, version, [invoice_line, ..acc])
+          bill_groups(rest, line, plan, customer, usage, period, version, [
+            invoice_line,
+            ..acc
+          ])
       }
     }
   }
 }
-
 
 // Quantities -----------------------------------------------------------------
 
@@ -204,19 +319,34 @@ fn quantity(
     }
   }
   case line.measure {
-    billing.Total -> Ok(per_gb(sum(group, fn(s: agg.SeriesUsage) { s.total }, 0)))
+    billing.Total ->
+      Ok(per_gb(sum(group, fn(s: agg.SeriesUsage) { s.total }, 0)))
     billing.P95Rate -> {
       let by_interval = interval_sums(group, map.new())
-      let bytes_in = p95_interval_value(values(map.sorted_pairs(by_interval), []), period_ms / agg.rate_interval_ms)
+      let bytes_in =
+        p95_interval_value(
+          values(map.sorted_pairs(by_interval), []),
+          period_ms / agg.rate_interval_ms,
+        )
       // bytes per 300 s, in bits per second, in Mbps
       Ok(ratio.new(bytes_in * 8, 300 * 1_000_000))
     }
     billing.GbMonthAverage -> {
       let total =
-        sum(group, fn(s: agg.SeriesUsage) { byte_ms(s.samples, usage.end_ms, usage.gauge_gap_cap_ms, 0) }, 0)
+        sum(
+          group,
+          fn(s: agg.SeriesUsage) {
+            byte_ms(s.samples, usage.end_ms, usage.gauge_gap_cap_ms, 0)
+          },
+          0,
+        )
       case line.bytes_per_gb * period_ms > u128_max {
         True -> Error(Nil)
-        False -> ratio.mul(ratio.new(total, 1), ratio.new(1, line.bytes_per_gb * period_ms))
+        False ->
+          ratio.mul(
+            ratio.new(total, 1),
+            ratio.new(1, line.bytes_per_gb * period_ms),
+          )
       }
     }
     billing.Peak -> Ok(per_gb(peak_of_sum(group, usage.gauge_gap_cap_ms)))
@@ -230,21 +360,30 @@ fn sum(items: List(a), f: fn(a) -> Int, acc: Int) -> Int {
   }
 }
 
-fn interval_sums(group: List(agg.SeriesUsage), acc: map.Map(Int, Int)) -> map.Map(Int, Int) {
+fn interval_sums(
+  group: List(agg.SeriesUsage),
+  acc: map.Map(Int, Int),
+) -> map.Map(Int, Int) {
   case group {
     [] -> acc
     [s, ..rest] -> interval_sums(rest, add_intervals(s.rate_intervals, acc))
   }
 }
 
-fn add_intervals(pairs: List(#(Int, Int)), acc: map.Map(Int, Int)) -> map.Map(Int, Int) {
+fn add_intervals(
+  pairs: List(#(Int, Int)),
+  acc: map.Map(Int, Int),
+) -> map.Map(Int, Int) {
   case pairs {
     [] -> acc
     [#(i, v), ..rest] ->
-      add_intervals(rest, map.put(acc, i, case map.get(acc, i) {
-        Ok(x) -> x + v
-        Error(Nil) -> v
-      }))
+      add_intervals(
+        rest,
+        map.put(acc, i, case map.get(acc, i) {
+          Ok(x) -> x + v
+          Error(Nil) -> v
+        }),
+      )
   }
 }
 
@@ -278,7 +417,12 @@ fn nth(list: List(Int), i: Int) -> Int {
 
 /// Byte-milliseconds of one gauge series: each sample lasts until the
 /// next, the period end, or `cap_ms`, whichever comes first.
-pub fn byte_ms(samples: List(#(Int, Int)), end_ms: Int, cap_ms: Int, acc: Int) -> Int {
+pub fn byte_ms(
+  samples: List(#(Int, Int)),
+  end_ms: Int,
+  cap_ms: Int,
+  acc: Int,
+) -> Int {
   case samples {
     [] -> acc
     [#(t, level), ..rest] -> {
@@ -325,7 +469,11 @@ fn tag_samples(
   }
 }
 
-fn tag(samples: List(#(Int, Int)), n: Int, acc: List(#(Int, Int, Int))) -> List(#(Int, Int, Int)) {
+fn tag(
+  samples: List(#(Int, Int)),
+  n: Int,
+  acc: List(#(Int, Int, Int)),
+) -> List(#(Int, Int, Int)) {
   case samples {
     [] -> acc
     [#(t, level), ..rest] -> tag(rest, n, [#(t, n, level), ..acc])
@@ -345,13 +493,24 @@ fn sweep(
       let latest = map.put(latest, n, #(t, level))
       case rest {
         [#(next, _, _), ..] if next == t -> sweep(rest, cap_ms, latest, best)
-        _ -> sweep(rest, cap_ms, latest, larger(best, level_sum(map.sorted_pairs(latest), t, cap_ms, 0)))
+        _ ->
+          sweep(
+            rest,
+            cap_ms,
+            latest,
+            larger(best, level_sum(map.sorted_pairs(latest), t, cap_ms, 0)),
+          )
       }
     }
   }
 }
 
-fn level_sum(latest: List(#(Int, #(Int, Int))), t: Int, cap_ms: Int, acc: Int) -> Int {
+fn level_sum(
+  latest: List(#(Int, #(Int, Int))),
+  t: Int,
+  cap_ms: Int,
+  acc: Int,
+) -> Int {
   case latest {
     [] -> acc
     [#(_, #(ts, level)), ..rest] ->
@@ -381,7 +540,10 @@ pub fn price(
         quantity,
         ratio.new(size.denominator, size.numerator),
       ))
-      use total <- chain.then(ratio.mul(ratio.int(ratio.ceil(packages)), package_price))
+      use total <- chain.then(ratio.mul(
+        ratio.int(ratio.ceil(packages)),
+        package_price,
+      ))
       Ok(#(total, package_price))
     }
     plans.Graduated(tiers) ->
@@ -433,7 +595,10 @@ fn graduated(
   }
 }
 
-fn volume_tier(tiers: List(plans.Tier), quantity: billing.Fraction) -> plans.Tier {
+fn volume_tier(
+  tiers: List(plans.Tier),
+  quantity: billing.Fraction,
+) -> plans.Tier {
   case tiers {
     [t] -> t
     [t, ..rest] ->

@@ -47,7 +47,12 @@ pub fn peek(b: BitArray, pos: Int) -> #(Int, Int) {
   #(bytes.at(b, p), p)
 }
 
-pub fn expect(b: BitArray, pos: Int, c: Int, expected: String) -> Result(Int, ScanError) {
+pub fn expect(
+  b: BitArray,
+  pos: Int,
+  c: Int,
+  expected: String,
+) -> Result(Int, ScanError) {
   let #(got, p) = peek(b, pos)
   case got == c {
     True -> Ok(p + 1)
@@ -68,7 +73,11 @@ pub fn begin_object(b: BitArray, pos: Int) -> Result(Int, ScanError) {
 }
 
 /// The next key of an object, or its end; `first` when no key came yet.
-pub fn next_key(b: BitArray, pos: Int, first: Bool) -> Result(NextKey, ScanError) {
+pub fn next_key(
+  b: BitArray,
+  pos: Int,
+  first: Bool,
+) -> Result(NextKey, ScanError) {
   let #(c, p) = peek(b, pos)
   case c, first {
     125, _ -> Ok(EndOfObject(p + 1))
@@ -97,7 +106,11 @@ fn key_at(b: BitArray, pos: Int) -> Result(NextKey, ScanError) {
 
 /// Whether another element follows in an array (consuming the comma or
 /// the closing `]`).
-pub fn next_element(b: BitArray, pos: Int, first: Bool) -> Result(#(Bool, Int), ScanError) {
+pub fn next_element(
+  b: BitArray,
+  pos: Int,
+  first: Bool,
+) -> Result(#(Bool, Int), ScanError) {
   let #(c, p) = peek(b, pos)
   case c, first {
     93, _ -> Ok(#(False, p + 1))
@@ -117,7 +130,11 @@ pub fn string(b: BitArray, pos: Int) -> Result(#(String, Int), ScanError) {
   }
 }
 
-fn plain_string(b: BitArray, start: Int, i: Int) -> Result(#(String, Int), ScanError) {
+fn plain_string(
+  b: BitArray,
+  start: Int,
+  i: Int,
+) -> Result(#(String, Int), ScanError) {
   case bytes.at(b, i) {
     -1 -> Error(Syntax(bytes.size(b), "closing '\"'"))
     34 -> Ok(#(bytes.slice_text(b, start, i - start), i + 1))
@@ -127,7 +144,12 @@ fn plain_string(b: BitArray, start: Int, i: Int) -> Result(#(String, Int), ScanE
   }
 }
 
-fn escaped(b: BitArray, start: Int, i: Int, out: BitArray) -> Result(#(String, Int), ScanError) {
+fn escaped(
+  b: BitArray,
+  start: Int,
+  i: Int,
+  out: BitArray,
+) -> Result(#(String, Int), ScanError) {
   case bytes.at(b, i) {
     -1 -> Error(Syntax(i, "closing '\"'"))
     34 ->
@@ -148,7 +170,8 @@ fn escaped(b: BitArray, start: Int, i: Int, out: BitArray) -> Result(#(String, I
         116 -> escaped(b, start, i + 2, bytes.append_byte(out, 9))
         117 ->
           case unicode_escape(b, i + 2) {
-            Ok(#(utf8, next)) -> escaped(b, start, next, bytes.append(out, utf8))
+            Ok(#(utf8, next)) ->
+              escaped(b, start, next, bytes.append(out, utf8))
             Error(e) -> Error(e)
           }
         _ -> Error(Syntax(i + 1, "a valid escape"))
@@ -165,7 +188,13 @@ fn hex4(b: BitArray, i: Int) -> Result(Int, ScanError) {
   }
 }
 
-fn hex_digits(b: BitArray, at: Int, i: Int, value: Int, left: Int) -> Result(Int, ScanError) {
+fn hex_digits(
+  b: BitArray,
+  at: Int,
+  i: Int,
+  value: Int,
+  left: Int,
+) -> Result(Int, ScanError) {
   case left {
     0 -> Ok(value)
     _ -> {
@@ -214,7 +243,11 @@ fn unicode_escape(b: BitArray, i: Int) -> Result(#(BitArray, Int), ScanError) {
   }
 }
 
-fn code_point(code: Int, at: Int, next: Int) -> Result(#(BitArray, Int), ScanError) {
+fn code_point(
+  code: Int,
+  at: Int,
+  next: Int,
+) -> Result(#(BitArray, Int), ScanError) {
   case bytes.codepoint_utf8(code) {
     Ok(utf8) -> Ok(#(utf8, next))
     Error(Nil) -> Error(Syntax(at, "a valid code point"))
@@ -244,13 +277,18 @@ pub fn number(b: BitArray, pos: Int) -> Result(#(Number, Int), ScanError) {
             Error(e) -> Error(e)
             Ok(#(after, has_exponent)) -> {
               let integral = !has_fraction && !has_exponent
-              let zero = int_end - int_start == 1 && bytes.at(b, int_start) == 48
+              let zero =
+                int_end - int_start == 1 && bytes.at(b, int_start) == 48
               case negative && !{ zero && integral }, integral {
                 True, _ -> Ok(#(NotCount, after))
                 _, False -> Ok(#(NotCount, after))
                 False, True -> {
                   let v =
-                    bytes.parse_digits(bytes.slice(b, int_start, int_end - int_start))
+                    bytes.parse_digits(bytes.slice(
+                      b,
+                      int_start,
+                      int_end - int_start,
+                    ))
                   case v > i64_max {
                     True -> Ok(#(TooLarge, after))
                     False -> Ok(#(Count(v), after))
@@ -329,7 +367,12 @@ fn skip_value_at(b: BitArray, pos: Int, depth: Int) -> Result(Int, ScanError) {
   }
 }
 
-fn skip_members(b: BitArray, pos: Int, first: Bool, depth: Int) -> Result(Int, ScanError) {
+fn skip_members(
+  b: BitArray,
+  pos: Int,
+  first: Bool,
+  depth: Int,
+) -> Result(Int, ScanError) {
   case next_key(b, pos, first) {
     Error(e) -> Error(e)
     Ok(EndOfObject(after)) -> Ok(after)
@@ -341,7 +384,12 @@ fn skip_members(b: BitArray, pos: Int, first: Bool, depth: Int) -> Result(Int, S
   }
 }
 
-fn skip_elements(b: BitArray, pos: Int, first: Bool, depth: Int) -> Result(Int, ScanError) {
+fn skip_elements(
+  b: BitArray,
+  pos: Int,
+  first: Bool,
+  depth: Int,
+) -> Result(Int, ScanError) {
   case next_element(b, pos, first) {
     Error(e) -> Error(e)
     Ok(#(False, after)) -> Ok(after)
@@ -354,7 +402,11 @@ fn skip_elements(b: BitArray, pos: Int, first: Bool, depth: Int) -> Result(Int, 
 }
 
 /// `word` (`true`, `false`, `null`) at `pos`, and the position after it.
-pub fn literal(b: BitArray, pos: Int, word: BitArray) -> Result(Int, ScanError) {
+pub fn literal(
+  b: BitArray,
+  pos: Int,
+  word: BitArray,
+) -> Result(Int, ScanError) {
   case bytes.starts_with(b, pos, word) {
     True -> Ok(pos + bytes.size(word))
     False -> Error(Syntax(pos, "a value"))

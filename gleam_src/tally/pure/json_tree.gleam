@@ -3,6 +3,7 @@
 
 import tally/pure/bytes
 import tally/pure/json
+import tally/pure/map
 
 pub type Json {
   JString(String)
@@ -30,12 +31,17 @@ pub fn parse(text: String) -> Result(Json, String) {
 
 fn describe(e: json.ScanError) -> String {
   case e {
-    json.Syntax(at, expected) -> "expected " <> expected <> " at byte " <> bytes.int_to_text(at)
+    json.Syntax(at, expected) ->
+      "expected " <> expected <> " at byte " <> bytes.int_to_text(at)
     json.Utf8(at) -> "invalid UTF-8 at byte " <> bytes.int_to_text(at)
   }
 }
 
-fn value(b: BitArray, pos: Int, depth: Int) -> Result(#(Json, Int), json.ScanError) {
+fn value(
+  b: BitArray,
+  pos: Int,
+  depth: Int,
+) -> Result(#(Json, Int), json.ScanError) {
   let #(c, p) = json.peek(b, pos)
   case depth > json.max_depth, c {
     True, _ -> Error(json.Syntax(p, "less nesting"))
@@ -54,7 +60,8 @@ fn value(b: BitArray, pos: Int, depth: Int) -> Result(#(Json, Int), json.ScanErr
         False -> Error(json.Syntax(p, "a value"))
         True ->
           case json.number(b, p) {
-            Ok(#(_, after)) -> Ok(#(JNumber(bytes.slice_text(b, p, after - p)), after))
+            Ok(#(_, after)) ->
+              Ok(#(JNumber(bytes.slice_text(b, p, after - p)), after))
             Error(e) -> Error(e)
           }
       }
@@ -97,9 +104,89 @@ fn elements(
   }
 }
 
-fn literal(b: BitArray, pos: Int, word: BitArray, v: Json) -> Result(#(Json, Int), json.ScanError) {
+fn literal(
+  b: BitArray,
+  pos: Int,
+  word: BitArray,
+  v: Json,
+) -> Result(#(Json, Int), json.ScanError) {
   case json.literal(b, pos, word) {
     Ok(after) -> Ok(#(v, after))
     Error(e) -> Error(e)
+  }
+}
+
+type ReplaceOption {
+  Global
+}
+
+@external(erlang, "binary", "replace")
+fn replace(
+  subject: String,
+  pattern: String,
+  with: String,
+  options: List(ReplaceOption),
+) -> String
+
+/// The first key (in document order) given twice in one object, described
+/// as the Rust engine's `first_repeated_key` describes it: the object's
+/// place as a JSON Pointer (RFC 6901).
+///
+/// ```gleam
+/// let assert Ok(tree) = parse("{\"a\":1,\"a\":2}")
+/// first_repeated_key(tree)
+/// // -> Ok("duplicate key \"a\" at the top level")
+/// ```
+pub fn first_repeated_key(tree: Json) -> Result(String, Nil) {
+  repeated_in(tree, "")
+}
+
+fn repeated_in(tree: Json, pointer: String) -> Result(String, Nil) {
+  case tree {
+    JObject(members) -> repeated_member(members, pointer, map.new())
+    JArray(items) -> repeated_item(items, pointer, 0)
+    _ -> Error(Nil)
+  }
+}
+
+fn repeated_member(
+  members: List(#(String, Json)),
+  pointer: String,
+  seen: map.Map(String, Bool),
+) -> Result(String, Nil) {
+  case members {
+    [] -> Error(Nil)
+    [#(key, value), ..rest] ->
+      case map.get(seen, key) {
+        Ok(_) ->
+          case pointer {
+            "" -> Ok("duplicate key \"" <> key <> "\" at the top level")
+            _ -> Ok("duplicate key \"" <> key <> "\" in " <> pointer)
+          }
+        Error(Nil) -> {
+          let escaped =
+            replace(replace(key, "~", "~0", [Global]), "/", "~1", [Global])
+          case repeated_in(value, pointer <> "/" <> escaped) {
+            Ok(found) -> Ok(found)
+            Error(Nil) ->
+              repeated_member(rest, pointer, map.put(seen, key, True))
+          }
+        }
+      }
+  }
+}
+
+fn repeated_item(
+  items: List(Json),
+  pointer: String,
+  i: Int,
+) -> Result(String, Nil) {
+  case items {
+    [] -> Error(Nil)
+    [item, ..rest] ->
+      case repeated_in(item, pointer <> "/" <> bytes.int_to_text(i)) {
+        Ok(found) -> Ok(found)
+        Error(Nil) -> repeated_item(rest, pointer, i + 1)
+      }
   }
 }

@@ -7,9 +7,9 @@
 //// in chunks cut anywhere; a partial line waits for the next chunk.
 
 import tally/event
-import tally/pure/chain
 import tally/option
 import tally/pure/bytes
+import tally/pure/chain
 
 /// What a format made of one line.
 pub type LineResult {
@@ -78,7 +78,10 @@ fn parsed(out: Out, bytes_read: Int) -> event.Parsed {
 }
 
 /// The lines a chunk completes.
-pub fn feed(stream: Stream(state), chunk: BitArray) -> #(Stream(state), event.Parsed) {
+pub fn feed(
+  stream: Stream(state),
+  chunk: BitArray,
+) -> #(Stream(state), event.Parsed) {
   let #(s, out) = pieces(stream, bytes.split_lines(chunk), empty())
   #(s, parsed(out, bytes.size(chunk)))
 }
@@ -102,7 +105,12 @@ pub fn parse_all(
   state: state,
   parse_line: fn(state, Int, BitArray) -> #(state, LineResult),
 ) -> event.Parsed {
-  let #(s, out) = pieces(new(format, max_line, state, parse_line), bytes.split_lines(input), empty())
+  let #(s, out) =
+    pieces(
+      new(format, max_line, state, parse_line),
+      bytes.split_lines(input),
+      empty(),
+    )
   let #(_, out) = case s.carry, s.skipping {
     <<>>, option.None -> #(s, out)
     _, _ -> complete(s, <<>>, out)
@@ -111,7 +119,11 @@ pub fn parse_all(
 }
 
 // Every piece but the last ends with a newline; the last is unfinished.
-fn pieces(s: Stream(state), list: List(BitArray), out: Out) -> #(Stream(state), Out) {
+fn pieces(
+  s: Stream(state),
+  list: List(BitArray),
+  out: Out,
+) -> #(Stream(state), Out) {
   case list {
     [] -> #(s, out)
     [last] -> #(extend(s, last), out)
@@ -129,7 +141,11 @@ fn extend(s: Stream(state), piece: BitArray) -> Stream(state) {
   let s = Stream(..s, line_start: s.line_start + size)
   case s.skipping {
     option.Some(len) ->
-      Stream(..s, skipping: option.Some(len + size), carry: keep_head(s.carry, piece))
+      Stream(
+        ..s,
+        skipping: option.Some(len + size),
+        carry: keep_head(s.carry, piece),
+      )
     option.None ->
       case bytes.size(s.carry) + size > s.max_line {
         True ->
@@ -153,7 +169,11 @@ fn keep_head(carry: BitArray, piece: BitArray) -> BitArray {
 }
 
 // A line ends with `piece` (what the chunk has of it, before its newline).
-fn complete(s: Stream(state), piece: BitArray, out: Out) -> #(Stream(state), Out) {
+fn complete(
+  s: Stream(state),
+  piece: BitArray,
+  out: Out,
+) -> #(Stream(state), Out) {
   let carried = case s.skipping {
     option.Some(len) -> len
     option.None -> bytes.size(s.carry)
@@ -164,46 +184,85 @@ fn complete(s: Stream(state), piece: BitArray, out: Out) -> #(Stream(state), Out
   let #(s, out) = case s.skipping, s.carry {
     option.Some(len), _ -> {
       let total = len + bytes.size(piece)
-      #(s, reject(s, out, number, offset, event.LineTooLong(length: total, limit: s.max_line), keep_head(s.carry, piece)))
+      #(
+        s,
+        reject(
+          s,
+          out,
+          number,
+          offset,
+          event.LineTooLong(length: total, limit: s.max_line),
+          keep_head(s.carry, piece),
+        ),
+      )
     }
     option.None, <<>> ->
       case bytes.size(piece) > s.max_line {
-        True ->
-          #(s, reject(s, out, number, offset, event.LineTooLong(length: bytes.size(piece), limit: s.max_line), piece))
+        True -> #(
+          s,
+          reject(
+            s,
+            out,
+            number,
+            offset,
+            event.LineTooLong(length: bytes.size(piece), limit: s.max_line),
+            piece,
+          ),
+        )
         False -> line(s, bytes.strip_cr(piece), number, offset, out)
       }
     option.None, carry -> {
       let total = bytes.size(carry) + bytes.size(piece)
       case total > s.max_line {
-        True ->
-          #(s, reject(s, out, number, offset, event.LineTooLong(length: total, limit: s.max_line), keep_head(carry, piece)))
-        False -> line(s, bytes.strip_cr(bytes.append(carry, piece)), number, offset, out)
+        True -> #(
+          s,
+          reject(
+            s,
+            out,
+            number,
+            offset,
+            event.LineTooLong(length: total, limit: s.max_line),
+            keep_head(carry, piece),
+          ),
+        )
+        False ->
+          line(
+            s,
+            bytes.strip_cr(bytes.append(carry, piece)),
+            number,
+            offset,
+            out,
+          )
       }
     }
   }
   #(Stream(..s, carry: <<>>, skipping: option.None, next_line: number + 1), out)
 }
 
-fn line(s: Stream(state), text: BitArray, number: Int, offset: Int, out: Out) -> #(Stream(state), Out) {
+fn line(
+  s: Stream(state),
+  text: BitArray,
+  number: Int,
+  offset: Int,
+  out: Out,
+) -> #(Stream(state), Out) {
   let parse_line = s.parse_line
   let #(state, result) = parse_line(s.state, number, text)
   let s = Stream(..s, state: state)
   case result {
     Skipped -> #(s, Out(..out, skipped: out.skipped + 1))
-    Accepted(events) ->
-      #(
-        s,
-        Out(
-          ..out,
-          events: chain.prepend(events, out.events),
-          accepted: out.accepted + 1,
-          emitted: out.emitted + bytes.length(events),
-        ),
-      )
+    Accepted(events) -> #(
+      s,
+      Out(
+        ..out,
+        events: chain.prepend(events, out.events),
+        accepted: out.accepted + 1,
+        emitted: out.emitted + bytes.length(events),
+      ),
+    )
     Rejected(reason) -> #(s, reject(s, out, number, offset, reason, text))
   }
 }
-
 
 fn reject(
   s: Stream(state),

@@ -4,7 +4,9 @@
 //// unknown or repeated fields), then every plan checked in name order with
 //// the same reasons (`plan P, line N: ...`). A file the Rust engine's serde
 //// refuses is refused here too, but the wording of shape errors is this
-//// module's own (serde's cites line and column).
+//// module's own (serde's cites line and column). A key given twice in any
+//// object (a plan defined twice) is refused first, with the Rust engine's
+//// words (`duplicate key "p" in /plans`).
 
 import tally/billing
 import tally/engine
@@ -20,7 +22,11 @@ pub type Scope {
 }
 
 pub type Tier {
-  Tier(up_to: Result(billing.Fraction, Nil), unit_price: billing.Fraction, flat_fee: billing.Fraction)
+  Tier(
+    up_to: Result(billing.Fraction, Nil),
+    unit_price: billing.Fraction,
+    flat_fee: billing.Fraction,
+  )
 }
 
 pub type Pricing {
@@ -75,7 +81,11 @@ const u64_max = 18_446_744_073_709_551_615
 // The shape, as serde's derived types hold it --------------------------------
 
 type TierSpec {
-  TierSpec(up_to: Result(String, Nil), unit_price: String, flat_fee: Result(String, Nil))
+  TierSpec(
+    up_to: Result(String, Nil),
+    unit_price: String,
+    flat_fee: Result(String, Nil),
+  )
 }
 
 type PricingSpec {
@@ -106,9 +116,12 @@ pub fn from_json(text: String) -> Result(Plans, engine.BillingError) {
   case jt.parse(text) {
     Error(reason) -> syntax(reason)
     Ok(tree) ->
-      case document(tree) {
-        Error(reason) -> syntax(reason)
-        Ok(#(specs, customers, default_plan)) -> check(specs, customers, default_plan)
+      // A repeated key (a plan defined twice) is refused, as in the Rust engine.
+      case jt.first_repeated_key(tree), document(tree) {
+        Ok(reason), _ -> syntax(reason)
+        _, Error(reason) -> syntax(reason)
+        _, Ok(#(specs, customers, default_plan)) ->
+          check(specs, customers, default_plan)
       }
   }
 }
@@ -117,9 +130,12 @@ fn syntax(reason: String) -> Result(a, engine.BillingError) {
   Error(engine.PlansInvalid("plans file: " <> reason))
 }
 
-
 // An object's fields, refusing unknown and repeated ones.
-fn fields(tree: jt.Json, what: String, known: List(String)) -> Result(map.Map(String, jt.Json), String) {
+fn fields(
+  tree: jt.Json,
+  what: String,
+  known: List(String),
+) -> Result(map.Map(String, jt.Json), String) {
   case tree {
     jt.JObject(members) -> collect_fields(members, what, known, map.new())
     _ -> Error(what <> " must be an object")
@@ -138,12 +154,17 @@ fn collect_fields(
       case chain.contains(known, key), map.get(acc, key) {
         False, _ -> Error("unknown field `" <> key <> "` in " <> what)
         True, Ok(_) -> Error("duplicate field `" <> key <> "` in " <> what)
-        True, Error(Nil) -> collect_fields(rest, what, known, map.put(acc, key, v))
+        True, Error(Nil) ->
+          collect_fields(rest, what, known, map.put(acc, key, v))
       }
   }
 }
 
-fn required(f: map.Map(String, jt.Json), key: String, what: String) -> Result(jt.Json, String) {
+fn required(
+  f: map.Map(String, jt.Json),
+  key: String,
+  what: String,
+) -> Result(jt.Json, String) {
   case map.get(f, key) {
     Ok(v) -> Ok(v)
     Error(Nil) -> Error("missing field `" <> key <> "` in " <> what)
@@ -157,13 +178,21 @@ fn string(v: jt.Json, what: String) -> Result(String, String) {
   }
 }
 
-fn required_string(f: map.Map(String, jt.Json), key: String, what: String) -> Result(String, String) {
+fn required_string(
+  f: map.Map(String, jt.Json),
+  key: String,
+  what: String,
+) -> Result(String, String) {
   use v <- chain.then(required(f, key, what))
   string(v, key <> " in " <> what)
 }
 
 // An `Option<String>`: absent or null is none.
-fn optional_string(f: map.Map(String, jt.Json), key: String, what: String) -> Result(Result(String, Nil), String) {
+fn optional_string(
+  f: map.Map(String, jt.Json),
+  key: String,
+  what: String,
+) -> Result(Result(String, Nil), String) {
   case map.get(f, key) {
     Error(Nil) | Ok(jt.JNull) -> Ok(Error(Nil))
     Ok(v) ->
@@ -188,7 +217,8 @@ fn choice(
     Ok(jt.JString(name)), _ ->
       case lookup(names, name) {
         Ok(x) -> Ok(x)
-        Error(Nil) -> Error("unknown " <> key <> " `" <> name <> "` in " <> what)
+        Error(Nil) ->
+          Error("unknown " <> key <> " `" <> name <> "` in " <> what)
       }
     Ok(_), _ -> Error(key <> " in " <> what <> " must be a string")
   }
@@ -205,7 +235,11 @@ fn lookup(pairs: List(#(String, a)), key: String) -> Result(a, Nil) {
   }
 }
 
-fn array(v: jt.Json, what: String, item: fn(jt.Json, String) -> Result(a, String)) -> Result(List(a), String) {
+fn array(
+  v: jt.Json,
+  what: String,
+  item: fn(jt.Json, String) -> Result(a, String),
+) -> Result(List(a), String) {
   case v {
     jt.JArray(items) -> each(items, what, item, 1, [])
     _ -> Error(what <> " must be an array")
@@ -230,8 +264,13 @@ fn each(
 
 fn document(
   tree: jt.Json,
-) -> Result(#(List(#(String, PlanSpec)), map.Map(String, String), Result(String, Nil)), String) {
-  use f <- chain.then(fields(tree, "the plans file", ["plans", "customers", "default_plan"]))
+) -> Result(
+  #(List(#(String, PlanSpec)), map.Map(String, String), Result(String, Nil)),
+  String,
+) {
+  use f <- chain.then(
+    fields(tree, "the plans file", ["plans", "customers", "default_plan"]),
+  )
   use plans_tree <- chain.then(required(f, "plans", "the plans file"))
   use plans <- chain.then(case plans_tree {
     jt.JObject(members) -> plan_specs(members, map.new())
@@ -242,11 +281,15 @@ fn document(
     Ok(jt.JObject(members)) -> customer_plans(members, map.new())
     Ok(_) -> Error("customers must be an object")
   })
-  use default_plan <- chain.then(optional_string(f, "default_plan", "the plans file"))
+  use default_plan <- chain.then(optional_string(
+    f,
+    "default_plan",
+    "the plans file",
+  ))
   Ok(#(map.sorted_pairs(plans), customers, default_plan))
 }
 
-// A repeated plan or customer replaces the earlier, as serde's map does.
+// (Repeated plans and customers were refused before: see `from_json`.)
 fn plan_specs(
   members: List(#(String, jt.Json)),
   acc: map.Map(String, PlanSpec),
@@ -282,9 +325,11 @@ fn plan_spec(tree: jt.Json, what: String) -> Result(PlanSpec, String) {
 }
 
 fn line_spec(tree: jt.Json, what: String) -> Result(LineSpec, String) {
-  use f <- chain.then(fields(tree, what, [
-    "meter", "measure", "unit", "bytes_per_gb", "included", "scope", "pricing",
-  ]))
+  use f <- chain.then(
+    fields(tree, what, [
+      "meter", "measure", "unit", "bytes_per_gb", "included", "scope", "pricing",
+    ]),
+  )
   use meter <- chain.then(required_string(f, "meter", what))
   use measure <- chain.then(choice(
     f,
@@ -302,7 +347,11 @@ fn line_spec(tree: jt.Json, what: String) -> Result(LineSpec, String) {
     f,
     "unit",
     what,
-    [#("unit", billing.PlainUnit), #("GB", billing.Gigabyte), #("Mbps", billing.MegabitPerSecond)],
+    [
+      #("unit", billing.PlainUnit),
+      #("GB", billing.Gigabyte),
+      #("Mbps", billing.MegabitPerSecond),
+    ],
     Ok(billing.PlainUnit),
   ))
   use bytes_per_gb <- chain.then(case map.get(f, "bytes_per_gb") {
@@ -350,7 +399,11 @@ fn pricing_spec(tree: jt.Json, what: String) -> Result(PricingSpec, String) {
             "graduated" | "volume" -> {
               use f <- chain.then(fields_of(["tiers"]))
               use tiers_tree <- chain.then(required(f, "tiers", what))
-              use tiers <- chain.then(array(tiers_tree, what <> " tiers", tier_spec))
+              use tiers <- chain.then(array(
+                tiers_tree,
+                what <> " tiers",
+                tier_spec,
+              ))
               case model {
                 "graduated" -> Ok(GraduatedSpec(tiers))
                 _ -> Ok(VolumeSpec(tiers))
@@ -371,7 +424,11 @@ fn pricing_spec(tree: jt.Json, what: String) -> Result(PricingSpec, String) {
   }
 }
 
-fn without(members: List(#(String, jt.Json)), key: String, acc: List(#(String, jt.Json))) -> List(#(String, jt.Json)) {
+fn without(
+  members: List(#(String, jt.Json)),
+  key: String,
+  acc: List(#(String, jt.Json)),
+) -> List(#(String, jt.Json)) {
   case members {
     [] -> bytes.reverse(acc)
     [#(k, v), ..rest] ->
@@ -399,14 +456,18 @@ fn check(
 ) -> Result(Plans, engine.BillingError) {
   use plans <- chain.then(check_plans(specs, map.new()))
   let assigned = case default_plan {
-    Ok(p) -> bytes.reverse([#(p, p), ..bytes.reverse(map.sorted_pairs(customers))])
+    Ok(p) ->
+      bytes.reverse([#(p, p), ..bytes.reverse(map.sorted_pairs(customers))])
     Error(Nil) -> map.sorted_pairs(customers)
   }
   use _ <- chain.then(known_plans(assigned, plans))
   Ok(Plans(plans, customers, default_plan))
 }
 
-fn known_plans(assigned: List(#(String, String)), plans: map.Map(String, Plan)) -> Result(Nil, engine.BillingError) {
+fn known_plans(
+  assigned: List(#(String, String)),
+  plans: map.Map(String, Plan),
+) -> Result(Nil, engine.BillingError) {
   case assigned {
     [] -> Ok(Nil)
     [#(customer, plan), ..rest] ->
@@ -430,18 +491,38 @@ fn check_plans(
   }
 }
 
-fn invalid(plan: String, line: Int, reason: String) -> Result(a, engine.BillingError) {
+fn invalid(
+  plan: String,
+  line: Int,
+  reason: String,
+) -> Result(a, engine.BillingError) {
   Error(invalid_plan(plan, line, reason))
 }
 
-fn invalid_plan(plan: String, line: Int, reason: String) -> engine.BillingError {
-  engine.PlansInvalid("plan " <> plan <> ", line " <> bytes.int_to_text(line) <> ": " <> reason)
+fn invalid_plan(
+  plan: String,
+  line: Int,
+  reason: String,
+) -> engine.BillingError {
+  engine.PlansInvalid(
+    "plan " <> plan <> ", line " <> bytes.int_to_text(line) <> ": " <> reason,
+  )
 }
 
-fn decimal(text: String, plan: String, line: Int, what: String) -> Result(billing.Fraction, engine.BillingError) {
+fn decimal(
+  text: String,
+  plan: String,
+  line: Int,
+  what: String,
+) -> Result(billing.Fraction, engine.BillingError) {
   case ratio.parse_decimal(text) {
     Ok(r) -> Ok(r)
-    Error(Nil) -> invalid(plan, line, what <> " " <> debug_text(text) <> " is not a non-negative decimal")
+    Error(Nil) ->
+      invalid(
+        plan,
+        line,
+        what <> " " <> debug_text(text) <> " is not a non-negative decimal",
+      )
   }
 }
 
@@ -481,25 +562,53 @@ fn check_lines(
       }
       use <- chain.guard(
         !unit_fits,
-        invalid_plan(plan, line, "unit " <> unit_debug(l.unit) <> " does not fit measure " <> measure_name(l.measure)),
+        invalid_plan(
+          plan,
+          line,
+          "unit "
+            <> unit_debug(l.unit)
+            <> " does not fit measure "
+            <> measure_name(l.measure),
+        ),
       )
       let bytes_per_gb = case l.bytes_per_gb {
         Ok(n) -> n
         Error(Nil) -> gib
       }
-      use <- chain.guard(bytes_per_gb == 0, invalid_plan(plan, line, "bytes_per_gb is 0"))
-      use included <- chain.then(optional_decimal(l.included, plan, line, "included"))
+      use <- chain.guard(
+        bytes_per_gb == 0,
+        invalid_plan(plan, line, "bytes_per_gb is 0"),
+      )
+      use included <- chain.then(optional_decimal(
+        l.included,
+        plan,
+        line,
+        "included",
+      ))
       let included = case included {
         Ok(r) -> r
         Error(Nil) -> ratio.zero
       }
-      let checked = PlanLine(l.meter, l.measure, l.unit, bytes_per_gb, included, l.scope, pricing)
+      let checked =
+        PlanLine(
+          l.meter,
+          l.measure,
+          l.unit,
+          bytes_per_gb,
+          included,
+          l.scope,
+          pricing,
+        )
       check_lines(plan, rest, line + 1, [checked, ..acc])
     }
   }
 }
 
-fn check_pricing(spec: PricingSpec, plan: String, line: Int) -> Result(Pricing, engine.BillingError) {
+fn check_pricing(
+  spec: PricingSpec,
+  plan: String,
+  line: Int,
+) -> Result(Pricing, engine.BillingError) {
   case spec {
     FlatSpec(p) -> {
       use price <- chain.then(decimal(p, plan, line, "unit_price"))
@@ -515,7 +624,10 @@ fn check_pricing(spec: PricingSpec, plan: String, line: Int) -> Result(Pricing, 
     }
     PackageSpec(size_text, price_text) -> {
       use size <- chain.then(decimal(size_text, plan, line, "package_size"))
-      use <- chain.guard(ratio.is_zero(size), invalid_plan(plan, line, "package_size is 0"))
+      use <- chain.guard(
+        ratio.is_zero(size),
+        invalid_plan(plan, line, "package_size is 0"),
+      )
       use price <- chain.then(decimal(price_text, plan, line, "package_price"))
       Ok(Package(size, price))
     }
@@ -531,7 +643,8 @@ fn check_tiers(
 ) -> Result(List(Tier), engine.BillingError) {
   case specs, acc {
     [], [] -> invalid(plan, line, "tiers are empty")
-    [], [Tier(up_to: Ok(_), ..), ..] -> invalid(plan, line, "the last tier must have no up_to")
+    [], [Tier(up_to: Ok(_), ..), ..] ->
+      invalid(plan, line, "the last tier must have no up_to")
     [], _ -> Ok(bytes.reverse(acc))
     [t, ..rest], _ -> {
       use up_to <- chain.then(optional_decimal(t.up_to, plan, line, "up_to"))
@@ -540,12 +653,26 @@ fn check_tiers(
         invalid_plan(plan, line, "only the last tier may have no up_to"),
       )
       let descending = case acc, up_to {
-        [Tier(up_to: Ok(prev), ..), ..], Ok(cur) -> ratio.compare(cur, prev) <= 0
+        [Tier(up_to: Ok(prev), ..), ..], Ok(cur) ->
+          ratio.compare(cur, prev) <= 0
         _, _ -> False
       }
-      use <- chain.guard(descending, invalid_plan(plan, line, "tier bounds must ascend"))
-      use unit_price <- chain.then(decimal(t.unit_price, plan, line, "unit_price"))
-      use flat_fee <- chain.then(optional_decimal(t.flat_fee, plan, line, "flat_fee"))
+      use <- chain.guard(
+        descending,
+        invalid_plan(plan, line, "tier bounds must ascend"),
+      )
+      use unit_price <- chain.then(decimal(
+        t.unit_price,
+        plan,
+        line,
+        "unit_price",
+      ))
+      use flat_fee <- chain.then(optional_decimal(
+        t.flat_fee,
+        plan,
+        line,
+        "flat_fee",
+      ))
       let flat_fee = case flat_fee {
         Ok(f) -> f
         Error(Nil) -> ratio.zero

@@ -48,8 +48,10 @@ fn fits(n: Int) -> Result(Int, Nil) {
   }
 }
 
-
-pub fn add(a: billing.Fraction, b: billing.Fraction) -> Result(billing.Fraction, Nil) {
+pub fn add(
+  a: billing.Fraction,
+  b: billing.Fraction,
+) -> Result(billing.Fraction, Nil) {
   let g = gcd(a.denominator, b.denominator)
   use den <- chain.then(fits(a.denominator / g * b.denominator))
   use x <- chain.then(fits(a.numerator * { b.denominator / g }))
@@ -59,7 +61,10 @@ pub fn add(a: billing.Fraction, b: billing.Fraction) -> Result(billing.Fraction,
 }
 
 /// `a - b`, or zero when `b` is larger.
-pub fn saturating_sub(a: billing.Fraction, b: billing.Fraction) -> Result(billing.Fraction, Nil) {
+pub fn saturating_sub(
+  a: billing.Fraction,
+  b: billing.Fraction,
+) -> Result(billing.Fraction, Nil) {
   case compare(a, b) <= 0 {
     True -> Ok(zero)
     False -> {
@@ -72,7 +77,10 @@ pub fn saturating_sub(a: billing.Fraction, b: billing.Fraction) -> Result(billin
   }
 }
 
-pub fn mul(a: billing.Fraction, b: billing.Fraction) -> Result(billing.Fraction, Nil) {
+pub fn mul(
+  a: billing.Fraction,
+  b: billing.Fraction,
+) -> Result(billing.Fraction, Nil) {
   // Cross-reduced first, as the Rust engine does, so the same products are checked.
   let g1 = at_least_one(gcd(a.numerator, b.denominator))
   let g2 = at_least_one(gcd(b.numerator, a.denominator))

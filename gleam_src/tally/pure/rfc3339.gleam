@@ -14,7 +14,11 @@ import tally/pure/bytes
 pub fn parse(s: BitArray) -> Result(Int, Nil) {
   let at = fn(i) { bytes.at(s, i) }
   case
-    bytes.size(s) < 20 || at(4) != 45 || at(7) != 45 || at(13) != 58 || at(16) != 58
+    bytes.size(s) < 20
+    || at(4) != 45
+    || at(7) != 45
+    || at(13) != 58
+    || at(16) != 58
   {
     True -> Error(Nil)
     False ->
@@ -102,7 +106,11 @@ fn offset_minutes(s: BitArray, rest: Int) -> Result(Int, Nil) {
   case left, bytes.at(s, rest) {
     1, 90 | 1, 122 -> Ok(0)
     6, sign if sign == 43 || sign == 45 ->
-      case bytes.at(s, rest + 3) == 58, digits(s, rest + 1, 2), digits(s, rest + 4, 2) {
+      case
+        bytes.at(s, rest + 3) == 58,
+        digits(s, rest + 1, 2),
+        digits(s, rest + 4, 2)
+      {
         True, Ok(h), Ok(m) if h <= 23 && m <= 59 ->
           case sign {
             43 -> Ok(h * 60 + m)
@@ -137,10 +145,12 @@ pub fn days_from_civil(year: Int, month: Int, day: Int) -> Int {
     True -> year - 1
     False -> year
   }
-  let era = case y >= 0 {
-    True -> y
-    False -> y - 399
-  } / 400
+  let era =
+    case y >= 0 {
+      True -> y
+      False -> y - 399
+    }
+    / 400
   let yoe = y - era * 400
   let mp = case month > 2 {
     True -> month - 3
@@ -162,7 +172,13 @@ pub fn to_epoch_ms(
   ms: Int,
 ) -> Result(Int, Nil) {
   case
-    month < 1 || month > 12 || day == 0 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 60
+    month < 1
+    || month > 12
+    || day == 0
+    || day > days_in_month(year, month)
+    || hour > 23
+    || minute > 59
+    || second > 60
   {
     True -> Error(Nil)
     False -> {

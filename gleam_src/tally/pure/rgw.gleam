@@ -2,12 +2,16 @@
 //// `native/core/src/rgw.rs`, for a whole input. A small state machine
 //// follows the document byte by byte, cuts out each bucket entry
 //// (`entries[].buckets[]`) and parses it whole: each is a record, accepted
-//// or rejected as a unit at the line and offset of its `{`.
+//// or rejected as a unit at the line and offset of its `{`. A document
+//// without `entries` (a summary only) and a user section without `buckets`
+//// are rejected records, never read as no usage; attribution follows RGW's
+//// accounting (payer, else owner, else the section's user, which must agree),
+//// and `time` must agree with `epoch` (see rgw.rs).
 
 import tally/event
-import tally/pure/chain
 import tally/option
 import tally/pure/bytes
+import tally/pure/chain
 import tally/pure/json
 import tally/pure/rfc3339
 
@@ -38,6 +42,11 @@ type Capture {
   Capture(line: Int, offset: Int, bytes: BitArray, overflow: option.Option(Int))
 }
 
+// Where an object began, and whether the part that must be read came.
+type Start {
+  Start(line: Int, offset: Int, seen: Bool)
+}
+
 /// The state machine between chunks.
 pub opaque type Machine {
   Machine(
@@ -58,6 +67,9 @@ pub opaque type Machine {
     line_start: Int,
     failed: Bool,
     out: Out,
+    // the current document (has it `entries`?) and user section (`buckets`?)
+    doc: Start,
+    section: Start,
   )
 }
 
@@ -74,8 +86,23 @@ type Out {
 
 pub fn new(source: String, max_record: Int) -> Machine {
   Machine(
-    source, max_record, [], False, False, Ignore, <<>>, option.None, option.None, option.None,
-    0, 1, 0, False, Out([], [], 0, 0, 0, 0),
+    source,
+    max_record,
+    [],
+    False,
+    False,
+    Ignore,
+    <<>>,
+    option.None,
+    option.None,
+    option.None,
+    0,
+    1,
+    0,
+    False,
+    Out([], [], 0, 0, 0, 0),
+    Start(0, 0, False),
+    Start(0, 0, False),
   )
 }
 
@@ -99,7 +126,11 @@ fn take_out(m: Machine, bytes_read: Int) -> #(Machine, event.Parsed) {
 }
 
 /// Every bucket entry of a whole input.
-pub fn parse_all(source: String, max_record: Int, input: BitArray) -> event.Parsed {
+pub fn parse_all(
+  source: String,
+  max_record: Int,
+  input: BitArray,
+) -> event.Parsed {
   let #(m, first) = feed(new(source, max_record), input)
   let #(_, last) = finish(m)
   event.Parsed(
@@ -127,11 +158,15 @@ pub fn feed(m: Machine, chunk: BitArray) -> #(Machine, event.Parsed) {
         Ok(m) ->
           case m.cap_from, m.capture {
             option.Some(from), option.Some(_) ->
-              append_capture(m, bytes.slice(chunk, from, bytes.size(chunk) - from))
+              append_capture(
+                m,
+                bytes.slice(chunk, from, bytes.size(chunk) - from),
+              )
             _, _ -> m
           }
       }
-      let m = Machine(..m, base: m.base + bytes.size(chunk), cap_from: option.None)
+      let m =
+        Machine(..m, base: m.base + bytes.size(chunk), cap_from: option.None)
       take_out(m, bytes.size(chunk))
     }
   }
@@ -156,11 +191,20 @@ fn append_capture(m: Machine, piece: BitArray) -> Machine {
     option.Some(cap) -> {
       let size = bytes.size(piece)
       let cap = case cap.overflow {
-        option.Some(len) -> Capture(..cap, overflow: option.Some(len + size), bytes: keep_head(cap.bytes, piece))
+        option.Some(len) ->
+          Capture(
+            ..cap,
+            overflow: option.Some(len + size),
+            bytes: keep_head(cap.bytes, piece),
+          )
         option.None ->
           case bytes.size(cap.bytes) + size > m.max_record {
             True ->
-              Capture(..cap, overflow: option.Some(bytes.size(cap.bytes) + size), bytes: keep_head(cap.bytes, piece))
+              Capture(
+                ..cap,
+                overflow: option.Some(bytes.size(cap.bytes) + size),
+                bytes: keep_head(cap.bytes, piece),
+              )
             False -> Capture(..cap, bytes: bytes.append(cap.bytes, piece))
           }
       }
@@ -199,7 +243,11 @@ fn run(chunk: BitArray, i: Int, m: Machine) -> Result(Machine, Machine) {
 // or nothing, at column `at` of the current line.
 fn reject_document(m: Machine, at: Int, expected: String) -> Machine {
   let #(line, offset, text) = case m.capture {
-    option.Some(cap) -> #(cap.line, cap.offset, bytes.head(cap.bytes, kept_text_limit))
+    option.Some(cap) -> #(
+      cap.line,
+      cap.offset,
+      bytes.head(cap.bytes, kept_text_limit),
+    )
     option.None -> #(m.line, at, <<>>)
   }
   let r =
@@ -207,36 +255,60 @@ fn reject_document(m: Machine, at: Int, expected: String) -> Machine {
       format: event.RgwUsage,
       line: line,
       offset: offset,
-      reason: event.InvalidJson(column: at - m.line_start + 1, expected: expected),
+      reason: event.InvalidJson(
+        column: at - m.line_start + 1,
+        expected: expected,
+      ),
       text: text,
     )
   let o = m.out
   Machine(
     ..m,
     capture: option.None,
-    out: Out(..o, rejects: [r, ..o.rejects], records: o.records + 1, rejected: o.rejected + 1),
+    out: Out(
+      ..o,
+      rejects: [r, ..o.rejects],
+      records: o.records + 1,
+      rejected: o.rejected + 1,
+    ),
   )
 }
 
-fn fail(chunk: BitArray, i: Int, expected: String, m: Machine) -> Result(Machine, Machine) {
+fn fail(
+  chunk: BitArray,
+  i: Int,
+  expected: String,
+  m: Machine,
+) -> Result(Machine, Machine) {
   let m = case m.cap_from {
-    option.Some(from) -> append_capture(Machine(..m, cap_from: option.None), bytes.slice(chunk, from, i - from + 1))
+    option.Some(from) ->
+      append_capture(
+        Machine(..m, cap_from: option.None),
+        bytes.slice(chunk, from, i - from + 1),
+      )
     option.None -> m
   }
   Error(Machine(..reject_document(m, m.base + i, expected), failed: True))
 }
 
-fn step(chunk: BitArray, i: Int, c: Int, m: Machine) -> Result(Machine, Machine) {
+fn step(
+  chunk: BitArray,
+  i: Int,
+  c: Int,
+  m: Machine,
+) -> Result(Machine, Machine) {
   case m.in_string {
     True -> Ok(in_string(c, m))
     False ->
       case c {
-        34 -> Ok(Machine(..m, in_string: True, buf: <<>>, role: role_of(m.stack)))
+        34 ->
+          Ok(Machine(..m, in_string: True, buf: <<>>, role: role_of(m.stack)))
         123 | 91 -> open(chunk, i, c == 123, m)
         125 | 93 -> close(chunk, i, c == 125, m)
         44 ->
           case m.stack {
-            [Frame(is_object: True, ..) as f, ..rest] -> Ok(Machine(..m, stack: [Frame(..f, expect_key: True), ..rest]))
+            [Frame(is_object: True, ..) as f, ..rest] ->
+              Ok(Machine(..m, stack: [Frame(..f, expect_key: True), ..rest]))
             _ -> Ok(m)
           }
         32 | 9 | 13 | 10 | 58 -> Ok(m)
@@ -284,7 +356,8 @@ fn role_of(stack: List(Frame)) -> Role {
 
 fn end_string(m: Machine) -> Machine {
   case m.role, m.stack {
-    KeyRole, [f, ..rest] -> Machine(..m, stack: [Frame(..f, key: m.buf, expect_key: False), ..rest])
+    KeyRole, [f, ..rest] ->
+      Machine(..m, stack: [Frame(..f, key: m.buf, expect_key: False), ..rest])
     UserRole, _ -> {
       let quoted = bytes.append_byte(bytes.append(<<34>>, m.buf), 34)
       let user = case bytes.utf8_error_at(quoted) {
@@ -303,40 +376,66 @@ fn end_string(m: Machine) -> Machine {
   }
 }
 
-fn open(chunk: BitArray, i: Int, is_object: Bool, m: Machine) -> Result(Machine, Machine) {
+fn open(
+  chunk: BitArray,
+  i: Int,
+  is_object: Bool,
+  m: Machine,
+) -> Result(Machine, Machine) {
   case bytes.length(m.stack) >= max_depth {
     True -> fail(chunk, i, "less nesting", m)
     False -> {
       let tag = case m.stack, is_object {
         [], True -> Ok(Root)
         [], False -> Error(Nil)
-        [Frame(tag: Root, key: <<"entries":utf8>>, ..), ..], False -> Ok(Entries)
+        [Frame(tag: Root, key: <<"entries":utf8>>, ..), ..], False ->
+          Ok(Entries)
         [Frame(tag: Entries, ..), ..], True -> Ok(Entry)
-        [Frame(tag: Entry, key: <<"buckets":utf8>>, ..), ..], False -> Ok(Buckets)
+        [Frame(tag: Entry, key: <<"buckets":utf8>>, ..), ..], False ->
+          Ok(Buckets)
         [Frame(tag: Buckets, ..), ..], True -> Ok(Bucket)
         _, _ -> Ok(Other)
       }
       case tag {
         Error(Nil) -> fail(chunk, i, "'{'", m)
         Ok(tag) -> {
+          let here = Start(m.line, m.base + i, False)
           let m = case tag {
-            Entry -> Machine(..m, user: option.None)
+            Root -> Machine(..m, doc: here)
+            Entries -> Machine(..m, doc: Start(..m.doc, seen: True))
+            Entry -> Machine(..m, user: option.None, section: here)
+            Buckets -> Machine(..m, section: Start(..m.section, seen: True))
             Bucket ->
               Machine(
                 ..m,
-                capture: option.Some(Capture(m.line, m.base + i, <<>>, option.None)),
+                capture: option.Some(Capture(
+                  m.line,
+                  m.base + i,
+                  <<>>,
+                  option.None,
+                )),
                 cap_from: option.Some(i),
               )
             _ -> m
           }
-          Ok(Machine(..m, stack: [Frame(tag, is_object, is_object, <<>>), ..m.stack]))
+          Ok(
+            Machine(..m, stack: [
+              Frame(tag, is_object, is_object, <<>>),
+              ..m.stack
+            ]),
+          )
         }
       }
     }
   }
 }
 
-fn close(chunk: BitArray, i: Int, is_object: Bool, m: Machine) -> Result(Machine, Machine) {
+fn close(
+  chunk: BitArray,
+  i: Int,
+  is_object: Bool,
+  m: Machine,
+) -> Result(Machine, Machine) {
   case m.stack {
     [] -> fail(chunk, i, "'{'", m)
     [frame, ..rest] ->
@@ -353,18 +452,28 @@ fn close(chunk: BitArray, i: Int, is_object: Bool, m: Machine) -> Result(Machine
           )
         True -> {
           let m = Machine(..m, stack: rest)
+          let section_read = m.section.seen
+          let doc_read = m.doc.seen
           case frame.tag {
             Bucket -> {
               let m = case m.cap_from {
                 option.Some(from) ->
-                  append_capture(Machine(..m, cap_from: option.None), bytes.slice(chunk, from, i - from + 1))
+                  append_capture(
+                    Machine(..m, cap_from: option.None),
+                    bytes.slice(chunk, from, i - from + 1),
+                  )
                 option.None -> m
               }
               case m.capture {
-                option.Some(cap) -> Ok(record(cap, Machine(..m, capture: option.None)))
+                option.Some(cap) ->
+                  Ok(record(cap, Machine(..m, capture: option.None)))
                 option.None -> Ok(m)
               }
             }
+            // Usage this parser would not read: refused, not taken as none.
+            Entry if section_read == False ->
+              Ok(unread(m, m.section, "entries.buckets"))
+            Root if doc_read == False -> Ok(unread(m, m.doc, "entries"))
             _ -> Ok(m)
           }
         }
@@ -372,9 +481,32 @@ fn close(chunk: BitArray, i: Int, is_object: Bool, m: Machine) -> Result(Machine
   }
 }
 
+// A rejected record for an object that lacks the part holding its usage.
+fn unread(m: Machine, at: Start, field: String) -> Machine {
+  let r =
+    event.Reject(
+      format: event.RgwUsage,
+      line: at.line,
+      offset: at.offset,
+      reason: event.MissingField(field: field),
+      text: <<>>,
+    )
+  let o = m.out
+  Machine(
+    ..m,
+    out: Out(
+      ..o,
+      rejects: [r, ..o.rejects],
+      records: o.records + 1,
+      rejected: o.rejected + 1,
+    ),
+  )
+}
+
 fn record(cap: Capture, m: Machine) -> Machine {
   let result = case cap.overflow {
-    option.Some(length) -> Error(event.LineTooLong(length: length, limit: m.max_record))
+    option.Some(length) ->
+      Error(event.LineTooLong(length: length, limit: m.max_record))
     option.None -> parse_bucket(cap.bytes, m.user, m.source)
   }
   let o = Out(..m.out, records: m.out.records + 1)
@@ -401,7 +533,6 @@ fn record(cap: Capture, m: Machine) -> Machine {
   Machine(..m, out: o)
 }
 
-
 // One bucket entry ------------------------------------------------------
 
 type Category {
@@ -414,17 +545,18 @@ type Bucket {
     time: option.Option(String),
     epoch: option.Option(Int),
     owner: option.Option(String),
+    payer: option.Option(String),
     categories: List(Category),
   )
 }
 
 fn scan_reason(e: json.ScanError) -> event.RejectReason {
   case e {
-    json.Syntax(at, expected) -> event.InvalidJson(column: at + 1, expected: expected)
+    json.Syntax(at, expected) ->
+      event.InvalidJson(column: at + 1, expected: expected)
     json.Utf8(at) -> event.InvalidUtf8(column: at + 1)
   }
 }
-
 
 fn scanned(result: Result(a, json.ScanError)) -> Result(a, event.RejectReason) {
   case result {
@@ -433,7 +565,11 @@ fn scanned(result: Result(a, json.ScanError)) -> Result(a, event.RejectReason) {
   }
 }
 
-fn count(b: BitArray, pos: Int, field: String) -> Result(#(Int, Int), event.RejectReason) {
+fn count(
+  b: BitArray,
+  pos: Int,
+  field: String,
+) -> Result(#(Int, Int), event.RejectReason) {
   case json.peek(b, pos) {
     #(c, _) if c == 45 || c >= 48 && c <= 57 ->
       case json.number(b, pos) {
@@ -446,37 +582,73 @@ fn count(b: BitArray, pos: Int, field: String) -> Result(#(Int, Int), event.Reje
   }
 }
 
-fn text(b: BitArray, pos: Int, field: String) -> Result(#(String, Int), event.RejectReason) {
+fn text(
+  b: BitArray,
+  pos: Int,
+  field: String,
+) -> Result(#(String, Int), event.RejectReason) {
   case json.peek(b, pos) {
     #(34, _) -> scanned(json.string(b, pos))
     _ -> Error(event.WrongType(field: field, expected: "a string"))
   }
 }
 
-fn parse_bucket(b: BitArray, user: option.Option(String), source: String) -> Result(List(event.UsageEvent), event.RejectReason) {
+fn parse_bucket(
+  b: BitArray,
+  user: option.Option(String),
+  source: String,
+) -> Result(List(event.UsageEvent), event.RejectReason) {
   use <- utf8(b)
   use pos <- chain.then(scanned(json.begin_object(b, 0)))
-  use #(entry, after) <- chain.then(bucket_members(b, pos, True, BucketEntry(option.None, option.None, option.None, option.None, [])))
+  use #(entry, after) <- chain.then(bucket_members(
+    b,
+    pos,
+    True,
+    BucketEntry(
+      option.None,
+      option.None,
+      option.None,
+      option.None,
+      option.None,
+      [],
+    ),
+  ))
   use _ <- chain.then(scanned(json.end(b, after)))
   use bucket <- chain.then(case entry.bucket {
     option.None -> Error(event.MissingField(field: "bucket"))
-    option.Some("") -> Ok("-")
     option.Some(name) -> Ok(name)
   })
-  let owner = case entry.owner {
-    option.Some(o) -> option.Some(o)
-    option.None -> user
+  // No bucket: user-level operations (`""`) and buckets not found (`"-"`).
+  let resource = case bucket {
+    "" -> "-"
+    _ -> bucket
   }
-  use customer <- chain.then(case owner {
-    option.Some("") -> Error(event.EmptyField(field: "owner"))
-    option.Some(o) -> Ok(o)
-    option.None -> Error(event.MissingField(field: "owner"))
+  // Who RGW accounts the usage to: the payer, else the owner, else the section's user.
+  use #(customer, field) <- chain.then(case entry.payer, entry.owner, user {
+    option.Some(p), _, _ if p != "" -> Ok(#(p, "payer"))
+    _, option.Some(o), _ -> Ok(#(o, "owner"))
+    _, option.None, option.Some(u) -> Ok(#(u, "user"))
+    _, option.None, option.None -> Error(event.MissingField(field: "owner"))
   })
+  use <- chain.guard(customer == "", event.EmptyField(field: field))
+  use <- chain.guard(
+    case user {
+      option.Some(u) -> u != customer
+      option.None -> False
+    },
+    event.Disagree(field: field, other: "user"),
+  )
   use time_ms <- chain.then(case entry.epoch, entry.time {
-    option.Some(e), _ ->
-      case e * 1000 > 9_223_372_036_854_775_807 {
-        True -> Error(event.NumberTooLarge(field: "epoch"))
-        False -> Ok(e * 1000)
+    option.Some(e), t ->
+      case e * 1000 > 9_223_372_036_854_775_807, t {
+        True, _ -> Error(event.NumberTooLarge(field: "epoch"))
+        False, option.None -> Ok(e * 1000)
+        False, option.Some(t) ->
+          case rfc3339.parse(<<t:utf8>>), e * 1000 {
+            Error(Nil), _ -> Error(event.InvalidTime(field: "time"))
+            Ok(written), ms if written == ms -> Ok(ms)
+            Ok(_), _ -> Error(event.Disagree(field: "time", other: "epoch"))
+          }
       }
     option.None, option.Some(t) ->
       case rfc3339.parse(<<t:utf8>>) {
@@ -488,11 +660,25 @@ fn parse_bucket(b: BitArray, user: option.Option(String), source: String) -> Res
   let categories = bytes.reverse(entry.categories)
   case any_unnamed(categories) {
     True -> Error(event.MissingField(field: "categories.category"))
-    False -> Ok(category_events(categories, customer, bucket, time_ms, source, []))
+    False ->
+      Ok(
+        category_events(
+          categories,
+          customer,
+          bucket,
+          resource,
+          time_ms,
+          source,
+          [],
+        ),
+      )
   }
 }
 
-fn utf8(b: BitArray, rest: fn() -> Result(a, event.RejectReason)) -> Result(a, event.RejectReason) {
+fn utf8(
+  b: BitArray,
+  rest: fn() -> Result(a, event.RejectReason),
+) -> Result(a, event.RejectReason) {
   case bytes.utf8_error_at(b) {
     -1 -> rest()
     at -> Error(event.InvalidUtf8(column: at + 1))
@@ -511,6 +697,7 @@ fn category_events(
   categories: List(Category),
   customer: String,
   bucket: String,
+  resource: String,
   time_ms: Int,
   source: String,
   acc: List(event.UsageEvent),
@@ -524,10 +711,19 @@ fn category_events(
           False -> acc
           True -> [
             event.UsageEvent(
-              id: "rgw/" <> customer <> "/" <> bucket <> "/" <> bytes.int_to_text(time_ms) <> "/" <> name <> "/" <> meter,
+              id: "rgw/"
+                <> customer
+                <> "/"
+                <> bucket
+                <> "/"
+                <> bytes.int_to_text(time_ms)
+                <> "/"
+                <> name
+                <> "/"
+                <> meter,
               source: source,
               customer: customer,
-              resource: bucket,
+              resource: resource,
               meter: meter,
               value: value,
               time_ms: time_ms,
@@ -540,20 +736,38 @@ fn category_events(
       let acc = make(acc, "bandwidth_in_bytes", received)
       let acc = make(acc, "requests", ops)
       let acc = make(acc, "successful_requests", ok_ops)
-      category_events(rest, customer, bucket, time_ms, source, acc)
+      category_events(rest, customer, bucket, resource, time_ms, source, acc)
     }
   }
 }
 
-fn bucket_members(b: BitArray, pos: Int, first: Bool, e: Bucket) -> Result(#(Bucket, Int), event.RejectReason) {
+fn bucket_members(
+  b: BitArray,
+  pos: Int,
+  first: Bool,
+  e: Bucket,
+) -> Result(#(Bucket, Int), event.RejectReason) {
   use next <- chain.then(scanned(json.next_key(b, pos, first)))
   case next {
     json.EndOfObject(after) -> Ok(#(e, after))
     json.Key(key, at) -> {
       let read = case key {
-        "bucket" -> string_into(b, at, "bucket", fn(v) { BucketEntry(..e, bucket: option.Some(v)) })
-        "time" -> string_into(b, at, "time", fn(v) { BucketEntry(..e, time: option.Some(v)) })
-        "owner" -> string_into(b, at, "owner", fn(v) { BucketEntry(..e, owner: option.Some(v)) })
+        "bucket" ->
+          string_into(b, at, "bucket", fn(v) {
+            BucketEntry(..e, bucket: option.Some(v))
+          })
+        "time" ->
+          string_into(b, at, "time", fn(v) {
+            BucketEntry(..e, time: option.Some(v))
+          })
+        "owner" ->
+          string_into(b, at, "owner", fn(v) {
+            BucketEntry(..e, owner: option.Some(v))
+          })
+        "payer" ->
+          string_into(b, at, "payer", fn(v) {
+            BucketEntry(..e, payer: option.Some(v))
+          })
         "epoch" ->
           case count(b, at, "epoch") {
             Ok(#(v, n)) -> Ok(#(BucketEntry(..e, epoch: option.Some(v)), n))
@@ -562,7 +776,11 @@ fn bucket_members(b: BitArray, pos: Int, first: Bool, e: Bucket) -> Result(#(Buc
         "categories" ->
           case json.peek(b, at) {
             #(91, p) -> categories(b, p + 1, True, e)
-            _ -> Error(event.WrongType(field: "categories", expected: "a list of objects"))
+            _ ->
+              Error(event.WrongType(
+                field: "categories",
+                expected: "a list of objects",
+              ))
           }
         _ ->
           case scanned(json.skip_value(b, at)) {
@@ -576,32 +794,57 @@ fn bucket_members(b: BitArray, pos: Int, first: Bool, e: Bucket) -> Result(#(Buc
   }
 }
 
-fn string_into(b: BitArray, at: Int, field: String, set: fn(String) -> Bucket) -> Result(#(Bucket, Int), event.RejectReason) {
+fn string_into(
+  b: BitArray,
+  at: Int,
+  field: String,
+  set: fn(String) -> Bucket,
+) -> Result(#(Bucket, Int), event.RejectReason) {
   case text(b, at, field) {
     Ok(#(v, n)) -> Ok(#(set(v), n))
     Error(r) -> Error(r)
   }
 }
 
-fn categories(b: BitArray, pos: Int, first: Bool, e: Bucket) -> Result(#(Bucket, Int), event.RejectReason) {
+fn categories(
+  b: BitArray,
+  pos: Int,
+  first: Bool,
+  e: Bucket,
+) -> Result(#(Bucket, Int), event.RejectReason) {
   use #(more, at) <- chain.then(scanned(json.next_element(b, pos, first)))
   case more {
     False -> Ok(#(e, at))
     True -> {
       use #(cat, n) <- chain.then(category(b, at))
-      categories(b, n, False, BucketEntry(..e, categories: [cat, ..e.categories]))
+      categories(
+        b,
+        n,
+        False,
+        BucketEntry(..e, categories: [cat, ..e.categories]),
+      )
     }
   }
 }
 
-fn category(b: BitArray, pos: Int) -> Result(#(Category, Int), event.RejectReason) {
+fn category(
+  b: BitArray,
+  pos: Int,
+) -> Result(#(Category, Int), event.RejectReason) {
   case json.peek(b, pos) {
-    #(123, p) -> category_members(b, p + 1, True, Category(option.None, #(0, 0, 0, 0)))
-    _ -> Error(event.WrongType(field: "categories", expected: "a list of objects"))
+    #(123, p) ->
+      category_members(b, p + 1, True, Category(option.None, #(0, 0, 0, 0)))
+    _ ->
+      Error(event.WrongType(field: "categories", expected: "a list of objects"))
   }
 }
 
-fn category_members(b: BitArray, pos: Int, first: Bool, c: Category) -> Result(#(Category, Int), event.RejectReason) {
+fn category_members(
+  b: BitArray,
+  pos: Int,
+  first: Bool,
+  c: Category,
+) -> Result(#(Category, Int), event.RejectReason) {
   use next <- chain.then(scanned(json.next_key(b, pos, first)))
   case next {
     json.EndOfObject(after) -> Ok(#(c, after))
@@ -613,10 +856,22 @@ fn category_members(b: BitArray, pos: Int, first: Bool, c: Category) -> Result(#
             Ok(#(v, n)) -> Ok(#(Category(..c, name: option.Some(v)), n))
             Error(e) -> Error(e)
           }
-        "bytes_sent" -> counted(b, at, "categories.bytes_sent", fn(v) { Category(..c, counts: #(v, r, o, k)) })
-        "bytes_received" -> counted(b, at, "categories.bytes_received", fn(v) { Category(..c, counts: #(s, v, o, k)) })
-        "ops" -> counted(b, at, "categories.ops", fn(v) { Category(..c, counts: #(s, r, v, k)) })
-        "successful_ops" -> counted(b, at, "categories.successful_ops", fn(v) { Category(..c, counts: #(s, r, o, v)) })
+        "bytes_sent" ->
+          counted(b, at, "categories.bytes_sent", fn(v) {
+            Category(..c, counts: #(v, r, o, k))
+          })
+        "bytes_received" ->
+          counted(b, at, "categories.bytes_received", fn(v) {
+            Category(..c, counts: #(s, v, o, k))
+          })
+        "ops" ->
+          counted(b, at, "categories.ops", fn(v) {
+            Category(..c, counts: #(s, r, v, k))
+          })
+        "successful_ops" ->
+          counted(b, at, "categories.successful_ops", fn(v) {
+            Category(..c, counts: #(s, r, o, v))
+          })
         _ ->
           case scanned(json.skip_value(b, at)) {
             Ok(n) -> Ok(#(c, n))
@@ -629,7 +884,12 @@ fn category_members(b: BitArray, pos: Int, first: Bool, c: Category) -> Result(#
   }
 }
 
-fn counted(b: BitArray, at: Int, field: String, set: fn(Int) -> Category) -> Result(#(Category, Int), event.RejectReason) {
+fn counted(
+  b: BitArray,
+  at: Int,
+  field: String,
+  set: fn(Int) -> Category,
+) -> Result(#(Category, Int), event.RejectReason) {
   case count(b, at, field) {
     Ok(#(v, n)) -> Ok(#(set(v), n))
     Error(e) -> Error(e)

@@ -47,12 +47,10 @@ pub struct Args {
     pub quiet: bool,
 }
 
-pub const USAGE: &str = "\
-usage: tally parse     [options] INPUT...
-       tally aggregate [options] [--window hour|day|month] [--no-dedup] INPUT...
-       tally bill      [options] --plans PLANS.json --period YYYY-MM [--version N] INPUT...
-       tally version
-
+/// What every command shares: inputs, options, exit statuses.
+macro_rules! common_help {
+    () => {
+        "
 INPUT is PATH, FORMAT:PATH, or - (standard input, needs --format).
 FORMAT is json_lines, s3_access_log, rgw_usage or storage_csv; without one it
 follows the file name: .jsonl/.ndjson, .log, .json, .csv.
@@ -60,12 +58,85 @@ follows the file name: .jsonl/.ndjson, .log, .json, .csv.
 options:
   --format FORMAT     format of inputs that do not name one
   --rejects FILE      write every rejected line to FILE as JSON Lines
-  --max-line BYTES    longest line accepted (default 1048576)
+  --max-line BYTES    longest line accepted, at least 1 (default 1048576);
+                      a longer line is rejected whole
   --quiet             no progress or summary on standard error
+  -h, --help          this help
 
-Output is JSON Lines on standard output. Exit status: 0 when every line was
-used, 2 when some lines were rejected (each named on standard error), 1 on
-any other error.";
+Output is JSON Lines on standard output; every rejected line is named on
+standard error (the first 20) and kept in --rejects FILE (all).
+Exit status: 0 when every line was used, 2 when some lines were rejected,
+1 on any other error (unreadable input, bad plans file, ...), 64 for bad
+arguments."
+    };
+}
+
+pub const USAGE: &str = concat!(
+    "\
+usage: tally parse     [options] INPUT...
+       tally aggregate [options] [--window hour|day|month] [--no-dedup] INPUT...
+       tally bill      [options] --plans PLANS.json --period YYYY-MM [--version N] INPUT...
+       tally version
+       tally COMMAND --help
+",
+    common_help!()
+);
+
+pub const PARSE_USAGE: &str = concat!(
+    "\
+usage: tally parse [options] INPUT...
+
+Reads every INPUT and writes one usage event per line: id, source, customer,
+resource, meter, value, time (RFC 3339) and time_ms.
+",
+    common_help!()
+);
+
+pub const AGGREGATE_USAGE: &str = concat!(
+    "\
+usage: tally aggregate [options] [--window hour|day|month] [--no-dedup] INPUT...
+
+Reads every INPUT and writes one line per customer, resource, meter and
+window: sum, count, min, max, latest value and its time.
+
+  --window WINDOW     hour (default), day or month
+  --no-dedup          count events with the same source and id every time
+",
+    common_help!()
+);
+
+pub const BILL_USAGE: &str = concat!(
+    "\
+usage: tally bill [options] --plans PLANS.json --period YYYY-MM [--version N] INPUT...
+
+Reads every INPUT, closes the billing period YYYY-MM (UTC) and writes its
+invoice lines, priced with the plans file.
+
+  --plans FILE        the plans file (JSON; see README)
+  --period YYYY-MM    the billing period
+  --version N         the invoice version written in each line (default 1)
+",
+    common_help!()
+);
+
+impl Command {
+    /// This command's help text.
+    pub fn usage(self) -> &'static str {
+        match self {
+            Command::Parse => PARSE_USAGE,
+            Command::Aggregate => AGGREGATE_USAGE,
+            Command::Bill => BILL_USAGE,
+        }
+    }
+}
+
+/// What the arguments ask for.
+#[derive(Debug)]
+pub enum Action {
+    Run(Args),
+    /// `--help` (or `-h`) was given: print this and exit 0.
+    Help(&'static str),
+}
 
 pub fn format_named(name: &str) -> Option<Format> {
     Some(match name {
@@ -88,14 +159,21 @@ fn format_of_path(path: &str) -> Option<Format> {
     })
 }
 
-pub fn parse(argv: &[String]) -> Result<Args, ArgError> {
+/// The command a word names.
+pub fn command_named(word: &str) -> Option<Command> {
+    Some(match word {
+        "parse" => Command::Parse,
+        "aggregate" => Command::Aggregate,
+        "bill" => Command::Bill,
+        _ => return None,
+    })
+}
+
+pub fn parse(argv: &[String]) -> Result<Action, ArgError> {
     let usage = |m: String| ArgError::Usage(m);
     let mut it = argv.iter();
-    let command = match it.next().map(String::as_str) {
-        Some("parse") => Command::Parse,
-        Some("aggregate") => Command::Aggregate,
-        Some("bill") => Command::Bill,
-        Some(other) => return Err(usage(format!("unknown command {other:?}"))),
+    let command = match it.next() {
+        Some(word) => command_named(word).ok_or_else(|| usage(format!("unknown command {word:?}")))?,
         None => return Err(usage("no command".into())),
     };
     let mut args = Args {
@@ -128,7 +206,9 @@ pub fn parse(argv: &[String]) -> Result<Args, ArgError> {
             "--max-line" => {
                 args.max_line = value("--max-line")?
                     .parse()
-                    .map_err(|_| usage("--max-line takes a number of bytes".into()))?
+                    .ok()
+                    .filter(|&n: &usize| n > 0)
+                    .ok_or_else(|| usage("--max-line takes a number of bytes, at least 1".into()))?
             }
             "--window" => {
                 args.window = match value("--window")?.as_str() {
@@ -147,6 +227,7 @@ pub fn parse(argv: &[String]) -> Result<Args, ArgError> {
                     .map_err(|_| usage("--version takes a number".into()))?
             }
             "--quiet" => args.quiet = true,
+            "--help" | "-h" => return Ok(Action::Help(command.usage())),
             flag if flag.starts_with("--") => return Err(usage(format!("unknown option {flag}"))),
             input => raw_inputs.push(input.to_string()),
         }
@@ -171,5 +252,5 @@ pub fn parse(argv: &[String]) -> Result<Args, ArgError> {
     if command == Command::Bill && (args.plans.is_none() || args.period.is_none()) {
         return Err(usage("bill needs --plans and --period".into()));
     }
-    Ok(args)
+    Ok(Action::Run(args))
 }

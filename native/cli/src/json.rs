@@ -2,18 +2,16 @@
 
 use serde_json::{json, Value};
 use tally_core::aggregate::{SeriesKey, Window, WindowStats};
-use tally_core::billing::{InvoiceLine, Unit};
+use tally_core::billing::InvoiceLine;
 use tally_core::time::format_rfc3339;
 use tally_core::{Reject, UsageEvent};
 
-/// Integers beyond 2^53 would lose precision in many JSON readers: they
-/// are written as numbers only when they fit, else as decimal strings.
+/// Values, sums and their kin (u64 and u128) are always decimal strings:
+/// as JSON numbers they would lose precision above 2^53 in many readers,
+/// and a field keeps one JSON type whatever its value (see README, "The
+/// written form"). Counts, lines, offsets and times stay numbers.
 fn big(n: u128) -> Value {
-    if n <= (1u128 << 53) {
-        json!(n as u64)
-    } else {
-        json!(n.to_string())
-    }
+    json!(n.to_string())
 }
 
 pub fn event(e: &UsageEvent) -> Value {
@@ -51,17 +49,8 @@ pub fn window(key: &SeriesKey, window: Window, start: i64, st: &WindowStats) -> 
     v
 }
 
-pub fn invoice_line(l: &InvoiceLine) -> Value {
-    let unit = match l.unit {
-        Unit::Unit => "unit",
-        Unit::Gb => "GB",
-        Unit::Mbps => "Mbps",
-    };
-    json!({
-        "key": l.key, "customer": l.customer, "resource": l.resource, "meter": l.meter,
-        "measure": l.measure.name(), "period": l.period, "version": l.version, "plan": l.plan,
-        "currency": l.currency, "unit": unit,
-        "used": l.used.to_decimal(6), "included": l.included.to_decimal(6), "overage": l.overage.to_decimal(6),
-        "unit_price": l.unit_price.to_decimal(6), "amount_minor": big(l.amount_minor),
-    })
+/// An invoice line in the one written form (`tally_core::written`), the
+/// same bytes the release publishes.
+pub fn invoice_line(l: &InvoiceLine) -> String {
+    tally_core::written::invoice_line_json(l)
 }

@@ -13,11 +13,14 @@ use tally_core::billing::{bill, Plans};
 use tally_core::event::EventFields;
 use tally_core::queue::EventQueue;
 
-use args::{Args, Command};
+use args::{Action, Args, Command};
 use input::{read_all, Totals};
 
 /// How many rejects are named on standard error (all go to --rejects).
 const REJECTS_SHOWN: usize = 20;
+
+/// Exit status for bad arguments (EX_USAGE of sysexits.h).
+const BAD_ARGUMENTS: u8 = 64;
 
 #[derive(Debug, thiserror::Error)]
 enum CliError {
@@ -39,16 +42,27 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some("help" | "--help" | "-h") | None => {
-            println!("{}", args::USAGE);
+            // `tally help parse`: that command's help.
+            let help = argv
+                .get(1)
+                .and_then(|c| args::command_named(c))
+                .map_or(args::USAGE, Command::usage);
+            println!("{help}");
             return ExitCode::SUCCESS;
         }
         _ => {}
     }
     let args = match args::parse(&argv) {
-        Ok(a) => a,
+        Ok(Action::Run(a)) => a,
+        Ok(Action::Help(text)) => {
+            println!("{text}");
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
-            eprintln!("tally: {e}\n\n{}", args::USAGE);
-            return ExitCode::from(64);
+            // The help of the command given, else the overview.
+            let help = args::command_named(&argv[0]).map_or(args::USAGE, Command::usage);
+            eprintln!("tally: {e}\n\n{help}");
+            return ExitCode::from(BAD_ARGUMENTS);
         }
     };
     match run(&args) {
@@ -64,7 +78,9 @@ fn run(args: &Args) -> Result<Totals, CliError> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let write_err = |e: std::io::Error| CliError::Write("standard output".into(), e);
-    let write_line = |out: &mut BufWriter<_>, v: serde_json::Value| writeln!(out, "{v}");
+    fn write_line(out: &mut impl Write, v: impl std::fmt::Display) -> std::io::Result<()> {
+        writeln!(out, "{v}")
+    }
     let config = AggregatorConfig {
         window: args.window,
         dedup: args.dedup,
@@ -169,10 +185,11 @@ fn report(args: &Args, totals: &Totals) -> ExitCode {
     }
     let s = totals.stats;
     if !args.quiet {
-        let kept = args
-            .rejects
-            .as_ref()
-            .map_or(String::new(), |p| format!(" (kept in {})", p.display()));
+        // The rejects file is named only when something went into it.
+        let kept = match &args.rejects {
+            Some(p) if s.rejected > 0 => format!(" (kept in {})", p.display()),
+            _ => String::new(),
+        };
         eprintln!(
             "tally: {} inputs, {} bytes, {} records read (lines; bucket entries for RGW), {} events, {} rejected{kept}, {} skipped",
             args.inputs.len(),

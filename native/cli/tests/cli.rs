@@ -88,10 +88,11 @@ fn bill_writes_invoice_lines() {
     let invoice = lines(&out.stdout);
     let johndoe: Vec<_> = invoice.iter().filter(|l| l["customer"] == "johndoe").collect();
     assert_eq!(johndoe[0]["key"], "johndoe/*/requests/total/2026-10/v2");
-    assert_eq!(johndoe[0]["used"], "1242.000000");
-    assert_eq!(johndoe[0]["amount_minor"], 40);
-    assert_eq!(johndoe[1]["used"], "5.000000"); // 5 GiB + 512 bytes, shown to 6 places
-    assert_eq!(johndoe[1]["amount_minor"], 25);
+    assert_eq!(johndoe[0]["used"], "1242");
+    assert_eq!(johndoe[0]["amount_minor"], "40");
+    // 5 GiB + 512 bytes, exact: 5 + 1/2^21 GB
+    assert_eq!(johndoe[1]["used"], "5.000000476837158203125");
+    assert_eq!(johndoe[1]["amount_minor"], "25");
 }
 
 #[test]
@@ -112,4 +113,113 @@ fn errors_name_the_file_and_exit_non_zero() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("plans file /nope.json"));
+}
+
+#[test]
+fn every_command_has_its_help() {
+    for (args, first) in [
+        (&["parse", "--help"][..], "usage: tally parse "),
+        (&["aggregate", "-h"], "usage: tally aggregate "),
+        (&["bill", "--help"], "usage: tally bill "),
+        (&["bill", "--period", "2026-10", "--help"], "usage: tally bill "),
+        (&["help", "parse"], "usage: tally parse "),
+        (&["--help"], "usage: tally parse     "),
+        (&[], "usage: tally parse     "),
+    ] {
+        let out = tally(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.starts_with(first), "{args:?}: {help}");
+        // The help says what the program does with its exit statuses.
+        assert!(
+            help.contains("0 when every line was used, 2 when some lines were rejected"),
+            "{help}"
+        );
+        assert!(help.contains("64 for bad"), "{help}");
+        assert!(out.stderr.is_empty());
+    }
+}
+
+#[test]
+fn bad_arguments_exit_64_with_the_command_help() {
+    for args in [
+        &["parse", "--max-line", "0", "x.jsonl"][..],
+        &["parse", "--nope", "x.jsonl"],
+        &["bill", "x.jsonl"],
+        &["frobnicate"],
+    ] {
+        let out = tally(args);
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("tally: "), "{err}");
+        assert!(err.contains("usage: tally"), "{err}");
+    }
+    let err = String::from_utf8_lossy(&tally(&["bill", "x.jsonl"]).stderr).to_string();
+    assert!(err.contains("usage: tally bill [options] --plans"), "{err}");
+}
+
+#[test]
+fn the_summary_names_the_rejects_file_only_when_something_was_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let rejects = dir.path().join("rejects.jsonl");
+    let out = tally(&[
+        "parse",
+        &fixture("storage.csv"),
+        "--rejects",
+        rejects.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("(kept in {})", rejects.display())), "{err}");
+    let clean = dir.path().join("clean.csv");
+    std::fs::write(
+        &clean,
+        "timestamp,customer,bucket,bytes\n2026-10-01T00:00:00Z,acme,b1,5\n",
+    )
+    .unwrap();
+    let out = tally(&[
+        "parse",
+        clean.to_str().unwrap(),
+        "--rejects",
+        rejects.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("0 rejected, 1 skipped"), "{err}");
+    assert!(!err.contains("kept in"), "{err}");
+    assert!(std::fs::read(&rejects).unwrap().is_empty());
+}
+
+/// Issue 16, item 3, on the command line: a line over the limit is rejected
+/// whole, and the event glued to its end is not read.
+#[test]
+fn an_over_long_line_smuggles_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("smuggle.jsonl");
+    let event = |id: &str, who: &str| {
+        format!(
+            r#"{{"id":"{id}","source":"/e","subject":"{who}","time":"2026-10-01T00:00:00Z","data":{{"resource":"r","meter":"requests","value":1}}}}"#
+        )
+    };
+    let input = format!(
+        "{}\n{}{}\n{}\n",
+        event("a", "alice"),
+        "X".repeat(1 << 20),
+        event("v", "victim"),
+        event("b", "bob")
+    );
+    std::fs::write(&path, &input).unwrap();
+    let out = tally(&["parse", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let customers: Vec<_> = lines(&out.stdout)
+        .iter()
+        .map(|e| e["customer"].to_string())
+        .collect();
+    assert_eq!(customers, vec!["\"alice\"", "\"bob\""]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let long = (1 << 20) + event("v", "victim").len();
+    assert!(
+        err.contains(&format!(":2: line of {long} bytes is over the limit of 1048576")),
+        "{err}"
+    );
 }

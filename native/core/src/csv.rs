@@ -7,9 +7,11 @@
 //! `timestamp` is RFC 3339 or integer seconds since the epoch. Each line
 //! gives one `storage_bytes` event, with the id
 //! `<customer>/<bucket>/<time_ms>`: the same snapshot read twice is the
-//! same event. A first line that is not a valid header is rejected with
-//! `BadHeader`, and the lines after it are read in the documented order
-//! timestamp, customer, bucket, bytes.
+//! same event. A UTF-8 byte-order mark before the header (spreadsheets'
+//! "CSV UTF-8" writes one) is dropped. A first record that is not a valid
+//! header (a column missing or named twice, or a malformed line) refuses
+//! the whole file: it is rejected with its reason and every line after it
+//! with `BadHeader`, never read in a guessed column order.
 
 use std::borrow::Cow;
 
@@ -27,7 +29,13 @@ pub(crate) struct StorageCsvFormat {
     /// Position of each of COLUMNS; `None` until the header was read.
     columns: Option<[usize; 4]>,
     width: usize,
+    /// The first record was not a valid header: every later line is refused.
+    #[serde(default)]
+    refused: bool,
 }
+
+/// The UTF-8 byte-order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 impl StorageCsvFormat {
     pub(crate) fn new(options: &ParserOptions) -> Self {
@@ -38,6 +46,7 @@ impl StorageCsvFormat {
                 .unwrap_or_else(|| "storage_csv".to_string()),
             columns: None,
             width: 4,
+            refused: false,
         }
     }
 }
@@ -96,11 +105,15 @@ fn split(line: &[u8]) -> Result<Vec<Vec<u8>>, RejectReason> {
     }
 }
 
+/// Where each column is, when every one is named exactly once.
 fn header(fields: &[Vec<u8>]) -> Option<[usize; 4]> {
     let mut at = [usize::MAX; 4];
     for (i, f) in fields.iter().enumerate() {
         let name = String::from_utf8_lossy(f).trim().to_ascii_lowercase();
         if let Some(c) = COLUMNS.iter().position(|&col| col == name) {
+            if at[c] != usize::MAX {
+                return None; // named twice: which one holds the values?
+            }
             at[c] = i;
         }
     }
@@ -119,23 +132,32 @@ impl LineFormat for StorageCsvFormat {
 
     fn parse_line<E: FnMut(EventRef<'_>)>(
         &mut self,
-        _pos: LinePos,
+        pos: LinePos,
         line: &[u8],
         mut emit: E,
     ) -> Result<LineOutcome, RejectReason> {
+        let line = match line.strip_prefix(BOM) {
+            Some(rest) if pos.line == 1 => rest,
+            _ => line,
+        };
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             return Ok(LineOutcome::Skipped);
         }
-        let fields = split(line)?;
+        if self.refused {
+            return Err(RejectReason::BadHeader);
+        }
         let Some(cols) = self.columns else {
-            // The first record is the header; a bad one still fixes the order.
-            self.columns = Some(header(&fields).unwrap_or([0, 1, 2, 3]));
-            self.width = fields.len().max(4);
-            return match header(&fields) {
-                Some(_) => Ok(LineOutcome::Skipped),
-                None => Err(RejectReason::BadHeader),
+            // The first record is the header; without a valid one the file is refused.
+            let fields = split(line).inspect_err(|_| self.refused = true)?;
+            let Some(cols) = header(&fields) else {
+                self.refused = true;
+                return Err(RejectReason::BadHeader);
             };
+            self.columns = Some(cols);
+            self.width = fields.len().max(4);
+            return Ok(LineOutcome::Skipped);
         };
+        let fields = split(line)?;
         let get = |c: usize| fields.get(cols[c]).map(|f| f.as_slice());
         let needed = cols.iter().max().copied().unwrap_or(3) + 1;
         if fields.len() < needed {

@@ -34,6 +34,18 @@ impl IntoGleam for RejectReason {
     fn into_gleam(self) -> Value {
         use RejectReason::*;
         match self {
+            BadField {
+                field,
+                column,
+                expected,
+            } => Value::record(
+                "bad_field",
+                vec![field.into_gleam(), column.into_gleam(), expected.into_gleam()],
+            ),
+            DuplicateKey { field } => Value::record("duplicate_key", vec![field.into_gleam()]),
+            Disagree { field, other } => {
+                Value::record("disagree", vec![field.into_gleam(), other.into_gleam()])
+            }
             InvalidJson { column, expected } => {
                 Value::record("invalid_json", vec![column.into_gleam(), expected.into_gleam()])
             }

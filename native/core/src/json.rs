@@ -305,7 +305,7 @@ impl<'a> Scanner<'a> {
         };
         let mut v = 0u32;
         for &c in h {
-            let d = (c as char).to_digit(16).ok_or_else(|| ScanError::Syntax {
+            let d = (c as char).to_digit(16).ok_or(ScanError::Syntax {
                 at: *i,
                 expected: "four hex digits",
             })?;
@@ -460,6 +460,82 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// A key given twice in one object of a document: the object's place as a
+/// JSON Pointer (RFC 6901, `""` for the top level) and the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepeatedKey {
+    pub pointer: String,
+    pub key: String,
+}
+
+impl std::fmt::Display for RepeatedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.pointer.is_empty() {
+            write!(f, "duplicate key \"{}\" at the top level", self.key)
+        } else {
+            write!(f, "duplicate key \"{}\" in {}", self.key, self.pointer)
+        }
+    }
+}
+
+/// The first key (in document order) given twice in one object anywhere in
+/// `text`, for documents read with a map that would keep only one copy
+/// (serde keeps the last). `None` when there is none, and when `text` is not
+/// JSON at all: its reader reports that.
+pub fn first_repeated_key(text: &str) -> Option<RepeatedKey> {
+    fn walk<'a>(
+        s: &mut Scanner<'a>,
+        pointer: &mut String,
+        depth: usize,
+        found: &mut Option<RepeatedKey>,
+    ) -> Result<(), ScanError> {
+        if depth > MAX_DEPTH {
+            return Err(s.err("less nesting"));
+        }
+        match s.peek() {
+            Some(b'{') => {
+                s.begin_object()?;
+                let mut keys = std::collections::HashSet::new();
+                let mut first = true;
+                while let Some(key) = s.next_key(&mut first)? {
+                    if !keys.insert(key.clone()) && found.is_none() {
+                        *found = Some(RepeatedKey {
+                            pointer: pointer.clone(),
+                            key: key.to_string(),
+                        });
+                    }
+                    let at = pointer.len();
+                    pointer.push('/');
+                    pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                    walk(s, pointer, depth + 1, found)?;
+                    pointer.truncate(at);
+                }
+                Ok(())
+            }
+            Some(b'[') => {
+                s.begin_array()?;
+                let mut first = true;
+                let mut i = 0usize;
+                while s.next_element(&mut first)? {
+                    let at = pointer.len();
+                    pointer.push('/');
+                    pointer.push_str(&i.to_string());
+                    walk(s, pointer, depth + 1, found)?;
+                    pointer.truncate(at);
+                    i += 1;
+                }
+                Ok(())
+            }
+            _ => s.skip_value(),
+        }
+    }
+    let mut s = Scanner::new(text);
+    let mut found = None;
+    walk(&mut s, &mut String::new(), 0, &mut found).ok()?;
+    s.end().ok()?;
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -536,6 +612,31 @@ mod tests {
                 assert_eq!(indexed, plain, "{part:?}");
             }
         }
+    }
+
+    #[test]
+    fn repeated_keys_are_found_in_document_order() {
+        let f = |t: &str| first_repeated_key(t).map(|r| r.to_string());
+        assert_eq!(
+            f(r#"{"a":1,"b":{"c":1,"c":2},"a":3}"#).as_deref(),
+            Some(r#"duplicate key "c" in /b"#)
+        );
+        assert_eq!(
+            f(r#"{"a":1,"b":[{"x":1},{"y/~":{"q":1,"q":1}}],"a":3}"#).as_deref(),
+            Some(r#"duplicate key "q" in /b/1/y~1~0"#)
+        );
+        assert_eq!(
+            f(r#"{"a":1,"\u0061":2}"#).as_deref(),
+            Some(r#"duplicate key "a" at the top level"#)
+        );
+        assert_eq!(f(r#"{"a":{"a":1},"b":[{"a":1},{"a":2}]}"#), None);
+        // The repeated key comes before the repeats inside its own value.
+        assert_eq!(
+            f(r#"{"a":1,"a":{"b":1,"b":2}}"#).as_deref(),
+            Some(r#"duplicate key "a" at the top level"#)
+        );
+        // Not JSON: the document's reader says why.
+        assert_eq!(f(r#"{"a":1,"a":2"#), None);
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! `id`, `source`, `subject` (the customer), `time` (RFC 3339) and `data`
 //! with `resource`, `meter` and an integer `value` are required; everything
 //! else (`type`, `specversion`, extension attributes, other `data` fields)
-//! is validated as JSON and ignored.
+//! is validated as JSON and ignored. A key given twice at the top level or
+//! in `data` (read or not) refuses the line with `DuplicateKey`: readers
+//! disagree on which copy wins, so an event must not depend on it.
 
 use std::borrow::Cow;
 
@@ -52,6 +54,52 @@ pub(crate) fn scan_reason(e: ScanError) -> RejectReason {
     }
 }
 
+/// The keys of one object seen so far: the usual ones as bits, any other
+/// in a list (empty, so unallocated, for the usual events).
+struct KeySet<'a> {
+    usual: &'static [&'static str],
+    seen: u32,
+    others: Vec<Cow<'a, str>>,
+}
+
+const TOP_KEYS: &[&str] = &[
+    "id",
+    "source",
+    "subject",
+    "time",
+    "data",
+    "type",
+    "specversion",
+    "datacontenttype",
+    "dataschema",
+];
+const DATA_KEYS: &[&str] = &["resource", "meter", "value"];
+
+impl<'a> KeySet<'a> {
+    fn new(usual: &'static [&'static str]) -> Self {
+        KeySet {
+            usual,
+            seen: 0,
+            others: Vec::new(),
+        }
+    }
+
+    /// Records `key`; true when it was seen before.
+    fn repeated(&mut self, key: &Cow<'a, str>) -> bool {
+        if let Some(i) = self.usual.iter().position(|k| *k == key.as_ref()) {
+            let bit = 1u32 << i;
+            let again = self.seen & bit != 0;
+            self.seen |= bit;
+            again
+        } else if self.others.iter().any(|k| k == key) {
+            true
+        } else {
+            self.others.push(key.clone());
+            false
+        }
+    }
+}
+
 #[derive(Default)]
 struct Data<'a> {
     resource: Option<Cow<'a, str>>,
@@ -76,7 +124,13 @@ pub fn parse_event_ref(line: &[u8]) -> Result<EventRef<'_>, RejectReason> {
 
     s.begin_object().map_err(scan_reason)?;
     let mut first = true;
+    let mut keys = KeySet::new(TOP_KEYS);
     while let Some(key) = s.next_key(&mut first).map_err(scan_reason)? {
+        if keys.repeated(&key) {
+            bad_field.get_or_insert_with(|| RejectReason::DuplicateKey {
+                field: key.to_string(),
+            });
+        }
         let slot = match key.as_ref() {
             "id" => Some((&mut id, "id")),
             "source" => Some((&mut source, "source")),
@@ -155,7 +209,13 @@ fn parse_data<'a>(
     let mut data = Data::default();
     s.begin_object().map_err(scan_reason)?;
     let mut first = true;
+    let mut keys = KeySet::new(DATA_KEYS);
     while let Some(key) = s.next_key(&mut first).map_err(scan_reason)? {
+        if keys.repeated(&key) {
+            bad_field.get_or_insert_with(|| RejectReason::DuplicateKey {
+                field: format!("data.{key}"),
+            });
+        }
         match key.as_ref() {
             "resource" | "meter" => {
                 let field = if key == "resource" {
@@ -222,6 +282,55 @@ mod tests {
                 meter: "bandwidth_out_bytes".into(),
                 value: 1024,
                 time_ms: 1_709_290_800_000,
+            }
+        );
+    }
+
+    #[test]
+    fn repeated_keys_refuse_the_line() {
+        let p = |s: &str| parse_event_line(s.as_bytes()).unwrap_err();
+        let dup = |f: &str| RejectReason::DuplicateKey { field: f.to_string() };
+        // The handed-over input: the second subject must not win.
+        let evil = GOOD.replace(r#""subject":"acme","#, r#""subject":"acme","subject":"EVIL","#);
+        assert_eq!(p(&evil), dup("subject"));
+        // The same key spelt with an escape is the same key.
+        let escaped = GOOD.replace(
+            r#""subject":"acme","#,
+            r#""subject":"acme","subj\u0065ct":"EVIL","#,
+        );
+        assert_eq!(p(&escaped), dup("subject"));
+        assert_eq!(
+            p(&GOOD.replace(r#""value":1024"#, r#""value":1,"value":1024"#)),
+            dup("data.value")
+        );
+        // Keys tally does not read count too, at the top level and in data.
+        assert_eq!(p(&GOOD.replace(r#""type":"#, r#""x":1,"x":2,"type":"#)), dup("x"));
+        assert_eq!(
+            p(&GOOD.replace(r#""extra":"#, r#""extra":0,"extra":"#)),
+            dup("data.extra")
+        );
+        assert_eq!(
+            p(&GOOD.replace(
+                r#""specversion":"1.0","#,
+                r#""specversion":"1.0","specversion":"1.0","#
+            )),
+            dup("specversion")
+        );
+        // Deeper objects are validated, not read: their keys are not checked.
+        assert!(parse_event_line(
+            GOOD.replace(r#""extra":[1,2]"#, r#""extra":{"a":1,"a":2}"#)
+                .as_bytes()
+        )
+        .is_ok());
+        // A field problem found earlier in the line is the one reported.
+        let both = GOOD
+            .replace(r#""id":"e1","#, r#""id":1,"#)
+            .replace(r#""value":1024"#, r#""value":1,"value":2"#);
+        assert_eq!(
+            p(&both),
+            RejectReason::WrongType {
+                field: "id",
+                expected: "a string"
             }
         );
     }

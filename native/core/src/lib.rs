@@ -25,6 +25,7 @@ mod series;
 pub mod shard;
 pub mod snapshot;
 pub mod time;
+pub mod written;
 
 #[cfg(feature = "gleam")]
 pub mod gleam_shapes;

@@ -70,7 +70,8 @@ impl Ratio {
         Some(Ratio::new(num, 10u128.checked_pow(frac.len() as u32)?))
     }
 
-    pub fn add(self, o: Ratio) -> Result<Ratio, Overflow> {
+    /// `self + o`, or `Overflow` when the result does not fit.
+    pub fn checked_add(self, o: Ratio) -> Result<Ratio, Overflow> {
         let g = gcd(self.den, o.den);
         let den = (self.den / g).checked_mul(o.den).ok_or(Overflow)?;
         let a = self.num.checked_mul(o.den / g).ok_or(Overflow)?;
@@ -90,7 +91,8 @@ impl Ratio {
         Ok(Ratio::new(a - b, den))
     }
 
-    pub fn mul(self, o: Ratio) -> Result<Ratio, Overflow> {
+    /// `self * o`, or `Overflow` when the result does not fit.
+    pub fn checked_mul(self, o: Ratio) -> Result<Ratio, Overflow> {
         // Cross-reduce first to keep the products small.
         let g1 = gcd(self.num, o.den).max(1);
         let g2 = gcd(o.num, self.den).max(1);
@@ -124,10 +126,51 @@ impl Ratio {
         }
     }
 
+    /// The exact written form of a quantity: decimal digits when the value
+    /// has a finite decimal expansion (its reduced denominator has no prime
+    /// factor but 2 and 5: `"12"`, `"0.00000049"`, `"2.3"`), else the
+    /// fraction `"N/D"` (`"1/3"`). No exponent, no trailing zeros, no
+    /// leading zeros but the one before the point. The Erlang twin is
+    /// `tally_invoice:quantity/1`.
+    pub fn to_exact(self) -> String {
+        let mut rest = self.den;
+        while rest.is_multiple_of(2) {
+            rest /= 2;
+        }
+        while rest.is_multiple_of(5) {
+            rest /= 5;
+        }
+        if rest != 1 {
+            return format!("{}/{}", self.num, self.den);
+        }
+        let mut out = (self.num / self.den).to_string();
+        let mut r = self.num % self.den;
+        if r != 0 {
+            out.push('.');
+        }
+        while r != 0 {
+            // The next digit is floor(10r / den) and the new remainder
+            // 10r mod den, by ten additions modulo den (10r may not fit).
+            let mut digit = 0u8;
+            let mut acc = 0u128;
+            for _ in 0..10 {
+                if acc >= self.den - r {
+                    acc -= self.den - r;
+                    digit += 1;
+                } else {
+                    acc += r;
+                }
+            }
+            out.push(char::from(b'0' + digit));
+            r = acc;
+        }
+        out
+    }
+
     /// Decimal text with `places` decimals, rounded half up (for display).
     pub fn to_decimal(self, places: u32) -> String {
         let scale = 10u128.pow(places);
-        let scaled = match self.mul(Ratio::int(scale)) {
+        let scaled = match self.checked_mul(Ratio::int(scale)) {
             Ok(r) => r.round_half_up(),
             Err(_) => return format!("{}/{}", self.num, self.den),
         };
@@ -210,5 +253,34 @@ mod tests {
         assert!(Ratio::new(u128::MAX, 3) > Ratio::new(u128::MAX - 1, 3));
         assert_eq!(Ratio::new(10, 4).cmp(&Ratio::new(5, 2)), Ordering::Equal);
         assert_eq!(Ratio::new(7, 2).saturating_sub(Ratio::int(5)), Ok(Ratio::ZERO));
+    }
+
+    #[test]
+    fn exact_form() {
+        assert_eq!(Ratio::int(12).to_exact(), "12");
+        assert_eq!(Ratio::ZERO.to_exact(), "0");
+        assert_eq!(
+            Ratio::parse_decimal("0.00000049").unwrap().to_exact(),
+            "0.00000049"
+        );
+        assert_eq!(Ratio::new(23, 10).to_exact(), "2.3");
+        assert_eq!(Ratio::new(1, 3).to_exact(), "1/3");
+        assert_eq!(Ratio::new(7, 6).to_exact(), "7/6");
+        assert_eq!(
+            Ratio::new(1, 1 << 30).to_exact(),
+            format!("0.{:0>30}", 931322574615478515625u128)
+        );
+        assert_eq!(Ratio::new(u128::MAX, 1).to_exact(), u128::MAX.to_string());
+        // A denominator near 2^127, where 10 times the remainder overflows.
+        let big = Ratio::new(1u128 << 126 | 1, 1u128 << 127).to_exact();
+        assert_eq!(
+            big,
+            "0.5000000000000000000000000000000000000058774717541114375398436826861112283890933277838604376075437585313920862972736358642578125"
+        );
+        // Every digit string read back is the same value.
+        for (n, d) in [(1u128, 8u128), (3, 40), (999, 1000), (5, 2), (123456789, 1 << 20)] {
+            let text = Ratio::new(n, d).to_exact();
+            assert_eq!(Ratio::parse_decimal(&text), Some(Ratio::new(n, d)), "{text}");
+        }
     }
 }

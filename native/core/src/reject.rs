@@ -30,6 +30,24 @@ impl Format {
 /// `bytes_sent`, ...); columns are 1-based byte columns within the line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RejectReason {
+    /// A field of a delimited line (an access log's quoted Request-URI, its
+    /// bracketed time, ...) that does not have its format's shape.
+    BadField {
+        field: &'static str,
+        column: u32,
+        expected: &'static str,
+    },
+    /// A JSON key given twice in one object (`data.value` for a key of
+    /// `data`): which copy to believe is not for tally to guess.
+    DuplicateKey {
+        field: String,
+    },
+    /// Two fields of one record that must agree and do not (an RGW entry's
+    /// `time` and `epoch`).
+    Disagree {
+        field: &'static str,
+        other: &'static str,
+    },
     /// Not well-formed: what was expected at which column.
     InvalidJson {
         column: u32,
@@ -76,7 +94,8 @@ pub enum RejectReason {
         expected: u32,
         found: u32,
     },
-    /// The CSV header does not name the expected columns.
+    /// The CSV header does not name the expected columns: the header line
+    /// and every line after it are refused (never read in a guessed order).
     BadHeader,
 }
 
@@ -84,6 +103,13 @@ impl fmt::Display for RejectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use RejectReason::*;
         match self {
+            BadField {
+                field,
+                column,
+                expected,
+            } => write!(f, "field {field} at column {column}: expected {expected}"),
+            DuplicateKey { field } => write!(f, "field {field} appears more than once"),
+            Disagree { field, other } => write!(f, "field {field} disagrees with {other}"),
             InvalidJson { column, expected } => {
                 write!(f, "invalid JSON at column {column}: expected {expected}")
             }
@@ -99,7 +125,10 @@ impl fmt::Display for RejectReason {
             NumberTooLarge { field } => write!(f, "field {field} is too large"),
             LineTooLong { length, limit } => write!(f, "line of {length} bytes is over the limit of {limit}"),
             WrongFieldCount { expected, found } => write!(f, "expected {expected} fields, found {found}"),
-            BadHeader => write!(f, "the header does not name the expected columns"),
+            BadHeader => write!(
+                f,
+                "the CSV header does not name the columns timestamp, customer, bucket and bytes"
+            ),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Ceph RGW usage as `radosgw-admin usage show` prints it (and the admin
-//! API's `GET /admin/usage` returns it):
+//! API's `GET /admin/usage` returns it; both are `RGWUsage::show` in Ceph's
+//! `src/rgw/rgw_usage.cc`):
 //!
 //! ```json
 //! {"entries": [{"user": "johndoe",
@@ -15,15 +16,30 @@
 //! cuts out each bucket entry (`entries[].buckets[]`), which is then parsed
 //! whole. Memory is bounded by the largest bucket entry (and by `max_line`).
 //! A bucket entry is a "record": accepted or rejected as a unit, its line
-//! and offset those of its opening `{`. Everything outside bucket entries
-//! (`summary`, unknown fields) is skipped. Several documents in a row are read
+//! and offset those of its opening `{`. Several documents in a row are read
 //! one after the other.
+//!
+//! What is not read is refused, never taken as zero: a document without
+//! `entries` (`--show-log-entries=false` prints only the `summary`, which has
+//! no time or bucket to bill by; older releases spelt the keys `Entries`,
+//! `Owner`, ...) is one rejected record (`MissingField entries`) at its `{`,
+//! and so is a user section without `buckets`. The `summary` of a document
+//! with entries repeats them and is skipped.
 //!
 //! Each category of a bucket entry gives, when above 0:
 //! `bandwidth_out_bytes` (bytes_sent), `bandwidth_in_bytes` (bytes_received),
-//! `requests` (ops) and `successful_requests` (successful_ops). The customer
-//! is the bucket entry's `owner`, else the entry's `user`; the time is
-//! `epoch`, else `time`. Ids are `rgw/<owner>/<bucket>/<time_ms>/<category>/<meter>`.
+//! `requests` (ops) and `successful_requests` (successful_ops). Usage is
+//! billed as RGW accounts it (`rgw_log.cc` logs it under the payer of a
+//! requester-pays bucket, else the bucket's owner, and under the requesting
+//! user for operations without a bucket; `usage show` groups entries by that
+//! user): the customer is the entry's `payer`, else its `owner`, else the
+//! section's `user`, and an entry whose customer is not its section's user is
+//! refused (`Disagree`). The bucket `""` (user-level operations such as
+//! listing buckets) and `"-"` (RGW's name for a bucket that was not found)
+//! both bill the resource `-`; their ids keep them apart. The time is
+//! `epoch` (the start of the hour RGW counted in), else `time`; when both are
+//! present they must agree. Ids are
+//! `rgw/<customer>/<bucket as written>/<time_ms>/<category>/<meter>`.
 
 use std::borrow::Cow;
 
@@ -86,6 +102,20 @@ pub(crate) struct RgwStream {
     offset: u64,
     line_start: u64,
     failed: bool,
+    /// The current document: where its `{` is, and whether it has `entries`.
+    #[serde(default)]
+    doc: Start,
+    /// The current user section (`entries[]`): where, and whether it has `buckets`.
+    #[serde(default)]
+    section: Start,
+}
+
+/// Where an object began, and whether the part that must be read came.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize, serde::Deserialize)]
+struct Start {
+    line: u64,
+    offset: u64,
+    seen: bool,
 }
 
 /// Deepest nesting followed; deeper input is rejected.
@@ -107,6 +137,8 @@ impl RgwStream {
             offset: 0,
             line_start: 0,
             failed: false,
+            doc: Start::default(),
+            section: Start::default(),
         }
     }
 
@@ -261,8 +293,20 @@ impl RgwStream {
                     (Some(f), true) if f.tag == Tag::Buckets => Tag::Bucket,
                     _ => Tag::Other,
                 };
-                if tag == Tag::Entry {
-                    self.user = None;
+                let here = Start {
+                    line: self.line,
+                    offset: self.offset,
+                    seen: false,
+                };
+                match tag {
+                    Tag::Root => self.doc = here,
+                    Tag::Entries => self.doc.seen = true,
+                    Tag::Entry => {
+                        self.user = None;
+                        self.section = here;
+                    }
+                    Tag::Buckets => self.section.seen = true,
+                    _ => {}
                 }
                 if tag == Tag::Bucket {
                     self.capture = Some(Capture {
@@ -292,13 +336,21 @@ impl RgwStream {
                         stats,
                     );
                 }
-                if frame.tag == Tag::Bucket {
-                    if let Some(from) = cap_from.take() {
-                        self.append_capture(&chunk[from..=i]);
+                match frame.tag {
+                    Tag::Bucket => {
+                        if let Some(from) = cap_from.take() {
+                            self.append_capture(&chunk[from..=i]);
+                        }
+                        if let Some(cap) = self.capture.take() {
+                            self.record(cap, out, stats);
+                        }
                     }
-                    if let Some(cap) = self.capture.take() {
-                        self.record(cap, out, stats);
+                    // Usage this parser would not read: refused, not taken as none.
+                    Tag::Entry if !self.section.seen => {
+                        self.unread(self.section, "entries.buckets", out, stats)
                     }
+                    Tag::Root if !self.doc.seen => self.unread(self.doc, "entries", out, stats),
+                    _ => {}
                 }
             }
             b',' => {
@@ -340,6 +392,20 @@ impl RgwStream {
                 }
             }
         }
+    }
+
+    /// A rejected record for an object (a document, a user section) that
+    /// lacks the part holding its usage.
+    fn unread<S: EventSink>(&mut self, at: Start, field: &'static str, out: &mut S, stats: &mut ParseStats) {
+        stats.records += 1;
+        stats.rejected += 1;
+        out.reject(Reject::new(
+            Format::RgwUsage,
+            at.line,
+            at.offset,
+            RejectReason::MissingField { field },
+            &[],
+        ));
     }
 
     fn record<S: EventSink>(&mut self, cap: Capture, out: &mut S, stats: &mut ParseStats) {
@@ -450,7 +516,7 @@ fn parse_bucket(
     mut emit: impl FnMut(EventRef<'_>),
 ) -> Result<(), RejectReason> {
     let mut s = Scanner::from_bytes(bytes).map_err(scan_reason)?;
-    let (mut bucket, mut time, mut epoch, mut owner) = (None, None, None, None);
+    let (mut bucket, mut time, mut epoch, mut owner, mut payer) = (None, None, None, None, None);
     let mut categories = Vec::new();
     s.begin_object().map_err(scan_reason)?;
     let mut first = true;
@@ -459,6 +525,7 @@ fn parse_bucket(
             "bucket" => bucket = Some(string(&mut s, "bucket")?),
             "time" => time = Some(string(&mut s, "time")?),
             "owner" => owner = Some(string(&mut s, "owner")?),
+            "payer" => payer = Some(string(&mut s, "payer")?),
             "epoch" => epoch = Some(count(&mut s, "epoch")?),
             "categories" => {
                 if s.peek() != Some(b'[') {
@@ -478,21 +545,40 @@ fn parse_bucket(
     }
     s.end().map_err(scan_reason)?;
     let bucket = bucket.ok_or(RejectReason::MissingField { field: "bucket" })?;
-    // Account-level operations (listing buckets) carry an empty bucket name.
-    let bucket = if bucket.is_empty() {
-        "-".to_string()
-    } else {
-        bucket
+    // No bucket: user-level operations (`""`) and buckets not found (`"-"`).
+    let resource = if bucket.is_empty() { "-" } else { bucket.as_str() };
+    // Who RGW accounts the usage to: the payer, else the owner, else the section's user.
+    let (customer, field) = match (payer.filter(|p| !p.is_empty()), owner) {
+        (Some(p), _) => (p, "payer"),
+        (None, Some(o)) => (o, "owner"),
+        (None, None) => match user {
+            Some(u) => (u.to_string(), "user"),
+            None => return Err(RejectReason::MissingField { field: "owner" }),
+        },
     };
-    let customer = match owner.or_else(|| user.map(str::to_string)) {
-        Some(o) if !o.is_empty() => o,
-        Some(_) => return Err(RejectReason::EmptyField { field: "owner" }),
-        None => return Err(RejectReason::MissingField { field: "owner" }),
-    };
+    if customer.is_empty() {
+        return Err(RejectReason::EmptyField { field });
+    }
+    if user.is_some_and(|u| u != customer) {
+        return Err(RejectReason::Disagree { field, other: "user" });
+    }
     let time_ms = match (epoch, time) {
-        (Some(e), _) => (e as i64)
-            .checked_mul(1000)
-            .ok_or(RejectReason::NumberTooLarge { field: "epoch" })?,
+        (Some(e), t) => {
+            let ms = (e as i64)
+                .checked_mul(1000)
+                .ok_or(RejectReason::NumberTooLarge { field: "epoch" })?;
+            if let Some(t) = t {
+                let written =
+                    parse_rfc3339(t.as_bytes()).ok_or(RejectReason::InvalidTime { field: "time" })?;
+                if written != ms {
+                    return Err(RejectReason::Disagree {
+                        field: "time",
+                        other: "epoch",
+                    });
+                }
+            }
+            ms
+        }
         (None, Some(t)) => parse_rfc3339(t.as_bytes()).ok_or(RejectReason::InvalidTime { field: "time" })?,
         (None, None) => return Err(RejectReason::MissingField { field: "epoch" }),
     };
@@ -509,7 +595,7 @@ fn parse_bucket(
                     id: Cow::Owned(format!("rgw/{customer}/{bucket}/{time_ms}/{name}/{meter}")),
                     source: Cow::Borrowed(source),
                     customer: Cow::Borrowed(&customer),
-                    resource: Cow::Borrowed(&bucket),
+                    resource: Cow::Borrowed(resource),
                     meter: Cow::Borrowed(meter),
                     value: cat.counts[i],
                     time_ms,

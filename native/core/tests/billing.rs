@@ -282,3 +282,93 @@ fn windows_are_utc_hours_days_months() {
         assert_eq!(agg.window_count(), expected_windows, "{window:?}");
     }
 }
+
+/// The shards' invoices together are the whole invoice: every customer
+/// (with usage, or only named in the plans) billed once, by the shard
+/// `shard_of` names, whatever the shard count.
+#[test]
+fn shards_bill_each_customer_once() {
+    use tally_core::billing::bill_shard;
+    use tally_core::shard::shard_of;
+    let oct = parse_period("2026-10").unwrap();
+    let mut events = Vec::new();
+    for c in 0..300 {
+        for (i, meter) in ["bandwidth_out_bytes", "requests", "storage_bytes"]
+            .iter()
+            .enumerate()
+        {
+            let resource = format!("b{}", c % 3);
+            let id = format!("{c}-{i}");
+            events.push(event(
+                &id,
+                &format!("c{c}"),
+                &resource,
+                meter,
+                1000 + c as u64,
+                oct + c * HOUR,
+            ));
+        }
+    }
+    let usage = usage_of(&events, "2026-10");
+    let plans = Plans::from_json(
+        r#"{"plans": {"std": {"currency": "EUR", "lines": [
+              {"meter": "bandwidth_out_bytes", "measure": "p95_rate", "unit": "Mbps", "pricing": {"model": "flat", "unit_price": "3"}},
+              {"meter": "requests", "measure": "total", "scope": "resource", "pricing": {"model": "flat", "unit_price": "0.00000049"}},
+              {"meter": "storage_bytes", "measure": "gb_month_average", "unit": "GB", "pricing": {"model": "flat", "unit_price": "2.3"}}]},
+            "none": {"currency": "EUR", "lines": []}},
+          "customers": {"c1": "std", "named-only": "std", "zz-named": "std", "c7": "none"},
+          "default_plan": "std"}"#,
+    )
+    .unwrap();
+    let whole = bill(&usage, &plans, 1).unwrap();
+    // 299 customers with usage, three lines each (c7's plan has none); the
+    // two named only get no resource-scope line, having no resource.
+    assert_eq!(whole.lines.len(), 299 * 3 + 2 * 2);
+    for shards in [1u32, 2, 3, 8] {
+        let mut lines = Vec::new();
+        let mut unbilled = Vec::new();
+        for shard in 0..shards {
+            let part = bill_shard(&usage, &plans, 1, shard, shards).unwrap();
+            assert!(part.lines.iter().all(|l| shard_of(&l.customer, shards) == shard));
+            lines.extend(part.lines);
+            unbilled.extend(part.unbilled_customers);
+        }
+        lines.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut expected = whole.lines.clone();
+        expected.sort_by(|a, b| a.key.cmp(&b.key));
+        assert_eq!(lines, expected, "{shards} shards");
+        assert_eq!(unbilled, whole.unbilled_customers);
+    }
+    // Lines in customer order, then plan-line order.
+    let customers: Vec<&str> = whole.lines.iter().map(|l| l.customer.as_str()).collect();
+    let mut sorted = customers.clone();
+    sorted.sort();
+    assert_eq!(customers, sorted);
+    assert_eq!(whole.lines.last().unwrap().customer, "zz-named");
+}
+
+/// The 95th percentile by selection agrees with sorting every interval.
+#[test]
+fn p95_by_selection_agrees_with_a_full_sort() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..300 {
+        let n = (next() % 700) as usize;
+        let intervals = [0usize, 20, 100, 8064, 8928][round % 5];
+        let values: Vec<u128> = (0..n).map(|_| u128::from(next() % 50 + 1)).collect();
+        let mut all = values.clone();
+        all.resize(intervals.max(n), 0);
+        all.sort_unstable_by(|a, b| b.cmp(a));
+        let expected = all.get(all.len() * 5 / 100).copied().unwrap_or(0);
+        assert_eq!(
+            p95_interval_value(&values, intervals),
+            expected,
+            "n={n} intervals={intervals}"
+        );
+    }
+}

@@ -265,18 +265,13 @@ fn s3_access_log_fixture() {
             (8, RejectReason::InvalidTime { field: "time" }),
             (
                 9,
-                RejectReason::Malformed {
+                RejectReason::BadField {
+                    field: "request_uri",
                     column: quote_column,
-                    expected: "closing '\"'"
+                    expected: "closing '\"' followed by a space"
                 }
             ),
-            (
-                10,
-                RejectReason::WrongFieldCount {
-                    expected: 17,
-                    found: 7
-                }
-            ),
+            (10, RejectReason::MissingField { field: "key" }),
         ]
     );
     assert_counts_add_up(&stats, &b);
@@ -294,6 +289,143 @@ fn s3_can_bill_the_requester() {
     assert_eq!(customers[4], "arn:aws:iam::123456789012:user/alice");
     // Anonymous (`-`) requests fall back to the bucket owner.
     assert!(customers[6].starts_with("79a59df9"));
+}
+
+/// The handed-over input (issue 17, item 1): S3 writes a key's `"` as it
+/// is inside the quoted Request-URI. It was rejected whole (243 bytes out
+/// lost) with a reason naming `bytes_sent`.
+#[test]
+fn s3_quote_inside_the_request_uri() {
+    let line = br#"owner1 bucket1 [20/Jun/2019:03:51:36 +0000] 192.0.2.4 - 63DAF67A2BC0B6C3 REST.GET.OBJECT %2522 "GET /" HTTP/1.1" 403 AccessDenied 243 - 8 - "-" "curl/7.38.0" -"#;
+    let t = 1_561_002_696_000;
+    let src = "s3_access_log";
+    for input in [&line[..], &[&line[..], b"\n"].concat()] {
+        let (b, stats) = whole(Format::S3AccessLog, input);
+        assert_eq!(
+            b.events,
+            vec![
+                ev(
+                    "63DAF67A2BC0B6C3/requests",
+                    src,
+                    "owner1",
+                    "bucket1",
+                    "requests",
+                    1,
+                    t
+                ),
+                ev(
+                    "63DAF67A2BC0B6C3/bandwidth_out_bytes",
+                    src,
+                    "owner1",
+                    "bucket1",
+                    "bandwidth_out_bytes",
+                    243,
+                    t
+                ),
+            ]
+        );
+        assert_eq!(stats.rejected, 0);
+    }
+    // Quotes in the Referer and User-Agent too, and a Referer of `-`.
+    let line = br#"owner1 bucket1 [20/Jun/2019:03:51:36 +0000] 192.0.2.4 - R2 REST.GET.OBJECT a%22b "GET /a"b?x=" "y" HTTP/1.1" 200 - 7 7 8 - "http://e/?q="a b"" "Mozilla "5.0" (X" - SigV4"#;
+    let (b, _) = whole(Format::S3AccessLog, line);
+    assert_eq!(b.events.iter().map(|e| e.value).collect::<Vec<_>>(), vec![1, 7]);
+    let line = br#"owner1 bucket1 [20/Jun/2019:03:51:36 +0000] 192.0.2.4 - R3 REST.GET.OBJECT k "GET /k HTTP/1.1" 200 - 9 9 8 - - -"#;
+    let (b, _) = whole(Format::S3AccessLog, line);
+    assert_eq!(b.events.iter().map(|e| e.value).collect::<Vec<_>>(), vec![1, 9]);
+}
+
+/// Every reason names the field it is about, and a short line names the
+/// first field it lacks.
+#[test]
+fn s3_reasons_name_the_field() {
+    let good = r#"owner1 bucket1 [20/Jun/2019:03:51:36 +0000] 192.0.2.4 - R1 REST.GET.OBJECT k "GET /k HTTP/1.1" 200 - 243 - 8 - "-" "curl/7.38.0" -"#;
+    let reason = |line: &str| {
+        let (b, _) = whole(Format::S3AccessLog, line.as_bytes());
+        b.rejects.first().map(|r| r.reason.clone())
+    };
+    assert_eq!(reason(good), None);
+    assert_eq!(
+        reason(&good.replace("HTTP/1.1\" 200", "HTTP/1.1\" OK")),
+        Some(RejectReason::BadField {
+            field: "http_status",
+            column: 96,
+            expected: "three digits or '-'"
+        })
+    );
+    assert_eq!(
+        reason(&good[..good.find(" 200").unwrap()]),
+        Some(RejectReason::BadField {
+            field: "request_uri",
+            column: 78,
+            expected: "closing '\"' followed by a space"
+        })
+    );
+    assert_eq!(
+        reason(&good.replace(" 243 ", " 24x ")),
+        Some(RejectReason::InvalidNumber { field: "bytes_sent" })
+    );
+    assert_eq!(
+        reason(&good[..good.find("\" \"curl").unwrap()]),
+        Some(RejectReason::BadField {
+            field: "referer",
+            column: 112,
+            expected: "closing '\"' followed by the User-Agent"
+        })
+    );
+    assert_eq!(
+        reason(&good.replace("curl/7.38.0\" -", "curl/7.38.0\"x -")),
+        Some(RejectReason::BadField {
+            field: "user_agent",
+            column: 116,
+            expected: "closing '\"' followed by a space or the end of the line"
+        })
+    );
+    assert_eq!(reason(&good.replace("bucket1", "b\u{e9}")), None);
+    let bad_utf8 = [&good.as_bytes()[..7], b"b\xff", &good.as_bytes()[14..]].concat();
+    let (b, _) = whole(Format::S3AccessLog, &bad_utf8);
+    assert_eq!(
+        b.rejects[0].reason,
+        RejectReason::BadField {
+            field: "bucket",
+            column: 9,
+            expected: "UTF-8 text"
+        }
+    );
+    assert_eq!(
+        reason(&good[..good.find(" 243").unwrap()]),
+        Some(RejectReason::MissingField { field: "bytes_sent" })
+    );
+    assert_eq!(
+        reason("owner1 bucket1"),
+        Some(RejectReason::MissingField { field: "time" })
+    );
+}
+
+/// The older format (the 2006-03-01 documentation): it ends at the
+/// User-Agent and writes `Anonymous` for unauthenticated requesters.
+#[test]
+fn s3_older_format() {
+    let line = br#"314159b66967d86f031c7249d1d9a8024 mybucket [04/Aug/2006:22:34:02 +0000] 72.21.206.5 Anonymous 3E57427F33A59F07 REST.GET.OBJECT /photos/2006/08/puppy.jpg "GET /mybucket/photos/2006/08/puppy.jpg?x-foo=bar" 200 - 2662992 3462992 70 10 "http://www.amazon.com/webservices" "curl/7.15.1""#;
+    let options = ParserOptions {
+        s3_customer: S3Customer::Requester,
+        ..Default::default()
+    };
+    let (b, stats) = parse_all(Format::S3AccessLog, options, line);
+    assert_eq!(stats.rejected, 0, "{:?}", b.rejects);
+    let got: Vec<_> = b
+        .events
+        .iter()
+        .map(|e| (e.customer.as_str(), e.meter.as_str(), e.value, e.time_ms))
+        .collect();
+    let owner = "314159b66967d86f031c7249d1d9a8024";
+    assert_eq!(
+        got,
+        vec![
+            (owner, "requests", 1, 1_154_730_842_000),
+            (owner, "bandwidth_out_bytes", 2_662_992, 1_154_730_842_000)
+        ]
+    );
 }
 
 #[test]
@@ -359,7 +491,7 @@ fn rgw_usage_fixture() {
                 t10
             ),
             ev(
-                "rgw/johndoe/-/1790852400000/list_buckets/bandwidth_out_bytes",
+                "rgw/johndoe//1790852400000/list_buckets/bandwidth_out_bytes",
                 src,
                 "johndoe",
                 "-",
@@ -368,7 +500,7 @@ fn rgw_usage_fixture() {
                 1_790_852_400_000
             ),
             ev(
-                "rgw/johndoe/-/1790852400000/list_buckets/requests",
+                "rgw/johndoe//1790852400000/list_buckets/requests",
                 src,
                 "johndoe",
                 "-",
@@ -377,7 +509,7 @@ fn rgw_usage_fixture() {
                 1_790_852_400_000
             ),
             ev(
-                "rgw/johndoe/-/1790852400000/list_buckets/successful_requests",
+                "rgw/johndoe//1790852400000/list_buckets/successful_requests",
                 src,
                 "johndoe",
                 "-",
@@ -443,6 +575,178 @@ fn rgw_usage_fixture() {
             events: 12,
             bytes: RGW.len() as u64
         }
+    );
+}
+
+/// One bucket entry of `usage show` (the shape of `RGWUsage::show`).
+fn rgw_entry(bucket: &str, extra: &str) -> String {
+    format!(
+        r#"{{"bucket":"{bucket}","time":"2026-10-01 10:00:00.000000Z","epoch":1790848800,"owner":"acme",{extra}"categories":[{{"category":"get_obj","bytes_sent":100,"bytes_received":0,"ops":2,"successful_ops":1}}]}}"#
+    )
+}
+
+fn rgw_doc(user: &str, entries: &[String]) -> String {
+    format!(
+        r#"{{"entries":[{{"user":"{user}","buckets":[{}]}}],"summary":[]}}"#,
+        entries.join(",")
+    )
+}
+
+/// The handed-over input (issue 17, item 2): with `--show-log-entries=false`
+/// radosgw-admin prints only the summary. It was read as 0 records, 0
+/// events; it is refused: a summary has no time or bucket to bill by.
+#[test]
+fn rgw_summary_only_is_refused() {
+    let doc = br#"{
+    "summary": [
+        {
+            "user": "acme",
+            "categories": [
+                { "category": "get_obj", "bytes_sent": 5368709120, "bytes_received": 0, "ops": 1200, "successful_ops": 1198 }
+            ],
+            "total": { "bytes_sent": 5368709120, "bytes_received": 0, "ops": 1200, "successful_ops": 1198 }
+        }
+    ]
+}
+"#;
+    let (b, stats) = whole(Format::RgwUsage, doc);
+    assert!(b.events.is_empty());
+    assert_eq!(
+        reasons(&b),
+        vec![(1, RejectReason::MissingField { field: "entries" })]
+    );
+    assert_eq!((stats.records, stats.rejected), (1, 1));
+    // Nothing shown at all (both sections off), an empty object, the
+    // capitalised keys of early releases: refused the same way.
+    for doc in [&b"{}"[..], br#"{"Entries":[{"Owner":"acme","Buckets":[]}]}"#] {
+        let (b, _) = whole(Format::RgwUsage, doc);
+        assert_eq!(
+            reasons(&b),
+            vec![(1, RejectReason::MissingField { field: "entries" })]
+        );
+    }
+    // Entries with their summary, or no usage at all: read, the summary skipped.
+    let (b, stats) = whole(Format::RgwUsage, br#"{"entries":[],"summary":[]}"#);
+    assert_eq!((b.events.len(), stats.records, stats.rejected), (0, 0, 0));
+    // A user section without buckets: refused, at the section's `{`.
+    let (b, _) = whole(Format::RgwUsage, b"{\"entries\":[\n{\"user\":\"acme\"}]}");
+    assert_eq!(
+        b.rejects
+            .iter()
+            .map(|r| (r.line, r.offset, r.reason.clone()))
+            .collect::<Vec<_>>(),
+        vec![(
+            2,
+            13,
+            RejectReason::MissingField {
+                field: "entries.buckets"
+            }
+        )]
+    );
+    // Documents in a row: each one on its own.
+    let two = [
+        rgw_doc("acme", &[rgw_entry("b1", "")]),
+        "{\"summary\":[]}".to_string(),
+    ]
+    .join("\n");
+    let (b, _) = whole(Format::RgwUsage, two.as_bytes());
+    assert_eq!(b.events.len(), 3);
+    assert_eq!(
+        reasons(&b),
+        vec![(2, RejectReason::MissingField { field: "entries" })]
+    );
+}
+
+/// The admin API's `GET /admin/usage` answer is the same document.
+#[test]
+fn rgw_admin_api_response() {
+    let doc = r#"{"entries":[{"user":"acme","buckets":[{"bucket":"b1","time":"2026-10-01 10:00:00.000000Z","epoch":1790848800,"owner":"acme","categories":[{"category":"put_obj","bytes_sent":0,"bytes_received":4096,"ops":1,"successful_ops":1}]}]}],"summary":[{"user":"acme","categories":[{"category":"put_obj","bytes_sent":0,"bytes_received":4096,"ops":1,"successful_ops":1}],"total":{"bytes_sent":0,"bytes_received":4096,"ops":1,"successful_ops":1}}]}"#;
+    let (b, stats) = whole(Format::RgwUsage, doc.as_bytes());
+    let got: Vec<_> = b
+        .events
+        .iter()
+        .map(|e| {
+            (
+                e.customer.as_str(),
+                e.resource.as_str(),
+                e.meter.as_str(),
+                e.value,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("acme", "b1", "bandwidth_in_bytes", 4096),
+            ("acme", "b1", "requests", 1),
+            ("acme", "b1", "successful_requests", 1)
+        ]
+    );
+    assert_eq!((stats.records, stats.rejected), (1, 0));
+}
+
+/// Attribution as RGW accounts usage (rgw_log.cc): a requester-pays bucket's
+/// usage is the payer's, user-level operations (bucket `""`) and unknown
+/// buckets (`"-"`) belong to the section's user, and `time` must agree with
+/// `epoch`.
+#[test]
+fn rgw_attribution_follows_rgw_accounting() {
+    let customers = |doc: String| {
+        let (b, _) = whole(Format::RgwUsage, doc.as_bytes());
+        let got: Vec<_> = b
+            .events
+            .iter()
+            .filter(|e| e.meter == "requests")
+            .map(|e| (e.customer.clone(), e.resource.clone(), e.id.clone()))
+            .collect();
+        (got, reasons(&b))
+    };
+    // Requester pays: the entry sits under the payer, owner and payer both shown.
+    let (got, rejected) = customers(rgw_doc("bob", &[rgw_entry("b1", r#""payer":"bob","#)]));
+    assert_eq!(got[0].0, "bob");
+    assert!(rejected.is_empty());
+    // "" and "-": no bucket; both bill the resource `-`, with different ids.
+    let (got, _) = customers(rgw_doc("acme", &[rgw_entry("", ""), rgw_entry("-", "")]));
+    assert_eq!(
+        got.iter().map(|g| g.1.as_str()).collect::<Vec<_>>(),
+        vec!["-", "-"]
+    );
+    assert!(
+        got[0].2.starts_with("rgw/acme//") && got[1].2.starts_with("rgw/acme/-/"),
+        "{got:?}"
+    );
+    // An entry under another user than its owner (or payer) is inconsistent.
+    let (got, rejected) = customers(rgw_doc("mallory", &[rgw_entry("b1", "")]));
+    assert!(got.is_empty());
+    assert_eq!(
+        rejected,
+        vec![(
+            1,
+            RejectReason::Disagree {
+                field: "owner",
+                other: "user"
+            }
+        )]
+    );
+    // `time` is written from `epoch`: one that disagrees is refused.
+    let moved = rgw_entry("b1", "").replace("10:00:00", "11:00:00");
+    let (_, rejected) = customers(rgw_doc("acme", &[moved]));
+    assert_eq!(
+        rejected,
+        vec![(
+            1,
+            RejectReason::Disagree {
+                field: "time",
+                other: "epoch"
+            }
+        )]
+    );
+    // Without `epoch`, `time` alone; without an owner, the section's user.
+    let bare = r#"{"entries":[{"user":"acme","buckets":[{"bucket":"b1","time":"2026-10-01 10:00:00.000000Z","categories":[{"category":"get_obj","bytes_sent":1,"bytes_received":0,"ops":1,"successful_ops":1}]}]}]}"#;
+    let (b, _) = whole(Format::RgwUsage, bare.as_bytes());
+    assert_eq!(
+        (b.events[0].customer.as_str(), b.events[0].time_ms),
+        ("acme", 1_790_848_800_000)
     );
 }
 
@@ -583,12 +887,64 @@ fn csv_columns_follow_the_header() {
         Format::StorageCsv,
         b"2026-10-01T00:00:00Z,acme,b1,42\n2026-10-01T00:00:00Z,acme,b2,43\n",
     );
-    assert_eq!(reasons(&b), vec![(1, RejectReason::BadHeader)]);
+    // No header: the file is refused whole, never read in a guessed order.
     assert_eq!(
-        b.events.len(),
-        1,
-        "after a bad header the documented column order applies"
+        reasons(&b),
+        vec![(1, RejectReason::BadHeader), (2, RejectReason::BadHeader)]
     );
+    assert!(b.events.is_empty());
+}
+
+/// The handed-over input (issue 17, item 3): a spreadsheet's "CSV UTF-8"
+/// export starts with a byte-order mark. Before, the header was not
+/// recognised and `logs` was billed for the bucket `acme`.
+#[test]
+fn csv_header_after_a_byte_order_mark() {
+    let input = b"\xEF\xBB\xBFtimestamp,bucket,customer,bytes\n2026-10-01T00:00:00Z,logs,acme,1000\n";
+    let (b, stats) = whole(Format::StorageCsv, input);
+    assert_eq!(
+        b.events,
+        vec![ev(
+            "acme/logs/1790812800000",
+            "storage_csv",
+            "acme",
+            "logs",
+            "storage_bytes",
+            1000,
+            1_790_812_800_000
+        )]
+    );
+    assert_eq!((stats.skipped, stats.rejected), (1, 0));
+    // Only at the very start: a mark on a later line is data (here: a bad timestamp).
+    let (b, _) = whole(
+        Format::StorageCsv,
+        b"timestamp,bucket,customer,bytes\n\xEF\xBB\xBF2026-10-01T00:00:00Z,logs,acme,1000\n",
+    );
+    assert_eq!(
+        reasons(&b),
+        vec![(2, RejectReason::InvalidTime { field: "timestamp" })]
+    );
+}
+
+#[test]
+fn csv_without_a_valid_header_is_refused_whole() {
+    for header in [
+        &b"time,who,what,bytes\n"[..],
+        b"timestamp,customer,bucket,bytes,customer\n",
+        b"\"timestamp,customer,bucket,bytes\n",
+    ] {
+        let input = [
+            header,
+            b"\n2026-10-01T00:00:00Z,acme,b1,42\n2026-10-02T00:00:00Z,acme,b1,43",
+        ]
+        .concat();
+        let (b, stats) = whole(Format::StorageCsv, &input);
+        assert!(b.events.is_empty(), "{:?}", String::from_utf8_lossy(header));
+        assert_eq!(stats.rejected, 3);
+        assert_eq!(stats.skipped, 1, "the blank line");
+        assert_eq!(b.rejects[1].reason, RejectReason::BadHeader);
+        assert_eq!(b.rejects[2].reason, RejectReason::BadHeader);
+    }
 }
 
 #[test]

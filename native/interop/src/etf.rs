@@ -356,7 +356,7 @@ mod tests {
         assert!(decode(&[131, 109, 0, 0, 0, 9, 1]).is_err());
         assert!(decode(&[131, 97, 1, 0]).is_err());
         let mut deep = vec![131];
-        deep.extend(std::iter::repeat([104u8, 1]).take(10_000).flatten());
+        deep.extend(std::iter::repeat_n([104u8, 1], 10_000).flatten());
         deep.push(106);
         assert!(decode(&deep).is_err());
     }

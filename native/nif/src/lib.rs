@@ -26,7 +26,7 @@ use std::sync::{Mutex, MutexGuard};
 use rustler::{Binary, Encoder, Env, NewBinary, ResourceArc, Term};
 use tally_core::aggregate::{parse_period, Aggregator, AggregatorConfig};
 use tally_core::batch::{ingest_chunk as ingest, EventBatch};
-use tally_core::billing::{bill, Plans};
+use tally_core::billing::{bill, bill_shard, Plans};
 use tally_core::gleam_shapes::{parsed, window_aggregate};
 use tally_core::parse::{parse_all, ParserOptions, StreamParser};
 use tally_core::{Format, UsageEvent};
@@ -231,6 +231,33 @@ fn aggregator_close_period<'a>(
         let plans = Plans::from_json(text).map_err(IntoGleam::into_gleam)?;
         let usage = lock(&agg.0)?.close_period(start);
         Ok(bill(&usage, &plans, version)
+            .map_err(IntoGleam::into_gleam)?
+            .into_gleam())
+    })
+}
+
+/// Closes the period and bills the customers of one shard of `shards`
+/// (`tally_core::shard::shard_of`), with usage here or named in the plans.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn aggregator_close_shard<'a>(
+    env: Env<'a>,
+    agg: ResourceArc<AggregatorRef>,
+    period: Binary<'a>,
+    plans: Binary<'a>,
+    version: u32,
+    shard: u32,
+    shards: u32,
+) -> Term<'a> {
+    guarded(env, || {
+        let label = std::str::from_utf8(period.as_slice()).map_err(|_| bad_argument("a period YYYY-MM"))?;
+        let start = parse_period(label).ok_or_else(|| bad_argument("a period YYYY-MM"))?;
+        if shard >= shards.max(1) {
+            return Err(bad_argument("a shard below the shard count"));
+        }
+        let text = std::str::from_utf8(plans.as_slice()).map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
+        let plans = Plans::from_json(text).map_err(IntoGleam::into_gleam)?;
+        let usage = lock(&agg.0)?.close_period(start);
+        Ok(bill_shard(&usage, &plans, version, shard, shards)
             .map_err(IntoGleam::into_gleam)?
             .into_gleam())
     })
