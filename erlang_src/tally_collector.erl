@@ -311,10 +311,13 @@ read_more(#file{io = Io, size = Size, last_size = Last, pos = #{offset := Offset
             end
     end;
 read_more(#file{io = Io, pos = #{offset := Offset}, size = Size, cuts = Cuts} = F, Complete, State) ->
-    Cut = case [C || C <- Cuts, C > Offset] of [] -> Size; [C | _] -> min(C, Size) end,
+    {Cut, AtShard} = case [C || C <- Cuts, C > Offset] of
+                         [C | _] when C =< Size -> {C, true};
+                         _ -> {Size, false}
+                     end,
     Bytes = pread(Io, Offset, min(State#state.chunk, Cut - Offset)),
     End = Offset + byte_size(Bytes),
-    Unit = case End =:= Cut andalso Cut < Size of
+    Unit = case End =:= Cut andalso AtShard of
                true -> Bytes;  % up to where a shard stopped: a whole unit
                false -> whole_lines(Bytes)
            end,

@@ -325,3 +325,45 @@ resume_test() ->
     ?assertMatch({#{gen := 1, offset := 0}, [7]}, tally_source_pos:resume([P(1, 7), P(0, 90)], Yes)),
     %% A changed fingerprint: a new generation from the start.
     ?assertMatch({#{gen := 2, offset := 0}, []}, tally_source_pos:resume([P(1, 7)], fun(_) -> false end)).
+
+%%% #15.4: snapshots by work done, written by the engine; #16.10 on the ingest side.
+
+%% Snapshots come when the input since the last one reaches twice the input
+%% before it: a handful for the whole input, not one per chunk.
+snapshots_follow_the_work_done_test_() ->
+    run(fun() ->
+        Dir = tmp_dir(),
+        Path = filename:join(Dir, "in.jsonl"),
+        ok = file:write_file(Path, events(<<"a">>, 1, 1000)),  % about 190 KB
+        start(env(Dir, [jsonl_source(Path, 4096)], [{snapshot_bytes, 10000}])),
+        try
+            ok = tally_pipeline:sync(),
+            Counts = [S || #{snapshots := S} <- maps:get(shards, tally_pipeline:status())],
+            %% After about 10, 30 and 90 KB (and 270 KB is past the input): three each.
+            ?assertEqual([3, 3, 3], Counts)
+        after stop() end
+    end).
+
+%% A damaged snapshot is moved aside and its shard rebuilt from the sources;
+%% the other shards skip by position what they hold: totals stay exact.
+a_damaged_snapshot_is_rebuilt_from_the_sources_test_() ->
+    run(fun() ->
+        Dir = tmp_dir(),
+        Path = filename:join(Dir, "in.jsonl"),
+        ok = file:write_file(Path, events(<<"a">>, 1, 3000)),
+        Env = env(Dir, [jsonl_source(Path, 65536)]),
+        start(Env),
+        try ok = tally_pipeline:sync() after stop() end,
+        Snapshot = filename:join([Dir, "data", "shards", "shard-1.snapshot"]),
+        {ok, Bin} = file:read_file(Snapshot),
+        At = byte_size(Bin) div 2,
+        <<Head:At/binary, Byte, Tail/binary>> = Bin,
+        ok = file:write_file(Snapshot, <<Head/binary, (Byte bxor 16), Tail/binary>>),
+        ok = file:write_file(Path, events(<<"b">>, 1, 500), [append]),
+        start(Env),
+        try
+            ok = tally_pipeline:sync(),
+            ?assert(filelib:is_regular(Snapshot ++ ".bad")),
+            ?assertEqual({3500, 0}, applied())
+        after stop() end
+    end).
