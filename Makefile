@@ -14,7 +14,7 @@ GLEAM     := $(shell command -v gleam 2>/dev/null)
 GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
 export TALLY_GIT_COMMIT := $(GIT_COMMIT)
 
-.PHONY: setup native gleam compile test test-rust test-beam release run clean bench-port bench
+.PHONY: setup native gleam compile test test-rust test-beam release run clean bench-port bench bench-ingest bench-job
 .PHONY: lint lint-rust lint-gleam lint-erlang docs
 
 setup:
@@ -60,6 +60,15 @@ bench-port: compile
 	erlc -o _build/bench bench/*.erl
 	erl -noshell -pa $(EBIN) -pa _build/bench -eval 'tally_port_bench:main()'
 
+# The ingest paths from the BEAM (terms, feed, batches, parallel shards) on a
+# bench/gen_data.py file (FILE, made when missing: 100 MB, 100k keys); see bench/tally_ingest_bench.erl.
+FILE ?= /tmp/tally-bench-100mb.jsonl
+bench-ingest: compile
+	@mkdir -p _build/bench
+	@test -f $(FILE) || python3 bench/gen_data.py --format jsonl --mb 100 --keys 100000 --out $(FILE)
+	erlc -o _build/bench bench/tally_ingest_bench.erl
+	FILE=$(FILE) erl -noshell -pa $(EBIN) -pa _build/bench -eval 'tally_ingest_bench:main()'
+
 # Every backend and jiffy, at three sizes and three key counts (SIZES, KEYS, FORMATS; see README).
 bench: compile
 	@scripts/setup.sh --bench
@@ -67,13 +76,19 @@ bench: compile
 	erlc -o _build/bench bench/*.erl
 	erl -noshell -pa $(EBIN) -pa _build/bench -eval 'tally_bench:main()'
 
+# The release's whole job (ingest, close, publish) beside tally aggregate and tally bill (SIZES=MB:CUSTOMERS,...; see README).
+bench-job: compile
+	@mkdir -p _build/bench
+	erlc -o _build/bench bench/tally_job_bench.erl
+	erl -noshell -pa $(EBIN) -pa _build/bench -eval 'tally_job_bench:main()'
+
 # Lint: rustfmt and clippy; gleam format and Gleam's warnings (with a gleam
 # binary only); erlc with warnings as errors over erlang_src, the generated
 # Gleam output and every Erlang test; Dialyzer over the same, against a PLT
 # of the OTP applications tally uses, built once and kept under _build/lint.
 LINT_EBIN := _build/lint/ebin
 PLT       := _build/lint/otp.plt
-PLT_APPS  := erts,kernel,stdlib,crypto,eunit
+PLT_APPS  := erts,kernel,stdlib,crypto,public_key,ssl,eunit
 
 lint: lint-rust lint-gleam lint-erlang
 	@echo "lint: all checks passed"
@@ -95,7 +110,7 @@ lint-erlang: gleam
 	@scripts/setup.sh --lint
 	rm -rf $(LINT_EBIN) && mkdir -p $(LINT_EBIN)
 	erlc +debug_info +warnings_as_errors -o $(LINT_EBIN) erlang_src/*.erl _gen/gleam/*.erl \
-	  _gen/gleam_test/*.erl tests/*.erl tests/erlang/*.erl
+	  _gen/gleam_test/*.erl tests/*.erl tests/erlang/*.erl $(wildcard examples/*/src/*.erl)
 	scripts/dialyzer.escript $(PLT) $(PLT_APPS) $(LINT_EBIN) _gen/gleam _gen/gleam_test
 
 # Docs: Gleam's API docs (build/dev/docs/tally, with a gleam binary only) and
@@ -118,4 +133,4 @@ run: release
 	@echo "invoice lines: _build/run/invoices.jsonl; rejected lines: _build/run/rejects.jsonl"
 
 clean:
-	rm -rf _build _gen target priv/libtally_nif.so priv/tally_port
+	rm -rf _build _gen target priv/libtally_nif.so priv/tally_port build examples/gleam_app/build

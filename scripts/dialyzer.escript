@@ -39,21 +39,30 @@ main(_) ->
     halt(64).
 
 ensure_plt(Plt, Apps) ->
+    Dirs = [code:lib_dir(App, ebin) || App <- Apps],
     case filelib:is_regular(Plt) of
         true ->
-            %% Rebuilds what changed in OTP since the PLT was made.
+            %% Adds the applications the PLT does not hold yet (the list
+            %% grew), then rebuilds what changed in OTP since it was made.
+            {ok, Info} = dialyzer:plt_info(Plt),
+            Held = proplists:get_value(files, Info, []),
+            case [D || D <- Dirs, not lists:any(fun(F) -> lists:prefix(D ++ "/", F) end, Held)] of
+                [] -> ok;
+                New -> timed("adding " ++ string:join(New, ", ") ++ " to the PLT",
+                             [{analysis_type, plt_add}, {init_plt, Plt}, {output_plt, Plt}, {files_rec, New}])
+            end,
             [] = dialyzer:run([{analysis_type, plt_check}, {init_plt, Plt}]),
             ok;
         false ->
             ok = filelib:ensure_dir(Plt),
-            Dirs = [code:lib_dir(App, ebin) || App <- Apps],
-            io:format("dialyzer: building the PLT of ~p (once; it is cached at ~s)~n", [Apps, Plt]),
-            {Micros, _} = timer:tc(fun() ->
-                dialyzer:run([{analysis_type, plt_build}, {output_plt, Plt}, {files_rec, Dirs},
-                              {warnings, [no_unknown]}])
-            end),
-            io:format("dialyzer: PLT built in ~.1f s~n", [Micros / 1.0e6])
+            timed(io_lib:format("building the PLT of ~p (once; it is kept at ~s)", [Apps, Plt]),
+                  [{analysis_type, plt_build}, {output_plt, Plt}, {files_rec, Dirs}])
     end.
+
+timed(What, Options) ->
+    io:format("dialyzer: ~s~n", [What]),
+    {Micros, _} = timer:tc(fun() -> dialyzer:run(Options) end),
+    io:format("dialyzer: done in ~.1f s~n", [Micros / 1.0e6]).
 
 generated_modules(Dirs) ->
     sets:from_list([filename:basename(F) || D <- Dirs, F <- filelib:wildcard(filename:join(D, "*.erl"))]).

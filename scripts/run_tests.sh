@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every test of tally, in order: Rust (cargo test), then the BEAM build, the
 # Gleam tests (EUnit over the Gleam test modules, as `gleam test` runs
-# them) and the Erlang tests. Prints the counts of each and exits non-zero
-# when anything failed.  --beam-only skips the Rust tests.
+# them), the Erlang tests, and with a gleam binary on PATH the example
+# Gleam application (examples/gleam_app). Prints the counts of each and
+# exits non-zero when anything failed.  --beam-only skips the Rust tests.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 log_dir=$(mktemp -d)
@@ -21,7 +22,7 @@ count() {
     p=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
     f=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
   else
-    p=$(grep -Eo 'All [0-9]+ tests passed|Passed: [0-9]+|Test passed' "$log" | grep -Eo '[0-9]+|Test passed' | sed 's/Test passed/1/' | awk '{s+=$1} END {print s+0}')
+    p=$(grep -Eo 'All [0-9]+ tests passed|Passed: [0-9]+|Test passed|[0-9]+ checks passed' "$log" | grep -Eo '[0-9]+|Test passed' | sed 's/Test passed/1/' | awk '{s+=$1} END {print s+0}')
     f=$(grep -Eo 'Failed: [0-9]+' "$log" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
   fi
   passed[$suite]=$p failed[$suite]=$f
@@ -56,6 +57,15 @@ suites+=(gleam erlang)
 run_suite gleam erl -noshell -pa "$EBIN" -pa "$TEST_EBIN" -eval 'tally_test:main(), halt(0).'
 run_suite erlang erl -noshell -pa "$EBIN" -pa "$TEST_EBIN" -eval \
   "R = eunit:test([$erl_modules], []), erlang:halt(case R of ok -> 0; _ -> 1 end)."
+
+# The Gleam application that depends on tally by path (README "Using tally
+# from Gleam"): only a real gleam binary builds it.
+if command -v gleam >/dev/null 2>&1; then
+  suites+=(example)
+  run_suite example bash -c 'cd examples/gleam_app && gleam test'
+else
+  echo "==> example tests (examples/gleam_app) SKIPPED: no gleam binary on PATH"
+fi
 
 echo
 echo "==> summary"
