@@ -95,7 +95,15 @@ remember(Period, #state{config = Config, closed = Closed} = State) ->
 
 closed_path(#{data_dir := Dir}) -> filename:join(Dir, "closed.term").
 
-close(Period, #{plans := PlansPath, shards := N, invoice_version := Version, subject := Subject}) ->
+%% The sources are read to their end first (their files are complete for
+%% this close), as `tally bill` reads its files.
+close(Period, Config) ->
+    case tally_pipeline:read_to_end() of
+        ok -> bill(Period, Config);
+        {error, _} = Error -> Error
+    end.
+
+bill(Period, #{plans := PlansPath, shards := N, invoice_version := Version, subject := Subject}) ->
     case read_plans(PlansPath) of
         {ok, Plans} ->
             %% Each shard bills its own customers (with usage or named in the
