@@ -56,13 +56,14 @@ pub(crate) fn scan_reason(e: ScanError) -> RejectReason {
 
 /// The keys of one object seen so far: the usual ones as bits, any other
 /// in a list (empty, so unallocated, for the usual events).
+#[derive(Default)]
 struct KeySet<'a> {
-    usual: fn(&str) -> Option<u32>,
     seen: u32,
     others: Vec<Cow<'a, str>>,
 }
 
 /// The bit of a usual top-level key (CloudEvents attributes and `data`).
+#[inline]
 fn top_key(key: &str) -> Option<u32> {
     Some(match key {
         "id" => 0,
@@ -79,6 +80,7 @@ fn top_key(key: &str) -> Option<u32> {
 }
 
 /// The bit of a usual key of `data`.
+#[inline]
 fn data_key(key: &str) -> Option<u32> {
     Some(match key {
         "resource" => 0,
@@ -89,26 +91,23 @@ fn data_key(key: &str) -> Option<u32> {
 }
 
 impl<'a> KeySet<'a> {
-    fn new(usual: fn(&str) -> Option<u32>) -> Self {
-        KeySet {
-            usual,
-            seen: 0,
-            others: Vec::new(),
-        }
-    }
-
-    /// Records `key`; true when it was seen before.
-    fn repeated(&mut self, key: Cow<'a, str>) -> bool {
-        if let Some(i) = (self.usual)(&key) {
-            let bit = 1u32 << i;
-            let again = self.seen & bit != 0;
-            self.seen |= bit;
-            again
-        } else if self.others.contains(&key) {
-            true
-        } else {
-            self.others.push(key);
-            false
+    /// Records `key`, whose bit `usual` gives if it is a usual one; true
+    /// when it was seen before.
+    #[inline]
+    #[allow(clippy::ptr_arg)] // the Cow itself is kept: a borrowed key stays unallocated
+    fn repeated(&mut self, usual: Option<u32>, key: &Cow<'a, str>) -> bool {
+        match usual {
+            Some(i) => {
+                let bit = 1u32 << i;
+                let again = self.seen & bit != 0;
+                self.seen |= bit;
+                again
+            }
+            None if self.others.contains(key) => true,
+            None => {
+                self.others.push(key.clone());
+                false
+            }
         }
     }
 }
@@ -137,9 +136,9 @@ pub fn parse_event_ref(line: &[u8]) -> Result<EventRef<'_>, RejectReason> {
 
     s.begin_object().map_err(scan_reason)?;
     let mut first = true;
-    let mut keys = KeySet::new(top_key);
+    let mut keys = KeySet::default();
     while let Some(key) = s.next_key(&mut first).map_err(scan_reason)? {
-        if keys.repeated(key.clone()) {
+        if keys.repeated(top_key(&key), &key) {
             bad_field.get_or_insert_with(|| RejectReason::DuplicateKey {
                 field: key.to_string(),
             });
@@ -222,9 +221,9 @@ fn parse_data<'a>(
     let mut data = Data::default();
     s.begin_object().map_err(scan_reason)?;
     let mut first = true;
-    let mut keys = KeySet::new(data_key);
+    let mut keys = KeySet::default();
     while let Some(key) = s.next_key(&mut first).map_err(scan_reason)? {
-        if keys.repeated(key.clone()) {
+        if keys.repeated(data_key(&key), &key) {
             bad_field.get_or_insert_with(|| RejectReason::DuplicateKey {
                 field: format!("data.{key}"),
             });
