@@ -322,7 +322,7 @@ a_repeated_key_refuses_the_plans_file_test() ->
              <<"plans file: duplicate key \"currency\" in /plans/a~1b">>},
             {<<"{\"default_plan\":\"p\",\"plans\":{},\"default_plan\":\"q\"}">>,
              <<"plans file: duplicate key \"default_plan\" at the top level">>}],
-    [[begin
+    _ = [[begin
           {ok, A} = M:aggregator_new(Config),
           ?assertEqual({M, {error, {billing_failed, {plans_invalid, Why}}}},
                        {M, M:aggregator_close_period(A, <<"2026-10">>, Doc, 1)}),
