@@ -189,7 +189,7 @@ kills_are_exact_by_position_test_() ->
         try
             lists:foreach(fun({I, Victim}) ->
                                   timer:sleep(40),
-                                  kill(Victim),
+                                  _ = kill(Victim),
                                   ok = file:write_file(Path, events(<<"k", (integer_to_binary(I))/binary>>, 1, 1000), [append])
                           end, lists:enumerate([shard, collector, shard, shard, collector])),
             retry(fun tally_pipeline:sync/0),
