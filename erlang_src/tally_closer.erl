@@ -117,24 +117,19 @@ bill(Period, #{plans := PlansPath, shards := N, invoice_version := Version, subj
             Error
     end.
 
-%% Every shard's lines into the outbox, a shard at a time (its written
-%% form made once, here), then the summary.
-publish(Period, Subject, Invoices) ->
-    Put = fun({invoice, Lines, _}, {ok, Acc}) ->
-                  Items = [{tally_invoice:key(L), Subject, tally_invoice:to_json(L)} || L <- Lines],
-                  case tally_outbox:put(tally_outbox, Items) of
-                      ok -> {ok, summarise(Lines, Acc)};
-                      {error, Reason} -> {error, {outbox, Reason}}
-                  end;
-             (_, Error) ->
-                  Error
-          end,
-    case lists:foldl(Put, {ok, {0, #{}}}, Invoices) of
-        {ok, {Count, Customers}} ->
-            Unbilled = lists:usort(lists:append([U || {invoice, _, U} <- Invoices])),
-            {ok, #{period => Period, lines => Count, customers => Customers, unbilled => Unbilled}};
-        Error ->
-            Error
+%% Every shard's lines into the outbox in one put (it checks what waits or
+%% was acknowledged once), then the summary (a customer's lines all come
+%% from one shard).
+publish(Period, Subject, Shards) ->
+    Items = [{Key, Subject, Json} || #{lines := Lines} <- Shards, {Key, Json} <- Lines],
+    case tally_outbox:put(tally_outbox, Items) of
+        ok ->
+            {ok, #{period => Period,
+                   lines => length(Items),
+                   customers => lists:foldl(fun(#{customers := C}, Acc) -> maps:merge(Acc, C) end, #{}, Shards),
+                   unbilled => lists:usort(lists:append([U || #{unbilled := U} <- Shards]))}};
+        {error, Reason} ->
+            {error, {outbox, Reason}}
     end.
 
 read_plans(none) -> {error, no_plans_configured};
@@ -143,15 +138,3 @@ read_plans(Path) ->
         {ok, Bin} -> {ok, Bin};
         {error, Reason} -> {error, {plans, Path, Reason}}
     end.
-
-summarise(Lines, Acc) ->
-    lists:foldl(
-        fun(L, {Count, Customers}) ->
-            C = tally_invoice:customer(L),
-            A = tally_invoice:amount(L),
-            {Count + 1,
-             case Customers of
-                 #{C := #{amount_minor := Sum, lines := N} = S} -> Customers#{C := S#{amount_minor := Sum + A, lines := N + 1}};
-                 _ -> Customers#{C => #{currency => tally_invoice:currency(L), amount_minor => A, lines => 1}}
-             end}
-        end, Acc, Lines).

@@ -7,7 +7,13 @@
 %% string of digits; `version` a number.
 -module(tally_invoice).
 
--export([to_json/1, quantity/1, key/1, customer/1, currency/1, amount/1]).
+-export([to_json/1, quantity/1, key/1, customer/1, currency/1, amount/1, written/1]).
+
+-type customer_total() :: #{currency := binary(), amount_minor := integer(), lines := pos_integer()}.
+-type written() :: #{lines := [{Key :: binary(), Json :: binary()}],
+                     customers := #{binary() => customer_total()},
+                     unbilled := [binary()]}.
+-export_type([written/0]).
 
 -type line() :: tuple().
 
@@ -110,6 +116,24 @@ escape(Orig, <<>>, Start, Len, Acc) ->
 
 hex(N) when N < 10 -> $0 + N;
 hex(N) -> $a + N - 10.
+
+%% An invoice in the written form, with each customer's total: what a
+%% shard hands the closer (made in the shard, so the shards format their
+%% lines at once, and only keys and text travel).
+-spec written({invoice, [line()], [binary()]}) -> written().
+written({invoice, Lines, Unbilled}) ->
+    Customers = lists:foldl(
+                  fun(L, Acc) ->
+                          C = customer(L),
+                          A = amount(L),
+                          case Acc of
+                              #{C := #{amount_minor := Sum, lines := N} = T} ->
+                                  Acc#{C := T#{amount_minor := Sum + A, lines := N + 1}};
+                              _ ->
+                                  Acc#{C => #{currency => currency(L), amount_minor => A, lines => 1}}
+                          end
+                  end, #{}, Lines),
+    #{lines => [{key(L), to_json(L)} || L <- Lines], customers => Customers, unbilled => Unbilled}.
 
 -spec key(line()) -> binary().
 key(Line) -> element(2, Line).
