@@ -20,7 +20,7 @@
 
 -type summary() :: #{period := binary(), lines := non_neg_integer(),
                      customers := #{binary() => #{currency := binary(), amount_minor := integer(), lines := pos_integer()}},
-                     unbilled := [binary()]}.
+                     unbilled := [binary()], voids := non_neg_integer()}.
 -export_type([summary/0]).
 
 -spec start_link(tally_config:config()) -> {ok, pid()} | {error, term()}.
@@ -38,7 +38,7 @@ init(Config) ->
                  {ok, [List]} -> List;
                  {error, enoent} -> []
              end,
-    schedule(Config),
+    _ = schedule(Config),
     {ok, #state{config = Config, closed = Closed}}.
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
@@ -59,7 +59,7 @@ handle_cast(_Msg, State) -> {noreply, State}.
 
 -spec handle_info(term(), #state{}) -> {noreply, #state{}}.
 handle_info(check_schedule, #state{config = #{close := #{grace_ms := Grace}} = Config} = State) ->
-    schedule(Config),
+    _ = schedule(Config),
     Due = due_period(erlang:system_time(millisecond), Grace),
     case lists:member(Due, State#state.closed) of
         true ->
@@ -103,33 +103,46 @@ close(Period, Config) ->
         {error, _} = Error -> Error
     end.
 
-bill(Period, #{plans := PlansPath, shards := N, invoice_version := Version, subject := Subject}) ->
+bill(Period, #{plans := PlansPath, shards := N, invoice_version := Version, subject := Subject} = Config) ->
     case read_plans(PlansPath) of
         {ok, Plans} ->
             %% Each shard bills its own customers (with usage or named in the
             %% plans), all at once; together they bill each customer once.
             Results = tally_shard:close_period(N, Period, Plans, Version),
             case [E || {error, E} <- Results] of
-                [] -> publish(Period, Subject, [Invoice || {ok, Invoice} <- Results]);
+                [] -> publish(Period, Subject, [Invoice || {ok, Invoice} <- Results], Version, Config);
                 [Error | _] -> {error, Error}
             end;
         {error, _} = Error ->
             Error
     end.
 
-%% Every shard's lines into the outbox in one put (it checks what waits or
-%% was acknowledged once), then the summary (a customer's lines all come
-%% from one shard).
-publish(Period, Subject, Shards) ->
-    Items = [{Key, Subject, Json} || #{lines := Lines} <- Shards, {Key, Json} <- Lines],
-    case tally_outbox:put(tally_outbox, Items) of
-        ok ->
-            {ok, #{period => Period,
-                   lines => length(Items),
-                   customers => lists:foldl(fun(#{customers := C}, Acc) -> maps:merge(Acc, C) end, #{}, Shards),
-                   unbilled => lists:usort(lists:append([U || #{unbilled := U} <- Shards]))}};
-        {error, Reason} ->
-            {error, {outbox, Reason}}
+%% Every shard's lines, and the voids of a reissue (tally_reissue), into
+%% the outbox in one put (it checks what waits or was acknowledged once),
+%% then the period's keys recorded, then the summary (a customer's lines
+%% all come from one shard).
+publish(Period, Subject, Shards, Version, #{data_dir := DataDir}) ->
+    Items = [{MsgId, Subject, Json} || #{lines := Lines} <- Shards, {MsgId, Json} <- Lines],
+    case tally_reissue:voids(DataDir, Period, Version, Subject, Items) of
+        {ok, Voids, Record} ->
+            case tally_outbox:put(tally_outbox, Items ++ Voids) of
+                ok ->
+                    case Record() of
+                        ok ->
+                            {ok, #{period => Period,
+                                   lines => length(Items),
+                                   voids => length(Voids),
+                                   customers => lists:foldl(fun(#{customers := C}, Acc) -> maps:merge(Acc, C) end,
+                                                            #{}, Shards),
+                                   unbilled => lists:usort(lists:append([U || #{unbilled := U} <- Shards]))}};
+                        {error, Reason} ->
+                            {error, {issued, Reason}}
+                    end;
+                {error, Reason} ->
+                    {error, {outbox, Reason}}
+            end;
+        {error, _} = Error ->
+            Error
     end.
 
 read_plans(none) -> {error, no_plans_configured};
