@@ -444,25 +444,11 @@ pending_since(#state{pending = Requests}) -> Requests.
 keep_rejects(_Path, [], _BaseLine, _BaseOffset, _State) ->
     ok;
 keep_rejects(Path, Rejects, BaseLine, BaseOffset, #state{name = Name, rejects_path = RejectsPath}) ->
+    %% Lines and offsets made relative to the file, then the one written form.
     Lines = [begin
-                 Json = #{<<"source">> => Name, <<"file">> => Path, <<"line">> => BaseLine + Line,
-                          <<"offset">> => BaseOffset + Offset, <<"reason">> => reason(Reason),
-                          <<"text">> => text(Text)},
                  logger:info(#{msg => "rejected line", source => Name, file => Path,
                                line => BaseLine + Line, reason => Reason}),
-                 [tally_json:encode(Json), $\n]
-             end || {reject, _Format, Line, Offset, Reason, Text} <- Rejects],
+                 [tally_reject:json(Name, Path, {reject, Format, BaseLine + Line, BaseOffset + Offset,
+                                                 Reason, Text}), $\n]
+             end || {reject, Format, Line, Offset, Reason, Text} <- Rejects],
     tally_files:append_durably(RejectsPath, Lines).
-
-%% A reason as JSON: its kind and its fields, e.g. {"kind":"invalid_json","column":7,...}.
-reason(Atom) when is_atom(Atom) -> #{<<"kind">> => atom_to_binary(Atom)};
-reason(Tuple) when is_tuple(Tuple) ->
-    [Kind | Fields] = tuple_to_list(Tuple),
-    #{<<"kind">> => atom_to_binary(Kind),
-      <<"detail">> => [case F of B when is_binary(B) -> B; _ -> F end || F <- Fields]}.
-
-text(Bin) ->
-    case unicode:characters_to_binary(Bin) of
-        Text when is_binary(Text) -> Text;
-        _ -> base64:encode(Bin)  % not UTF-8: kept, encoded
-    end.

@@ -79,8 +79,8 @@ over_long(Chunk) ->
         ?assertEqual([<<"alice">>, <<"bob">>], customers()),
         [R] = rejects(Dir),
         ?assertMatch(#{<<"line">> := 2, <<"reason">> := #{<<"kind">> := <<"line_too_long">>,
-                                                          <<"detail">> := [_, 1048576]}}, R),
-        [Length, _] = maps:get(<<"detail">>, maps:get(<<"reason">>, R)),
+                                                          <<"limit">> := 1048576}}, R),
+        Length = maps:get(<<"length">>, maps:get(<<"reason">>, R)),
         ?assertEqual(1048576 + byte_size(event(<<"v1">>, <<"victim">>)), Length),
         ?assertEqual(byte_size(event(<<"a1">>, <<"alice">>)) + 1, maps:get(<<"offset">>, R))
     after stop() end.

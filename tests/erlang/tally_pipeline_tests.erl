@@ -81,6 +81,7 @@ reference() ->
             try bill() after stop() end,
             Lines = file_sink_lines(Dir),
             persistent_term:put({?MODULE, reference}, Lines),
+            persistent_term:put({?MODULE, reference_dir}, Dir),
             Lines;
         Lines ->
             Lines
@@ -110,6 +111,35 @@ clean_run_matches_cli() ->
                  "sample/events.jsonl s3_access_log:sample/s3_access.log rgw_usage:sample/rgw/usage-2026-10.json "
                  "sample/storage.csv 2>/dev/null"),
     ?assertEqual(lists:sort([list_to_binary(L) || L <- string:split(Cli, "\n", all), L =/= ""]), Lines).
+
+rejects_in_the_release_and_the_command_line_are_the_same_objects_test_() ->
+    {timeout, 120, fun() -> tally_test_support:quiet(fun same_rejects/0) end}.
+
+%% The release's rejects.jsonl and `tally parse --rejects` over the same
+%% files hold the same objects (one written form), but for `source`: the
+%% configured source's name in the release, the input's name on the command line.
+same_rejects() ->
+    _ = reference(),
+    Dir = persistent_term:get({?MODULE, reference_dir}),
+    In = filename:join(Dir, "in"),
+    Out = filename:join(Dir, "cli-rejects.jsonl"),
+    Inputs = [filename:join(In, "events.jsonl"), "s3_access_log:" ++ filename:join(In, "s3_access.log"),
+              "rgw_usage:" ++ filename:join([In, "rgw", "usage-2026-10.json"]), filename:join(In, "storage.csv")],
+    _ = os:cmd(cli() ++ " parse --rejects " ++ Out ++ " " ++ lists:join(" ", Inputs) ++ " >/dev/null 2>&1"),
+    Read = fun(F) ->
+                   {ok, Bin} = file:read_file(F),
+                   [begin {ok, M} = tally_json:decode(L), M end
+                    || L <- binary:split(Bin, <<"\n">>, [global, trim_all])]
+           end,
+    Release = Read(filename:join([Dir, "data", "rejects.jsonl"])),
+    Cli = Read(Out),
+    ?assertEqual(4, length(Release)),
+    Sources = #{<<"events.jsonl">> => <<"edge">>, <<"s3_access.log">> => <<"s3">>,
+                <<"storage.csv">> => <<"storage">>, <<"usage-2026-10.json">> => <<"ceph">>},
+    [?assertEqual(maps:get(filename:basename(F), Sources), S) || #{<<"file">> := F, <<"source">> := S} <- Release],
+    [?assertEqual(F, S) || #{<<"file">> := F, <<"source">> := S} <- Cli],
+    NoSource = fun(Ms) -> lists:sort([maps:remove(<<"source">>, M) || M <- Ms]) end,
+    ?assertEqual(NoSource(Cli), NoSource(Release)).
 
 %% The command line as cargo built it (CARGO_TARGET_DIR honoured).
 cli() ->

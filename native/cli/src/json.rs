@@ -21,11 +21,11 @@ pub fn event(e: &UsageEvent) -> Value {
     })
 }
 
-pub fn reject(file: &str, r: &Reject) -> Value {
-    json!({
-        "file": file, "line": r.line, "offset": r.offset, "format": r.format.name(),
-        "reason": r.reason.to_string(), "text": String::from_utf8_lossy(&r.text),
-    })
+/// A rejected line in the one written form (`tally_core::written`), the
+/// same object the release writes to `rejects.jsonl`; the input's name is
+/// both its source and its file.
+pub fn reject(file: &str, r: &Reject) -> String {
+    tally_core::written::reject_json(file, file, r)
 }
 
 fn window_name(w: Window) -> &'static str {

@@ -47,6 +47,13 @@ fn parse_writes_events_and_names_every_reject() {
     assert_eq!(kept.len(), 8);
     assert_eq!(kept[0]["line"], 5);
     assert_eq!(kept[0]["offset"], 704);
+    assert_eq!(kept[0]["reason"]["kind"], "invalid_number");
+    assert_eq!(kept[0]["reason"]["field"], "data.value");
+    assert_eq!(
+        kept[0]["message"],
+        "field data.value is not a non-negative integer"
+    );
+    assert_eq!(kept[0]["text_base64"], false);
     assert!(kept[0]["text"].as_str().unwrap().starts_with("{\"id\":\"evt-4\""));
 }
 
