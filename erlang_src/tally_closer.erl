@@ -45,7 +45,10 @@ init(Config) ->
 handle_call({close, Period}, _From, State) ->
     case close(Period, State#state.config) of
         {ok, Summary} ->
-            {reply, {ok, Summary}, remember(Period, State)};
+            case remember(Period, State) of
+                {ok, State1} -> {reply, {ok, Summary}, State1};
+                {error, _} = Error -> {reply, Error, State}
+            end;
         {error, _} = Error ->
             {reply, Error, State}
     end;
@@ -69,7 +72,15 @@ handle_info(check_schedule, #state{config = #{close := #{grace_ms := Grace}} = C
                 {ok, Summary} ->
                     logger:notice(#{msg => "period closed on schedule", period => Due,
                                     lines => maps:get(lines, Summary)}),
-                    {noreply, remember(Due, State)};
+                    case remember(Due, State) of
+                        {ok, State1} ->
+                            {noreply, State1};
+                        {error, Reason} ->
+                            %% Closing again is harmless: the next check retries.
+                            logger:error(#{msg => "scheduled close not recorded", period => Due,
+                                           reason => Reason}),
+                            {noreply, State}
+                    end;
                 {error, Reason} ->
                     logger:error(#{msg => "scheduled close failed", period => Due, reason => Reason}),
                     {noreply, State}
@@ -88,10 +99,16 @@ due_period(NowMs, Grace) ->
     {PY, PM} = case M of 1 -> {Y - 1, 12}; _ -> {Y, M - 1} end,
     list_to_binary(io_lib:format("~4..0b-~2..0b", [PY, PM])).
 
+%% Records a closed period. The lines are in the outbox already; a record
+%% that cannot be written (a full disk) is an error for the caller, who may
+%% close again (harmless: acknowledged lines are not published twice).
 remember(Period, #state{config = Config, closed = Closed} = State) ->
     New = lists:usort([Period | Closed]),
-    ok = tally_files:write_durably(closed_path(Config), io_lib:format("~p.~n", [New])),
-    State#state{closed = New}.
+    Path = closed_path(Config),
+    case tally_files:write_durably(Path, io_lib:format("~p.~n", [New])) of
+        ok -> {ok, State#state{closed = New}};
+        {error, Reason} -> {error, {closed_record, Path, Reason}}
+    end.
 
 closed_path(#{data_dir := Dir}) -> filename:join(Dir, "closed.term").
 

@@ -18,10 +18,16 @@
 %% put holds the digests of its groups while it runs (16 bytes a line on
 %% disk, about 60 in memory); between puts the outbox holds only the batch
 %% being published.
+%%
+%% An item the sink refuses for good (a payload over the server's
+%% `max_payload`) is parked: appended to `parked.jsonl` (key, subject,
+%% reason, payload) and removed from the outbox without being remembered as
+%% acknowledged, so the items after it flow, and a later close (once the
+%% operator has raised the limit) puts it again.
 -module(tally_outbox).
 -behaviour(gen_server).
 
--export([start_link/1, put/2, peek/2, ack/2, size/1, notify/2, acked/2]).
+-export([start_link/1, put/2, peek/2, ack/2, park/3, size/1, notify/2, acked/2]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(BATCH_ITEMS, 5000).
@@ -57,6 +63,11 @@ peek(Outbox, N) -> gen_server:call(Outbox, {peek, N}, infinity).
 -spec ack(pid() | atom(), [binary()]) -> ok | {error, term()}.
 ack(Outbox, Keys) -> gen_server:call(Outbox, {ack, Keys}, infinity).
 
+%% Moves the waiting items with these keys to `parked.jsonl` with the
+%% reason they cannot be published (not remembered as acknowledged).
+-spec park(pid() | atom(), [binary()], binary()) -> ok | {error, term()}.
+park(Outbox, Keys, Why) -> gen_server:call(Outbox, {park, Keys, Why}, infinity).
+
 %% Items waiting.
 -spec size(pid() | atom()) -> non_neg_integer().
 size(Outbox) -> gen_server:call(Outbox, size, infinity).
@@ -69,9 +80,14 @@ notify(Outbox, Pid) -> gen_server:call(Outbox, {notify, Pid}).
 -spec acked(pid() | atom(), binary()) -> boolean().
 acked(Outbox, Key) -> gen_server:call(Outbox, {acked, Key}, infinity).
 
--spec init(map()) -> {ok, #state{}}.
+-spec init(map()) -> {ok, #state{}} | {stop, term()}.
 init(#{dir := Dir}) ->
-    ok = filelib:ensure_dir(filename:join([Dir, "acked", "x"])),
+    case tally_files:ensure_dir(filename:join([Dir, "acked", "x"])) of
+        ok -> load(Dir);
+        {error, Reason} -> {stop, {outbox_dir, Dir, Reason}}
+    end.
+
+load(Dir) ->
     %% A temporary file is a put that never finished: it was not acknowledged to anyone.
     _ = [file:delete(filename:join(Dir, F)) || F <- filelib:wildcard("*.tmp", Dir)],
     Batches = lists:sort([{Seq, F, Count} || F <- filelib:wildcard("*.batch", Dir),
@@ -98,6 +114,11 @@ handle_call({peek, N}, _From, State) ->
     {reply, lists:sublist(Head, N), State1};
 handle_call({ack, Keys}, _From, State) ->
     case ack_keys(Keys, State) of
+        {ok, State1} -> {reply, ok, State1};
+        {error, Reason} -> {reply, {error, Reason}, State}
+    end;
+handle_call({park, Keys, Why}, _From, State) ->
+    case park_keys(Keys, Why, State) of
         {ok, State1} -> {reply, ok, State1};
         {error, Reason} -> {reply, {error, Reason}, State}
     end;
@@ -215,21 +236,33 @@ drop_head(#state{dir = Dir, batches = Batches} = State) ->
 
 ack_keys([], State) ->
     {ok, State};
-ack_keys(Keys, #state{dir = Dir, head = Head} = State) ->
+ack_keys(Keys, #state{dir = Dir} = State) ->
     case remember(Dir, Keys) of
-        ok when Head =:= none ->
-            {ok, State};
-        ok ->
-            Done = maps:from_keys(Keys, true),
-            Left = drop_acked(Head, Done),
-            Removed = length(Head) - length(Left),
-            State1 = State#state{head = Left, size = State#state.size - Removed},
-            case Left of
-                [] -> {ok, drop_head(State1)};
-                _ -> {ok, State1}
-            end;
-        {error, _} = Error ->
-            Error
+        ok -> {ok, remove(Keys, State)};
+        {error, _} = Error -> Error
+    end.
+
+park_keys(Keys, Why, #state{dir = Dir, head = Head} = State) when Head =/= none ->
+    Wanted = maps:from_keys(Keys, true),
+    Lines = [[tally_json:encode(#{<<"key">> => K, <<"subject">> => S, <<"reason">> => Why,
+                                  <<"payload">> => P}), $\n]
+             || {K, S, P} <- Head, is_map_key(K, Wanted)],
+    case tally_files:append_durably(filename:join(Dir, "parked.jsonl"), Lines) of
+        ok -> {ok, remove(Keys, State)};
+        {error, _} = Error -> Error
+    end;
+park_keys(_Keys, _Why, State) ->
+    {ok, State}.
+
+%% Removes the keys' items from the head (the batch file once it is empty).
+remove(_Keys, #state{head = none} = State) ->
+    State;
+remove(Keys, #state{head = Head} = State) ->
+    Left = drop_acked(Head, maps:from_keys(Keys, true)),
+    State1 = State#state{head = Left, size = State#state.size - (length(Head) - length(Left))},
+    case Left of
+        [] -> drop_head(State1);
+        _ -> State1
     end.
 
 %% Acknowledgements come mostly for the first items, in order.

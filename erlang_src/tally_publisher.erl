@@ -86,11 +86,28 @@ drain(#state{outbox = Outbox, sink_mod = Mod, sink = Sink, batch = N} = State) -
                             %% Not remembered as acknowledged: sent again later, the sink dedups.
                             retry({outbox_ack, Reason}, State#state{sink = Sink1, failures = State#state.failures + 1})
                     end;
+                {error, {too_large, TooLarge}, Keys, Sink1} ->
+                    park(TooLarge, Keys, State#state{sink = Sink1});
                 {error, Reason, Keys, Sink1} ->
                     Acked = case tally_outbox:ack(Outbox, Keys) of ok -> length(Keys); {error, _} -> 0 end,
                     retry(Reason, State#state{sink = Sink1, published = State#state.published + Acked,
                                               failures = State#state.failures + 1})
             end
+    end.
+
+%% Items the sink refuses for good (over the server's max_payload) are not
+%% retried: each is logged as an error with its key and parked by the
+%% outbox (parked.jsonl, not remembered as acknowledged, so a later close
+%% after the limit is raised puts it again); the items after them flow.
+park(TooLarge, Keys, #state{outbox = Outbox} = State) ->
+    Acked = case tally_outbox:ack(Outbox, Keys) of ok -> length(Keys); {error, _} -> 0 end,
+    _ = [logger:error(#{msg => "invoice line over the bus's max_payload, parked", key => Key,
+                        size => Size, max_payload => Max}) || {Key, Size, Max} <- TooLarge],
+    Why = <<"payload_too_large">>,
+    State1 = State#state{published = State#state.published + Acked, failures = State#state.failures + 1},
+    case tally_outbox:park(Outbox, [K || {K, _, _} <- TooLarge], Why) of
+        ok -> self() ! drain, State1;
+        {error, Reason} -> retry({outbox_park, Reason}, State1)
     end.
 
 retry(Reason, #state{backoff = Backoff} = State) ->

@@ -93,8 +93,13 @@ windows(Shard) -> gen_server:call(Shard, windows, 60000).
 counters(Shard) -> gen_server:call(Shard, counters, 60000).
 
 -spec init(map()) -> {ok, #state{}} | {stop, term()}.
-init(#{index := Index, backend := Backend, dir := Dir, config := Config} = Opts) ->
-    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+init(#{dir := Dir} = Opts) ->
+    case tally_files:ensure_dir(filename:join(Dir, "x")) of
+        ok -> start(Opts);
+        {error, Reason} -> {stop, {shard_dir, Dir, Reason}}
+    end.
+
+start(#{index := Index, backend := Backend, dir := Dir, config := Config} = Opts) ->
     State0 = #state{index = Index, backend = Backend, dir = Dir,
                     snapshot_ms = maps:get(snapshot_ms, Opts, 5000),
                     snapshot_bytes = maps:get(snapshot_bytes, Opts, ?SNAPSHOT_BYTES)},
@@ -148,12 +153,19 @@ handle_call({apply, Key, From, To, Batch}, _From, #state{backend = B, aggregator
                      end,
             case Result of
                 {ok, {counters, _Applied, _Duplicates, Late}} ->
-                    State1 = keep_late(Late, State),
-                    {_, FromOffset} = From,
-                    Work = State1#state.work + max(0, maps:get(offset, To) - FromOffset),
-                    State2 = State1#state{positions = maps:put(Key, To, State#state.positions), dirty = true,
-                                          work = Work},
-                    {reply, ok, snapshot_if_due(State2)};
+                    case keep_late(Late, State) of
+                        {ok, State1} ->
+                            {_, FromOffset} = From,
+                            Work = State1#state.work + max(0, maps:get(offset, To) - FromOffset),
+                            State2 = State1#state{positions = maps:put(Key, To, State#state.positions),
+                                                  dirty = true, work = Work},
+                            {reply, ok, snapshot_if_due(State2)};
+                        {error, Reason} = Error ->
+                            %% The batch is applied but its late events are not
+                            %% kept: the shard restarts from its snapshot (late
+                            %% file cut to match) and the collector sends again.
+                            {stop, Reason, Error, State}
+                    end;
                 {error, _} = Error ->
                     {reply, Error, State}
             end
@@ -169,9 +181,14 @@ handle_call({close_period, Period, Plans, Version, Shard, Shards}, _From,
             #state{backend = B, aggregator = A} = State) ->
     case tally_engine:call(B, aggregator_close_shard, [A, Period, Plans, Version, Shard, Shards]) of
         {ok, Invoice} ->
-            ok = write_snapshot(State),
-            %% Written here: the shards format their lines at once.
-            {reply, {ok, tally_invoice:written(Invoice)}, State#state{dirty = false}};
+            case write_snapshot(State) of
+                ok ->
+                    %% Written here: the shards format their lines at once.
+                    {reply, {ok, tally_invoice:written(Invoice)}, State#state{dirty = false}};
+                {error, Reason} ->
+                    %% A full disk: the close fails and says why (closing again is harmless).
+                    {reply, {error, {snapshot, State#state.index, Reason}}, State}
+            end;
         {error, _} = Error ->
             {reply, Error, State}
     end;
@@ -264,12 +281,15 @@ cut_late(Length, State) ->
 
 %% The aggregator counts late events and keeps them; move them to a file.
 keep_late(Late, #state{late = Late} = State) ->
-    State;
+    {ok, State};
 keep_late(Late, #state{backend = B, aggregator = A} = State) ->
     {ok, Events} = tally_engine:call(B, aggregator_take_late, [A]),
     Lines = [[tally_json:encode(event_json(E)), $\n] || E <- Events],
-    ok = tally_files:append_durably(late_path(State), Lines),
-    State#state{late = Late}.
+    Path = late_path(State),
+    case tally_files:append_durably(Path, Lines) of
+        ok -> {ok, State#state{late = Late}};
+        {error, Reason} -> {error, {late_events, Path, Reason}}
+    end.
 
 event_json({usage_event, Id, Source, Customer, Resource, Meter, Value, TimeMs}) ->
     #{<<"id">> => Id, <<"source">> => Source, <<"customer">> => Customer, <<"resource">> => Resource,

@@ -13,11 +13,15 @@
 
 -spec init(#{path := file:filename()}) -> {ok, sink()} | {error, term()}.
 init(#{path := Path}) ->
-    ok = filelib:ensure_dir(Path),
-    case file:read_file(Path) of
-        {ok, Bin} -> {ok, #sink{path = Path, seen = keys(Bin)}};
-        {error, enoent} -> {ok, #sink{path = Path, seen = #{}}};
-        {error, Reason} -> {error, {Path, Reason}}
+    case tally_files:ensure_dir(Path) of
+        ok ->
+            case file:read_file(Path) of
+                {ok, Bin} -> {ok, #sink{path = Path, seen = keys(Bin)}};
+                {error, enoent} -> {ok, #sink{path = Path, seen = #{}}};
+                {error, Reason} -> {error, {Path, Reason}}
+            end;
+        {error, Reason} ->
+            {error, {Path, Reason}}
     end.
 
 -spec describe(sink()) -> binary().

@@ -41,7 +41,11 @@ publish(Items, #sink{client = C} = Sink) ->
                || {Key, Subject, Payload} <- Items],
     Results = [{Key, receive {Pid, R} -> R end} || {Key, Pid} <- Waiters],
     Acked = [Key || {Key, {ok, _}} <- Results],
-    case [Reason || {_, {error, Reason}} <- Results] of
-        [] -> {ok, Acked, Sink};
+    %% A payload over the server's max_payload never fits: a permanent
+    %% failure, named per key (the publisher parks those items).
+    TooLarge = [{Key, Size, Max} || {Key, {error, {payload_too_large, Size, Max}}} <- Results],
+    case [Reason || {_, {error, Reason}} <- Results, not is_tuple(Reason) orelse element(1, Reason) =/= payload_too_large] of
+        [] when TooLarge =:= [] -> {ok, Acked, Sink};
+        [] -> {error, {too_large, TooLarge}, Acked, Sink};
         [Reason | _] -> {error, Reason, Acked, Sink}
     end.

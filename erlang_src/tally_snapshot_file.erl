@@ -1,7 +1,8 @@
 %% @doc Snapshot files of the pure Gleam engine (tally@pure's
 %% aggregator_save/load): written whole or not at all, like the Rust
 %% engine's (native/interop/src/files.rs): a temporary file beside the
-%% target, created with mode 0600 (snapshots hold billing data), fsynced,
+%% target, created with `tally_files:file_mode()` (snapshots hold billing
+%% data; 0600 unless configured), fsynced,
 %% renamed over the target. OTP cannot fsync a directory, which the Rust
 %% engines also do after the rename. Errors are POSIX names as binaries,
 %% the Rust engine's `snapshot_failed` reasons.
@@ -14,7 +15,7 @@ write(Path, Bytes) ->
     Tmp = <<Path/binary, ".tmp-", (integer_to_binary(erlang:unique_integer([positive])))/binary>>,
     Result = case file:open(Tmp, [write, exclusive, raw, binary]) of
                  {ok, F} ->
-                     Written = case file:change_mode(Tmp, 8#600) of
+                     Written = case file:change_mode(Tmp, tally_files:file_mode()) of
                                    ok -> case file:write(F, Bytes) of ok -> file:sync(F); E -> E end;
                                    E -> E
                                end,
@@ -38,5 +39,5 @@ read(Path) ->
         {error, Reason} -> {error, reason(Reason)}
     end.
 
-reason(Reason) when is_atom(Reason) -> atom_to_binary(Reason);
-reason(_) -> <<"eio">>.
+%% A POSIX name (`enospc`) as the binary the Rust engines give.
+reason(Reason) -> unicode:characters_to_binary(io_lib:format("~0p", [Reason])).

@@ -11,7 +11,8 @@
 
 %% Opts: #{user => {U, P}} or #{token => T} or #{}; with
 %% tls => tls_files/1's map, the server requires TLS (and, with
-%% verify_clients => true, a client certificate signed by the client CA).
+%% verify_clients => true, a client certificate signed by the client CA);
+%% with max_payload => Bytes, the server's limit on a message.
 start(Opts) ->
     Exe = os:find_executable("nats-server"),
     Exe =/= false orelse error(nats_server_not_installed),
@@ -31,7 +32,14 @@ start(Opts) ->
                      end;
               _ -> []
           end,
-    Args = ["-a", "127.0.0.1", "-p", integer_to_list(Port), "-js", "-sd", Dir] ++ Auth ++ Tls,
+    Conf = case Opts of
+               #{max_payload := Max} ->
+                   ConfFile = filename:join(Dir, "server.conf"),
+                   ok = file:write_file(ConfFile, io_lib:format("max_payload: ~B~n", [Max])),
+                   ["-c", ConfFile];
+               _ -> []
+           end,
+    Args = ["-a", "127.0.0.1", "-p", integer_to_list(Port), "-js", "-sd", Dir] ++ Auth ++ Tls ++ Conf,
     launch(#server{port = Port, dir = Dir, args = Args, os_pid = ""}).
 
 launch(#server{args = Args, port = Port} = S) ->

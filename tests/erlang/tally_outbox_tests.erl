@@ -149,6 +149,46 @@ retries_while_down() ->
         tally_nats_server:stop(S2)
     end.
 
+a_line_over_the_bus_max_payload_is_parked_not_retried_forever_test_() ->
+    {timeout, 60, fun() -> tally_test_support:quiet(fun over_max_payload/0) end}.
+
+%% The server refuses messages over 512 bytes: the big item is parked
+%% (parked.jsonl, with its key and reason; not remembered as acknowledged,
+%% so a later put sends it again), the items around it are published.
+over_max_payload() ->
+    S = tally_nats_server:start(#{max_payload => 512}),
+    Port = tally_nats_server:port(S),
+    Dir = tmp_dir(),
+    Big = binary:copy(<<"x">>, 2000),
+    try
+        {ok, O} = tally_outbox:start_link(#{dir => Dir}),
+        ok = tally_outbox:put(O, [{<<"k1/2026-10/v1">>, <<"inv.x">>, <<"one">>},
+                                  {<<"big/2026-10/v1">>, <<"inv.x">>, Big},
+                                  {<<"k3/2026-10/v1">>, <<"inv.x">>, <<"three">>}]),
+        {ok, _P} = tally_publisher:start_link(#{outbox => O, sink => {tally_sink_nats,
+            #{port => Port, stream => <<"INV">>, subjects => [<<"inv.>">>], create_stream => true,
+              ping_interval => 200}}}),
+        ok = wait_empty(O, 1500),
+        {ok, C} = tally_nats:start_link(#{port => Port}),
+        timer:sleep(300),
+        Read = tally_nats_server:read_stream(C, <<"INV">>, 2),
+        ?assertEqual([<<"one">>, <<"three">>], lists:sort([Payload || {_, Payload} <- Read])),
+        {ok, Parked} = file:read_file(filename:join(Dir, "parked.jsonl")),
+        [Line] = binary:split(Parked, <<"\n">>, [global, trim_all]),
+        {ok, #{<<"key">> := <<"big/2026-10/v1">>, <<"reason">> := <<"payload_too_large">>, <<"payload">> := Big}} =
+            tally_json:decode(Line),
+        ?assertNot(tally_outbox:acked(O, <<"big/2026-10/v1">>)),
+        ?assert(tally_outbox:acked(O, <<"k1/2026-10/v1">>)),
+        %% Not acknowledged: a later put (a close again) takes it back in.
+        ok = tally_outbox:put(O, [{<<"big/2026-10/v1">>, <<"inv.x">>, Big},
+                                  {<<"k1/2026-10/v1">>, <<"inv.x">>, <<"one">>}]),
+        ok = wait_empty(O, 1500),
+        {ok, Parked2} = file:read_file(filename:join(Dir, "parked.jsonl")),
+        ?assertEqual(2, length(binary:split(Parked2, <<"\n">>, [global, trim_all])))
+    after
+        tally_nats_server:stop(S)
+    end.
+
 %% The job's watcher: a status whatever ends the job.
 the_job_always_ends_with_a_status_test() ->
     ?assertEqual(0, tally_job:watched(fun() -> 0 end)),

@@ -141,6 +141,45 @@ same_rejects() ->
     NoSource = fun(Ms) -> lists:sort([maps:remove(<<"source">>, M) || M <- Ms]) end,
     ?assertEqual(NoSource(Cli), NoSource(Release)).
 
+a_full_disk_during_close_is_an_error_for_the_caller_test_() ->
+    {timeout, 120, fun() -> tally_test_support:quiet(fun full_disk_close/0) end}.
+
+%% /dev/full answers every write with ENOSPC: a link to it where the close
+%% writes stands for a full data disk. The close returns the error (the
+%% closer lives on), and a close once there is room bills exactly.
+full_disk_close() ->
+    Want = reference(),
+    Dir = tmp_dir(),
+    Data = filename:join(Dir, "data"),
+    start(env(Dir, none, 1048576)),
+    try
+        ok = tally_pipeline:sync(),
+        Closer = whereis(tally_closer),
+        %% The outbox's first batch (17 lines) cannot be written.
+        %% (A failed write removes its temporary file: the link is made again each time.)
+        Full = fun(Path) -> _ = file:delete(Path), ok = file:make_symlink("/dev/full", Path) end,
+        OutboxTmp = filename:join([Data, "outbox", "0000000000000000-17.batch.tmp"]),
+        Full(OutboxTmp),
+        ?assertEqual({error, {outbox, enospc}}, tally_pipeline:close_period(?PERIOD)),
+        Full(OutboxTmp),
+        {error, {pipeline_failed, Text}} = tally_pipeline:close_period_for_gleam(?PERIOD),
+        ?assertNotEqual(nomatch, binary:match(Text, <<"enospc">>)),
+        _ = file:delete(OutboxTmp),
+        %% The lines are in the outbox, but the record of the closed period cannot be written.
+        ClosedTmp = filename:join(Data, "closed.term.tmp"),
+        Full(ClosedTmp),
+        ?assertMatch({error, {closed_record, _, enospc}}, tally_pipeline:close_period(?PERIOD)),
+        ?assertEqual([], tally_closer:closed()),
+        ?assertEqual(Closer, whereis(tally_closer)),
+        _ = file:delete(ClosedTmp),
+        {ok, #{lines := 17}} = tally_pipeline:close_period(?PERIOD),
+        ?assertEqual([?PERIOD], tally_closer:closed()),
+        ok = tally_pipeline:drain(60000),
+        ?assertEqual(Want, file_sink_lines(Dir))
+    after
+        stop()
+    end.
+
 %% The command line as cargo built it (CARGO_TARGET_DIR honoured).
 cli() ->
     Dir = string:trim(os:cmd(repo_file("scripts/cargo_target_dir.sh"))),
