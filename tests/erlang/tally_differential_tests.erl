@@ -322,6 +322,38 @@ a_repeated_key_refuses_the_plans_file_test() ->
      || M <- [tally_nif, 'tally@pure']],
     ok.
 
+%% Issue 21: keys are unique by construction on every engine (each part
+%% percent-encoded, no version in the key), and a plans file whose lines
+%% would share a key is refused with the same words.
+invoice_keys_are_unique_on_every_engine_test() ->
+    Config = {aggregator_config, hour, true, [], [], [], 172800000},
+    T = 1790812800000,
+    Events = [{usage_event, <<"1">>, <<"s">>, <<"a/b">>, <<"c">>, <<"requests">>, 10, T},
+              {usage_event, <<"2">>, <<"s">>, <<"a">>, <<"b/c">>, <<"requests">>, 5, T},
+              {usage_event, <<"3">>, <<"s">>, <<"a">>, <<"*">>, <<"requests">>, 7, T},
+              {usage_event, <<"4">>, <<"s">>, <<"a">>, <<"50% off\n"/utf8>>, <<"requests">>, 1, T}],
+    Line = fun(Scope, Price) -> <<"{\"meter\":\"requests\",\"measure\":\"total\",\"scope\":\"", Scope/binary,
+                                  "\",\"pricing\":{\"model\":\"flat\",\"unit_price\":\"", Price/binary, "\"}}">> end,
+    Plans = fun(Lines) -> <<"{\"plans\":{\"p\":{\"currency\":\"EUR\",\"lines\":[", Lines/binary, "]}},\"default_plan\":\"p\"}">> end,
+    Good = Plans(<<(Line(<<"resource">>, <<"1">>))/binary, ",", (Line(<<"customer">>, <<"2">>))/binary>>),
+    Bad = Plans(<<(Line(<<"resource">>, <<"1">>))/binary, ",", (Line(<<"resource">>, <<"2">>))/binary>>),
+    Close = fun(M, Doc) ->
+                    {ok, A} = M:aggregator_new(Config),
+                    {ok, _} = M:aggregator_add_events(A, Events),
+                    M:aggregator_close_period(A, <<"2026-10">>, Doc, 2)
+            end,
+    [{ok, {invoice, NifLines, []}}, {ok, {invoice, GleamLines, []}}] =
+        [Close(M, Good) || M <- [tally_nif, 'tally@pure']],
+    ?assertEqual(NifLines, GleamLines),
+    ?assertEqual([<<"a/%2A/requests/total/2026-10">>, <<"a/50%25%20off%0A/requests/total/2026-10">>,
+                  <<"a/b%2Fc/requests/total/2026-10">>, <<"a/*/requests/total/2026-10">>,
+                  <<"a%2Fb/c/requests/total/2026-10">>, <<"a%2Fb/*/requests/total/2026-10">>],
+                 [tally_invoice:key(L) || L <- NifLines]),
+    Why = <<"plan p, line 2: same meter, measure and scope as line 1: their invoice lines would share a key">>,
+    [?assertEqual({M, {error, {billing_failed, {plans_invalid, Why}}}}, {M, Close(M, Bad)})
+     || M <- [tally_nif, 'tally@pure']],
+    ok.
+
 %% Issue 16, item 3: a valid event, 1 MiB of X with an event for `victim`
 %% glued to its end, another valid event. On every engine, whole, streamed in
 %% chunks cut anywhere and fed to an aggregator: the long line is rejected
