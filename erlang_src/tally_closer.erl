@@ -20,7 +20,7 @@
 
 -type summary() :: #{period := binary(), lines := non_neg_integer(),
                      customers := #{binary() => #{currency := binary(), amount_minor := integer(), lines := pos_integer()}},
-                     unbilled := [binary()]}.
+                     unbilled := [binary()], voids := non_neg_integer()}.
 -export_type([summary/0]).
 
 -spec start_link(tally_config:config()) -> {ok, pid()} | {error, term()}.
@@ -95,14 +95,14 @@ remember(Period, #state{config = Config, closed = Closed} = State) ->
 
 closed_path(#{data_dir := Dir}) -> filename:join(Dir, "closed.term").
 
-close(Period, #{plans := PlansPath, shards := N, invoice_version := Version, subject := Subject}) ->
+close(Period, #{plans := PlansPath, shards := N, invoice_version := Version, subject := Subject} = Config) ->
     case read_plans(PlansPath) of
         {ok, Plans} ->
             %% Each shard bills its own customers (with usage or named in the
             %% plans), all at once; together they bill each customer once.
             Results = tally_shard:close_period(N, Period, Plans, Version),
             case [E || {error, E} <- Results] of
-                [] -> publish(Period, Subject, [Invoice || {ok, Invoice} <- Results]);
+                [] -> publish(Period, Subject, [Invoice || {ok, Invoice} <- Results], Version, Config);
                 [Error | _] -> {error, Error}
             end;
         {error, _} = Error ->
@@ -110,10 +110,11 @@ close(Period, #{plans := PlansPath, shards := N, invoice_version := Version, sub
     end.
 
 %% Every shard's lines into the outbox, a shard at a time (its written
-%% form made once, here), then the summary.
-publish(Period, Subject, Invoices) ->
+%% form made once, here), then the voids of a reissue (tally_reissue), then
+%% the summary. Items go under their key and version (`msg_id`).
+publish(Period, Subject, Invoices, Version, #{data_dir := DataDir}) ->
     Put = fun({invoice, Lines, _}, {ok, Acc}) ->
-                  Items = [{tally_invoice:key(L), Subject, tally_invoice:to_json(L)} || L <- Lines],
+                  Items = [{tally_invoice:msg_id(L), Subject, tally_invoice:to_json(L)} || L <- Lines],
                   case tally_outbox:put(tally_outbox, Items) of
                       ok -> {ok, summarise(Lines, Acc)};
                       {error, Reason} -> {error, {outbox, Reason}}
@@ -124,8 +125,31 @@ publish(Period, Subject, Invoices) ->
     case lists:foldl(Put, {ok, {0, #{}}}, Invoices) of
         {ok, {Count, Customers}} ->
             Unbilled = lists:usort(lists:append([U || {invoice, _, U} <- Invoices])),
-            {ok, #{period => Period, lines => Count, customers => Customers, unbilled => Unbilled}};
+            AllLines = lists:append([Lines || {invoice, Lines, _} <- Invoices]),
+            case put_voids(DataDir, Period, Version, Subject, AllLines) of
+                {ok, Voids} ->
+                    {ok, #{period => Period, lines => Count, customers => Customers, unbilled => Unbilled,
+                           voids => Voids}};
+                {error, _} = Error ->
+                    Error
+            end;
         Error ->
+            Error
+    end.
+
+put_voids(DataDir, Period, Version, Subject, Lines) ->
+    case tally_reissue:voids(DataDir, Period, Version, Subject, Lines) of
+        {ok, Voids, Record} ->
+            case tally_outbox:put(tally_outbox, Voids) of
+                ok ->
+                    case Record() of
+                        ok -> {ok, length(Voids)};
+                        {error, Reason} -> {error, {issued, Reason}}
+                    end;
+                {error, Reason} ->
+                    {error, {outbox, Reason}}
+            end;
+        {error, _} = Error ->
             Error
     end.
 

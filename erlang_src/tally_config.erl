@@ -46,7 +46,7 @@ get() ->
       poll_ms => maps:get(poll_ms, Env, 1000),
       sources => [S#{path := path(P)} || #{path := P} = S <- maps:get(sources, Env, [])],
       plans => case maps:get(plans, Env, none) of none -> none; Plans -> path(Plans) end,
-      invoice_version => maps:get(invoice_version, Env, 1),
+      invoice_version => invoice_version(os_env("TALLY_INVOICE_VERSION", none), maps:get(invoice_version, Env, 1)),
       close => maps:get(close, Env, none),
       bus => bus(bus_from_url(os_env("TALLY_NATS_URL", none), maps:get(bus, Env, none), Env)),
       subject => maps:get(subject, Env, <<"tally.invoices">>)}.
@@ -108,6 +108,14 @@ backend("nif", _) -> nif;
 backend("port", _) -> port;
 backend("gleam", _) -> gleam;
 backend(Other, _) -> error({bad_config, {'TALLY_BACKEND', Other, "expected nif, port or gleam"}}).
+
+%% TALLY_INVOICE_VERSION: a reissue of a period without editing sys.config.
+invoice_version(none, Version) -> Version;
+invoice_version(Text, _) ->
+    case string:to_integer(Text) of
+        {V, []} when V >= 0, V =< 16#FFFFFFFF -> V;
+        _ -> error({bad_config, {'TALLY_INVOICE_VERSION', Text, "expected an integer from 0 to 4294967295"}})
+    end.
 
 path(Path) ->
     case os_env("TALLY_BASE_DIR", none) of

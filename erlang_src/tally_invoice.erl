@@ -8,6 +8,7 @@
 -module(tally_invoice).
 
 -export([to_json/1, quantity/1, key/1, customer/1, currency/1, amount/1]).
+-export([msg_id/1, msg_id/2, schema/0, void_to_json/3]).
 
 -type line() :: tuple().
 
@@ -30,6 +31,36 @@ to_json({invoice_line, Key, Customer, Resource, Meter, Measure, Period, Version,
        <<"\",\"unit_price\":\"">>, quantity(UnitPrice),
        <<"\",\"used\":\"">>, quantity(Used),
        <<"\",\"version\":">>, integer_to_binary(Version), $}]).
+
+%% A void: the line `Key` of an earlier version is gone from version
+%% `Version` (its customer, resource, meter and measure as that line had
+%% them). The same conventions as a line: keys in byte order, no spaces.
+-spec void_to_json(binary(), {binary(), binary(), binary(), atom(), binary()}, non_neg_integer()) -> binary().
+void_to_json(Key, {Customer, Resource, Meter, Measure, Period}, Version) ->
+    iolist_to_binary(
+      [<<"{\"customer\":">>, string(Customer),
+       <<",\"key\":">>, string(Key),
+       <<",\"measure\":\"">>, atom_to_binary(Measure),
+       <<"\",\"meter\":">>, string(Meter),
+       <<",\"period\":">>, string(Period),
+       <<",\"resource\":">>, string(Resource),
+       <<",\"version\":">>, integer_to_binary(Version),
+       <<",\"void\":true}">>]).
+
+%% What a line (or a void) is published under: its key and version,
+%% `KEY/vVERSION` (unambiguous: a key's parts never hold a bare `/`). The
+%% stream's duplicate window and the outbox's memory work on it, so a
+%% reissue is never taken for a copy of the earlier version.
+-spec msg_id(line()) -> binary().
+msg_id(Line) -> msg_id(element(2, Line), element(8, Line)).
+
+-spec msg_id(binary(), non_neg_integer()) -> binary().
+msg_id(Key, Version) -> <<Key/binary, "/v", (integer_to_binary(Version))/binary>>.
+
+%% The `Tally-Schema` header: the JSON Schema a message follows
+%% (contract/invoice_line.v1.schema.json).
+-spec schema() -> binary().
+schema() -> <<"invoice_line.v1">>.
 
 %% An exact quantity's text: "12", "0.00000049", or "1/3" when the
 %% fraction has no finite decimal expansion (the twin of Rust's

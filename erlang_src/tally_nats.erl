@@ -23,7 +23,7 @@
 -module(tally_nats).
 -behaviour(gen_server).
 
--export([start_link/1, request/5, js_publish/4, create_stream/3, subscribe/3, is_connected/1, max_payload/1, stop/1]).
+-export([start_link/1, request/5, js_publish/4, js_publish/5, create_stream/3, subscribe/3, is_connected/1, max_payload/1, stop/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -define(CONNECT_TIMEOUT, 5000).
@@ -94,7 +94,12 @@ request(Client, Subject, Headers, Payload, Timeout) ->
 %% acknowledgement: `{ok, #{stream, seq, duplicate}}` once it is stored.
 -spec js_publish(pid(), binary(), binary(), iodata()) -> {ok, map()} | {error, term()}.
 js_publish(Client, Subject, MsgId, Payload) ->
-    case request(Client, Subject, [{<<"Nats-Msg-Id">>, MsgId}], Payload, 5000) of
+    js_publish(Client, Subject, MsgId, [], Payload).
+
+%% The same with more headers after `Nats-Msg-Id` (the invoice schema's).
+-spec js_publish(pid(), binary(), binary(), tally_nats_proto:headers(), iodata()) -> {ok, map()} | {error, term()}.
+js_publish(Client, Subject, MsgId, Headers, Payload) ->
+    case request(Client, Subject, [{<<"Nats-Msg-Id">>, MsgId} | Headers], Payload, 5000) of
         {ok, {[{status, 503} | _], _}} -> {error, no_stream_for_subject};
         {ok, {_, Body}} ->
             case tally_json:decode(Body) of
