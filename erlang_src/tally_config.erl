@@ -11,7 +11,9 @@
 %%          {backend, nif},                      % nif | port | gleam
 %%          {shards, 2},
 %%          {window, hour},                      % hour | day | month
-%%          {snapshot_ms, 5000},
+%%          {dedup, true},                       % drop events whose id was seen (memory per event)
+%%          {snapshot_ms, 60000},                % and when the input doubled, at least
+%%          {snapshot_bytes, 67108864},          %   snapshot_bytes since the last one
 %%          {poll_ms, 1000},
 %%          {sources, [#{name => <<"edge">>, format => json_lines, path => "in/edge"}]},
 %%          {plans, "plans.json"},
@@ -27,7 +29,8 @@
 -export([get/0]).
 
 -type config() :: #{data_dir := file:filename(), backend := tally_engine:backend(), shards := pos_integer(),
-                    aggregator := tuple(), snapshot_ms := pos_integer(), poll_ms := pos_integer(),
+                    aggregator := tuple(), snapshot_ms := pos_integer(), snapshot_bytes := pos_integer(),
+                    poll_ms := pos_integer(),
                     sources := [map()], plans := file:filename() | none, invoice_version := pos_integer(),
                     close := none | map(), bus := none | map(), subject := binary()}.
 -export_type([config/0]).
@@ -39,10 +42,11 @@ get() ->
     #{data_dir => path(os_env("TALLY_DATA_DIR", maps:get(data_dir, Env, "var/tally"))),
       backend => backend(os_env("TALLY_BACKEND", none), maps:get(backend, Env, nif)),
       shards => maps:get(shards, Env, 2),
-      aggregator => {aggregator_config, Window, true,
+      aggregator => {aggregator_config, Window, maps:get(dedup, Env, true),
                      [<<"bandwidth_out_bytes">>, <<"bandwidth_in_bytes">>], [<<"storage_bytes">>], [],
                      maps:get(gauge_gap_cap_ms, Env, 172800000)},
-      snapshot_ms => maps:get(snapshot_ms, Env, 5000),
+      snapshot_ms => maps:get(snapshot_ms, Env, 60000),
+      snapshot_bytes => maps:get(snapshot_bytes, Env, 67108864),
       poll_ms => maps:get(poll_ms, Env, 1000),
       sources => [S#{path := path(P)} || #{path := P} = S <- maps:get(sources, Env, [])],
       plans => case maps:get(plans, Env, none) of none -> none; Plans -> path(Plans) end,

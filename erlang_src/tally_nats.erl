@@ -85,8 +85,10 @@ max_payload(Client) ->
     gen_server:call(Client, max_payload).
 
 %% Publishes with a reply inbox and waits for the first reply.
+%% The reply's headers lead with `{status, Code}` when the server gave a
+%% status (503: no responders).
 -spec request(pid(), binary(), tally_nats_proto:headers(), iodata(), timeout()) ->
-          {ok, {tally_nats_proto:headers(), binary()}} | {error, term()}.
+          {ok, {[{status, non_neg_integer()} | {binary(), binary()}], binary()}} | {error, term()}.
 request(Client, Subject, Headers, Payload, Timeout) ->
     gen_server:call(Client, {request, Subject, Headers, Payload, Timeout}, infinity).
 
@@ -297,11 +299,12 @@ login(Transport, Socket, Info, Rest0, Opts, State, Deadline) ->
                  false -> Sent;
                  Error -> Error
              end,
-    case Result of
-        {ok, _, _, _, _} -> ok = setopts(#state{transport = Transport, socket = Socket}, [{active, once}]);
-        _ when Transport =:= ssl -> _ = ssl:close(Socket);
-        _ -> ok
-    end,
+    _ = case Result of
+            {ok, _, _, _, _} when Transport =:= ssl -> ok = ssl:setopts(Socket, [{active, once}]);
+            {ok, _, _, _, _} -> ok = inet:setopts(Socket, [{active, once}]);
+            _ when Transport =:= ssl -> ssl:close(Socket);
+            _ -> ok
+        end,
     Result.
 
 %% TLS when the server asks for it (tls_required) or it is configured; a
@@ -451,10 +454,10 @@ deliver(Subject, <<"1">>, {Status, Headers}, Payload, State) ->
             State
     end;
 deliver(Subject, Sid, {_Status, Headers}, Payload, State) ->
-    case maps:find(Sid, State#state.subs) of
-        {ok, {_, Pid}} -> Pid ! {nats_msg, Sid, Subject, Headers, Payload};
-        error -> ok
-    end,
+    _ = case maps:find(Sid, State#state.subs) of
+            {ok, {_, Pid}} -> Pid ! {nats_msg, Sid, Subject, Headers, Payload};
+            error -> ok
+        end,
     State.
 
 %% The connection is gone: every waiting request fails now (its message may
@@ -462,7 +465,7 @@ deliver(Subject, Sid, {_Status, Headers}, Payload, State) ->
 disconnected(Reason, #state{socket = Socket, transport = T} = State) ->
     _ = Socket =/= none andalso T:close(Socket),
     logger:warning(#{msg => "nats disconnected", reason => Reason}),
-    _ = [begin erlang:cancel_timer(Timer), gen_server:reply(F, {error, disconnected}) end
+    _ = [begin _ = erlang:cancel_timer(Timer), gen_server:reply(F, {error, disconnected}) end
          || {F, Timer} <- maps:values(State#state.requests)],
     retry_later(Reason, State#state{socket = none, transport = gen_tcp, requests = #{},
                                     pending = [], have = 0, need = 0}).

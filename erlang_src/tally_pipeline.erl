@@ -5,7 +5,7 @@
 %%   bin/tally eval 'tally_pipeline:close_period(<<"2026-10">>).'
 -module(tally_pipeline).
 
--export([close_period/1, sync/0, drain/1, status/0]).
+-export([close_period/1, sync/0, read_to_end/0, drain/1, status/0]).
 %% The same for tally/pipeline.gleam, in its types' shapes.
 -export([close_period_for_gleam/1, sync_for_gleam/0, drain_for_gleam/1]).
 
@@ -51,6 +51,18 @@ sync_each([Name | Rest] = Names, Attempts) ->
         {restarted, Why} -> {error, {collector_sync, Name, Why}};
         {error, _} = Error -> Error
     end.
+
+%% Every collector reads its source to its end, a last line without a
+%% newline included (the files are complete: a period is being closed).
+%% A collector that stops meanwhile is an error (it restarts; try again).
+-spec read_to_end() -> ok | {error, {read_to_end, binary(), term()}}.
+read_to_end() ->
+    lists:foldl(fun({Name, Pid}, ok) ->
+                        try tally_collector:read_to_end(Pid)
+                        catch exit:Reason -> {error, {read_to_end, Name, Reason}}
+                        end;
+                   (_, Error) -> Error
+                end, ok, tally_collectors_sup:collectors()).
 
 %% Waits until the outbox is empty (everything published and acknowledged).
 %% The wait grows with the work: it fails only when nothing was published

@@ -56,7 +56,7 @@
               op :: atom(),
               args :: tuple(),               % with logical handles
               created = none :: pos_integer() | none,
-              seq :: pos_integer(),
+              seq :: non_neg_integer(),               % 0 while replaying
               timer :: reference() | undefined}).
 
 -record(state, {port :: port(),
@@ -481,7 +481,7 @@ rebuild(#state{journal = J} = State) ->
 replay([], State) ->
     {ok, State};
 replay([{_Seq, Op, Args, Created} | Rest], State) ->
-    Req = #req{op = Op, args = Args, created = Created, seq = 0},
+    Req = #req{from = none, op = Op, args = Args, created = Created, seq = 0},
     case physical_args(Req, State) of
         {ok, Physical} ->
             case sync(Op, Physical, State) of

@@ -2,51 +2,53 @@
 %% highest version; so a new version of a period (`invoice_version`) needs
 %% to say nothing about the lines it has again, but must say which lines of
 %% earlier versions are gone (a customer now without a plan, a resource
-%% without usage): for each such key it publishes a void of the new version.
+%% without usage): for each such key it publishes a void of the new version
+%% (`tally_invoice:void_to_json/3`, its fields the key's decoded parts).
 %%
-%% For that the keys a period ever issued are kept, with the customer,
-%% resource, meter and measure of their line, in `data_dir/issued/PERIOD`
-%% (an Erlang term, replaced durably after each close). Closing a period
-%% again gives the same voids (the outbox skips those acknowledged before).
+%% For that the keys a period ever issued are kept in
+%% `data_dir/issued/PERIOD` (an Erlang term, replaced durably once a close
+%% put its items in the outbox). Closing a period again gives the same
+%% voids (the outbox skips those acknowledged before).
 -module(tally_reissue).
 
--export([voids/5]).
+-export([voids/5, key_parts/1]).
 
--type parts() :: {binary(), binary(), binary(), atom(), binary()}.
-
-%% The voids (outbox items) of `Version` of `Period` given all its lines;
-%% `Record()` then records the period's keys so far (call it once the
-%% voids and the lines are in the outbox: a crash before it only means the
-%% same voids are worked out again).
--spec voids(file:filename(), binary(), non_neg_integer(), binary(), [tuple()]) ->
+%% The voids (outbox items) of `Version` of `Period`, given the outbox
+%% items of all its lines (`{KEY/vVERSION, Subject, Json}`), and `Record`,
+%% which records the period's keys so far: call it once the lines and the
+%% voids are in the outbox (a crash before it only means the same voids
+%% are worked out again).
+-spec voids(file:filename(), binary(), non_neg_integer(), binary(), [tally_outbox:item()]) ->
           {ok, [tally_outbox:item()], fun(() -> ok | {error, term()})} | {error, term()}.
-voids(DataDir, Period, Version, Subject, Lines) ->
-    Path = path(DataDir, Period),
+voids(DataDir, Period, Version, Subject, Items) ->
+    Path = filename:join([DataDir, "issued", binary_to_list(Period)]),
     case issued(Path) of
         {ok, Issued} ->
-            Current = maps:from_list([{tally_invoice:key(L), parts(L)} || L <- Lines]),
-            Gone = lists:sort([KP || {K, _} = KP <- maps:to_list(Issued), not is_map_key(K, Current)]),
-            Items = [{tally_invoice:msg_id(K, Version), Subject, tally_invoice:void_to_json(K, Parts, Version)}
-                     || {K, Parts} <- Gone],
+            Suffix = byte_size(tally_invoice:msg_id(<<>>, Version)),
+            Current = maps:from_keys([binary:part(Id, 0, byte_size(Id) - Suffix) || {Id, _, _} <- Items], true),
+            Voids = [{tally_invoice:msg_id(K, Version), Subject, tally_invoice:void_to_json(K, key_parts(K), Version)}
+                     || K <- lists:sort(maps:keys(Issued)), not is_map_key(K, Current)],
             All = maps:merge(Issued, Current),
             Record = fun() when map_size(All) =:= map_size(Issued) -> ok;
                         () -> tally_files:write_durably(Path, term_to_binary(All))
                      end,
-            {ok, Items, Record};
+            {ok, Voids, Record};
         {error, Reason} ->
             {error, {issued, Path, Reason}}
     end.
 
--spec issued(file:filename()) -> {ok, #{binary() => parts()}} | {error, term()}.
+%% A key's five parts, percent-decoded (`billing::line_key` encodes them).
+-spec key_parts(binary()) -> [binary()].
+key_parts(Key) ->
+    [decode(P, <<>>) || P <- binary:split(Key, <<"/">>, [global])].
+
+decode(<<"%", H, L, Rest/binary>>, Acc) -> decode(Rest, <<Acc/binary, (binary_to_integer(<<H, L>>, 16))>>);
+decode(<<C, Rest/binary>>, Acc) -> decode(Rest, <<Acc/binary, C>>);
+decode(<<>>, Acc) -> Acc.
+
 issued(Path) ->
     case file:read_file(Path) of
         {ok, Bin} -> {ok, binary_to_term(Bin, [safe])};
         {error, enoent} -> {ok, #{}};
         {error, _} = Error -> Error
     end.
-
-parts({invoice_line, _Key, Customer, Resource, Meter, Measure, Period, _Version, _, _, _, _, _, _, _, _}) ->
-    {Customer, Resource, Meter, Measure, Period}.
-
-%% A period is `YYYY-MM` (checked by the engine before any line exists).
-path(DataDir, Period) -> filename:join([DataDir, "issued", binary_to_list(Period)]).

@@ -162,8 +162,17 @@ ingest_answers(Name, Call, Format, Options, Shards, Input, Config) ->
                          {ok, {loaded, L, Extra}} -> {loaded, Call(aggregator_export, [L]), Extra};
                          Refused -> Refused
                      end,
+            %% Damaged files: a byte changed, cut short, a version changed (checksum fixed up).
+            Pos = byte_size(File) * 7 div 11,
+            <<H:Pos/binary, X, T/binary>> = File,
+            <<Magic:8/binary, _:32, AfterVersion/binary>> = File,
+            Reversioned = <<Magic/binary, 2:32/little, (binary:part(AfterVersion, 0, byte_size(AfterVersion) - 8))/binary>>,
+            Damaged = [<<H/binary, (X bxor 16), T/binary>>, binary:part(File, 0, byte_size(File) div 2),
+                       <<Reversioned/binary, (tally_xxh3:hash64(Reversioned)):64/little>>],
+            Refusals = [begin ok = file:write_file(Path, D), Call(aggregator_load, [Path]) end || D <- Damaged],
             ok = file:delete(Path),
-            [{ingested, {ok, {ingested, length(Batches), Rejects, Stats}}}, {batch_events, Events},
+            [{refused_snapshots, Refusals},
+             {ingested, {ok, {ingested, length(Batches), Rejects, Stats}}}, {batch_events, Events},
              {applied, Applied}, {shard_exports, Exports}, {saved, Saved}, {snapshot_file, File},
              {loaded, Loaded}];
         Refused ->
@@ -313,7 +322,7 @@ a_repeated_key_refuses_the_plans_file_test() ->
              <<"plans file: duplicate key \"currency\" in /plans/a~1b">>},
             {<<"{\"default_plan\":\"p\",\"plans\":{},\"default_plan\":\"q\"}">>,
              <<"plans file: duplicate key \"default_plan\" at the top level">>}],
-    [[begin
+    _ = [[begin
           {ok, A} = M:aggregator_new(Config),
           ?assertEqual({M, {error, {billing_failed, {plans_invalid, Why}}}},
                        {M, M:aggregator_close_period(A, <<"2026-10">>, Doc, 1)}),
