@@ -155,26 +155,32 @@ async def run(env):
         while True:
             try:
                 msgs = await sub.fetch(batch=int(env["BATCH"]), timeout=1)
-            except nats.errors.TimeoutError:
+            except (nats.errors.TimeoutError, asyncio.TimeoutError):  # nothing new within a second
                 idle += 1
                 if env.get("EXIT_WHEN_IDLE") and idle >= float(env["EXIT_WHEN_IDLE"]):
                     break
                 continue
             idle = 0.0
-            # One transaction per fetched batch: every row and the position
-            # commit together; only then are the messages acknowledged.
+            rows, rejects = [], []
+            for msg in msgs:
+                seq = msg.metadata.sequence.stream
+                try:
+                    rows.append(check(msg, body_schema, header_schema))
+                except ValueError as e:
+                    log.error("message %d refused: %s", seq, e)
+                    rejects.append((seq, str(e), json.dumps(dict(msg.headers or {})), msg.data))
+            # One transaction per fetched batch: its rows, its rejects and the
+            # position commit together; only then are the messages acknowledged.
             async with db.transaction():
-                for msg in msgs:
-                    try:
-                        await db.execute(UPSERT, check(msg, body_schema, header_schema))
-                    except ValueError as e:
-                        log.error("message %d refused: %s", msg.metadata.sequence.stream, e)
-                        await db.execute(
-                            "INSERT INTO invoice_rejects VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                            (msg.metadata.sequence.stream, str(e), json.dumps(dict(msg.headers or {})), msg.data))
-                    await db.execute(POSITION, (env["DURABLE"], msg.metadata.sequence.stream))
+                async with db.cursor() as cur:
+                    await cur.executemany(UPSERT, rows)
+                    await cur.executemany(
+                        "INSERT INTO invoice_rejects VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING", rejects)
+                    await cur.execute(POSITION, (env["DURABLE"], max(m.metadata.sequence.stream for m in msgs)))
             for msg in msgs:
                 await msg.ack()
+            log.info("applied %d messages (%d refused) up to stream sequence %d",
+                     len(msgs), len(rejects), max(m.metadata.sequence.stream for m in msgs))
         await nc.drain()
 
 

@@ -32,13 +32,14 @@ import time
 
 import jsonschema
 import nats
+import nats.js.errors
 import psycopg
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 RELEASE = REPO / "_build/default/rel/tally/bin/tally"
 CONSUMER = REPO / "examples/invoice_consumer/consumer.py"
 PERIOD = "2026-10"
-CUSTOMERS = int(os.environ.get("E2E_CUSTOMERS", "4000"))
+CUSTOMERS = int(os.environ.get("E2E_CUSTOMERS", "1500"))
 checks = 0
 
 
@@ -203,12 +204,12 @@ class Nats:
         return asyncio.run(read())
 
 
-def start_tally(scratch, base, nats_url, version, node):
+def start_tally(scratch, base, nats_url, version, node, run):
     env = {**os.environ, "TALLY_BASE_DIR": str(base), "TALLY_DATA_DIR": str(scratch / "data"),
            "TALLY_CLOSE_PERIOD": PERIOD, "TALLY_NATS_URL": nats_url, "TALLY_NATS_STREAM": "INVOICES",
            "TALLY_INVOICE_VERSION": str(version), "TALLY_NODE_NAME": node,
            "TALLY_COOKIE_FILE": str(scratch / "cookie")}
-    log = open(scratch / f"tally-{node}.log", "w")
+    log = open(scratch / f"tally-{run}.log", "w")
     return subprocess.Popen([str(RELEASE), "foreground"], env=env, stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True)
 
@@ -257,28 +258,28 @@ def main():
         # 1. The consumer runs; the release is killed mid-publish, then the consumer.
         consumer = start_consumer(scratch, nats_server.url, pg.url, 1)
         procs.append(consumer)
-        tally = start_tally(scratch, base, nats_server.url, 1, node)
+        tally = start_tally(scratch, base, nats_server.url, 1, node, 1)
         procs.append(tally)
         published = wait_for(lambda: (lambda n: n if n[0] >= total // 5 else None)(nats_server.stream()),
                              "a fifth of the lines on the stream", every=0.01)
         kill_group(tally)
         after_kill = nats_server.stream()[0]
         check(0 < after_kill < total, f"tally killed mid-publish ({after_kill} of {total} on the stream)")
-        tally = start_tally(scratch, base, nats_server.url, 1, node)
+        tally = start_tally(scratch, base, nats_server.url, 1, node, 2)
         procs.append(tally)
         wait_for(lambda: applied(pg.url) >= total // 2 or tally.poll() is not None, "half the lines applied",
                  every=0.01)
         consumer.send_signal(signal.SIGKILL)
         consumer.wait()
         in_table = len(query(pg.url, "SELECT 1 FROM invoice_lines"))
-        print(f"consumer killed with {in_table} rows committed", flush=True)
+        check(0 < in_table < total, f"consumer killed mid-stream ({in_table} of {total} rows committed)")
         consumer = start_consumer(scratch, nats_server.url, pg.url, 2)
         procs.append(consumer)
         check(tally.wait(timeout=180) == 0, "the restarted job ends with status 0")
 
         # 2. The same period closed again: nothing published twice.
         before = nats_server.stream()[0]
-        tally = start_tally(scratch, base, nats_server.url, 1, node)
+        tally = start_tally(scratch, base, nats_server.url, 1, node, 3)
         procs.append(tally)
         check(tally.wait(timeout=180) == 0, "closing the period again ends with status 0")
         check(nats_server.stream()[0] == before, "closing again published nothing")
@@ -295,7 +296,7 @@ def main():
         v2 = tally_bill(base, 2)
         shutil.rmtree(scratch / "data/shards")
         (scratch / "data/closed.term").unlink()
-        tally = start_tally(scratch, base, nats_server.url, 2, node)
+        tally = start_tally(scratch, base, nats_server.url, 2, node, 4)
         procs.append(tally)
         check(tally.wait(timeout=180) == 0, "the reissue (version 2) ends with status 0")
         wait_for(caught_up, "the consumer to catch up with version 2")
