@@ -73,7 +73,7 @@ def events(version):
     """October 2026 usage; version 2 changes values, drops resources and a
     customer, adds a customer."""
     t0 = 1790812800000  # 2026-10-01T00:00:00Z
-    names = [f"cust-{i}" for i in range(CUSTOMERS)] + ["a/b", "a", "50% off", "tab\there"]
+    names = [f"cust-{i}" for i in range(CUSTOMERS)] + ["a/b", "a", "50% off", "tab\there", "ünïcødé 客户"]
     out = []
     for ci, c in enumerate(names):
         if version == 2 and ci % 97 == 5:
@@ -200,7 +200,9 @@ class Nats:
             last = (await js.stream_info("INVOICES")).state.last_seq
             out = [await js.get_msg("INVOICES", seq) for seq in range(1, last + 1)]
             await nc.close()
-            return [(m.headers or {}, m.data) for m in out]
+            # get_msg parses headers with the email package: a non-ASCII
+            # value (a customer's name in the id) comes as a Header object.
+            return [({k: str(v) for k, v in (m.headers or {}).items()}, m.data) for m in out]
         return asyncio.run(read())
 
 
