@@ -38,7 +38,7 @@ init(Config) ->
                  {ok, [List]} -> List;
                  {error, enoent} -> []
              end,
-    schedule(Config),
+    _ = schedule(Config),
     {ok, #state{config = Config, closed = Closed}}.
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
@@ -59,7 +59,7 @@ handle_cast(_Msg, State) -> {noreply, State}.
 
 -spec handle_info(term(), #state{}) -> {noreply, #state{}}.
 handle_info(check_schedule, #state{config = #{close := #{grace_ms := Grace}} = Config} = State) ->
-    schedule(Config),
+    _ = schedule(Config),
     Due = due_period(erlang:system_time(millisecond), Grace),
     case lists:member(Due, State#state.closed) of
         true ->

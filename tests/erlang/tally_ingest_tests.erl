@@ -189,7 +189,7 @@ kills_are_exact_by_position_test_() ->
         try
             lists:foreach(fun({I, Victim}) ->
                                   timer:sleep(40),
-                                  kill(Victim),
+                                  _ = kill(Victim),
                                   ok = file:write_file(Path, events(<<"k", (integer_to_binary(I))/binary>>, 1, 1000), [append])
                           end, lists:enumerate([shard, collector, shard, shard, collector])),
             retry(fun tally_pipeline:sync/0),
@@ -264,12 +264,25 @@ late_events_are_written_once_after_a_shard_crash_test_() ->
             ok = tally_pipeline:sync(),
             LatePath = filename:join([Dir, "data", "shards", "late-0.jsonl"]),
             ?assertEqual(5, lines(LatePath)),
-            exit(whereis(tally_shard:name(0)), kill),
+            Old = whereis(tally_shard:name(0)),
+            exit(Old, kill),
+            ok = restarted(Old),
             retry(fun tally_pipeline:sync/0),
             ?assertEqual(5, lines(LatePath)),
             ?assertMatch(#{late := 5}, hd(maps:get(shards, tally_pipeline:status())))
         after stop() end
     end).
+
+%% Waits until the shard that was Old and the collectors after it run again.
+restarted(Old) -> restarted(Old, 200).
+restarted(_Old, 0) -> {error, not_restarted};
+restarted(Old, N) ->
+    Shard = whereis(tally_shard:name(0)),
+    case is_pid(Shard) andalso Shard =/= Old andalso is_pid(whereis(tally_collectors_sup))
+         andalso catch tally_collectors_sup:collectors() =/= [] of
+        true -> ok;
+        _ -> timer:sleep(20), restarted(Old, N - 1)
+    end.
 
 lines(Path) ->
     {ok, Bin} = file:read_file(Path),
