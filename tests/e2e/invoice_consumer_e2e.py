@@ -348,6 +348,11 @@ def main():
         check(consumer.wait(timeout=60) != 0, "an unknown schema version stops the consumer")
         check(applied(pg.url) == nats_server.stream()[1] - 1, "the unknown message is not applied (it waits)")
         print(f"e2e took {time.monotonic() - started:.1f} s for {total} + {len(v2)} lines", flush=True)
+    except BaseException:
+        # What the other processes said, for the failure's story.
+        for log in sorted(scratch.glob("*.log")):
+            print(f"--- {log.name} (last lines)", *log.read_text(errors="replace").splitlines()[-15:], sep="\n")
+        raise
     finally:
         for p in procs:
             if p.poll() is None:
