@@ -20,7 +20,7 @@
 
 -define(CONFIG, {aggregator_config, hour, true, [<<"bandwidth_out_bytes">>, <<"bandwidth_in_bytes">>],
                  [<<"storage_bytes">>], [], 172800000}).
--define(OPTIONS, {parser_options, 1048576, none, bucket_owner}).
+-define(OPTIONS, {parser_options, 1048576, none, bucket_owner, true}).
 -define(CHUNK, 1048576).
 
 -spec main() -> no_return().

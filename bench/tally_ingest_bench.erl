@@ -17,7 +17,7 @@
 
 -export([main/0]).
 
--define(OPTIONS, {parser_options, 1048576, none, bucket_owner}).
+-define(OPTIONS, {parser_options, 1048576, none, bucket_owner, true}).
 -define(CONFIG, {aggregator_config, hour, true, [<<"bandwidth_out_bytes">>], [<<"storage_bytes">>], [], 172800000}).
 
 -spec main() -> no_return().

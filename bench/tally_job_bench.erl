@@ -9,7 +9,8 @@
 %% buckets per customer, so KEYS = 4 x CUSTOMERS, events at random times of
 %% October 2026), billed with bench/plans_job.json (every customer on one
 %% plan of four lines: total per customer and per bucket, 95th percentile,
-%% peak per bucket). SHARDS (default 4) and BACKEND (default nif) configure
+%% peak per bucket; PLANS=bench/plans_job3.json: three customer-scope lines,
+%% #15's close-and-publish goal). SHARDS (default 4) and BACKEND (default nif) configure
 %% the job. Each job runs in a VM of its own, with a fresh data directory:
 %% peak RSS is that VM's (VmHWM), bytes written its write_bytes from
 %% /proc/self/io (the data directory: snapshots, outbox, sink). The last
@@ -24,7 +25,7 @@ main() ->
     ok = filelib:ensure_dir(filename:join(DataDir, "x")),
     %% Where cargo built the command line (CARGO_TARGET_DIR honoured).
     Cli = filename:join([string:trim(os:cmd("scripts/cargo_target_dir.sh")), "release", "tally"]),
-    Plans = filename:absname("bench/plans_job.json"),
+    Plans = filename:absname(os:getenv("PLANS", "bench/plans_job.json")),
     io:format("~-6s ~9s ~8s | ~9s ~9s | ~9s ~9s ~9s ~9s ~9s ~9s ~9s | ~8s ~8s | ~s~n",
               ["MB", "customers", "lines", "aggr s", "bill s", "ingest s", "MB/s", "close s", "publish s",
                "job s", "peak RSS", "written", "job/aggr", "bill/aggr", "lines"]),

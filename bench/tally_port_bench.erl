@@ -8,7 +8,7 @@
 -export([main/0]).
 
 -define(CONFIG, {aggregator_config, hour, true, [<<"bandwidth_out_bytes">>], [<<"storage_bytes">>], [], 172800000}).
--define(OPTIONS, {parser_options, 1048576, none, bucket_owner}).
+-define(OPTIONS, {parser_options, 1048576, none, bucket_owner, true}).
 -define(BATCH, 1048576).
 
 -spec main() -> no_return().

@@ -93,7 +93,9 @@ init(#{name := Name, format := Format, path := Path, backend := Backend, shards 
     MaxLine = maps:get(max_line, Opts, ?CHUNK),
     State = #state{name = Name, format = Format, path = Path, dir = filelib:is_dir(Path),
                    backend = Backend, shards = Shards, max_line = MaxLine,
-                   options = {parser_options, MaxLine, Source, maps:get(s3_customer, Opts, bucket_owner)},
+                   %% The source's dedup travels with its batches (tally_config:dedup/2).
+                   options = {parser_options, MaxLine, Source, maps:get(s3_customer, Opts, bucket_owner),
+                              maps:get(dedup, Opts, true)},
                    rejects_path = filename:join(DataDir, "rejects.jsonl"),
                    poll_ms = maps:get(poll_ms, Opts, 1000),
                    chunk = maps:get(chunk_bytes, Opts, ?CHUNK)},

@@ -11,11 +11,15 @@
 %%          {backend, nif},                      % nif | port | gleam
 %%          {shards, 2},
 %%          {window, hour},                      % hour | day | month
-%%          {dedup, true},                       % drop events whose id was seen (memory per event)
+%%          {dedup, true},                       % every source's dedup, when it names none (below)
 %%          {snapshot_ms, 60000},                % and when the input doubled, at least
 %%          {snapshot_bytes, 67108864},          %   snapshot_bytes since the last one
 %%          {poll_ms, 1000},
 %%          {sources, [#{name => <<"edge">>, format => json_lines, path => "in/edge"}]},
+%%                                               % a source's dedup => true | false: drop events whose
+%%                                               % (source, id) was seen (memory per event); default
+%%                                               % true for json_lines and rgw_usage, false for
+%%                                               % s3_access_log and storage_csv (exactly once by position)
 %%          {plans, "plans.json"},
 %%          {invoice_version, 1},
 %%          {close, #{grace_ms => 86400000, check_ms => 60000}},   % or none
@@ -48,12 +52,22 @@ get() ->
       snapshot_ms => maps:get(snapshot_ms, Env, 60000),
       snapshot_bytes => maps:get(snapshot_bytes, Env, 67108864),
       poll_ms => maps:get(poll_ms, Env, 1000),
-      sources => [S#{path := path(P)} || #{path := P} = S <- maps:get(sources, Env, [])],
+      sources => [S#{path := path(P), dedup => dedup(S, Env)} || #{path := P} = S <- maps:get(sources, Env, [])],
       plans => case maps:get(plans, Env, none) of none -> none; Plans -> path(Plans) end,
       invoice_version => invoice_version(os_env("TALLY_INVOICE_VERSION", none), maps:get(invoice_version, Env, 1)),
       close => maps:get(close, Env, none),
       bus => bus(bus_from_url(os_env("TALLY_NATS_URL", none), maps:get(bus, Env, none), Env)),
       subject => maps:get(subject, Env, <<"tally.invoices">>)}.
+
+%% Deduplication by event id, per source: its own `dedup`, else the
+%% application's `dedup`, else on where the same event may come twice
+%% (producers that retry; RGW usage dumps whose hours overlap) and off for
+%% append-only files read exactly once by position (S3 access logs,
+%% storage CSV), where it would only cost memory per event.
+dedup(#{dedup := Dedup}, _Env) when is_boolean(Dedup) -> Dedup;
+dedup(#{dedup := Other, name := Name}, _Env) -> error({bad_config, {dedup, Name, Other}});
+dedup(_Source, #{dedup := Dedup}) when is_boolean(Dedup) -> Dedup;
+dedup(#{format := Format}, _Env) -> lists:member(Format, [json_lines, rgw_usage]).
 
 %% TALLY_NATS_URL (nats://host:port, or tls://host:port to insist on TLS)
 %% turns the bus on, or moves it, without editing sys.config; the stream is

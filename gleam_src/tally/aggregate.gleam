@@ -398,7 +398,7 @@ pub fn close(aggregator: Aggregator) -> Result(Nil, engine.EngineError) {
 pub opaque type Batch {
   NifBatch(nif.NifBatch)
   PortBatch(port.PortBatch)
-  GleamBatch(List(event.UsageEvent))
+  GleamBatch(pure.PureBatch)
   ShadowBatch(primary: Batch, secondary: Batch)
 }
 

@@ -108,12 +108,15 @@ pub type S3Customer {
 }
 
 /// Settings of a parser: the longest line accepted, the `source` given to
-/// events of formats that carry none, and S3 attribution.
+/// events of formats that carry none, S3 attribution, and whether the
+/// batches `ingest_chunk` makes are counted with deduplication by event id
+/// (a source's `dedup` option; parsing itself ignores it).
 pub type ParserOptions {
   ParserOptions(
     max_line: Int,
     source: option.Option(String),
     s3_customer: S3Customer,
+    dedup: Bool,
   )
 }
 
@@ -128,5 +131,6 @@ pub fn default_parser_options() -> ParserOptions {
     max_line: 1_048_576,
     source: option.None,
     s3_customer: BucketOwner,
+    dedup: True,
   )
 }

@@ -498,13 +498,19 @@ pub fn shard_of(
 @external(erlang, "tally_xxh3", "hash64")
 fn xxh3_64(b: BitArray) -> Int
 
+/// A shard's events from one chunk, and whether they are counted with
+/// deduplication by event id (the source's `dedup` option).
+pub type PureBatch {
+  PureBatch(dedup: Bool, events: List(event.UsageEvent))
+}
+
 /// Same as `nif.ingest_chunk`; a batch is the shard's list of events.
 pub fn ingest_chunk(
   format: event.Format,
   options: event.ParserOptions,
   shards: Int,
   chunk: BitArray,
-) -> Result(event.Ingested(List(event.UsageEvent)), engine.EngineError) {
+) -> Result(event.Ingested(PureBatch), engine.EngineError) {
   case shard_count(shards), bytes.size(chunk) > max_chunk {
     Error(e), _ -> Error(e)
     _, True -> Error(engine.BadArgument("a chunk of at most 1 GiB"))
@@ -513,11 +519,24 @@ pub fn ingest_chunk(
         Error(e) -> Error(e)
         Ok(parsed) ->
           Ok(event.Ingested(
-            batches: partition(parsed.events, n),
+            batches: batches_of(partition(parsed.events, n), options.dedup),
             rejects: parsed.rejects,
             stats: parsed.stats,
           ))
       }
+  }
+}
+
+fn batches_of(
+  lists: List(List(event.UsageEvent)),
+  dedup: Bool,
+) -> List(PureBatch) {
+  case lists {
+    [] -> []
+    [events, ..rest] -> [
+      PureBatch(dedup: dedup, events: events),
+      ..batches_of(rest, dedup)
+    ]
   }
 }
 
@@ -572,16 +591,23 @@ fn shard_lists(
 /// Same as `nif.aggregator_apply_batch`.
 pub fn aggregator_apply_batch(
   aggregator: PureAggregator,
-  batch: List(event.UsageEvent),
+  batch: PureBatch,
 ) -> Result(usage.Counters, engine.EngineError) {
-  aggregator_add_events(aggregator, batch)
+  case check_events(batch.events) {
+    Error(e) -> Error(e)
+    Ok(Nil) ->
+      agg_update(aggregator.cell, fn(state) {
+        let state = agg.apply_all_with(state, batch.events, batch.dedup)
+        #(state, Ok(agg.counters(state)))
+      })
+  }
 }
 
 /// Same as `nif.batch_events`.
 pub fn batch_events(
-  batch: List(event.UsageEvent),
+  batch: PureBatch,
 ) -> Result(List(event.UsageEvent), engine.EngineError) {
-  Ok(batch)
+  Ok(batch.events)
 }
 
 /// Same as `nif.aggregator_save`: the same bytes the Rust engine writes,

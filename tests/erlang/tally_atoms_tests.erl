@@ -44,7 +44,7 @@ vm_script() ->
             " \\\"customers\\\": {\\\"acme\\\": \\\"std\\\"}}",
     lists:flatten(
       ["{ok, R} = tally_port:start_supervised(#{}), ",
-       "Opts = {parser_options, 1048576, none, bucket_owner}, ",
+       "Opts = {parser_options, 1048576, none, bucket_owner, true}, ",
        "Cfg = {aggregator_config, hour, true, [], [], [], 172800000}, ",
        "{ok, A} = tally_port:call(R, aggregator_new, {Cfg}), ",
        "{ok, P} = tally_port:call(R, parser_new, {json_lines, Opts}), ",

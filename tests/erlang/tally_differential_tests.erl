@@ -52,7 +52,7 @@ every_backend() ->
 check_case(Format, Seed, Backends) ->
     _ = rand:seed(exsss, {Seed, 17, 42}),
     Input = input(Format),
-    Options = {parser_options, max_line(), source(), s3_customer()},
+    Options = {parser_options, max_line(), source(), s3_customer(), pick([true, false])},
     Cuts = cuts(byte_size(Input)),
     Config = {aggregator_config, pick([hour, day, month]), pick([true, true, false]),
               [<<"bandwidth_out_bytes">>], [<<"storage_bytes">>],
@@ -216,7 +216,7 @@ the_gleam_merge_agrees_test() ->
          Format = pick([json_lines, s3_access_log, storage_csv]),
          Config = {aggregator_config, pick([hour, day]), true, [<<"bandwidth_out_bytes">>], [<<"storage_bytes">>],
                    pick([[], [<<"requests">>]]), 172800000},
-         Options = {parser_options, 1048576, none, bucket_owner},
+         Options = {parser_options, 1048576, none, bucket_owner, true},
          {ok, {parsed, Events, _, _}} = tally_nif:parse_chunk(Format, Options, input(Format)),
          {Odd, Even} = lists:partition(fun({I, _}) -> I rem 2 =:= 1 end, lists:zip(lists:seq(1, length(Events)), Events)),
          Close = maybe(0.5),
@@ -381,7 +381,7 @@ an_over_long_line_smuggles_no_event() ->
               (Event(<<"b">>, <<"bob">>))/binary, "\n">>,
     Start = byte_size(Head), Limit = Start + (1 bsl 20), End = Limit + byte_size(Victim),
     Long = (1 bsl 20) + byte_size(Victim),
-    Options = {parser_options, 1048576, none, bucket_owner},
+    Options = {parser_options, 1048576, none, bucket_owner, true},
     Config = {aggregator_config, hour, true, [], [], [], 172800000},
     {ok, Ref} = tally_port:start_supervised(#{timeout => 60000}),
     try

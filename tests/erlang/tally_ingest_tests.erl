@@ -380,3 +380,39 @@ a_damaged_snapshot_is_rebuilt_from_the_sources_test_() ->
             ?assertEqual({3500, 0}, applied())
         after stop() end
     end).
+
+%%% #15.5: deduplication by event id is a per-source option, carried by the
+%%% source's batches: the same lines (each id twice) count once from a
+%%% source with dedup on (JSON Lines' default) and twice from one with it off.
+
+dedup_is_an_option_per_source_test_() -> run(fun dedup_per_source/0).
+
+dedup_per_source() ->
+    Dir = tmp_dir(),
+    Once = events(<<"e">>, 1, 50),
+    Bytes = <<Once/binary, Once/binary>>,
+    On = filename:join(Dir, "on.jsonl"),
+    Off = filename:join(Dir, "off.jsonl"),
+    ok = file:write_file(On, Bytes),
+    ok = file:write_file(Off, Bytes),
+    start(env(Dir, [jsonl_source(On), #{name => <<"retrying">>, format => json_lines, path => Off,
+                                        dedup => false}])),
+    try
+        ok = tally_pipeline:sync(),
+        ?assertEqual({50 + 100, 50}, applied())
+    after stop() end,
+    %% The defaults: on for JSON Lines and RGW usage, off for S3 access logs
+    %% and storage CSV; the application's dedup, when set, for every source
+    %% that names none.
+    Sources = [#{name => atom_to_binary(F), format => F, path => "x"}
+               || F <- [json_lines, rgw_usage, s3_access_log, storage_csv]],
+    Dedup = fun(Env) ->
+                    [application:set_env(tally, K, V) || {K, V} <- Env],
+                    try [D || #{dedup := D} <- maps:get(sources, tally_config:get())]
+                    after [application:unset_env(tally, K) || {K, _} <- Env]
+                    end
+            end,
+    ?assertEqual([true, true, false, false], Dedup([{sources, Sources}])),
+    ?assertEqual([false, false, false, false], Dedup([{sources, Sources}, {dedup, false}])),
+    ?assertEqual([true, true, true, false],
+                 Dedup([{sources, [S#{dedup => true} || S <- lists:sublist(Sources, 3)] ++ [lists:last(Sources)]}])).

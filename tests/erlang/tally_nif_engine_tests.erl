@@ -4,7 +4,7 @@
 -include_lib("eunit/include/eunit.hrl").
 -include_lib("kernel/include/file.hrl").
 
--define(OPTIONS, {parser_options, 1048576, none, bucket_owner}).
+-define(OPTIONS, {parser_options, 1048576, none, bucket_owner, true}).
 -define(CONFIG, {aggregator_config, hour, true, [<<"bandwidth_out_bytes">>], [<<"storage_bytes">>], [], 172800000}).
 -define(OCT1, 1790812800000).
 
@@ -51,7 +51,7 @@ no_atom_is_created_from_input_test() ->
         {ok, _} = tally_nif:aggregator_feed(Agg, Parser, <<"{\"", Novel/binary, "\":1}\n">>),
         {ok, _} = tally_nif:aggregator_windows(Agg),
         {ok, _} = tally_nif:parse_chunk(json_lines, ?OPTIONS, <<"{\"", Novel/binary, "\":1}\n">>),
-        _ = tally_nif:parse_chunk(json_lines, {parser_options, 10, {some, Novel}, requester}, line(Novel, Novel, 2)),
+        _ = tally_nif:parse_chunk(json_lines, {parser_options, 10, {some, Novel}, requester, true}, line(Novel, Novel, 2)),
         _ = tally_nif:aggregator_close_period(Agg, <<"2026-10">>, <<"{\"plans\": {}, \"customers\": {\"", Novel/binary, "\": \"x\"}}">>, 1),
         {ok, {ingested, Bs, _, _}} = tally_nif:ingest_chunk(json_lines, ?OPTIONS, 3, <<(line(Novel, Novel, 3))/binary, "{\"", Novel/binary, "\":1}\n">>),
         [{ok, _} = tally_nif:batch_events(B) || B <- Bs],

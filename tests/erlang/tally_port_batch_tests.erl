@@ -6,7 +6,7 @@
 -include_lib("eunit/include/eunit.hrl").
 
 -define(CONFIG, {aggregator_config, hour, true, [<<"bandwidth_out_bytes">>], [<<"storage_bytes">>], [], 172800000}).
--define(OPTIONS, {parser_options, 1048576, none, bucket_owner}).
+-define(OPTIONS, {parser_options, 1048576, none, bucket_owner, true}).
 
 %% N JSON Lines events from First, over 30 customers and 2 days; every
 %% 500th line is malformed and every 61st repeats an earlier id.

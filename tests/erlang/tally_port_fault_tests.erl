@@ -6,7 +6,7 @@
 -include_lib("eunit/include/eunit.hrl").
 
 -define(CONFIG, {aggregator_config, hour, true, [<<"bandwidth_out_bytes">>], [<<"storage_bytes">>], [], 172800000}).
--define(OPTIONS, {parser_options, 1048576, none, bucket_owner}).
+-define(OPTIONS, {parser_options, 1048576, none, bucket_owner, true}).
 
 
 %% N JSON Lines events over 50 customers and 3 days, with every 97th line a

@@ -63,6 +63,7 @@ pub fn parse_chunk_s3_with_options_test() {
       max_line: 4096,
       source: option.Some("edge-logs"),
       s3_customer: event.Requester,
+      dedup: True,
     )
   use on <- backends.each_engine()
   let assert Ok(parsed) =
@@ -100,6 +101,7 @@ pub fn bad_options_are_a_typed_error_test() {
       max_line: 0,
       source: option.None,
       s3_customer: event.BucketOwner,
+      dedup: True,
     )
   use on <- backends.each_engine()
   expect.equal(

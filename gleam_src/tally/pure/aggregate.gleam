@@ -96,15 +96,25 @@ pub fn counters(state: State) -> usage.Counters {
 
 /// Counts events (already checked by the caller).
 pub fn apply_all(state: State, events: List(event.UsageEvent)) -> State {
+  apply_all_with(state, events, state.config.dedup)
+}
+
+/// Counts events with deduplication by event id on or off (a source's
+/// `dedup` option, carried by its batch), whatever the aggregator's setting.
+pub fn apply_all_with(
+  state: State,
+  events: List(event.UsageEvent),
+  dedup: Bool,
+) -> State {
   case events {
     [] -> state
-    [e, ..rest] -> apply_all(apply(state, e), rest)
+    [e, ..rest] -> apply_all_with(apply(state, e, dedup), rest, dedup)
   }
 }
 
-fn apply(state: State, e: event.UsageEvent) -> State {
+fn apply(state: State, e: event.UsageEvent, dedup: Bool) -> State {
   let period = month_start(e.time_ms)
-  case map.get(state.closed, period), state.config.dedup {
+  case map.get(state.closed, period), dedup {
     Ok(_), _ ->
       State(..state, late: [e, ..state.late], late_count: state.late_count + 1)
     Error(Nil), False -> count(state, e, period)

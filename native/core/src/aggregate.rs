@@ -534,7 +534,7 @@ impl Aggregator {
         } else {
             0
         };
-        self.apply_hashed(e, hash, digest)
+        self.apply_hashed(e, hash, digest, self.config.dedup)
     }
 
     /// Counts events in order, exactly as [`Self::apply`] one by one would,
@@ -545,8 +545,16 @@ impl Aggregator {
     /// after another. The lookahead only reads; each event is then counted
     /// by the same code as `apply`.
     pub fn apply_batch<E: EventFields>(&mut self, events: &[E]) {
+        self.apply_batch_with(events, self.config.dedup)
+    }
+
+    /// [`Self::apply_batch`] with deduplication by event id on or off for
+    /// these events, whatever the aggregator's own setting (a source's
+    /// `dedup` option, carried by its batches). Events counted without it
+    /// leave no digest behind.
+    pub fn apply_batch_with<E: EventFields>(&mut self, events: &[E], dedup: bool) {
         // One loop per setting, so the loop without dedup carries no trace of it.
-        if self.config.dedup {
+        if dedup {
             self.pipeline::<E, true>(events)
         } else {
             self.pipeline::<E, false>(events)
@@ -586,7 +594,7 @@ impl Aggregator {
                 }
             }
             if let Some(m) = i.checked_sub(2 * D) {
-                self.apply_hashed(&events[m], hashes[m % RING], digests[m % RING]);
+                self.apply_hashed(&events[m], hashes[m % RING], digests[m % RING], DEDUP);
             }
         }
     }
@@ -597,12 +605,12 @@ impl Aggregator {
     /// kept small enough to inline into the batch loop; the rest is in cold
     /// helpers.
     #[inline(always)]
-    fn apply_hashed<E: EventFields>(&mut self, e: &E, hash: u64, digest: u128) -> Applied {
+    fn apply_hashed<E: EventFields>(&mut self, e: &E, hash: u64, digest: u128, dedup: bool) -> Applied {
         let spot = self.locate(e.time_ms());
         if spot.period_closed {
             return self.keep_late(e);
         }
-        if self.config.dedup && self.seen_before(spot.period, digest) {
+        if dedup && self.seen_before(spot.period, digest) {
             return Applied::Duplicate;
         }
         let config = &self.config;

@@ -129,6 +129,9 @@ pub struct EventBatch {
     /// `Packed` records).
     text: Vec<u8>,
     events: Vec<Packed>,
+    /// Deduplication by event id when counted: `None` follows the
+    /// aggregator's setting; [`ingest_chunk`] sets the source's.
+    dedup: Option<bool>,
 }
 
 impl EventBatch {
@@ -202,16 +205,27 @@ impl EventBatch {
         self.events.shrink_to_fit();
     }
 
+    /// Whether the batch is counted with deduplication by event id (`None`:
+    /// as the aggregator is configured).
+    pub fn dedup(&self) -> Option<bool> {
+        self.dedup
+    }
+
+    pub fn set_dedup(&mut self, dedup: Option<bool>) {
+        self.dedup = dedup;
+    }
+
     /// Counts every event into `agg`, in order, through the aggregator's
-    /// lookahead ([`Aggregator::apply_batch`]): the same counts as
-    /// [`Aggregator::apply`] one by one.
+    /// lookahead ([`Aggregator::apply_batch_with`], with the batch's dedup
+    /// setting): the same counts as [`Aggregator::apply`] one by one.
     pub fn apply_to(&self, agg: &mut Aggregator) {
+        let dedup = self.dedup.unwrap_or(agg.config().dedup);
         let text = self.text.as_slice();
         let mut views: Vec<BatchEvent<'_>> = Vec::with_capacity(GROUP.min(self.events.len()));
         for group in self.events.chunks(GROUP) {
             views.clear();
             views.extend(group.iter().map(|p| BatchEvent { text, p }));
-            agg.apply_batch(&views);
+            agg.apply_batch_with(&views, dedup);
         }
     }
 }
@@ -258,10 +272,16 @@ impl EventSink for Partition {
 /// (at least one). Rejects carry lines and offsets relative to the chunk.
 pub fn ingest_chunk(format: Format, options: ParserOptions, shards: u32, chunk: &[u8]) -> Ingested {
     let shards = shards.max(1);
+    let dedup = Some(options.dedup);
     let mut parser = StreamParser::new(format, options);
     let mut out = Partition {
         shards,
-        batches: (0..shards).map(|_| EventBatch::default()).collect(),
+        batches: (0..shards)
+            .map(|_| EventBatch {
+                dedup,
+                ..EventBatch::default()
+            })
+            .collect(),
         rejects: Vec::new(),
     };
     parser.feed(chunk, &mut out);
@@ -409,5 +429,51 @@ mod tests {
             merged.merge(&shard).unwrap();
         }
         assert_eq!(merged.export(), all.export());
+    }
+
+    /// A source's `dedup` option travels with its batches: the same chunk
+    /// twice counts once with it on, twice with it off, into one aggregator
+    /// configured either way.
+    #[test]
+    fn a_batch_is_counted_with_its_sources_dedup_setting() {
+        let events = sample(50);
+        let unique = events
+            .iter()
+            .map(|e| (e.source.clone(), e.id.clone()))
+            .collect::<std::collections::HashSet<_>>()
+            .len() as u64;
+        assert!(unique < 50);
+        let chunk: String = events
+            .iter()
+            .map(|e| {
+                format!(
+                    "{{\"id\":\"{}\",\"source\":\"{}\",\"subject\":\"{}\",\"time\":\"2026-10-05T00:00:00Z\",\"data\":{{\"resource\":\"{}\",\"meter\":\"{}\",\"value\":{}}}}}\n",
+                    e.id, e.source, e.customer, e.resource, e.meter, e.value
+                )
+            })
+            .collect();
+        for agg_dedup in [true, false] {
+            for source_dedup in [true, false] {
+                let options = ParserOptions {
+                    dedup: source_dedup,
+                    ..ParserOptions::default()
+                };
+                let mut agg = Aggregator::new(AggregatorConfig {
+                    dedup: agg_dedup,
+                    ..AggregatorConfig::default()
+                });
+                for _ in 0..2 {
+                    let got = ingest_chunk(Format::JsonLines, options.clone(), 1, chunk.as_bytes());
+                    assert_eq!(got.batches[0].dedup(), Some(source_dedup));
+                    got.batches[0].apply_to(&mut agg);
+                }
+                let c = agg.counters();
+                if source_dedup {
+                    assert_eq!((c.applied, c.duplicates), (unique, 100 - unique), "{c:?}");
+                } else {
+                    assert_eq!((c.applied, c.duplicates), (100, 0), "{c:?}");
+                }
+            }
+        }
     }
 }

@@ -138,7 +138,7 @@ impl FromGleam for Format {
 
 impl FromGleam for ParserOptions {
     fn from_gleam(t: &Term) -> Result<Self, DecodeError> {
-        let f = t.record("parser_options", 3, "ParserOptions")?;
+        let f = t.record("parser_options", 4, "ParserOptions")?;
         let s3_customer = match f[2].variant("an S3Customer")? {
             "bucket_owner" => S3Customer::BucketOwner,
             "requester" => S3Customer::Requester,
@@ -152,6 +152,7 @@ impl FromGleam for ParserOptions {
             max_line,
             source: Option::<String>::from_gleam(&f[1])?,
             s3_customer,
+            dedup: bool::from_gleam(&f[3])?,
         })
     }
 }

@@ -24,6 +24,11 @@ pub struct ParserOptions {
     /// The `source` given to events of formats that carry none (S3, RGW, CSV).
     pub source: Option<String>,
     pub s3_customer: S3Customer,
+    /// Whether the batches [`crate::batch::ingest_chunk`] makes are counted
+    /// with deduplication by event id (a source's `dedup` option: on for
+    /// producers that retry, off for files read exactly once by position).
+    /// Parsing itself does not look at it.
+    pub dedup: bool,
 }
 
 impl Default for ParserOptions {
@@ -32,6 +37,7 @@ impl Default for ParserOptions {
             max_line: DEFAULT_MAX_LINE,
             source: None,
             s3_customer: S3Customer::default(),
+            dedup: true,
         }
     }
 }

@@ -655,6 +655,7 @@ mod tests {
                     Value::Int(1 << 20),
                     Value::Atom("none"),
                     Value::Atom("bucket_owner"),
+                    Value::Atom("true"),
                 ],
             ),
             Value::Int(shards),
