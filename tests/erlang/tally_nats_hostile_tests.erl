@@ -17,6 +17,7 @@
 %% PING (after CONNECT) arrives: Reply (PONG or an -ERR) and Frames. All it
 %% reads is forwarded to the test as {fake, received, Bytes}.
 fake_server(Info, Reply, Frames) ->
+    flush_fake(),
     {ok, L} = gen_tcp:listen(0, [binary, {ip, {127, 0, 0, 1}}, {active, false}, {reuseaddr, true}]),
     {ok, Port} = inet:port(L),
     Test = self(),
@@ -27,7 +28,10 @@ accept_loop(L, Info, Reply, Frames, Test, N) ->
     case gen_tcp:accept(L) of
         {ok, S} ->
             Test ! {fake, accepted, N},
-            Conn = spawn(fun() -> receive go -> serve(S, Info, Reply, Frames, Test) end end),
+            %% A connection reports only while its fake lives (see report/3), so
+            %% none of them goes on filling a later test's mailbox.
+            Owner = self(),
+            Conn = spawn(fun() -> receive go -> serve(S, Info, Reply, Frames, {Owner, Test}) end end),
             ok = gen_tcp:controlling_process(S, Conn),
             Conn ! go,
             accept_loop(L, Info, Reply, Frames, Test, N + 1);
@@ -35,35 +39,45 @@ accept_loop(L, Info, Reply, Frames, Test, N) ->
             ok
     end.
 
-serve(S, Info, Reply, Frames, Test) ->
+serve(S, Info, Reply, Frames, To) ->
     ok = gen_tcp:send(S, [<<"INFO ">>, tally_json:encode(Info), <<"\r\n">>]),
-    case read_until(S, <<"PING\r\n">>, <<>>, Test) of
+    case read_until(S, <<"PING\r\n">>, <<>>, To) of
         ok ->
             _ = gen_tcp:send(S, Reply),
             _ = [begin _ = gen_tcp:send(S, F), timer:sleep(0) end || F <- Frames],
-            drain(S, Test);
+            drain(S, To);
         closed ->
             ok
     end.
 
-read_until(S, Mark, Seen, Test) ->
+read_until(S, Mark, Seen, To) ->
     case gen_tcp:recv(S, 0, 10000) of
         {ok, B} ->
-            Test ! {fake, received, B},
+            report(To, {fake, received, B}),
             All = <<Seen/binary, B/binary>>,
             case binary:match(All, Mark) of
-                nomatch -> read_until(S, Mark, All, Test);
+                nomatch -> read_until(S, Mark, All, To);
                 _ -> ok
             end;
         {error, _} ->
             closed
     end.
 
-drain(S, Test) ->
+drain(S, To) ->
     case gen_tcp:recv(S, 0, 30000) of
-        {ok, B} -> Test ! {fake, received, B}, drain(S, Test);
+        {ok, B} -> report(To, {fake, received, B}), drain(S, To);
         {error, _} -> gen_tcp:close(S)
     end.
+
+report({Owner, Test}, Msg) ->
+    case is_process_alive(Owner) of
+        true -> Test ! Msg;
+        false -> ok
+    end.
+
+%% What an earlier test's fake left in this process's mailbox is not this test's.
+flush_fake() ->
+    receive {fake, _, _} -> flush_fake() after 0 -> ok end.
 
 %% Everything the fake server read so far (waiting Ms for more).
 received(Ms) -> received(Ms, <<>>).
