@@ -139,7 +139,8 @@ fresh(#state{backend = B} = State, Config) ->
         {error, Reason} -> {error, Reason}
     end.
 
--spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
+-spec handle_call(term(), gen_server:from(), #state{}) ->
+          {reply, term(), #state{}} | {stop, term(), term(), #state{}}.
 handle_call({apply, Key, From, To, Batch}, _From, #state{backend = B, aggregator = A} = State) ->
     case tally_source_pos:decide(maps:get(Key, State#state.positions, none), From, To) of
         skip ->
