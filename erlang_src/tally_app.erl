@@ -27,9 +27,13 @@ maybe_run_job(Period) ->
     %% whatever ends the job (done, failed, killed), the node stops with a
     %% status, never hangs. init:stop/1 lets every application shut down in order.
     _ = spawn(fun() ->
-                  {Pid, Ref} = spawn_monitor(fun() -> exit({status, tally_job:run_and_report(list_to_binary(Period))}) end),
+                  Watcher = self(),
+                  {Pid, Ref} = spawn_monitor(fun() ->
+                                                 Watcher ! {job_status, self(),
+                                                            tally_job:run_and_report(list_to_binary(Period))}
+                                             end),
                   Status = receive
-                               {'DOWN', Ref, process, Pid, {status, S}} -> S;
+                               {job_status, Pid, S} -> erlang:demonitor(Ref, [flush]), S;
                                {'DOWN', Ref, process, Pid, Reason} ->
                                    io:format(standard_error, "tally job failed: ~p~n", [Reason]),
                                    1

@@ -84,9 +84,11 @@ is_connected(Client) ->
 max_payload(Client) ->
     gen_server:call(Client, max_payload).
 
-%% Publishes with a reply inbox and waits for the first reply.
+%% Publishes with a reply inbox and waits for the first reply. A status in
+%% the reply's header line (503: no responders) comes first in its headers.
+-type reply_headers() :: [{status, non_neg_integer()} | {binary(), binary()}].
 -spec request(pid(), binary(), tally_nats_proto:headers(), iodata(), timeout()) ->
-          {ok, {tally_nats_proto:headers(), binary()}} | {error, term()}.
+          {ok, {reply_headers(), binary()}} | {error, term()}.
 request(Client, Subject, Headers, Payload, Timeout) ->
     gen_server:call(Client, {request, Subject, Headers, Payload, Timeout}, infinity).
 
@@ -204,7 +206,7 @@ handle_info(connect, #state{socket = none} = State) ->
             {noreply, retry_later(Reason, State)}
     end;
 handle_info({Tag, Socket, Bytes}, #state{socket = Socket} = State) when Tag =:= tcp; Tag =:= ssl ->
-    case setopts(State, [{active, once}]) of
+    case setopts(State#state.transport, State#state.socket, [{active, once}]) of
         ok -> handle_bytes(Bytes, State);
         {error, Reason} -> {noreply, disconnected(Reason, State)}
     end;
@@ -246,8 +248,8 @@ ping_interval(#state{opts = Opts}) -> maps:get(ping_interval, Opts, ?PING_INTERV
 
 send(#state{transport = T, socket = Socket}, Data) -> T:send(Socket, Data).
 
-setopts(#state{transport = gen_tcp, socket = Socket}, Opts) -> inet:setopts(Socket, Opts);
-setopts(#state{transport = ssl, socket = Socket}, Opts) -> ssl:setopts(Socket, Opts).
+setopts(gen_tcp, Socket, Opts) -> inet:setopts(Socket, Opts);
+setopts(ssl, Socket, Opts) -> ssl:setopts(Socket, Opts).
 
 %% Connects and reads INFO; upgrades to TLS when the server requires it or
 %% it is configured (refusing when it cannot be had); sends CONNECT and PING
@@ -293,8 +295,8 @@ login(Transport, Socket, Info, Rest0, Opts, State, Deadline) ->
                  Error -> Error
              end,
     case Result of
-        {ok, _, _, _, _} -> ok = setopts(#state{transport = Transport, socket = Socket}, [{active, once}]);
-        _ when Transport =:= ssl -> _ = ssl:close(Socket);
+        {ok, _, _, _, _} -> ok = setopts(Transport, Socket, [{active, once}]);
+        _ when Transport =:= ssl -> _ = ssl:close(Socket), ok;
         _ -> ok
     end,
     Result.
@@ -447,7 +449,7 @@ deliver(Subject, <<"1">>, {Status, Headers}, Payload, State) ->
     end;
 deliver(Subject, Sid, {_Status, Headers}, Payload, State) ->
     case maps:find(Sid, State#state.subs) of
-        {ok, {_, Pid}} -> Pid ! {nats_msg, Sid, Subject, Headers, Payload};
+        {ok, {_, Pid}} -> Pid ! {nats_msg, Sid, Subject, Headers, Payload}, ok;
         error -> ok
     end,
     State.
@@ -457,7 +459,7 @@ deliver(Subject, Sid, {_Status, Headers}, Payload, State) ->
 disconnected(Reason, #state{socket = Socket, transport = T} = State) ->
     _ = Socket =/= none andalso T:close(Socket),
     logger:warning(#{msg => "nats disconnected", reason => Reason}),
-    _ = [begin erlang:cancel_timer(Timer), gen_server:reply(F, {error, disconnected}) end
+    _ = [begin _ = erlang:cancel_timer(Timer), gen_server:reply(F, {error, disconnected}) end
          || {F, Timer} <- maps:values(State#state.requests)],
     retry_later(Reason, State#state{socket = none, transport = gen_tcp, requests = #{},
                                     pending = [], have = 0, need = 0}).

@@ -480,8 +480,9 @@ rebuild(#state{journal = J} = State) ->
 
 replay([], State) ->
     {ok, State};
-replay([{_Seq, Op, Args, Created} | Rest], State) ->
-    Req = #req{op = Op, args = Args, created = Created, seq = 0},
+replay([{Seq, Op, Args, Created} | Rest], State) ->
+    %% No caller waits for a replayed request; it keeps its journal number.
+    Req = #req{from = none, op = Op, args = Args, created = Created, seq = Seq},
     case physical_args(Req, State) of
         {ok, Physical} ->
             case sync(Op, Physical, State) of

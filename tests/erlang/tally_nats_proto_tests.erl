@@ -58,7 +58,7 @@ error_prefix(Other, _) -> Other.
 
 %% Whatever the bytes, parse/1 returns; it never raises.
 random_bytes_never_crash_the_parser_test() ->
-    rand:seed(exsss, {1, 2, 3}),
+    _ = rand:seed(exsss, {1, 2, 3}),
     Words = [<<"MSG ">>, <<"HMSG ">>, <<"INFO ">>, <<"PING">>, <<"-ERR ">>, <<"\r\n">>, <<" ">>, <<"12">>,
              <<"0">>, <<"NATS/1.0">>, <<"{">>, <<"x">>, <<255>>],
     [begin

@@ -45,7 +45,7 @@ launch(#server{args = Args, port = Port} = S) ->
 port(#server{port = Port}) -> Port.
 
 stop(#server{os_pid = OsPid} = S) ->
-    os:cmd("kill " ++ OsPid),
+    _ = os:cmd("kill " ++ OsPid),
     wait_gone(OsPid, 200),
     S.
 

@@ -22,8 +22,8 @@ repo_file(Rel) ->
 inputs(Dir) ->
     In = filename:join(Dir, "in"),
     ok = filelib:ensure_dir(filename:join([In, "rgw", "x"])),
-    [{ok, _} = file:copy(repo_file(filename:join("sample", F)), filename:join(In, F))
-     || F <- ["events.jsonl", "s3_access.log", "storage.csv", "rgw/usage-2026-10.json"]],
+    _ = [{ok, _} = file:copy(repo_file(filename:join("sample", F)), filename:join(In, F))
+         || F <- ["events.jsonl", "s3_access.log", "storage.csv", "rgw/usage-2026-10.json"]],
     In.
 
 sources(In, Chunk) ->
@@ -130,7 +130,7 @@ bills_the_same(Backend) ->
     Want = reference(),
     Dir = tmp_dir(),
     start(lists:keystore(backend, 1, env(Dir, none, 65536), {backend, Backend})),
-    try #{lines := 17} = bill() after stop() end,
+    try ?assertMatch(#{lines := 17}, bill()) after stop() end,
     ?assertEqual(Want, file_sink_lines(Dir)).
 
 every_line_reaches_the_stream_exactly_once_test_() ->
@@ -143,9 +143,9 @@ exactly_once() ->
     try
         start(env(Dir, bus(S), 1048576)),
         try
-            #{lines := 17} = bill(),
+            ?assertMatch(#{lines := 17}, bill()),
             %% Closing again re-sends the same keys: the stream drops them.
-            #{lines := 17} = bill()
+            ?assertMatch(#{lines := 17}, bill())
         after stop() end,
         ?assertEqual(Want, stream_lines(S, length(Want))),
         %% Malformed lines are in the rejects file with where and why.
@@ -210,11 +210,13 @@ killed_processes() ->
     end.
 
 kill(collector) ->
-    [exit(Pid, kill) || {<<"edge">>, Pid} <- tally_collectors_sup:collectors()];
+    lists:foreach(fun({<<"edge">>, Pid}) -> exit(Pid, kill); (_) -> ok end, tally_collectors_sup:collectors());
 kill(shard) ->
-    exit(whereis(tally_shard:name(1)), kill);
+    true = exit(whereis(tally_shard:name(1)), kill),
+    ok;
 kill(publisher) ->
-    exit(whereis(tally_publisher), kill).
+    true = exit(whereis(tally_publisher), kill),
+    ok.
 
 vm_killed_and_restarted_mid_run_test_() ->
     {timeout, 300, fun() -> tally_test_support:quiet(fun vm_restarts/0) end}.
@@ -267,18 +269,18 @@ child_vm(EnvFile, Expr, KillAfter) ->
 await_child(Vm, OsPid, KillAfter, Out) ->
     receive
         {Vm, {data, {eol, "closed" ++ _ = Line}}} when KillAfter =:= closed ->
-            os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+            _ = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
             receive {Vm, {exit_status, _}} -> {killed, Line} end;
         {Vm, {data, {eol, "started"}}} when is_integer(KillAfter) ->
             timer:sleep(KillAfter),
-            os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+            _ = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
             receive {Vm, {exit_status, _}} -> {killed, Out} end;
         {Vm, {data, {_, Line}}} ->
             await_child(Vm, OsPid, KillAfter, Out ++ Line ++ "\n");
         {Vm, {exit_status, Status}} ->
             {exited, Status, Out}
     after 60000 ->
-        os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+        _ = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
         {timeout, Out}
     end.
 

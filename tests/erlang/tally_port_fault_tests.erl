@@ -35,7 +35,7 @@ chunks(Bin, Size) ->
 nif_export(Chunks) ->
     {ok, A} = tally_nif:aggregator_new(?CONFIG),
     {ok, P} = tally_nif:parser_new(json_lines, ?OPTIONS),
-    [{ok, _} = tally_nif:aggregator_feed(A, P, C) || C <- Chunks],
+    _ = [{ok, _} = tally_nif:aggregator_feed(A, P, C) || C <- Chunks],
     {ok, _} = tally_nif:aggregator_finish(A, P),
     {ok, Bytes} = tally_nif:aggregator_export(A),
     Bytes.
@@ -91,7 +91,7 @@ killer(Ref, Parent, N) ->
     receive
         kill ->
             OsPid = tally_port:os_pid(Ref),
-            os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+            _ = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
             wait_new_os_pid(Ref, OsPid),
             killer(Ref, Parent, N + 1);
         stop ->
@@ -139,10 +139,10 @@ killed_again_while_rebuilding() ->
 %% Kills the first OS process, then each new tally_port process as soon as
 %% its owner opens it (it is rebuilding then), N times. Returns the pids killed.
 kill_rebuilds([Current | _] = Killed, 0) ->
-    os:cmd("kill -9 " ++ integer_to_list(Current)),
+    _ = os:cmd("kill -9 " ++ integer_to_list(Current)),
     lists:reverse(Killed);
 kill_rebuilds([Current | _] = Killed, N) ->
-    os:cmd("kill -9 " ++ integer_to_list(Current)),
+    _ = os:cmd("kill -9 " ++ integer_to_list(Current)),
     Next = new_port_os_pid(Killed, 10000),
     kill_rebuilds([Next | Killed], N - 1).
 
@@ -231,6 +231,6 @@ port_dies_with_its_vm() ->
         after 20000 -> error(no_pid_line)
         end,
     ?assert(tally_test_ffi:os_process_alive(PortOsPid)),
-    os:cmd("kill -9 " ++ VmOsPid),
+    _ = os:cmd("kill -9 " ++ VmOsPid),
     receive {Vm, {exit_status, _}} -> ok after 10000 -> error(vm_still_running) end,
     ?assert(tally_test_ffi:wait_until_gone(PortOsPid, 5000)).

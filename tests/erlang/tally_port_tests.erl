@@ -27,7 +27,7 @@ killed_port_fails_callers_in_flight() ->
     process_flag(trap_exit, true),
     {ok, P} = tally_port:start_link(#{timeout => 5000}),
     OsPid = tally_port:os_pid(P),
-    os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+    _ = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
     receive {'EXIT', P, Reason} -> ?assertEqual({port_exited, 137}, Reason)
     after 5000 -> ?assert(false)
     end.

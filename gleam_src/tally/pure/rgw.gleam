@@ -303,8 +303,11 @@ fn step(
       case c {
         34 ->
           Ok(Machine(..m, in_string: True, buf: <<>>, role: role_of(m.stack)))
-        123 | 91 -> open(chunk, i, c == 123, m)
-        125 | 93 -> close(chunk, i, c == 125, m)
+        // { and [, } and ]
+        123 -> open(chunk, i, True, m)
+        91 -> open(chunk, i, False, m)
+        125 -> close(chunk, i, True, m)
+        93 -> close(chunk, i, False, m)
         44 ->
           case m.stack {
             [Frame(is_object: True, ..) as f, ..rest] ->

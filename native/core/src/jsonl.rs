@@ -84,17 +84,18 @@ impl<'a> KeySet<'a> {
         }
     }
 
-    /// Records `key`; true when it was seen before.
-    fn repeated(&mut self, key: &Cow<'a, str>) -> bool {
+    /// Records `key`; true when it was seen before. Takes the key by value
+    /// since an unusual one is kept (a borrowed key costs nothing to copy).
+    fn repeated(&mut self, key: Cow<'a, str>) -> bool {
         if let Some(i) = self.usual.iter().position(|k| *k == key.as_ref()) {
             let bit = 1u32 << i;
             let again = self.seen & bit != 0;
             self.seen |= bit;
             again
-        } else if self.others.iter().any(|k| k == key) {
+        } else if self.others.contains(&key) {
             true
         } else {
-            self.others.push(key.clone());
+            self.others.push(key);
             false
         }
     }
@@ -126,7 +127,7 @@ pub fn parse_event_ref(line: &[u8]) -> Result<EventRef<'_>, RejectReason> {
     let mut first = true;
     let mut keys = KeySet::new(TOP_KEYS);
     while let Some(key) = s.next_key(&mut first).map_err(scan_reason)? {
-        if keys.repeated(&key) {
+        if keys.repeated(key.clone()) {
             bad_field.get_or_insert_with(|| RejectReason::DuplicateKey {
                 field: key.to_string(),
             });
@@ -211,7 +212,7 @@ fn parse_data<'a>(
     let mut first = true;
     let mut keys = KeySet::new(DATA_KEYS);
     while let Some(key) = s.next_key(&mut first).map_err(scan_reason)? {
-        if keys.repeated(&key) {
+        if keys.repeated(key.clone()) {
             bad_field.get_or_insert_with(|| RejectReason::DuplicateKey {
                 field: format!("data.{key}"),
             });
