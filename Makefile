@@ -14,7 +14,7 @@ GLEAM     := $(shell command -v gleam 2>/dev/null)
 GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
 export TALLY_GIT_COMMIT := $(GIT_COMMIT)
 
-.PHONY: setup native gleam compile test test-rust test-beam release run clean bench-port bench
+.PHONY: setup native gleam compile test test-rust test-beam release run clean bench-port bench bench-ingest bench-job
 .PHONY: lint lint-rust lint-gleam lint-erlang docs
 
 setup:
@@ -60,12 +60,27 @@ bench-port: compile
 	erlc -o _build/bench bench/*.erl
 	erl -noshell -pa $(EBIN) -pa _build/bench -eval 'tally_port_bench:main()'
 
+# The ingest paths from the BEAM (terms, feed, batches, parallel shards) on a
+# bench/gen_data.py file (FILE, made when missing: 100 MB, 100k keys); see bench/tally_ingest_bench.erl.
+FILE ?= /tmp/tally-bench-100mb.jsonl
+bench-ingest: compile
+	@mkdir -p _build/bench
+	@test -f $(FILE) || python3 bench/gen_data.py --format jsonl --mb 100 --keys 100000 --out $(FILE)
+	erlc -o _build/bench bench/tally_ingest_bench.erl
+	FILE=$(FILE) erl -noshell -pa $(EBIN) -pa _build/bench -eval 'tally_ingest_bench:main()'
+
 # Every backend and jiffy, at three sizes and three key counts (SIZES, KEYS, FORMATS; see README).
 bench: compile
 	@scripts/setup.sh --bench
 	@mkdir -p _build/bench
 	erlc -o _build/bench bench/*.erl
 	erl -noshell -pa $(EBIN) -pa _build/bench -eval 'tally_bench:main()'
+
+# The release's whole job (ingest, close, publish) beside tally aggregate and tally bill (SIZES=MB:CUSTOMERS,...; see README).
+bench-job: compile
+	@mkdir -p _build/bench
+	erlc -o _build/bench bench/tally_job_bench.erl
+	erl -noshell -pa $(EBIN) -pa _build/bench -eval 'tally_job_bench:main()'
 
 # Lint: rustfmt and clippy; gleam format and Gleam's warnings (with a gleam
 # binary only); erlc with warnings as errors over erlang_src, the generated

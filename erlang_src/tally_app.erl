@@ -27,17 +27,7 @@ maybe_run_job(Period) ->
     %% whatever ends the job (done, failed, killed), the node stops with a
     %% status, never hangs. init:stop/1 lets every application shut down in order.
     _ = spawn(fun() ->
-                  Watcher = self(),
-                  {Pid, Ref} = spawn_monitor(fun() ->
-                                                 Watcher ! {job_status, self(),
-                                                            tally_job:run_and_report(list_to_binary(Period))}
-                                             end),
-                  Status = receive
-                               {job_status, Pid, S} -> erlang:demonitor(Ref, [flush]), S;
-                               {'DOWN', Ref, process, Pid, Reason} ->
-                                   io:format(standard_error, "tally job failed: ~p~n", [Reason]),
-                                   1
-                           end,
+                  Status = tally_job:watched(fun() -> tally_job:run_and_report(list_to_binary(Period)) end),
                   init:stop(Status)
               end),
     ok.

@@ -39,21 +39,25 @@ quantity({fraction, N, D}) ->
     G = gcd(N, D),
     quantity(N div G, D div G).
 
+quantity(N, 1) ->
+    integer_to_binary(N);
 quantity(N, D) ->
     {Twos, Rest2} = strip(D, 2, 0),
     {Fives, Rest} = strip(Rest2, 5, 0),
     case Rest of
         1 ->
+            %% D = 2^Twos 5^Fives has max(Twos, Fives) decimals: the remainder
+            %% times 10^Places / D, which is a power of 5 or of 2 alone. A
+            %% reduced fraction's last decimal is never 0.
             Places = max(Twos, Fives),
-            Scale = pow10(Places),
-            Scaled = N * (Scale div D),
-            Int = integer_to_binary(Scaled div Scale),
-            case Scaled rem Scale of
-                0 -> Int;
-                Frac ->
-                    Digits = iolist_to_binary(io_lib:format("~*..0b", [Places, Frac])),
-                    <<Int/binary, $., (trim_zeros(Digits))/binary>>
-            end;
+            R = N rem D,
+            Frac = case Twos >= Fives of
+                       true -> R * pow(5, Twos - Fives);
+                       false -> R bsl (Fives - Twos)
+                   end,
+            Text = integer_to_binary(Frac),
+            Zeros = binary:copy(<<"0">>, Places - byte_size(Text)),
+            <<(integer_to_binary(N div D))/binary, $., Zeros/binary, Text/binary>>;
         _ ->
             <<(integer_to_binary(N))/binary, $/, (integer_to_binary(D))/binary>>
     end.
@@ -61,23 +65,31 @@ quantity(N, D) ->
 strip(D, P, K) when D rem P =:= 0 -> strip(D div P, P, K + 1);
 strip(D, _P, K) -> {K, D}.
 
-pow10(K) -> pow10(K, 1).
-pow10(0, Acc) -> Acc;
-pow10(K, Acc) -> pow10(K - 1, Acc * 10).
+pow(_B, 0) -> 1;
+pow(B, E) when E rem 2 =:= 0 -> X = pow(B, E div 2), X * X;
+pow(B, E) -> B * pow(B, E - 1).
 
 gcd(A, 0) -> A;
 gcd(A, B) -> gcd(B, A rem B).
 
-trim_zeros(Digits) ->
-    Size = byte_size(Digits) - 1,
-    case Digits of
-        <<Rest:Size/binary, $0>> -> trim_zeros(Rest);
-        _ -> Digits
+%% A JSON string, escaped as the Rust twin does: \" \\ \n \r \t, and
+%% \u00xx (lowercase hex) for the other control bytes. Most strings have
+%% none of those: one binary:match finds that out.
+string(Bin) ->
+    case binary:match(Bin, special()) of
+        nomatch -> [$", Bin, $"];
+        _ -> [$", escape(Bin, Bin, 0, 0, []), $"]
     end.
 
-%% A JSON string, escaped as the Rust twin does: \" \\ \n \r \t, and
-%% \u00xx (lowercase hex) for the other control bytes.
-string(Bin) -> [$", escape(Bin, Bin, 0, 0, []), $"].
+special() ->
+    case persistent_term:get({?MODULE, special}, none) of
+        none ->
+            P = binary:compile_pattern([<<"\"">>, <<"\\">> | [<<C>> || C <- lists:seq(0, 31)]]),
+            persistent_term:put({?MODULE, special}, P),
+            P;
+        P ->
+            P
+    end.
 
 escape(Orig, <<C, Rest/binary>>, Start, Len, Acc) when C < 16#20; C =:= $"; C =:= $\\ ->
     Esc = case C of

@@ -4,7 +4,7 @@
 %% sink, and print a summary per customer.
 -module(tally_job).
 
--export([run/1, run_and_report/1]).
+-export([run/1, run_and_report/1, watched/1]).
 
 %% How long publishing may make no progress before the job gives up (the
 %% bus down, a sink refusing): TALLY_STALL_MS, default 5 minutes. A job
@@ -53,6 +53,19 @@ run_and_report(Period) ->
             [io:format("  ~s: usage but no plan, not billed~n", [C]) || C <- Unbilled],
             0;
         {error, Reason} ->
+            io:format(standard_error, "tally job failed: ~p~n", [Reason]),
+            1
+    end.
+
+%% Runs Job (which returns an exit status) in a process of its own and
+%% waits for it: whatever ends it (done, a crash, an exit signal) gives a
+%% status, 1 with the reason printed when it did not return one.
+-spec watched(fun(() -> 0 | 1)) -> 0 | 1.
+watched(Job) ->
+    {Pid, Ref} = spawn_monitor(fun() -> exit({status, Job()}) end),
+    receive
+        {'DOWN', Ref, process, Pid, {status, S}} -> S;
+        {'DOWN', Ref, process, Pid, Reason} ->
             io:format(standard_error, "tally job failed: ~p~n", [Reason]),
             1
     end.

@@ -240,9 +240,14 @@ drop_acked([], _Done) ->
 %%% The memory of acknowledged keys
 
 group(Key) ->
-    case lists:reverse(binary:split(Key, <<"/">>, [global])) of
-        [Version, Period | _] -> safe(<<Period/binary, "-", Version/binary>>);
-        _ -> <<"other">>
+    case binary:matches(Key, <<"/">>) of
+        [_ | _] = Slashes when length(Slashes) >= 2 ->
+            [{Last, 1}, {Before, 1} | _] = lists:reverse(Slashes),
+            Period = binary:part(Key, Before + 1, Last - Before - 1),
+            Version = binary:part(Key, Last + 1, byte_size(Key) - Last - 1),
+            safe(<<Period/binary, "-", Version/binary>>);
+        _ ->
+            <<"other">>
     end.
 
 %% A file name from key text: other bytes become '_' (a group never

@@ -1,4 +1,4 @@
-%% @doc Moves items from the outbox to the sink: in batches (1000 items by
+%% @doc Moves items from the outbox to the sink: in batches (5000 items by
 %% default: one sink write and one outbox acknowledgement each), oldest first,
 %% removing from the outbox only what the sink acknowledged. While the sink
 %% fails (the bus is down), it retries with exponential backoff and jitter,
@@ -40,7 +40,7 @@ init(#{outbox := Outbox, sink := {Mod, SinkOpts}} = Opts) ->
             ok = tally_outbox:notify(Outbox, self()),
             self() ! drain,  % what a previous run left in the outbox goes first
             logger:notice(#{msg => "publisher started", sink => Mod:describe(Sink)}),
-            {ok, #state{outbox = Outbox, sink_mod = Mod, sink = Sink, batch = maps:get(batch, Opts, 1000)}};
+            {ok, #state{outbox = Outbox, sink_mod = Mod, sink = Sink, batch = maps:get(batch, Opts, 5000)}};
         {error, Reason} ->
             {stop, {sink, Reason}}
     end.

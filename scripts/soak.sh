@@ -18,7 +18,8 @@ cd "$(dirname "$0")/.."
 if [ -z "${SOAK_NO_BUILD:-}" ]; then
   nice -n 5 make --no-print-directory compile release >/dev/null
 fi
-out=$(mktemp -d -t tally-soak-build-XXXXXX)
+# (not named tally-*: code:priv_dir(tally) would take it for the application)
+out=$(mktemp -d -t soak-build-XXXXXX)
 export TMPDIR
 TMPDIR=$(mktemp -d -t tally-soak-XXXXXX)
 trap 'rm -rf "$out" "$TMPDIR"' EXIT

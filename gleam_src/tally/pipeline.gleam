@@ -45,7 +45,8 @@ pub fn sync() -> Nil {
   ffi_sync()
 }
 
-/// Waits up to `timeout_ms` for the outbox to be empty (all published).
+/// Waits for the outbox to be empty (all published): as long as publishing
+/// makes progress, failing after `timeout_ms` without any.
 pub fn drain(timeout_ms timeout_ms: Int) -> Result(Nil, PipelineError) {
   ffi_drain(timeout_ms)
 }

@@ -114,11 +114,34 @@ answers(Call, Format, Options, Input, Cuts, Plans, Config, Damage) ->
     Invoice = Call(aggregator_close_period, [A, <<"2026-10">>, Plans, 1]),
     Late = Call(aggregator_add_events, [A, late_events()]),
     {ok, Bytes} = Export,
-    [{parse_chunk, Whole}, {streamed, Streamed}, {fed, Fed}, {windows, Windows}, {export, Export},
+    %% The same usage billed by three shards (each from its own copy):
+    %% together they must be the whole invoice, on every engine.
+    Shards = [case Call(aggregator_restore, [Bytes]) of
+                  {ok, S} -> Call(aggregator_close_shard, [S, <<"2026-10">>, Plans, 1, I, 3]);
+                  Error -> Error
+              end || I <- [0, 1, 2]],
+    ok = shards_make_the_whole(Invoice, Shards),
+    [{parse_chunk, Whole}, {shards, Shards}, {streamed, Streamed}, {fed, Fed}, {windows, Windows}, {export, Export},
      {invoice, Invoice}, {late, Late}, {closed_export, Call(aggregator_export, [A])},
      {take_late, Call(aggregator_take_late, [A])},
      {restored, reexport(Call, Bytes)},
      {damaged, [reexport(Call, damage_export(D, Bytes)) || D <- Damage]}].
+
+shards_make_the_whole({ok, {invoice, Lines, Unbilled}}, Shards) ->
+    Parts = [P || {ok, P} <- Shards],
+    Whole = {lists:sort(Lines), lists:sort(Unbilled)},
+    case {length(Parts), {lists:sort(lists:append([Ls || {invoice, Ls, _} <- Parts])),
+                          lists:sort(lists:append([U || {invoice, _, U} <- Parts]))}} of
+        {3, Whole} -> ok;
+        _ -> erlang:error({shards_differ_from_the_whole, Whole, Shards})
+    end;
+shards_make_the_whole({error, Why}, Shards) ->
+    %% Refused plans: every shard refuses them; an amount that overflows:
+    %% the shard of the first customer it happens to names the same line.
+    case lists:member({error, Why}, Shards) of
+        true -> ok;
+        false -> erlang:error({shards_differ_from_the_whole, {error, Why}, Shards})
+    end.
 
 %% The release's path on one input: ingest into Shards batches, each shard
 %% applies its own, saves its snapshot and loads it back.
@@ -273,6 +296,84 @@ malformed_plans_are_refused_by_every_engine_test() ->
                               {fun 'tally@pure':aggregator_new/1, fun 'tally@pure':aggregator_close_period/4,
                                fun 'tally@pure':aggregator_add_events/2}]],
     ok.
+
+%% Issue 16, item 4: a plans file that defines a plan twice (serde kept the
+%% second silently), or repeats a key anywhere, is refused with the same
+%% words by every engine, and the period stays open.
+a_repeated_key_refuses_the_plans_file_test() ->
+    Config = {aggregator_config, hour, true, [], [], [], 172800000},
+    Event = {usage_event, <<"e">>, <<"s">>, <<"acme">>, <<"r">>, <<"requests">>, 1, 1790812800000},
+    Plan = fun(Price) -> <<"{\"currency\":\"EUR\",\"lines\":[{\"meter\":\"requests\",\"measure\":\"total\","
+                            "\"pricing\":{\"model\":\"flat\",\"unit_price\":\"", Price/binary, "\"}}]}">> end,
+    Docs = [{<<"{\"plans\":{\"p\":", (Plan(<<"1">>))/binary, ",\"p\":", (Plan(<<"0">>))/binary, "},\"default_plan\":\"p\"}">>,
+             <<"plans file: duplicate key \"p\" in /plans">>},
+            {<<"{\"plans\":{\"p\":", (Plan(<<"1">>))/binary, "},\"customers\":{\"acme\":\"p\",\"acme\":\"q\"}}">>,
+             <<"plans file: duplicate key \"acme\" in /customers">>},
+            {<<"{\"plans\":{\"a/b\":{\"currency\":\"EUR\",\"currency\":\"USD\",\"lines\":[]}}}">>,
+             <<"plans file: duplicate key \"currency\" in /plans/a~1b">>},
+            {<<"{\"default_plan\":\"p\",\"plans\":{},\"default_plan\":\"q\"}">>,
+             <<"plans file: duplicate key \"default_plan\" at the top level">>}],
+    [[begin
+          {ok, A} = M:aggregator_new(Config),
+          ?assertEqual({M, {error, {billing_failed, {plans_invalid, Why}}}},
+                       {M, M:aggregator_close_period(A, <<"2026-10">>, Doc, 1)}),
+          ?assertMatch({ok, {counters, 1, 0, 0}}, M:aggregator_add_events(A, [Event]))
+      end || {Doc, Why} <- Docs]
+     || M <- [tally_nif, 'tally@pure']],
+    ok.
+
+%% Issue 16, item 3: a valid event, 1 MiB of X with an event for `victim`
+%% glued to its end, another valid event. On every engine, whole, streamed in
+%% chunks cut anywhere and fed to an aggregator: the long line is rejected
+%% whole and `victim` is never read.
+an_over_long_line_smuggles_no_event_test_() ->
+    {timeout, 120, fun an_over_long_line_smuggles_no_event/0}.
+
+an_over_long_line_smuggles_no_event() ->
+    Event = fun(Id, Who) ->
+                <<"{\"id\":\"", Id/binary, "\",\"source\":\"/e\",\"subject\":\"", Who/binary,
+                  "\",\"time\":\"2026-10-01T00:00:00Z\",\"data\":{\"resource\":\"r\",\"meter\":\"requests\",\"value\":1}}">>
+            end,
+    Victim = Event(<<"v">>, <<"victim">>),
+    Head = <<(Event(<<"a">>, <<"alice">>))/binary, "\n">>,
+    Input = <<Head/binary, (binary:copy(<<"X">>, 1 bsl 20))/binary, Victim/binary, "\n",
+              (Event(<<"b">>, <<"bob">>))/binary, "\n">>,
+    Start = byte_size(Head), Limit = Start + (1 bsl 20), End = Limit + byte_size(Victim),
+    Long = (1 bsl 20) + byte_size(Victim),
+    Options = {parser_options, 1048576, none, bucket_owner},
+    Config = {aggregator_config, hour, true, [], [], [], 172800000},
+    {ok, Ref} = tally_port:start_supervised(#{timeout => 60000}),
+    try
+        Answers =
+            [begin
+                 {ok, {parsed, Events, Rejects, _}} = Call(parse_chunk, [json_lines, Options, Input]),
+                 ?assertEqual([<<"alice">>, <<"bob">>], [element(4, E) || E <- Events]),
+                 ?assertMatch([{reject, json_lines, 2, Start, {line_too_long, Long, 1048576}, _}], Rejects),
+                 Streamed =
+                     [begin
+                          {ok, P} = Call(parser_new, [json_lines, Options]),
+                          Fed = [Call(parser_feed, [P, C]) || C <- chunks(Input, Cuts)],
+                          Last = Call(parser_finish, [P]),
+                          Got = lists:append([Es || {ok, {parsed, Es, _, _}} <- Fed ++ [Last]]),
+                          ?assertEqual({Name, Cuts, [<<"alice">>, <<"bob">>]},
+                                       {Name, Cuts, [element(4, E) || E <- Got]}),
+                          {ok, A} = Call(aggregator_new, [Config]),
+                          {ok, Q} = Call(parser_new, [json_lines, Options]),
+                          _ = [Call(aggregator_feed, [A, Q, C]) || C <- chunks(Input, Cuts)],
+                          _ = Call(aggregator_finish, [A, Q]),
+                          {ok, Windows} = Call(aggregator_windows, [A]),
+                          Customers = lists:usort([element(2, W) || W <- Windows]),
+                          ?assertEqual({Name, Cuts, [<<"alice">>, <<"bob">>]}, {Name, Cuts, Customers}),
+                          {Fed, Last, Windows}
+                      end || Cuts <- [[Start, Limit, End], [Limit - 1, Limit + 1], [Limit + 30, End - 1],
+                                      [Start + 1, Start + 4097, End + 1], [End]]],
+                 {Events, Rejects, Streamed}
+             end || {Name, Call} <- backends(Ref)],
+        [Nif | Others] = Answers,
+        [?assertEqual(Nif, Other) || Other <- Others]
+    after
+        tally_port:stop(Ref)
+    end.
 
 %% Single lines mutated at random (cut, a byte changed, a byte inserted):
 %% every error path of the JSON scanner, parsed by the NIF and by Gleam.
@@ -433,26 +534,35 @@ csv_header() ->
 
 rgw_doc(N) ->
     User = customer(),
+    Good = integer_to_binary(rand:uniform(1000000)),
     Buckets = [iolist_to_binary(
                  ["{\"bucket\":\"", pick([<<"photos">>, <<"">>, <<"-">>, <<"b\\u00e9">>]), "\",\"time\":\"",
-                  pick([<<"2026-10-01 10:00:00.000000Z">>, <<"2026-10-02 11:00:00.000000Z">>, <<"bad">>]),
+                  %% (epoch is 10:00: a time that disagrees, or is not one, is refused)
+                  pick([<<"2026-10-01 10:00:00.000000Z">>, <<"2026-10-01 10:00:00.000000Z">>,
+                        <<"2026-10-01 10:00:00.000000Z">>, <<"2026-10-01 10:00:00.000000Z">>,
+                        <<"2026-10-02 11:00:00.000000Z">>, <<"bad">>]),
                   "\",\"epoch\":1790848800,\"owner\":\"", pick([User, User, User, <<"johndoe">>]), "\",",
-                  pick([<<>>, <<>>, <<>>, [<<"\"payer\":\"">>, pick([User, <<"payer2">>]), <<"\",">>]]),
+                  pick([<<>>, <<>>, <<>>, [<<"\"payer\":\"">>, pick([User, <<"payer2">>]), <<"\",">>],
+                        <<"\"owner\":\"x\",">>, <<"\"e\":1,\"e\":1,">>]),
                   "\"categories\":[",
                   lists:join(",", [iolist_to_binary(["{\"category\":\"", pick([<<"get_obj">>, <<"put_obj">>]),
-                                                     "\",\"bytes_sent\":", value(), ",\"bytes_received\":",
-                                                     integer_to_binary(rand:uniform(1000)), ",\"ops\":3,\"successful_ops\":",
-                                                     pick([<<"3">>, <<"\"x\"">>]), "}"])
+                                                     "\",\"bytes_sent\":", pick([Good, Good, Good, value()]),
+                                                     ",\"bytes_received\":", integer_to_binary(rand:uniform(1000)),
+                                                     ",\"ops\":3,\"successful_ops\":",
+                                                     pick([<<"3">>, <<"3">>, <<"3">>, <<"\"x\"">>]), "}"])
                                    || _ <- lists:seq(1, rand:uniform(3))]),
                   "]}"]) || _ <- lists:seq(1, min(N, 8))],
     Summary = ["\"summary\":[{\"user\":\"", User, "\",\"categories\":[],\"total\":{\"bytes_sent\":1,",
                "\"bytes_received\":0,\"ops\":1,\"successful_ops\":1}}]"],
-    case rand:uniform(8) of
+    case rand:uniform(9) of
         %% --show-log-entries=false: a summary only, refused (issue 17).
         1 -> iolist_to_binary(["{", Summary, "}\n"]);
         %% A user section without buckets, then one with them.
         2 -> iolist_to_binary(["{\"entries\":[{\"user\":\"", User, "\"},{\"user\":\"", User, "\",\"buckets\":[",
                                lists:join(",", Buckets), "]}],", Summary, "}\n"]);
+        %% A section naming its user twice.
+        3 -> iolist_to_binary(["{\"entries\":[{\"user\":\"", User, "\",\"user\":\"", User, "\",\"buckets\":[",
+                               lists:join(",", Buckets), "]}],\"summary\":[]}\n"]);
         _ -> iolist_to_binary(["{\"entries\":[{\"user\":\"", User, "\",\"buckets\":[", lists:join(",", Buckets),
                                "]}],\"summary\":[]}\n"])
     end.

@@ -193,3 +193,66 @@ pub fn export_restore_and_merge_test() {
     Error(engine.AggregateFailed(engine.BadExport(reason: "wrong magic bytes"))),
   )
 }
+
+// The release's main path: shard_of, ingest, apply_batch, save and load --
+
+const two_customers = "{\"id\":\"a\",\"source\":\"s\",\"subject\":\"acme\",\"time\":\"2026-10-01T00:00:01Z\",\"data\":{\"resource\":\"cdn\",\"meter\":\"requests\",\"value\":5}}\nnot json\n{\"id\":\"b\",\"source\":\"s\",\"subject\":\"gamma\",\"time\":\"2026-10-01T00:00:02Z\",\"data\":{\"resource\":\"cdn\",\"meter\":\"requests\",\"value\":7}}\n"
+
+pub fn shard_of_is_the_one_rule_test() {
+  use on <- backends.each_engine()
+  expect.equal(aggregate.shard_of(on: on, customer: "acme", shards: 4), Ok(1))
+  expect.equal(aggregate.shard_of(on: on, customer: "gamma", shards: 2), Ok(0))
+  expect.equal(
+    aggregate.shard_of(on: on, customer: "acme", shards: 0),
+    Error(engine.BadArgument("a shard count from 1 to 2^32-1")),
+  )
+}
+
+pub fn ingest_then_apply_each_shard_test() {
+  use on <- backends.each_engine()
+  let assert Ok(event.Ingested(batches, rejects, stats)) =
+    aggregate.ingest(
+      on: on,
+      format: event.JsonLines,
+      options: event.default_parser_options(),
+      shards: 2,
+      chunk: <<two_customers:utf8>>,
+    )
+  let assert [event.Reject(event.JsonLines, 2, _, _, _)] = rejects
+  expect.equal(stats.events, 2)
+  let assert [gamma, acme] = batches
+  let assert Ok([e]) = aggregate.batch_events(acme)
+  expect.equal(e.customer, "acme")
+  let agg = new(on)
+  expect.equal(aggregate.apply_batch(agg, acme), Ok(usage.Counters(applied: 1, duplicates: 0, late: 0)))
+  expect.equal(aggregate.apply_batch(agg, gamma), Ok(usage.Counters(applied: 2, duplicates: 0, late: 0)))
+  let assert Ok(exported) = aggregate.export(agg)
+  let path = temporary_path("aggregate_test.snap")
+  let assert Ok(written) = aggregate.save(agg, path: path, extra: <<"positions":utf8>>)
+  expect.equal(written > 0, True)
+  let assert Ok(usage.Loaded(copy, extra)) = aggregate.load(on: on, path: path)
+  expect.equal(extra, <<"positions":utf8>>)
+  expect.equal(aggregate.export(copy), Ok(exported))
+  let assert Error(engine.SnapshotFailed(_, "enoent")) = aggregate.load(on: on, path: path <> ".missing")
+  let _ = delete_file(path)
+  Nil
+}
+
+// A path no other test (or VM) uses: /tmp is always there.
+fn temporary_path(name: String) -> String {
+  "/tmp/tally-" <> int_text(system_time()) <> "-" <> int_text(unique_integer()) <> "-" <> name
+}
+
+type Ignored
+
+@external(erlang, "erlang", "system_time")
+fn system_time() -> Int
+
+@external(erlang, "erlang", "unique_integer")
+fn unique_integer() -> Int
+
+@external(erlang, "erlang", "integer_to_binary")
+fn int_text(n: Int) -> String
+
+@external(erlang, "file", "delete")
+fn delete_file(path: String) -> Ignored

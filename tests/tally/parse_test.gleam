@@ -138,3 +138,107 @@ pub fn streaming_parser_gives_what_a_whole_chunk_gives_test() {
   expect.equal(d.stats.rejected, 1)
   expect.equal(parse.close(p), Ok(Nil))
 }
+
+// The inputs handed over in issues 16 and 17, on every backend, with their
+// right values.
+
+fn reasons(parsed: event.Parsed) -> List(event.RejectReason) {
+  case parsed.rejects {
+    [] -> []
+    [r, ..rest] -> [r.reason, ..reasons(event.Parsed(..parsed, rejects: rest))]
+  }
+}
+
+fn customers(events: List(event.UsageEvent)) -> List(String) {
+  case events {
+    [] -> []
+    [e, ..rest] -> [e.customer, ..customers(rest)]
+  }
+}
+
+pub fn a_repeated_key_refuses_the_event_test() {
+  let line =
+    "{\"id\":\"d1\",\"source\":\"/e\",\"subject\":\"c\",\"subject\":\"EVIL\",\"time\":\"2026-10-01T00:00:00Z\",\"data\":{\"resource\":\"r\",\"meter\":\"requests\",\"value\":1}}\n"
+  use on <- backends.each_engine()
+  let assert Ok(parsed) =
+    parse.parse_chunk(
+      on: on,
+      format: event.JsonLines,
+      chunk: <<line:utf8>>,
+      options: event.default_parser_options(),
+    )
+  expect.equal(parsed.events, [])
+  expect.equal(reasons(parsed), [event.DuplicateKey(field: "subject")])
+}
+
+pub fn s3_quote_inside_the_request_uri_test() {
+  let line =
+    "owner1 bucket1 [20/Jun/2019:03:51:36 +0000] 192.0.2.4 - 63DAF67A2BC0B6C3 REST.GET.OBJECT %2522 \"GET /\" HTTP/1.1\" 403 AccessDenied 243 - 8 - \"-\" \"curl/7.38.0\" -"
+  use on <- backends.each_engine()
+  let assert Ok(parsed) =
+    parse.parse_chunk(
+      on: on,
+      format: event.S3AccessLog,
+      chunk: <<line:utf8>>,
+      options: event.default_parser_options(),
+    )
+  let make = fn(meter, value) {
+    event.UsageEvent(
+      "63DAF67A2BC0B6C3/" <> meter,
+      "s3_access_log",
+      "owner1",
+      "bucket1",
+      meter,
+      value,
+      1_561_002_696_000,
+    )
+  }
+  expect.equal(parsed.events, [
+    make("requests", 1),
+    make("bandwidth_out_bytes", 243),
+  ])
+  expect.equal(parsed.rejects, [])
+}
+
+pub fn rgw_summary_only_is_refused_test() {
+  let doc =
+    "{\"summary\":[{\"user\":\"acme\",\"categories\":[{\"category\":\"get_obj\",\"bytes_sent\":5368709120,\"bytes_received\":0,\"ops\":1200,\"successful_ops\":1198}],\"total\":{\"bytes_sent\":5368709120,\"bytes_received\":0,\"ops\":1200,\"successful_ops\":1198}}]}\n"
+  use on <- backends.each_engine()
+  let assert Ok(parsed) =
+    parse.parse_chunk(
+      on: on,
+      format: event.RgwUsage,
+      chunk: <<doc:utf8>>,
+      options: event.default_parser_options(),
+    )
+  expect.equal(parsed.events, [])
+  expect.equal(reasons(parsed), [event.MissingField(field: "entries")])
+  expect.equal(parsed.stats.records, 1)
+}
+
+pub fn csv_header_after_a_byte_order_mark_test() {
+  let body =
+    "timestamp,bucket,customer,bytes\n2026-10-01T00:00:00Z,logs,acme,1000\n"
+  use on <- backends.each_engine()
+  let assert Ok(parsed) =
+    parse.parse_chunk(
+      on: on,
+      format: event.StorageCsv,
+      chunk: <<239, 187, 191, body:utf8>>,
+      options: event.default_parser_options(),
+    )
+  expect.equal(customers(parsed.events), ["acme"])
+  expect.equal(parsed.rejects, [])
+  // Without a header the file is refused whole.
+  let assert Ok(parsed) =
+    parse.parse_chunk(
+      on: on,
+      format: event.StorageCsv,
+      chunk: <<
+        "2026-10-01T00:00:00Z,logs,acme,1000\n2026-10-02T00:00:00Z,logs,acme,1000\n":utf8,
+      >>,
+      options: event.default_parser_options(),
+    )
+  expect.equal(parsed.events, [])
+  expect.equal(reasons(parsed), [event.BadHeader, event.BadHeader])
+}

@@ -70,6 +70,8 @@ pub opaque type Machine {
     // the current document (has it `entries`?) and user section (`buckets`?)
     doc: Start,
     section: Start,
+    // `user` (or `owner`) keys of the current section so far: two refuse its buckets
+    section_users: Int,
   )
 }
 
@@ -103,6 +105,7 @@ pub fn new(source: String, max_record: Int) -> Machine {
     Out([], [], 0, 0, 0, 0),
     Start(0, 0, False),
     Start(0, 0, False),
+    0,
   )
 }
 
@@ -371,7 +374,7 @@ fn end_string(m: Machine) -> Machine {
           }
         _ -> option.None
       }
-      Machine(..m, user: user)
+      Machine(..m, user: user, section_users: m.section_users + 1)
     }
     Ignore, [Frame(is_object: True, expect_key: True, ..) as f, ..rest] ->
       Machine(..m, stack: [Frame(..f, expect_key: False), ..rest])
@@ -406,7 +409,8 @@ fn open(
           let m = case tag {
             Root -> Machine(..m, doc: here)
             Entries -> Machine(..m, doc: Start(..m.doc, seen: True))
-            Entry -> Machine(..m, user: option.None, section: here)
+            Entry ->
+              Machine(..m, user: option.None, section: here, section_users: 0)
             Buckets -> Machine(..m, section: Start(..m.section, seen: True))
             Bucket ->
               Machine(
@@ -510,7 +514,11 @@ fn record(cap: Capture, m: Machine) -> Machine {
   let result = case cap.overflow {
     option.Some(length) ->
       Error(event.LineTooLong(length: length, limit: m.max_record))
-    option.None -> parse_bucket(cap.bytes, m.user, m.source)
+    option.None ->
+      case m.section_users > 1 {
+        True -> Error(event.DuplicateKey(field: "user"))
+        False -> parse_bucket(cap.bytes, m.user, m.source)
+      }
   }
   let o = Out(..m.out, records: m.out.records + 1)
   let o = case result {
@@ -607,6 +615,7 @@ fn parse_bucket(
     b,
     pos,
     True,
+    [],
     BucketEntry(
       option.None,
       option.None,
@@ -744,16 +753,30 @@ fn category_events(
   }
 }
 
+// A key given twice in one object refuses the bucket entry.
+fn once(
+  seen: List(String),
+  key: String,
+  field: String,
+) -> Result(List(String), event.RejectReason) {
+  case chain.contains(seen, key) {
+    True -> Error(event.DuplicateKey(field: field))
+    False -> Ok([key, ..seen])
+  }
+}
+
 fn bucket_members(
   b: BitArray,
   pos: Int,
   first: Bool,
+  seen: List(String),
   e: Bucket,
 ) -> Result(#(Bucket, Int), event.RejectReason) {
   use next <- chain.then(scanned(json.next_key(b, pos, first)))
   case next {
     json.EndOfObject(after) -> Ok(#(e, after))
     json.Key(key, at) -> {
+      use seen <- chain.then(once(seen, key, key))
       let read = case key {
         "bucket" ->
           string_into(b, at, "bucket", fn(v) {
@@ -792,7 +815,7 @@ fn bucket_members(
           }
       }
       use #(e2, n) <- chain.then(read)
-      bucket_members(b, n, False, e2)
+      bucket_members(b, n, False, seen, e2)
     }
   }
 }
@@ -836,7 +859,7 @@ fn category(
 ) -> Result(#(Category, Int), event.RejectReason) {
   case json.peek(b, pos) {
     #(123, p) ->
-      category_members(b, p + 1, True, Category(option.None, #(0, 0, 0, 0)))
+      category_members(b, p + 1, True, [], Category(option.None, #(0, 0, 0, 0)))
     _ ->
       Error(event.WrongType(field: "categories", expected: "a list of objects"))
   }
@@ -846,12 +869,14 @@ fn category_members(
   b: BitArray,
   pos: Int,
   first: Bool,
+  seen: List(String),
   c: Category,
 ) -> Result(#(Category, Int), event.RejectReason) {
   use next <- chain.then(scanned(json.next_key(b, pos, first)))
   case next {
     json.EndOfObject(after) -> Ok(#(c, after))
     json.Key(key, at) -> {
+      use seen <- chain.then(once(seen, key, "categories." <> key))
       let #(s, r, o, k) = c.counts
       let read = case key {
         "category" ->
@@ -882,7 +907,7 @@ fn category_members(
           }
       }
       use #(c2, n) <- chain.then(read)
-      category_members(b, n, False, c2)
+      category_members(b, n, False, seen, c2)
     }
   }
 }

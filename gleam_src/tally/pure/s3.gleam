@@ -49,14 +49,18 @@ fn events(
 ) -> Result(List(event.UsageEvent), event.RejectReason) {
   use f <- chain.then(split_fields(line, 0, 0, []))
   let n = bytes.length(f)
-  use <- chain.guard(n < min_fields, event.MissingField(field: name(n)))
+  // Fields in line order: the reason names the first that broke.
+  let missing = event.MissingField(field: name(n))
   let field = fn(i) { nth(f, i).0 }
   use owner <- chain.then(text(f, 0))
+  use <- chain.guard(n < 2, missing)
   use bucket <- chain.then(text(f, 1))
+  use <- chain.guard(n < 3, missing)
   use time_ms <- chain.then(case parse_log_time(field(2)) {
     Ok(t) -> Ok(t)
     Error(Nil) -> Error(event.InvalidTime(field: "time"))
   })
+  use <- chain.guard(n < min_fields, missing)
   // Anonymous requests: `-`, or `Anonymous` in the older format.
   use customer <- chain.then(case state.customer, field(4) {
     event.Requester, <<"-":utf8>> -> Ok(owner)

@@ -57,26 +57,39 @@ pub(crate) fn scan_reason(e: ScanError) -> RejectReason {
 /// The keys of one object seen so far: the usual ones as bits, any other
 /// in a list (empty, so unallocated, for the usual events).
 struct KeySet<'a> {
-    usual: &'static [&'static str],
+    usual: fn(&str) -> Option<u32>,
     seen: u32,
     others: Vec<Cow<'a, str>>,
 }
 
-const TOP_KEYS: &[&str] = &[
-    "id",
-    "source",
-    "subject",
-    "time",
-    "data",
-    "type",
-    "specversion",
-    "datacontenttype",
-    "dataschema",
-];
-const DATA_KEYS: &[&str] = &["resource", "meter", "value"];
+/// The bit of a usual top-level key (CloudEvents attributes and `data`).
+fn top_key(key: &str) -> Option<u32> {
+    Some(match key {
+        "id" => 0,
+        "source" => 1,
+        "subject" => 2,
+        "time" => 3,
+        "data" => 4,
+        "type" => 5,
+        "specversion" => 6,
+        "datacontenttype" => 7,
+        "dataschema" => 8,
+        _ => return None,
+    })
+}
+
+/// The bit of a usual key of `data`.
+fn data_key(key: &str) -> Option<u32> {
+    Some(match key {
+        "resource" => 0,
+        "meter" => 1,
+        "value" => 2,
+        _ => return None,
+    })
+}
 
 impl<'a> KeySet<'a> {
-    fn new(usual: &'static [&'static str]) -> Self {
+    fn new(usual: fn(&str) -> Option<u32>) -> Self {
         KeySet {
             usual,
             seen: 0,
@@ -84,10 +97,9 @@ impl<'a> KeySet<'a> {
         }
     }
 
-    /// Records `key`; true when it was seen before. Takes the key by value
-    /// since an unusual one is kept (a borrowed key costs nothing to copy).
+    /// Records `key`; true when it was seen before.
     fn repeated(&mut self, key: Cow<'a, str>) -> bool {
-        if let Some(i) = self.usual.iter().position(|k| *k == key.as_ref()) {
+        if let Some(i) = (self.usual)(&key) {
             let bit = 1u32 << i;
             let again = self.seen & bit != 0;
             self.seen |= bit;
@@ -125,7 +137,7 @@ pub fn parse_event_ref(line: &[u8]) -> Result<EventRef<'_>, RejectReason> {
 
     s.begin_object().map_err(scan_reason)?;
     let mut first = true;
-    let mut keys = KeySet::new(TOP_KEYS);
+    let mut keys = KeySet::new(top_key);
     while let Some(key) = s.next_key(&mut first).map_err(scan_reason)? {
         if keys.repeated(key.clone()) {
             bad_field.get_or_insert_with(|| RejectReason::DuplicateKey {
@@ -210,7 +222,7 @@ fn parse_data<'a>(
     let mut data = Data::default();
     s.begin_object().map_err(scan_reason)?;
     let mut first = true;
-    let mut keys = KeySet::new(DATA_KEYS);
+    let mut keys = KeySet::new(data_key);
     while let Some(key) = s.next_key(&mut first).map_err(scan_reason)? {
         if keys.repeated(key.clone()) {
             bad_field.get_or_insert_with(|| RejectReason::DuplicateKey {

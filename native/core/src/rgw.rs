@@ -34,7 +34,9 @@
 //! user for operations without a bucket; `usage show` groups entries by that
 //! user): the customer is the entry's `payer`, else its `owner`, else the
 //! section's `user`, and an entry whose customer is not its section's user is
-//! refused (`Disagree`). The bucket `""` (user-level operations such as
+//! refused (`Disagree`). A key given twice in a bucket entry or a category,
+//! or a second `user` before a section's buckets, refuses the bucket entry
+//! (`DuplicateKey`). The bucket `""` (user-level operations such as
 //! listing buckets) and `"-"` (RGW's name for a bucket that was not found)
 //! both bill the resource `-`; their ids keep them apart. The time is
 //! `epoch` (the start of the hour RGW counted in), else `time`; when both are
@@ -108,6 +110,10 @@ pub(crate) struct RgwStream {
     /// The current user section (`entries[]`): where, and whether it has `buckets`.
     #[serde(default)]
     section: Start,
+    /// How many `user` (or `owner`) keys the current section has had so far:
+    /// a second one refuses the bucket entries after it.
+    #[serde(default)]
+    section_users: u8,
 }
 
 /// Where an object began, and whether the part that must be read came.
@@ -139,6 +145,7 @@ impl RgwStream {
             failed: false,
             doc: Start::default(),
             section: Start::default(),
+            section_users: 0,
         }
     }
 
@@ -304,6 +311,7 @@ impl RgwStream {
                     Tag::Entry => {
                         self.user = None;
                         self.section = here;
+                        self.section_users = 0;
                     }
                     Tag::Buckets => self.section.seen = true,
                     _ => {}
@@ -375,6 +383,7 @@ impl RgwStream {
                 }
             }
             StringRole::User => {
+                self.section_users = self.section_users.saturating_add(1);
                 let mut quoted = Vec::with_capacity(self.string_buf.len() + 2);
                 quoted.push(b'"');
                 quoted.extend_from_slice(&self.string_buf);
@@ -419,6 +428,9 @@ impl RgwStream {
             Some(length) => Err(RejectReason::LineTooLong {
                 length,
                 limit: self.max_record as u64,
+            }),
+            None if self.section_users > 1 => Err(RejectReason::DuplicateKey {
+                field: "user".to_string(),
             }),
             None => parse_bucket(&cap.bytes, self.user.as_deref(), &self.source, emit),
         };
@@ -487,6 +499,18 @@ fn string(s: &mut Scanner, field: &'static str) -> Result<String, RejectReason> 
     Ok(s.string().map_err(scan_reason)?.into_owned())
 }
 
+/// Refuses a key given twice in one object (which copy to believe is not
+/// for tally to guess), naming it with `prefix`.
+fn once<'a>(keys: &mut Vec<Cow<'a, str>>, key: Cow<'a, str>, prefix: &str) -> Result<(), RejectReason> {
+    if keys.contains(&key) {
+        return Err(RejectReason::DuplicateKey {
+            field: format!("{prefix}{key}"),
+        });
+    }
+    keys.push(key);
+    Ok(())
+}
+
 fn parse_category(s: &mut Scanner) -> Result<Category, RejectReason> {
     let mut cat = Category::default();
     if s.peek() != Some(b'{') {
@@ -497,7 +521,9 @@ fn parse_category(s: &mut Scanner) -> Result<Category, RejectReason> {
     }
     s.begin_object().map_err(scan_reason)?;
     let mut first = true;
+    let mut keys = Vec::new();
     while let Some(key) = s.next_key(&mut first).map_err(scan_reason)? {
+        once(&mut keys, key.clone(), "categories.")?;
         if key == "category" {
             cat.name = Some(string(s, "categories.category")?);
         } else if let Some(i) = CATEGORY_FIELDS.iter().position(|(k, _, _)| *k == key) {
@@ -520,7 +546,9 @@ fn parse_bucket(
     let mut categories = Vec::new();
     s.begin_object().map_err(scan_reason)?;
     let mut first = true;
+    let mut keys = Vec::new();
     while let Some(key) = s.next_key(&mut first).map_err(scan_reason)? {
+        once(&mut keys, key.clone(), "")?;
         match key.as_ref() {
             "bucket" => bucket = Some(string(&mut s, "bucket")?),
             "time" => time = Some(string(&mut s, "time")?),

@@ -303,12 +303,24 @@ impl LineFormat for S3Format {
             return Ok(LineOutcome::Skipped);
         }
         let f = split_fields(line)?;
-        if f.n < MIN_FIELDS {
-            return Err(RejectReason::MissingField { field: NAMES[f.n] });
-        }
+        // Fields are checked in line order, so the reason names the first
+        // that broke: a bad time before a line cut short after it.
+        let missing = RejectReason::MissingField {
+            field: NAMES[f.n.min(MIN_FIELDS - 1)],
+        };
         let owner = text(&f, 0)?;
-        let bucket = text(&f, 1)?;
+        let bucket = if f.n > 1 {
+            text(&f, 1)?
+        } else {
+            return Err(missing);
+        };
+        if f.n <= TIME {
+            return Err(missing);
+        }
         let time_ms = parse_log_time(f.text[TIME]).ok_or(RejectReason::InvalidTime { field: "time" })?;
+        if f.n < MIN_FIELDS {
+            return Err(missing);
+        }
         // Anonymous requests: `-`, or `Anonymous` in the older format.
         let customer = match (self.customer, f.text[4]) {
             (S3Customer::Requester, requester) if requester != b"-" && requester != b"Anonymous" => {

@@ -741,6 +741,40 @@ fn rgw_attribution_follows_rgw_accounting() {
             }
         )]
     );
+    // A key given twice (read or not) refuses the bucket entry: no copy wins.
+    for (extra, field) in [(r#""owner":"mallory","#, "owner"), (r#""x":1,"x":2,"#, "x")] {
+        let (_, rejected) = customers(rgw_doc("acme", &[rgw_entry("b1", extra)]));
+        assert_eq!(
+            rejected,
+            vec![(
+                1,
+                RejectReason::DuplicateKey {
+                    field: field.to_string()
+                }
+            )]
+        );
+    }
+    let twice = rgw_entry("b1", "").replace(r#""ops":2,"#, r#""ops":2,"ops":9000,"#);
+    let (_, rejected) = customers(rgw_doc("acme", &[twice]));
+    assert_eq!(
+        rejected,
+        vec![(
+            1,
+            RejectReason::DuplicateKey {
+                field: "categories.ops".to_string()
+            }
+        )]
+    );
+    let (_, rejected) = customers(rgw_doc("acme\",\"user\":\"acme", &[rgw_entry("b1", "")]));
+    assert_eq!(
+        rejected,
+        vec![(
+            1,
+            RejectReason::DuplicateKey {
+                field: "user".to_string()
+            }
+        )]
+    );
     // Without `epoch`, `time` alone; without an owner, the section's user.
     let bare = r#"{"entries":[{"user":"acme","buckets":[{"bucket":"b1","time":"2026-10-01 10:00:00.000000Z","categories":[{"category":"get_obj","bytes_sent":1,"bytes_received":0,"ops":1,"successful_ops":1}]}]}]}"#;
     let (b, _) = whole(Format::RgwUsage, bare.as_bytes());
@@ -1002,6 +1036,70 @@ fn long_lines_are_rejected_without_buffering_them() {
     assert_counts_add_up(&stats, &b);
     let cuts: Vec<usize> = (0..input.len()).step_by(7).collect();
     assert_eq!(chunked(Format::JsonLines, options, &input, &cuts), (b, stats));
+}
+
+/// The handed-over input of issue 16, item 3: a valid event, 1 MiB of `X`
+/// with an event for `victim` glued to its end, another valid event. The
+/// line over the limit is rejected whole, and nothing after its start counts
+/// until its newline: not read whole, nor in chunks cut anywhere (before,
+/// at and after the limit, inside the glued event, at its newline).
+#[test]
+fn an_over_long_line_smuggles_no_event() {
+    let event = |id: &str, who: &str| {
+        format!(
+            r#"{{"id":"{id}","source":"/e","subject":"{who}","time":"2026-10-01T00:00:00Z","data":{{"resource":"r","meter":"requests","value":1}}}}"#
+        )
+    };
+    let victim = event("v", "victim");
+    let head = format!("{}\n", event("a", "alice"));
+    let input = format!("{head}{}{victim}\n{}\n", "X".repeat(1 << 20), event("b", "bob"));
+    let input = input.as_bytes();
+    let long = (1u64 << 20) + victim.len() as u64;
+    let start = head.len();
+    let limit = start + (1 << 20);
+    let (b, stats) = whole(Format::JsonLines, input);
+    let customers = |b: &Batch| b.events.iter().map(|e| e.customer.clone()).collect::<Vec<_>>();
+    assert_eq!(customers(&b), vec!["alice", "bob"]);
+    assert_eq!(
+        b.rejects
+            .iter()
+            .map(|r| (r.line, r.offset, r.reason.clone()))
+            .collect::<Vec<_>>(),
+        vec![(
+            2,
+            start as u64,
+            RejectReason::LineTooLong {
+                length: long,
+                limit: 1 << 20
+            }
+        )]
+    );
+    assert_eq!(b.rejects[0].text.len(), 4096, "only the head is kept");
+    assert_eq!((stats.records, stats.accepted, stats.rejected), (3, 2, 1));
+    let end = start + long as usize;
+    for cuts in [
+        vec![start, limit, end],
+        vec![limit - 1, limit + 1],
+        vec![limit + 30, end - 1],
+        vec![start + 1, start + 4096, start + 4097, end + 1],
+        (start..end + 2).step_by(65_536).collect(),
+        vec![end],
+    ] {
+        let got = chunked(Format::JsonLines, ParserOptions::default(), input, &cuts);
+        assert_eq!(got, (b.clone(), stats), "cuts {cuts:?}");
+    }
+    // A limit just below the line keeps it out; one at its length lets it in
+    // (where it is now a bad line: `X` is not JSON).
+    for (max_line, rejected_for) in [(long as usize - 1, "too long"), (long as usize, "not JSON")] {
+        let options = ParserOptions {
+            max_line,
+            ..Default::default()
+        };
+        let (b, _) = parse_all(Format::JsonLines, options, input);
+        assert_eq!(customers(&b), vec!["alice", "bob"], "{rejected_for}");
+        let too_long = matches!(b.rejects[0].reason, RejectReason::LineTooLong { .. });
+        assert_eq!(too_long, rejected_for == "too long");
+    }
 }
 
 fn formats() -> impl Strategy<Value = Format> {

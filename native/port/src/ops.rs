@@ -52,6 +52,8 @@ pub struct Engine {
     batch_bytes: usize,
     evicted: HashSet<u64>,
     next_batch: u64,
+    /// Most bytes of batches held (`MAX_BATCH_BYTES`; smaller in tests).
+    max_batch_bytes: usize,
 }
 
 impl Default for Engine {
@@ -70,6 +72,7 @@ impl Default for Engine {
             batch_bytes: 0,
             evicted: HashSet::new(),
             next_batch: 0,
+            max_batch_bytes: MAX_BATCH_BYTES,
         }
     }
 }
@@ -198,7 +201,7 @@ impl Engine {
         self.batch_bytes += batch.heap_bytes();
         self.batches.insert(n, batch);
         self.batch_order.push_back(n);
-        while self.batch_bytes > MAX_BATCH_BYTES {
+        while self.batch_bytes > self.max_batch_bytes {
             let Some(old) = self.batch_order.pop_front() else {
                 break;
             };
@@ -610,6 +613,137 @@ mod tests {
         ));
         assert!(matches!(missing, Value::Tuple(ref t) if t[1] != Value::ok(Value::nil())));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn ok_value(v: Value) -> Value {
+        match v {
+            Value::Tuple(mut t) if t.len() == 2 => match t.remove(1) {
+                Value::Tuple(mut r) if r.len() == 2 && r[0] == Value::Atom("ok") => r.remove(1),
+                other => panic!("not ok: {other:?}"),
+            },
+            other => panic!("not a reply: {other:?}"),
+        }
+    }
+
+    fn jsonl(first: u32, n: u32) -> Vec<u8> {
+        (first..first + n)
+            .map(|i| {
+                format!(
+                    "{{\"id\":\"e{i}\",\"source\":\"s\",\"subject\":\"c{}\",\"time\":\"2026-10-01T00:00:00Z\",\
+                     \"data\":{{\"resource\":\"r\",\"meter\":\"requests\",\"value\":{i}}}}}\n",
+                    i % 11
+                )
+            })
+            .collect::<String>()
+            .into_bytes()
+    }
+
+    fn recipe(chunk: &[u8], shards: i128, index: i128) -> Vec<Value> {
+        vec![
+            Value::Atom("json_lines"),
+            Value::record(
+                "parser_options",
+                vec![
+                    Value::Int(1 << 20),
+                    Value::Atom("none"),
+                    Value::Atom("bucket_owner"),
+                ],
+            ),
+            Value::Int(shards),
+            Value::Int(index),
+            Value::Binary(chunk.to_vec()),
+        ]
+    }
+
+    /// Ingests `chunk` into 3 shards; returns the batch keys.
+    fn ingest(e: &mut Engine, id: i128, chunk: &[u8]) -> Vec<Value> {
+        let mut args = recipe(chunk, 3, 0);
+        args.remove(3);
+        let got = ok_value(e.handle_frame(&request(id, "ingest_chunk", args)));
+        match got {
+            Value::Tuple(t) => match &t[1] {
+                Value::List(keys) => keys.clone(),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn apply(e: &mut Engine, id: i128, agg: i128, key: &Value, chunk: &[u8], index: i128) -> Value {
+        let mut args = vec![Value::Int(agg), key.clone()];
+        args.extend(recipe(chunk, 3, index));
+        e.handle_frame(&request(id, "aggregator_apply_batch", args))
+    }
+
+    #[test]
+    fn evicted_and_stale_batches_are_made_again_from_their_recipe() {
+        let (a, b) = (jsonl(0, 300), jsonl(300, 300));
+        let mut want = Aggregator::new(AggregatorConfig {
+            gauge_gap_cap_ms: 172_800_000,
+            rate_meters: vec![],
+            gauge_meters: vec![],
+            unique_meters: vec![],
+            ..AggregatorConfig::default()
+        });
+        for chunk in [&a, &b] {
+            let (parsed, _) = parse_all(Format::JsonLines, ParserOptions::default(), chunk);
+            want.apply_all(&parsed.events);
+        }
+        let mut e = Engine {
+            max_batch_bytes: 4096,
+            ..Engine::default()
+        };
+        let config = Value::record(
+            "aggregator_config",
+            vec![
+                Value::Atom("hour"),
+                Value::Atom("true"),
+                Value::List(vec![]),
+                Value::List(vec![]),
+                Value::List(vec![]),
+                Value::Int(172_800_000),
+            ],
+        );
+        let agg = match ok_value(e.handle_frame(&request(1, "aggregator_new", vec![config]))) {
+            Value::Int(h) => h,
+            other => panic!("{other:?}"),
+        };
+        let old = ingest(&mut e, 2, &a);
+        let new = ingest(&mut e, 3, &b);
+        // The second chunk's batches pushed the first's out of 4 KiB.
+        assert!(e.evicted.len() >= 3, "{} evicted", e.evicted.len());
+        for (i, key) in old.iter().enumerate() {
+            ok_value(apply(&mut e, 10, agg, key, &a, i as i128));
+        }
+        // A key of an earlier process (another session) is made again, never looked up.
+        let stale = match &new[0] {
+            Value::Tuple(t) => Value::Tuple(vec![Value::Int(e.session as i128 ^ 1), t[1].clone()]),
+            other => panic!("{other:?}"),
+        };
+        ok_value(apply(&mut e, 11, agg, &stale, &b, 0));
+        for (i, key) in new.iter().enumerate().skip(1) {
+            ok_value(apply(&mut e, 12, agg, key, &b, i as i128));
+        }
+        // Applied once: the batch is gone (and the evicted one too).
+        assert_eq!(
+            apply(&mut e, 13, agg, &old[0], &a, 0),
+            reply(13, Value::error(batch_not_applied()))
+        );
+        assert_eq!(
+            apply(&mut e, 14, agg, &old[0], &a, 3),
+            reply(
+                14,
+                Value::error(bad_argument("a shard index below the shard count"))
+            )
+        );
+        let got = &e.aggregators[&(agg as u64)];
+        assert_eq!(got.counters(), want.counters());
+        assert!(got.export() == want.export(), "the port counted other events");
+        assert!(
+            e.batches.len() <= 1 && e.batch_order.len() <= 3,
+            "{:?}",
+            e.batch_order
+        );
     }
 
     #[test]

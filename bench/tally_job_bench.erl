@@ -1,0 +1,125 @@
+%% @doc `make bench-job`: the release's whole job (ingest, close, publish to
+%% the file sink) beside `tally aggregate` and `tally bill` on the same file.
+%%
+%%   make bench-job                                  # SIZES=100:10000,100:100000,1000:1000000
+%%   SIZES=10:10000 make bench-job                   # a quick one
+%%
+%% SIZES lists MB:CUSTOMERS pairs: JSON Lines from bench/gen_data.py (four
+%% buckets per customer, so KEYS = 4 x CUSTOMERS, events at random times of
+%% October 2026), billed with bench/plans_job.json (every customer on one
+%% plan of four lines: total per customer and per bucket, 95th percentile,
+%% peak per bucket). SHARDS (default 4) and BACKEND (default nif) configure
+%% the job. Each job runs in a VM of its own, with a fresh data directory:
+%% peak RSS is that VM's (VmHWM), bytes written its write_bytes from
+%% /proc/self/io (the data directory: snapshots, outbox, sink). The last
+%% column checks that the job's lines are byte for byte `tally bill`'s.
+-module(tally_job_bench).
+
+-export([main/0, child/1]).
+
+main() ->
+    Sizes = [parse_size(S) || S <- string:lexemes(os:getenv("SIZES", "100:10000,100:100000,1000:1000000"), ",")],
+    DataDir = os:getenv("DATA_DIR", "_build/bench/data"),
+    ok = filelib:ensure_dir(filename:join(DataDir, "x")),
+    Cli = filename:absname("target/release/tally"),
+    Plans = filename:absname("bench/plans_job.json"),
+    io:format("~-6s ~9s ~8s | ~9s ~9s | ~9s ~9s ~9s ~9s ~9s ~9s ~9s | ~8s ~8s | ~s~n",
+              ["MB", "customers", "lines", "aggr s", "bill s", "ingest s", "MB/s", "close s", "publish s",
+               "job s", "peak RSS", "written", "job/aggr", "bill/aggr", "lines"]),
+    [row(Mb, Customers, DataDir, Cli, Plans) || {Mb, Customers} <- Sizes],
+    halt(0).
+
+parse_size(S) ->
+    [Mb, C] = string:lexemes(S, ":"),
+    {list_to_integer(Mb), list_to_integer(C)}.
+
+row(Mb, Customers, DataDir, Cli, Plans) ->
+    File = data_file(Mb, Customers * 4, DataDir),
+    Tmp = string:trim(os:cmd("mktemp -d -t tally-benchjob-XXXXXX")),
+    {AggS, _} = timed(Cli ++ " aggregate --quiet " ++ File ++ " > /dev/null"),
+    BillOut = filename:join(Tmp, "bill.jsonl"),
+    {BillS, _} = timed(Cli ++ " bill --quiet --plans " ++ Plans ++ " --period 2026-10 " ++ File ++ " > " ++ BillOut),
+    #{ingest_s := IngestS, close_s := CloseS, publish_s := PublishS, peak_rss := Rss, written := Written,
+      lines := Lines} = job_in_fresh_vm(File, Plans, filename:join(Tmp, "data")),
+    Same = same_lines(BillOut, filename:join([Tmp, "data", "invoices.jsonl"])),
+    JobS = IngestS + CloseS + PublishS,
+    io:format("~-6b ~9b ~8b | ~9.2f ~9.2f | ~9.2f ~9.1f ~9.2f ~9.2f ~9.2f ~6b MB ~6b MB | ~7.2fx ~7.2fx | ~s~n",
+              [Mb, Customers, Lines, AggS, BillS, IngestS, Mb / max(IngestS, 0.001), CloseS, PublishS, JobS,
+               Rss div (1024 * 1024), Written div (1024 * 1024), JobS / AggS, BillS / AggS, Same]),
+    _ = os:cmd("rm -rf " ++ Tmp),
+    ok.
+
+data_file(Mb, Keys, Dir) ->
+    File = filename:absname(filename:join(Dir, lists:flatten(io_lib:format("jsonl-~bmb-~bkeys.jsonl", [Mb, Keys])))),
+    case filelib:is_regular(File) of
+        true -> ok;
+        false ->
+            _ = os:cmd(lists:flatten(io_lib:format("python3 bench/gen_data.py --format jsonl --mb ~b --keys ~b --out ~s",
+                                                   [Mb, Keys, File])))
+    end,
+    File.
+
+%% Seconds a shell command took.
+timed(Cmd) ->
+    T0 = erlang:monotonic_time(microsecond),
+    Out = os:cmd(Cmd),
+    {(erlang:monotonic_time(microsecond) - T0) / 1.0e6, Out}.
+
+same_lines(A, B) ->
+    case os:cmd("bash -c 'cmp -s <(LC_ALL=C sort " ++ A ++ ") <(LC_ALL=C sort " ++ B ++ ")' && echo same || echo differ") of
+        "same\n" -> "same as tally bill";
+        _ -> "DIFFER from tally bill"
+    end.
+
+job_in_fresh_vm(File, Plans, DataDir) ->
+    Ebins = [filename:dirname(code:which(M)) || M <- [tally_app, ?MODULE]],
+    Arg = lists:flatten(io_lib:format("~p", [#{file => File, plans => Plans, data_dir => DataDir,
+                                                shards => list_to_integer(os:getenv("SHARDS", "4")),
+                                                backend => list_to_atom(os:getenv("BACKEND", "nif"))}])),
+    Args = lists:append([["-pa", E] || E <- Ebins]) ++ ["-noshell", "-eval", "tally_job_bench:child(" ++ Arg ++ ")."],
+    Vm = open_port({spawn_executable, os:find_executable("erl")}, [{args, Args}, exit_status, stderr_to_stdout]),
+    Out = collect(Vm, []),
+    case re:run(Out, "RESULT (.*)$", [multiline, {capture, all_but_first, list}]) of
+        {match, [Term]} ->
+            {ok, Tokens, _} = erl_scan:string(Term ++ "."),
+            {ok, Result} = erl_parse:parse_term(Tokens),
+            Result;
+        nomatch ->
+            io:format(standard_error, "the job failed:~n~s~n", [Out]),
+            halt(1)
+    end.
+
+collect(Vm, Acc) ->
+    receive
+        {Vm, {data, Data}} -> collect(Vm, [Data | Acc]);
+        {Vm, {exit_status, _}} -> lists:append(lists:reverse(Acc))
+    end.
+
+%% In the fresh VM: the application on one JSON Lines source, the job's
+%% three steps timed one after the other.
+child(#{file := File, plans := Plans, data_dir := DataDir, shards := Shards, backend := Backend}) ->
+    logger:set_primary_config(level, error),
+    ok = application:load(tally),
+    Env = [{data_dir, DataDir}, {backend, Backend}, {shards, Shards}, {plans, Plans}, {bus, none},
+           {sources, [#{name => <<"edge">>, format => json_lines, path => File}]}],
+    [application:set_env(tally, K, V) || {K, V} <- Env],
+    T0 = now_s(),
+    {ok, _} = application:ensure_all_started(tally),
+    ok = tally_pipeline:sync(),
+    T1 = now_s(),
+    {ok, #{lines := Lines}} = tally_pipeline:close_period(<<"2026-10">>),
+    T2 = now_s(),
+    ok = tally_pipeline:drain(infinity),
+    T3 = now_s(),
+    Result = #{ingest_s => T1 - T0, close_s => T2 - T1, publish_s => T3 - T2, lines => Lines,
+               peak_rss => proc_field("status", "VmHWM:\\s*(\\d+) kB") * 1024,
+               written => proc_field("io", "write_bytes:\\s*(\\d+)")},
+    io:format("RESULT ~0p~n", [Result]),
+    halt(0).
+
+now_s() -> erlang:monotonic_time(microsecond) / 1.0e6.
+
+proc_field(File, Re) ->
+    {ok, Bin} = file:read_file("/proc/self/" ++ File),
+    {match, [N]} = re:run(Bin, Re, [{capture, all_but_first, list}]),
+    list_to_integer(N).

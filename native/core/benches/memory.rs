@@ -1,0 +1,161 @@
+//! Memory you can plan for: a month of usage for N series, state by state,
+//! measured by a counting allocator (live bytes the aggregator asked for;
+//! the system allocator adds its own rounding on top). No files written.
+//!
+//! Each scenario fills October 2026 (31 days) for N series (N customers,
+//! one resource each) and prints the aggregator's live bytes, per series
+//! and per event, after subtracting what the same series cost with one
+//! event (the series table and one window):
+//!
+//! * `windows`: the `requests` sum meter, hourly windows, one event per
+//!   hour (744 windows a series), no dedup: the cost of a window.
+//! * `rate intervals`: `bandwidth_out_bytes` (a rate meter), monthly
+//!   windows, one event per 5-minute interval (8928 a series), no dedup:
+//!   the cost of a 5-minute interval kept for the 95th percentile.
+//! * `gauge samples`: `storage_bytes` (a gauge), monthly windows, a sample
+//!   an hour, no dedup: the cost of a sample kept for GB-months and peaks.
+//! * `dedup digests`: `requests`, monthly windows, an event an hour, dedup
+//!   by id on, less the same without dedup: the cost of remembering an id.
+//!
+//!   cargo bench -p tally_core --bench memory            # N = 1000
+//!   MEM_SERIES=5000 cargo bench -p tally_core --bench memory
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tally_core::aggregate::{Aggregator, AggregatorConfig, Window};
+use tally_core::UsageEvent;
+
+struct Counting;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+const OCT: i64 = 1_790_812_800_000; // 2026-10-01T00:00:00Z
+const MONTH_MS: i64 = 31 * 24 * 3_600_000;
+
+struct Scenario {
+    name: &'static str,
+    meter: &'static str,
+    window: Window,
+    dedup: bool,
+    step_ms: i64,
+}
+
+/// Live bytes of an aggregator holding `steps` events per series for `n`
+/// series (events applied one time step at a time, all series each step).
+fn fill(s: &Scenario, n: usize, steps: i64) -> usize {
+    let config = AggregatorConfig {
+        window: s.window,
+        dedup: s.dedup,
+        ..AggregatorConfig::default()
+    };
+    let customers: Vec<String> = (0..n).map(|i| format!("customer-{i:07}")).collect();
+    let before = LIVE.load(Ordering::Relaxed);
+    let mut agg = Aggregator::new(config);
+    let mut batch: Vec<UsageEvent> = Vec::with_capacity(n);
+    for step in 0..steps {
+        batch.clear();
+        for (i, c) in customers.iter().enumerate() {
+            batch.push(UsageEvent {
+                id: format!("evt-{step}-{i}"),
+                source: "edge".into(),
+                customer: c.clone(),
+                resource: "bucket-0".into(),
+                meter: s.meter.into(),
+                value: 1000 + (step as u64 % 97),
+                time_ms: OCT + step * s.step_ms,
+            });
+        }
+        agg.apply_all(&batch);
+    }
+    drop(batch);
+    let live = LIVE.load(Ordering::Relaxed) - before;
+    std::hint::black_box(&agg);
+    live
+}
+
+fn main() {
+    // `cargo bench` passes --bench; nothing else is read from the command line.
+    let n: usize = std::env::var("MEM_SERIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let scenarios = [
+        Scenario {
+            name: "windows (hourly)",
+            meter: "requests",
+            window: Window::Hour,
+            dedup: false,
+            step_ms: 3_600_000,
+        },
+        Scenario {
+            name: "rate intervals (5 min)",
+            meter: "bandwidth_out_bytes",
+            window: Window::Month,
+            dedup: false,
+            step_ms: 300_000,
+        },
+        Scenario {
+            name: "gauge samples (hourly)",
+            meter: "storage_bytes",
+            window: Window::Month,
+            dedup: false,
+            step_ms: 3_600_000,
+        },
+        Scenario {
+            name: "dedup digests (hourly)",
+            meter: "requests",
+            window: Window::Month,
+            dedup: true,
+            step_ms: 3_600_000,
+        },
+    ];
+    println!("{n} series, October 2026 (31 days); live heap bytes by a counting allocator");
+    println!(
+        "{:<24} {:>9} {:>14} {:>16} {:>15} {:>15}",
+        "state", "events", "bytes total", "bytes/series", "base/series", "bytes/event"
+    );
+    let plain = Scenario {
+        name: "",
+        meter: "requests",
+        window: Window::Month,
+        dedup: false,
+        step_ms: 3_600_000,
+    };
+    for s in &scenarios {
+        let steps = MONTH_MS / s.step_ms;
+        let total = fill(s, n, steps);
+        // What the series cost with one event each: the series entry, one
+        // window, one period slot. The rest is the state this row is about.
+        let base = fill(s, n, 1);
+        let extra = if s.dedup {
+            // dedup: against the same events without it.
+            total - fill(&plain, n, steps)
+        } else {
+            total - base
+        };
+        let events = n as i64 * steps;
+        println!(
+            "{:<24} {:>9} {:>14} {:>16.1} {:>15.1} {:>15.1}",
+            s.name,
+            events,
+            total,
+            total as f64 / n as f64,
+            base as f64 / n as f64,
+            extra as f64 / (events - if s.dedup { 0 } else { n as i64 }) as f64
+        );
+    }
+}
