@@ -62,9 +62,10 @@ run_and_report(Period) ->
 %% status, 1 with the reason printed when it did not return one.
 -spec watched(fun(() -> 0 | 1)) -> 0 | 1.
 watched(Job) ->
-    {Pid, Ref} = spawn_monitor(fun() -> exit({status, Job()}) end),
+    Watcher = self(),
+    {Pid, Ref} = spawn_monitor(fun() -> Watcher ! {job_status, self(), Job()} end),
     receive
-        {'DOWN', Ref, process, Pid, {status, S}} -> S;
+        {job_status, Pid, S} -> true = erlang:demonitor(Ref, [flush]), S;
         {'DOWN', Ref, process, Pid, Reason} ->
             io:format(standard_error, "tally job failed: ~p~n", [Reason]),
             1
