@@ -134,4 +134,5 @@ run: release
 	@echo "invoice lines: _build/run/invoices.jsonl; rejected lines: _build/run/rejects.jsonl"
 
 clean:
-	rm -rf _build _gen target priv/libtally_nif.so priv/tally_port build examples/gleam_app/build
+	cargo clean
+	rm -rf _build _gen priv/libtally_nif.so priv/tally_port build examples/gleam_app/build

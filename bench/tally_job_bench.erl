@@ -3,6 +3,7 @@
 %%
 %%   make bench-job                                  # SIZES=100:10000,100:100000,1000:1000000
 %%   SIZES=10:10000 make bench-job                   # a quick one
+%%   OUTBOX_LINES=75000                              # the outbox alone, at the end
 %%
 %% SIZES lists MB:CUSTOMERS pairs: JSON Lines from bench/gen_data.py (four
 %% buckets per customer, so KEYS = 4 x CUSTOMERS, events at random times of
@@ -21,13 +22,44 @@ main() ->
     Sizes = [parse_size(S) || S <- string:lexemes(os:getenv("SIZES", "100:10000,100:100000,1000:1000000"), ",")],
     DataDir = os:getenv("DATA_DIR", "_build/bench/data"),
     ok = filelib:ensure_dir(filename:join(DataDir, "x")),
-    Cli = filename:absname("target/release/tally"),
+    %% Where cargo built the command line (CARGO_TARGET_DIR honoured).
+    Cli = filename:join([string:trim(os:cmd("scripts/cargo_target_dir.sh")), "release", "tally"]),
     Plans = filename:absname("bench/plans_job.json"),
     io:format("~-6s ~9s ~8s | ~9s ~9s | ~9s ~9s ~9s ~9s ~9s ~9s ~9s | ~8s ~8s | ~s~n",
               ["MB", "customers", "lines", "aggr s", "bill s", "ingest s", "MB/s", "close s", "publish s",
                "job s", "peak RSS", "written", "job/aggr", "bill/aggr", "lines"]),
     [row(Mb, Customers, DataDir, Cli, Plans) || {Mb, Customers} <- Sizes],
+    outbox(list_to_integer(os:getenv("OUTBOX_LINES", "75000"))),
     halt(0).
+
+%% The outbox alone: OUTBOX_LINES invoice-sized items (330 bytes) put at
+%% once, put again (all waiting: nothing stored), then drained through the
+%% publisher into the file sink.
+outbox(N) ->
+    Dir = string:trim(os:cmd("mktemp -d -t tally-benchoutbox-XXXXXX")),
+    Pad = binary:copy(<<"x">>, 250),
+    Items = [{K, <<"tally.invoices">>, <<"{\"key\":\"", K/binary, "\",\"pad\":\"", Pad/binary, "\"}">>}
+             || I <- lists:seq(1, N), K <- [<<"cust-", (integer_to_binary(I))/binary, "/*/m/total/2026-10/v1">>]],
+    Bytes = lists:sum([byte_size(P) || {_, _, P} <- Items]),
+    {ok, O} = tally_outbox:start_link(#{dir => filename:join(Dir, "outbox")}),
+    {Put, ok} = timer:tc(fun() -> tally_outbox:put(O, Items) end),
+    {Again, ok} = timer:tc(fun() -> tally_outbox:put(O, Items) end),
+    T0 = erlang:monotonic_time(microsecond),
+    {ok, _P} = tally_publisher:start_link(#{outbox => O, sink => {tally_sink_file, #{path => filename:join(Dir, "invoices.jsonl")}}}),
+    wait_empty(O),
+    Drain = erlang:monotonic_time(microsecond) - T0,
+    io:format("~noutbox: put ~b lines (~.1f MB) in ~.2f s (~b lines/s); the same put again ~.2f s; "
+              "drained to the file sink in ~.2f s (~b lines/s)~n",
+              [N, Bytes / 1.0e6, Put / 1.0e6, round(N / (Put / 1.0e6)), Again / 1.0e6, Drain / 1.0e6,
+               round(N / (Drain / 1.0e6))]),
+    _ = os:cmd("rm -rf " ++ Dir),
+    ok.
+
+wait_empty(O) ->
+    case tally_outbox:size(O) of
+        0 -> ok;
+        _ -> timer:sleep(10), wait_empty(O)
+    end.
 
 parse_size(S) ->
     [Mb, C] = string:lexemes(S, ":"),

@@ -4,7 +4,7 @@
 -module(tally_app).
 -behaviour(application).
 
--export([start/2, stop/1]).
+-export([start/2, prep_stop/1, stop/1]).
 
 -spec start(application:start_type(), term()) -> {ok, pid()} | {error, term()}.
 start(_Type, _Args) ->
@@ -15,6 +15,12 @@ start(_Type, _Args) ->
         Error ->
             Error
     end.
+
+%% Before the tree stops, the shards save what they hold.
+-spec prep_stop(term()) -> term().
+prep_stop(State) ->
+    catch tally_ingest_sup:snapshot_all(),
+    State.
 
 -spec stop(term()) -> ok.
 stop(_State) ->

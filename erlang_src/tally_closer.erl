@@ -20,7 +20,7 @@
 
 -type summary() :: #{period := binary(), lines := non_neg_integer(),
                      customers := #{binary() => #{currency := binary(), amount_minor := integer(), lines := pos_integer()}},
-                     unbilled := [binary()]}.
+                     unbilled := [binary()], voids := non_neg_integer()}.
 -export_type([summary/0]).
 
 -spec start_link(tally_config:config()) -> {ok, pid()} | {error, term()}.
@@ -38,7 +38,7 @@ init(Config) ->
                  {ok, [List]} -> List;
                  {error, enoent} -> []
              end,
-    schedule(Config),
+    _ = schedule(Config),
     {ok, #state{config = Config, closed = Closed}}.
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
@@ -59,7 +59,7 @@ handle_cast(_Msg, State) -> {noreply, State}.
 
 -spec handle_info(term(), #state{}) -> {noreply, #state{}}.
 handle_info(check_schedule, #state{config = #{close := #{grace_ms := Grace}} = Config} = State) ->
-    schedule(Config),
+    _ = schedule(Config),
     Due = due_period(erlang:system_time(millisecond), Grace),
     case lists:member(Due, State#state.closed) of
         true ->
@@ -95,37 +95,53 @@ remember(Period, #state{config = Config, closed = Closed} = State) ->
 
 closed_path(#{data_dir := Dir}) -> filename:join(Dir, "closed.term").
 
-close(Period, #{plans := PlansPath, shards := N, invoice_version := Version, subject := Subject}) ->
+%% The sources are read to their end first (their files are complete for
+%% this close), as `tally bill` reads its files.
+close(Period, Config) ->
+    case tally_pipeline:read_to_end() of
+        ok -> bill(Period, Config);
+        {error, _} = Error -> Error
+    end.
+
+bill(Period, #{plans := PlansPath, shards := N, invoice_version := Version, subject := Subject} = Config) ->
     case read_plans(PlansPath) of
         {ok, Plans} ->
             %% Each shard bills its own customers (with usage or named in the
             %% plans), all at once; together they bill each customer once.
             Results = tally_shard:close_period(N, Period, Plans, Version),
             case [E || {error, E} <- Results] of
-                [] -> publish(Period, Subject, [Invoice || {ok, Invoice} <- Results]);
+                [] -> publish(Period, Subject, [Invoice || {ok, Invoice} <- Results], Version, Config);
                 [Error | _] -> {error, Error}
             end;
         {error, _} = Error ->
             Error
     end.
 
-%% Every shard's lines into the outbox, a shard at a time (its written
-%% form made once, here), then the summary.
-publish(Period, Subject, Invoices) ->
-    Put = fun({invoice, Lines, _}, {ok, Acc}) ->
-                  Items = [{tally_invoice:key(L), Subject, tally_invoice:to_json(L)} || L <- Lines],
-                  case tally_outbox:put(tally_outbox, Items) of
-                      ok -> {ok, summarise(Lines, Acc)};
-                      {error, Reason} -> {error, {outbox, Reason}}
-                  end;
-             (_, Error) ->
-                  Error
-          end,
-    case lists:foldl(Put, {ok, {0, #{}}}, Invoices) of
-        {ok, {Count, Customers}} ->
-            Unbilled = lists:usort(lists:append([U || {invoice, _, U} <- Invoices])),
-            {ok, #{period => Period, lines => Count, customers => Customers, unbilled => Unbilled}};
-        Error ->
+%% Every shard's lines, and the voids of a reissue (tally_reissue), into
+%% the outbox in one put (it checks what waits or was acknowledged once),
+%% then the period's keys recorded, then the summary (a customer's lines
+%% all come from one shard).
+publish(Period, Subject, Shards, Version, #{data_dir := DataDir}) ->
+    Items = [{MsgId, Subject, Json} || #{lines := Lines} <- Shards, {MsgId, Json} <- Lines],
+    case tally_reissue:voids(DataDir, Period, Version, Subject, Items) of
+        {ok, Voids, Record} ->
+            case tally_outbox:put(tally_outbox, Items ++ Voids) of
+                ok ->
+                    case Record() of
+                        ok ->
+                            {ok, #{period => Period,
+                                   lines => length(Items),
+                                   voids => length(Voids),
+                                   customers => lists:foldl(fun(#{customers := C}, Acc) -> maps:merge(Acc, C) end,
+                                                            #{}, Shards),
+                                   unbilled => lists:usort(lists:append([U || #{unbilled := U} <- Shards]))}};
+                        {error, Reason} ->
+                            {error, {issued, Reason}}
+                    end;
+                {error, Reason} ->
+                    {error, {outbox, Reason}}
+            end;
+        {error, _} = Error ->
             Error
     end.
 
@@ -135,15 +151,3 @@ read_plans(Path) ->
         {ok, Bin} -> {ok, Bin};
         {error, Reason} -> {error, {plans, Path, Reason}}
     end.
-
-summarise(Lines, Acc) ->
-    lists:foldl(
-        fun(L, {Count, Customers}) ->
-            C = tally_invoice:customer(L),
-            A = tally_invoice:amount(L),
-            {Count + 1,
-             case Customers of
-                 #{C := #{amount_minor := Sum, lines := N} = S} -> Customers#{C := S#{amount_minor := Sum + A, lines := N + 1}};
-                 _ -> Customers#{C => #{currency => tally_invoice:currency(L), amount_minor => A, lines => 1}}
-             end}
-        end, Acc, Lines).

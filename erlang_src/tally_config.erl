@@ -11,7 +11,9 @@
 %%          {backend, nif},                      % nif | port | gleam
 %%          {shards, 2},
 %%          {window, hour},                      % hour | day | month
-%%          {snapshot_ms, 5000},
+%%          {dedup, true},                       % drop events whose id was seen (memory per event)
+%%          {snapshot_ms, 60000},                % and when the input doubled, at least
+%%          {snapshot_bytes, 67108864},          %   snapshot_bytes since the last one
 %%          {poll_ms, 1000},
 %%          {sources, [#{name => <<"edge">>, format => json_lines, path => "in/edge"}]},
 %%          {plans, "plans.json"},
@@ -27,7 +29,8 @@
 -export([get/0]).
 
 -type config() :: #{data_dir := file:filename(), backend := tally_engine:backend(), shards := pos_integer(),
-                    aggregator := tuple(), snapshot_ms := pos_integer(), poll_ms := pos_integer(),
+                    aggregator := tuple(), snapshot_ms := pos_integer(), snapshot_bytes := pos_integer(),
+                    poll_ms := pos_integer(),
                     sources := [map()], plans := file:filename() | none, invoice_version := pos_integer(),
                     close := none | map(), bus := none | map(), subject := binary()}.
 -export_type([config/0]).
@@ -39,14 +42,15 @@ get() ->
     #{data_dir => path(os_env("TALLY_DATA_DIR", maps:get(data_dir, Env, "var/tally"))),
       backend => backend(os_env("TALLY_BACKEND", none), maps:get(backend, Env, nif)),
       shards => maps:get(shards, Env, 2),
-      aggregator => {aggregator_config, Window, true,
+      aggregator => {aggregator_config, Window, maps:get(dedup, Env, true),
                      [<<"bandwidth_out_bytes">>, <<"bandwidth_in_bytes">>], [<<"storage_bytes">>], [],
                      maps:get(gauge_gap_cap_ms, Env, 172800000)},
-      snapshot_ms => maps:get(snapshot_ms, Env, 5000),
+      snapshot_ms => maps:get(snapshot_ms, Env, 60000),
+      snapshot_bytes => maps:get(snapshot_bytes, Env, 67108864),
       poll_ms => maps:get(poll_ms, Env, 1000),
       sources => [S#{path := path(P)} || #{path := P} = S <- maps:get(sources, Env, [])],
       plans => case maps:get(plans, Env, none) of none -> none; Plans -> path(Plans) end,
-      invoice_version => maps:get(invoice_version, Env, 1),
+      invoice_version => invoice_version(os_env("TALLY_INVOICE_VERSION", none), maps:get(invoice_version, Env, 1)),
       close => maps:get(close, Env, none),
       bus => bus(bus_from_url(os_env("TALLY_NATS_URL", none), maps:get(bus, Env, none), Env)),
       subject => maps:get(subject, Env, <<"tally.invoices">>)}.
@@ -108,6 +112,14 @@ backend("nif", _) -> nif;
 backend("port", _) -> port;
 backend("gleam", _) -> gleam;
 backend(Other, _) -> error({bad_config, {'TALLY_BACKEND', Other, "expected nif, port or gleam"}}).
+
+%% TALLY_INVOICE_VERSION: a reissue of a period without editing sys.config.
+invoice_version(none, Version) -> Version;
+invoice_version(Text, _) ->
+    case string:to_integer(Text) of
+        {V, []} when V >= 0, V =< 16#FFFFFFFF -> V;
+        _ -> error({bad_config, {'TALLY_INVOICE_VERSION', Text, "expected an integer from 0 to 4294967295"}})
+    end.
 
 path(Path) ->
     case os_env("TALLY_BASE_DIR", none) of

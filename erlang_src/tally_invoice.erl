@@ -7,7 +7,14 @@
 %% string of digits; `version` a number.
 -module(tally_invoice).
 
--export([to_json/1, quantity/1, key/1, customer/1, currency/1, amount/1]).
+-export([to_json/1, quantity/1, key/1, customer/1, currency/1, amount/1, written/1]).
+-export([msg_id/1, msg_id/2, schema/0, void_to_json/3]).
+
+-type customer_total() :: #{currency := binary(), amount_minor := integer(), lines := pos_integer()}.
+-type written() :: #{lines := [{MsgId :: binary(), Json :: binary()}],
+                     customers := #{binary() => customer_total()},
+                     unbilled := [binary()]}.
+-export_type([written/0]).
 
 -type line() :: tuple().
 
@@ -30,6 +37,37 @@ to_json({invoice_line, Key, Customer, Resource, Meter, Measure, Period, Version,
        <<"\",\"unit_price\":\"">>, quantity(UnitPrice),
        <<"\",\"used\":\"">>, quantity(Used),
        <<"\",\"version\":">>, integer_to_binary(Version), $}]).
+
+%% A void: the line `Key` of an earlier version is gone from version
+%% `Version`. Its customer, resource, meter, measure and period are the
+%% key's parts, decoded. The same conventions as a line: keys in byte
+%% order, no spaces.
+-spec void_to_json(binary(), [binary()], non_neg_integer()) -> binary().
+void_to_json(Key, [Customer, Resource, Meter, Measure, Period], Version) ->
+    iolist_to_binary(
+      [<<"{\"customer\":">>, string(Customer),
+       <<",\"key\":">>, string(Key),
+       <<",\"measure\":">>, string(Measure),
+       <<",\"meter\":">>, string(Meter),
+       <<",\"period\":">>, string(Period),
+       <<",\"resource\":">>, string(Resource),
+       <<",\"version\":">>, integer_to_binary(Version),
+       <<",\"void\":true}">>]).
+
+%% What a line (or a void) is published under: its key and version,
+%% `KEY/vVERSION` (unambiguous: a key's parts never hold a bare `/`). The
+%% stream's duplicate window, the outbox's memory and the file sink work on
+%% it, so a reissue is never taken for a copy of the earlier version.
+-spec msg_id(line()) -> binary().
+msg_id(Line) -> msg_id(element(2, Line), element(8, Line)).
+
+-spec msg_id(binary(), non_neg_integer()) -> binary().
+msg_id(Key, Version) -> <<Key/binary, "/v", (integer_to_binary(Version))/binary>>.
+
+%% The `Tally-Schema` header: the JSON Schema a message follows
+%% (contract/invoice_line.v1.schema.json).
+-spec schema() -> binary().
+schema() -> <<"invoice_line.v1">>.
 
 %% An exact quantity's text: "12", "0.00000049", or "1/3" when the
 %% fraction has no finite decimal expansion (the twin of Rust's
@@ -110,6 +148,25 @@ escape(Orig, <<>>, Start, Len, Acc) ->
 
 hex(N) when N < 10 -> $0 + N;
 hex(N) -> $a + N - 10.
+
+%% An invoice in the written form, with each customer's total: what a
+%% shard hands the closer (made in the shard, so the shards format their
+%% lines at once, and only keys and text travel). A line goes under its
+%% key and version (`msg_id/1`).
+-spec written({invoice, [line()], [binary()]}) -> written().
+written({invoice, Lines, Unbilled}) ->
+    Customers = lists:foldl(
+                  fun(L, Acc) ->
+                          C = customer(L),
+                          A = amount(L),
+                          case Acc of
+                              #{C := #{amount_minor := Sum, lines := N} = T} ->
+                                  Acc#{C := T#{amount_minor := Sum + A, lines := N + 1}};
+                              _ ->
+                                  Acc#{C => #{currency => currency(L), amount_minor => A, lines => 1}}
+                          end
+                  end, #{}, Lines),
+    #{lines => [{msg_id(L), to_json(L)} || L <- Lines], customers => Customers, unbilled => Unbilled}.
 
 -spec key(line()) -> binary().
 key(Line) -> element(2, Line).

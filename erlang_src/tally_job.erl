@@ -62,10 +62,12 @@ run_and_report(Period) ->
 %% status, 1 with the reason printed when it did not return one.
 -spec watched(fun(() -> 0 | 1)) -> 0 | 1.
 watched(Job) ->
-    Watcher = self(),
-    {Pid, Ref} = spawn_monitor(fun() -> Watcher ! {job_status, self(), Job()} end),
+    Self = self(),
+    {Pid, Ref} = spawn_monitor(fun() -> Self ! {self(), status, Job()} end),
     receive
-        {job_status, Pid, S} -> true = erlang:demonitor(Ref, [flush]), S;
+        {Pid, status, S} ->
+            erlang:demonitor(Ref, [flush]),
+            S;
         {'DOWN', Ref, process, Pid, Reason} ->
             io:format(standard_error, "tally job failed: ~p~n", [Reason]),
             1

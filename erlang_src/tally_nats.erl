@@ -23,7 +23,7 @@
 -module(tally_nats).
 -behaviour(gen_server).
 
--export([start_link/1, request/5, js_publish/4, create_stream/3, subscribe/3, is_connected/1, max_payload/1, stop/1]).
+-export([start_link/1, request/5, js_publish/4, js_publish/5, create_stream/3, subscribe/3, is_connected/1, max_payload/1, stop/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -define(CONNECT_TIMEOUT, 5000).
@@ -84,11 +84,11 @@ is_connected(Client) ->
 max_payload(Client) ->
     gen_server:call(Client, max_payload).
 
-%% Publishes with a reply inbox and waits for the first reply. A status in
-%% the reply's header line (503: no responders) comes first in its headers.
--type reply_headers() :: [{status, non_neg_integer()} | {binary(), binary()}].
+%% Publishes with a reply inbox and waits for the first reply.
+%% The reply's headers lead with `{status, Code}` when the server gave a
+%% status (503: no responders).
 -spec request(pid(), binary(), tally_nats_proto:headers(), iodata(), timeout()) ->
-          {ok, {reply_headers(), binary()}} | {error, term()}.
+          {ok, {[{status, non_neg_integer()} | {binary(), binary()}], binary()}} | {error, term()}.
 request(Client, Subject, Headers, Payload, Timeout) ->
     gen_server:call(Client, {request, Subject, Headers, Payload, Timeout}, infinity).
 
@@ -96,7 +96,12 @@ request(Client, Subject, Headers, Payload, Timeout) ->
 %% acknowledgement: `{ok, #{stream, seq, duplicate}}` once it is stored.
 -spec js_publish(pid(), binary(), binary(), iodata()) -> {ok, map()} | {error, term()}.
 js_publish(Client, Subject, MsgId, Payload) ->
-    case request(Client, Subject, [{<<"Nats-Msg-Id">>, MsgId}], Payload, 5000) of
+    js_publish(Client, Subject, MsgId, [], Payload).
+
+%% The same with more headers after `Nats-Msg-Id` (the invoice schema's).
+-spec js_publish(pid(), binary(), binary(), tally_nats_proto:headers(), iodata()) -> {ok, map()} | {error, term()}.
+js_publish(Client, Subject, MsgId, Headers, Payload) ->
+    case request(Client, Subject, [{<<"Nats-Msg-Id">>, MsgId} | Headers], Payload, 5000) of
         {ok, {[{status, 503} | _], _}} -> {error, no_stream_for_subject};
         {ok, {_, Body}} ->
             case tally_json:decode(Body) of
@@ -206,7 +211,7 @@ handle_info(connect, #state{socket = none} = State) ->
             {noreply, retry_later(Reason, State)}
     end;
 handle_info({Tag, Socket, Bytes}, #state{socket = Socket} = State) when Tag =:= tcp; Tag =:= ssl ->
-    case setopts(State#state.transport, State#state.socket, [{active, once}]) of
+    case setopts(State, [{active, once}]) of
         ok -> handle_bytes(Bytes, State);
         {error, Reason} -> {noreply, disconnected(Reason, State)}
     end;
@@ -248,8 +253,8 @@ ping_interval(#state{opts = Opts}) -> maps:get(ping_interval, Opts, ?PING_INTERV
 
 send(#state{transport = T, socket = Socket}, Data) -> T:send(Socket, Data).
 
-setopts(gen_tcp, Socket, Opts) -> inet:setopts(Socket, Opts);
-setopts(ssl, Socket, Opts) -> ssl:setopts(Socket, Opts).
+setopts(#state{transport = gen_tcp, socket = Socket}, Opts) -> inet:setopts(Socket, Opts);
+setopts(#state{transport = ssl, socket = Socket}, Opts) -> ssl:setopts(Socket, Opts).
 
 %% Connects and reads INFO; upgrades to TLS when the server requires it or
 %% it is configured (refusing when it cannot be had); sends CONNECT and PING
@@ -294,11 +299,12 @@ login(Transport, Socket, Info, Rest0, Opts, State, Deadline) ->
                  false -> Sent;
                  Error -> Error
              end,
-    case Result of
-        {ok, _, _, _, _} -> ok = setopts(Transport, Socket, [{active, once}]);
-        _ when Transport =:= ssl -> _ = ssl:close(Socket), ok;
-        _ -> ok
-    end,
+    _ = case Result of
+            {ok, _, _, _, _} when Transport =:= ssl -> ok = ssl:setopts(Socket, [{active, once}]);
+            {ok, _, _, _, _} -> ok = inet:setopts(Socket, [{active, once}]);
+            _ when Transport =:= ssl -> ssl:close(Socket);
+            _ -> ok
+        end,
     Result.
 
 %% TLS when the server asks for it (tls_required) or it is configured; a
@@ -448,10 +454,10 @@ deliver(Subject, <<"1">>, {Status, Headers}, Payload, State) ->
             State
     end;
 deliver(Subject, Sid, {_Status, Headers}, Payload, State) ->
-    case maps:find(Sid, State#state.subs) of
-        {ok, {_, Pid}} -> Pid ! {nats_msg, Sid, Subject, Headers, Payload}, ok;
-        error -> ok
-    end,
+    _ = case maps:find(Sid, State#state.subs) of
+            {ok, {_, Pid}} -> Pid ! {nats_msg, Sid, Subject, Headers, Payload};
+            error -> ok
+        end,
     State.
 
 %% The connection is gone: every waiting request fails now (its message may

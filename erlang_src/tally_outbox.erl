@@ -132,17 +132,21 @@ valid(_) -> false.
 %% The items whose key is neither acknowledged before, nor waiting, nor an
 %% earlier item of the same put.
 fresh(Items, Dir, Waiting) ->
-    Groups = lists:usort([group(K) || {K, _, _} <- Items]),
-    Acked = maps:from_list([{G, acked_set(Dir, G)} || G <- Groups]),
+    Grouped = [{group(K), I} || {K, _, _} = I <- Items],
+    Acked = maps:from_list([{G, acked_set(Dir, G)} || G <- lists:usort([G || {G, _} <- Grouped])]),
     {Out, _} = lists:foldl(
-                 fun({K, _, _} = I, {Acc, Seen}) ->
+                 fun({G, {K, _, _} = I}, {Acc, Seen}) ->
                          case is_map_key(K, Seen) orelse is_map_key(K, Waiting)
-                             orelse is_map_key(digest(K), maps:get(group(K), Acked)) of
+                             orelse was_acked(K, maps:get(G, Acked)) of
                              true -> {Acc, Seen};
                              false -> {[I | Acc], Seen#{K => true}}
                          end
-                 end, {[], #{}}, Items),
+                 end, {[], #{}}, Grouped),
     lists:reverse(Out).
+
+%% (No digest to compute for a period nothing was acknowledged of yet.)
+was_acked(_Key, Set) when map_size(Set) =:= 0 -> false;
+was_acked(Key, Set) -> is_map_key(digest(Key), Set).
 
 %% The keys waiting in the outbox, read from its batches (a put is rare
 %% and its work is already proportional to the lines; nothing is held

@@ -5,7 +5,7 @@
 %%   bin/tally eval 'tally_pipeline:close_period(<<"2026-10">>).'
 -module(tally_pipeline).
 
--export([close_period/1, sync/0, drain/1, status/0]).
+-export([close_period/1, sync/0, read_to_end/0, drain/1, status/0]).
 %% The same for tally/pipeline.gleam, in its types' shapes.
 -export([close_period_for_gleam/1, sync_for_gleam/0, drain_for_gleam/1]).
 
@@ -16,17 +16,22 @@ close_period(Period) when is_binary(Period) ->
     tally_closer:close_period(Period).
 
 %% Every collector reads what its source holds now and hands it over. A
-%% collector that restarts meanwhile (its supervisor starts a new one) is
-%% asked again, up to ?SYNC_ATTEMPTS times; no timeout, the reading grows
-%% with the input. Fails with the reason when the collectors are gone.
--define(SYNC_ATTEMPTS, 20).
+%% collector, or the collectors' supervisor, that restarts meanwhile (a
+%% shard crash restarts the collectors after it) is asked again, every
+%% 100 ms while the ingest supervisor lives, up to ?SYNC_ATTEMPTS times (a
+%% crash loop); no timeout on a sync itself, the reading grows with the
+%% input. Fails with the reason when the collectors are gone for good.
+-define(SYNC_ATTEMPTS, 600).
 
 -spec sync() -> ok | {error, term()}.
 sync() ->
+    sync(?SYNC_ATTEMPTS).
+
+sync(Attempts) ->
     try tally_collectors_sup:collectors() of
-        Collectors -> sync_each([Name || {Name, _} <- Collectors], ?SYNC_ATTEMPTS)
+        Collectors -> sync_each([Name || {Name, _} <- Collectors], Attempts)
     catch
-        exit:Reason -> {error, {collectors, Reason}}
+        exit:Why -> again(fun sync/1, Attempts, {collectors, Why})
     end.
 
 sync_each([], _Attempts) ->
@@ -40,17 +45,35 @@ sync_each([Name | Rest] = Names, Attempts) ->
                          _ -> {restarted, not_running}
                      end
              catch
-                 exit:Gone -> {error, {collectors, Gone}}
+                 exit:Gone -> {restarted, {collectors, Gone}}
              end,
     case Result of
         ok -> sync_each(Rest, Attempts);
-        {restarted, Why} when Attempts > 1 ->
-            logger:notice(#{msg => "collector restarted during sync, asking again", source => Name, reason => Why}),
-            timer:sleep(100),
-            sync_each(Names, Attempts - 1);
-        {restarted, Why} -> {error, {collector_sync, Name, Why}};
-        {error, _} = Error -> Error
+        {restarted, Why} -> again(fun(A) -> sync_each(Names, A) end, Attempts, {collector_sync, Name, Why})
     end.
+
+%% Once more after 100 ms, while the ingest supervisor is there to restart things.
+again(Fun, Attempts, Why) ->
+    case Attempts > 1 andalso is_pid(whereis(tally_ingest_sup)) of
+        true ->
+            logger:notice(#{msg => "collectors restarting during sync, asking again", reason => Why}),
+            timer:sleep(100),
+            Fun(Attempts - 1);
+        false ->
+            {error, Why}
+    end.
+
+%% Every collector reads its source to its end, a last line without a
+%% newline included (the files are complete: a period is being closed).
+%% A collector that stops meanwhile is an error (it restarts; try again).
+-spec read_to_end() -> ok | {error, {read_to_end, binary(), term()}}.
+read_to_end() ->
+    lists:foldl(fun({Name, Pid}, ok) ->
+                        try tally_collector:read_to_end(Pid)
+                        catch exit:Reason -> {error, {read_to_end, Name, Reason}}
+                        end;
+                   (_, Error) -> Error
+                end, ok, tally_collectors_sup:collectors()).
 
 %% Waits until the outbox is empty (everything published and acknowledged).
 %% The wait grows with the work: it fails only when nothing was published

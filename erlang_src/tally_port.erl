@@ -56,7 +56,7 @@
               op :: atom(),
               args :: tuple(),               % with logical handles
               created = none :: pos_integer() | none,
-              seq :: pos_integer(),
+              seq :: non_neg_integer(),               % 0 while replaying
               timer :: reference() | undefined}).
 
 -record(state, {port :: port(),
@@ -480,9 +480,8 @@ rebuild(#state{journal = J} = State) ->
 
 replay([], State) ->
     {ok, State};
-replay([{Seq, Op, Args, Created} | Rest], State) ->
-    %% No caller waits for a replayed request; it keeps its journal number.
-    Req = #req{from = none, op = Op, args = Args, created = Created, seq = Seq},
+replay([{_Seq, Op, Args, Created} | Rest], State) ->
+    Req = #req{from = none, op = Op, args = Args, created = Created, seq = 0},
     case physical_args(Req, State) of
         {ok, Physical} ->
             case sync(Op, Physical, State) of

@@ -1,22 +1,35 @@
 %% @doc An aggregator process: the usage of one shard of customers (a
-%% customer's shard is `tally_core::shard::shard_of`). Collectors hand it
-%% parsed events with the position in their source that those events reach;
-%% it applies them, and its snapshot (the aggregator's export plus those
-%% positions) is written to disk every `snapshot_ms` and at period close.
-%% A restarted shard restores from its snapshot; collectors resume from the
-%% lowest position any shard holds, and the events some shards see twice
-%% are dropped by the aggregator's deduplication, so a crash neither loses
-%% nor double-counts.
+%% customer's shard is the engine's `shard_of`, the one rule). Collectors
+%% send it, per chunk of a file, the engine's batch of the chunk's events
+%% for this shard (opaque: no usage event is a term here), where the chunk
+%% starts and the position it reaches; it applies the batch unless it
+%% already has (its record of that file is at or past the chunk:
+%% `tally_source_pos:decide/3`), so input read again after a restart is
+%% skipped by position. Shards apply their batches concurrently (each on a
+%% dirty scheduler with the NIF).
+%%
+%% Snapshots are written by the engine straight to disk
+%% (`aggregator_save`, atomic), the positions and the length of the late
+%% file inside them, so state and positions are always saved together. A
+%% snapshot is due when the input applied since the last one reaches twice
+%% the input applied before it (at least `snapshot_bytes`, 64 MiB): the
+%% bytes written grow with the log of the input, not with the input;
+%% and every `snapshot_ms` when anything changed, at period close and at
+%% an orderly stop. A snapshot that cannot be read is moved aside
+%% (`.bad`) and the shard starts empty: the collectors read its sources
+%% again from the start, which the other shards skip by position.
 %%
 %% Events for a closed period are appended to `late-N.jsonl` (not dropped).
+%% A restored shard cuts that file back to the length its snapshot
+%% recorded: the events after it are applied, and appended, again.
 -module(tally_shard).
 -behaviour(gen_server).
 
--export([start_link/1, apply_events/4, positions/1, snapshot/1, close_period/4, windows/1, counters/1, name/1]).
+-export([start_link/1, send_batch/5, positions/1, snapshot/1, close_period/4, windows/1, counters/1, name/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
--type position() :: {Offset :: non_neg_integer(), Line :: non_neg_integer()}.
--type source_key() :: {Source :: binary(), File :: binary()}.
+-type position() :: tally_source_pos:pos().
+-type source_key() :: {Source :: binary(), File :: tally_source_pos:id()}.
 -export_type([position/0, source_key/0]).
 
 -record(state, {index :: non_neg_integer(),
@@ -25,8 +38,13 @@
                 positions = #{} :: #{source_key() => position()},
                 dir :: file:filename(),
                 snapshot_ms :: pos_integer(),
+                snapshot_bytes :: pos_integer(),
                 dirty = false :: boolean(),
+                work = 0 :: non_neg_integer(),          % input bytes applied since the last snapshot
+                work_before = 0 :: non_neg_integer(),   % ... and up to it
                 late = 0 :: non_neg_integer()}).
+
+-define(SNAPSHOT_BYTES, 67108864).
 
 -spec name(non_neg_integer()) -> atom().
 name(Index) -> list_to_atom("tally_shard_" ++ integer_to_list(Index)).
@@ -36,10 +54,15 @@ name(Index) -> list_to_atom("tally_shard_" ++ integer_to_list(Index)).
 start_link(#{index := Index} = Opts) ->
     gen_server:start_link({local, name(Index)}, ?MODULE, Opts, []).
 
-%% Applies events and records that the source is read up to Position.
--spec apply_events(atom() | pid(), source_key(), position(), [tuple()]) -> ok | {error, term()}.
-apply_events(Shard, Key, Position, Events) ->
-    gen_server:call(Shard, {apply, Key, Position, Events}, 60000).
+%% Asks the shard to apply its batch of a chunk of a file (generation and
+%% offset From; none: no events for it) and to record that the file is
+%% read up to To; a chunk the shard already has is skipped. The reply (ok
+%% or {error, _}) comes to gen_server:receive_response/2: the collector
+%% sends every shard its batch, then waits for them all.
+-spec send_batch(atom() | pid(), source_key(), {non_neg_integer(), non_neg_integer()}, position(), term()) ->
+          gen_server:request_id().
+send_batch(Shard, Key, From, To, Batch) ->
+    gen_server:send_request(Shard, {apply, Key, From, To, Batch}).
 
 -spec positions(atom() | pid()) -> #{source_key() => position()}.
 positions(Shard) -> gen_server:call(Shard, positions, 60000).
@@ -49,11 +72,12 @@ snapshot(Shard) -> gen_server:call(Shard, snapshot, 60000).
 
 %% Closes a period (`<<"2026-10">>`) in each of the shards 0..Shards-1 at
 %% once (each on its own dirty scheduler with the NIF); each bills the
-%% customers `tally_core::shard::shard_of` gives it, then snapshots. The
+%% customers `tally_core::shard::shard_of` gives it, snapshots, and answers
+%% with its lines in the written form (tally_invoice:written/1). The
 %% results come in shard order. No timeout: the work grows with the usage;
 %% a shard that dies answers with its exit reason.
 -spec close_period(pos_integer(), binary(), binary(), non_neg_integer()) ->
-          [{ok, tuple()} | {error, term()}].
+          [{ok, tally_invoice:written()} | {error, term()}].
 close_period(Shards, Period, Plans, Version) ->
     Requests = [gen_server:send_request(name(I), {close_period, Period, Plans, Version, I, Shards})
                 || I <- lists:seq(0, Shards - 1)],
@@ -72,7 +96,8 @@ counters(Shard) -> gen_server:call(Shard, counters, 60000).
 init(#{index := Index, backend := Backend, dir := Dir, config := Config} = Opts) ->
     ok = filelib:ensure_dir(filename:join(Dir, "x")),
     State0 = #state{index = Index, backend = Backend, dir = Dir,
-                    snapshot_ms = maps:get(snapshot_ms, Opts, 5000)},
+                    snapshot_ms = maps:get(snapshot_ms, Opts, 5000),
+                    snapshot_bytes = maps:get(snapshot_bytes, Opts, ?SNAPSHOT_BYTES)},
     case restore(State0, Config) of
         {ok, State} ->
             erlang:send_after(State#state.snapshot_ms, self(), snapshot),
@@ -82,44 +107,62 @@ init(#{index := Index, backend := Backend, dir := Dir, config := Config} = Opts)
     end.
 
 restore(#state{backend = B} = State, Config) ->
-    case file:read_file(snapshot_path(State)) of
-        {ok, Bin} ->
-            #{export := Export, positions := Positions} = binary_to_term(Bin, [safe]),
-            case tally_engine:call(B, aggregator_restore, [Export]) of
-                {ok, Agg} ->
-                    logger:notice(#{msg => "shard restored", shard => State#state.index,
-                                    sources => map_size(Positions)}),
-                    {ok, State#state{aggregator = Agg, positions = Positions}};
-                {error, Reason} ->
-                    {error, {bad_snapshot, snapshot_path(State), Reason}}
-            end;
-        {error, enoent} ->
-            case tally_engine:call(B, aggregator_new, [Config]) of
-                {ok, Agg} -> {ok, State#state{aggregator = Agg}};
-                {error, Reason} -> {error, Reason}
-            end;
+    Path = snapshot_path(State),
+    case filelib:is_regular(Path) andalso tally_engine:call(B, aggregator_load, [Path]) of
+        {ok, {loaded, Agg, Extra}} ->
+            %% The positions' keys are atoms of tally_source_pos: loaded first, so `safe` knows them.
+            {module, _} = code:ensure_loaded(tally_source_pos),
+            #{positions := Positions, late_bytes := LateBytes} = binary_to_term(Extra, [safe]),
+            logger:notice(#{msg => "shard restored", shard => State#state.index, sources => map_size(Positions)}),
+            ok = cut_late(LateBytes, State),
+            {ok, State#state{aggregator = Agg, positions = Positions}};
         {error, Reason} ->
-            {error, {snapshot_path(State), Reason}}
+            %% Damaged, or not a snapshot of this engine: kept aside, rebuilt from the sources.
+            Aside = <<Path/binary, ".bad">>,
+            logger:error(#{msg => "shard snapshot refused, rebuilding from the sources", shard => State#state.index,
+                           path => Path, reason => Reason, moved_to => Aside}),
+            ok = file:rename(Path, Aside),
+            fresh(State, Config);
+        false ->
+            fresh(State, Config)
+    end.
+
+fresh(#state{backend = B} = State, Config) ->
+    ok = cut_late(0, State),
+    case tally_engine:call(B, aggregator_new, [Config]) of
+        {ok, Agg} -> {ok, State#state{aggregator = Agg}};
+        {error, Reason} -> {error, Reason}
     end.
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
-handle_call({apply, Key, Position, Events}, _From, #state{backend = B, aggregator = A} = State) ->
-    Result = case Events of
-                 [] -> {ok, {counters, 0, 0, 0}};
-                 _ -> tally_engine:call(B, aggregator_add_events, [A, Events])
-             end,
-    case Result of
-        {ok, {counters, _Applied, _Duplicates, Late}} ->
-            State1 = keep_late(Late, State),
-            {reply, ok, State1#state{positions = maps:put(Key, Position, State#state.positions), dirty = true}};
+handle_call({apply, Key, From, To, Batch}, _From, #state{backend = B, aggregator = A} = State) ->
+    case tally_source_pos:decide(maps:get(Key, State#state.positions, none), From, To) of
+        skip ->
+            {reply, ok, State};
         {error, _} = Error ->
-            {reply, Error, State}
+            {reply, Error, State};
+        apply ->
+            Result = case Batch of
+                         none -> {ok, {counters, 0, 0, late_count(State)}};
+                         _ -> tally_engine:call(B, aggregator_apply_batch, [A, Batch])
+                     end,
+            case Result of
+                {ok, {counters, _Applied, _Duplicates, Late}} ->
+                    State1 = keep_late(Late, State),
+                    {_, FromOffset} = From,
+                    Work = State1#state.work + max(0, maps:get(offset, To) - FromOffset),
+                    State2 = State1#state{positions = maps:put(Key, To, State#state.positions), dirty = true,
+                                          work = Work},
+                    {reply, ok, snapshot_if_due(State2)};
+                {error, _} = Error ->
+                    {reply, Error, State}
+            end
     end;
 handle_call(positions, _From, State) ->
     {reply, State#state.positions, State};
 handle_call(snapshot, _From, State) ->
     case write_snapshot(State) of
-        ok -> {reply, ok, State#state{dirty = false}};
+        ok -> {reply, ok, saved(State)};
         Error -> {reply, Error, State}
     end;
 handle_call({close_period, Period, Plans, Version, Shard, Shards}, _From,
@@ -127,7 +170,8 @@ handle_call({close_period, Period, Plans, Version, Shard, Shards}, _From,
     case tally_engine:call(B, aggregator_close_shard, [A, Period, Plans, Version, Shard, Shards]) of
         {ok, Invoice} ->
             ok = write_snapshot(State),
-            {reply, {ok, Invoice}, State#state{dirty = false}};
+            %% Written here: the shards format their lines at once.
+            {reply, {ok, tally_invoice:written(Invoice)}, State#state{dirty = false}};
         {error, _} = Error ->
             {reply, Error, State}
     end;
@@ -135,7 +179,9 @@ handle_call(windows, _From, #state{backend = B, aggregator = A} = State) ->
     {reply, tally_engine:call(B, aggregator_windows, [A]), State};
 handle_call(counters, _From, #state{backend = B, aggregator = A} = State) ->
     {ok, {counters, Applied, Duplicates, Late}} = tally_engine:call(B, aggregator_counters, [A]),
-    {reply, #{applied => Applied, duplicates => Duplicates, late => Late}, State};
+    {Snapshots, Written} = case get(snapshots_written) of undefined -> {0, 0}; W -> W end,
+    {reply, #{applied => Applied, duplicates => Duplicates, late => Late, snapshots => Snapshots,
+              snapshot_bytes => Written}, State};
 handle_call(_Other, _From, State) ->
     {reply, {error, unknown_call}, State}.
 
@@ -147,7 +193,7 @@ handle_info(snapshot, State) ->
     erlang:send_after(State#state.snapshot_ms, self(), snapshot),
     case State#state.dirty andalso write_snapshot(State) of
         false -> {noreply, State};
-        ok -> {noreply, State#state{dirty = false}};
+        ok -> {noreply, saved(State)};
         {error, Reason} ->
             logger:error(#{msg => "shard snapshot failed", shard => State#state.index, reason => Reason}),
             {noreply, State}
@@ -155,32 +201,74 @@ handle_info(snapshot, State) ->
 handle_info(_Other, State) ->
     {noreply, State}.
 
+%% Not trapping exits, a shard is not told when it is stopped: an orderly
+%% stop snapshots through tally_ingest_sup:snapshot_all/0 (tally_app's
+%% prep_stop). A rest_for_one restart does not wait for siblings to save.
 -spec terminate(term(), #state{}) -> ok.
-terminate(shutdown, #state{dirty = true} = State) ->
-    _ = write_snapshot(State),  % an orderly stop keeps everything
-    ok;
 terminate(_Reason, _State) ->
     ok.
 
 snapshot_path(#state{dir = Dir, index = I}) ->
-    filename:join(Dir, "shard-" ++ integer_to_list(I) ++ ".snapshot").
+    unicode:characters_to_binary(filename:join(Dir, "shard-" ++ integer_to_list(I) ++ ".snapshot")).
 
+%% The engine writes the aggregator straight to the file (no export in the
+%% VM), the positions and the late file's length with it, atomically.
 write_snapshot(#state{backend = B, aggregator = A, positions = Positions} = State) ->
-    case tally_engine:call(B, aggregator_export, [A]) of
-        {ok, Export} ->
-            tally_files:write_durably(snapshot_path(State),
-                                      term_to_binary(#{export => Export, positions => Positions}));
+    Extra = term_to_binary(#{positions => Positions, late_bytes => filelib:file_size(late_path(State))}),
+    case tally_engine:call(B, aggregator_save, [A, snapshot_path(State), Extra]) of
+        {ok, Bytes} ->
+            {N, Total} = case get(snapshots_written) of undefined -> {0, 0}; W -> W end,
+            put(snapshots_written, {N + 1, Total + Bytes}),  % for counters/1
+            ok;
         {error, _} = Error ->
             Error
+    end.
+
+saved(#state{work = Work, work_before = Before} = State) ->
+    State#state{dirty = false, work = 0, work_before = Before + Work}.
+
+%% Due when the input applied since the last snapshot reaches twice what
+%% was applied up to it (and snapshot_bytes): snapshots at 1, 3, 9, 27...
+%% times snapshot_bytes of input, so the bytes written grow with the log of
+%% the input, not with the input.
+snapshot_if_due(#state{work = Work, work_before = Before, snapshot_bytes = Min} = State)
+  when Work >= Min, Work >= 2 * Before ->
+    case write_snapshot(State) of
+        ok -> saved(State);
+        {error, Reason} ->
+            logger:error(#{msg => "shard snapshot failed", shard => State#state.index, reason => Reason}),
+            State
+    end;
+snapshot_if_due(State) ->
+    State.
+
+late_path(#state{dir = Dir, index = I}) ->
+    filename:join(Dir, "late-" ++ integer_to_list(I) ++ ".jsonl").
+
+late_count(#state{late = Late}) -> Late.
+
+%% Back to the length the restored snapshot recorded: the late events after
+%% it belong to input that is applied again.
+cut_late(Length, State) ->
+    Path = late_path(State),
+    case filelib:file_size(Path) > Length of
+        false ->
+            ok;
+        true ->
+            {ok, F} = file:open(Path, [read, write, raw, binary]),
+            {ok, _} = file:position(F, Length),
+            ok = file:truncate(F),
+            ok = file:sync(F),
+            file:close(F)
     end.
 
 %% The aggregator counts late events and keeps them; move them to a file.
 keep_late(Late, #state{late = Late} = State) ->
     State;
-keep_late(Late, #state{backend = B, aggregator = A, dir = Dir, index = I} = State) ->
+keep_late(Late, #state{backend = B, aggregator = A} = State) ->
     {ok, Events} = tally_engine:call(B, aggregator_take_late, [A]),
     Lines = [[tally_json:encode(event_json(E)), $\n] || E <- Events],
-    ok = tally_files:append_durably(filename:join(Dir, "late-" ++ integer_to_list(I) ++ ".jsonl"), Lines),
+    ok = tally_files:append_durably(late_path(State), Lines),
     State#state{late = Late}.
 
 event_json({usage_event, Id, Source, Customer, Resource, Meter, Value, TimeMs}) ->

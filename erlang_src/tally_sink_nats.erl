@@ -1,5 +1,7 @@
 %% @doc The bus sink: each item is published to its subject on NATS
-%% JetStream with `Nats-Msg-Id` set to its key and counts as acknowledged
+%% JetStream with `Nats-Msg-Id` set to its key (an invoice line's key and
+%% version, `tally_invoice:msg_id/1`) and `Tally-Schema` to the schema of
+%% the payload (contract/invoice_line.v1.schema.json), and counts as acknowledged
 %% when the stream's ack arrives; a batch is published all at once. A retry within the stream's duplicate
 %% window is dropped by the server. The NATS client is linked to the
 %% publisher process that owns this sink.
@@ -34,7 +36,8 @@ publish(Items, #sink{client = C} = Sink) ->
     %% the client multiplexes the acks); each key acked counts, whatever
     %% happened to the others.
     Self = self(),
-    Waiters = [{Key, spawn_link(fun() -> Self ! {self(), tally_nats:js_publish(C, Subject, Key, Payload)} end)}
+    Headers = [{<<"Tally-Schema">>, tally_invoice:schema()}],
+    Waiters = [{Key, spawn_link(fun() -> Self ! {self(), tally_nats:js_publish(C, Subject, Key, Headers, Payload)} end)}
                || {Key, Subject, Payload} <- Items],
     Results = [{Key, receive {Pid, R} -> R end} || {Key, Pid} <- Waiters],
     Acked = [Key || {Key, {ok, _}} <- Results],

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Every test of tally, in order: Rust (cargo test), then the BEAM build, the
 # Gleam tests (EUnit over the Gleam test modules, as `gleam test` runs
-# them), the Erlang tests, and with a gleam binary on PATH the example
-# Gleam application (examples/gleam_app). Prints the counts of each and
-# exits non-zero when anything failed.  --beam-only skips the Rust tests.
+# them), the Erlang tests, the invoice consumer's end-to-end test
+# (tests/e2e), and with a gleam binary on PATH the example Gleam
+# application (examples/gleam_app). Prints the counts of each and exits
+# non-zero when anything failed.  --beam-only skips the Rust tests.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 log_dir=$(mktemp -d)
@@ -57,6 +58,11 @@ suites+=(gleam erlang)
 run_suite gleam erl -noshell -pa "$EBIN" -pa "$TEST_EBIN" -eval 'tally_test:main(), halt(0).'
 run_suite erlang erl -noshell -pa "$EBIN" -pa "$TEST_EBIN" -eval \
   "R = eunit:test([$erl_modules], []), erlang:halt(case R of ok -> 0; _ -> 1 end)."
+
+# The invoice system's side of the bus (README "Receiving invoices"): the
+# release, nats-server, the reference consumer (Python) and PostgreSQL.
+suites+=(contract)
+run_suite contract .venv/bin/python tests/e2e/invoice_consumer_e2e.py
 
 # The Gleam application that depends on tally by path (README "Using tally
 # from Gleam"): only a real gleam binary builds it.

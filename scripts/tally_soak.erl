@@ -92,6 +92,8 @@ part_port() ->
         stats("recovery (kill to rebuilt)", "ms", [Ms || {Ms, _, _} <- Recoveries]),
         stats("journal replayed, ops", "", [Ops || {_, Ops, _} <- Recoveries]),
         stats("journal replayed, MB", "", [B / 1048576 || {_, _, B} <- Recoveries]),
+        {Fixed, PerMb} = fit([{B / 1048576, Ms} || {Ms, _, B} <- Recoveries]),
+        io:format("  recovery about ~.1f ms + ~.1f ms per MB of journal replayed (least squares)~n", [Fixed, PerMb]),
         io:format("  kills ~b, requests re-sent after a kill ~b~n", [length(Recoveries), Retries]),
         io:format("  VM memory: ~.1f MB before, ~.1f MB at most, ~.1f MB after~n",
                   [Mem0 / 1048576, MemMax / 1048576, Mem1 / 1048576]),
@@ -101,6 +103,17 @@ part_port() ->
     after
         tally_port:stop(Ref)
     end.
+
+%% Least squares Y = A + B X.
+fit(Points) when length(Points) >= 2 ->
+    N = length(Points),
+    Sx = lists:sum([X || {X, _} <- Points]), Sy = lists:sum([Y || {_, Y} <- Points]),
+    Sxx = lists:sum([X * X || {X, _} <- Points]), Sxy = lists:sum([X * Y || {X, Y} <- Points]),
+    case N * Sxx - Sx * Sx of
+        D when D == 0 -> {Sy / N, 0.0};
+        D -> B = (N * Sxy - Sx * Sy) / D, {(Sy - B * Sx) / N, B}
+    end;
+fit(_) -> {0.0, 0.0}.
 
 %% On `kill`: records the journal to replay, kills the OS process, and
 %% times until the new owner has rebuilt (it registers only then).

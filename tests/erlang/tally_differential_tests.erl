@@ -162,8 +162,17 @@ ingest_answers(Name, Call, Format, Options, Shards, Input, Config) ->
                          {ok, {loaded, L, Extra}} -> {loaded, Call(aggregator_export, [L]), Extra};
                          Refused -> Refused
                      end,
+            %% Damaged files: a byte changed, cut short, a version changed (checksum fixed up).
+            Pos = byte_size(File) * 7 div 11,
+            <<H:Pos/binary, X, T/binary>> = File,
+            <<Magic:8/binary, _:32, AfterVersion/binary>> = File,
+            Reversioned = <<Magic/binary, 2:32/little, (binary:part(AfterVersion, 0, byte_size(AfterVersion) - 8))/binary>>,
+            Damaged = [<<H/binary, (X bxor 16), T/binary>>, binary:part(File, 0, byte_size(File) div 2),
+                       <<Reversioned/binary, (tally_xxh3:hash64(Reversioned)):64/little>>],
+            Refusals = [begin ok = file:write_file(Path, D), Call(aggregator_load, [Path]) end || D <- Damaged],
             ok = file:delete(Path),
-            [{ingested, {ok, {ingested, length(Batches), Rejects, Stats}}}, {batch_events, Events},
+            [{refused_snapshots, Refusals},
+             {ingested, {ok, {ingested, length(Batches), Rejects, Stats}}}, {batch_events, Events},
              {applied, Applied}, {shard_exports, Exports}, {saved, Saved}, {snapshot_file, File},
              {loaded, Loaded}];
         Refused ->
@@ -314,12 +323,44 @@ a_repeated_key_refuses_the_plans_file_test() ->
             {<<"{\"default_plan\":\"p\",\"plans\":{},\"default_plan\":\"q\"}">>,
              <<"plans file: duplicate key \"default_plan\" at the top level">>}],
     _ = [[begin
-              {ok, A} = M:aggregator_new(Config),
-              ?assertEqual({M, {error, {billing_failed, {plans_invalid, Why}}}},
-                           {M, M:aggregator_close_period(A, <<"2026-10">>, Doc, 1)}),
-              ?assertMatch({ok, {counters, 1, 0, 0}}, M:aggregator_add_events(A, [Event]))
-          end || {Doc, Why} <- Docs]
-         || M <- [tally_nif, 'tally@pure']],
+          {ok, A} = M:aggregator_new(Config),
+          ?assertEqual({M, {error, {billing_failed, {plans_invalid, Why}}}},
+                       {M, M:aggregator_close_period(A, <<"2026-10">>, Doc, 1)}),
+          ?assertMatch({ok, {counters, 1, 0, 0}}, M:aggregator_add_events(A, [Event]))
+      end || {Doc, Why} <- Docs]
+     || M <- [tally_nif, 'tally@pure']],
+    ok.
+
+%% Issue 21: keys are unique by construction on every engine (each part
+%% percent-encoded, no version in the key), and a plans file whose lines
+%% would share a key is refused with the same words.
+invoice_keys_are_unique_on_every_engine_test() ->
+    Config = {aggregator_config, hour, true, [], [], [], 172800000},
+    T = 1790812800000,
+    Events = [{usage_event, <<"1">>, <<"s">>, <<"a/b">>, <<"c">>, <<"requests">>, 10, T},
+              {usage_event, <<"2">>, <<"s">>, <<"a">>, <<"b/c">>, <<"requests">>, 5, T},
+              {usage_event, <<"3">>, <<"s">>, <<"a">>, <<"*">>, <<"requests">>, 7, T},
+              {usage_event, <<"4">>, <<"s">>, <<"a">>, <<"50% off\n"/utf8>>, <<"requests">>, 1, T}],
+    Line = fun(Scope, Price) -> <<"{\"meter\":\"requests\",\"measure\":\"total\",\"scope\":\"", Scope/binary,
+                                  "\",\"pricing\":{\"model\":\"flat\",\"unit_price\":\"", Price/binary, "\"}}">> end,
+    Plans = fun(Lines) -> <<"{\"plans\":{\"p\":{\"currency\":\"EUR\",\"lines\":[", Lines/binary, "]}},\"default_plan\":\"p\"}">> end,
+    Good = Plans(<<(Line(<<"resource">>, <<"1">>))/binary, ",", (Line(<<"customer">>, <<"2">>))/binary>>),
+    Bad = Plans(<<(Line(<<"resource">>, <<"1">>))/binary, ",", (Line(<<"resource">>, <<"2">>))/binary>>),
+    Close = fun(M, Doc) ->
+                    {ok, A} = M:aggregator_new(Config),
+                    {ok, _} = M:aggregator_add_events(A, Events),
+                    M:aggregator_close_period(A, <<"2026-10">>, Doc, 2)
+            end,
+    [{ok, {invoice, NifLines, []}}, {ok, {invoice, GleamLines, []}}] =
+        [Close(M, Good) || M <- [tally_nif, 'tally@pure']],
+    ?assertEqual(NifLines, GleamLines),
+    ?assertEqual([<<"a/%2A/requests/total/2026-10">>, <<"a/50%25%20off%0A/requests/total/2026-10">>,
+                  <<"a/b%2Fc/requests/total/2026-10">>, <<"a/*/requests/total/2026-10">>,
+                  <<"a%2Fb/c/requests/total/2026-10">>, <<"a%2Fb/*/requests/total/2026-10">>],
+                 [tally_invoice:key(L) || L <- NifLines]),
+    Why = <<"plan p, line 2: same meter, measure and scope as line 1: their invoice lines would share a key">>,
+    [?assertEqual({M, {error, {billing_failed, {plans_invalid, Why}}}}, {M, Close(M, Bad)})
+     || M <- [tally_nif, 'tally@pure']],
     ok.
 
 %% Issue 16, item 3: a valid event, 1 MiB of X with an event for `victim`

@@ -33,7 +33,7 @@ custom_types_lists_and_variants_test() ->
     Plans = <<"{\"plans\": {\"p\": {\"currency\": \"EUR\", \"lines\": [{\"meter\": \"visitors\", \"measure\": \"total\","
               " \"pricing\": {\"model\": \"flat\", \"unit_price\": \"0.25\"}}]}}, \"default_plan\": \"p\"}">>,
     %% Variants without fields are bare atoms (total, plain_unit); fractions are records.
-    ?assertEqual({ok, {invoice, [{invoice_line, <<"acme/*/visitors/total/2026-10/v1">>, <<"acme">>, <<"*">>, <<"visitors">>,
+    ?assertEqual({ok, {invoice, [{invoice_line, <<"acme/*/visitors/total/2026-10">>, <<"acme">>, <<"*">>, <<"visitors">>,
                                   total, <<"2026-10">>, 1, <<"p">>, <<"EUR">>, plain_unit,
                                   {fraction, 8, 1}, {fraction, 0, 1}, {fraction, 8, 1}, {fraction, 1, 4}, 2}], []}},
                  tally_nif:aggregator_close_period(A, <<"2026-10">>, Plans, 1)).

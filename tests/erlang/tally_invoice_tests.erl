@@ -6,11 +6,11 @@
 -include_lib("eunit/include/eunit.hrl").
 
 the_same_bytes_as_the_rust_core_test() ->
-    Line = {invoice_line, <<"acme/*/bandwidth_out_bytes/total/2026-10/v1">>, <<"acme">>, <<"*">>,
+    Line = {invoice_line, <<"acme/*/bandwidth_out_bytes/total/2026-10">>, <<"acme">>, <<"*">>,
             <<"bandwidth_out_bytes">>, total, <<"2026-10">>, 1, <<"pro">>, <<"EUR">>, gigabyte,
             {fraction, 1, 3}, {fraction, 0, 1}, {fraction, 1, 3}, {fraction, 49, 100000000}, (1 bsl 60) + 1},
     ?assertEqual(<<"{\"amount_minor\":\"1152921504606846977\",\"currency\":\"EUR\",\"customer\":\"acme\","
-                   "\"included\":\"0\",\"key\":\"acme/*/bandwidth_out_bytes/total/2026-10/v1\",\"measure\":\"total\","
+                   "\"included\":\"0\",\"key\":\"acme/*/bandwidth_out_bytes/total/2026-10\",\"measure\":\"total\","
                    "\"meter\":\"bandwidth_out_bytes\",\"overage\":\"1/3\",\"period\":\"2026-10\",\"plan\":\"pro\","
                    "\"resource\":\"*\",\"unit\":\"GB\",\"unit_price\":\"0.00000049\",\"used\":\"1/3\",\"version\":1}">>,
                  tally_invoice:to_json(Line)).

@@ -296,4 +296,6 @@ ingest_and_apply_never_block_a_scheduler() ->
     Counters = receive {fed, Feeder, C} -> C after 100000 -> error(feeding_timed_out) end,
     _ = erlang:system_monitor(undefined),
     ?assertEqual({ok, {counters, 8000, 8000 * 19, 0}}, Counters),
-    ?assertEqual([], flush_long_schedules([])).
+    %% A NIF on a normal scheduler would show as a long schedule of the
+    %% feeder; other processes' (the machine's own load) are not the NIFs'.
+    ?assertEqual([], [L || L = {Pid, _, _} <- flush_long_schedules([]), Pid =:= Feeder]).

@@ -3,7 +3,8 @@
 %% included quantities, decimal prices down to 30 places, tiers with flat
 %% fees; one case in eight carries a mistake the engines must refuse with
 %% the same reason (a bad decimal, descending tiers, a unit that does not
-%% fit its measure, an unknown plan, ...).
+%% fit its measure, an unknown plan, a line whose invoice lines would
+%% share a key with another's, ...).
 -module(tally_plans_gen).
 
 -export([plans/0, malformed/0]).
@@ -41,7 +42,19 @@ pick(List) -> lists:nth(rand:uniform(length(List)), List).
 customers() -> [<<"acme">>, <<"globex">>, <<"ünïcødé 客户"/utf8>>, <<"a\"q">>, <<"initech">>, <<"no-usage">>].
 
 plan() ->
-    {pick([<<"EUR">>, <<"USD">>]), [line() || _ <- lists:seq(1, rand:uniform(4))]}.
+    {pick([<<"EUR">>, <<"USD">>]), distinct([line() || _ <- lists:seq(1, rand:uniform(4))])}.
+
+%% Lines with the same meter, measure and scope (none is customer) would
+%% share an invoice key: a good plan keeps the first of them.
+distinct(Lines) ->
+    Id = fun(#{meter := M, measure := Me, scope := S}) -> {M, Me, case S of none -> <<"customer">>; _ -> S end} end,
+    {Kept, _} = lists:foldl(fun(L, {Acc, Seen}) ->
+                                    case is_map_key(Id(L), Seen) of
+                                        true -> {Acc, Seen};
+                                        false -> {[L | Acc], Seen#{Id(L) => true}}
+                                    end
+                            end, {[], #{}}, Lines),
+    lists:reverse(Kept).
 
 line() ->
     {Meter, Measure, Unit} =
@@ -90,12 +103,14 @@ mistake(#{plans := [{Name, {Currency, [L | Ls]}} | Rest]} = Doc) ->
               8 -> L#{bytes_per_gb => 0};
               9 -> L#{included => <<"ten">>}
           end,
-    case rand:uniform(7) of
+    case rand:uniform(8) of
         1 -> Doc#{default => {some, <<"missing">>}};
         2 -> Doc#{customers => [{<<"acme">>, <<"gone">>}]};
         %% A plan or a customer given twice: refused, never the last copy kept.
         3 -> Doc#{plans => [{Name, {Currency, [L | Ls]}} | Rest] ++ [{Name, {Currency, [Bad]}}]};
         4 -> Doc#{customers => [{<<"a\"q">>, Name}, {<<"acme">>, Name}, {<<"a\"q">>, Name}]};
+        %% A line repeated with another price: its invoice lines would share a key.
+        5 -> Doc#{plans => [{Name, {Currency, [L | Ls] ++ [L#{pricing => pricing()}]}} | Rest]};
         _ -> Doc#{plans => [{Name, {Currency, [Bad | Ls]}} | Rest]}
     end.
 

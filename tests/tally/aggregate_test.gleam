@@ -97,7 +97,7 @@ pub fn close_period_bills_and_keeps_late_events_test() {
       billing.Invoice(
         lines: [
           billing.InvoiceLine(
-            key: "acme/*/requests/total/2026-10/v2",
+            key: "acme/*/requests/total/2026-10",
             customer: "acme",
             resource: "*",
             meter: "requests",

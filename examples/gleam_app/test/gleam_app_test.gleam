@@ -48,7 +48,7 @@ fn a_month_bills_to_the_plan() -> Nil {
       period: "2026-10",
     )
   let assert [line] = invoice.lines
-  let assert "acme/*/bandwidth_out_bytes/total/2026-10/v1" = line.key
+  let assert "acme/*/bandwidth_out_bytes/total/2026-10" = line.key
   let assert billing.Fraction(3, 1) = line.used
   let assert billing.Fraction(1, 1) = line.included
   let assert billing.Fraction(2, 1) = line.overage

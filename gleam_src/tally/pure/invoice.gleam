@@ -256,17 +256,14 @@ fn bill_groups(
     [] -> Ok(acc)
     [#(resource, members), ..rest] -> {
       let key =
-        customer
-        <> "/"
-        <> resource
-        <> "/"
-        <> line.meter
-        <> "/"
-        <> plans.measure_name(line.measure)
-        <> "/"
-        <> period
-        <> "/v"
-        <> bytes.int_to_text(version)
+        line_key(
+          customer,
+          line.scope,
+          resource,
+          line.meter,
+          plans.measure_name(line.measure),
+          period,
+        )
       let priced = {
         use used <- chain.then(quantity(line, members, usage))
         use overage <- chain.then(ratio.saturating_sub(used, line.included))
@@ -612,5 +609,66 @@ fn volume_tier(
       }
     // plans are checked: tiers are never empty
     [] -> plans.Tier(Error(Nil), ratio.zero, ratio.zero)
+  }
+}
+
+/// An invoice line's key, the twin of Rust's `billing::line_key`:
+/// `customer/resource/meter/measure/period`, each part percent-encoded
+/// (`%`, `/`, `*`, space and control bytes as `%XX`, uppercase hex), the
+/// resource of a customer-scope line the bare `*`. No version: a reissue
+/// keeps the key.
+pub fn line_key(
+  customer: String,
+  scope: plans.Scope,
+  resource: String,
+  meter: String,
+  measure: String,
+  period: String,
+) -> String {
+  let resource = case scope {
+    plans.CustomerScope -> "*"
+    plans.ResourceScope -> encode_part(resource)
+  }
+  encode_part(customer)
+  <> "/"
+  <> resource
+  <> "/"
+  <> encode_part(meter)
+  <> "/"
+  <> encode_part(measure)
+  <> "/"
+  <> encode_part(period)
+}
+
+fn encode_part(part: String) -> String {
+  bytes.to_text(encode_bytes(<<part:utf8>>, 0, <<>>))
+}
+
+// Bytes of a multi-byte UTF-8 character are all >= 128: kept as they are.
+fn encode_bytes(b: BitArray, i: Int, out: BitArray) -> BitArray {
+  case bytes.at(b, i) {
+    -1 -> out
+    c if c == 37 || c == 47 || c == 42 || c <= 32 || c == 127 -> {
+      let high = hex_digit(c / 16)
+      let low = hex_digit(c % 16)
+      encode_bytes(
+        b,
+        i + 1,
+        bytes.append(out, <<"%":utf8, high:utf8, low:utf8>>),
+      )
+    }
+    c -> encode_bytes(b, i + 1, bytes.append_byte(out, c))
+  }
+}
+
+fn hex_digit(d: Int) -> String {
+  case d {
+    10 -> "A"
+    11 -> "B"
+    12 -> "C"
+    13 -> "D"
+    14 -> "E"
+    15 -> "F"
+    _ -> bytes.int_to_text(d)
   }
 }

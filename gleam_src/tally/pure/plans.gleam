@@ -589,6 +589,9 @@ fn check_lines(
         Ok(r) -> r
         Error(Nil) -> ratio.zero
       }
+      // Two such lines would bill under one key: one charge would be lost
+      // to the upsert (the same check and words as Rust's).
+      use <- same_key_guard(plan, line, l, bytes.reverse(acc), 1)
       let checked =
         PlanLine(
           l.meter,
@@ -601,6 +604,31 @@ fn check_lines(
         )
       check_lines(plan, rest, line + 1, [checked, ..acc])
     }
+  }
+}
+
+fn same_key_guard(
+  plan: String,
+  line: Int,
+  l: LineSpec,
+  before: List(PlanLine),
+  n: Int,
+  next: fn() -> Result(List(PlanLine), engine.BillingError),
+) -> Result(List(PlanLine), engine.BillingError) {
+  case before {
+    [] -> next()
+    [p, ..rest] ->
+      case p.meter == l.meter && p.measure == l.measure && p.scope == l.scope {
+        True ->
+          invalid(
+            plan,
+            line,
+            "same meter, measure and scope as line "
+              <> bytes.int_to_text(n)
+              <> ": their invoice lines would share a key",
+          )
+        False -> same_key_guard(plan, line, l, rest, n + 1, next)
+      }
   }
 }
 

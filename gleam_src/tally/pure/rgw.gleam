@@ -306,7 +306,6 @@ fn step(
       case c {
         34 ->
           Ok(Machine(..m, in_string: True, buf: <<>>, role: role_of(m.stack)))
-        // { and [, } and ]
         123 -> open(chunk, i, True, m)
         91 -> open(chunk, i, False, m)
         125 -> close(chunk, i, True, m)

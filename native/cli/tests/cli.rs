@@ -87,7 +87,8 @@ fn bill_writes_invoice_lines() {
     assert_eq!(out.status.code(), Some(2), "the fixture has a rejected entry");
     let invoice = lines(&out.stdout);
     let johndoe: Vec<_> = invoice.iter().filter(|l| l["customer"] == "johndoe").collect();
-    assert_eq!(johndoe[0]["key"], "johndoe/*/requests/total/2026-10/v2");
+    assert_eq!(johndoe[0]["key"], "johndoe/*/requests/total/2026-10");
+    assert_eq!(johndoe[0]["version"], 2);
     assert_eq!(johndoe[0]["used"], "1242");
     assert_eq!(johndoe[0]["amount_minor"], "40");
     // 5 GiB + 512 bytes, exact: 5 + 1/2^21 GB

@@ -97,8 +97,15 @@ fn rgw_data() -> Vec<u8> {
         ));
         for h in 0..50 {
             out.push_str(&format!(
-                "                {{\n                    \"bucket\": \"bucket-{u}\",\n                    \"time\": \"2026-10-01 00:00:00.000000Z\",\n                    \"epoch\": {},\n                    \"owner\": \"user-{u}\",\n                    \"categories\": [\n                        {{\n                            \"category\": \"get_obj\",\n                            \"bytes_sent\": {},\n                            \"bytes_received\": 0,\n                            \"ops\": {},\n                            \"successful_ops\": {}\n                        }}\n                    ]\n                }}{}\n",
-                1_790_812_800 + h * 3600, h * 1_048_576 + 1, h + 1, h + 1, if h < 49 { "," } else { "" }
+                "                {{\n                    \"bucket\": \"bucket-{u}\",\n                    \"time\": \"2026-10-{:02} {:02}:00:00.000000Z\",\n                    \"epoch\": {},\n                    \"owner\": \"user-{u}\",\n                    \"categories\": [\n                        {{\n                            \"category\": \"get_obj\",\n                            \"bytes_sent\": {},\n                            \"bytes_received\": 0,\n                            \"ops\": {},\n                            \"successful_ops\": {}\n                        }}\n                    ]\n                }}{}\n",
+                // RGW writes `time` from `epoch`: the two agree (tally refuses an entry where they do not).
+                1 + h / 24,
+                h % 24,
+                1_790_812_800 + h * 3600,
+                h * 1_048_576 + 1,
+                h + 1,
+                h + 1,
+                if h < 49 { "," } else { "" }
             ));
         }
         out.push_str(&format!(

@@ -901,31 +901,87 @@ impl<W: std::io::Write> Writer<W> {
     }
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+/// Bytes an export is read in when it streams from a `Read`.
+const READ_BYTES: usize = 64 * 1024;
+
+/// Reads an export's body (every byte before its checksum) from any `Read`
+/// through a 64 KiB buffer, hashing it on the way: a restore from a file
+/// never holds the file's bytes beside the aggregator it builds.
+struct Reader<S: std::io::Read> {
+    src: S,
+    buf: Vec<u8>,
+    at: usize,
+    end: usize,
+    /// Body bytes still in `src`.
+    unread: usize,
+    hasher: xxhash_rust::xxh3::Xxh3,
+    io_error: Option<std::io::Error>,
 }
 
 type R<T> = Result<T, AggregateError>;
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> R<&'a [u8]> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.bytes.len())
-            .ok_or(AggregateError::BadExport("truncated"))?;
-        let s = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(s)
+impl<S: std::io::Read> Reader<S> {
+    fn new(src: S, body: usize) -> Self {
+        Reader {
+            src,
+            buf: vec![0; READ_BYTES.min(body)],
+            at: 0,
+            end: 0,
+            unread: body,
+            hasher: xxhash_rust::xxh3::Xxh3::new(),
+            io_error: None,
+        }
+    }
+    /// Body bytes not read yet.
+    fn remaining(&self) -> usize {
+        self.end - self.at + self.unread
+    }
+    fn refill(&mut self) -> R<()> {
+        let n = self.unread.min(self.buf.len());
+        if let Err(e) = self.src.read_exact(&mut self.buf[..n]) {
+            self.io_error = Some(e);
+            return Err(AggregateError::BadExport("truncated"));
+        }
+        self.hasher.update(&self.buf[..n]);
+        (self.at, self.end, self.unread) = (0, n, self.unread - n);
+        Ok(())
+    }
+    fn fill(&mut self, out: &mut [u8]) -> R<()> {
+        if out.len() > self.remaining() {
+            return Err(AggregateError::BadExport("truncated"));
+        }
+        let mut done = 0;
+        while done < out.len() {
+            if self.at == self.end {
+                self.refill()?;
+            }
+            let k = (self.end - self.at).min(out.len() - done);
+            out[done..done + k].copy_from_slice(&self.buf[self.at..self.at + k]);
+            (self.at, done) = (self.at + k, done + k);
+        }
+        Ok(())
+    }
+    /// Reads the rest of the body and the checksum after it: whether they agree.
+    fn checksum_matches(&mut self) -> R<bool> {
+        self.at = self.end;
+        while self.unread > 0 {
+            self.refill()?;
+            self.at = self.end;
+        }
+        let mut sum = [0u8; CHECKSUM_BYTES];
+        if let Err(e) = self.src.read_exact(&mut sum) {
+            self.io_error = Some(e);
+            return Err(AggregateError::BadExport("truncated"));
+        }
+        Ok(self.hasher.digest().to_le_bytes() == sum)
     }
     fn arr<const N: usize>(&mut self) -> R<[u8; N]> {
         let mut a = [0u8; N];
-        a.copy_from_slice(self.take(N)?);
+        self.fill(&mut a)?;
         Ok(a)
     }
     fn u8(&mut self) -> R<u8> {
-        Ok(self.take(1)?[0])
+        Ok(self.arr::<1>()?[0])
     }
     fn u32(&mut self) -> R<u32> {
         Ok(u32::from_le_bytes(self.arr()?))
@@ -942,14 +998,16 @@ impl<'a> Reader<'a> {
     /// A count of items that each take at least `min_size` bytes.
     fn count(&mut self, min_size: usize) -> R<usize> {
         let n = self.u32()? as usize;
-        if n.saturating_mul(min_size) > self.bytes.len() - self.pos {
+        if n.saturating_mul(min_size) > self.remaining() {
             return Err(AggregateError::BadExport("count larger than the data"));
         }
         Ok(n)
     }
     fn str(&mut self) -> R<String> {
         let n = self.count(1)?;
-        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| AggregateError::BadExport("text is not UTF-8"))
+        let mut v = vec![0u8; n];
+        self.fill(&mut v)?;
+        String::from_utf8(v).map_err(|_| AggregateError::BadExport("text is not UTF-8"))
     }
     fn strs(&mut self) -> R<Vec<String>> {
         let n = self.count(4)?;
@@ -1081,27 +1139,62 @@ impl Aggregator {
     /// Rebuilds an aggregator from [`Aggregator::export`]'s bytes, checking
     /// every length and reference.
     pub fn restore(bytes: &[u8]) -> Result<Aggregator, AggregateError> {
-        let mut r = Reader { bytes, pos: 0 };
-        if r.take(8)? != MAGIC {
-            return Err(AggregateError::BadExport("wrong magic bytes"));
+        Self::restore_from(bytes, bytes.len() as u64).unwrap_or(Err(AggregateError::BadExport("truncated")))
+    }
+
+    /// [`Aggregator::restore`] from a reader of `len` bytes (a file),
+    /// reading it once through a small buffer. The checksum is checked
+    /// after the body is read; a damaged export is refused as a checksum
+    /// mismatch whatever else is wrong with it, as when the bytes are in
+    /// memory. The outer error is the reader's.
+    pub fn restore_from<S: std::io::Read>(
+        mut src: S,
+        len: u64,
+    ) -> std::io::Result<Result<Aggregator, AggregateError>> {
+        let bad = |why| Ok(Err(AggregateError::BadExport(why)));
+        let head = 8 + 4 + CHECKSUM_BYTES as u64;
+        if len < head {
+            // Too short for a body and a checksum: say what its start is.
+            let mut b = vec![0u8; len as usize];
+            src.read_exact(&mut b)?;
+            return match b.len() {
+                n if n < 8 => bad("truncated"),
+                _ if &b[..8] != MAGIC => bad("wrong magic bytes"),
+                n if n < 12 => bad("truncated"),
+                _ if b[8..12] != FORMAT_VERSION.to_le_bytes() => bad("unsupported format version"),
+                _ => bad("truncated"),
+            };
         }
-        if r.u32()? != FORMAT_VERSION {
-            return Err(AggregateError::BadExport("unsupported format version"));
+        let body =
+            usize::try_from(len - CHECKSUM_BYTES as u64).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+        let mut r = Reader::new(&mut src, body);
+        let started = (|| {
+            if r.arr::<8>()? != *MAGIC {
+                return Err(AggregateError::BadExport("wrong magic bytes"));
+            }
+            if r.u32()? != FORMAT_VERSION {
+                return Err(AggregateError::BadExport("unsupported format version"));
+            }
+            Ok(())
+        })();
+        if let Err(e) = started {
+            return match r.io_error.take() {
+                Some(io) => Err(io),
+                None => Ok(Err(e)),
+            };
         }
-        let body = bytes
-            .len()
-            .checked_sub(CHECKSUM_BYTES)
-            .filter(|&n| n >= r.pos)
-            .ok_or(AggregateError::BadExport("truncated"))?;
-        let (covered, sum) = bytes.split_at(body);
-        if xxhash_rust::xxh3::xxh3_64(covered).to_le_bytes() != sum {
-            return Err(AggregateError::BadExport("checksum mismatch"));
+        let read = Self::read_body(&mut r);
+        let matches = r.checksum_matches();
+        if let Some(io) = r.io_error.take() {
+            return Err(io);
         }
-        let mut r = Reader {
-            bytes: covered,
-            pos: r.pos,
-        };
-        let bytes = covered;
+        Ok(match matches {
+            Ok(true) => read,
+            _ => Err(AggregateError::BadExport("checksum mismatch")),
+        })
+    }
+
+    fn read_body<S: std::io::Read>(r: &mut Reader<S>) -> Result<Aggregator, AggregateError> {
         let window = Window::from_code(r.u8()?).ok_or(AggregateError::BadExport("unknown window"))?;
         let dedup = r.u8()? != 0;
         let config = AggregatorConfig {
@@ -1189,7 +1282,7 @@ impl Aggregator {
                 time_ms: r.i64()?,
             });
         }
-        if r.pos != bytes.len() {
+        if r.remaining() != 0 {
             return Err(AggregateError::BadExport("trailing bytes"));
         }
         Ok(agg)

@@ -297,13 +297,27 @@ impl Plans {
                         reason: "bytes_per_gb is 0".into(),
                     });
                 }
+                let included = l
+                    .included
+                    .as_deref()
+                    .map(|v| decimal(v, &name, line, "included"))
+                    .transpose()?
+                    .unwrap_or(Ratio::ZERO);
+                // Two such lines would bill under one key: one charge would be lost to the upsert.
+                if let Some(first) = lines.iter().position(|p: &PlanLine| {
+                    p.meter == l.meter && p.measure == l.measure && p.scope == l.scope
+                }) {
+                    return Err(BillingError::InvalidPlan {
+                        plan: name,
+                        line,
+                        reason: format!(
+                            "same meter, measure and scope as line {}: their invoice lines would share a key",
+                            first + 1
+                        ),
+                    });
+                }
                 lines.push(PlanLine {
-                    included: l
-                        .included
-                        .as_deref()
-                        .map(|v| decimal(v, &name, line, "included"))
-                        .transpose()?
-                        .unwrap_or(Ratio::ZERO),
+                    included,
                     meter: l.meter,
                     measure: l.measure,
                     unit: l.unit,
@@ -346,9 +360,9 @@ impl Plans {
     }
 }
 
-/// One line of an invoice. `key` is deterministic:
-/// `customer/resource/meter/measure/period/vVERSION`, where resource is `*`
-/// for a customer-scope line, so an invoice system can upsert on it.
+/// One line of an invoice. `key` identifies the line across versions
+/// (see [`line_key`]), so an invoice system can upsert on it and keep the
+/// highest `version`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvoiceLine {
     pub key: String,
@@ -375,6 +389,51 @@ pub struct InvoiceLine {
 pub struct Invoice {
     pub lines: Vec<InvoiceLine>,
     pub unbilled_customers: Vec<String>,
+}
+
+/// An invoice line's key: `customer/resource/meter/measure/period`, each
+/// part percent-encoded (`%`, `/`, `*`, space and control bytes as `%XX`,
+/// uppercase hex; other characters kept as UTF-8), and the resource of a
+/// customer-scope line the bare `*`. Distinct lines have distinct keys by
+/// construction: no part contains a bare `/`, and no encoded resource is
+/// `*`. The version is not part of it: a reissue keeps the key.
+pub fn line_key(
+    customer: &str,
+    scope: Scope,
+    resource: &str,
+    meter: &str,
+    measure: Measure,
+    period: &str,
+) -> String {
+    let mut key = String::with_capacity(customer.len() + resource.len() + meter.len() + 32);
+    encode_part(customer, &mut key);
+    key.push('/');
+    match scope {
+        Scope::Customer => key.push('*'),
+        Scope::Resource => encode_part(resource, &mut key),
+    }
+    key.push('/');
+    encode_part(meter, &mut key);
+    key.push('/');
+    encode_part(measure.name(), &mut key);
+    key.push('/');
+    encode_part(period, &mut key);
+    key
+}
+
+fn encode_part(part: &str, out: &mut String) {
+    for c in part.chars() {
+        match c {
+            '%' | '/' | '*' | ' ' | '\u{7f}' | '\0'..='\u{1f}' => {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                let b = c as u8;
+                out.push('%');
+                out.push(HEX[(b >> 4) as usize] as char);
+                out.push(HEX[(b & 15) as usize] as char);
+            }
+            _ => out.push(c),
+        }
+    }
 }
 
 /// The price of `quantity` under `pricing`, exact, and the unit price shown.
@@ -596,11 +655,7 @@ fn bill_where(
                 }
             };
             for (resource, group) in groups {
-                let key = format!(
-                    "{customer}/{resource}/{}/{}/{period}/v{version}",
-                    line.meter,
-                    line.measure.name()
-                );
+                let key = line_key(customer, line.scope, resource, &line.meter, line.measure, &period);
                 let overflow = |_| BillingError::Overflow { key: key.clone() };
                 let used = quantity(line, &group, usage).map_err(overflow)?;
                 let overage = used.saturating_sub(line.included).map_err(overflow)?;

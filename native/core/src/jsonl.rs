@@ -54,61 +54,33 @@ pub(crate) fn scan_reason(e: ScanError) -> RejectReason {
     }
 }
 
-/// The keys of one object seen so far: the usual ones as bits, any other
-/// in a list (empty, so unallocated, for the usual events).
+/// The keys of one object seen so far: the usual ones as bits (numbered by
+/// the match that reads them, so a key is compared once), any other in a
+/// list (empty, so unallocated, for the usual events).
+#[derive(Default)]
 struct KeySet<'a> {
-    usual: fn(&str) -> Option<u32>,
     seen: u32,
     others: Vec<Cow<'a, str>>,
 }
 
-/// The bit of a usual top-level key (CloudEvents attributes and `data`).
-fn top_key(key: &str) -> Option<u32> {
-    Some(match key {
-        "id" => 0,
-        "source" => 1,
-        "subject" => 2,
-        "time" => 3,
-        "data" => 4,
-        "type" => 5,
-        "specversion" => 6,
-        "datacontenttype" => 7,
-        "dataschema" => 8,
-        _ => return None,
-    })
-}
-
-/// The bit of a usual key of `data`.
-fn data_key(key: &str) -> Option<u32> {
-    Some(match key {
-        "resource" => 0,
-        "meter" => 1,
-        "value" => 2,
-        _ => return None,
-    })
-}
-
 impl<'a> KeySet<'a> {
-    fn new(usual: fn(&str) -> Option<u32>) -> Self {
-        KeySet {
-            usual,
-            seen: 0,
-            others: Vec::new(),
-        }
-    }
-
-    /// Records `key`; true when it was seen before.
-    fn repeated(&mut self, key: Cow<'a, str>) -> bool {
-        if let Some(i) = (self.usual)(&key) {
-            let bit = 1u32 << i;
-            let again = self.seen & bit != 0;
-            self.seen |= bit;
-            again
-        } else if self.others.contains(&key) {
-            true
-        } else {
-            self.others.push(key);
-            false
+    /// Records `key`, whose bit `usual` gives if it is a usual one; true
+    /// when it was seen before.
+    #[inline]
+    #[allow(clippy::ptr_arg)] // the Cow itself is kept: a borrowed key stays unallocated
+    fn repeated(&mut self, usual: Option<u32>, key: &Cow<'a, str>) -> bool {
+        match usual {
+            Some(i) => {
+                let bit = 1u32 << i;
+                let again = self.seen & bit != 0;
+                self.seen |= bit;
+                again
+            }
+            None if self.others.contains(key) => true,
+            None => {
+                self.others.push(key.clone());
+                false
+            }
         }
     }
 }
@@ -125,6 +97,13 @@ pub fn parse_event_line(line: &[u8]) -> Result<UsageEvent, RejectReason> {
     parse_event_ref(line).map(|e| e.to_event())
 }
 
+/// What the top-level loop does with a key's value.
+enum Top<'s, 'a> {
+    Text(&'s mut Option<Cow<'a, str>>, &'static str),
+    Data,
+    Skip,
+}
+
 /// Parses one line into an event that borrows from it.
 pub fn parse_event_ref(line: &[u8]) -> Result<EventRef<'_>, RejectReason> {
     let mut s = Scanner::from_bytes(line).map_err(scan_reason)?;
@@ -137,26 +116,28 @@ pub fn parse_event_ref(line: &[u8]) -> Result<EventRef<'_>, RejectReason> {
 
     s.begin_object().map_err(scan_reason)?;
     let mut first = true;
-    let mut keys = KeySet::new(top_key);
+    let mut keys = KeySet::default();
     while let Some(key) = s.next_key(&mut first).map_err(scan_reason)? {
-        if keys.repeated(key.clone()) {
+        let (bit, read) = match key.as_ref() {
+            "id" => (Some(0), Top::Text(&mut id, "id")),
+            "source" => (Some(1), Top::Text(&mut source, "source")),
+            "subject" => (Some(2), Top::Text(&mut subject, "subject")),
+            "time" => (Some(3), Top::Text(&mut time, "time")),
+            "data" => (Some(4), Top::Data),
+            // CloudEvents attributes tally does not read.
+            "type" => (Some(5), Top::Skip),
+            "specversion" => (Some(6), Top::Skip),
+            "datacontenttype" => (Some(7), Top::Skip),
+            "dataschema" => (Some(8), Top::Skip),
+            _ => (None, Top::Skip),
+        };
+        if keys.repeated(bit, &key) {
             bad_field.get_or_insert_with(|| RejectReason::DuplicateKey {
                 field: key.to_string(),
             });
         }
-        let slot = match key.as_ref() {
-            "id" => Some((&mut id, "id")),
-            "source" => Some((&mut source, "source")),
-            "subject" => Some((&mut subject, "subject")),
-            "time" => Some((&mut time, "time")),
-            "data" => None,
-            _ => {
-                s.skip_value().map_err(scan_reason)?;
-                continue;
-            }
-        };
-        match slot {
-            Some((slot, field)) => {
+        match read {
+            Top::Text(slot, field) => {
                 if s.at_string() {
                     *slot = Some(s.string().map_err(scan_reason)?);
                 } else {
@@ -167,7 +148,7 @@ pub fn parse_event_ref(line: &[u8]) -> Result<EventRef<'_>, RejectReason> {
                     });
                 }
             }
-            None => {
+            Top::Data => {
                 if s.peek() == Some(b'{') {
                     data = Some(parse_data(&mut s, &mut bad_field)?);
                 } else {
@@ -178,6 +159,7 @@ pub fn parse_event_ref(line: &[u8]) -> Result<EventRef<'_>, RejectReason> {
                     });
                 }
             }
+            Top::Skip => s.skip_value().map_err(scan_reason)?,
         }
     }
     s.end().map_err(scan_reason)?;
@@ -222,27 +204,28 @@ fn parse_data<'a>(
     let mut data = Data::default();
     s.begin_object().map_err(scan_reason)?;
     let mut first = true;
-    let mut keys = KeySet::new(data_key);
+    let mut keys = KeySet::default();
     while let Some(key) = s.next_key(&mut first).map_err(scan_reason)? {
-        if keys.repeated(key.clone()) {
+        let bit = match key.as_ref() {
+            "resource" => Some(0),
+            "meter" => Some(1),
+            "value" => Some(2),
+            _ => None,
+        };
+        if keys.repeated(bit, &key) {
             bad_field.get_or_insert_with(|| RejectReason::DuplicateKey {
                 field: format!("data.{key}"),
             });
         }
-        match key.as_ref() {
-            "resource" | "meter" => {
-                let field = if key == "resource" {
-                    "data.resource"
+        match bit {
+            Some(0 | 1) => {
+                let (slot, field) = if bit == Some(0) {
+                    (&mut data.resource, "data.resource")
                 } else {
-                    "data.meter"
+                    (&mut data.meter, "data.meter")
                 };
                 if s.at_string() {
-                    let v = s.string().map_err(scan_reason)?;
-                    if field == "data.resource" {
-                        data.resource = Some(v)
-                    } else {
-                        data.meter = Some(v)
-                    }
+                    *slot = Some(s.string().map_err(scan_reason)?);
                 } else {
                     s.skip_value().map_err(scan_reason)?;
                     bad_field.get_or_insert(RejectReason::WrongType {
@@ -251,7 +234,7 @@ fn parse_data<'a>(
                     });
                 }
             }
-            "value" => {
+            Some(_) => {
                 if matches!(s.peek(), Some(b'-' | b'0'..=b'9')) {
                     match s.number().map_err(scan_reason)? {
                         Number::Count(v) => data.value = Some(v),

@@ -15,11 +15,54 @@ pub struct Ratio {
 #[error("arithmetic overflow")]
 pub struct Overflow;
 
-fn gcd(mut a: u128, mut b: u128) -> u128 {
-    while b != 0 {
-        (a, b) = (b, a % b);
+/// Binary GCD (Stein): shifts and subtractions, no 128-bit division,
+/// which is a slow library call; on 64-bit values it runs in u64.
+fn gcd(a: u128, b: u128) -> u128 {
+    if a == 0 {
+        return b;
     }
-    a
+    if b == 0 {
+        return a;
+    }
+    if a <= u64::MAX as u128 && b <= u64::MAX as u128 {
+        return gcd64(a as u64, b as u64) as u128;
+    }
+    let shift = (a | b).trailing_zeros();
+    let (mut a, mut b) = (a >> a.trailing_zeros(), b);
+    loop {
+        b >>= b.trailing_zeros();
+        if a > b {
+            std::mem::swap(&mut a, &mut b);
+        }
+        b -= a;
+        if b == 0 {
+            return a << shift;
+        }
+        if b <= u64::MAX as u128 && a <= u64::MAX as u128 {
+            return (gcd64(a as u64, b as u64) as u128) << shift;
+        }
+    }
+}
+
+fn gcd64(a: u64, b: u64) -> u64 {
+    if a == 0 {
+        return b;
+    }
+    if b == 0 {
+        return a;
+    }
+    let shift = (a | b).trailing_zeros();
+    let (mut a, mut b) = (a >> a.trailing_zeros(), b);
+    loop {
+        b >>= b.trailing_zeros();
+        if a > b {
+            std::mem::swap(&mut a, &mut b);
+        }
+        b -= a;
+        if b == 0 {
+            return a << shift;
+        }
+    }
 }
 
 impl Ratio {
@@ -253,6 +296,34 @@ mod tests {
         assert!(Ratio::new(u128::MAX, 3) > Ratio::new(u128::MAX - 1, 3));
         assert_eq!(Ratio::new(10, 4).cmp(&Ratio::new(5, 2)), Ordering::Equal);
         assert_eq!(Ratio::new(7, 2).saturating_sub(Ratio::int(5)), Ok(Ratio::ZERO));
+    }
+
+    #[test]
+    fn gcd_agrees_with_euclid() {
+        fn euclid(mut a: u128, mut b: u128) -> u128 {
+            while b != 0 {
+                (a, b) = (b, a % b);
+            }
+            a
+        }
+        let mut x = 0x9E37_79B9_7F4A_7C15_u128 << 64 | 0x2545_F491_4F6C_DD1D;
+        for i in 0..20_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let shift = i % 128;
+            let (a, b) = (
+                x >> shift,
+                (x.rotate_left(i) >> (i % 90)).wrapping_mul(u128::from(i % 7 + 1)),
+            );
+            let common = u128::from(i % 13) << (i % 11);
+            let (a, b) = (a.saturating_mul(common.max(1)), b.saturating_mul(common.max(1)));
+            assert_eq!(gcd(a, b), euclid(a, b), "gcd({a}, {b})");
+        }
+        assert_eq!(gcd(0, 0), 0);
+        assert_eq!(gcd(0, 7), 7);
+        assert_eq!(gcd(u128::MAX, u128::MAX - 1), 1);
+        assert_eq!(gcd(1 << 100, 1 << 70), 1 << 70);
     }
 
     #[test]

@@ -12,12 +12,12 @@
 //! u64          XXH3-64 (seed 0) of every byte before it
 //! ```
 //!
-//! The export streams to the writer ([`write_snapshot`]); no copy of it is
-//! held in memory. Writing the file atomically (temporary file, fsync,
+//! The export streams to the writer ([`write_snapshot`]) and from the
+//! reader ([`read_snapshot_from`]); no copy of it is held in memory. Writing the file atomically (temporary file, fsync,
 //! rename, directory fsync) is the adapters' part: this module does no I/O
 //! beyond `Write` and byte slices.
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use crate::aggregate::{AggregateError, Aggregator};
 
@@ -25,11 +25,21 @@ const MAGIC: &[u8; 8] = b"TALLYSN\0";
 const FORMAT_VERSION: u32 = 1;
 const HEAD_BYTES: usize = 8 + 4 + 8;
 
-/// Hashes what passes through to the inner writer, and counts it.
+/// Hashes what passes through to the inner writer (or from the inner
+/// reader), and counts it.
 struct Hashing<W> {
     inner: W,
     hasher: xxhash_rust::xxh3::Xxh3,
     written: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
 }
 
 impl<W: Write> Write for Hashing<W> {
@@ -73,34 +83,58 @@ pub fn snapshot_bytes(agg: &Aggregator, extra: &[u8]) -> Vec<u8> {
 /// snapshot is refused (`BadExport("snapshot checksum mismatch")`, or the
 /// reason its layout is wrong), never read into other numbers.
 pub fn read_snapshot(bytes: &[u8]) -> Result<(Aggregator, Vec<u8>), AggregateError> {
-    let bad = AggregateError::BadExport;
-    if bytes.len() < HEAD_BYTES + 8 {
-        return Err(bad("snapshot truncated"));
+    read_snapshot_from(bytes, bytes.len() as u64)
+        .unwrap_or(Err(AggregateError::BadExport("snapshot truncated")))
+}
+
+/// [`read_snapshot`] from a reader of `len` bytes (a file), read once
+/// through small buffers: the file's bytes are never held beside the
+/// aggregator. Whatever else is wrong with a damaged snapshot, it is
+/// refused as a checksum mismatch (checked once everything is read), as
+/// the Gleam engine, which checks it first, refuses it. The outer error is
+/// the reader's.
+pub fn read_snapshot_from<S: Read>(
+    src: S,
+    len: u64,
+) -> std::io::Result<Result<(Aggregator, Vec<u8>), AggregateError>> {
+    let bad = |why| Ok(Err(AggregateError::BadExport(why)));
+    if len < (HEAD_BYTES + 8) as u64 {
+        return bad("snapshot truncated");
     }
-    if &bytes[..8] != MAGIC {
-        return Err(bad("not a snapshot: wrong magic bytes"));
-    }
-    let (covered, sum) = bytes.split_at(bytes.len() - 8);
-    if xxhash_rust::xxh3::xxh3_64(covered).to_le_bytes() != sum {
-        return Err(bad("snapshot checksum mismatch"));
-    }
-    let word = |at: usize, n: usize| {
-        bytes[at..at + n]
-            .iter()
-            .rev()
-            .fold(0u64, |a, &b| (a << 8) | b as u64)
+    let mut h = Hashing {
+        inner: src,
+        hasher: xxhash_rust::xxh3::Xxh3::new(),
+        written: 0,
     };
-    if word(8, 4) != u64::from(FORMAT_VERSION) {
-        return Err(bad("unsupported snapshot version"));
+    let mut magic = [0u8; 8];
+    h.read_exact(&mut magic)?;
+    if &magic != MAGIC {
+        return bad("not a snapshot: wrong magic bytes");
     }
-    let extra_len = word(12, 8);
-    let export_at = usize::try_from(extra_len)
-        .ok()
-        .and_then(|n| n.checked_add(HEAD_BYTES))
-        .filter(|&end| end <= covered.len())
-        .ok_or(bad("snapshot extra longer than the file"))?;
-    let agg = Aggregator::restore(&covered[export_at..])?;
-    Ok((agg, covered[HEAD_BYTES..export_at].to_vec()))
+    let body = len - 8;
+    let mut head = [0u8; 12];
+    h.read_exact(&mut head)?;
+    let version = u32::from_le_bytes(head[..4].try_into().expect("4 bytes"));
+    let extra_len = u64::from_le_bytes(head[4..].try_into().expect("8 bytes"));
+    let outcome = if version != FORMAT_VERSION {
+        Err(AggregateError::BadExport("unsupported snapshot version"))
+    } else if extra_len > body - HEAD_BYTES as u64 {
+        Err(AggregateError::BadExport("snapshot extra longer than the file"))
+    } else {
+        let mut extra = vec![0u8; extra_len as usize];
+        h.read_exact(&mut extra)?;
+        let export_len = body - HEAD_BYTES as u64 - extra_len;
+        Aggregator::restore_from(&mut h, export_len)?.map(|agg| (agg, extra))
+    };
+    // The rest of what the checksum covers, then the checksum.
+    let left = body - h.written;
+    std::io::copy(&mut (&mut h).take(left), &mut std::io::sink())?;
+    let mut sum = [0u8; 8];
+    h.inner.read_exact(&mut sum)?;
+    if h.hasher.digest().to_le_bytes() != sum {
+        return bad("snapshot checksum mismatch");
+    }
+    Ok(outcome)
 }
 
 #[cfg(test)]
@@ -148,6 +182,32 @@ mod tests {
     }
 
     #[test]
+    fn reads_from_a_reader_without_the_whole_file() {
+        // Over 64 KiB, so the reader refills several times; read in 7-byte pieces.
+        struct Trickle<'a>(&'a [u8]);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = buf.len().min(7).min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let a = aggregator(3000);
+        let bytes = snapshot_bytes(&a, b"pos");
+        let (b, extra) = read_snapshot_from(Trickle(&bytes), bytes.len() as u64)
+            .unwrap()
+            .unwrap();
+        assert_eq!((b.export(), extra), (a.export(), b"pos".to_vec()));
+        // A file shorter than it said is the reader's error, not a damaged snapshot.
+        let short = read_snapshot_from(Trickle(&bytes[..bytes.len() - 100]), bytes.len() as u64);
+        assert_eq!(
+            short.err().map(|e| e.kind()),
+            Some(std::io::ErrorKind::UnexpectedEof)
+        );
+    }
+
+    #[test]
     fn streams_exports_bigger_than_its_buffer() {
         // Over 64 KiB of export, so the writer spills several times.
         let a = aggregator(3000);
@@ -165,7 +225,16 @@ mod tests {
         for bit in 0..bytes.len() * 8 {
             let mut damaged = bytes.clone();
             damaged[bit / 8] ^= 1 << (bit % 8);
-            assert!(read_snapshot(&damaged).is_err(), "bit {bit} flipped was read");
+            // The same reason the Gleam engine gives (it checks the sum first).
+            let want = if bit < 64 {
+                "not a snapshot: wrong magic bytes"
+            } else {
+                "snapshot checksum mismatch"
+            };
+            match read_snapshot(&damaged) {
+                Err(AggregateError::BadExport(why)) => assert_eq!(why, want, "bit {bit}"),
+                other => panic!("bit {bit} flipped: {:?}", other.map(|_| ())),
+            }
         }
         for cut in 0..bytes.len() {
             assert!(read_snapshot(&bytes[..cut]).is_err(), "cut at {cut} was read");
@@ -179,10 +248,15 @@ mod tests {
         for bit in 0..bytes.len() * 8 {
             let mut damaged = bytes.clone();
             damaged[bit / 8] ^= 1 << (bit % 8);
-            assert!(
-                Aggregator::restore(&damaged).is_err(),
-                "bit {bit} flipped was restored"
-            );
+            let want = match bit {
+                0..64 => "wrong magic bytes",
+                64..96 => "unsupported format version",
+                _ => "checksum mismatch",
+            };
+            match Aggregator::restore(&damaged) {
+                Err(AggregateError::BadExport(why)) => assert_eq!(why, want, "bit {bit}"),
+                other => panic!("bit {bit} flipped: {:?}", other.map(|_| ())),
+            }
         }
         assert!(Aggregator::restore(&bytes).is_ok());
     }

@@ -84,7 +84,7 @@ fn s3_byte_hours_to_gb_months() {
     let gb_month = &invoice.lines[0];
     assert_eq!(gb_month.used, Ratio::int(52_900));
     assert_eq!(gb_month.amount_minor, 121_670); // 52,900 GB-months at 2.3 cents
-    assert_eq!(gb_month.key, "acme/*/storage_bytes/gb_month_average/2026-03/v1");
+    assert_eq!(gb_month.key, "acme/*/storage_bytes/gb_month_average/2026-03");
     assert_eq!(invoice.lines[1].used, Ratio::int(102_400)); // the peak: 100 TB in GB
                                                             // The classic mistake, summing the snapshots, is far off.
     assert_eq!(invoice.lines[2].used, Ratio::int(15 * 100 + 16 * 102_400));
@@ -217,7 +217,7 @@ fn p95_rate_and_included_quantity_through_the_aggregator() {
     assert_eq!(lines[0].used, Ratio::int(1));
     assert_eq!(lines[0].overage, r("0.5"));
     assert_eq!(lines[0].amount_minor, 50);
-    assert_eq!(lines[0].key, "acme/*/bandwidth_out_bytes/p95_rate/2026-06/v3");
+    assert_eq!(lines[0].key, "acme/*/bandwidth_out_bytes/p95_rate/2026-06");
     // 400 x 75 MB + 1,100 x 37.5 MB = 71.25 GB (decimal), 50 included: 21.25 cents, rounded.
     assert_eq!(lines[1].used, r("71.25"));
     assert_eq!(lines[1].overage, r("21.25"));
@@ -247,8 +247,8 @@ fn resource_scope_lines_and_customers_without_plans() {
     assert_eq!(
         keys,
         vec![
-            ("acme/b1/requests/total/2026-07/v1", 10),
-            ("acme/b2/requests/total/2026-07/v1", 5)
+            ("acme/b1/requests/total/2026-07", 10),
+            ("acme/b2/requests/total/2026-07", 5)
         ]
     );
     assert_eq!(invoice.unbilled_customers, vec!["stranger".to_string()]);
@@ -371,4 +371,57 @@ fn p95_by_selection_agrees_with_a_full_sort() {
             "n={n} intervals={intervals}"
         );
     }
+}
+
+/// Keys that used to collide: customer `a/b` with resource `c` and customer
+/// `a` with resource `b/c`; a resource named `*` beside a customer-scope
+/// line of the same meter. Each gets its own key; the version is not in it.
+#[test]
+fn keys_are_unique_by_construction() {
+    let m = parse_period("2026-07").unwrap();
+    let events = vec![
+        event("1", "a/b", "c", "requests", 10, m),
+        event("2", "a", "b/c", "requests", 5, m),
+        event("3", "a", "*", "requests", 7, m),
+        event("4", "a", "50% off", "requests", 1, m),
+    ];
+    let plans = Plans::from_json(
+        r#"{"plans": {"p": {"currency": "EUR", "lines": [
+              {"meter": "requests", "measure": "total", "scope": "resource", "pricing": {"model": "flat", "unit_price": "1"}},
+              {"meter": "requests", "measure": "total", "scope": "customer", "pricing": {"model": "flat", "unit_price": "2"}}]}},
+            "default_plan": "p"}"#,
+    )
+    .unwrap();
+    let keys: Vec<String> = bill(&usage_of(&events, "2026-07"), &plans, 3)
+        .unwrap()
+        .lines
+        .into_iter()
+        .map(|l| l.key)
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            "a/%2A/requests/total/2026-07",
+            "a/50%25%20off/requests/total/2026-07",
+            "a/b%2Fc/requests/total/2026-07",
+            "a/*/requests/total/2026-07",
+            "a%2Fb/c/requests/total/2026-07",
+            "a%2Fb/*/requests/total/2026-07",
+        ]
+    );
+}
+
+#[test]
+fn plan_lines_that_would_share_a_key_are_refused() {
+    let err = Plans::from_json(
+        r#"{"plans": {"p": {"currency": "EUR", "lines": [
+              {"meter": "requests", "measure": "total", "pricing": {"model": "flat", "unit_price": "1"}},
+              {"meter": "requests", "measure": "peak", "pricing": {"model": "flat", "unit_price": "1"}},
+              {"meter": "requests", "measure": "total", "scope": "customer", "pricing": {"model": "flat", "unit_price": "2"}}]}}}"#,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "plan p, line 3: same meter, measure and scope as line 1: their invoice lines would share a key"
+    );
 }

@@ -436,11 +436,19 @@ fn aggregator_save<'a>(
 fn aggregator_load<'a>(env: Env<'a>, path: Binary<'a>) -> Term<'a> {
     guarded(env, || {
         let path = std::str::from_utf8(path.as_slice()).map_err(|_| bad_argument("a UTF-8 path"))?;
-        let bytes = std::fs::read(path).map_err(|e| snapshot_failed(path, &e))?;
-        let (agg, extra) = tally_core::snapshot::read_snapshot(&bytes).map_err(IntoGleam::into_gleam)?;
-        drop(bytes);
+        let (agg, extra) = read_snapshot_file(path)?;
         Ok(Loaded(ResourceArc::new(AggregatorRef(Mutex::new(agg))), extra))
     })
+}
+
+/// Reads a snapshot file through small buffers (never the whole file in memory).
+fn read_snapshot_file(path: &str) -> Result<(Aggregator, Vec<u8>), Value> {
+    let failed = |e: std::io::Error| snapshot_failed(path, &e);
+    let file = std::fs::File::open(path).map_err(failed)?;
+    let len = file.metadata().map_err(failed)?.len();
+    tally_core::snapshot::read_snapshot_from(file, len)
+        .map_err(failed)?
+        .map_err(IntoGleam::into_gleam)
 }
 
 struct Loaded(ResourceArc<AggregatorRef>, Vec<u8>);

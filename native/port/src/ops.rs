@@ -303,9 +303,7 @@ impl Engine {
             })(),
             ("aggregator_load", [path]) => (|| {
                 let path = utf8(path, "a UTF-8 path")?;
-                let bytes = std::fs::read(path).map_err(|e| snapshot_failed(path, &e))?;
-                let (agg, extra) =
-                    tally_core::snapshot::read_snapshot(&bytes).map_err(IntoGleam::into_gleam)?;
+                let (agg, extra) = read_snapshot_file(path)?;
                 let h = self.new_handle();
                 self.aggregators.insert(h, agg);
                 Ok(Value::record(
@@ -470,6 +468,16 @@ fn write_file(path: &str, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = format!("{path}.tmp");
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
+}
+
+/// Reads a snapshot file through small buffers (never the whole file in memory).
+fn read_snapshot_file(path: &str) -> Result<(Aggregator, Vec<u8>), Value> {
+    let failed = |e: std::io::Error| snapshot_failed(path, &e);
+    let file = std::fs::File::open(path).map_err(failed)?;
+    let len = file.metadata().map_err(failed)?.len();
+    tally_core::snapshot::read_snapshot_from(file, len)
+        .map_err(failed)?
+        .map_err(IntoGleam::into_gleam)
 }
 
 fn snapshot_failed(path: &str, e: &std::io::Error) -> Value {

@@ -1,0 +1,53 @@
+%% @doc A reissue's voids (tally_reissue): the keys an earlier version of a
+%% period had and the new one has not, each published once as a void of the
+%% new version, the same again when the period is closed again; and the file
+%% sink keeps a reissue's lines beside the earlier version's.
+-module(tally_reissue_tests).
+-include_lib("eunit/include/eunit.hrl").
+
+tmp_dir(Name) -> string:trim(os:cmd("mktemp -d -t tally-" ++ Name ++ "-XXXXXX")).
+
+item(Key, Version) -> {tally_invoice:msg_id(Key, Version), <<"s">>, <<"{}">>}.
+
+voids_name_the_gone_keys_once_test() ->
+    Dir = tmp_dir("reissue"),
+    P = <<"2026-10">>,
+    K1 = <<"a%2Fb/*/requests/total/2026-10">>,
+    K2 = <<"a/b%2Fc/requests/total/2026-10">>,
+    K3 = <<"tab%09x/%2A/bandwidth_out_bytes/peak/2026-10">>,
+    %% Version 1: nothing issued before, nothing void; the keys are recorded.
+    {ok, [], Record1} = tally_reissue:voids(Dir, P, 1, <<"s">>, [item(K1, 1), item(K2, 1), item(K3, 1)]),
+    ok = Record1(),
+    %% Version 2 has K2 only: K1 and K3 are void, in key order, as version 2.
+    {ok, Voids, Record2} = tally_reissue:voids(Dir, P, 2, <<"s">>, [item(K2, 2)]),
+    ?assertEqual([{<<K1/binary, "/v2">>, <<"s">>,
+                   <<"{\"customer\":\"a/b\",\"key\":\"a%2Fb/*/requests/total/2026-10\",\"measure\":\"total\","
+                     "\"meter\":\"requests\",\"period\":\"2026-10\",\"resource\":\"*\",\"version\":2,\"void\":true}">>},
+                  {<<K3/binary, "/v2">>, <<"s">>,
+                   <<"{\"customer\":\"tab\\tx\",\"key\":\"tab%09x/%2A/bandwidth_out_bytes/peak/2026-10\","
+                     "\"measure\":\"peak\",\"meter\":\"bandwidth_out_bytes\",\"period\":\"2026-10\","
+                     "\"resource\":\"*\",\"version\":2,\"void\":true}">>}],
+                 Voids),
+    ok = Record2(),
+    %% Closed again (a crash, a rerun): the same voids; another period: none.
+    ?assertMatch({ok, Voids, _}, tally_reissue:voids(Dir, P, 2, <<"s">>, [item(K2, 2)])),
+    ?assertMatch({ok, [], _}, tally_reissue:voids(Dir, <<"2026-11">>, 2, <<"s">>, [])),
+    %% Version 3 brings K1 back: only K3 stays void.
+    {ok, [{Id3, _, _}], _} = tally_reissue:voids(Dir, P, 3, <<"s">>, [item(K1, 3), item(K2, 3)]),
+    ?assertEqual(<<K3/binary, "/v3">>, Id3).
+
+key_parts_decode_each_part_test() ->
+    ?assertEqual([<<"a/b">>, <<"*">>, <<"50% off">>, <<"total">>, <<"2026-10">>],
+                 tally_reissue:key_parts(<<"a%2Fb/%2A/50%25%20off/total/2026-10">>)).
+
+the_file_sink_keeps_each_key_and_version_once_test() ->
+    Dir = tmp_dir("reissue_sink"),
+    Path = filename:join(Dir, "invoices.jsonl"),
+    Line = fun(V) -> <<"{\"key\":\"a/*/m/total/2026-10\",\"version\":", (integer_to_binary(V))/binary, "}">> end,
+    Item = fun(V) -> {tally_invoice:msg_id(<<"a/*/m/total/2026-10">>, V), <<"s">>, Line(V)} end,
+    {ok, S} = tally_sink_file:init(#{path => Path}),
+    {ok, _, _} = tally_sink_file:publish([Item(1)], S),
+    %% A new sink reads the file back: version 1 is there, version 2 is new.
+    {ok, S2} = tally_sink_file:init(#{path => Path}),
+    {ok, _, _} = tally_sink_file:publish([Item(1), Item(2)], S2),
+    ?assertEqual(<<(Line(1))/binary, "\n", (Line(2))/binary, "\n">>, element(2, file:read_file(Path))).
