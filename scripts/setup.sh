@@ -40,6 +40,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     if printf '%s\n' "${missing[@]}" | grep -qx postgresql && [ ! -e /etc/postgresql-common/createcluster.conf ]; then
       mkdir -p /etc/postgresql-common
       echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf
+      export UCF_FORCE_CONFFOLD=1  # the package's postinst (ucf) keeps this file
     fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

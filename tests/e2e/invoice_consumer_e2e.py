@@ -73,7 +73,7 @@ def events(version):
     """October 2026 usage; version 2 changes values, drops resources and a
     customer, adds a customer."""
     t0 = 1790812800000  # 2026-10-01T00:00:00Z
-    names = [f"cust-{i}" for i in range(CUSTOMERS)] + ["a/b", "a", "50% off", "tab\there"]
+    names = [f"cust-{i}" for i in range(CUSTOMERS)] + ["a/b", "a", "50% off", "tab\there", "ünïcødé 客户"]
     out = []
     for ci, c in enumerate(names):
         if version == 2 and ci % 97 == 5:
@@ -192,6 +192,13 @@ class Nats:
                 await nc.close()
         return asyncio.run(info())
 
+    def publish(self, headers, payload):
+        async def send():
+            nc = await nats.connect(self.url)
+            await nc.jetstream().publish("tally.invoices", payload, stream="INVOICES", headers=dict(headers))
+            await nc.close()
+        asyncio.run(send())
+
     def messages(self):
         """Every message of the stream: (headers, payload bytes)."""
         async def read():
@@ -200,7 +207,9 @@ class Nats:
             last = (await js.stream_info("INVOICES")).state.last_seq
             out = [await js.get_msg("INVOICES", seq) for seq in range(1, last + 1)]
             await nc.close()
-            return [(m.headers or {}, m.data) for m in out]
+            # get_msg parses headers with the email package: a non-ASCII
+            # value (a customer's name in the id) comes as a Header object.
+            return [({k: str(v) for k, v in (m.headers or {}).items()}, m.data) for m in out]
         return asyncio.run(read())
 
 
@@ -323,7 +332,27 @@ def main():
         check(len(ids) == len(set(ids)), "no message id twice in the stream")
         check(sum(1 for i in ids if i.endswith("/v2")) == len(v2) + len(voided),
               "version 2 published every line and every void once")
+
+        # 5. What breaks the contract: kept with its reason, the table untouched;
+        #    an unknown schema version stops the consumer with nothing acknowledged.
+        bad = json.loads(v2[0])
+        del bad["currency"]
+        nats_server.publish([("Nats-Msg-Id", f"{bad['key']}/v3"), ("Tally-Schema", "invoice_line.v1")],
+                            json.dumps(bad).encode())
+        wait_for(caught_up, "the consumer to take the broken message")
+        rejects = query(pg.url, "SELECT reason FROM invoice_rejects")
+        check(len(rejects) == 1 and "currency" in rejects[0][0], f"a broken message is kept with why ({rejects})")
+        check(sorted(r[0] for r in query(pg.url, "SELECT payload FROM invoice_lines WHERE NOT void")) == sorted(v2),
+              "a broken message changes no line")
+        nats_server.publish([("Nats-Msg-Id", "x/*/m/total/2026-10/v9"), ("Tally-Schema", "invoice_line.v2")], b"{}")
+        check(consumer.wait(timeout=60) != 0, "an unknown schema version stops the consumer")
+        check(applied(pg.url) == nats_server.stream()[1] - 1, "the unknown message is not applied (it waits)")
         print(f"e2e took {time.monotonic() - started:.1f} s for {total} + {len(v2)} lines", flush=True)
+    except BaseException:
+        # What the other processes said, for the failure's story.
+        for log in sorted(scratch.glob("*.log")):
+            print(f"--- {log.name} (last lines)", *log.read_text(errors="replace").splitlines()[-15:], sep="\n")
+        raise
     finally:
         for p in procs:
             if p.poll() is None:
