@@ -38,5 +38,7 @@ read(Path) ->
         {error, Reason} -> {error, reason(Reason)}
     end.
 
-reason(Reason) when is_atom(Reason) -> atom_to_binary(Reason);
-reason(_) -> <<"eio">>.
+%% The file module's reasons here are all atoms (POSIX names, badarg,
+%% terminated, system_limit).
+-spec reason(file:posix() | badarg | terminated | system_limit) -> binary().
+reason(Reason) -> atom_to_binary(Reason).
