@@ -102,6 +102,7 @@ lint-gleam: gleam
 ifneq ($(GLEAM),)
 	gleam format --check gleam_src tests $(wildcard examples/*/src examples/*/test)
 	gleam build --target erlang --warnings-as-errors
+	for app in $(wildcard examples/*/gleam.toml); do (cd $$(dirname $$app) && gleam build --warnings-as-errors); done
 else
 	@echo "lint: gleam format --check and Gleam warnings SKIPPED: no gleam binary on PATH"
 endif

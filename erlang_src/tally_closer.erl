@@ -89,7 +89,7 @@ handle_info(check_schedule, #state{config = #{close := #{grace_ms := Grace}} = C
 handle_info(_Other, State) ->
     {noreply, State}.
 
-schedule(#{close := #{check_ms := Ms}}) -> erlang:send_after(Ms, self(), check_schedule);
+schedule(#{close := #{check_ms := Ms}}) -> _ = erlang:send_after(Ms, self(), check_schedule), ok;
 schedule(_) -> ok.
 
 %% The last month that ended at least Grace ms before Now.

@@ -39,5 +39,7 @@ read(Path) ->
         {error, Reason} -> {error, reason(Reason)}
     end.
 
-%% A POSIX name (`enospc`) as the binary the Rust engines give.
-reason(Reason) -> unicode:characters_to_binary(io_lib:format("~0p", [Reason])).
+%% The file module's reasons here are all atoms (POSIX names, badarg,
+%% terminated, system_limit).
+-spec reason(file:posix() | badarg | terminated | system_limit) -> binary().
+reason(Reason) -> atom_to_binary(Reason).

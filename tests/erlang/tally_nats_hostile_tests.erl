@@ -71,7 +71,7 @@ drain(S, To) ->
 
 report({Owner, Test}, Msg) ->
     case is_process_alive(Owner) of
-        true -> Test ! Msg;
+        true -> Test ! Msg, ok;
         false -> ok
     end.
 

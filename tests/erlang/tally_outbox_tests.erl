@@ -189,7 +189,9 @@ over_max_payload() ->
         tally_nats_server:stop(S)
     end.
 
-%% The job's watcher: a status whatever ends the job.
+%% The job's watcher: a status whatever ends the job. The jobs that crash
+%% do so on purpose, which Dialyzer would report as funs that never return.
+-dialyzer({nowarn_function, the_job_always_ends_with_a_status_test/0}).
 the_job_always_ends_with_a_status_test() ->
     ?assertEqual(0, tally_job:watched(fun() -> 0 end)),
     %% (rand:uniform(1) is always 1: the funs may return, as far as Dialyzer knows.)

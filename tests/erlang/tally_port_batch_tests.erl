@@ -26,15 +26,15 @@ line(I) ->
 %% What the NIF makes of the chunks: each shard's export.
 nif_exports(Chunks, Shards) ->
     Aggs = [element(2, tally_nif:aggregator_new(?CONFIG)) || _ <- lists:seq(1, Shards)],
-    [begin
-         {ok, {ingested, Bs, _, _}} = tally_nif:ingest_chunk(json_lines, ?OPTIONS, Shards, C),
-         [{ok, _} = tally_nif:aggregator_apply_batch(A, B) || {A, B} <- lists:zip(Aggs, Bs)]
-     end || C <- Chunks],
+    _ = [begin
+             {ok, {ingested, Bs, _, _}} = tally_nif:ingest_chunk(json_lines, ?OPTIONS, Shards, C),
+             [{ok, _} = tally_nif:aggregator_apply_batch(A, B) || {A, B} <- lists:zip(Aggs, Bs)]
+         end || C <- Chunks],
     [element(2, tally_nif:aggregator_export(A)) || A <- Aggs].
 
 kill(Ref) ->
     Old = tally_port:os_pid(Ref),
-    os:cmd("kill -9 " ++ integer_to_list(Old)),
+    _ = os:cmd("kill -9 " ++ integer_to_list(Old)),
     wait_new_os_pid(Ref, Old).
 
 wait_new_os_pid(Ref, Old) ->
@@ -62,7 +62,7 @@ same_batches_as_the_nif_test() ->
         %% Applied once: the port freed it and refuses it again.
         ?assertEqual({error, {bad_argument, <<"a batch not applied yet">>}}, tally_port_batch:apply_batch(Ref, A, B0)),
         ?assertEqual({error, {bad_argument, <<"a batch not applied yet">>}}, tally_port_batch:events(Ref, B0)),
-        ?assertEqual({error, {bad_argument, <<"a batch">>}}, tally_port_batch:apply_batch(Ref, A, not_a_batch))
+        ?assertEqual({error, {bad_argument, <<"a batch">>}}, tally_port_batch:apply_batch(Ref, A, tally_test_support:ill_typed(not_a_batch)))
     end).
 
 %% The port dies after ingest_chunk and before the batches are applied: the
@@ -83,8 +83,8 @@ killed_between_ingest_and_apply_test_() ->
             [{port_batch, {S2, N2}, _} | _] = New,
             ?assertEqual(N1, N2),
             ?assertNotEqual(S1, S2),
-            [{ok, _} = tally_port_batch:apply_batch(Ref, A, B) || {A, B} <- lists:zip(Aggs, Old)],
-            [{ok, _} = tally_port_batch:apply_batch(Ref, A, B) || {A, B} <- lists:zip(Aggs, New)],
+            _ = [{ok, _} = tally_port_batch:apply_batch(Ref, A, B) || {A, B} <- lists:zip(Aggs, Old)],
+            _ = [{ok, _} = tally_port_batch:apply_batch(Ref, A, B) || {A, B} <- lists:zip(Aggs, New)],
             ?assertEqual(Want, [element(2, tally_port:call(Ref, aggregator_export, {A})) || A <- Aggs])
         end)
     end}.
@@ -100,7 +100,7 @@ killed_after_applies_replays_them_exactly_test_() ->
             Aggs = [element(2, {ok, _} = tally_port:call(Ref, aggregator_new, {?CONFIG})) || _ <- [1, 2, 3]],
             {_, Replays} = lists:foldl(fun(C, {I, R}) ->
                             {ok, {ingested, Bs, _, _}} = tally_port_batch:ingest_chunk(Ref, json_lines, ?OPTIONS, 3, C),
-                            [{ok, _} = tally_port_batch:apply_batch(Ref, A, B) || {A, B} <- lists:zip(Aggs, Bs)],
+                            _ = [{ok, _} = tally_port_batch:apply_batch(Ref, A, B) || {A, B} <- lists:zip(Aggs, Bs)],
                             Replayed = case I rem 4 of
                                            3 -> #{journal_ops := Ops} = tally_port:stats(Ref), kill(Ref), [Ops];
                                            _ -> []

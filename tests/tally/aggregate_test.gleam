@@ -224,23 +224,36 @@ pub fn ingest_then_apply_each_shard_test() {
   let assert Ok([e]) = aggregate.batch_events(acme)
   expect.equal(e.customer, "acme")
   let agg = new(on)
-  expect.equal(aggregate.apply_batch(agg, acme), Ok(usage.Counters(applied: 1, duplicates: 0, late: 0)))
-  expect.equal(aggregate.apply_batch(agg, gamma), Ok(usage.Counters(applied: 2, duplicates: 0, late: 0)))
+  expect.equal(
+    aggregate.apply_batch(agg, acme),
+    Ok(usage.Counters(applied: 1, duplicates: 0, late: 0)),
+  )
+  expect.equal(
+    aggregate.apply_batch(agg, gamma),
+    Ok(usage.Counters(applied: 2, duplicates: 0, late: 0)),
+  )
   let assert Ok(exported) = aggregate.export(agg)
   let path = temporary_path("aggregate_test.snap")
-  let assert Ok(written) = aggregate.save(agg, path: path, extra: <<"positions":utf8>>)
+  let assert Ok(written) =
+    aggregate.save(agg, path: path, extra: <<"positions":utf8>>)
   expect.equal(written > 0, True)
   let assert Ok(usage.Loaded(copy, extra)) = aggregate.load(on: on, path: path)
   expect.equal(extra, <<"positions":utf8>>)
   expect.equal(aggregate.export(copy), Ok(exported))
-  let assert Error(engine.SnapshotFailed(_, "enoent")) = aggregate.load(on: on, path: path <> ".missing")
+  let assert Error(engine.SnapshotFailed(_, "enoent")) =
+    aggregate.load(on: on, path: path <> ".missing")
   let _ = delete_file(path)
   Nil
 }
 
 // A path no other test (or VM) uses: /tmp is always there.
 fn temporary_path(name: String) -> String {
-  "/tmp/tally-" <> int_text(system_time()) <> "-" <> int_text(unique_integer()) <> "-" <> name
+  "/tmp/tally-"
+  <> int_text(system_time())
+  <> "-"
+  <> int_text(unique_integer())
+  <> "-"
+  <> name
 }
 
 type Ignored

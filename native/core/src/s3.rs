@@ -2,7 +2,7 @@
 //! document): one request per line, space-separated fields, where the time
 //! is `[bracketed]`, the Request-URI, Referer and User-Agent are `"quoted"`
 //! and any field may be `-`. S3 writes the quoted fields unescaped, so they
-//! may hold spaces and quotes: see [`closing_quote`] for where each ends.
+//! may hold spaces and quotes: see `closing_quote` (below) for where each ends.
 //!
 //! Fields used, by position: 0 bucket owner, 1 bucket, 2 time, 4 requester,
 //! 5 request id, 6 operation, 11 bytes sent, 12 object size. A line needs at
