@@ -45,8 +45,9 @@ run_and_report(Period) ->
         {ok, #{lines := Lines, customers := Customers, unbilled := Unbilled,
                status := #{collectors := Collectors, publisher := Publisher}}} ->
             io:format("tally: billed ~s~n", [Period]),
-            [io:format("  source ~-10s ~6b records, ~6b events, ~b rejected (see rejects.jsonl)~n",
-                       [Name, R, E, J]) || {Name, #{records := R, events := E, rejected := J}} <- lists:sort(maps:to_list(Collectors))],
+            [io:format("  source ~-10s ~6b records, ~6b events, ~b rejected~s~n",
+                       [Name, R, E, J, rejects_hint(J)])
+             || {Name, #{records := R, events := E, rejected := J}} <- lists:sort(maps:to_list(Collectors))],
             io:format("  ~b invoice lines, ~b published to the sink~n", [Lines, maps:get(published, Publisher)]),
             [io:format("  ~-66s ~3b lines ~12s ~s~n", [C, N, money(A), Cur])
              || {C, #{lines := N, amount_minor := A, currency := Cur}} <- lists:sort(maps:to_list(Customers))],
@@ -56,6 +57,10 @@ run_and_report(Period) ->
             io:format(standard_error, "tally job failed: ~p~n", [Reason]),
             1
     end.
+
+%% The rejects file is named only where there is something in it.
+rejects_hint(0) -> "";
+rejects_hint(_) -> " (see rejects.jsonl)".
 
 %% Runs Job (which returns an exit status) in a process of its own and
 %% waits for it: whatever ends it (done, a crash, an exit signal) gives a

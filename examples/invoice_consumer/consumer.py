@@ -185,6 +185,9 @@ async def run(env):
                 await msg.ack()
             log.info("applied %d messages (%d refused) up to stream sequence %d",
                      len(msgs), len(rejects), max(m.metadata.sequence.stream for m in msgs))
+        # Unsubscribe first: draining a pull subscription that is still open
+        # waits out the drain timeout.
+        await sub.unsubscribe()
         await nc.drain()
 
 

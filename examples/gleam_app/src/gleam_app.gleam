@@ -85,7 +85,7 @@ pub fn main() -> Nil {
           line.key
           <> " "
           <> int_to_string(line.amount_minor)
-          <> " "
+          <> " minor units of "
           <> line.currency,
         )
       })

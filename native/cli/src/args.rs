@@ -249,8 +249,17 @@ pub fn parse(argv: &[String]) -> Result<Action, ArgError> {
             path: (path != "-").then(|| path.into()),
         });
     }
-    if command == Command::Bill && (args.plans.is_none() || args.period.is_none()) {
-        return Err(usage("bill needs --plans and --period".into()));
+    if command == Command::Bill {
+        let missing: Vec<&str> = [
+            ("--plans", args.plans.is_none()),
+            ("--period", args.period.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, absent)| absent.then_some(flag))
+        .collect();
+        if !missing.is_empty() {
+            return Err(usage(format!("bill needs {}", missing.join(" and "))));
+        }
     }
     Ok(Action::Run(args))
 }

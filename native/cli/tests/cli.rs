@@ -164,6 +164,10 @@ fn bad_arguments_exit_64_with_the_command_help() {
     }
     let err = String::from_utf8_lossy(&tally(&["bill", "x.jsonl"]).stderr).to_string();
     assert!(err.contains("usage: tally bill [options] --plans"), "{err}");
+    assert!(err.starts_with("tally: bill needs --plans and --period"), "{err}");
+    // Only what is missing is named.
+    let err = String::from_utf8_lossy(&tally(&["bill", "--period", "2026-10", "x.jsonl"]).stderr).to_string();
+    assert!(err.starts_with("tally: bill needs --plans\n"), "{err}");
 }
 
 #[test]
