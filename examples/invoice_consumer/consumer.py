@@ -160,6 +160,8 @@ async def run(env):
             try:
                 msgs = await sub.fetch(batch=int(env["BATCH"]), timeout=1)
             except (nats.errors.TimeoutError, asyncio.TimeoutError):  # nothing new within a second
+                msgs = []
+            if not msgs:  # a fetch can also end with no message (a server-side timeout status)
                 idle += 1
                 if env.get("EXIT_WHEN_IDLE") and idle >= float(env["EXIT_WHEN_IDLE"]):
                     break
