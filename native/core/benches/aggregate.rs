@@ -15,9 +15,7 @@
 //!
 //!   cargo bench -p tally_core --bench aggregate
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
@@ -26,22 +24,9 @@ use tally_core::event::EventRef;
 use tally_core::queue::EventQueue;
 use tally_core::UsageEvent;
 
-struct Counting;
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::live_bytes;
 
 const EVENTS: usize = 1_000_000;
 const START: i64 = 1_790_812_800_000; // 2026-10-01
@@ -138,9 +123,9 @@ fn main() {
             group.bench_with_input(BenchmarkId::new(name, keys), &refs, |b, refs| {
                 b.iter(|| black_box(run(refs, dedup)))
             });
-            let before = LIVE.load(Ordering::Relaxed);
+            let before = live_bytes();
             let agg = run(&refs, dedup);
-            let held = LIVE.load(Ordering::Relaxed) - before;
+            let held = live_bytes() - before;
             report.push((name, keys, agg.window_count(), held));
             drop(agg);
         }

@@ -20,28 +20,12 @@
 //!   cargo bench -p tally_core --bench memory            # N = 1000
 //!   MEM_SERIES=5000 cargo bench -p tally_core --bench memory
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use tally_core::aggregate::{Aggregator, AggregatorConfig, Window};
 use tally_core::UsageEvent;
 
-struct Counting;
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::live_bytes;
 
 const OCT: i64 = 1_790_812_800_000; // 2026-10-01T00:00:00Z
 const MONTH_MS: i64 = 31 * 24 * 3_600_000;
@@ -63,7 +47,7 @@ fn fill(s: &Scenario, n: usize, steps: i64) -> usize {
         ..AggregatorConfig::default()
     };
     let customers: Vec<String> = (0..n).map(|i| format!("customer-{i:07}")).collect();
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live_bytes();
     let mut agg = Aggregator::new(config);
     let mut batch: Vec<UsageEvent> = Vec::with_capacity(n);
     for step in 0..steps {
@@ -82,7 +66,7 @@ fn fill(s: &Scenario, n: usize, steps: i64) -> usize {
         agg.apply_all(&batch);
     }
     drop(batch);
-    let live = LIVE.load(Ordering::Relaxed) - before;
+    let live = live_bytes() - before;
     std::hint::black_box(&agg);
     live
 }

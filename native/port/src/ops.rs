@@ -555,6 +555,11 @@ mod tests {
 
     /// An `AggregatorConfig` with hourly windows, dedup, and no special meters.
     fn hourly_config() -> Value {
+        hourly_config_with_gap_cap(1000)
+    }
+
+    /// The same with the given gauge gap cap (milliseconds).
+    fn hourly_config_with_gap_cap(gap_cap_ms: i128) -> Value {
         Value::record(
             "aggregator_config",
             vec![
@@ -563,7 +568,7 @@ mod tests {
                 Value::List(vec![]),
                 Value::List(vec![]),
                 Value::List(vec![]),
-                Value::Int(1000),
+                Value::Int(gap_cap_ms),
             ],
         )
     }
@@ -702,17 +707,7 @@ mod tests {
             max_batch_bytes: 4096,
             ..Engine::default()
         };
-        let config = Value::record(
-            "aggregator_config",
-            vec![
-                Value::Atom("hour"),
-                Value::Atom("true"),
-                Value::List(vec![]),
-                Value::List(vec![]),
-                Value::List(vec![]),
-                Value::Int(172_800_000),
-            ],
-        );
+        let config = hourly_config_with_gap_cap(172_800_000);
         let agg = match ok_value(e.handle_frame(&request(1, "aggregator_new", vec![config]))) {
             Value::Int(h) => h,
             other => panic!("{other:?}"),
