@@ -302,19 +302,7 @@ mod tests {
     use crate::aggregate::AggregatorConfig;
     use crate::parse::parse_all;
 
-    fn sample(n: u64) -> Vec<UsageEvent> {
-        (0..n)
-            .map(|i| UsageEvent {
-                id: format!("é-{}", i % (n * 9 / 10).max(1)),
-                source: if i % 7 == 0 { "s3:b".into() } else { "edge".into() },
-                customer: format!("cust-{}", i % 13),
-                resource: format!("res-{}", i % 5),
-                meter: ["requests", "bandwidth_out_bytes", "storage_bytes"][(i % 3) as usize].into(),
-                value: i * 31 % 1000,
-                time_ms: 1_790_812_800_000 + (i as i64 * 7_919_000) % (40 * 86_400_000),
-            })
-            .collect()
-    }
+    use crate::event::test_events as sample;
 
     #[test]
     fn a_record_is_40_bytes() {

@@ -140,3 +140,21 @@ pub fn meter_unit(meter: &str) -> Option<MeterUnit> {
         _ => None,
     }
 }
+
+/// `n` events for the tests of the modules that count them: duplicate ids
+/// (one in ten repeats an earlier one), several customers, resources and
+/// windows, sum, rate and gauge meters, a non-ASCII id.
+#[cfg(test)]
+pub(crate) fn test_events(n: u64) -> Vec<UsageEvent> {
+    (0..n)
+        .map(|i| UsageEvent {
+            id: format!("é-{}", i % (n * 9 / 10).max(1)),
+            source: if i % 7 == 0 { "s3:b".into() } else { "edge".into() },
+            customer: format!("cust-{}", i % 13),
+            resource: format!("res-{}", i % 5),
+            meter: ["requests", "bandwidth_out_bytes", "storage_bytes"][(i % 3) as usize].into(),
+            value: i * 31 % 1000,
+            time_ms: 1_790_812_800_000 + (i as i64 * 7_919_000) % (40 * 86_400_000),
+        })
+        .collect()
+}

@@ -48,23 +48,12 @@ impl EventQueue {
 mod tests {
     use super::*;
     use crate::aggregate::AggregatorConfig;
-    use crate::UsageEvent;
 
     #[test]
     fn counts_the_same_as_one_by_one_in_the_same_order() {
         // Duplicates (first one wins), several windows, rate and gauge
         // meters, unicode texts, and more events than one queue holds.
-        let events: Vec<UsageEvent> = (0..500u64)
-            .map(|i| UsageEvent {
-                id: format!("é-{}", i % 450),
-                source: if i % 7 == 0 { "s3:b".into() } else { "edge".into() },
-                customer: format!("cust-{}", i % 13),
-                resource: format!("res-{}", i % 5),
-                meter: ["requests", "bandwidth_out_bytes", "storage_bytes"][(i % 3) as usize].into(),
-                value: i * 31 % 1000,
-                time_ms: 1_790_812_800_000 + (i as i64 * 7_919_000) % (40 * 86_400_000),
-            })
-            .collect();
+        let events = crate::event::test_events(500);
         let mut one = Aggregator::new(AggregatorConfig::default());
         for e in &events {
             one.apply(&EventRef::from(e));
