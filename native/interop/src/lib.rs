@@ -39,6 +39,15 @@ pub use decode::{expected, DecodeError, FromGleam, Step};
 pub use tally_interop_derive::{FromGleam, IntoGleam};
 pub use value::{atoms_of, Atoms, BitArray, IntoGleam, Value};
 
+/// The atoms of every reply's envelope: `{ok, V}`, `{error, E}`, a caught
+/// panic (`{native_panic, Message}`) and an argument of the wrong shape
+/// (`{bad_argument, Expected}`).
+pub fn boundary_atoms(atoms: &mut Atoms) {
+    for a in ["ok", "error", "native_panic", "bad_argument"] {
+        atoms.add(a);
+    }
+}
+
 /// Errors of the interop layer itself: malformed ETF or frames. In Gleam:
 /// `BadTerm(offset, reason)`, `FrameTooLarge(size, limit)`, `IntegerRange(n)`.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq, IntoGleam)]
