@@ -14,11 +14,17 @@ GLEAM     := $(shell command -v gleam 2>/dev/null)
 GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
 export TALLY_GIT_COMMIT := $(GIT_COMMIT)
 
-.PHONY: setup native gleam compile test test-rust test-beam release run clean bench-port bench bench-ingest bench-job
+.PHONY: setup generate native gleam compile test test-rust test-beam release run clean bench-port bench bench-ingest bench-job
 .PHONY: lint lint-rust lint-gleam lint-erlang docs
 
 setup:
 	@scripts/setup.sh
+
+# The bindings written from the operation table (native/core/src/operations.rs):
+# tally_nif.erl, tally_port_ops.erl, tally_atoms.erl, nif.gleam, port.gleam.
+# `cargo test` fails when one of them differs from what the table gives.
+generate:
+	cargo run -q -p tally_bindgen
 
 # The NIF library and the port binary go to priv/, where the application finds them.
 # Cargo says where it built them (CARGO_TARGET_DIR and .cargo/config are honoured).

@@ -46,22 +46,20 @@ owner(T) ->
         error:badarg -> error  % the table is gone with its supervisor
     end.
 
-%% Operations whose success changes the port's state, and so are journaled.
+%% Operations whose success changes the port's state, and so are journaled
+%% (the table's `mutates`, through the generated tally_port_ops).
 %% `ingest_chunk` is not one: batches are no journaled state. Each batch
 %% travels with its recipe (tally_port_batch), so a journaled
 %% `aggregator_apply_batch` replays by parsing its chunk again (its key is
 %% stale in the new process), never by acting on another batch.
 -spec mutating(op()) -> boolean().
 mutating(Op) ->
-    lists:member(Op, [parser_new, parser_feed, parser_finish, parser_import,
-                      aggregator_new, aggregator_feed, aggregator_finish, aggregator_add_events,
-                      aggregator_close_period, aggregator_close_shard, aggregator_take_late,
-                      aggregator_restore, aggregator_merge, aggregator_apply_batch, aggregator_load, release]).
+    tally_port_ops:mutating(Op).
 
 %% Operations that return a new handle.
 -spec creates_handle(op()) -> boolean().
 creates_handle(Op) ->
-    lists:member(Op, [parser_new, parser_import, aggregator_new, aggregator_restore, aggregator_load]).
+    tally_port_ops:creates_handle(Op).
 
 %% The physical handle in the reply of an operation that creates one.
 -spec created(op(), term()) -> term().
@@ -94,16 +92,8 @@ journal_args(_T, _Op, Args) ->
 
 %% Positions (1-based) of the arguments that are handles.
 -spec handle_args(op()) -> [pos_integer()].
-handle_args(Op) when Op =:= parser_feed; Op =:= parser_finish; Op =:= parser_export; Op =:= aggregator_export_to;
-                     Op =:= aggregator_add_events; Op =:= aggregator_counters;
-                     Op =:= aggregator_windows; Op =:= aggregator_close_period; Op =:= aggregator_close_shard;
-                     Op =:= aggregator_take_late; Op =:= aggregator_export; Op =:= release;
-                     Op =:= aggregator_apply_batch; Op =:= aggregator_save ->
-    [1];
-handle_args(Op) when Op =:= aggregator_feed; Op =:= aggregator_finish; Op =:= aggregator_merge ->
-    [1, 2];
-handle_args(_) ->
-    [].
+handle_args(Op) ->
+    tally_port_ops:handle_args(Op).
 
 -spec next_logical(ets:tid()) -> pos_integer().
 next_logical(T) ->

@@ -342,8 +342,7 @@ pub fn merge(
     OnNif(a), OnNif(b) -> nif.aggregator_merge(a, b)
     OnPort(a), OnPort(b) ->
       case port.aggregator_merge(a, b) {
-        Error(engine.BadArgument("two aggregators on one port")) ->
-          merge_through_export(into, from)
+        Error(engine.OnOtherPort(_)) -> merge_through_export(into, from)
         other -> other
       }
     _, _ -> merge_through_export(into, from)

@@ -14,6 +14,8 @@ pub mod json;
 pub mod jsonl;
 mod line_index;
 pub mod lines;
+#[cfg(feature = "gleam")]
+pub mod operations;
 pub mod parse;
 mod prefetch;
 pub mod queue;

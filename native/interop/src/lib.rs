@@ -30,6 +30,7 @@ pub mod etf;
 pub mod files;
 pub mod framing;
 pub mod panics;
+pub mod table;
 mod value;
 
 #[cfg(feature = "nif")]
