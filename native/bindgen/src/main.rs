@@ -13,7 +13,7 @@ pub fn tally() -> Project<'static> {
     Project {
         operations: tally_core::operations::OPERATIONS,
         resources: tally_core::operations::RESOURCES,
-        atoms: tally_core::operations::VOCABULARY.to_vec(),
+        atoms: tally_core::operations::vocabulary(),
         source: "native/core/src/operations.rs",
         nif_module: "tally_nif",
         nif_load: "erlang:load_nif(tally_priv:path(\"libtally_nif\"), 0)",
