@@ -30,6 +30,7 @@ pub mod etf;
 pub mod files;
 pub mod framing;
 pub mod panics;
+pub mod port;
 pub mod table;
 mod value;
 
