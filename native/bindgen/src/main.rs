@@ -32,6 +32,8 @@ pub fn tally() -> Project<'static> {
         gleam_other_port: "engine.OnOtherPort",
         erlang_dir: "erlang_src",
         gleam_dir: "gleam_src",
+        nif_rust: "native/nif/src/generated.rs",
+        port_rust: "native/port/src/generated.rs",
     }
 }
 

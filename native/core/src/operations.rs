@@ -12,11 +12,13 @@
 use tally_interop::table::{Arg, Operation, Port, Resource, Scheduler, Ty};
 
 pub const PARSER: Resource = Resource {
+    rust: "tally_core::parse::StreamParser",
     name: "parser",
     doc: "A streaming parser.",
     journaled: true,
 };
 pub const AGGREGATOR: Resource = Resource {
+    rust: "tally_core::aggregate::Aggregator",
     name: "aggregator",
     doc: "An aggregator.",
     journaled: true,
@@ -24,12 +26,14 @@ pub const AGGREGATOR: Resource = Resource {
 /// A batch of one shard's events (`ingest_chunk`); the port keeps batches
 /// with their recipe instead of journaling them (see native/port/src/ops.rs).
 pub const BATCH: Resource = Resource {
+    rust: "tally_core::batch::EventBatch",
     name: "batch",
     doc: "A batch of one shard's events (see `ingest_chunk`).",
     journaled: false,
 };
 /// Any handle (the port's `release`).
 pub const HANDLE: Resource = Resource {
+    rust: "",
     name: "handle",
     doc: "Any handle.",
     journaled: true,
@@ -37,15 +41,15 @@ pub const HANDLE: Resource = Resource {
 
 pub const RESOURCES: &[&Resource] = &[&PARSER, &AGGREGATOR, &BATCH];
 
-const FORMAT: Ty = Ty::new("event.Format", "atom()");
-const OPTIONS: Ty = Ty::new("event.ParserOptions", "tuple()");
+const FORMAT: Ty = Ty::new("event.Format", "atom()").rust("tally_core::Format");
+const OPTIONS: Ty = Ty::new("event.ParserOptions", "tuple()").rust("tally_core::ParserOptions");
 const PARSED: Ty = Ty::new("event.Parsed", "tuple()");
-const EVENTS: Ty = Ty::new("List(event.UsageEvent)", "[tuple()]");
+const EVENTS: Ty = Ty::new("List(event.UsageEvent)", "[tuple()]").rust("Vec<tally_core::UsageEvent>");
 const COUNTERS: Ty = Ty::new("usage.Counters", "tuple()");
 const FEED_RESULT: Ty = Ty::new("usage.FeedResult", "tuple()");
 const INVOICE: Ty = Ty::new("billing.Invoice", "tuple()");
-const SHARDS: Ty = Ty::new("Int", "pos_integer()");
-const COUNT: Ty = Ty::new("Int", "non_neg_integer()");
+const SHARDS: Ty = Ty::new("Int", "pos_integer()").rust("u32");
+const COUNT: Ty = Ty::new("Int", "non_neg_integer()").rust("u32");
 
 const fn parser(name: &'static str) -> Arg {
     Arg::handle(name, &PARSER)
@@ -75,6 +79,16 @@ const fn op(name: &'static str, args: &'static [Arg], result: Ty, doc: &'static 
         scheduler: Scheduler::Normal,
         nif: true,
         port: Port::Call,
+        core: None,
+        fallible: false,
+    }
+}
+
+/// The NIF and port adapters are generated: `path` does the work.
+const fn core(path: &'static str, o: Operation) -> Operation {
+    Operation {
+        core: Some(path),
+        ..o
     }
 }
 
@@ -124,22 +138,25 @@ pub const OPERATIONS: &[Operation] = &[
     },
     dirty(op("parse_chunk", &[FORMAT_ARG, OPTIONS_ARG, CHUNK], PARSED,
              "Parses one complete input (a whole file's bytes, or a self-contained batch).")),
-    mutating(op("parser_new", &[FORMAT_ARG, OPTIONS_ARG], Ty::new("{parser}", "reference()"),
-                "A streaming parser for `format`: input may arrive in chunks cut anywhere.")),
+    core("tally_core::parse::StreamParser::new",
+         mutating(op("parser_new", &[FORMAT_ARG, OPTIONS_ARG], Ty::new("{parser}", "reference()"),
+                     "A streaming parser for `format`: input may arrive in chunks cut anywhere."))),
     mutating(dirty(op("parser_feed", &[parser("parser"), CHUNK], PARSED,
                       "Feeds a chunk cut anywhere to a streaming parser; returns what it completed."))),
     mutating(dirty(op("parser_finish", &[parser("parser")], PARSED,
                       "Ends the parser's input: parses a last line without a newline."))),
-    mutating(op("aggregator_new", &[arg("config", Ty::new("usage.AggregatorConfig", "tuple()"))],
-                Ty::new("{aggregator}", "reference()"), "A new, empty aggregator.")),
+    core("tally_core::aggregate::Aggregator::new",
+         mutating(op("aggregator_new", &[arg("config", Ty::new("usage.AggregatorConfig", "tuple()").rust("tally_core::aggregate::AggregatorConfig"))],
+                     Ty::new("{aggregator}", "reference()"), "A new, empty aggregator."))),
     mutating(dirty(op("aggregator_feed", &[aggregator("aggregator"), parser("parser"), CHUNK], FEED_RESULT,
                       "Parses a chunk with `parser` straight into the aggregator."))),
     mutating(dirty(op("aggregator_finish", &[aggregator("aggregator"), parser("parser")], FEED_RESULT,
                       "Ends `parser`'s stream into the aggregator (a last line without newline)."))),
     mutating(dirty(op("aggregator_add_events", &[aggregator("aggregator"), arg("events", EVENTS)], COUNTERS,
                       "Counts events that are already parsed."))),
-    op("aggregator_counters", &[aggregator("aggregator")], COUNTERS,
-       "How many events the aggregator applied, found duplicate, and kept aside as late."),
+    core("tally_core::aggregate::Aggregator::counters",
+         op("aggregator_counters", &[aggregator("aggregator")], COUNTERS,
+            "How many events the aggregator applied, found duplicate, and kept aside as late.")),
     dirty(op("aggregator_windows", &[aggregator("aggregator")], Ty::new("List(usage.WindowAggregate)", "[tuple()]"),
              "Every window, sorted by customer, resource, meter and start.")),
     mutating(dirty(op("aggregator_close_period",
@@ -150,8 +167,9 @@ pub const OPERATIONS: &[Operation] = &[
                         arg("shard", COUNT), arg("shards", SHARDS)],
                       INVOICE,
                       "Closes the period and bills the customers of shard `shard` of `shards`\n(`tally_core::shard::shard_of`: XXH3-64 of the customer modulo `shards`)."))),
-    mutating(op("aggregator_take_late", &[aggregator("aggregator")], EVENTS,
-                "The events kept aside as late (for a closed period), handed over once.")),
+    core("tally_core::aggregate::Aggregator::take_late",
+         mutating(op("aggregator_take_late", &[aggregator("aggregator")], EVENTS,
+                     "The events kept aside as late (for a closed period), handed over once."))),
     dirty(op("aggregator_export", &[aggregator("aggregator")], Ty::BIT_ARRAY,
              "The aggregator's state as bytes, for snapshots: they restore on any backend.")),
     mutating(dirty(op("aggregator_restore", &[arg("bytes", Ty::BIT_ARRAY)], Ty::new("{aggregator}", "reference()"),

@@ -21,7 +21,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use tally_core::aggregate::{parse_period, Aggregator, AggregatorConfig};
+use tally_core::aggregate::{parse_period, Aggregator};
 use tally_core::batch::{ingest_chunk, EventBatch};
 use tally_core::billing::{bill, bill_shard, Plans};
 use tally_core::gleam_shapes::{parsed, window_aggregate};
@@ -42,8 +42,8 @@ const SNAPSHOT_MODE: u32 = 0o600;
 /// The parsers and aggregators this port holds, by handle, and the batches
 /// ingested and not applied yet (see the module documentation).
 pub struct Engine {
-    parsers: HashMap<u64, StreamParser>,
-    aggregators: HashMap<u64, Aggregator>,
+    pub(crate) parsers: HashMap<u64, StreamParser>,
+    pub(crate) aggregators: HashMap<u64, Aggregator>,
     next_handle: u64,
     session: u64,
     batches: HashMap<u64, EventBatch>,
@@ -122,17 +122,17 @@ fn batch_not_applied() -> Value {
     bad_argument("a batch not applied yet")
 }
 
-type OpResult = Result<Value, Value>;
+pub(crate) type OpResult = Result<Value, Value>;
 
 fn bad_argument(what: &'static str) -> Value {
     Value::record("bad_argument", vec![what.into_gleam()])
 }
 
-fn arg<T: FromGleam>(t: &Term) -> Result<T, Value> {
+pub(crate) fn arg<T: FromGleam>(t: &Term) -> Result<T, Value> {
     T::from_gleam(t).map_err(IntoGleam::into_gleam)
 }
 
-fn binary<'a>(t: &'a Term, what: &'static str) -> Result<&'a [u8], Value> {
+pub(crate) fn binary<'a>(t: &'a Term, what: &'static str) -> Result<&'a [u8], Value> {
     t.as_binary().ok_or_else(|| bad_argument(what))
 }
 
@@ -161,19 +161,19 @@ impl Engine {
         }
     }
 
-    fn new_handle(&mut self) -> u64 {
+    pub(crate) fn new_handle(&mut self) -> u64 {
         self.next_handle += 1;
         self.next_handle
     }
 
-    fn parser(&mut self, t: &Term) -> Result<&mut StreamParser, Value> {
+    pub(crate) fn parser(&mut self, t: &Term) -> Result<&mut StreamParser, Value> {
         let h = handle(t)?;
         self.parsers
             .get_mut(&h)
             .ok_or_else(|| bad_argument("a live parser handle"))
     }
 
-    fn aggregator(&mut self, t: &Term) -> Result<&mut Aggregator, Value> {
+    pub(crate) fn aggregator(&mut self, t: &Term) -> Result<&mut Aggregator, Value> {
         let h = handle(t)?;
         self.aggregators
             .get_mut(&h)
@@ -316,12 +316,6 @@ impl Engine {
                 let (batch, stats) = parse_all(format, options, binary(chunk, "a chunk")?);
                 Ok(parsed(batch, stats))
             })(),
-            ("parser_new", [format, options]) => (|| {
-                let parser = StreamParser::new(arg(format)?, arg(options)?);
-                let h = self.new_handle();
-                self.parsers.insert(h, parser);
-                Ok(h.into_gleam())
-            })(),
             ("parser_feed", [p, chunk]) => (|| {
                 let chunk = binary(chunk, "a chunk")?;
                 let parser = self.parser(p)?;
@@ -343,12 +337,6 @@ impl Engine {
                 self.parsers.insert(h, parser);
                 Ok(h.into_gleam())
             })(),
-            ("aggregator_new", [config]) => (|| {
-                let config: AggregatorConfig = arg(config)?;
-                let h = self.new_handle();
-                self.aggregators.insert(h, Aggregator::new(config));
-                Ok(h.into_gleam())
-            })(),
             ("aggregator_feed", [a, p, chunk]) => match binary(chunk, "a chunk") {
                 Ok(chunk) => self.feed(a, p, Some(chunk)),
                 Err(e) => Err(e),
@@ -360,7 +348,6 @@ impl Engine {
                 agg.apply_all(&events);
                 Ok(agg.counters().into_gleam())
             })(),
-            ("aggregator_counters", [a]) => self.aggregator(a).map(|agg| agg.counters().into_gleam()),
             ("aggregator_windows", [a]) => self.aggregator(a).map(|agg| {
                 Value::List(
                     agg.windows()
@@ -399,7 +386,6 @@ impl Engine {
                     .map_err(IntoGleam::into_gleam)?
                     .into_gleam())
             })(),
-            ("aggregator_take_late", [a]) => self.aggregator(a).map(|agg| agg.take_late().into_gleam()),
             ("aggregator_export", [a]) => self.aggregator(a).map(|agg| Value::Binary(agg.export())),
             // Checkpoints of the owner's journal (erlang_src/tally_port.erl): the
             // export goes to a file, never through the pipe, so a big state costs
@@ -450,7 +436,7 @@ impl Engine {
                 }
             })(),
             ("panic_for_test", [_stage]) => panic!("deliberate panic in the work"),
-            _ => return None,
+            _ => return self.generated(op, args),
         })
     }
 }
@@ -459,7 +445,7 @@ fn reply(id: i128, value: Value) -> Value {
     Value::Tuple(vec![Value::Int(id), value])
 }
 
-fn utf8<'a>(t: &'a Term, what: &'static str) -> Result<&'a str, Value> {
+pub(crate) fn utf8<'a>(t: &'a Term, what: &'static str) -> Result<&'a str, Value> {
     std::str::from_utf8(binary(t, what)?).map_err(|_| bad_argument(what))
 }
 
@@ -519,6 +505,7 @@ fn split_request(term: Term) -> Result<(i128, String, Vec<Term>), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tally_core::aggregate::AggregatorConfig;
 
     fn request(id: i128, op: &'static str, args: Vec<Value>) -> Vec<u8> {
         etf::encode(&Value::Tuple(vec![
