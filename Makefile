@@ -21,10 +21,12 @@ setup:
 	@scripts/setup.sh
 
 # The bindings written from the operation table (native/core/src/operations.rs):
-# tally_nif.erl, tally_port_ops.erl, tally_atoms.erl, nif.gleam, port.gleam.
+# tally_nif.erl, tally_port_ops.erl, tally_atoms.erl, nif.gleam, port.gleam;
+# then the interop example's, from its own table (examples/interop_example).
 # `cargo test` fails when one of them differs from what the table gives.
 generate:
 	cargo run -q -p tally_bindgen
+	$(MAKE) -C examples/interop_example generate
 
 # The NIF library and the port binary go to priv/, where the application finds them.
 # Cargo says where it built them (CARGO_TARGET_DIR and .cargo/config are honoured).
@@ -142,3 +144,4 @@ run: release
 clean:
 	cargo clean
 	rm -rf _build _gen priv/libtally_nif.so priv/tally_port build examples/gleam_app/build
+	$(MAKE) -C examples/interop_example clean

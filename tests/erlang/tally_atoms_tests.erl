@@ -11,7 +11,7 @@
 
 every_encoded_atom_is_listed_test() ->
     Named = lists:usort(lists:append([atoms_named(F) || F <- ?ENCODERS])),
-    ?assert(length(Named) > 40),  % the scan found the encoders' atoms
+    ?assert(length(Named) > 25),  % the scan found the hand-written encoders' atoms (derived types' atoms: tally_core gleam_shapes tests)
     ?assertEqual([], [A || A <- Named, not lists:member(binary_to_atom(A), tally_atoms:all())]).
 
 %% Literals written where an atom is made: Atom("x"), record("x", ..),

@@ -61,9 +61,9 @@ pub struct Project<'a> {
     pub gleam_dir: &'a str,
     /// The generated Rust adapters of the operations with a `core` function:
     /// the NIF's (`#[rustler::nif]` functions) and the port's (a dispatch
-    /// method on the port's engine).
-    pub nif_rust: &'a str,
-    pub port_rust: &'a str,
+    /// method on the port's engine); `None` writes none.
+    pub nif_rust: Option<&'a str>,
+    pub port_rust: Option<&'a str>,
 }
 
 /// One generated file: its path under the project's root and its text.
@@ -77,7 +77,7 @@ pub struct File {
 pub fn files(p: &Project, root: &Path) -> std::io::Result<Vec<File>> {
     let nif_prelude = prelude(root, p.gleam_dir, p.gleam_nif)?;
     let port_prelude = prelude(root, p.gleam_dir, p.gleam_port)?;
-    Ok(vec![
+    let mut out = vec![
         File {
             path: Path::new(p.erlang_dir).join(format!("{}.erl", p.nif_module)),
             text: erlang_nif(p),
@@ -98,15 +98,20 @@ pub fn files(p: &Project, root: &Path) -> std::io::Result<Vec<File>> {
             path: gleam_path(p.gleam_dir, p.gleam_port),
             text: gleam_port(p, &port_prelude),
         },
-        File {
-            path: PathBuf::from(p.nif_rust),
+    ];
+    if let Some(path) = p.nif_rust {
+        out.push(File {
+            path: PathBuf::from(path),
             text: rust_nif(p),
-        },
-        File {
-            path: PathBuf::from(p.port_rust),
+        });
+    }
+    if let Some(path) = p.port_rust {
+        out.push(File {
+            path: PathBuf::from(path),
             text: rust_port(p),
-        },
-    ])
+        });
+    }
+    Ok(out)
 }
 
 /// Writes the files under `root`, leaving unchanged ones untouched.

@@ -13,7 +13,7 @@ pub fn tally() -> Project<'static> {
     Project {
         operations: tally_core::operations::OPERATIONS,
         resources: tally_core::operations::RESOURCES,
-        atoms: tally_core::operations::VOCABULARY.to_vec(),
+        atoms: tally_core::operations::vocabulary(),
         source: "native/core/src/operations.rs",
         nif_module: "tally_nif",
         nif_load: "erlang:load_nif(tally_priv:path(\"libtally_nif\"), 0)",
@@ -32,8 +32,8 @@ pub fn tally() -> Project<'static> {
         gleam_other_port: "engine.OnOtherPort",
         erlang_dir: "erlang_src",
         gleam_dir: "gleam_src",
-        nif_rust: "native/nif/src/generated.rs",
-        port_rust: "native/port/src/generated.rs",
+        nif_rust: Some("native/nif/src/generated.rs"),
+        port_rust: Some("native/port/src/generated.rs"),
     }
 }
 

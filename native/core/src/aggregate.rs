@@ -38,6 +38,7 @@ const DAY_MS: i64 = 86_400_000;
 
 /// The width of aggregation windows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam, tally_interop::FromGleam))]
 pub enum Window {
     Hour,
     Day,
@@ -110,6 +111,11 @@ pub fn parse_period(label: &str) -> Option<i64> {
 
 /// How an aggregator aggregates.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "gleam",
+    derive(tally_interop::IntoGleam, tally_interop::FromGleam),
+    gleam(expected = "AggregatorConfig")
+)]
 pub struct AggregatorConfig {
     pub window: Window,
     /// Ignore a (source, id) already counted in the period.
@@ -410,6 +416,7 @@ pub struct PeriodUsage {
 
 /// Counters of what an aggregator did with the events it was given.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam), gleam(tag = "counters"))]
 pub struct AggregatorCounters {
     pub applied: u64,
     pub duplicates: u64,
@@ -1331,6 +1338,11 @@ mod tests {
 
 /// What feeding one chunk through a parser into an aggregator did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "gleam",
+    derive(tally_interop::IntoGleam),
+    gleam(tag = "feed_result")
+)]
 pub struct FeedOutcome {
     /// The parser's counts for this chunk alone.
     pub stats: crate::parse::ParseStats,

@@ -19,7 +19,6 @@
 //! without applying cannot fill the port.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use tally_core::aggregate::{parse_period, Aggregator};
 use tally_core::batch::{ingest_chunk, EventBatch};
@@ -27,9 +26,8 @@ use tally_core::billing::{bill, bill_shard, Plans};
 use tally_core::gleam_shapes::{parsed, window_aggregate};
 use tally_core::parse::{parse_all, ParserOptions, StreamParser};
 use tally_core::{Batch, Format, UsageEvent};
-use tally_interop::etf::{self, Term};
+use tally_interop::etf::Term;
 use tally_interop::files::{posix_name, write_atomically};
-use tally_interop::panics::{panic_message, panic_value};
 use tally_interop::{FromGleam, IntoGleam, Value};
 
 /// Most bytes of batches held before the oldest are evicted.
@@ -143,22 +141,11 @@ fn handle(t: &Term) -> Result<u64, Value> {
 }
 
 impl Engine {
-    /// The reply to one frame. A frame that cannot be read as a request is
-    /// answered with id 0 and `{error, {bad_request, Detail}}`.
+    /// The reply to one frame (see `tally_interop::port::answer`). A frame
+    /// that cannot be read as a request is answered with id 0 and
+    /// `{error, {bad_request, Detail}}`.
     pub fn handle_frame(&mut self, frame: &[u8]) -> Value {
-        let (id, op, args) = match etf::decode(frame)
-            .map_err(|e| e.to_string())
-            .and_then(split_request)
-        {
-            Ok(parts) => parts,
-            Err(detail) => return reply(0, port_error("bad_request", &detail)),
-        };
-        match catch_unwind(AssertUnwindSafe(|| self.dispatch(&op, &args))) {
-            Ok(Some(Ok(value))) => reply(id, Value::ok(value)),
-            Ok(Some(Err(error))) => reply(id, Value::error(error)),
-            Ok(None) => reply(id, port_error("unknown_request", &format!("{op}/{}", args.len()))),
-            Err(payload) => reply(id, panic_value(&panic_message(payload.as_ref()))),
-        }
+        tally_interop::port::answer(frame, |op, args| self.dispatch(op, args))
     }
 
     pub(crate) fn new_handle(&mut self) -> u64 {
@@ -441,10 +428,6 @@ impl Engine {
     }
 }
 
-fn reply(id: i128, value: Value) -> Value {
-    Value::Tuple(vec![Value::Int(id), value])
-}
-
 pub(crate) fn utf8<'a>(t: &'a Term, what: &'static str) -> Result<&'a str, Value> {
     std::str::from_utf8(binary(t, what)?).map_err(|_| bad_argument(what))
 }
@@ -477,38 +460,19 @@ fn checkpoint_failed(path: &str, e: &std::io::Error) -> Value {
     Value::record("checkpoint_failed", vec![format!("{path}: {e}").into_gleam()])
 }
 
-fn port_error(kind: &'static str, detail: &str) -> Value {
-    Value::error(Value::record(kind, vec![detail.into_gleam()]))
-}
-
-fn split_request(term: Term) -> Result<(i128, String, Vec<Term>), String> {
-    match term {
-        Term::Tuple(items) if items.len() == 3 => {
-            let mut it = items.into_iter();
-            let id = it
-                .next()
-                .and_then(|t| t.as_int())
-                .ok_or("request id is not an integer")?;
-            let op = it
-                .next()
-                .and_then(|t| t.as_atom().map(str::to_string))
-                .ok_or("operation is not an atom")?;
-            match it.next() {
-                Some(Term::Tuple(args)) => Ok((id, op, args)),
-                _ => Err("arguments are not a tuple".into()),
-            }
-        }
-        _ => Err("request is not {Id, Op, Args}".into()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use tally_core::aggregate::AggregatorConfig;
+    use tally_interop::panics::panic_value;
+    use tally_interop::port::port_error;
+
+    fn reply(id: i128, value: Value) -> Value {
+        Value::Tuple(vec![Value::Int(id), value])
+    }
 
     fn request(id: i128, op: &'static str, args: Vec<Value>) -> Vec<u8> {
-        etf::encode(&Value::Tuple(vec![
+        tally_interop::etf::encode(&Value::Tuple(vec![
             Value::Int(id),
             Value::Atom(op),
             Value::Tuple(args),
