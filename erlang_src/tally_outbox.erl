@@ -34,7 +34,11 @@
 -define(BATCH_BYTES, 4 * 1024 * 1024).
 
 -type item() :: {Key :: binary(), Subject :: binary(), Payload :: binary()}.
--export_type([item/0]).
+%% A batch the engine wrote (`aggregator_close_written`): Count items, each
+%% one's key a line of Ids and its payload the same line of Lines.
+-type written_batch() :: {written_batch, Count :: pos_integer(), Ids :: binary(), Lines :: binary()}.
+-type written() :: {written, Subject :: binary(), written_batch()}.
+-export_type([item/0, written_batch/0, written/0]).
 
 -record(state, {dir :: file:filename(),
                 next_seq :: non_neg_integer(),
@@ -51,8 +55,11 @@ start_link(Opts) -> gen_server:start_link(?MODULE, Opts, []).
 
 %% Stores the items durably; returns once they are on disk. No timeout: a
 %% put's work grows with its items (the caller is monitored by the call, so
-%% a dead outbox still ends it).
--spec put(pid() | atom(), [item()]) -> ok | {error, term()}.
+%% a dead outbox still ends it). A written batch is stored as it is, one
+%% file, when none of its keys can be waiting or acknowledged already
+%% (nothing waits, nothing of its period and version was acknowledged);
+%% else it is taken apart into items and checked like them.
+-spec put(pid() | atom(), [item() | written()]) -> ok | {error, term()}.
 put(Outbox, Items) -> gen_server:call(Outbox, {put, Items}, infinity).
 
 %% Up to N of the oldest items, without removing them.
@@ -139,16 +146,55 @@ handle_info(_Msg, State) -> {noreply, State}.
 
 %%% Putting
 
-put_all(Items, #state{dir = Dir} = State) ->
-    case lists:all(fun valid/1, Items) of
+put_all(Entries, #state{dir = Dir} = State) ->
+    case lists:all(fun valid/1, Entries) of
         false -> {error, bad_item, State};
         true ->
-            Fresh = fresh(Items, Dir, waiting_keys(Items, State)),
-            write_batches(Fresh, State)
+            %% Whole when nothing waits and nothing of its group (an invoice
+            %% line's period and version, one per written batch) was acknowledged.
+            {Whole, Items} = lists:partition(
+                               fun({written, _, {written_batch, _, Ids, _}}) ->
+                                       State#state.size =:= 0 andalso
+                                           map_size(acked_set(Dir, group(first_line(Ids)))) =:= 0;
+                                  (_) -> false
+                               end, Entries),
+            Plain = lists:append([case E of {written, _, _} -> items(E); _ -> [E] end || E <- Items]),
+            Fresh = fresh(Plain, Dir, waiting_keys(Plain, State)),
+            case write_written(Whole, State) of
+                {ok, State1} -> write_batches(Fresh, State1, Whole =/= []);
+                Error -> Error
+            end
     end.
 
+valid({written, S, {written_batch, N, Ids, Lines}}) ->
+    is_binary(S) andalso is_integer(N) andalso N > 0 andalso is_binary(Ids) andalso is_binary(Lines);
 valid({K, S, P}) -> is_binary(K) andalso is_binary(S) andalso is_binary(P);
 valid(_) -> false.
+
+first_line(Bin) ->
+    case binary:match(Bin, <<"\n">>) of
+        {At, 1} -> binary:part(Bin, 0, At);
+        nomatch -> Bin
+    end.
+
+%% A written batch's items (a batch file read back, or a batch that must be checked item by item).
+items({written, Subject, {written_batch, _, Ids, Lines}}) ->
+    lists:zipwith(fun(K, P) -> {K, Subject, P} end,
+                  binary:split(Ids, <<"\n">>, [global, trim_all]),
+                  binary:split(Lines, <<"\n">>, [global, trim_all])).
+
+%% Written batches, each one file as it is (no item taken apart).
+write_written([], State) ->
+    {ok, State};
+write_written([{written, _, {written_batch, Count, _, _}} = W | Rest], #state{dir = Dir, next_seq = Seq} = State) ->
+    Name = lists:flatten(io_lib:format("~16.16.0b-~b.batch", [Seq, Count])),
+    case tally_files:write_durably(filename:join(Dir, Name), term_to_binary(W)) of
+        ok ->
+            write_written(Rest, State#state{next_seq = Seq + 1, size = State#state.size + Count,
+                                            batches = queue:in({Seq, Name, Count}, State#state.batches)});
+        {error, Reason} ->
+            {error, Reason, State}
+    end.
 
 %% The items whose key is neither acknowledged before, nor waiting, nor an
 %% earlier item of the same put.
@@ -179,9 +225,9 @@ waiting_keys(_Items, #state{dir = Dir, batches = Batches, head = Head}) ->
     FromHead = case Head of none -> []; _ -> [K || {K, _, _} <- Head] end,
     maps:from_keys(FromHead ++ [K || {_, F, _} <- Rest, {K, _, _} <- read_batch(Dir, F)], true).
 
-write_batches([], State) ->
+write_batches([], State, false) ->
     {ok, State};
-write_batches(Items, #state{dir = Dir} = State) ->
+write_batches(Items, #state{dir = Dir} = State, _) ->
     case write_each(split(Items, 0, 0, [], []), State) of
         {ok, State1} ->
             case sync_dir(Dir) of
@@ -339,7 +385,10 @@ not_acked(Dir, Items) ->
 
 read_batch(Dir, File) ->
     {ok, Bin} = file:read_file(filename:join(Dir, File)),
-    binary_to_term(Bin, [safe]).
+    case binary_to_term(Bin, [safe]) of
+        {written, _, _} = W -> items(W);
+        Items -> Items
+    end.
 
 parse_name(File) ->
     [Seq, Count] = string:split(filename:basename(File, ".batch"), "-"),

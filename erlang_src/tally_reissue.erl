@@ -13,19 +13,19 @@
 
 -export([voids/5, key_parts/1]).
 
-%% The voids (outbox items) of `Version` of `Period`, given the outbox
-%% items of all its lines (`{KEY/vVERSION, Subject, Json}`), and `Record`,
+%% The voids (outbox items) of `Version` of `Period`, given the message
+%% ids of all its lines (`KEY/vVERSION`), and `Record`,
 %% which records the period's keys so far: call it once the lines and the
 %% voids are in the outbox (a crash before it only means the same voids
 %% are worked out again).
--spec voids(file:filename(), binary(), non_neg_integer(), binary(), [tally_outbox:item()]) ->
+-spec voids(file:filename(), binary(), non_neg_integer(), binary(), [binary()]) ->
           {ok, [tally_outbox:item()], fun(() -> ok | {error, term()})} | {error, term()}.
-voids(DataDir, Period, Version, Subject, Items) ->
+voids(DataDir, Period, Version, Subject, Ids) ->
     Path = filename:join([DataDir, "issued", binary_to_list(Period)]),
     case issued(Path) of
         {ok, Issued} ->
             Suffix = byte_size(tally_invoice:msg_id(<<>>, Version)),
-            Current = maps:from_keys([binary:part(Id, 0, byte_size(Id) - Suffix) || {Id, _, _} <- Items], true),
+            Current = maps:from_keys([binary:part(Id, 0, byte_size(Id) - Suffix) || Id <- Ids], true),
             Voids = [{tally_invoice:msg_id(K, Version), Subject, tally_invoice:void_to_json(K, key_parts(K), Version)}
                      || K <- lists:sort(maps:keys(Issued)), not is_map_key(K, Current)],
             All = maps:merge(Issued, Current),

@@ -30,7 +30,12 @@
 
 -type position() :: tally_source_pos:pos().
 -type source_key() :: {Source :: binary(), File :: tally_source_pos:id()}.
--export_type([position/0, source_key/0]).
+%% A shard's close: its lines as the engine wrote them (outbox batches),
+%% each customer's total, the customers with usage but no plan.
+-type closed() :: #{batches := [tally_outbox:written_batch()],
+                    totals := [{customer_total, binary(), binary(), integer(), pos_integer()}],
+                    unbilled := [binary()]}.
+-export_type([position/0, source_key/0, closed/0]).
 
 -record(state, {index :: non_neg_integer(),
                 backend :: tally_engine:backend(),
@@ -73,11 +78,13 @@ snapshot(Shard) -> gen_server:call(Shard, snapshot, 60000).
 %% Closes a period (`<<"2026-10">>`) in each of the shards 0..Shards-1 at
 %% once (each on its own dirty scheduler with the NIF); each bills the
 %% customers `tally_core::shard::shard_of` gives it, snapshots, and answers
-%% with its lines in the written form (tally_invoice:written/1). The
-%% results come in shard order. No timeout: the work grows with the usage;
+%% with its lines as the engine wrote them (`aggregator_close_written`:
+%% outbox batches of lines in the written form with their message ids,
+%% no line a term) and each customer's total. The results come in shard
+%% order. No timeout: the work grows with the usage;
 %% a shard that dies answers with its exit reason.
 -spec close_period(pos_integer(), binary(), binary(), non_neg_integer()) ->
-          [{ok, tally_invoice:written()} | {error, term()}].
+          [{ok, closed()} | {error, term()}].
 close_period(Shards, Period, Plans, Version) ->
     Requests = [gen_server:send_request(name(I), {close_period, Period, Plans, Version, I, Shards})
                 || I <- lists:seq(0, Shards - 1)],
@@ -180,12 +187,12 @@ handle_call(snapshot, _From, State) ->
     end;
 handle_call({close_period, Period, Plans, Version, Shard, Shards}, _From,
             #state{backend = B, aggregator = A} = State) ->
-    case tally_engine:call(B, aggregator_close_shard, [A, Period, Plans, Version, Shard, Shards]) of
-        {ok, Invoice} ->
+    case tally_engine:call(B, aggregator_close_written, [A, Period, Plans, Version, Shard, Shards]) of
+        {ok, {written_invoice, Batches, Totals, Unbilled}} ->
             case write_snapshot(State) of
                 ok ->
-                    %% Written here: the shards format their lines at once.
-                    {reply, {ok, tally_invoice:written(Invoice)}, State#state{dirty = false}};
+                    {reply, {ok, #{batches => Batches, totals => Totals, unbilled => Unbilled}},
+                     State#state{dirty = false}};
                 {error, Reason} ->
                     %% A full disk: the close fails and says why (closing again is harmless).
                     {reply, {error, {snapshot, State#state.index, Reason}}, State}

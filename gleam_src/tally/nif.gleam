@@ -147,6 +147,20 @@ pub fn aggregator_close_shard(
   shards: Int,
 ) -> Result(billing.Invoice, engine.EngineError)
 
+/// `aggregator_close_shard` with the lines in their written form (the
+/// bytes `tally bill` prints), cut into outbox batches of at most 5000
+/// lines (closed at 4 MiB) with their message ids, and each customer's
+/// total: no line becomes a term.
+@external(erlang, "tally_nif", "aggregator_close_written")
+pub fn aggregator_close_written(
+  aggregator: NifAggregator,
+  period: String,
+  plans_json: String,
+  version: Int,
+  shard: Int,
+  shards: Int,
+) -> Result(billing.WrittenInvoice, engine.EngineError)
+
 /// The events kept aside as late (for a closed period), handed over once.
 @external(erlang, "tally_nif", "aggregator_take_late")
 pub fn aggregator_take_late(

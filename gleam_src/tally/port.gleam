@@ -222,6 +222,7 @@ pub type Request {
   AggregatorWindows
   AggregatorClosePeriod
   AggregatorCloseShard
+  AggregatorCloseWritten
   AggregatorTakeLate
   AggregatorExport
   AggregatorRestore
@@ -418,6 +419,24 @@ pub fn aggregator_close_shard(
 ) -> Result(billing.Invoice, engine.EngineError) {
   let args = #(aggregator.handle, period, plans_json, version, shard, shards)
   owner_call(aggregator.port.ref, AggregatorCloseShard, args)
+}
+
+/// `aggregator_close_shard` with the lines in their written form (the
+/// bytes `tally bill` prints), cut into outbox batches of at most 5000
+/// lines (closed at 4 MiB) with their message ids, and each customer's
+/// total: no line becomes a term.
+///
+/// The port's twin of `nif.aggregator_close_written`.
+pub fn aggregator_close_written(
+  aggregator: PortAggregator,
+  period: String,
+  plans_json: String,
+  version: Int,
+  shard: Int,
+  shards: Int,
+) -> Result(billing.WrittenInvoice, engine.EngineError) {
+  let args = #(aggregator.handle, period, plans_json, version, shard, shards)
+  owner_call(aggregator.port.ref, AggregatorCloseWritten, args)
 }
 
 /// The events kept aside as late (for a closed period), handed over once.

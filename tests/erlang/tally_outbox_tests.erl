@@ -31,6 +31,46 @@ outbox_survives_a_restart_and_dedups_by_key_test() ->
     ?assertEqual(items([<<"d">>]), tally_outbox:peek(O2, 10)),
     ?assertEqual([], filelib:wildcard("*.tmp", Dir)).
 
+%% A batch the engine wrote is stored as it is (one file) when none of its
+%% keys can be waiting or acknowledged; read back it is its items. Put
+%% again while it waits, or after its keys were acknowledged, it is taken
+%% apart and nothing is stored twice.
+written(Keys) ->
+    Items = items(Keys),
+    {written, <<"tally.invoices">>,
+     {written_batch, length(Keys), << <<K/binary, "\n">> || {K, _, _} <- Items >>,
+      << <<P/binary, "\n">> || {_, _, P} <- Items >>}}.
+
+written_batches_are_stored_as_they_are_test() ->
+    Dir = tmp_dir(),
+    {ok, O} = tally_outbox:start_link(#{dir => Dir}),
+    Keys = [<<"c", (integer_to_binary(I))/binary, "/*/m/total/2026-10/v1">> || I <- lists:seq(1, 30)],
+    {K1, K2} = lists:split(20, Keys),
+    ok = tally_outbox:put(O, [written(K1), written(K2)]),
+    ?assertEqual(30, tally_outbox:size(O)),
+    [F1, F2] = lists:sort(filelib:wildcard("*.batch", Dir)),
+    ?assertMatch({ok, _}, file:read_file(filename:join(Dir, F1))),
+    {ok, Bin} = file:read_file(filename:join(Dir, F1)),
+    ?assertEqual(written(K1), binary_to_term(Bin)),  % the engine's batch, not items
+    ?assertEqual("-10.batch", lists:nthtail(length(F2) - 9, F2)),
+    ?assertEqual(items(K1), tally_outbox:peek(O, 100)),
+    %% Again while they wait: nothing new.
+    ok = tally_outbox:put(O, [written(Keys)]),
+    ?assertEqual(30, tally_outbox:size(O)),
+    ok = tally_outbox:ack(O, K1),
+    ?assertEqual(items(K2), tally_outbox:peek(O, 100)),
+    ok = tally_outbox:ack(O, K2),
+    ?assertEqual(0, tally_outbox:size(O)),
+    %% After they were acknowledged: only the new key is stored.
+    New = <<"new/*/m/total/2026-10/v1">>,
+    ok = tally_outbox:put(O, [written(Keys ++ [New])]),
+    ?assertEqual(items([New]), tally_outbox:peek(O, 100)),
+    unlink(O), exit(O, kill),
+    {ok, O2} = tally_outbox:start_link(#{dir => Dir}),
+    ?assertEqual(items([New]), tally_outbox:peek(O2, 100)),
+    %% A written batch that is not one is refused.
+    ?assertEqual({error, bad_item}, tally_outbox:put(O2, [{written, <<"s">>, {written_batch, 0, <<>>, <<>>}}])).
+
 %% Items are stored in batches (a file each) and a file goes once all its
 %% items are acknowledged; acknowledged keys are remembered per period and
 %% version, on disk, past a restart.

@@ -7,7 +7,7 @@
 
 tmp_dir(Name) -> string:trim(os:cmd("mktemp -d -t tally-" ++ Name ++ "-XXXXXX")).
 
-item(Key, Version) -> {tally_invoice:msg_id(Key, Version), <<"s">>, <<"{}">>}.
+item(Key, Version) -> tally_invoice:msg_id(Key, Version).
 
 voids_name_the_gone_keys_once_test() ->
     Dir = tmp_dir("reissue"),

@@ -145,6 +145,7 @@ pub fn engine_atoms() -> Vec<&'static str> {
     <WindowAggregate as IntoGleam>::gleam_atoms(&mut atoms);
     <FeedOutcome as IntoGleam>::gleam_atoms(&mut atoms);
     <Invoice as IntoGleam>::gleam_atoms(&mut atoms);
+    <crate::written::WrittenInvoice as IntoGleam>::gleam_atoms(&mut atoms);
     <EngineInfo as IntoGleam>::gleam_atoms(&mut atoms);
     <Option<MeterUnit> as IntoGleam>::gleam_atoms(&mut atoms);
     <Result<UsageEvent, RejectReason> as IntoGleam>::gleam_atoms(&mut atoms);
@@ -304,5 +305,60 @@ mod tests {
             assert!(engine_atoms().contains(&atom), "{atom}");
         }
         assert!(engine_atoms().iter().all(|a| vocabulary.contains(a)));
+    }
+}
+
+impl IntoGleam for crate::written::WrittenBatch {
+    fn into_gleam(self) -> Value {
+        Value::record(
+            "written_batch",
+            vec![
+                self.count.into_gleam(),
+                Value::Binary(self.ids),
+                Value::Binary(self.lines),
+            ],
+        )
+    }
+
+    fn gleam_atoms(atoms: &mut Atoms) {
+        atoms.add("written_batch");
+    }
+}
+
+impl IntoGleam for crate::written::CustomerTotal {
+    fn into_gleam(self) -> Value {
+        Value::record(
+            "customer_total",
+            vec![
+                self.customer.into_gleam(),
+                self.currency.into_gleam(),
+                // A sum of u128 amounts: beyond i128 only in theory.
+                Value::Int(i128::try_from(self.amount_minor).unwrap_or(i128::MAX)),
+                self.lines.into_gleam(),
+            ],
+        )
+    }
+
+    fn gleam_atoms(atoms: &mut Atoms) {
+        atoms.add("customer_total");
+    }
+}
+
+impl IntoGleam for crate::written::WrittenInvoice {
+    fn into_gleam(self) -> Value {
+        Value::record(
+            "written_invoice",
+            vec![
+                self.batches.into_gleam(),
+                self.totals.into_gleam(),
+                self.unbilled_customers.into_gleam(),
+            ],
+        )
+    }
+
+    fn gleam_atoms(atoms: &mut Atoms) {
+        atoms.add("written_invoice");
+        <crate::written::WrittenBatch as IntoGleam>::gleam_atoms(atoms);
+        <crate::written::CustomerTotal as IntoGleam>::gleam_atoms(atoms);
     }
 }
