@@ -111,12 +111,13 @@ aggregator_close_shard(_Aggregator, _Period, _PlansJson, _Version, _Shard, _Shar
 -spec aggregator_close_written(reference(), binary(), binary(), non_neg_integer(), non_neg_integer(), pos_integer()) -> {ok, tuple()} | {error, term()}.
 aggregator_close_written(_Aggregator, _Period, _PlansJson, _Version, _Shard, _Shards) -> not_loaded().
 
-%% The events kept aside as late (for a closed period), handed over once.
+%% Events that arrived for closed periods since the last call (each handed over once).
 %% (normal scheduler)
 -spec aggregator_take_late(reference()) -> {ok, [tuple()]} | {error, term()}.
 aggregator_take_late(_Aggregator) -> not_loaded().
 
-%% The aggregator's state as bytes, for snapshots: they restore on any backend.
+%% The whole state as bytes (canonical: equal aggregators, equal bytes,
+%% whichever backend made them); they restore on any backend.
 %% (dirty CPU scheduler)
 -spec aggregator_export(reference()) -> {ok, binary()} | {error, term()}.
 aggregator_export(_Aggregator) -> not_loaded().

@@ -161,13 +161,14 @@ pub fn aggregator_close_written(
   shards: Int,
 ) -> Result(billing.WrittenInvoice, engine.EngineError)
 
-/// The events kept aside as late (for a closed period), handed over once.
+/// Events that arrived for closed periods since the last call (each handed over once).
 @external(erlang, "tally_nif", "aggregator_take_late")
 pub fn aggregator_take_late(
   aggregator: NifAggregator,
 ) -> Result(List(event.UsageEvent), engine.EngineError)
 
-/// The aggregator's state as bytes, for snapshots: they restore on any backend.
+/// The whole state as bytes (canonical: equal aggregators, equal bytes,
+/// whichever backend made them); they restore on any backend.
 @external(erlang, "tally_nif", "aggregator_export")
 pub fn aggregator_export(
   aggregator: NifAggregator,

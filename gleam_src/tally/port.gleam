@@ -439,7 +439,7 @@ pub fn aggregator_close_written(
   owner_call(aggregator.port.ref, AggregatorCloseWritten, args)
 }
 
-/// The events kept aside as late (for a closed period), handed over once.
+/// Events that arrived for closed periods since the last call (each handed over once).
 ///
 /// The port's twin of `nif.aggregator_take_late`.
 pub fn aggregator_take_late(
@@ -449,7 +449,8 @@ pub fn aggregator_take_late(
   owner_call(aggregator.port.ref, AggregatorTakeLate, args)
 }
 
-/// The aggregator's state as bytes, for snapshots: they restore on any backend.
+/// The whole state as bytes (canonical: equal aggregators, equal bytes,
+/// whichever backend made them); they restore on any backend.
 ///
 /// The port's twin of `nif.aggregator_export`.
 pub fn aggregator_export(

@@ -64,6 +64,22 @@ pub struct Project<'a> {
     /// method on the port's engine); `None` writes none.
     pub nif_rust: Option<&'a str>,
     pub port_rust: Option<&'a str>,
+    /// The typed API over every backend, one module per resource: generated
+    /// from its prelude plus a function for each operation with an `api` name.
+    pub api: &'a [ApiModule<'a>],
+}
+
+/// A module of the typed API over every backend (`tally/aggregate`).
+///
+/// Its prelude (`<module>.gleam.in`) defines `type_name` with the
+/// constructors `OnNif(_)`, `OnPort(_)`, `OnGleam(_)` and
+/// `OnShadow(primary, secondary)`, and imports the NIF and port modules,
+/// `pure` (whose `<operation>` is the pure-Gleam twin) and `shadow` (whose
+/// `compare(label, input, primary, fn() { secondary })` runs both).
+pub struct ApiModule<'a> {
+    pub resource: &'a str,
+    pub module: &'a str,
+    pub type_name: &'a str,
 }
 
 /// One generated file: its path under the project's root and its text.
@@ -99,6 +115,13 @@ pub fn files(p: &Project, root: &Path) -> std::io::Result<Vec<File>> {
             text: gleam_port(p, &port_prelude),
         },
     ];
+    for m in p.api {
+        let prelude = prelude(root, p.gleam_dir, m.module)?;
+        out.push(File {
+            path: gleam_path(p.gleam_dir, m.module),
+            text: gleam_api(p, m, &prelude),
+        });
+    }
     if let Some(path) = p.nif_rust {
         out.push(File {
             path: PathBuf::from(path),
@@ -852,5 +875,98 @@ fn rust_port(p: &Project) -> String {
         s.push_str("            })(),\n");
     }
     s.push_str("            _ => return None,\n        })\n    }\n}\n");
+    s
+}
+
+// ---------------------------------------------------------------- Gleam API
+
+fn last_segment(module: &str) -> &str {
+    module.rsplit('/').next().unwrap_or(module)
+}
+
+/// A case arm `pattern -> body` at four spaces: on one line when it fits,
+/// else the body on the next line.
+fn arm(pattern: &str, body: &str, op: &str) -> String {
+    let one = format!("    {pattern} -> {body}\n");
+    if one.len() <= WIDTH + 1 {
+        return one;
+    }
+    let next = format!("    {pattern} ->\n      {body}\n");
+    assert!(
+        next.lines().all(|l| l.len() <= WIDTH),
+        "{op}: its API function is too wide to generate; write it in the prelude"
+    );
+    next
+}
+
+fn gleam_api(p: &Project, m: &ApiModule, prelude: &Prelude) -> String {
+    let ops: Vec<(&Operation, &str)> = p
+        .operations
+        .iter()
+        .filter_map(|o| o.api.map(|name| (o, name)))
+        .filter(|(o, _)| {
+            o.args
+                .first()
+                .and_then(|a| a.handle)
+                .is_some_and(|r| r.name == m.resource)
+        })
+        .collect();
+    let no_handle = |r: &str| panic!("an API function's result or argument holds a {r} handle");
+    let mut types: Vec<String> = vec![p.gleam_error.to_string()];
+    for (o, _) in &ops {
+        types.push(o.result.gleam.to_string());
+        types.extend(o.args[1..].iter().map(|a| a.gleam_type(no_handle)));
+    }
+    let mut s = header_gleam(p, prelude);
+    if !prelude.docs.is_empty() {
+        s.push_str("////\n");
+        s.push_str(&prelude.docs.join("\n"));
+        s.push('\n');
+    }
+    s.push('\n');
+    s.push_str(&imports(p, prelude, &types));
+    if !prelude.body.is_empty() {
+        let _ = write!(s, "\n{}\n", prelude.body);
+    }
+    let (nif, port) = (last_segment(p.gleam_nif), last_segment(p.gleam_port));
+    for (o, name) in ops {
+        let first = o.args[0].name;
+        let rest: Vec<&str> = o.args[1..].iter().map(|a| a.name).collect();
+        let mut params = vec![format!("{first}: {}", m.type_name)];
+        params.extend(
+            o.args[1..]
+                .iter()
+                .map(|a| format!("{}: {}", a.name, a.gleam_type(no_handle))),
+        );
+        let ret = result_type(p, &o.result.gleam_with(no_handle));
+        let call = |module: &str, f: &str, h: &str| {
+            let mut all = vec![h.to_string()];
+            all.extend(rest.iter().map(|r| r.to_string()));
+            if module.is_empty() {
+                format!("{f}({})", all.join(", "))
+            } else {
+                format!("{module}.{f}({})", all.join(", "))
+            }
+        };
+        let input = match rest.len() {
+            0 => "Nil".to_string(),
+            1 => rest[0].to_string(),
+            _ => format!("#({})", rest.join(", ")),
+        };
+        s.push('\n');
+        s.push_str(&docs(o.doc));
+        s.push_str(&signature(&format!("pub fn {name}"), &params, &ret, " {"));
+        let _ = writeln!(s, "\n  case {first} {{");
+        s.push_str(&arm("OnNif(a)", &call(nif, o.name, "a"), o.name));
+        s.push_str(&arm("OnPort(a)", &call(port, o.name, "a"), o.name));
+        s.push_str(&arm("OnGleam(a)", &call("pure", o.name, "a"), o.name));
+        let shadow = format!(
+            "shadow.compare(\"{name}\", {input}, {}, fn() {{ {} }})",
+            call("", name, "a"),
+            call("", name, "b")
+        );
+        s.push_str(&arm("OnShadow(a, b)", &shadow, o.name));
+        s.push_str("  }\n}\n");
+    }
     s
 }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use tally_bindgen::{drift, files, write, Project};
+use tally_bindgen::{drift, files, write, ApiModule, Project};
 
 /// tally's bindings: which table, which modules.
 pub fn tally() -> Project<'static> {
@@ -34,6 +34,11 @@ pub fn tally() -> Project<'static> {
         gleam_dir: "gleam_src",
         nif_rust: Some("native/nif/src/generated.rs"),
         port_rust: Some("native/port/src/generated.rs"),
+        api: &[ApiModule {
+            resource: "aggregator",
+            module: "tally/aggregate",
+            type_name: "Aggregator",
+        }],
     }
 }
 

@@ -81,7 +81,13 @@ const fn op(name: &'static str, args: &'static [Arg], result: Ty, doc: &'static 
         port: Port::Call,
         core: None,
         fallible: false,
+        api: None,
     }
+}
+
+/// Its function in the backend-neutral API (`aggregate.<name>`) is generated.
+const fn api(name: &'static str, o: Operation) -> Operation {
+    Operation { api: Some(name), ..o }
 }
 
 /// The NIF and port adapters are generated: `path` does the work.
@@ -154,11 +160,11 @@ pub const OPERATIONS: &[Operation] = &[
                       "Ends `parser`'s stream into the aggregator (a last line without newline)."))),
     mutating(dirty(op("aggregator_add_events", &[aggregator("aggregator"), arg("events", EVENTS)], COUNTERS,
                       "Counts events that are already parsed."))),
-    core("tally_core::aggregate::Aggregator::counters",
+    api("counters", core("tally_core::aggregate::Aggregator::counters",
          op("aggregator_counters", &[aggregator("aggregator")], COUNTERS,
-            "How many events the aggregator applied, found duplicate, and kept aside as late.")),
-    dirty(op("aggregator_windows", &[aggregator("aggregator")], Ty::new("List(usage.WindowAggregate)", "[tuple()]"),
-             "Every window, sorted by customer, resource, meter and start.")),
+            "How many events the aggregator applied, found duplicate, and kept aside as late."))),
+    api("windows", dirty(op("aggregator_windows", &[aggregator("aggregator")], Ty::new("List(usage.WindowAggregate)", "[tuple()]"),
+             "Every window, sorted by customer, resource, meter and start."))),
     mutating(dirty(op("aggregator_close_period",
                       &[aggregator("aggregator"), arg("period", Ty::STRING), arg("plans_json", Ty::STRING), arg("version", COUNT)],
                       INVOICE, "Closes the period `YYYY-MM` and bills it with the plans (JSON text)."))),
@@ -172,11 +178,11 @@ pub const OPERATIONS: &[Operation] = &[
                         arg("shard", COUNT), arg("shards", SHARDS)],
                       Ty::new("billing.WrittenInvoice", "tuple()"),
                       "`aggregator_close_shard` with the lines in their written form (the\nbytes `tally bill` prints), cut into outbox batches of at most 5000\nlines (closed at 4 MiB) with their message ids, and each customer's\ntotal: no line becomes a term."))),
-    core("tally_core::aggregate::Aggregator::take_late",
+    api("take_late", core("tally_core::aggregate::Aggregator::take_late",
          mutating(op("aggregator_take_late", &[aggregator("aggregator")], EVENTS,
-                     "The events kept aside as late (for a closed period), handed over once."))),
-    dirty(op("aggregator_export", &[aggregator("aggregator")], Ty::BIT_ARRAY,
-             "The aggregator's state as bytes, for snapshots: they restore on any backend.")),
+                     "Events that arrived for closed periods since the last call (each handed over once).")))),
+    api("export", dirty(op("aggregator_export", &[aggregator("aggregator")], Ty::BIT_ARRAY,
+             "The whole state as bytes (canonical: equal aggregators, equal bytes,\nwhichever backend made them); they restore on any backend."))),
     mutating(dirty(op("aggregator_restore", &[arg("bytes", Ty::BIT_ARRAY)], Ty::new("{aggregator}", "reference()"),
                       "An aggregator from `aggregator_export`'s bytes; refuses damaged ones."))),
     mutating(dirty(op("aggregator_merge", &[aggregator("into"), aggregator("from")], Ty::NIL,

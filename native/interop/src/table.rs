@@ -23,6 +23,7 @@
 //!     port: Port::Call,
 //!     core: Some("Counter::bump"),
 //!     fallible: false,
+//!     api: Some("bump"),
 //! }];
 //! assert_eq!(OPS[0].handle_positions(), vec![1]);
 //! ```
@@ -186,6 +187,10 @@ pub struct Operation {
     /// `None`: the adapters are written by hand.
     pub core: Option<&'static str>,
     pub fallible: bool,
+    /// The name of its function in the typed API over every backend (the
+    /// module of its first argument's resource), when that function is
+    /// generated too; `None`: written by hand, or not in the API.
+    pub api: Option<&'static str>,
 }
 
 /// How the port offers an operation.

@@ -41,7 +41,7 @@ fn aggregator_counters<'a>(env: Env<'a>, aggregator: ResourceArc<AggregatorRef>)
     })
 }
 
-/// The events kept aside as late (for a closed period), handed over once.
+/// Events that arrived for closed periods since the last call (each handed over once).
 #[rustler::nif]
 fn aggregator_take_late<'a>(env: Env<'a>, aggregator: ResourceArc<AggregatorRef>) -> Term<'a> {
     guarded(env, || {

@@ -97,6 +97,7 @@ pub const OPERATIONS: &[Operation] = &[Operation {
     // The example writes its NIF and port adapters by hand (native/meter/src/bin).
     core: None,
     fallible: false,
+    api: None,
 }];
 
 /// Every atom a reply can hold, from the derives and the boundary's envelope.

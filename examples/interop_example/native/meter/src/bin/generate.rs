@@ -32,6 +32,7 @@ fn project() -> Project<'static> {
         gleam_dir: "src",
         nif_rust: None,
         port_rust: None,
+        api: &[],
     }
 }
 
