@@ -167,6 +167,14 @@ pub fn aggregator_take_late(
   aggregator: NifAggregator,
 ) -> Result(List(event.UsageEvent), engine.EngineError)
 
+/// Forgets everything counted (windows, periods, event ids, late events,
+/// counters) and keeps the configuration: the same as a new aggregator.
+/// Dirty: freeing a big state takes over 1 ms.
+@external(erlang, "tally_nif", "aggregator_reset")
+pub fn aggregator_reset(
+  aggregator: NifAggregator,
+) -> Result(Nil, engine.EngineError)
+
 /// The whole state as bytes (canonical: equal aggregators, equal bytes,
 /// whichever backend made them); they restore on any backend.
 @external(erlang, "tally_nif", "aggregator_export")

@@ -669,6 +669,13 @@ impl Aggregator {
         self.apply_batch(&refs);
     }
 
+    /// Forgets everything counted (windows, periods, event ids, late
+    /// events, counters); keeps the configuration. The same as a new
+    /// aggregator with this one's configuration.
+    pub fn reset(&mut self) {
+        *self = Aggregator::new(self.config.clone());
+    }
+
     /// Events that arrived for closed periods since the last call.
     pub fn take_late(&mut self) -> Vec<UsageEvent> {
         std::mem::take(&mut self.late)

@@ -181,6 +181,7 @@ pub const OPERATIONS: &[Operation] = &[
     api("take_late", core("tally_core::aggregate::Aggregator::take_late",
          mutating(op("aggregator_take_late", &[aggregator("aggregator")], EVENTS,
                      "Events that arrived for closed periods since the last call (each handed over once).")))),
+    api("reset", core("tally_core::aggregate::Aggregator::reset", mutating(dirty(op("aggregator_reset", &[aggregator("aggregator")], Ty::NIL, "Forgets everything counted (windows, periods, event ids, late events,\ncounters) and keeps the configuration: the same as a new aggregator.\nDirty: freeing a big state takes over 1 ms."))))),
     api("export", dirty(op("aggregator_export", &[aggregator("aggregator")], Ty::BIT_ARRAY,
              "The whole state as bytes (canonical: equal aggregators, equal bytes,\nwhichever backend made them); they restore on any backend."))),
     mutating(dirty(op("aggregator_restore", &[arg("bytes", Ty::BIT_ARRAY)], Ty::new("{aggregator}", "reference()"),

@@ -37,6 +37,10 @@ impl Engine {
                 let aggregator = self.aggregator(aggregator)?;
                 Ok::<Value, Value>(tally_core::aggregate::Aggregator::take_late(aggregator).into_gleam())
             })(),
+            ("aggregator_reset", [aggregator]) => (|| {
+                let aggregator = self.aggregator(aggregator)?;
+                Ok::<Value, Value>(tally_core::aggregate::Aggregator::reset(aggregator).into_gleam())
+            })(),
             _ => return None,
         })
     }
