@@ -257,4 +257,96 @@ mod tests {
             }
         }
     }
+
+    fn atoms_in(v: &tally_interop::Value, out: &mut Vec<&'static str>) {
+        use tally_interop::Value;
+        match v {
+            Value::Atom(a) => out.push(a),
+            Value::Tuple(items) | Value::List(items) => items.iter().for_each(|i| atoms_in(i, out)),
+            Value::Map(pairs) => pairs.iter().for_each(|(k, x)| {
+                atoms_in(k, out);
+                atoms_in(x, out)
+            }),
+            _ => {}
+        }
+    }
+
+    /// The replies of real operations (every parser on good and bad input,
+    /// windows, counters, an invoice and its written form, each kind of
+    /// error) hold only atoms of the vocabulary tally_atoms.erl is written
+    /// from: what used to be checked by scanning the Rust sources.
+    #[test]
+    fn every_atom_a_reply_holds_is_in_the_vocabulary() {
+        use crate::aggregate::{parse_period, Aggregator, AggregatorConfig};
+        use crate::billing::{bill, Plans};
+        use crate::gleam_shapes::{parsed, window_aggregate};
+        use crate::{parse_all, Format, ParserOptions};
+        use tally_interop::{IntoGleam, Value};
+
+        let jsonl = "{\"id\":\"e1\",\"source\":\"s\",\"subject\":\"acme\",\"time\":\"2026-10-01T00:00:00Z\",\
+                     \"data\":{\"resource\":\"r\",\"meter\":\"requests\",\"value\":20}}\n\
+                     {bad\n[]\n{\"id\":1}\n\"x\"\n{\"id\":\"e2\",\"time\":\"nope\"}\n";
+        let inputs: [(Format, &[u8]); 4] = [
+            (Format::JsonLines, &[jsonl.as_bytes(), b"\xff\n"].concat()),
+            (
+                Format::StorageCsv,
+                b"a,b\nx\ncustomer,resource,bytes,time\nc,r,-1,2026\n",
+            ),
+            (Format::S3AccessLog, b"x y\n"),
+            (Format::RgwUsage, b"{\"entries\": 1}"),
+        ];
+        let mut values: Vec<Value> = Vec::new();
+        let mut events = Vec::new();
+        for (format, input) in inputs {
+            let (batch, stats) = parse_all(format, ParserOptions::default(), input);
+            events.extend(batch.events.iter().cloned());
+            values.push(parsed(batch, stats));
+        }
+        let config = AggregatorConfig {
+            rate_meters: vec!["requests".into()],
+            ..AggregatorConfig::default()
+        };
+        values.push(config.clone().into_gleam());
+        values.push(ParserOptions::default().into_gleam());
+        let mut agg = Aggregator::new(config);
+        agg.apply_all(&events);
+        values.extend(
+            agg.windows()
+                .into_iter()
+                .map(|(k, s, st)| window_aggregate(&k, s, st)),
+        );
+        values.push(agg.counters().into_gleam());
+        let plans = Plans::from_json(
+            "{\"plans\": {\"std\": {\"currency\": \"EUR\", \"lines\": [{\"meter\": \"requests\", \
+             \"measure\": \"total\", \"pricing\": {\"model\": \"flat\", \"unit_price\": \"1\"}}]}}, \
+             \"customers\": {\"acme\": \"std\"}}",
+        )
+        .unwrap();
+        let usage = agg.close_period(parse_period("2026-10").unwrap());
+        let invoice = bill(&usage, &plans, 1).unwrap();
+        values.push(crate::written::write_invoice(&invoice).into_gleam());
+        values.push(invoice.into_gleam());
+        values.push(Plans::from_json("{}").map(|_| ()).into_gleam());
+        let unknown = Plans::from_json("{\"plans\": {}, \"customers\": {\"acme\": \"gold\"}}");
+        values.push(unknown.map(|_| ()).into_gleam());
+        values.push(Aggregator::restore(b"not an export").map(|_| ()).into_gleam());
+        let other = Aggregator::new(AggregatorConfig::default());
+        values.push(agg.merge(&other).into_gleam());
+        values.push(crate::engine_info("test").into_gleam());
+        for meter in ["requests", "bytes_out", "custom"] {
+            values.push(crate::meter_unit(meter).into_gleam());
+        }
+        let mut found = Vec::new();
+        values.iter().for_each(|v| atoms_in(v, &mut found));
+        found.sort_unstable();
+        found.dedup();
+        assert!(
+            found.len() > 35,
+            "only {} atoms: the replies above are too few",
+            found.len()
+        );
+        let vocabulary = vocabulary();
+        let missing: Vec<_> = found.iter().filter(|a| !vocabulary.contains(a)).collect();
+        assert!(missing.is_empty(), "atoms not in the vocabulary: {missing:?}");
+    }
 }
