@@ -140,8 +140,7 @@ bill(Period, #{plans := PlansPath, shards := N, invoice_version := Version, subj
 %% recorded, then the summary (a customer's lines all come from one shard).
 publish(Period, Subject, Shards, Version, #{data_dir := DataDir}) ->
     Batches = [{written, Subject, B} || #{batches := Bs} <- Shards, B <- Bs],
-    Ids = [Id || {written, _, {written_batch, _, Text, _}} <- Batches,
-                 Id <- binary:split(Text, <<"\n">>, [global, trim_all])],
+    Ids = [Text || {written, _, {written_batch, _, Text, _}} <- Batches],
     case tally_reissue:voids(DataDir, Period, Version, Subject, Ids) of
         {ok, Voids, Record} ->
             case tally_outbox:put(tally_outbox, Batches ++ Voids) of
