@@ -8,10 +8,10 @@
 -export([engine_info/0, meter_unit/1, parse_event_line/1, parse_chunk/3, parser_new/2,
          parser_feed/2, parser_finish/1, aggregator_new/1, aggregator_feed/3, aggregator_finish/2,
          aggregator_add_events/2, aggregator_counters/1, aggregator_windows/1,
-         aggregator_close_period/4, aggregator_close_shard/6, aggregator_take_late/1,
-         aggregator_export/1, aggregator_restore/1, aggregator_merge/2, shard_of/2, ingest_chunk/4,
-         aggregator_apply_batch/2, batch_events/1, aggregator_save/3, aggregator_load/1,
-         panic_for_test/1]).
+         aggregator_close_period/4, aggregator_close_shard/6, aggregator_close_written/6,
+         aggregator_take_late/1, aggregator_reset/1, aggregator_export/1, aggregator_restore/1,
+         aggregator_merge/2, shard_of/2, ingest_chunk/4, aggregator_apply_batch/2, batch_events/1,
+         aggregator_save/3, aggregator_load/1, panic_for_test/1]).
 -on_load(init/0).
 
 -spec init() -> ok | {error, term()}.
@@ -103,12 +103,28 @@ aggregator_close_period(_Aggregator, _Period, _PlansJson, _Version) -> not_loade
 -spec aggregator_close_shard(reference(), binary(), binary(), non_neg_integer(), non_neg_integer(), pos_integer()) -> {ok, tuple()} | {error, term()}.
 aggregator_close_shard(_Aggregator, _Period, _PlansJson, _Version, _Shard, _Shards) -> not_loaded().
 
-%% The events kept aside as late (for a closed period), handed over once.
+%% `aggregator_close_shard` with the lines in their written form (the
+%% bytes `tally bill` prints), cut into outbox batches of at most 5000
+%% lines (closed at 4 MiB) with their message ids, and each customer's
+%% total: no line becomes a term.
+%% (dirty CPU scheduler)
+-spec aggregator_close_written(reference(), binary(), binary(), non_neg_integer(), non_neg_integer(), pos_integer()) -> {ok, tuple()} | {error, term()}.
+aggregator_close_written(_Aggregator, _Period, _PlansJson, _Version, _Shard, _Shards) -> not_loaded().
+
+%% Events that arrived for closed periods since the last call (each handed over once).
 %% (normal scheduler)
 -spec aggregator_take_late(reference()) -> {ok, [tuple()]} | {error, term()}.
 aggregator_take_late(_Aggregator) -> not_loaded().
 
-%% The aggregator's state as bytes, for snapshots: they restore on any backend.
+%% Forgets everything counted (windows, periods, event ids, late events,
+%% counters) and keeps the configuration: the same as a new aggregator.
+%% Dirty: freeing a big state takes over 1 ms.
+%% (dirty CPU scheduler)
+-spec aggregator_reset(reference()) -> {ok, nil} | {error, term()}.
+aggregator_reset(_Aggregator) -> not_loaded().
+
+%% The whole state as bytes (canonical: equal aggregators, equal bytes,
+%% whichever backend made them); they restore on any backend.
 %% (dirty CPU scheduler)
 -spec aggregator_export(reference()) -> {ok, binary()} | {error, term()}.
 aggregator_export(_Aggregator) -> not_loaded().

@@ -6,7 +6,10 @@
 %% writes to the outbox on disk and returns, whatever the bus is doing.
 %%
 %% Sinks are modules with init/1, publish/2 and describe/1
-%% (tally_sink_file, tally_sink_nats).
+%% (tally_sink_file, tally_sink_nats), and optionally publish_written/2,
+%% which takes a batch as the engine wrote it (`tally_outbox:written()`)
+%% and acknowledges it whole or not at all: then no line of it becomes a
+%% term. A sink without it gets the batch's items.
 -module(tally_publisher).
 -behaviour(gen_server).
 
@@ -70,29 +73,54 @@ handle_info(_Other, State) ->
     {noreply, State}.
 
 drain(#state{outbox = Outbox, sink_mod = Mod, sink = Sink, batch = N} = State) ->
-    case tally_outbox:peek(Outbox, N) of
+    case tally_outbox:peek_batch(Outbox, N) of
         [] ->
             State;
-        Items ->
-            case Mod:publish(Items, Sink) of
-                {ok, Keys, Sink1} ->
-                    case tally_outbox:ack(Outbox, Keys) of
-                        ok ->
-                            %% One batch per message: calls (stats) are answered between batches.
-                            self() ! drain,
-                            State#state{sink = Sink1, backoff = ?BACKOFF_MIN,
-                                        published = State#state.published + length(Keys)};
-                        {error, Reason} ->
-                            %% Not remembered as acknowledged: sent again later, the sink dedups.
-                            retry({outbox_ack, Reason}, State#state{sink = Sink1, failures = State#state.failures + 1})
+        {written, _, {written_batch, Count, Ids, _}} = W ->
+            case erlang:function_exported(Mod, publish_written, 2) of
+                true ->
+                    case Mod:publish_written(W, Sink) of
+                        {ok, Sink1} ->
+                            case tally_outbox:ack_batch(Outbox, Ids) of
+                                ok ->
+                                    self() ! drain,
+                                    State#state{sink = Sink1, backoff = ?BACKOFF_MIN,
+                                                published = State#state.published + Count};
+                                {error, Reason} ->
+                                    retry({outbox_ack, Reason}, State#state{sink = Sink1,
+                                                                            failures = State#state.failures + 1})
+                            end;
+                        {error, Reason, Sink1} ->
+                            retry(Reason, State#state{sink = Sink1, failures = State#state.failures + 1})
                     end;
-                {error, {too_large, TooLarge}, Keys, Sink1} ->
-                    park(TooLarge, Keys, State#state{sink = Sink1});
-                {error, Reason, Keys, Sink1} ->
-                    Acked = case tally_outbox:ack(Outbox, Keys) of ok -> length(Keys); {error, _} -> 0 end,
-                    retry(Reason, State#state{sink = Sink1, published = State#state.published + Acked,
-                                              failures = State#state.failures + 1})
-            end
+                false ->
+                    publish_items(tally_outbox:peek(Outbox, N), State)
+            end;
+        Items ->
+            publish_items(Items, State)
+    end.
+
+publish_items([], State) ->
+    State;
+publish_items(Items, #state{outbox = Outbox, sink_mod = Mod, sink = Sink} = State) ->
+    case Mod:publish(Items, Sink) of
+        {ok, Keys, Sink1} ->
+            case tally_outbox:ack(Outbox, Keys) of
+                ok ->
+                    %% One batch per message: calls (stats) are answered between batches.
+                    self() ! drain,
+                    State#state{sink = Sink1, backoff = ?BACKOFF_MIN,
+                                published = State#state.published + length(Keys)};
+                {error, Reason} ->
+                    %% Not remembered as acknowledged: sent again later, the sink dedups.
+                    retry({outbox_ack, Reason}, State#state{sink = Sink1, failures = State#state.failures + 1})
+            end;
+        {error, {too_large, TooLarge}, Keys, Sink1} ->
+            park(TooLarge, Keys, State#state{sink = Sink1});
+        {error, Reason, Keys, Sink1} ->
+            Acked = case tally_outbox:ack(Outbox, Keys) of ok -> length(Keys); {error, _} -> 0 end,
+            retry(Reason, State#state{sink = Sink1, published = State#state.published + Acked,
+                                      failures = State#state.failures + 1})
     end.
 
 %% Items the sink refuses for good (over the server's max_payload) are not

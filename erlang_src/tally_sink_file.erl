@@ -5,9 +5,13 @@
 %% file holds each key once, as a stream with a duplicate window would.
 -module(tally_sink_file).
 
--export([init/1, publish/2, describe/1]).
+-export([init/1, publish/2, publish_written/2, describe/1]).
 
--record(sink, {path :: file:filename(), seen :: #{binary() => true}}).
+%% seen: the keys known to be in the file; written: the ids of the written
+%% batches appended since (`publish_written/2`), each as the engine wrote
+%% them, taken apart into `seen` only when an item or a batch may repeat one.
+-record(sink, {path :: file:filename(), seen :: #{binary() => true}, written = [] :: [binary()],
+               written_set = #{} :: #{binary() => true}}).
 -opaque sink() :: #sink{}.
 -export_type([sink/0]).
 
@@ -31,6 +35,8 @@ describe(#sink{path = Path}) -> unicode:characters_to_binary(["file ", Path]).
 %% every item's key is acknowledged once its line is on disk (or was already).
 -spec publish([tally_outbox:item()], sink()) ->
           {ok, [binary()], sink()} | {error, term(), [binary()], sink()}.
+publish(Items, #sink{written = [_ | _]} = Sink) ->
+    publish(Items, with_written_seen(Sink));
 publish(Items, #sink{path = Path, seen = Seen} = Sink) ->
     New = [I || {Key, _, _} = I <- Items, not is_map_key(Key, Seen)],
     Lines = [[Payload, $\n] || {_, _, Payload} <- New],
@@ -39,6 +45,36 @@ publish(Items, #sink{path = Path, seen = Seen} = Sink) ->
         ok -> {ok, Keys, Sink#sink{seen = lists:foldl(fun({K, _, _}, S) -> S#{K => true} end, Seen, New)}};
         {error, Reason} -> {error, {Path, Reason}, [], Sink}
     end.
+
+%% A batch as the engine wrote it: its lines appended as they are, with
+%% one write and one fsync, when none of its keys can be in the file
+%% already (nothing read at start or published item by item, and not the
+%% same batch again: the outbox stores a batch whole only when none of its
+%% keys waits or was acknowledged, so two whole batches never share a
+%% key); else item by item. All acknowledged, or none.
+-spec publish_written(tally_outbox:written(), sink()) -> {ok, sink()} | {error, term(), sink()}.
+publish_written({written, _, {written_batch, _, Ids, Lines}} = W,
+                #sink{path = Path, seen = Seen, written = Written, written_set = Set} = Sink) ->
+    case {is_map_key(Ids, Set), map_size(Seen)} of
+        {true, _} ->
+            {ok, Sink};  % the same batch again (its acknowledgement was lost)
+        {false, 0} ->
+            case tally_files:append_durably(Path, Lines) of
+                ok -> {ok, Sink#sink{written = [Ids | Written], written_set = Set#{Ids => true}}};
+                {error, Reason} -> {error, {Path, Reason}, Sink}
+            end;
+        {false, _} ->
+            Items = tally_outbox:items(W),
+            case publish(Items, Sink) of
+                {ok, _, Sink1} -> {ok, Sink1};
+                {error, Reason, _, Sink1} -> {error, Reason, Sink1}
+            end
+    end.
+
+%% The keys of the written batches moved into `seen`.
+with_written_seen(#sink{seen = Seen, written = Written} = Sink) ->
+    Keys = [K || Ids <- Written, K <- binary:split(Ids, <<"\n">>, [global, trim_all])],
+    Sink#sink{seen = maps:merge(Seen, maps:from_keys(Keys, true)), written = [], written_set = #{}}.
 
 %% An invoice line's item key is its key and version
 %% (`tally_invoice:msg_id/2`): a reissue's lines are new to the file.

@@ -147,13 +147,36 @@ pub fn aggregator_close_shard(
   shards: Int,
 ) -> Result(billing.Invoice, engine.EngineError)
 
-/// The events kept aside as late (for a closed period), handed over once.
+/// `aggregator_close_shard` with the lines in their written form (the
+/// bytes `tally bill` prints), cut into outbox batches of at most 5000
+/// lines (closed at 4 MiB) with their message ids, and each customer's
+/// total: no line becomes a term.
+@external(erlang, "tally_nif", "aggregator_close_written")
+pub fn aggregator_close_written(
+  aggregator: NifAggregator,
+  period: String,
+  plans_json: String,
+  version: Int,
+  shard: Int,
+  shards: Int,
+) -> Result(billing.WrittenInvoice, engine.EngineError)
+
+/// Events that arrived for closed periods since the last call (each handed over once).
 @external(erlang, "tally_nif", "aggregator_take_late")
 pub fn aggregator_take_late(
   aggregator: NifAggregator,
 ) -> Result(List(event.UsageEvent), engine.EngineError)
 
-/// The aggregator's state as bytes, for snapshots: they restore on any backend.
+/// Forgets everything counted (windows, periods, event ids, late events,
+/// counters) and keeps the configuration: the same as a new aggregator.
+/// Dirty: freeing a big state takes over 1 ms.
+@external(erlang, "tally_nif", "aggregator_reset")
+pub fn aggregator_reset(
+  aggregator: NifAggregator,
+) -> Result(Nil, engine.EngineError)
+
+/// The whole state as bytes (canonical: equal aggregators, equal bytes,
+/// whichever backend made them); they restore on any backend.
 @external(erlang, "tally_nif", "aggregator_export")
 pub fn aggregator_export(
   aggregator: NifAggregator,

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use tally_bindgen::{drift, files, write, Project};
+use tally_bindgen::{drift, files, write, ApiModule, Project};
 
 /// tally's bindings: which table, which modules.
 pub fn tally() -> Project<'static> {
@@ -32,6 +32,13 @@ pub fn tally() -> Project<'static> {
         gleam_other_port: "engine.OnOtherPort",
         erlang_dir: "erlang_src",
         gleam_dir: "gleam_src",
+        nif_rust: Some("native/nif/src/generated.rs"),
+        port_rust: Some("native/port/src/generated.rs"),
+        api: &[ApiModule {
+            resource: "aggregator",
+            module: "tally/aggregate",
+            type_name: "Aggregator",
+        }],
     }
 }
 

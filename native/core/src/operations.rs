@@ -12,11 +12,13 @@
 use tally_interop::table::{Arg, Operation, Port, Resource, Scheduler, Ty};
 
 pub const PARSER: Resource = Resource {
+    rust: "tally_core::parse::StreamParser",
     name: "parser",
     doc: "A streaming parser.",
     journaled: true,
 };
 pub const AGGREGATOR: Resource = Resource {
+    rust: "tally_core::aggregate::Aggregator",
     name: "aggregator",
     doc: "An aggregator.",
     journaled: true,
@@ -24,12 +26,14 @@ pub const AGGREGATOR: Resource = Resource {
 /// A batch of one shard's events (`ingest_chunk`); the port keeps batches
 /// with their recipe instead of journaling them (see native/port/src/ops.rs).
 pub const BATCH: Resource = Resource {
+    rust: "tally_core::batch::EventBatch",
     name: "batch",
     doc: "A batch of one shard's events (see `ingest_chunk`).",
     journaled: false,
 };
 /// Any handle (the port's `release`).
 pub const HANDLE: Resource = Resource {
+    rust: "",
     name: "handle",
     doc: "Any handle.",
     journaled: true,
@@ -37,15 +41,15 @@ pub const HANDLE: Resource = Resource {
 
 pub const RESOURCES: &[&Resource] = &[&PARSER, &AGGREGATOR, &BATCH];
 
-const FORMAT: Ty = Ty::new("event.Format", "atom()");
-const OPTIONS: Ty = Ty::new("event.ParserOptions", "tuple()");
+const FORMAT: Ty = Ty::new("event.Format", "atom()").rust("tally_core::Format");
+const OPTIONS: Ty = Ty::new("event.ParserOptions", "tuple()").rust("tally_core::ParserOptions");
 const PARSED: Ty = Ty::new("event.Parsed", "tuple()");
-const EVENTS: Ty = Ty::new("List(event.UsageEvent)", "[tuple()]");
+const EVENTS: Ty = Ty::new("List(event.UsageEvent)", "[tuple()]").rust("Vec<tally_core::UsageEvent>");
 const COUNTERS: Ty = Ty::new("usage.Counters", "tuple()");
 const FEED_RESULT: Ty = Ty::new("usage.FeedResult", "tuple()");
 const INVOICE: Ty = Ty::new("billing.Invoice", "tuple()");
-const SHARDS: Ty = Ty::new("Int", "pos_integer()");
-const COUNT: Ty = Ty::new("Int", "non_neg_integer()");
+const SHARDS: Ty = Ty::new("Int", "pos_integer()").rust("u32");
+const COUNT: Ty = Ty::new("Int", "non_neg_integer()").rust("u32");
 
 const fn parser(name: &'static str) -> Arg {
     Arg::handle(name, &PARSER)
@@ -75,6 +79,22 @@ const fn op(name: &'static str, args: &'static [Arg], result: Ty, doc: &'static 
         scheduler: Scheduler::Normal,
         nif: true,
         port: Port::Call,
+        core: None,
+        fallible: false,
+        api: None,
+    }
+}
+
+/// Its function in the backend-neutral API (`aggregate.<name>`) is generated.
+const fn api(name: &'static str, o: Operation) -> Operation {
+    Operation { api: Some(name), ..o }
+}
+
+/// The NIF and port adapters are generated: `path` does the work.
+const fn core(path: &'static str, o: Operation) -> Operation {
+    Operation {
+        core: Some(path),
+        ..o
     }
 }
 
@@ -124,24 +144,27 @@ pub const OPERATIONS: &[Operation] = &[
     },
     dirty(op("parse_chunk", &[FORMAT_ARG, OPTIONS_ARG, CHUNK], PARSED,
              "Parses one complete input (a whole file's bytes, or a self-contained batch).")),
-    mutating(op("parser_new", &[FORMAT_ARG, OPTIONS_ARG], Ty::new("{parser}", "reference()"),
-                "A streaming parser for `format`: input may arrive in chunks cut anywhere.")),
+    core("tally_core::parse::StreamParser::new",
+         mutating(op("parser_new", &[FORMAT_ARG, OPTIONS_ARG], Ty::new("{parser}", "reference()"),
+                     "A streaming parser for `format`: input may arrive in chunks cut anywhere."))),
     mutating(dirty(op("parser_feed", &[parser("parser"), CHUNK], PARSED,
                       "Feeds a chunk cut anywhere to a streaming parser; returns what it completed."))),
     mutating(dirty(op("parser_finish", &[parser("parser")], PARSED,
                       "Ends the parser's input: parses a last line without a newline."))),
-    mutating(op("aggregator_new", &[arg("config", Ty::new("usage.AggregatorConfig", "tuple()"))],
-                Ty::new("{aggregator}", "reference()"), "A new, empty aggregator.")),
+    core("tally_core::aggregate::Aggregator::new",
+         mutating(op("aggregator_new", &[arg("config", Ty::new("usage.AggregatorConfig", "tuple()").rust("tally_core::aggregate::AggregatorConfig"))],
+                     Ty::new("{aggregator}", "reference()"), "A new, empty aggregator."))),
     mutating(dirty(op("aggregator_feed", &[aggregator("aggregator"), parser("parser"), CHUNK], FEED_RESULT,
                       "Parses a chunk with `parser` straight into the aggregator."))),
     mutating(dirty(op("aggregator_finish", &[aggregator("aggregator"), parser("parser")], FEED_RESULT,
                       "Ends `parser`'s stream into the aggregator (a last line without newline)."))),
     mutating(dirty(op("aggregator_add_events", &[aggregator("aggregator"), arg("events", EVENTS)], COUNTERS,
                       "Counts events that are already parsed."))),
-    op("aggregator_counters", &[aggregator("aggregator")], COUNTERS,
-       "How many events the aggregator applied, found duplicate, and kept aside as late."),
-    dirty(op("aggregator_windows", &[aggregator("aggregator")], Ty::new("List(usage.WindowAggregate)", "[tuple()]"),
-             "Every window, sorted by customer, resource, meter and start.")),
+    api("counters", core("tally_core::aggregate::Aggregator::counters",
+         op("aggregator_counters", &[aggregator("aggregator")], COUNTERS,
+            "How many events the aggregator applied, found duplicate, and kept aside as late."))),
+    api("windows", dirty(op("aggregator_windows", &[aggregator("aggregator")], Ty::new("List(usage.WindowAggregate)", "[tuple()]"),
+             "Every window, sorted by customer, resource, meter and start."))),
     mutating(dirty(op("aggregator_close_period",
                       &[aggregator("aggregator"), arg("period", Ty::STRING), arg("plans_json", Ty::STRING), arg("version", COUNT)],
                       INVOICE, "Closes the period `YYYY-MM` and bills it with the plans (JSON text)."))),
@@ -150,10 +173,17 @@ pub const OPERATIONS: &[Operation] = &[
                         arg("shard", COUNT), arg("shards", SHARDS)],
                       INVOICE,
                       "Closes the period and bills the customers of shard `shard` of `shards`\n(`tally_core::shard::shard_of`: XXH3-64 of the customer modulo `shards`)."))),
-    mutating(op("aggregator_take_late", &[aggregator("aggregator")], EVENTS,
-                "The events kept aside as late (for a closed period), handed over once.")),
-    dirty(op("aggregator_export", &[aggregator("aggregator")], Ty::BIT_ARRAY,
-             "The aggregator's state as bytes, for snapshots: they restore on any backend.")),
+    mutating(dirty(op("aggregator_close_written",
+                      &[aggregator("aggregator"), arg("period", Ty::STRING), arg("plans_json", Ty::STRING), arg("version", COUNT),
+                        arg("shard", COUNT), arg("shards", SHARDS)],
+                      Ty::new("billing.WrittenInvoice", "tuple()"),
+                      "`aggregator_close_shard` with the lines in their written form (the\nbytes `tally bill` prints), cut into outbox batches of at most 5000\nlines (closed at 4 MiB) with their message ids, and each customer's\ntotal: no line becomes a term."))),
+    api("take_late", core("tally_core::aggregate::Aggregator::take_late",
+         mutating(op("aggregator_take_late", &[aggregator("aggregator")], EVENTS,
+                     "Events that arrived for closed periods since the last call (each handed over once).")))),
+    api("reset", core("tally_core::aggregate::Aggregator::reset", mutating(dirty(op("aggregator_reset", &[aggregator("aggregator")], Ty::NIL, "Forgets everything counted (windows, periods, event ids, late events,\ncounters) and keeps the configuration: the same as a new aggregator.\nDirty: freeing a big state takes over 1 ms."))))),
+    api("export", dirty(op("aggregator_export", &[aggregator("aggregator")], Ty::BIT_ARRAY,
+             "The whole state as bytes (canonical: equal aggregators, equal bytes,\nwhichever backend made them); they restore on any backend."))),
     mutating(dirty(op("aggregator_restore", &[arg("bytes", Ty::BIT_ARRAY)], Ty::new("{aggregator}", "reference()"),
                       "An aggregator from `aggregator_export`'s bytes; refuses damaged ones."))),
     mutating(dirty(op("aggregator_merge", &[aggregator("into"), aggregator("from")], Ty::NIL,
@@ -226,5 +256,97 @@ mod tests {
                 );
             }
         }
+    }
+
+    fn atoms_in(v: &tally_interop::Value, out: &mut Vec<&'static str>) {
+        use tally_interop::Value;
+        match v {
+            Value::Atom(a) => out.push(a),
+            Value::Tuple(items) | Value::List(items) => items.iter().for_each(|i| atoms_in(i, out)),
+            Value::Map(pairs) => pairs.iter().for_each(|(k, x)| {
+                atoms_in(k, out);
+                atoms_in(x, out)
+            }),
+            _ => {}
+        }
+    }
+
+    /// The replies of real operations (every parser on good and bad input,
+    /// windows, counters, an invoice and its written form, each kind of
+    /// error) hold only atoms of the vocabulary tally_atoms.erl is written
+    /// from: what used to be checked by scanning the Rust sources.
+    #[test]
+    fn every_atom_a_reply_holds_is_in_the_vocabulary() {
+        use crate::aggregate::{parse_period, Aggregator, AggregatorConfig};
+        use crate::billing::{bill, Plans};
+        use crate::gleam_shapes::{parsed, window_aggregate};
+        use crate::{parse_all, Format, ParserOptions};
+        use tally_interop::{IntoGleam, Value};
+
+        let jsonl = "{\"id\":\"e1\",\"source\":\"s\",\"subject\":\"acme\",\"time\":\"2026-10-01T00:00:00Z\",\
+                     \"data\":{\"resource\":\"r\",\"meter\":\"requests\",\"value\":20}}\n\
+                     {bad\n[]\n{\"id\":1}\n\"x\"\n{\"id\":\"e2\",\"time\":\"nope\"}\n";
+        let inputs: [(Format, &[u8]); 4] = [
+            (Format::JsonLines, &[jsonl.as_bytes(), b"\xff\n"].concat()),
+            (
+                Format::StorageCsv,
+                b"a,b\nx\ncustomer,resource,bytes,time\nc,r,-1,2026\n",
+            ),
+            (Format::S3AccessLog, b"x y\n"),
+            (Format::RgwUsage, b"{\"entries\": 1}"),
+        ];
+        let mut values: Vec<Value> = Vec::new();
+        let mut events = Vec::new();
+        for (format, input) in inputs {
+            let (batch, stats) = parse_all(format, ParserOptions::default(), input);
+            events.extend(batch.events.iter().cloned());
+            values.push(parsed(batch, stats));
+        }
+        let config = AggregatorConfig {
+            rate_meters: vec!["requests".into()],
+            ..AggregatorConfig::default()
+        };
+        values.push(config.clone().into_gleam());
+        values.push(ParserOptions::default().into_gleam());
+        let mut agg = Aggregator::new(config);
+        agg.apply_all(&events);
+        values.extend(
+            agg.windows()
+                .into_iter()
+                .map(|(k, s, st)| window_aggregate(&k, s, st)),
+        );
+        values.push(agg.counters().into_gleam());
+        let plans = Plans::from_json(
+            "{\"plans\": {\"std\": {\"currency\": \"EUR\", \"lines\": [{\"meter\": \"requests\", \
+             \"measure\": \"total\", \"pricing\": {\"model\": \"flat\", \"unit_price\": \"1\"}}]}}, \
+             \"customers\": {\"acme\": \"std\"}}",
+        )
+        .unwrap();
+        let usage = agg.close_period(parse_period("2026-10").unwrap());
+        let invoice = bill(&usage, &plans, 1).unwrap();
+        values.push(crate::written::write_invoice(&invoice).into_gleam());
+        values.push(invoice.into_gleam());
+        values.push(Plans::from_json("{}").map(|_| ()).into_gleam());
+        let unknown = Plans::from_json("{\"plans\": {}, \"customers\": {\"acme\": \"gold\"}}");
+        values.push(unknown.map(|_| ()).into_gleam());
+        values.push(Aggregator::restore(b"not an export").map(|_| ()).into_gleam());
+        let other = Aggregator::new(AggregatorConfig::default());
+        values.push(agg.merge(&other).into_gleam());
+        values.push(crate::engine_info("test").into_gleam());
+        for meter in ["requests", "bytes_out", "custom"] {
+            values.push(crate::meter_unit(meter).into_gleam());
+        }
+        let mut found = Vec::new();
+        values.iter().for_each(|v| atoms_in(v, &mut found));
+        found.sort_unstable();
+        found.dedup();
+        assert!(
+            found.len() > 35,
+            "only {} atoms: the replies above are too few",
+            found.len()
+        );
+        let vocabulary = vocabulary();
+        let missing: Vec<_> = found.iter().filter(|a| !vocabulary.contains(a)).collect();
+        assert!(missing.is_empty(), "atoms not in the vocabulary: {missing:?}");
     }
 }

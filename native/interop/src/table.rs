@@ -11,7 +11,7 @@
 //!
 //! ```
 //! use tally_interop::table::{Arg, Operation, Port, Resource, Scheduler, Ty};
-//! const COUNTER: Resource = Resource { name: "counter", doc: "A counter.", journaled: true };
+//! const COUNTER: Resource = Resource { name: "counter", doc: "A counter.", rust: "Counter", journaled: true };
 //! const OPS: &[Operation] = &[Operation {
 //!     name: "counter_bump",
 //!     doc: "Adds `by` to the counter; returns the new count.",
@@ -21,6 +21,9 @@
 //!     scheduler: Scheduler::Normal,
 //!     nif: true,
 //!     port: Port::Call,
+//!     core: Some("Counter::bump"),
+//!     fallible: false,
+//!     api: Some("bump"),
 //! }];
 //! assert_eq!(OPS[0].handle_positions(), vec![1]);
 //! ```
@@ -47,6 +50,9 @@ pub struct Resource {
     /// snake_case; `aggregator` gives `NifAggregator`, `PortAggregator`.
     pub name: &'static str,
     pub doc: &'static str,
+    /// The Rust type it holds (`tally_core::aggregate::Aggregator`); the NIF
+    /// keeps it as `<Name>Ref(Mutex<T>)`, the port in `Engine::<name>s`.
+    pub rust: &'static str,
     /// Whether the port's owner journals it and maps its handles across
     /// port restarts (false for short-lived values the owner never replays).
     pub journaled: bool,
@@ -66,17 +72,29 @@ pub struct Ty {
     pub gleam: &'static str,
     /// The Erlang `-spec` type (handles are `reference()` in the NIF).
     pub erlang: &'static str,
+    /// The Rust type a core function takes (`&str`, `&[u8]`, or any
+    /// `FromGleam` type), for the generated NIF and port adapters.
+    pub rust: &'static str,
 }
 
 impl Ty {
-    pub const INT: Ty = Ty::new("Int", "integer()");
-    pub const STRING: Ty = Ty::new("String", "binary()");
-    pub const BIT_ARRAY: Ty = Ty::new("BitArray", "binary()");
-    pub const NIL: Ty = Ty::new("Nil", "nil");
-    pub const BOOL: Ty = Ty::new("Bool", "boolean()");
+    pub const INT: Ty = Ty::new("Int", "integer()").rust("i64");
+    pub const STRING: Ty = Ty::new("String", "binary()").rust("&str");
+    pub const BIT_ARRAY: Ty = Ty::new("BitArray", "binary()").rust("&[u8]");
+    pub const NIL: Ty = Ty::new("Nil", "nil").rust("()");
+    pub const BOOL: Ty = Ty::new("Bool", "boolean()").rust("bool");
 
     pub const fn new(gleam: &'static str, erlang: &'static str) -> Ty {
-        Ty { gleam, erlang }
+        Ty {
+            gleam,
+            erlang,
+            rust: "",
+        }
+    }
+
+    /// The same with its Rust type.
+    pub const fn rust(self, rust: &'static str) -> Ty {
+        Ty { rust, ..self }
     }
 
     /// The Gleam type with each `{resource}` replaced by `handle(resource)`.
@@ -162,6 +180,17 @@ pub struct Operation {
     pub nif: bool,
     /// How the port offers it.
     pub port: Port,
+    /// The core function that does it, when the NIF and the port adapters
+    /// are generated: called with each argument as its `rust` type and each
+    /// handle as `&mut` its resource (at most one handle), returning a
+    /// `IntoGleam` value (`fallible`: a `Result` whose error is one too).
+    /// `None`: the adapters are written by hand.
+    pub core: Option<&'static str>,
+    pub fallible: bool,
+    /// The name of its function in the typed API over every backend (the
+    /// module of its first argument's resource), when that function is
+    /// generated too; `None`: written by hand, or not in the API.
+    pub api: Option<&'static str>,
 }
 
 /// How the port offers an operation.

@@ -30,6 +30,9 @@ fn project() -> Project<'static> {
         gleam_other_port: "meter.BadArgument",
         erlang_dir: "src",
         gleam_dir: "src",
+        nif_rust: None,
+        port_rust: None,
+        api: &[],
     }
 }
 

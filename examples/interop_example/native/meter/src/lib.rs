@@ -94,6 +94,10 @@ pub const OPERATIONS: &[Operation] = &[Operation {
     scheduler: Scheduler::DirtyCpu,
     nif: true,
     port: Port::Call,
+    // The example writes its NIF and port adapters by hand (native/meter/src/bin).
+    core: None,
+    fallible: false,
+    api: None,
 }];
 
 /// Every atom a reply can hold, from the derives and the boundary's envelope.
