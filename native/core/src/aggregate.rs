@@ -32,6 +32,9 @@ use crate::series::SeriesTable;
 use crate::time::{civil_from_days, days_from_civil};
 
 pub(crate) mod delta;
+mod small_map;
+
+use small_map::SmallMap;
 
 /// Length of a rate sample: five minutes.
 pub const RATE_INTERVAL_MS: i64 = 300_000;
@@ -336,9 +339,9 @@ impl Spot {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct PeriodSeries {
     /// Interval index within the period -> bytes in it.
-    rate: BTreeMap<u32, u128>,
+    rate: SmallMap<u32, u128>,
     /// Sample time -> level.
-    samples: BTreeMap<i64, u64>,
+    samples: SmallMap<i64, u64>,
 }
 
 /// What billing keeps per (series, period), in a slab found through a map;
@@ -438,17 +441,14 @@ impl PeriodTable {
         let slot = self.slot((s, period), hint);
         let p = &mut self.entries[slot as usize].1;
         if kind & RATE != 0 {
-            let bytes = p
-                .rate
-                .entry(rate_interval(period, e.time_ms()))
-                .or_insert_with(|| {
-                    self.intervals += 1;
-                    0
-                });
+            let bytes = p.rate.get_or_insert_with(rate_interval(period, e.time_ms()), || {
+                self.intervals += 1;
+                0
+            });
             *bytes += e.value() as u128;
         }
         if kind & GAUGE != 0 {
-            let level = p.samples.entry(e.time_ms()).or_insert_with(|| {
+            let level = p.samples.get_or_insert_with(e.time_ms(), || {
                 self.samples += 1;
                 e.value()
             });
@@ -891,11 +891,11 @@ impl Aggregator {
         }
         for (&(s, p), ps) in other.periods.iter() {
             let mine = self.periods.entry((remap[s as usize], p));
-            for (&i, &v) in &ps.rate {
-                *mine.rate.entry(i).or_default() += v;
+            for (&i, &v) in ps.rate.iter() {
+                *mine.rate.get_or_insert_with(i, || 0) += v;
             }
-            for (&t, &v) in &ps.samples {
-                let level = mine.samples.entry(t).or_insert(v);
+            for (&t, &v) in ps.samples.iter() {
+                let level = mine.samples.get_or_insert_with(t, || v);
                 *level = (*level).max(v);
             }
         }
@@ -1273,12 +1273,12 @@ impl Aggregator {
             w.u32(s);
             w.i64(p);
             w.u32(ps.rate.len() as u32);
-            for (&i, &v) in &ps.rate {
+            for (&i, &v) in ps.rate.iter() {
                 w.u32(i);
                 w.u128(v);
             }
             w.u32(ps.samples.len() as u32);
-            for (&t, &v) in &ps.samples {
+            for (&t, &v) in ps.samples.iter() {
                 w.i64(t);
                 w.u64(v);
             }
