@@ -677,6 +677,48 @@ fn port_function(p: &Project, o: &Operation, handle: &dyn Fn(&str) -> String) ->
     s
 }
 
+/// A project's whole generator command: with `--check` among the program's
+/// arguments it writes nothing and fails, naming each file that is not what
+/// the table gives; otherwise it writes the files that changed. Another
+/// project's `main` is `tally_bindgen::run(&project(), &root)`
+/// (examples/interop_example/native/generate).
+pub fn run(p: &Project, root: &Path) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let generated = match files(p, root) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("generate: reading a prelude under {}: {e}", root.display());
+            return ExitCode::from(2);
+        }
+    };
+    if std::env::args().skip(1).any(|a| a == "--check") {
+        let stale = drift(root, &generated);
+        for path in &stale {
+            eprintln!(
+                "{} is not what the table gives: run `make generate`",
+                path.display()
+            );
+        }
+        return if stale.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
+    match write(root, &generated) {
+        Ok(written) => {
+            for path in written {
+                println!("wrote {}", path.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("generate: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 // ---------------------------------------------------------------- Rust
 
 fn header_rust(p: &Project) -> String {

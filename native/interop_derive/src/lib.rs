@@ -134,6 +134,23 @@ struct Constructor {
     style: Style,
 }
 
+impl Constructor {
+    /// `Path { a: field_0, .. }`, `Path(field_0, ..)` or `Path`: the
+    /// pattern that takes a value apart, and the expression that builds one.
+    fn with_bindings(&self) -> Tokens {
+        let path = &self.path;
+        let bindings = self.fields.iter().map(|f| &f.binding);
+        match self.style {
+            Style::Named => {
+                let members = self.fields.iter().map(|f| &f.member);
+                quote!(#path { #( #members: #bindings ),* })
+            }
+            Style::Unnamed => quote!(#path ( #( #bindings ),* )),
+            Style::Unit => quote!(#path),
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Style {
     Named,
@@ -269,17 +286,8 @@ fn atoms_body(constructors: &[Constructor], trait_name: &Tokens) -> Tokens {
 
 fn into_body(constructors: &[Constructor]) -> Tokens {
     let arms = constructors.iter().map(|c| {
-        let path = &c.path;
         let tag = &c.tag;
-        let bindings: Vec<_> = c.fields.iter().map(|f| &f.binding).collect();
-        let pattern = match c.style {
-            Style::Named => {
-                let members = c.fields.iter().map(|f| &f.member);
-                quote!(#path { #( #members: #bindings ),* })
-            }
-            Style::Unnamed => quote!(#path ( #( #bindings ),* )),
-            Style::Unit => quote!(#path),
-        };
+        let pattern = c.with_bindings();
         let values = c.fields.iter().map(|f| {
             let b = &f.binding;
             if f.attrs.bit_array {
@@ -303,7 +311,6 @@ fn into_body(constructors: &[Constructor]) -> Tokens {
 
 /// Decodes the fields of one constructor from `fields` (a slice of terms).
 fn construct(c: &Constructor, type_name: &str) -> Tokens {
-    let path = &c.path;
     let owner = if c.path.to_string() == "Self" {
         type_name.to_string()
     } else {
@@ -342,14 +349,7 @@ fn construct(c: &Constructor, type_name: &str) -> Tokens {
         }
     });
     let bindings: Vec<_> = c.fields.iter().map(|f| &f.binding).collect();
-    let build = match c.style {
-        Style::Named => {
-            let members = c.fields.iter().map(|f| &f.member);
-            quote!(#path { #( #members: #bindings ),* })
-        }
-        Style::Unnamed => quote!(#path ( #( #bindings ),* )),
-        Style::Unit => quote!(#path),
-    };
+    let build = c.with_bindings();
     quote! {
         #( let #bindings = #decoded; )*
         ::core::result::Result::Ok(#build)

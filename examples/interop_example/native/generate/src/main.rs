@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use tally_bindgen::{drift, files, write, Project};
+use tally_bindgen::Project;
 
 fn project() -> Project<'static> {
     Project {
@@ -42,45 +42,13 @@ fn root() -> PathBuf {
 }
 
 fn main() -> ExitCode {
-    let check = std::env::args().any(|a| a == "--check");
-    let generated = match files(&project(), &root()) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("interop_example_generate: reading a prelude: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    if check {
-        let stale = drift(&root(), &generated);
-        for path in &stale {
-            eprintln!(
-                "{} is not what the table gives: run `make generate`",
-                path.display()
-            );
-        }
-        return if stale.is_empty() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        };
-    }
-    match write(&root(), &generated) {
-        Ok(written) => {
-            for path in written {
-                println!("wrote {}", path.display());
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("interop_example_generate: {e}");
-            ExitCode::from(2)
-        }
-    }
+    tally_bindgen::run(&project(), &root())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tally_bindgen::{drift, files};
 
     /// The drift check: the generated files are what the table gives.
     #[test]
