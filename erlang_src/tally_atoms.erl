@@ -23,4 +23,4 @@ all() ->
      some, storage_csv, total, true, unknown_plan, unknown_request, usage,
      usage_event, window_aggregate, work, wrong_field_count, wrong_type,
      checkpoint_failed, ingested, loaded, snapshot_failed,
-     written_invoice, written_batch, customer_total].
+     written_invoice, written_batch, customer_total, batch_not_held].
