@@ -372,7 +372,10 @@ impl Plans {
 /// not kept. Holds one plans file (its text and its parsed form) between
 /// closes. An adapter keeps one in a `static`.
 #[derive(Debug, Default)]
-pub struct PlansCache(std::sync::Mutex<Option<(Box<[u8]>, std::sync::Arc<Plans>)>>);
+pub struct PlansCache(std::sync::Mutex<Option<CachedPlans>>);
+
+/// A plans file's text and its parsed form.
+type CachedPlans = (Box<[u8]>, std::sync::Arc<Plans>);
 
 impl PlansCache {
     pub const fn new() -> PlansCache {
