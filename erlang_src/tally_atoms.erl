@@ -10,13 +10,13 @@
 -spec all() -> [atom()].
 all() ->
     [aggregate_failed, aggregator_config, amount_overflow, bad_argument, bad_export, bad_field,
-     bad_header, bad_request, bad_term, billing_failed, bucket_owner, bytes, checkpoint_failed,
-     config_mismatch, count, counters, customer_total, day, disagree, duplicate_key, empty,
-     empty_field, encode, engine_info, error, false, feed_result, fraction, frame_too_large,
-     gb_month_average, gigabyte, hour, ingested, integer_range, invalid_json, invalid_number,
-     invalid_time, invalid_utf8, invoice, invoice_line, json_lines, line_too_long, loaded,
-     malformed, megabit_per_second, missing_field, month, native_panic, nil, none, number_too_large,
-     ok, overlap, p95_rate, parse_stats, parsed, parser_options, peak, plain_unit, plans_invalid,
-     reject, requester, rgw_usage, s3_access_log, snapshot_failed, some, storage_csv, total, true,
-     unknown_plan, unknown_request, usage, usage_event, window_aggregate, work, written_batch,
-     written_invoice, wrong_field_count, wrong_type].
+     bad_header, bad_request, bad_term, batch_not_held, billing_failed, bucket_owner, bytes,
+     checkpoint_failed, config_mismatch, count, counters, customer_total, day, disagree,
+     duplicate_key, empty, empty_field, encode, engine_info, error, false, feed_result, fraction,
+     frame_too_large, gb_month_average, gigabyte, hour, ingested, integer_range, invalid_json,
+     invalid_number, invalid_time, invalid_utf8, invoice, invoice_line, json_lines, line_too_long,
+     loaded, malformed, megabit_per_second, missing_field, month, native_panic, nil, none,
+     number_too_large, ok, overlap, p95_rate, parse_stats, parsed, parser_options, peak, plain_unit,
+     plans_invalid, reject, requester, rgw_usage, s3_access_log, snapshot_failed, some, storage_csv,
+     total, true, unknown_plan, unknown_request, usage, usage_event, window_aggregate, work,
+     written_batch, written_invoice, wrong_field_count, wrong_type].

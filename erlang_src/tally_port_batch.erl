@@ -2,10 +2,12 @@
 %% keeps each shard's events under a key `{Session, N}`; the batch the
 %% caller holds is that key plus its recipe (`ingest_chunk`'s arguments and
 %% the shard's index), a reference to the chunk binary, not a copy. Every
-%% request that uses a batch sends both, so a batch outlives the port
-%% process that made it: applied after a port restart, or replayed from the
-%% owner's journal, it is parsed again from its recipe and counts the same
-%% events. `aggregator_apply_batch` is journaled like any change to an
+%% request that uses a batch carries both; the port owner sends the key
+%% alone first and the recipe only when the port no longer holds the batch
+%% (tally_port:wire_args/2), so the chunk crosses the pipe once in the usual
+%% case. A batch outlives the port process that made it: applied after a
+%% port restart, or replayed from the owner's journal, it is parsed again
+%% from its recipe and counts the same events. `aggregator_apply_batch` is journaled like any change to an
 %% aggregator (tally_port_log); `ingest_chunk` changes no journaled state.
 -module(tally_port_batch).
 

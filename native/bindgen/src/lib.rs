@@ -770,7 +770,7 @@ fn rust_nif(p: &Project) -> String {
         "//! The NIFs whose adapters the operation table gives: each decodes its\n\
          //! arguments, calls its core function and returns the result in Gleam's\n\
          //! shapes through `guarded` (a panic is `{error, {native_panic, _}}`).\n\n\
-         #![allow(unused_imports, clippy::unnecessary_mut_passed, clippy::explicit_auto_deref)]\n\n\
+         #![allow(unused_imports, clippy::unnecessary_mut_passed, clippy::explicit_auto_deref, clippy::unit_arg)]\n\n\
          use rustler::{Env, ResourceArc, Term};\n\
          use tally_interop::nif::{from_gleam, guarded};\n\
          use tally_interop::{IntoGleam, Value};\n\n\
@@ -853,7 +853,7 @@ fn rust_port(p: &Project) -> String {
         "//! The port requests whose adapters the operation table gives: each\n\
          //! decodes its arguments, calls its core function on the engine's state\n\
          //! and returns the same value as the NIF of the same name.\n\n\
-         #![allow(unused_imports, clippy::unnecessary_mut_passed, clippy::explicit_auto_deref)]\n\n\
+         #![allow(unused_imports, clippy::unnecessary_mut_passed, clippy::explicit_auto_deref, clippy::unit_arg)]\n\n\
          use tally_interop::etf::Term;\n\
          use tally_interop::{IntoGleam, Value};\n\n\
          use crate::ops::{arg, binary, utf8, Engine, OpResult};\n\n\

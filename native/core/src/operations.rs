@@ -214,12 +214,13 @@ pub const OPERATIONS: &[Operation] = &[
 ];
 
 /// Atoms of replies that no derived type lists: `Nil` replies, the port's
-/// own errors, records that hold handles (`ingested`, `loaded`), file errors,
+/// own errors (`batch_not_held`: the port no longer holds a batch), records that hold handles (`ingested`, `loaded`), file errors,
 /// `panic_for_test`'s stages, and two kept from the old list (`empty`, `usage`).
 #[rustfmt::skip]
 pub const HAND_ATOMS: &[&str] = &[
     "nil", "bad_request", "unknown_request", "checkpoint_failed", "snapshot_failed",
     "ingested", "loaded", "encode", "work", "empty", "usage",
+    "batch_not_held",
 ];
 
 /// Every atom the engine can put in a reply (erlang_src/tally_atoms.erl is

@@ -3,7 +3,7 @@
 //! arguments, calls its core function and returns the result in Gleam's
 //! shapes through `guarded` (a panic is `{error, {native_panic, _}}`).
 
-#![allow(unused_imports, clippy::unnecessary_mut_passed, clippy::explicit_auto_deref)]
+#![allow(unused_imports, clippy::unnecessary_mut_passed, clippy::explicit_auto_deref, clippy::unit_arg)]
 
 use rustler::{Env, ResourceArc, Term};
 use tally_interop::nif::{from_gleam, guarded};

@@ -25,7 +25,7 @@ use std::sync::{Mutex, MutexGuard};
 use rustler::{Binary, Encoder, Env, NewBinary, ResourceArc, Term};
 use tally_core::aggregate::{parse_period, Aggregator};
 use tally_core::batch::{ingest_chunk as ingest, EventBatch};
-use tally_core::billing::{bill, bill_shard, Plans};
+use tally_core::billing::{bill, bill_shard, PlansCache};
 use tally_core::gleam_shapes::{parsed, window_aggregate};
 use tally_core::parse::{parse_all, ParserOptions, StreamParser};
 use tally_core::written::write_invoice;
@@ -46,6 +46,9 @@ pub struct AggregatorRef(Mutex<Aggregator>);
 /// `None` once applied: its memory is given back at once, not when the
 /// BEAM collects the reference.
 pub struct BatchRef(Mutex<Option<EventBatch>>);
+
+/// The plans of the last close: its shards parse the plans file once.
+static PLANS: PlansCache = PlansCache::new();
 
 /// Biggest chunk `ingest_chunk` takes: a batch's offsets are 32 bits.
 const MAX_CHUNK: usize = 1 << 30;
@@ -206,7 +209,7 @@ fn aggregator_close_period<'a>(
         let label = std::str::from_utf8(period.as_slice()).map_err(|_| bad_argument("a period YYYY-MM"))?;
         let start = parse_period(label).ok_or_else(|| bad_argument("a period YYYY-MM"))?;
         let text = std::str::from_utf8(plans.as_slice()).map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
-        let plans = Plans::from_json(text).map_err(IntoGleam::into_gleam)?;
+        let plans = PLANS.parse(text).map_err(IntoGleam::into_gleam)?;
         let usage = lock(&agg.0)?.close_period(start);
         Ok(bill(&usage, &plans, version)
             .map_err(IntoGleam::into_gleam)?
@@ -233,7 +236,7 @@ fn aggregator_close_shard<'a>(
             return Err(bad_argument("a shard below the shard count"));
         }
         let text = std::str::from_utf8(plans.as_slice()).map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
-        let plans = Plans::from_json(text).map_err(IntoGleam::into_gleam)?;
+        let plans = PLANS.parse(text).map_err(IntoGleam::into_gleam)?;
         let usage = lock(&agg.0)?.close_period(start);
         Ok(bill_shard(&usage, &plans, version, shard, shards)
             .map_err(IntoGleam::into_gleam)?
@@ -263,7 +266,7 @@ fn aggregator_close_written<'a>(
             return Err(bad_argument("a shard below the shard count"));
         }
         let text = std::str::from_utf8(plans.as_slice()).map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
-        let plans = Plans::from_json(text).map_err(IntoGleam::into_gleam)?;
+        let plans = PLANS.parse(text).map_err(IntoGleam::into_gleam)?;
         let usage = lock(&agg.0)?.close_period(start);
         let invoice = bill_shard(&usage, &plans, version, shard, shards).map_err(IntoGleam::into_gleam)?;
         Ok(write_invoice(&invoice).into_gleam())

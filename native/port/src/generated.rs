@@ -3,7 +3,7 @@
 //! decodes its arguments, calls its core function on the engine's state
 //! and returns the same value as the NIF of the same name.
 
-#![allow(unused_imports, clippy::unnecessary_mut_passed, clippy::explicit_auto_deref)]
+#![allow(unused_imports, clippy::unnecessary_mut_passed, clippy::explicit_auto_deref, clippy::unit_arg)]
 
 use tally_interop::etf::Term;
 use tally_interop::{IntoGleam, Value};

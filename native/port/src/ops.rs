@@ -6,13 +6,15 @@
 //!
 //! Batches (`ingest_chunk`) are not handles of the journal: the port keeps
 //! each shard's `EventBatch` under `{Session, N}`, where `Session` is a
-//! random number drawn when this process started, and every request that
-//! uses a batch also carries its recipe (format, options, shard count,
-//! shard index, chunk; `tally_port_batch` adds it). `aggregator_apply_batch`
-//! counts the batch held under that key and frees it; when the key belongs
-//! to an earlier process (the port was restarted between ingest and apply,
-//! or the owner replays its journal) or the batch was evicted, it parses
-//! the recipe again and counts exactly the same events. A stale key can
+//! random number drawn when this process started. A request that uses a
+//! batch comes with its key alone first (the chunk crossed the pipe once,
+//! with `ingest_chunk`); `aggregator_apply_batch` counts the batch held
+//! under that key and frees it. When the key belongs to an earlier process
+//! (the port was restarted between ingest and apply, or the owner replays
+//! its journal) or the batch was evicted, the reply is `batch_not_held` and
+//! the owner sends the request again with the batch's recipe (format,
+//! options, shard count, shard index, chunk; `tally_port_batch` adds it),
+//! which is parsed again and counts exactly the same events. A stale key can
 //! never select another batch: a new process draws a new session. At most
 //! `MAX_BATCH_BYTES` of batches are held; the oldest are evicted (and
 //! rebuilt from their recipe if applied later), so batches a caller drops
@@ -22,7 +24,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use tally_core::aggregate::{parse_period, Aggregator};
 use tally_core::batch::{ingest_chunk, EventBatch};
-use tally_core::billing::{bill, bill_shard, Plans};
+use tally_core::billing::{bill, bill_shard, PlansCache};
 use tally_core::gleam_shapes::{parsed, window_aggregate};
 use tally_core::parse::{parse_all, ParserOptions, StreamParser};
 use tally_core::written::write_invoice;
@@ -33,6 +35,9 @@ use tally_interop::{FromGleam, IntoGleam, Value};
 
 /// Most bytes of batches held before the oldest are evicted.
 const MAX_BATCH_BYTES: usize = 256 << 20;
+/// The plans of the last close: its shards parse the plans file once.
+static PLANS: PlansCache = PlansCache::new();
+
 /// Biggest chunk `ingest_chunk` takes: a batch's offsets are 32 bits.
 const MAX_CHUNK: usize = 1 << 30;
 /// Snapshots hold billing data: readable by their owner only.
@@ -203,14 +208,21 @@ impl Engine {
 
     /// The batch under `key`, taken out (`take`) or copied, else made again
     /// from its recipe when the key is stale or the batch was evicted.
+    /// Without a recipe (the caller sends the key alone first) a batch this
+    /// process does not hold is `batch_not_held`: the caller sends the
+    /// recipe then, so a chunk crosses the pipe once in the usual case.
     fn batch(&mut self, key: &Term, recipe: &[Term], take: bool) -> Result<EventBatch, Value> {
-        let recipe = Recipe::read(recipe)?;
+        let recipe = match recipe {
+            [] => None,
+            _ => Some(Recipe::read(recipe)?),
+        };
         let (session, n) = match key {
             Term::Tuple(parts) if parts.len() == 2 => (arg::<u64>(&parts[0])?, arg::<u64>(&parts[1])?),
             _ => return Err(bad_argument("a batch")),
         };
+        let remake = |recipe: Option<Recipe>| recipe.map(Recipe::make).ok_or(Value::Atom("batch_not_held"));
         if session != self.session {
-            return Ok(recipe.make()); // made by an earlier port process
+            return remake(recipe); // made by an earlier port process
         }
         if take {
             if let Some(b) = self.batches.remove(&n) {
@@ -224,15 +236,17 @@ impl Engine {
                 }
                 return Ok(b);
             }
-            if self.evicted.remove(&n) {
-                return Ok(recipe.make());
+            if self.evicted.contains(&n) {
+                let batch = remake(recipe)?;
+                self.evicted.remove(&n);
+                return Ok(batch);
             }
         } else {
             if let Some(b) = self.batches.get(&n) {
                 return Ok(b.clone());
             }
             if self.evicted.contains(&n) {
-                return Ok(recipe.make());
+                return remake(recipe);
             }
         }
         Err(batch_not_applied())
@@ -350,7 +364,7 @@ impl Engine {
                 let start = parse_period(label).ok_or_else(|| bad_argument("a period YYYY-MM"))?;
                 let text = std::str::from_utf8(binary(plans, "plans as UTF-8 JSON")?)
                     .map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
-                let plans = Plans::from_json(text).map_err(IntoGleam::into_gleam)?;
+                let plans = PLANS.parse(text).map_err(IntoGleam::into_gleam)?;
                 let version: u32 = arg(version)?;
                 let usage = self.aggregator(a)?.close_period(start);
                 Ok(bill(&usage, &plans, version)
@@ -367,7 +381,7 @@ impl Engine {
                 }
                 let text = std::str::from_utf8(binary(plans, "plans as UTF-8 JSON")?)
                     .map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
-                let plans = Plans::from_json(text).map_err(IntoGleam::into_gleam)?;
+                let plans = PLANS.parse(text).map_err(IntoGleam::into_gleam)?;
                 let version: u32 = arg(version)?;
                 let usage = self.aggregator(a)?.close_period(start);
                 Ok(bill_shard(&usage, &plans, version, shard, shards)
@@ -384,7 +398,7 @@ impl Engine {
                 }
                 let text = std::str::from_utf8(binary(plans, "plans as UTF-8 JSON")?)
                     .map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
-                let plans = Plans::from_json(text).map_err(IntoGleam::into_gleam)?;
+                let plans = PLANS.parse(text).map_err(IntoGleam::into_gleam)?;
                 let version: u32 = arg(version)?;
                 let usage = self.aggregator(a)?.close_period(start);
                 let invoice =
@@ -706,6 +720,52 @@ mod tests {
             e.batches.len() <= 1 && e.batch_order.len() <= 3,
             "{:?}",
             e.batch_order
+        );
+    }
+
+    /// A key alone applies a batch this process holds; one it does not
+    /// (evicted, or of an earlier process) is `batch_not_held`, and is made
+    /// from its recipe when the caller sends it then.
+    #[test]
+    fn a_held_batch_is_applied_by_its_key_alone() {
+        let (a, b) = (jsonl(0, 300), jsonl(300, 300));
+        let mut e = Engine {
+            max_batch_bytes: 4096,
+            ..Engine::default()
+        };
+        let config = hourly_config_with_gap_cap(172_800_000);
+        let agg = match ok_value(e.handle_frame(&request(1, "aggregator_new", vec![config]))) {
+            Value::Int(h) => h,
+            other => panic!("{other:?}"),
+        };
+        let by_key = |e: &mut Engine, id: i128, key: &Value| {
+            e.handle_frame(&request(
+                id,
+                "aggregator_apply_batch",
+                vec![Value::Int(agg), key.clone()],
+            ))
+        };
+        let old = ingest(&mut e, 2, &a);
+        let new = ingest(&mut e, 3, &b);
+        let held = new.last().unwrap();
+        ok_value(by_key(&mut e, 4, held));
+        assert_eq!(
+            by_key(&mut e, 5, &old[0]),
+            reply(5, Value::error(Value::Atom("batch_not_held")))
+        );
+        ok_value(apply(&mut e, 6, agg, &old[0], &a, 0)); // then with its recipe
+        let stale = match &new[0] {
+            Value::Tuple(t) => Value::Tuple(vec![Value::Int(e.session as i128 ^ 1), t[1].clone()]),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            by_key(&mut e, 7, &stale),
+            reply(7, Value::error(Value::Atom("batch_not_held")))
+        );
+        // Applied once: by its key alone too.
+        assert_eq!(
+            by_key(&mut e, 8, held),
+            reply(8, Value::error(batch_not_applied()))
         );
     }
 
