@@ -367,7 +367,10 @@ impl Plans {
 /// not kept. Holds one plans file (its text and its parsed form) between
 /// closes. An adapter keeps one in a `static`.
 #[derive(Debug, Default)]
-pub struct PlansCache(std::sync::Mutex<Option<(Box<[u8]>, std::sync::Arc<Plans>)>>);
+pub struct PlansCache(std::sync::Mutex<Option<ParsedPlans>>);
+
+/// A plans file's text and the plans parsed from it.
+type ParsedPlans = (Box<[u8]>, std::sync::Arc<Plans>);
 
 impl PlansCache {
     pub const fn new() -> PlansCache {
