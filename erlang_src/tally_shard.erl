@@ -9,15 +9,16 @@
 %% dirty scheduler with the NIF).
 %%
 %% Snapshots are written by the engine straight to disk
-%% (`aggregator_save`, atomic), the positions and the length of the late
-%% file inside them, so state and positions are always saved together. A
-%% snapshot is due when the input applied since the last one reaches twice
-%% the input applied before it (at least `snapshot_bytes`, 64 MiB): the
-%% bytes written grow with the log of the input, not with the input;
-%% and every `snapshot_ms` when anything changed, at period close and at
-%% an orderly stop. A snapshot that cannot be read is moved aside
-%% (`.bad`) and the shard starts empty: the collectors read its sources
-%% again from the start, which the other shards skip by position.
+%% (`aggregator_save`), the positions and the length of the late file
+%% inside them, so state and positions are always saved together. A save
+%% writes what changed since the last one (a delta appended to
+%% `shard-N.snapshot.log`; the engine rewrites the base `shard-N.snapshot`
+%% when the files grow to twice the state), so it is due every
+%% `snapshot_bytes` (64 MiB) of input applied, every `snapshot_ms` when
+%% anything changed, at period close and at an orderly stop. A snapshot
+%% that cannot be read is moved aside (`.bad`, its log too) and the shard
+%% starts empty: the collectors read its sources again from the start,
+%% which the other shards skip by position.
 %%
 %% Events for a closed period are appended to `late-N.jsonl` (not dropped).
 %% A restored shard cuts that file back to the length its snapshot
@@ -46,7 +47,6 @@
                 snapshot_bytes :: pos_integer(),
                 dirty = false :: boolean(),
                 work = 0 :: non_neg_integer(),          % input bytes applied since the last snapshot
-                work_before = 0 :: non_neg_integer(),   % ... and up to it
                 late = 0 :: non_neg_integer()}).
 
 -define(SNAPSHOT_BYTES, 67108864).
@@ -134,6 +134,7 @@ restore(#state{backend = B} = State, Config) ->
             logger:error(#{msg => "shard snapshot refused, rebuilding from the sources", shard => State#state.index,
                            path => Path, reason => Reason, moved_to => Aside}),
             ok = file:rename(Path, Aside),
+            _ = file:rename(<<Path/binary, ".log">>, <<Aside/binary, ".log">>),
             fresh(State, Config);
         false ->
             fresh(State, Config)
@@ -249,15 +250,13 @@ write_snapshot(#state{backend = B, aggregator = A, positions = Positions} = Stat
             Error
     end.
 
-saved(#state{work = Work, work_before = Before} = State) ->
-    State#state{dirty = false, work = 0, work_before = Before + Work}.
+saved(State) ->
+    State#state{dirty = false, work = 0}.
 
-%% Due when the input applied since the last snapshot reaches twice what
-%% was applied up to it (and snapshot_bytes): snapshots at 1, 3, 9, 27...
-%% times snapshot_bytes of input, so the bytes written grow with the log of
-%% the input, not with the input.
-snapshot_if_due(#state{work = Work, work_before = Before, snapshot_bytes = Min} = State)
-  when Work >= Min, Work >= 2 * Before ->
+%% Due every snapshot_bytes of input applied: a save writes what changed
+%% since the last, so saving often costs no more in all than saving seldom
+%% (and keeps the engine's record of what changed small).
+snapshot_if_due(#state{work = Work, snapshot_bytes = Min} = State) when Work >= Min ->
     case write_snapshot(State) of
         ok -> saved(State);
         {error, Reason} ->

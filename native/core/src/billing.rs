@@ -46,6 +46,7 @@ pub enum BillingError {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
 pub enum Measure {
     Total,
     P95Rate,
@@ -66,15 +67,19 @@ impl Measure {
 
 /// The unit a line's quantity is counted in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
 pub enum Unit {
     /// The meter's own unit (requests, bytes).
     #[default]
     #[serde(rename = "unit")]
+    #[cfg_attr(feature = "gleam", gleam(tag = "plain_unit"))]
     Unit,
     #[serde(rename = "GB")]
+    #[cfg_attr(feature = "gleam", gleam(tag = "gigabyte"))]
     Gb,
     /// Megabits per second (10^6), for `p95_rate`.
     #[serde(rename = "Mbps")]
+    #[cfg_attr(feature = "gleam", gleam(tag = "megabit_per_second"))]
     Mbps,
 }
 
@@ -367,10 +372,10 @@ impl Plans {
 /// not kept. Holds one plans file (its text and its parsed form) between
 /// closes. An adapter keeps one in a `static`.
 #[derive(Debug, Default)]
-pub struct PlansCache(std::sync::Mutex<Option<ParsedPlans>>);
+pub struct PlansCache(std::sync::Mutex<Option<CachedPlans>>);
 
-/// A plans file's text and the plans parsed from it.
-type ParsedPlans = (Box<[u8]>, std::sync::Arc<Plans>);
+/// A plans file's text and its parsed form.
+type CachedPlans = (Box<[u8]>, std::sync::Arc<Plans>);
 
 impl PlansCache {
     pub const fn new() -> PlansCache {
@@ -396,6 +401,7 @@ impl PlansCache {
 /// (see [`line_key`]), so an invoice system can upsert on it and keep the
 /// highest `version`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
 pub struct InvoiceLine {
     pub key: String,
     pub customer: String,
@@ -418,6 +424,7 @@ pub struct InvoiceLine {
 
 /// The invoice lines of one period, and the customers with usage but no plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
 pub struct Invoice {
     pub lines: Vec<InvoiceLine>,
     pub unbilled_customers: Vec<String>,
