@@ -20,7 +20,7 @@
 //!   aggregator of their union; [`Aggregator::export`] writes a canonical
 //!   byte form that [`Aggregator::restore`] reads back bit for bit.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use foldhash::fast::FixedState;
 
