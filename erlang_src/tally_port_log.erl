@@ -10,10 +10,6 @@
          created/2, with_logical/3, journal_args/3,
          append/3, entries/1, checkpoint/3, checkpoint_entries/1, checkpoint_size/1, size/1, next_logical/1, next_seq/1]).
 
-%% The engine's values by field name: records the Gleam build writes from
-%% the Gleam types (usage.Loaded).
--include("tally@usage_Loaded.hrl").
-
 -type op() :: atom().
 -type entry() :: {Seq :: pos_integer(), op(), Args :: tuple(), Created :: non_neg_integer() | none}.
 -export_type([entry/0]).
@@ -67,12 +63,12 @@ creates_handle(Op) ->
 
 %% The physical handle in the reply of an operation that creates one.
 -spec created(op(), term()) -> term().
-created(aggregator_load, #loaded{aggregator = Handle}) -> Handle;
+created(aggregator_load, {loaded, Handle, _Extra}) -> Handle;
 created(_Op, Handle) -> Handle.
 
 %% The caller's reply to an operation that created `Logical`.
 -spec with_logical(op(), term(), pos_integer()) -> term().
-with_logical(aggregator_load, #loaded{} = Loaded, Logical) -> Loaded#loaded{aggregator = Logical};
+with_logical(aggregator_load, {loaded, _Physical, Extra}, Logical) -> {loaded, Logical, Extra};
 with_logical(_Op, _Value, Logical) -> Logical.
 
 %% The arguments journaled for a request that succeeded. A snapshot that
