@@ -49,8 +49,9 @@
 -spec name(non_neg_integer()) -> atom().
 name(Index) -> list_to_atom("tally_shard_" ++ integer_to_list(Index)).
 
--spec start_link(#{index := non_neg_integer(), backend := tally_engine:backend(), dir := file:filename(),
-                   config := tuple(), snapshot_ms => pos_integer()}) -> {ok, pid()} | {error, term()}.
+-spec start_link(#{index := non_neg_integer(), backend := tally_engine:backend(), dir := file:filename_all(),
+                   config := tuple(), snapshot_ms => pos_integer(), snapshot_bytes => pos_integer()}) ->
+          {ok, pid()} | {error, term()}.
 start_link(#{index := Index} = Opts) ->
     gen_server:start_link({local, name(Index)}, ?MODULE, Opts, []).
 

@@ -22,7 +22,7 @@ in_empty_dir_with_env(Env, Body) ->
     %% Loaded (and its modules found) before leaving the directory the
     %% code path is relative to.
     _ = application:load(tally),
-    [{module, _} = code:ensure_loaded(M) || M <- element(2, application:get_key(tally, modules))],
+    _ = [{module, _} = code:ensure_loaded(M) || M <- element(2, application:get_key(tally, modules))],
     Saved = application:get_all_env(tally),
     [application:unset_env(tally, K) || {K, _} <- Saved],
     [application:set_env(tally, binary_to_atom(K), V) || {K, V} <- Env],
@@ -40,7 +40,7 @@ in_empty_dir_with_env(Env, Body) ->
     after
         _ = application:stop(tally),
         ok = file:set_cwd(Cwd),
-        os:cmd("rm -rf " ++ Dir),
+        _ = os:cmd("rm -rf " ++ Dir),
         [application:unset_env(tally, K) || {K, _} <- application:get_all_env(tally)],
         [application:set_env(tally, K, V) || {K, V} <- Saved],
         [os:putenv(Name, Value) || {Name, Value} <- SavedOs],

@@ -10,11 +10,11 @@
 //// stops the node with its status.
 
 import tally/app/config
+import tally/app/erlang_child
 import tally/app/ingest_supervisor
 import tally/app/job
 import tally/app/tree
 import tally/option
-import tally/otp/actor
 import tally/otp/dynamic
 import tally/otp/process
 
@@ -36,8 +36,7 @@ pub fn start(
           maybe_run_job(os_env("TALLY_CLOSE_PERIOD"))
           Ok(started.pid)
         }
-        Error(actor.InitExited(process.Abnormal(reason))) -> Error(reason)
-        Error(other) -> Error(dynamic.from(other))
+        Error(error) -> Error(erlang_child.start_error_reason(error))
       }
   }
 }

@@ -37,3 +37,15 @@ pub fn started(
     Error(reason) -> Error(actor.InitExited(process.Abnormal(reason)))
   }
 }
+
+/// The reason an actor or supervisor did not start, as an Erlang
+/// `start_link` gives it (`{error, Reason}`).
+pub fn start_error_reason(error: actor.StartError) -> dynamic.Dynamic {
+  case error {
+    actor.InitExited(process.Abnormal(reason)) -> reason
+    actor.InitExited(process.Normal) -> dynamic.from(process.Normal)
+    actor.InitExited(process.Killed) -> dynamic.from(process.Killed)
+    actor.InitFailed(reason) -> dynamic.from(reason)
+    actor.InitTimeout -> dynamic.from(actor.InitTimeout)
+  }
+}

@@ -16,7 +16,6 @@
 //// ```
 
 import tally/app/erlang_child
-import tally/otp/actor
 import tally/otp/dynamic
 import tally/otp/process
 import tally/otp/static_supervisor
@@ -29,7 +28,7 @@ pub fn start_link(
 ) -> Result(process.Pid, dynamic.Dynamic) {
   case static_supervisor.start(builder(options)) {
     Ok(started) -> Ok(started.pid)
-    Error(error) -> Error(start_error(error))
+    Error(error) -> Error(erlang_child.start_error_reason(error))
   }
 }
 
@@ -63,13 +62,6 @@ fn builder(options: dynamic.Dynamic) -> static_supervisor.Builder {
     })
     |> supervision.timeout(ms: 5000),
   )
-}
-
-fn start_error(error: actor.StartError) -> dynamic.Dynamic {
-  case error {
-    actor.InitExited(process.Abnormal(reason)) -> reason
-    other -> dynamic.from(other)
-  }
 }
 
 @external(erlang, "tally_app_ffi", "port_options")

@@ -76,8 +76,7 @@ pub fn start_link() -> Result(process.Pid, dynamic.Dynamic) {
     Ok(c) ->
       case start(c) {
         Ok(started) -> Ok(started.pid)
-        Error(actor.InitExited(process.Abnormal(reason))) -> Error(reason)
-        Error(other) -> Error(dynamic.from(other))
+        Error(error) -> Error(erlang_child.start_error_reason(error))
       }
   }
 }

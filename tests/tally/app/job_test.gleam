@@ -60,5 +60,5 @@ pub fn the_watcher_gives_a_status_whatever_ends_the_job_test() {
   )
 }
 
-@external(erlang, "erlang", "exit")
+@external(erlang, "tally_otp_test_ffi", "exit_with")
 fn exit_with(reason: dynamic.Dynamic) -> Nil
