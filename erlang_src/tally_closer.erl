@@ -125,7 +125,7 @@ bill(Period, #{plans := PlansPath, shards := N, invoice_version := Version, subj
         {ok, Plans} ->
             %% Each shard bills its own customers (with usage or named in the
             %% plans), all at once; together they bill each customer once.
-            Results = tally_shard:close_period(N, Period, Plans, Version),
+            Results = 'tally@app@shard':close_period(N, Period, Plans, Version, fun tally_invoice:written/1),
             case [E || {error, E} <- Results] of
                 [] -> publish(Period, Subject, [Invoice || {ok, Invoice} <- Results], Version, Config);
                 [Error | _] -> {error, Error}

@@ -2,7 +2,8 @@
 %% position is only as good as the shards' state, so when a shard restarts
 %% (from its last snapshot) every collector restarts after it and resumes
 %% from the positions the shards now hold. A collector crashing alone is
-%% handled below, by tally_collectors_sup.
+%% handled below, by tally_collectors_sup. The shards are Gleam actors
+%% (tally/app/shard), started here until the Gleam supervision tree exists.
 -module(tally_ingest_sup).
 -behaviour(supervisor).
 
@@ -15,23 +16,19 @@ start_link(Config) ->
 %% Every shard writes its snapshot now (an orderly stop: tally_app:prep_stop/1).
 -spec snapshot_all() -> ok.
 snapshot_all() ->
-    lists:foreach(fun({_, Pid, worker, [tally_shard]}) when is_pid(Pid) ->
-                          try tally_shard:snapshot(Pid) of
-                              ok -> ok;
-                              {error, Reason} -> logger:error(#{msg => "snapshot at stop failed", reason => Reason})
-                          catch exit:_ -> ok  % stopping or restarting: its last snapshot stands
-                          end;
-                     (_) -> ok
-                  end, supervisor:which_children(?MODULE)).
+    #{shards := N} = tally_config:get(),
+    nil = 'tally@app@shard':snapshot_all(N),
+    ok.
 
 -spec init(tally_config:config()) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
 init(#{shards := N, backend := Backend, data_dir := Dir, aggregator := Agg, snapshot_ms := Snap,
        snapshot_bytes := SnapBytes} = Config) ->
     Flags = #{strategy => rest_for_one, intensity => 5, period => 10},
-    Shards = [#{id => tally_shard:name(I),
-                start => {tally_shard, start_link, [#{index => I, backend => Backend, config => Agg,
-                                                      dir => filename:join(Dir, "shards"), snapshot_ms => Snap,
-                                                      snapshot_bytes => SnapBytes}]},
+    ShardDir = unicode:characters_to_binary(filename:join(Dir, "shards")),
+    Shards = [#{id => {shard, I},
+                %% tally@app@shard:config/6, a Gleam record.
+                start => {'tally@app@shard', start_link,
+                          [{config, I, 'tally@app@engine_name':backend(Backend), ShardDir, Agg, Snap, SnapBytes}]},
                 shutdown => 30000}
               || I <- lists:seq(0, N - 1)],
     Collectors = #{id => tally_collectors_sup, type => supervisor,

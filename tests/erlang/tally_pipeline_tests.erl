@@ -327,7 +327,7 @@ killed_processes() ->
 kill(collector) ->
     [exit(Pid, kill) || {<<"edge">>, Pid} <- tally_collectors_sup:collectors()];
 kill(shard) ->
-    exit(whereis(tally_shard:name(1)), kill);
+    exit(whereis(tally_shard_1), kill);
 kill(publisher) ->
     exit(whereis(tally_publisher), kill).
 
