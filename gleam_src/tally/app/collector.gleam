@@ -443,7 +443,14 @@ fn read_file(
 fn finished(f: File, state: State) -> Result(#(File, State), Failed) {
   let done = source_pos.Position(..f.pos, done: True)
   let state =
-    give_to_shards(f.id, f.pos.generation, f.pos.offset, done, option.None, state)
+    give_to_shards(
+      f.id,
+      f.pos.generation,
+      f.pos.offset,
+      done,
+      option.None,
+      state,
+    )
   Ok(#(File(..f, pos: done), state))
 }
 
@@ -498,7 +505,10 @@ fn open(f: File) -> Result(File, String) {
 
 // Opens `path` and checks it is still the file `id` (it may have been
 // renamed since).
-fn open_io(path: String, id: source_pos.FileId) -> Result(files.IoDevice, String) {
+fn open_io(
+  path: String,
+  id: source_pos.FileId,
+) -> Result(files.IoDevice, String) {
   use io <- try(files.open(path, [files.Read]))
   case files.stat_io(io) {
     Ok(files.FileInfo(_, device, inode, _)) ->
@@ -525,12 +535,16 @@ fn check_rewritten(f: File, state: State) -> Result(File, String) {
   case reading.rewritten(f.pos, size: info.size, first: first) {
     False -> Ok(File(..f, size: info.size))
     True -> {
-      log.log(log.Warning, "source file was rewritten, reading it from the start", [
-        #("source", log.text(state.config.name)),
-        #("file", log.text(f.path)),
-        #("offset", log.int(f.pos.offset)),
-        #("size", log.int(info.size)),
-      ])
+      log.log(
+        log.Warning,
+        "source file was rewritten, reading it from the start",
+        [
+          #("source", log.text(state.config.name)),
+          #("file", log.text(f.path)),
+          #("offset", log.int(f.pos.offset)),
+          #("size", log.int(info.size)),
+        ],
+      )
       Ok(
         File(
           ..f,
@@ -773,7 +787,13 @@ fn deliver(
   }
   // A reject that cannot be written fails the file (retried): none is dropped.
   use Nil <- try(with_state(
-    keep_rejects(f.path, rejects, pos.line - shift, pos.offset - header_bytes, state),
+    keep_rejects(
+      f.path,
+      rejects,
+      pos.line - shift,
+      pos.offset - header_bytes,
+      state,
+    ),
     state,
   ))
   let io = device(f)
@@ -781,7 +801,8 @@ fn deliver(
     reading.advance(pos, end: end, lines: lines, head: fn(n) {
       pread_or_empty(io, 0, n)
     })
-  let state = give_to_shards(f.id, pos.generation, pos.offset, to, batches, state)
+  let state =
+    give_to_shards(f.id, pos.generation, pos.offset, to, batches, state)
   let s = state.stats
   Ok(#(
     File(..f, pos: to, scanned: end),
@@ -938,7 +959,10 @@ fn with_state(result: Result(a, String), state: State) -> Result(a, Failed) {
   }
 }
 
-fn has_id(present: List(#(String, source_pos.FileId)), id: source_pos.FileId) -> Bool {
+fn has_id(
+  present: List(#(String, source_pos.FileId)),
+  id: source_pos.FileId,
+) -> Bool {
   any(present, fn(p) { p.1 == id })
 }
 
