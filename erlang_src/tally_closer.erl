@@ -105,8 +105,9 @@ due_period(NowMs, Grace) ->
 remember(Period, #state{config = Config, closed = Closed} = State) ->
     New = lists:usort([Period | Closed]),
     Path = closed_path(Config),
-    case tally_files:write_durably(Path, io_lib:format("~p.~n", [New])) of
-        ok -> {ok, State#state{closed = New}};
+    case 'tally@app@files':write_durably(unicode:characters_to_binary(Path),
+                                         iolist_to_binary(io_lib:format("~p.~n", [New]))) of
+        {ok, nil} -> {ok, State#state{closed = New}};
         {error, Reason} -> {error, {closed_record, Path, Reason}}
     end.
 
