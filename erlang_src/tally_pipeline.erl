@@ -28,7 +28,7 @@ sync() ->
     sync(?SYNC_ATTEMPTS).
 
 sync(Attempts) ->
-    try tally_collectors_sup:sources() of
+    try 'tally@app@collectors_supervisor':sources() of
         Sources -> sync_each(Sources, Attempts)
     catch
         exit:Why -> again(fun sync/1, Attempts, {collectors, Why})
@@ -71,7 +71,7 @@ read_to_end() ->
                         catch exit:Reason -> {error, {read_to_end, Name, Reason}}
                         end;
                    (_, Error) -> Error
-                end, ok, tally_collectors_sup:sources()).
+                end, ok, 'tally@app@collectors_supervisor':sources()).
 
 %% Waits until the outbox is empty (everything published and acknowledged).
 %% The wait grows with the work: it fails only when nothing was published
@@ -97,9 +97,9 @@ drain_while_moving(Last, Since, StallMs) ->
 -spec status() -> map().
 status() ->
     #{shards := N} = tally_config:get(),
-    Running = [Name || {Name, _} <- tally_collectors_sup:collectors()],
+    Running = [Name || {Name, _} <- 'tally@app@collectors_supervisor':collectors()],
     #{collectors => maps:from_list([{Name, collector_stats('tally@app@collector':stats(I))}
-                                    || {Name, I} <- tally_collectors_sup:sources(), lists:member(Name, Running)]),
+                                    || {Name, I} <- 'tally@app@collectors_supervisor':sources(), lists:member(Name, Running)]),
       shards => [shard_counters('tally@app@shard':counters(I)) || I <- lists:seq(0, N - 1)],
       publisher => tally_publisher:stats(tally_publisher),
       closed => tally_closer:closed()}.

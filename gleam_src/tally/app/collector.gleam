@@ -37,6 +37,7 @@ import tally/event
 import tally/option
 import tally/otp/actor
 import tally/otp/process
+import tally/otp/supervision
 import tally/pure/bytes
 import tally/pure/map
 
@@ -115,7 +116,7 @@ type State {
 
 /// Starts a collector for `config`, linked to the caller (a supervisor).
 /// The shards must be running: it asks them where each file stands.
-pub fn start_link(config: Config) -> Result(process.Pid, actor.StartError) {
+pub fn start(config: Config) -> actor.StartResult(Nil) {
   let builder =
     actor.new_with_initialiser(60_000, fn(self) {
       let state =
@@ -144,10 +145,12 @@ pub fn start_link(config: Config) -> Result(process.Pid, actor.StartError) {
     })
     |> actor.named(name(config.index))
     |> actor.on_message(handle)
-  case actor.start(builder) {
-    Ok(started) -> Ok(started.pid)
-    Error(e) -> Error(e)
-  }
+  actor.start(builder)
+}
+
+/// The collector of `config` as a supervisor's worker.
+pub fn supervised(config: Config) -> supervision.ChildSpecification(Nil) {
+  supervision.worker(fn() { start(config) })
 }
 
 /// The registered name of the collector of source `index`.
@@ -1064,13 +1067,13 @@ fn append(a: List(a), b: List(a)) -> List(a)
 @external(erlang, "lists", "usort")
 fn unique(list: List(a)) -> List(a)
 
-@external(erlang, "tally_app_ffi", "fixed_name")
+@external(erlang, "tally_ingest_ffi", "fixed_name")
 fn fixed_name(name: String) -> process.Name(message)
 
-@external(erlang, "tally_app_ffi", "monotonic_ms")
+@external(erlang, "tally_ingest_ffi", "monotonic_ms")
 fn monotonic_ms() -> Int
 
-@external(erlang, "tally_app_ffi", "inspect")
+@external(erlang, "tally_ingest_ffi", "inspect")
 fn inspect(term: a) -> String
 
 @external(erlang, "erlang", "error")

@@ -18,7 +18,7 @@ pub type Value
 /// ```gleam
 /// log.log(log.Warning, "source file was rewritten", [#("file", log.text(path))])
 /// ```
-@external(erlang, "tally_app_ffi", "log")
+@external(erlang, "tally_ingest_ffi", "log")
 pub fn log(level: Level, message: String, fields: List(#(String, Value))) -> Nil
 
 /// A text field.
@@ -31,5 +31,5 @@ pub fn int(value: Int) -> Value {
   coerce(value)
 }
 
-@external(erlang, "tally_app_ffi", "value")
+@external(erlang, "tally_ingest_ffi", "value")
 fn coerce(value: a) -> Value

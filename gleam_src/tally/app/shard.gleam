@@ -33,6 +33,7 @@ import tally/event
 import tally/option
 import tally/otp/actor
 import tally/otp/process
+import tally/otp/supervision
 import tally/pure/bytes
 import tally/usage
 
@@ -130,9 +131,9 @@ pub fn subject(index: Int) -> process.Subject(Message) {
   process.named_subject(name(index))
 }
 
-/// Starts shard `config.index` linked to the caller (a supervisor),
+/// Starts shard `config.index`, linked to the caller (a supervisor),
 /// restored from its snapshot when there is one.
-pub fn start_link(config: Config) -> Result(process.Pid, actor.StartError) {
+pub fn start(config: Config) -> actor.StartResult(Nil) {
   let builder =
     actor.new_with_initialiser(600_000, fn(self) {
       case init(config, self) {
@@ -146,10 +147,12 @@ pub fn start_link(config: Config) -> Result(process.Pid, actor.StartError) {
     })
     |> actor.named(name(config.index))
     |> actor.on_message(handle)
-  case actor.start(builder) {
-    Ok(started) -> Ok(started.pid)
-    Error(e) -> Error(e)
-  }
+  actor.start(builder)
+}
+
+/// Shard `config.index` as a supervisor's worker.
+pub fn supervised(config: Config) -> supervision.ChildSpecification(Nil) {
+  supervision.worker(fn() { start(config) })
 }
 
 /// Asks `shard` to apply its batch of a chunk of `file` (generation and
@@ -625,13 +628,13 @@ fn map_list(list: List(a), f: fn(a) -> b) -> List(b) {
   }
 }
 
-@external(erlang, "tally_app_ffi", "fixed_name")
+@external(erlang, "tally_ingest_ffi", "fixed_name")
 fn fixed_name(name: String) -> process.Name(message)
 
-@external(erlang, "tally_app_ffi", "catch_exit")
+@external(erlang, "tally_ingest_ffi", "catch_exit")
 fn catch_exit(body: fn() -> a) -> Result(a, Nil)
 
-@external(erlang, "tally_app_ffi", "inspect")
+@external(erlang, "tally_ingest_ffi", "inspect")
 fn inspect(term: a) -> String
 
 fn log_error(what: String, shard: Int, error: ShardError) -> Nil {
