@@ -1,11 +1,10 @@
 %% @doc The few calls of the ingest actors (tally/app/shard, collector, log)
 %% that Gleam cannot make itself: registered names fixed by the
 %% application (`tally_shard_0`), catching the exit of a call to a process
-%% that stops, the monotonic clock, the release's default port, and
-%% logging with named fields.
+%% that stops, the monotonic clock and the release's default port.
 -module(tally_ingest_ffi).
 
--export([fixed_name/1, catch_exit/1, inspect/1, monotonic_ms/0, release_port_ref/0, log/3, value/1]).
+-export([fixed_name/1, catch_exit/1, inspect/1, monotonic_ms/0, release_port_ref/0]).
 
 %% The atom of a name the application fixes (never from input).
 -spec fixed_name(binary()) -> atom().
@@ -28,13 +27,3 @@ monotonic_ms() -> erlang:monotonic_time(millisecond).
 %% The release's engine port, supervised by tally_port_sup under this name.
 -spec release_port_ref() -> atom().
 release_port_ref() -> tally_port_default.
-
-%% Logs Msg with named fields at Level (error, warning, notice, info).
--spec log(error | warning | notice | info, binary(), [{binary(), term()}]) -> nil.
-log(Level, Msg, Fields) ->
-    logger:log(Level, maps:from_list([{msg, Msg} | [{binary_to_atom(K), V} || {K, V} <- Fields]])),
-    nil.
-
-%% A text or integer as a log field's value (itself).
--spec value(binary() | integer()) -> binary() | integer().
-value(V) -> V.

@@ -360,11 +360,11 @@ fn guarded(
               },
               poll_ms: state.config.poll_ms,
             )
-          log.log(log.Error, "source file failed, retrying later", [
-            #("source", log.text(state.config.name)),
-            #("file", log.text(path)),
-            #("reason", log.text(reason)),
-            #("retry_ms", log.int(delay)),
+          log.report(log.ErrorLevel, "source file failed, retrying later", [
+            #("source", state.config.name),
+            #("file", path),
+            #("reason", reason),
+            #("retry_ms", bytes.int_to_text(delay)),
           ])
           // Chunks may have reached the shards: the file resumes from what
           // the shards hold once they applied them.
@@ -538,14 +538,14 @@ fn check_rewritten(f: File, state: State) -> Result(File, String) {
   case reading.rewritten(f.pos, size: info.size, first: first) {
     False -> Ok(File(..f, size: info.size))
     True -> {
-      log.log(
+      log.report(
         log.Warning,
         "source file was rewritten, reading it from the start",
         [
-          #("source", log.text(state.config.name)),
-          #("file", log.text(f.path)),
-          #("offset", log.int(f.pos.offset)),
-          #("size", log.int(info.size)),
+          #("source", state.config.name),
+          #("file", f.path),
+          #("offset", bytes.int_to_text(f.pos.offset)),
+          #("size", bytes.int_to_text(info.size)),
         ],
       )
       Ok(
@@ -842,11 +842,11 @@ fn keep_rejects(
               line: base_line + r.line,
               offset: base_offset + r.offset,
             )
-          log.log(log.Info, "rejected line", [
-            #("source", log.text(name)),
-            #("file", log.text(path)),
-            #("line", log.int(r.line)),
-            #("reason", log.text(reject.message(r.reason))),
+          log.report(log.Info, "rejected line", [
+            #("source", name),
+            #("file", path),
+            #("line", bytes.int_to_text(r.line)),
+            #("reason", reject.message(r.reason)),
           ])
           let line = reject.json(source: name, file: path, reject: r)
           bytes.append(out, <<line:utf8, "\n":utf8>>)

@@ -1,35 +1,25 @@
-//// Logging for the application's actors: a message and named fields,
-//// through OTP's `logger` (`tally_app_ffi`). Field names are the code's
-//// own, never input.
+//// Structured log reports through OTP's `logger`: a message and named
+//// fields, at a level. Never log a secret: `tally/app/secret` values are
+//// closures and print as such, but their revealed text must not be passed
+//// here.
 
-/// How much a log line matters (OTP logger levels).
+/// How much a report matters (the `logger` levels tally uses).
 pub type Level {
-  Error
-  Warning
-  Notice
   Info
+  Notice
+  Warning
+  /// `error` in logger.
+  ErrorLevel
 }
 
-/// A field's value.
-pub type Value
-
-/// Logs `message` with `fields` at `level`.
+/// Logs `message` with `fields` as one report.
 ///
 /// ```gleam
-/// log.log(log.Warning, "source file was rewritten", [#("file", log.text(path))])
+/// log.report(log.Warning, "nats disconnected", [#("reason", "closed")])
 /// ```
-@external(erlang, "tally_ingest_ffi", "log")
-pub fn log(level: Level, message: String, fields: List(#(String, Value))) -> Nil
-
-/// A text field.
-pub fn text(value: String) -> Value {
-  coerce(value)
-}
-
-/// An integer field.
-pub fn int(value: Int) -> Value {
-  coerce(value)
-}
-
-@external(erlang, "tally_ingest_ffi", "value")
-fn coerce(value: a) -> Value
+@external(erlang, "tally_log_ffi", "report")
+pub fn report(
+  level: Level,
+  message: String,
+  fields: List(#(String, String)),
+) -> Nil

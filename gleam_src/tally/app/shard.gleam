@@ -638,14 +638,14 @@ fn catch_exit(body: fn() -> a) -> Result(a, Nil)
 fn inspect(term: a) -> String
 
 fn log_error(what: String, shard: Int, error: ShardError) -> Nil {
-  log.log(log.Error, what, [
-    #("shard", log.int(shard)),
-    #("reason", log.text(describe(error))),
+  log.report(log.ErrorLevel, what, [
+    #("shard", bytes.int_to_text(shard)),
+    #("reason", describe(error)),
   ])
 }
 
 fn log_notice(what: String, shard: Int) -> Nil {
-  log.log(log.Notice, what, [#("shard", log.int(shard))])
+  log.report(log.Notice, what, [#("shard", bytes.int_to_text(shard))])
 }
 
 fn log_refused(
@@ -654,10 +654,14 @@ fn log_refused(
   reason: String,
   moved_to: String,
 ) -> Nil {
-  log.log(log.Error, "shard snapshot refused, rebuilding from the sources", [
-    #("shard", log.int(shard)),
-    #("path", log.text(path)),
-    #("reason", log.text(reason)),
-    #("moved_to", log.text(moved_to)),
-  ])
+  log.report(
+    log.ErrorLevel,
+    "shard snapshot refused, rebuilding from the sources",
+    [
+      #("shard", bytes.int_to_text(shard)),
+      #("path", path),
+      #("reason", reason),
+      #("moved_to", moved_to),
+    ],
+  )
 }
