@@ -7,8 +7,7 @@
 
 -export([journal_options/1, port_options/1, stop_node/1, catching/1, log_error/2, log_notice/2,
          worker_pids/1, supervisor_child/2, print/1, print_error/1, describe/1,
-         legacy_config/0, legacy_outbox/1, legacy_publisher/1, legacy_shards/1,
-         legacy_collectors/1, legacy_shard_snapshot/1, bad_config/0, default_port/0,
+         legacy_config/0, legacy_outbox/1, legacy_publisher/1, bad_config/0, default_port/0,
          pad_right/2, pad_left/2, print_failure/1, normal/0, killed/0, legacy_sync/0, legacy_close/1,
          legacy_drain/1, legacy_report/3, log_config_error/1]).
 
@@ -77,9 +76,8 @@ print_error(Text) -> io:put_chars(standard_error, Text), nil.
 -spec describe(term()) -> binary().
 describe(Term) -> unicode:characters_to_binary(io_lib:format("~0tp", [Term])).
 
-%% Until the outbox, publisher, shards and collectors are Gleam actors:
-%% their start arguments, as tally_sup, tally_ingest_sup and
-%% tally_collectors_sup gave them.
+%% Until the outbox and publisher are Gleam actors: their start
+%% arguments, as tally_sup gave them.
 -spec legacy_config() -> tally_config:config().
 legacy_config() -> tally_config:get().
 
@@ -92,26 +90,6 @@ legacy_publisher(#{bus := none, data_dir := Dir}) ->
       sink => {tally_sink_file, #{path => filename:join(Dir, "invoices.jsonl")}}};
 legacy_publisher(#{bus := Bus}) ->
     #{name => tally_publisher, outbox => tally_outbox, sink => {tally_sink_nats, Bus}}.
-
--spec legacy_shards(tally_config:config()) -> [map()].
-legacy_shards(#{shards := N, backend := Backend, data_dir := Dir, aggregator := Agg, snapshot_ms := Snap,
-                snapshot_bytes := SnapBytes}) ->
-    [#{index => I, backend => Backend, config => Agg, dir => filename:join(Dir, "shards"), snapshot_ms => Snap,
-       snapshot_bytes => SnapBytes}
-     || I <- lists:seq(0, N - 1)].
-
--spec legacy_collectors(tally_config:config()) -> [map()].
-legacy_collectors(#{sources := Sources, backend := Backend, shards := N, data_dir := Dir, poll_ms := Poll}) ->
-    [Source#{backend => maps:get(backend, Source, Backend), shards => N, data_dir => Dir,
-             poll_ms => maps:get(poll_ms, Source, Poll)}
-     || Source <- Sources].
-
--spec legacy_shard_snapshot(pid()) -> {ok, nil} | {error, term()}.
-legacy_shard_snapshot(Shard) ->
-    case tally_shard:snapshot(Shard) of
-        ok -> {ok, nil};
-        {error, _} = Error -> Error
-    end.
 
 -spec bad_config() -> bad_config.
 bad_config() -> bad_config.

@@ -105,8 +105,9 @@ due_period(NowMs, Grace) ->
 remember(Period, #state{config = Config, closed = Closed} = State) ->
     New = lists:usort([Period | Closed]),
     Path = closed_path(Config),
-    case tally_files:write_durably(Path, io_lib:format("~p.~n", [New])) of
-        ok -> {ok, State#state{closed = New}};
+    case 'tally@app@files':write_durably(unicode:characters_to_binary(Path),
+                                         iolist_to_binary(io_lib:format("~p.~n", [New]))) of
+        {ok, nil} -> {ok, State#state{closed = New}};
         {error, Reason} -> {error, {closed_record, Path, Reason}}
     end.
 
@@ -125,7 +126,7 @@ bill(Period, #{plans := PlansPath, shards := N, invoice_version := Version, subj
         {ok, Plans} ->
             %% Each shard bills its own customers (with usage or named in the
             %% plans), all at once; together they bill each customer once.
-            Results = tally_shard:close_period(N, Period, Plans, Version),
+            Results = 'tally@app@shard':close_period(N, Period, Plans, Version, fun tally_invoice:written/1),
             case [E || {error, E} <- Results] of
                 [] -> publish(Period, Subject, [Invoice || {ok, Invoice} <- Results], Version, Config);
                 [Error | _] -> {error, Error}

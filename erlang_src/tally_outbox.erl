@@ -82,8 +82,8 @@ acked(Outbox, Key) -> gen_server:call(Outbox, {acked, Key}, infinity).
 
 -spec init(map()) -> {ok, #state{}} | {stop, term()}.
 init(#{dir := Dir}) ->
-    case tally_files:ensure_dir(filename:join([Dir, "acked", "x"])) of
-        ok -> load(Dir);
+    case 'tally@app@files':ensure_dir(unicode:characters_to_binary(filename:join([Dir, "acked", "x"]))) of
+        {ok, nil} -> load(Dir);
         {error, Reason} -> {stop, {outbox_dir, Dir, Reason}}
     end.
 
@@ -197,8 +197,9 @@ write_each([], State) ->
 write_each([Batch | Rest], #state{dir = Dir, next_seq = Seq} = State) ->
     Count = length(Batch),
     Name = lists:flatten(io_lib:format("~16.16.0b-~b.batch", [Seq, Count])),
-    case tally_files:write_durably(filename:join(Dir, Name), term_to_binary(Batch)) of
-        ok ->
+    case 'tally@app@files':write_durably(unicode:characters_to_binary(filename:join(Dir, Name)),
+                                         term_to_binary(Batch)) of
+        {ok, nil} ->
             write_each(Rest, State#state{next_seq = Seq + 1, size = State#state.size + Count,
                                          batches = queue:in({Seq, Name, Count}, State#state.batches)});
         {error, Reason} ->
@@ -247,8 +248,9 @@ park_keys(Keys, Why, #state{dir = Dir, head = Head} = State) when Head =/= none 
     Lines = [[tally_json:encode(#{<<"key">> => K, <<"subject">> => S, <<"reason">> => Why,
                                   <<"payload">> => P}), $\n]
              || {K, S, P} <- Head, is_map_key(K, Wanted)],
-    case tally_files:append_durably(filename:join(Dir, "parked.jsonl"), Lines) of
-        ok -> {ok, remove(Keys, State)};
+    case 'tally@app@files':append_durably(unicode:characters_to_binary(filename:join(Dir, "parked.jsonl")),
+                                          iolist_to_binary(Lines)) of
+        {ok, nil} -> {ok, remove(Keys, State)};
         {error, _} = Error -> Error
     end;
 park_keys(_Keys, _Why, State) ->
@@ -322,9 +324,9 @@ remember_each(_Dir, []) ->
 remember_each(Dir, [{Group, Digests} | Rest]) ->
     Path = acked_path(Dir, Group),
     New = not filelib:is_regular(Path),
-    case tally_files:append_durably(Path, Digests) of
-        ok when New -> _ = sync_dir(filename:dirname(Path)), remember_each(Dir, Rest);
-        ok -> remember_each(Dir, Rest);
+    case 'tally@app@files':append_durably(unicode:characters_to_binary(Path), iolist_to_binary(Digests)) of
+        {ok, nil} when New -> _ = sync_dir(filename:dirname(Path)), remember_each(Dir, Rest);
+        {ok, nil} -> remember_each(Dir, Rest);
         Error -> Error
     end.
 

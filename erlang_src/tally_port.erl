@@ -414,8 +414,8 @@ maybe_checkpoint(#state{checkpoint = none, journal = J, handles = Handles} = Sta
         true ->
             Seq = tally_port_log:next_seq(J),
             Dir = tally_port_log:checkpoint_dir(J),
-            %% Owner-only (tally_files' mode): the exports hold billing data.
-            ok = tally_files:ensure_dir(filename:join(Dir, "x")),
+            %% Owner-only (tally/app/files' mode): the exports hold billing data.
+            {ok, nil} = 'tally@app@files':ensure_dir(unicode:characters_to_binary(filename:join(Dir, "x"))),
             Reqs = [checkpoint_request(Kind, L, Seq, Dir) || {L, {_, Kind}} <- maps:to_list(Handles)],
             %% Exports go first, ahead of waiting callers, so that they cover exactly
             %% what was sent before them.

@@ -30,7 +30,11 @@ voids(DataDir, Period, Version, Subject, Items) ->
                      || K <- lists:sort(maps:keys(Issued)), not is_map_key(K, Current)],
             All = maps:merge(Issued, Current),
             Record = fun() when map_size(All) =:= map_size(Issued) -> ok;
-                        () -> tally_files:write_durably(Path, term_to_binary(All))
+                        () -> case 'tally@app@files':write_durably(unicode:characters_to_binary(Path),
+                                                                   term_to_binary(All)) of
+                                  {ok, nil} -> ok;
+                                  Error -> Error
+                              end
                      end,
             {ok, Voids, Record};
         {error, Reason} ->

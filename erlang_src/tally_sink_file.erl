@@ -13,8 +13,8 @@
 
 -spec init(#{path := file:filename()}) -> {ok, sink()} | {error, term()}.
 init(#{path := Path}) ->
-    case tally_files:ensure_dir(Path) of
-        ok ->
+    case 'tally@app@files':ensure_dir(unicode:characters_to_binary(Path)) of
+        {ok, nil} ->
             case file:read_file(Path) of
                 {ok, Bin} -> {ok, #sink{path = Path, seen = keys(Bin)}};
                 {error, enoent} -> {ok, #sink{path = Path, seen = #{}}};
@@ -35,8 +35,8 @@ publish(Items, #sink{path = Path, seen = Seen} = Sink) ->
     New = [I || {Key, _, _} = I <- Items, not is_map_key(Key, Seen)],
     Lines = [[Payload, $\n] || {_, _, Payload} <- New],
     Keys = [K || {K, _, _} <- Items],
-    case tally_files:append_durably(Path, Lines) of
-        ok -> {ok, Keys, Sink#sink{seen = lists:foldl(fun({K, _, _}, S) -> S#{K => true} end, Seen, New)}};
+    case 'tally@app@files':append_durably(unicode:characters_to_binary(Path), iolist_to_binary(Lines)) of
+        {ok, nil} -> {ok, Keys, Sink#sink{seen = lists:foldl(fun({K, _, _}, S) -> S#{K => true} end, Seen, New)}};
         {error, Reason} -> {error, {Path, Reason}, [], Sink}
     end.
 

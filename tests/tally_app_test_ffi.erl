@@ -1,8 +1,49 @@
-%% @doc Test support for the application's Gleam tests (tests/tally/app/):
-%% a sys.config as written by an operator, from its text.
+%% @doc Test support for the Gleam tests of the application's modules
+%% (tests/tally/app): temporary directories, plain file calls and the
+%% `file_mode` setting, in the shapes Gleam reads; a sys.config as written
+%% by an operator, from its text.
 -module(tally_app_test_ffi).
 
+-export([tmp_dir/0, mode_of/1, with_file_mode/2, symlink/2, write_file/2, read_file/1]).
 -export([env/1, nomatch/0, in_empty_dir_with_env/2, started_children/0, start_error/0]).
+
+-spec tmp_dir() -> binary().
+tmp_dir() -> list_to_binary(string:trim(os:cmd("mktemp -d -t tally-app-XXXXXX"))).
+
+%% The permission bits of the file at Path.
+-spec mode_of(binary()) -> non_neg_integer().
+mode_of(Path) ->
+    {ok, Info} = file:read_file_info(Path),
+    element(8, Info) band 8#777.
+
+%% Runs Body with the application's file_mode set to Mode ({some, M}) or unset (none).
+-spec with_file_mode({some, non_neg_integer()} | none, fun(() -> T)) -> T.
+with_file_mode(Mode, Body) ->
+    Old = application:get_env(tally, file_mode),
+    case Mode of
+        none -> application:unset_env(tally, file_mode);
+        {some, M} -> application:set_env(tally, file_mode, M)
+    end,
+    try Body()
+    after
+        case Old of
+            undefined -> application:unset_env(tally, file_mode);
+            {ok, M0} -> application:set_env(tally, file_mode, M0)
+        end
+    end.
+
+-spec symlink(binary(), binary()) -> nil.
+symlink(Target, Link) -> ok = file:make_symlink(Target, Link), nil.
+
+-spec write_file(binary(), binary()) -> nil.
+write_file(Path, Bytes) -> ok = file:write_file(Path, Bytes), nil.
+
+-spec read_file(binary()) -> {ok, binary()} | {error, nil}.
+read_file(Path) ->
+    case file:read_file(Path) of
+        {ok, Bytes} -> {ok, Bytes};
+        {error, _} -> {error, nil}
+    end.
 
 %% "[{shards, 0}, ...]" -> [{<<"shards">>, 0}, ...], as the application
 %% environment gives it to tally/app/config.

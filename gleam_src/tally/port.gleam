@@ -87,6 +87,15 @@ pub fn start(timeout_ms timeout_ms: Int) -> Result(Port, engine.EngineError) {
   }
 }
 
+/// The release's port: the one the application supervises for the `port`
+/// backend (`tally_port_default`, under `tally_port_sup`).
+pub fn release_port() -> Port {
+  Port(ref: release_port_ref())
+}
+
+@external(erlang, "tally_ingest_ffi", "release_port_ref")
+fn release_port_ref() -> PortRef
+
 /// Stops the port's supervisor and owner, which closes the port: the OS
 /// process sees end of file on its standard input and exits. Its parsers
 /// and aggregators are gone.

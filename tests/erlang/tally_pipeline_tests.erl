@@ -160,7 +160,7 @@ full_disk_close() ->
         Full = fun(Path) -> _ = file:delete(Path), ok = file:make_symlink("/dev/full", Path) end,
         OutboxTmp = filename:join([Data, "outbox", "0000000000000000-17.batch.tmp"]),
         Full(OutboxTmp),
-        ?assertEqual({error, {outbox, enospc}}, tally_pipeline:close_period(?PERIOD)),
+        ?assertEqual({error, {outbox, <<"enospc">>}}, tally_pipeline:close_period(?PERIOD)),
         Full(OutboxTmp),
         {error, {pipeline_failed, Text}} = tally_pipeline:close_period_for_gleam(?PERIOD),
         ?assertNotEqual(nomatch, binary:match(Text, <<"enospc">>)),
@@ -168,7 +168,7 @@ full_disk_close() ->
         %% The lines are in the outbox, but the record of the closed period cannot be written.
         ClosedTmp = filename:join(Data, "closed.term.tmp"),
         Full(ClosedTmp),
-        ?assertMatch({error, {closed_record, _, enospc}}, tally_pipeline:close_period(?PERIOD)),
+        ?assertMatch({error, {closed_record, _, <<"enospc">>}}, tally_pipeline:close_period(?PERIOD)),
         ?assertEqual([], tally_closer:closed()),
         ?assertEqual(Closer, whereis(tally_closer)),
         _ = file:delete(ClosedTmp),
@@ -327,7 +327,7 @@ killed_processes() ->
 kill(collector) ->
     [exit(Pid, kill) || {<<"edge">>, Pid} <- 'tally@app@collectors_supervisor':collectors()];
 kill(shard) ->
-    exit(whereis(tally_shard:name(1)), kill);
+    exit(whereis(tally_shard_1), kill);
 kill(publisher) ->
     exit(whereis(tally_publisher), kill).
 

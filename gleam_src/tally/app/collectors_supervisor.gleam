@@ -3,9 +3,11 @@
 //// alone and resumes from the shards' positions; the others and
 //// aggregation carry on. Registered as `tally_collectors_sup`.
 
+import tally/app/collector
 import tally/app/config
-import tally/app/erlang_child
-import tally/otp/dynamic
+import tally/app/engine_backend
+import tally/event
+import tally/option
 import tally/otp/names
 import tally/otp/process
 import tally/otp/static_supervisor
@@ -18,30 +20,78 @@ pub const name = "tally_collectors_sup"
 pub fn supervised(
   config: config.Config,
 ) -> supervision.ChildSpecification(static_supervisor.Supervisor) {
-  let _ = config
   let builder =
     static_supervisor.new(static_supervisor.OneForOne)
     |> static_supervisor.restart_tolerance(intensity: 10, period: 10)
     |> static_supervisor.named(names.fixed(name))
-  legacy_collectors(legacy_config())
-  |> add_each(builder)
+  add_each(config, config.sources, 0, builder)
   |> static_supervisor.supervised
 }
 
 fn add_each(
-  options: List(dynamic.Dynamic),
+  config: config.Config,
+  sources: List(config.Source),
+  index: Int,
   builder: static_supervisor.Builder,
 ) -> static_supervisor.Builder {
-  case options {
+  case sources {
     [] -> builder
     [source, ..rest] ->
       add_each(
+        config,
         rest,
+        index + 1,
         static_supervisor.add(
           builder,
-          erlang_child.worker(fn() { collector_start_link(source) }),
+          collector.supervised(collector_config(config, source, index)),
         ),
       )
+  }
+}
+
+/// The collector's settings for `source`, the `index`th of `config`.
+pub fn collector_config(
+  config: config.Config,
+  source: config.Source,
+  index: Int,
+) -> collector.Config {
+  collector.Config(
+    index: index,
+    name: source.name,
+    format: source.format,
+    path: source.path,
+    backend: engine_backend.of(source.engine),
+    options: event.ParserOptions(
+      max_line: source.max_line,
+      // JSON Lines events name their source; the other formats' take the source's name.
+      source: case source.format {
+        event.JsonLines -> option.None
+        _ -> option.Some(source.name)
+      },
+      s3_customer: source.s3_customer,
+      // The source's dedup travels with its batches.
+      dedup: source.dedup,
+    ),
+    shards: config.shards,
+    data_dir: config.data_dir,
+    poll_ms: source.poll_ms,
+    chunk_bytes: source.chunk_bytes,
+  )
+}
+
+/// Every configured source's name and index (its collector's, see
+/// `collector.sync`), in order.
+pub fn sources() -> List(#(String, Int)) {
+  case config.current() {
+    Ok(c) -> indexed(c.sources, 0)
+    Error(Nil) -> []
+  }
+}
+
+fn indexed(sources: List(config.Source), index: Int) -> List(#(String, Int)) {
+  case sources {
+    [] -> []
+    [source, ..rest] -> [#(source.name, index), ..indexed(rest, index + 1)]
   }
 }
 
@@ -70,14 +120,3 @@ fn running(
 
 @external(erlang, "tally_app_ffi", "supervisor_child")
 fn child(supervisor: process.Name(Nil), index: Int) -> Result(process.Pid, Nil)
-
-@external(erlang, "tally_app_ffi", "legacy_config")
-fn legacy_config() -> dynamic.Dynamic
-
-@external(erlang, "tally_app_ffi", "legacy_collectors")
-fn legacy_collectors(config: dynamic.Dynamic) -> List(dynamic.Dynamic)
-
-@external(erlang, "tally_collector", "start_link")
-fn collector_start_link(
-  options: dynamic.Dynamic,
-) -> Result(process.Pid, dynamic.Dynamic)

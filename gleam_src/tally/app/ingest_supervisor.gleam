@@ -7,10 +7,10 @@
 
 import tally/app/collectors_supervisor
 import tally/app/config
-import tally/app/erlang_child
-import tally/otp/dynamic
+import tally/app/engine_backend
+import tally/app/files
+import tally/app/shard
 import tally/otp/names
-import tally/otp/process
 import tally/otp/static_supervisor
 import tally/otp/supervision
 
@@ -26,24 +26,32 @@ pub fn supervised(
     static_supervisor.new(static_supervisor.RestForOne)
     |> static_supervisor.restart_tolerance(intensity: 5, period: 10)
     |> static_supervisor.named(names.fixed(name))
-  legacy_shards(legacy_config())
-  |> add_shards(builder)
+  add_shards(config, 0, builder)
   |> static_supervisor.add(collectors_supervisor.supervised(config))
   |> static_supervisor.supervised
 }
 
 fn add_shards(
-  options: List(dynamic.Dynamic),
+  config: config.Config,
+  index: Int,
   builder: static_supervisor.Builder,
 ) -> static_supervisor.Builder {
-  case options {
-    [] -> builder
-    [shard, ..rest] ->
+  case index < config.shards {
+    False -> builder
+    True ->
       add_shards(
-        rest,
+        config,
+        index + 1,
         static_supervisor.add(
           builder,
-          erlang_child.worker(fn() { shard_start_link(shard) })
+          shard.supervised(shard.Config(
+            index: index,
+            backend: engine_backend.of(config.engine),
+            dir: files.join(config.data_dir, "shards"),
+            aggregator: config.aggregator,
+            snapshot_ms: config.snapshot_ms,
+            snapshot_bytes: config.snapshot_bytes,
+          ))
             |> supervision.timeout(ms: 30_000),
         ),
       )
@@ -54,42 +62,8 @@ fn add_shards(
 /// `tally/app/application.prep_stop`). A shard stopping or restarting
 /// meanwhile is skipped: its last snapshot stands.
 pub fn snapshot_all() -> Nil {
-  snapshot_each(shards(names.fixed(name)))
-}
-
-fn snapshot_each(shards: List(process.Pid)) -> Nil {
-  case shards {
-    [] -> Nil
-    [shard, ..rest] -> {
-      case catching(fn() { shard_snapshot(shard) }) {
-        Ok(Ok(Nil)) -> Nil
-        Ok(Error(reason)) -> log_error("snapshot at stop failed", reason)
-        Error(_exited) -> Nil
-      }
-      snapshot_each(rest)
-    }
+  case config.current() {
+    Ok(c) -> shard.snapshot_all(c.shards)
+    Error(Nil) -> Nil
   }
 }
-
-@external(erlang, "tally_app_ffi", "worker_pids")
-fn shards(supervisor: process.Name(Nil)) -> List(process.Pid)
-
-@external(erlang, "tally_app_ffi", "catching")
-fn catching(run: fn() -> a) -> Result(a, dynamic.Dynamic)
-
-@external(erlang, "tally_app_ffi", "log_error")
-fn log_error(message: String, reason: dynamic.Dynamic) -> Nil
-
-@external(erlang, "tally_app_ffi", "legacy_config")
-fn legacy_config() -> dynamic.Dynamic
-
-@external(erlang, "tally_app_ffi", "legacy_shards")
-fn legacy_shards(config: dynamic.Dynamic) -> List(dynamic.Dynamic)
-
-@external(erlang, "tally_shard", "start_link")
-fn shard_start_link(
-  options: dynamic.Dynamic,
-) -> Result(process.Pid, dynamic.Dynamic)
-
-@external(erlang, "tally_app_ffi", "legacy_shard_snapshot")
-fn shard_snapshot(shard: process.Pid) -> Result(Nil, dynamic.Dynamic)
