@@ -1,19 +1,44 @@
-%% @doc Test support for the Gleam tests of the application (tally/app):
-%% how a term prints (to check no secret shows), and byte search.
+%% @doc Test support for the Gleam tests of the application's modules
+%% (tests/tally/app): temporary directories, plain file calls and the
+%% `file_mode` setting, in the shapes Gleam reads.
 -module(tally_app_test_ffi).
 
--export([printed/1, find/2]).
+-export([tmp_dir/0, mode_of/1, with_file_mode/2, symlink/2, write_file/2, read_file/1]).
 
-%% A binary as it is; any other term as `~p` prints it (what a crash
-%% report or sys:get_status shows).
--spec printed(term()) -> binary().
-printed(Bin) when is_binary(Bin) -> Bin;
-printed(Term) -> unicode:characters_to_binary(io_lib:format("~p", [Term])).
+-spec tmp_dir() -> binary().
+tmp_dir() -> list_to_binary(string:trim(os:cmd("mktemp -d -t tally-app-XXXXXX"))).
 
-%% Where Needle first is in Haystack, or {-1, 0}.
--spec find(binary(), binary()) -> {integer(), non_neg_integer()}.
-find(Haystack, Needle) ->
-    case binary:match(Haystack, Needle) of
-        nomatch -> {-1, 0};
-        Found -> Found
+%% The permission bits of the file at Path.
+-spec mode_of(binary()) -> non_neg_integer().
+mode_of(Path) ->
+    {ok, Info} = file:read_file_info(Path),
+    element(8, Info) band 8#777.
+
+%% Runs Body with the application's file_mode set to Mode ({some, M}) or unset (none).
+-spec with_file_mode({some, non_neg_integer()} | none, fun(() -> T)) -> T.
+with_file_mode(Mode, Body) ->
+    Old = application:get_env(tally, file_mode),
+    case Mode of
+        none -> application:unset_env(tally, file_mode);
+        {some, M} -> application:set_env(tally, file_mode, M)
+    end,
+    try Body()
+    after
+        case Old of
+            undefined -> application:unset_env(tally, file_mode);
+            {ok, M0} -> application:set_env(tally, file_mode, M0)
+        end
+    end.
+
+-spec symlink(binary(), binary()) -> nil.
+symlink(Target, Link) -> ok = file:make_symlink(Target, Link), nil.
+
+-spec write_file(binary(), binary()) -> nil.
+write_file(Path, Bytes) -> ok = file:write_file(Path, Bytes), nil.
+
+-spec read_file(binary()) -> {ok, binary()} | {error, nil}.
+read_file(Path) ->
+    case file:read_file(Path) of
+        {ok, Bytes} -> {ok, Bytes};
+        {error, _} -> {error, nil}
     end.

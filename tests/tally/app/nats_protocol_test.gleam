@@ -453,8 +453,8 @@ fn format(term: a) -> BitArray {
   printed(term)
 }
 
-@external(erlang, "tally_app_test_ffi", "printed")
+@external(erlang, "tally_bus_test_ffi", "printed")
 fn printed(term: a) -> BitArray
 
-@external(erlang, "tally_app_test_ffi", "find")
+@external(erlang, "tally_bus_test_ffi", "find")
 fn binary_match(haystack: BitArray, needle: BitArray) -> #(Int, Int)
