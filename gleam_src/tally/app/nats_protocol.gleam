@@ -2,8 +2,8 @@
 //// (CONNECT, PING/PONG, SUB, UNSUB, PUB, HPUB), parsing what a server sends
 //// (INFO, MSG, HMSG, PING, PONG, +OK, -ERR) out of a byte stream cut
 //// anywhere, the JetStream requests and replies tally uses, and the
-//// decisions a client takes on them (TLS or not, which reply is whose,
-//// how long to wait before reconnecting). No sockets here: the actor in
+//// decisions a client takes on them (TLS or not, which reply is whose).
+//// No sockets here: the actor in
 //// `tally/app/nats` carries out what these functions return.
 //// See https://docs.nats.io/reference/reference-protocols/nats-protocol.
 
@@ -744,26 +744,6 @@ pub fn reply_token(subject: String) -> String {
     [last, ..] -> bytes.to_text(last)
     [] -> ""
   }
-}
-
-/// The wait before the next reconnect and the backoff after it: jitter
-/// from 0.5x to 1.5x of `backoff` (`random` is uniform in 1..backoff),
-/// the backoff doubling up to `ceiling`.
-///
-/// ```gleam
-/// retry_delay(backoff: 100, random: 50, ceiling: 5000)
-/// // -> #(100, 200)
-/// ```
-pub fn retry_delay(
-  backoff backoff: Int,
-  random random: Int,
-  ceiling ceiling: Int,
-) -> #(Int, Int) {
-  let next = case backoff * 2 > ceiling {
-    True -> ceiling
-    False -> backoff * 2
-  }
-  #(backoff / 2 + random, next)
 }
 
 // --- Byte helpers ---------------------------------------------------------

@@ -3,6 +3,7 @@
 //// with its reason, random bytes never crashing the parser, and the
 //// JetStream replies and the client's decisions.
 
+import tally/app/backoff
 import tally/app/nats_protocol as p
 import tally/app/secret
 import tally/expect
@@ -377,12 +378,12 @@ pub fn tls_is_used_whenever_either_side_asks_test() {
 
 pub fn reply_tokens_and_backoff_test() {
   expect.equal(p.reply_token("_INBOX.ab12.17"), "17")
-  expect.equal(p.retry_delay(backoff: 100, random: 1, ceiling: 5000), #(51, 200))
-  expect.equal(p.retry_delay(backoff: 100, random: 100, ceiling: 5000), #(
+  expect.equal(backoff.next(backoff: 100, random: 1, ceiling: 5000), #(51, 200))
+  expect.equal(backoff.next(backoff: 100, random: 100, ceiling: 5000), #(
     150,
     200,
   ))
-  expect.equal(p.retry_delay(backoff: 4000, random: 1, ceiling: 5000), #(
+  expect.equal(backoff.next(backoff: 4000, random: 1, ceiling: 5000), #(
     2001,
     5000,
   ))
