@@ -46,7 +46,7 @@ outbox(N) ->
     {Put, ok} = timer:tc(fun() -> tally_outbox:put(O, Items) end),
     {Again, ok} = timer:tc(fun() -> tally_outbox:put(O, Items) end),
     T0 = erlang:monotonic_time(microsecond),
-    {ok, _P} = tally_publisher:start_link(#{outbox => O, sink => {tally_sink_file, #{path => filename:join(Dir, "invoices.jsonl")}}}),
+    {ok, _P} = 'tally@app@publisher':start(tally_bus_config:publisher(#{outbox => O, sink => {file, filename:join(Dir, "invoices.jsonl")}})),
     wait_empty(O),
     Drain = erlang:monotonic_time(microsecond) - T0,
     io:format("~noutbox: put ~b lines (~.1f MB) in ~.2f s (~b lines/s); the same put again ~.2f s; "

@@ -61,7 +61,7 @@ tmp_dir() -> list_to_binary(string:trim(os:cmd("mktemp -d -t tally-bus-XXXXXX"))
 
 %% The Erlang outbox (tally_outbox), linked to the caller.
 start_outbox(Dir) ->
-    {ok, O} = tally_outbox:start_link(#{dir => Dir}),
+    {ok, O} = tally_outbox:start_link(#{dir => binary_to_list(Dir)}),
     O.
 
 outbox_put(O, Items) -> ok = tally_outbox:put(O, Items), nil.
