@@ -263,13 +263,14 @@ part_big() ->
     {Fake, Port} = tally_nats_hostile_tests:fake_server(#{<<"server_id">> => <<"fake">>, <<"headers">> => true},
                                                         <<"PONG\r\n">>, Pieces),
     C = tally_nats_server:client(#{port => Port, ping_interval => 60000}),
-    {subject, _, Tag} = Inbox = tally_otp_ffi:new_subject(),
+    Inbox = 'tally@otp@process':new_subject(),
     _ = 'tally@app@nats':subscribe(C, <<"big">>, Inbox),
     %% The fake sends right after PONG; time from the first piece's arrival
     %% is close to time from subscribing, on loopback.
     T0 = now_ms(),
-    R = receive {Tag, {delivery, _, <<"big">>, _, Got}} -> {now_ms() - T0, Got =:= Payload}
-        after 120000 -> timeout
+    R = case 'tally@otp@process':'receive'(Inbox, 120000) of
+            {ok, {delivery, _, <<"big">>, _, Got}} -> {now_ms() - T0, Got =:= Payload};
+            {error, nil} -> timeout
         end,
     catch 'tally@app@nats':stop(C),
     unlink(Fake), exit(Fake, kill),

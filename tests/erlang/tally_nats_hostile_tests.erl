@@ -184,17 +184,16 @@ big_message() ->
     {Fake, Port} = fake_server(?INFO, <<"PONG\r\n">>, []),
     C = client(Port, #{}),
     ok = tally_nats_server:wait_connected(C, 5000),
-    {subject, _, Tag} = Inbox = tally_otp_ffi:new_subject(),
+    Inbox = 'tally@otp@process':new_subject(),
     <<"2">> = ?NATS:subscribe(C, <<"big">>, Inbox),
     %% A second connection gets the message (the fake sends it after PONG).
     unlink(Fake), exit(Fake, kill),
     {Fake2, Port2} = fake_server(?INFO, <<"PONG\r\n">>, Pieces),
     C2 = client(Port2, #{}),
     <<"2">> = ?NATS:subscribe(C2, <<"big">>, Inbox),
-    receive {Tag, {delivery, <<"2">>, <<"big">>, [], Got}} -> ?assertEqual(byte_size(Payload), byte_size(Got)),
-                                                             ?assert(Got =:= Payload)
-    after 30000 -> error(no_message)
-    end,
+    {ok, {delivery, <<"2">>, <<"big">>, [], Got}} = 'tally@otp@process':'receive'(Inbox, 30000),
+    ?assertEqual(byte_size(Payload), byte_size(Got)),
+    ?assert(Got =:= Payload),
     ?assert(?NATS:is_connected(C2)),
     ?NATS:stop(C), ?NATS:stop(C2),
     unlink(Fake2), exit(Fake2, kill).
@@ -250,13 +249,15 @@ no_secret_in_reports() ->
     C = client(Port, #{}),
     ok = tally_nats_server:wait_connected(C, 5000),
     Pid = ?NATS:pid(C),
-    State = lists:flatten(io_lib:format("~p", [sys:get_state(Pid)])),
-    ?assertEqual(nomatch, string:find(State, "s3cret")),
-    ?assertNotEqual(nomatch, string:find(State, "tally")),
+    State = sys:get_state(Pid),
+    Printed = lists:flatten(io_lib:format("~p", [State])),
+    ?assertEqual(nomatch, string:find(Printed, "s3cret")),
+    ?assertNotEqual(nomatch, string:find(Printed, "tally")),
     %% A message no Gleam code can send (the payload is not bytes) crashes
     %% the client on purpose: its crash report prints what it was doing.
-    {client, Pid, {subject, Pid, Tag}} = C,
-    Pid ! {Tag, {request, <<"s">>, [], {not_iodata}, 100, tally_otp_ffi:new_subject()}},
+    %% (The state's second field is the client's own subject.)
+    Bad = tally_test_support:ill_typed({request, <<"s">>, [], {not_iodata}, 100, 'tally@otp@process':new_subject()}),
+    'tally@otp@process':send(element(3, State), Bad),
     receive {'EXIT', Pid, _} -> ok after 5000 -> error(no_crash) end,
     Logs = logged(500),
     ?assertMatch([_ | _], [T || {error, T} <- Logs, string:find(T, "not_iodata") =/= nomatch]),

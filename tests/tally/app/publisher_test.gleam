@@ -134,7 +134,7 @@ fn retries_while_down() -> Nil {
   expect.equal(payloads(bus.read_stream(reader, "INV", 3)), ["k1", "k2", "k3"])
   expect.equal(publisher.stats(p).published, 3)
   nats.stop(reader)
-  bus.stop_server(server)
+  let _ = bus.stop_server(server)
   Nil
 }
 
@@ -186,7 +186,7 @@ fn over_max_payload() -> Nil {
   let assert Ok(parked) = bus.read_file(dir <> "/parked.jsonl")
   expect.equal(bytes.length(split_lines(parked)), 2)
   nats.stop(reader)
-  bus.stop_server(server)
+  let _ = bus.stop_server(server)
   Nil
 }
 
