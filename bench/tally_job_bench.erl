@@ -105,7 +105,7 @@ same_lines(A, B) ->
     end.
 
 job_in_fresh_vm(File, Plans, DataDir) ->
-    Ebins = [filename:dirname(code:which(M)) || M <- [tally_app, ?MODULE]],
+    Ebins = [filename:dirname(code:which(M)) || M <- ['tally@app@application', ?MODULE]],
     Arg = lists:flatten(io_lib:format("~p", [#{file => File, plans => Plans, data_dir => DataDir,
                                                 shards => list_to_integer(os:getenv("SHARDS", "4")),
                                                 backend => list_to_atom(os:getenv("BACKEND", "nif"))}])),

@@ -28,7 +28,7 @@ sync() ->
     sync(?SYNC_ATTEMPTS).
 
 sync(Attempts) ->
-    try tally_collectors_sup:collectors() of
+    try 'tally@app@collectors_supervisor':collectors() of
         Collectors -> sync_each([Name || {Name, _} <- Collectors], Attempts)
     catch
         exit:Why -> again(fun sync/1, Attempts, {collectors, Why})
@@ -37,7 +37,7 @@ sync(Attempts) ->
 sync_each([], _Attempts) ->
     ok;
 sync_each([Name | Rest] = Names, Attempts) ->
-    Result = try tally_collectors_sup:collectors() of
+    Result = try 'tally@app@collectors_supervisor':collectors() of
                  Collectors ->
                      case lists:keyfind(Name, 1, Collectors) of
                          {_, Pid} when is_pid(Pid) ->
@@ -73,7 +73,7 @@ read_to_end() ->
                         catch exit:Reason -> {error, {read_to_end, Name, Reason}}
                         end;
                    (_, Error) -> Error
-                end, ok, tally_collectors_sup:collectors()).
+                end, ok, 'tally@app@collectors_supervisor':collectors()).
 
 %% Waits until the outbox is empty (everything published and acknowledged).
 %% The wait grows with the work: it fails only when nothing was published
@@ -99,7 +99,7 @@ drain_while_moving(Last, Since, StallMs) ->
 -spec status() -> map().
 status() ->
     #{shards := N} = tally_config:get(),
-    #{collectors => maps:from_list([{Name, tally_collector:stats(Pid)} || {Name, Pid} <- tally_collectors_sup:collectors()]),
+    #{collectors => maps:from_list([{Name, tally_collector:stats(Pid)} || {Name, Pid} <- 'tally@app@collectors_supervisor':collectors()]),
       shards => [tally_shard:counters(tally_shard:name(I)) || I <- lists:seq(0, N - 1)],
       publisher => publisher_stats(),
       closed => tally_closer:closed()}.

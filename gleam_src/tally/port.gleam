@@ -1,5 +1,5 @@
 //// The Rust engine beside the VM, as a port (native/port): a separate OS
-//// process under its own supervisor (`tally_port_sup`). It answers with the
+//// process under its own supervisor (`tally/app/port_supervisor`). It answers with the
 //// same values as `tally/nif`.
 ////
 //// Parsers and aggregators live in the port's process; the owner journals

@@ -198,7 +198,7 @@ kills_are_exact_by_position_test_() ->
     end).
 
 kill(shard) -> exit(whereis(tally_shard:name(1)), kill);
-kill(collector) -> [exit(Pid, kill) || {_, Pid} <- tally_collectors_sup:collectors()].
+kill(collector) -> [exit(Pid, kill) || {_, Pid} <- 'tally@app@collectors_supervisor':collectors()].
 
 retry(Fun) -> retry(Fun, 50).
 retry(Fun, 0) -> Fun();
@@ -279,7 +279,7 @@ restarted(_Old, 0) -> {error, not_restarted};
 restarted(Old, N) ->
     Shard = whereis(tally_shard:name(0)),
     case is_pid(Shard) andalso Shard =/= Old andalso is_pid(whereis(tally_collectors_sup))
-         andalso catch tally_collectors_sup:collectors() =/= [] of
+         andalso catch 'tally@app@collectors_supervisor':collectors() =/= [] of
         true -> ok;
         _ -> timer:sleep(20), restarted(Old, N - 1)
     end.
@@ -303,13 +303,13 @@ bad_files_do_not_crash_collectors_test_() ->
         ok = file:write_file(Path, events(<<"a">>, 1, 50)),
         start(env(Dir, [jsonl_source(Path), #{name => <<"ceph">>, format => rgw_usage, path => Rgw}])),
         try
-            Before = tally_collectors_sup:collectors(),
+            Before = 'tally@app@collectors_supervisor':collectors(),
             timer:sleep(1000),  % fifty polls
             ok = tally_pipeline:sync(),
-            ?assertEqual(Before, tally_collectors_sup:collectors()),
+            ?assertEqual(Before, 'tally@app@collectors_supervisor':collectors()),
             ?assertMatch(#{records := 50, events := 50}, stats(<<"edge">>)),
             {ok, _} = tally_pipeline:close_period(<<"2026-10">>),
-            ?assertEqual(Before, tally_collectors_sup:collectors()),
+            ?assertEqual(Before, 'tally@app@collectors_supervisor':collectors()),
             Ceph = [R || #{<<"source">> := <<"ceph">>} = R <- rejects(Dir)],
             ?assert(length(Ceph) >= 2)  % the open document and the garbage
         after stop() end

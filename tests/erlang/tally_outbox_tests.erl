@@ -83,16 +83,3 @@ file_size(Path) ->
 %% The publisher's own tests (file sink, batches, retries while the bus is
 %% down, parking over max_payload) are tests/tally/app/publisher_test.gleam.
 
-%% The job's watcher: a status whatever ends the job. The jobs that crash
-%% do so on purpose, which Dialyzer would report as funs that never return.
--dialyzer({nowarn_function, the_job_always_ends_with_a_status_test/0}).
-the_job_always_ends_with_a_status_test() ->
-    ?assertEqual(0, tally_job:watched(fun() -> 0 end)),
-    %% (rand:uniform(1) is always 1: the funs may return, as far as Dialyzer knows.)
-    ?assertEqual(1, tally_job:watched(fun() -> case rand:uniform(1) of 1 -> exit(a_collector_restarted); _ -> 0 end end)),
-    ?assertEqual(1, tally_job:watched(fun() -> case rand:uniform(1) of 1 -> error(badarg); _ -> 0 end end)),
-    %% Killed from outside while it runs.
-    Self = self(),
-    Killer = spawn(fun() -> receive {job, Pid} -> exit(Pid, kill) end end),
-    ?assertEqual(1, tally_job:watched(fun() -> Killer ! {job, self()}, timer:sleep(infinity), 0 end)),
-    ?assert(is_process_alive(Self)).

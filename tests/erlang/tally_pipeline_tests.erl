@@ -325,7 +325,7 @@ killed_processes() ->
     end.
 
 kill(collector) ->
-    [exit(Pid, kill) || {<<"edge">>, Pid} <- tally_collectors_sup:collectors()];
+    [exit(Pid, kill) || {<<"edge">>, Pid} <- 'tally@app@collectors_supervisor':collectors()];
 kill(shard) ->
     exit(whereis(tally_shard:name(1)), kill);
 kill(publisher) ->
