@@ -13,21 +13,24 @@
 //// `tally/app/sink_file` and `tally/app/sink_nats`.
 ////
 //// ```gleam
-//// let assert Ok(publisher) = publisher.start(publisher.Config(
+//// let assert Ok(started) = publisher.start(publisher.Config(
 ////   outbox: outbox, sink: publisher.FileSink("data/invoices.jsonl"),
 ////   batch: 5000, registered: False))
-//// publisher.stats(publisher)
+//// publisher.stats(started.data)
 //// // -> publisher.Stats(published: 0, failures: 0, waiting: 0)
 //// ```
 
 import tally/app/backoff
+import tally/app/config
 import tally/app/log
 import tally/app/sink
 import tally/app/sink_file
 import tally/app/sink_nats
+import tally/option
 import tally/otp/actor
 import tally/otp/dynamic
 import tally/otp/process
+import tally/otp/supervision
 import tally/pure/bytes
 
 /// The outbox process (a pid or a registered name of `tally_outbox`).
@@ -106,7 +109,7 @@ pub const default_batch = 5000
 /// Starts the publisher linked to the caller: opens the sink (failing to
 /// start when the file sink cannot be opened), asks the outbox to tell it
 /// when items arrive, and publishes what a previous run left at once.
-pub fn start(config: Config) -> Result(Publisher, actor.StartError) {
+pub fn start(config: Config) -> actor.StartResult(Publisher) {
   let builder =
     actor.new_with_initialiser(5000, fn(subject) { initialise(config, subject) })
     |> actor.on_message(handle)
@@ -115,23 +118,31 @@ pub fn start(config: Config) -> Result(Publisher, actor.StartError) {
     False -> builder
   }
   case actor.start(builder) {
-    Ok(actor.Started(_, subject)) -> Ok(Publisher(subject))
+    Ok(actor.Started(pid, subject)) ->
+      Ok(actor.Started(pid, Publisher(subject)))
     Error(e) -> Error(e)
   }
 }
 
-/// `start` for an Erlang supervisor: `{ok, Pid}` or `{error, Why}`.
-pub fn start_link(config: Config) -> Result(process.Pid, String) {
-  case start(config) {
-    Ok(publisher) ->
-      case process.subject_owner(publisher.subject) {
-        Ok(pid) -> Ok(pid)
-        Error(Nil) -> Error("the publisher ended as it started")
-      }
-    Error(actor.InitFailed(why)) -> Error(why)
-    Error(actor.InitTimeout) -> Error("the publisher did not start in time")
-    Error(actor.InitExited(_)) -> Error("the publisher exited as it started")
+/// The publisher as a supervisor's child (a permanent worker).
+pub fn supervised(config: Config) -> supervision.ChildSpecification(Publisher) {
+  supervision.worker(fn() { start(config) })
+}
+
+/// The running system's publisher for the decoded configuration: the
+/// registered outbox (`tally_outbox`) into the bus when one is configured,
+/// else into `data_dir/invoices.jsonl`; registered as `tally_publisher`.
+pub fn from_config(app: config.Config) -> Config {
+  let sink = case app.bus {
+    option.None -> FileSink(app.data_dir <> "/invoices.jsonl")
+    option.Some(bus) -> NatsSink(sink_nats.from_config(bus))
   }
+  Config(
+    outbox: outbox_named("tally_outbox"),
+    sink: sink,
+    batch: default_batch,
+    registered: True,
+  )
 }
 
 /// The publisher registered as `tally_publisher`, whichever process it is
@@ -416,6 +427,10 @@ fn atom(text: String) -> dynamic.Dynamic
 
 @external(erlang, "erlang", "binary_to_atom")
 fn binary_to_atom(text: String) -> process.Name(Message)
+
+// The outbox's registered name (a constant of the code: one atom).
+@external(erlang, "erlang", "binary_to_atom")
+fn outbox_named(text: String) -> Outbox
 
 @external(erlang, "io_lib", "format")
 fn io_lib_format(

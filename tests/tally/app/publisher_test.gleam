@@ -29,14 +29,14 @@ fn file_publisher(
   path: String,
   batch: Int,
 ) -> publisher.Publisher {
-  let assert Ok(p) =
+  let assert Ok(started) =
     publisher.start(publisher.Config(
       outbox: outbox,
       sink: publisher.FileSink(path),
       batch: batch,
       registered: False,
     ))
-  p
+  started.data
 }
 
 pub fn publisher_drains_into_the_file_sink_once_per_key_test() {
@@ -89,7 +89,7 @@ fn lines(
 }
 
 fn bus_publisher(outbox: publisher.Outbox, port: Int) -> publisher.Publisher {
-  let assert Ok(p) =
+  let assert Ok(started) =
     publisher.start(publisher.Config(
       outbox: outbox,
       sink: publisher.NatsSink(sink_nats.Config(
@@ -104,7 +104,7 @@ fn bus_publisher(outbox: publisher.Outbox, port: Int) -> publisher.Publisher {
       batch: publisher.default_batch,
       registered: False,
     ))
-  p
+  started.data
 }
 
 pub fn publisher_retries_while_the_bus_is_down_test_() {
