@@ -46,7 +46,9 @@ outbox(N) ->
     {Put, ok} = timer:tc(fun() -> tally_outbox:put(O, Items) end),
     {Again, ok} = timer:tc(fun() -> tally_outbox:put(O, Items) end),
     T0 = erlang:monotonic_time(microsecond),
-    {ok, _P} = tally_publisher:start_link(#{outbox => O, sink => {tally_sink_file, #{path => filename:join(Dir, "invoices.jsonl")}}}),
+    %% tally/app/publisher.Config(outbox, FileSink(path), batch, registered)
+    Config = {config, O, {file_sink, list_to_binary(filename:join(Dir, "invoices.jsonl"))}, 5000, false},
+    {ok, _P} = 'tally@app@publisher':start(Config),
     wait_empty(O),
     Drain = erlang:monotonic_time(microsecond) - T0,
     io:format("~noutbox: put ~b lines (~.1f MB) in ~.2f s (~b lines/s); the same put again ~.2f s; "

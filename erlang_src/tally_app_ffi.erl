@@ -7,7 +7,7 @@
 
 -export([journal_options/1, port_options/1, stop_node/1, catching/1, log_error/2, log_notice/2,
          worker_pids/1, supervisor_child/2, print/1, print_error/1, describe/1,
-         legacy_config/0, legacy_outbox/1, legacy_publisher/1, bad_config/0, default_port/0,
+         legacy_config/0, legacy_outbox/1, bad_config/0, default_port/0,
          pad_right/2, pad_left/2, print_failure/1, normal/0, killed/0, legacy_sync/0, legacy_close/1,
          legacy_drain/1, legacy_report/3, log_config_error/1]).
 
@@ -84,12 +84,6 @@ legacy_config() -> tally_config:get().
 -spec legacy_outbox(tally_config:config()) -> map().
 legacy_outbox(#{data_dir := Dir}) -> #{name => tally_outbox, dir => filename:join(Dir, "outbox")}.
 
--spec legacy_publisher(tally_config:config()) -> map().
-legacy_publisher(#{bus := none, data_dir := Dir}) ->
-    #{name => tally_publisher, outbox => tally_outbox,
-      sink => {tally_sink_file, #{path => filename:join(Dir, "invoices.jsonl")}}};
-legacy_publisher(#{bus := Bus}) ->
-    #{name => tally_publisher, outbox => tally_outbox, sink => {tally_sink_nats, Bus}}.
 
 -spec bad_config() -> bad_config.
 bad_config() -> bad_config.

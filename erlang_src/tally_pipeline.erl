@@ -101,7 +101,7 @@ status() ->
     #{collectors => maps:from_list([{Name, collector_stats('tally@app@collector':stats(I))}
                                     || {Name, I} <- 'tally@app@collectors_supervisor':sources(), lists:member(Name, Running)]),
       shards => [shard_counters('tally@app@shard':counters(I)) || I <- lists:seq(0, N - 1)],
-      publisher => tally_publisher:stats(tally_publisher),
+      publisher => publisher_stats(),
       closed => tally_closer:closed()}.
 
 %% The Gleam actors' records (tally/app/collector Stats, tally/app/shard
@@ -113,6 +113,11 @@ shard_counters({ok, {shard_counters, Applied, Duplicates, Late, Snapshots, Bytes
     #{applied => Applied, duplicates => Duplicates, late => Late, snapshots => Snapshots, snapshot_bytes => Bytes};
 shard_counters({error, _} = Error) ->
     Error.
+
+%% The publisher's counts (tally/app/publisher) as the summary's map.
+publisher_stats() ->
+    {stats, Published, Failures, Waiting} = 'tally@app@publisher':stats('tally@app@publisher':registered()),
+    #{published => Published, failures => Failures, waiting => Waiting}.
 
 -spec close_period_for_gleam(binary()) -> {ok, tuple()} | {error, {pipeline_failed, binary()}}.
 close_period_for_gleam(Period) ->

@@ -40,14 +40,5 @@ key_parts_decode_each_part_test() ->
     ?assertEqual([<<"a/b">>, <<"*">>, <<"50% off">>, <<"total">>, <<"2026-10">>],
                  tally_reissue:key_parts(<<"a%2Fb/%2A/50%25%20off/total/2026-10">>)).
 
-the_file_sink_keeps_each_key_and_version_once_test() ->
-    Dir = tmp_dir("reissue_sink"),
-    Path = filename:join(Dir, "invoices.jsonl"),
-    Line = fun(V) -> <<"{\"key\":\"a/*/m/total/2026-10\",\"version\":", (integer_to_binary(V))/binary, "}">> end,
-    Item = fun(V) -> {tally_invoice:msg_id(<<"a/*/m/total/2026-10">>, V), <<"s">>, Line(V)} end,
-    {ok, S} = tally_sink_file:init(#{path => Path}),
-    {ok, _, _} = tally_sink_file:publish([Item(1)], S),
-    %% A new sink reads the file back: version 1 is there, version 2 is new.
-    {ok, S2} = tally_sink_file:init(#{path => Path}),
-    {ok, _, _} = tally_sink_file:publish([Item(1), Item(2)], S2),
-    ?assertEqual(<<(Line(1))/binary, "\n", (Line(2))/binary, "\n">>, element(2, file:read_file(Path))).
+%% The file sink keeping each key and version once: tests/tally/app/sink_test.gleam.
+

@@ -7,7 +7,7 @@
 //// ├── tally_outbox         the durable queue of invoice lines
 //// ├── tally_ingest_sup     (rest_for_one) shards, then tally_collectors_sup
 //// ├── tally_closer         period close, on demand and on schedule
-//// └── tally_publisher      outbox -> sink (NATS JetStream, or the file sink)
+//// └── tally_publisher      outbox -> sink (NATS JetStream, or the file sink): tally/app/publisher
 //// ```
 ////
 //// one_for_one because the children share nothing but files: a crashing
@@ -25,6 +25,7 @@ import tally/app/config
 import tally/app/erlang_child
 import tally/app/ingest_supervisor
 import tally/app/port_supervisor
+import tally/app/publisher
 import tally/otp/actor
 import tally/otp/dynamic
 import tally/otp/names
@@ -58,9 +59,7 @@ pub fn start(
         erlang_child.worker(fn() { closer_start_link(legacy) }),
       )
       |> static_supervisor.add(
-        erlang_child.worker(fn() {
-          publisher_start_link(legacy_publisher(legacy))
-        }),
+        publisher.supervised(publisher.from_config(config)),
       )
     }
   }
@@ -93,9 +92,6 @@ fn legacy_config() -> dynamic.Dynamic
 @external(erlang, "tally_app_ffi", "legacy_outbox")
 fn legacy_outbox(config: dynamic.Dynamic) -> dynamic.Dynamic
 
-@external(erlang, "tally_app_ffi", "legacy_publisher")
-fn legacy_publisher(config: dynamic.Dynamic) -> dynamic.Dynamic
-
 @external(erlang, "tally_outbox", "start_link")
 fn outbox_start_link(
   options: dynamic.Dynamic,
@@ -104,9 +100,4 @@ fn outbox_start_link(
 @external(erlang, "tally_closer", "start_link")
 fn closer_start_link(
   config: dynamic.Dynamic,
-) -> Result(process.Pid, dynamic.Dynamic)
-
-@external(erlang, "tally_publisher", "start_link")
-fn publisher_start_link(
-  options: dynamic.Dynamic,
 ) -> Result(process.Pid, dynamic.Dynamic)
