@@ -2,7 +2,7 @@
 %% closer): text search, fresh temporary directories, file listings.
 -module(tally_app_test_ffi).
 
--export([contains/2, tmp_dir/1, wildcard/2, file_size/1, write_file/2, kill/1]).
+-export([contains/2, tmp_dir/1, wildcard/2, file_size/1, write_file/2, read_text/1, kill/1]).
 
 -spec contains(binary(), binary()) -> boolean().
 contains(Text, Part) -> binary:match(Text, Part) =/= nomatch.
@@ -29,6 +29,11 @@ file_size(Path) ->
 write_file(Path, Bytes) ->
     ok = file:write_file(Path, Bytes),
     nil.
+
+-spec read_text(binary()) -> binary().
+read_text(Path) ->
+    {ok, Bin} = file:read_file(Path),
+    Bin.
 
 %% Kills a process at once (no cleanup), unlinked first so the test lives.
 -spec kill(pid()) -> nil.

@@ -44,6 +44,10 @@ pub fn ensure_dir(dir: String) -> Result(Nil, FileError)
 @external(erlang, "tally_outbox_ffi", "sync_dir")
 pub fn sync_dir(dir: String) -> Result(Nil, FileError)
 
+/// Whether `path` is a regular file.
+@external(erlang, "filelib", "is_regular")
+pub fn is_file(path: String) -> Bool
+
 /// `dir/name`.
 pub fn join(dir: String, name: String) -> String {
   dir <> "/" <> name
