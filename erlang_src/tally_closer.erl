@@ -142,8 +142,9 @@ publish(Period, Subject, Shards, Version, #{data_dir := DataDir}) ->
     Items = [{MsgId, Subject, Json} || #{lines := Lines} <- Shards, {MsgId, Json} <- Lines],
     case tally_reissue:voids(DataDir, Period, Version, Subject, Items) of
         {ok, Voids, Record} ->
-            case tally_outbox:put(tally_outbox, Items ++ Voids) of
-                ok ->
+            Outbox = 'tally@app@outbox':registered(),
+            case 'tally@app@outbox':put(Outbox, [{item, K, S, P} || {K, S, P} <- Items ++ Voids]) of
+                {ok, nil} ->
                     case Record() of
                         ok ->
                             {ok, #{period => Period,

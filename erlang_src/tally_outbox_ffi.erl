@@ -7,7 +7,7 @@
 
 -export([json_string/1, key_parts/1, split_slash/1, safe_name/1, digest/1, digests/1, encode_items/1, decode_items/1,
          encode_keys/1, decode_keys/1, list_dir/1, read_file/1, delete/1, write_durably/2,
-         append_durably/2, ensure_dir/1, sync_dir/1, closed_text/1, read_closed/1, now_ms/0]).
+         append_durably/2, ensure_dir/1, sync_dir/1, closed_text/1, read_closed/1, now_ms/0, log_unknown/2]).
 
 -type item() :: {item, binary(), binary(), binary()}.
 -type file_error() :: not_found | {failed, binary()}.
@@ -187,6 +187,13 @@ read_closed(Path) ->
         {error, enoent} -> {error, not_found};
         {error, Reason} -> {error, {failed, unicode:characters_to_binary(file:format_error(Reason))}}
     end.
+
+%% Files named like batches the outbox cannot read by name: left alone,
+%% said once at start.
+-spec log_unknown(binary(), [binary()]) -> nil.
+log_unknown(Dir, Names) ->
+    logger:warning(#{msg => "outbox: files not named SEQ-COUNT.batch left alone", dir => Dir, files => Names}),
+    nil.
 
 -spec now_ms() -> integer().
 now_ms() -> erlang:system_time(millisecond).

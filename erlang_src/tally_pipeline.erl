@@ -81,14 +81,14 @@ read_to_end() ->
 %% how many items wait.
 -spec drain(timeout()) -> ok | {error, {outbox_stalled, non_neg_integer()}}.
 drain(StallMs) ->
-    drain_while_moving(tally_outbox:size(tally_outbox), erlang:monotonic_time(millisecond), StallMs).
+    drain_while_moving('tally@app@outbox':size('tally@app@outbox':registered()), erlang:monotonic_time(millisecond), StallMs).
 
 drain_while_moving(0, _Since, _StallMs) ->
     ok;
 drain_while_moving(Last, Since, StallMs) ->
     timer:sleep(20),
     Now = erlang:monotonic_time(millisecond),
-    case tally_outbox:size(tally_outbox) of
+    case 'tally@app@outbox':size('tally@app@outbox':registered()) of
         0 -> ok;
         N when N < Last -> drain_while_moving(N, Now, StallMs);
         N when StallMs =/= infinity, Now - Since >= StallMs -> {error, {outbox_stalled, N}};

@@ -16,7 +16,7 @@
 -define(BACKOFF_MIN, 100).
 -define(BACKOFF_MAX, 30000).
 
--record(state, {outbox :: pid() | atom(),
+-record(state, {outbox :: tuple(),  % the Gleam outbox's subject (tally/app/outbox)
                 sink_mod :: module(),
                 sink :: term(),
                 batch :: pos_integer(),
@@ -25,7 +25,7 @@
                 published = 0 :: non_neg_integer(),
                 failures = 0 :: non_neg_integer()}).
 
--spec start_link(#{outbox := pid() | atom(), sink := {module(), map()}, batch => pos_integer(), name => atom()}) ->
+-spec start_link(#{outbox := tuple(), sink := {module(), map()}, batch => pos_integer(), name => atom()}) ->
           {ok, pid()} | {error, term()}.
 start_link(#{name := Name} = Opts) -> gen_server:start_link({local, Name}, ?MODULE, Opts, []);
 start_link(Opts) -> gen_server:start_link(?MODULE, Opts, []).
@@ -37,7 +37,8 @@ stats(Publisher) -> gen_server:call(Publisher, stats).
 init(#{outbox := Outbox, sink := {Mod, SinkOpts}} = Opts) ->
     case Mod:init(SinkOpts) of
         {ok, Sink} ->
-            ok = tally_outbox:notify(Outbox, self()),
+            %% OutboxReady comes through a subject of this process: {Tag, outbox_ready}.
+            nil = 'tally@app@outbox':notify(Outbox, 'tally@otp@process':new_subject()),
             self() ! drain,  % what a previous run left in the outbox goes first
             logger:notice(#{msg => "publisher started", sink => Mod:describe(Sink)}),
             {ok, #state{outbox = Outbox, sink_mod = Mod, sink = Sink, batch = maps:get(batch, Opts, 5000)}};
@@ -48,7 +49,7 @@ init(#{outbox := Outbox, sink := {Mod, SinkOpts}} = Opts) ->
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
 handle_call(stats, _From, State) ->
     {reply, #{published => State#state.published, failures => State#state.failures,
-              waiting => tally_outbox:size(State#state.outbox)}, State};
+              waiting => 'tally@app@outbox':size(State#state.outbox)}, State};
 handle_call(_Other, _From, State) ->
     {reply, {error, unknown_call}, State}.
 
@@ -56,9 +57,9 @@ handle_call(_Other, _From, State) ->
 handle_cast(_Msg, State) -> {noreply, State}.
 
 -spec handle_info(term(), #state{}) -> {noreply, #state{}}.
-handle_info(outbox_ready, #state{retry_timer = none} = State) ->
+handle_info({_Tag, outbox_ready}, #state{retry_timer = none} = State) ->
     {noreply, drain(State)};
-handle_info(outbox_ready, State) ->
+handle_info({_Tag, outbox_ready}, State) ->
     {noreply, State};  % a retry is already scheduled
 handle_info(drain, #state{retry_timer = none} = State) ->
     {noreply, drain(State)};
@@ -70,14 +71,17 @@ handle_info(_Other, State) ->
     {noreply, State}.
 
 drain(#state{outbox = Outbox, sink_mod = Mod, sink = Sink, batch = N} = State) ->
-    case tally_outbox:peek(Outbox, N) of
-        [] ->
+    case 'tally@app@outbox':peek(Outbox, N) of
+        {ok, []} ->
             State;
-        Items ->
+        {error, Reason} ->
+            retry({outbox_peek, Reason}, State#state{failures = State#state.failures + 1});
+        {ok, Found} ->
+            Items = [{K, S, P} || {item, K, S, P} <- Found],
             case Mod:publish(Items, Sink) of
                 {ok, Keys, Sink1} ->
-                    case tally_outbox:ack(Outbox, Keys) of
-                        ok ->
+                    case 'tally@app@outbox':ack(Outbox, Keys) of
+                        {ok, nil} ->
                             %% One batch per message: calls (stats) are answered between batches.
                             self() ! drain,
                             State#state{sink = Sink1, backoff = ?BACKOFF_MIN,
@@ -89,7 +93,7 @@ drain(#state{outbox = Outbox, sink_mod = Mod, sink = Sink, batch = N} = State) -
                 {error, {too_large, TooLarge}, Keys, Sink1} ->
                     park(TooLarge, Keys, State#state{sink = Sink1});
                 {error, Reason, Keys, Sink1} ->
-                    Acked = case tally_outbox:ack(Outbox, Keys) of ok -> length(Keys); {error, _} -> 0 end,
+                    Acked = case 'tally@app@outbox':ack(Outbox, Keys) of {ok, nil} -> length(Keys); {error, _} -> 0 end,
                     retry(Reason, State#state{sink = Sink1, published = State#state.published + Acked,
                                               failures = State#state.failures + 1})
             end
@@ -100,13 +104,13 @@ drain(#state{outbox = Outbox, sink_mod = Mod, sink = Sink, batch = N} = State) -
 %% outbox (parked.jsonl, not remembered as acknowledged, so a later close
 %% after the limit is raised puts it again); the items after them flow.
 park(TooLarge, Keys, #state{outbox = Outbox} = State) ->
-    Acked = case tally_outbox:ack(Outbox, Keys) of ok -> length(Keys); {error, _} -> 0 end,
+    Acked = case 'tally@app@outbox':ack(Outbox, Keys) of {ok, nil} -> length(Keys); {error, _} -> 0 end,
     _ = [logger:error(#{msg => "invoice line over the bus's max_payload, parked", key => Key,
                         size => Size, max_payload => Max}) || {Key, Size, Max} <- TooLarge],
     Why = <<"payload_too_large">>,
     State1 = State#state{published = State#state.published + Acked, failures = State#state.failures + 1},
-    case tally_outbox:park(Outbox, [K || {K, _, _} <- TooLarge], Why) of
-        ok -> self() ! drain, State1;
+    case 'tally@app@outbox':park(Outbox, [K || {K, _, _} <- TooLarge], Why) of
+        {ok, nil} -> self() ! drain, State1;
         {error, Reason} -> retry({outbox_park, Reason}, State1)
     end.
 

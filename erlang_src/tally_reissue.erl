@@ -13,13 +13,15 @@
 
 -export([voids/5, key_parts/1]).
 
+-type item() :: {Key :: binary(), Subject :: binary(), Payload :: binary()}.
+
 %% The voids (outbox items) of `Version` of `Period`, given the outbox
 %% items of all its lines (`{KEY/vVERSION, Subject, Json}`), and `Record`,
 %% which records the period's keys so far: call it once the lines and the
 %% voids are in the outbox (a crash before it only means the same voids
 %% are worked out again).
--spec voids(file:filename(), binary(), non_neg_integer(), binary(), [tally_outbox:item()]) ->
-          {ok, [tally_outbox:item()], fun(() -> ok | {error, term()})} | {error, term()}.
+-spec voids(file:filename(), binary(), non_neg_integer(), binary(), [item()]) ->
+          {ok, [item()], fun(() -> ok | {error, term()})} | {error, term()}.
 voids(DataDir, Period, Version, Subject, Items) ->
     Path = filename:join([DataDir, "issued", binary_to_list(Period)]),
     case issued(Path) of

@@ -29,7 +29,7 @@ describe(#sink{path = Path}) -> unicode:characters_to_binary(["file ", Path]).
 
 %% A batch of items: its new lines appended with one write and one fsync;
 %% every item's key is acknowledged once its line is on disk (or was already).
--spec publish([tally_outbox:item()], sink()) ->
+-spec publish([{Key :: binary(), Subject :: binary(), Payload :: binary()}], sink()) ->
           {ok, [binary()], sink()} | {error, term(), [binary()], sink()}.
 publish(Items, #sink{path = Path, seen = Seen} = Sink) ->
     New = [I || {Key, _, _} = I <- Items, not is_map_key(Key, Seen)],

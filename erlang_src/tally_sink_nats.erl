@@ -24,7 +24,7 @@ init(#{stream := Stream, subjects := Subjects} = Opts) ->
 -spec describe(sink()) -> binary().
 describe(#sink{stream = Stream}) -> <<"nats stream ", Stream/binary>>.
 
--spec publish([tally_outbox:item()], sink()) ->
+-spec publish([{Key :: binary(), Subject :: binary(), Payload :: binary()}], sink()) ->
           {ok, [binary()], sink()} | {error, term(), [binary()], sink()}.
 publish(Items, #sink{stream_ready = false, client = C, stream = Stream, subjects = Subjects} = Sink) ->
     case tally_nats:create_stream(C, Stream, #{subjects => Subjects}) of

@@ -2,7 +2,7 @@
 %%
 %%   tally_sup (one_for_one, 5 restarts in 10 s)
 %%   ├── tally_port_default   the engine as a port (tally_port_sup), for the `port` backend
-%%   ├── tally_outbox         the durable queue of invoice lines
+%%   ├── tally_outbox         the durable queue of invoice lines (Gleam: tally/app/outbox)
 %%   ├── tally_ingest_sup     (rest_for_one) shards, then tally_collectors_sup
 %%   ├── tally_closer         period close, on demand and on schedule
 %%   └── tally_publisher      outbox -> sink (NATS JetStream, or the file sink)
@@ -30,13 +30,13 @@ init([]) ->
         [#{id => tally_port_default, type => supervisor,
            start => {tally_port_sup, start_link, [#{name => tally_port_default}]}},
          #{id => tally_outbox,
-           start => {tally_outbox, start_link, [#{name => tally_outbox, dir => filename:join(Dir, "outbox")}]}},
+           start => {'tally@app@outbox', start_link, [unicode:characters_to_binary(filename:join(Dir, "outbox"))]}},
          #{id => tally_ingest_sup, type => supervisor,
            start => {tally_ingest_sup, start_link, [Config]}},
          #{id => tally_closer,
            start => {tally_closer, start_link, [Config]}},
          #{id => tally_publisher,
-           start => {tally_publisher, start_link, [#{name => tally_publisher, outbox => tally_outbox,
+           start => {tally_publisher, start_link, [#{name => tally_publisher, outbox => 'tally@app@outbox':registered(),
                                                       sink => sink(Config)}]}}],
     {ok, {Flags, Children}}.
 

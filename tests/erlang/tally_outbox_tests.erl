@@ -1,6 +1,6 @@
-%% The outbox, the file sink and the publisher between them: durable
-%% batches, removal only on acknowledgement, dedup by key, the memory of
-%% acknowledged keys, and retries with backoff while the bus is down.
+%% The outbox (tally/app/outbox), the file sink and the publisher between
+%% them: removal only on acknowledgement, dedup by key at the sink, batches,
+%% retries with backoff while the bus is down, parking what the bus refuses.
 -module(tally_outbox_tests).
 -include_lib("eunit/include/eunit.hrl").
 
@@ -8,88 +8,28 @@ tmp_dir() -> string:trim(os:cmd("mktemp -d -t tally-outbox-XXXXXX")).
 
 items(Keys) -> [{K, <<"tally.invoices">>, <<"{\"key\":\"", K/binary, "\"}">>} || K <- Keys].
 
-outbox_survives_a_restart_and_dedups_by_key_test() ->
-    Dir = tmp_dir(),
-    {ok, O} = tally_outbox:start_link(#{dir => Dir}),
-    ok = tally_outbox:put(O, items([<<"a">>, <<"b">>, <<"a">>])),
-    ok = tally_outbox:put(O, items([<<"b">>, <<"c">>])),
-    ?assertEqual(3, tally_outbox:size(O)),
-    ?assertEqual(items([<<"a">>, <<"b">>]), tally_outbox:peek(O, 10)),
-    ok = tally_outbox:ack(O, [<<"b">>]),
-    ?assertEqual(2, tally_outbox:size(O)),
-    unlink(O), exit(O, kill),
-    %% A put cut off before its rename leaves a .tmp file behind: not an item.
-    ok = file:write_file(filename:join(Dir, "00000000000000ff-3.batch.tmp"), <<"half">>),
-    {ok, O2} = tally_outbox:start_link(#{dir => Dir}),
-    ?assertEqual(2, tally_outbox:size(O2)),
-    ?assertEqual(items([<<"a">>]), tally_outbox:peek(O2, 10)),
-    ok = tally_outbox:put(O2, items([<<"d">>, <<"b">>])),  % b was acknowledged: not again
-    ?assertEqual(3, tally_outbox:size(O2)),
-    ok = tally_outbox:ack(O2, [<<"a">>]),
-    ?assertEqual(items([<<"c">>]), tally_outbox:peek(O2, 10)),
-    ok = tally_outbox:ack(O2, [<<"c">>]),
-    ?assertEqual(items([<<"d">>]), tally_outbox:peek(O2, 10)),
-    ?assertEqual([], filelib:wildcard("*.tmp", Dir)).
+%% The outbox alone (batches, acknowledgements, recovery, the memory of
+%% acknowledged keys) is tested in Gleam: tests/tally/app/outbox_*_test.gleam.
 
-%% Items are stored in batches (a file each) and a file goes once all its
-%% items are acknowledged; acknowledged keys are remembered per period and
-%% version, on disk, past a restart.
-batches_and_the_memory_of_acknowledged_keys_test() ->
-    Dir = tmp_dir(),
-    {ok, O} = tally_outbox:start_link(#{dir => Dir}),
-    Keys = [<<"c", (integer_to_binary(I))/binary, "/*/m/total/2026-10/v1">> || I <- lists:seq(1, 12000)],
-    ok = tally_outbox:put(O, items(Keys)),
-    ?assertEqual(12000, tally_outbox:size(O)),
-    ?assertEqual(3, length(filelib:wildcard("*.batch", Dir))),  % 5000 + 5000 + 2000
-    First = tally_outbox:peek(O, 100000),
-    ?assertEqual(5000, length(First)),
-    ok = tally_outbox:ack(O, [K || {K, _, _} <- lists:sublist(First, 4999)]),
-    ?assertEqual(3, length(filelib:wildcard("*.batch", Dir))),
-    ok = tally_outbox:ack(O, [element(1, lists:last(First))]),
-    ?assertEqual(2, length(filelib:wildcard("*.batch", Dir))),
-    ?assertEqual(7000, tally_outbox:size(O)),
-    ?assertEqual(lists:nth(5001, Keys), element(1, hd(tally_outbox:peek(O, 1)))),
-    %% Acknowledged keys live in one file per period and version, 16 bytes each.
-    ?assertEqual({ok, 5000 * 16}, file_size(filename:join([Dir, "acked", "2026-10-v1.acked"]))),
-    unlink(O), exit(O, kill),
-    {ok, O2} = tally_outbox:start_link(#{dir => Dir}),
-    ?assertEqual(7000, tally_outbox:size(O2)),
-    %% The same period closed again: nothing new.
-    ok = tally_outbox:put(O2, items(Keys)),
-    ?assertEqual(7000, tally_outbox:size(O2)),
-    ?assert(tally_outbox:acked(O2, hd(Keys))),
-    ?assertNot(tally_outbox:acked(O2, lists:last(Keys))),
-    %% Another version of the period is a different set of lines.
-    ok = tally_outbox:put(O2, items([<<"c1/*/m/total/2026-10/v2">>])),
-    ?assertEqual(7001, tally_outbox:size(O2)).
+start_outbox(Dir) ->
+    {ok, {started, _Pid, O}} = 'tally@app@outbox':start(list_to_binary(Dir)),
+    O.
 
-%% A crash after the acknowledgement was remembered but before the batch
-%% was removed: the acknowledged items are not sent again.
-a_batch_acknowledged_in_part_before_a_crash_test() ->
-    Dir = tmp_dir(),
-    {ok, O} = tally_outbox:start_link(#{dir => Dir}),
-    ok = tally_outbox:put(O, items([<<"a/2026-10/v1">>, <<"b/2026-10/v1">>, <<"c/2026-10/v1">>])),
-    ok = tally_outbox:ack(O, [<<"a/2026-10/v1">>, <<"c/2026-10/v1">>]),
-    unlink(O), exit(O, kill),
-    {ok, O2} = tally_outbox:start_link(#{dir => Dir}),
-    ?assertEqual(1, tally_outbox:size(O2)),
-    ?assertEqual(items([<<"b/2026-10/v1">>]), tally_outbox:peek(O2, 10)).
+outbox_put(O, Items) -> {ok, nil} = 'tally@app@outbox':put(O, [{item, K, S, P} || {K, S, P} <- Items]), ok.
 
-file_size(Path) ->
-    case file:read_file_info(Path) of
-        {ok, Info} -> {ok, element(2, Info)};
-        Error -> Error
-    end.
+outbox_size(O) -> 'tally@app@outbox':size(O).
+
+acked(O, Key) -> {ok, Acked} = 'tally@app@outbox':acked(O, Key), Acked.
 
 publisher_drains_into_the_file_sink_once_per_key_test() ->
     Dir = tmp_dir(),
     Sink = filename:join(Dir, "invoices.jsonl"),
-    {ok, O} = tally_outbox:start_link(#{dir => filename:join(Dir, "outbox")}),
+    O = start_outbox(filename:join(Dir, "outbox")),
     %% A previous run wrote "a" to the file but crashed before acking it.
     ok = file:write_file(Sink, <<"{\"key\":\"a\"}\n">>),
-    ok = tally_outbox:put(O, items([<<"a">>, <<"b">>])),
+    ok = outbox_put(O, items([<<"a">>, <<"b">>])),
     {ok, P} = tally_publisher:start_link(#{outbox => O, sink => {tally_sink_file, #{path => Sink}}, batch => 1}),
-    ok = tally_outbox:put(O, items([<<"c">>])),
+    ok = outbox_put(O, items([<<"c">>])),
     ok = wait_empty(O, 100),
     {ok, Bin} = file:read_file(Sink),
     ?assertEqual(<<"{\"key\":\"a\"}\n{\"key\":\"b\"}\n{\"key\":\"c\"}\n">>, Bin),
@@ -100,9 +40,9 @@ publisher_moves_many_lines_in_batches_test_() ->
     {timeout, 120, fun() ->
         Dir = tmp_dir(),
         Sink = filename:join(Dir, "invoices.jsonl"),
-        {ok, O} = tally_outbox:start_link(#{dir => filename:join(Dir, "outbox")}),
+        O = start_outbox(filename:join(Dir, "outbox")),
         Keys = [<<"k", (integer_to_binary(I))/binary, "/2026-10/v1">> || I <- lists:seq(1, 20000)],
-        ok = tally_outbox:put(O, items(Keys)),
+        ok = outbox_put(O, items(Keys)),
         {ok, P} = tally_publisher:start_link(#{outbox => O, sink => {tally_sink_file, #{path => Sink}}}),
         ok = wait_empty(O, 3000),
         {ok, Bin} = file:read_file(Sink),
@@ -114,7 +54,7 @@ publisher_moves_many_lines_in_batches_test_() ->
 
 wait_empty(_O, 0) -> {error, not_drained};
 wait_empty(O, N) ->
-    case tally_outbox:size(O) of
+    case outbox_size(O) of
         0 -> ok;
         _ -> timer:sleep(20), wait_empty(O, N - 1)
     end.
@@ -128,13 +68,13 @@ retries_while_down() ->
     Port = tally_nats_server:port(S),
     S1 = tally_nats_server:stop(S),
     Dir = tmp_dir(),
-    {ok, O} = tally_outbox:start_link(#{dir => Dir}),
-    ok = tally_outbox:put(O, [{K, <<"inv.x">>, K} || K <- [<<"k1">>, <<"k2">>, <<"k3">>]]),
+    O = start_outbox(Dir),
+    ok = outbox_put(O, [{K, <<"inv.x">>, K} || K <- [<<"k1">>, <<"k2">>, <<"k3">>]]),
     {ok, P} = tally_publisher:start_link(#{outbox => O, sink => {tally_sink_nats,
         #{port => Port, stream => <<"INV">>, subjects => [<<"inv.>">>], create_stream => true, ping_interval => 200}}}),
     timer:sleep(1500),
     %% The bus is down: nothing left the outbox, and the publisher kept trying.
-    ?assertEqual(3, tally_outbox:size(O)),
+    ?assertEqual(3, outbox_size(O)),
     #{failures := Failures} = tally_publisher:stats(P),
     ?assert(Failures >= 3),
     S2 = tally_nats_server:restart(S1),
@@ -161,8 +101,8 @@ over_max_payload() ->
     Dir = tmp_dir(),
     Big = binary:copy(<<"x">>, 2000),
     try
-        {ok, O} = tally_outbox:start_link(#{dir => Dir}),
-        ok = tally_outbox:put(O, [{<<"k1/2026-10/v1">>, <<"inv.x">>, <<"one">>},
+        O = start_outbox(Dir),
+        ok = outbox_put(O, [{<<"k1/2026-10/v1">>, <<"inv.x">>, <<"one">>},
                                   {<<"big/2026-10/v1">>, <<"inv.x">>, Big},
                                   {<<"k3/2026-10/v1">>, <<"inv.x">>, <<"three">>}]),
         {ok, _P} = tally_publisher:start_link(#{outbox => O, sink => {tally_sink_nats,
@@ -177,10 +117,10 @@ over_max_payload() ->
         [Line] = binary:split(Parked, <<"\n">>, [global, trim_all]),
         {ok, #{<<"key">> := <<"big/2026-10/v1">>, <<"reason">> := <<"payload_too_large">>, <<"payload">> := Big}} =
             tally_json:decode(Line),
-        ?assertNot(tally_outbox:acked(O, <<"big/2026-10/v1">>)),
-        ?assert(tally_outbox:acked(O, <<"k1/2026-10/v1">>)),
+        ?assertNot(acked(O, <<"big/2026-10/v1">>)),
+        ?assert(acked(O, <<"k1/2026-10/v1">>)),
         %% Not acknowledged: a later put (a close again) takes it back in.
-        ok = tally_outbox:put(O, [{<<"big/2026-10/v1">>, <<"inv.x">>, Big},
+        ok = outbox_put(O, [{<<"big/2026-10/v1">>, <<"inv.x">>, Big},
                                   {<<"k1/2026-10/v1">>, <<"inv.x">>, <<"one">>}]),
         ok = wait_empty(O, 1500),
         {ok, Parked2} = file:read_file(filename:join(Dir, "parked.jsonl")),

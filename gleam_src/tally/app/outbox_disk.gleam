@@ -335,3 +335,14 @@ fn try(r: Result(a, e), next: fn(a) -> Result(b, e)) -> Result(b, e) {
     Error(e) -> Error(e)
   }
 }
+
+/// The error in words, for a log or a failed start.
+pub fn describe(error: OutboxError) -> String {
+  case error {
+    OutboxIo(action, path, files.NotFound) ->
+      "outbox: cannot " <> action <> " " <> path <> ": not found"
+    OutboxIo(action, path, files.Failed(reason)) ->
+      "outbox: cannot " <> action <> " " <> path <> ": " <> reason
+    BadBatch(path) -> "outbox: not a batch file: " <> path
+  }
+}

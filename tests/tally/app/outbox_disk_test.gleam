@@ -95,7 +95,7 @@ pub fn batches_and_the_memory_of_acknowledged_keys_test() {
   let o = ack(o, [last])
   expect.equal(length(wildcard(dir, "*.batch")), 2)
   expect.equal(disk.size(o), 7000)
-  let #(o, next) = peek(o, 1)
+  let #(_, next) = peek(o, 1)
   expect.equal(book.keys(next, []), ["c5001/*/m/total/2026-10/v1"])
   // Acknowledged keys live in one file per period and version, 16 bytes each.
   expect.equal(file_size(dir <> "/acked/2026-10-v1.acked"), 5000 * 16)
