@@ -6,11 +6,9 @@
 -module(tally_outbox_ffi).
 
 -export([json_string/1, key_parts/1, split_slash/1, safe_name/1, digest/1, digests/1, encode_items/1, decode_items/1,
-         encode_keys/1, decode_keys/1, list_dir/1, read_file/1, delete/1, write_durably/2,
-         append_durably/2, ensure_dir/1, sync_dir/1, closed_text/1, read_closed/1, now_ms/0, log_unknown/2]).
+         encode_keys/1, decode_keys/1, read_file/1, sync_dir/1, closed_text/1, read_closed/1, now_ms/0, log_unknown/2]).
 
 -type item() :: {item, binary(), binary(), binary()}.
--type file_error() :: not_found | {failed, binary()}.
 
 %% A JSON string, escaped as tally_core::written does: \" \\ \n \r \t, and
 %% \u00xx (lowercase hex) for the other control bytes. Most strings have
@@ -128,46 +126,27 @@ decode_keys(Bin) ->
         error:badarg -> {error, nil}
     end.
 
-%% File names in Dir, sorted.
--spec list_dir(binary()) -> {ok, [binary()]} | {error, file_error()}.
-list_dir(Dir) ->
-    case file:list_dir(Dir) of
-        {ok, Names} -> {ok, lists:sort([unicode:characters_to_binary(N) || N <- Names])};
-        {error, Reason} -> {error, file_error(Reason)}
-    end.
-
--spec read_file(binary()) -> {ok, binary()} | {error, file_error()}.
+%% A file's bytes, or the POSIX name of the error.
+-spec read_file(binary()) -> {ok, binary()} | {error, binary()}.
 read_file(Path) ->
     case file:read_file(Path) of
         {ok, Bin} -> {ok, Bin};
-        {error, Reason} -> {error, file_error(Reason)}
+        {error, Reason} -> {error, reason(Reason)}
     end.
 
--spec delete(binary()) -> {ok, nil} | {error, file_error()}.
-delete(Path) -> result(file:delete(Path)).
-
-%% Written to a temporary file, synced, renamed (tally_files).
--spec write_durably(binary(), iodata()) -> {ok, nil} | {error, file_error()}.
-write_durably(Path, Bytes) -> result(tally_files:write_durably(binary_to_list(Path), Bytes)).
-
-%% Appended and synced (tally_files).
--spec append_durably(binary(), iodata()) -> {ok, nil} | {error, file_error()}.
-append_durably(Path, Bytes) -> result(tally_files:append_durably(binary_to_list(Path), Bytes)).
-
-%% Makes Dir and its parents (tally_files' modes).
--spec ensure_dir(binary()) -> {ok, nil} | {error, file_error()}.
-ensure_dir(Dir) -> result(tally_files:ensure_dir(filename:join(Dir, "x"))).
-
 %% A rename is durable once its directory is synced.
--spec sync_dir(binary()) -> {ok, nil} | {error, file_error()}.
+-spec sync_dir(binary()) -> {ok, nil} | {error, binary()}.
 sync_dir(Dir) ->
     case prim_file:open(Dir, [read, directory]) of
         {ok, F} ->
             R = prim_file:sync(F),
             _ = prim_file:close(F),
-            result(R);
+            case R of
+                ok -> {ok, nil};
+                {error, Reason} -> {error, reason(Reason)}
+            end;
         {error, Reason} ->
-            {error, file_error(Reason)}
+            {error, reason(Reason)}
     end.
 
 %% The closed periods' record, `closed.term`: an Erlang term (as the Erlang
@@ -175,17 +154,19 @@ sync_dir(Dir) ->
 -spec closed_text([binary()]) -> binary().
 closed_text(Periods) -> iolist_to_binary(io_lib:format("~p.~n", [Periods])).
 
--spec read_closed(binary()) -> {ok, [binary()]} | {error, file_error()}.
+%% The periods, or why not: the POSIX name of a read error ("enoent"), or
+%% what is wrong with the text.
+-spec read_closed(binary()) -> {ok, [binary()]} | {error, binary()}.
 read_closed(Path) ->
     case file:consult(Path) of
         {ok, [List]} when is_list(List) ->
             case lists:all(fun is_binary/1, List) of
                 true -> {ok, List};
-                false -> {error, {failed, <<"not a list of periods">>}}
+                false -> {error, <<"not a list of periods">>}
             end;
-        {ok, _} -> {error, {failed, <<"not a list of periods">>}};
-        {error, enoent} -> {error, not_found};
-        {error, Reason} -> {error, {failed, unicode:characters_to_binary(file:format_error(Reason))}}
+        {ok, _} -> {error, <<"not a list of periods">>};
+        {error, Reason} when is_atom(Reason) -> {error, atom_to_binary(Reason)};
+        {error, Reason} -> {error, unicode:characters_to_binary(file:format_error(Reason))}
     end.
 
 %% Files named like batches the outbox cannot read by name: left alone,
@@ -198,9 +179,5 @@ log_unknown(Dir, Names) ->
 -spec now_ms() -> integer().
 now_ms() -> erlang:system_time(millisecond).
 
-result(ok) -> {ok, nil};
-result({error, Reason}) -> {error, file_error(Reason)}.
-
-file_error(enoent) -> not_found;
-file_error(Reason) when is_atom(Reason) -> {failed, atom_to_binary(Reason)};
-file_error(Reason) -> {failed, unicode:characters_to_binary(io_lib:format("~0p", [Reason]))}.
+reason(Reason) when is_atom(Reason) -> atom_to_binary(Reason);
+reason(Reason) -> unicode:characters_to_binary(io_lib:format("~0p", [Reason])).

@@ -1,44 +1,44 @@
-%% @doc Test support for the Gleam tests of tally/app (the outbox and the
-%% closer): text search, fresh temporary directories, file listings.
+%% @doc Test support for the Gleam tests of the application's modules
+%% (tests/tally/app): temporary directories, plain file calls and the
+%% `file_mode` setting, in the shapes Gleam reads.
 -module(tally_app_test_ffi).
 
--export([contains/2, tmp_dir/1, wildcard/2, file_size/1, write_file/2, read_text/1, kill/1]).
+-export([tmp_dir/0, mode_of/1, with_file_mode/2, symlink/2, write_file/2, read_file/1]).
 
--spec contains(binary(), binary()) -> boolean().
-contains(Text, Part) -> binary:match(Text, Part) =/= nomatch.
+-spec tmp_dir() -> binary().
+tmp_dir() -> list_to_binary(string:trim(os:cmd("mktemp -d -t tally-app-XXXXXX"))).
 
-%% A new empty directory under TMPDIR, its name starting with Prefix.
--spec tmp_dir(binary()) -> binary().
-tmp_dir(Prefix) ->
-    list_to_binary(string:trim(os:cmd("mktemp -d -t tally-" ++ binary_to_list(Prefix) ++ "-XXXXXX"))).
+%% The permission bits of the file at Path.
+-spec mode_of(binary()) -> non_neg_integer().
+mode_of(Path) ->
+    {ok, Info} = file:read_file_info(Path),
+    element(8, Info) band 8#777.
 
-%% The names in Dir matching Pattern, sorted.
--spec wildcard(binary(), binary()) -> [binary()].
-wildcard(Dir, Pattern) ->
-    lists:sort([list_to_binary(F) || F <- filelib:wildcard(binary_to_list(Pattern), binary_to_list(Dir))]).
-
-%% A file's size in bytes, -1 when it is missing.
--spec file_size(binary()) -> integer().
-file_size(Path) ->
-    case file:read_file_info(Path) of
-        {ok, Info} -> element(2, Info);
-        {error, _} -> -1
+%% Runs Body with the application's file_mode set to Mode ({some, M}) or unset (none).
+-spec with_file_mode({some, non_neg_integer()} | none, fun(() -> T)) -> T.
+with_file_mode(Mode, Body) ->
+    Old = application:get_env(tally, file_mode),
+    case Mode of
+        none -> application:unset_env(tally, file_mode);
+        {some, M} -> application:set_env(tally, file_mode, M)
+    end,
+    try Body()
+    after
+        case Old of
+            undefined -> application:unset_env(tally, file_mode);
+            {ok, M0} -> application:set_env(tally, file_mode, M0)
+        end
     end.
 
+-spec symlink(binary(), binary()) -> nil.
+symlink(Target, Link) -> ok = file:make_symlink(Target, Link), nil.
+
 -spec write_file(binary(), binary()) -> nil.
-write_file(Path, Bytes) ->
-    ok = file:write_file(Path, Bytes),
-    nil.
+write_file(Path, Bytes) -> ok = file:write_file(Path, Bytes), nil.
 
--spec read_text(binary()) -> binary().
-read_text(Path) ->
-    {ok, Bin} = file:read_file(Path),
-    Bin.
-
-%% Kills a process at once (no cleanup), unlinked first so the test lives.
--spec kill(pid()) -> nil.
-kill(Pid) ->
-    unlink(Pid),
-    Ref = monitor(process, Pid),
-    exit(Pid, kill),
-    receive {'DOWN', Ref, process, Pid, _} -> nil end.
+-spec read_file(binary()) -> {ok, binary()} | {error, nil}.
+read_file(Path) ->
+    case file:read_file(Path) of
+        {ok, Bytes} -> {ok, Bytes};
+        {error, _} -> {error, nil}
+    end.

@@ -14,7 +14,8 @@ import tally/pure/map
 
 /// Why an outbox operation failed: which file operation, on which path.
 pub type OutboxError {
-  OutboxIo(action: String, path: String, reason: files.FileError)
+  /// `reason` is the POSIX name (`"enospc"`).
+  OutboxIo(action: String, path: String, reason: String)
   /// A batch file whose bytes are not a batch (written by something else).
   BadBatch(path: String)
 }
@@ -29,7 +30,11 @@ pub opaque type Outbox {
 /// without the items acknowledged before a crash. Returns the names of
 /// `.batch` files it cannot read by name, left alone.
 pub fn open(dir: String) -> Result(#(Outbox, List(String)), OutboxError) {
-  use _ <- try(io("mkdir", acked_dir(dir), files.ensure_dir(acked_dir(dir))))
+  use _ <- try(io(
+    "mkdir",
+    acked_dir(dir),
+    files.ensure_dir(files.join(acked_dir(dir), "x")),
+  ))
   use names <- try(io("list", dir, files.list_dir(dir)))
   let found = book.recover(names)
   use _ <- try(delete_all(dir, found.unfinished))
@@ -93,7 +98,7 @@ fn write_batches(
   batches: List(book.NewBatch),
 ) -> #(Outbox, Result(Nil, OutboxError)) {
   case batches {
-    [] -> #(outbox, io("sync", outbox.dir, files.sync_dir(outbox.dir)))
+    [] -> #(outbox, io("sync", outbox.dir, sync_dir(outbox.dir)))
     [nb, ..rest] -> {
       let path = files.join(outbox.dir, nb.batch.file)
       case io("write", path, files.write_durably(path, book.encode(nb.items))) {
@@ -177,7 +182,9 @@ pub fn park(
   case book.parked_lines(outbox.book, keys, why) {
     [] -> #(outbox, Ok(Nil))
     lines ->
-      case io("append", path, files.append_durably(path, to_bits(lines))) {
+      case
+        io("append", path, files.append_durably(path, concat(to_bits(lines))))
+      {
         Ok(Nil) -> remove(outbox, keys)
         Error(e) -> #(outbox, Error(e))
       }
@@ -247,7 +254,7 @@ fn read_batch(
   name: String,
 ) -> Result(List(book.Item), OutboxError) {
   let path = files.join(dir, name)
-  use bytes <- try(io("read", path, files.read(path)))
+  use bytes <- try(io("read", path, read_file(path)))
   case book.decode(bytes) {
     Ok(items) -> Ok(items)
     Error(Nil) -> Error(BadBatch(path))
@@ -269,9 +276,9 @@ fn acked_set(
   group: String,
 ) -> Result(map.Map(BitArray, Bool), OutboxError) {
   let path = acked_path(dir, group)
-  case files.read(path) {
+  case read_file(path) {
     Ok(bytes) -> Ok(book.digest_set(bytes))
-    Error(files.NotFound) -> Ok(map.new())
+    Error("enoent") -> Ok(map.new())
     Error(e) -> Error(OutboxIo("read", path, e))
   }
 }
@@ -307,10 +314,14 @@ fn remember(
     [] -> Ok(Nil)
     [#(g, digests), ..rest] -> {
       let path = acked_path(dir, g)
-      let new = !files.is_file(path)
-      use _ <- try(io("append", path, files.append_durably(path, digests)))
+      let new = !files.exists(path)
+      use _ <- try(io(
+        "append",
+        path,
+        files.append_durably(path, concat(digests)),
+      ))
       use _ <- try(case new {
-        True -> io("sync", acked_dir(dir), files.sync_dir(acked_dir(dir)))
+        True -> io("sync", acked_dir(dir), sync_dir(acked_dir(dir)))
         False -> Ok(Nil)
       })
       remember(dir, rest)
@@ -321,7 +332,7 @@ fn remember(
 fn io(
   action: String,
   path: String,
-  result: Result(a, files.FileError),
+  result: Result(a, String),
 ) -> Result(a, OutboxError) {
   case result {
     Ok(x) -> Ok(x)
@@ -339,10 +350,19 @@ fn try(r: Result(a, e), next: fn(a) -> Result(b, e)) -> Result(b, e) {
 /// The error in words, for a log or a failed start.
 pub fn describe(error: OutboxError) -> String {
   case error {
-    OutboxIo(action, path, files.NotFound) ->
-      "outbox: cannot " <> action <> " " <> path <> ": not found"
-    OutboxIo(action, path, files.Failed(reason)) ->
+    OutboxIo(action, path, reason) ->
       "outbox: cannot " <> action <> " " <> path <> ": " <> reason
     BadBatch(path) -> "outbox: not a batch file: " <> path
   }
 }
+
+// A file's bytes; the POSIX name of what went wrong (`"enoent"`).
+@external(erlang, "tally_outbox_ffi", "read_file")
+fn read_file(path: String) -> Result(BitArray, String)
+
+// Syncs a directory: the renames and creations in it become durable.
+@external(erlang, "tally_outbox_ffi", "sync_dir")
+fn sync_dir(dir: String) -> Result(Nil, String)
+
+@external(erlang, "erlang", "list_to_bitstring")
+fn concat(pieces: List(BitArray)) -> BitArray

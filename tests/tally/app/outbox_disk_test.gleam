@@ -178,22 +178,22 @@ pub fn a_foreign_batch_file_is_an_error_test() {
   expect.equal(disk.size(o), 0)
 }
 
-@external(erlang, "tally_app_test_ffi", "tmp_dir")
+@external(erlang, "tally_outbox_test_ffi", "tmp_dir")
 fn tmp_dir(prefix: String) -> String
 
-@external(erlang, "tally_app_test_ffi", "wildcard")
+@external(erlang, "tally_outbox_test_ffi", "wildcard")
 fn wildcard(dir: String, pattern: String) -> List(String)
 
-@external(erlang, "tally_app_test_ffi", "file_size")
+@external(erlang, "tally_outbox_test_ffi", "file_size")
 fn file_size(path: String) -> Int
 
-@external(erlang, "tally_app_test_ffi", "write_file")
+@external(erlang, "tally_outbox_test_ffi", "write_file")
 fn write_file(path: String, bytes: BitArray) -> Nil
 
-@external(erlang, "tally_app_test_ffi", "read_text")
+@external(erlang, "tally_outbox_test_ffi", "read_text")
 fn read_text(path: String) -> String
 
-@external(erlang, "tally_app_test_ffi", "read_text")
+@external(erlang, "tally_outbox_test_ffi", "read_text")
 fn read_bytes(path: String) -> BitArray
 
 @external(erlang, "erlang", "integer_to_binary")

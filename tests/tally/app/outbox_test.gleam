@@ -53,14 +53,14 @@ pub fn an_outbox_that_cannot_open_its_directory_does_not_start_test() {
   expect.be_true(contains(why, dir <> "/file"), why)
 }
 
-@external(erlang, "tally_app_test_ffi", "tmp_dir")
+@external(erlang, "tally_outbox_test_ffi", "tmp_dir")
 fn tmp_dir(prefix: String) -> String
 
-@external(erlang, "tally_app_test_ffi", "kill")
+@external(erlang, "tally_outbox_test_ffi", "kill")
 fn kill(pid: process.Pid) -> Nil
 
-@external(erlang, "tally_app_test_ffi", "write_file")
+@external(erlang, "tally_outbox_test_ffi", "write_file")
 fn write_file(path: String, bytes: BitArray) -> Nil
 
-@external(erlang, "tally_app_test_ffi", "contains")
+@external(erlang, "tally_outbox_test_ffi", "contains")
 fn contains(text: String, part: String) -> Bool

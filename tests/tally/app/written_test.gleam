@@ -149,5 +149,5 @@ pub fn a_void_names_the_keys_parts_test() {
   )
 }
 
-@external(erlang, "tally_app_test_ffi", "contains")
+@external(erlang, "tally_outbox_test_ffi", "contains")
 fn contains(text: String, part: String) -> Bool
