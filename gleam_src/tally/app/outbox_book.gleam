@@ -12,6 +12,7 @@
 //// `PERIOD/vVERSION`), so a put skips a key acknowledged before, however long
 //// ago.
 
+import tally/app/json_text
 import tally/pure/bytes
 import tally/pure/map
 
@@ -271,24 +272,21 @@ fn parked(
       case map.get(wanted, i.key) {
         Ok(_) -> {
           let line =
-            "{\"key\":"
-            <> json_string(i.key)
-            <> ",\"payload\":"
-            <> json_string(i.payload)
-            <> ",\"reason\":"
-            <> json_string(why)
-            <> ",\"subject\":"
-            <> json_string(i.subject)
-            <> "}\n"
+            json_text.to_string(
+              json_text.JObject([
+                #("key", json_text.JString(i.key)),
+                #("payload", json_text.JString(i.payload)),
+                #("reason", json_text.JString(why)),
+                #("subject", json_text.JString(i.subject)),
+              ]),
+            )
+            <> "\n"
           parked(rest, wanted, why, [line, ..acc])
         }
         Error(Nil) -> parked(rest, wanted, why, acc)
       }
   }
 }
-
-@external(erlang, "tally_outbox_ffi", "json_string")
-fn json_string(text: String) -> String
 
 // Putting ---------------------------------------------------------------
 
