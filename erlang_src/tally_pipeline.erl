@@ -101,8 +101,13 @@ status() ->
     #{shards := N} = tally_config:get(),
     #{collectors => maps:from_list([{Name, tally_collector:stats(Pid)} || {Name, Pid} <- tally_collectors_sup:collectors()]),
       shards => [tally_shard:counters(tally_shard:name(I)) || I <- lists:seq(0, N - 1)],
-      publisher => tally_publisher:stats(tally_publisher),
+      publisher => publisher_stats(),
       closed => tally_closer:closed()}.
+
+%% The publisher's counts (tally/app/publisher) as the summary's map.
+publisher_stats() ->
+    {stats, Published, Failures, Waiting} = 'tally@app@publisher':stats('tally@app@publisher':registered()),
+    #{published => Published, failures => Failures, waiting => Waiting}.
 
 -spec close_period_for_gleam(binary()) -> {ok, tuple()} | {error, {pipeline_failed, binary()}}.
 close_period_for_gleam(Period) ->

@@ -5,7 +5,7 @@
 %%   ├── tally_outbox         the durable queue of invoice lines (Gleam: tally/app/outbox)
 %%   ├── tally_ingest_sup     (rest_for_one) shards, then tally_collectors_sup
 %%   ├── tally_closer         period close, on demand and on schedule
-%%   └── tally_publisher      outbox -> sink (NATS JetStream, or the file sink)
+%%   └── tally_publisher      outbox -> sink (NATS JetStream, or the file sink): tally/app/publisher
 %%
 %% one_for_one here because the children share nothing but files: a
 %% crashing publisher restarts alone and finds every unacknowledged item
@@ -36,12 +36,13 @@ init([]) ->
          #{id => tally_closer,
            start => {tally_closer, start_link, [Config]}},
          #{id => tally_publisher,
-           start => {tally_publisher, start_link, [#{name => tally_publisher, outbox => 'tally@app@outbox':registered(),
-                                                      sink => sink(Config)}]}}],
+           start => {'tally@app@publisher', start_link,
+                     [tally_bus_config:publisher(#{registered => true, outbox => 'tally@app@outbox':registered(),
+                                                   sink => sink(Config)})]}}],
     {ok, {Flags, Children}}.
 
 %% With no bus configured, the embedded default: a JSON Lines file.
 sink(#{bus := none, data_dir := Dir}) ->
-    {tally_sink_file, #{path => filename:join(Dir, "invoices.jsonl")}};
+    {file, filename:join(Dir, "invoices.jsonl")};
 sink(#{bus := Bus}) ->
-    {tally_sink_nats, Bus}.
+    {nats, Bus}.

@@ -80,7 +80,7 @@ retries_while_down() ->
     S2 = tally_nats_server:restart(S1),
     try
         ok = wait_empty(O, 1500),
-        {ok, C} = tally_nats:start_link(#{port => Port}),
+        C = tally_nats_server:client(#{port => Port}),
         timer:sleep(300),
         Read = tally_nats_server:read_stream(C, <<"INV">>, 3),
         %% A batch is published all at once: the stream's order is the arrival's.
@@ -109,7 +109,7 @@ over_max_payload() ->
             #{port => Port, stream => <<"INV">>, subjects => [<<"inv.>">>], create_stream => true,
               ping_interval => 200}}}),
         ok = wait_empty(O, 1500),
-        {ok, C} = tally_nats:start_link(#{port => Port}),
+        C = tally_nats_server:client(#{port => Port}),
         timer:sleep(300),
         Read = tally_nats_server:read_stream(C, <<"INV">>, 2),
         ?assertEqual([<<"one">>, <<"three">>], lists:sort([Payload || {_, Payload} <- Read])),

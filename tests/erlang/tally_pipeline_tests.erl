@@ -93,10 +93,10 @@ file_sink_lines(Dir) ->
     lists:sort(binary:split(Bin, <<"\n">>, [global, trim_all])).
 
 stream_lines(Server, Want) ->
-    {ok, C} = tally_nats:start_link(#{port => tally_nats_server:port(Server)}),
+    C = tally_nats_server:client(#{port => tally_nats_server:port(Server)}),
     timer:sleep(200),
     Read = tally_nats_server:read_stream(C, ?STREAM, Want),
-    tally_nats:stop(C),
+    'tally@app@nats':stop(C),
     lists:sort([P || {_, P} <- Read]).
 
 clean_run_to_the_file_sink_matches_the_command_line_test_() ->
@@ -160,7 +160,7 @@ full_disk_close() ->
         Full = fun(Path) -> _ = file:delete(Path), ok = file:make_symlink("/dev/full", Path) end,
         OutboxTmp = filename:join([Data, "outbox", "0000000000000000-17.batch.tmp"]),
         Full(OutboxTmp),
-        ?assertMatch({error, {outbox, {outbox_io, <<"write">>, _, {failed, <<"enospc">>}}}}, tally_pipeline:close_period(?PERIOD)),
+        ?assertMatch({error, {outbox, {outbox_io, <<"write">>, _, <<"enospc">>}}}, tally_pipeline:close_period(?PERIOD)),
         Full(OutboxTmp),
         {error, {pipeline_failed, Text}} = tally_pipeline:close_period_for_gleam(?PERIOD),
         ?assertNotEqual(nomatch, binary:match(Text, <<"enospc">>)),
@@ -236,10 +236,10 @@ closing_again_past_the_window() ->
     S = tally_nats_server:start(#{}),
     Dir = tmp_dir(),
     try
-        {ok, C} = tally_nats:start_link(#{port => tally_nats_server:port(S)}),
+        C = tally_nats_server:client(#{port => tally_nats_server:port(S)}),
         ok = tally_nats_server:wait_connected(C, 5000),
-        ok = tally_nats:create_stream(C, ?STREAM, #{subjects => [<<"tally.invoices">>], duplicate_window_ms => 300}),
-        tally_nats:stop(C),
+        {ok, nil} = 'tally@app@nats':create_stream(C, ?STREAM, [<<"tally.invoices">>], 300),
+        'tally@app@nats':stop(C),
         Env = env(Dir, (bus(S))#{create_stream => false}, 1048576),
         start(Env),
         try
