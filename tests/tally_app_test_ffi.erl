@@ -1,9 +1,11 @@
 %% @doc Test support for the Gleam tests of the application's modules
 %% (tests/tally/app): temporary directories, plain file calls and the
-%% `file_mode` setting, in the shapes Gleam reads.
+%% `file_mode` setting, in the shapes Gleam reads; a sys.config as written
+%% by an operator, from its text.
 -module(tally_app_test_ffi).
 
 -export([tmp_dir/0, mode_of/1, with_file_mode/2, symlink/2, write_file/2, read_file/1]).
+-export([env/1, nomatch/0]).
 
 -spec tmp_dir() -> binary().
 tmp_dir() -> list_to_binary(string:trim(os:cmd("mktemp -d -t tally-app-XXXXXX"))).
@@ -42,3 +44,15 @@ read_file(Path) ->
         {ok, Bytes} -> {ok, Bytes};
         {error, _} -> {error, nil}
     end.
+
+
+%% "[{shards, 0}, ...]" -> [{<<"shards">>, 0}, ...], as the application
+%% environment gives it to tally/app/config.
+-spec env(binary()) -> [{binary(), term()}].
+env(Text) ->
+    {ok, Tokens, _} = erl_scan:string(binary_to_list(Text) ++ "."),
+    {ok, Pairs} = erl_parse:parse_term(Tokens),
+    [{atom_to_binary(K), V} || {K, V} <- Pairs].
+
+-spec nomatch() -> nomatch.
+nomatch() -> nomatch.

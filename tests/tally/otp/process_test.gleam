@@ -3,6 +3,7 @@
 
 import tally/expect
 import tally/otp/dynamic
+import tally/otp/names
 import tally/otp/process
 
 pub fn a_message_sent_through_a_subject_is_received_once_test() {
@@ -312,3 +313,17 @@ fn exit_with(reason: dynamic.Dynamic) -> Nil
 
 @external(erlang, "tally_otp_test_ffi", "isolated")
 fn isolated(body: fn() -> Nil) -> Nil
+
+pub fn a_fixed_name_is_the_atom_the_rest_of_the_system_uses_test() {
+  use <- isolated
+  let name = names.fixed("tally_process_test_fixed")
+  expect.equal(names.to_string(name), "tally_process_test_fixed")
+  let assert Ok(Nil) = process.register(process.self(), name)
+  expect.equal(
+    whereis(atom("tally_process_test_fixed")),
+    dynamic.from(process.self()),
+  )
+}
+
+@external(erlang, "erlang", "whereis")
+fn whereis(name: dynamic.Dynamic) -> dynamic.Dynamic
