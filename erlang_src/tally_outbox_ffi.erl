@@ -6,7 +6,8 @@
 -module(tally_outbox_ffi).
 
 -export([json_string/1, key_parts/1, split_slash/1, safe_name/1, digest/1, digests/1, encode_items/1, decode_items/1,
-         encode_keys/1, decode_keys/1, read_file/1, sync_dir/1, closed_text/1, read_closed/1, now_ms/0, log_unknown/2]).
+         encode_keys/1, decode_keys/1, read_file/1, sync_dir/1, closed_text/1, read_closed/1, now_ms/0, log_unknown/2,
+         read_to_end/0, close_shards/4, printed/1]).
 
 -type item() :: {item, binary(), binary(), binary()}.
 
@@ -175,6 +176,25 @@ read_closed(Path) ->
 log_unknown(Dir, Names) ->
     logger:warning(#{msg => "outbox: files not named SEQ-COUNT.batch left alone", dir => Dir, files => Names}),
     nil.
+
+%% The pipeline's sources read to their end (before a close).
+-spec read_to_end() -> {ok, nil} | {error, term()}.
+read_to_end() ->
+    case tally_pipeline:read_to_end() of
+        ok -> {ok, nil};
+        {error, Reason} -> {error, Reason}
+    end.
+
+%% Each shard 0..Shards-1 bills its customers, at once (tally_shard); the
+%% results in shard order, each the invoice in the written form
+%% (tally/app/written) or the shard's reason.
+-spec close_shards(pos_integer(), binary(), binary(), non_neg_integer()) -> [{ok, tuple()} | {error, term()}].
+close_shards(Shards, Period, Plans, Version) ->
+    tally_shard:close_period(Shards, Period, Plans, Version).
+
+%% A foreign reason (an engine's, a shard's) as text, for a log line.
+-spec printed(term()) -> binary().
+printed(Term) -> unicode:characters_to_binary(io_lib:format("~0p", [Term])).
 
 -spec now_ms() -> integer().
 now_ms() -> erlang:system_time(millisecond).

@@ -11,9 +11,23 @@
 
 %% Closes and bills the period; its invoice lines are in the outbox when
 %% this returns (the publisher sends them on).
--spec close_period(binary()) -> {ok, tally_closer:summary()} | {error, term()}.
+-type summary() :: #{period := binary(), lines := non_neg_integer(), voids := non_neg_integer(),
+                     customers := #{binary() => #{currency := binary(), amount_minor := integer(),
+                                                  lines := pos_integer()}},
+                     unbilled := [binary()]}.
+
+%% The closer (tally/app/closer) closes the period; its summary as a map.
+-spec close_period(binary()) -> {ok, summary()} | {error, term()}.
 close_period(Period) when is_binary(Period) ->
-    tally_closer:close_period(Period).
+    case 'tally@app@closer':close_period('tally@app@closer':registered(), Period) of
+        {ok, {close_summary, P, Lines, Voids, Customers, Unbilled}} ->
+            {ok, #{period => P, lines => Lines, voids => Voids, unbilled => Unbilled,
+                   customers => maps:map(fun(_, {customer_total, Cur, Amount, N}) ->
+                                                 #{currency => Cur, amount_minor => Amount, lines => N}
+                                         end, Customers)}};
+        {error, _} = Error ->
+            Error
+    end.
 
 %% Every collector reads what its source holds now and hands it over. A
 %% collector, or the collectors' supervisor, that restarts meanwhile (a
@@ -102,7 +116,7 @@ status() ->
     #{collectors => maps:from_list([{Name, tally_collector:stats(Pid)} || {Name, Pid} <- tally_collectors_sup:collectors()]),
       shards => [tally_shard:counters(tally_shard:name(I)) || I <- lists:seq(0, N - 1)],
       publisher => publisher_stats(),
-      closed => tally_closer:closed()}.
+      closed => 'tally@app@closer':closed('tally@app@closer':registered())}.
 
 %% The publisher's counts (tally/app/publisher) as the summary's map.
 publisher_stats() ->

@@ -73,11 +73,11 @@ snapshot(Shard) -> gen_server:call(Shard, snapshot, 60000).
 %% Closes a period (`<<"2026-10">>`) in each of the shards 0..Shards-1 at
 %% once (each on its own dirty scheduler with the NIF); each bills the
 %% customers `tally_core::shard::shard_of` gives it, snapshots, and answers
-%% with its lines in the written form (tally_invoice:written/1). The
+%% with its lines in the written form (tally/app/written's `written`). The
 %% results come in shard order. No timeout: the work grows with the usage;
 %% a shard that dies answers with its exit reason.
 -spec close_period(pos_integer(), binary(), binary(), non_neg_integer()) ->
-          [{ok, tally_invoice:written()} | {error, term()}].
+          [{ok, tuple()} | {error, term()}].
 close_period(Shards, Period, Plans, Version) ->
     Requests = [gen_server:send_request(name(I), {close_period, Period, Plans, Version, I, Shards})
                 || I <- lists:seq(0, Shards - 1)],
@@ -185,7 +185,7 @@ handle_call({close_period, Period, Plans, Version, Shard, Shards}, _From,
             case write_snapshot(State) of
                 ok ->
                     %% Written here: the shards format their lines at once.
-                    {reply, {ok, tally_invoice:written(Invoice)}, State#state{dirty = false}};
+                    {reply, {ok, 'tally@app@written':written(Invoice)}, State#state{dirty = false}};
                 {error, Reason} ->
                     %% A full disk: the close fails and says why (closing again is harmless).
                     {reply, {error, {snapshot, State#state.index, Reason}}, State}

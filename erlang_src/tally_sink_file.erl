@@ -41,10 +41,10 @@ publish(Items, #sink{path = Path, seen = Seen} = Sink) ->
     end.
 
 %% An invoice line's item key is its key and version
-%% (`tally_invoice:msg_id/2`): a reissue's lines are new to the file.
+%% (tally/app/written's `msg_id`): a reissue's lines are new to the file.
 keys(Bin) ->
     maps:from_list([{item_key(M), true} || Line <- binary:split(Bin, <<"\n">>, [global, trim_all]),
                                            {ok, #{<<"key">> := _} = M} <- [tally_json:decode(Line)]]).
 
-item_key(#{<<"key">> := K, <<"version">> := V}) when is_integer(V) -> tally_invoice:msg_id(K, V);
+item_key(#{<<"key">> := K, <<"version">> := V}) when is_integer(V) -> 'tally@app@written':msg_id(K, V);
 item_key(#{<<"key">> := K}) -> K.

@@ -1,6 +1,6 @@
 %% @doc The bus sink: each item is published to its subject on NATS
 %% JetStream with `Nats-Msg-Id` set to its key (an invoice line's key and
-%% version, `tally_invoice:msg_id/1`) and `Tally-Schema` to the schema of
+%% version, `tally/app/written's `msg_id``) and `Tally-Schema` to the schema of
 %% the payload (contract/invoice_line.v1.schema.json), and counts as acknowledged
 %% when the stream's ack arrives; a batch is published all at once. A retry within the stream's duplicate
 %% window is dropped by the server. The NATS client is linked to the
@@ -36,7 +36,7 @@ publish(Items, #sink{client = C} = Sink) ->
     %% the client multiplexes the acks); each key acked counts, whatever
     %% happened to the others.
     Self = self(),
-    Headers = [{<<"Tally-Schema">>, tally_invoice:schema()}],
+    Headers = [{<<"Tally-Schema">>, 'tally@app@written':schema()}],
     Waiters = [{Key, spawn_link(fun() -> Self ! {self(), tally_nats:js_publish(C, Subject, Key, Headers, Payload)} end)}
                || {Key, Subject, Payload} <- Items],
     Results = [{Key, receive {Pid, R} -> R end} || {Key, Pid} <- Waiters],

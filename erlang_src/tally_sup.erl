@@ -4,7 +4,7 @@
 %%   ├── tally_port_default   the engine as a port (tally_port_sup), for the `port` backend
 %%   ├── tally_outbox         the durable queue of invoice lines (Gleam: tally/app/outbox)
 %%   ├── tally_ingest_sup     (rest_for_one) shards, then tally_collectors_sup
-%%   ├── tally_closer         period close, on demand and on schedule
+%%   ├── tally_closer         period close, on demand and on schedule (Gleam: tally/app/closer)
 %%   └── tally_publisher      outbox -> sink (NATS JetStream, or the file sink): tally/app/publisher
 %%
 %% one_for_one here because the children share nothing but files: a
@@ -34,7 +34,7 @@ init([]) ->
          #{id => tally_ingest_sup, type => supervisor,
            start => {tally_ingest_sup, start_link, [Config]}},
          #{id => tally_closer,
-           start => {tally_closer, start_link, [Config]}},
+           start => {'tally@app@closer', start_link, [closer_settings(Config)]}},
          #{id => tally_publisher,
            start => {'tally@app@publisher', start_link,
                      [tally_bus_config:publisher(#{registered => true, outbox => 'tally@app@outbox':registered(),
@@ -46,3 +46,14 @@ sink(#{bus := none, data_dir := Dir}) ->
     {file, filename:join(Dir, "invoices.jsonl")};
 sink(#{bus := Bus}) ->
     {nats, Bus}.
+
+%% The closer's settings (tally/app/closer's Settings) from the config map.
+closer_settings(#{data_dir := Dir, plans := Plans, shards := Shards, invoice_version := Version,
+                  subject := Subject} = Config) ->
+    Schedule = case maps:get(close, Config, none) of
+                   #{grace_ms := Grace, check_ms := Check} -> {some, {close, Grace, Check}};
+                   none -> none
+               end,
+    {settings, unicode:characters_to_binary(Dir),
+     case Plans of none -> none; _ -> {some, unicode:characters_to_binary(Plans)} end,
+     Shards, Version, Subject, Schedule, 'tally@app@outbox':registered()}.

@@ -21,6 +21,20 @@ outbox_size(O) -> 'tally@app@outbox':size(O).
 
 acked(O, Key) -> {ok, Acked} = 'tally@app@outbox':acked(O, Key), Acked.
 
+%% The file sink keeps each key and version once: a reissue's lines are
+%% new to the file, a line written before is not written again.
+the_file_sink_keeps_each_key_and_version_once_test() ->
+    Dir = tmp_dir(),
+    Path = filename:join(Dir, "invoices.jsonl"),
+    Line = fun(V) -> <<"{\"key\":\"a/*/m/total/2026-10\",\"version\":", (integer_to_binary(V))/binary, "}">> end,
+    Item = fun(V) -> {'tally@app@written':msg_id(<<"a/*/m/total/2026-10">>, V), <<"s">>, Line(V)} end,
+    {ok, S} = tally_sink_file:init(#{path => Path}),
+    {ok, _, _} = tally_sink_file:publish([Item(1)], S),
+    %% A new sink reads the file back: version 1 is there, version 2 is new.
+    {ok, S2} = tally_sink_file:init(#{path => Path}),
+    {ok, _, _} = tally_sink_file:publish([Item(1), Item(2)], S2),
+    ?assertEqual(<<(Line(1))/binary, "\n", (Line(2))/binary, "\n">>, element(2, file:read_file(Path))).
+
 publisher_drains_into_the_file_sink_once_per_key_test() ->
     Dir = tmp_dir(),
     Sink = filename:join(Dir, "invoices.jsonl"),

@@ -20,6 +20,7 @@ import tally/app/outbox_book as book
 import tally/app/outbox_disk as disk
 import tally/option
 import tally/otp/actor
+import tally/otp/names
 import tally/otp/process
 
 /// A request to the outbox.
@@ -87,12 +88,8 @@ pub fn registered() -> process.Subject(Message) {
 }
 
 fn app_name() -> process.Name(Message) {
-  fixed_name("tally_outbox")
+  names.fixed("tally_outbox")
 }
-
-// A name written in the program, never from input.
-@external(erlang, "tally_otp_ffi", "name_from_atom_text")
-fn fixed_name(text: String) -> process.Name(Message)
 
 fn builder(
   dir: String,
