@@ -2,7 +2,7 @@
 %% (tests/tally/app): text search, fresh temporary directories, file listings.
 -module(tally_outbox_test_ffi).
 
--export([contains/2, tmp_dir/1, wildcard/2, file_size/1, write_file/2, read_text/1, kill/1]).
+-export([contains/2, tmp_dir/1, wildcard/2, file_size/1, write_file/2, read_text/1, kill/1, plans_without/3]).
 
 -spec contains(binary(), binary()) -> boolean().
 contains(Text, Part) -> binary:match(Text, Part) =/= nomatch.
@@ -42,3 +42,11 @@ kill(Pid) ->
     Ref = monitor(process, Pid),
     exit(Pid, kill),
     receive {'DOWN', Ref, process, Pid, _} -> nil end.
+
+%% A copy of the plans file at Plans, at To, without Customer's plan.
+-spec plans_without(binary(), binary(), binary()) -> nil.
+plans_without(Plans, Customer, To) ->
+    {ok, Bin} = file:read_file(Plans),
+    {ok, #{<<"customers">> := Customers} = Doc} = tally_json:decode(Bin),
+    ok = file:write_file(To, tally_json:encode(Doc#{<<"customers">> := maps:remove(Customer, Customers)})),
+    nil.
