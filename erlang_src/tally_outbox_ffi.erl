@@ -5,7 +5,7 @@
 %% anything (tally/app/outbox_book and tally/app/close_plan do).
 -module(tally_outbox_ffi).
 
--export([json_string/1, key_parts/1, split_slash/1, safe_name/1, digest/1, digests/1, encode_items/1, decode_items/1,
+-export([json_string/1, key_parts/1, split_slash/1, safe_name/1, digest/1, digests/1, digests_among/2, encode_items/1, decode_items/1,
          encode_keys/1, decode_keys/1, read_file/1, sync_dir/1, closed_text/1, read_closed/1, now_ms/0, log_unknown/2,
          read_to_end/0, close_shards/4, printed/1]).
 
@@ -89,6 +89,21 @@ digest(Key) ->
 digests(Bin) ->
     Whole = byte_size(Bin) - byte_size(Bin) rem 16,
     maps:from_keys([D || <<D:16/binary>> <= binary:part(Bin, 0, Whole)], true).
+
+%% Of the Wanted digests, those in an `acked` file's bytes: a scan that
+%% holds no more than Wanted, however large the file (a restart checks its
+%% oldest batch's keys against the whole memory of a period).
+-spec digests_among(binary(), #{binary() => true}) -> #{binary() => true}.
+digests_among(_Bin, Wanted) when map_size(Wanted) =:= 0 -> #{};
+digests_among(Bin, Wanted) -> among(Bin, Wanted, #{}).
+
+among(<<D:16/binary, Rest/binary>>, Wanted, Found) ->
+    case is_map_key(D, Wanted) of
+        true -> among(Rest, Wanted, Found#{D => true});
+        false -> among(Rest, Wanted, Found)
+    end;
+among(_Partial, _Wanted, Found) ->
+    Found.
 
 %% A batch file's bytes: the items as `[{Key, Subject, Payload}]` in the
 %% external term format (the format the Erlang outbox wrote, so an outbox

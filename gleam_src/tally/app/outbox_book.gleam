@@ -568,6 +568,29 @@ pub fn digest(key: String) -> BitArray
 @external(erlang, "tally_outbox_ffi", "digests")
 pub fn digest_set(file: BitArray) -> map.Map(BitArray, Bool)
 
+/// Of `wanted`, the digests in an `acked` file's bytes (a scan that holds
+/// no more than `wanted`, however long the file).
+@external(erlang, "tally_outbox_ffi", "digests_among")
+pub fn digests_among(
+  file: BitArray,
+  wanted: map.Map(BitArray, Bool),
+) -> map.Map(BitArray, Bool)
+
+/// The keys' digests, as a set.
+pub fn digests_of(keys: List(String)) -> map.Map(BitArray, Bool) {
+  digests_loop(keys, map.new())
+}
+
+fn digests_loop(
+  keys: List(String),
+  acc: map.Map(BitArray, Bool),
+) -> map.Map(BitArray, Bool) {
+  case keys {
+    [] -> acc
+    [k, ..rest] -> digests_loop(rest, map.put(acc, digest(k), True))
+  }
+}
+
 /// The acknowledged keys' digests by group (groups sorted, digests in the
 /// keys' order): what to append to each group's `acked` file.
 pub fn to_remember(keys: List(String)) -> List(#(String, List(BitArray))) {

@@ -230,8 +230,11 @@ fn load_head(outbox: Outbox, filter: Bool) -> Result(Outbox, OutboxError) {
       use items <- try(read_batch(outbox.dir, batch.file))
       use items <- try(case filter {
         False -> Ok(items)
+        // Only the head's digests are looked for: a restart holds no
+        // more than one batch's worth of the memory of acknowledged keys.
         True -> {
-          use acked <- try(acked_sets(outbox.dir, book.groups(items)))
+          let wanted = book.digests_of(book.keys(items, []))
+          use acked <- try(acked_among(outbox.dir, book.groups(items), wanted))
           Ok(book.not_acked(items, acked))
         }
       })
@@ -300,6 +303,26 @@ fn acked_sets_loop(
     [g, ..rest] -> {
       use set <- try(acked_set(dir, g))
       acked_sets_loop(dir, rest, map.put(acc, g, set))
+    }
+  }
+}
+
+fn acked_among(
+  dir: String,
+  groups: List(String),
+  wanted: map.Map(BitArray, Bool),
+) -> Result(map.Map(String, map.Map(BitArray, Bool)), OutboxError) {
+  case groups {
+    [] -> Ok(map.new())
+    [g, ..rest] -> {
+      let path = acked_path(dir, g)
+      use found <- try(case read_file(path) {
+        Ok(bytes) -> Ok(book.digests_among(bytes, wanted))
+        Error("enoent") -> Ok(map.new())
+        Error(e) -> Error(OutboxIo("read", path, e))
+      })
+      use others <- try(acked_among(dir, rest, wanted))
+      Ok(map.put(others, g, found))
     }
   }
 }

@@ -191,6 +191,11 @@ pub fn groups_and_digests_of_acknowledged_keys_test() {
     book.digest("c/2026-10/v1"):bits,
     "partial":utf8,
   >>
+  let wanted = book.digests_of(["a/2026-10/v1", "b/2026-10/v1"])
+  expect.equal(map.sorted_pairs(book.digests_among(bytes, wanted)), [
+    #(book.digest("a/2026-10/v1"), True),
+  ])
+  expect.equal(map.size(book.digests_among(bytes, map.new())), 0)
   let set = book.digest_set(bytes)
   expect.equal(map.size(set), 2)
   expect.be_true(book.is_acked("c/2026-10/v1", set), "c acknowledged")
