@@ -30,7 +30,7 @@ main([Input, Dedup, Shards, Backend]) ->
     #{shards := Counters} = tally_pipeline:status(),
     Written = lists:sum([maps:get(snapshot_bytes, C) || C <- Counters]),
     Snapshots = lists:sum([maps:get(snapshots, C) || C <- Counters]),
-    ok = tally_ingest_sup:snapshot_all(),
+    nil = 'tally@app@ingest_supervisor':snapshot_all(),
     Final = lists:sum([filelib:file_size(F) || F <- filelib:wildcard(filename:join([Dir, "data", "shards", "*.snapshot"]))]),
     Bytes = filelib:file_size(Input),
     io:format("input ~.1f MB, dedup ~s, ~s shards, ~s: ingest ~.1f s, ~.1f MB/s, events ~b, peak RSS ~b MB, "

@@ -46,7 +46,9 @@ outbox(N) ->
     {Put, {ok, nil}} = timer:tc(fun() -> 'tally@app@outbox':put(O, Items) end),
     {Again, {ok, nil}} = timer:tc(fun() -> 'tally@app@outbox':put(O, Items) end),
     T0 = erlang:monotonic_time(microsecond),
-    {ok, _P} = tally_publisher:start_link(#{outbox => O, sink => {tally_sink_file, #{path => filename:join(Dir, "invoices.jsonl")}}}),
+    %% tally/app/publisher.Config(outbox, FileSink(path), batch, registered)
+    Config = {config, O, {file_sink, list_to_binary(filename:join(Dir, "invoices.jsonl"))}, 5000, false},
+    {ok, _P} = 'tally@app@publisher':start(Config),
     wait_empty(O),
     Drain = erlang:monotonic_time(microsecond) - T0,
     io:format("~noutbox: put ~b lines (~.1f MB) in ~.2f s (~b lines/s); the same put again ~.2f s; "
@@ -105,7 +107,7 @@ same_lines(A, B) ->
     end.
 
 job_in_fresh_vm(File, Plans, DataDir) ->
-    Ebins = [filename:dirname(code:which(M)) || M <- [tally_app, ?MODULE]],
+    Ebins = [filename:dirname(code:which(M)) || M <- ['tally@app@application', ?MODULE]],
     Arg = lists:flatten(io_lib:format("~p", [#{file => File, plans => Plans, data_dir => DataDir,
                                                 shards => list_to_integer(os:getenv("SHARDS", "4")),
                                                 backend => list_to_atom(os:getenv("BACKEND", "nif"))}])),

@@ -25,7 +25,7 @@
 %%          {close, #{grace_ms => 86400000, check_ms => 60000}},   % or none
 %%          {bus, none},                         % or #{host, port, user, stream, subjects, subject, create_stream,
 %%                                               %       tls => #{cacertfile, certfile, keyfile, server_name}}
-%%          {file_mode, 8#600}                   % mode of the files tally creates (tally_files)
+%%          {file_mode, 8#600}                   % mode of the files tally creates (tally/app/files)
 %%         ]}
 %% '''
 -module(tally_config).

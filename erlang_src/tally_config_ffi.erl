@@ -4,7 +4,7 @@
 %% split a NATS URL. No atom is made here: keys come back as text.
 -module(tally_config_ffi).
 
--export([app_env/0, os_env/1, term/1, describe/1, parse_int/1, split_url/1, absname/2]).
+-export([app_env/0, os_env/1, term/1, describe/1, parse_int/1, split_url/1, absname/2, put_current/2, get_current/1]).
 
 -spec app_env() -> [{binary(), term()}].
 app_env() ->
@@ -71,3 +71,15 @@ split_url(Text) ->
 
 -spec absname(binary(), binary()) -> binary().
 absname(Path, Base) -> unicode:characters_to_binary(filename:absname(Path, Base)).
+
+%% The running system's configuration, read by many, written at each start
+%% of the tree: a persistent term.
+-spec put_current(term(), term()) -> nil.
+put_current(Key, Config) -> persistent_term:put(Key, Config), nil.
+
+-spec get_current(term()) -> {ok, term()} | {error, nil}.
+get_current(Key) ->
+    case persistent_term:get(Key, undefined) of
+        undefined -> {error, nil};
+        Config -> {ok, Config}
+    end.

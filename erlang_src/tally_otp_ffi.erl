@@ -10,11 +10,11 @@
 -module(tally_otp_ffi).
 -compile({no_auto_import, [monitor/2, link/1, unlink/1, register/2, unregister/1, whereis/1]}).
 
--export([new_subject/0, send/2, subject_owner/1, new_selector/0, insert/3, map_selector/2, merge_selector/2,
+-export([new_subject/0, named_subject/1, subject_tag/1, send/2, subject_owner/1, new_selector/0, insert/3, map_selector/2, merge_selector/2,
          select/2, select_forever/1, monitor/1, demonitor/1, trap_exits/1, send_after/3, cancel_timer/1,
          sleep/1, kill/1, send_exit/2, link/1, unlink/1, unlink_flush/1, is_alive/1, spawn_linked/1,
          spawn_unlinked/1, new_name/1, name_from_atom_text/1, register/2, unregister/1, whereis/1,
-         exit_raw/1, callee_down/1, callee_timeout/1, exit_normal/0, exit_abnormal/1, infinity/0,
+         exit_raw/1, callee_down/1, callee_timeout/1, exit_normal/0, exit_abnormal/1,
          select_other/2, select_record/4, select_monitors/2, select_specific_monitor/3,
          select_trapped_exits/2, select_exit_from/3, with_fallback/2, supervisor_flags/3, child_spec/5,
          start_supervisor/2, raw_exit_reason/1, system_atom/0, answer_system/2, identity/1, name_text/1, log_unexpected/1, pid_text/1]).
@@ -24,6 +24,14 @@
 
 -spec new_subject() -> subject().
 new_subject() -> {subject, self(), make_ref()}.
+
+-spec named_subject(atom()) -> subject().
+named_subject(Name) -> {named_subject, Name}.
+
+%% What a subject's messages are tagged with: its reference, or its name.
+-spec subject_tag(subject()) -> reference() | atom().
+subject_tag({subject, _, Tag}) -> Tag;
+subject_tag({named_subject, Name}) -> Name.
 
 %% A subject's message is {Tag, Message}: the tag tells which subject it
 %% came through, so one mailbox serves many typed subjects.
@@ -223,9 +231,6 @@ exit_normal() -> normal.
 -spec exit_abnormal(binary()) -> {abnormal, binary()}.
 exit_abnormal(Reason) -> {abnormal, Reason}.
 
--spec infinity() -> infinity.
-infinity() -> infinity.
-
 -spec identity(term()) -> term().
 identity(X) -> X.
 
@@ -273,6 +278,6 @@ system_atom() -> system.
 %% The sys messages an actor answers: get_state (for a look from the
 %% shell); anything else is answered `{error, unsupported}`, not left
 %% unanswered.
--spec answer_system({system, gen:from(), term()}, term()) -> nil.
+-spec answer_system({system, {pid(), term()}, term()}, term()) -> nil.
 answer_system({system, From, get_state}, State) -> gen:reply(From, State), nil;
 answer_system({system, From, _Other}, _State) -> gen:reply(From, {error, unsupported}), nil.

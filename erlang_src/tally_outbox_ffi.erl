@@ -7,7 +7,7 @@
 
 -export([json_string/1, key_parts/1, split_slash/1, safe_name/1, digest/1, digests/1, digests_among/2, encode_items/1, decode_items/1,
          encode_keys/1, decode_keys/1, read_file/1, sync_dir/1, closed_text/1, read_closed/1, now_ms/0, log_unknown/2,
-         read_to_end/0, close_shards/4, printed/1]).
+         read_to_end/0, printed/1]).
 
 -type item() :: {item, binary(), binary(), binary()}.
 
@@ -199,13 +199,6 @@ read_to_end() ->
         ok -> {ok, nil};
         {error, Reason} -> {error, Reason}
     end.
-
-%% Each shard 0..Shards-1 bills its customers, at once (tally_shard); the
-%% results in shard order, each the invoice in the written form
-%% (tally/app/written) or the shard's reason.
--spec close_shards(pos_integer(), binary(), binary(), non_neg_integer()) -> [{ok, tuple()} | {error, term()}].
-close_shards(Shards, Period, Plans, Version) ->
-    tally_shard:close_period(Shards, Period, Plans, Version).
 
 %% A foreign reason (an engine's, a shard's) as text, for a log line.
 -spec printed(term()) -> binary().

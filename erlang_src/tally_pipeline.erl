@@ -42,28 +42,25 @@ sync() ->
     sync(?SYNC_ATTEMPTS).
 
 sync(Attempts) ->
-    try tally_collectors_sup:collectors() of
-        Collectors -> sync_each([Name || {Name, _} <- Collectors], Attempts)
+    try 'tally@app@collectors_supervisor':sources() of
+        Sources -> sync_each(Sources, Attempts)
     catch
         exit:Why -> again(fun sync/1, Attempts, {collectors, Why})
     end.
 
+%% Each collector by its source's index (tally@app@collector): one that is
+%% not running, or stops meanwhile, exits the call; it is asked again.
 sync_each([], _Attempts) ->
     ok;
-sync_each([Name | Rest] = Names, Attempts) ->
-    Result = try tally_collectors_sup:collectors() of
-                 Collectors ->
-                     case lists:keyfind(Name, 1, Collectors) of
-                         {_, Pid} when is_pid(Pid) ->
-                             try tally_collector:sync(Pid) catch exit:Down -> {restarted, Down} end;
-                         _ -> {restarted, not_running}
-                     end
+sync_each([{Name, Index} | Rest] = Sources, Attempts) ->
+    Result = try 'tally@app@collector':sync(Index) of
+                 nil -> ok
              catch
-                 exit:Gone -> {restarted, {collectors, Gone}}
+                 exit:Down -> {restarted, Down}
              end,
     case Result of
         ok -> sync_each(Rest, Attempts);
-        {restarted, Why} -> again(fun(A) -> sync_each(Names, A) end, Attempts, {collector_sync, Name, Why})
+        {restarted, Why} -> again(fun(A) -> sync_each(Sources, A) end, Attempts, {collector_sync, Name, Why})
     end.
 
 %% Once more after 100 ms, while the ingest supervisor is there to restart things.
@@ -82,12 +79,13 @@ again(Fun, Attempts, Why) ->
 %% A collector that stops meanwhile is an error (it restarts; try again).
 -spec read_to_end() -> ok | {error, {read_to_end, binary(), term()}}.
 read_to_end() ->
-    lists:foldl(fun({Name, Pid}, ok) ->
-                        try tally_collector:read_to_end(Pid)
+    lists:foldl(fun({Name, Index}, ok) ->
+                        try 'tally@app@collector':read_to_end(Index) of
+                            nil -> ok
                         catch exit:Reason -> {error, {read_to_end, Name, Reason}}
                         end;
                    (_, Error) -> Error
-                end, ok, tally_collectors_sup:collectors()).
+                end, ok, 'tally@app@collectors_supervisor':sources()).
 
 %% Waits until the outbox is empty (everything published and acknowledged).
 %% The wait grows with the work: it fails only when nothing was published
@@ -113,10 +111,22 @@ drain_while_moving(Last, Since, StallMs) ->
 -spec status() -> map().
 status() ->
     #{shards := N} = tally_config:get(),
-    #{collectors => maps:from_list([{Name, tally_collector:stats(Pid)} || {Name, Pid} <- tally_collectors_sup:collectors()]),
-      shards => [tally_shard:counters(tally_shard:name(I)) || I <- lists:seq(0, N - 1)],
+    Running = [Name || {Name, _} <- 'tally@app@collectors_supervisor':collectors()],
+    #{collectors => maps:from_list([{Name, collector_stats('tally@app@collector':stats(I))}
+                                    || {Name, I} <- 'tally@app@collectors_supervisor':sources(), lists:member(Name, Running)]),
+      shards => [shard_counters('tally@app@shard':counters(I)) || I <- lists:seq(0, N - 1)],
       publisher => publisher_stats(),
       closed => 'tally@app@closer':closed('tally@app@closer':registered())}.
+
+%% The Gleam actors' records (tally/app/collector Stats, tally/app/shard
+%% ShardCounters) as the maps status/0 has always given.
+collector_stats({stats, Records, Events, Rejected, Skipped, Failures}) ->
+    #{records => Records, events => Events, rejected => Rejected, skipped => Skipped, failures => Failures}.
+
+shard_counters({ok, {shard_counters, Applied, Duplicates, Late, Snapshots, Bytes}}) ->
+    #{applied => Applied, duplicates => Duplicates, late => Late, snapshots => Snapshots, snapshot_bytes => Bytes};
+shard_counters({error, _} = Error) ->
+    Error.
 
 %% The publisher's counts (tally/app/publisher) as the summary's map.
 publisher_stats() ->

@@ -81,7 +81,8 @@ with_logical(_Op, _Value, Logical) -> Logical.
 journal_args(T, aggregator_load, {Path}) ->
     Dir = checkpoint_dir(T),
     Copy = filename:join(Dir, "load-" ++ integer_to_list(erlang:unique_integer([positive])) ++ ".snap"),
-    case tally_files:ensure_dir(Copy) =:= ok andalso file:copy(Path, Copy) of
+    case 'tally@app@files':ensure_dir(unicode:characters_to_binary(Copy)) =:= {ok, nil}
+         andalso file:copy(Path, Copy) of
         {ok, _} ->
             {unicode:characters_to_binary(Copy)};
         Failed ->

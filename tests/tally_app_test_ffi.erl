@@ -5,7 +5,7 @@
 -module(tally_app_test_ffi).
 
 -export([tmp_dir/0, mode_of/1, with_file_mode/2, symlink/2, write_file/2, read_file/1]).
--export([env/1, nomatch/0]).
+-export([env/1, nomatch/0, in_empty_dir_with_env/2, started_children/0, start_error/0]).
 
 -spec tmp_dir() -> binary().
 tmp_dir() -> list_to_binary(string:trim(os:cmd("mktemp -d -t tally-app-XXXXXX"))).
@@ -45,7 +45,6 @@ read_file(Path) ->
         {error, _} -> {error, nil}
     end.
 
-
 %% "[{shards, 0}, ...]" -> [{<<"shards">>, 0}, ...], as the application
 %% environment gives it to tally/app/config.
 -spec env(binary()) -> [{binary(), term()}].
@@ -56,3 +55,48 @@ env(Text) ->
 
 -spec nomatch() -> nomatch.
 nomatch() -> nomatch.
+
+-spec in_empty_dir_with_env([{binary(), term()}], fun(() -> term())) -> {term(), [binary()]}.
+in_empty_dir_with_env(Env, Body) ->
+    WasRunning = lists:keymember(tally, 1, application:which_applications()),
+    _ = application:stop(tally),
+    %% Loaded (and its modules found) before leaving the directory the
+    %% code path is relative to.
+    _ = application:load(tally),
+    _ = [{module, _} = code:ensure_loaded(M) || M <- element(2, application:get_key(tally, modules))],
+    Saved = application:get_all_env(tally),
+    [application:unset_env(tally, K) || {K, _} <- Saved],
+    [application:set_env(tally, binary_to_atom(K), V) || {K, V} <- Env],
+    %% TALLY_* variables of whoever runs the tests would change the configuration.
+    SavedOs = [{Name, Value} || V <- os:getenv(), lists:prefix("TALLY_", V),
+                                {Name, [$= | Value]} <- [lists:splitwith(fun(C) -> C =/= $= end, V)]],
+    [os:unsetenv(Name) || {Name, _} <- SavedOs],
+    {ok, Cwd} = file:get_cwd(),
+    Dir = string:trim(os:cmd("mktemp -d -t tally-app-XXXXXX")),
+    ok = file:set_cwd(Dir),
+    try
+        Result = Body(),
+        {ok, Files} = file:list_dir_all(Dir),
+        {Result, [unicode:characters_to_binary(F) || F <- Files]}
+    after
+        _ = application:stop(tally),
+        ok = file:set_cwd(Cwd),
+        _ = os:cmd("rm -rf " ++ Dir),
+        [application:unset_env(tally, K) || {K, _} <- application:get_all_env(tally)],
+        [application:set_env(tally, K, V) || {K, V} <- Saved],
+        [os:putenv(Name, Value) || {Name, Value} <- SavedOs],
+        case WasRunning of
+            true -> {ok, _} = application:ensure_all_started(tally);
+            false -> ok
+        end
+    end.
+
+-spec started_children() -> non_neg_integer().
+started_children() ->
+    {ok, _} = application:ensure_all_started(tally),
+    length(supervisor:which_children(tally_sup)).
+
+-spec start_error() -> binary().
+start_error() ->
+    {error, {tally, {{bad_config, Text}, _}}} = application:ensure_all_started(tally),
+    Text.

@@ -1,5 +1,5 @@
 //// The Rust engine beside the VM, as a port (native/port): a separate OS
-//// process under its own supervisor (`tally_port_sup`). It answers with the
+//// process under its own supervisor (`tally/app/port_supervisor`). It answers with the
 //// same values as `tally/nif`.
 ////
 //// Parsers and aggregators live in the port's process; the owner journals
@@ -86,6 +86,15 @@ pub fn start(timeout_ms timeout_ms: Int) -> Result(Port, engine.EngineError) {
     Error(e) -> Error(e)
   }
 }
+
+/// The release's port: the one the application supervises for the `port`
+/// backend (`tally_port_default`, under `tally_port_sup`).
+pub fn release_port() -> Port {
+  Port(ref: release_port_ref())
+}
+
+@external(erlang, "tally_ingest_ffi", "release_port_ref")
+fn release_port_ref() -> PortRef
 
 /// Stops the port's supervisor and owner, which closes the port: the OS
 /// process sees end of file on its standard input and exits. Its parsers

@@ -92,7 +92,7 @@ client(Bus) ->
 read_stream(Client, Stream, Want) ->
     ok = wait_connected(Client, 5000),
     Deliver = <<"tally.test.deliver.", (integer_to_binary(erlang:unique_integer([positive])))/binary>>,
-    Inbox = tally_otp_ffi:new_subject(),
+    Inbox = 'tally@otp@process':new_subject(),
     _Sid = 'tally@app@nats':subscribe(Client, Deliver, Inbox),
     {Subject, Config} = 'tally@app@nats_protocol':consumer_create(Stream, Deliver),
     {ok, {reply, _, _, Reply}} = 'tally@app@nats':request(Client, Subject, [], Config, 5000),
@@ -107,14 +107,14 @@ wait_connected(Client, TimeoutMs) ->
         false -> timer:sleep(25), wait_connected(Client, TimeoutMs - 25)
     end.
 
-collect({subject, _, Tag}, 0, Acc) ->
-    %% Anything more than expected would be a duplicate: wait a little for it.
-    receive {Tag, {delivery, _, _, Headers, Payload}} -> lists:reverse([{Headers, Payload} | Acc])
-    after 500 -> lists:reverse(Acc)
-    end;
-collect({subject, _, Tag} = Inbox, N, Acc) ->
-    receive {Tag, {delivery, _, _, Headers, Payload}} -> collect(Inbox, N - 1, [{Headers, Payload} | Acc])
-    after 5000 -> lists:reverse(Acc)
+%% Anything more than expected would be a duplicate: after Want messages,
+%% wait a little for one more.
+collect(Inbox, Want, Acc) ->
+    Wait = case Want of 0 -> 500; _ -> 5000 end,
+    case 'tally@otp@process':'receive'(Inbox, Wait) of
+        {ok, {delivery, _, _, Headers, Payload}} when Want =:= 0 -> lists:reverse([{Headers, Payload} | Acc]);
+        {ok, {delivery, _, _, Headers, Payload}} -> collect(Inbox, Want - 1, [{Headers, Payload} | Acc]);
+        {error, nil} -> lists:reverse(Acc)
     end.
 
 %% A CA, a server certificate for "localhost" and a client certificate

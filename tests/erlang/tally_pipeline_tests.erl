@@ -325,9 +325,9 @@ killed_processes() ->
     end.
 
 kill(collector) ->
-    [exit(Pid, kill) || {<<"edge">>, Pid} <- tally_collectors_sup:collectors()];
+    [exit(Pid, kill) || {<<"edge">>, Pid} <- 'tally@app@collectors_supervisor':collectors()];
 kill(shard) ->
-    exit(whereis(tally_shard:name(1)), kill);
+    exit(whereis(tally_shard_1), kill);
 kill(publisher) ->
     exit(whereis(tally_publisher), kill).
 

@@ -28,12 +28,14 @@ import tally/app/outbox
 import tally/app/outbox_book as book
 import tally/app/outbox_disk
 import tally/app/reissue
+import tally/app/shard
 import tally/app/written
 import tally/option
 import tally/otp/actor
 import tally/otp/dynamic
 import tally/otp/names
 import tally/otp/process
+import tally/otp/supervision
 import tally/pure/bytes
 import tally/pure/map
 
@@ -44,7 +46,7 @@ pub type Settings {
     data_dir: String,
     /// The plans file; a close without one is an error.
     plans: option.Option(String),
-    /// Shards 0..shards-1 (`tally_shard` processes) bill a close.
+    /// Shards 0..shards-1 (`tally/app/shard`) bill a close.
     shards: Int,
     invoice_version: Int,
     /// The bus subject the lines are published to.
@@ -62,7 +64,7 @@ pub type CloseError {
   /// Reading the sources to their end failed (the pipeline's reason).
   SourcesNotRead(reason: dynamic.Dynamic)
   /// A shard could not bill (the engine's or the shard's reason).
-  ShardFailed(reason: dynamic.Dynamic)
+  ShardFailed(reason: shard.ShardError)
   /// The record of the keys a period issued cannot be read.
   IssuedUnreadable(path: String, reason: String)
   IssuedNotLineKeys(path: String, key: String)
@@ -100,20 +102,33 @@ pub fn start(
   |> actor.start
 }
 
-/// The application's closer, for the remaining Erlang supervisor:
-/// registered as `tally_closer` (`registered()`).
-pub fn start_link(settings: Settings) -> Result(process.Pid, actor.StartError) {
-  case
+/// The application's closer as a supervisor's child, registered as
+/// `tally_closer` (`registered()`).
+pub fn supervised(
+  settings: Settings,
+) -> supervision.ChildSpecification(process.Subject(Message)) {
+  supervision.worker(fn() {
     builder(settings)
     |> actor.named(app_name())
     |> actor.start
-  {
-    Ok(started) -> Ok(started.pid)
-    Error(e) -> Error(e)
-  }
+  })
 }
 
-/// The subject of the closer `start_link` started.
+/// The running system's closer settings: the configuration's, with the
+/// application's outbox (`outbox.registered()`).
+pub fn from_config(app: config.Config) -> Settings {
+  Settings(
+    data_dir: app.data_dir,
+    plans: app.plans,
+    shards: app.shards,
+    invoice_version: app.invoice_version,
+    subject: app.subject,
+    schedule: app.close,
+    outbox: outbox.registered(),
+  )
+}
+
+/// The subject of the application's closer (`supervised`).
 pub fn registered() -> process.Subject(Message) {
   process.named_subject(app_name())
 }
@@ -253,7 +268,13 @@ fn close(
   // all at once; together they bill each customer once.
   use shards <- try(
     all_ok(
-      close_shards(settings.shards, period, plans, settings.invoice_version),
+      shard.close_period(
+        settings.shards,
+        period: period,
+        plans: bytes.to_text(plans),
+        version: settings.invoice_version,
+        written: written.written,
+      ),
       [],
     ),
   )
@@ -308,7 +329,7 @@ fn read_issued(path: String) -> Result(map.Map(String, Bool), CloseError) {
 }
 
 fn all_ok(
-  results: List(Result(written.Written, dynamic.Dynamic)),
+  results: List(Result(written.Written, shard.ShardError)),
   acc: List(written.Written),
 ) -> Result(List(written.Written), CloseError) {
   case results {
@@ -351,7 +372,8 @@ pub fn describe(error: CloseError) -> String {
     PlansUnreadable(path, why) -> "plans " <> path <> ": " <> why
     SourcesNotRead(reason) ->
       "sources not read to their end: " <> printed(reason)
-    ShardFailed(reason) -> "a shard could not bill: " <> printed(reason)
+    ShardFailed(reason) ->
+      "a shard could not bill: " <> printed(dynamic.from(reason))
     IssuedUnreadable(path, why) -> "issued keys " <> path <> ": " <> why
     IssuedNotLineKeys(path, key) ->
       "issued keys " <> path <> ": not a line key: " <> key
@@ -378,14 +400,6 @@ fn read_to_end() -> Result(Nil, CloseError) {
 
 @external(erlang, "tally_outbox_ffi", "read_to_end")
 fn pipeline_read_to_end() -> Result(Nil, dynamic.Dynamic)
-
-@external(erlang, "tally_outbox_ffi", "close_shards")
-fn close_shards(
-  shards: Int,
-  period: String,
-  plans: BitArray,
-  version: Int,
-) -> List(Result(written.Written, dynamic.Dynamic))
 
 @external(erlang, "tally_outbox_ffi", "read_file")
 fn read_file(path: String) -> Result(BitArray, String)

@@ -22,7 +22,7 @@
 ////          {subject, <<"tally.invoices">>},
 ////          {close, #{grace_ms => 86400000, check_ms => 60000}},   % or none
 ////          {bus, none},      % or #{host, port, user, password, stream, subjects,
-////                            %       create_stream, name, ping_interval,
+////                            %       create_stream, name, ping_interval, auth => none,
 ////                            %       tls => true | #{cacertfile, certfile, keyfile, server_name}}
 ////          {file_mode, 8#600}]}
 //// ```
@@ -296,7 +296,7 @@ const source_keys = [
 
 const bus_keys = [
   "host", "port", "user", "password", "stream", "subjects", "create_stream",
-  "name", "ping_interval", "tls",
+  "name", "ping_interval", "tls", "auth",
 ]
 
 const tls_keys = ["cacertfile", "certfile", "keyfile", "server_name"]
@@ -567,6 +567,19 @@ fn bus_of(
           |> map_ok(fn(u) { option.Some(u) })
         }),
       )
+      use Nil <- chain.then(
+        optional(fields, "auth", Nil, fn(v) {
+          case term(v) {
+            TermAtom("none") -> Ok(Nil)
+            _ ->
+              Error(BadValue(
+                "bus.auth",
+                "none (authenticate with user and password, or TALLY_NATS_TOKEN)",
+                describe(v),
+              ))
+          }
+        }),
+      )
       use password <- chain.then(
         optional(fields, "password", "", fn(v) { text_of("bus.password", v) }),
       )
@@ -772,6 +785,9 @@ fn int_in(
 fn text_of(at: String, value: dynamic.Dynamic) -> Result(String, ConfigError) {
   case term(value) {
     TermText(text) if text != "" -> Ok(text)
+    // Not UTF-8, an improper list, a tuple, a pid...
+    TermOther ->
+      Error(BadValue(at, "a non-empty UTF-8 string", describe(value)))
     _ -> Error(BadValue(at, "a non-empty string", describe(value)))
   }
 }
@@ -945,3 +961,25 @@ fn absname(path: String, base: String) -> String
 
 @external(erlang, "tally_secret", "wrap")
 fn wrap(secret: String) -> Secret
+
+/// Keeps `config` as the running system's (set by `tree.start`), so that
+/// operations on the running system (`tally_pipeline`) read the same
+/// configuration the tree was started with, without decoding it again.
+pub fn set_current(config: Config) -> Nil {
+  put_current(dynamic.from(current_key()), config)
+}
+
+/// The running system's configuration (see `set_current`).
+pub fn current() -> Result(Config, Nil) {
+  get_current(dynamic.from(current_key()))
+}
+
+fn current_key() -> #(String, String) {
+  #("tally", "config")
+}
+
+@external(erlang, "tally_config_ffi", "put_current")
+fn put_current(key: dynamic.Dynamic, config: Config) -> Nil
+
+@external(erlang, "tally_config_ffi", "get_current")
+fn get_current(key: dynamic.Dynamic) -> Result(Config, Nil)

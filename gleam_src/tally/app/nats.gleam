@@ -819,7 +819,7 @@ fn deliver(
       let token = protocol.reply_token(subject)
       case map.get(state.requests, token) {
         Ok(#(reply, timer)) -> {
-          process.cancel_timer(timer)
+          let _ = process.cancel_timer(timer)
           process.send(reply, Ok(Reply(status, headers, payload)))
           State(..state, requests: map.delete(state.requests, token))
         }
@@ -869,7 +869,7 @@ fn fail_requests(
   case requests {
     [] -> Nil
     [#(_, #(reply, timer)), ..rest] -> {
-      process.cancel_timer(timer)
+      let _ = process.cancel_timer(timer)
       process.send(reply, Error(Disconnected))
       fail_requests(rest)
     }

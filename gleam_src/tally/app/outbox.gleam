@@ -22,6 +22,7 @@ import tally/option
 import tally/otp/actor
 import tally/otp/names
 import tally/otp/process
+import tally/otp/supervision
 
 /// A request to the outbox.
 pub type Message {
@@ -73,16 +74,15 @@ pub fn start_named(
   |> actor.start
 }
 
-/// The application's outbox, for the remaining Erlang supervisor: started
-/// on `dir` and registered as `tally_outbox` (`registered()`).
-pub fn start_link(dir: String) -> Result(process.Pid, actor.StartError) {
-  case start_named(dir, app_name()) {
-    Ok(started) -> Ok(started.pid)
-    Error(e) -> Error(e)
-  }
+/// The application's outbox as a supervisor's child: started on `dir`
+/// and registered as `tally_outbox` (`registered()`).
+pub fn supervised(
+  dir: String,
+) -> supervision.ChildSpecification(process.Subject(Message)) {
+  supervision.worker(fn() { start_named(dir, app_name()) })
 }
 
-/// The subject of the outbox `start_link` started.
+/// The subject of the application's outbox (`supervised`).
 pub fn registered() -> process.Subject(Message) {
   process.named_subject(app_name())
 }

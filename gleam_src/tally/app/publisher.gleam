@@ -13,14 +13,15 @@
 //// `tally/app/sink_nats`.
 ////
 //// ```gleam
-//// let assert Ok(publisher) = publisher.start(publisher.Config(
+//// let assert Ok(started) = publisher.start(publisher.Config(
 ////   outbox: outbox, sink: publisher.FileSink("data/invoices.jsonl"),
 ////   batch: 5000, registered: False))
-//// publisher.stats(publisher)
+//// publisher.stats(started.data)
 //// // -> publisher.Stats(published: 0, failures: 0, waiting: 0)
 //// ```
 
 import tally/app/backoff
+import tally/app/config
 import tally/app/log
 import tally/app/outbox
 import tally/app/outbox_book
@@ -28,8 +29,10 @@ import tally/app/outbox_disk
 import tally/app/sink
 import tally/app/sink_file
 import tally/app/sink_nats
+import tally/option
 import tally/otp/actor
 import tally/otp/process
+import tally/otp/supervision
 import tally/pure/bytes
 
 /// The outbox: its subject.
@@ -108,7 +111,7 @@ pub const default_batch = 5000
 /// Starts the publisher linked to the caller: opens the sink (failing to
 /// start when the file sink cannot be opened), asks the outbox to tell it
 /// when items arrive, and publishes what a previous run left at once.
-pub fn start(config: Config) -> Result(Publisher, actor.StartError) {
+pub fn start(config: Config) -> actor.StartResult(Publisher) {
   let builder =
     actor.new_with_initialiser(5000, fn(subject) { initialise(config, subject) })
     |> actor.on_message(handle)
@@ -117,23 +120,31 @@ pub fn start(config: Config) -> Result(Publisher, actor.StartError) {
     False -> builder
   }
   case actor.start(builder) {
-    Ok(actor.Started(_, subject)) -> Ok(Publisher(subject))
+    Ok(actor.Started(pid, subject)) ->
+      Ok(actor.Started(pid, Publisher(subject)))
     Error(e) -> Error(e)
   }
 }
 
-/// `start` for an Erlang supervisor: `{ok, Pid}` or `{error, Why}`.
-pub fn start_link(config: Config) -> Result(process.Pid, String) {
-  case start(config) {
-    Ok(publisher) ->
-      case process.subject_owner(publisher.subject) {
-        Ok(pid) -> Ok(pid)
-        Error(Nil) -> Error("the publisher ended as it started")
-      }
-    Error(actor.InitFailed(why)) -> Error(why)
-    Error(actor.InitTimeout) -> Error("the publisher did not start in time")
-    Error(actor.InitExited(_)) -> Error("the publisher exited as it started")
+/// The publisher as a supervisor's child (a permanent worker).
+pub fn supervised(config: Config) -> supervision.ChildSpecification(Publisher) {
+  supervision.worker(fn() { start(config) })
+}
+
+/// The running system's publisher for the decoded configuration: the
+/// registered outbox (`tally_outbox`) into the bus when one is configured,
+/// else into `data_dir/invoices.jsonl`; registered as `tally_publisher`.
+pub fn from_config(app: config.Config) -> Config {
+  let sink = case app.bus {
+    option.None -> FileSink(app.data_dir <> "/invoices.jsonl")
+    option.Some(bus) -> NatsSink(sink_nats.from_config(bus))
   }
+  Config(
+    outbox: outbox.registered(),
+    sink: sink,
+    batch: default_batch,
+    registered: True,
+  )
 }
 
 /// The publisher registered as `tally_publisher`, whichever process it is

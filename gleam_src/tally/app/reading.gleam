@@ -181,10 +181,18 @@ pub fn document_settled(
 /// Whether a document's last non-blank byte is its closing brace (one
 /// still being written is not).
 pub fn document_closed(document: BitArray) -> Bool {
-  let trimmed = bytes.trim(document)
-  case bytes.size(trimmed) {
-    0 -> False
-    n -> bytes.at(trimmed, n - 1) == 125
+  last_non_blank(document, bytes.size(document) - 1) == 125
+}
+
+// The last byte that is not ASCII white space (-1: none); any bytes, UTF-8 or not.
+fn last_non_blank(document: BitArray, at: Int) -> Int {
+  case at < 0 {
+    True -> -1
+    False ->
+      case bytes.at(document, at) {
+        32 | 9 | 10 | 11 | 12 | 13 -> last_non_blank(document, at - 1)
+        c -> c
+      }
   }
 }
 

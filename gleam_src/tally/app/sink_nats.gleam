@@ -14,8 +14,12 @@
 //// let #(bus, outcome) = sink_nats.publish(bus, items)
 //// ```
 
+import tally/app/config
 import tally/app/nats
+import tally/app/nats_protocol as protocol
+import tally/app/secret
 import tally/app/sink
+import tally/option
 import tally/otp/process
 import tally/pure/bytes
 
@@ -44,6 +48,39 @@ pub const schema = "invoice_line.v1"
 // The duplicate window of a stream tally creates: how long a retry of a
 // message is recognised as one.
 const duplicate_window_ms = 120_000
+
+/// The bus sink of the decoded configuration.
+pub fn from_config(bus: config.Bus) -> Config {
+  let auth = case bus.auth {
+    config.NoAuth -> protocol.NoAuth
+    config.Token(token) -> protocol.Token(wrapped(token))
+    config.UserPassword(user, password) ->
+      protocol.UserPassword(user, wrapped(password))
+  }
+  let tls = case bus.tls {
+    config.TlsOff -> option.None
+    config.TlsOn(ca, cert, key, server_name) ->
+      option.Some(nats.TlsOptions(ca, cert, key, server_name))
+  }
+  Config(
+    nats: nats.Config(
+      host: bus.host,
+      port: bus.port,
+      auth: auth,
+      tls: tls,
+      name: bus.name,
+      ping_interval: option.unwrap(bus.ping_interval_ms, or: 5000),
+    ),
+    stream: bus.stream,
+    subjects: bus.subjects,
+    create_stream: bus.create_stream,
+  )
+}
+
+// The configuration's secret, revealed only when CONNECT is written.
+fn wrapped(secret: config.Secret) -> secret.Secret {
+  secret.from_closure(fn() { config.reveal(secret) })
+}
 
 /// Starts the NATS client (linked to the caller); it connects in the
 /// background, so the sink opens while the bus is away.

@@ -35,10 +35,8 @@ pub type Name(message)
 
 /// The typed address of a mailbox: by owner and tag, or by registered name
 /// (so the address stays valid when a supervisor restarts the process).
-pub opaque type Subject(message) {
-  Subject(owner: Pid, tag: dynamic.Dynamic)
-  NamedSubject(name: Name(message))
-}
+/// Made only by `new_subject` and `named_subject`.
+pub type Subject(message)
 
 /// How a set of messages is received and what each becomes.
 pub type Selector(payload)
@@ -244,6 +242,26 @@ pub fn call(
   waiting timeout: Int,
   sending make_request: fn(Subject(reply)) -> message,
 ) -> reply {
+  call_with(subject, make_request, fn(selector) {
+    selector_receive(selector, timeout)
+  })
+}
+
+/// `call` with no time limit (it still ends if the callee dies).
+pub fn call_forever(
+  subject: Subject(message),
+  sending make_request: fn(Subject(reply)) -> message,
+) -> reply {
+  call_with(subject, make_request, fn(selector) {
+    Ok(selector_receive_forever(selector))
+  })
+}
+
+fn call_with(
+  subject: Subject(message),
+  make_request: fn(Subject(reply)) -> message,
+  wait: fn(Selector(Result(reply, Down))) -> Result(Result(reply, Down), Nil),
+) -> reply {
   let owner = case subject_owner(subject) {
     Ok(pid) -> pid
     Error(Nil) -> callee_down(dynamic.from(subject))
@@ -255,21 +273,13 @@ pub fn call(
     new_selector()
     |> select_map(reply_subject, fn(reply) { Ok(reply) })
     |> select_specific_monitor(watch, fn(down) { Error(down) })
-    |> selector_receive(timeout)
+    |> wait
   demonitor_process(watch)
   case answer {
     Ok(Ok(reply)) -> reply
     Ok(Error(down)) -> callee_down(dynamic.from(down))
     Error(Nil) -> callee_timeout(dynamic.from(subject))
   }
-}
-
-/// `call` with no time limit.
-pub fn call_forever(
-  subject: Subject(message),
-  sending make_request: fn(Subject(reply)) -> message,
-) -> reply {
-  call(subject, infinity(), make_request)
 }
 
 /// Watches a process: a `Down` message comes when it ends (at once if it
@@ -352,18 +362,13 @@ pub fn unregister(name: Name(message)) -> Result(Nil, Nil)
 pub fn named(name: Name(message)) -> Result(Pid, Nil)
 
 /// The subject of whichever process holds `name` when a message is sent.
-pub fn named_subject(name: Name(message)) -> Subject(message) {
-  NamedSubject(name)
-}
+@external(erlang, "tally_otp_ffi", "named_subject")
+pub fn named_subject(name: Name(message)) -> Subject(message)
 
 // Private FFI and helpers.
 
-fn subject_tag(subject: Subject(message)) -> dynamic.Dynamic {
-  case subject {
-    Subject(_, tag) -> tag
-    NamedSubject(name) -> dynamic.from(name)
-  }
-}
+@external(erlang, "tally_otp_ffi", "subject_tag")
+fn subject_tag(subject: Subject(message)) -> dynamic.Dynamic
 
 fn identity(x: a) -> a {
   x
@@ -403,6 +408,3 @@ fn exit_normal() -> dynamic.Dynamic
 
 @external(erlang, "tally_otp_ffi", "exit_abnormal")
 fn exit_abnormal(reason: String) -> dynamic.Dynamic
-
-@external(erlang, "tally_otp_ffi", "infinity")
-fn infinity() -> Int

@@ -320,6 +320,14 @@ pub fn bad_bus_values_name_the_key_test() {
   let assert config.UnknownKey("bus.tls.cafile", _) =
     error_of(decode("[{bus, #{tls => #{cafile => \"/ca.pem\"}}}]"))
   expect.equal(
+    error_of(decode("[{bus, #{auth => {token, <<\"t\">>}}}]")),
+    config.BadValue(
+      "bus.auth",
+      "none (authenticate with user and password, or TALLY_NATS_TOKEN)",
+      "{token,<<\"t\">>}",
+    ),
+  )
+  expect.equal(
     error_of(decode("[{bus, #{subjects => []}}]")),
     config.BadValue("bus.subjects", "a non-empty list of strings", "[]"),
   )

@@ -57,7 +57,7 @@ fn publish_dedup() -> Nil {
     #([#("Nats-Msg-Id", "k2")], <<"{\"a\":2}":utf8>>),
   ])
   nats.stop(client)
-  bus.stop_server(server)
+  let _ = bus.stop_server(server)
   Nil
 }
 
@@ -84,14 +84,14 @@ fn auth() -> Nil {
     Error(nats.NotConnected),
   )
   nats.stop(bad)
-  bus.stop_server(server)
+  let _ = bus.stop_server(server)
   let server =
     bus.start_server(bus.Token("t0ken"), option.None, False, option.None)
   let client =
     bus.connected(bus.client_config(server, protocol.Token(secret.new("t0ken"))))
   expect.be_true(nats.is_connected(client), "connected with the token")
   nats.stop(client)
-  bus.stop_server(server)
+  let _ = bus.stop_server(server)
   Nil
 }
 
@@ -115,7 +115,7 @@ fn reconnects() -> Nil {
   expect.equal(publish("k1", <<"1":utf8>>), Ok(protocol.PubAck("R", 1, True)))
   expect.equal(publish("k2", <<"2":utf8>>), Ok(protocol.PubAck("R", 2, False)))
   nats.stop(client)
-  bus.stop_server(server)
+  let _ = bus.stop_server(server)
   Nil
 }
 
@@ -154,7 +154,7 @@ fn resubscribes() -> Nil {
     nats.Delivery(sid, "events.x", [#("A", "b")], <<"hello":utf8>>),
   )
   nats.stop(client)
-  bus.stop_server(server)
+  let _ = bus.stop_server(server)
   Nil
 }
 

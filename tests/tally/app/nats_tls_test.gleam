@@ -71,7 +71,7 @@ fn server_tls() -> Nil {
       ),
     ),
   ))
-  bus.stop_server(server)
+  let _ = bus.stop_server(server)
   Nil
 }
 
@@ -100,6 +100,6 @@ fn client_certificate() -> Nil {
   let assert Ok(protocol.PubAck("MTLS", 1, _)) =
     nats.js_publish(c, "mtls.a", "k1", [], <<"{}":utf8>>)
   nats.stop(c)
-  bus.stop_server(server)
+  let _ = bus.stop_server(server)
   Nil
 }

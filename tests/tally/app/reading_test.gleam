@@ -151,6 +151,9 @@ pub fn an_rgw_document_is_read_once_settled_and_closed_test() {
   expect.equal(reading.document_closed(<<"{\"entries\": [":utf8>>), False)
   expect.equal(reading.document_closed(<<"\n \n":utf8>>), False)
   expect.equal(reading.document_closed(<<>>), False)
+  // Not UTF-8: read as bytes all the same.
+  expect.equal(reading.document_closed(<<0, 255, 1, "}":utf8>>), True)
+  expect.equal(reading.document_closed(<<0, 255, 1>>), False)
 }
 
 pub fn lines_and_headers_are_counted_from_the_bytes_test() {

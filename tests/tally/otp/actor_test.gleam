@@ -262,7 +262,7 @@ fn raw_send(pid: process.Pid, message: dynamic.Dynamic) -> Nil
 @external(erlang, "tally_otp_test_ffi", "message_queue_len")
 fn message_queue_len(pid: process.Pid) -> Int
 
-@external(erlang, "erlang", "exit")
+@external(erlang, "tally_otp_test_ffi", "exit_with")
 fn exit_with(reason: dynamic.Dynamic) -> Nil
 
 @external(erlang, "tally_otp_ffi", "send_exit")

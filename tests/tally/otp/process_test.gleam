@@ -308,7 +308,7 @@ fn atom(text: String) -> dynamic.Dynamic
 @external(erlang, "tally_otp_test_ffi", "element_text")
 fn element_text(index: Int, tuple: dynamic.Dynamic) -> String
 
-@external(erlang, "erlang", "exit")
+@external(erlang, "tally_otp_test_ffi", "exit_with")
 fn exit_with(reason: dynamic.Dynamic) -> Nil
 
 @external(erlang, "tally_otp_test_ffi", "isolated")

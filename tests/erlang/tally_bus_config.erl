@@ -1,11 +1,10 @@
-%% @doc The bridge from the Erlang configuration (tally_config's `bus` map,
-%% the publisher's options) to the Gleam types of tally/app/nats,
-%% tally/app/sink_nats and tally/app/publisher, for the Erlang supervisor
-%% (tally_sup) and the Erlang tests until the configuration is decoded in
-%% Gleam. Values are built in the shapes Gleam gives its records.
+%% @doc Test support: a bus map as the Erlang tests and the soak script
+%% write it (host, port, auth, tls, ping_interval...) as the Gleam types of
+%% tally/app/nats and tally/app/sink_nats, in the shapes Gleam gives its
+%% records. (The running system decodes its configuration in Gleam.)
 -module(tally_bus_config).
 
--export([nats/1, sink_nats/1, publisher/1]).
+-export([nats/1, sink_nats/1]).
 
 -type option(T) :: {some, T} | none.
 %% tally@app@nats:Config(host, port, auth, tls, name, ping_interval)
@@ -34,16 +33,6 @@ nats(Bus) ->
 sink_nats(#{stream := Stream, subjects := Subjects} = Bus) ->
     {config, nats(Bus), text(Stream), [text(S) || S <- Subjects], maps:get(create_stream, Bus, false)}.
 
-%% The publisher's Config(outbox, sink, batch, registered) from
-%% #{outbox, sink := {file, Path} | {nats, BusMap}, batch, registered}.
--spec publisher(map()) -> tuple().
-publisher(#{outbox := Outbox, sink := Sink} = Opts) ->
-    GleamSink = case Sink of
-                    {file, Path} -> {file_sink, text(Path)};
-                    {nats, Bus} -> {nats_sink, sink_nats(Bus)}
-                end,
-    {config, Outbox, GleamSink, maps:get(batch, Opts, 5000), maps:get(registered, Opts, false)}.
-
 tls_options(Map) ->
     {tls_options, opt(cacertfile, Map), opt(certfile, Map), opt(keyfile, Map), opt(server_name, Map)}.
 
@@ -53,7 +42,10 @@ opt(Key, Map) ->
         error -> none
     end.
 
-secret(S) -> 'tally@app@secret':from_closure(tally_secret:wrap(S)).
+%% A closure that reveals the secret only when called (at CONNECT).
+secret(S) ->
+    Wrapped = tally_secret:wrap(S),
+    'tally@app@secret':from_closure(fun() -> tally_secret:reveal(Wrapped) end).
 
 text(B) when is_binary(B) -> B;
 text(L) when is_list(L) -> unicode:characters_to_binary(L);
