@@ -39,12 +39,12 @@ main() ->
 outbox(N) ->
     Dir = string:trim(os:cmd("mktemp -d -t tally-benchoutbox-XXXXXX")),
     Pad = binary:copy(<<"x">>, 250),
-    Items = [{K, <<"tally.invoices">>, <<"{\"key\":\"", K/binary, "\",\"pad\":\"", Pad/binary, "\"}">>}
+    Items = [{item, K, <<"tally.invoices">>, <<"{\"key\":\"", K/binary, "\",\"pad\":\"", Pad/binary, "\"}">>}
              || I <- lists:seq(1, N), K <- [<<"cust-", (integer_to_binary(I))/binary, "/*/m/total/2026-10/v1">>]],
-    Bytes = lists:sum([byte_size(P) || {_, _, P} <- Items]),
-    {ok, O} = tally_outbox:start_link(#{dir => filename:join(Dir, "outbox")}),
-    {Put, ok} = timer:tc(fun() -> tally_outbox:put(O, Items) end),
-    {Again, ok} = timer:tc(fun() -> tally_outbox:put(O, Items) end),
+    Bytes = lists:sum([byte_size(P) || {item, _, _, P} <- Items]),
+    {ok, {started, _, O}} = 'tally@app@outbox':start(list_to_binary(filename:join(Dir, "outbox"))),
+    {Put, {ok, nil}} = timer:tc(fun() -> 'tally@app@outbox':put(O, Items) end),
+    {Again, {ok, nil}} = timer:tc(fun() -> 'tally@app@outbox':put(O, Items) end),
     T0 = erlang:monotonic_time(microsecond),
     %% tally/app/publisher.Config(outbox, FileSink(path), batch, registered)
     Config = {config, O, {file_sink, list_to_binary(filename:join(Dir, "invoices.jsonl"))}, 5000, false},
@@ -59,7 +59,7 @@ outbox(N) ->
     ok.
 
 wait_empty(O) ->
-    case tally_outbox:size(O) of
+    case 'tally@app@outbox':size(O) of
         0 -> ok;
         _ -> timer:sleep(10), wait_empty(O)
     end.

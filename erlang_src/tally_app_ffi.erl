@@ -1,13 +1,13 @@
 %% @doc What the application's Gleam modules (gleam_src/tally/app/) cannot
 %% write themselves: the port journal kept by its supervisor, stopping the
 %% node, catching a crash, logging, a supervisor's children, and, until
-%% their processes are Gleam actors, the arguments of the Erlang processes
-%% the tree still starts (the `legacy_*` functions, from tally_config).
+%% the pipeline's API is Gleam, its calls in Gleam's shapes (the
+%% `legacy_*` functions).
 -module(tally_app_ffi).
 
 -export([journal_options/1, port_options/1, stop_node/1, catching/1, log_error/2, log_notice/2,
          worker_pids/1, supervisor_child/2, print/1, print_error/1, describe/1,
-         legacy_config/0, legacy_outbox/1, bad_config/0, default_port/0,
+         bad_config/0, default_port/0,
          pad_right/2, pad_left/2, print_failure/1, normal/0, killed/0, legacy_sync/0, legacy_close/1,
          legacy_drain/1, legacy_report/3, log_config_error/1]).
 
@@ -75,14 +75,6 @@ print_error(Text) -> io:put_chars(standard_error, Text), nil.
 
 -spec describe(term()) -> binary().
 describe(Term) -> unicode:characters_to_binary(io_lib:format("~0tp", [Term])).
-
-%% Until the outbox and publisher are Gleam actors: their start
-%% arguments, as tally_sup gave them.
--spec legacy_config() -> tally_config:config().
-legacy_config() -> tally_config:get().
-
--spec legacy_outbox(tally_config:config()) -> map().
-legacy_outbox(#{data_dir := Dir}) -> #{name => tally_outbox, dir => filename:join(Dir, "outbox")}.
 
 
 -spec bad_config() -> bad_config.

@@ -11,9 +11,23 @@
 
 %% Closes and bills the period; its invoice lines are in the outbox when
 %% this returns (the publisher sends them on).
--spec close_period(binary()) -> {ok, tally_closer:summary()} | {error, term()}.
+-type summary() :: #{period := binary(), lines := non_neg_integer(), voids := non_neg_integer(),
+                     customers := #{binary() => #{currency := binary(), amount_minor := integer(),
+                                                  lines := pos_integer()}},
+                     unbilled := [binary()]}.
+
+%% The closer (tally/app/closer) closes the period; its summary as a map.
+-spec close_period(binary()) -> {ok, summary()} | {error, term()}.
 close_period(Period) when is_binary(Period) ->
-    tally_closer:close_period(Period).
+    case 'tally@app@closer':close_period('tally@app@closer':registered(), Period) of
+        {ok, {close_summary, P, Lines, Voids, Customers, Unbilled}} ->
+            {ok, #{period => P, lines => Lines, voids => Voids, unbilled => Unbilled,
+                   customers => maps:map(fun(_, {customer_total, Cur, Amount, N}) ->
+                                                 #{currency => Cur, amount_minor => Amount, lines => N}
+                                         end, Customers)}};
+        {error, _} = Error ->
+            Error
+    end.
 
 %% Every collector reads what its source holds now and hands it over. A
 %% collector, or the collectors' supervisor, that restarts meanwhile (a
@@ -79,14 +93,14 @@ read_to_end() ->
 %% how many items wait.
 -spec drain(timeout()) -> ok | {error, {outbox_stalled, non_neg_integer()}}.
 drain(StallMs) ->
-    drain_while_moving(tally_outbox:size(tally_outbox), erlang:monotonic_time(millisecond), StallMs).
+    drain_while_moving('tally@app@outbox':size('tally@app@outbox':registered()), erlang:monotonic_time(millisecond), StallMs).
 
 drain_while_moving(0, _Since, _StallMs) ->
     ok;
 drain_while_moving(Last, Since, StallMs) ->
     timer:sleep(20),
     Now = erlang:monotonic_time(millisecond),
-    case tally_outbox:size(tally_outbox) of
+    case 'tally@app@outbox':size('tally@app@outbox':registered()) of
         0 -> ok;
         N when N < Last -> drain_while_moving(N, Now, StallMs);
         N when StallMs =/= infinity, Now - Since >= StallMs -> {error, {outbox_stalled, N}};
@@ -102,7 +116,7 @@ status() ->
                                     || {Name, I} <- 'tally@app@collectors_supervisor':sources(), lists:member(Name, Running)]),
       shards => [shard_counters('tally@app@shard':counters(I)) || I <- lists:seq(0, N - 1)],
       publisher => publisher_stats(),
-      closed => tally_closer:closed()}.
+      closed => 'tally@app@closer':closed('tally@app@closer':registered())}.
 
 %% The Gleam actors' records (tally/app/collector Stats, tally/app/shard
 %% ShardCounters) as the maps status/0 has always given.

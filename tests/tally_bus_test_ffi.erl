@@ -59,14 +59,14 @@ read_stream(Client, Stream, Want) -> tally_nats_server:read_stream(Client, Strea
 -spec tmp_dir() -> binary().
 tmp_dir() -> list_to_binary(string:trim(os:cmd("mktemp -d -t tally-bus-XXXXXX"))).
 
-%% The Erlang outbox (tally_outbox), linked to the caller.
+%% The outbox (tally/app/outbox), linked to the caller.
 start_outbox(Dir) ->
-    {ok, O} = tally_outbox:start_link(#{dir => binary_to_list(Dir)}),
+    {ok, {started, _Pid, O}} = 'tally@app@outbox':start(Dir),
     O.
 
-outbox_put(O, Items) -> ok = tally_outbox:put(O, Items), nil.
-outbox_size(O) -> tally_outbox:size(O).
-outbox_acked(O, Key) -> tally_outbox:acked(O, Key).
+outbox_put(O, Items) -> {ok, nil} = 'tally@app@outbox':put(O, [{item, K, S, P} || {K, S, P} <- Items]), nil.
+outbox_size(O) -> 'tally@app@outbox':size(O).
+outbox_acked(O, Key) -> {ok, Acked} = 'tally@app@outbox':acked(O, Key), Acked.
 
 -spec read_file(binary()) -> {ok, binary()} | {error, nil}.
 read_file(Path) ->

@@ -22,8 +22,10 @@
 ////
 //// A file that cannot be read or parsed is reported (logger error) and
 //// retried with backoff (`poll_ms` doubling to a minute); the collector and
-//// the source's other files carry on. A shard that refuses a chunk or is
-//// down stops the collector: it restarts from the shards' positions.
+//// the source's other files carry on; so is a file whose chunk a shard
+//// refused (it resumes from what the shards hold). A shard that is down
+//// stops the collector: it restarts after the shard, from the shards'
+//// positions.
 
 import tally/aggregate
 import tally/app/files
@@ -445,15 +447,14 @@ fn read_file(
 // so a restart does not look for it again.
 fn finished(f: File, state: State) -> Result(#(File, State), Failed) {
   let done = source_pos.Position(..f.pos, done: True)
-  let state =
-    give_to_shards(
-      f.id,
-      f.pos.generation,
-      f.pos.offset,
-      done,
-      option.None,
-      state,
-    )
+  use state <- try(give_to_shards(
+    f.id,
+    f.pos.generation,
+    f.pos.offset,
+    done,
+    option.None,
+    state,
+  ))
   Ok(#(File(..f, pos: done), state))
 }
 
@@ -804,8 +805,14 @@ fn deliver(
     reading.advance(pos, end: end, lines: lines, head: fn(n) {
       pread_or_empty(io, 0, n)
     })
-  let state =
-    give_to_shards(f.id, pos.generation, pos.offset, to, batches, state)
+  use state <- try(give_to_shards(
+    f.id,
+    pos.generation,
+    pos.offset,
+    to,
+    batches,
+    state,
+  ))
   let s = state.stats
   Ok(#(
     File(..f, pos: to, scanned: end),
@@ -869,8 +876,8 @@ fn give_to_shards(
   to: source_pos.Position,
   batches: option.Option(List(aggregate.Batch)),
   state: State,
-) -> State {
-  let state = await(state)
+) -> Result(State, Failed) {
+  use state <- try(all_applied(state))
   let reply = process.new_subject()
   let file = source_pos.SourceFile(source: state.config.name, file: id)
   let each = case batches {
@@ -890,7 +897,7 @@ fn give_to_shards(
       )
       i + 1
     })
-  State(..state, pending: option.Some(reply))
+  Ok(State(..state, pending: option.Some(reply)))
 }
 
 type Answer {
@@ -898,27 +905,46 @@ type Answer {
   ShardWentDown(process.Down)
 }
 
-// Waits until the shards have applied the chunk in flight; a shard that
-// refuses it, or is down, stops the collector (it restarts from the
-// shards' positions).
-fn await(state: State) -> State {
+// Waits until the shards have applied the chunk in flight. A shard that
+// refused it fails the file being read (retried with backoff, from what the
+// shards hold); a shard that is down stops the collector (it restarts from
+// the shards' positions, after the shard).
+fn all_applied(state: State) -> Result(State, Failed) {
   case state.pending {
-    option.None -> state
+    option.None -> Ok(state)
     option.Some(reply) -> {
       let selector =
         process.new_selector()
         |> process.select_map(reply, Answered)
         |> process.select_monitors(ShardWentDown)
-      each_shard(state.config.shards, fn(_) {
-        case process.selector_receive_forever(selector) {
-          Answered(Ok(Nil)) -> Nil
-          Answered(Error(e)) ->
-            stop_collector("a shard refused a chunk: " <> shard.describe(e))
-          ShardWentDown(_) -> stop_collector("a shard went down")
-        }
-      })
-      State(..state, pending: option.None)
+      let state = State(..state, pending: option.None)
+      // Every shard's answer is taken, the first refusal kept.
+      let refused =
+        fold(map_shards(state.config.shards, fn(i) { i }), Ok(Nil), fn(acc, _) {
+          case process.selector_receive_forever(selector) {
+            Answered(Ok(Nil)) -> acc
+            Answered(Error(e)) ->
+              case acc {
+                Ok(Nil) -> Error(e)
+                _ -> acc
+              }
+            ShardWentDown(_) -> stop_collector("a shard went down")
+          }
+        })
+      case refused {
+        Ok(Nil) -> Ok(state)
+        Error(e) ->
+          Error(#(state, "a shard refused a chunk: " <> shard.describe(e)))
+      }
     }
+  }
+}
+
+// `all_applied` where no file is being read: a refusal stops the collector.
+fn await(state: State) -> State {
+  case all_applied(state) {
+    Ok(state) -> state
+    Error(#(_, reason)) -> stop_collector(reason)
   }
 }
 

@@ -157,12 +157,15 @@ fn with_file(
 @external(erlang, "tally_file_ffi", "open")
 pub fn open(path: String, modes: List(Mode)) -> Result(IoDevice, String)
 
+/// Writes `bytes` at the device's position (the end, opened with `Append`).
 @external(erlang, "tally_file_ffi", "write")
 pub fn write(io: IoDevice, bytes: BitArray) -> Result(Nil, String)
 
+/// Flushes what was written to the disk (fsync).
 @external(erlang, "tally_file_ffi", "sync")
 pub fn sync(io: IoDevice) -> Result(Nil, String)
 
+/// Closes an open file.
 @external(erlang, "tally_file_ffi", "close")
 pub fn close(io: IoDevice) -> Result(Nil, String)
 
@@ -170,12 +173,15 @@ pub fn close(io: IoDevice) -> Result(Nil, String)
 @external(erlang, "tally_file_ffi", "pread")
 pub fn pread(io: IoDevice, offset: Int, length: Int) -> Result(BitArray, String)
 
+/// Renames `from` to `to`, replacing `to` (atomic within a file system).
 @external(erlang, "tally_file_ffi", "rename")
 pub fn rename(from: String, to: String) -> Result(Nil, String)
 
+/// Removes the file at `path`.
 @external(erlang, "tally_file_ffi", "delete")
 pub fn delete(path: String) -> Result(Nil, String)
 
+/// Sets the permission bits of the file at `path` (`0o600`).
 @external(erlang, "tally_file_ffi", "change_mode")
 pub fn change_mode(path: String, mode: Int) -> Result(Nil, String)
 
@@ -183,6 +189,7 @@ pub fn change_mode(path: String, mode: Int) -> Result(Nil, String)
 @external(erlang, "tally_file_ffi", "make_dir")
 pub fn make_dir(path: String) -> Result(Nil, String)
 
+/// Whether `path` is a directory.
 @external(erlang, "tally_file_ffi", "is_dir")
 pub fn is_dir(path: String) -> Bool
 

@@ -8,9 +8,9 @@
 //// collectors' path: billing writes to the outbox on disk and returns,
 //// whatever the bus is doing.
 ////
-//// The outbox is still the Erlang `tally_outbox` process (it tells the
-//// publisher `outbox_ready` when items arrive); the sinks are
-//// `tally/app/sink_file` and `tally/app/sink_nats`.
+//// The outbox is `tally/app/outbox` (it tells the publisher `OutboxReady`
+//// when items arrive); the sinks are `tally/app/sink_file` and
+//// `tally/app/sink_nats`.
 ////
 //// ```gleam
 //// let assert Ok(started) = publisher.start(publisher.Config(
@@ -23,18 +23,21 @@
 import tally/app/backoff
 import tally/app/config
 import tally/app/log
+import tally/app/outbox
+import tally/app/outbox_book
+import tally/app/outbox_disk
 import tally/app/sink
 import tally/app/sink_file
 import tally/app/sink_nats
 import tally/option
 import tally/otp/actor
-import tally/otp/dynamic
 import tally/otp/process
 import tally/otp/supervision
 import tally/pure/bytes
 
-/// The outbox process (a pid or a registered name of `tally_outbox`).
-pub type Outbox
+/// The outbox: its subject.
+pub type Outbox =
+  process.Subject(outbox.Message)
 
 /// Where the items go.
 pub type SinkConfig {
@@ -78,7 +81,6 @@ pub opaque type Message {
   Drain
   Retry
   GetStats(reply: process.Subject(Stats))
-  Ignore
 }
 
 type Sink {
@@ -138,7 +140,7 @@ pub fn from_config(app: config.Config) -> Config {
     option.Some(bus) -> NatsSink(sink_nats.from_config(bus))
   }
   Config(
-    outbox: outbox_named("tally_outbox"),
+    outbox: outbox.registered(),
     sink: sink,
     batch: default_batch,
     registered: True,
@@ -180,17 +182,12 @@ fn initialise(
   case opened {
     Error(why) -> Error(why)
     Ok(sink) -> {
-      let ready = atom("outbox_ready")
+      let ready = process.new_subject()
       let selector =
         process.new_selector()
         |> process.select(subject)
-        |> process.select_other(fn(message) {
-          case message == ready {
-            True -> Drain
-            False -> Ignore
-          }
-        })
-      notify(config.outbox, process.self())
+        |> process.select_map(ready, fn(_) { Drain })
+      outbox.notify(config.outbox, ready)
       // What a previous run left in the outbox goes first.
       process.send(subject, Drain)
       log.report(log.Notice, "publisher started", [#("sink", describe(sink))])
@@ -221,19 +218,23 @@ fn handle(state: State, message: Message) -> actor.Next(State, Message) {
     GetStats(reply) -> {
       process.send(
         reply,
-        Stats(state.published, state.failures, outbox_size(state.outbox)),
+        Stats(state.published, state.failures, outbox.size(state.outbox)),
       )
       actor.continue(state)
     }
-    Ignore -> actor.continue(state)
   }
 }
 
 // One batch per message: calls (stats) are answered between batches.
 fn drain(state: State) -> State {
-  case peek(state.outbox, state.batch) {
-    [] -> state
-    entries -> {
+  case outbox.peek(state.outbox, state.batch) {
+    Ok([]) -> state
+    Error(e) ->
+      retry(
+        State(..state, failures: state.failures + 1),
+        outbox_disk.describe(e),
+      )
+    Ok(entries) -> {
       let #(sink, outcome) = publish(state.sink, items(entries, []))
       let state = State(..state, sink: sink)
       case outcome {
@@ -367,79 +368,41 @@ fn describe(sink: Sink) -> String {
 }
 
 fn items(
-  entries: List(#(String, String, BitArray)),
+  entries: List(outbox_book.Item),
   acc: List(sink.Item),
 ) -> List(sink.Item) {
   case entries {
     [] -> bytes.reverse(acc)
-    [#(key, subject, payload), ..rest] ->
-      items(rest, [sink.Item(key, subject, payload), ..acc])
+    [outbox_book.Item(key, subject, payload), ..rest] ->
+      items(rest, [sink.Item(key, subject, <<payload:utf8>>), ..acc])
   }
 }
 
-// --- The outbox (tally_outbox) -----------------------------------------
+// --- The outbox (tally/app/outbox) ---------------------------------------
 
-fn ack(outbox: Outbox, keys: List(String)) -> Result(Nil, String) {
-  done(outbox_ack(outbox, keys))
+fn ack(o: Outbox, keys: List(String)) -> Result(Nil, String) {
+  described(outbox.ack(o, keys))
 }
 
 fn park_keys(
-  outbox: Outbox,
+  o: Outbox,
   keys: List(String),
   why: String,
 ) -> Result(Nil, String) {
-  done(outbox_park(outbox, keys, why))
+  described(outbox.park(o, keys, why))
 }
 
-// `ok`, or `{error, Reason}` described for the log.
-fn done(reply: dynamic.Dynamic) -> Result(Nil, String) {
-  case reply == atom("ok") {
-    True -> Ok(Nil)
-    False -> Error(printed(reply))
+fn described(
+  result: Result(Nil, outbox_disk.OutboxError),
+) -> Result(Nil, String) {
+  case result {
+    Ok(Nil) -> Ok(Nil)
+    Error(e) -> Error(outbox_disk.describe(e))
   }
 }
 
-fn printed(term: dynamic.Dynamic) -> String {
-  characters_to_binary(io_lib_format("~0p", [term]))
-}
-
-@external(erlang, "tally_outbox", "peek")
-fn peek(outbox: Outbox, most: Int) -> List(#(String, String, BitArray))
-
-@external(erlang, "tally_outbox", "ack")
-fn outbox_ack(outbox: Outbox, keys: List(String)) -> dynamic.Dynamic
-
-@external(erlang, "tally_outbox", "park")
-fn outbox_park(
-  outbox: Outbox,
-  keys: List(String),
-  why: String,
-) -> dynamic.Dynamic
-
-@external(erlang, "tally_outbox", "size")
-fn outbox_size(outbox: Outbox) -> Int
-
-@external(erlang, "tally_outbox", "notify")
-fn notify(outbox: Outbox, pid: process.Pid) -> dynamic.Dynamic
-
-@external(erlang, "erlang", "binary_to_atom")
-fn atom(text: String) -> dynamic.Dynamic
-
 @external(erlang, "erlang", "binary_to_atom")
 fn binary_to_atom(text: String) -> process.Name(Message)
-
-// The outbox's registered name (a constant of the code: one atom).
-@external(erlang, "erlang", "binary_to_atom")
-fn outbox_named(text: String) -> Outbox
-
-@external(erlang, "io_lib", "format")
-fn io_lib_format(
-  format: String,
-  terms: List(dynamic.Dynamic),
-) -> dynamic.Dynamic
-
-@external(erlang, "unicode", "characters_to_binary")
-fn characters_to_binary(characters: dynamic.Dynamic) -> String
 
 @external(erlang, "rand", "uniform")
 fn uniform(below: Int) -> Int

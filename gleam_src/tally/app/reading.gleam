@@ -203,7 +203,8 @@ pub fn lines_in(format: event.Format, chunk: BitArray) -> Int {
     event.RgwUsage -> 1
     _ -> {
       let n = bytes.size(chunk)
-      let newlines = count_byte(chunk, 0, n, 0)
+      // One scan of the chunk (binary:matches), not one call per line.
+      let newlines = bytes.length(matches(chunk, <<"\n":utf8>>))
       case n > 0 && bytes.at(chunk, n - 1) != 10 {
         True -> newlines + 1
         False -> newlines
@@ -212,13 +213,8 @@ pub fn lines_in(format: event.Format, chunk: BitArray) -> Int {
   }
 }
 
-fn count_byte(chunk: BitArray, from: Int, size: Int, acc: Int) -> Int {
-  let at = bytes.find_byte(chunk, from, 10)
-  case at < size {
-    True -> count_byte(chunk, at + 1, size, acc + 1)
-    False -> acc
-  }
-}
+@external(erlang, "binary", "matches")
+fn matches(subject: BitArray, pattern: BitArray) -> List(#(Int, Int))
 
 /// The CSV header line (with its newline) from a file's first bytes:
 /// storage CSV chunks after the first are parsed with it in front.

@@ -11,6 +11,7 @@
 
 import tally/app/files
 import tally/app/sink
+import tally/app/written
 import tally/pure/bytes
 import tally/pure/json
 import tally/pure/map
@@ -123,7 +124,7 @@ fn members(
     Error(_) -> Error(Nil)
     Ok(json.EndOfObject(_)) ->
       case key, version {
-        Ok(k), Ok(v) -> Ok(k <> "/v" <> bytes.int_to_text(v))
+        Ok(k), Ok(v) -> Ok(written.msg_id(k, v))
         Ok(k), Error(Nil) -> Ok(k)
         Error(Nil), _ -> Error(Nil)
       }

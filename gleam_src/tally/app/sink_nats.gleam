@@ -42,7 +42,7 @@ pub opaque type NatsSink {
   NatsSink(client: nats.Client, config: Config, stream_ready: Bool)
 }
 
-/// The `Tally-Schema` header's value.
+/// The `Tally-Schema` header's value (`written.schema()`).
 pub const schema = "invoice_line.v1"
 
 // The duplicate window of a stream tally creates: how long a retry of a

@@ -4,9 +4,9 @@
 //// ```text
 //// tally_sup
 //// ├── tally_port_default   the engine as a port (tally/app/port_supervisor), for the `port` engine
-//// ├── tally_outbox         the durable queue of invoice lines
+//// ├── tally_outbox         the durable queue of invoice lines: tally/app/outbox
 //// ├── tally_ingest_sup     (rest_for_one) shards, then tally_collectors_sup
-//// ├── tally_closer         period close, on demand and on schedule
+//// ├── tally_closer         period close, on demand and on schedule: tally/app/closer
 //// └── tally_publisher      outbox -> sink (NATS JetStream, or the file sink): tally/app/publisher
 //// ```
 ////
@@ -21,9 +21,11 @@
 //// With no sources (`config.is_inert`) the tree has no children: nothing
 //// is read, written or started (tally used as a library, `gleam test`).
 
+import tally/app/closer
 import tally/app/config
 import tally/app/erlang_child
 import tally/app/ingest_supervisor
+import tally/app/outbox
 import tally/app/port_supervisor
 import tally/app/publisher
 import tally/otp/actor
@@ -48,16 +50,11 @@ pub fn start(
   case config.is_inert(config) {
     True -> builder
     False -> {
-      let legacy = legacy_config()
       builder
       |> static_supervisor.add(port_supervisor.supervised(default_port()))
-      |> static_supervisor.add(
-        erlang_child.worker(fn() { outbox_start_link(legacy_outbox(legacy)) }),
-      )
+      |> static_supervisor.add(outbox.supervised(config.data_dir <> "/outbox"))
       |> static_supervisor.add(ingest_supervisor.supervised(config))
-      |> static_supervisor.add(
-        erlang_child.worker(fn() { closer_start_link(legacy) }),
-      )
+      |> static_supervisor.add(closer.supervised(closer.from_config(config)))
       |> static_supervisor.add(
         publisher.supervised(publisher.from_config(config)),
       )
@@ -85,19 +82,3 @@ fn bad_config() -> dynamic.Dynamic
 
 @external(erlang, "tally_app_ffi", "default_port")
 fn default_port() -> dynamic.Dynamic
-
-@external(erlang, "tally_app_ffi", "legacy_config")
-fn legacy_config() -> dynamic.Dynamic
-
-@external(erlang, "tally_app_ffi", "legacy_outbox")
-fn legacy_outbox(config: dynamic.Dynamic) -> dynamic.Dynamic
-
-@external(erlang, "tally_outbox", "start_link")
-fn outbox_start_link(
-  options: dynamic.Dynamic,
-) -> Result(process.Pid, dynamic.Dynamic)
-
-@external(erlang, "tally_closer", "start_link")
-fn closer_start_link(
-  config: dynamic.Dynamic,
-) -> Result(process.Pid, dynamic.Dynamic)

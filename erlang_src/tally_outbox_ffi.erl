@@ -1,0 +1,211 @@
+%% @doc The byte and file helpers of the outbox and the closer
+%% (gleam_src/tally/app): JSON string escaping, key digests, the batch files'
+%% term format, directory listing and syncing. The Gleam subset tally compiles
+%% with leaves bit syntax and the file module to Erlang; nothing here decides
+%% anything (tally/app/outbox_book and tally/app/close_plan do).
+-module(tally_outbox_ffi).
+
+-export([json_string/1, key_parts/1, split_slash/1, safe_name/1, digest/1, digests/1, digests_among/2, encode_items/1, decode_items/1,
+         encode_keys/1, decode_keys/1, read_file/1, sync_dir/1, closed_text/1, read_closed/1, now_ms/0, log_unknown/2,
+         read_to_end/0, printed/1]).
+
+-type item() :: {item, binary(), binary(), binary()}.
+
+%% A JSON string, escaped as tally_core::written does: \" \\ \n \r \t, and
+%% \u00xx (lowercase hex) for the other control bytes. Most strings have
+%% none of those: one binary:match finds that out.
+-spec json_string(binary()) -> binary().
+json_string(Bin) ->
+    case binary:match(Bin, special()) of
+        nomatch -> <<$", Bin/binary, $">>;
+        _ -> iolist_to_binary([$", escape(Bin, Bin, 0, 0, []), $"])
+    end.
+
+special() ->
+    case persistent_term:get({?MODULE, special}, none) of
+        none ->
+            P = binary:compile_pattern([<<"\"">>, <<"\\">> | [<<C>> || C <- lists:seq(0, 31)]]),
+            persistent_term:put({?MODULE, special}, P),
+            P;
+        P ->
+            P
+    end.
+
+escape(Orig, <<C, Rest/binary>>, Start, Len, Acc) when C < 16#20; C =:= $"; C =:= $\\ ->
+    Esc = case C of
+              $" -> <<"\\\"">>;
+              $\\ -> <<"\\\\">>;
+              $\n -> <<"\\n">>;
+              $\r -> <<"\\r">>;
+              $\t -> <<"\\t">>;
+              _ -> <<"\\u00", (hex(C bsr 4)), (hex(C band 15))>>
+          end,
+    escape(Orig, Rest, Start + Len + 1, 0, [Esc, binary:part(Orig, Start, Len) | Acc]);
+escape(Orig, <<_, Rest/binary>>, Start, Len, Acc) ->
+    escape(Orig, Rest, Start, Len + 1, Acc);
+escape(Orig, <<>>, Start, Len, Acc) ->
+    lists:reverse([binary:part(Orig, Start, Len) | Acc]).
+
+hex(N) when N < 10 -> $0 + N;
+hex(N) -> $a + N - 10.
+
+%% A key's `/`-separated parts, each percent-decoded (billing::line_key
+%% encodes them).
+-spec key_parts(binary()) -> [binary()].
+key_parts(Key) ->
+    [decode(P, <<>>) || P <- binary:split(Key, <<"/">>, [global])].
+
+decode(<<"%", H, L, Rest/binary>>, Acc) ->
+    case catch binary_to_integer(<<H, L>>, 16) of
+        N when is_integer(N) -> decode(Rest, <<Acc/binary, N>>);
+        _ -> decode(<<H, L, Rest/binary>>, <<Acc/binary, "%">>)
+    end;
+decode(<<C, Rest/binary>>, Acc) -> decode(Rest, <<Acc/binary, C>>);
+decode(<<>>, Acc) -> Acc.
+
+%% A key's `/`-separated fields, as they are.
+-spec split_slash(binary()) -> [binary()].
+split_slash(Key) -> binary:split(Key, <<"/">>, [global]).
+
+%% A file name from key text: bytes other than ASCII letters, digits, `-`
+%% and `_` become `_` (a name never escapes its directory).
+-spec safe_name(binary()) -> binary().
+safe_name(Bin) ->
+    << <<(case C of
+              _ when C >= $a, C =< $z; C >= $A, C =< $Z; C >= $0, C =< $9; C =:= $-; C =:= $_ -> C;
+              _ -> $_
+          end)>> || <<C>> <= Bin >>.
+
+%% What the outbox remembers of an acknowledged key: the first 16 bytes of
+%% its SHA-256.
+-spec digest(binary()) -> binary().
+digest(Key) ->
+    <<D:16/binary, _/binary>> = crypto:hash(sha256, Key),
+    D.
+
+%% The digests in an `acked` file, as a set; a crash mid-append may leave a
+%% partial digest at the end: ignored.
+-spec digests(binary()) -> #{binary() => true}.
+digests(Bin) ->
+    Whole = byte_size(Bin) - byte_size(Bin) rem 16,
+    maps:from_keys([D || <<D:16/binary>> <= binary:part(Bin, 0, Whole)], true).
+
+%% Of the Wanted digests, those in an `acked` file's bytes: a scan that
+%% holds no more than Wanted, however large the file (a restart checks its
+%% oldest batch's keys against the whole memory of a period).
+-spec digests_among(binary(), #{binary() => true}) -> #{binary() => true}.
+digests_among(_Bin, Wanted) when map_size(Wanted) =:= 0 -> #{};
+digests_among(Bin, Wanted) -> among(Bin, Wanted, #{}).
+
+among(<<D:16/binary, Rest/binary>>, Wanted, Found) ->
+    case is_map_key(D, Wanted) of
+        true -> among(Rest, Wanted, Found#{D => true});
+        false -> among(Rest, Wanted, Found)
+    end;
+among(_Partial, _Wanted, Found) ->
+    Found.
+
+%% A batch file's bytes: the items as `[{Key, Subject, Payload}]` in the
+%% external term format (the format the Erlang outbox wrote, so an outbox
+%% directory survives the upgrade).
+-spec encode_items([item()]) -> binary().
+encode_items(Items) ->
+    term_to_binary([{K, S, P} || {item, K, S, P} <- Items]).
+
+-spec decode_items(binary()) -> {ok, [item()]} | {error, nil}.
+decode_items(Bin) ->
+    try binary_to_term(Bin, [safe]) of
+        List when is_list(List) ->
+            case lists:all(fun valid/1, List) of
+                true -> {ok, [{item, K, S, P} || {K, S, P} <- List]};
+                false -> {error, nil}
+            end;
+        _ -> {error, nil}
+    catch
+        error:badarg -> {error, nil}
+    end.
+
+valid({K, S, P}) -> is_binary(K) andalso is_binary(S) andalso is_binary(P);
+valid(_) -> false.
+
+%% A set of keys (the keys a period issued) in the external term format, as
+%% the Erlang closer wrote it: a map Key => true.
+-spec encode_keys(#{binary() => true}) -> binary().
+encode_keys(Keys) -> term_to_binary(Keys).
+
+-spec decode_keys(binary()) -> {ok, #{binary() => true}} | {error, nil}.
+decode_keys(Bin) ->
+    try binary_to_term(Bin, [safe]) of
+        Map when is_map(Map) -> {ok, Map};
+        _ -> {error, nil}
+    catch
+        error:badarg -> {error, nil}
+    end.
+
+%% A file's bytes, or the POSIX name of the error.
+-spec read_file(binary()) -> {ok, binary()} | {error, binary()}.
+read_file(Path) ->
+    case file:read_file(Path) of
+        {ok, Bin} -> {ok, Bin};
+        {error, Reason} -> {error, reason(Reason)}
+    end.
+
+%% A rename is durable once its directory is synced.
+-spec sync_dir(binary()) -> {ok, nil} | {error, binary()}.
+sync_dir(Dir) ->
+    case prim_file:open(Dir, [read, directory]) of
+        {ok, F} ->
+            R = prim_file:sync(F),
+            _ = prim_file:close(F),
+            case R of
+                ok -> {ok, nil};
+                {error, Reason} -> {error, reason(Reason)}
+            end;
+        {error, Reason} ->
+            {error, reason(Reason)}
+    end.
+
+%% The closed periods' record, `closed.term`: an Erlang term (as the Erlang
+%% closer wrote it), read with file:consult.
+-spec closed_text([binary()]) -> binary().
+closed_text(Periods) -> iolist_to_binary(io_lib:format("~p.~n", [Periods])).
+
+%% The periods, or why not: the POSIX name of a read error ("enoent"), or
+%% what is wrong with the text.
+-spec read_closed(binary()) -> {ok, [binary()]} | {error, binary()}.
+read_closed(Path) ->
+    case file:consult(Path) of
+        {ok, [List]} when is_list(List) ->
+            case lists:all(fun is_binary/1, List) of
+                true -> {ok, List};
+                false -> {error, <<"not a list of periods">>}
+            end;
+        {ok, _} -> {error, <<"not a list of periods">>};
+        {error, Reason} when is_atom(Reason) -> {error, atom_to_binary(Reason)};
+        {error, Reason} -> {error, unicode:characters_to_binary(file:format_error(Reason))}
+    end.
+
+%% Files named like batches the outbox cannot read by name: left alone,
+%% said once at start.
+-spec log_unknown(binary(), [binary()]) -> nil.
+log_unknown(Dir, Names) ->
+    logger:warning(#{msg => "outbox: files not named SEQ-COUNT.batch left alone", dir => Dir, files => Names}),
+    nil.
+
+%% The pipeline's sources read to their end (before a close).
+-spec read_to_end() -> {ok, nil} | {error, term()}.
+read_to_end() ->
+    case tally_pipeline:read_to_end() of
+        ok -> {ok, nil};
+        {error, Reason} -> {error, Reason}
+    end.
+
+%% A foreign reason (an engine's, a shard's) as text, for a log line.
+-spec printed(term()) -> binary().
+printed(Term) -> unicode:characters_to_binary(io_lib:format("~0p", [Term])).
+
+-spec now_ms() -> integer().
+now_ms() -> erlang:system_time(millisecond).
+
+reason(Reason) when is_atom(Reason) -> atom_to_binary(Reason);
+reason(Reason) -> unicode:characters_to_binary(io_lib:format("~0p", [Reason])).

@@ -1,0 +1,156 @@
+//// Close planning, without I/O: which period a schedule closes and when, the
+//// record of closed periods, what a close puts into the outbox and the
+//// summary it answers with. `tally/app/closer` carries it out.
+////
+//// A schedule (`{close, #{grace_ms, check_ms}}`) closes a calendar month
+//// once it has been over for `grace_ms`, checking every `check_ms`. Closing
+//// is idempotent: a period closed again gives the same lines with the same
+//// keys; the outbox skips the keys acknowledged before.
+
+import tally/app/outbox_book as book
+import tally/app/written
+import tally/pure/aggregate as agg
+import tally/pure/bytes
+import tally/pure/map
+
+/// A close on a schedule: once a month has been over for `grace_ms`,
+/// checked every `check_ms`.
+pub type Schedule {
+  Schedule(grace_ms: Int, check_ms: Int)
+}
+
+/// What a close answers with.
+pub type CloseSummary {
+  CloseSummary(
+    period: String,
+    /// Invoice lines put into the outbox (before the outbox's dedup).
+    lines: Int,
+    /// Voids of a reissue put with them.
+    voids: Int,
+    customers: map.Map(String, written.CustomerTotal),
+    /// Customers with usage but no plan, sorted, each once.
+    unbilled: List(String),
+  )
+}
+
+/// The last month that ended at least `grace_ms` before `now_ms`, as
+/// `YYYY-MM`.
+///
+/// ```gleam
+/// due_period(now_ms: 1_793_577_600_000, grace_ms: 86_400_000)
+/// // 2026-11-02T00:00Z, a day of grace: "2026-10"
+/// ```
+pub fn due_period(now_ms now_ms: Int, grace_ms grace_ms: Int) -> String {
+  agg.period_label(agg.month_start(now_ms - grace_ms) - 1)
+}
+
+/// The period a scheduled check closes: the due period unless it was
+/// closed.
+pub fn scheduled(
+  now_ms now_ms: Int,
+  schedule schedule: Schedule,
+  closed closed: List(String),
+) -> Result(String, Nil) {
+  let due = due_period(now_ms, schedule.grace_ms)
+  case member(closed, due) {
+    True -> Error(Nil)
+    False -> Ok(due)
+  }
+}
+
+fn member(list: List(String), x: String) -> Bool {
+  case list {
+    [] -> False
+    [y, ..rest] -> y == x || member(rest, x)
+  }
+}
+
+/// The closed periods with one more: sorted, each once.
+pub fn record(closed: List(String), period: String) -> List(String) {
+  usort([period, ..closed])
+}
+
+fn usort(list: List(String)) -> List(String) {
+  dedup_sorted(bytes.sort(list), [])
+}
+
+fn dedup_sorted(list: List(String), acc: List(String)) -> List(String) {
+  case list, acc {
+    [], _ -> bytes.reverse(acc)
+    [x, ..rest], [y, ..] if x == y -> dedup_sorted(rest, acc)
+    [x, ..rest], _ -> dedup_sorted(rest, [x, ..acc])
+  }
+}
+
+/// Every shard's lines as outbox items to `subject`, in shard order.
+pub fn items(
+  shards: List(written.Written),
+  subject: String,
+) -> List(book.Item) {
+  shard_items(shards, subject, [])
+}
+
+fn shard_items(
+  shards: List(written.Written),
+  subject: String,
+  acc: List(book.Item),
+) -> List(book.Item) {
+  case shards {
+    [] -> bytes.reverse(acc)
+    [w, ..rest] -> shard_items(rest, subject, line_items(w.lines, subject, acc))
+  }
+}
+
+fn line_items(
+  lines: List(#(String, String)),
+  subject: String,
+  acc: List(book.Item),
+) -> List(book.Item) {
+  case lines {
+    [] -> acc
+    [#(id, json), ..rest] ->
+      line_items(rest, subject, [book.Item(id, subject, json), ..acc])
+  }
+}
+
+/// The summary of a close: the lines, the voids, each customer's total (a
+/// customer's lines all come from one shard) and the unbilled customers.
+pub fn summary(
+  period: String,
+  shards: List(written.Written),
+  lines: Int,
+  voids: Int,
+) -> CloseSummary {
+  CloseSummary(
+    period: period,
+    lines: lines,
+    voids: voids,
+    customers: customers(shards, map.new()),
+    unbilled: usort(unbilled(shards, [])),
+  )
+}
+
+fn customers(
+  shards: List(written.Written),
+  acc: map.Map(String, written.CustomerTotal),
+) -> map.Map(String, written.CustomerTotal) {
+  case shards {
+    [] -> acc
+    [w, ..rest] ->
+      customers(rest, map.put_all(map.sorted_pairs(w.customers), acc))
+  }
+}
+
+fn unbilled(shards: List(written.Written), acc: List(String)) -> List(String) {
+  case shards {
+    [] -> acc
+    [w, ..rest] -> unbilled(rest, prepend(w.unbilled, acc))
+  }
+}
+
+fn prepend(list: List(String), acc: List(String)) -> List(String) {
+  case list {
+    [] -> acc
+    [x, ..rest] -> prepend(rest, [x, ..acc])
+  }
+}
