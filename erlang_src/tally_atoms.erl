@@ -22,4 +22,5 @@ all() ->
      plain_unit, plans_invalid, reject, requester, rgw_usage, s3_access_log,
      some, storage_csv, total, true, unknown_plan, unknown_request, usage,
      usage_event, window_aggregate, work, wrong_field_count, wrong_type,
-     checkpoint_failed, ingested, loaded, snapshot_failed].
+     checkpoint_failed, ingested, loaded, snapshot_failed,
+     written_invoice, written_batch, customer_total].

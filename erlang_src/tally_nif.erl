@@ -13,6 +13,7 @@
          parser_new/2, parser_feed/2, parser_finish/1,
          aggregator_new/1, aggregator_feed/3, aggregator_finish/2, aggregator_add_events/2,
          aggregator_counters/1, aggregator_windows/1, aggregator_close_period/4, aggregator_close_shard/6,
+         aggregator_close_written/6,
          aggregator_take_late/1, aggregator_export/1, aggregator_restore/1, aggregator_merge/2,
          shard_of/2, ingest_chunk/4, aggregator_apply_batch/2, batch_events/1,
          aggregator_save/3, aggregator_load/1,
@@ -85,6 +86,10 @@ aggregator_close_period(_Aggregator, _Period, _PlansJson, _Version) -> not_loade
 -spec aggregator_close_shard(reference(), binary(), binary(), non_neg_integer(), non_neg_integer(),
                              pos_integer()) -> result().
 aggregator_close_shard(_Aggregator, _Period, _PlansJson, _Version, _Shard, _Shards) -> not_loaded().
+
+-spec aggregator_close_written(reference(), binary(), binary(), non_neg_integer(), non_neg_integer(),
+                               pos_integer()) -> result().
+aggregator_close_written(_Aggregator, _Period, _PlansJson, _Version, _Shard, _Shards) -> not_loaded().
 
 -spec aggregator_take_late(reference()) -> result().
 aggregator_take_late(_Aggregator) -> not_loaded().

@@ -5,49 +5,12 @@
 %% anything (tally/app/outbox_book and tally/app/close_plan do).
 -module(tally_outbox_ffi).
 
--export([json_string/1, key_parts/1, split_slash/1, safe_name/1, digest/1, digests/1, digests_among/2, encode_items/1, decode_items/1,
+-export([lines_items/2, first_line/1, encode_whole/2, split_lines/1]).
+-export([key_parts/1, split_slash/1, safe_name/1, digest/1, digests/1, digests_among/2, encode_items/1, decode_items/1,
          encode_keys/1, decode_keys/1, read_file/1, sync_dir/1, closed_text/1, read_closed/1, now_ms/0, log_unknown/2,
          read_to_end/0, printed/1]).
 
 -type item() :: {item, binary(), binary(), binary()}.
-
-%% A JSON string, escaped as tally_core::written does: \" \\ \n \r \t, and
-%% \u00xx (lowercase hex) for the other control bytes. Most strings have
-%% none of those: one binary:match finds that out.
--spec json_string(binary()) -> binary().
-json_string(Bin) ->
-    case binary:match(Bin, special()) of
-        nomatch -> <<$", Bin/binary, $">>;
-        _ -> iolist_to_binary([$", escape(Bin, Bin, 0, 0, []), $"])
-    end.
-
-special() ->
-    case persistent_term:get({?MODULE, special}, none) of
-        none ->
-            P = binary:compile_pattern([<<"\"">>, <<"\\">> | [<<C>> || C <- lists:seq(0, 31)]]),
-            persistent_term:put({?MODULE, special}, P),
-            P;
-        P ->
-            P
-    end.
-
-escape(Orig, <<C, Rest/binary>>, Start, Len, Acc) when C < 16#20; C =:= $"; C =:= $\\ ->
-    Esc = case C of
-              $" -> <<"\\\"">>;
-              $\\ -> <<"\\\\">>;
-              $\n -> <<"\\n">>;
-              $\r -> <<"\\r">>;
-              $\t -> <<"\\t">>;
-              _ -> <<"\\u00", (hex(C bsr 4)), (hex(C band 15))>>
-          end,
-    escape(Orig, Rest, Start + Len + 1, 0, [Esc, binary:part(Orig, Start, Len) | Acc]);
-escape(Orig, <<_, Rest/binary>>, Start, Len, Acc) ->
-    escape(Orig, Rest, Start, Len + 1, Acc);
-escape(Orig, <<>>, Start, Len, Acc) ->
-    lists:reverse([binary:part(Orig, Start, Len) | Acc]).
-
-hex(N) when N < 10 -> $0 + N;
-hex(N) -> $a + N - 10.
 
 %% A key's `/`-separated parts, each percent-decoded (billing::line_key
 %% encodes them).
@@ -112,9 +75,39 @@ among(_Partial, _Wanted, Found) ->
 encode_items(Items) ->
     term_to_binary([{K, S, P} || {item, K, S, P} <- Items]).
 
+%% The engine's batch of lines (billing.WrittenBatch): Count ids and as
+%% many lines, a newline after each.
+-type written_batch() :: {written_batch, pos_integer(), binary(), binary()}.
+
+%% Its items: each id with the same line.
+-spec lines_items(binary(), written_batch()) -> [item()].
+lines_items(Subject, {written_batch, _, Ids, Lines}) ->
+    lists:zipwith(fun(K, P) -> {item, K, Subject, P} end,
+                  binary:split(Ids, <<"\n">>, [global, trim_all]),
+                  binary:split(Lines, <<"\n">>, [global, trim_all])).
+
+%% The lines of a text with a newline after each.
+-spec split_lines(binary()) -> [binary()].
+split_lines(Text) -> binary:split(Text, <<"\n">>, [global, trim_all]).
+
+-spec first_line(binary()) -> binary().
+first_line(Bin) ->
+    case binary:match(Bin, <<"\n">>) of
+        {At, 1} -> binary:part(Bin, 0, At);
+        nomatch -> Bin
+    end.
+
+%% A batch file holding the engine's batch as it is: {written, Subject,
+%% Batch} in the external term format.
+-spec encode_whole(binary(), written_batch()) -> binary().
+encode_whole(Subject, Batch) -> term_to_binary({written, Subject, Batch}).
+
 -spec decode_items(binary()) -> {ok, [item()]} | {error, nil}.
 decode_items(Bin) ->
     try binary_to_term(Bin, [safe]) of
+        {written, S, {written_batch, N, Ids, Lines} = B}
+          when is_binary(S), is_integer(N), is_binary(Ids), is_binary(Lines) ->
+            {ok, lines_items(S, B)};
         List when is_list(List) ->
             case lists:all(fun valid/1, List) of
                 true -> {ok, [{item, K, S, P} || {K, S, P} <- List]};

@@ -24,7 +24,7 @@ close_period(Period) when is_binary(Period) ->
     case 'tally@app@operations':close_period(Period) of
         {ok, {close_summary, P, Lines, Voids, Customers, Unbilled}} ->
             {ok, #{period => P, lines => Lines, voids => Voids, unbilled => Unbilled,
-                   customers => maps:map(fun(_, {customer_total, Cur, Amount, N}) ->
+                   customers => maps:map(fun(_, {customer_total, _Customer, Cur, Amount, N}) ->
                                                  #{currency => Cur, amount_minor => Amount, lines => N}
                                          end, Customers)}};
         {error, _} = Error ->

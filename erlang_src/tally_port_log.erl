@@ -55,7 +55,7 @@ owner(T) ->
 mutating(Op) ->
     lists:member(Op, [parser_new, parser_feed, parser_finish, parser_import,
                       aggregator_new, aggregator_feed, aggregator_finish, aggregator_add_events,
-                      aggregator_close_period, aggregator_close_shard, aggregator_take_late,
+                      aggregator_close_period, aggregator_close_shard, aggregator_close_written, aggregator_take_late,
                       aggregator_restore, aggregator_merge, aggregator_apply_batch, aggregator_load, release]).
 
 %% Operations that return a new handle.
@@ -98,6 +98,7 @@ journal_args(_T, _Op, Args) ->
 handle_args(Op) when Op =:= parser_feed; Op =:= parser_finish; Op =:= parser_export; Op =:= aggregator_export_to;
                      Op =:= aggregator_add_events; Op =:= aggregator_counters;
                      Op =:= aggregator_windows; Op =:= aggregator_close_period; Op =:= aggregator_close_shard;
+                     Op =:= aggregator_close_written;
                      Op =:= aggregator_take_late; Op =:= aggregator_export; Op =:= release;
                      Op =:= aggregator_apply_batch; Op =:= aggregator_save ->
     [1];

@@ -223,6 +223,57 @@ pub fn close_period(
   }
 }
 
+/// Closes the period and bills one shard's customers like `close_shard`,
+/// and gives the lines in their written form (the bytes `tally bill`
+/// prints) cut into outbox batches with their message ids, and each
+/// customer's total: what the closer puts in the outbox, with no line as a
+/// term on the way (on the NIF and the port).
+///
+/// ```gleam
+/// let assert Ok(written) = aggregate.close_written(agg, period: "2026-10",
+///   plans: plans_json, version: 1, shard: 0, of: 4)
+/// ```
+pub fn close_written(
+  aggregator: Aggregator,
+  period period: String,
+  plans plans: String,
+  version version: Int,
+  shard shard: Int,
+  of shards: Int,
+) -> Result(billing.WrittenInvoice, engine.EngineError) {
+  case aggregator {
+    OnNif(a) ->
+      nif.aggregator_close_written(a, period, plans, version, shard, shards)
+    OnPort(a) ->
+      port.aggregator_close_written(a, period, plans, version, shard, shards)
+    OnGleam(a) ->
+      pure.aggregator_close_written(a, period, plans, version, shard, shards)
+    OnShadow(a, b) ->
+      shadow.compare(
+        "close_written",
+        #(period, plans, version, shard, shards),
+        close_written(
+          a,
+          period: period,
+          plans: plans,
+          version: version,
+          shard: shard,
+          of: shards,
+        ),
+        fn() {
+          close_written(
+            b,
+            period: period,
+            plans: plans,
+            version: version,
+            shard: shard,
+            of: shards,
+          )
+        },
+      )
+  }
+}
+
 /// Closes the period like `close_period` and bills only the customers of
 /// one shard of `of` shards: those, with usage here or named in the plans,
 /// whose XXH3-64 modulo `of` is `shard` (`tally_core::shard::shard_of`).

@@ -161,6 +161,28 @@ pub fn aggregator_close_shard(
   )
 }
 
+/// `aggregator_close_shard` with the lines in their written form (the
+/// bytes `tally bill` prints), cut into outbox batches of at most 5000
+/// lines (closed at 4 MiB) with their message ids, and each customer's
+/// total: no line becomes a term.
+pub fn aggregator_close_written(
+  aggregator: NifAggregator,
+  period: String,
+  plans_json: String,
+  version: Int,
+  shard: Int,
+  shards: Int,
+) -> Result(billing.WrittenInvoice, engine.EngineError) {
+  nif_aggregator_close_written(
+    aggregator,
+    period,
+    plans_json,
+    version,
+    shard,
+    shards,
+  )
+}
+
 pub fn aggregator_take_late(
   aggregator: NifAggregator,
 ) -> Result(List(event.UsageEvent), engine.EngineError) {
@@ -369,6 +391,16 @@ fn nif_aggregator_close_shard(
   shard: Int,
   shards: Int,
 ) -> Result(billing.Invoice, engine.EngineError)
+
+@external(erlang, "tally_nif", "aggregator_close_written")
+fn nif_aggregator_close_written(
+  aggregator: NifAggregator,
+  period: String,
+  plans_json: String,
+  version: Int,
+  shard: Int,
+  shards: Int,
+) -> Result(billing.WrittenInvoice, engine.EngineError)
 
 @external(erlang, "tally_nif", "aggregator_take_late")
 fn nif_aggregator_take_late(

@@ -62,6 +62,7 @@ type Operation {
   AggregatorWindows
   AggregatorClosePeriod
   AggregatorCloseShard
+  AggregatorCloseWritten
   AggregatorTakeLate
   AggregatorExport
   AggregatorRestore
@@ -266,6 +267,25 @@ pub fn aggregator_close_period(
     period,
     plans_json,
     version,
+  ))
+}
+
+/// Same as `nif.aggregator_close_written`.
+pub fn aggregator_close_written(
+  aggregator: PortAggregator,
+  period: String,
+  plans_json: String,
+  version: Int,
+  shard: Int,
+  shards: Int,
+) -> Result(billing.WrittenInvoice, engine.EngineError) {
+  owner_call(aggregator.port.ref, AggregatorCloseWritten, #(
+    aggregator.handle,
+    period,
+    plans_json,
+    version,
+    shard,
+    shards,
   ))
 }
 

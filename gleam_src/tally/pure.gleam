@@ -31,6 +31,7 @@ import tally/pure/map
 import tally/pure/plans
 import tally/pure/rgw
 import tally/pure/s3
+import tally/pure/written
 import tally/usage
 
 /// Same as `nif.parse_event_line`.
@@ -423,6 +424,32 @@ pub fn aggregator_close_shard(
             }
           })
       }
+  }
+}
+
+/// Same as `nif.aggregator_close_written`: `aggregator_close_shard` with
+/// the lines in their written form, in outbox batches
+/// (`tally/pure/written`).
+pub fn aggregator_close_written(
+  aggregator: PureAggregator,
+  period: String,
+  plans_json: String,
+  version: Int,
+  shard: Int,
+  shards: Int,
+) -> Result(billing.WrittenInvoice, engine.EngineError) {
+  case
+    aggregator_close_shard(
+      aggregator,
+      period,
+      plans_json,
+      version,
+      shard,
+      shards,
+    )
+  {
+    Ok(inv) -> Ok(written.write_invoice(inv))
+    Error(e) -> Error(e)
   }
 }
 

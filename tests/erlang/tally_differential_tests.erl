@@ -121,11 +121,48 @@ answers(Call, Format, Options, Input, Cuts, Plans, Config, Damage) ->
                   Error -> Error
               end || I <- [0, 1, 2]],
     ok = shards_make_the_whole(Invoice, Shards),
-    [{parse_chunk, Whole}, {shards, Shards}, {streamed, Streamed}, {fed, Fed}, {windows, Windows}, {export, Export},
+    %% The same shards in the written form: their lines' bytes are those of
+    %% the invoice lines each shard bills (checked against the Erlang twin).
+    Written = [case Call(aggregator_restore, [Bytes]) of
+                   {ok, S} -> Call(aggregator_close_written, [S, <<"2026-10">>, Plans, 1, I, 3]);
+                   Error -> Error
+               end || I <- [0, 1, 2]],
+    ok = written_as_billed(Shards, Written),
+    [{parse_chunk, Whole}, {shards, Shards}, {written, Written}, {streamed, Streamed}, {fed, Fed}, {windows, Windows}, {export, Export},
      {invoice, Invoice}, {late, Late}, {closed_export, Call(aggregator_export, [A])},
      {take_late, Call(aggregator_take_late, [A])},
      {restored, reexport(Call, Bytes)},
      {damaged, [reexport(Call, damage_export(D, Bytes)) || D <- Damage]}].
+
+%% Each shard's written invoice holds its invoice's lines, ids and written
+%% form in order (tally/pure/written, the Gleam twin of written.rs), and
+%% each customer's total; an error is the same error.
+written_as_billed(Shards, Written) ->
+    lists:foreach(
+      fun({{ok, {invoice, Lines, Unbilled}}, {ok, {written_invoice, Batches, Totals, Unbilled2}}}) ->
+              Ids = << <<('tally@pure@written':msg_id(L))/binary, "\n">> || L <- Lines >>,
+              Text = << <<('tally@pure@written':line_json(L))/binary, "\n">> || L <- Lines >>,
+              ?assertEqual(Ids, << <<I/binary>> || {written_batch, _, I, _} <- Batches >>),
+              ?assertEqual(Text, << <<T/binary>> || {written_batch, _, _, T} <- Batches >>),
+              ?assertEqual(length(Lines), lists:sum([N || {written_batch, N, _, _} <- Batches])),
+              ?assert(lists:all(fun({written_batch, N, _, _}) -> N > 0 andalso N =< 5000 end, Batches)),
+              ?assertEqual(Unbilled, Unbilled2),
+              Want = lists:foldl(
+                       fun(L, Acc) ->
+                               C = element(3, L), A = element(16, L),
+                               maps:update_with(C, fun(#{amount_minor := S, lines := N} = T) ->
+                                                           T#{amount_minor := S + A, lines := N + 1}
+                                                   end,
+                                                #{currency => element(10, L), amount_minor => A, lines => 1}, Acc)
+                       end, #{}, Lines),
+              ?assertEqual(Want, maps:from_list([{C, #{currency => Cur, amount_minor => A, lines => N}}
+                                                 || {customer_total, C, Cur, A, N} <- Totals])),
+              ?assertEqual(length(Totals), map_size(Want));
+         ({Same, Same}) ->
+              ok;
+         ({Shard, Other}) ->
+              erlang:error({written_differs_from_shard, Shard, Other})
+      end, lists:zip(Shards, Written)).
 
 shards_make_the_whole({ok, {invoice, Lines, Unbilled}}, Shards) ->
     Parts = [P || {ok, P} <- Shards],

@@ -8,7 +8,7 @@
 //// keys; the outbox skips the keys acknowledged before.
 
 import tally/app/outbox_book as book
-import tally/app/written
+import tally/billing
 import tally/pure/aggregate as agg
 import tally/pure/bytes
 import tally/pure/map
@@ -27,7 +27,7 @@ pub type CloseSummary {
     lines: Int,
     /// Voids of a reissue put with them.
     voids: Int,
-    customers: map.Map(String, written.CustomerTotal),
+    customers: map.Map(String, billing.CustomerTotal),
     /// Customers with usage but no plan, sorted, each once.
     unbilled: List(String),
   )
@@ -82,69 +82,126 @@ fn dedup_sorted(list: List(String), acc: List(String)) -> List(String) {
   }
 }
 
-/// Every shard's lines as outbox items to `subject`, in shard order.
-pub fn items(
-  shards: List(written.Written),
+/// Every shard's lines as outbox entries to `subject`, in shard order: the
+/// engine's batches, as they are.
+pub fn entries(
+  shards: List(billing.WrittenInvoice),
   subject: String,
-) -> List(book.Item) {
-  shard_items(shards, subject, [])
+) -> List(book.Entry) {
+  shard_entries(shards, subject, [])
 }
 
-fn shard_items(
-  shards: List(written.Written),
+fn shard_entries(
+  shards: List(billing.WrittenInvoice),
   subject: String,
-  acc: List(book.Item),
-) -> List(book.Item) {
+  acc: List(book.Entry),
+) -> List(book.Entry) {
   case shards {
     [] -> bytes.reverse(acc)
-    [w, ..rest] -> shard_items(rest, subject, line_items(w.lines, subject, acc))
+    [w, ..rest] ->
+      shard_entries(rest, subject, batch_entries(w.batches, subject, acc))
   }
 }
 
-fn line_items(
-  lines: List(#(String, String)),
+fn batch_entries(
+  batches: List(billing.WrittenBatch),
   subject: String,
-  acc: List(book.Item),
-) -> List(book.Item) {
-  case lines {
+  acc: List(book.Entry),
+) -> List(book.Entry) {
+  case batches {
     [] -> acc
-    [#(id, json), ..rest] ->
-      line_items(rest, subject, [book.Item(id, subject, json), ..acc])
+    [b, ..rest] -> batch_entries(rest, subject, [book.Lines(subject, b), ..acc])
   }
 }
+
+/// The message ids (`KEY/vVERSION`) of every shard's lines.
+pub fn ids(shards: List(billing.WrittenInvoice)) -> List(String) {
+  ids_loop(shards, [])
+}
+
+fn ids_loop(
+  shards: List(billing.WrittenInvoice),
+  acc: List(List(String)),
+) -> List(String) {
+  case shards {
+    [] -> concat(bytes.reverse(acc))
+    [w, ..rest] -> ids_loop(rest, [batch_ids(w.batches, []), ..acc])
+  }
+}
+
+fn batch_ids(
+  batches: List(billing.WrittenBatch),
+  acc: List(List(String)),
+) -> List(String) {
+  case batches {
+    [] -> concat(bytes.reverse(acc))
+    [b, ..rest] -> batch_ids(rest, [split_lines(b.ids), ..acc])
+  }
+}
+
+@external(erlang, "lists", "append")
+fn concat(lists: List(List(String))) -> List(String)
+
+@external(erlang, "tally_outbox_ffi", "split_lines")
+fn split_lines(text: BitArray) -> List(String)
 
 /// The summary of a close: the lines, the voids, each customer's total (a
 /// customer's lines all come from one shard) and the unbilled customers.
 pub fn summary(
   period: String,
-  shards: List(written.Written),
-  lines: Int,
+  shards: List(billing.WrittenInvoice),
   voids: Int,
 ) -> CloseSummary {
   CloseSummary(
     period: period,
-    lines: lines,
+    lines: lines(shards, 0),
     voids: voids,
     customers: customers(shards, map.new()),
     unbilled: usort(unbilled(shards, [])),
   )
 }
 
-fn customers(
-  shards: List(written.Written),
-  acc: map.Map(String, written.CustomerTotal),
-) -> map.Map(String, written.CustomerTotal) {
+fn lines(shards: List(billing.WrittenInvoice), acc: Int) -> Int {
   case shards {
     [] -> acc
-    [w, ..rest] ->
-      customers(rest, map.put_all(map.sorted_pairs(w.customers), acc))
+    [w, ..rest] -> lines(rest, count(w.batches, acc))
   }
 }
 
-fn unbilled(shards: List(written.Written), acc: List(String)) -> List(String) {
+fn count(batches: List(billing.WrittenBatch), acc: Int) -> Int {
+  case batches {
+    [] -> acc
+    [b, ..rest] -> count(rest, acc + b.count)
+  }
+}
+
+fn customers(
+  shards: List(billing.WrittenInvoice),
+  acc: map.Map(String, billing.CustomerTotal),
+) -> map.Map(String, billing.CustomerTotal) {
   case shards {
     [] -> acc
-    [w, ..rest] -> unbilled(rest, prepend(w.unbilled, acc))
+    [w, ..rest] -> customers(rest, put_totals(w.totals, acc))
+  }
+}
+
+fn put_totals(
+  totals: List(billing.CustomerTotal),
+  acc: map.Map(String, billing.CustomerTotal),
+) -> map.Map(String, billing.CustomerTotal) {
+  case totals {
+    [] -> acc
+    [t, ..rest] -> put_totals(rest, map.put(acc, t.customer, t))
+  }
+}
+
+fn unbilled(
+  shards: List(billing.WrittenInvoice),
+  acc: List(String),
+) -> List(String) {
+  case shards {
+    [] -> acc
+    [w, ..rest] -> unbilled(rest, prepend(w.unbilled_customers, acc))
   }
 }
 

@@ -29,7 +29,7 @@ import tally/app/outbox_book as book
 import tally/app/outbox_disk
 import tally/app/reissue
 import tally/app/shard
-import tally/app/written
+import tally/billing
 import tally/option
 import tally/otp/actor
 import tally/otp/dynamic
@@ -273,19 +273,17 @@ fn close(
         period: period,
         plans: bytes.to_text(plans),
         version: settings.invoice_version,
-        written: written.written,
       ),
       [],
     ),
   )
-  let items = close_plan.items(shards, settings.subject)
   let issued_path = files.join(files.join(settings.data_dir, "issued"), period)
   use issued <- try(read_issued(issued_path))
   use r <- try(
     case
       reissue.voids(
         issued,
-        book.keys(items, []),
+        close_plan.ids(shards),
         settings.invoice_version,
         settings.subject,
       )
@@ -294,9 +292,11 @@ fn close(
       Error(reissue.NotALineKey(k)) -> Error(IssuedNotLineKeys(issued_path, k))
     },
   )
-  // Lines and voids in one put (it checks what waits or was acknowledged
-  // once), then the period's keys recorded.
-  use _ <- try(case outbox.put(settings.outbox, append(items, r.voids)) {
+  // The engine's batches and the voids in one put (it checks what waits or
+  // was acknowledged once), then the period's keys recorded.
+  let entries =
+    append(close_plan.entries(shards, settings.subject), ones(r.voids, []))
+  use _ <- try(case outbox.put_entries(settings.outbox, entries) {
     Ok(Nil) -> Ok(Nil)
     Error(e) -> Error(Outbox(e))
   })
@@ -308,12 +308,7 @@ fn close(
         Error(why) -> Error(Issued(issued_path, why))
       }
   })
-  Ok(close_plan.summary(
-    period,
-    shards,
-    bytes.length(items),
-    bytes.length(r.voids),
-  ))
+  Ok(close_plan.summary(period, shards, bytes.length(r.voids)))
 }
 
 fn read_issued(path: String) -> Result(map.Map(String, Bool), CloseError) {
@@ -329,9 +324,9 @@ fn read_issued(path: String) -> Result(map.Map(String, Bool), CloseError) {
 }
 
 fn all_ok(
-  results: List(Result(written.Written, shard.ShardError)),
-  acc: List(written.Written),
-) -> Result(List(written.Written), CloseError) {
+  results: List(Result(billing.WrittenInvoice, shard.ShardError)),
+  acc: List(billing.WrittenInvoice),
+) -> Result(List(billing.WrittenInvoice), CloseError) {
   case results {
     [] -> Ok(bytes.reverse(acc))
     [Ok(w), ..rest] -> all_ok(rest, [w, ..acc])
@@ -350,6 +345,13 @@ fn prepend_reversed(rev_b: List(x), rev_a: List(x)) -> List(x) {
   case rev_b {
     [] -> rev_a
     [x, ..rest] -> prepend_reversed(rest, [x, ..rev_a])
+  }
+}
+
+fn ones(items: List(book.Item), acc: List(book.Entry)) -> List(book.Entry) {
+  case items {
+    [] -> bytes.reverse(acc)
+    [i, ..rest] -> ones(rest, [book.One(i), ..acc])
   }
 }
 

@@ -27,7 +27,7 @@ import tally/otp/supervision
 /// A request to the outbox.
 pub type Message {
   Put(
-    items: List(book.Item),
+    entries: List(book.Entry),
     reply: process.Subject(Result(Nil, disk.OutboxError)),
   )
   Peek(
@@ -127,8 +127,8 @@ fn log_unknown(dir: String, names: List(String)) -> Nil
 
 fn handle(state: State, message: Message) -> actor.Next(State, Message) {
   case message {
-    Put(items, reply) -> {
-      let #(outbox, result) = disk.put(state.outbox, items)
+    Put(entries, reply) -> {
+      let #(outbox, result) = disk.put_entries(state.outbox, entries)
       case result {
         Ok(Nil) -> tell(state.listeners)
         Error(_) -> Nil
@@ -183,7 +183,27 @@ pub fn put(
   outbox: process.Subject(Message),
   items: List(book.Item),
 ) -> Result(Nil, disk.OutboxError) {
-  process.call_forever(outbox, fn(reply) { Put(items, reply) })
+  put_entries(outbox, one_each(items, []))
+}
+
+fn one_each(items: List(book.Item), acc: List(book.Entry)) -> List(book.Entry) {
+  case items {
+    [] -> reverse(acc)
+    [i, ..rest] -> one_each(rest, [book.One(i), ..acc])
+  }
+}
+
+@external(erlang, "lists", "reverse")
+fn reverse(list: List(a)) -> List(a)
+
+/// `put` of entries: the engine's batches of lines (`book.Lines`) are
+/// stored as they are when none of their keys can be waiting or
+/// acknowledged, else taken apart and checked like items.
+pub fn put_entries(
+  outbox: process.Subject(Message),
+  entries: List(book.Entry),
+) -> Result(Nil, disk.OutboxError) {
+  process.call_forever(outbox, fn(reply) { Put(entries, reply) })
 }
 
 /// Up to `n` of the oldest items, without removing them (at most one

@@ -13,6 +13,7 @@
 //// ago.
 
 import tally/app/json_text
+import tally/billing
 import tally/pure/bytes
 import tally/pure/map
 
@@ -30,6 +31,19 @@ pub type Batch {
 /// A batch to write: its file and the items in it.
 pub type NewBatch {
   NewBatch(batch: Batch, items: List(Item))
+}
+
+/// What a put stores: one item, or a batch of lines as the engine wrote
+/// them (`aggregate.close_written`: ids and lines, a newline after each),
+/// stored as it is when none of its keys can be waiting or acknowledged.
+pub type Entry {
+  One(item: Item)
+  Lines(subject: String, batch: billing.WrittenBatch)
+}
+
+/// A batch of the engine's lines to write as it is, one file.
+pub type NewWhole {
+  NewWhole(batch: Batch, subject: String, lines: billing.WrittenBatch)
 }
 
 /// At most this many items in a batch file.
@@ -440,6 +454,76 @@ fn new_batch(seq: Int, n: Int, reversed: List(Item)) -> NewBatch {
 @external(erlang, "erlang", "byte_size")
 fn byte_size(text: String) -> Int
 
+/// A put's entries: the engine's batches for which `whole` holds (stored
+/// as they are), and every other entry as items, in order.
+pub fn sort_entries(
+  entries: List(Entry),
+  whole: fn(billing.WrittenBatch) -> Bool,
+) -> #(List(#(String, billing.WrittenBatch)), List(Item)) {
+  sort_loop(entries, whole, [], [])
+}
+
+fn sort_loop(
+  entries: List(Entry),
+  whole: fn(billing.WrittenBatch) -> Bool,
+  wholes: List(#(String, billing.WrittenBatch)),
+  items: List(List(Item)),
+) -> #(List(#(String, billing.WrittenBatch)), List(Item)) {
+  case entries {
+    [] -> #(bytes.reverse(wholes), flatten(bytes.reverse(items)))
+    [One(i), ..rest] -> sort_loop(rest, whole, wholes, [[i], ..items])
+    [Lines(subject, b), ..rest] ->
+      case whole(b) {
+        True -> sort_loop(rest, whole, [#(subject, b), ..wholes], items)
+        False ->
+          sort_loop(rest, whole, wholes, [lines_items(subject, b), ..items])
+      }
+  }
+}
+
+@external(erlang, "lists", "append")
+fn flatten(lists: List(List(Item))) -> List(Item)
+
+/// The engine's batch as items: each id with the same line of `lines`.
+@external(erlang, "tally_outbox_ffi", "lines_items")
+pub fn lines_items(subject: String, batch: billing.WrittenBatch) -> List(Item)
+
+/// The group of the engine's batch: its first key's (one close, one period
+/// and version).
+pub fn lines_group(batch: billing.WrittenBatch) -> String {
+  group(first_line(batch.ids))
+}
+
+@external(erlang, "tally_outbox_ffi", "first_line")
+fn first_line(text: BitArray) -> String
+
+/// The engine's batches numbered after the last batch, one file each.
+pub fn plan_whole(
+  book: Book,
+  wholes: List(#(String, billing.WrittenBatch)),
+) -> List(NewWhole) {
+  whole_loop(wholes, book.next_seq, [])
+}
+
+fn whole_loop(
+  wholes: List(#(String, billing.WrittenBatch)),
+  seq: Int,
+  acc: List(NewWhole),
+) -> List(NewWhole) {
+  case wholes {
+    [] -> bytes.reverse(acc)
+    [#(subject, b), ..rest] ->
+      whole_loop(rest, seq + 1, [
+        NewWhole(Batch(seq, batch_name(seq, b.count), b.count), subject, b),
+        ..acc
+      ])
+  }
+}
+
+/// The batch file's bytes for the engine's batch, as it is.
+@external(erlang, "tally_outbox_ffi", "encode_whole")
+pub fn encode_whole(subject: String, batch: billing.WrittenBatch) -> BitArray
+
 /// A batch written (and renamed into place): it waits behind the others.
 pub fn batch_written(book: Book, batch: Batch) -> Book {
   Book(
@@ -645,7 +729,7 @@ pub fn not_acked(
 @external(erlang, "tally_outbox_ffi", "encode_items")
 pub fn encode(items: List(Item)) -> BitArray
 
-/// The items of a batch file's bytes, or an error for bytes that are not
-/// a batch.
+/// The items of a batch file's bytes (items, or the engine's batch as it
+/// was stored), or an error for bytes that are not a batch.
 @external(erlang, "tally_outbox_ffi", "decode_items")
 pub fn decode(file: BitArray) -> Result(List(Item), Nil)

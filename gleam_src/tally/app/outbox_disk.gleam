@@ -10,6 +10,7 @@
 
 import tally/app/files
 import tally/app/outbox_book as book
+import tally/pure/bytes
 import tally/pure/map
 
 /// Why an outbox operation failed: which file operation, on which path.
@@ -77,6 +78,29 @@ pub fn put(
   outbox: Outbox,
   items: List(book.Item),
 ) -> #(Outbox, Result(Nil, OutboxError)) {
+  put_entries(outbox, one_each(items, []))
+}
+
+fn one_each(items: List(book.Item), acc: List(book.Entry)) -> List(book.Entry) {
+  case items {
+    [] -> bytes.reverse(acc)
+    [i, ..rest] -> one_each(rest, [book.One(i), ..acc])
+  }
+}
+
+/// `put` of entries: the engine's batches are stored as they are (one
+/// file each, no line taken apart) when nothing waits and nothing of their
+/// period and version was acknowledged; else they are taken apart and
+/// checked like items. One fsync per batch file, one of the directory.
+pub fn put_entries(
+  outbox: Outbox,
+  entries: List(book.Entry),
+) -> #(Outbox, Result(Nil, OutboxError)) {
+  let nothing_waits = book.size(outbox.book) == 0
+  let #(wholes, items) =
+    book.sort_entries(entries, fn(b) {
+      nothing_waits && !has_acked(outbox.dir, book.lines_group(b))
+    })
   case waiting_keys(outbox) {
     Error(e) -> #(outbox, Error(e))
     Ok(waiting) ->
@@ -84,12 +108,42 @@ pub fn put(
         Error(e) -> #(outbox, Error(e))
         Ok(acked) -> {
           let fresh = book.fresh(items, waiting, acked)
-          case fresh {
-            [] -> #(outbox, Ok(Nil))
-            _ -> write_batches(outbox, book.plan_put(outbox.book, fresh))
+          case write_wholes(outbox, book.plan_whole(outbox.book, wholes)) {
+            #(outbox, Error(e)) -> #(outbox, Error(e))
+            #(outbox, Ok(Nil)) ->
+              case wholes, fresh {
+                [], [] -> #(outbox, Ok(Nil))
+                _, _ -> write_batches(outbox, book.plan_put(outbox.book, fresh))
+              }
           }
         }
       }
+  }
+}
+
+// Whether anything of the group was acknowledged (its file holds a digest).
+fn has_acked(dir: String, group: String) -> Bool {
+  files.file_size(acked_path(dir, group)) >= 16
+}
+
+fn write_wholes(
+  outbox: Outbox,
+  wholes: List(book.NewWhole),
+) -> #(Outbox, Result(Nil, OutboxError)) {
+  case wholes {
+    [] -> #(outbox, Ok(Nil))
+    [w, ..rest] -> {
+      let path = files.join(outbox.dir, w.batch.file)
+      let bytes = book.encode_whole(w.subject, w.lines)
+      case io("write", path, files.write_durably(path, bytes)) {
+        Ok(Nil) ->
+          write_wholes(
+            Outbox(..outbox, book: book.batch_written(outbox.book, w.batch)),
+            rest,
+          )
+        Error(e) -> #(outbox, Error(e))
+      }
+    }
   }
 }
 

@@ -97,7 +97,7 @@ pub opaque type Message {
     plans: String,
     version: Int,
     shards: Int,
-    answer: fn(Result(billing.Invoice, ShardError)) -> Nil,
+    answer: fn(Result(billing.WrittenInvoice, ShardError)) -> Nil,
   )
   Windows(
     reply: process.Subject(
@@ -203,18 +203,17 @@ pub fn snapshot_all(shards: Int) -> Nil {
 
 /// Closes a period (`"2026-10"`) in each of the shards `0..shards-1` at
 /// once (each on its own dirty scheduler with the NIF); each bills the
-/// customers `shard_of` gives it, snapshots, and answers with its invoice
-/// put in its written form by `written` (run in the shard, so the shards
-/// format their lines at once). The results come in shard order. No
-/// timeout: the work grows with the usage; a shard that dies answers
-/// `ShardDown`.
+/// customers `shard_of` gives it, snapshots, and answers with its lines as
+/// the engine wrote them (`aggregate.close_written`: outbox batches of
+/// lines in the written form with their message ids, no line a term) and
+/// each customer's total. The results come in shard order. No timeout: the
+/// work grows with the usage; a shard that dies answers `ShardDown`.
 pub fn close_period(
   shards: Int,
   period period: String,
   plans plans: String,
   version version: Int,
-  written written: fn(billing.Invoice) -> a,
-) -> List(Result(a, ShardError)) {
+) -> List(Result(billing.WrittenInvoice, ShardError)) {
   let waiting =
     map_index(shards, fn(i) {
       let reply = process.new_subject()
@@ -225,10 +224,7 @@ pub fn close_period(
       process.send(
         subject(i),
         ClosePeriod(period, plans, version, shards, fn(result) {
-          process.send(reply, case result {
-            Ok(invoice) -> Ok(written(invoice))
-            Error(e) -> Error(e)
-          })
+          process.send(reply, result)
         }),
       )
       #(i, reply, monitor)
@@ -376,7 +372,7 @@ fn handle(state: State, message: Message) -> actor.Next(State, Message) {
       }
     ClosePeriod(period, plans, version, shards, answer) ->
       case
-        aggregate.close_shard(
+        aggregate.close_written(
           state.aggregator,
           period: period,
           plans: plans,

@@ -687,14 +687,19 @@ impl Aggregator {
     /// The usage of the period starting at `period_start_ms`, whether closed or not.
     pub fn period_usage(&self, period_start_ms: i64) -> PeriodUsage {
         let end = month_end(period_start_ms);
-        let mut by_series: BTreeMap<(&str, &str, &str), SeriesUsage> = BTreeMap::new();
+        // Each series' usage found by its index (no key comparison per
+        // window), then sorted by key once: O(windows + series log series).
+        const NONE: u32 = u32::MAX;
+        let mut slot: Vec<u32> = vec![NONE; self.series.len()];
+        let mut series: Vec<SeriesUsage> = Vec::new();
         for (&(s, w), st) in self.windows.iter() {
             if w < period_start_ms || w >= end {
                 continue;
             }
-            let u = by_series
-                .entry(self.series.parts(s))
-                .or_insert_with(|| SeriesUsage {
+            let at = &mut slot[s as usize];
+            if *at == NONE {
+                *at = series.len() as u32;
+                series.push(SeriesUsage {
                     key: self.series.key(s),
                     total: 0,
                     count: 0,
@@ -702,6 +707,8 @@ impl Aggregator {
                     rate_intervals: Vec::new(),
                     samples: Vec::new(),
                 });
+            }
+            let u = &mut series[*at as usize];
             u.total += st.sum;
             u.count += st.count;
             u.max = u.max.max(st.max);
@@ -710,16 +717,27 @@ impl Aggregator {
             if p != period_start_ms {
                 continue;
             }
-            if let Some(u) = by_series.get_mut(&self.series.parts(s)) {
+            if let Some(u) = slot
+                .get(s as usize)
+                .filter(|&&at| at != NONE)
+                .map(|&at| &mut series[at as usize])
+            {
                 u.rate_intervals = ps.rate.iter().map(|(&i, &v)| (i, v)).collect();
                 u.samples = ps.samples.iter().map(|(&t, &v)| (t, v)).collect();
             }
         }
+        series.sort_unstable_by(|a, b| {
+            (&a.key.customer, &a.key.resource, &a.key.meter).cmp(&(
+                &b.key.customer,
+                &b.key.resource,
+                &b.key.meter,
+            ))
+        });
         PeriodUsage {
             period_start_ms,
             period_end_ms: end,
             gauge_gap_cap_ms: self.config.gauge_gap_cap_ms,
-            series: by_series.into_values().collect(),
+            series,
         }
     }
 

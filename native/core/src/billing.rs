@@ -547,13 +547,24 @@ fn quantity(line: &PlanLine, group: &[&SeriesUsage], usage: &PeriodUsage) -> Res
     Ok(match line.measure {
         Measure::Total => per_gb(group.iter().map(|s| s.total).sum()),
         Measure::P95Rate => {
-            let mut by_interval: BTreeMap<u32, u128> = BTreeMap::new();
-            for s in group {
-                for &(i, v) in &s.rate_intervals {
-                    *by_interval.entry(i).or_default() += v;
+            // The group's intervals summed by index: one sort, no tree.
+            let mut all: Vec<(u32, u128)> = group
+                .iter()
+                .flat_map(|s| s.rate_intervals.iter().copied())
+                .collect();
+            if group.len() > 1 {
+                all.sort_unstable_by_key(|&(i, _)| i);
+            }
+            let mut values: Vec<u128> = Vec::with_capacity(all.len());
+            let mut last = None;
+            for (i, v) in all {
+                if last == Some(i) {
+                    *values.last_mut().expect("a value for the last interval") += v;
+                } else {
+                    values.push(v);
+                    last = Some(i);
                 }
             }
-            let values: Vec<u128> = by_interval.into_values().collect();
             let bytes = p95_interval_value(&values, (period_ms / RATE_INTERVAL_MS as u128) as usize);
             // bytes per 300 s, in bits per second, in Mbps.
             Ratio::new(bytes * 8, 300 * 1_000_000)

@@ -360,3 +360,44 @@ impl IntoGleam for crate::aggregate::FeedOutcome {
         )
     }
 }
+
+impl IntoGleam for crate::written::WrittenBatch {
+    fn into_gleam(self) -> Value {
+        Value::record(
+            "written_batch",
+            vec![
+                self.count.into_gleam(),
+                Value::Binary(self.ids),
+                Value::Binary(self.lines),
+            ],
+        )
+    }
+}
+
+impl IntoGleam for crate::written::CustomerTotal {
+    fn into_gleam(self) -> Value {
+        Value::record(
+            "customer_total",
+            vec![
+                self.customer.into_gleam(),
+                self.currency.into_gleam(),
+                // A sum of u128 amounts: beyond i128 only in theory.
+                Value::Int(i128::try_from(self.amount_minor).unwrap_or(i128::MAX)),
+                self.lines.into_gleam(),
+            ],
+        )
+    }
+}
+
+impl IntoGleam for crate::written::WrittenInvoice {
+    fn into_gleam(self) -> Value {
+        Value::record(
+            "written_invoice",
+            vec![
+                self.batches.into_gleam(),
+                self.totals.into_gleam(),
+                self.unbilled_customers.into_gleam(),
+            ],
+        )
+    }
+}

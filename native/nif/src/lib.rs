@@ -29,6 +29,7 @@ use tally_core::batch::{ingest_chunk as ingest, EventBatch};
 use tally_core::billing::{bill, bill_shard, Plans};
 use tally_core::gleam_shapes::{parsed, window_aggregate};
 use tally_core::parse::{parse_all, ParserOptions, StreamParser};
+use tally_core::written::write_invoice;
 use tally_core::{Format, UsageEvent};
 use tally_interop::files::{posix_name, write_atomically};
 use tally_interop::nif::{from_gleam, guarded};
@@ -260,6 +261,35 @@ fn aggregator_close_shard<'a>(
         Ok(bill_shard(&usage, &plans, version, shard, shards)
             .map_err(IntoGleam::into_gleam)?
             .into_gleam())
+    })
+}
+
+/// `aggregator_close_shard`, with the lines in their written form (the
+/// bytes `tally bill` prints), cut into outbox batches with their message
+/// ids, and each customer's total: `{written_invoice, Batches, Totals,
+/// Unbilled}` (`tally_core::written::write_invoice`). No line becomes a
+/// term.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn aggregator_close_written<'a>(
+    env: Env<'a>,
+    agg: ResourceArc<AggregatorRef>,
+    period: Binary<'a>,
+    plans: Binary<'a>,
+    version: u32,
+    shard: u32,
+    shards: u32,
+) -> Term<'a> {
+    guarded(env, || {
+        let label = std::str::from_utf8(period.as_slice()).map_err(|_| bad_argument("a period YYYY-MM"))?;
+        let start = parse_period(label).ok_or_else(|| bad_argument("a period YYYY-MM"))?;
+        if shard >= shards.max(1) {
+            return Err(bad_argument("a shard below the shard count"));
+        }
+        let text = std::str::from_utf8(plans.as_slice()).map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
+        let plans = Plans::from_json(text).map_err(IntoGleam::into_gleam)?;
+        let usage = lock(&agg.0)?.close_period(start);
+        let invoice = bill_shard(&usage, &plans, version, shard, shards).map_err(IntoGleam::into_gleam)?;
+        Ok(write_invoice(&invoice).into_gleam())
     })
 }
 

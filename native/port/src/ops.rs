@@ -26,6 +26,7 @@ use tally_core::batch::{ingest_chunk, EventBatch};
 use tally_core::billing::{bill, bill_shard, Plans};
 use tally_core::gleam_shapes::{parsed, window_aggregate};
 use tally_core::parse::{parse_all, ParserOptions, StreamParser};
+use tally_core::written::write_invoice;
 use tally_core::{Batch, Format, UsageEvent};
 use tally_interop::etf::{self, Term};
 use tally_interop::files::{posix_name, write_atomically};
@@ -398,6 +399,23 @@ impl Engine {
                 Ok(bill_shard(&usage, &plans, version, shard, shards)
                     .map_err(IntoGleam::into_gleam)?
                     .into_gleam())
+            })(),
+            ("aggregator_close_written", [a, period, plans, version, shard, shards]) => (|| {
+                let label = std::str::from_utf8(binary(period, "a period YYYY-MM")?)
+                    .map_err(|_| bad_argument("a period YYYY-MM"))?;
+                let start = parse_period(label).ok_or_else(|| bad_argument("a period YYYY-MM"))?;
+                let (shard, shards): (u32, u32) = (arg(shard)?, arg(shards)?);
+                if shard >= shards.max(1) {
+                    return Err(bad_argument("a shard below the shard count"));
+                }
+                let text = std::str::from_utf8(binary(plans, "plans as UTF-8 JSON")?)
+                    .map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
+                let plans = Plans::from_json(text).map_err(IntoGleam::into_gleam)?;
+                let version: u32 = arg(version)?;
+                let usage = self.aggregator(a)?.close_period(start);
+                let invoice =
+                    bill_shard(&usage, &plans, version, shard, shards).map_err(IntoGleam::into_gleam)?;
+                Ok(write_invoice(&invoice).into_gleam())
             })(),
             ("aggregator_take_late", [a]) => self.aggregator(a).map(|agg| agg.take_late().into_gleam()),
             ("aggregator_export", [a]) => self.aggregator(a).map(|agg| Value::Binary(agg.export())),

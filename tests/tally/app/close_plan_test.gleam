@@ -3,7 +3,7 @@
 
 import tally/app/close_plan
 import tally/app/outbox_book as book
-import tally/app/written
+import tally/billing
 import tally/expect
 import tally/pure/map
 import tally/pure/rfc3339
@@ -43,34 +43,60 @@ pub fn the_record_of_closed_periods_is_sorted_once_each_test() {
   expect.equal(close_plan.record(["2026-10"], "2026-10"), ["2026-10"])
 }
 
-pub fn items_and_summary_of_a_close_test() {
+fn batch(ids: List(String)) -> billing.WrittenBatch {
+  billing.WrittenBatch(
+    count: length(ids),
+    ids: lines(ids),
+    lines: lines(map_list(ids, fn(id) { "{" <> id <> "}" })),
+  )
+}
+
+pub fn entries_ids_and_summary_of_a_close_test() {
+  let b0 = batch(["a/*/m/total/2026-10/v1"])
+  let b1 = batch(["b/*/m/total/2026-10/v1", "b/x/m/total/2026-10/v1"])
   let shard0 =
-    written.Written(
-      lines: [#("a/*/m/total/2026-10/v1", "{a}")],
-      customers: map.put(map.new(), "a", written.CustomerTotal("EUR", 10, 1)),
-      unbilled: ["z"],
+    billing.WrittenInvoice(
+      batches: [b0],
+      totals: [billing.CustomerTotal("a", "EUR", 10, 1)],
+      unbilled_customers: ["z"],
     )
   let shard1 =
-    written.Written(
-      lines: [
-        #("b/*/m/total/2026-10/v1", "{b1}"),
-        #("b/x/m/total/2026-10/v1", "{b2}"),
-      ],
-      customers: map.put(map.new(), "b", written.CustomerTotal("USD", 3, 2)),
-      unbilled: ["y", "z"],
+    billing.WrittenInvoice(
+      batches: [b1],
+      totals: [billing.CustomerTotal("b", "USD", 3, 2)],
+      unbilled_customers: ["y", "z"],
     )
-  expect.equal(close_plan.items([shard0, shard1], "inv"), [
-    book.Item("a/*/m/total/2026-10/v1", "inv", "{a}"),
-    book.Item("b/*/m/total/2026-10/v1", "inv", "{b1}"),
-    book.Item("b/x/m/total/2026-10/v1", "inv", "{b2}"),
+  expect.equal(close_plan.entries([shard0, shard1], "inv"), [
+    book.Lines("inv", b0),
+    book.Lines("inv", b1),
   ])
-  let s = close_plan.summary("2026-10", [shard0, shard1], 3, 1)
+  expect.equal(close_plan.ids([shard0, shard1]), [
+    "a/*/m/total/2026-10/v1", "b/*/m/total/2026-10/v1", "b/x/m/total/2026-10/v1",
+  ])
+  let s = close_plan.summary("2026-10", [shard0, shard1], 1)
   expect.equal(
     #(s.period, s.lines, s.voids, s.unbilled),
     #("2026-10", 3, 1, ["y", "z"]),
   )
   expect.equal(map.sorted_pairs(s.customers), [
-    #("a", written.CustomerTotal("EUR", 10, 1)),
-    #("b", written.CustomerTotal("USD", 3, 2)),
+    #("a", billing.CustomerTotal("a", "EUR", 10, 1)),
+    #("b", billing.CustomerTotal("b", "USD", 3, 2)),
   ])
 }
+
+fn lines(texts: List(String)) -> BitArray {
+  case texts {
+    [] -> <<>>
+    [t, ..rest] -> <<t:utf8, "\n":utf8, lines(rest):bits>>
+  }
+}
+
+fn map_list(l: List(a), f: fn(a) -> b) -> List(b) {
+  case l {
+    [] -> []
+    [x, ..rest] -> [f(x), ..map_list(rest, f)]
+  }
+}
+
+@external(erlang, "erlang", "length")
+fn length(l: List(a)) -> Int

@@ -3,6 +3,7 @@
 //// memory of acknowledged keys.
 
 import tally/app/outbox_book as book
+import tally/billing
 import tally/expect
 import tally/pure/map
 
@@ -210,6 +211,44 @@ pub fn parked_lines_hold_key_payload_reason_and_subject_test() {
     "{\"key\":\"big\\\"one\",\"payload\":\"{\\\"key\\\":\\\"big\\\"one\\\"}\","
     <> "\"reason\":\"payload_too_large\",\"subject\":\"tally.invoices\"}\n",
   ])
+}
+
+pub fn a_puts_entries_sort_into_whole_batches_and_items_test() {
+  let wb =
+    billing.WrittenBatch(2, <<"k1/2026-10/v1\nk2/2026-10/v1\n":utf8>>, <<
+      "{1}\n{2}\n":utf8,
+    >>)
+  expect.equal(book.lines_group(wb), "2026-10-v1")
+  expect.equal(book.lines_items("s", wb), [
+    book.Item("k1/2026-10/v1", "s", "{1}"),
+    book.Item("k2/2026-10/v1", "s", "{2}"),
+  ])
+  let entries = [
+    book.One(book.Item("a", "s", "x")),
+    book.Lines("s", wb),
+    book.One(book.Item("b", "s", "y")),
+  ]
+  expect.equal(
+    book.sort_entries(entries, fn(_) { True }),
+    #([#("s", wb)], [book.Item("a", "s", "x"), book.Item("b", "s", "y")]),
+  )
+  expect.equal(
+    book.sort_entries(entries, fn(_) { False }),
+    #([], [
+      book.Item("a", "s", "x"),
+      book.Item("k1/2026-10/v1", "s", "{1}"),
+      book.Item("k2/2026-10/v1", "s", "{2}"),
+      book.Item("b", "s", "y"),
+    ]),
+  )
+  // Numbered after what waits, one file each; read back they are items.
+  let b = write_all(book.new(), book.plan_put(book.new(), items(["x"])))
+  let assert [w] = book.plan_whole(b, [#("s", wb)])
+  expect.equal(w.batch, book.Batch(1, "0000000000000001-2.batch", 2))
+  expect.equal(
+    book.decode(book.encode_whole("s", wb)),
+    Ok(book.lines_items("s", wb)),
+  )
 }
 
 pub fn batch_files_hold_the_items_test() {

@@ -5,6 +5,7 @@
 
 import tally/app/outbox_book as book
 import tally/app/outbox_disk as disk
+import tally/billing
 import tally/expect
 
 fn items(keys: List(String)) -> List(book.Item) {
@@ -204,3 +205,84 @@ fn length(l: List(a)) -> Int
 
 @external(erlang, "lists", "reverse")
 fn reverse(l: List(a)) -> List(a)
+
+fn lines_of(texts: List(String)) -> BitArray {
+  case texts {
+    [] -> <<>>
+    [t, ..rest] -> <<t:utf8, "\n":utf8, lines_of(rest):bits>>
+  }
+}
+
+// The engine's batch of these keys' lines (`aggregate.close_written`).
+fn written(keys: List(String)) -> book.Entry {
+  book.Lines(
+    "tally.invoices",
+    billing.WrittenBatch(
+      count: length(keys),
+      ids: lines_of(keys),
+      lines: lines_of(map_payloads(items(keys))),
+    ),
+  )
+}
+
+fn map_payloads(is: List(book.Item)) -> List(String) {
+  case is {
+    [] -> []
+    [i, ..rest] -> [i.payload, ..map_payloads(rest)]
+  }
+}
+
+/// A batch the engine wrote is stored as it is (one file) when none of its
+/// keys can be waiting or acknowledged; read back it is its items. Put
+/// again while it waits, or after its keys were acknowledged, it is taken
+/// apart and nothing is stored twice.
+pub fn the_engines_batches_are_stored_as_they_are_test() {
+  let dir = tmp_dir("outbox")
+  let o = open(dir)
+  let keys = numbered(30, [])
+  let #(k1, k2) = split_at(keys, 20)
+  let #(o, r) = disk.put_entries(o, [written(k1), written(k2)])
+  expect.equal(r, Ok(Nil))
+  expect.equal(disk.size(o), 30)
+  let assert [f1, f2] = wildcard(dir, "*.batch")
+  expect.equal(#(f1, f2), #(
+    "0000000000000000-20.batch",
+    "0000000000000001-10.batch",
+  ))
+  // The engine's batch as it is, not items.
+  let assert book.Lines(subject, wb) = written(k1)
+  expect.equal(read_bytes(dir <> "/" <> f1), book.encode_whole(subject, wb))
+  let #(o, got) = peek(o, 100)
+  expect.equal(got, items(k1))
+  // Again while they wait: nothing new.
+  let #(o, r) = disk.put_entries(o, [written(keys)])
+  expect.equal(#(r, disk.size(o)), #(Ok(Nil), 30))
+  let o = ack(o, k1)
+  let #(o, got) = peek(o, 100)
+  expect.equal(got, items(k2))
+  let o = ack(o, k2)
+  expect.equal(disk.size(o), 0)
+  // After they were acknowledged: only the new key is stored.
+  let new = "new/*/m/total/2026-10/v1"
+  let #(o, r) = disk.put_entries(o, [written(append(keys, [new]))])
+  expect.equal(r, Ok(Nil))
+  let #(_, got) = peek(o, 100)
+  expect.equal(got, items([new]))
+  let o2 = open(dir)
+  let #(_, got) = peek(o2, 100)
+  expect.equal(got, items([new]))
+}
+
+fn split_at(l: List(a), n: Int) -> #(List(a), List(a)) {
+  case n, l {
+    0, _ -> #([], l)
+    _, [] -> #([], [])
+    _, [x, ..rest] -> {
+      let #(a, b) = split_at(rest, n - 1)
+      #([x, ..a], b)
+    }
+  }
+}
+
+@external(erlang, "lists", "append")
+fn append(a: List(a), b: List(a)) -> List(a)
