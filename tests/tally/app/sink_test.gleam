@@ -3,12 +3,15 @@
 //// bus publish's result counts as.
 
 import tally/app/bus_support as bus
+import tally/app/config
 import tally/app/nats
 import tally/app/nats_protocol as protocol
+import tally/app/secret
 import tally/app/sink
 import tally/app/sink_file
 import tally/app/sink_nats
 import tally/expect
+import tally/option
 import tally/pure/map
 
 pub fn a_batch_outcome_counts_every_acked_key_test() {
@@ -144,3 +147,60 @@ fn sorted(items: List(String)) -> List(String) {
 
 @external(erlang, "lists", "sort")
 fn sort(items: List(String)) -> List(String)
+
+pub fn the_bus_sink_comes_from_the_decoded_configuration_test() {
+  let bus =
+    config.Bus(
+      host: "nats.example",
+      port: 4223,
+      stream: "S",
+      subjects: ["a.>", "b"],
+      create_stream: True,
+      auth: config.UserPassword("u", wrap("pw")),
+      tls: config.TlsOn(
+        option.Some("/ca.pem"),
+        option.None,
+        option.None,
+        option.Some("nats.example.com"),
+      ),
+      name: "tally-7",
+      ping_interval_ms: option.None,
+    )
+  let sink = sink_nats.from_config(bus)
+  expect.equal(#(sink.stream, sink.subjects, sink.create_stream), #(
+    "S",
+    ["a.>", "b"],
+    True,
+  ))
+  expect.equal(
+    #(sink.nats.host, sink.nats.port, sink.nats.name, sink.nats.ping_interval),
+    #("nats.example", 4223, "tally-7", 5000),
+  )
+  expect.equal(
+    sink.nats.tls,
+    option.Some(nats.TlsOptions(
+      option.Some("/ca.pem"),
+      option.None,
+      option.None,
+      option.Some("nats.example.com"),
+    )),
+  )
+  let assert protocol.UserPassword("u", password) = sink.nats.auth
+  expect.equal(secret.reveal(password), "pw")
+  // TLS off in the configuration: none required (the server may still ask).
+  let plain =
+    sink_nats.from_config(
+      config.Bus(
+        ..bus,
+        tls: config.TlsOff,
+        auth: config.Token(wrap("t")),
+        ping_interval_ms: option.Some(250),
+      ),
+    )
+  expect.equal(#(plain.nats.tls, plain.nats.ping_interval), #(option.None, 250))
+  let assert protocol.Token(token) = plain.nats.auth
+  expect.equal(secret.reveal(token), "t")
+}
+
+@external(erlang, "tally_secret", "wrap")
+fn wrap(text: String) -> config.Secret
