@@ -31,7 +31,9 @@ main([Input, Dedup, Shards, Backend]) ->
     Written = lists:sum([maps:get(snapshot_bytes, C) || C <- Counters]),
     Snapshots = lists:sum([maps:get(snapshots, C) || C <- Counters]),
     nil = 'tally@app@ingest_supervisor':snapshot_all(),
-    Final = lists:sum([filelib:file_size(F) || F <- filelib:wildcard(filename:join([Dir, "data", "shards", "*.snapshot"]))]),
+    %% A shard's snapshot is its base and its log of deltas.
+    Final = lists:sum([filelib:file_size(F) || Pattern <- ["*.snapshot", "*.snapshot.log"],
+                                               F <- filelib:wildcard(filename:join([Dir, "data", "shards", Pattern]))]),
     Bytes = filelib:file_size(Input),
     io:format("input ~.1f MB, dedup ~s, ~s shards, ~s: ingest ~.1f s, ~.1f MB/s, events ~b, peak RSS ~b MB, "
               "~b snapshots written during ingest (~.1f MB), final snapshots ~.1f MB (written/final ~.2f)~n",

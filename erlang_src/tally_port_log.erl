@@ -81,9 +81,8 @@ with_logical(_Op, _Value, Logical) -> Logical.
 journal_args(T, aggregator_load, {Path}) ->
     Dir = checkpoint_dir(T),
     Copy = filename:join(Dir, "load-" ++ integer_to_list(erlang:unique_integer([positive])) ++ ".snap"),
-    case 'tally@app@files':ensure_dir(unicode:characters_to_binary(Copy)) =:= {ok, nil}
-         andalso file:copy(Path, Copy) of
-        {ok, _} ->
+    case copy_snapshot(Path, Copy) of
+        ok ->
             {unicode:characters_to_binary(Copy)};
         Failed ->
             logger:warning(#{msg => "tally_port could not keep a copy of a loaded snapshot for replay",
@@ -92,6 +91,23 @@ journal_args(T, aggregator_load, {Path}) ->
     end;
 journal_args(_T, _Op, Args) ->
     Args.
+
+%% A snapshot is its base and, when there is one, its log (the deltas
+%% saved since the base, `Path.log`): both are copied.
+copy_snapshot(Path, Copy) ->
+    case 'tally@app@files':ensure_dir(unicode:characters_to_binary(Copy)) =:= {ok, nil}
+         andalso file:copy(Path, Copy) of
+        {ok, _} ->
+            case file:copy(log_path(Path), log_path(Copy)) of
+                {ok, _} -> ok;
+                {error, enoent} -> ok;
+                Error -> Error
+            end;
+        Failed ->
+            Failed
+    end.
+
+log_path(Path) -> unicode:characters_to_binary([Path, ".log"]).
 
 %% Positions (1-based) of the arguments that are handles.
 -spec handle_args(op()) -> [pos_integer()].
@@ -136,7 +152,7 @@ checkpoint(T, Seq, States) ->
     _ = [ets:delete(T, K) || {K, _} <- Old],
     %% Copies of loaded snapshots are covered by the checkpoint now.
     Dir = unicode:characters_to_binary(checkpoint_dir(T)),
-    _ = [file:delete(Copy) || {_, {_, aggregator_load, {Copy}, _}} <- Old,
+    _ = [[file:delete(Copy), file:delete(log_path(Copy))] || {_, {_, aggregator_load, {Copy}, _}} <- Old,
                               binary:longest_common_prefix([Copy, Dir]) =:= byte_size(Dir)],
     Kept = entries(T),
     true = ets:insert(T, [{checkpoint, States}, {ops, length(Kept)},

@@ -207,14 +207,55 @@ ingest_answers(Name, Call, Format, Options, Shards, Input, Config) ->
             Damaged = [<<H/binary, (X bxor 16), T/binary>>, binary:part(File, 0, byte_size(File) div 2),
                        <<Reversioned/binary, (tally_xxh3:hash64(Reversioned)):64/little>>],
             Refusals = [begin ok = file:write_file(Path, D), Call(aggregator_load, [Path]) end || D <- Damaged],
+            %% Saved again after more events (a delta on the Rust engines, a
+            %% new base on the Gleam one), then after a crash cut the last
+            %% save short: every engine loads the same state and positions.
+            Again = saved_again(Call, Path, Config, Events),
             ok = file:delete(Path),
             [{refused_snapshots, Refusals},
              {ingested, {ok, {ingested, length(Batches), Rejects, Stats}}}, {batch_events, Events},
              {applied, Applied}, {shard_exports, Exports}, {saved, Saved}, {snapshot_file, File},
-             {loaded, Loaded}];
+             {loaded, Loaded}, {saved_again, Again}];
         Refused ->
             [{ingested, Refused}]
     end.
+
+%% A shard saved, given the events of every batch in two parts and saved
+%% after each (a delta on the Rust engines, a new base on the Gleam one),
+%% then loaded. And the same saves written by the NIF, their log cut short
+%% (a torn last delta, half the log, the header alone), loaded by this
+%% engine: every engine reads the deltas the same.
+saved_again(Call, Path, Config, Events) ->
+    All = lists:append([E || {ok, E} <- Events]),
+    Parts = lists:zip(tuple_to_list(lists:split(length(All) div 2, All)), [<<"half">>, <<"all">>]),
+    Save = fun(C, P) ->
+                   {ok, Fresh} = C(aggregator_new, [Config]),
+                   {ok, _} = C(aggregator_save, [Fresh, P, <<"first">>]),
+                   {ok, {loaded, Shard, <<"first">>}} = C(aggregator_load, [P]),
+                   [begin
+                        {ok, _} = C(aggregator_add_events, [Shard, Part]),
+                        {ok, _} = C(aggregator_save, [Shard, P, Tag]),
+                        C(aggregator_export, [Shard])
+                    end || {Part, Tag} <- Parts]
+           end,
+    Load = fun(P) ->
+                   case Call(aggregator_load, [P]) of
+                       {ok, {loaded, L, Extra}} -> {loaded, Call(aggregator_export, [L]), Extra};
+                       Refused -> Refused
+                   end
+           end,
+    Steps = Save(Call, Path),
+    Loaded = Load(Path),
+    NifPath = <<Path/binary, "-nif">>,
+    _ = Save(fun(Op, Args) -> apply(tally_nif, Op, Args) end, NifPath),
+    Log = <<NifPath/binary, ".log">>,
+    {ok, LogBytes} = file:read_file(Log),
+    Torn = [begin
+                ok = file:write_file(Log, binary:part(LogBytes, 0, Cut)),
+                Load(NifPath)
+            end || Cut <- [byte_size(LogBytes) - 3, byte_size(LogBytes) div 2, 20, byte_size(LogBytes)]],
+    _ = [file:delete(F) || F <- [NifPath, Log, <<Path/binary, ".log">>]],
+    [{steps, Steps}, {loaded, Loaded}, {torn, Torn}].
 
 %% An export read back and written again (the same bytes, if it was one),
 %% or the reason it was refused.

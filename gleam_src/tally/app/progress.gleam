@@ -2,11 +2,11 @@
 //// (source, file), which chunks to apply or skip (`source_pos.decide`),
 //// and when a snapshot is due by the work done.
 ////
-//// A snapshot is due when the input applied since the last one reaches
-//// twice the input applied up to it (and at least `snapshot_bytes`):
-//// snapshots at 1, 3, 9, 27... times `snapshot_bytes` of input, so the
-//// bytes written grow with the log of the input, not with the input. The
-//// shard also snapshots on a timer when anything changed (`dirty`).
+//// A snapshot is due every `snapshot_bytes` of input applied: the engine's
+//// save writes what changed since the last one (a delta appended to the
+//// snapshot's log), so saving often costs no more in all than saving
+//// seldom, and keeps the engine's record of what changed small. The shard
+//// also snapshots on a timer when anything changed (`dirty`).
 ////
 //// The positions travel inside the engine's snapshot (its `extra` bytes,
 //// `encode`/`decode`), so state and positions are always saved together.
@@ -25,7 +25,6 @@ pub opaque type Progress {
     snapshot_bytes: Int,
     dirty: Bool,
     work: Int,
-    work_before: Int,
   )
 }
 
@@ -53,7 +52,6 @@ pub fn new(
     snapshot_bytes: snapshot_bytes,
     dirty: False,
     work: 0,
-    work_before: 0,
   )
 }
 
@@ -115,7 +113,6 @@ pub fn applied(
 /// Whether the work since the last snapshot makes one due.
 pub fn snapshot_due(progress: Progress) -> Bool {
   progress.work >= progress.snapshot_bytes
-  && progress.work >= 2 * progress.work_before
 }
 
 /// Whether anything changed since the last snapshot.
@@ -125,12 +122,7 @@ pub fn dirty(progress: Progress) -> Bool {
 
 /// The progress once a snapshot of it is written.
 pub fn saved(progress: Progress) -> Progress {
-  Progress(
-    ..progress,
-    dirty: False,
-    work: 0,
-    work_before: progress.work_before + progress.work,
-  )
+  Progress(..progress, dirty: False, work: 0)
 }
 
 /// The bytes saved with the engine's snapshot: the positions and the late

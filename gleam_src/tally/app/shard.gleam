@@ -7,14 +7,17 @@
 //// is skipped by position. Shards apply their batches concurrently (each on
 //// a dirty scheduler with the NIF).
 ////
-//// Snapshots are written by the engine straight to disk (`aggregate.save`,
-//// atomic), the positions and the length of the late file inside them, so
-//// state and positions are always saved together. A snapshot is due by the
-//// work done (`progress.snapshot_due`), every `snapshot_ms` when anything
-//// changed, at period close and at an orderly stop (`snapshot_all`). A
-//// snapshot that cannot be read is moved aside (`.bad`) and the shard
-//// starts empty: the collectors read its sources again from the start,
-//// which the other shards skip by position.
+//// Snapshots are written by the engine straight to disk (`aggregate.save`),
+//// the positions and the length of the late file inside them, so state and
+//// positions are always saved together. A save writes what changed since
+//// the last one (a delta appended to `shard-N.snapshot.log`; the engine
+//// rewrites the base `shard-N.snapshot` when the files grow to twice the
+//// state), so it is due every `snapshot_bytes` of input applied
+//// (`progress.snapshot_due`), every `snapshot_ms` when anything changed, at
+//// period close and at an orderly stop (`snapshot_all`). A snapshot that
+//// cannot be read is moved aside (`.bad`, its log too) and the shard starts
+//// empty: the collectors read its sources again from the start, which the
+//// other shards skip by position.
 ////
 //// Events for a closed period are appended to `late-N.jsonl` (not
 //// dropped). A restored shard cuts that file back to the length its
@@ -328,7 +331,11 @@ fn set_aside(
   let aside = path <> ".bad"
   log_refused(config.index, path, reason, aside)
   case files.rename(path, aside) {
-    Ok(Nil) -> fresh(config)
+    Ok(Nil) -> {
+      // Its log of deltas goes with it (there may be none).
+      let _ = files.rename(path <> ".log", aside <> ".log")
+      fresh(config)
+    }
     Error(reason) -> Error(engine.SnapshotFailed(path, reason))
   }
 }

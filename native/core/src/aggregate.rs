@@ -31,6 +31,8 @@ use crate::reject::Reject;
 use crate::series::SeriesTable;
 use crate::time::{civil_from_days, days_from_civil};
 
+pub(crate) mod delta;
+
 /// Length of a rate sample: five minutes.
 pub const RATE_INTERVAL_MS: i64 = 300_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -323,6 +325,10 @@ struct PeriodTable {
     slots: HashMap<(u32, i64), u32, FixedState>,
     /// Each slot's key beside its data: checking a remembered slot is one load.
     entries: Vec<((u32, i64), PeriodSeries)>,
+    /// Rate intervals and gauge samples held, over all entries (for the
+    /// size a snapshot of them takes).
+    intervals: u64,
+    samples: u64,
 }
 
 impl PeriodTable {
@@ -330,6 +336,8 @@ impl PeriodTable {
         PeriodTable {
             slots: HashMap::with_hasher(FixedState::with_seed(2)),
             entries: Vec::new(),
+            intervals: 0,
+            samples: 0,
         }
     }
 
@@ -354,7 +362,30 @@ impl PeriodTable {
 
     /// Sets `key`'s data (replacing what it had).
     fn insert(&mut self, key: (u32, i64), data: PeriodSeries) {
-        *self.entry(key) = data;
+        self.intervals += data.rate.len() as u64;
+        self.samples += data.samples.len() as u64;
+        let old = std::mem::replace(self.entry(key), data);
+        self.intervals -= old.rate.len() as u64;
+        self.samples -= old.samples.len() as u64;
+    }
+
+    /// Sets one rate interval's bytes (`rate`) or one sample's level.
+    fn set_rate(&mut self, key: (u32, i64), interval: u32, bytes: u128) {
+        if self.entry(key).rate.insert(interval, bytes).is_none() {
+            self.intervals += 1;
+        }
+    }
+
+    fn set_sample(&mut self, key: (u32, i64), time_ms: i64, level: u64) {
+        if self.entry(key).samples.insert(time_ms, level).is_none() {
+            self.samples += 1;
+        }
+    }
+
+    /// Counts the intervals and samples held again (after a merge added to entries directly).
+    fn recount(&mut self) {
+        self.intervals = self.entries.iter().map(|(_, p)| p.rate.len() as u64).sum();
+        self.samples = self.entries.iter().map(|(_, p)| p.samples.len() as u64).sum();
     }
 
     #[inline]
@@ -375,15 +406,30 @@ impl PeriodTable {
         let slot = self.slot((s, period), hint);
         let p = &mut self.entries[slot as usize].1;
         if kind & RATE != 0 {
-            let interval = ((e.time_ms() - period) / RATE_INTERVAL_MS) as u32;
-            *p.rate.entry(interval).or_default() += e.value() as u128;
+            let bytes = p
+                .rate
+                .entry(rate_interval(period, e.time_ms()))
+                .or_insert_with(|| {
+                    self.intervals += 1;
+                    0
+                });
+            *bytes += e.value() as u128;
         }
         if kind & GAUGE != 0 {
-            let level = p.samples.entry(e.time_ms()).or_insert(e.value());
+            let level = p.samples.entry(e.time_ms()).or_insert_with(|| {
+                self.samples += 1;
+                e.value()
+            });
             *level = (*level).max(e.value()); // two readings at one instant: the higher
         }
         slot
     }
+}
+
+/// The 5-minute interval of `period` (its start) that `time_ms` falls in.
+#[inline]
+fn rate_interval(period: i64, time_ms: i64) -> u32 {
+    ((time_ms - period) / RATE_INTERVAL_MS) as u32
 }
 
 /// The usage of one series over a closed (or queried) period.
@@ -441,6 +487,9 @@ pub fn event_digest(source: &str, id: &str) -> u128 {
     xxhash_rust::xxh3::xxh3_128_with_seed(id.as_bytes(), seed)
 }
 
+/// No billing data touched (an event of a plain meter).
+const NO_PERIOD: u32 = u32::MAX;
+
 const RATE: u8 = 1;
 const GAUGE: u8 = 2;
 const UNIQUE: u8 = 4;
@@ -466,6 +515,10 @@ pub struct Aggregator {
     closed: BTreeSet<i64>,
     late: Vec<UsageEvent>,
     counters: AggregatorCounters,
+    /// What changed since the last snapshot saved (see `delta`), once the
+    /// aggregator has been saved or loaded: `None` until then, and the
+    /// next save writes everything.
+    track: Option<Box<delta::Tracking>>,
 }
 
 impl Aggregator {
@@ -480,6 +533,7 @@ impl Aggregator {
             closed: BTreeSet::new(),
             late: Vec::new(),
             counters: AggregatorCounters::default(),
+            track: None,
         }
     }
 
@@ -630,8 +684,15 @@ impl Aggregator {
                 .add(s, spot.window_start, e.value(), e.time_ms(), kind & UNIQUE != 0),
         };
         rec.remember(spot.window_hour, slot);
-        if kind & (RATE | GAUGE) != 0 {
-            rec.last_period_slot = self.periods.add(s, kind, spot.period, e, rec.last_period_slot);
+        let period_slot = if kind & (RATE | GAUGE) != 0 {
+            let p = self.periods.add(s, kind, spot.period, e, rec.last_period_slot);
+            rec.last_period_slot = p;
+            p
+        } else {
+            NO_PERIOD
+        };
+        if let Some(t) = self.track.as_deref_mut() {
+            t.changed(slot, period_slot, kind, spot.period, e.time_ms());
         }
         self.counters.applied += 1;
         Applied::Counted
@@ -652,6 +713,8 @@ impl Aggregator {
         let seen = !self.seen.entry(period).or_default().insert(digest);
         if seen {
             self.counters.duplicates += 1;
+        } else if let Some(t) = self.track.as_deref_mut() {
+            t.digest(period, digest);
         }
         seen
     }
@@ -796,11 +859,14 @@ impl Aggregator {
                 *level = (*level).max(v);
             }
         }
+        self.periods.recount();
         for (&period, digests) in &other.seen {
             self.seen.entry(period).or_default().extend(digests.iter());
         }
         self.closed.extend(other.closed.iter().copied());
         self.spot = Spot::NONE;
+        // Changed all over: the next snapshot is written whole.
+        self.track = None;
         self.late.extend(other.late.iter().cloned());
         self.counters.applied += other.counters.applied;
         self.counters.duplicates += other.counters.duplicates;
@@ -925,6 +991,34 @@ impl<W: std::io::Write> Writer<W> {
             self.str(s);
         }
     }
+    /// A window's statistics (after its series and start).
+    fn window(&mut self, st: &WindowStats) {
+        self.u128(st.sum);
+        self.u64(st.count);
+        self.u64(st.min);
+        self.u64(st.max);
+        self.i64(st.latest_time_ms);
+        self.u64(st.latest_value);
+        match &st.uniques {
+            None => self.u8(0),
+            Some(u) => {
+                self.u8(1);
+                self.u32(u.len() as u32);
+                for &v in u.iter() {
+                    self.u64(v);
+                }
+            }
+        }
+    }
+    fn event(&mut self, e: &UsageEvent) {
+        self.str(&e.id);
+        self.str(&e.source);
+        self.str(&e.customer);
+        self.str(&e.resource);
+        self.str(&e.meter);
+        self.u64(e.value);
+        self.i64(e.time_ms);
+    }
 }
 
 /// Bytes an export is read in when it streams from a `Read`.
@@ -1039,6 +1133,33 @@ impl<S: std::io::Read> Reader<S> {
         let n = self.count(4)?;
         (0..n).map(|_| self.str()).collect()
     }
+    fn window(&mut self) -> R<WindowStats> {
+        let mut st = WindowStats {
+            sum: self.u128()?,
+            count: self.u64()?,
+            min: self.u64()?,
+            max: self.u64()?,
+            latest_time_ms: self.i64()?,
+            latest_value: self.u64()?,
+            uniques: None,
+        };
+        if self.u8()? == 1 {
+            let k = self.count(8)?;
+            st.uniques = Some(Box::new((0..k).map(|_| self.u64()).collect::<R<_>>()?));
+        }
+        Ok(st)
+    }
+    fn event(&mut self) -> R<UsageEvent> {
+        Ok(UsageEvent {
+            id: self.str()?,
+            source: self.str()?,
+            customer: self.str()?,
+            resource: self.str()?,
+            meter: self.str()?,
+            value: self.u64()?,
+            time_ms: self.i64()?,
+        })
+    }
 }
 
 impl Aggregator {
@@ -1056,6 +1177,17 @@ impl Aggregator {
         Ok(self.write_export(w)?.2)
     }
 
+    /// The series in key order, and each series' place in that order.
+    fn canonical_order(&self) -> (Vec<u32>, Vec<u32>) {
+        let mut order: Vec<u32> = (0..self.series.len() as u32).collect();
+        order.sort_by(|&a, &b| self.series.parts(a).cmp(&self.series.parts(b)));
+        let mut canon = vec![0u32; self.series.len()];
+        for (new, &old) in order.iter().enumerate() {
+            canon[old as usize] = new as u32;
+        }
+        (order, canon)
+    }
+
     fn write_export<W: std::io::Write>(&self, mut w: Writer<W>) -> std::io::Result<(W, Vec<u8>, u64)> {
         w.bytes(MAGIC);
         w.u32(FORMAT_VERSION);
@@ -1070,12 +1202,7 @@ impl Aggregator {
         w.u64(self.counters.duplicates);
         w.u64(self.counters.late);
         // Series in key order; indices below refer to this order.
-        let mut order: Vec<u32> = (0..self.series.len() as u32).collect();
-        order.sort_by(|&a, &b| self.series.parts(a).cmp(&self.series.parts(b)));
-        let mut canon = vec![0u32; self.series.len()];
-        for (new, &old) in order.iter().enumerate() {
-            canon[old as usize] = new as u32;
-        }
+        let (order, canon) = self.canonical_order();
         w.u32(order.len() as u32);
         for &old in &order {
             let (c, r, m) = self.series.parts(old);
@@ -1093,22 +1220,7 @@ impl Aggregator {
         for ((s, t), st) in windows {
             w.u32(s);
             w.i64(t);
-            w.u128(st.sum);
-            w.u64(st.count);
-            w.u64(st.min);
-            w.u64(st.max);
-            w.i64(st.latest_time_ms);
-            w.u64(st.latest_value);
-            match &st.uniques {
-                None => w.u8(0),
-                Some(u) => {
-                    w.u8(1);
-                    w.u32(u.len() as u32);
-                    for &v in u.iter() {
-                        w.u64(v);
-                    }
-                }
-            }
+            w.window(st);
         }
         let mut periods: Vec<_> = self
             .periods
@@ -1151,13 +1263,7 @@ impl Aggregator {
         late.sort();
         w.u32(late.len() as u32);
         for e in &late {
-            w.str(&e.id);
-            w.str(&e.source);
-            w.str(&e.customer);
-            w.str(&e.resource);
-            w.str(&e.meter);
-            w.u64(e.value);
-            w.i64(e.time_ms);
+            w.event(e);
         }
         w.finish()
     }
@@ -1256,19 +1362,7 @@ impl Aggregator {
         let windows = r.count(61)?;
         for _ in 0..windows {
             let key = (series_ok(r.u32()?)?, r.i64()?);
-            let mut st = WindowStats {
-                sum: r.u128()?,
-                count: r.u64()?,
-                min: r.u64()?,
-                max: r.u64()?,
-                latest_time_ms: r.i64()?,
-                latest_value: r.u64()?,
-                uniques: None,
-            };
-            if r.u8()? == 1 {
-                let k = r.count(8)?;
-                st.uniques = Some(Box::new((0..k).map(|_| r.u64()).collect::<R<_>>()?));
-            }
+            let st = r.window()?;
             if agg.windows.get_mut(key).is_some() {
                 return Err(AggregateError::BadExport("duplicate window"));
             }
@@ -1298,15 +1392,7 @@ impl Aggregator {
             agg.closed.insert(r.i64()?);
         }
         for _ in 0..r.count(36)? {
-            agg.late.push(UsageEvent {
-                id: r.str()?,
-                source: r.str()?,
-                customer: r.str()?,
-                resource: r.str()?,
-                meter: r.str()?,
-                value: r.u64()?,
-                time_ms: r.i64()?,
-            });
+            agg.late.push(r.event()?);
         }
         if r.remaining() != 0 {
             return Err(AggregateError::BadExport("trailing bytes"));

@@ -20,7 +20,6 @@
 //! `aggregator_save`/`aggregator_load` stream a shard's snapshot to and
 //! from disk on a dirty I/O scheduler.
 
-use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use rustler::{Binary, Encoder, Env, NewBinary, ResourceArc, Term};
@@ -31,7 +30,7 @@ use tally_core::gleam_shapes::{parsed, window_aggregate};
 use tally_core::parse::{parse_all, ParserOptions, StreamParser};
 use tally_core::written::write_invoice;
 use tally_core::{Format, UsageEvent};
-use tally_interop::files::{posix_name, write_atomically};
+use tally_interop::files::posix_name;
 use tally_interop::nif::{from_gleam, guarded};
 use tally_interop::{IntoGleam, Value};
 
@@ -441,8 +440,10 @@ fn snapshot_failed(path: &str, e: &std::io::Error) -> Value {
     )
 }
 
-/// Saves the aggregator's snapshot with `extra` (opaque bytes) to `path`,
-/// atomically; returns the bytes written.
+/// Saves the aggregator's snapshot with `extra` (opaque bytes) to `path`:
+/// a delta of what changed since its last save to `path` appended to
+/// `path.log`, or a whole base written atomically (tally_core::snapshot);
+/// returns the bytes written.
 #[rustler::nif(schedule = "DirtyIo")]
 fn aggregator_save<'a>(
     env: Env<'a>,
@@ -452,33 +453,24 @@ fn aggregator_save<'a>(
 ) -> Term<'a> {
     guarded(env, || {
         let path = std::str::from_utf8(path.as_slice()).map_err(|_| bad_argument("a UTF-8 path"))?;
-        let a = lock(&agg.0)?;
-        let n = write_atomically(Path::new(path), SNAPSHOT_MODE, |w| {
-            tally_core::snapshot::write_snapshot(&a, extra.as_slice(), w)
-        })
-        .map_err(|e| snapshot_failed(path, &e))?;
-        Ok(n.into_gleam())
+        let mut a = lock(&agg.0)?;
+        let saved = tally_core::snapshot::save_files(&mut a, path, SNAPSHOT_MODE, extra.as_slice())
+            .map_err(|e| snapshot_failed(path, &e))?;
+        Ok(saved.bytes.into_gleam())
     })
 }
 
-/// Reads a snapshot saved by `aggregator_save`: `{loaded, Aggregator, Extra}`.
+/// Reads a snapshot saved by `aggregator_save` (its base and log, through
+/// small buffers): `{loaded, Aggregator, Extra}`.
 #[rustler::nif(schedule = "DirtyIo")]
 fn aggregator_load<'a>(env: Env<'a>, path: Binary<'a>) -> Term<'a> {
     guarded(env, || {
         let path = std::str::from_utf8(path.as_slice()).map_err(|_| bad_argument("a UTF-8 path"))?;
-        let (agg, extra) = read_snapshot_file(path)?;
+        let (agg, extra) = tally_core::snapshot::load_files(path)
+            .map_err(|e| snapshot_failed(path, &e))?
+            .map_err(IntoGleam::into_gleam)?;
         Ok(Loaded(ResourceArc::new(AggregatorRef(Mutex::new(agg))), extra))
     })
-}
-
-/// Reads a snapshot file through small buffers (never the whole file in memory).
-fn read_snapshot_file(path: &str) -> Result<(Aggregator, Vec<u8>), Value> {
-    let failed = |e: std::io::Error| snapshot_failed(path, &e);
-    let file = std::fs::File::open(path).map_err(failed)?;
-    let len = file.metadata().map_err(failed)?.len();
-    tally_core::snapshot::read_snapshot_from(file, len)
-        .map_err(failed)?
-        .map_err(IntoGleam::into_gleam)
 }
 
 struct Loaded(ResourceArc<AggregatorRef>, Vec<u8>);

@@ -29,7 +29,7 @@ use tally_core::parse::{parse_all, ParserOptions, StreamParser};
 use tally_core::written::write_invoice;
 use tally_core::{Batch, Format, UsageEvent};
 use tally_interop::etf::{self, Term};
-use tally_interop::files::{posix_name, write_atomically};
+use tally_interop::files::posix_name;
 use tally_interop::panics::{panic_message, panic_value};
 use tally_interop::{FromGleam, IntoGleam, Value};
 
@@ -296,15 +296,15 @@ impl Engine {
                 let path = utf8(path, "a UTF-8 path")?;
                 let extra = binary(extra, "extra bytes")?;
                 let agg = self.aggregator(a)?;
-                write_atomically(std::path::Path::new(path), SNAPSHOT_MODE, |w| {
-                    tally_core::snapshot::write_snapshot(agg, extra, w)
-                })
-                .map(IntoGleam::into_gleam)
-                .map_err(|e| snapshot_failed(path, &e))
+                tally_core::snapshot::save_files(agg, path, SNAPSHOT_MODE, extra)
+                    .map(|saved| saved.bytes.into_gleam())
+                    .map_err(|e| snapshot_failed(path, &e))
             })(),
             ("aggregator_load", [path]) => (|| {
                 let path = utf8(path, "a UTF-8 path")?;
-                let (agg, extra) = read_snapshot_file(path)?;
+                let (agg, extra) = tally_core::snapshot::load_files(path)
+                    .map_err(|e| snapshot_failed(path, &e))?
+                    .map_err(IntoGleam::into_gleam)?;
                 let h = self.new_handle();
                 self.aggregators.insert(h, agg);
                 Ok(Value::record(
@@ -486,16 +486,6 @@ fn write_file(path: &str, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = format!("{path}.tmp");
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
-}
-
-/// Reads a snapshot file through small buffers (never the whole file in memory).
-fn read_snapshot_file(path: &str) -> Result<(Aggregator, Vec<u8>), Value> {
-    let failed = |e: std::io::Error| snapshot_failed(path, &e);
-    let file = std::fs::File::open(path).map_err(failed)?;
-    let len = file.metadata().map_err(failed)?.len();
-    tally_core::snapshot::read_snapshot_from(file, len)
-        .map_err(failed)?
-        .map_err(IntoGleam::into_gleam)
 }
 
 fn snapshot_failed(path: &str, e: &std::io::Error) -> Value {
