@@ -1,15 +1,14 @@
 %% @doc What the application's Gleam modules (gleam_src/tally/app/) cannot
 %% write themselves: the port journal kept by its supervisor, stopping the
-%% node, catching a crash, logging, a supervisor's children, and, until
-%% the pipeline's API is Gleam, its calls in Gleam's shapes (the
-%% `legacy_*` functions).
+%% node, catching a crash or an exit, logging, a supervisor's children,
+%% the clock, printing the job's summary.
 -module(tally_app_ffi).
 
 -export([journal_options/1, port_options/1, stop_node/1, catching/1, log_error/2, log_notice/2,
          worker_pids/1, supervisor_child/2, print/1, print_error/1, describe/1,
          bad_config/0, default_port/0,
-         pad_right/2, pad_left/2, print_failure/1, normal/0, killed/0, legacy_sync/0, legacy_close/1,
-         legacy_drain/1, legacy_report/3, log_config_error/1]).
+         pad_right/2, pad_left/2, print_failure/1, normal/0, killed/0,
+         log_config_error/1, catching_exit/1, now_ms/0]).
 
 %% The port owner's options with the journal this process (the port's
 %% supervisor, which runs the owner's start) keeps for every owner it
@@ -102,30 +101,16 @@ normal() -> normal.
 -spec killed() -> killed.
 killed() -> killed.
 
-%% The pipeline's operations in Gleam's shapes, until the pipeline is Gleam.
--spec legacy_sync() -> {ok, nil} | {error, term()}.
-legacy_sync() ->
-    case tally_pipeline:sync() of ok -> {ok, nil}; Error -> Error end.
-
--spec legacy_close(binary()) -> {ok, map()} | {error, term()}.
-legacy_close(Period) -> tally_pipeline:close_period(Period).
-
--spec legacy_drain(pos_integer()) -> {ok, nil} | {error, term()}.
-legacy_drain(StallMs) ->
-    case tally_pipeline:drain(StallMs) of ok -> {ok, nil}; Error -> Error end.
-
-%% The job's report (tally/app/job.Report) from the closer's summary and
-%% the pipeline's status.
--spec legacy_report(binary(), map(), map()) -> tuple().
-legacy_report(Period, #{lines := Lines, customers := Customers, unbilled := Unbilled},
-              #{collectors := Collectors, publisher := Publisher}) ->
-    {report, Period,
-     [{source_counts, Name, R, E, J}
-      || {Name, #{records := R, events := E, rejected := J}} <- lists:sort(maps:to_list(Collectors))],
-     Lines, maps:get(published, Publisher),
-     [{customer_total, C, N, A, Cur}
-      || {C, #{lines := N, amount_minor := A, currency := Cur}} <- lists:sort(maps:to_list(Customers))],
-     Unbilled}.
-
 -spec log_config_error(binary()) -> nil.
 log_config_error(Text) -> logger:error(#{msg => binary_to_list(Text)}), nil.
+
+%% Runs Fun; an exit (a call to a process that stopped) becomes
+%% {error, Reason}; errors and throws are not caught.
+-spec catching_exit(fun(() -> term())) -> {ok, term()} | {error, term()}.
+catching_exit(Fun) ->
+    try Fun() of Value -> {ok, Value}
+    catch exit:Reason -> {error, Reason}
+    end.
+
+-spec now_ms() -> integer().
+now_ms() -> erlang:monotonic_time(millisecond).

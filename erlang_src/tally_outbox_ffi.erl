@@ -191,10 +191,7 @@ log_unknown(Dir, Names) ->
 %% The pipeline's sources read to their end (before a close).
 -spec read_to_end() -> {ok, nil} | {error, term()}.
 read_to_end() ->
-    case tally_pipeline:read_to_end() of
-        ok -> {ok, nil};
-        {error, Reason} -> {error, Reason}
-    end.
+    'tally@app@operations':read_to_end().
 
 %% A foreign reason (an engine's, a shard's) as text, for a log line.
 -spec printed(term()) -> binary().

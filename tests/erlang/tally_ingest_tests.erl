@@ -47,7 +47,7 @@ applied() ->
     {lists:sum([A || #{applied := A} <- Counters]), lists:sum([D || #{duplicates := D} <- Counters])}.
 
 customers() ->
-    #{shards := N} = tally_config:get(),
+    N = length(maps:get(shards, tally_pipeline:status())),
     Windows = lists:append([W || I <- lists:seq(0, N - 1), {ok, W} <- ['tally@app@shard':windows(I)]]),
     lists:usort([element(2, W) || W <- Windows]).  % window_aggregate: its customer
 
@@ -228,7 +228,7 @@ a_half_written_line_waits_for_its_newline_test_() ->
 
 %% The latest value of every window (one sample per hourly window here).
 gauge_values() ->
-    #{shards := N} = tally_config:get(),
+    N = length(maps:get(shards, tally_pipeline:status())),
     lists:sort([element(10, W) || I <- lists:seq(0, N - 1), {ok, Ws} <- ['tally@app@shard':windows(I)],
                                   W <- Ws]).
 
@@ -379,18 +379,6 @@ dedup_per_source() ->
         ok = tally_pipeline:sync(),
         ?assertEqual({50 + 100, 50}, applied())
     after stop() end,
-    %% The defaults: on for JSON Lines and RGW usage, off for S3 access logs
-    %% and storage CSV; the application's dedup, when set, for every source
-    %% that names none.
-    Sources = [#{name => atom_to_binary(F), format => F, path => "x"}
-               || F <- [json_lines, rgw_usage, s3_access_log, storage_csv]],
-    Dedup = fun(Env) ->
-                    [application:set_env(tally, K, V) || {K, V} <- Env],
-                    try [D || #{dedup := D} <- maps:get(sources, tally_config:get())]
-                    after [application:unset_env(tally, K) || {K, _} <- Env]
-                    end
-            end,
-    ?assertEqual([true, true, false, false], Dedup([{sources, Sources}])),
-    ?assertEqual([false, false, false, false], Dedup([{sources, Sources}, {dedup, false}])),
-    ?assertEqual([true, true, true, false],
-                 Dedup([{sources, [S#{dedup => true} || S <- lists:sublist(Sources, 3)] ++ [lists:last(Sources)]}])).
+    %% (The defaults per format and the application's dedup: decoded by
+    %% tally/app/config, tested in tests/tally/app/config_test.gleam.)
+    ok.

@@ -963,7 +963,7 @@ fn absname(path: String, base: String) -> String
 fn wrap(secret: String) -> Secret
 
 /// Keeps `config` as the running system's (set by `tree.start`), so that
-/// operations on the running system (`tally_pipeline`) read the same
+/// operations on the running system (`tally/app/operations`) read the same
 /// configuration the tree was started with, without decoding it again.
 pub fn set_current(config: Config) -> Nil {
   put_current(dynamic.from(current_key()), config)

@@ -10,10 +10,13 @@
 ////   acme                                                                 3 lines       105.00 EUR
 //// ```
 
+import tally/app/close_plan
+import tally/app/operations
 import tally/option
 import tally/otp/dynamic
 import tally/otp/process
 import tally/pure/bytes
+import tally/pure/map
 
 /// What the job did.
 pub type Report {
@@ -55,17 +58,46 @@ pub fn stall_ms() -> Int {
 /// Reads every source to what it holds now, closes `period`, waits for the
 /// sink; the reason of the first step that failed.
 pub fn run(period: String) -> Result(Report, dynamic.Dynamic) {
-  case pipeline_sync() {
-    Error(reason) -> Error(reason)
+  case operations.sync() {
+    Error(error) -> Error(dynamic.from(error))
     Ok(Nil) ->
-      case pipeline_close(period) {
-        Error(reason) -> Error(reason)
+      case operations.close_period(period) {
+        Error(error) -> Error(dynamic.from(error))
         Ok(summary) ->
-          case pipeline_drain(stall_ms()) {
-            Error(reason) -> Error(reason)
-            Ok(Nil) -> Ok(report_of(period, summary, pipeline_status()))
+          case operations.drain(stall_ms: stall_ms()) {
+            Error(error) -> Error(dynamic.from(error))
+            Ok(Nil) -> Ok(report_of(summary, operations.status()))
           }
       }
+  }
+}
+
+fn report_of(
+  summary: close_plan.CloseSummary,
+  status: operations.Status,
+) -> Report {
+  Report(
+    period: summary.period,
+    sources: sort_by_name(status.collectors)
+      |> map_list(fn(pair) {
+        let #(name, s) = pair
+        SourceCounts(name, s.records, s.events, s.rejected)
+      }),
+    lines: summary.lines,
+    published: status.publisher.published,
+    customers: map.sorted_pairs(summary.customers)
+      |> map_list(fn(pair) {
+        let #(customer, t) = pair
+        CustomerTotal(customer, t.lines, t.amount_minor, t.currency)
+      }),
+    unbilled: summary.unbilled,
+  )
+}
+
+fn map_list(items: List(a), f: fn(a) -> b) -> List(b) {
+  case items {
+    [] -> []
+    [x, ..rest] -> [f(x), ..map_list(rest, f)]
   }
 }
 
@@ -239,21 +271,5 @@ fn normal() -> dynamic.Dynamic
 @external(erlang, "tally_app_ffi", "killed")
 fn killed() -> dynamic.Dynamic
 
-@external(erlang, "tally_app_ffi", "legacy_sync")
-fn pipeline_sync() -> Result(Nil, dynamic.Dynamic)
-
-@external(erlang, "tally_app_ffi", "legacy_close")
-fn pipeline_close(period: String) -> Result(dynamic.Dynamic, dynamic.Dynamic)
-
-@external(erlang, "tally_app_ffi", "legacy_drain")
-fn pipeline_drain(stall_ms: Int) -> Result(Nil, dynamic.Dynamic)
-
-@external(erlang, "tally_pipeline", "status")
-fn pipeline_status() -> dynamic.Dynamic
-
-@external(erlang, "tally_app_ffi", "legacy_report")
-fn report_of(
-  period: String,
-  summary: dynamic.Dynamic,
-  status: dynamic.Dynamic,
-) -> Report
+@external(erlang, "lists", "sort")
+fn sort_by_name(pairs: List(#(String, a))) -> List(#(String, a))
