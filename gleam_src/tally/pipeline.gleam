@@ -6,7 +6,7 @@
 
 import tally/app/closer
 import tally/app/operations
-import tally/app/written
+import tally/billing
 import tally/pure/map
 
 /// What closing a period produced: its invoice lines are in the outbox,
@@ -57,7 +57,7 @@ pub fn close_period(period: String) -> Result(CloseSummary, PipelineError) {
 }
 
 fn totals(
-  pairs: List(#(String, written.CustomerTotal)),
+  pairs: List(#(String, billing.CustomerTotal)),
 ) -> List(CustomerTotal) {
   case pairs {
     [] -> []
