@@ -742,6 +742,22 @@ fn digests_loop(
   }
 }
 
+/// `to_remember` for the engine's batch with these ids (`keys`, split):
+/// one close, one period and version, so one group, worked out once.
+pub fn to_remember_whole(
+  ids: BitArray,
+  keys: List(String),
+) -> List(#(String, List(BitArray))) {
+  [#(group(first_line(ids)), digest_each(keys, []))]
+}
+
+fn digest_each(keys: List(String), acc: List(BitArray)) -> List(BitArray) {
+  case keys {
+    [] -> bytes.reverse(acc)
+    [k, ..rest] -> digest_each(rest, [digest(k), ..acc])
+  }
+}
+
 /// The acknowledged keys' digests by group (groups sorted, digests in the
 /// keys' order): what to append to each group's `acked` file.
 pub fn to_remember(keys: List(String)) -> List(#(String, List(BitArray))) {

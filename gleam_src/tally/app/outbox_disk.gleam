@@ -232,7 +232,7 @@ pub fn ack_batch(
   case book.ack_whole(outbox.book, ids) {
     Error(Nil) -> ack(outbox, keys)
     Ok(#(b, file)) ->
-      case remember(outbox.dir, book.to_remember(keys)) {
+      case remember(outbox.dir, book.to_remember_whole(ids, keys)) {
         Error(e) -> #(outbox, Error(e))
         Ok(Nil) -> {
           let path = files.join(outbox.dir, file)
