@@ -5,8 +5,8 @@
 %% anything (tally/app/outbox_book and tally/app/close_plan do).
 -module(tally_outbox_ffi).
 
--export([lines_items/2, first_line/1, encode_whole/2, split_lines/1]).
--export([key_parts/1, split_slash/1, safe_name/1, digest/1, digests/1, digests_among/2, encode_items/1, decode_items/1,
+-export([lines_items/2, first_line/1, encode_whole/2, split_lines/1, lines/1, key_of/1, is_term/1]).
+-export([key_parts/1, split_slash/1, safe_name/1, digest/1, digests/1, digests_among/2, encode_items/1, decode_stored/1,
          encode_keys/1, decode_keys/1, read_file/1, sync_dir/1, closed_text/1, read_closed/1, now_ms/0, log_unknown/2,
          read_to_end/0, printed/1]).
 
@@ -90,6 +90,23 @@ lines_items(Subject, {written_batch, _, Ids, Lines}) ->
 -spec split_lines(binary()) -> [binary()].
 split_lines(Text) -> binary:split(Text, <<"\n">>, [global, trim_all]).
 
+%% Texts as lines, a newline after each.
+-spec lines([binary()]) -> binary().
+lines(Texts) -> iolist_to_binary([[T, $\n] || T <- Texts]).
+
+%% A message id's key: what comes before its last `/`.
+-spec key_of(binary()) -> binary().
+key_of(Id) ->
+    case binary:matches(Id, <<"/">>) of
+        [] -> Id;
+        Matches -> {Last, 1} = lists:last(Matches), binary:part(Id, 0, Last)
+    end.
+
+%% Whether bytes are in the external term format (a record's earlier form).
+-spec is_term(binary()) -> boolean().
+is_term(<<131, _/binary>>) -> true;
+is_term(_) -> false.
+
 -spec first_line(binary()) -> binary().
 first_line(Bin) ->
     case binary:match(Bin, <<"\n">>) of
@@ -102,15 +119,18 @@ first_line(Bin) ->
 -spec encode_whole(binary(), written_batch()) -> binary().
 encode_whole(Subject, Batch) -> term_to_binary({written, Subject, Batch}).
 
--spec decode_items(binary()) -> {ok, [item()]} | {error, nil}.
-decode_items(Bin) ->
+%% What a batch file holds (tally/app/outbox_book.Stored): its items, or
+%% the engine's batch as it is.
+-spec decode_stored(binary()) ->
+          {ok, {stored_items, [item()]} | {stored_lines, binary(), written_batch()}} | {error, nil}.
+decode_stored(Bin) ->
     try binary_to_term(Bin, [safe]) of
         {written, S, {written_batch, N, Ids, Lines} = B}
           when is_binary(S), is_integer(N), is_binary(Ids), is_binary(Lines) ->
-            {ok, lines_items(S, B)};
+            {ok, {stored_lines, S, B}};
         List when is_list(List) ->
             case lists:all(fun valid/1, List) of
-                true -> {ok, [{item, K, S, P} || {K, S, P} <- List]};
+                true -> {ok, {stored_items, [{item, K, S, P} || {K, S, P} <- List]}};
                 false -> {error, nil}
             end;
         _ -> {error, nil}

@@ -163,7 +163,7 @@ full_disk_close() ->
         lists:foreach(Full, OutboxTmps),
         ?assertMatch({error, {outbox, {outbox_io, <<"write">>, _, <<"enospc">>}}}, tally_pipeline:close_period(?PERIOD)),
         lists:foreach(Full, OutboxTmps),
-        {error, {pipeline_failed, Text}} = tally_pipeline:close_period_for_gleam(?PERIOD),
+        {error, {pipeline_failed, Text}} = 'tally@pipeline':close_period(?PERIOD),
         ?assertNotEqual(nomatch, binary:match(Text, <<"enospc">>)),
         lists:foreach(fun file:delete/1, OutboxTmps),
         %% The lines are in the outbox, but the record of the closed period cannot be written.

@@ -114,36 +114,31 @@ fn batch_entries(
   }
 }
 
-/// The message ids (`KEY/vVERSION`) of every shard's lines.
-pub fn ids(shards: List(billing.WrittenInvoice)) -> List(String) {
-  ids_loop(shards, [])
+/// The message ids of every shard's lines as the engine wrote them: one
+/// text per batch, `KEY/vVERSION` lines with a newline after each.
+pub fn id_blobs(shards: List(billing.WrittenInvoice)) -> List(BitArray) {
+  blobs_loop(shards, [])
 }
 
-fn ids_loop(
+fn blobs_loop(
   shards: List(billing.WrittenInvoice),
-  acc: List(List(String)),
-) -> List(String) {
+  acc: List(BitArray),
+) -> List(BitArray) {
   case shards {
-    [] -> concat(bytes.reverse(acc))
-    [w, ..rest] -> ids_loop(rest, [batch_ids(w.batches, []), ..acc])
+    [] -> bytes.reverse(acc)
+    [w, ..rest] -> blobs_loop(rest, batch_blobs(w.batches, acc))
   }
 }
 
-fn batch_ids(
+fn batch_blobs(
   batches: List(billing.WrittenBatch),
-  acc: List(List(String)),
-) -> List(String) {
+  acc: List(BitArray),
+) -> List(BitArray) {
   case batches {
-    [] -> concat(bytes.reverse(acc))
-    [b, ..rest] -> batch_ids(rest, [split_lines(b.ids), ..acc])
+    [] -> acc
+    [b, ..rest] -> batch_blobs(rest, [b.ids, ..acc])
   }
 }
-
-@external(erlang, "lists", "append")
-fn concat(lists: List(List(String))) -> List(String)
-
-@external(erlang, "tally_outbox_ffi", "split_lines")
-fn split_lines(text: BitArray) -> List(String)
 
 /// The summary of a close: the lines, the voids, each customer's total (a
 /// customer's lines all come from one shard) and the unbilled customers.

@@ -37,7 +37,6 @@ import tally/otp/names
 import tally/otp/process
 import tally/otp/supervision
 import tally/pure/bytes
-import tally/pure/map
 
 /// What the closer needs of the configuration.
 pub type Settings {
@@ -283,7 +282,7 @@ fn close(
     case
       reissue.voids(
         issued,
-        close_plan.ids(shards),
+        close_plan.id_blobs(shards),
         settings.invoice_version,
         settings.subject,
       )
@@ -300,10 +299,10 @@ fn close(
     Ok(Nil) -> Ok(Nil)
     Error(e) -> Error(Outbox(e))
   })
-  use _ <- try(case r.changed {
-    False -> Ok(Nil)
-    True ->
-      case files.write_durably(issued_path, encode_keys(r.issued)) {
+  use _ <- try(case r.record {
+    reissue.KeepRecord -> Ok(Nil)
+    reissue.WriteRecord(record) ->
+      case files.write_durably(issued_path, record) {
         Ok(Nil) -> Ok(Nil)
         Error(why) -> Error(Issued(issued_path, why))
       }
@@ -311,14 +310,14 @@ fn close(
   Ok(close_plan.summary(period, shards, bytes.length(r.voids)))
 }
 
-fn read_issued(path: String) -> Result(map.Map(String, Bool), CloseError) {
+fn read_issued(path: String) -> Result(reissue.Issued, CloseError) {
   case read_file(path) {
-    Error("enoent") -> Ok(map.new())
+    Error("enoent") -> Ok(reissue.NothingIssued)
     Error(why) -> Error(IssuedUnreadable(path, why))
     Ok(b) ->
-      case decode_keys(b) {
-        Ok(keys) -> Ok(keys)
-        Error(Nil) -> Error(IssuedUnreadable(path, "not a set of keys"))
+      case reissue.parse_record(b) {
+        Ok(issued) -> Ok(issued)
+        Error(Nil) -> Error(IssuedUnreadable(path, "not a record of keys"))
       }
   }
 }
@@ -411,12 +410,6 @@ fn read_closed_file(path: String) -> Result(List(String), String)
 
 @external(erlang, "tally_outbox_ffi", "closed_text")
 fn closed_text(periods: List(String)) -> String
-
-@external(erlang, "tally_outbox_ffi", "encode_keys")
-fn encode_keys(keys: map.Map(String, Bool)) -> BitArray
-
-@external(erlang, "tally_outbox_ffi", "decode_keys")
-fn decode_keys(bytes: BitArray) -> Result(map.Map(String, Bool), Nil)
 
 @external(erlang, "tally_outbox_ffi", "now_ms")
 fn now_ms() -> Int

@@ -40,6 +40,11 @@ pub type Message {
     why: String,
     reply: process.Subject(Result(Nil, disk.OutboxError)),
   )
+  PeekBatch(
+    n: Int,
+    reply: process.Subject(Result(book.Peeked, disk.OutboxError)),
+  )
+  AckBatch(ids: BitArray, reply: process.Subject(Result(Nil, disk.OutboxError)))
   Size(reply: process.Subject(Int))
   Notify(listener: process.Subject(Ready), reply: process.Subject(Nil))
   IsAcked(key: String, reply: process.Subject(Result(Bool, disk.OutboxError)))
@@ -151,6 +156,16 @@ fn handle(state: State, message: Message) -> actor.Next(State, Message) {
       process.send(reply, result)
       actor.continue(State(..state, outbox: outbox))
     }
+    PeekBatch(n, reply) -> {
+      let #(outbox, result) = disk.peek_batch(state.outbox, n)
+      process.send(reply, result)
+      actor.continue(State(..state, outbox: outbox))
+    }
+    AckBatch(ids, reply) -> {
+      let #(outbox, result) = disk.ack_batch(state.outbox, ids)
+      process.send(reply, result)
+      actor.continue(State(..state, outbox: outbox))
+    }
     Size(reply) -> {
       process.send(reply, disk.size(state.outbox))
       actor.continue(state)
@@ -213,6 +228,25 @@ pub fn peek(
   n: Int,
 ) -> Result(List(book.Item), disk.OutboxError) {
   process.call_forever(outbox, fn(reply) { Peek(n, reply) })
+}
+
+/// The oldest batch: the engine's batch whole (`book.PeekedLines`) when it
+/// was stored as it is and none of it was acknowledged, else up to `n`
+/// items (`book.PeekedItems`).
+pub fn peek_batch(
+  outbox: process.Subject(Message),
+  n: Int,
+) -> Result(book.Peeked, disk.OutboxError) {
+  process.call_forever(outbox, fn(reply) { PeekBatch(n, reply) })
+}
+
+/// Acknowledges every item of the engine's batch with these `ids` (from
+/// `peek_batch`) at once.
+pub fn ack_batch(
+  outbox: process.Subject(Message),
+  ids: BitArray,
+) -> Result(Nil, disk.OutboxError) {
+  process.call_forever(outbox, fn(reply) { AckBatch(ids, reply) })
 }
 
 /// Removes acknowledged items and remembers their keys as acknowledged.

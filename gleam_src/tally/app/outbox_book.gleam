@@ -55,6 +55,37 @@ pub const batch_bytes = 4_194_304
 type Head {
   NotLoaded
   Loaded(items: List(Item))
+  /// The engine's batch as it was stored, none of its items acknowledged.
+  Whole(subject: String, lines: billing.WrittenBatch)
+}
+
+/// What a batch file holds: items, or the engine's batch as it is.
+pub type Stored {
+  StoredItems(items: List(Item))
+  StoredLines(subject: String, lines: billing.WrittenBatch)
+}
+
+/// The oldest batch as the publisher takes it: the engine's batch whole
+/// (acknowledged with `ack_whole`), or up to so many items.
+pub type Peeked {
+  PeekedLines(subject: String, lines: billing.WrittenBatch)
+  PeekedItems(items: List(Item))
+}
+
+/// A stored batch's items.
+pub fn stored_items(stored: Stored) -> List(Item) {
+  case stored {
+    StoredItems(items) -> items
+    StoredLines(subject, lines) -> lines_items(subject, lines)
+  }
+}
+
+fn head_items(head: Head) -> List(Item) {
+  case head {
+    NotLoaded -> []
+    Loaded(items) -> items
+    Whole(subject, lines) -> lines_items(subject, lines)
+  }
 }
 
 /// What the outbox knows between calls: the batches waiting (oldest first),
@@ -184,12 +215,52 @@ pub fn head_loaded(
   }
 }
 
+/// The head batch read as the engine's batch, whole (none of its items
+/// acknowledged).
+pub fn head_whole(
+  book: Book,
+  subject: String,
+  lines: billing.WrittenBatch,
+) -> Book {
+  Book(..book, head: Whole(subject, lines))
+}
+
 /// Up to `n` of the oldest items (the head's), without removing them. Empty
 /// until the head is read.
 pub fn peek(book: Book, n: Int) -> List(Item) {
+  take(head_items(book.head), n, [])
+}
+
+/// The oldest batch: the engine's batch whole when the head is one, else up
+/// to `n` items.
+pub fn peek_batch(book: Book, n: Int) -> Peeked {
   case book.head {
-    Loaded(items) -> take(items, n, [])
-    NotLoaded -> []
+    Whole(subject, lines) -> PeekedLines(subject, lines)
+    _ -> PeekedItems(peek(book, n))
+  }
+}
+
+/// Every item of the head acknowledged at once, when the head is the
+/// engine's batch with these `ids`: the batch dropped, its file returned,
+/// to delete once its keys are remembered. An error when the head is not
+/// that batch (acknowledge its keys then).
+pub fn ack_whole(book: Book, ids: BitArray) -> Result(#(Book, String), Nil) {
+  case book.head, book.batches {
+    Whole(_, lines), [b, ..rest] ->
+      case lines.ids == ids {
+        True ->
+          Ok(#(
+            Book(
+              ..book,
+              batches: rest,
+              size: book.size - b.count,
+              head: NotLoaded,
+            ),
+            b.file,
+          ))
+        False -> Error(Nil)
+      }
+    _, _ -> Error(Nil)
   }
 }
 
@@ -206,6 +277,8 @@ fn take(items: List(Item), n: Int, acc: List(Item)) -> List(Item) {
 pub fn remove(book: Book, keys: List(String)) -> #(Book, Result(String, Nil)) {
   case book.head {
     NotLoaded -> #(book, Error(Nil))
+    Whole(subject, lines) ->
+      remove(Book(..book, head: Loaded(lines_items(subject, lines))), keys)
     Loaded(items) -> {
       let done = key_set(keys, map.new())
       let left = drop_done(items, done)
@@ -265,13 +338,7 @@ pub fn parked_lines(
   keys: List(String),
   why: String,
 ) -> List(String) {
-  case book.head {
-    NotLoaded -> []
-    Loaded(items) -> {
-      let wanted = key_set(keys, map.new())
-      parked(items, wanted, why, [])
-    }
-  }
+  parked(head_items(book.head), key_set(keys, map.new()), why, [])
 }
 
 fn parked(
@@ -311,12 +378,12 @@ pub fn waiting(book: Book) -> #(List(String), List(String)) {
   case book.size, book.head {
     0, _ -> #([], [])
     _, NotLoaded -> #([], files(book.batches, []))
-    _, Loaded(items) -> {
+    _, head -> {
       let rest = case book.batches {
         [] -> []
         [_, ..rest] -> rest
       }
-      #(keys(items, []), files(rest, []))
+      #(keys(head_items(head), []), files(rest, []))
     }
   }
 }
@@ -675,6 +742,22 @@ fn digests_loop(
   }
 }
 
+/// `to_remember` for the engine's batch with these ids (`keys`, split):
+/// one close, one period and version, so one group, worked out once.
+pub fn to_remember_whole(
+  ids: BitArray,
+  keys: List(String),
+) -> List(#(String, List(BitArray))) {
+  [#(group(first_line(ids)), digest_each(keys, []))]
+}
+
+fn digest_each(keys: List(String), acc: List(BitArray)) -> List(BitArray) {
+  case keys {
+    [] -> bytes.reverse(acc)
+    [k, ..rest] -> digest_each(rest, [digest(k), ..acc])
+  }
+}
+
 /// The acknowledged keys' digests by group (groups sorted, digests in the
 /// keys' order): what to append to each group's `acked` file.
 pub fn to_remember(keys: List(String)) -> List(#(String, List(BitArray))) {
@@ -731,5 +814,14 @@ pub fn encode(items: List(Item)) -> BitArray
 
 /// The items of a batch file's bytes (items, or the engine's batch as it
 /// was stored), or an error for bytes that are not a batch.
-@external(erlang, "tally_outbox_ffi", "decode_items")
-pub fn decode(file: BitArray) -> Result(List(Item), Nil)
+pub fn decode(file: BitArray) -> Result(List(Item), Nil) {
+  case decode_stored(file) {
+    Ok(stored) -> Ok(stored_items(stored))
+    Error(Nil) -> Error(Nil)
+  }
+}
+
+/// What a batch file's bytes hold, or an error for bytes that are not a
+/// batch.
+@external(erlang, "tally_outbox_ffi", "decode_stored")
+pub fn decode_stored(file: BitArray) -> Result(Stored, Nil)

@@ -209,6 +209,42 @@ pub fn peek(
   }
 }
 
+/// The oldest batch: the engine's batch whole when it is stored as it is
+/// and none of it was acknowledged (for `ack_batch`), else up to `n` items.
+pub fn peek_batch(
+  outbox: Outbox,
+  n: Int,
+) -> #(Outbox, Result(book.Peeked, OutboxError)) {
+  case load_head(outbox, False) {
+    Ok(outbox) -> #(outbox, Ok(book.peek_batch(outbox.book, n)))
+    Error(e) -> #(outbox, Error(e))
+  }
+}
+
+/// Acknowledges every item of the engine's batch with these `ids` (from
+/// `peek_batch`): its keys remembered, its file removed, no item taken
+/// apart; when it is not the head any more, its keys are acknowledged.
+pub fn ack_batch(
+  outbox: Outbox,
+  ids: BitArray,
+) -> #(Outbox, Result(Nil, OutboxError)) {
+  let keys = split_lines(ids)
+  case book.ack_whole(outbox.book, ids) {
+    Error(Nil) -> ack(outbox, keys)
+    Ok(#(b, file)) ->
+      case remember(outbox.dir, book.to_remember_whole(ids, keys)) {
+        Error(e) -> #(outbox, Error(e))
+        Ok(Nil) -> {
+          let path = files.join(outbox.dir, file)
+          #(Outbox(..outbox, book: b), io("delete", path, files.delete(path)))
+        }
+      }
+  }
+}
+
+@external(erlang, "tally_outbox_ffi", "split_lines")
+fn split_lines(text: BitArray) -> List(String)
+
 /// Removes acknowledged items and remembers their keys as acknowledged
 /// (durably, first: a crash between the two publishes nothing twice).
 pub fn ack(
@@ -281,7 +317,8 @@ fn load_head(outbox: Outbox, filter: Bool) -> Result(Outbox, OutboxError) {
   case book.head_to_load(outbox.book) {
     Error(Nil) -> Ok(outbox)
     Ok(batch) -> {
-      use items <- try(read_batch(outbox.dir, batch.file))
+      use stored <- try(read_stored(outbox.dir, batch.file))
+      let items = book.stored_items(stored)
       use items <- try(case filter {
         False -> Ok(items)
         // Only the head's digests are looked for: a restart holds no
@@ -292,17 +329,35 @@ fn load_head(outbox: Outbox, filter: Bool) -> Result(Outbox, OutboxError) {
           Ok(book.not_acked(items, acked))
         }
       })
-      let #(b, drop) = book.head_loaded(outbox.book, items)
-      let outbox = Outbox(..outbox, book: b)
-      case drop {
-        Error(Nil) -> Ok(outbox)
-        Ok(file) -> {
-          let path = files.join(outbox.dir, file)
-          use _ <- try(io("delete", path, files.delete(path)))
-          load_head(outbox, filter)
+      case stored, bytes.length(items) == batch.count {
+        // The engine's batch, none of it acknowledged: kept whole.
+        book.StoredLines(subject, lines), True ->
+          Ok(
+            Outbox(..outbox, book: book.head_whole(outbox.book, subject, lines)),
+          )
+        _, _ -> {
+          let #(b, drop) = book.head_loaded(outbox.book, items)
+          let outbox = Outbox(..outbox, book: b)
+          case drop {
+            Error(Nil) -> Ok(outbox)
+            Ok(file) -> {
+              let path = files.join(outbox.dir, file)
+              use _ <- try(io("delete", path, files.delete(path)))
+              load_head(outbox, filter)
+            }
+          }
         }
       }
     }
+  }
+}
+
+fn read_stored(dir: String, name: String) -> Result(book.Stored, OutboxError) {
+  let path = files.join(dir, name)
+  use bytes <- try(io("read", path, read_file(path)))
+  case book.decode_stored(bytes) {
+    Ok(stored) -> Ok(stored)
+    Error(Nil) -> Error(BadBatch(path))
   }
 }
 

@@ -227,50 +227,88 @@ fn handle(state: State, message: Message) -> actor.Next(State, Message) {
 
 // One batch per message: calls (stats) are answered between batches.
 fn drain(state: State) -> State {
-  case outbox.peek(state.outbox, state.batch) {
-    Ok([]) -> state
+  case outbox.peek_batch(state.outbox, state.batch) {
     Error(e) ->
       retry(
         State(..state, failures: state.failures + 1),
         outbox_disk.describe(e),
       )
-    Ok(entries) -> {
+    Ok(outbox_book.PeekedItems([])) -> state
+    Ok(outbox_book.PeekedItems(entries)) -> {
       let #(sink, outcome) = publish(state.sink, items(entries, []))
-      let state = State(..state, sink: sink)
-      case outcome {
-        sink.Published(keys) ->
-          case ack(state.outbox, keys) {
-            Ok(Nil) -> {
-              process.send(state.self, Drain)
-              State(
-                ..state,
-                backoff: backoff_min,
-                published: state.published + bytes.length(keys),
-              )
-            }
-            // Not remembered as acknowledged: sent again later, the sink dedups.
-            Error(why) ->
-              retry(
-                State(..state, failures: state.failures + 1),
-                "outbox ack: " <> why,
-              )
+      settle(State(..state, sink: sink), outcome)
+    }
+    // The engine's batch: the file sink appends its lines as they are, and
+    // the outbox drops it whole.
+    Ok(outbox_book.PeekedLines(subject, lines)) ->
+      case state.sink {
+        File(file) -> {
+          let #(file, outcome) = sink_file.publish_written(file, lines)
+          let state = State(..state, sink: File(file))
+          case outcome {
+            sink.Published(_) ->
+              case outbox.ack_batch(state.outbox, lines.ids) {
+                Ok(Nil) -> {
+                  process.send(state.self, Drain)
+                  State(
+                    ..state,
+                    backoff: backoff_min,
+                    published: state.published + lines.count,
+                  )
+                }
+                Error(e) ->
+                  retry(
+                    State(..state, failures: state.failures + 1),
+                    "outbox ack: " <> outbox_disk.describe(e),
+                  )
+              }
+            _ -> settle(state, outcome)
           }
-        sink.TooLarge(keys, refused) -> park(state, keys, refused)
-        sink.Failed(keys, reason) -> {
-          let acked = case ack(state.outbox, keys) {
-            Ok(Nil) -> bytes.length(keys)
-            Error(_) -> 0
-          }
-          retry(
-            State(
-              ..state,
-              published: state.published + acked,
-              failures: state.failures + 1,
-            ),
-            reason,
-          )
+        }
+        Bus(_) -> {
+          let entries = outbox_book.lines_items(subject, lines)
+          let #(sink, outcome) = publish(state.sink, items(entries, []))
+          settle(State(..state, sink: sink), outcome)
         }
       }
+  }
+}
+
+// What a sink's outcome leaves to do: acknowledge what it took, park what
+// it refuses for good, retry the rest later.
+fn settle(state: State, outcome: sink.Outcome) -> State {
+  case outcome {
+    sink.Published(keys) ->
+      case ack(state.outbox, keys) {
+        Ok(Nil) -> {
+          process.send(state.self, Drain)
+          State(
+            ..state,
+            backoff: backoff_min,
+            published: state.published + bytes.length(keys),
+          )
+        }
+        // Not remembered as acknowledged: sent again later, the sink dedups.
+        Error(why) ->
+          retry(
+            State(..state, failures: state.failures + 1),
+            "outbox ack: " <> why,
+          )
+      }
+    sink.TooLarge(keys, refused) -> park(state, keys, refused)
+    sink.Failed(keys, reason) -> {
+      let acked = case ack(state.outbox, keys) {
+        Ok(Nil) -> bytes.length(keys)
+        Error(_) -> 0
+      }
+      retry(
+        State(
+          ..state,
+          published: state.published + acked,
+          failures: state.failures + 1,
+        ),
+        reason,
+      )
     }
   }
 }

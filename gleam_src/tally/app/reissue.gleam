@@ -5,26 +5,43 @@
 //// without usage): for each such key it publishes a void of the new version
 //// (`written.void_json`, its fields the key's decoded parts).
 ////
-//// The keys a period ever issued are kept by the closer in
-//// `data_dir/issued/PERIOD` and replaced once a close put its items in the
-//// outbox; closing a period again gives the same voids (the outbox skips
-//// those acknowledged before). This module only works out the voids.
+//// The closer keeps the keys a period ever issued in `data_dir/issued/PERIOD`:
+//// a text file of message ids (`KEY/vVERSION`), one a line, in the order
+//// issued (the last `/` of an id starts its version). The first close of a
+//// period records its ids as the engine wrote them, no id taken apart;
+//// later closes take the record apart to find the voids and add only new
+//// keys. A record in the earlier form (an Erlang term of the keys) is read
+//// too. Closing a period again gives the same voids (the outbox skips those
+//// acknowledged before). This module only works out the voids and the
+//// record; the closer reads and writes the file.
 
 import tally/app/outbox_book as book
 import tally/app/written
 import tally/pure/bytes
 import tally/pure/map
 
-/// The voids of a close, and the period's keys with this close's.
+/// What a period issued before: nothing (no record), or its keys and their
+/// message ids in record order.
+pub type Issued {
+  NothingIssued
+  Issued(keys: map.Map(String, Bool), ids: List(String))
+}
+
+/// What to do with the record after the close's items are in the outbox.
+pub type Record {
+  /// Nothing new: the record stays as it is.
+  KeepRecord
+  /// Replace the record with these bytes.
+  WriteRecord(bytes: BitArray)
+}
+
+/// The voids of a close, and what becomes of the record.
 pub type Reissue {
   Reissue(
     /// Outbox items: a void for each key issued before and gone now, in
     /// key order.
     voids: List(book.Item),
-    /// The keys the period issued, this close's included.
-    issued: map.Map(String, Bool),
-    /// Whether `issued` has keys it did not have: the record to replace.
-    changed: Bool,
+    record: Record,
   )
 }
 
@@ -34,42 +51,90 @@ pub type ReissueError {
   NotALineKey(key: String)
 }
 
-/// The voids of `version` of a period, given the keys it issued before and
-/// the message ids (`KEY/vVERSION`, all of `version`) of all its lines now.
-pub fn voids(
-  issued: map.Map(String, Bool),
-  ids: List(String),
-  version: Int,
-  subject: String,
-) -> Result(Reissue, ReissueError) {
-  let suffix = byte_size(written.msg_id("", version))
-  let current = current_keys(ids, suffix, map.new())
-  let gone = gone(map.sorted_pairs(issued), current, [])
-  case void_items(gone, version, subject, []) {
-    Error(e) -> Error(e)
-    Ok(voids) -> {
-      let all = map.put_all(map.sorted_pairs(current), issued)
-      Ok(Reissue(
-        voids: voids,
-        issued: all,
-        changed: map.size(all) != map.size(issued),
-      ))
+/// The record's bytes read back: the text form, or the earlier term form
+/// (its keys' versions unknown: any will do); an error for bytes that are
+/// neither.
+pub fn parse_record(bytes: BitArray) -> Result(Issued, Nil) {
+  case is_term(bytes) {
+    True ->
+      case decode_keys(bytes) {
+        Ok(keys) -> {
+          let sorted = map.keys(keys)
+          Ok(Issued(keys, map_list(sorted, fn(k) { written.msg_id(k, 0) })))
+        }
+        Error(Nil) -> Error(Nil)
+      }
+    False -> {
+      let ids = split_lines(bytes)
+      Ok(Issued(key_set(ids, map.new()), ids))
     }
   }
 }
 
-fn current_keys(
+/// The voids of `version` of a period, given what it issued before and the
+/// message ids of all its lines now (`id_blobs`: `KEY/vVERSION` lines, a
+/// newline after each, as the engine wrote them).
+pub fn voids(
+  issued: Issued,
+  id_blobs: List(BitArray),
+  version: Int,
+  subject: String,
+) -> Result(Reissue, ReissueError) {
+  case issued {
+    // Nothing issued before: nothing void, the ids recorded as they are.
+    NothingIssued ->
+      Ok(
+        Reissue(voids: [], record: case id_blobs {
+          [] -> KeepRecord
+          _ -> WriteRecord(concat(id_blobs))
+        }),
+      )
+    Issued(keys, ids) -> {
+      let current_ids = concat_lists(map_list(id_blobs, split_lines))
+      let current = key_set(current_ids, map.new())
+      let gone = gone(map.sorted_pairs(keys), current, [])
+      case void_items(gone, version, subject, []) {
+        Error(e) -> Error(e)
+        Ok(voids) -> {
+          let new = new_ids(current_ids, keys, [])
+          Ok(
+            Reissue(voids: voids, record: case new {
+              [] -> KeepRecord
+              _ -> WriteRecord(lines(concat_lists([ids, new])))
+            }),
+          )
+        }
+      }
+    }
+  }
+}
+
+/// A message id's key: what comes before its last `/` (`/vVERSION`).
+@external(erlang, "tally_outbox_ffi", "key_of")
+pub fn key_of(id: String) -> String
+
+fn key_set(
   ids: List(String),
-  suffix: Int,
   acc: map.Map(String, Bool),
 ) -> map.Map(String, Bool) {
   case ids {
     [] -> acc
-    [id, ..rest] -> {
-      let b = <<id:utf8>>
-      let key = bytes.slice_text(b, 0, bytes.size(b) - suffix)
-      current_keys(rest, suffix, map.put(acc, key, True))
-    }
+    [id, ..rest] -> key_set(rest, map.put(acc, key_of(id), True))
+  }
+}
+
+fn new_ids(
+  ids: List(String),
+  issued: map.Map(String, Bool),
+  acc: List(String),
+) -> List(String) {
+  case ids {
+    [] -> bytes.reverse(acc)
+    [id, ..rest] ->
+      case map.get(issued, key_of(id)) {
+        Ok(_) -> new_ids(rest, issued, acc)
+        Error(Nil) -> new_ids(rest, issued, [id, ..acc])
+      }
   }
 }
 
@@ -112,5 +177,27 @@ fn void_items(
   }
 }
 
-@external(erlang, "erlang", "byte_size")
-fn byte_size(text: String) -> Int
+fn map_list(l: List(a), f: fn(a) -> b) -> List(b) {
+  case l {
+    [] -> []
+    [x, ..rest] -> [f(x), ..map_list(rest, f)]
+  }
+}
+
+@external(erlang, "lists", "append")
+fn concat_lists(lists: List(List(a))) -> List(a)
+
+@external(erlang, "erlang", "list_to_bitstring")
+fn concat(pieces: List(BitArray)) -> BitArray
+
+@external(erlang, "tally_outbox_ffi", "lines")
+fn lines(ids: List(String)) -> BitArray
+
+@external(erlang, "tally_outbox_ffi", "split_lines")
+fn split_lines(text: BitArray) -> List(String)
+
+@external(erlang, "tally_outbox_ffi", "is_term")
+fn is_term(bytes: BitArray) -> Bool
+
+@external(erlang, "tally_outbox_ffi", "decode_keys")
+fn decode_keys(bytes: BitArray) -> Result(map.Map(String, Bool), Nil)

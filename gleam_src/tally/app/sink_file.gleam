@@ -12,6 +12,7 @@
 import tally/app/files
 import tally/app/sink
 import tally/app/written
+import tally/billing
 import tally/pure/bytes
 import tally/pure/json
 import tally/pure/map
@@ -52,6 +53,63 @@ pub fn publish(
     Error(why) -> #(sink, sink.Failed([], sink.path <> ": " <> why))
   }
 }
+
+/// The engine's batch of lines (`aggregate.close_written`): appended as
+/// they are, with one write and one fsync, when none of its keys is in the
+/// file already; else item by item, as `publish`.
+pub fn publish_written(
+  sink: FileSink,
+  batch: billing.WrittenBatch,
+) -> #(FileSink, sink.Outcome) {
+  let keys = split_lines(batch.ids)
+  case any_seen(keys, sink.seen) {
+    True -> publish(sink, written_items(keys, split_lines(batch.lines), []))
+    False ->
+      case files.append_durably(sink.path, batch.lines) {
+        Ok(Nil) -> #(
+          FileSink(..sink, seen: seen_all(keys, sink.seen)),
+          sink.Published(keys),
+        )
+        Error(why) -> #(sink, sink.Failed([], sink.path <> ": " <> why))
+      }
+  }
+}
+
+fn any_seen(keys: List(String), seen: map.Map(String, Bool)) -> Bool {
+  case keys {
+    [] -> False
+    [k, ..rest] ->
+      case map.get(seen, k) {
+        Ok(_) -> True
+        Error(Nil) -> any_seen(rest, seen)
+      }
+  }
+}
+
+fn seen_all(
+  keys: List(String),
+  seen: map.Map(String, Bool),
+) -> map.Map(String, Bool) {
+  case keys {
+    [] -> seen
+    [k, ..rest] -> seen_all(rest, map.put(seen, k, True))
+  }
+}
+
+fn written_items(
+  keys: List(String),
+  lines: List(String),
+  acc: List(sink.Item),
+) -> List(sink.Item) {
+  case keys, lines {
+    [k, ..ks], [l, ..ls] ->
+      written_items(ks, ls, [sink.Item(k, "", <<l:utf8>>), ..acc])
+    _, _ -> bytes.reverse(acc)
+  }
+}
+
+@external(erlang, "tally_outbox_ffi", "split_lines")
+fn split_lines(text: BitArray) -> List(String)
 
 // The lines of items not seen yet (a key twice in one batch is written
 // once), the keys seen after them, and every item's key.

@@ -196,8 +196,8 @@ pub fn exact(f: billing.Fraction) -> String {
   case d {
     1 -> bytes.int_to_text(n)
     _ -> {
-      let #(twos, rest) = strip(d, 2, 0)
-      let #(fives, rest) = strip(rest, 5, 0)
+      let #(twos, rest) = strip_twos(d, 0)
+      let #(fives, rest) = strip_fives(rest, 0)
       case rest {
         1 -> {
           // d = 2^twos 5^fives has max(twos, fives) decimals: the
@@ -226,9 +226,17 @@ fn gcd(a: Int, b: Int) -> Int {
   }
 }
 
-fn strip(d: Int, p: Int, k: Int) -> #(Int, Int) {
-  case d > 0 && d % p == 0 {
-    True -> strip(d / p, p, k + 1)
+// (Literal divisors: Dialyzer then knows the division guard for what it is.)
+fn strip_twos(d: Int, k: Int) -> #(Int, Int) {
+  case d > 0 && d % 2 == 0 {
+    True -> strip_twos(d / 2, k + 1)
+    False -> #(k, d)
+  }
+}
+
+fn strip_fives(d: Int, k: Int) -> #(Int, Int) {
+  case d > 0 && d % 5 == 0 {
+    True -> strip_fives(d / 5, k + 1)
     False -> #(k, d)
   }
 }

@@ -219,6 +219,10 @@ pub fn a_puts_entries_sort_into_whole_batches_and_items_test() {
       "{1}\n{2}\n":utf8,
     >>)
   expect.equal(book.lines_group(wb), "2026-10-v1")
+  expect.equal(
+    book.to_remember_whole(wb.ids, ["k1/2026-10/v1", "k2/2026-10/v1"]),
+    book.to_remember(["k1/2026-10/v1", "k2/2026-10/v1"]),
+  )
   expect.equal(book.lines_items("s", wb), [
     book.Item("k1/2026-10/v1", "s", "{1}"),
     book.Item("k2/2026-10/v1", "s", "{2}"),
