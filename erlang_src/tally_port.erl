@@ -57,7 +57,9 @@
               args :: tuple(),               % with logical handles
               created = none :: pos_integer() | none,
               seq :: non_neg_integer(),               % 0 while replaying
-              timer :: reference() | undefined}).
+              timer :: reference() | undefined,
+              %% a batch's recipe sent (see wire_args/2)
+              recipe_sent = false :: boolean()}).
 
 -record(state, {port :: port(),
                 os_pid :: non_neg_integer(),
@@ -293,6 +295,16 @@ physical_args(#req{op = Op, args = Args}, #state{handles = Handles}) ->
                         end
                 end, {ok, Args}, tally_port_log:handle_args(Op)).
 
+%% What goes through the pipe: a request that uses a batch
+%% (tally_port_batch: key and recipe) first goes with the batch's key alone,
+%% so the chunk crosses the pipe once (with ingest_chunk) when the port
+%% still holds the batch; it is sent again with its recipe only when the
+%% port answers `batch_not_held`. The journal keeps the whole request, so a
+%% replay in a new process (where every key is stale) parses the recipe.
+wire_args(#req{op = aggregator_apply_batch, recipe_sent = false}, {A, Key, _, _, _, _, _}) -> {A, Key};
+wire_args(#req{op = batch_events, recipe_sent = false}, {Key, _, _, _, _, _}) -> {Key};
+wire_args(_Req, Args) -> Args.
+
 %% Sends waiting requests while the in-flight window has room.
 dispatch(#state{pending = Pending, max_in_flight = Max} = State) when map_size(Pending) >= Max ->
     State;
@@ -307,7 +319,7 @@ dispatch(State) ->
 send(Req, #state{port = Port, next_id = Id} = State) ->
     case physical_args(Req, State) of
         {ok, Args} ->
-            true = port_command(Port, term_to_binary({Id, Req#req.op, Args})),
+            true = port_command(Port, term_to_binary({Id, Req#req.op, wire_args(Req, Args)})),
             Pending = maps:put(Id, Req, State#state.pending),
             State#state{next_id = Id + 1, pending = Pending,
                         peak_in_flight = max(State#state.peak_in_flight, map_size(Pending))};
@@ -323,6 +335,9 @@ handle_frame(Frame, State) ->
     case decode(Frame) of
         {ok, {Id, Result}} when is_integer(Id) ->
             case maps:take(Id, State#state.pending) of
+                {#req{recipe_sent = false} = Req, Rest} when Result =:= {error, batch_not_held} ->
+                    %% The port does not hold the batch (restarted since, or evicted): with its recipe now.
+                    {noreply, send(Req#req{recipe_sent = true}, State#state{pending = Rest})};
                 {Req, Rest} ->
                     State1 = completed(Req, Result, State#state{pending = Rest}),
                     {noreply, maybe_checkpoint(dispatch(State1))};

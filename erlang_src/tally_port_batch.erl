@@ -2,14 +2,19 @@
 %% keeps each shard's events under a key `{Session, N}`; the batch the
 %% caller holds is that key plus its recipe (`ingest_chunk`'s arguments and
 %% the shard's index), a reference to the chunk binary, not a copy. Every
-%% request that uses a batch sends both, so a batch outlives the port
-%% process that made it: applied after a port restart, or replayed from the
-%% owner's journal, it is parsed again from its recipe and counts the same
-%% events. `aggregator_apply_batch` is journaled like any change to an
+%% request that uses a batch carries both; the port owner sends the key
+%% alone first and the recipe only when the port no longer holds the batch
+%% (tally_port:wire_args/2), so the chunk crosses the pipe once in the usual
+%% case. A batch outlives the port process that made it: applied after a
+%% port restart, or replayed from the owner's journal, it is parsed again
+%% from its recipe and counts the same events. `aggregator_apply_batch` is journaled like any change to an
 %% aggregator (tally_port_log); `ingest_chunk` changes no journaled state.
 -module(tally_port_batch).
 
 -export([ingest_chunk/5, apply_batch/3, events/2]).
+
+%% event.Ingested by field name (the record the Gleam build writes).
+-include("tally@event_Ingested.hrl").
 
 -type port_ref() :: pid() | atom() | tally_port:ref().
 -opaque batch() :: {port_batch, {integer(), integer()}, {atom(), tuple(), pos_integer(), non_neg_integer(), binary()}}.
@@ -19,10 +24,10 @@
 -spec ingest_chunk(port_ref(), atom(), tuple(), pos_integer(), binary()) -> {ok, term()} | {error, term()}.
 ingest_chunk(Port, Format, Options, Shards, Chunk) ->
     case tally_port:call(Port, ingest_chunk, {Format, Options, Shards, Chunk}) of
-        {ok, {ingested, Keys, Rejects, Stats}} ->
+        {ok, #ingested{batches = Keys} = Ingested} ->
             Batches = [{port_batch, Key, {Format, Options, Shards, I, Chunk}}
                        || {I, Key} <- lists:zip(lists:seq(0, length(Keys) - 1), Keys)],
-            {ok, {ingested, Batches, Rejects, Stats}};
+            {ok, Ingested#ingested{batches = Batches}};
         Other ->
             Other
     end.

@@ -61,7 +61,7 @@ check_case(Format, Seed, Backends) ->
     Damage = [export_damage() || _ <- lists:seq(1, 4)],
     Shards = rand:uniform(5),
     Answers = [{Name, answers(Call, Format, Options, Input, Cuts, Plans, Config, Damage)
-                      ++ ingest_answers(Name, Call, Format, Options, Shards, Input, Config)}
+                      ++ ingest_answers(Name, Call, Format, Options, Shards, Input, Config, Seed rem 12 =:= 1)}
                || {Name, Call} <- Backends],
     [{_, Reference} | Others] = Answers,
     [case Got =:= Reference of
@@ -182,7 +182,7 @@ shards_make_the_whole({error, Why}, Shards) ->
 
 %% The release's path on one input: ingest into Shards batches, each shard
 %% applies its own, saves its snapshot and loads it back.
-ingest_answers(Name, Call, Format, Options, Shards, Input, Config) ->
+ingest_answers(Name, Call, Format, Options, Shards, Input, Config, SaveAgain) ->
     case Call(ingest_chunk, [Format, Options, Shards, Input]) of
         {ok, {ingested, Batches, Rejects, Stats}} ->
             Events = [Call(batch_events, [B]) || B <- Batches],
@@ -210,7 +210,8 @@ ingest_answers(Name, Call, Format, Options, Shards, Input, Config) ->
             %% Saved again after more events (a delta on the Rust engines, a
             %% new base on the Gleam one), then after a crash cut the last
             %% save short: every engine loads the same state and positions.
-            Again = saved_again(Call, Path, Config, Events),
+            %% One case in twelve (each save syncs files several times).
+            Again = SaveAgain andalso saved_again(Call, Path, Config, Events),
             ok = file:delete(Path),
             [{refused_snapshots, Refusals},
              {ingested, {ok, {ingested, length(Batches), Rejects, Stats}}}, {batch_events, Events},

@@ -46,6 +46,7 @@ pub enum BillingError {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
 pub enum Measure {
     Total,
     P95Rate,
@@ -66,15 +67,19 @@ impl Measure {
 
 /// The unit a line's quantity is counted in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
 pub enum Unit {
     /// The meter's own unit (requests, bytes).
     #[default]
     #[serde(rename = "unit")]
+    #[cfg_attr(feature = "gleam", gleam(tag = "plain_unit"))]
     Unit,
     #[serde(rename = "GB")]
+    #[cfg_attr(feature = "gleam", gleam(tag = "gigabyte"))]
     Gb,
     /// Megabits per second (10^6), for `p95_rate`.
     #[serde(rename = "Mbps")]
+    #[cfg_attr(feature = "gleam", gleam(tag = "megabit_per_second"))]
     Mbps,
 }
 
@@ -360,10 +365,43 @@ impl Plans {
     }
 }
 
+/// The last plans parsed, kept with their text, so that the shards of one
+/// close (each billing its customers with the same plans file) parse it
+/// once: they run at once, the first parses while the others wait for it
+/// and share the result. A different text replaces it; refused plans are
+/// not kept. Holds one plans file (its text and its parsed form) between
+/// closes. An adapter keeps one in a `static`.
+#[derive(Debug, Default)]
+pub struct PlansCache(std::sync::Mutex<Option<CachedPlans>>);
+
+/// A plans file's text and its parsed form.
+type CachedPlans = (Box<[u8]>, std::sync::Arc<Plans>);
+
+impl PlansCache {
+    pub const fn new() -> PlansCache {
+        PlansCache(std::sync::Mutex::new(None))
+    }
+
+    /// [`Plans::from_json`] of `text`, or the plans parsed from the same text last time.
+    pub fn parse(&self, text: &str) -> Result<std::sync::Arc<Plans>, BillingError> {
+        // A panic while parsing leaves the slot as it was: its value is still whole.
+        let mut slot = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((kept, plans)) = slot.as_ref() {
+            if **kept == *text.as_bytes() {
+                return Ok(plans.clone());
+            }
+        }
+        let plans = std::sync::Arc::new(Plans::from_json(text)?);
+        *slot = Some((text.as_bytes().into(), plans.clone()));
+        Ok(plans)
+    }
+}
+
 /// One line of an invoice. `key` identifies the line across versions
 /// (see [`line_key`]), so an invoice system can upsert on it and keep the
 /// highest `version`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
 pub struct InvoiceLine {
     pub key: String,
     pub customer: String,
@@ -386,6 +424,7 @@ pub struct InvoiceLine {
 
 /// The invoice lines of one period, and the customers with usage but no plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
 pub struct Invoice {
     pub lines: Vec<InvoiceLine>,
     pub unbilled_customers: Vec<String>,
@@ -695,4 +734,27 @@ fn bill_where(
         lines,
         unbilled_customers: unbilled,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same text is parsed once (the same plans come back); another
+    /// text replaces it; refused plans are an error each time, never kept.
+    #[test]
+    fn plans_are_parsed_once_per_text() {
+        let cache = PlansCache::new();
+        let a = r#"{"plans": {"p": {"currency": "EUR", "lines": []}}, "default_plan": "p"}"#;
+        let b = r#"{"plans": {"q": {"currency": "USD", "lines": []}}, "default_plan": "q"}"#;
+        let first = cache.parse(a).unwrap();
+        assert!(std::sync::Arc::ptr_eq(&first, &cache.parse(a).unwrap()));
+        let other = cache.parse(b).unwrap();
+        assert_eq!(other.default_plan.as_deref(), Some("q"));
+        assert!(!std::sync::Arc::ptr_eq(&first, &cache.parse(a).unwrap()));
+        assert_eq!(*cache.parse(a).unwrap(), Plans::from_json(a).unwrap());
+        let bad = r#"{"plans": {}, "default_plan": "gone"}"#;
+        assert_eq!(cache.parse(bad), Err(Plans::from_json(bad).unwrap_err()));
+        assert!(cache.parse(bad).is_err());
+    }
 }

@@ -6,35 +6,38 @@
 //!
 //! Batches (`ingest_chunk`) are not handles of the journal: the port keeps
 //! each shard's `EventBatch` under `{Session, N}`, where `Session` is a
-//! random number drawn when this process started, and every request that
-//! uses a batch also carries its recipe (format, options, shard count,
-//! shard index, chunk; `tally_port_batch` adds it). `aggregator_apply_batch`
-//! counts the batch held under that key and frees it; when the key belongs
-//! to an earlier process (the port was restarted between ingest and apply,
-//! or the owner replays its journal) or the batch was evicted, it parses
-//! the recipe again and counts exactly the same events. A stale key can
+//! random number drawn when this process started. A request that uses a
+//! batch comes with its key alone first (the chunk crossed the pipe once,
+//! with `ingest_chunk`); `aggregator_apply_batch` counts the batch held
+//! under that key and frees it. When the key belongs to an earlier process
+//! (the port was restarted between ingest and apply, or the owner replays
+//! its journal) or the batch was evicted, the reply is `batch_not_held` and
+//! the owner sends the request again with the batch's recipe (format,
+//! options, shard count, shard index, chunk; `tally_port_batch` adds it),
+//! which is parsed again and counts exactly the same events. A stale key can
 //! never select another batch: a new process draws a new session. At most
 //! `MAX_BATCH_BYTES` of batches are held; the oldest are evicted (and
 //! rebuilt from their recipe if applied later), so batches a caller drops
 //! without applying cannot fill the port.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use tally_core::aggregate::{parse_period, Aggregator, AggregatorConfig};
+use tally_core::aggregate::{parse_period, Aggregator};
 use tally_core::batch::{ingest_chunk, EventBatch};
-use tally_core::billing::{bill, bill_shard, Plans};
+use tally_core::billing::{bill, bill_shard, PlansCache};
 use tally_core::gleam_shapes::{parsed, window_aggregate};
 use tally_core::parse::{parse_all, ParserOptions, StreamParser};
 use tally_core::written::write_invoice;
 use tally_core::{Batch, Format, UsageEvent};
-use tally_interop::etf::{self, Term};
+use tally_interop::etf::Term;
 use tally_interop::files::posix_name;
-use tally_interop::panics::{panic_message, panic_value};
 use tally_interop::{FromGleam, IntoGleam, Value};
 
 /// Most bytes of batches held before the oldest are evicted.
 const MAX_BATCH_BYTES: usize = 256 << 20;
+/// The plans of the last close: its shards parse the plans file once.
+static PLANS: PlansCache = PlansCache::new();
+
 /// Biggest chunk `ingest_chunk` takes: a batch's offsets are 32 bits.
 const MAX_CHUNK: usize = 1 << 30;
 /// Snapshots hold billing data: readable by their owner only.
@@ -43,8 +46,8 @@ const SNAPSHOT_MODE: u32 = 0o600;
 /// The parsers and aggregators this port holds, by handle, and the batches
 /// ingested and not applied yet (see the module documentation).
 pub struct Engine {
-    parsers: HashMap<u64, StreamParser>,
-    aggregators: HashMap<u64, Aggregator>,
+    pub(crate) parsers: HashMap<u64, StreamParser>,
+    pub(crate) aggregators: HashMap<u64, Aggregator>,
     next_handle: u64,
     session: u64,
     batches: HashMap<u64, EventBatch>,
@@ -123,17 +126,17 @@ fn batch_not_applied() -> Value {
     bad_argument("a batch not applied yet")
 }
 
-type OpResult = Result<Value, Value>;
+pub(crate) type OpResult = Result<Value, Value>;
 
 fn bad_argument(what: &'static str) -> Value {
     Value::record("bad_argument", vec![what.into_gleam()])
 }
 
-fn arg<T: FromGleam>(t: &Term) -> Result<T, Value> {
+pub(crate) fn arg<T: FromGleam>(t: &Term) -> Result<T, Value> {
     T::from_gleam(t).map_err(IntoGleam::into_gleam)
 }
 
-fn binary<'a>(t: &'a Term, what: &'static str) -> Result<&'a [u8], Value> {
+pub(crate) fn binary<'a>(t: &'a Term, what: &'static str) -> Result<&'a [u8], Value> {
     t.as_binary().ok_or_else(|| bad_argument(what))
 }
 
@@ -144,37 +147,26 @@ fn handle(t: &Term) -> Result<u64, Value> {
 }
 
 impl Engine {
-    /// The reply to one frame. A frame that cannot be read as a request is
-    /// answered with id 0 and `{error, {bad_request, Detail}}`.
+    /// The reply to one frame (see `tally_interop::port::answer`). A frame
+    /// that cannot be read as a request is answered with id 0 and
+    /// `{error, {bad_request, Detail}}`.
     pub fn handle_frame(&mut self, frame: &[u8]) -> Value {
-        let (id, op, args) = match etf::decode(frame)
-            .map_err(|e| e.to_string())
-            .and_then(split_request)
-        {
-            Ok(parts) => parts,
-            Err(detail) => return reply(0, port_error("bad_request", &detail)),
-        };
-        match catch_unwind(AssertUnwindSafe(|| self.dispatch(&op, &args))) {
-            Ok(Some(Ok(value))) => reply(id, Value::ok(value)),
-            Ok(Some(Err(error))) => reply(id, Value::error(error)),
-            Ok(None) => reply(id, port_error("unknown_request", &format!("{op}/{}", args.len()))),
-            Err(payload) => reply(id, panic_value(&panic_message(payload.as_ref()))),
-        }
+        tally_interop::port::answer(frame, |op, args| self.dispatch(op, args))
     }
 
-    fn new_handle(&mut self) -> u64 {
+    pub(crate) fn new_handle(&mut self) -> u64 {
         self.next_handle += 1;
         self.next_handle
     }
 
-    fn parser(&mut self, t: &Term) -> Result<&mut StreamParser, Value> {
+    pub(crate) fn parser(&mut self, t: &Term) -> Result<&mut StreamParser, Value> {
         let h = handle(t)?;
         self.parsers
             .get_mut(&h)
             .ok_or_else(|| bad_argument("a live parser handle"))
     }
 
-    fn aggregator(&mut self, t: &Term) -> Result<&mut Aggregator, Value> {
+    pub(crate) fn aggregator(&mut self, t: &Term) -> Result<&mut Aggregator, Value> {
         let h = handle(t)?;
         self.aggregators
             .get_mut(&h)
@@ -216,14 +208,21 @@ impl Engine {
 
     /// The batch under `key`, taken out (`take`) or copied, else made again
     /// from its recipe when the key is stale or the batch was evicted.
+    /// Without a recipe (the caller sends the key alone first) a batch this
+    /// process does not hold is `batch_not_held`: the caller sends the
+    /// recipe then, so a chunk crosses the pipe once in the usual case.
     fn batch(&mut self, key: &Term, recipe: &[Term], take: bool) -> Result<EventBatch, Value> {
-        let recipe = Recipe::read(recipe)?;
+        let recipe = match recipe {
+            [] => None,
+            _ => Some(Recipe::read(recipe)?),
+        };
         let (session, n) = match key {
             Term::Tuple(parts) if parts.len() == 2 => (arg::<u64>(&parts[0])?, arg::<u64>(&parts[1])?),
             _ => return Err(bad_argument("a batch")),
         };
+        let remake = |recipe: Option<Recipe>| recipe.map(Recipe::make).ok_or(Value::Atom("batch_not_held"));
         if session != self.session {
-            return Ok(recipe.make()); // made by an earlier port process
+            return remake(recipe); // made by an earlier port process
         }
         if take {
             if let Some(b) = self.batches.remove(&n) {
@@ -237,15 +236,17 @@ impl Engine {
                 }
                 return Ok(b);
             }
-            if self.evicted.remove(&n) {
-                return Ok(recipe.make());
+            if self.evicted.contains(&n) {
+                let batch = remake(recipe)?;
+                self.evicted.remove(&n);
+                return Ok(batch);
             }
         } else {
             if let Some(b) = self.batches.get(&n) {
                 return Ok(b.clone());
             }
             if self.evicted.contains(&n) {
-                return Ok(recipe.make());
+                return remake(recipe);
             }
         }
         Err(batch_not_applied())
@@ -317,12 +318,6 @@ impl Engine {
                 let (batch, stats) = parse_all(format, options, binary(chunk, "a chunk")?);
                 Ok(parsed(batch, stats))
             })(),
-            ("parser_new", [format, options]) => (|| {
-                let parser = StreamParser::new(arg(format)?, arg(options)?);
-                let h = self.new_handle();
-                self.parsers.insert(h, parser);
-                Ok(h.into_gleam())
-            })(),
             ("parser_feed", [p, chunk]) => (|| {
                 let chunk = binary(chunk, "a chunk")?;
                 let parser = self.parser(p)?;
@@ -344,12 +339,6 @@ impl Engine {
                 self.parsers.insert(h, parser);
                 Ok(h.into_gleam())
             })(),
-            ("aggregator_new", [config]) => (|| {
-                let config: AggregatorConfig = arg(config)?;
-                let h = self.new_handle();
-                self.aggregators.insert(h, Aggregator::new(config));
-                Ok(h.into_gleam())
-            })(),
             ("aggregator_feed", [a, p, chunk]) => match binary(chunk, "a chunk") {
                 Ok(chunk) => self.feed(a, p, Some(chunk)),
                 Err(e) => Err(e),
@@ -361,7 +350,6 @@ impl Engine {
                 agg.apply_all(&events);
                 Ok(agg.counters().into_gleam())
             })(),
-            ("aggregator_counters", [a]) => self.aggregator(a).map(|agg| agg.counters().into_gleam()),
             ("aggregator_windows", [a]) => self.aggregator(a).map(|agg| {
                 Value::List(
                     agg.windows()
@@ -376,7 +364,7 @@ impl Engine {
                 let start = parse_period(label).ok_or_else(|| bad_argument("a period YYYY-MM"))?;
                 let text = std::str::from_utf8(binary(plans, "plans as UTF-8 JSON")?)
                     .map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
-                let plans = Plans::from_json(text).map_err(IntoGleam::into_gleam)?;
+                let plans = PLANS.parse(text).map_err(IntoGleam::into_gleam)?;
                 let version: u32 = arg(version)?;
                 let usage = self.aggregator(a)?.close_period(start);
                 Ok(bill(&usage, &plans, version)
@@ -393,7 +381,7 @@ impl Engine {
                 }
                 let text = std::str::from_utf8(binary(plans, "plans as UTF-8 JSON")?)
                     .map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
-                let plans = Plans::from_json(text).map_err(IntoGleam::into_gleam)?;
+                let plans = PLANS.parse(text).map_err(IntoGleam::into_gleam)?;
                 let version: u32 = arg(version)?;
                 let usage = self.aggregator(a)?.close_period(start);
                 Ok(bill_shard(&usage, &plans, version, shard, shards)
@@ -410,14 +398,13 @@ impl Engine {
                 }
                 let text = std::str::from_utf8(binary(plans, "plans as UTF-8 JSON")?)
                     .map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
-                let plans = Plans::from_json(text).map_err(IntoGleam::into_gleam)?;
+                let plans = PLANS.parse(text).map_err(IntoGleam::into_gleam)?;
                 let version: u32 = arg(version)?;
                 let usage = self.aggregator(a)?.close_period(start);
                 let invoice =
                     bill_shard(&usage, &plans, version, shard, shards).map_err(IntoGleam::into_gleam)?;
                 Ok(write_invoice(&invoice).into_gleam())
             })(),
-            ("aggregator_take_late", [a]) => self.aggregator(a).map(|agg| agg.take_late().into_gleam()),
             ("aggregator_export", [a]) => self.aggregator(a).map(|agg| Value::Binary(agg.export())),
             // Checkpoints of the owner's journal (erlang_src/tally_port.erl): the
             // export goes to a file, never through the pipe, so a big state costs
@@ -468,16 +455,12 @@ impl Engine {
                 }
             })(),
             ("panic_for_test", [_stage]) => panic!("deliberate panic in the work"),
-            _ => return None,
+            _ => return self.generated(op, args),
         })
     }
 }
 
-fn reply(id: i128, value: Value) -> Value {
-    Value::Tuple(vec![Value::Int(id), value])
-}
-
-fn utf8<'a>(t: &'a Term, what: &'static str) -> Result<&'a str, Value> {
+pub(crate) fn utf8<'a>(t: &'a Term, what: &'static str) -> Result<&'a str, Value> {
     std::str::from_utf8(binary(t, what)?).map_err(|_| bad_argument(what))
 }
 
@@ -499,37 +482,19 @@ fn checkpoint_failed(path: &str, e: &std::io::Error) -> Value {
     Value::record("checkpoint_failed", vec![format!("{path}: {e}").into_gleam()])
 }
 
-fn port_error(kind: &'static str, detail: &str) -> Value {
-    Value::error(Value::record(kind, vec![detail.into_gleam()]))
-}
-
-fn split_request(term: Term) -> Result<(i128, String, Vec<Term>), String> {
-    match term {
-        Term::Tuple(items) if items.len() == 3 => {
-            let mut it = items.into_iter();
-            let id = it
-                .next()
-                .and_then(|t| t.as_int())
-                .ok_or("request id is not an integer")?;
-            let op = it
-                .next()
-                .and_then(|t| t.as_atom().map(str::to_string))
-                .ok_or("operation is not an atom")?;
-            match it.next() {
-                Some(Term::Tuple(args)) => Ok((id, op, args)),
-                _ => Err("arguments are not a tuple".into()),
-            }
-        }
-        _ => Err("request is not {Id, Op, Args}".into()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tally_core::aggregate::AggregatorConfig;
+    use tally_interop::panics::panic_value;
+    use tally_interop::port::port_error;
+
+    fn reply(id: i128, value: Value) -> Value {
+        Value::Tuple(vec![Value::Int(id), value])
+    }
 
     fn request(id: i128, op: &'static str, args: Vec<Value>) -> Vec<u8> {
-        etf::encode(&Value::Tuple(vec![
+        tally_interop::etf::encode(&Value::Tuple(vec![
             Value::Int(id),
             Value::Atom(op),
             Value::Tuple(args),
@@ -755,6 +720,52 @@ mod tests {
             e.batches.len() <= 1 && e.batch_order.len() <= 3,
             "{:?}",
             e.batch_order
+        );
+    }
+
+    /// A key alone applies a batch this process holds; one it does not
+    /// (evicted, or of an earlier process) is `batch_not_held`, and is made
+    /// from its recipe when the caller sends it then.
+    #[test]
+    fn a_held_batch_is_applied_by_its_key_alone() {
+        let (a, b) = (jsonl(0, 300), jsonl(300, 300));
+        let mut e = Engine {
+            max_batch_bytes: 4096,
+            ..Engine::default()
+        };
+        let config = hourly_config_with_gap_cap(172_800_000);
+        let agg = match ok_value(e.handle_frame(&request(1, "aggregator_new", vec![config]))) {
+            Value::Int(h) => h,
+            other => panic!("{other:?}"),
+        };
+        let by_key = |e: &mut Engine, id: i128, key: &Value| {
+            e.handle_frame(&request(
+                id,
+                "aggregator_apply_batch",
+                vec![Value::Int(agg), key.clone()],
+            ))
+        };
+        let old = ingest(&mut e, 2, &a);
+        let new = ingest(&mut e, 3, &b);
+        let held = new.last().unwrap();
+        ok_value(by_key(&mut e, 4, held));
+        assert_eq!(
+            by_key(&mut e, 5, &old[0]),
+            reply(5, Value::error(Value::Atom("batch_not_held")))
+        );
+        ok_value(apply(&mut e, 6, agg, &old[0], &a, 0)); // then with its recipe
+        let stale = match &new[0] {
+            Value::Tuple(t) => Value::Tuple(vec![Value::Int(e.session as i128 ^ 1), t[1].clone()]),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            by_key(&mut e, 7, &stale),
+            reply(7, Value::error(Value::Atom("batch_not_held")))
+        );
+        // Applied once: by its key alone too.
+        assert_eq!(
+            by_key(&mut e, 8, held),
+            reply(8, Value::error(batch_not_applied()))
         );
     }
 
