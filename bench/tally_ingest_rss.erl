@@ -30,7 +30,7 @@ main([Input, Dedup, Shards, Backend]) ->
     #{shards := Counters} = tally_pipeline:status(),
     Written = lists:sum([maps:get(snapshot_bytes, C) || C <- Counters]),
     Snapshots = lists:sum([maps:get(snapshots, C) || C <- Counters]),
-    ok = tally_ingest_sup:snapshot_all(),
+    nil = 'tally@app@ingest_supervisor':snapshot_all(),
     %% A shard's snapshot is its base and its log of deltas.
     Final = lists:sum([filelib:file_size(F) || Pattern <- ["*.snapshot", "*.snapshot.log"],
                                                F <- filelib:wildcard(filename:join([Dir, "data", "shards", Pattern]))]),

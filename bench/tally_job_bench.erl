@@ -39,14 +39,16 @@ main() ->
 outbox(N) ->
     Dir = string:trim(os:cmd("mktemp -d -t tally-benchoutbox-XXXXXX")),
     Pad = binary:copy(<<"x">>, 250),
-    Items = [{K, <<"tally.invoices">>, <<"{\"key\":\"", K/binary, "\",\"pad\":\"", Pad/binary, "\"}">>}
+    Items = [{item, K, <<"tally.invoices">>, <<"{\"key\":\"", K/binary, "\",\"pad\":\"", Pad/binary, "\"}">>}
              || I <- lists:seq(1, N), K <- [<<"cust-", (integer_to_binary(I))/binary, "/*/m/total/2026-10/v1">>]],
-    Bytes = lists:sum([byte_size(P) || {_, _, P} <- Items]),
-    {ok, O} = tally_outbox:start_link(#{dir => filename:join(Dir, "outbox")}),
-    {Put, ok} = timer:tc(fun() -> tally_outbox:put(O, Items) end),
-    {Again, ok} = timer:tc(fun() -> tally_outbox:put(O, Items) end),
+    Bytes = lists:sum([byte_size(P) || {item, _, _, P} <- Items]),
+    {ok, {started, _, O}} = 'tally@app@outbox':start(list_to_binary(filename:join(Dir, "outbox"))),
+    {Put, {ok, nil}} = timer:tc(fun() -> 'tally@app@outbox':put(O, Items) end),
+    {Again, {ok, nil}} = timer:tc(fun() -> 'tally@app@outbox':put(O, Items) end),
     T0 = erlang:monotonic_time(microsecond),
-    {ok, _P} = tally_publisher:start_link(#{outbox => O, sink => {tally_sink_file, #{path => filename:join(Dir, "invoices.jsonl")}}}),
+    %% tally/app/publisher.Config(outbox, FileSink(path), batch, registered)
+    Config = {config, O, {file_sink, list_to_binary(filename:join(Dir, "invoices.jsonl"))}, 5000, false},
+    {ok, _P} = 'tally@app@publisher':start(Config),
     wait_empty(O),
     Drain = erlang:monotonic_time(microsecond) - T0,
     io:format("~noutbox: put ~b lines (~.1f MB) in ~.2f s (~b lines/s); the same put again ~.2f s; "
@@ -57,7 +59,7 @@ outbox(N) ->
     ok.
 
 wait_empty(O) ->
-    case tally_outbox:size(O) of
+    case 'tally@app@outbox':size(O) of
         0 -> ok;
         _ -> timer:sleep(10), wait_empty(O)
     end.
@@ -105,7 +107,7 @@ same_lines(A, B) ->
     end.
 
 job_in_fresh_vm(File, Plans, DataDir) ->
-    Ebins = [filename:dirname(code:which(M)) || M <- [tally_app, ?MODULE]],
+    Ebins = [filename:dirname(code:which(M)) || M <- ['tally@app@application', ?MODULE]],
     Arg = lists:flatten(io_lib:format("~p", [#{file => File, plans => Plans, data_dir => DataDir,
                                                 shards => list_to_integer(os:getenv("SHARDS", "4")),
                                                 backend => list_to_atom(os:getenv("BACKEND", "nif"))}])),

@@ -1,131 +1,65 @@
-%% @doc Operating the running pipeline: close a period, read everything
-%% available now, wait for the outbox to drain, and see what happened.
-%% From a shell on a running release:
+%% @doc The operators' Erlang face of the running system
+%% (tally/app/operations, where the work is done): the same operations
+%% with plain maps, for a shell on a running release
 %%
 %%   bin/tally eval 'tally_pipeline:close_period(<<"2026-10">>).'
+%%
+%% and for the Erlang end-to-end tests. Errors are the Gleam values
+%% (`{collector_sync, Source, Why}`, `{read_to_end, Source, Why}`,
+%% `{outbox_stalled, Waiting}`, the closer's `tally/app/closer.CloseError`).
 -module(tally_pipeline).
 
 -export([close_period/1, sync/0, read_to_end/0, drain/1, status/0]).
-%% The same for tally/pipeline.gleam, in its types' shapes.
--export([close_period_for_gleam/1, sync_for_gleam/0, drain_for_gleam/1]).
+
+-type summary() :: #{period := binary(), lines := non_neg_integer(), voids := non_neg_integer(),
+                     customers := #{binary() => #{currency := binary(), amount_minor := integer(),
+                                                  lines := pos_integer()}},
+                     unbilled := [binary()]}.
+-export_type([summary/0]).
 
 %% Closes and bills the period; its invoice lines are in the outbox when
 %% this returns (the publisher sends them on).
--spec close_period(binary()) -> {ok, tally_closer:summary()} | {error, term()}.
+-spec close_period(binary()) -> {ok, summary()} | {error, term()}.
 close_period(Period) when is_binary(Period) ->
-    tally_closer:close_period(Period).
+    case 'tally@app@operations':close_period(Period) of
+        {ok, {close_summary, P, Lines, Voids, Customers, Unbilled}} ->
+            {ok, #{period => P, lines => Lines, voids => Voids, unbilled => Unbilled,
+                   customers => maps:map(fun(_, {customer_total, _Customer, Cur, Amount, N}) ->
+                                                 #{currency => Cur, amount_minor => Amount, lines => N}
+                                         end, Customers)}};
+        {error, _} = Error ->
+            Error
+    end.
 
-%% Every collector reads what its source holds now and hands it over. A
-%% collector, or the collectors' supervisor, that restarts meanwhile (a
-%% shard crash restarts the collectors after it) is asked again, every
-%% 100 ms while the ingest supervisor lives, up to ?SYNC_ATTEMPTS times (a
-%% crash loop); no timeout on a sync itself, the reading grows with the
-%% input. Fails with the reason when the collectors are gone for good.
--define(SYNC_ATTEMPTS, 600).
-
+%% Every collector reads what its source holds now and hands it over.
 -spec sync() -> ok | {error, term()}.
-sync() ->
-    sync(?SYNC_ATTEMPTS).
+sync() -> ok('tally@app@operations':sync()).
 
-sync(Attempts) ->
-    try tally_collectors_sup:collectors() of
-        Collectors -> sync_each([Name || {Name, _} <- Collectors], Attempts)
-    catch
-        exit:Why -> again(fun sync/1, Attempts, {collectors, Why})
-    end.
+%% Every collector reads its source to its end (before a close).
+-spec read_to_end() -> ok | {error, term()}.
+read_to_end() -> ok('tally@app@operations':read_to_end()).
 
-sync_each([], _Attempts) ->
-    ok;
-sync_each([Name | Rest] = Names, Attempts) ->
-    Result = try tally_collectors_sup:collectors() of
-                 Collectors ->
-                     case lists:keyfind(Name, 1, Collectors) of
-                         {_, Pid} when is_pid(Pid) ->
-                             try tally_collector:sync(Pid) catch exit:Down -> {restarted, Down} end;
-                         _ -> {restarted, not_running}
-                     end
-             catch
-                 exit:Gone -> {restarted, {collectors, Gone}}
-             end,
-    case Result of
-        ok -> sync_each(Rest, Attempts);
-        {restarted, Why} -> again(fun(A) -> sync_each(Names, A) end, Attempts, {collector_sync, Name, Why})
-    end.
-
-%% Once more after 100 ms, while the ingest supervisor is there to restart things.
-again(Fun, Attempts, Why) ->
-    case Attempts > 1 andalso is_pid(whereis(tally_ingest_sup)) of
-        true ->
-            logger:notice(#{msg => "collectors restarting during sync, asking again", reason => Why}),
-            timer:sleep(100),
-            Fun(Attempts - 1);
-        false ->
-            {error, Why}
-    end.
-
-%% Every collector reads its source to its end, a last line without a
-%% newline included (the files are complete: a period is being closed).
-%% A collector that stops meanwhile is an error (it restarts; try again).
--spec read_to_end() -> ok | {error, {read_to_end, binary(), term()}}.
-read_to_end() ->
-    lists:foldl(fun({Name, Pid}, ok) ->
-                        try tally_collector:read_to_end(Pid)
-                        catch exit:Reason -> {error, {read_to_end, Name, Reason}}
-                        end;
-                   (_, Error) -> Error
-                end, ok, tally_collectors_sup:collectors()).
-
-%% Waits until the outbox is empty (everything published and acknowledged).
-%% The wait grows with the work: it fails only when nothing was published
-%% for StallMs (the sink refuses, or the bus is down that long), naming
-%% how many items wait.
+%% Waits until the outbox is empty, failing only when nothing was
+%% published for StallMs.
 -spec drain(timeout()) -> ok | {error, {outbox_stalled, non_neg_integer()}}.
-drain(StallMs) ->
-    drain_while_moving(tally_outbox:size(tally_outbox), erlang:monotonic_time(millisecond), StallMs).
+drain(infinity) -> drain(1 bsl 59);
+drain(StallMs) -> ok('tally@app@operations':drain(StallMs)).
 
-drain_while_moving(0, _Since, _StallMs) ->
-    ok;
-drain_while_moving(Last, Since, StallMs) ->
-    timer:sleep(20),
-    Now = erlang:monotonic_time(millisecond),
-    case tally_outbox:size(tally_outbox) of
-        0 -> ok;
-        N when N < Last -> drain_while_moving(N, Now, StallMs);
-        N when StallMs =/= infinity, Now - Since >= StallMs -> {error, {outbox_stalled, N}};
-        N -> drain_while_moving(N, Since, StallMs)
-    end.
-
-%% Counts of every collector, shard and the publisher.
+%% Counts of every collector, shard and the publisher, and the closed periods.
 -spec status() -> map().
 status() ->
-    #{shards := N} = tally_config:get(),
-    #{collectors => maps:from_list([{Name, tally_collector:stats(Pid)} || {Name, Pid} <- tally_collectors_sup:collectors()]),
-      shards => [tally_shard:counters(tally_shard:name(I)) || I <- lists:seq(0, N - 1)],
-      publisher => tally_publisher:stats(tally_publisher),
-      closed => tally_closer:closed()}.
+    {status, Collectors, Shards, {stats, Published, Failures, Waiting}, Closed} = 'tally@app@operations':status(),
+    #{collectors => maps:from_list([{Name, #{records => R, events => E, rejected => J, skipped => S, failures => F}}
+                                    || {Name, {stats, R, E, J, S, F}} <- Collectors]),
+      shards => [case Counters of
+                     {ok, {shard_counters, Applied, Duplicates, Late, Snapshots, Bytes}} ->
+                         #{applied => Applied, duplicates => Duplicates, late => Late, snapshots => Snapshots,
+                           snapshot_bytes => Bytes};
+                     {error, _} = Error ->
+                         Error
+                 end || Counters <- Shards],
+      publisher => #{published => Published, failures => Failures, waiting => Waiting},
+      closed => Closed}.
 
--spec close_period_for_gleam(binary()) -> {ok, tuple()} | {error, {pipeline_failed, binary()}}.
-close_period_for_gleam(Period) ->
-    case close_period(Period) of
-        {ok, #{lines := Lines, customers := Customers, unbilled := Unbilled}} ->
-            Totals = [{customer_total, C, Cur, A, N}
-                      || {C, #{currency := Cur, amount_minor := A, lines := N}} <- lists:sort(maps:to_list(Customers))],
-            {ok, {close_summary, Period, Lines, Totals, Unbilled}};
-        {error, Reason} ->
-            {error, {pipeline_failed, describe(Reason)}}
-    end.
-
--spec sync_for_gleam() -> nil.
-sync_for_gleam() ->
-    ok = sync(),
-    nil.
-
--spec drain_for_gleam(non_neg_integer()) -> {ok, nil} | {error, {pipeline_failed, binary()}}.
-drain_for_gleam(TimeoutMs) ->
-    case drain(TimeoutMs) of
-        ok -> {ok, nil};
-        {error, Reason} -> {error, {pipeline_failed, describe(Reason)}}
-    end.
-
-describe(Reason) ->
-    unicode:characters_to_binary(io_lib:format("~0p", [Reason])).
+ok({ok, nil}) -> ok;
+ok({error, _} = Error) -> Error.

@@ -98,12 +98,12 @@ start_link(Opts) ->
 start(Opts) ->
     gen_server:start(?MODULE, Opts, []).
 
-%% A supervised port (tally_port_sup), not linked to the caller.
+%% A supervised port (tally/app/port_supervisor), not linked to the caller.
 -spec start_supervised(options()) -> {ok, ref()} | {error, term()}.
 start_supervised(Opts) ->
-    case tally_port_sup:start(maps:remove(name, Opts)) of
+    case 'tally@app@port_supervisor':start(maps:remove(name, Opts)) of
         {ok, Sup} ->
-            [Owner] = [Pid || {owner, Pid, _, _} <- supervisor:which_children(Sup)],
+            [Owner] = [Pid || {_, Pid, worker, _} <- supervisor:which_children(Sup)],
             {ok, {tally_port_ref, Sup, gen_server:call(Owner, journal)}};
         {error, _} = Error ->
             Error
@@ -199,7 +199,7 @@ init(Opts) ->
             _ = tally_atoms:all(),
             Port = open_port({spawn_executable, Exe}, [{packet, 4}, binary, exit_status, use_stdio]),
             {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-            %% Under tally_port_sup the journal outlives this owner; alone, it dies with it.
+            %% Under its supervisor the journal outlives this owner; alone, it dies with it.
             Journal = case maps:find(journal, Opts) of
                           {ok, J} -> J;
                           error -> tally_port_log:new_table()
@@ -429,8 +429,8 @@ maybe_checkpoint(#state{checkpoint = none, journal = J, handles = Handles} = Sta
         true ->
             Seq = tally_port_log:next_seq(J),
             Dir = tally_port_log:checkpoint_dir(J),
-            %% Owner-only (tally_files' mode): the exports hold billing data.
-            ok = tally_files:ensure_dir(filename:join(Dir, "x")),
+            %% Owner-only (tally/app/files' mode): the exports hold billing data.
+            {ok, nil} = 'tally@app@files':ensure_dir(unicode:characters_to_binary(filename:join(Dir, "x"))),
             Reqs = [checkpoint_request(Kind, L, Seq, Dir) || {L, {_, Kind}} <- maps:to_list(Handles)],
             %% Exports go first, ahead of waiting callers, so that they cover exactly
             %% what was sent before them.

@@ -93,7 +93,8 @@ journal_args(_T, _Op, Args) ->
 %% A snapshot is its base and, when there is one, its log (the deltas
 %% saved since the base, `Path.log`): both are copied.
 copy_snapshot(Path, Copy) ->
-    case tally_files:ensure_dir(Copy) =:= ok andalso file:copy(Path, Copy) of
+    case 'tally@app@files':ensure_dir(unicode:characters_to_binary(Copy)) =:= {ok, nil}
+         andalso file:copy(Path, Copy) of
         {ok, _} ->
             case file:copy(log_path(Path), log_path(Copy)) of
                 {ok, _} -> ok;

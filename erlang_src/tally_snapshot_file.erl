@@ -1,7 +1,7 @@
 %% @doc Snapshot files of the pure Gleam engine (tally@pure's
 %% aggregator_save/load): written whole or not at all, like the Rust
 %% engine's (native/interop/src/files.rs): a temporary file beside the
-%% target, created with `tally_files:file_mode()` (snapshots hold billing
+%% target, created with `tally@app@files:file_mode()` (snapshots hold billing
 %% data; 0600 unless configured), fsynced,
 %% renamed over the target. OTP cannot fsync a directory, which the Rust
 %% engines also do after the rename. Errors are POSIX names as binaries,
@@ -15,7 +15,7 @@ write(Path, Bytes) ->
     Tmp = <<Path/binary, ".tmp-", (integer_to_binary(erlang:unique_integer([positive])))/binary>>,
     Result = case file:open(Tmp, [write, exclusive, raw, binary]) of
                  {ok, F} ->
-                     Written = case file:change_mode(Tmp, tally_files:file_mode()) of
+                     Written = case file:change_mode(Tmp, 'tally@app@files':file_mode()) of
                                    ok -> case file:write(F, Bytes) of ok -> file:sync(F); E -> E end;
                                    E -> E
                                end,

@@ -172,9 +172,9 @@ part_nats() ->
     PerRound = 50,
     io:format("~nnats: ~b restarts of nats-server while ~b keys are published~n", [Restarts, Restarts * PerRound]),
     S0 = tally_nats_server:start(#{}),
-    {ok, C} = tally_nats:start_link(#{port => tally_nats_server:port(S0), ping_interval => 500}),
+    C = tally_nats_server:client(#{port => tally_nats_server:port(S0), ping_interval => 500}),
     ok = tally_nats_server:wait_connected(C, 5000),
-    ok = tally_nats:create_stream(C, <<"SOAK">>, #{subjects => [<<"soak.>">>]}),
+    {ok, nil} = 'tally@app@nats':create_stream(C, <<"SOAK">>, [<<"soak.>">>], 120000),
     Deadline = deadline(),
     {S, Reconnects, Sent} =
         lists:foldl(
@@ -197,20 +197,20 @@ part_nats() ->
                   end
           end, {S0, [], 0}, lists:seq(1, Restarts)),
     try
-        {ok, {_, Info}} = tally_nats:request(C, <<"$JS.API.STREAM.INFO.SOAK">>, [], <<>>, 5000),
+        {ok, {reply, _, _, Info}} = 'tally@app@nats':request(C, <<"$JS.API.STREAM.INFO.SOAK">>, [], <<>>, 5000),
         {ok, #{<<"state">> := #{<<"messages">> := Stored}}} = tally_json:decode(Info),
         stats("reconnect after restart", "ms", Reconnects),
         io:format("  restarts ~b, keys published ~b, messages in the stream ~b (each key once: ~p)~n",
                   [length(Reconnects), Sent, Stored, Stored =:= Sent]),
         case Stored =:= Sent andalso length(Reconnects) =:= Restarts of true -> ok; false -> error end
     after
-        tally_nats:stop(C),
+        'tally@app@nats':stop(C),
         tally_nats_server:stop(S)
     end.
 
 publish_all(_C, []) -> ok;
 publish_all(C, [K | Rest] = Keys) ->
-    case tally_nats:js_publish(C, <<"soak.k">>, K, K) of
+    case 'tally@app@nats':js_publish(C, <<"soak.k">>, K, [], K) of
         {ok, _} -> publish_all(C, Rest);
         {error, _} -> timer:sleep(20), publish_all(C, Keys)
     end.
@@ -235,7 +235,7 @@ part_hostile() ->
 hostile_case(Frame) ->
     {Fake, Port} = tally_nats_hostile_tests:fake_server(#{<<"server_id">> => <<"fake">>, <<"headers">> => true},
                                                         <<"PONG\r\n">>, [Frame]),
-    {ok, C} = tally_nats:start_link(#{port => Port, ping_interval => 60000}),
+    C = tally_nats_server:client(#{port => Port, ping_interval => 60000}),
     R = receive {fake, accepted, 1} ->
                 T0 = now_ms(),
                 receive {fake, accepted, 2} -> {reconnected, now_ms() - T0}
@@ -243,8 +243,8 @@ hostile_case(Frame) ->
                 end
         after 5000 -> no_connect
         end,
-    Result = case is_process_alive(C) of true -> R; false -> {crashed, R} end,
-    catch tally_nats:stop(C),
+    Result = case is_process_alive('tally@app@nats':pid(C)) of true -> R; false -> {crashed, R} end,
+    catch 'tally@app@nats':stop(C),
     unlink(Fake), exit(Fake, kill),
     flush(),
     Result.
@@ -262,15 +262,17 @@ part_big() ->
     Pieces = chunks(Frame, 65536),
     {Fake, Port} = tally_nats_hostile_tests:fake_server(#{<<"server_id">> => <<"fake">>, <<"headers">> => true},
                                                         <<"PONG\r\n">>, Pieces),
-    {ok, C} = tally_nats:start_link(#{port => Port, ping_interval => 60000}),
-    {ok, _} = tally_nats:subscribe(C, <<"big">>, self()),
+    C = tally_nats_server:client(#{port => Port, ping_interval => 60000}),
+    Inbox = 'tally@otp@process':new_subject(),
+    _ = 'tally@app@nats':subscribe(C, <<"big">>, Inbox),
     %% The fake sends right after PONG; time from the first piece's arrival
     %% is close to time from subscribing, on loopback.
     T0 = now_ms(),
-    R = receive {nats_msg, _, <<"big">>, _, Got} -> {now_ms() - T0, Got =:= Payload}
-        after 120000 -> timeout
+    R = case 'tally@otp@process':'receive'(Inbox, 120000) of
+            {ok, {delivery, _, <<"big">>, _, Got}} -> {now_ms() - T0, Got =:= Payload};
+            {error, nil} -> timeout
         end,
-    catch tally_nats:stop(C),
+    catch 'tally@app@nats':stop(C),
     unlink(Fake), exit(Fake, kill),
     case R of
         {Ms, Same} ->

@@ -50,9 +50,9 @@ wait_until_gone(OsPid, TimeoutMs) ->
 
 %% The running system on the bundled sample (run from the repository
 %% root), with its data in a fresh temporary directory. It starts the
-%% supervision tree itself, not the application: under `gleam test` the
-%% application `tally` is Gleam's own (no start module, already started by
-%% the test runner), under `make test` it is rebar3's; the tree is the same.
+%% supervision tree itself (tally/app/tree), not the application: under
+%% `gleam test` the runner has started the application already, inert (no
+%% sources), and it is stopped first; under `make test` it is not running.
 -spec with_pipeline_on_sample(fun(() -> nil)) -> nil.
 with_pipeline_on_sample(Body) ->
     start_pipeline_on_sample(),
@@ -70,7 +70,8 @@ start_pipeline_on_sample() ->
     put(tally_test_log_level, Level),
     ok = logger:set_primary_config(level, error),
     {ok, _} = application:ensure_all_started(crypto),
-    {ok, Sup} = tally_sup:start_link(),
+    _ = application:stop(tally),
+    {ok, Sup} = 'tally@app@tree':start_link(),
     %% The tree outlives this call's process only as long as the test runs.
     true = unlink(Sup),
     put(tally_test_sup, Sup),

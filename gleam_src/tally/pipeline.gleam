@@ -1,6 +1,13 @@
 //// The running system (the OTP application `tally`), from Gleam: close a
 //// billing period on demand, read all sources now, wait for publishing.
-//// The application must be started (it is, in the release).
+//// The application must be started (it is, in the release). The work is
+//// done by `tally/app/operations`; this module keeps the caller's types
+//// plain.
+
+import tally/app/closer
+import tally/app/operations
+import tally/billing
+import tally/pure/map
 
 /// What closing a period produced: its invoice lines are in the outbox,
 /// on their way to the sink.
@@ -37,25 +44,42 @@ pub type PipelineError {
 /// // -> 17
 /// ```
 pub fn close_period(period: String) -> Result(CloseSummary, PipelineError) {
-  ffi_close_period(period)
+  case operations.close_period(period) {
+    Ok(summary) ->
+      Ok(CloseSummary(
+        period: summary.period,
+        lines: summary.lines,
+        customers: totals(map.sorted_pairs(summary.customers)),
+        unbilled_customers: summary.unbilled,
+      ))
+    Error(error) -> Error(PipelineFailed(closer.describe(error)))
+  }
 }
 
-/// Makes every collector read what its source holds now.
+fn totals(
+  pairs: List(#(String, billing.CustomerTotal)),
+) -> List(CustomerTotal) {
+  case pairs {
+    [] -> []
+    [#(customer, t), ..rest] -> [
+      CustomerTotal(customer, t.currency, t.amount_minor, t.lines),
+      ..totals(rest)
+    ]
+  }
+}
+
+/// Makes every collector read what its source holds now. Crashes the
+/// caller when the collectors stay down (see `operations.sync`).
 pub fn sync() -> Nil {
-  ffi_sync()
+  let assert Ok(Nil) = operations.sync()
+  Nil
 }
 
 /// Waits for the outbox to be empty (all published): as long as publishing
 /// makes progress, failing after `timeout_ms` without any.
 pub fn drain(timeout_ms timeout_ms: Int) -> Result(Nil, PipelineError) {
-  ffi_drain(timeout_ms)
+  case operations.drain(stall_ms: timeout_ms) {
+    Ok(Nil) -> Ok(Nil)
+    Error(error) -> Error(PipelineFailed(operations.describe(error)))
+  }
 }
-
-@external(erlang, "tally_pipeline", "close_period_for_gleam")
-fn ffi_close_period(period: String) -> Result(CloseSummary, PipelineError)
-
-@external(erlang, "tally_pipeline", "sync_for_gleam")
-fn ffi_sync() -> Nil
-
-@external(erlang, "tally_pipeline", "drain_for_gleam")
-fn ffi_drain(timeout_ms: Int) -> Result(Nil, PipelineError)

@@ -47,8 +47,8 @@ applied() ->
     {lists:sum([A || #{applied := A} <- Counters]), lists:sum([D || #{duplicates := D} <- Counters])}.
 
 customers() ->
-    #{shards := N} = tally_config:get(),
-    Windows = lists:append([W || I <- lists:seq(0, N - 1), {ok, W} <- [tally_shard:windows(tally_shard:name(I))]]),
+    N = length(maps:get(shards, tally_pipeline:status())),
+    Windows = lists:append([W || I <- lists:seq(0, N - 1), {ok, W} <- ['tally@app@shard':windows(I)]]),
     lists:usort([element(2, W) || W <- Windows]).  % window_aggregate: its customer
 
 rejects(Dir) ->
@@ -197,8 +197,8 @@ kills_are_exact_by_position_test_() ->
         after stop() end
     end).
 
-kill(shard) -> exit(whereis(tally_shard:name(1)), kill);
-kill(collector) -> [exit(Pid, kill) || {_, Pid} <- tally_collectors_sup:collectors()].
+kill(shard) -> exit(whereis(tally_shard_1), kill);
+kill(collector) -> [exit(Pid, kill) || {_, Pid} <- 'tally@app@collectors_supervisor':collectors()].
 
 retry(Fun) -> retry(Fun, 50).
 retry(Fun, 0) -> Fun();
@@ -228,8 +228,8 @@ a_half_written_line_waits_for_its_newline_test_() ->
 
 %% The latest value of every window (one sample per hourly window here).
 gauge_values() ->
-    #{shards := N} = tally_config:get(),
-    lists:sort([element(10, W) || I <- lists:seq(0, N - 1), {ok, Ws} <- [tally_shard:windows(tally_shard:name(I))],
+    N = length(maps:get(shards, tally_pipeline:status())),
+    lists:sort([element(10, W) || I <- lists:seq(0, N - 1), {ok, Ws} <- ['tally@app@shard':windows(I)],
                                   W <- Ws]).
 
 %% At close, the files are complete: a last line without newline is taken.
@@ -264,7 +264,7 @@ late_events_are_written_once_after_a_shard_crash_test_() ->
             ok = tally_pipeline:sync(),
             LatePath = filename:join([Dir, "data", "shards", "late-0.jsonl"]),
             ?assertEqual(5, lines(LatePath)),
-            Old = whereis(tally_shard:name(0)),
+            Old = whereis(tally_shard_0),
             exit(Old, kill),
             ok = restarted(Old),
             retry(fun tally_pipeline:sync/0),
@@ -277,9 +277,9 @@ late_events_are_written_once_after_a_shard_crash_test_() ->
 restarted(Old) -> restarted(Old, 200).
 restarted(_Old, 0) -> {error, not_restarted};
 restarted(Old, N) ->
-    Shard = whereis(tally_shard:name(0)),
+    Shard = whereis(tally_shard_0),
     case is_pid(Shard) andalso Shard =/= Old andalso is_pid(whereis(tally_collectors_sup))
-         andalso catch tally_collectors_sup:collectors() =/= [] of
+         andalso catch 'tally@app@collectors_supervisor':collectors() =/= [] of
         true -> ok;
         _ -> timer:sleep(20), restarted(Old, N - 1)
     end.
@@ -303,41 +303,19 @@ bad_files_do_not_crash_collectors_test_() ->
         ok = file:write_file(Path, events(<<"a">>, 1, 50)),
         start(env(Dir, [jsonl_source(Path), #{name => <<"ceph">>, format => rgw_usage, path => Rgw}])),
         try
-            Before = tally_collectors_sup:collectors(),
+            Before = 'tally@app@collectors_supervisor':collectors(),
             timer:sleep(1000),  % fifty polls
             ok = tally_pipeline:sync(),
-            ?assertEqual(Before, tally_collectors_sup:collectors()),
+            ?assertEqual(Before, 'tally@app@collectors_supervisor':collectors()),
             ?assertMatch(#{records := 50, events := 50}, stats(<<"edge">>)),
             {ok, _} = tally_pipeline:close_period(<<"2026-10">>),
-            ?assertEqual(Before, tally_collectors_sup:collectors()),
+            ?assertEqual(Before, 'tally@app@collectors_supervisor':collectors()),
             Ceph = [R || #{<<"source">> := <<"ceph">>} = R <- rejects(Dir)],
             ?assert(length(Ceph) >= 2)  % the open document and the garbage
         after stop() end
     end).
 
-%%% tally_source_pos: the rules alone.
-
-decide_test() ->
-    P = fun(Gen, Offset) -> (tally_source_pos:start(Gen))#{offset := Offset} end,
-    ?assertEqual(apply, tally_source_pos:decide(none, {0, 0}, P(0, 10))),
-    ?assertEqual(apply, tally_source_pos:decide(P(0, 10), {0, 10}, P(0, 20))),
-    ?assertEqual(skip, tally_source_pos:decide(P(0, 20), {0, 10}, P(0, 20))),
-    ?assertEqual(skip, tally_source_pos:decide(P(0, 20), {0, 0}, P(0, 10))),
-    ?assertMatch({error, _}, tally_source_pos:decide(P(0, 20), {0, 10}, P(0, 30))),
-    ?assertEqual(apply, tally_source_pos:decide(P(0, 20), {1, 0}, P(1, 5))),
-    ?assertEqual(skip, tally_source_pos:decide(P(2, 0), {1, 0}, P(1, 5))).
-
-resume_test() ->
-    P = fun(Gen, Offset) -> (tally_source_pos:start(Gen))#{offset := Offset} end,
-    Yes = fun(_) -> true end,
-    %% The lowest position, and a cut wherever another shard stopped.
-    ?assertMatch({#{gen := 0, offset := 10}, [30]}, tally_source_pos:resume([P(0, 30), P(0, 10), P(0, 30)], Yes)),
-    %% A shard without a record starts from the beginning.
-    ?assertMatch({#{offset := 0}, [10, 30]}, tally_source_pos:resume([P(0, 30), none, P(0, 10)], Yes)),
-    %% An older generation counts as nothing of the newest.
-    ?assertMatch({#{gen := 1, offset := 0}, [7]}, tally_source_pos:resume([P(1, 7), P(0, 90)], Yes)),
-    %% A changed fingerprint: a new generation from the start.
-    ?assertMatch({#{gen := 2, offset := 0}, []}, tally_source_pos:resume([P(1, 7)], fun(_) -> false end)).
+%%% The rules of positions alone are Gleam tests: tests/tally/app/source_pos_test.gleam.
 
 %%% #15.4: snapshots by work done, written by the engine; #16.10 on the ingest side.
 
@@ -409,18 +387,6 @@ dedup_per_source() ->
         ok = tally_pipeline:sync(),
         ?assertEqual({50 + 100, 50}, applied())
     after stop() end,
-    %% The defaults: on for JSON Lines and RGW usage, off for S3 access logs
-    %% and storage CSV; the application's dedup, when set, for every source
-    %% that names none.
-    Sources = [#{name => atom_to_binary(F), format => F, path => "x"}
-               || F <- [json_lines, rgw_usage, s3_access_log, storage_csv]],
-    Dedup = fun(Env) ->
-                    [application:set_env(tally, K, V) || {K, V} <- Env],
-                    try [D || #{dedup := D} <- maps:get(sources, tally_config:get())]
-                    after [application:unset_env(tally, K) || {K, _} <- Env]
-                    end
-            end,
-    ?assertEqual([true, true, false, false], Dedup([{sources, Sources}])),
-    ?assertEqual([false, false, false, false], Dedup([{sources, Sources}, {dedup, false}])),
-    ?assertEqual([true, true, true, false],
-                 Dedup([{sources, [S#{dedup => true} || S <- lists:sublist(Sources, 3)] ++ [lists:last(Sources)]}])).
+    %% (The defaults per format and the application's dedup: decoded by
+    %% tally/app/config, tested in tests/tally/app/config_test.gleam.)
+    ok.

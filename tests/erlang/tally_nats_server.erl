@@ -3,7 +3,7 @@
 %% same port and store, for fault tests) by the tests themselves.
 -module(tally_nats_server).
 
--export([start/1, stop/1, restart/1, port/1, read_stream/3, wait_connected/2, tls_files/1]).
+-export([start/1, stop/1, restart/1, port/1, client/1, read_stream/3, wait_connected/2, tls_files/1]).
 
 -include_lib("public_key/include/public_key.hrl").
 
@@ -81,36 +81,40 @@ wait_gone(OsPid, N) ->
         false -> ok
     end.
 
+%% A NATS client (tally/app/nats) linked to the caller, from the bus map
+%% the configuration uses (host, port, auth, tls, ping_interval...).
+client(Bus) ->
+    {ok, C} = 'tally@app@nats':start(tally_bus_config:nats(Bus)),
+    C.
+
 %% Every message of Stream, in order, as {Headers, Payload}: an ephemeral
 %% push consumer delivers them to a fresh subject this process subscribes to.
 read_stream(Client, Stream, Want) ->
     ok = wait_connected(Client, 5000),
     Deliver = <<"tally.test.deliver.", (integer_to_binary(erlang:unique_integer([positive])))/binary>>,
-    {ok, _Sid} = tally_nats:subscribe(Client, Deliver, self()),
-    Config = tally_json:encode(#{<<"stream_name">> => Stream,
-                                 <<"config">> => #{<<"deliver_subject">> => Deliver,
-                                                   <<"ack_policy">> => <<"none">>,
-                                                   <<"deliver_policy">> => <<"all">>}}),
-    {ok, {_, Reply}} = tally_nats:request(Client, <<"$JS.API.CONSUMER.CREATE.", Stream/binary>>, [], Config, 5000),
+    Inbox = 'tally@otp@process':new_subject(),
+    _Sid = 'tally@app@nats':subscribe(Client, Deliver, Inbox),
+    {Subject, Config} = 'tally@app@nats_protocol':consumer_create(Stream, Deliver),
+    {ok, {reply, _, _, Reply}} = 'tally@app@nats':request(Client, Subject, [], Config, 5000),
     {ok, #{<<"config">> := _}} = tally_json:decode(Reply),
-    collect(Want, []).
+    collect(Inbox, Want, []).
 
 %% Polls the client until it is connected, for at most TimeoutMs.
 wait_connected(Client, TimeoutMs) ->
-    case tally_nats:is_connected(Client) of
+    case 'tally@app@nats':is_connected(Client) of
         true -> ok;
         false when TimeoutMs =< 0 -> {error, not_connected};
         false -> timer:sleep(25), wait_connected(Client, TimeoutMs - 25)
     end.
 
-collect(0, Acc) ->
-    %% Anything more than expected would be a duplicate: wait a little for it.
-    receive {nats_msg, _, _, Headers, Payload} -> lists:reverse([{Headers, Payload} | Acc])
-    after 500 -> lists:reverse(Acc)
-    end;
-collect(N, Acc) ->
-    receive {nats_msg, _, _, Headers, Payload} -> collect(N - 1, [{Headers, Payload} | Acc])
-    after 5000 -> lists:reverse(Acc)
+%% Anything more than expected would be a duplicate: after Want messages,
+%% wait a little for one more.
+collect(Inbox, Want, Acc) ->
+    Wait = case Want of 0 -> 500; _ -> 5000 end,
+    case 'tally@otp@process':'receive'(Inbox, Wait) of
+        {ok, {delivery, _, _, Headers, Payload}} when Want =:= 0 -> lists:reverse([{Headers, Payload} | Acc]);
+        {ok, {delivery, _, _, Headers, Payload}} -> collect(Inbox, Want - 1, [{Headers, Payload} | Acc]);
+        {error, nil} -> lists:reverse(Acc)
     end.
 
 %% A CA, a server certificate for "localhost" and a client certificate

@@ -93,10 +93,10 @@ file_sink_lines(Dir) ->
     lists:sort(binary:split(Bin, <<"\n">>, [global, trim_all])).
 
 stream_lines(Server, Want) ->
-    {ok, C} = tally_nats:start_link(#{port => tally_nats_server:port(Server)}),
+    C = tally_nats_server:client(#{port => tally_nats_server:port(Server)}),
     timer:sleep(200),
     Read = tally_nats_server:read_stream(C, ?STREAM, Want),
-    tally_nats:stop(C),
+    'tally@app@nats':stop(C),
     lists:sort([P || {_, P} <- Read]).
 
 clean_run_to_the_file_sink_matches_the_command_line_test_() ->
@@ -161,20 +161,20 @@ full_disk_close() ->
         OutboxTmps = [filename:join([Data, "outbox", "0000000000000000-" ++ integer_to_list(N) ++ ".batch.tmp"])
                       || N <- lists:seq(1, 17)],
         lists:foreach(Full, OutboxTmps),
-        ?assertEqual({error, {outbox, enospc}}, tally_pipeline:close_period(?PERIOD)),
+        ?assertMatch({error, {outbox, {outbox_io, <<"write">>, _, <<"enospc">>}}}, tally_pipeline:close_period(?PERIOD)),
         lists:foreach(Full, OutboxTmps),
-        {error, {pipeline_failed, Text}} = tally_pipeline:close_period_for_gleam(?PERIOD),
+        {error, {pipeline_failed, Text}} = 'tally@pipeline':close_period(?PERIOD),
         ?assertNotEqual(nomatch, binary:match(Text, <<"enospc">>)),
         lists:foreach(fun file:delete/1, OutboxTmps),
         %% The lines are in the outbox, but the record of the closed period cannot be written.
         ClosedTmp = filename:join(Data, "closed.term.tmp"),
         Full(ClosedTmp),
-        ?assertMatch({error, {closed_record, _, enospc}}, tally_pipeline:close_period(?PERIOD)),
-        ?assertEqual([], tally_closer:closed()),
+        ?assertMatch({error, {closed_record, _, <<"enospc">>}}, tally_pipeline:close_period(?PERIOD)),
+        ?assertEqual([], closed()),
         ?assertEqual(Closer, whereis(tally_closer)),
         _ = file:delete(ClosedTmp),
         {ok, #{lines := 17}} = tally_pipeline:close_period(?PERIOD),
-        ?assertEqual([?PERIOD], tally_closer:closed()),
+        ?assertEqual([?PERIOD], closed()),
         ok = tally_pipeline:drain(60000),
         ?assertEqual(Want, file_sink_lines(Dir))
     after
@@ -237,10 +237,10 @@ closing_again_past_the_window() ->
     S = tally_nats_server:start(#{}),
     Dir = tmp_dir(),
     try
-        {ok, C} = tally_nats:start_link(#{port => tally_nats_server:port(S)}),
+        C = tally_nats_server:client(#{port => tally_nats_server:port(S)}),
         ok = tally_nats_server:wait_connected(C, 5000),
-        ok = tally_nats:create_stream(C, ?STREAM, #{subjects => [<<"tally.invoices">>], duplicate_window_ms => 300}),
-        tally_nats:stop(C),
+        {ok, nil} = 'tally@app@nats':create_stream(C, ?STREAM, [<<"tally.invoices">>], 300),
+        'tally@app@nats':stop(C),
         Env = env(Dir, (bus(S))#{create_stream => false}, 1048576),
         start(Env),
         try
@@ -287,7 +287,7 @@ bus_down() ->
         {ok, #{lines := 17}} = tally_pipeline:close_period(?PERIOD),
         timer:sleep(1000),
         %% Nothing could be published, nothing was lost.
-        ?assertEqual(17, tally_outbox:size(tally_outbox)),
+        ?assertEqual(17, 'tally@app@outbox':size('tally@app@outbox':registered())),
         S2 = tally_nats_server:restart(S1),
         try
             ok = tally_pipeline:drain(60000),
@@ -326,9 +326,9 @@ killed_processes() ->
     end.
 
 kill(collector) ->
-    [exit(Pid, kill) || {<<"edge">>, Pid} <- tally_collectors_sup:collectors()];
+    [exit(Pid, kill) || {<<"edge">>, Pid} <- 'tally@app@collectors_supervisor':collectors()];
 kill(shard) ->
-    exit(whereis(tally_shard:name(1)), kill);
+    exit(whereis(tally_shard_1), kill);
 kill(publisher) ->
     exit(whereis(tally_publisher), kill).
 
@@ -429,20 +429,13 @@ appended() ->
         ?assertEqual(C0 + 1, D0 + D1 + D2)  % the copy's events, and the sample's one replayed event
     after stop() end.
 
-due_period_is_the_last_month_over_for_the_grace_test() ->
-    Ms = fun(DateTime) -> (calendar:datetime_to_gregorian_seconds(DateTime) - 62167219200) * 1000 end,
-    Day = 86400000,
-    ?assertEqual(<<"2026-10">>, tally_closer:due_period(Ms({{2026, 11, 2}, {0, 0, 0}}), Day)),
-    ?assertEqual(<<"2026-09">>, tally_closer:due_period(Ms({{2026, 11, 1}, {12, 0, 0}}), Day)),
-    ?assertEqual(<<"2025-12">>, tally_closer:due_period(Ms({{2026, 1, 5}, {0, 0, 0}}), Day)).
-
 closes_on_schedule_test_() ->
     {timeout, 60, fun() -> tally_test_support:quiet(fun on_schedule/0) end}.
 
 %% With no grace, the month before now is due at once and is closed by the
 %% schedule alone: every plan customer gets lines for it (zero usage or not).
 on_schedule() ->
-    Due = tally_closer:due_period(erlang:system_time(millisecond), 0),
+    Due = 'tally@app@close_plan':due_period(erlang:system_time(millisecond), 0),
     Dir = tmp_dir(),
     start(env(Dir, none, 1048576) ++ [{close, #{grace_ms => 0, check_ms => 1000}}]),
     try
@@ -455,9 +448,11 @@ on_schedule() ->
         ?assert(lists:all(fun(K) -> binary:longest_common_suffix([K, Suffix]) =:= byte_size(Suffix) end, Keys))
     after stop() end.
 
+closed() -> 'tally@app@closer':closed('tally@app@closer':registered()).
+
 wait_closed(_Period, 0) -> {error, not_closed};
 wait_closed(Period, N) ->
-    case lists:member(Period, tally_closer:closed()) of
+    case lists:member(Period, closed()) of
         true -> ok;
         false -> timer:sleep(50), wait_closed(Period, N - 1)
     end.

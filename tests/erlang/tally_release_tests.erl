@@ -25,7 +25,7 @@ release_run() ->
         {0, Out} = run_release(Env),
         ?assertMatch({_, _}, binary:match(Out, <<"17 invoice lines, 17 published to the sink">>)),
         {0, _} = run_release(Env),
-        {ok, C} = tally_nats:start_link(#{port => tally_nats_server:port(S)}),
+        C = tally_nats_server:client(#{port => tally_nats_server:port(S)}),
         timer:sleep(200),
         Read = tally_nats_server:read_stream(C, <<"RELEASE_TEST">>, length(Want)),
         ?assertEqual(Want, lists:sort([P || {_, P} <- Read])),

@@ -190,3 +190,149 @@ fn repeated_item(
       }
   }
 }
+
+/// The tree written as compact JSON text (members in their order; strings
+/// escaped as RFC 8259 requires; numbers as written).
+///
+/// ```gleam
+/// to_string(JObject([#("a", JArray([JNumber("1"), JString("x\"y")]))]))
+/// // -> "{\"a\":[1,\"x\\\"y\"]}"
+/// ```
+pub fn to_string(tree: Json) -> String {
+  bytes.to_text(concat(bytes.reverse(write(tree, []))))
+}
+
+/// The member named `key` of an object (the first, when repeated).
+pub fn member(tree: Json, key: String) -> Result(Json, Nil) {
+  case tree {
+    JObject(members) -> find_member(members, key)
+    _ -> Error(Nil)
+  }
+}
+
+fn find_member(
+  members: List(#(String, Json)),
+  key: String,
+) -> Result(Json, Nil) {
+  case members {
+    [] -> Error(Nil)
+    [#(k, v), ..] if k == key -> Ok(v)
+    [_, ..rest] -> find_member(rest, key)
+  }
+}
+
+// Parts in reverse order, joined once at the end.
+fn write(tree: Json, acc: List(BitArray)) -> List(BitArray) {
+  case tree {
+    JString(s) -> [quote(s), ..acc]
+    JNumber(text) -> [<<text:utf8>>, ..acc]
+    JBool(True) -> [<<"true":utf8>>, ..acc]
+    JBool(False) -> [<<"false":utf8>>, ..acc]
+    JNull -> [<<"null":utf8>>, ..acc]
+    JArray(items) -> [
+      <<"]":utf8>>,
+      ..write_items(items, True, [<<"[":utf8>>, ..acc])
+    ]
+    JObject(members) -> [
+      <<"}":utf8>>,
+      ..write_members(members, True, [<<"{":utf8>>, ..acc])
+    ]
+  }
+}
+
+fn write_items(
+  items: List(Json),
+  first: Bool,
+  acc: List(BitArray),
+) -> List(BitArray) {
+  case items {
+    [] -> acc
+    [item, ..rest] -> write_items(rest, False, write(item, comma(first, acc)))
+  }
+}
+
+fn write_members(
+  members: List(#(String, Json)),
+  first: Bool,
+  acc: List(BitArray),
+) -> List(BitArray) {
+  case members {
+    [] -> acc
+    [#(key, value), ..rest] ->
+      write_members(
+        rest,
+        False,
+        write(value, [<<":":utf8>>, quote(key), ..comma(first, acc)]),
+      )
+  }
+}
+
+fn comma(first: Bool, acc: List(BitArray)) -> List(BitArray) {
+  case first {
+    True -> acc
+    False -> [<<",":utf8>>, ..acc]
+  }
+}
+
+fn quote(s: String) -> BitArray {
+  let b = <<s:utf8>>
+  concat(bytes.reverse([<<"\"":utf8>>, ..escape(b, 0, 0, [<<"\"":utf8>>])]))
+}
+
+// Runs of bytes that need no escape are kept as slices of the input;
+// the parts come back in reverse order.
+fn escape(
+  b: BitArray,
+  start: Int,
+  i: Int,
+  acc: List(BitArray),
+) -> List(BitArray) {
+  let c = bytes.at(b, i)
+  case c {
+    -1 -> [run(b, start, i), ..acc]
+    34 -> escape(b, i + 1, i + 1, [<<"\\\"":utf8>>, run(b, start, i), ..acc])
+    92 -> escape(b, i + 1, i + 1, [<<"\\\\":utf8>>, run(b, start, i), ..acc])
+    _ ->
+      case c < 32 {
+        True -> escape(b, i + 1, i + 1, [control(c), run(b, start, i), ..acc])
+        False -> escape(b, start, i + 1, acc)
+      }
+  }
+}
+
+fn run(b: BitArray, start: Int, i: Int) -> BitArray {
+  bytes.slice(b, start, i - start)
+}
+
+fn control(c: Int) -> BitArray {
+  case c {
+    10 -> <<"\\n":utf8>>
+    13 -> <<"\\r":utf8>>
+    9 -> <<"\\t":utf8>>
+    _ -> <<"\\u00":utf8, hex(c / 16):utf8, hex(c % 16):utf8>>
+  }
+}
+
+fn hex(n: Int) -> String {
+  case n {
+    0 -> "0"
+    1 -> "1"
+    2 -> "2"
+    3 -> "3"
+    4 -> "4"
+    5 -> "5"
+    6 -> "6"
+    7 -> "7"
+    8 -> "8"
+    9 -> "9"
+    10 -> "a"
+    11 -> "b"
+    12 -> "c"
+    13 -> "d"
+    14 -> "e"
+    _ -> "f"
+  }
+}
+
+@external(erlang, "tally_bytes_ffi", "concat")
+fn concat(parts: List(BitArray)) -> BitArray

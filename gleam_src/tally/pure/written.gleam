@@ -226,7 +226,7 @@ fn gcd(a: Int, b: Int) -> Int {
   }
 }
 
-// (Two functions, each dividing by a constant: no zero guard to check.)
+// (Literal divisors: Dialyzer then knows the division guard for what it is.)
 fn strip_twos(d: Int, k: Int) -> #(Int, Int) {
   case d > 0 && d % 2 == 0 {
     True -> strip_twos(d / 2, k + 1)

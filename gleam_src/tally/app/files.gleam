@@ -1,0 +1,250 @@
+//// Writing files so that a crash leaves either the old or the new content
+//// (`write_durably`: a temporary file, synced, renamed) or a whole
+//// appended block (`append_durably`: appended and synced).
+////
+//// Every file written here holds billing data (invoices, outbox items,
+//// snapshots, rejected lines, late events), so it is created with the
+//// `file_mode` of the `tally` application (default `0o600`, owner only;
+//// `0o640` lets a group read it) before any byte goes in, and directories
+//// made for it get the same bits plus search (`0o700` / `0o750`). A file
+//// that already exists keeps its mode.
+////
+//// Nothing here raises on an I/O failure: a full disk, a read-only file
+//// system or a missing permission comes back as `Error(reason)`, the
+//// POSIX name (`"enospc"`), with any temporary file removed, so a caller
+//// can report it and retry instead of crashing.
+
+/// An open file (raw, binary).
+pub type IoDevice
+
+/// How a file is opened.
+pub type Mode {
+  Read
+  Write
+  Append
+  Exclusive
+}
+
+/// What tally reads about a file: whether it is a regular file, its
+/// identity (device, inode) and its size in bytes.
+pub type FileInfo {
+  FileInfo(regular: Bool, device: Int, inode: Int, size: Int)
+}
+
+const default_file_mode = 0o600
+
+/// Replaces the file at `path` with `bytes`: all or nothing, synced, with
+/// the parent directories made as needed.
+///
+/// ```gleam
+/// files.write_durably("/var/lib/tally/closed.term", <<"[]":utf8>>)
+/// // -> Ok(Nil)
+/// ```
+pub fn write_durably(path: String, bytes: BitArray) -> Result(Nil, String) {
+  let tmp = path <> ".tmp"
+  let written = case ensure_dir(path) {
+    Ok(Nil) -> with_file(tmp, [Write], bytes)
+    Error(e) -> Error(e)
+  }
+  case written {
+    Ok(Nil) ->
+      case rename(tmp, path) {
+        Ok(Nil) -> Ok(Nil)
+        Error(e) -> {
+          let _ = delete(tmp)
+          Error(e)
+        }
+      }
+    Error(e) -> {
+      let _ = delete(tmp)
+      Error(e)
+    }
+  }
+}
+
+/// Appends `bytes` to the file at `path` (made, with its directories, when
+/// absent) and syncs it. Nothing to append: nothing done.
+///
+/// ```gleam
+/// files.append_durably("/var/lib/tally/rejects.jsonl", <<"{}\n":utf8>>)
+/// // -> Ok(Nil)
+/// ```
+pub fn append_durably(path: String, bytes: BitArray) -> Result(Nil, String) {
+  case byte_size(bytes) {
+    0 -> Ok(Nil)
+    _ ->
+      case ensure_dir(path) {
+        Ok(Nil) -> with_file(path, [Append], bytes)
+        Error(e) -> Error(e)
+      }
+  }
+}
+
+/// Makes the parent directories of `path` (with `dir_mode()` for those it
+/// makes).
+pub fn ensure_dir(path: String) -> Result(Nil, String) {
+  let parent = dirname(path)
+  case is_dir(parent) {
+    True -> Ok(Nil)
+    False ->
+      case parent == path {
+        // The root or a drive: nothing above it to make.
+        True -> Ok(Nil)
+        False ->
+          case ensure_dir(parent) {
+            Error(e) -> Error(e)
+            Ok(Nil) ->
+              case make_dir(parent) {
+                Ok(Nil) -> change_mode(parent, dir_mode())
+                Error(e) -> Error(e)
+              }
+          }
+      }
+  }
+}
+
+/// The mode of files tally creates: the application's `file_mode`
+/// setting, `0o600` by default.
+pub fn file_mode() -> Int {
+  case file_mode_setting() {
+    Ok(mode) -> mode
+    Error(Nil) -> default_file_mode
+  }
+}
+
+/// The mode of directories tally creates: the file mode, with search
+/// wherever it gives read (`0o600` gives `0o700`, `0o640` gives `0o750`).
+pub fn dir_mode() -> Int {
+  let mode = file_mode()
+  int_or(mode, int_shr(int_and(mode, 0o444), 2))
+}
+
+// Opens, sets the mode of a file it creates (before any data goes in; a
+// file that was there keeps the mode its owner gave it), writes, syncs,
+// closes.
+fn with_file(
+  path: String,
+  modes: List(Mode),
+  bytes: BitArray,
+) -> Result(Nil, String) {
+  let created = !exists(path)
+  case open(path, modes) {
+    Error(e) -> Error(e)
+    Ok(io) -> {
+      let moded = case created {
+        True -> change_mode(path, file_mode())
+        False -> Ok(Nil)
+      }
+      let written = case moded {
+        Ok(Nil) ->
+          case write(io, bytes) {
+            Ok(Nil) -> sync(io)
+            Error(e) -> Error(e)
+          }
+        Error(e) -> Error(e)
+      }
+      let closed = close(io)
+      case written, closed {
+        Ok(Nil), Ok(Nil) -> Ok(Nil)
+        Ok(Nil), Error(e) -> Error(e)
+        Error(e), _ -> Error(e)
+      }
+    }
+  }
+}
+
+/// Opens the file at `path` (raw, binary).
+@external(erlang, "tally_file_ffi", "open")
+pub fn open(path: String, modes: List(Mode)) -> Result(IoDevice, String)
+
+/// Writes `bytes` at the device's position (the end, opened with `Append`).
+@external(erlang, "tally_file_ffi", "write")
+pub fn write(io: IoDevice, bytes: BitArray) -> Result(Nil, String)
+
+/// Flushes what was written to the disk (fsync).
+@external(erlang, "tally_file_ffi", "sync")
+pub fn sync(io: IoDevice) -> Result(Nil, String)
+
+/// Closes an open file.
+@external(erlang, "tally_file_ffi", "close")
+pub fn close(io: IoDevice) -> Result(Nil, String)
+
+/// Up to `length` bytes from `offset`: fewer, or none, at the end of the file.
+@external(erlang, "tally_file_ffi", "pread")
+pub fn pread(io: IoDevice, offset: Int, length: Int) -> Result(BitArray, String)
+
+/// Renames `from` to `to`, replacing `to` (atomic within a file system).
+@external(erlang, "tally_file_ffi", "rename")
+pub fn rename(from: String, to: String) -> Result(Nil, String)
+
+/// Removes the file at `path`.
+@external(erlang, "tally_file_ffi", "delete")
+pub fn delete(path: String) -> Result(Nil, String)
+
+/// Sets the permission bits of the file at `path` (`0o600`).
+@external(erlang, "tally_file_ffi", "change_mode")
+pub fn change_mode(path: String, mode: Int) -> Result(Nil, String)
+
+/// Makes one directory (one already there is fine).
+@external(erlang, "tally_file_ffi", "make_dir")
+pub fn make_dir(path: String) -> Result(Nil, String)
+
+/// Whether `path` is a directory.
+@external(erlang, "tally_file_ffi", "is_dir")
+pub fn is_dir(path: String) -> Bool
+
+/// Whether anything is at `path` (a dangling link counts).
+@external(erlang, "tally_file_ffi", "exists")
+pub fn exists(path: String) -> Bool
+
+/// The file at `path`, links followed.
+@external(erlang, "tally_file_ffi", "stat")
+pub fn stat(path: String) -> Result(FileInfo, String)
+
+/// The file an open device reads (the same file when it was renamed since).
+@external(erlang, "tally_file_ffi", "stat_io")
+pub fn stat_io(io: IoDevice) -> Result(FileInfo, String)
+
+/// The names in a directory, sorted.
+@external(erlang, "tally_file_ffi", "list_dir")
+pub fn list_dir(path: String) -> Result(List(String), String)
+
+/// Cuts the file at `path` back to `length` bytes and syncs it (nothing
+/// to do when it is shorter or absent).
+@external(erlang, "tally_file_ffi", "truncate_at")
+pub fn truncate_at(path: String, length: Int) -> Result(Nil, String)
+
+/// The size of the file at `path`, 0 when there is none.
+@external(erlang, "tally_file_ffi", "file_size")
+pub fn file_size(path: String) -> Int
+
+/// `path` without its last component (`"/a/b"` gives `"/a"`).
+@external(erlang, "filename", "dirname")
+pub fn dirname(path: String) -> String
+
+/// The last component of `path`.
+@external(erlang, "filename", "basename")
+pub fn basename(path: String) -> String
+
+/// `dir` and `name` joined with a `/`.
+pub fn join(dir: String, name: String) -> String {
+  join_pair([dir, name])
+}
+
+@external(erlang, "filename", "join")
+fn join_pair(parts: List(String)) -> String
+
+@external(erlang, "tally_file_ffi", "file_mode_setting")
+fn file_mode_setting() -> Result(Int, Nil)
+
+@external(erlang, "erlang", "byte_size")
+fn byte_size(bytes: BitArray) -> Int
+
+@external(erlang, "erlang", "band")
+fn int_and(a: Int, b: Int) -> Int
+
+@external(erlang, "erlang", "bor")
+fn int_or(a: Int, b: Int) -> Int
+
+@external(erlang, "erlang", "bsr")
+fn int_shr(a: Int, b: Int) -> Int

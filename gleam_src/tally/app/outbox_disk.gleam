@@ -1,0 +1,500 @@
+//// The outbox on disk: carries out what `tally/app/outbox_book` decides.
+//// A put writes each batch to a temporary file, syncs it, renames it into
+//// place, then syncs the directory once: one fsync per batch and one per
+//// put, and an item is either whole on disk or absent. An acknowledgement
+//// appends the keys' digests to their groups' `acked` files (synced) before
+//// the batch file goes. An item the sink refuses for good is parked: appended
+//// to `parked.jsonl` with its reason and removed without being remembered,
+//// so a later put (a close again, once the operator fixed the cause) takes
+//// it back. The actor (`tally/app/outbox`) calls these one at a time.
+
+import tally/app/files
+import tally/app/outbox_book as book
+import tally/pure/bytes
+import tally/pure/map
+
+/// Why an outbox operation failed: which file operation, on which path.
+pub type OutboxError {
+  /// `reason` is the POSIX name (`"enospc"`).
+  OutboxIo(action: String, path: String, reason: String)
+  /// A batch file whose bytes are not a batch (written by something else).
+  BadBatch(path: String)
+}
+
+/// An outbox open on its directory.
+pub opaque type Outbox {
+  Outbox(dir: String, book: book.Book)
+}
+
+/// Opens the outbox in `dir` (made when missing): the batches found there,
+/// the temporary files of unfinished puts removed, the oldest batch read
+/// without the items acknowledged before a crash. Returns the names of
+/// `.batch` files it cannot read by name, left alone.
+pub fn open(dir: String) -> Result(#(Outbox, List(String)), OutboxError) {
+  use _ <- try(io(
+    "mkdir",
+    acked_dir(dir),
+    files.ensure_dir(files.join(acked_dir(dir), "x")),
+  ))
+  use names <- try(io("list", dir, files.list_dir(dir)))
+  let found = book.recover(names)
+  use _ <- try(delete_all(dir, found.unfinished))
+  use outbox <- try(load_head(Outbox(dir, found.book), True))
+  Ok(#(outbox, found.unknown))
+}
+
+fn delete_all(dir: String, names: List(String)) -> Result(Nil, OutboxError) {
+  case names {
+    [] -> Ok(Nil)
+    [n, ..rest] -> {
+      let path = files.join(dir, n)
+      use _ <- try(io("delete", path, files.delete(path)))
+      delete_all(dir, rest)
+    }
+  }
+}
+
+/// Items waiting.
+pub fn size(outbox: Outbox) -> Int {
+  book.size(outbox.book)
+}
+
+/// The batch files waiting, oldest first.
+pub fn batch_files(outbox: Outbox) -> List(String) {
+  map_files(book.batches(outbox.book))
+}
+
+fn map_files(batches: List(book.Batch)) -> List(String) {
+  case batches {
+    [] -> []
+    [b, ..rest] -> [b.file, ..map_files(rest)]
+  }
+}
+
+/// Stores the items durably, but those acknowledged before, waiting already,
+/// or earlier in `items` (by key). On an error the batches written before it
+/// stay stored (a put again skips them).
+pub fn put(
+  outbox: Outbox,
+  items: List(book.Item),
+) -> #(Outbox, Result(Nil, OutboxError)) {
+  put_entries(outbox, one_each(items, []))
+}
+
+fn one_each(items: List(book.Item), acc: List(book.Entry)) -> List(book.Entry) {
+  case items {
+    [] -> bytes.reverse(acc)
+    [i, ..rest] -> one_each(rest, [book.One(i), ..acc])
+  }
+}
+
+/// `put` of entries: the engine's batches are stored as they are (one
+/// file each, no line taken apart) when nothing waits and nothing of their
+/// period and version was acknowledged; else they are taken apart and
+/// checked like items. One fsync per batch file, one of the directory.
+pub fn put_entries(
+  outbox: Outbox,
+  entries: List(book.Entry),
+) -> #(Outbox, Result(Nil, OutboxError)) {
+  let nothing_waits = book.size(outbox.book) == 0
+  let #(wholes, items) =
+    book.sort_entries(entries, fn(b) {
+      nothing_waits && !has_acked(outbox.dir, book.lines_group(b))
+    })
+  case waiting_keys(outbox) {
+    Error(e) -> #(outbox, Error(e))
+    Ok(waiting) ->
+      case acked_sets(outbox.dir, book.groups(items)) {
+        Error(e) -> #(outbox, Error(e))
+        Ok(acked) -> {
+          let fresh = book.fresh(items, waiting, acked)
+          case write_wholes(outbox, book.plan_whole(outbox.book, wholes)) {
+            #(outbox, Error(e)) -> #(outbox, Error(e))
+            #(outbox, Ok(Nil)) ->
+              case wholes, fresh {
+                [], [] -> #(outbox, Ok(Nil))
+                _, _ -> write_batches(outbox, book.plan_put(outbox.book, fresh))
+              }
+          }
+        }
+      }
+  }
+}
+
+// Whether anything of the group was acknowledged (its file holds a digest).
+fn has_acked(dir: String, group: String) -> Bool {
+  files.file_size(acked_path(dir, group)) >= 16
+}
+
+fn write_wholes(
+  outbox: Outbox,
+  wholes: List(book.NewWhole),
+) -> #(Outbox, Result(Nil, OutboxError)) {
+  case wholes {
+    [] -> #(outbox, Ok(Nil))
+    [w, ..rest] -> {
+      let path = files.join(outbox.dir, w.batch.file)
+      let bytes = book.encode_whole(w.subject, w.lines)
+      case io("write", path, files.write_durably(path, bytes)) {
+        Ok(Nil) ->
+          write_wholes(
+            Outbox(..outbox, book: book.batch_written(outbox.book, w.batch)),
+            rest,
+          )
+        Error(e) -> #(outbox, Error(e))
+      }
+    }
+  }
+}
+
+fn write_batches(
+  outbox: Outbox,
+  batches: List(book.NewBatch),
+) -> #(Outbox, Result(Nil, OutboxError)) {
+  case batches {
+    [] -> #(outbox, io("sync", outbox.dir, sync_dir(outbox.dir)))
+    [nb, ..rest] -> {
+      let path = files.join(outbox.dir, nb.batch.file)
+      case io("write", path, files.write_durably(path, book.encode(nb.items))) {
+        Ok(Nil) ->
+          write_batches(
+            Outbox(..outbox, book: book.batch_written(outbox.book, nb.batch)),
+            rest,
+          )
+        Error(e) -> #(outbox, Error(e))
+      }
+    }
+  }
+}
+
+// The keys waiting, read from the batches (a put is rare and its work is
+// already proportional to the lines; nothing is held between puts).
+fn waiting_keys(outbox: Outbox) -> Result(map.Map(String, Bool), OutboxError) {
+  let #(head, others) = book.waiting(outbox.book)
+  read_keys(outbox.dir, others, set_of(head, map.new()))
+}
+
+fn read_keys(
+  dir: String,
+  names: List(String),
+  acc: map.Map(String, Bool),
+) -> Result(map.Map(String, Bool), OutboxError) {
+  case names {
+    [] -> Ok(acc)
+    [n, ..rest] -> {
+      use items <- try(read_batch(dir, n))
+      read_keys(dir, rest, set_of(book.keys(items, []), acc))
+    }
+  }
+}
+
+fn set_of(
+  keys: List(String),
+  acc: map.Map(String, Bool),
+) -> map.Map(String, Bool) {
+  case keys {
+    [] -> acc
+    [k, ..rest] -> set_of(rest, map.put(acc, k, True))
+  }
+}
+
+/// Up to `n` of the oldest items, without removing them.
+pub fn peek(
+  outbox: Outbox,
+  n: Int,
+) -> #(Outbox, Result(List(book.Item), OutboxError)) {
+  case load_head(outbox, False) {
+    Ok(outbox) -> #(outbox, Ok(book.peek(outbox.book, n)))
+    Error(e) -> #(outbox, Error(e))
+  }
+}
+
+/// The oldest batch: the engine's batch whole when it is stored as it is
+/// and none of it was acknowledged (for `ack_batch`), else up to `n` items.
+pub fn peek_batch(
+  outbox: Outbox,
+  n: Int,
+) -> #(Outbox, Result(book.Peeked, OutboxError)) {
+  case load_head(outbox, False) {
+    Ok(outbox) -> #(outbox, Ok(book.peek_batch(outbox.book, n)))
+    Error(e) -> #(outbox, Error(e))
+  }
+}
+
+/// Acknowledges every item of the engine's batch with these `ids` (from
+/// `peek_batch`): its keys remembered, its file removed, no item taken
+/// apart; when it is not the head any more, its keys are acknowledged.
+pub fn ack_batch(
+  outbox: Outbox,
+  ids: BitArray,
+) -> #(Outbox, Result(Nil, OutboxError)) {
+  let keys = split_lines(ids)
+  case book.ack_whole(outbox.book, ids) {
+    Error(Nil) -> ack(outbox, keys)
+    Ok(#(b, file)) ->
+      case remember(outbox.dir, book.to_remember_whole(ids, keys)) {
+        Error(e) -> #(outbox, Error(e))
+        Ok(Nil) -> {
+          let path = files.join(outbox.dir, file)
+          #(Outbox(..outbox, book: b), io("delete", path, files.delete(path)))
+        }
+      }
+  }
+}
+
+@external(erlang, "tally_outbox_ffi", "split_lines")
+fn split_lines(text: BitArray) -> List(String)
+
+/// Removes acknowledged items and remembers their keys as acknowledged
+/// (durably, first: a crash between the two publishes nothing twice).
+pub fn ack(
+  outbox: Outbox,
+  keys: List(String),
+) -> #(Outbox, Result(Nil, OutboxError)) {
+  case keys {
+    [] -> #(outbox, Ok(Nil))
+    _ ->
+      case remember(outbox.dir, book.to_remember(keys)) {
+        Ok(Nil) -> remove(outbox, keys)
+        Error(e) -> #(outbox, Error(e))
+      }
+  }
+}
+
+/// Moves the waiting items with these keys to `parked.jsonl` with the
+/// reason they cannot be published (not remembered as acknowledged).
+pub fn park(
+  outbox: Outbox,
+  keys: List(String),
+  why: String,
+) -> #(Outbox, Result(Nil, OutboxError)) {
+  let path = files.join(outbox.dir, "parked.jsonl")
+  case book.parked_lines(outbox.book, keys, why) {
+    [] -> #(outbox, Ok(Nil))
+    lines ->
+      case
+        io("append", path, files.append_durably(path, concat(to_bits(lines))))
+      {
+        Ok(Nil) -> remove(outbox, keys)
+        Error(e) -> #(outbox, Error(e))
+      }
+  }
+}
+
+fn to_bits(lines: List(String)) -> List(BitArray) {
+  case lines {
+    [] -> []
+    [l, ..rest] -> [<<l:utf8>>, ..to_bits(rest)]
+  }
+}
+
+fn remove(
+  outbox: Outbox,
+  keys: List(String),
+) -> #(Outbox, Result(Nil, OutboxError)) {
+  let #(b, drop) = book.remove(outbox.book, keys)
+  let outbox = Outbox(..outbox, book: b)
+  case drop {
+    Error(Nil) -> #(outbox, Ok(Nil))
+    Ok(file) -> {
+      let path = files.join(outbox.dir, file)
+      #(outbox, io("delete", path, files.delete(path)))
+    }
+  }
+}
+
+/// Whether the key was acknowledged once (from the durable memory).
+pub fn acked(outbox: Outbox, key: String) -> Result(Bool, OutboxError) {
+  let g = book.group(key)
+  use set <- try(acked_set(outbox.dir, g))
+  Ok(book.is_acked(key, set))
+}
+
+// Reads the head batch when it is not held: with `filter`, without the
+// items acknowledged already (after a restart); a batch with none left is
+// deleted and the next one read.
+fn load_head(outbox: Outbox, filter: Bool) -> Result(Outbox, OutboxError) {
+  case book.head_to_load(outbox.book) {
+    Error(Nil) -> Ok(outbox)
+    Ok(batch) -> {
+      use stored <- try(read_stored(outbox.dir, batch.file))
+      let items = book.stored_items(stored)
+      use items <- try(case filter {
+        False -> Ok(items)
+        // Only the head's digests are looked for: a restart holds no
+        // more than one batch's worth of the memory of acknowledged keys.
+        True -> {
+          let wanted = book.digests_of(book.keys(items, []))
+          use acked <- try(acked_among(outbox.dir, book.groups(items), wanted))
+          Ok(book.not_acked(items, acked))
+        }
+      })
+      case stored, bytes.length(items) == batch.count {
+        // The engine's batch, none of it acknowledged: kept whole.
+        book.StoredLines(subject, lines), True ->
+          Ok(
+            Outbox(..outbox, book: book.head_whole(outbox.book, subject, lines)),
+          )
+        _, _ -> {
+          let #(b, drop) = book.head_loaded(outbox.book, items)
+          let outbox = Outbox(..outbox, book: b)
+          case drop {
+            Error(Nil) -> Ok(outbox)
+            Ok(file) -> {
+              let path = files.join(outbox.dir, file)
+              use _ <- try(io("delete", path, files.delete(path)))
+              load_head(outbox, filter)
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+fn read_stored(dir: String, name: String) -> Result(book.Stored, OutboxError) {
+  let path = files.join(dir, name)
+  use bytes <- try(io("read", path, read_file(path)))
+  case book.decode_stored(bytes) {
+    Ok(stored) -> Ok(stored)
+    Error(Nil) -> Error(BadBatch(path))
+  }
+}
+
+fn read_batch(
+  dir: String,
+  name: String,
+) -> Result(List(book.Item), OutboxError) {
+  let path = files.join(dir, name)
+  use bytes <- try(io("read", path, read_file(path)))
+  case book.decode(bytes) {
+    Ok(items) -> Ok(items)
+    Error(Nil) -> Error(BadBatch(path))
+  }
+}
+
+// The memory of acknowledged keys ------------------------------------------
+
+fn acked_dir(dir: String) -> String {
+  files.join(dir, "acked")
+}
+
+fn acked_path(dir: String, group: String) -> String {
+  files.join(acked_dir(dir), book.acked_file(group))
+}
+
+fn acked_set(
+  dir: String,
+  group: String,
+) -> Result(map.Map(BitArray, Bool), OutboxError) {
+  let path = acked_path(dir, group)
+  case read_file(path) {
+    Ok(bytes) -> Ok(book.digest_set(bytes))
+    Error("enoent") -> Ok(map.new())
+    Error(e) -> Error(OutboxIo("read", path, e))
+  }
+}
+
+fn acked_sets(
+  dir: String,
+  groups: List(String),
+) -> Result(map.Map(String, map.Map(BitArray, Bool)), OutboxError) {
+  acked_sets_loop(dir, groups, map.new())
+}
+
+fn acked_sets_loop(
+  dir: String,
+  groups: List(String),
+  acc: map.Map(String, map.Map(BitArray, Bool)),
+) -> Result(map.Map(String, map.Map(BitArray, Bool)), OutboxError) {
+  case groups {
+    [] -> Ok(acc)
+    [g, ..rest] -> {
+      use set <- try(acked_set(dir, g))
+      acked_sets_loop(dir, rest, map.put(acc, g, set))
+    }
+  }
+}
+
+fn acked_among(
+  dir: String,
+  groups: List(String),
+  wanted: map.Map(BitArray, Bool),
+) -> Result(map.Map(String, map.Map(BitArray, Bool)), OutboxError) {
+  case groups {
+    [] -> Ok(map.new())
+    [g, ..rest] -> {
+      let path = acked_path(dir, g)
+      use found <- try(case read_file(path) {
+        Ok(bytes) -> Ok(book.digests_among(bytes, wanted))
+        Error("enoent") -> Ok(map.new())
+        Error(e) -> Error(OutboxIo("read", path, e))
+      })
+      use others <- try(acked_among(dir, rest, wanted))
+      Ok(map.put(others, g, found))
+    }
+  }
+}
+
+// Appends the digests to their groups' files, synced; a new file's
+// directory entry is synced too.
+fn remember(
+  dir: String,
+  groups: List(#(String, List(BitArray))),
+) -> Result(Nil, OutboxError) {
+  case groups {
+    [] -> Ok(Nil)
+    [#(g, digests), ..rest] -> {
+      let path = acked_path(dir, g)
+      let new = !files.exists(path)
+      use _ <- try(io(
+        "append",
+        path,
+        files.append_durably(path, concat(digests)),
+      ))
+      use _ <- try(case new {
+        True -> io("sync", acked_dir(dir), sync_dir(acked_dir(dir)))
+        False -> Ok(Nil)
+      })
+      remember(dir, rest)
+    }
+  }
+}
+
+fn io(
+  action: String,
+  path: String,
+  result: Result(a, String),
+) -> Result(a, OutboxError) {
+  case result {
+    Ok(x) -> Ok(x)
+    Error(e) -> Error(OutboxIo(action, path, e))
+  }
+}
+
+fn try(r: Result(a, e), next: fn(a) -> Result(b, e)) -> Result(b, e) {
+  case r {
+    Ok(x) -> next(x)
+    Error(e) -> Error(e)
+  }
+}
+
+/// The error in words, for a log or a failed start.
+pub fn describe(error: OutboxError) -> String {
+  case error {
+    OutboxIo(action, path, reason) ->
+      "outbox: cannot " <> action <> " " <> path <> ": " <> reason
+    BadBatch(path) -> "outbox: not a batch file: " <> path
+  }
+}
+
+// A file's bytes; the POSIX name of what went wrong (`"enoent"`).
+@external(erlang, "tally_outbox_ffi", "read_file")
+fn read_file(path: String) -> Result(BitArray, String)
+
+// Syncs a directory: the renames and creations in it become durable.
+@external(erlang, "tally_outbox_ffi", "sync_dir")
+fn sync_dir(dir: String) -> Result(Nil, String)
+
+@external(erlang, "erlang", "list_to_bitstring")
+fn concat(pieces: List(BitArray)) -> BitArray

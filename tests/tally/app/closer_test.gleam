@@ -1,0 +1,81 @@
+//// The closer actor (tally/app/closer) on the running system with the
+//// bundled sample: a close's summary, the record of closed periods read
+//// back by a new closer, a reissue's voids, and the errors it answers with.
+
+import tally/app/closer
+import tally/app/outbox
+import tally/expect
+import tally/option
+import tally/pure/map
+
+fn settings(dir: String, plans: String, version: Int) -> closer.Settings {
+  closer.Settings(
+    data_dir: dir,
+    plans: option.Some(plans),
+    shards: 2,
+    invoice_version: version,
+    subject: "tally.invoices",
+    schedule: option.None,
+    outbox: outbox.registered(),
+  )
+}
+
+pub fn a_reissue_voids_the_lines_a_period_no_longer_has_test() {
+  with_pipeline_on_sample(fn() {
+    let dir = tmp_dir("closer")
+    let v1 = settings(dir, "sample/plans.json", 1)
+    let assert Ok(c1) = closer.start(v1)
+    let assert Ok(s1) = closer.close_period(c1.data, "2026-10")
+    expect.equal(#(s1.period, s1.lines, s1.voids), #("2026-10", 17, 0))
+    let assert Ok(initech) = map.get(s1.customers, "initech")
+    expect.be_true(initech.lines > 0, "initech billed in version 1")
+    expect.equal(closer.closed(c1.data), ["2026-10"])
+    // A new closer on the same directory knows the period is closed.
+    let assert Ok(again) = closer.start(v1)
+    expect.equal(closer.closed(again.data), ["2026-10"])
+    // Version 2 without initech's plan: its lines become voids.
+    let plans = dir <> "/plans-v2.json"
+    plans_without("sample/plans.json", "initech", plans)
+    let v2 = closer.Settings(..settings(dir, plans, 2), schedule: option.None)
+    let assert Ok(c2) = closer.start(v2)
+    let assert Ok(s2) = closer.close_period(c2.data, "2026-10")
+    expect.equal(s2.voids, initech.lines)
+    expect.equal(s2.lines, 17 - initech.lines)
+    expect.equal(s2.unbilled, ["initech"])
+    expect.equal(map.get(s2.customers, "initech"), Error(Nil))
+    // Closed again: the same voids (the outbox skips what it has).
+    let assert Ok(s3) = closer.close_period(c2.data, "2026-10")
+    expect.equal(#(s3.lines, s3.voids), #(s2.lines, s2.voids))
+  })
+}
+
+pub fn a_close_that_cannot_bill_says_why_test() {
+  with_pipeline_on_sample(fn() {
+    let dir = tmp_dir("closer")
+    let no_plans = closer.Settings(..settings(dir, "x", 1), plans: option.None)
+    let assert Ok(c) = closer.start(no_plans)
+    expect.equal(
+      closer.close_period(c.data, "2026-10"),
+      Error(closer.NoPlansConfigured),
+    )
+    let assert Ok(c) = closer.start(settings(dir, dir <> "/missing.json", 1))
+    expect.equal(
+      closer.close_period(c.data, "2026-10"),
+      Error(closer.PlansUnreadable(dir <> "/missing.json", "enoent")),
+    )
+    let assert Ok(c) = closer.start(settings(dir, "sample/plans.json", 1))
+    let assert Error(closer.ShardFailed(_)) =
+      closer.close_period(c.data, "2026-13")
+    // Nothing was closed, and the closer still answers.
+    expect.equal(closer.closed(c.data), [])
+  })
+}
+
+@external(erlang, "tally_test_ffi", "with_pipeline_on_sample")
+fn with_pipeline_on_sample(body: fn() -> Nil) -> Nil
+
+@external(erlang, "tally_outbox_test_ffi", "tmp_dir")
+fn tmp_dir(prefix: String) -> String
+
+@external(erlang, "tally_outbox_test_ffi", "plans_without")
+fn plans_without(plans: String, customer: String, to: String) -> Nil

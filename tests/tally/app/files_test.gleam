@@ -1,0 +1,120 @@
+//// tally/app/files: the modes of the files tally creates, and errors
+//// (never a crash) when the disk is full.
+
+import tally/app/files
+import tally/expect
+import tally/option
+
+pub fn files_and_directories_are_for_the_owner_only_by_default_test() {
+  use <- with_file_mode(option.None)
+  let dir = tmp_dir()
+  let snapshot = dir <> "/shards/0.snapshot"
+  let invoices = dir <> "/sink/invoices.jsonl"
+  expect.equal(files.write_durably(snapshot, <<"state":utf8>>), Ok(Nil))
+  expect.equal(files.append_durably(invoices, <<"{}\n":utf8>>), Ok(Nil))
+  expect.equal(files.append_durably(invoices, <<"{}\n":utf8>>), Ok(Nil))
+  expect.equal(mode_of(snapshot), 0o600)
+  expect.equal(mode_of(invoices), 0o600)
+  expect.equal(mode_of(dir <> "/shards"), 0o700)
+  expect.equal(mode_of(dir <> "/sink"), 0o700)
+  expect.equal(read_file(invoices), Ok(<<"{}\n{}\n":utf8>>))
+  expect.equal(read_file(snapshot), Ok(<<"state":utf8>>))
+  // Nothing to append: no file made.
+  expect.equal(files.append_durably(dir <> "/none/x", <<>>), Ok(Nil))
+  expect.equal(files.exists(dir <> "/none"), False)
+}
+
+pub fn the_file_mode_setting_gives_a_group_read_access_test() {
+  use <- with_file_mode(option.Some(0o640))
+  let dir = tmp_dir()
+  let item = dir <> "/outbox/0.item"
+  expect.equal(files.write_durably(item, <<"x":utf8>>), Ok(Nil))
+  expect.equal(mode_of(item), 0o640)
+  expect.equal(mode_of(dir <> "/outbox"), 0o750)
+  expect.equal(files.dir_mode(), 0o750)
+}
+
+pub fn a_file_that_already_exists_keeps_its_mode_test() {
+  let dir = tmp_dir()
+  let path = dir <> "/rejects.jsonl"
+  write_file(path, <<>>)
+  expect.equal(files.change_mode(path, 0o604), Ok(Nil))
+  expect.equal(files.append_durably(path, <<"line\n":utf8>>), Ok(Nil))
+  expect.equal(mode_of(path), 0o604)
+}
+
+// /dev/full answers every write with ENOSPC: a link to it stands for a full disk.
+pub fn a_full_disk_is_an_error_not_a_crash_test() {
+  let dir = tmp_dir()
+  let appended = dir <> "/invoices.jsonl"
+  symlink("/dev/full", appended)
+  expect.equal(
+    files.append_durably(appended, <<"line\n":utf8>>),
+    Error("enospc"),
+  )
+  let written = dir <> "/closed.term"
+  write_file(written, <<"old":utf8>>)
+  symlink("/dev/full", written <> ".tmp")
+  expect.equal(files.write_durably(written, <<"new":utf8>>), Error("enospc"))
+  // The old content stands and the temporary file is gone.
+  expect.equal(read_file(written), Ok(<<"old":utf8>>))
+  expect.equal(files.exists(written <> ".tmp"), False)
+}
+
+pub fn a_directory_that_cannot_be_made_is_an_error_not_a_crash_test() {
+  let dir = tmp_dir()
+  let blocker = dir <> "/shards"
+  write_file(blocker, <<>>)
+  expect.be_true(
+    files.write_durably(blocker <> "/0.snapshot", <<"x":utf8>>) != Ok(Nil),
+    "write under a file",
+  )
+  expect.be_true(
+    files.append_durably(blocker <> "/late-0.jsonl", <<"x":utf8>>) != Ok(Nil),
+    "append under a file",
+  )
+}
+
+pub fn a_file_is_cut_back_and_read_by_position_test() {
+  let dir = tmp_dir()
+  let path = dir <> "/late-0.jsonl"
+  write_file(path, <<"0123456789":utf8>>)
+  expect.equal(files.truncate_at(path, 20), Ok(Nil))
+  expect.equal(files.file_size(path), 10)
+  expect.equal(files.truncate_at(path, 4), Ok(Nil))
+  expect.equal(read_file(path), Ok(<<"0123":utf8>>))
+  expect.equal(files.truncate_at(dir <> "/absent", 0), Ok(Nil))
+  let assert Ok(io) = files.open(path, [files.Read])
+  expect.equal(files.pread(io, 1, 2), Ok(<<"12":utf8>>))
+  expect.equal(files.pread(io, 3, 100), Ok(<<"3":utf8>>))
+  expect.equal(files.pread(io, 9, 100), Ok(<<>>))
+  // The identity of the open file is the path's, and stays when renamed.
+  let assert Ok(by_io) = files.stat_io(io)
+  let assert Ok(by_path) = files.stat(path)
+  expect.equal(by_io, by_path)
+  expect.equal(by_io.regular, True)
+  expect.equal(by_io.size, 4)
+  expect.equal(files.rename(path, path <> ".1"), Ok(Nil))
+  expect.equal(files.stat_io(io), files.stat(path <> ".1"))
+  expect.equal(files.close(io), Ok(Nil))
+  expect.equal(files.list_dir(dir), Ok(["late-0.jsonl.1"]))
+  expect.be_true(files.stat(path) != Ok(by_path), "nothing at the old path")
+}
+
+@external(erlang, "tally_app_test_ffi", "tmp_dir")
+fn tmp_dir() -> String
+
+@external(erlang, "tally_app_test_ffi", "mode_of")
+fn mode_of(path: String) -> Int
+
+@external(erlang, "tally_app_test_ffi", "with_file_mode")
+fn with_file_mode(mode: option.Option(Int), body: fn() -> a) -> a
+
+@external(erlang, "tally_app_test_ffi", "symlink")
+fn symlink(target: String, link: String) -> Nil
+
+@external(erlang, "tally_app_test_ffi", "write_file")
+fn write_file(path: String, bytes: BitArray) -> Nil
+
+@external(erlang, "tally_app_test_ffi", "read_file")
+fn read_file(path: String) -> Result(BitArray, Nil)
