@@ -134,23 +134,26 @@ bill(Period, #{plans := PlansPath, shards := N, invoice_version := Version, subj
             Error
     end.
 
-%% Every shard's lines, and the voids of a reissue (tally_reissue), into
-%% the outbox in one put (it checks what waits or was acknowledged once),
-%% then the period's keys recorded, then the summary (a customer's lines
-%% all come from one shard).
+%% Every shard's lines, as the engine wrote them (outbox batches), and
+%% the voids of a reissue (tally_reissue), into the outbox in one put (it
+%% checks what waits or was acknowledged once), then the period's keys
+%% recorded, then the summary (a customer's lines all come from one shard).
 publish(Period, Subject, Shards, Version, #{data_dir := DataDir}) ->
-    Items = [{MsgId, Subject, Json} || #{lines := Lines} <- Shards, {MsgId, Json} <- Lines],
-    case tally_reissue:voids(DataDir, Period, Version, Subject, Items) of
+    Batches = [{written, Subject, B} || #{batches := Bs} <- Shards, B <- Bs],
+    Ids = [Text || {written, _, {written_batch, _, Text, _}} <- Batches],
+    case tally_reissue:voids(DataDir, Period, Version, Subject, Ids) of
         {ok, Voids, Record} ->
-            case tally_outbox:put(tally_outbox, Items ++ Voids) of
+            case tally_outbox:put(tally_outbox, Batches ++ Voids) of
                 ok ->
                     case Record() of
                         ok ->
                             {ok, #{period => Period,
-                                   lines => length(Items),
+                                   lines => lists:sum([N || {written, _, {written_batch, N, _, _}} <- Batches]),
                                    voids => length(Voids),
-                                   customers => lists:foldl(fun(#{customers := C}, Acc) -> maps:merge(Acc, C) end,
-                                                            #{}, Shards),
+                                   customers => maps:from_list(
+                                                  [{C, #{currency => Cur, amount_minor => A, lines => N}}
+                                                   || #{totals := Ts} <- Shards,
+                                                      {customer_total, C, Cur, A, N} <- Ts]),
                                    unbilled => lists:usort(lists:append([U || #{unbilled := U} <- Shards]))}};
                         {error, Reason} ->
                             {error, {issued, Reason}}

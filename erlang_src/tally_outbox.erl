@@ -27,22 +27,28 @@
 -module(tally_outbox).
 -behaviour(gen_server).
 
--export([start_link/1, put/2, peek/2, ack/2, park/3, size/1, notify/2, acked/2]).
+-export([start_link/1, put/2, peek/2, peek_batch/2, ack/2, ack_batch/2, park/3, size/1, notify/2, acked/2,
+         items/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(BATCH_ITEMS, 5000).
 -define(BATCH_BYTES, 4 * 1024 * 1024).
 
 -type item() :: {Key :: binary(), Subject :: binary(), Payload :: binary()}.
--export_type([item/0]).
+%% A batch the engine wrote (`aggregator_close_written`): Count items, each
+%% one's key a line of Ids and its payload the same line of Lines.
+-type written_batch() :: {written_batch, Count :: pos_integer(), Ids :: binary(), Lines :: binary()}.
+-type written() :: {written, Subject :: binary(), written_batch()}.
+-export_type([item/0, written_batch/0, written/0]).
 
 -record(state, {dir :: file:filename(),
                 next_seq :: non_neg_integer(),
                 %% batches waiting, oldest first: {Seq, File, Items left}
                 batches = queue:new() :: queue:queue({non_neg_integer(), file:filename(), non_neg_integer()}),
                 size = 0 :: non_neg_integer(),
-                %% the oldest batch's items not yet acknowledged, in order
-                head = none :: none | [item()],
+                %% the oldest batch's items not yet acknowledged, in order; or
+                %% the oldest batch whole, as the engine wrote it
+                head = none :: none | [item()] | written(),
                 listeners = [] :: [pid()]}).
 
 -spec start_link(#{dir := file:filename(), name => atom()}) -> {ok, pid()} | {error, term()}.
@@ -51,13 +57,27 @@ start_link(Opts) -> gen_server:start_link(?MODULE, Opts, []).
 
 %% Stores the items durably; returns once they are on disk. No timeout: a
 %% put's work grows with its items (the caller is monitored by the call, so
-%% a dead outbox still ends it).
--spec put(pid() | atom(), [item()]) -> ok | {error, term()}.
+%% a dead outbox still ends it). A written batch is stored as it is, one
+%% file, when none of its keys can be waiting or acknowledged already
+%% (nothing waits, nothing of its period and version was acknowledged);
+%% else it is taken apart into items and checked like them.
+-spec put(pid() | atom(), [item() | written()]) -> ok | {error, term()}.
 put(Outbox, Items) -> gen_server:call(Outbox, {put, Items}, infinity).
 
 %% Up to N of the oldest items, without removing them.
 -spec peek(pid() | atom(), pos_integer()) -> [item()].
 peek(Outbox, N) -> gen_server:call(Outbox, {peek, N}, infinity).
+
+%% The oldest batch: a written batch whole when it is one none of whose
+%% items was acknowledged yet (for `ack_batch/2`), else up to N items.
+-spec peek_batch(pid() | atom(), pos_integer()) -> [item()] | written().
+peek_batch(Outbox, N) -> gen_server:call(Outbox, {peek_batch, N}, infinity).
+
+%% Acknowledges every item of the written batch whose ids are `Ids` (from
+%% `peek_batch/2`): its keys remembered, its file removed, with no item
+%% taken apart but to digest its key.
+-spec ack_batch(pid() | atom(), binary()) -> ok | {error, term()}.
+ack_batch(Outbox, Ids) -> gen_server:call(Outbox, {ack_batch, Ids}, infinity).
 
 %% Removes acknowledged items and remembers their keys as acknowledged.
 -spec ack(pid() | atom(), [binary()]) -> ok | {error, term()}.
@@ -99,6 +119,11 @@ load(Dir) ->
     %% sink's ack and the batch's removal): what was acknowledged stays done.
     {ok, load_head(State, fun(Items) -> not_acked(Dir, Items) end)}.
 
+%% The head's items (a written head taken apart).
+head_items(none) -> [];
+head_items({written, _, _} = W) -> items(W);
+head_items(Items) -> Items.
+
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
 handle_call({put, Items}, _From, State) ->
     case put_all(Items, State) of
@@ -109,9 +134,22 @@ handle_call({put, Items}, _From, State) ->
             {reply, {error, Reason}, State1}
     end;
 handle_call({peek, N}, _From, State) ->
-    State1 = load_head(State, fun(Items) -> Items end),
-    Head = case State1#state.head of none -> []; H -> H end,
-    {reply, lists:sublist(Head, N), State1};
+    State1 = load_head(State, all),
+    {reply, lists:sublist(head_items(State1#state.head), N), State1};
+handle_call({peek_batch, N}, _From, State) ->
+    State1 = load_head(State, all),
+    case State1#state.head of
+        {written, _, _} = W -> {reply, W, State1};
+        Head -> {reply, lists:sublist(head_items(Head), N), State1}
+    end;
+handle_call({ack_batch, Ids}, _From, #state{dir = Dir, head = {written, _, {written_batch, Count, Ids, _}}} = State) ->
+    case remember_group(Dir, group(first_line(Ids)), binary:split(Ids, <<"\n">>, [global, trim_all])) of
+        ok -> {reply, ok, drop_head(State#state{size = State#state.size - Count})};
+        {error, Reason} -> {reply, {error, Reason}, State}
+    end;
+handle_call({ack_batch, Ids}, From, State) ->
+    %% Not the head any more: as its keys.
+    handle_call({ack, binary:split(Ids, <<"\n">>, [global, trim_all])}, From, State);
 handle_call({ack, Keys}, _From, State) ->
     case ack_keys(Keys, State) of
         {ok, State1} -> {reply, ok, State1};
@@ -139,16 +177,57 @@ handle_info(_Msg, State) -> {noreply, State}.
 
 %%% Putting
 
-put_all(Items, #state{dir = Dir} = State) ->
-    case lists:all(fun valid/1, Items) of
+put_all(Entries, #state{dir = Dir} = State) ->
+    case lists:all(fun valid/1, Entries) of
         false -> {error, bad_item, State};
         true ->
-            Fresh = fresh(Items, Dir, waiting_keys(Items, State)),
-            write_batches(Fresh, State)
+            %% Whole when nothing waits and nothing of its group (an invoice
+            %% line's period and version, one per written batch) was acknowledged.
+            {Whole, Items} = lists:partition(
+                               fun({written, _, {written_batch, _, Ids, _}}) ->
+                                       State#state.size =:= 0 andalso
+                                           map_size(acked_set(Dir, group(first_line(Ids)))) =:= 0;
+                                  (_) -> false
+                               end, Entries),
+            Plain = lists:append([case E of {written, _, _} -> items(E); _ -> [E] end || E <- Items]),
+            Fresh = fresh(Plain, Dir, waiting_keys(Plain, State)),
+            case write_written(Whole, State) of
+                {ok, State1} -> write_batches(Fresh, State1, Whole =/= []);
+                Error -> Error
+            end
     end.
 
+valid({written, S, {written_batch, N, Ids, Lines}}) ->
+    is_binary(S) andalso is_integer(N) andalso N > 0 andalso is_binary(Ids) andalso is_binary(Lines);
 valid({K, S, P}) -> is_binary(K) andalso is_binary(S) andalso is_binary(P);
 valid(_) -> false.
+
+first_line(Bin) ->
+    case binary:match(Bin, <<"\n">>) of
+        {At, 1} -> binary:part(Bin, 0, At);
+        nomatch -> Bin
+    end.
+
+%% A written batch's items (a batch file read back, a batch that must be
+%% checked item by item, a sink that publishes item by item).
+-spec items(written()) -> [item()].
+items({written, Subject, {written_batch, _, Ids, Lines}}) ->
+    lists:zipwith(fun(K, P) -> {K, Subject, P} end,
+                  binary:split(Ids, <<"\n">>, [global, trim_all]),
+                  binary:split(Lines, <<"\n">>, [global, trim_all])).
+
+%% Written batches, each one file as it is (no item taken apart).
+write_written([], State) ->
+    {ok, State};
+write_written([{written, _, {written_batch, Count, _, _}} = W | Rest], #state{dir = Dir, next_seq = Seq} = State) ->
+    Name = lists:flatten(io_lib:format("~16.16.0b-~b.batch", [Seq, Count])),
+    case tally_files:write_durably(filename:join(Dir, Name), term_to_binary(W)) of
+        ok ->
+            write_written(Rest, State#state{next_seq = Seq + 1, size = State#state.size + Count,
+                                            batches = queue:in({Seq, Name, Count}, State#state.batches)});
+        {error, Reason} ->
+            {error, Reason, State}
+    end.
 
 %% The items whose key is neither acknowledged before, nor waiting, nor an
 %% earlier item of the same put.
@@ -176,12 +255,12 @@ waiting_keys(_Items, #state{size = 0}) ->
     #{};
 waiting_keys(_Items, #state{dir = Dir, batches = Batches, head = Head}) ->
     Rest = case Head of none -> queue:to_list(Batches); _ -> tl(queue:to_list(Batches)) end,
-    FromHead = case Head of none -> []; _ -> [K || {K, _, _} <- Head] end,
+    FromHead = [K || {K, _, _} <- head_items(Head)],
     maps:from_keys(FromHead ++ [K || {_, F, _} <- Rest, {K, _, _} <- read_batch(Dir, F)], true).
 
-write_batches([], State) ->
+write_batches([], State, false) ->
     {ok, State};
-write_batches(Items, #state{dir = Dir} = State) ->
+write_batches(Items, #state{dir = Dir} = State, _) ->
     case write_each(split(Items, 0, 0, [], []), State) of
         {ok, State1} ->
             case sync_dir(Dir) of
@@ -220,9 +299,14 @@ load_head(#state{head = none, batches = Batches, dir = Dir} = State, Filter) ->
         empty ->
             State;
         {value, {_Seq, File, Count}} ->
-            Items = Filter(read_batch(Dir, File)),
+            Raw = read_raw(Dir, File),
+            %% `all` (peeking): the batch as stored; else only what Filter keeps.
+            Items = case Filter of all -> Raw; _ -> Filter(as_items(Raw)) end,
             case Items of
+                {written, _, _} -> State#state{head = Raw};
                 [] -> load_head(drop_head(State#state{size = State#state.size - Count}), Filter);
+                _ when is_tuple(Raw), length(Items) =:= Count ->
+                    State#state{head = Raw};  % a written batch none of whose items was acknowledged: whole
                 _ -> State#state{head = Items, size = State#state.size - Count + length(Items)}
             end
     end;
@@ -246,7 +330,7 @@ park_keys(Keys, Why, #state{dir = Dir, head = Head} = State) when Head =/= none 
     Wanted = maps:from_keys(Keys, true),
     Lines = [[tally_json:encode(#{<<"key">> => K, <<"subject">> => S, <<"reason">> => Why,
                                   <<"payload">> => P}), $\n]
-             || {K, S, P} <- Head, is_map_key(K, Wanted)],
+             || {K, S, P} <- head_items(Head), is_map_key(K, Wanted)],
     case tally_files:append_durably(filename:join(Dir, "parked.jsonl"), Lines) of
         ok -> {ok, remove(Keys, State)};
         {error, _} = Error -> Error
@@ -257,6 +341,8 @@ park_keys(_Keys, _Why, State) ->
 %% Removes the keys' items from the head (the batch file once it is empty).
 remove(_Keys, #state{head = none} = State) ->
     State;
+remove(Keys, #state{head = {written, _, _} = W} = State) ->
+    remove(Keys, State#state{head = items(W)});
 remove(Keys, #state{head = Head} = State) ->
     Left = drop_acked(Head, maps:from_keys(Keys, true)),
     State1 = State#state{head = Left, size = State#state.size - (length(Head) - length(Left))},
@@ -311,6 +397,10 @@ acked_set(Dir, Group) ->
             #{}
     end.
 
+%% Appends the digests of keys of one group to its file, synced.
+remember_group(Dir, Group, Keys) ->
+    remember_each(Dir, [{Group, [digest(K) || K <- Keys]}]).
+
 %% Appends the keys' digests to their groups' files, synced.
 remember(Dir, Keys) ->
     ByGroup = lists:foldl(fun(K, Acc) -> maps:update_with(group(K), fun(L) -> [digest(K) | L] end,
@@ -338,8 +428,14 @@ not_acked(Dir, Items) ->
 %%% Files
 
 read_batch(Dir, File) ->
+    as_items(read_raw(Dir, File)).
+
+read_raw(Dir, File) ->
     {ok, Bin} = file:read_file(filename:join(Dir, File)),
     binary_to_term(Bin, [safe]).
+
+as_items({written, _, _} = W) -> items(W);
+as_items(Items) -> Items.
 
 parse_name(File) ->
     [Seq, Count] = string:split(filename:basename(File, ".batch"), "-"),

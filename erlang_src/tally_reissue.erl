@@ -6,36 +6,51 @@
 %% (`tally_invoice:void_to_json/3`, its fields the key's decoded parts).
 %%
 %% For that the keys a period ever issued are kept in
-%% `data_dir/issued/PERIOD` (an Erlang term, replaced durably once a close
-%% put its items in the outbox). Closing a period again gives the same
-%% voids (the outbox skips those acknowledged before).
+%% `data_dir/issued/PERIOD`: a text file of message ids (`KEY/vVERSION`),
+%% one a line, in the order issued (the version is not part of the key:
+%% the last `/` of an id starts it). It is replaced durably once a close put
+%% its items in the outbox. The first close of a period writes its ids as
+%% the engine wrote them, with no id taken apart. Closing a period again
+%% gives the same voids (the outbox skips those acknowledged before). A file
+%% in the earlier form (an Erlang term of the keys) is read too.
 -module(tally_reissue).
 
 -export([voids/5, key_parts/1]).
 
-%% The voids (outbox items) of `Version` of `Period`, given the outbox
-%% items of all its lines (`{KEY/vVERSION, Subject, Json}`), and `Record`,
+%% The voids (outbox items) of `Version` of `Period`, given the message
+%% ids of all its lines (binaries of `KEY/vVERSION` lines, each line ending
+%% in a newline, as `aggregator_close_written` gives them), and `Record`,
 %% which records the period's keys so far: call it once the lines and the
 %% voids are in the outbox (a crash before it only means the same voids
 %% are worked out again).
--spec voids(file:filename(), binary(), non_neg_integer(), binary(), [tally_outbox:item()]) ->
+-spec voids(file:filename(), binary(), non_neg_integer(), binary(), [binary()]) ->
           {ok, [tally_outbox:item()], fun(() -> ok | {error, term()})} | {error, term()}.
-voids(DataDir, Period, Version, Subject, Items) ->
+voids(DataDir, Period, Version, Subject, IdBlobs) ->
     Path = filename:join([DataDir, "issued", binary_to_list(Period)]),
     case issued(Path) of
-        {ok, Issued} ->
-            Suffix = byte_size(tally_invoice:msg_id(<<>>, Version)),
-            Current = maps:from_keys([binary:part(Id, 0, byte_size(Id) - Suffix) || {Id, _, _} <- Items], true),
+        {ok, none} ->
+            %% Nothing issued before: nothing void, the ids recorded as they are.
+            {ok, [], fun() when IdBlobs =:= [] -> ok;
+                        () -> tally_files:write_durably(Path, IdBlobs)
+                     end};
+        {ok, {Issued, IssuedIds}} ->
+            Ids = [Id || Blob <- IdBlobs, Id <- binary:split(Blob, <<"\n">>, [global, trim_all])],
+            Current = maps:from_list([{key_of(Id), Id} || Id <- Ids]),
             Voids = [{tally_invoice:msg_id(K, Version), Subject, tally_invoice:void_to_json(K, key_parts(K), Version)}
                      || K <- lists:sort(maps:keys(Issued)), not is_map_key(K, Current)],
-            All = maps:merge(Issued, Current),
-            Record = fun() when map_size(All) =:= map_size(Issued) -> ok;
-                        () -> tally_files:write_durably(Path, term_to_binary(All))
+            New = [[Id, $\n] || Id <- Ids, not is_map_key(key_of(Id), Issued)],
+            Record = fun() when New =:= [] -> ok;
+                        () -> tally_files:write_durably(Path, [[[Id, $\n] || Id <- IssuedIds], New])
                      end,
             {ok, Voids, Record};
         {error, Reason} ->
             {error, {issued, Path, Reason}}
     end.
+
+%% A message id's key: what comes before its last `/` (`/vVERSION`).
+key_of(Id) ->
+    {Last, 1} = lists:last(binary:matches(Id, <<"/">>)),
+    binary:part(Id, 0, Last).
 
 %% A key's five parts, percent-decoded (`billing::line_key` encodes them).
 -spec key_parts(binary()) -> [binary()].
@@ -46,9 +61,17 @@ decode(<<"%", H, L, Rest/binary>>, Acc) -> decode(Rest, <<Acc/binary, (binary_to
 decode(<<C, Rest/binary>>, Acc) -> decode(Rest, <<Acc/binary, C>>);
 decode(<<>>, Acc) -> Acc.
 
+%% The keys issued so far (a map, for lookups) and their ids in file
+%% order; none when nothing was.
 issued(Path) ->
     case file:read_file(Path) of
-        {ok, Bin} -> {ok, binary_to_term(Bin, [safe])};
-        {error, enoent} -> {ok, #{}};
+        {ok, <<131, _/binary>> = Bin} ->
+            %% The earlier form: a term of the keys (their versions unknown; any will do).
+            Keys = lists:sort(maps:keys(binary_to_term(Bin, [safe]))),
+            {ok, {maps:from_keys(Keys, true), [tally_invoice:msg_id(K, 0) || K <- Keys]}};
+        {ok, Bin} ->
+            Ids = binary:split(Bin, <<"\n">>, [global, trim_all]),
+            {ok, {maps:from_keys([key_of(Id) || Id <- Ids], true), Ids}};
+        {error, enoent} -> {ok, none};
         {error, _} = Error -> Error
     end.

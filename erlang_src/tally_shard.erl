@@ -9,15 +9,16 @@
 %% dirty scheduler with the NIF).
 %%
 %% Snapshots are written by the engine straight to disk
-%% (`aggregator_save`, atomic), the positions and the length of the late
-%% file inside them, so state and positions are always saved together. A
-%% snapshot is due when the input applied since the last one reaches twice
-%% the input applied before it (at least `snapshot_bytes`, 64 MiB): the
-%% bytes written grow with the log of the input, not with the input;
-%% and every `snapshot_ms` when anything changed, at period close and at
-%% an orderly stop. A snapshot that cannot be read is moved aside
-%% (`.bad`) and the shard starts empty: the collectors read its sources
-%% again from the start, which the other shards skip by position.
+%% (`aggregator_save`), the positions and the length of the late file
+%% inside them, so state and positions are always saved together. A save
+%% writes what changed since the last one (a delta appended to
+%% `shard-N.snapshot.log`; the engine rewrites the base `shard-N.snapshot`
+%% when the files grow to twice the state), so it is due every
+%% `snapshot_bytes` (64 MiB) of input applied, every `snapshot_ms` when
+%% anything changed, at period close and at an orderly stop. A snapshot
+%% that cannot be read is moved aside (`.bad`, its log too) and the shard
+%% starts empty: the collectors read its sources again from the start,
+%% which the other shards skip by position.
 %%
 %% Events for a closed period are appended to `late-N.jsonl` (not dropped).
 %% A restored shard cuts that file back to the length its snapshot
@@ -30,7 +31,12 @@
 
 -type position() :: tally_source_pos:pos().
 -type source_key() :: {Source :: binary(), File :: tally_source_pos:id()}.
--export_type([position/0, source_key/0]).
+%% A shard's close: its lines as the engine wrote them (outbox batches),
+%% each customer's total, the customers with usage but no plan.
+-type closed() :: #{batches := [tally_outbox:written_batch()],
+                    totals := [{customer_total, binary(), binary(), integer(), pos_integer()}],
+                    unbilled := [binary()]}.
+-export_type([position/0, source_key/0, closed/0]).
 
 -record(state, {index :: non_neg_integer(),
                 backend :: tally_engine:backend(),
@@ -41,7 +47,6 @@
                 snapshot_bytes :: pos_integer(),
                 dirty = false :: boolean(),
                 work = 0 :: non_neg_integer(),          % input bytes applied since the last snapshot
-                work_before = 0 :: non_neg_integer(),   % ... and up to it
                 late = 0 :: non_neg_integer()}).
 
 -define(SNAPSHOT_BYTES, 67108864).
@@ -73,11 +78,13 @@ snapshot(Shard) -> gen_server:call(Shard, snapshot, 60000).
 %% Closes a period (`<<"2026-10">>`) in each of the shards 0..Shards-1 at
 %% once (each on its own dirty scheduler with the NIF); each bills the
 %% customers `tally_core::shard::shard_of` gives it, snapshots, and answers
-%% with its lines in the written form (tally_invoice:written/1). The
-%% results come in shard order. No timeout: the work grows with the usage;
+%% with its lines as the engine wrote them (`aggregator_close_written`:
+%% outbox batches of lines in the written form with their message ids,
+%% no line a term) and each customer's total. The results come in shard
+%% order. No timeout: the work grows with the usage;
 %% a shard that dies answers with its exit reason.
 -spec close_period(pos_integer(), binary(), binary(), non_neg_integer()) ->
-          [{ok, tally_invoice:written()} | {error, term()}].
+          [{ok, closed()} | {error, term()}].
 close_period(Shards, Period, Plans, Version) ->
     Requests = [gen_server:send_request(name(I), {close_period, Period, Plans, Version, I, Shards})
                 || I <- lists:seq(0, Shards - 1)],
@@ -127,6 +134,7 @@ restore(#state{backend = B} = State, Config) ->
             logger:error(#{msg => "shard snapshot refused, rebuilding from the sources", shard => State#state.index,
                            path => Path, reason => Reason, moved_to => Aside}),
             ok = file:rename(Path, Aside),
+            _ = file:rename(<<Path/binary, ".log">>, <<Aside/binary, ".log">>),
             fresh(State, Config);
         false ->
             fresh(State, Config)
@@ -180,12 +188,12 @@ handle_call(snapshot, _From, State) ->
     end;
 handle_call({close_period, Period, Plans, Version, Shard, Shards}, _From,
             #state{backend = B, aggregator = A} = State) ->
-    case tally_engine:call(B, aggregator_close_shard, [A, Period, Plans, Version, Shard, Shards]) of
-        {ok, Invoice} ->
+    case tally_engine:call(B, aggregator_close_written, [A, Period, Plans, Version, Shard, Shards]) of
+        {ok, {written_invoice, Batches, Totals, Unbilled}} ->
             case write_snapshot(State) of
                 ok ->
-                    %% Written here: the shards format their lines at once.
-                    {reply, {ok, tally_invoice:written(Invoice)}, State#state{dirty = false}};
+                    {reply, {ok, #{batches => Batches, totals => Totals, unbilled => Unbilled}},
+                     State#state{dirty = false}};
                 {error, Reason} ->
                     %% A full disk: the close fails and says why (closing again is harmless).
                     {reply, {error, {snapshot, State#state.index, Reason}}, State}
@@ -242,15 +250,13 @@ write_snapshot(#state{backend = B, aggregator = A, positions = Positions} = Stat
             Error
     end.
 
-saved(#state{work = Work, work_before = Before} = State) ->
-    State#state{dirty = false, work = 0, work_before = Before + Work}.
+saved(State) ->
+    State#state{dirty = false, work = 0}.
 
-%% Due when the input applied since the last snapshot reaches twice what
-%% was applied up to it (and snapshot_bytes): snapshots at 1, 3, 9, 27...
-%% times snapshot_bytes of input, so the bytes written grow with the log of
-%% the input, not with the input.
-snapshot_if_due(#state{work = Work, work_before = Before, snapshot_bytes = Min} = State)
-  when Work >= Min, Work >= 2 * Before ->
+%% Due every snapshot_bytes of input applied: a save writes what changed
+%% since the last, so saving often costs no more in all than saving seldom
+%% (and keeps the engine's record of what changed small).
+snapshot_if_due(#state{work = Work, snapshot_bytes = Min} = State) when Work >= Min ->
     case write_snapshot(State) of
         ok -> saved(State);
         {error, Reason} ->

@@ -53,3 +53,34 @@ pub type InvoiceLine {
 pub type Invoice {
   Invoice(lines: List(InvoiceLine), unbilled_customers: List(String))
 }
+
+/// A batch of invoice lines ready for the outbox, in the written form:
+/// `ids` holds each line's message id (`KEY/vVERSION`) followed by a
+/// newline, `lines` each line's JSON followed by a newline, in the same
+/// order; `count` lines. The outbox stores it as it is and the publisher
+/// sends it without taking it apart into terms.
+pub type WrittenBatch {
+  WrittenBatch(count: Int, ids: BitArray, lines: BitArray)
+}
+
+/// One customer's invoice lines: how many, and their amounts summed (in
+/// the minor units of `currency`).
+pub type CustomerTotal {
+  CustomerTotal(
+    customer: String,
+    currency: String,
+    amount_minor: Int,
+    lines: Int,
+  )
+}
+
+/// An invoice in the written form: its lines in outbox batches, each
+/// customer's total (in customer order), and the customers with usage but
+/// no plan.
+pub type WrittenInvoice {
+  WrittenInvoice(
+    batches: List(WrittenBatch),
+    totals: List(CustomerTotal),
+    unbilled_customers: List(String),
+  )
+}

@@ -31,6 +31,7 @@ import tally/pure/map
 import tally/pure/plans
 import tally/pure/rgw
 import tally/pure/s3
+import tally/pure/written
 import tally/usage
 
 /// Same as `nif.parse_event_line`.
@@ -426,9 +427,42 @@ pub fn aggregator_close_shard(
   }
 }
 
+/// Same as `nif.aggregator_close_written`: `aggregator_close_shard` with
+/// the lines in their written form, in outbox batches
+/// (`tally/pure/written`).
+pub fn aggregator_close_written(
+  aggregator: PureAggregator,
+  period: String,
+  plans_json: String,
+  version: Int,
+  shard: Int,
+  shards: Int,
+) -> Result(billing.WrittenInvoice, engine.EngineError) {
+  case
+    aggregator_close_shard(
+      aggregator,
+      period,
+      plans_json,
+      version,
+      shard,
+      shards,
+    )
+  {
+    Ok(inv) -> Ok(written.write_invoice(inv))
+    Error(e) -> Error(e)
+  }
+}
+
 const u32_max = 4_294_967_295
 
 /// Same as `nif.aggregator_take_late`.
+/// Same as `nif.aggregator_reset`: a new state with the same configuration.
+pub fn aggregator_reset(
+  aggregator: PureAggregator,
+) -> Result(Nil, engine.EngineError) {
+  agg_update(aggregator.cell, fn(state) { #(agg.new(state.config), Ok(Nil)) })
+}
+
 pub fn aggregator_take_late(
   aggregator: PureAggregator,
 ) -> Result(List(event.UsageEvent), engine.EngineError) {
@@ -610,8 +644,11 @@ pub fn batch_events(
   Ok(batch.events)
 }
 
-/// Same as `nif.aggregator_save`: the same bytes the Rust engine writes,
-/// to a temporary file (mode 0600) renamed over `path` after an fsync.
+/// Same as `nif.aggregator_save`, the same files the Rust engines read:
+/// the whole snapshot (the base, the bytes the Rust engine writes for a
+/// base) to a temporary file (mode 0600) renamed over `path` after an
+/// fsync, then its log (`path.log`) started afresh the same way. This
+/// engine writes a base at every save (the Rust engines append deltas).
 pub fn aggregator_save(
   aggregator: PureAggregator,
   path: String,
@@ -620,20 +657,34 @@ pub fn aggregator_save(
   agg_update(aggregator.cell, fn(state) {
     let b = export.snapshot(state, extra)
     case write_snapshot_file(path, b) {
-      Ok(Nil) -> #(state, Ok(bytes.size(b)))
+      Ok(Nil) -> {
+        let header = export.log_header(b)
+        // A log not started now names the old base: it is ignored on load.
+        case write_snapshot_file(path <> ".log", header) {
+          Ok(Nil) -> #(state, Ok(bytes.size(b) + bytes.size(header)))
+          Error(_) -> #(state, Ok(bytes.size(b)))
+        }
+      }
       Error(reason) -> #(state, Error(engine.SnapshotFailed(path, reason)))
     }
   })
 }
 
-/// Same as `nif.aggregator_load`: reads either engine's snapshot.
+/// Same as `nif.aggregator_load`: reads either engine's snapshot, its
+/// base and the deltas in its log.
 pub fn aggregator_load(
   path: String,
 ) -> Result(usage.Loaded(PureAggregator), engine.EngineError) {
-  case read_snapshot_file(path) {
-    Error(reason) -> Error(engine.SnapshotFailed(path, reason))
-    Ok(b) ->
-      case export.read_snapshot(b) {
+  let log = case read_snapshot_file(path <> ".log") {
+    Ok(l) -> Ok(Ok(l))
+    Error("enoent") -> Ok(Error(Nil))
+    Error(reason) -> Error(reason)
+  }
+  case read_snapshot_file(path), log {
+    Error(reason), _ -> Error(engine.SnapshotFailed(path, reason))
+    _, Error(reason) -> Error(engine.SnapshotFailed(path <> ".log", reason))
+    Ok(b), Ok(l) ->
+      case export.read_snapshot_log(b, l) {
         Error(reason) -> Error(engine.AggregateFailed(reason))
         Ok(#(state, extra)) ->
           Ok(usage.Loaded(PureAggregator(agg_cell_new(state)), extra))

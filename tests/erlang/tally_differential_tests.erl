@@ -121,11 +121,41 @@ answers(Call, Format, Options, Input, Cuts, Plans, Config, Damage) ->
                   Error -> Error
               end || I <- [0, 1, 2]],
     ok = shards_make_the_whole(Invoice, Shards),
-    [{parse_chunk, Whole}, {shards, Shards}, {streamed, Streamed}, {fed, Fed}, {windows, Windows}, {export, Export},
+    %% The same shards in the written form: their lines' bytes are those of
+    %% the invoice lines each shard bills (checked against the Erlang twin).
+    Written = [case Call(aggregator_restore, [Bytes]) of
+                   {ok, S} -> Call(aggregator_close_written, [S, <<"2026-10">>, Plans, 1, I, 3]);
+                   Error -> Error
+               end || I <- [0, 1, 2]],
+    ok = written_as_billed(Shards, Written),
+    [{parse_chunk, Whole}, {shards, Shards}, {written, Written}, {streamed, Streamed}, {fed, Fed}, {windows, Windows}, {export, Export},
      {invoice, Invoice}, {late, Late}, {closed_export, Call(aggregator_export, [A])},
      {take_late, Call(aggregator_take_late, [A])},
      {restored, reexport(Call, Bytes)},
      {damaged, [reexport(Call, damage_export(D, Bytes)) || D <- Damage]}].
+
+%% Each shard's written invoice holds its invoice's lines, ids and written
+%% form in order (`tally_invoice`, the Erlang twin of written.rs), and each
+%% customer's total; an error is the same error.
+written_as_billed(Shards, Written) ->
+    lists:foreach(
+      fun({{ok, {invoice, Lines, Unbilled}}, {ok, {written_invoice, Batches, Totals, Unbilled2}}}) ->
+              Ids = << <<(tally_invoice:msg_id(L))/binary, "\n">> || L <- Lines >>,
+              Text = << <<(tally_invoice:to_json(L))/binary, "\n">> || L <- Lines >>,
+              ?assertEqual(Ids, << <<I/binary>> || {written_batch, _, I, _} <- Batches >>),
+              ?assertEqual(Text, << <<T/binary>> || {written_batch, _, _, T} <- Batches >>),
+              ?assertEqual(length(Lines), lists:sum([N || {written_batch, N, _, _} <- Batches])),
+              ?assert(lists:all(fun({written_batch, N, _, _}) -> N > 0 andalso N =< 5000 end, Batches)),
+              ?assertEqual(Unbilled, Unbilled2),
+              #{customers := Want} = tally_invoice:written({invoice, Lines, Unbilled}),
+              ?assertEqual(Want, maps:from_list([{C, #{currency => Cur, amount_minor => A, lines => N}}
+                                                 || {customer_total, C, Cur, A, N} <- Totals])),
+              ?assertEqual(length(Totals), map_size(Want));
+         ({Same, Same}) ->
+              ok;
+         ({Shard, Other}) ->
+              erlang:error({written_differs_from_shard, Shard, Other})
+      end, lists:zip(Shards, Written)).
 
 shards_make_the_whole({ok, {invoice, Lines, Unbilled}}, Shards) ->
     Parts = [P || {ok, P} <- Shards],
@@ -170,14 +200,55 @@ ingest_answers(Name, Call, Format, Options, Shards, Input, Config) ->
             Damaged = [<<H/binary, (X bxor 16), T/binary>>, binary:part(File, 0, byte_size(File) div 2),
                        <<Reversioned/binary, (tally_xxh3:hash64(Reversioned)):64/little>>],
             Refusals = [begin ok = file:write_file(Path, D), Call(aggregator_load, [Path]) end || D <- Damaged],
+            %% Saved again after more events (a delta on the Rust engines, a
+            %% new base on the Gleam one), then after a crash cut the last
+            %% save short: every engine loads the same state and positions.
+            Again = saved_again(Call, Path, Config, Events),
             ok = file:delete(Path),
             [{refused_snapshots, Refusals},
              {ingested, {ok, {ingested, length(Batches), Rejects, Stats}}}, {batch_events, Events},
              {applied, Applied}, {shard_exports, Exports}, {saved, Saved}, {snapshot_file, File},
-             {loaded, Loaded}];
+             {loaded, Loaded}, {saved_again, Again}];
         Refused ->
             [{ingested, Refused}]
     end.
+
+%% A shard saved, given the events of every batch in two parts and saved
+%% after each (a delta on the Rust engines, a new base on the Gleam one),
+%% then loaded. And the same saves written by the NIF, their log cut short
+%% (a torn last delta, half the log, the header alone), loaded by this
+%% engine: every engine reads the deltas the same.
+saved_again(Call, Path, Config, Events) ->
+    All = lists:append([E || {ok, E} <- Events]),
+    Parts = lists:zip(tuple_to_list(lists:split(length(All) div 2, All)), [<<"half">>, <<"all">>]),
+    Save = fun(C, P) ->
+                   {ok, Fresh} = C(aggregator_new, [Config]),
+                   {ok, _} = C(aggregator_save, [Fresh, P, <<"first">>]),
+                   {ok, {loaded, Shard, <<"first">>}} = C(aggregator_load, [P]),
+                   [begin
+                        {ok, _} = C(aggregator_add_events, [Shard, Part]),
+                        {ok, _} = C(aggregator_save, [Shard, P, Tag]),
+                        C(aggregator_export, [Shard])
+                    end || {Part, Tag} <- Parts]
+           end,
+    Load = fun(P) ->
+                   case Call(aggregator_load, [P]) of
+                       {ok, {loaded, L, Extra}} -> {loaded, Call(aggregator_export, [L]), Extra};
+                       Refused -> Refused
+                   end
+           end,
+    Steps = Save(Call, Path),
+    Loaded = Load(Path),
+    NifPath = <<Path/binary, "-nif">>,
+    _ = Save(fun(Op, Args) -> apply(tally_nif, Op, Args) end, NifPath),
+    Log = <<NifPath/binary, ".log">>,
+    {ok, LogBytes} = file:read_file(Log),
+    Torn = [begin
+                ok = file:write_file(Log, binary:part(LogBytes, 0, Cut)),
+                Load(NifPath)
+            end || Cut <- [byte_size(LogBytes) - 3, byte_size(LogBytes) div 2, 20, byte_size(LogBytes)]],
+    _ = [file:delete(F) || F <- [NifPath, Log, <<Path/binary, ".log">>]],
+    [{steps, Steps}, {loaded, Loaded}, {torn, Torn}].
 
 %% An export read back and written again (the same bytes, if it was one),
 %% or the reason it was refused.

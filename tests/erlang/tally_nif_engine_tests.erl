@@ -221,7 +221,11 @@ save_and_load_raw_terms_test() ->
     Extra = term_to_binary(#{<<"source">> => {12345, 678}}),
     {ok, Written} = tally_nif:aggregator_save(Agg, Path, Extra),
     {ok, File} = file:read_file(Path),
-    ?assertEqual(byte_size(File), Written),
+    %% A first save writes the base whole, and starts its log: a header
+    %% naming the base by its checksum.
+    {ok, Log} = file:read_file(<<Path/binary, ".log">>),
+    ?assertEqual(byte_size(File) + byte_size(Log), Written),
+    ?assertEqual(<<"TALLYSL", 0, 1:32/little, (binary:part(File, byte_size(File) - 8, 8))/binary>>, Log),
     %% magic, version, the extra, the export (its checksum inside), the file's checksum.
     ExtraSize = byte_size(Extra),
     ?assertMatch(<<"TALLYSN", 0, 1:32/little, ExtraSize:64/little, Extra:ExtraSize/binary, Export:(byte_size(Export))/binary, _:64>>,
@@ -233,10 +237,27 @@ save_and_load_raw_terms_test() ->
     {ok, {loaded, Copy, Extra}} = tally_nif:aggregator_load(Path),
     ?assert(is_reference(Copy)),
     ?assertEqual({ok, Export}, tally_nif:aggregator_export(Copy)),
-    %% Saving again replaces the file whole, leaving no temporary file.
-    {ok, _} = tally_nif:aggregator_save(Copy, Path, <<>>),
-    ?assertMatch({ok, {loaded, _, <<>>}}, tally_nif:aggregator_load(Path)),
-    ?assertEqual({ok, ["shard-0.snap"]}, file:list_dir(Dir)),
+    %% Saving the loaded aggregator again appends a delta of what changed
+    %% (one window, its counters, the extra) to the log; the base stays.
+    {ok, _} = tally_nif:aggregator_add_events(Copy, [{usage_event, <<"e2">>, <<"s">>, <<"acme">>, <<"r2">>, <<"requests">>, 4, ?OCT1}]),
+    {ok, Delta} = tally_nif:aggregator_save(Copy, Path, <<>>),
+    {ok, Log2} = file:read_file(<<Path/binary, ".log">>),
+    ?assertEqual({ok, File}, file:read_file(Path)),
+    ?assertEqual(byte_size(Log) + Delta, byte_size(Log2)),
+    ?assert(Delta < byte_size(File)),
+    {ok, Export2} = tally_nif:aggregator_export(Copy),
+    {ok, {loaded, Copy2, <<>>}} = tally_nif:aggregator_load(Path),
+    ?assertEqual({ok, Export2}, tally_nif:aggregator_export(Copy2)),
+    %% An aggregator not saved there before writes a new base; no temporary file is left.
+    {ok, Fresh} = tally_nif:aggregator_restore(Export),
+    {ok, _} = tally_nif:aggregator_save(Fresh, Path, <<"again">>),
+    {ok, {loaded, Copy3, <<"again">>}} = tally_nif:aggregator_load(Path),
+    ?assertEqual({ok, Export}, tally_nif:aggregator_export(Copy3)),
+    {ok, File3} = file:read_file(Path),
+    ?assertEqual({ok, <<"TALLYSL", 0, 1:32/little, (binary:part(File3, byte_size(File3) - 8, 8))/binary>>},
+                 file:read_file(<<Path/binary, ".log">>)),
+    {ok, Names} = file:list_dir(Dir),
+    ?assertEqual(["shard-0.snap", "shard-0.snap.log"], lists:sort(Names)),
     %% Errors: missing files and directories, damage.
     Missing = list_to_binary(filename:join(Dir, "none.snap")),
     ?assertEqual({error, {snapshot_failed, Missing, <<"enoent">>}}, tally_nif:aggregator_load(Missing)),

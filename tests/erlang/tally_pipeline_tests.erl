@@ -155,16 +155,17 @@ full_disk_close() ->
     try
         ok = tally_pipeline:sync(),
         Closer = whereis(tally_closer),
-        %% The outbox's first batch (17 lines) cannot be written.
+        %% The outbox's first batch (a shard's lines, up to 17) cannot be written.
         %% (A failed write removes its temporary file: the link is made again each time.)
         Full = fun(Path) -> _ = file:delete(Path), ok = file:make_symlink("/dev/full", Path) end,
-        OutboxTmp = filename:join([Data, "outbox", "0000000000000000-17.batch.tmp"]),
-        Full(OutboxTmp),
+        OutboxTmps = [filename:join([Data, "outbox", "0000000000000000-" ++ integer_to_list(N) ++ ".batch.tmp"])
+                      || N <- lists:seq(1, 17)],
+        lists:foreach(Full, OutboxTmps),
         ?assertEqual({error, {outbox, enospc}}, tally_pipeline:close_period(?PERIOD)),
-        Full(OutboxTmp),
+        lists:foreach(Full, OutboxTmps),
         {error, {pipeline_failed, Text}} = tally_pipeline:close_period_for_gleam(?PERIOD),
         ?assertNotEqual(nomatch, binary:match(Text, <<"enospc">>)),
-        _ = file:delete(OutboxTmp),
+        lists:foreach(fun file:delete/1, OutboxTmps),
         %% The lines are in the outbox, but the record of the closed period cannot be written.
         ClosedTmp = filename:join(Data, "closed.term.tmp"),
         Full(ClosedTmp),

@@ -231,7 +231,47 @@ fn handle(state: State, message: Message) -> actor.Next(State, Message) {
 
 // One batch per message: calls (stats) are answered between batches.
 fn drain(state: State) -> State {
-  case peek(state.outbox, state.batch) {
+  case peek_batch(state.outbox, state.batch), state.sink {
+    Items([]), _ -> state
+    Items(entries), _ -> publish_items(state, entries)
+    // A batch the engine wrote goes to the file whole: no line of it
+    // becomes a term.
+    Whole(written), File(file) -> {
+      let #(file, result) =
+        sink_file.publish_written(file, written, fn() {
+          items(outbox_items(written), [])
+        })
+      let state = State(..state, sink: File(file))
+      case result {
+        Ok(Nil) ->
+          case done(outbox_ack_batch(state.outbox, written.batch.ids)) {
+            Ok(Nil) -> {
+              process.send(state.self, Drain)
+              State(
+                ..state,
+                backoff: backoff_min,
+                published: state.published + written.batch.count,
+              )
+            }
+            Error(why) ->
+              retry(
+                State(..state, failures: state.failures + 1),
+                "outbox ack: " <> why,
+              )
+          }
+        Error(why) -> retry(State(..state, failures: state.failures + 1), why)
+      }
+    }
+    // The bus takes items: the outbox takes the batch apart.
+    Whole(_), Bus(_) -> publish_items(state, peek(state.outbox, state.batch))
+  }
+}
+
+fn publish_items(
+  state: State,
+  entries: List(#(String, String, BitArray)),
+) -> State {
+  case entries {
     [] -> state
     entries -> {
       let #(sink, outcome) = publish(state.sink, items(entries, []))
@@ -402,6 +442,21 @@ fn done(reply: dynamic.Dynamic) -> Result(Nil, String) {
 fn printed(term: dynamic.Dynamic) -> String {
   characters_to_binary(io_lib_format("~0p", [term]))
 }
+
+// The outbox's head: items, or a batch the engine wrote.
+type Head {
+  Items(List(#(String, String, BitArray)))
+  Whole(sink.Written)
+}
+
+@external(erlang, "tally_publisher_ffi", "peek_batch")
+fn peek_batch(outbox: Outbox, most: Int) -> Head
+
+@external(erlang, "tally_outbox", "ack_batch")
+fn outbox_ack_batch(outbox: Outbox, ids: BitArray) -> dynamic.Dynamic
+
+@external(erlang, "tally_outbox", "items")
+fn outbox_items(written: sink.Written) -> List(#(String, String, BitArray))
 
 @external(erlang, "tally_outbox", "peek")
 fn peek(outbox: Outbox, most: Int) -> List(#(String, String, BitArray))

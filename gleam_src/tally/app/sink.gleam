@@ -10,6 +10,18 @@ pub type Item {
   Item(key: String, subject: String, payload: BitArray)
 }
 
+/// A batch as the engine wrote it (an outbox entry kept whole): its bus
+/// subject and its lines as they go into a file.
+pub type Written {
+  Written(subject: String, batch: WrittenBatch)
+}
+
+/// `count` lines: `ids`, their message ids, one a line; `lines`, the JSON
+/// Lines themselves.
+pub type WrittenBatch {
+  WrittenBatch(count: Int, ids: BitArray, lines: BitArray)
+}
+
 /// An item the sink refuses for good: `size` bytes over the bus's `max`.
 pub type Refused {
   Refused(key: String, size: Int, max: Int)

@@ -15,9 +15,16 @@ import tally/pure/bytes
 import tally/pure/json
 import tally/pure/map
 
-/// An open file sink: its path and every key already in it.
+/// An open file sink: its path and every key known to be in it; the ids of
+/// the written batches appended since (each as the engine wrote them,
+/// taken apart into `seen` only when an item or a batch may repeat one).
 pub opaque type FileSink {
-  FileSink(path: String, seen: map.Map(String, Bool))
+  FileSink(
+    path: String,
+    seen: map.Map(String, Bool),
+    written: List(BitArray),
+    written_set: map.Map(BitArray, Bool),
+  )
 }
 
 /// Opens the sink at `path` (its directory made when missing), reading the
@@ -27,8 +34,8 @@ pub fn open(path: String) -> Result(FileSink, String) {
     Error(why) -> Error(path <> ": " <> why)
     Ok(Nil) ->
       case read_file(path) {
-        Ok(contents) -> Ok(FileSink(path, seen_keys(contents)))
-        Error("enoent") -> Ok(FileSink(path, map.new()))
+        Ok(contents) -> Ok(FileSink(path, seen_keys(contents), [], map.new()))
+        Error("enoent") -> Ok(FileSink(path, map.new(), [], map.new()))
         Error(why) -> Error(path <> ": " <> why)
       }
   }
@@ -45,10 +52,82 @@ pub fn publish(
   sink: FileSink,
   items: List(sink.Item),
 ) -> #(FileSink, sink.Outcome) {
+  let sink = with_written_seen(sink)
   let #(lines, seen, keys) = new_lines(items, sink.seen, [], [])
   case files.append_durably(sink.path, concat(lines)) {
     Ok(Nil) -> #(FileSink(..sink, seen: seen), sink.Published(keys))
     Error(why) -> #(sink, sink.Failed([], sink.path <> ": " <> why))
+  }
+}
+
+/// A batch as the engine wrote it: its lines appended as they are, with
+/// one write and one fsync, when none of its keys can be in the file
+/// already (nothing read at start or published item by item, and not the
+/// same batch again: the outbox stores a batch whole only when none of its
+/// keys waits or was acknowledged, so two whole batches never share a
+/// key); else item by item (`items` takes it apart). All acknowledged, or
+/// none: `Ok(Nil)` or why not.
+pub fn publish_written(
+  sink: FileSink,
+  written: sink.Written,
+  items: fn() -> List(sink.Item),
+) -> #(FileSink, Result(Nil, String)) {
+  let ids = written.batch.ids
+  case map.get(sink.written_set, ids), map.size(sink.seen) {
+    // The same batch again (its acknowledgement was lost).
+    Ok(_), _ -> #(sink, Ok(Nil))
+    Error(Nil), 0 ->
+      case files.append_durably(sink.path, written.batch.lines) {
+        Ok(Nil) -> #(
+          FileSink(
+            ..sink,
+            written: [ids, ..sink.written],
+            written_set: map.put(sink.written_set, ids, True),
+          ),
+          Ok(Nil),
+        )
+        Error(why) -> #(sink, Error(sink.path <> ": " <> why))
+      }
+    Error(Nil), _ ->
+      case publish(sink, items()) {
+        #(sink, sink.Published(_)) -> #(sink, Ok(Nil))
+        #(sink, sink.Failed(_, reason)) -> #(sink, Error(reason))
+        #(sink, sink.TooLarge(_, _)) -> #(sink, Error("too large"))
+      }
+  }
+}
+
+// The keys of the written batches moved into `seen`.
+fn with_written_seen(sink: FileSink) -> FileSink {
+  case sink.written {
+    [] -> sink
+    written ->
+      FileSink(
+        ..sink,
+        seen: add_ids(written, sink.seen),
+        written: [],
+        written_set: map.new(),
+      )
+  }
+}
+
+fn add_ids(
+  written: List(BitArray),
+  seen: map.Map(String, Bool),
+) -> map.Map(String, Bool) {
+  case written {
+    [] -> seen
+    [ids, ..rest] -> add_ids(rest, put_keys(split(ids, <<"\n":utf8>>), seen))
+  }
+}
+
+fn put_keys(
+  keys: List(BitArray),
+  seen: map.Map(String, Bool),
+) -> map.Map(String, Bool) {
+  case keys {
+    [] -> seen
+    [key, ..rest] -> put_keys(rest, map.put(seen, bytes.to_text(key), True))
   }
 }
 

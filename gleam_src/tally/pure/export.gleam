@@ -9,6 +9,12 @@
 //// (a damaged export is refused, never read into other numbers). A shard's
 //// snapshot (`snapshot`, `read_snapshot`) wraps an export with the shard's
 //// own bytes, under a checksum of its own (native/core/src/snapshot.rs).
+////
+//// A snapshot may have a log beside it: deltas the Rust engines appended
+//// since the base (native/core/src/aggregate/delta.rs). `read_snapshot_log`
+//// reads the base and then each whole delta, as `snapshot::load_from`
+//// does. This engine writes a whole base at every save (`snapshot`) and
+//// starts its log afresh (`log_header`).
 
 import tally/engine
 import tally/event
@@ -25,6 +31,10 @@ const format_version = 2
 const snapshot_magic = <<"TALLYSN":utf8, 0>>
 
 const snapshot_version = 1
+
+const log_magic = <<"TALLYSL":utf8, 0>>
+
+const log_version = 1
 
 // Writing ------------------------------------------------------------------
 
@@ -79,6 +89,199 @@ pub fn read_snapshot(
     restore(bytes.slice(covered, export_at, bytes.size(covered) - export_at)),
   )
   Ok(#(state, bytes.slice(covered, 20, extra_len)))
+}
+
+/// The header of the log of base `base` (a `snapshot`): a log holding only
+/// this names the base and adds nothing to it.
+pub fn log_header(base: BitArray) -> BitArray {
+  concat([log_magic, word(log_version, 4), word(base_sum(base), 8)])
+}
+
+fn base_sum(base: BitArray) -> Int {
+  case read_le(base, bytes.size(base) - 8, 8, False) {
+    Ok(sum) -> sum
+    Error(Nil) -> -1
+  }
+}
+
+/// Reads a snapshot's base and its log (when there is one): the state
+/// after the last whole delta, and that delta's extra (or the base's). The
+/// log ends at the first delta that is cut off or fails its checksum (a
+/// crash's torn write); a log naming another base is stale and ignored; a
+/// damaged log header is refused.
+pub fn read_snapshot_log(
+  base: BitArray,
+  log: Result(BitArray, Nil),
+) -> Result(#(agg.State, BitArray), engine.AggregateError) {
+  use #(state, extra) <- chain.then(read_snapshot(base))
+  case log {
+    Error(Nil) -> Ok(#(state, extra))
+    Ok(l) -> {
+      use <- chain.guard(
+        bytes.size(l) < 20
+          || bytes.slice(l, 0, 8) != log_magic
+          || read_le(l, 8, 4, False) != Ok(log_version),
+        engine.BadExport("snapshot log damaged"),
+      )
+      case read_le(l, 12, 8, False) == Ok(base_sum(base)) {
+        False -> Ok(#(state, extra))
+        True -> {
+          let series = map.keys(state.series)
+          let keys = number_keys(series, 0, map.new())
+          read_frames(l, 20, state, keys, bytes.length(series), extra)
+        }
+      }
+    }
+  }
+}
+
+fn number_keys(
+  series: List(agg.SeriesKey),
+  n: Int,
+  keys: map.Map(Int, agg.SeriesKey),
+) -> map.Map(Int, agg.SeriesKey) {
+  case series {
+    [] -> keys
+    [key, ..rest] -> number_keys(rest, n + 1, map.put(keys, n, key))
+  }
+}
+
+fn read_frames(
+  l: BitArray,
+  at: Int,
+  state: agg.State,
+  keys: map.Map(Int, agg.SeriesKey),
+  next: Int,
+  extra: BitArray,
+) -> Result(#(agg.State, BitArray), engine.AggregateError) {
+  let left = bytes.size(l) - at
+  let len = case left < 16 {
+    True -> -1
+    False ->
+      case read_le(l, at, 8, False) {
+        Ok(n) -> n
+        Error(Nil) -> -1
+      }
+  }
+  let whole = len >= 0 && len <= left - 16
+  let sum_ok =
+    whole
+    && read_le(l, at + 8 + len, 8, False)
+    == Ok(hash64(bytes.slice(l, at, 8 + len)))
+  case sum_ok {
+    False -> Ok(#(state, extra))
+    True -> {
+      use #(#(state, keys, next), extra) <- chain.then(apply_delta(
+        bytes.slice(l, at + 8, len),
+        state,
+        keys,
+        next,
+      ))
+      read_frames(l, at + 16 + len, state, keys, next, extra)
+    }
+  }
+}
+
+// One delta's body over `state` (see delta.rs for the layout): the values
+// it holds replace those held.
+fn apply_delta(
+  body: BitArray,
+  state: agg.State,
+  keys: map.Map(Int, agg.SeriesKey),
+  next: Int,
+) -> Result(
+  #(#(agg.State, map.Map(Int, agg.SeriesKey), Int), BitArray),
+  engine.AggregateError,
+) {
+  let r = Reader(body, 0)
+  use #(n, r) <- chain.then(u64(r))
+  use #(extra, r) <- chain.then(take(r, n))
+  use #(applied, r) <- chain.then(u64(r))
+  use #(duplicates, r) <- chain.then(u64(r))
+  use #(late_count, r) <- chain.then(u64(r))
+  use #(k, r) <- chain.then(count(r, 8))
+  use #(closed, r) <- chain.then(times(r, k, i64, []))
+  use #(k, r) <- chain.then(count(r, 36))
+  use #(late, r) <- chain.then(times(r, k, read_event, []))
+  use #(k, r) <- chain.then(count(r, 12))
+  use #(#(state, keys), r) <- chain.then(read_series(
+    r,
+    next + k,
+    state,
+    keys,
+    next,
+  ))
+  use #(k, r) <- chain.then(count(r, 61))
+  use #(state, r) <- chain.then(read_windows(r, k, keys, state, True))
+  use #(k, r) <- chain.then(count(r, 16))
+  use #(state, r) <- chain.then(read_groups(r, k, keys, state, True))
+  use #(k, r) <- chain.then(count(r, 16))
+  use #(state, r) <- chain.then(read_groups(r, k, keys, state, False))
+  use #(k, r) <- chain.then(count(r, 12))
+  use #(state, r) <- chain.then(read_seen(r, k, state))
+  use <- chain.guard(
+    r.pos != bytes.size(body),
+    engine.BadExport("trailing bytes"),
+  )
+  let state =
+    agg.State(
+      ..state,
+      applied: applied,
+      duplicates: duplicates,
+      late_count: late_count,
+      closed: put_keys(closed, map.new()),
+      seen: drop_keys(closed, state.seen),
+      late: bytes.reverse(late),
+    )
+  // the series numbered so far: the base's and every delta's
+  Ok(#(#(state, keys, map.size(keys)), extra))
+}
+
+fn drop_keys(keys: List(k), from: map.Map(k, v)) -> map.Map(k, v) {
+  case keys {
+    [] -> from
+    [k, ..rest] -> drop_keys(rest, map.delete(from, k))
+  }
+}
+
+// A delta's groups of rate intervals (`rate`) or gauge samples: each
+// value replaces the one held.
+fn read_groups(
+  r: Reader,
+  n: Int,
+  keys: map.Map(Int, agg.SeriesKey),
+  state: agg.State,
+  rate: Bool,
+) -> Read(agg.State) {
+  case n {
+    0 -> Ok(#(state, r))
+    _ -> {
+      use #(#(c, res, m), r) <- chain.then(series_at(r, keys))
+      use #(period, r) <- chain.then(i64(r))
+      let key = #(c, res, m, period)
+      let held = case map.get(state.periods, key) {
+        Ok(ps) -> ps
+        Error(Nil) -> agg.PeriodSeries(map.new(), map.new())
+      }
+      use #(ps, r) <- chain.then(case rate {
+        True -> {
+          use #(k, r) <- chain.then(count(r, 20))
+          use #(pairs, r) <- chain.then(times(r, k, rate_pair, []))
+          Ok(#(agg.PeriodSeries(..held, rate: map.put_all(pairs, held.rate)), r))
+        }
+        False -> {
+          use #(k, r) <- chain.then(count(r, 16))
+          use #(pairs, r) <- chain.then(times(r, k, sample_pair, []))
+          Ok(#(
+            agg.PeriodSeries(..held, samples: map.put_all(pairs, held.samples)),
+            r,
+          ))
+        }
+      })
+      let periods = map.put(state.periods, key, ps)
+      read_groups(r, n - 1, keys, agg.State(..state, periods: periods), rate)
+    }
+  }
 }
 
 // The bytes before the checksum trailer, if the trailer matches them.
@@ -444,7 +647,7 @@ pub fn restore(b: BitArray) -> Result(agg.State, engine.AggregateError) {
   use #(n, r) <- chain.then(count(r, 12))
   use #(#(state, keys), r) <- chain.then(read_series(r, n, state, map.new(), 0))
   use #(windows, r) <- chain.then(count(r, 61))
-  use #(state, r) <- chain.then(read_windows(r, windows, keys, state))
+  use #(state, r) <- chain.then(read_windows(r, windows, keys, state, False))
   use #(periods, r) <- chain.then(count(r, 20))
   use #(state, r) <- chain.then(read_periods(r, periods, keys, state))
   use #(seen, r) <- chain.then(count(r, 12))
@@ -508,11 +711,13 @@ fn series_at(
   }
 }
 
+// `replace`: a window held is replaced (a delta), else refused (an export).
 fn read_windows(
   r: Reader,
   n: Int,
   keys: map.Map(Int, agg.SeriesKey),
   state: agg.State,
+  replace: Bool,
 ) -> Read(agg.State) {
   case n {
     0 -> Ok(#(state, r))
@@ -535,9 +740,9 @@ fn read_windows(
         _ -> Ok(#(Error(Nil), r))
       })
       let key = #(c, res, m, start)
-      case map.get(state.windows, key) {
-        Ok(_) -> bad("duplicate window")
-        Error(Nil) -> {
+      case map.get(state.windows, key), replace {
+        Ok(_), False -> bad("duplicate window")
+        _, _ -> {
           let st =
             agg.Stats(sum, events, min, max, latest_time, latest_value, uniques)
           read_windows(
@@ -545,6 +750,7 @@ fn read_windows(
             n - 1,
             keys,
             agg.State(..state, windows: map.put(state.windows, key, st)),
+            replace,
           )
         }
       }

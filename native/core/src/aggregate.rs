@@ -31,6 +31,8 @@ use crate::reject::Reject;
 use crate::series::SeriesTable;
 use crate::time::{civil_from_days, days_from_civil};
 
+pub(crate) mod delta;
+
 /// Length of a rate sample: five minutes.
 pub const RATE_INTERVAL_MS: i64 = 300_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -38,6 +40,7 @@ const DAY_MS: i64 = 86_400_000;
 
 /// The width of aggregation windows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam, tally_interop::FromGleam))]
 pub enum Window {
     Hour,
     Day,
@@ -110,6 +113,11 @@ pub fn parse_period(label: &str) -> Option<i64> {
 
 /// How an aggregator aggregates.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "gleam",
+    derive(tally_interop::IntoGleam, tally_interop::FromGleam),
+    gleam(expected = "AggregatorConfig")
+)]
 pub struct AggregatorConfig {
     pub window: Window,
     /// Ignore a (source, id) already counted in the period.
@@ -215,11 +223,15 @@ impl WindowStats {
     }
 }
 
-/// The windows of all series: stats in a slab, found through a map. (The
-/// window each series last counted in is remembered in its series record,
-/// since events of a series mostly arrive in time order.)
+/// The windows of all series: stats in a slab, found through a hash
+/// table of slots. (The window each series last counted in is remembered
+/// in its series record, since events of a series mostly arrive in time
+/// order.) The table holds only each window's slot (4 bytes), its key
+/// being in `keys`: a map from key to slot held the key twice and took 24
+/// bytes a window, the biggest part of a window's memory after its stats.
 struct WindowTable {
-    slots: HashMap<(u32, i64), u32, FixedState>,
+    slots: hashbrown::HashTable<u32>,
+    hasher: FixedState,
     stats: Vec<WindowStats>,
     keys: Vec<(u32, i64)>,
 }
@@ -227,23 +239,36 @@ struct WindowTable {
 impl WindowTable {
     fn new() -> Self {
         WindowTable {
-            slots: HashMap::with_hasher(FixedState::with_seed(1)),
+            slots: hashbrown::HashTable::new(),
+            hasher: FixedState::with_seed(1),
             stats: Vec::new(),
             keys: Vec::new(),
         }
     }
 
     #[inline]
+    fn hash(&self, key: (u32, i64)) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, key)
+    }
+
+    #[inline]
     fn slot(&self, key: (u32, i64)) -> Option<u32> {
-        self.slots.get(&key).copied()
+        let keys = &self.keys;
+        self.slots
+            .find(self.hash(key), |&slot| keys[slot as usize] == key)
+            .copied()
     }
 
     /// Adds a window not held yet; returns its slot.
     fn push(&mut self, key: (u32, i64), stats: WindowStats) -> u32 {
         let slot = self.stats.len() as u32;
+        let hash = self.hash(key);
         self.stats.push(stats);
         self.keys.push(key);
-        self.slots.insert(key, slot);
+        let (keys, hasher) = (&self.keys, &self.hasher);
+        self.slots.insert_unique(hash, slot, |&s| {
+            std::hash::BuildHasher::hash_one(hasher, keys[s as usize])
+        });
         slot
     }
 
@@ -320,16 +345,25 @@ struct PeriodSeries {
 /// each series remembers the slot of its last period (see `SeriesRec`), so
 /// most events need no map lookup, and the lookahead can prefetch it.
 struct PeriodTable {
-    slots: HashMap<(u32, i64), u32, FixedState>,
+    /// Each entry's slot, found by its key (kept in `entries` only, as for windows).
+    slots: hashbrown::HashTable<u32>,
+    hasher: FixedState,
     /// Each slot's key beside its data: checking a remembered slot is one load.
     entries: Vec<((u32, i64), PeriodSeries)>,
+    /// Rate intervals and gauge samples held, over all entries (for the
+    /// size a snapshot of them takes).
+    intervals: u64,
+    samples: u64,
 }
 
 impl PeriodTable {
     fn new() -> Self {
         PeriodTable {
-            slots: HashMap::with_hasher(FixedState::with_seed(2)),
+            slots: hashbrown::HashTable::new(),
+            hasher: FixedState::with_seed(2),
             entries: Vec::new(),
+            intervals: 0,
+            samples: 0,
         }
     }
 
@@ -339,12 +373,18 @@ impl PeriodTable {
         if self.entries.get(hint as usize).is_some_and(|(k, _)| *k == key) {
             return hint;
         }
-        let next = self.entries.len() as u32;
-        let slot = *self.slots.entry(key).or_insert(next);
-        if slot == next {
-            self.entries.push((key, PeriodSeries::default()));
+        let hash = std::hash::BuildHasher::hash_one(&self.hasher, key);
+        let entries = &self.entries;
+        if let Some(&slot) = self.slots.find(hash, |&s| entries[s as usize].0 == key) {
+            return slot;
         }
-        slot
+        let next = self.entries.len() as u32;
+        self.entries.push((key, PeriodSeries::default()));
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        self.slots.insert_unique(hash, next, |&s| {
+            std::hash::BuildHasher::hash_one(hasher, entries[s as usize].0)
+        });
+        next
     }
 
     fn entry(&mut self, key: (u32, i64)) -> &mut PeriodSeries {
@@ -354,7 +394,30 @@ impl PeriodTable {
 
     /// Sets `key`'s data (replacing what it had).
     fn insert(&mut self, key: (u32, i64), data: PeriodSeries) {
-        *self.entry(key) = data;
+        self.intervals += data.rate.len() as u64;
+        self.samples += data.samples.len() as u64;
+        let old = std::mem::replace(self.entry(key), data);
+        self.intervals -= old.rate.len() as u64;
+        self.samples -= old.samples.len() as u64;
+    }
+
+    /// Sets one rate interval's bytes (`rate`) or one sample's level.
+    fn set_rate(&mut self, key: (u32, i64), interval: u32, bytes: u128) {
+        if self.entry(key).rate.insert(interval, bytes).is_none() {
+            self.intervals += 1;
+        }
+    }
+
+    fn set_sample(&mut self, key: (u32, i64), time_ms: i64, level: u64) {
+        if self.entry(key).samples.insert(time_ms, level).is_none() {
+            self.samples += 1;
+        }
+    }
+
+    /// Counts the intervals and samples held again (after a merge added to entries directly).
+    fn recount(&mut self) {
+        self.intervals = self.entries.iter().map(|(_, p)| p.rate.len() as u64).sum();
+        self.samples = self.entries.iter().map(|(_, p)| p.samples.len() as u64).sum();
     }
 
     #[inline]
@@ -375,15 +438,30 @@ impl PeriodTable {
         let slot = self.slot((s, period), hint);
         let p = &mut self.entries[slot as usize].1;
         if kind & RATE != 0 {
-            let interval = ((e.time_ms() - period) / RATE_INTERVAL_MS) as u32;
-            *p.rate.entry(interval).or_default() += e.value() as u128;
+            let bytes = p
+                .rate
+                .entry(rate_interval(period, e.time_ms()))
+                .or_insert_with(|| {
+                    self.intervals += 1;
+                    0
+                });
+            *bytes += e.value() as u128;
         }
         if kind & GAUGE != 0 {
-            let level = p.samples.entry(e.time_ms()).or_insert(e.value());
+            let level = p.samples.entry(e.time_ms()).or_insert_with(|| {
+                self.samples += 1;
+                e.value()
+            });
             *level = (*level).max(e.value()); // two readings at one instant: the higher
         }
         slot
     }
+}
+
+/// The 5-minute interval of `period` (its start) that `time_ms` falls in.
+#[inline]
+fn rate_interval(period: i64, time_ms: i64) -> u32 {
+    ((time_ms - period) / RATE_INTERVAL_MS) as u32
 }
 
 /// The usage of one series over a closed (or queried) period.
@@ -410,6 +488,7 @@ pub struct PeriodUsage {
 
 /// Counters of what an aggregator did with the events it was given.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam), gleam(tag = "counters"))]
 pub struct AggregatorCounters {
     pub applied: u64,
     pub duplicates: u64,
@@ -441,6 +520,9 @@ pub fn event_digest(source: &str, id: &str) -> u128 {
     xxhash_rust::xxh3::xxh3_128_with_seed(id.as_bytes(), seed)
 }
 
+/// No billing data touched (an event of a plain meter).
+const NO_PERIOD: u32 = u32::MAX;
+
 const RATE: u8 = 1;
 const GAUGE: u8 = 2;
 const UNIQUE: u8 = 4;
@@ -466,6 +548,10 @@ pub struct Aggregator {
     closed: BTreeSet<i64>,
     late: Vec<UsageEvent>,
     counters: AggregatorCounters,
+    /// What changed since the last snapshot saved (see `delta`), once the
+    /// aggregator has been saved or loaded: `None` until then, and the
+    /// next save writes everything.
+    track: Option<Box<delta::Tracking>>,
 }
 
 impl Aggregator {
@@ -480,6 +566,7 @@ impl Aggregator {
             closed: BTreeSet::new(),
             late: Vec::new(),
             counters: AggregatorCounters::default(),
+            track: None,
         }
     }
 
@@ -630,8 +717,15 @@ impl Aggregator {
                 .add(s, spot.window_start, e.value(), e.time_ms(), kind & UNIQUE != 0),
         };
         rec.remember(spot.window_hour, slot);
-        if kind & (RATE | GAUGE) != 0 {
-            rec.last_period_slot = self.periods.add(s, kind, spot.period, e, rec.last_period_slot);
+        let period_slot = if kind & (RATE | GAUGE) != 0 {
+            let p = self.periods.add(s, kind, spot.period, e, rec.last_period_slot);
+            rec.last_period_slot = p;
+            p
+        } else {
+            NO_PERIOD
+        };
+        if let Some(t) = self.track.as_deref_mut() {
+            t.changed(slot, period_slot, kind, spot.period, e.time_ms());
         }
         self.counters.applied += 1;
         Applied::Counted
@@ -652,6 +746,8 @@ impl Aggregator {
         let seen = !self.seen.entry(period).or_default().insert(digest);
         if seen {
             self.counters.duplicates += 1;
+        } else if let Some(t) = self.track.as_deref_mut() {
+            t.digest(period, digest);
         }
         seen
     }
@@ -660,6 +756,13 @@ impl Aggregator {
     pub fn apply_all<'e>(&mut self, events: impl IntoIterator<Item = &'e UsageEvent>) {
         let refs: Vec<EventRef<'_>> = events.into_iter().map(EventRef::from).collect();
         self.apply_batch(&refs);
+    }
+
+    /// Forgets everything counted (windows, periods, event ids, late
+    /// events, counters); keeps the configuration. The same as a new
+    /// aggregator with this one's configuration.
+    pub fn reset(&mut self) {
+        *self = Aggregator::new(self.config.clone());
     }
 
     /// Events that arrived for closed periods since the last call.
@@ -687,14 +790,19 @@ impl Aggregator {
     /// The usage of the period starting at `period_start_ms`, whether closed or not.
     pub fn period_usage(&self, period_start_ms: i64) -> PeriodUsage {
         let end = month_end(period_start_ms);
-        let mut by_series: BTreeMap<(&str, &str, &str), SeriesUsage> = BTreeMap::new();
+        // Each series' usage found by its index (no key comparison per
+        // window), then sorted by key once: O(windows + series log series).
+        const NONE: u32 = u32::MAX;
+        let mut slot: Vec<u32> = vec![NONE; self.series.len()];
+        let mut series: Vec<SeriesUsage> = Vec::new();
         for (&(s, w), st) in self.windows.iter() {
             if w < period_start_ms || w >= end {
                 continue;
             }
-            let u = by_series
-                .entry(self.series.parts(s))
-                .or_insert_with(|| SeriesUsage {
+            let at = &mut slot[s as usize];
+            if *at == NONE {
+                *at = series.len() as u32;
+                series.push(SeriesUsage {
                     key: self.series.key(s),
                     total: 0,
                     count: 0,
@@ -702,6 +810,8 @@ impl Aggregator {
                     rate_intervals: Vec::new(),
                     samples: Vec::new(),
                 });
+            }
+            let u = &mut series[*at as usize];
             u.total += st.sum;
             u.count += st.count;
             u.max = u.max.max(st.max);
@@ -710,16 +820,27 @@ impl Aggregator {
             if p != period_start_ms {
                 continue;
             }
-            if let Some(u) = by_series.get_mut(&self.series.parts(s)) {
+            if let Some(u) = slot
+                .get(s as usize)
+                .filter(|&&at| at != NONE)
+                .map(|&at| &mut series[at as usize])
+            {
                 u.rate_intervals = ps.rate.iter().map(|(&i, &v)| (i, v)).collect();
                 u.samples = ps.samples.iter().map(|(&t, &v)| (t, v)).collect();
             }
         }
+        series.sort_unstable_by(|a, b| {
+            (&a.key.customer, &a.key.resource, &a.key.meter).cmp(&(
+                &b.key.customer,
+                &b.key.resource,
+                &b.key.meter,
+            ))
+        });
         PeriodUsage {
             period_start_ms,
             period_end_ms: end,
             gauge_gap_cap_ms: self.config.gauge_gap_cap_ms,
-            series: by_series.into_values().collect(),
+            series,
         }
     }
 
@@ -778,11 +899,14 @@ impl Aggregator {
                 *level = (*level).max(v);
             }
         }
+        self.periods.recount();
         for (&period, digests) in &other.seen {
             self.seen.entry(period).or_default().extend(digests.iter());
         }
         self.closed.extend(other.closed.iter().copied());
         self.spot = Spot::NONE;
+        // Changed all over: the next snapshot is written whole.
+        self.track = None;
         self.late.extend(other.late.iter().cloned());
         self.counters.applied += other.counters.applied;
         self.counters.duplicates += other.counters.duplicates;
@@ -907,6 +1031,34 @@ impl<W: std::io::Write> Writer<W> {
             self.str(s);
         }
     }
+    /// A window's statistics (after its series and start).
+    fn window(&mut self, st: &WindowStats) {
+        self.u128(st.sum);
+        self.u64(st.count);
+        self.u64(st.min);
+        self.u64(st.max);
+        self.i64(st.latest_time_ms);
+        self.u64(st.latest_value);
+        match &st.uniques {
+            None => self.u8(0),
+            Some(u) => {
+                self.u8(1);
+                self.u32(u.len() as u32);
+                for &v in u.iter() {
+                    self.u64(v);
+                }
+            }
+        }
+    }
+    fn event(&mut self, e: &UsageEvent) {
+        self.str(&e.id);
+        self.str(&e.source);
+        self.str(&e.customer);
+        self.str(&e.resource);
+        self.str(&e.meter);
+        self.u64(e.value);
+        self.i64(e.time_ms);
+    }
 }
 
 /// Bytes an export is read in when it streams from a `Read`.
@@ -1021,6 +1173,33 @@ impl<S: std::io::Read> Reader<S> {
         let n = self.count(4)?;
         (0..n).map(|_| self.str()).collect()
     }
+    fn window(&mut self) -> R<WindowStats> {
+        let mut st = WindowStats {
+            sum: self.u128()?,
+            count: self.u64()?,
+            min: self.u64()?,
+            max: self.u64()?,
+            latest_time_ms: self.i64()?,
+            latest_value: self.u64()?,
+            uniques: None,
+        };
+        if self.u8()? == 1 {
+            let k = self.count(8)?;
+            st.uniques = Some(Box::new((0..k).map(|_| self.u64()).collect::<R<_>>()?));
+        }
+        Ok(st)
+    }
+    fn event(&mut self) -> R<UsageEvent> {
+        Ok(UsageEvent {
+            id: self.str()?,
+            source: self.str()?,
+            customer: self.str()?,
+            resource: self.str()?,
+            meter: self.str()?,
+            value: self.u64()?,
+            time_ms: self.i64()?,
+        })
+    }
 }
 
 impl Aggregator {
@@ -1038,6 +1217,17 @@ impl Aggregator {
         Ok(self.write_export(w)?.2)
     }
 
+    /// The series in key order, and each series' place in that order.
+    fn canonical_order(&self) -> (Vec<u32>, Vec<u32>) {
+        let mut order: Vec<u32> = (0..self.series.len() as u32).collect();
+        order.sort_by(|&a, &b| self.series.parts(a).cmp(&self.series.parts(b)));
+        let mut canon = vec![0u32; self.series.len()];
+        for (new, &old) in order.iter().enumerate() {
+            canon[old as usize] = new as u32;
+        }
+        (order, canon)
+    }
+
     fn write_export<W: std::io::Write>(&self, mut w: Writer<W>) -> std::io::Result<(W, Vec<u8>, u64)> {
         w.bytes(MAGIC);
         w.u32(FORMAT_VERSION);
@@ -1052,12 +1242,7 @@ impl Aggregator {
         w.u64(self.counters.duplicates);
         w.u64(self.counters.late);
         // Series in key order; indices below refer to this order.
-        let mut order: Vec<u32> = (0..self.series.len() as u32).collect();
-        order.sort_by(|&a, &b| self.series.parts(a).cmp(&self.series.parts(b)));
-        let mut canon = vec![0u32; self.series.len()];
-        for (new, &old) in order.iter().enumerate() {
-            canon[old as usize] = new as u32;
-        }
+        let (order, canon) = self.canonical_order();
         w.u32(order.len() as u32);
         for &old in &order {
             let (c, r, m) = self.series.parts(old);
@@ -1075,22 +1260,7 @@ impl Aggregator {
         for ((s, t), st) in windows {
             w.u32(s);
             w.i64(t);
-            w.u128(st.sum);
-            w.u64(st.count);
-            w.u64(st.min);
-            w.u64(st.max);
-            w.i64(st.latest_time_ms);
-            w.u64(st.latest_value);
-            match &st.uniques {
-                None => w.u8(0),
-                Some(u) => {
-                    w.u8(1);
-                    w.u32(u.len() as u32);
-                    for &v in u.iter() {
-                        w.u64(v);
-                    }
-                }
-            }
+            w.window(st);
         }
         let mut periods: Vec<_> = self
             .periods
@@ -1133,13 +1303,7 @@ impl Aggregator {
         late.sort();
         w.u32(late.len() as u32);
         for e in &late {
-            w.str(&e.id);
-            w.str(&e.source);
-            w.str(&e.customer);
-            w.str(&e.resource);
-            w.str(&e.meter);
-            w.u64(e.value);
-            w.i64(e.time_ms);
+            w.event(e);
         }
         w.finish()
     }
@@ -1238,19 +1402,7 @@ impl Aggregator {
         let windows = r.count(61)?;
         for _ in 0..windows {
             let key = (series_ok(r.u32()?)?, r.i64()?);
-            let mut st = WindowStats {
-                sum: r.u128()?,
-                count: r.u64()?,
-                min: r.u64()?,
-                max: r.u64()?,
-                latest_time_ms: r.i64()?,
-                latest_value: r.u64()?,
-                uniques: None,
-            };
-            if r.u8()? == 1 {
-                let k = r.count(8)?;
-                st.uniques = Some(Box::new((0..k).map(|_| r.u64()).collect::<R<_>>()?));
-            }
+            let st = r.window()?;
             if agg.windows.get_mut(key).is_some() {
                 return Err(AggregateError::BadExport("duplicate window"));
             }
@@ -1280,15 +1432,7 @@ impl Aggregator {
             agg.closed.insert(r.i64()?);
         }
         for _ in 0..r.count(36)? {
-            agg.late.push(UsageEvent {
-                id: r.str()?,
-                source: r.str()?,
-                customer: r.str()?,
-                resource: r.str()?,
-                meter: r.str()?,
-                value: r.u64()?,
-                time_ms: r.i64()?,
-            });
+            agg.late.push(r.event()?);
         }
         if r.remaining() != 0 {
             return Err(AggregateError::BadExport("trailing bytes"));
@@ -1331,6 +1475,11 @@ mod tests {
 
 /// What feeding one chunk through a parser into an aggregator did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "gleam",
+    derive(tally_interop::IntoGleam),
+    gleam(tag = "feed_result")
+)]
 pub struct FeedOutcome {
     /// The parser's counts for this chunk alone.
     pub stats: crate::parse::ParseStats,

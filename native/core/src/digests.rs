@@ -112,7 +112,6 @@ impl DigestSet {
             .chain(self.buckets.iter().flat_map(|b| b.0).filter(|&d| d != 0))
     }
 
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }

@@ -20,7 +20,7 @@
 
 use base64::Engine as _;
 
-use crate::billing::{InvoiceLine, Unit};
+use crate::billing::{Invoice, InvoiceLine, Unit};
 use crate::ratio::Ratio;
 use crate::reject::{Reject, RejectReason};
 
@@ -78,25 +78,140 @@ fn quantity(out: &mut String, name: &str, value: Ratio) {
 /// One invoice line in the written form.
 pub fn invoice_line_json(l: &InvoiceLine) -> String {
     let mut out = String::with_capacity(320);
+    push_invoice_line(&mut out, l);
+    out
+}
+
+/// Appends one invoice line in the written form to `out`.
+pub fn push_invoice_line(out: &mut String, l: &InvoiceLine) {
     out.push('{');
-    field(&mut out, "amount_minor", &l.amount_minor.to_string());
-    field(&mut out, "currency", &l.currency);
-    field(&mut out, "customer", &l.customer);
-    quantity(&mut out, "included", l.included);
-    field(&mut out, "key", &l.key);
-    field(&mut out, "measure", l.measure.name());
-    field(&mut out, "meter", &l.meter);
-    quantity(&mut out, "overage", l.overage);
-    field(&mut out, "period", &l.period);
-    field(&mut out, "plan", &l.plan);
-    field(&mut out, "resource", &l.resource);
-    field(&mut out, "unit", unit_name(l.unit));
-    quantity(&mut out, "unit_price", l.unit_price);
-    quantity(&mut out, "used", l.used);
+    field(out, "amount_minor", &l.amount_minor.to_string());
+    field(out, "currency", &l.currency);
+    field(out, "customer", &l.customer);
+    quantity(out, "included", l.included);
+    field(out, "key", &l.key);
+    field(out, "measure", l.measure.name());
+    field(out, "meter", &l.meter);
+    quantity(out, "overage", l.overage);
+    field(out, "period", &l.period);
+    field(out, "plan", &l.plan);
+    field(out, "resource", &l.resource);
+    field(out, "unit", unit_name(l.unit));
+    quantity(out, "unit_price", l.unit_price);
+    quantity(out, "used", l.used);
     out.push_str("\"version\":");
     out.push_str(&l.version.to_string());
     out.push('}');
-    out
+}
+
+/// Most lines in one [`WrittenBatch`]: the outbox's batch size.
+pub const BATCH_LINES: usize = 5000;
+/// A batch is closed once its lines reach this many bytes (4 MiB, the
+/// outbox's batch size).
+pub const BATCH_BYTES: usize = 4 << 20;
+
+/// A batch of invoice lines ready for the outbox: what it stores and the
+/// publisher sends as they are, so no line becomes a term on the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
+pub struct WrittenBatch {
+    /// Lines in the batch.
+    pub count: u32,
+    /// Each line's message id (`KEY/vVERSION`, [`msg_id`]) followed by `\n`,
+    /// in line order. An id never holds a `\n`: keys percent-encode
+    /// control bytes.
+    #[cfg_attr(feature = "gleam", gleam(bit_array))]
+    pub ids: Vec<u8>,
+    /// Each line in the written form followed by `\n` (JSON Lines: the
+    /// written form escapes every control byte), in the same order.
+    #[cfg_attr(feature = "gleam", gleam(bit_array))]
+    pub lines: Vec<u8>,
+}
+
+/// One customer's lines in a [`WrittenInvoice`]: their count and the sum
+/// of their amounts, in the plan's currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
+pub struct CustomerTotal {
+    pub customer: String,
+    pub currency: String,
+    pub amount_minor: u128,
+    pub lines: u32,
+}
+
+/// An invoice in the written form: its lines cut into outbox batches, each
+/// customer's total (in customer order), and the customers with usage but
+/// no plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
+pub struct WrittenInvoice {
+    pub batches: Vec<WrittenBatch>,
+    pub totals: Vec<CustomerTotal>,
+    pub unbilled_customers: Vec<String>,
+}
+
+/// What a line is published under: `KEY/vVERSION` (the Erlang twin is
+/// `tally_invoice:msg_id/1`).
+pub fn msg_id(l: &InvoiceLine) -> String {
+    format!("{}/v{}", l.key, l.version)
+}
+
+/// An invoice's lines in the written form, in order, cut into batches of
+/// at most [`BATCH_LINES`] lines, each closed once its lines reach
+/// [`BATCH_BYTES`]; with each customer's total. Every line of one invoice
+/// has one period and one version, so every id of a batch ends in the same
+/// `PERIOD/vVERSION`.
+pub fn write_invoice(invoice: &Invoice) -> WrittenInvoice {
+    write_invoice_in(invoice, BATCH_LINES, BATCH_BYTES)
+}
+
+/// [`write_invoice`] with other batch limits (tests).
+pub fn write_invoice_in(invoice: &Invoice, max_lines: usize, max_bytes: usize) -> WrittenInvoice {
+    let mut batches = Vec::new();
+    let mut totals: Vec<CustomerTotal> = Vec::new();
+    let (mut ids, mut lines, mut count) = (String::new(), String::new(), 0usize);
+    for l in &invoice.lines {
+        if count > 0 && (count >= max_lines || lines.len() >= max_bytes) {
+            batches.push(batch(count, &mut ids, &mut lines));
+            count = 0;
+        }
+        ids.push_str(&l.key);
+        ids.push_str("/v");
+        ids.push_str(&l.version.to_string());
+        ids.push('\n');
+        push_invoice_line(&mut lines, l);
+        lines.push('\n');
+        count += 1;
+        // A customer's lines are consecutive (billing goes customer by customer).
+        match totals.last_mut() {
+            Some(t) if t.customer == l.customer => {
+                t.amount_minor = t.amount_minor.saturating_add(l.amount_minor);
+                t.lines += 1;
+            }
+            _ => totals.push(CustomerTotal {
+                customer: l.customer.clone(),
+                currency: l.currency.clone(),
+                amount_minor: l.amount_minor,
+                lines: 1,
+            }),
+        }
+    }
+    if count > 0 {
+        batches.push(batch(count, &mut ids, &mut lines));
+    }
+    WrittenInvoice {
+        batches,
+        totals,
+        unbilled_customers: invoice.unbilled_customers.clone(),
+    }
+}
+
+fn batch(count: usize, ids: &mut String, lines: &mut String) -> WrittenBatch {
+    WrittenBatch {
+        count: count as u32,
+        ids: std::mem::take(ids).into_bytes(),
+        lines: std::mem::take(lines).into_bytes(),
+    }
 }
 
 /// A named field of a reject's reason: a string or a count.
@@ -274,6 +389,78 @@ mod tests {
         let mut out = String::new();
         push_json_string(&mut out, "a\"b\\c\nd\u{1}é\u{7f}");
         assert_eq!(out, "\"a\\\"b\\\\c\\nd\\u0001é\u{7f}\"");
+    }
+
+    fn line_of(customer: &str, meter: &str, amount: u128) -> InvoiceLine {
+        InvoiceLine {
+            key: format!("{customer}/*/{meter}/total/2026-10"),
+            customer: customer.into(),
+            resource: "*".into(),
+            meter: meter.into(),
+            measure: Measure::Total,
+            period: "2026-10".into(),
+            version: 3,
+            plan: "p".into(),
+            currency: "EUR".into(),
+            unit: Unit::Unit,
+            used: Ratio::new(amount, 7),
+            included: Ratio::ZERO,
+            overage: Ratio::new(amount, 7),
+            unit_price: Ratio::int(1),
+            amount_minor: amount,
+        }
+    }
+
+    /// The batches hold every line's written form and id, in order, cut
+    /// at the line limit and once the bytes reach the limit; each
+    /// customer's lines are summed.
+    #[test]
+    fn an_invoice_is_written_in_batches_with_each_customers_total() {
+        let lines: Vec<InvoiceLine> = (0..7u128)
+            .map(|i| {
+                line_of(
+                    ["a", "b", "b", "c\"q", "c\"q", "c\"q", "d"][i as usize],
+                    "m",
+                    i + 1,
+                )
+            })
+            .collect();
+        let invoice = Invoice {
+            lines: lines.clone(),
+            unbilled_customers: vec!["z".into()],
+        };
+        let w = write_invoice_in(&invoice, 3, usize::MAX);
+        assert_eq!(
+            w.batches.iter().map(|b| b.count).collect::<Vec<_>>(),
+            vec![3, 3, 1]
+        );
+        let ids: Vec<u8> = w.batches.iter().flat_map(|b| b.ids.clone()).collect();
+        let text: Vec<u8> = w.batches.iter().flat_map(|b| b.lines.clone()).collect();
+        let want_ids: String = lines.iter().map(|l| msg_id(l) + "\n").collect();
+        let want_text: String = lines.iter().map(|l| invoice_line_json(l) + "\n").collect();
+        assert_eq!(String::from_utf8(ids).unwrap(), want_ids);
+        assert_eq!(String::from_utf8(text).unwrap(), want_text);
+        assert!(want_ids.starts_with("a/*/m/total/2026-10/v3\n"));
+        let totals: Vec<(&str, u128, u32)> = w
+            .totals
+            .iter()
+            .map(|t| (t.customer.as_str(), t.amount_minor, t.lines))
+            .collect();
+        assert_eq!(
+            totals,
+            vec![("a", 1, 1), ("b", 5, 2), ("c\"q", 15, 3), ("d", 7, 1)]
+        );
+        assert_eq!(w.unbilled_customers, vec!["z".to_string()]);
+        // A batch closes once its bytes reach the limit: one line each here.
+        let by_bytes = write_invoice_in(&invoice, 100, 10);
+        assert_eq!(by_bytes.batches.len(), 7);
+        assert!(by_bytes.batches.iter().all(|b| b.count == 1));
+        // Nothing billed, no batch.
+        let empty = write_invoice(&Invoice {
+            lines: vec![],
+            unbilled_customers: vec![],
+        });
+        assert!(empty.batches.is_empty() && empty.totals.is_empty());
     }
 
     #[test]

@@ -55,6 +55,75 @@ where
     result
 }
 
+/// A snapshot's two files: the base at `path` and its log beside it
+/// (`path` + `.log`), as `tally_core::snapshot` saves and loads them. The
+/// base and a new log are written atomically ([`write_atomically`]); a
+/// delta is appended to the log after its last whole frame (`at`: a torn
+/// tail is cut off first) and fsynced.
+pub struct SnapshotFiles {
+    pub base: PathBuf,
+    pub log: PathBuf,
+    pub mode: u32,
+}
+
+impl SnapshotFiles {
+    pub fn new(path: &Path, mode: u32) -> Self {
+        let mut log = path.as_os_str().to_os_string();
+        log.push(".log");
+        SnapshotFiles {
+            base: path.to_path_buf(),
+            log: PathBuf::from(log),
+            mode,
+        }
+    }
+
+    /// Replaces the base with what `write` writes.
+    pub fn replace_base(
+        &mut self,
+        write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<u64>,
+    ) -> std::io::Result<u64> {
+        write_atomically(&self.base, self.mode, |w| write(w))
+    }
+
+    /// Replaces the log with `header` alone.
+    pub fn reset_log(&mut self, header: &[u8]) -> std::io::Result<()> {
+        write_atomically(&self.log, self.mode, |w| w.write_all(header).map(|()| 0)).map(|_| ())
+    }
+
+    /// Cuts the log to `at` bytes, appends what `write` writes, fsyncs.
+    pub fn append_log(
+        &mut self,
+        at: u64,
+        write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<u64>,
+    ) -> std::io::Result<u64> {
+        use std::io::{Seek, SeekFrom};
+        let mut file = OpenOptions::new().write(true).open(&self.log)?;
+        file.set_len(at)?;
+        file.seek(SeekFrom::Start(at))?;
+        let mut out = BufWriter::with_capacity(BUFFER, file);
+        let n = write(&mut out)?;
+        out.flush()?;
+        out.get_ref().sync_data()?;
+        Ok(n)
+    }
+
+    /// The base (file and length) and the log when there is one, to read.
+    #[allow(clippy::type_complexity)]
+    pub fn open(&self) -> std::io::Result<((File, u64), Option<(File, u64)>)> {
+        let base = File::open(&self.base)?;
+        let base_len = base.metadata()?.len();
+        let log = match File::open(&self.log) {
+            Ok(f) => {
+                let len = f.metadata()?.len();
+                Some((f, len))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        Ok(((base, base_len), log))
+    }
+}
+
 /// The POSIX name of an I/O error (`enoent`, `enospc`, ...) as Erlang's
 /// `file` module names it, so every engine reports the same reason.
 pub fn posix_name(e: &std::io::Error) -> &'static str {

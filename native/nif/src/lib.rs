@@ -20,19 +20,23 @@
 //! `aggregator_save`/`aggregator_load` stream a shard's snapshot to and
 //! from disk on a dirty I/O scheduler.
 
-use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use rustler::{Binary, Encoder, Env, NewBinary, ResourceArc, Term};
-use tally_core::aggregate::{parse_period, Aggregator, AggregatorConfig};
+use tally_core::aggregate::{parse_period, Aggregator};
 use tally_core::batch::{ingest_chunk as ingest, EventBatch};
 use tally_core::billing::{bill, bill_shard, Plans};
 use tally_core::gleam_shapes::{parsed, window_aggregate};
 use tally_core::parse::{parse_all, ParserOptions, StreamParser};
+use tally_core::written::write_invoice;
 use tally_core::{Format, UsageEvent};
-use tally_interop::files::{posix_name, write_atomically};
+use tally_interop::files::posix_name;
 use tally_interop::nif::{from_gleam, guarded};
 use tally_interop::{IntoGleam, Value};
+
+// The NIFs the operation table gives whole (make generate).
+#[rustfmt::skip]
+mod generated;
 
 /// Biggest line parsed on a normal scheduler: well under 1 ms of work.
 const NORMAL_SCHEDULER_LINE_LIMIT: usize = 64 * 1024;
@@ -118,17 +122,6 @@ fn parse_chunk<'a>(env: Env<'a>, format: Term<'a>, options: Term<'a>, chunk: Bin
     })
 }
 
-#[rustler::nif]
-fn parser_new<'a>(env: Env<'a>, format: Term<'a>, options: Term<'a>) -> Term<'a> {
-    guarded(env, || {
-        let format: Format = from_gleam(format)?;
-        let options: ParserOptions = from_gleam(options)?;
-        Ok(ResourceArc::new(ParserRef(Mutex::new(StreamParser::new(
-            format, options,
-        )))))
-    })
-}
-
 /// Feeds a chunk cut anywhere to a streaming parser; returns what it completed.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn parser_feed<'a>(env: Env<'a>, parser: ResourceArc<ParserRef>, chunk: Binary<'a>) -> Term<'a> {
@@ -149,16 +142,6 @@ fn parser_finish(env: Env, parser: ResourceArc<ParserRef>) -> Term {
         let mut batch = tally_core::Batch::default();
         p.finish(&mut batch);
         Ok(parsed(batch, p.stats().since(before)))
-    })
-}
-
-#[rustler::nif]
-fn aggregator_new<'a>(env: Env<'a>, config: Term<'a>) -> Term<'a> {
-    guarded(env, || {
-        let config: AggregatorConfig = from_gleam(config)?;
-        Ok(ResourceArc::new(AggregatorRef(Mutex::new(Aggregator::new(
-            config,
-        )))))
     })
 }
 
@@ -195,11 +178,6 @@ fn aggregator_add_events<'a>(env: Env<'a>, agg: ResourceArc<AggregatorRef>, even
         a.apply_all(&events);
         Ok(a.counters().into_gleam())
     })
-}
-
-#[rustler::nif]
-fn aggregator_counters(env: Env, agg: ResourceArc<AggregatorRef>) -> Term {
-    guarded(env, || Ok(lock(&agg.0)?.counters().into_gleam()))
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
@@ -263,9 +241,33 @@ fn aggregator_close_shard<'a>(
     })
 }
 
-#[rustler::nif]
-fn aggregator_take_late(env: Env, agg: ResourceArc<AggregatorRef>) -> Term {
-    guarded(env, || Ok(lock(&agg.0)?.take_late().into_gleam()))
+/// `aggregator_close_shard`, with the lines in their written form (the
+/// bytes `tally bill` prints), cut into outbox batches with their message
+/// ids, and each customer's total: `{written_invoice, Batches, Totals,
+/// Unbilled}` (`tally_core::written::write_invoice`). No line becomes a
+/// term.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn aggregator_close_written<'a>(
+    env: Env<'a>,
+    agg: ResourceArc<AggregatorRef>,
+    period: Binary<'a>,
+    plans: Binary<'a>,
+    version: u32,
+    shard: u32,
+    shards: u32,
+) -> Term<'a> {
+    guarded(env, || {
+        let label = std::str::from_utf8(period.as_slice()).map_err(|_| bad_argument("a period YYYY-MM"))?;
+        let start = parse_period(label).ok_or_else(|| bad_argument("a period YYYY-MM"))?;
+        if shard >= shards.max(1) {
+            return Err(bad_argument("a shard below the shard count"));
+        }
+        let text = std::str::from_utf8(plans.as_slice()).map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
+        let plans = Plans::from_json(text).map_err(IntoGleam::into_gleam)?;
+        let usage = lock(&agg.0)?.close_period(start);
+        let invoice = bill_shard(&usage, &plans, version, shard, shards).map_err(IntoGleam::into_gleam)?;
+        Ok(write_invoice(&invoice).into_gleam())
+    })
 }
 
 /// The aggregator's state as a binary, for snapshots.
@@ -411,8 +413,10 @@ fn snapshot_failed(path: &str, e: &std::io::Error) -> Value {
     )
 }
 
-/// Saves the aggregator's snapshot with `extra` (opaque bytes) to `path`,
-/// atomically; returns the bytes written.
+/// Saves the aggregator's snapshot with `extra` (opaque bytes) to `path`:
+/// a delta of what changed since its last save to `path` appended to
+/// `path.log`, or a whole base written atomically (tally_core::snapshot);
+/// returns the bytes written.
 #[rustler::nif(schedule = "DirtyIo")]
 fn aggregator_save<'a>(
     env: Env<'a>,
@@ -422,33 +426,24 @@ fn aggregator_save<'a>(
 ) -> Term<'a> {
     guarded(env, || {
         let path = std::str::from_utf8(path.as_slice()).map_err(|_| bad_argument("a UTF-8 path"))?;
-        let a = lock(&agg.0)?;
-        let n = write_atomically(Path::new(path), SNAPSHOT_MODE, |w| {
-            tally_core::snapshot::write_snapshot(&a, extra.as_slice(), w)
-        })
-        .map_err(|e| snapshot_failed(path, &e))?;
-        Ok(n.into_gleam())
+        let mut a = lock(&agg.0)?;
+        let saved = tally_core::snapshot::save_files(&mut a, path, SNAPSHOT_MODE, extra.as_slice())
+            .map_err(|e| snapshot_failed(path, &e))?;
+        Ok(saved.bytes.into_gleam())
     })
 }
 
-/// Reads a snapshot saved by `aggregator_save`: `{loaded, Aggregator, Extra}`.
+/// Reads a snapshot saved by `aggregator_save` (its base and log, through
+/// small buffers): `{loaded, Aggregator, Extra}`.
 #[rustler::nif(schedule = "DirtyIo")]
 fn aggregator_load<'a>(env: Env<'a>, path: Binary<'a>) -> Term<'a> {
     guarded(env, || {
         let path = std::str::from_utf8(path.as_slice()).map_err(|_| bad_argument("a UTF-8 path"))?;
-        let (agg, extra) = read_snapshot_file(path)?;
+        let (agg, extra) = tally_core::snapshot::load_files(path)
+            .map_err(|e| snapshot_failed(path, &e))?
+            .map_err(IntoGleam::into_gleam)?;
         Ok(Loaded(ResourceArc::new(AggregatorRef(Mutex::new(agg))), extra))
     })
-}
-
-/// Reads a snapshot file through small buffers (never the whole file in memory).
-fn read_snapshot_file(path: &str) -> Result<(Aggregator, Vec<u8>), Value> {
-    let failed = |e: std::io::Error| snapshot_failed(path, &e);
-    let file = std::fs::File::open(path).map_err(failed)?;
-    let len = file.metadata().map_err(failed)?.len();
-    tally_core::snapshot::read_snapshot_from(file, len)
-        .map_err(failed)?
-        .map_err(IntoGleam::into_gleam)
 }
 
 struct Loaded(ResourceArc<AggregatorRef>, Vec<u8>);
