@@ -14,11 +14,19 @@ GLEAM     := $(shell command -v gleam 2>/dev/null)
 GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
 export TALLY_GIT_COMMIT := $(GIT_COMMIT)
 
-.PHONY: setup native gleam compile test test-rust test-beam release run clean bench-port bench bench-ingest bench-job
+.PHONY: setup generate native gleam compile test test-rust test-beam release run clean bench-port bench bench-ingest bench-job
 .PHONY: lint lint-rust lint-gleam lint-erlang docs
 
 setup:
 	@scripts/setup.sh
+
+# The bindings written from the operation table (native/core/src/operations.rs):
+# tally_nif.erl, tally_port_ops.erl, tally_atoms.erl, nif.gleam, port.gleam;
+# then the interop example's, from its own table (examples/interop_example).
+# `cargo test` fails when one of them differs from what the table gives.
+generate:
+	cargo run -q -p tally_bindgen
+	$(MAKE) -C examples/interop_example generate
 
 # The NIF library and the port binary go to priv/, where the application finds them.
 # Cargo says where it built them (CARGO_TARGET_DIR and .cargo/config are honoured).
@@ -43,7 +51,7 @@ endif
 compile: native gleam
 	rebar3 compile
 	@mkdir -p $(TEST_EBIN)
-	erlc -o $(TEST_EBIN) _gen/gleam_test/*.erl tests/*.erl tests/erlang/*.erl
+	erlc -I _gen/include -o $(TEST_EBIN) _gen/gleam_test/*.erl tests/*.erl tests/erlang/*.erl
 
 test: setup
 	scripts/run_tests.sh
@@ -110,7 +118,7 @@ endif
 lint-erlang: gleam
 	@scripts/setup.sh --lint
 	rm -rf $(LINT_EBIN) && mkdir -p $(LINT_EBIN)
-	erlc +debug_info +warnings_as_errors -o $(LINT_EBIN) erlang_src/*.erl _gen/gleam/*.erl \
+	erlc +debug_info +warnings_as_errors -I _gen/include -o $(LINT_EBIN) erlang_src/*.erl _gen/gleam/*.erl \
 	  _gen/gleam_test/*.erl tests/*.erl tests/erlang/*.erl $(wildcard examples/*/src/*.erl)
 	scripts/dialyzer.escript $(PLT) $(PLT_APPS) $(LINT_EBIN) _gen/gleam _gen/gleam_test
 
@@ -136,3 +144,4 @@ run: release
 clean:
 	cargo clean
 	rm -rf _build _gen priv/libtally_nif.so priv/tally_port build examples/gleam_app/build
+	$(MAKE) -C examples/interop_example clean

@@ -35,16 +35,20 @@ main([Input, Dedup, Shards, Backend]) ->
     Final = lists:sum([filelib:file_size(F) || Pattern <- ["*.snapshot", "*.snapshot.log"],
                                                F <- filelib:wildcard(filename:join([Dir, "data", "shards", Pattern]))]),
     Bytes = filelib:file_size(Input),
-    io:format("input ~.1f MB, dedup ~s, ~s shards, ~s: ingest ~.1f s, ~.1f MB/s, events ~b, peak RSS ~b MB, "
+    Peak = status_mb("VmHWM"),
+    io:format("input ~.1f MB, dedup ~s, ~s shards, ~s: ingest ~.1f s, ~.1f MB/s, events ~b, peak RSS ~b MB "
+              "(at the end ~b MB, of which the VM's own ~b MB; peak/final ~.2f), "
               "~b snapshots written during ingest (~.1f MB), final snapshots ~.1f MB (written/final ~.2f)~n",
               [Bytes / 1.0e6, Dedup, Shards, Backend, Ms / 1000, Bytes / 1.0e3 / Ms,
-               lists:sum([maps:get(applied, C) || C <- Counters]), hwm_mb(), Snapshots, Written / 1.0e6,
+               lists:sum([maps:get(applied, C) || C <- Counters]), Peak, status_mb("VmRSS"),
+               erlang:memory(total) div 1048576, Peak * 1048576 / max(1, Final), Snapshots, Written / 1.0e6,
                Final / 1.0e6, Written / max(1, Final)]),
     _ = os:cmd("rm -rf " ++ Dir),
     halt(0).
 
-hwm_mb() ->
+%% A figure of /proc/self/status (VmHWM: the peak RSS; VmRSS: now), in MiB.
+status_mb(Field) ->
     {ok, Status} = file:read_file("/proc/self/status"),
-    [Line] = [L || L <- binary:split(Status, <<"\n">>, [global]), binary:match(L, <<"VmHWM">>) =/= nomatch],
+    [Line] = [L || L <- binary:split(Status, <<"\n">>, [global]), binary:match(L, list_to_binary(Field)) =/= nomatch],
     [_, Kb | _] = string:lexemes(binary_to_list(Line), " \t"),
     list_to_integer(Kb) div 1024.

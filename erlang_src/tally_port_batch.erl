@@ -11,6 +11,9 @@
 
 -export([ingest_chunk/5, apply_batch/3, events/2]).
 
+%% event.Ingested by field name (the record the Gleam build writes).
+-include("tally@event_Ingested.hrl").
+
 -type port_ref() :: pid() | atom() | tally_port:ref().
 -opaque batch() :: {port_batch, {integer(), integer()}, {atom(), tuple(), pos_integer(), non_neg_integer(), binary()}}.
 -export_type([batch/0]).
@@ -19,10 +22,10 @@
 -spec ingest_chunk(port_ref(), atom(), tuple(), pos_integer(), binary()) -> {ok, term()} | {error, term()}.
 ingest_chunk(Port, Format, Options, Shards, Chunk) ->
     case tally_port:call(Port, ingest_chunk, {Format, Options, Shards, Chunk}) of
-        {ok, {ingested, Keys, Rejects, Stats}} ->
+        {ok, #ingested{batches = Keys} = Ingested} ->
             Batches = [{port_batch, Key, {Format, Options, Shards, I, Chunk}}
                        || {I, Key} <- lists:zip(lists:seq(0, length(Keys) - 1), Keys)],
-            {ok, {ingested, Batches, Rejects, Stats}};
+            {ok, Ingested#ingested{batches = Batches}};
         Other ->
             Other
     end.

@@ -10,6 +10,10 @@
          created/2, with_logical/3, journal_args/3,
          append/3, entries/1, checkpoint/3, checkpoint_entries/1, checkpoint_size/1, size/1, next_logical/1, next_seq/1]).
 
+%% The engine's values by field name: records the Gleam build writes from
+%% the Gleam types (usage.Loaded).
+-include("tally@usage_Loaded.hrl").
+
 -type op() :: atom().
 -type entry() :: {Seq :: pos_integer(), op(), Args :: tuple(), Created :: non_neg_integer() | none}.
 -export_type([entry/0]).
@@ -46,31 +50,29 @@ owner(T) ->
         error:badarg -> error  % the table is gone with its supervisor
     end.
 
-%% Operations whose success changes the port's state, and so are journaled.
+%% Operations whose success changes the port's state, and so are journaled
+%% (the table's `mutates`, through the generated tally_port_ops).
 %% `ingest_chunk` is not one: batches are no journaled state. Each batch
 %% travels with its recipe (tally_port_batch), so a journaled
 %% `aggregator_apply_batch` replays by parsing its chunk again (its key is
 %% stale in the new process), never by acting on another batch.
 -spec mutating(op()) -> boolean().
 mutating(Op) ->
-    lists:member(Op, [parser_new, parser_feed, parser_finish, parser_import,
-                      aggregator_new, aggregator_feed, aggregator_finish, aggregator_add_events,
-                      aggregator_close_period, aggregator_close_shard, aggregator_close_written, aggregator_take_late,
-                      aggregator_restore, aggregator_merge, aggregator_apply_batch, aggregator_load, release]).
+    tally_port_ops:mutating(Op).
 
 %% Operations that return a new handle.
 -spec creates_handle(op()) -> boolean().
 creates_handle(Op) ->
-    lists:member(Op, [parser_new, parser_import, aggregator_new, aggregator_restore, aggregator_load]).
+    tally_port_ops:creates_handle(Op).
 
 %% The physical handle in the reply of an operation that creates one.
 -spec created(op(), term()) -> term().
-created(aggregator_load, {loaded, Handle, _Extra}) -> Handle;
+created(aggregator_load, #loaded{aggregator = Handle}) -> Handle;
 created(_Op, Handle) -> Handle.
 
 %% The caller's reply to an operation that created `Logical`.
 -spec with_logical(op(), term(), pos_integer()) -> term().
-with_logical(aggregator_load, {loaded, _Physical, Extra}, Logical) -> {loaded, Logical, Extra};
+with_logical(aggregator_load, #loaded{} = Loaded, Logical) -> Loaded#loaded{aggregator = Logical};
 with_logical(_Op, _Value, Logical) -> Logical.
 
 %% The arguments journaled for a request that succeeded. A snapshot that
@@ -111,17 +113,8 @@ log_path(Path) -> unicode:characters_to_binary([Path, ".log"]).
 
 %% Positions (1-based) of the arguments that are handles.
 -spec handle_args(op()) -> [pos_integer()].
-handle_args(Op) when Op =:= parser_feed; Op =:= parser_finish; Op =:= parser_export; Op =:= aggregator_export_to;
-                     Op =:= aggregator_add_events; Op =:= aggregator_counters;
-                     Op =:= aggregator_windows; Op =:= aggregator_close_period; Op =:= aggregator_close_shard;
-                     Op =:= aggregator_close_written;
-                     Op =:= aggregator_take_late; Op =:= aggregator_export; Op =:= release;
-                     Op =:= aggregator_apply_batch; Op =:= aggregator_save ->
-    [1];
-handle_args(Op) when Op =:= aggregator_feed; Op =:= aggregator_finish; Op =:= aggregator_merge ->
-    [1, 2];
-handle_args(_) ->
-    [].
+handle_args(Op) ->
+    tally_port_ops:handle_args(Op).
 
 -spec next_logical(ets:tid()) -> pos_integer().
 next_logical(T) ->

@@ -2,9 +2,9 @@
 # Every test of tally, in order: Rust (cargo test), then the BEAM build, the
 # Gleam tests (EUnit over the Gleam test modules, as `gleam test` runs
 # them), the Erlang tests, the invoice consumer's end-to-end test
-# (tests/e2e), and with a gleam binary on PATH the example Gleam
-# application (examples/gleam_app). Prints the counts of each and exits
-# non-zero when anything failed.  --beam-only skips the Rust tests.
+# (tests/e2e), the interop example (examples/interop_example), and with a
+# gleam binary on PATH the example Gleam application (examples/gleam_app).
+# Prints the counts of each and exits non-zero when anything failed.  --beam-only skips the Rust tests.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 log_dir=$(mktemp -d)
@@ -63,6 +63,12 @@ run_suite erlang erl -noshell -pa "$EBIN" -pa "$TEST_EBIN" -eval \
 # release, nats-server, the reference consumer (Python) and PostgreSQL.
 suites+=(contract)
 run_suite contract .venv/bin/python tests/e2e/invoice_consumer_e2e.py
+
+# The interop example (examples/interop_example): one Rust function as a NIF
+# and as a port, its bindings generated; its Gleam test runs both paths,
+# compiled with a gleam binary when there is one, else with the npm compiler.
+suites+=(interop)
+run_suite interop make --no-print-directory -C examples/interop_example test
 
 # The Gleam application that depends on tally by path (README "Using tally
 # from Gleam"): only a real gleam binary builds it.

@@ -17,6 +17,9 @@ pub type EngineError {
   Timeout
   /// The port's OS process exited with this status while the call was in flight.
   PortExited(status: Int)
+  /// Handles passed to one call live on different ports (or backends): the
+  /// named argument is not on the first handle's port.
+  OnOtherPort(argument: String)
   /// The port could not be started.
   PortStartFailed(reason: String)
   /// A reply frame over the configured size, or that was not a valid term.

@@ -456,6 +456,13 @@ pub fn aggregator_close_written(
 const u32_max = 4_294_967_295
 
 /// Same as `nif.aggregator_take_late`.
+/// Same as `nif.aggregator_reset`: a new state with the same configuration.
+pub fn aggregator_reset(
+  aggregator: PureAggregator,
+) -> Result(Nil, engine.EngineError) {
+  agg_update(aggregator.cell, fn(state) { #(agg.new(state.config), Ok(Nil)) })
+}
+
 pub fn aggregator_take_late(
   aggregator: PureAggregator,
 ) -> Result(List(event.UsageEvent), engine.EngineError) {

@@ -269,3 +269,17 @@ fn int_text(n: Int) -> String
 
 @external(erlang, "file", "delete")
 fn delete_file(path: String) -> Ignored
+
+pub fn reset_forgets_everything_but_the_configuration_test() {
+  use on <- backends.each_engine()
+  let agg = new(on)
+  let event = requests("e1", 20, oct1 + hour)
+  let assert Ok(_) = aggregate.add_events(agg, [event])
+  let assert Ok(fresh) = aggregate.export(new(on))
+  expect.equal(aggregate.reset(agg), Ok(Nil))
+  expect.equal(aggregate.counters(agg), Ok(usage.Counters(0, 0, 0)))
+  expect.equal(aggregate.windows(agg), Ok([]))
+  expect.equal(aggregate.export(agg), Ok(fresh))
+  // The event's id is forgotten too: it counts again, not as a duplicate.
+  expect.equal(aggregate.add_events(agg, [event]), Ok(usage.Counters(1, 0, 0)))
+}

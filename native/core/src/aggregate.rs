@@ -40,6 +40,7 @@ const DAY_MS: i64 = 86_400_000;
 
 /// The width of aggregation windows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam, tally_interop::FromGleam))]
 pub enum Window {
     Hour,
     Day,
@@ -112,6 +113,11 @@ pub fn parse_period(label: &str) -> Option<i64> {
 
 /// How an aggregator aggregates.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "gleam",
+    derive(tally_interop::IntoGleam, tally_interop::FromGleam),
+    gleam(expected = "AggregatorConfig")
+)]
 pub struct AggregatorConfig {
     pub window: Window,
     /// Ignore a (source, id) already counted in the period.
@@ -217,11 +223,15 @@ impl WindowStats {
     }
 }
 
-/// The windows of all series: stats in a slab, found through a map. (The
-/// window each series last counted in is remembered in its series record,
-/// since events of a series mostly arrive in time order.)
+/// The windows of all series: stats in a slab, found through a hash
+/// table of slots. (The window each series last counted in is remembered
+/// in its series record, since events of a series mostly arrive in time
+/// order.) The table holds only each window's slot (4 bytes), its key
+/// being in `keys`: a map from key to slot held the key twice and took 24
+/// bytes a window, the biggest part of a window's memory after its stats.
 struct WindowTable {
-    slots: HashMap<(u32, i64), u32, FixedState>,
+    slots: hashbrown::HashTable<u32>,
+    hasher: FixedState,
     stats: Vec<WindowStats>,
     keys: Vec<(u32, i64)>,
 }
@@ -229,23 +239,36 @@ struct WindowTable {
 impl WindowTable {
     fn new() -> Self {
         WindowTable {
-            slots: HashMap::with_hasher(FixedState::with_seed(1)),
+            slots: hashbrown::HashTable::new(),
+            hasher: FixedState::with_seed(1),
             stats: Vec::new(),
             keys: Vec::new(),
         }
     }
 
     #[inline]
+    fn hash(&self, key: (u32, i64)) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, key)
+    }
+
+    #[inline]
     fn slot(&self, key: (u32, i64)) -> Option<u32> {
-        self.slots.get(&key).copied()
+        let keys = &self.keys;
+        self.slots
+            .find(self.hash(key), |&slot| keys[slot as usize] == key)
+            .copied()
     }
 
     /// Adds a window not held yet; returns its slot.
     fn push(&mut self, key: (u32, i64), stats: WindowStats) -> u32 {
         let slot = self.stats.len() as u32;
+        let hash = self.hash(key);
         self.stats.push(stats);
         self.keys.push(key);
-        self.slots.insert(key, slot);
+        let (keys, hasher) = (&self.keys, &self.hasher);
+        self.slots.insert_unique(hash, slot, |&s| {
+            std::hash::BuildHasher::hash_one(hasher, keys[s as usize])
+        });
         slot
     }
 
@@ -322,7 +345,9 @@ struct PeriodSeries {
 /// each series remembers the slot of its last period (see `SeriesRec`), so
 /// most events need no map lookup, and the lookahead can prefetch it.
 struct PeriodTable {
-    slots: HashMap<(u32, i64), u32, FixedState>,
+    /// Each entry's slot, found by its key (kept in `entries` only, as for windows).
+    slots: hashbrown::HashTable<u32>,
+    hasher: FixedState,
     /// Each slot's key beside its data: checking a remembered slot is one load.
     entries: Vec<((u32, i64), PeriodSeries)>,
     /// Rate intervals and gauge samples held, over all entries (for the
@@ -334,7 +359,8 @@ struct PeriodTable {
 impl PeriodTable {
     fn new() -> Self {
         PeriodTable {
-            slots: HashMap::with_hasher(FixedState::with_seed(2)),
+            slots: hashbrown::HashTable::new(),
+            hasher: FixedState::with_seed(2),
             entries: Vec::new(),
             intervals: 0,
             samples: 0,
@@ -347,12 +373,18 @@ impl PeriodTable {
         if self.entries.get(hint as usize).is_some_and(|(k, _)| *k == key) {
             return hint;
         }
-        let next = self.entries.len() as u32;
-        let slot = *self.slots.entry(key).or_insert(next);
-        if slot == next {
-            self.entries.push((key, PeriodSeries::default()));
+        let hash = std::hash::BuildHasher::hash_one(&self.hasher, key);
+        let entries = &self.entries;
+        if let Some(&slot) = self.slots.find(hash, |&s| entries[s as usize].0 == key) {
+            return slot;
         }
-        slot
+        let next = self.entries.len() as u32;
+        self.entries.push((key, PeriodSeries::default()));
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        self.slots.insert_unique(hash, next, |&s| {
+            std::hash::BuildHasher::hash_one(hasher, entries[s as usize].0)
+        });
+        next
     }
 
     fn entry(&mut self, key: (u32, i64)) -> &mut PeriodSeries {
@@ -456,6 +488,7 @@ pub struct PeriodUsage {
 
 /// Counters of what an aggregator did with the events it was given.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam), gleam(tag = "counters"))]
 pub struct AggregatorCounters {
     pub applied: u64,
     pub duplicates: u64,
@@ -723,6 +756,13 @@ impl Aggregator {
     pub fn apply_all<'e>(&mut self, events: impl IntoIterator<Item = &'e UsageEvent>) {
         let refs: Vec<EventRef<'_>> = events.into_iter().map(EventRef::from).collect();
         self.apply_batch(&refs);
+    }
+
+    /// Forgets everything counted (windows, periods, event ids, late
+    /// events, counters); keeps the configuration. The same as a new
+    /// aggregator with this one's configuration.
+    pub fn reset(&mut self) {
+        *self = Aggregator::new(self.config.clone());
     }
 
     /// Events that arrived for closed periods since the last call.
@@ -1435,6 +1475,11 @@ mod tests {
 
 /// What feeding one chunk through a parser into an aggregator did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "gleam",
+    derive(tally_interop::IntoGleam),
+    gleam(tag = "feed_result")
+)]
 pub struct FeedOutcome {
     /// The parser's counts for this chunk alone.
     pub stats: crate::parse::ParseStats,

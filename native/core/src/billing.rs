@@ -46,6 +46,7 @@ pub enum BillingError {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
 pub enum Measure {
     Total,
     P95Rate,
@@ -66,15 +67,19 @@ impl Measure {
 
 /// The unit a line's quantity is counted in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
 pub enum Unit {
     /// The meter's own unit (requests, bytes).
     #[default]
     #[serde(rename = "unit")]
+    #[cfg_attr(feature = "gleam", gleam(tag = "plain_unit"))]
     Unit,
     #[serde(rename = "GB")]
+    #[cfg_attr(feature = "gleam", gleam(tag = "gigabyte"))]
     Gb,
     /// Megabits per second (10^6), for `p95_rate`.
     #[serde(rename = "Mbps")]
+    #[cfg_attr(feature = "gleam", gleam(tag = "megabit_per_second"))]
     Mbps,
 }
 
@@ -364,6 +369,7 @@ impl Plans {
 /// (see [`line_key`]), so an invoice system can upsert on it and keep the
 /// highest `version`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
 pub struct InvoiceLine {
     pub key: String,
     pub customer: String,
@@ -386,6 +392,7 @@ pub struct InvoiceLine {
 
 /// The invoice lines of one period, and the customers with usage but no plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
 pub struct Invoice {
     pub lines: Vec<InvoiceLine>,
     pub unbilled_customers: Vec<String>,

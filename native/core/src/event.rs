@@ -15,12 +15,20 @@ use crate::reject::Reject;
 /// * `value`: a non-negative integer in the meter's unit.
 /// * `time_ms`: when, in milliseconds since the Unix epoch, UTC.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam, tally_interop::FromGleam))]
 pub struct UsageEvent {
     pub id: String,
     pub source: String,
     pub customer: String,
     pub resource: String,
     pub meter: String,
+    #[cfg_attr(
+        feature = "gleam",
+        gleam(
+            check = "crate::gleam_shapes::fits_i64",
+            expected = "a value from 0 to 2^63-1"
+        )
+    )]
     pub value: u64,
     pub time_ms: i64,
 }
@@ -125,6 +133,7 @@ pub mod meters {
 
 /// The unit a standard meter counts in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
 pub enum MeterUnit {
     Bytes,
     Count,

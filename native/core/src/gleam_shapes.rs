@@ -1,268 +1,92 @@
 //! Core values in the shapes Gleam gives them (see `gleam_src/tally/event.gleam`),
 //! shared by the NIF and the port so both return the very same terms.
+//!
+//! Most types derive their shape where they are defined
+//! (`#[derive(IntoGleam, FromGleam)]`, with the `gleam` feature); this module
+//! holds the field checks those derives name, the few values put together
+//! from parts (`parsed`, `window_aggregate`), the errors whose Gleam shape
+//! is not their Rust one, and [`engine_atoms`], the atoms of them all.
 
-use tally_interop::{IntoGleam, Value};
+use tally_interop::{expected, Atoms, DecodeError, IntoGleam, Value};
 
-use crate::event::{MeterUnit, UsageEvent};
-use crate::reject::{Format, Reject, RejectReason};
-use crate::EngineInfo;
+use crate::aggregate::{AggregateError, FeedOutcome, SeriesKey, WindowStats};
+use crate::billing::{BillingError, Invoice};
+use crate::parse::{Batch, ParseStats, ParserOptions};
+use crate::{EngineInfo, MeterUnit, RejectReason, UsageEvent};
 
-impl IntoGleam for UsageEvent {
-    fn into_gleam(self) -> Value {
-        Value::record(
-            "usage_event",
-            vec![
-                self.id.into_gleam(),
-                self.source.into_gleam(),
-                self.customer.into_gleam(),
-                self.resource.into_gleam(),
-                self.meter.into_gleam(),
-                self.value.into_gleam(),
-                self.time_ms.into_gleam(),
-            ],
-        )
+/// `UsageEvent.value`: a Gleam Int the engine keeps as an i64 too.
+pub(crate) fn fits_i64(value: &u64) -> Result<(), DecodeError> {
+    if *value <= i64::MAX as u64 {
+        Ok(())
+    } else {
+        Err(expected("a value from 0 to 2^63-1"))
     }
 }
 
-impl IntoGleam for Format {
-    fn into_gleam(self) -> Value {
-        Value::Atom(self.name())
-    }
-}
-
-impl IntoGleam for RejectReason {
-    fn into_gleam(self) -> Value {
-        use RejectReason::*;
-        match self {
-            BadField {
-                field,
-                column,
-                expected,
-            } => Value::record(
-                "bad_field",
-                vec![field.into_gleam(), column.into_gleam(), expected.into_gleam()],
-            ),
-            DuplicateKey { field } => Value::record("duplicate_key", vec![field.into_gleam()]),
-            Disagree { field, other } => {
-                Value::record("disagree", vec![field.into_gleam(), other.into_gleam()])
-            }
-            InvalidJson { column, expected } => {
-                Value::record("invalid_json", vec![column.into_gleam(), expected.into_gleam()])
-            }
-            Malformed { column, expected } => {
-                Value::record("malformed", vec![column.into_gleam(), expected.into_gleam()])
-            }
-            InvalidUtf8 { column } => Value::record("invalid_utf8", vec![column.into_gleam()]),
-            MissingField { field } => Value::record("missing_field", vec![field.into_gleam()]),
-            WrongType { field, expected } => {
-                Value::record("wrong_type", vec![field.into_gleam(), expected.into_gleam()])
-            }
-            EmptyField { field } => Value::record("empty_field", vec![field.into_gleam()]),
-            InvalidTime { field } => Value::record("invalid_time", vec![field.into_gleam()]),
-            InvalidNumber { field } => Value::record("invalid_number", vec![field.into_gleam()]),
-            NumberTooLarge { field } => Value::record("number_too_large", vec![field.into_gleam()]),
-            LineTooLong { length, limit } => {
-                Value::record("line_too_long", vec![length.into_gleam(), limit.into_gleam()])
-            }
-            WrongFieldCount { expected, found } => Value::record(
-                "wrong_field_count",
-                vec![expected.into_gleam(), found.into_gleam()],
-            ),
-            BadHeader => Value::Atom("bad_header"),
-        }
-    }
-}
-
-impl IntoGleam for Reject {
-    fn into_gleam(self) -> Value {
-        Value::record(
-            "reject",
-            vec![
-                self.format.into_gleam(),
-                self.line.into_gleam(),
-                self.offset.into_gleam(),
-                self.reason.into_gleam(),
-                Value::Binary(self.text),
-            ],
-        )
-    }
-}
-
-impl IntoGleam for MeterUnit {
-    fn into_gleam(self) -> Value {
-        Value::Atom(match self {
-            MeterUnit::Bytes => "bytes",
-            MeterUnit::Count => "count",
-        })
-    }
-}
-
-impl IntoGleam for EngineInfo {
-    fn into_gleam(self) -> Value {
-        Value::record(
-            "engine_info",
-            vec![
-                self.name.into_gleam(),
-                self.version.into_gleam(),
-                self.commit.into_gleam(),
-            ],
-        )
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Parsing, aggregation and billing values. The Gleam types live in
-// gleam_src/tally/event.gleam, aggregate.gleam, billing.gleam and engine.gleam.
-
-use tally_interop::etf::Term;
-use tally_interop::{expected, DecodeError, FromGleam};
-
-use crate::aggregate::{
-    AggregateError, AggregatorConfig, AggregatorCounters, SeriesKey, Window, WindowStats,
-};
-use crate::billing::{BillingError, Invoice, InvoiceLine, Measure, Unit};
-use crate::parse::{Batch, ParseStats, ParserOptions, S3Customer};
-use crate::ratio::Ratio;
-
-impl FromGleam for Format {
-    fn from_gleam(t: &Term) -> Result<Self, DecodeError> {
-        Ok(match t.variant("a Format")? {
-            "json_lines" => Format::JsonLines,
-            "s3_access_log" => Format::S3AccessLog,
-            "rgw_usage" => Format::RgwUsage,
-            "storage_csv" => Format::StorageCsv,
-            _ => return Err(expected("a Format")),
-        })
-    }
-}
-
-impl FromGleam for ParserOptions {
-    fn from_gleam(t: &Term) -> Result<Self, DecodeError> {
-        let f = t.record("parser_options", 4, "ParserOptions")?;
-        let s3_customer = match f[2].variant("an S3Customer")? {
-            "bucket_owner" => S3Customer::BucketOwner,
-            "requester" => S3Customer::Requester,
-            _ => return Err(expected("an S3Customer")),
-        };
-        let max_line = usize::from_gleam(&f[0])?;
-        if max_line == 0 {
-            return Err(expected("a max_line above 0"));
-        }
-        Ok(ParserOptions {
-            max_line,
-            source: Option::<String>::from_gleam(&f[1])?,
-            s3_customer,
-            dedup: bool::from_gleam(&f[3])?,
-        })
-    }
-}
-
-impl FromGleam for Window {
-    fn from_gleam(t: &Term) -> Result<Self, DecodeError> {
-        Ok(match t.variant("a Window")? {
-            "hour" => Window::Hour,
-            "day" => Window::Day,
-            "month" => Window::Month,
-            _ => return Err(expected("a Window")),
-        })
-    }
-}
-
-impl FromGleam for AggregatorConfig {
-    fn from_gleam(t: &Term) -> Result<Self, DecodeError> {
-        let f = t.record("aggregator_config", 6, "AggregatorConfig")?;
-        Ok(AggregatorConfig {
-            window: Window::from_gleam(&f[0])?,
-            dedup: bool::from_gleam(&f[1])?,
-            rate_meters: Vec::from_gleam(&f[2])?,
-            gauge_meters: Vec::from_gleam(&f[3])?,
-            unique_meters: Vec::from_gleam(&f[4])?,
-            gauge_gap_cap_ms: i64::from_gleam(&f[5])?,
-        })
-    }
-}
-
-impl FromGleam for UsageEvent {
-    fn from_gleam(t: &Term) -> Result<Self, DecodeError> {
-        let f = t.record("usage_event", 7, "a UsageEvent")?;
-        let value = u64::from_gleam(&f[5])
-            .ok()
-            .filter(|v| *v <= i64::MAX as u64)
-            .ok_or(expected("a value from 0 to 2^63-1"))?;
-        Ok(UsageEvent {
-            id: String::from_gleam(&f[0])?,
-            source: String::from_gleam(&f[1])?,
-            customer: String::from_gleam(&f[2])?,
-            resource: String::from_gleam(&f[3])?,
-            meter: String::from_gleam(&f[4])?,
-            value,
-            time_ms: i64::from_gleam(&f[6])?,
-        })
-    }
-}
-
-impl IntoGleam for ParseStats {
-    fn into_gleam(self) -> Value {
-        Value::record(
-            "parse_stats",
-            vec![
-                self.records.into_gleam(),
-                self.accepted.into_gleam(),
-                self.rejected.into_gleam(),
-                self.skipped.into_gleam(),
-                self.events.into_gleam(),
-                self.bytes.into_gleam(),
-            ],
-        )
+/// `ParserOptions.max_line`: a parser that takes no byte takes no line.
+pub(crate) fn max_line_above_zero(max_line: &usize) -> Result<(), DecodeError> {
+    if *max_line > 0 {
+        Ok(())
+    } else {
+        Err(expected("a max_line above 0"))
     }
 }
 
 /// `Parsed(events, rejects, stats)`.
-pub fn parsed(batch: Batch, stats: ParseStats) -> Value {
-    Value::record(
-        "parsed",
-        vec![
-            batch.events.into_gleam(),
-            batch.rejects.into_gleam(),
-            stats.into_gleam(),
-        ],
-    )
+#[derive(tally_interop::IntoGleam)]
+struct Parsed {
+    events: Vec<UsageEvent>,
+    rejects: Vec<crate::Reject>,
+    stats: ParseStats,
 }
 
-impl IntoGleam for AggregatorCounters {
-    fn into_gleam(self) -> Value {
-        Value::record(
-            "counters",
-            vec![
-                self.applied.into_gleam(),
-                self.duplicates.into_gleam(),
-                self.late.into_gleam(),
-            ],
-        )
+/// `Parsed(events, rejects, stats)`.
+pub fn parsed(batch: Batch, stats: ParseStats) -> Value {
+    Parsed {
+        events: batch.events,
+        rejects: batch.rejects,
+        stats,
     }
+    .into_gleam()
 }
 
 /// `WindowAggregate(customer, resource, meter, window_start_ms, sum, count,
 /// min, max, latest, latest_time_ms, unique_count)`.
-pub fn window_aggregate(key: &SeriesKey, start: i64, st: &WindowStats) -> Value {
-    Value::record(
-        "window_aggregate",
-        vec![
-            (&*key.customer).into_gleam(),
-            (&*key.resource).into_gleam(),
-            (&*key.meter).into_gleam(),
-            start.into_gleam(),
-            Value::Int(st.sum as i128),
-            st.count.into_gleam(),
-            st.min.into_gleam(),
-            st.max.into_gleam(),
-            st.latest_value.into_gleam(),
-            st.latest_time_ms.into_gleam(),
-            st.unique_count().into_gleam(),
-        ],
-    )
+#[derive(tally_interop::IntoGleam)]
+struct WindowAggregate<'a> {
+    customer: &'a str,
+    resource: &'a str,
+    meter: &'a str,
+    window_start_ms: i64,
+    sum: u128,
+    count: u64,
+    min: u64,
+    max: u64,
+    latest: u64,
+    latest_time_ms: i64,
+    unique_count: Option<u64>,
 }
 
+/// One window of a series, as `aggregator_windows` returns it.
+pub fn window_aggregate(key: &SeriesKey, start: i64, st: &WindowStats) -> Value {
+    WindowAggregate {
+        customer: &key.customer,
+        resource: &key.resource,
+        meter: &key.meter,
+        window_start_ms: start,
+        sum: st.sum,
+        count: st.count,
+        min: st.min,
+        max: st.max,
+        latest: st.latest_value,
+        latest_time_ms: st.latest_time_ms,
+        unique_count: st.unique_count(),
+    }
+    .into_gleam()
+}
+
+/// `AggregateFailed(reason)`: `ConfigMismatch`, `Overlap(period, count)`,
+/// `BadExport(why)`.
 impl IntoGleam for AggregateError {
     fn into_gleam(self) -> Value {
         let reason = match self {
@@ -274,8 +98,15 @@ impl IntoGleam for AggregateError {
         };
         Value::record("aggregate_failed", vec![reason])
     }
+    fn gleam_atoms(atoms: &mut Atoms) {
+        for a in ["aggregate_failed", "config_mismatch", "overlap", "bad_export"] {
+            atoms.add(a);
+        }
+    }
 }
 
+/// `BillingFailed(reason)`: `UnknownPlan(customer, plan)`,
+/// `AmountOverflow(key)`, `PlansInvalid(message)`.
 impl IntoGleam for BillingError {
     fn into_gleam(self) -> Value {
         let reason = match &self {
@@ -292,112 +123,187 @@ impl IntoGleam for BillingError {
         };
         Value::record("billing_failed", vec![reason])
     }
-}
-
-impl IntoGleam for Ratio {
-    fn into_gleam(self) -> Value {
-        Value::record(
-            "fraction",
-            vec![Value::Int(self.num() as i128), Value::Int(self.den() as i128)],
-        )
+    fn gleam_atoms(atoms: &mut Atoms) {
+        for a in [
+            "billing_failed",
+            "unknown_plan",
+            "amount_overflow",
+            "plans_invalid",
+        ] {
+            atoms.add(a);
+        }
     }
 }
 
-impl IntoGleam for InvoiceLine {
-    fn into_gleam(self) -> Value {
-        let measure = match self.measure {
-            Measure::Total => "total",
-            Measure::P95Rate => "p95_rate",
-            Measure::GbMonthAverage => "gb_month_average",
-            Measure::Peak => "peak",
+/// Every atom a core value can hold in its Gleam shape, from the types
+/// themselves (derived `gleam_atoms`): the engine's part of the atom
+/// vocabulary a port's owner loads before decoding replies.
+pub fn engine_atoms() -> Vec<&'static str> {
+    let mut atoms = Atoms::default();
+    <UsageEvent as IntoGleam>::gleam_atoms(&mut atoms);
+    <Parsed as IntoGleam>::gleam_atoms(&mut atoms);
+    <WindowAggregate as IntoGleam>::gleam_atoms(&mut atoms);
+    <FeedOutcome as IntoGleam>::gleam_atoms(&mut atoms);
+    <Invoice as IntoGleam>::gleam_atoms(&mut atoms);
+    <crate::written::WrittenInvoice as IntoGleam>::gleam_atoms(&mut atoms);
+    <EngineInfo as IntoGleam>::gleam_atoms(&mut atoms);
+    <Option<MeterUnit> as IntoGleam>::gleam_atoms(&mut atoms);
+    <Result<UsageEvent, RejectReason> as IntoGleam>::gleam_atoms(&mut atoms);
+    <AggregateError as IntoGleam>::gleam_atoms(&mut atoms);
+    <BillingError as IntoGleam>::gleam_atoms(&mut atoms);
+    <ParserOptions as tally_interop::FromGleam>::gleam_atoms(&mut atoms);
+    <crate::aggregate::AggregatorConfig as tally_interop::FromGleam>::gleam_atoms(&mut atoms);
+    <DecodeError as IntoGleam>::gleam_atoms(&mut atoms);
+    <tally_interop::InteropError as IntoGleam>::gleam_atoms(&mut atoms);
+    tally_interop::boundary_atoms(&mut atoms);
+    atoms.sorted()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::billing::{InvoiceLine, Measure, Unit};
+    use crate::ratio::Ratio;
+    use crate::reject::{Format, Reject};
+    use tally_interop::etf::Term;
+    use tally_interop::FromGleam;
+
+    fn atom(a: &str) -> Term {
+        Term::Atom(a.to_string())
+    }
+
+    #[test]
+    fn derived_shapes_are_the_gleam_types() {
+        let reject = Reject {
+            format: Format::S3AccessLog,
+            line: 3,
+            offset: 120,
+            reason: RejectReason::BadHeader,
+            text: vec![0xff, b'x'],
         };
-        let unit = match self.unit {
-            Unit::Unit => "plain_unit",
-            Unit::Gb => "gigabyte",
-            Unit::Mbps => "megabit_per_second",
+        assert_eq!(
+            reject.into_gleam(),
+            Value::record(
+                "reject",
+                vec![
+                    Value::Atom("s3_access_log"),
+                    Value::Int(3),
+                    Value::Int(120),
+                    Value::Atom("bad_header"),
+                    Value::Binary(vec![0xff, b'x']),
+                ]
+            )
+        );
+        assert_eq!(
+            RejectReason::LineTooLong { length: 9, limit: 8 }.into_gleam(),
+            Value::record("line_too_long", vec![Value::Int(9), Value::Int(8)])
+        );
+        assert_eq!(Unit::Mbps.into_gleam(), Value::Atom("megabit_per_second"));
+        assert_eq!(
+            Measure::GbMonthAverage.into_gleam(),
+            Value::Atom("gb_month_average")
+        );
+        assert_eq!(
+            Ratio::new(u128::MAX, 1).into_gleam(),
+            Value::record("fraction", vec![Value::BigUint(u128::MAX), Value::Int(1)]),
+            "an amount past i128 is a bignum, not a wrapped negative"
+        );
+        let line = InvoiceLine {
+            key: "k".into(),
+            customer: "c".into(),
+            resource: "*".into(),
+            meter: "m".into(),
+            measure: Measure::Total,
+            period: "2026-10".into(),
+            version: 1,
+            plan: "p".into(),
+            currency: "EUR".into(),
+            unit: Unit::Unit,
+            used: Ratio::new(8, 1),
+            included: Ratio::new(0, 1),
+            overage: Ratio::new(8, 1),
+            unit_price: Ratio::new(1, 4),
+            amount_minor: 2,
         };
-        Value::record(
-            "invoice_line",
-            vec![
-                self.key.into_gleam(),
-                self.customer.into_gleam(),
-                self.resource.into_gleam(),
-                self.meter.into_gleam(),
-                Value::Atom(measure),
-                self.period.into_gleam(),
-                self.version.into_gleam(),
-                self.plan.into_gleam(),
-                self.currency.into_gleam(),
-                Value::Atom(unit),
-                self.used.into_gleam(),
-                self.included.into_gleam(),
-                self.overage.into_gleam(),
-                self.unit_price.into_gleam(),
-                Value::Int(self.amount_minor as i128),
-            ],
-        )
+        let Value::Tuple(items) = line.into_gleam() else {
+            panic!("a record")
+        };
+        assert_eq!(items.len(), 16);
+        assert_eq!(items[0], Value::Atom("invoice_line"));
+        assert_eq!(items[5], Value::Atom("total"));
+        assert_eq!(items[10], Value::Atom("plain_unit"));
+        assert_eq!(items[15], Value::Int(2));
     }
-}
 
-impl IntoGleam for Invoice {
-    fn into_gleam(self) -> Value {
-        Value::record(
-            "invoice",
-            vec![self.lines.into_gleam(), self.unbilled_customers.into_gleam()],
-        )
+    #[test]
+    fn decoders_keep_the_texts_of_the_pure_gleam_twins() {
+        let event = |value: i128| {
+            Term::Tuple(vec![
+                atom("usage_event"),
+                Term::Binary(b"1".to_vec()),
+                Term::Binary(b"s".to_vec()),
+                Term::Binary(b"c".to_vec()),
+                Term::Binary(b"r".to_vec()),
+                Term::Binary(b"m".to_vec()),
+                Term::Int(value),
+                Term::Int(0),
+            ])
+        };
+        assert_eq!(UsageEvent::from_gleam(&event(5)).unwrap().value, 5);
+        for bad in [-1, i64::MAX as i128 + 1, u64::MAX as i128 + 1] {
+            let e = UsageEvent::from_gleam(&event(bad)).unwrap_err();
+            assert_eq!(e.expected, "a value from 0 to 2^63-1");
+            assert_eq!(e.location(), "UsageEvent.value");
+        }
+        let options = |max: i128| {
+            Term::Tuple(vec![
+                atom("parser_options"),
+                Term::Int(max),
+                atom("none"),
+                atom("requester"),
+                atom("true"),
+            ])
+        };
+        assert_eq!(ParserOptions::from_gleam(&options(10)).unwrap().max_line, 10);
+        assert_eq!(
+            ParserOptions::from_gleam(&options(0)).unwrap_err().expected,
+            "a max_line above 0"
+        );
+        assert_eq!(
+            ParserOptions::from_gleam(&options(-1)).unwrap_err().expected,
+            "an Int that fits usize"
+        );
+        assert_eq!(
+            ParserOptions::from_gleam(&atom("x")).unwrap_err().expected,
+            "ParserOptions"
+        );
+        let config = Term::Tuple(vec![
+            atom("aggregator_config"),
+            atom("week"),
+            atom("true"),
+            Term::List(vec![]),
+            Term::List(vec![]),
+            Term::List(vec![]),
+            Term::Int(0),
+        ]);
+        let e = crate::aggregate::AggregatorConfig::from_gleam(&config).unwrap_err();
+        assert_eq!(e.to_string(), "expected a Window at AggregatorConfig.window");
     }
-}
 
-impl IntoGleam for crate::aggregate::FeedOutcome {
-    fn into_gleam(self) -> Value {
-        Value::record(
+    /// The vocabulary (erlang_src/tally_atoms.erl, generated and drift-checked)
+    /// holds every atom a derived type lists: the enums' variants, the records' tags.
+    #[test]
+    fn the_vocabulary_comes_from_the_types() {
+        let vocabulary = crate::operations::vocabulary();
+        for atom in [
+            "usage_event",
+            "s3_access_log",
+            "megabit_per_second",
             "feed_result",
-            vec![
-                self.stats.into_gleam(),
-                self.rejects.into_gleam(),
-                self.counters.into_gleam(),
-            ],
-        )
-    }
-}
-
-impl IntoGleam for crate::written::WrittenBatch {
-    fn into_gleam(self) -> Value {
-        Value::record(
-            "written_batch",
-            vec![
-                self.count.into_gleam(),
-                Value::Binary(self.ids),
-                Value::Binary(self.lines),
-            ],
-        )
-    }
-}
-
-impl IntoGleam for crate::written::CustomerTotal {
-    fn into_gleam(self) -> Value {
-        Value::record(
-            "customer_total",
-            vec![
-                self.customer.into_gleam(),
-                self.currency.into_gleam(),
-                // A sum of u128 amounts: beyond i128 only in theory.
-                Value::Int(i128::try_from(self.amount_minor).unwrap_or(i128::MAX)),
-                self.lines.into_gleam(),
-            ],
-        )
-    }
-}
-
-impl IntoGleam for crate::written::WrittenInvoice {
-    fn into_gleam(self) -> Value {
-        Value::record(
-            "written_invoice",
-            vec![
-                self.batches.into_gleam(),
-                self.totals.into_gleam(),
-                self.unbilled_customers.into_gleam(),
-            ],
-        )
+            "bad_header",
+        ] {
+            assert!(engine_atoms().contains(&atom), "{atom}");
+        }
+        assert!(engine_atoms().iter().all(|a| vocabulary.contains(a)));
     }
 }

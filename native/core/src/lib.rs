@@ -14,6 +14,8 @@ pub mod json;
 pub mod jsonl;
 mod line_index;
 pub mod lines;
+#[cfg(feature = "gleam")]
+pub mod operations;
 pub mod parse;
 mod prefetch;
 pub mod queue;
@@ -39,6 +41,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// What a running engine says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
 pub struct EngineInfo {
     pub name: String,
     pub version: String,

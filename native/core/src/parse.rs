@@ -8,6 +8,11 @@ use crate::{csv, jsonl, rgw, s3};
 
 /// Who an S3 access log line is billed to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(
+    feature = "gleam",
+    derive(tally_interop::IntoGleam, tally_interop::FromGleam),
+    gleam(expected = "an S3Customer")
+)]
 pub enum S3Customer {
     /// The bucket owner's canonical id (hosting: the bucket's owner pays).
     #[default]
@@ -18,8 +23,14 @@ pub enum S3Customer {
 
 /// Settings of a parser.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(
+    feature = "gleam",
+    derive(tally_interop::IntoGleam, tally_interop::FromGleam),
+    gleam(expected = "ParserOptions")
+)]
 pub struct ParserOptions {
     /// Lines longer than this are rejected without being buffered.
+    #[cfg_attr(feature = "gleam", gleam(check = "crate::gleam_shapes::max_line_above_zero"))]
     pub max_line: usize,
     /// The `source` given to events of formats that carry none (S3, RGW, CSV).
     pub source: Option<String>,
@@ -68,6 +79,7 @@ impl EventSink for Batch {
 /// Counts of records (lines; for RGW usage, bucket entries) read so far.
 /// Always `records == accepted + rejected + skipped`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
 pub struct ParseStats {
     pub records: u64,
     pub accepted: u64,

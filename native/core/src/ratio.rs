@@ -5,6 +5,7 @@ use std::cmp::Ordering;
 use std::fmt;
 
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam), gleam(tag = "fraction"))]
 pub struct Ratio {
     num: u128,
     den: u128,

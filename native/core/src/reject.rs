@@ -4,6 +4,7 @@ use std::fmt;
 
 /// The input formats tally reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam, tally_interop::FromGleam))]
 pub enum Format {
     /// CloudEvents-style usage events, one JSON object per line.
     JsonLines,
@@ -29,6 +30,7 @@ impl Format {
 /// Why a line was rejected. Field names are the format's own (`data.value`,
 /// `bytes_sent`, ...); columns are 1-based byte columns within the line.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
 pub enum RejectReason {
     /// A field of a delimited line (an access log's quoted Request-URI, its
     /// bracketed time, ...) that does not have its format's shape.
@@ -140,11 +142,13 @@ pub const KEPT_TEXT_LIMIT: usize = 4096;
 /// the stream, the format, the reason, and (up to [`KEPT_TEXT_LIMIT`] bytes
 /// of) the line itself so it can be inspected and replayed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
 pub struct Reject {
     pub format: Format,
     pub line: u64,
     pub offset: u64,
     pub reason: RejectReason,
+    #[cfg_attr(feature = "gleam", gleam(bit_array))]
     pub text: Vec<u8>,
 }
 

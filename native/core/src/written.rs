@@ -113,21 +113,25 @@ pub const BATCH_BYTES: usize = 4 << 20;
 /// A batch of invoice lines ready for the outbox: what it stores and the
 /// publisher sends as they are, so no line becomes a term on the way.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
 pub struct WrittenBatch {
     /// Lines in the batch.
     pub count: u32,
     /// Each line's message id (`KEY/vVERSION`, [`msg_id`]) followed by `\n`,
     /// in line order. An id never holds a `\n`: keys percent-encode
     /// control bytes.
+    #[cfg_attr(feature = "gleam", gleam(bit_array))]
     pub ids: Vec<u8>,
     /// Each line in the written form followed by `\n` (JSON Lines: the
     /// written form escapes every control byte), in the same order.
+    #[cfg_attr(feature = "gleam", gleam(bit_array))]
     pub lines: Vec<u8>,
 }
 
 /// One customer's lines in a [`WrittenInvoice`]: their count and the sum
 /// of their amounts, in the plan's currency.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
 pub struct CustomerTotal {
     pub customer: String,
     pub currency: String,
@@ -139,6 +143,7 @@ pub struct CustomerTotal {
 /// customer's total (in customer order), and the customers with usage but
 /// no plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
 pub struct WrittenInvoice {
     pub batches: Vec<WrittenBatch>,
     pub totals: Vec<CustomerTotal>,

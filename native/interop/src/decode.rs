@@ -13,25 +13,104 @@
 use crate::etf::Term;
 use crate::{IntoGleam, Value};
 
-/// A term that does not have the shape a Gleam type gives it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected {expected}")]
+/// A term that does not have the shape a Gleam type gives it: what was
+/// expected, and where (the fields and list items, outermost first).
+///
+/// At the boundary it is Gleam's `BadArgument(expected)`: the text alone,
+/// as the pure-Gleam twins give it. Its `Display` names the field too:
+/// `expected a Window at AggregatorConfig.window`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError {
     pub expected: &'static str,
+    /// Innermost first, as the error travels out.
+    path: Vec<Step>,
 }
+
+/// One step of a [`DecodeError`]'s path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// A field of a custom type: `("UsageEvent", "value")`, or a variant's
+    /// (`"AggregateError::Overlap"`); unnamed fields are numbered from 0.
+    Field {
+        owner: &'static str,
+        field: &'static str,
+    },
+    /// An item of a list, from 0.
+    Item(usize),
+}
+
+impl DecodeError {
+    pub fn new(expected: &'static str) -> Self {
+        DecodeError {
+            expected,
+            path: Vec::new(),
+        }
+    }
+    /// The error, found in `owner`'s field `field`.
+    pub fn in_field(mut self, owner: &'static str, field: &'static str) -> Self {
+        self.path.push(Step::Field { owner, field });
+        self
+    }
+    /// The error, found in a list's item `index`.
+    pub fn in_item(mut self, index: usize) -> Self {
+        self.path.push(Step::Item(index));
+        self
+    }
+    /// The same place, with another text (a field's own `expected`).
+    pub fn with_expected(mut self, expected: &'static str) -> Self {
+        self.expected = expected;
+        self
+    }
+    /// Outermost first.
+    pub fn path(&self) -> impl Iterator<Item = &Step> {
+        self.path.iter().rev()
+    }
+    /// Where, as text: `[2] > UsageEvent.value` (empty at the top).
+    pub fn location(&self) -> String {
+        self.path()
+            .map(|step| match step {
+                Step::Field { owner, field } => format!("{owner}.{field}"),
+                Step::Item(i) => format!("[{i}]"),
+            })
+            .collect::<Vec<_>>()
+            .join(" > ")
+    }
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "expected {}", self.expected)?;
+        if !self.path.is_empty() {
+            write!(f, " at {}", self.location())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DecodeError {}
 
 impl IntoGleam for DecodeError {
     fn into_gleam(self) -> Value {
         Value::record("bad_argument", vec![self.expected.into_gleam()])
     }
+    fn gleam_atoms(atoms: &mut crate::Atoms) {
+        atoms.add("bad_argument");
+    }
 }
 
 pub fn expected(what: &'static str) -> DecodeError {
-    DecodeError { expected: what }
+    DecodeError::new(what)
 }
 
+/// Reading a Gleam value back from a term. `#[derive(FromGleam)]` writes it
+/// for structs and enums; a wrong shape names the field it was found in.
 pub trait FromGleam: Sized {
     fn from_gleam(term: &Term) -> Result<Self, DecodeError>;
+
+    /// Adds the atoms this type reads (see [`crate::Atoms`]).
+    fn gleam_atoms(atoms: &mut crate::Atoms) {
+        let _ = atoms;
+    }
 }
 
 impl Term {
@@ -66,6 +145,49 @@ impl FromGleam for bool {
             _ => Err(expected("a Bool")),
         }
     }
+    fn gleam_atoms(atoms: &mut crate::Atoms) {
+        atoms.add("true");
+        atoms.add("false");
+    }
+}
+
+impl FromGleam for () {
+    fn from_gleam(t: &Term) -> Result<Self, DecodeError> {
+        match t.as_atom() {
+            Some("nil") => Ok(()),
+            _ => Err(expected("Nil")),
+        }
+    }
+    fn gleam_atoms(atoms: &mut crate::Atoms) {
+        atoms.add("nil");
+    }
+}
+
+impl FromGleam for f64 {
+    fn from_gleam(t: &Term) -> Result<Self, DecodeError> {
+        match t {
+            Term::Float(f) => Ok(*f),
+            _ => Err(expected("a Float")),
+        }
+    }
+}
+
+impl FromGleam for crate::BitArray {
+    fn from_gleam(t: &Term) -> Result<Self, DecodeError> {
+        t.as_binary()
+            .map(|b| crate::BitArray(b.to_vec()))
+            .ok_or(expected("a BitArray"))
+    }
+}
+
+impl FromGleam for u128 {
+    fn from_gleam(t: &Term) -> Result<Self, DecodeError> {
+        match t {
+            Term::Int(i) => u128::try_from(*i).map_err(|_| expected("an Int that fits u128")),
+            Term::BigUint(u) => Ok(*u),
+            _ => Err(expected("an Int that fits u128")),
+        }
+    }
 }
 
 macro_rules! int_from_gleam {
@@ -77,14 +199,48 @@ macro_rules! int_from_gleam {
         }
     )*};
 }
-int_from_gleam!(i64, u64, u32, usize);
+int_from_gleam!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, usize);
 
 impl<T: FromGleam> FromGleam for Vec<T> {
     fn from_gleam(t: &Term) -> Result<Self, DecodeError> {
         match t {
-            Term::List(items) => items.iter().map(T::from_gleam).collect(),
+            Term::List(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| T::from_gleam(item).map_err(|e| e.in_item(i)))
+                .collect(),
             _ => Err(expected("a List")),
         }
+    }
+    fn gleam_atoms(atoms: &mut crate::Atoms) {
+        T::gleam_atoms(atoms);
+    }
+}
+
+impl<T: FromGleam> FromGleam for Box<T> {
+    fn from_gleam(t: &Term) -> Result<Self, DecodeError> {
+        T::from_gleam(t).map(Box::new)
+    }
+    fn gleam_atoms(atoms: &mut crate::Atoms) {
+        T::gleam_atoms(atoms);
+    }
+}
+
+impl<T: FromGleam, E: FromGleam> FromGleam for Result<T, E> {
+    fn from_gleam(t: &Term) -> Result<Self, DecodeError> {
+        if let Ok([v]) = t.record("ok", 1, "a Result") {
+            return T::from_gleam(v).map(Ok);
+        }
+        match t.record("error", 1, "a Result")? {
+            [e] => E::from_gleam(e).map(Err),
+            _ => Err(expected("a Result")),
+        }
+    }
+    fn gleam_atoms(atoms: &mut crate::Atoms) {
+        atoms.add("ok");
+        atoms.add("error");
+        T::gleam_atoms(atoms);
+        E::gleam_atoms(atoms);
     }
 }
 
@@ -98,6 +254,11 @@ impl<T: FromGleam> FromGleam for Option<T> {
                 .first()
                 .ok_or(expected("an Option"))?,
         )?))
+    }
+    fn gleam_atoms(atoms: &mut crate::Atoms) {
+        atoms.add("some");
+        atoms.add("none");
+        T::gleam_atoms(atoms);
     }
 }
 

@@ -33,6 +33,8 @@ const MAX_DEPTH: usize = 128;
 pub enum Term {
     Atom(String),
     Int(i128),
+    /// A positive integer over `i128::MAX` and up to `u128::MAX`.
+    BigUint(u128),
     Float(f64),
     Binary(Vec<u8>),
     Tuple(Vec<Term>),
@@ -74,6 +76,7 @@ pub fn encode_into(value: &Value, out: &mut Vec<u8>) -> Result<(), InteropError>
     match value {
         Value::Atom(a) => encode_atom(a, out),
         Value::Int(i) => encode_int(*i, out)?,
+        Value::BigUint(u) => encode_big(false, *u, out),
         Value::Float(f) => {
             out.push(NEW_FLOAT_EXT);
             out.extend_from_slice(&f.to_bits().to_be_bytes());
@@ -138,15 +141,19 @@ fn encode_int(i: i128, out: &mut Vec<u8>) -> Result<(), InteropError> {
         out.push(INTEGER_EXT);
         out.extend_from_slice(&(i as i32).to_be_bytes());
     } else {
-        let magnitude = i.unsigned_abs();
-        let digits = magnitude.to_le_bytes();
-        let n = 16 - (magnitude.leading_zeros() as usize / 8);
-        out.push(SMALL_BIG_EXT);
-        out.push(n as u8);
-        out.push(if i < 0 { 1 } else { 0 });
-        out.extend_from_slice(&digits[..n]);
+        encode_big(i < 0, i.unsigned_abs(), out);
     }
     Ok(())
+}
+
+/// `SMALL_BIG_EXT`: sign, then the magnitude's bytes, least significant first.
+fn encode_big(negative: bool, magnitude: u128, out: &mut Vec<u8>) {
+    let digits = magnitude.to_le_bytes();
+    let n = 16 - (magnitude.leading_zeros() as usize / 8);
+    out.push(SMALL_BIG_EXT);
+    out.push(n as u8);
+    out.push(u8::from(negative));
+    out.extend_from_slice(&digits[..n]);
 }
 
 /// Decodes one ETF term (with the version byte) that must fill `bytes` exactly.
@@ -227,13 +234,20 @@ impl<'a> Reader<'a> {
                 let n = self.u8()? as usize;
                 let sign = self.u8()?;
                 let digits = self.take(n)?;
-                if n > 16 || (n == 16 && digits[15] & 0x80 != 0) {
-                    return Err(self.bad(at, "integer wider than 127 bits"));
+                if n > 16 {
+                    return Err(self.bad(at, "integer wider than 128 bits"));
                 }
                 let mut le = [0u8; 16];
                 le[..n].copy_from_slice(digits);
-                let magnitude = i128::from_le_bytes(le);
-                Ok(Term::Int(if sign == 0 { magnitude } else { -magnitude }))
+                let magnitude = u128::from_le_bytes(le);
+                match (sign, i128::try_from(magnitude)) {
+                    (0, Ok(i)) => Ok(Term::Int(i)),
+                    (0, Err(_)) => Ok(Term::BigUint(magnitude)),
+                    (_, Ok(i)) => Ok(Term::Int(-i)),
+                    // -2^127 is the one negative magnitude over i128::MAX that fits.
+                    (_, Err(_)) if magnitude == 1u128 << 127 => Ok(Term::Int(i128::MIN)),
+                    (_, Err(_)) => Err(self.bad(at, "integer below -2^127")),
+                }
             }
             NEW_FLOAT_EXT => {
                 let b = self.take(8)?;
@@ -346,6 +360,25 @@ mod tests {
             roundtrip(Value::Int(i64::MIN as i128)),
             Term::Int(i64::MIN as i128)
         );
+    }
+
+    #[test]
+    fn integers_to_128_bits_are_bignums() {
+        for i in [i128::MIN, i128::MIN + 1, -(1 << 64), 1 << 64, i128::MAX] {
+            assert_eq!(roundtrip(Value::Int(i)), Term::Int(i));
+        }
+        for u in [1u128 << 127, u128::MAX] {
+            assert_eq!(roundtrip(Value::BigUint(u)), Term::BigUint(u));
+        }
+        // term_to_binary(1 bsl 64) on OTP 25.
+        assert_eq!(
+            encode(&Value::Int(1 << 64)).unwrap(),
+            vec![131, 110, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+        );
+        // -(2^128 - 1) fits no Rust integer here: refused, not wrapped.
+        let mut below = vec![131, 110, 16, 1];
+        below.extend([255; 16]);
+        assert!(decode(&below).is_err());
     }
 
     #[test]

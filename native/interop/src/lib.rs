@@ -22,21 +22,37 @@
 //! assert_eq!(r.into_gleam(), Value::error(Value::binary("bad")));
 //! ```
 
+// The derives name `::tally_interop`, also from inside this crate.
+extern crate self as tally_interop;
+
 mod decode;
 pub mod etf;
 pub mod files;
 pub mod framing;
 pub mod panics;
+pub mod port;
+pub mod table;
 mod value;
 
 #[cfg(feature = "nif")]
 pub mod nif;
 
-pub use decode::{expected, DecodeError, FromGleam};
-pub use value::{IntoGleam, Value};
+pub use decode::{expected, DecodeError, FromGleam, Step};
+pub use tally_interop_derive::{FromGleam, IntoGleam};
+pub use value::{atoms_of, Atoms, BitArray, IntoGleam, Value};
 
-/// Errors of the interop layer itself: malformed ETF or frames.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+/// The atoms of every reply's envelope: `{ok, V}`, `{error, E}`, a caught
+/// panic (`{native_panic, Message}`) and an argument of the wrong shape
+/// (`{bad_argument, Expected}`).
+pub fn boundary_atoms(atoms: &mut Atoms) {
+    for a in ["ok", "error", "native_panic", "bad_argument"] {
+        atoms.add(a);
+    }
+}
+
+/// Errors of the interop layer itself: malformed ETF or frames. In Gleam:
+/// `BadTerm(offset, reason)`, `FrameTooLarge(size, limit)`, `IntegerRange(n)`.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq, IntoGleam)]
 pub enum InteropError {
     #[error("external term format: {reason} at byte {offset}")]
     BadTerm { offset: usize, reason: &'static str },
@@ -44,18 +60,4 @@ pub enum InteropError {
     FrameTooLarge { size: usize, limit: usize },
     #[error("integer {0} does not fit the target encoding")]
     IntegerRange(i128),
-}
-
-impl IntoGleam for InteropError {
-    fn into_gleam(self) -> Value {
-        match self {
-            InteropError::BadTerm { offset, reason } => {
-                Value::record("bad_term", vec![offset.into_gleam(), Value::binary(reason)])
-            }
-            InteropError::FrameTooLarge { size, limit } => {
-                Value::record("frame_too_large", vec![size.into_gleam(), limit.into_gleam()])
-            }
-            InteropError::IntegerRange(n) => Value::record("integer_range", vec![Value::Int(n)]),
-        }
-    }
 }

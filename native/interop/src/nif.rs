@@ -39,6 +39,7 @@ fn try_encode<'a>(value: &Value, env: Env<'a>) -> NifResult<Term<'a>> {
             Ok(small) => small.encode(env),
             Err(_) => i.encode(env), // a bignum on the BEAM
         },
+        Value::BigUint(u) => u.encode(env),
         Value::Float(f) => f.encode(env),
         Value::Binary(bytes) => {
             let mut bin = NewBinary::new(env, bytes.len());
@@ -99,9 +100,13 @@ pub fn to_term(t: Term) -> NifResult<crate::etf::Term> {
     Ok(match t.get_type() {
         TermType::Atom => T::Atom(t.atom_to_string()?),
         TermType::Binary => T::Binary(t.decode::<rustler::Binary>()?.as_slice().to_vec()),
+        // Small integers first (the common case); bignums up to 128 bits.
         TermType::Integer => match t.decode::<i64>() {
             Ok(i) => T::Int(i as i128),
-            Err(_) => T::Int(t.decode::<u64>()? as i128),
+            Err(_) => match t.decode::<i128>() {
+                Ok(i) => T::Int(i),
+                Err(_) => T::BigUint(t.decode::<u128>()?),
+            },
         },
         TermType::Float => T::Float(t.decode::<f64>()?),
         TermType::Tuple => T::Tuple(
@@ -131,11 +136,6 @@ pub use crate::panics::{panic_message, panic_value};
 /// Decodes a NIF argument as a Gleam value of type `T`; a term of the wrong
 /// shape gives the Gleam error `BadArgument(expected)`.
 pub fn from_gleam<T: crate::FromGleam>(t: Term) -> Result<T, Value> {
-    let term = to_term(t).map_err(|_| {
-        crate::DecodeError {
-            expected: "a Gleam value",
-        }
-        .into_gleam()
-    })?;
+    let term = to_term(t).map_err(|_| crate::DecodeError::new("a Gleam value").into_gleam())?;
     T::from_gleam(&term).map_err(crate::IntoGleam::into_gleam)
 }

@@ -6,8 +6,11 @@
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Atom(&'static str),
-    /// Any integer a Gleam `Int` holds here: i64 and u64 both fit.
+    /// An integer: a small integer on the BEAM up to 60 bits, a bignum past
+    /// them (a Gleam `Int` has no bound on Erlang); i64, u64 and i128 fit.
     Int(i128),
+    /// An unsigned integer over `i128::MAX` (only a `u128` makes one): a bignum.
+    BigUint(u128),
     Float(f64),
     /// A binary: a Gleam `String` (UTF-8) or `BitArray`.
     Binary(Vec<u8>),
@@ -51,8 +54,61 @@ impl Value {
 }
 
 /// Conversion of a Rust value into its Gleam shape.
+///
+/// `#[derive(IntoGleam)]` (see `tally_interop_derive`) writes it for structs
+/// and enums; `gleam_atoms` then lists every atom the value can hold.
 pub trait IntoGleam {
     fn into_gleam(self) -> Value;
+
+    /// Adds the atoms values of this type can hold (its fields' included)
+    /// to `atoms`. Hand-written impls that make atoms should add them too.
+    fn gleam_atoms(atoms: &mut Atoms)
+    where
+        Self: Sized,
+    {
+        let _ = atoms;
+    }
+}
+
+/// The atoms a set of types uses, collected from their `gleam_atoms`: the
+/// vocabulary a port's owner must know before it decodes replies with
+/// `binary_to_term(_, [safe])`, made from the types instead of a text scan.
+///
+/// ```
+/// use tally_interop::{Atoms, IntoGleam};
+/// let mut atoms = Atoms::default();
+/// <Option<Result<bool, ()>> as IntoGleam>::gleam_atoms(&mut atoms);
+/// assert_eq!(atoms.sorted(), ["error", "false", "nil", "none", "ok", "some", "true"]);
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Atoms {
+    atoms: std::collections::BTreeSet<&'static str>,
+    types: std::collections::HashSet<&'static str>,
+}
+
+impl Atoms {
+    pub fn add(&mut self, atom: &'static str) {
+        self.atoms.insert(atom);
+    }
+    /// True the first time a type (by its `type_name`) is entered, so a
+    /// recursive type is walked once.
+    pub fn enter(&mut self, type_name: &'static str) -> bool {
+        self.types.insert(type_name)
+    }
+    /// The atoms, sorted and without repeats.
+    pub fn sorted(&self) -> Vec<&'static str> {
+        self.atoms.iter().copied().collect()
+    }
+    pub fn contains(&self, atom: &str) -> bool {
+        self.atoms.contains(atom)
+    }
+}
+
+/// The atoms of type `T` (see [`Atoms`]).
+pub fn atoms_of<T: IntoGleam>() -> Vec<&'static str> {
+    let mut atoms = Atoms::default();
+    T::gleam_atoms(&mut atoms);
+    atoms.sorted()
 }
 
 impl IntoGleam for Value {
@@ -64,10 +120,17 @@ impl IntoGleam for () {
     fn into_gleam(self) -> Value {
         Value::nil()
     }
+    fn gleam_atoms(atoms: &mut Atoms) {
+        atoms.add("nil");
+    }
 }
 impl IntoGleam for bool {
     fn into_gleam(self) -> Value {
         Value::Atom(if self { "true" } else { "false" })
+    }
+    fn gleam_atoms(atoms: &mut Atoms) {
+        atoms.add("true");
+        atoms.add("false");
     }
 }
 impl IntoGleam for String {
@@ -92,7 +155,38 @@ macro_rules! int_into_gleam {
         }
     )*};
 }
-int_into_gleam!(i8, i16, i32, i64, u8, u16, u32, u64, usize, isize);
+int_into_gleam!(i8, i16, i32, i64, i128, u8, u16, u32, u64, usize, isize);
+
+impl IntoGleam for u128 {
+    fn into_gleam(self) -> Value {
+        match i128::try_from(self) {
+            Ok(small) => Value::Int(small),
+            Err(_) => Value::BigUint(self),
+        }
+    }
+}
+
+/// A Gleam `BitArray`: bytes as one binary (a `Vec<u8>` on its own is a
+/// `List(Int)`). In a derived type, `#[gleam(bit_array)]` on a `Vec<u8>`
+/// field does the same without the wrapper.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BitArray(pub Vec<u8>);
+
+impl IntoGleam for BitArray {
+    fn into_gleam(self) -> Value {
+        Value::Binary(self.0)
+    }
+}
+impl From<Vec<u8>> for BitArray {
+    fn from(bytes: Vec<u8>) -> Self {
+        BitArray(bytes)
+    }
+}
+impl From<BitArray> for Vec<u8> {
+    fn from(bits: BitArray) -> Self {
+        bits.0
+    }
+}
 
 impl<T: IntoGleam> IntoGleam for Option<T> {
     fn into_gleam(self) -> Value {
@@ -100,6 +194,11 @@ impl<T: IntoGleam> IntoGleam for Option<T> {
             Some(v) => Value::some(v.into_gleam()),
             None => Value::none(),
         }
+    }
+    fn gleam_atoms(atoms: &mut Atoms) {
+        atoms.add("some");
+        atoms.add("none");
+        T::gleam_atoms(atoms);
     }
 }
 impl<T: IntoGleam, E: IntoGleam> IntoGleam for Result<T, E> {
@@ -109,10 +208,27 @@ impl<T: IntoGleam, E: IntoGleam> IntoGleam for Result<T, E> {
             Err(e) => Value::error(e.into_gleam()),
         }
     }
+    fn gleam_atoms(atoms: &mut Atoms) {
+        atoms.add("ok");
+        atoms.add("error");
+        T::gleam_atoms(atoms);
+        E::gleam_atoms(atoms);
+    }
 }
 impl<T: IntoGleam> IntoGleam for Vec<T> {
     fn into_gleam(self) -> Value {
         Value::List(self.into_iter().map(IntoGleam::into_gleam).collect())
+    }
+    fn gleam_atoms(atoms: &mut Atoms) {
+        T::gleam_atoms(atoms);
+    }
+}
+impl<T: IntoGleam> IntoGleam for Box<T> {
+    fn into_gleam(self) -> Value {
+        (*self).into_gleam()
+    }
+    fn gleam_atoms(atoms: &mut Atoms) {
+        T::gleam_atoms(atoms);
     }
 }
 
@@ -138,5 +254,11 @@ mod tests {
             ])
         );
         assert_eq!(u64::MAX.into_gleam(), Value::Int(u64::MAX as i128));
+        assert_eq!(
+            (i128::MAX as u128).into_gleam(),
+            Value::Int(i128::MAX),
+            "a u128 that fits i128 stays an Int"
+        );
+        assert_eq!(u128::MAX.into_gleam(), Value::BigUint(u128::MAX));
     }
 }

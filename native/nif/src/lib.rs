@@ -23,7 +23,7 @@
 use std::sync::{Mutex, MutexGuard};
 
 use rustler::{Binary, Encoder, Env, NewBinary, ResourceArc, Term};
-use tally_core::aggregate::{parse_period, Aggregator, AggregatorConfig};
+use tally_core::aggregate::{parse_period, Aggregator};
 use tally_core::batch::{ingest_chunk as ingest, EventBatch};
 use tally_core::billing::{bill, bill_shard, Plans};
 use tally_core::gleam_shapes::{parsed, window_aggregate};
@@ -33,6 +33,10 @@ use tally_core::{Format, UsageEvent};
 use tally_interop::files::posix_name;
 use tally_interop::nif::{from_gleam, guarded};
 use tally_interop::{IntoGleam, Value};
+
+// The NIFs the operation table gives whole (make generate).
+#[rustfmt::skip]
+mod generated;
 
 /// Biggest line parsed on a normal scheduler: well under 1 ms of work.
 const NORMAL_SCHEDULER_LINE_LIMIT: usize = 64 * 1024;
@@ -118,17 +122,6 @@ fn parse_chunk<'a>(env: Env<'a>, format: Term<'a>, options: Term<'a>, chunk: Bin
     })
 }
 
-#[rustler::nif]
-fn parser_new<'a>(env: Env<'a>, format: Term<'a>, options: Term<'a>) -> Term<'a> {
-    guarded(env, || {
-        let format: Format = from_gleam(format)?;
-        let options: ParserOptions = from_gleam(options)?;
-        Ok(ResourceArc::new(ParserRef(Mutex::new(StreamParser::new(
-            format, options,
-        )))))
-    })
-}
-
 /// Feeds a chunk cut anywhere to a streaming parser; returns what it completed.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn parser_feed<'a>(env: Env<'a>, parser: ResourceArc<ParserRef>, chunk: Binary<'a>) -> Term<'a> {
@@ -149,16 +142,6 @@ fn parser_finish(env: Env, parser: ResourceArc<ParserRef>) -> Term {
         let mut batch = tally_core::Batch::default();
         p.finish(&mut batch);
         Ok(parsed(batch, p.stats().since(before)))
-    })
-}
-
-#[rustler::nif]
-fn aggregator_new<'a>(env: Env<'a>, config: Term<'a>) -> Term<'a> {
-    guarded(env, || {
-        let config: AggregatorConfig = from_gleam(config)?;
-        Ok(ResourceArc::new(AggregatorRef(Mutex::new(Aggregator::new(
-            config,
-        )))))
     })
 }
 
@@ -195,11 +178,6 @@ fn aggregator_add_events<'a>(env: Env<'a>, agg: ResourceArc<AggregatorRef>, even
         a.apply_all(&events);
         Ok(a.counters().into_gleam())
     })
-}
-
-#[rustler::nif]
-fn aggregator_counters(env: Env, agg: ResourceArc<AggregatorRef>) -> Term {
-    guarded(env, || Ok(lock(&agg.0)?.counters().into_gleam()))
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
@@ -290,11 +268,6 @@ fn aggregator_close_written<'a>(
         let invoice = bill_shard(&usage, &plans, version, shard, shards).map_err(IntoGleam::into_gleam)?;
         Ok(write_invoice(&invoice).into_gleam())
     })
-}
-
-#[rustler::nif]
-fn aggregator_take_late(env: Env, agg: ResourceArc<AggregatorRef>) -> Term {
-    guarded(env, || Ok(lock(&agg.0)?.take_late().into_gleam()))
 }
 
 /// The aggregator's state as a binary, for snapshots.

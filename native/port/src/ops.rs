@@ -19,18 +19,16 @@
 //! without applying cannot fill the port.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use tally_core::aggregate::{parse_period, Aggregator, AggregatorConfig};
+use tally_core::aggregate::{parse_period, Aggregator};
 use tally_core::batch::{ingest_chunk, EventBatch};
 use tally_core::billing::{bill, bill_shard, Plans};
 use tally_core::gleam_shapes::{parsed, window_aggregate};
 use tally_core::parse::{parse_all, ParserOptions, StreamParser};
 use tally_core::written::write_invoice;
 use tally_core::{Batch, Format, UsageEvent};
-use tally_interop::etf::{self, Term};
+use tally_interop::etf::Term;
 use tally_interop::files::posix_name;
-use tally_interop::panics::{panic_message, panic_value};
 use tally_interop::{FromGleam, IntoGleam, Value};
 
 /// Most bytes of batches held before the oldest are evicted.
@@ -43,8 +41,8 @@ const SNAPSHOT_MODE: u32 = 0o600;
 /// The parsers and aggregators this port holds, by handle, and the batches
 /// ingested and not applied yet (see the module documentation).
 pub struct Engine {
-    parsers: HashMap<u64, StreamParser>,
-    aggregators: HashMap<u64, Aggregator>,
+    pub(crate) parsers: HashMap<u64, StreamParser>,
+    pub(crate) aggregators: HashMap<u64, Aggregator>,
     next_handle: u64,
     session: u64,
     batches: HashMap<u64, EventBatch>,
@@ -123,17 +121,17 @@ fn batch_not_applied() -> Value {
     bad_argument("a batch not applied yet")
 }
 
-type OpResult = Result<Value, Value>;
+pub(crate) type OpResult = Result<Value, Value>;
 
 fn bad_argument(what: &'static str) -> Value {
     Value::record("bad_argument", vec![what.into_gleam()])
 }
 
-fn arg<T: FromGleam>(t: &Term) -> Result<T, Value> {
+pub(crate) fn arg<T: FromGleam>(t: &Term) -> Result<T, Value> {
     T::from_gleam(t).map_err(IntoGleam::into_gleam)
 }
 
-fn binary<'a>(t: &'a Term, what: &'static str) -> Result<&'a [u8], Value> {
+pub(crate) fn binary<'a>(t: &'a Term, what: &'static str) -> Result<&'a [u8], Value> {
     t.as_binary().ok_or_else(|| bad_argument(what))
 }
 
@@ -144,37 +142,26 @@ fn handle(t: &Term) -> Result<u64, Value> {
 }
 
 impl Engine {
-    /// The reply to one frame. A frame that cannot be read as a request is
-    /// answered with id 0 and `{error, {bad_request, Detail}}`.
+    /// The reply to one frame (see `tally_interop::port::answer`). A frame
+    /// that cannot be read as a request is answered with id 0 and
+    /// `{error, {bad_request, Detail}}`.
     pub fn handle_frame(&mut self, frame: &[u8]) -> Value {
-        let (id, op, args) = match etf::decode(frame)
-            .map_err(|e| e.to_string())
-            .and_then(split_request)
-        {
-            Ok(parts) => parts,
-            Err(detail) => return reply(0, port_error("bad_request", &detail)),
-        };
-        match catch_unwind(AssertUnwindSafe(|| self.dispatch(&op, &args))) {
-            Ok(Some(Ok(value))) => reply(id, Value::ok(value)),
-            Ok(Some(Err(error))) => reply(id, Value::error(error)),
-            Ok(None) => reply(id, port_error("unknown_request", &format!("{op}/{}", args.len()))),
-            Err(payload) => reply(id, panic_value(&panic_message(payload.as_ref()))),
-        }
+        tally_interop::port::answer(frame, |op, args| self.dispatch(op, args))
     }
 
-    fn new_handle(&mut self) -> u64 {
+    pub(crate) fn new_handle(&mut self) -> u64 {
         self.next_handle += 1;
         self.next_handle
     }
 
-    fn parser(&mut self, t: &Term) -> Result<&mut StreamParser, Value> {
+    pub(crate) fn parser(&mut self, t: &Term) -> Result<&mut StreamParser, Value> {
         let h = handle(t)?;
         self.parsers
             .get_mut(&h)
             .ok_or_else(|| bad_argument("a live parser handle"))
     }
 
-    fn aggregator(&mut self, t: &Term) -> Result<&mut Aggregator, Value> {
+    pub(crate) fn aggregator(&mut self, t: &Term) -> Result<&mut Aggregator, Value> {
         let h = handle(t)?;
         self.aggregators
             .get_mut(&h)
@@ -317,12 +304,6 @@ impl Engine {
                 let (batch, stats) = parse_all(format, options, binary(chunk, "a chunk")?);
                 Ok(parsed(batch, stats))
             })(),
-            ("parser_new", [format, options]) => (|| {
-                let parser = StreamParser::new(arg(format)?, arg(options)?);
-                let h = self.new_handle();
-                self.parsers.insert(h, parser);
-                Ok(h.into_gleam())
-            })(),
             ("parser_feed", [p, chunk]) => (|| {
                 let chunk = binary(chunk, "a chunk")?;
                 let parser = self.parser(p)?;
@@ -344,12 +325,6 @@ impl Engine {
                 self.parsers.insert(h, parser);
                 Ok(h.into_gleam())
             })(),
-            ("aggregator_new", [config]) => (|| {
-                let config: AggregatorConfig = arg(config)?;
-                let h = self.new_handle();
-                self.aggregators.insert(h, Aggregator::new(config));
-                Ok(h.into_gleam())
-            })(),
             ("aggregator_feed", [a, p, chunk]) => match binary(chunk, "a chunk") {
                 Ok(chunk) => self.feed(a, p, Some(chunk)),
                 Err(e) => Err(e),
@@ -361,7 +336,6 @@ impl Engine {
                 agg.apply_all(&events);
                 Ok(agg.counters().into_gleam())
             })(),
-            ("aggregator_counters", [a]) => self.aggregator(a).map(|agg| agg.counters().into_gleam()),
             ("aggregator_windows", [a]) => self.aggregator(a).map(|agg| {
                 Value::List(
                     agg.windows()
@@ -417,7 +391,6 @@ impl Engine {
                     bill_shard(&usage, &plans, version, shard, shards).map_err(IntoGleam::into_gleam)?;
                 Ok(write_invoice(&invoice).into_gleam())
             })(),
-            ("aggregator_take_late", [a]) => self.aggregator(a).map(|agg| agg.take_late().into_gleam()),
             ("aggregator_export", [a]) => self.aggregator(a).map(|agg| Value::Binary(agg.export())),
             // Checkpoints of the owner's journal (erlang_src/tally_port.erl): the
             // export goes to a file, never through the pipe, so a big state costs
@@ -468,16 +441,12 @@ impl Engine {
                 }
             })(),
             ("panic_for_test", [_stage]) => panic!("deliberate panic in the work"),
-            _ => return None,
+            _ => return self.generated(op, args),
         })
     }
 }
 
-fn reply(id: i128, value: Value) -> Value {
-    Value::Tuple(vec![Value::Int(id), value])
-}
-
-fn utf8<'a>(t: &'a Term, what: &'static str) -> Result<&'a str, Value> {
+pub(crate) fn utf8<'a>(t: &'a Term, what: &'static str) -> Result<&'a str, Value> {
     std::str::from_utf8(binary(t, what)?).map_err(|_| bad_argument(what))
 }
 
@@ -499,37 +468,19 @@ fn checkpoint_failed(path: &str, e: &std::io::Error) -> Value {
     Value::record("checkpoint_failed", vec![format!("{path}: {e}").into_gleam()])
 }
 
-fn port_error(kind: &'static str, detail: &str) -> Value {
-    Value::error(Value::record(kind, vec![detail.into_gleam()]))
-}
-
-fn split_request(term: Term) -> Result<(i128, String, Vec<Term>), String> {
-    match term {
-        Term::Tuple(items) if items.len() == 3 => {
-            let mut it = items.into_iter();
-            let id = it
-                .next()
-                .and_then(|t| t.as_int())
-                .ok_or("request id is not an integer")?;
-            let op = it
-                .next()
-                .and_then(|t| t.as_atom().map(str::to_string))
-                .ok_or("operation is not an atom")?;
-            match it.next() {
-                Some(Term::Tuple(args)) => Ok((id, op, args)),
-                _ => Err("arguments are not a tuple".into()),
-            }
-        }
-        _ => Err("request is not {Id, Op, Args}".into()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tally_core::aggregate::AggregatorConfig;
+    use tally_interop::panics::panic_value;
+    use tally_interop::port::port_error;
+
+    fn reply(id: i128, value: Value) -> Value {
+        Value::Tuple(vec![Value::Int(id), value])
+    }
 
     fn request(id: i128, op: &'static str, args: Vec<Value>) -> Vec<u8> {
-        etf::encode(&Value::Tuple(vec![
+        tally_interop::etf::encode(&Value::Tuple(vec![
             Value::Int(id),
             Value::Atom(op),
             Value::Tuple(args),

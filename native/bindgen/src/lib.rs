@@ -1,0 +1,1014 @@
+//! tally_bindgen: a Rust engine's BEAM bindings, written from its operation
+//! table ([`tally_interop::table`]) and checked for drift.
+//!
+//! From a [`Project`] (the table, the resources, the atom vocabulary and the
+//! names of the modules to write) [`files`] gives every generated file:
+//!
+//! * the Erlang NIF stubs with `-spec` and the `-on_load` loader;
+//! * an Erlang module of the port journal's classes (`mutating/1`,
+//!   `creates_handle/1`, `handle_args/1`);
+//! * the atom vocabulary (`all/0`), loaded before a port's replies are
+//!   decoded with `binary_to_term(_, [safe])`;
+//! * Gleam externals with types and `///` docs for the NIF, and typed Gleam
+//!   functions over the port's generic call.
+//!
+//! Each Gleam module may have a hand-written prelude (`<module>.gleam.in`
+//! beside it: module docs, imports, types and functions the table cannot
+//! give), which is copied in. Every generated file says so in its first line.
+//! [`write`] writes them; [`drift`] names the files on disk that differ, so a
+//! test can fail the build when a generated file was edited by hand or the
+//! table changed without `make generate`.
+//!
+//! The port prelude must define `Port` (with a field `ref`), `same_port(Port,
+//! Port) -> Bool`, and `owner_call(ref, Request, args)`, the external that
+//! sends `{Op, ArgsTuple}` to the port's owner.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use tally_interop::table::{pascal, Arg, Operation, Port, Resource, Scheduler};
+
+/// Gleam's line width.
+const WIDTH: usize = 80;
+
+/// What to generate, and where.
+pub struct Project<'a> {
+    pub operations: &'a [Operation],
+    pub resources: &'a [&'a Resource],
+    /// Every atom the engine can put in a reply.
+    pub atoms: Vec<&'static str>,
+    /// Said in each file's first line: where the definitions are, how to regenerate.
+    pub source: &'a str,
+    /// The Erlang NIF module (`tally_nif`) and the expression that loads the library.
+    pub nif_module: &'a str,
+    pub nif_load: &'a str,
+    /// The Erlang module of the journal's classes.
+    pub ops_module: &'a str,
+    /// The Erlang module of the atom vocabulary.
+    pub atoms_module: &'a str,
+    /// Gleam modules (`tally/nif`, `tally/port`).
+    pub gleam_nif: &'a str,
+    pub gleam_port: &'a str,
+    /// `(alias, import path)` of the Gleam modules the types name (`event` → `tally/event`).
+    pub gleam_modules: &'a [(&'a str, &'a str)],
+    /// The Gleam type of a failed call (`engine.EngineError`).
+    pub gleam_error: &'a str,
+    /// The Gleam error when handles of one call live on different ports;
+    /// called with the argument's name in a Gleam string literal.
+    pub gleam_other_port: &'a str,
+    /// Directory of Erlang sources and of Gleam sources, relative to the root.
+    pub erlang_dir: &'a str,
+    pub gleam_dir: &'a str,
+    /// The generated Rust adapters of the operations with a `core` function:
+    /// the NIF's (`#[rustler::nif]` functions) and the port's (a dispatch
+    /// method on the port's engine); `None` writes none.
+    pub nif_rust: Option<&'a str>,
+    pub port_rust: Option<&'a str>,
+    /// The typed API over every backend, one module per resource: generated
+    /// from its prelude plus a function for each operation with an `api` name.
+    pub api: &'a [ApiModule<'a>],
+}
+
+/// A module of the typed API over every backend (`tally/aggregate`).
+///
+/// Its prelude (`<module>.gleam.in`) defines `type_name` with the
+/// constructors `OnNif(_)`, `OnPort(_)`, `OnGleam(_)` and
+/// `OnShadow(primary, secondary)`, and imports the NIF and port modules,
+/// `pure` (whose `<operation>` is the pure-Gleam twin) and `shadow` (whose
+/// `compare(label, input, primary, fn() { secondary })` runs both).
+pub struct ApiModule<'a> {
+    pub resource: &'a str,
+    pub module: &'a str,
+    pub type_name: &'a str,
+}
+
+/// One generated file: its path under the project's root and its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct File {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// Every generated file. `root` is read for the Gleam preludes only.
+pub fn files(p: &Project, root: &Path) -> std::io::Result<Vec<File>> {
+    let nif_prelude = prelude(root, p.gleam_dir, p.gleam_nif)?;
+    let port_prelude = prelude(root, p.gleam_dir, p.gleam_port)?;
+    let mut out = vec![
+        File {
+            path: Path::new(p.erlang_dir).join(format!("{}.erl", p.nif_module)),
+            text: erlang_nif(p),
+        },
+        File {
+            path: Path::new(p.erlang_dir).join(format!("{}.erl", p.ops_module)),
+            text: erlang_ops(p),
+        },
+        File {
+            path: Path::new(p.erlang_dir).join(format!("{}.erl", p.atoms_module)),
+            text: erlang_atoms(p),
+        },
+        File {
+            path: gleam_path(p.gleam_dir, p.gleam_nif),
+            text: gleam_nif(p, &nif_prelude),
+        },
+        File {
+            path: gleam_path(p.gleam_dir, p.gleam_port),
+            text: gleam_port(p, &port_prelude),
+        },
+    ];
+    for m in p.api {
+        let prelude = prelude(root, p.gleam_dir, m.module)?;
+        out.push(File {
+            path: gleam_path(p.gleam_dir, m.module),
+            text: gleam_api(p, m, &prelude),
+        });
+    }
+    if let Some(path) = p.nif_rust {
+        out.push(File {
+            path: PathBuf::from(path),
+            text: rust_nif(p),
+        });
+    }
+    if let Some(path) = p.port_rust {
+        out.push(File {
+            path: PathBuf::from(path),
+            text: rust_port(p),
+        });
+    }
+    Ok(out)
+}
+
+/// Writes the files under `root`, leaving unchanged ones untouched.
+pub fn write(root: &Path, files: &[File]) -> std::io::Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    for f in files {
+        let path = root.join(&f.path);
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(f.text.as_str()) {
+            std::fs::write(&path, &f.text)?;
+            written.push(f.path.clone());
+        }
+    }
+    Ok(written)
+}
+
+/// The files on disk under `root` that are not what the table gives.
+pub fn drift(root: &Path, files: &[File]) -> Vec<PathBuf> {
+    files
+        .iter()
+        .filter(|f| std::fs::read_to_string(root.join(&f.path)).ok().as_deref() != Some(f.text.as_str()))
+        .map(|f| f.path.clone())
+        .collect()
+}
+
+fn gleam_path(dir: &str, module: &str) -> PathBuf {
+    Path::new(dir).join(format!("{module}.gleam"))
+}
+
+fn prelude_path(dir: &str, module: &str) -> PathBuf {
+    Path::new(dir).join(format!("{module}.gleam.in"))
+}
+
+/// A hand-written prelude split into module docs, imports and the rest.
+#[derive(Default)]
+struct Prelude {
+    name: String,
+    docs: Vec<String>,
+    imports: Vec<String>,
+    body: String,
+}
+
+fn prelude(root: &Path, dir: &str, module: &str) -> std::io::Result<Prelude> {
+    let rel = prelude_path(dir, module);
+    let text = match std::fs::read_to_string(root.join(&rel)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    let mut p = Prelude {
+        name: rel.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+        ..Prelude::default()
+    };
+    let mut lines = text.lines().peekable();
+    while let Some(l) = lines.next_if(|l| l.starts_with("////")) {
+        p.docs.push(l.to_string());
+    }
+    let mut body = Vec::new();
+    for l in lines {
+        match l.strip_prefix("import ") {
+            Some(m) => p.imports.push(m.trim().to_string()),
+            None => body.push(l),
+        }
+    }
+    p.body = body.join("\n").trim().to_string();
+    Ok(p)
+}
+
+fn header_erlang(p: &Project) -> String {
+    format!(
+        "%% Generated by `make generate` from {}: do not edit.\n",
+        p.source
+    )
+}
+
+// ---------------------------------------------------------------- Erlang
+
+fn erl_var(name: &str) -> String {
+    pascal(name)
+}
+
+fn comment(doc: &str, prefix: &str) -> String {
+    doc.lines()
+        .map(|l| {
+            if l.is_empty() {
+                prefix.trim_end().to_string()
+            } else {
+                format!("{prefix}{l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The first paragraph of a doc, in plain text.
+fn summary(doc: &str) -> String {
+    doc.split("\n\n").next().unwrap_or("").to_string()
+}
+
+fn erlang_nif(p: &Project) -> String {
+    let ops: Vec<&Operation> = p.operations.iter().filter(|o| o.nif).collect();
+    let mut s = header_erlang(p);
+    let _ = write!(
+        s,
+        "%% @doc Loader and stubs for the NIF library. Every function returns\n\
+         %% `{{ok, Value}}` or `{{error, EngineError}}` in Gleam's shapes; each stub\n\
+         %% raises `{{not_loaded, {m}}}` when the library could not be loaded.\n\
+         %% Resources are opaque references.\n\
+         -module({m}).\n\n",
+        m = p.nif_module
+    );
+    let exports: Vec<String> = ops
+        .iter()
+        .map(|o| format!("{}/{}", o.name, o.args.len()))
+        .collect();
+    let _ = writeln!(s, "-export([{}]).", wrap_list(&exports, 9, 100));
+    let _ = writeln!(s, "-on_load(init/0).\n");
+    let _ = writeln!(
+        s,
+        "-spec init() -> ok | {{error, term()}}.\ninit() ->\n    {}.\n",
+        p.nif_load
+    );
+    for o in ops {
+        let params: Vec<String> = o.args.iter().map(|a| a.ty.erlang.to_string()).collect();
+        let vars: Vec<String> = o.args.iter().map(|a| erl_var(a.name)).collect();
+        let ret = format!("{{ok, {}}} | {{error, term()}}", o.result.erlang);
+        let sched = match o.scheduler {
+            Scheduler::Normal => "normal scheduler",
+            Scheduler::DirtyCpu => "dirty CPU scheduler",
+            Scheduler::DirtyIo => "dirty I/O scheduler",
+            Scheduler::SplitAt { .. } => "normal scheduler, dirty CPU over the limit",
+        };
+        let _ = writeln!(s, "{}\n%% ({sched})", comment(&summary(o.doc), "%% "));
+        let _ = writeln!(s, "-spec {}({}) -> {ret}.", o.name, params.join(", "));
+        match o.scheduler {
+            Scheduler::SplitAt { arg, limit } => {
+                let v = &vars[arg - 1];
+                let all = vars.join(", ");
+                let _ = writeln!(
+                    s,
+                    "{n}({all}) when byte_size({v}) > {limit} ->\n    {n}_dirty({all});\n{n}({all}) ->\n    {n}_normal({all}).\n",
+                    n = o.name
+                );
+                for twin in ["normal", "dirty"] {
+                    let _ = writeln!(s, "-spec {}_{twin}({}) -> {ret}.", o.name, params.join(", "));
+                    let _ = writeln!(s, "{}_{twin}({}) -> not_loaded().\n", o.name, unused(&vars));
+                }
+            }
+            _ => {
+                let _ = writeln!(s, "{}({}) -> not_loaded().\n", o.name, unused(&vars));
+            }
+        }
+    }
+    s.push_str(
+        "%% No spec on purpose: Dialyzer types erlang:nif_error/1 as returning\n\
+         %% anything, so each stub keeps the type of its own -spec.\n\
+         not_loaded() ->\n    erlang:nif_error({not_loaded, ?MODULE}).\n",
+    );
+    s
+}
+
+fn unused(vars: &[String]) -> String {
+    vars.iter()
+        .map(|v| format!("_{v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Items joined with ", ", broken before `width` and continued at `indent`.
+fn wrap_list(items: &[String], indent: usize, width: usize) -> String {
+    let mut out = String::new();
+    let mut col = indent;
+    for (i, item) in items.iter().enumerate() {
+        let piece = if i + 1 < items.len() {
+            format!("{item},")
+        } else {
+            item.clone()
+        };
+        if i > 0 {
+            if col + 1 + piece.len() > width {
+                out.push('\n');
+                out.push_str(&" ".repeat(indent));
+                col = indent;
+            } else {
+                out.push(' ');
+                col += 1;
+            }
+        }
+        out.push_str(&piece);
+        col += piece.len();
+    }
+    out
+}
+
+fn port_ops<'a>(p: &'a Project) -> impl Iterator<Item = &'a Operation> {
+    p.operations.iter().filter(|o| o.port != Port::No)
+}
+
+fn erlang_ops(p: &Project) -> String {
+    let mut s = header_erlang(p);
+    let _ = write!(
+        s,
+        "%% @doc The port journal's classes of the port's requests: which change\n\
+         %% state (journaled and replayed after a port restart), which create a\n\
+         %% handle, and which arguments are handles (mapped from logical to the\n\
+         %% current process's handles).\n\
+         -module({}).\n\n\
+         -export([mutating/1, creates_handle/1, handle_args/1]).\n\n",
+        p.ops_module
+    );
+    let clauses = |name: &str, pick: &dyn Fn(&Operation) -> Option<String>, default: &str| {
+        let mut c = String::new();
+        for o in port_ops(p) {
+            if let Some(v) = pick(o) {
+                let _ = writeln!(c, "{name}({}) -> {v};", o.name);
+            }
+        }
+        let _ = writeln!(c, "{name}(_) -> {default}.\n");
+        c
+    };
+    s.push_str("%% Requests whose success changes the port's state.\n-spec mutating(atom()) -> boolean().\n");
+    s.push_str(&clauses(
+        "mutating",
+        &|o| o.mutates.then(|| "true".into()),
+        "false",
+    ));
+    s.push_str(
+        "%% Requests whose success returns a new handle.\n-spec creates_handle(atom()) -> boolean().\n",
+    );
+    s.push_str(&clauses(
+        "creates_handle",
+        &|o| o.creates_handle(p.resources).then(|| "true".into()),
+        "false",
+    ));
+    s.push_str("%% Positions (1-based) of the arguments that are handles.\n-spec handle_args(atom()) -> [pos_integer()].\n");
+    s.push_str(&clauses(
+        "handle_args",
+        &|o| {
+            let at = o.handle_positions();
+            (!at.is_empty()).then(|| {
+                format!(
+                    "[{}]",
+                    at.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+                )
+            })
+        },
+        "[]",
+    ));
+    s.truncate(s.trim_end().len());
+    s.push('\n');
+    s
+}
+
+fn erlang_atoms(p: &Project) -> String {
+    let mut atoms: Vec<&str> = p.atoms.clone();
+    atoms.sort_unstable();
+    atoms.dedup();
+    let quoted: Vec<String> = atoms.iter().map(|a| erlang_atom(a)).collect();
+    let mut s = header_erlang(p);
+    let _ = write!(
+        s,
+        "%% @doc Every atom the engine can put in a reply. A port's replies are\n\
+         %% decoded with `binary_to_term(Bin, [safe])`, which refuses atoms the VM\n\
+         %% does not know yet; loading this module first makes every atom of the\n\
+         %% engine's vocabulary exist without any being created from the port's output.\n\
+         -module({}).\n\n-export([all/0]).\n\n-spec all() -> [atom()].\nall() ->\n    [{}].\n",
+        p.atoms_module,
+        wrap_list(&quoted, 5, 100)
+    );
+    s
+}
+
+fn erlang_atom(a: &str) -> String {
+    let plain = a.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !matches!(
+            a,
+            "after"
+                | "and"
+                | "andalso"
+                | "band"
+                | "begin"
+                | "bnot"
+                | "bor"
+                | "bsl"
+                | "bsr"
+                | "bxor"
+                | "case"
+                | "catch"
+                | "cond"
+                | "div"
+                | "end"
+                | "fun"
+                | "if"
+                | "let"
+                | "not"
+                | "of"
+                | "or"
+                | "orelse"
+                | "receive"
+                | "rem"
+                | "try"
+                | "when"
+                | "xor"
+                | "maybe"
+                | "else"
+        );
+    if plain {
+        a.to_string()
+    } else {
+        format!("'{a}'")
+    }
+}
+
+// ---------------------------------------------------------------- Gleam
+
+fn header_gleam(p: &Project, prelude: &Prelude) -> String {
+    let from = if prelude.name.is_empty() {
+        p.source.to_string()
+    } else {
+        format!("{} and {}", p.source, prelude.name)
+    };
+    format!("//// Generated by `make generate` from {from}: do not edit.\n")
+}
+
+/// The imports a module needs: the prelude's, and those its types name.
+fn imports(p: &Project, prelude: &Prelude, types: &[String]) -> String {
+    let mut all: Vec<String> = prelude.imports.clone();
+    for (alias, path) in p.gleam_modules {
+        let used = types.iter().any(|t| names_module(t, alias));
+        if used && !all.iter().any(|i| i == path) {
+            all.push(path.to_string());
+        }
+    }
+    all.sort();
+    all.iter().map(|i| format!("import {i}\n")).collect()
+}
+
+/// Whether a Gleam type names `alias.Something`.
+fn names_module(ty: &str, alias: &str) -> bool {
+    let needle = format!("{alias}.");
+    ty.match_indices(&needle)
+        .any(|(at, _)| at == 0 || !ty[..at].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
+}
+
+fn docs(doc: &str) -> String {
+    comment(doc, "/// ") + "\n"
+}
+
+/// `head(params) -> ret tail`, broken one parameter a line when too wide.
+fn signature(head: &str, params: &[String], ret: &str, tail: &str) -> String {
+    let one = format!("{head}({}) -> {ret}{tail}", params.join(", "));
+    if one.len() <= WIDTH || params.is_empty() {
+        return one;
+    }
+    let mut s = format!("{head}(\n");
+    for prm in params {
+        let _ = writeln!(s, "  {prm},");
+    }
+    let _ = write!(s, ") -> {ret}{tail}");
+    s
+}
+
+/// `let name = #(items)` at two spaces, broken one item a line when too wide.
+fn let_tuple(name: &str, items: &[String]) -> String {
+    let one = format!("  let {name} = #({})", items.join(", "));
+    if one.len() <= WIDTH {
+        return one + "\n";
+    }
+    let mut s = format!("  let {name} = #(\n");
+    for i in items {
+        let _ = writeln!(s, "    {i},");
+    }
+    s + "  )\n"
+}
+
+fn result_type(p: &Project, ok: &str) -> String {
+    format!("Result({ok}, {})", p.gleam_error)
+}
+
+fn gleam_nif(p: &Project, prelude: &Prelude) -> String {
+    let ops: Vec<&Operation> = p.operations.iter().filter(|o| o.nif).collect();
+    let handle = |r: &str| format!("Nif{}", pascal(r));
+    let mut types: Vec<String> = vec![p.gleam_error.to_string()];
+    for o in &ops {
+        types.push(o.result.gleam.to_string());
+        types.extend(o.args.iter().map(|a| a.gleam_type(handle)));
+    }
+    let mut s = header_gleam(p, prelude);
+    if !prelude.docs.is_empty() {
+        s.push_str("////\n");
+        s.push_str(&prelude.docs.join("\n"));
+        s.push('\n');
+    }
+    s.push('\n');
+    s.push_str(&imports(p, prelude, &types));
+    if !prelude.body.is_empty() {
+        let _ = write!(s, "\n{}\n", prelude.body);
+    }
+    for r in used_resources(p, &ops) {
+        let _ = write!(
+            s,
+            "\n/// {} held by the NIF library.\npub type {}\n",
+            r.doc.trim_end_matches('.'),
+            handle(r.name)
+        );
+    }
+    for o in ops {
+        let params: Vec<String> = o
+            .args
+            .iter()
+            .map(|a| format!("{}: {}", a.name, a.gleam_type(handle)))
+            .collect();
+        let ret = result_type(p, &o.result.gleam_with(handle));
+        let _ = write!(
+            s,
+            "\n{}@external(erlang, \"{}\", \"{}\")\n{}\n",
+            docs(o.doc),
+            p.nif_module,
+            o.name,
+            signature(&format!("pub fn {}", o.name), &params, &ret, "")
+        );
+    }
+    s
+}
+
+/// The resources the operations' arguments and results name, in table order.
+fn used_resources<'a>(p: &'a Project, ops: &[&Operation]) -> Vec<&'a Resource> {
+    p.resources
+        .iter()
+        .copied()
+        .filter(|r| {
+            ops.iter().any(|o| {
+                o.result.resources().contains(&r.name)
+                    || o.args.iter().any(|a| a.handle.is_some_and(|h| h.name == r.name))
+            })
+        })
+        .collect()
+}
+
+fn gleam_port(p: &Project, prelude: &Prelude) -> String {
+    let ops: Vec<&Operation> = port_ops(p).filter(|o| o.port == Port::Call).collect();
+    let requests: Vec<&Operation> = port_ops(p)
+        .filter(|o| matches!(o.port, Port::Call | Port::ByHand) || o.name == "release")
+        .collect();
+    let handle = |r: &str| format!("Port{}", pascal(r));
+    let mut types: Vec<String> = vec![p.gleam_error.to_string(), p.gleam_other_port.to_string()];
+    for o in &ops {
+        types.push(o.result.gleam.to_string());
+        types.extend(o.args.iter().map(|a| a.gleam_type(handle)));
+    }
+    let mut s = header_gleam(p, prelude);
+    if !prelude.docs.is_empty() {
+        s.push_str("////\n");
+        s.push_str(&prelude.docs.join("\n"));
+        s.push('\n');
+    }
+    s.push('\n');
+    s.push_str(&imports(p, prelude, &types));
+    if !prelude.body.is_empty() {
+        let _ = write!(s, "\n{}\n", prelude.body);
+    }
+    for r in used_resources(p, &ops).into_iter().filter(|r| r.journaled) {
+        let t = handle(r.name);
+        let _ = write!(
+            s,
+            "\n/// {} held by a port.\npub opaque type {t} {{\n  {t}(port: Port, handle: Int)\n}}\n",
+            r.doc.trim_end_matches('.')
+        );
+    }
+    let _ = write!(
+        s,
+        "\n/// The port's requests: each constructor is the atom the port reads.\npub type Request {{\n"
+    );
+    for o in &requests {
+        let _ = writeln!(s, "  {}", pascal(o.name));
+    }
+    s.push_str("}\n");
+    for o in ops {
+        s.push('\n');
+        s.push_str(&port_function(p, o, &handle));
+    }
+    s
+}
+
+fn port_function(p: &Project, o: &Operation, handle: &dyn Fn(&str) -> String) -> String {
+    let handles: Vec<&Arg> = o.args.iter().filter(|a| a.handle.is_some()).collect();
+    let mut params: Vec<String> = Vec::new();
+    let on = match handles.first() {
+        Some(h) => format!("{}.port", h.name),
+        None => {
+            params.push("port: Port".to_string());
+            "port".to_string()
+        }
+    };
+    params.extend(
+        o.args
+            .iter()
+            .map(|a| format!("{}: {}", a.name, a.gleam_type(handle))),
+    );
+    let ret = result_type(p, &o.result.gleam_with(handle));
+    let items: Vec<String> = o
+        .args
+        .iter()
+        .map(|a| match a.handle {
+            Some(_) => format!("{}.handle", a.name),
+            None => a.name.to_string(),
+        })
+        .collect();
+    let doc = format!("{}\n\nThe port's twin of `nif.{}`.", summary(o.doc), o.name);
+    let mut s = docs(&doc);
+    s.push_str(&signature(&format!("pub fn {}", o.name), &params, &ret, " {"));
+    s.push('\n');
+    s.push_str(&let_tuple("args", &items));
+    let request = pascal(o.name);
+    let call = match o.creates() {
+        Some(r) if o.result.gleam == format!("{{{r}}}") => format!(
+            "case owner_call({on}.ref, {request}, args) {{\n    Ok(handle) -> Ok({t}(port: {on}, handle: handle))\n    Error(e) -> Error(e)\n  }}",
+            t = handle(r)
+        ),
+        Some(r) => panic!("{}: a handle of {r} inside the result needs a port binding by hand", o.name),
+        None => format!("owner_call({on}.ref, {request}, args)"),
+    };
+    if handles.len() > 1 {
+        let first = handles[0].name;
+        let checks: Vec<String> = handles[1..]
+            .iter()
+            .map(|h| format!("same_port({first}.port, {}.port)", h.name))
+            .collect();
+        let other = handles[1..].iter().map(|h| h.name).collect::<Vec<_>>().join(", ");
+        let _ = write!(
+            s,
+            "  case {} {{\n    True -> {}\n    False -> Error({}(\"{other}\"))\n  }}\n}}\n",
+            checks.join(" && "),
+            call.replace('\n', "\n  "),
+            p.gleam_other_port
+        );
+    } else {
+        let _ = write!(s, "  {call}\n}}\n");
+    }
+    s
+}
+
+/// A project's whole generator command: with `--check` among the program's
+/// arguments it writes nothing and fails, naming each file that is not what
+/// the table gives; otherwise it writes the files that changed. Another
+/// project's `main` is `tally_bindgen::run(&project(), &root)`
+/// (examples/interop_example/native/generate).
+pub fn run(p: &Project, root: &Path) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let generated = match files(p, root) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("generate: reading a prelude under {}: {e}", root.display());
+            return ExitCode::from(2);
+        }
+    };
+    if std::env::args().skip(1).any(|a| a == "--check") {
+        let stale = drift(root, &generated);
+        for path in &stale {
+            eprintln!(
+                "{} is not what the table gives: run `make generate`",
+                path.display()
+            );
+        }
+        return if stale.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
+    match write(root, &generated) {
+        Ok(written) => {
+            for path in written {
+                println!("wrote {}", path.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("generate: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+// ---------------------------------------------------------------- Rust
+
+fn header_rust(p: &Project) -> String {
+    format!(
+        "// Generated by `make generate` from {}: do not edit.\n",
+        p.source
+    )
+}
+
+/// A handle argument's resource, or None.
+fn resource_of<'a>(a: &Arg) -> Option<&'a Resource>
+where
+    'static: 'a,
+{
+    a.handle
+}
+
+/// The operations whose adapters are generated.
+fn generated_ops<'a>(p: &'a Project) -> impl Iterator<Item = (&'a Operation, &'static str)> {
+    p.operations.iter().filter_map(|o| o.core.map(|c| (o, c)))
+}
+
+/// Turns the argument `name` (a rustler `Term`, or an ETF `Term` in the port)
+/// into its Rust type; returns the statements and the expression to pass.
+fn decode_arg(a: &Arg, nif: bool) -> (String, String) {
+    let n = a.name;
+    match a.ty.rust {
+        "&[u8]" if nif => (
+            format!("        let {n}: rustler::Binary = {n}.decode().map_err(|_| bad_argument(\"{n}: a binary\"))?;\n"),
+            format!("{n}.as_slice()"),
+        ),
+        "&str" if nif => (
+            format!(
+                "        let {n}: rustler::Binary = {n}.decode().map_err(|_| bad_argument(\"{n}: UTF-8 text\"))?;\n        \
+                 let {n} = std::str::from_utf8({n}.as_slice()).map_err(|_| bad_argument(\"{n}: UTF-8 text\"))?;\n"
+            ),
+            n.to_string(),
+        ),
+        "&[u8]" => (format!("        let {n} = binary({n}, \"{n}: a binary\")?;\n"), n.to_string()),
+        "&str" => (format!("        let {n} = utf8({n}, \"{n}: UTF-8 text\")?;\n"), n.to_string()),
+        ty if nif => (format!("        let {n}: {ty} = from_gleam({n})?;\n"), n.to_string()),
+        ty => (format!("        let {n}: {ty} = arg({n})?;\n"), n.to_string()),
+    }
+}
+
+fn rust_nif(p: &Project) -> String {
+    let mut s = header_rust(p);
+    s.push_str(
+        "//! The NIFs whose adapters the operation table gives: each decodes its\n\
+         //! arguments, calls its core function and returns the result in Gleam's\n\
+         //! shapes through `guarded` (a panic is `{error, {native_panic, _}}`).\n\n\
+         #![allow(unused_imports, clippy::unnecessary_mut_passed, clippy::explicit_auto_deref)]\n\n\
+         use rustler::{Env, ResourceArc, Term};\n\
+         use tally_interop::nif::{from_gleam, guarded};\n\
+         use tally_interop::{IntoGleam, Value};\n\n\
+         use crate::{bad_argument, lock};\n",
+    );
+    for r in p.resources {
+        if generated_ops(p).any(|(o, _)| {
+            o.creates() == Some(r.name) || o.args.iter().any(|a| a.handle.is_some_and(|h| h.name == r.name))
+        }) {
+            let _ = writeln!(s, "use crate::{}Ref;", r.pascal());
+        }
+    }
+    for (o, core) in generated_ops(p) {
+        let attr = match o.scheduler {
+            Scheduler::Normal => "#[rustler::nif]".to_string(),
+            Scheduler::DirtyCpu => "#[rustler::nif(schedule = \"DirtyCpu\")]".to_string(),
+            Scheduler::DirtyIo => "#[rustler::nif(schedule = \"DirtyIo\")]".to_string(),
+            Scheduler::SplitAt { .. } => {
+                panic!("{}: a split operation's adapters are written by hand", o.name)
+            }
+        };
+        let params: Vec<String> = std::iter::once("env: Env<'a>".to_string())
+            .chain(o.args.iter().map(|a| match resource_of(a) {
+                Some(r) => format!("{}: ResourceArc<{}Ref>", a.name, r.pascal()),
+                None => format!("{}: Term<'a>", a.name),
+            }))
+            .collect();
+        let _ = write!(
+            s,
+            "\n{}\n{attr}\nfn {}<'a>({}) -> Term<'a> {{\n    guarded(env, || {{\n",
+            comment(&summary(o.doc), "/// "),
+            o.name,
+            params.join(", ")
+        );
+        let mut pass = Vec::new();
+        for a in o.args {
+            match resource_of(a) {
+                Some(_) => {
+                    let _ = writeln!(s, "        let mut {n} = lock(&{n}.0)?;", n = a.name);
+                    pass.push(format!("&mut *{}", a.name));
+                }
+                None => {
+                    let (stmts, expr) = decode_arg(a, true);
+                    s.push_str(&stmts);
+                    pass.push(expr);
+                }
+            }
+        }
+        let call = format!("{core}({})", pass.join(", "));
+        let value = if o.fallible {
+            format!("{call}.map_err(IntoGleam::into_gleam)?")
+        } else {
+            call
+        };
+        match o.creates() {
+            Some(r) => {
+                let r = p
+                    .resources
+                    .iter()
+                    .find(|k| k.name == r)
+                    .expect("a resource of the table");
+                let _ = writeln!(
+                    s,
+                    "        Ok(ResourceArc::new({}Ref(std::sync::Mutex::new({value}))))",
+                    r.pascal()
+                );
+            }
+            None => {
+                let _ = writeln!(s, "        Ok::<Value, Value>({value}.into_gleam())");
+            }
+        }
+        s.push_str("    })\n}\n");
+    }
+    s
+}
+
+fn rust_port(p: &Project) -> String {
+    let mut s = header_rust(p);
+    s.push_str(
+        "//! The port requests whose adapters the operation table gives: each\n\
+         //! decodes its arguments, calls its core function on the engine's state\n\
+         //! and returns the same value as the NIF of the same name.\n\n\
+         #![allow(unused_imports, clippy::unnecessary_mut_passed, clippy::explicit_auto_deref)]\n\n\
+         use tally_interop::etf::Term;\n\
+         use tally_interop::{IntoGleam, Value};\n\n\
+         use crate::ops::{arg, binary, utf8, Engine, OpResult};\n\n\
+         impl Engine {\n\
+         \x20   /// The reply to a generated request; `None` for any other.\n\
+         \x20   pub(crate) fn generated(&mut self, op: &str, args: &[Term]) -> Option<OpResult> {\n\
+         \x20       Some(match (op, args) {\n",
+    );
+    for (o, core) in generated_ops(p) {
+        if o.port == Port::No {
+            continue;
+        }
+        let handles = o.args.iter().filter(|a| a.handle.is_some()).count();
+        assert!(
+            handles <= 1,
+            "{}: generated port adapters take at most one handle",
+            o.name
+        );
+        let names: Vec<&str> = o.args.iter().map(|a| a.name).collect();
+        let _ = writeln!(
+            s,
+            "            (\"{}\", [{}]) => (|| {{",
+            o.name,
+            names.join(", ")
+        );
+        let mut body = String::new();
+        let mut pass = Vec::new();
+        for a in o.args {
+            match resource_of(a) {
+                Some(r) => {
+                    let _ = writeln!(body, "        let {n} = self.{}({n})?;", r.name, n = a.name);
+                    pass.push(a.name.to_string());
+                }
+                None => {
+                    let (stmts, expr) = decode_arg(a, false);
+                    body.push_str(&stmts);
+                    pass.push(expr);
+                }
+            }
+        }
+        let call = format!("{core}({})", pass.join(", "));
+        let value = if o.fallible {
+            format!("{call}.map_err(IntoGleam::into_gleam)?")
+        } else {
+            call
+        };
+        match o.creates() {
+            Some(r) => {
+                let _ = writeln!(body, "        let value = {value};");
+                let _ = writeln!(body, "        let handle = self.new_handle();");
+                let _ = writeln!(body, "        self.{r}s.insert(handle, value);");
+                let _ = writeln!(body, "        Ok(handle.into_gleam())");
+            }
+            None => {
+                let _ = writeln!(body, "        Ok::<Value, Value>({value}.into_gleam())");
+            }
+        }
+        for line in body.lines() {
+            let _ = writeln!(s, "        {line}");
+        }
+        s.push_str("            })(),\n");
+    }
+    s.push_str("            _ => return None,\n        })\n    }\n}\n");
+    s
+}
+
+// ---------------------------------------------------------------- Gleam API
+
+fn last_segment(module: &str) -> &str {
+    module.rsplit('/').next().unwrap_or(module)
+}
+
+/// A case arm `pattern -> body` at four spaces: on one line when it fits,
+/// else the body on the next line.
+fn arm(pattern: &str, body: &str, op: &str) -> String {
+    let one = format!("    {pattern} -> {body}\n");
+    if one.len() <= WIDTH + 1 {
+        return one;
+    }
+    let next = format!("    {pattern} ->\n      {body}\n");
+    assert!(
+        next.lines().all(|l| l.len() <= WIDTH),
+        "{op}: its API function is too wide to generate; write it in the prelude"
+    );
+    next
+}
+
+fn gleam_api(p: &Project, m: &ApiModule, prelude: &Prelude) -> String {
+    let ops: Vec<(&Operation, &str)> = p
+        .operations
+        .iter()
+        .filter_map(|o| o.api.map(|name| (o, name)))
+        .filter(|(o, _)| {
+            o.args
+                .first()
+                .and_then(|a| a.handle)
+                .is_some_and(|r| r.name == m.resource)
+        })
+        .collect();
+    let no_handle = |r: &str| panic!("an API function's result or argument holds a {r} handle");
+    let mut types: Vec<String> = vec![p.gleam_error.to_string()];
+    for (o, _) in &ops {
+        types.push(o.result.gleam.to_string());
+        types.extend(o.args[1..].iter().map(|a| a.gleam_type(no_handle)));
+    }
+    let mut s = header_gleam(p, prelude);
+    if !prelude.docs.is_empty() {
+        s.push_str("////\n");
+        s.push_str(&prelude.docs.join("\n"));
+        s.push('\n');
+    }
+    s.push('\n');
+    s.push_str(&imports(p, prelude, &types));
+    if !prelude.body.is_empty() {
+        let _ = write!(s, "\n{}\n", prelude.body);
+    }
+    let (nif, port) = (last_segment(p.gleam_nif), last_segment(p.gleam_port));
+    for (o, name) in ops {
+        let first = o.args[0].name;
+        let rest: Vec<&str> = o.args[1..].iter().map(|a| a.name).collect();
+        let mut params = vec![format!("{first}: {}", m.type_name)];
+        params.extend(
+            o.args[1..]
+                .iter()
+                .map(|a| format!("{}: {}", a.name, a.gleam_type(no_handle))),
+        );
+        let ret = result_type(p, &o.result.gleam_with(no_handle));
+        let call = |module: &str, f: &str, h: &str| {
+            let mut all = vec![h.to_string()];
+            all.extend(rest.iter().map(|r| r.to_string()));
+            if module.is_empty() {
+                format!("{f}({})", all.join(", "))
+            } else {
+                format!("{module}.{f}({})", all.join(", "))
+            }
+        };
+        let input = match rest.len() {
+            0 => "Nil".to_string(),
+            1 => rest[0].to_string(),
+            _ => format!("#({})", rest.join(", ")),
+        };
+        s.push('\n');
+        s.push_str(&docs(o.doc));
+        s.push_str(&signature(&format!("pub fn {name}"), &params, &ret, " {"));
+        let _ = writeln!(s, "\n  case {first} {{");
+        s.push_str(&arm("OnNif(a)", &call(nif, o.name, "a"), o.name));
+        s.push_str(&arm("OnPort(a)", &call(port, o.name, "a"), o.name));
+        s.push_str(&arm("OnGleam(a)", &call("pure", o.name, "a"), o.name));
+        let shadow = format!(
+            "shadow.compare(\"{name}\", {input}, {}, fn() {{ {} }})",
+            call("", name, "a"),
+            call("", name, "b")
+        );
+        s.push_str(&arm("OnShadow(a, b)", &shadow, o.name));
+        s.push_str("  }\n}\n");
+    }
+    s
+}

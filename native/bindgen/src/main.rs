@@ -1,0 +1,131 @@
+//! `make generate`: writes tally's bindings from its operation table
+//! (tally_core::operations). `tally_bindgen --check [ROOT]` writes nothing
+//! and fails, naming the files, when a generated file differs from what the
+//! table gives.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use tally_bindgen::{drift, files, write, ApiModule, Project};
+
+/// tally's bindings: which table, which modules.
+pub fn tally() -> Project<'static> {
+    Project {
+        operations: tally_core::operations::OPERATIONS,
+        resources: tally_core::operations::RESOURCES,
+        atoms: tally_core::operations::vocabulary(),
+        source: "native/core/src/operations.rs",
+        nif_module: "tally_nif",
+        nif_load: "erlang:load_nif(tally_priv:path(\"libtally_nif\"), 0)",
+        ops_module: "tally_port_ops",
+        atoms_module: "tally_atoms",
+        gleam_nif: "tally/nif",
+        gleam_port: "tally/port",
+        gleam_modules: &[
+            ("billing", "tally/billing"),
+            ("engine", "tally/engine"),
+            ("event", "tally/event"),
+            ("option", "tally/option"),
+            ("usage", "tally/usage"),
+        ],
+        gleam_error: "engine.EngineError",
+        gleam_other_port: "engine.OnOtherPort",
+        erlang_dir: "erlang_src",
+        gleam_dir: "gleam_src",
+        nif_rust: Some("native/nif/src/generated.rs"),
+        port_rust: Some("native/port/src/generated.rs"),
+        api: &[ApiModule {
+            resource: "aggregator",
+            module: "tally/aggregate",
+            type_name: "Aggregator",
+        }],
+    }
+}
+
+/// The repository's root, from this crate's place in it.
+pub fn repository_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let check = args.iter().any(|a| a == "--check");
+    let root = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .map(PathBuf::from)
+        .unwrap_or_else(repository_root);
+    let generated = match files(&tally(), &root) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("tally_bindgen: reading a prelude under {}: {e}", root.display());
+            return ExitCode::from(2);
+        }
+    };
+    if check {
+        let stale = drift(&root, &generated);
+        for path in &stale {
+            eprintln!(
+                "tally_bindgen: {} is not what the table gives (run `make generate`)",
+                path.display()
+            );
+        }
+        return if stale.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
+    match write(&root, &generated) {
+        Ok(written) => {
+            for path in written {
+                println!("wrote {}", path.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tally_bindgen: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The drift check: `cargo test` (so `make test`) fails when a generated
+    /// file is not what the table and its prelude give.
+    #[test]
+    fn generated_files_are_what_the_table_gives() {
+        let root = repository_root();
+        let generated = files(&tally(), &root).unwrap();
+        assert_eq!(
+            drift(&root, &generated),
+            Vec::<PathBuf>::new(),
+            "run `make generate`"
+        );
+    }
+
+    /// A generated file edited by hand is drift, and only that file.
+    #[test]
+    fn a_hand_edited_generated_file_is_drift() {
+        let root = repository_root();
+        let generated = files(&tally(), &root).unwrap();
+        let copy = std::env::temp_dir().join(format!("tally-bindgen-drift-{}", std::process::id()));
+        for f in &generated {
+            let path = copy.join(&f.path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &f.text).unwrap();
+        }
+        assert!(drift(&copy, &generated).is_empty());
+        let edited = copy.join("erlang_src/tally_port_ops.erl");
+        let text = std::fs::read_to_string(&edited).unwrap();
+        std::fs::write(&edited, text.replace("mutating(aggregator_merge) -> true;\n", "")).unwrap();
+        assert_eq!(
+            drift(&copy, &generated),
+            vec![PathBuf::from("erlang_src/tally_port_ops.erl")]
+        );
+        std::fs::remove_dir_all(&copy).unwrap();
+    }
+}
