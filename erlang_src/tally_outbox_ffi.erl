@@ -9,6 +9,7 @@
 -export([key_parts/1, split_slash/1, safe_name/1, digest/1, digests/1, digests_among/2, encode_items/1, decode_stored/1,
          encode_keys/1, decode_keys/1, read_file/1, sync_dir/1, closed_text/1, read_closed/1, now_ms/0, log_unknown/2,
          read_to_end/0, printed/1]).
+-export([any_key_in/2, with_keys/2]).
 
 -type item() :: {item, binary(), binary(), binary()}.
 
@@ -89,6 +90,16 @@ lines_items(Subject, {written_batch, _, Ids, Lines}) ->
 %% The lines of a text with a newline after each.
 -spec split_lines(binary()) -> [binary()].
 split_lines(Text) -> binary:split(Text, <<"\n">>, [global, trim_all]).
+
+%% Whether any key of a batch's id text (one a line) is in the set: the
+%% file sink checks a whole batch with one call, not an FFI call a key.
+-spec any_key_in(#{binary() => true}, [binary()]) -> boolean().
+any_key_in(Set, Keys) -> lists:any(fun(K) -> is_map_key(K, Set) end, Keys).
+
+%% The set with every key added (maps:from_keys and one merge: a period's
+%% lines are hundreds of thousands of keys).
+-spec with_keys(#{binary() => true}, [binary()]) -> #{binary() => true}.
+with_keys(Set, Keys) -> maps:merge(Set, maps:from_keys(Keys, true)).
 
 %% Texts as lines, a newline after each.
 -spec lines([binary()]) -> binary().

@@ -62,12 +62,12 @@ pub fn publish_written(
   batch: billing.WrittenBatch,
 ) -> #(FileSink, sink.Outcome) {
   let keys = split_lines(batch.ids)
-  case any_seen(keys, sink.seen) {
+  case any_key_in(sink.seen, keys) {
     True -> publish(sink, written_items(keys, split_lines(batch.lines), []))
     False ->
       case files.append_durably(sink.path, batch.lines) {
         Ok(Nil) -> #(
-          FileSink(..sink, seen: seen_all(keys, sink.seen)),
+          FileSink(..sink, seen: with_keys(sink.seen, keys)),
           sink.Published(keys),
         )
         Error(why) -> #(sink, sink.Failed([], sink.path <> ": " <> why))
@@ -75,26 +75,14 @@ pub fn publish_written(
   }
 }
 
-fn any_seen(keys: List(String), seen: map.Map(String, Bool)) -> Bool {
-  case keys {
-    [] -> False
-    [k, ..rest] ->
-      case map.get(seen, k) {
-        Ok(_) -> True
-        Error(Nil) -> any_seen(rest, seen)
-      }
-  }
-}
+@external(erlang, "tally_outbox_ffi", "any_key_in")
+fn any_key_in(seen: map.Map(String, Bool), keys: List(String)) -> Bool
 
-fn seen_all(
-  keys: List(String),
+@external(erlang, "tally_outbox_ffi", "with_keys")
+fn with_keys(
   seen: map.Map(String, Bool),
-) -> map.Map(String, Bool) {
-  case keys {
-    [] -> seen
-    [k, ..rest] -> seen_all(rest, map.put(seen, k, True))
-  }
-}
+  keys: List(String),
+) -> map.Map(String, Bool)
 
 fn written_items(
   keys: List(String),

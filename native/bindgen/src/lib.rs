@@ -15,7 +15,7 @@
 //! Each Gleam module may have a hand-written prelude (`<module>.gleam.in`
 //! beside it: module docs, imports, types and functions the table cannot
 //! give), which is copied in. Every generated file says so in its first line.
-//! [`write`] writes them; [`drift`] names the files on disk that differ, so a
+//! [`write()`] writes them; [`drift`] names the files on disk that differ, so a
 //! test can fail the build when a generated file was edited by hand or the
 //! table changed without `make generate`.
 //!
