@@ -19,8 +19,13 @@ import tally/pure/map
 
 /// An open file sink: its path and every key already in it.
 pub opaque type FileSink {
-  FileSink(path: String, seen: map.Map(String, Bool))
+  FileSink(path: String, seen: Seen)
 }
+
+// The keys in the file, in an ETS set owned by the process that opened the
+// sink: a period's hundreds of thousands of keys kept on the process heap
+// would be copied by every garbage collection of the publisher.
+type Seen
 
 /// Opens the sink at `path` (its directory made when missing), reading the
 /// keys the file already holds.
@@ -29,8 +34,8 @@ pub fn open(path: String) -> Result(FileSink, String) {
     Error(why) -> Error(path <> ": " <> why)
     Ok(Nil) ->
       case read_file(path) {
-        Ok(contents) -> Ok(FileSink(path, seen_keys(contents)))
-        Error("enoent") -> Ok(FileSink(path, map.new()))
+        Ok(contents) -> Ok(FileSink(path, seen_set(seen_keys(contents))))
+        Error("enoent") -> Ok(FileSink(path, seen_set(map.new())))
         Error(why) -> Error(path <> ": " <> why)
       }
   }
@@ -47,9 +52,12 @@ pub fn publish(
   sink: FileSink,
   items: List(sink.Item),
 ) -> #(FileSink, sink.Outcome) {
-  let #(lines, seen, keys) = new_lines(items, sink.seen, [], [])
+  let #(lines, added, keys) = new_lines(items, sink.seen, map.new(), [], [])
   case files.append_durably(sink.path, concat(lines)) {
-    Ok(Nil) -> #(FileSink(..sink, seen: seen), sink.Published(keys))
+    Ok(Nil) -> {
+      remember_keys(sink.seen, map.keys(added))
+      #(sink, sink.Published(keys))
+    }
     Error(why) -> #(sink, sink.Failed([], sink.path <> ": " <> why))
   }
 }
@@ -66,23 +74,26 @@ pub fn publish_written(
     True -> publish(sink, written_items(keys, split_lines(batch.lines), []))
     False ->
       case files.append_durably(sink.path, batch.lines) {
-        Ok(Nil) -> #(
-          FileSink(..sink, seen: with_keys(sink.seen, keys)),
-          sink.Published(keys),
-        )
+        Ok(Nil) -> {
+          remember_keys(sink.seen, keys)
+          #(sink, sink.Published(keys))
+        }
         Error(why) -> #(sink, sink.Failed([], sink.path <> ": " <> why))
       }
   }
 }
 
-@external(erlang, "tally_outbox_ffi", "any_key_in")
-fn any_key_in(seen: map.Map(String, Bool), keys: List(String)) -> Bool
+@external(erlang, "tally_outbox_ffi", "seen_set")
+fn seen_set(keys: map.Map(String, Bool)) -> Seen
 
-@external(erlang, "tally_outbox_ffi", "with_keys")
-fn with_keys(
-  seen: map.Map(String, Bool),
-  keys: List(String),
-) -> map.Map(String, Bool)
+@external(erlang, "tally_outbox_ffi", "any_key_in")
+fn any_key_in(seen: Seen, keys: List(String)) -> Bool
+
+@external(erlang, "tally_outbox_ffi", "is_key_in")
+fn is_key_in(seen: Seen, key: String) -> Bool
+
+@external(erlang, "tally_outbox_ffi", "add_keys")
+fn remember_keys(seen: Seen, keys: List(String)) -> Nil
 
 fn written_items(
   keys: List(String),
@@ -100,22 +111,24 @@ fn written_items(
 fn split_lines(text: BitArray) -> List(String)
 
 // The lines of items not seen yet (a key twice in one batch is written
-// once), the keys seen after them, and every item's key.
+// once), the keys they add, and every item's key.
 fn new_lines(
   items: List(sink.Item),
-  seen: map.Map(String, Bool),
+  seen: Seen,
+  added: map.Map(String, Bool),
   lines: List(BitArray),
   keys: List(String),
 ) -> #(List(BitArray), map.Map(String, Bool), List(String)) {
   case items {
-    [] -> #(bytes.reverse(lines), seen, bytes.reverse(keys))
+    [] -> #(bytes.reverse(lines), added, bytes.reverse(keys))
     [sink.Item(key, _, payload), ..rest] ->
-      case map.get(seen, key) {
-        Ok(_) -> new_lines(rest, seen, lines, [key, ..keys])
-        Error(Nil) ->
+      case is_key_in(seen, key) || map.get(added, key) == Ok(True) {
+        True -> new_lines(rest, seen, added, lines, [key, ..keys])
+        False ->
           new_lines(
             rest,
-            map.put(seen, key, True),
+            seen,
+            map.put(added, key, True),
             [bytes.append_byte(payload, 10), ..lines],
             [key, ..keys],
           )
