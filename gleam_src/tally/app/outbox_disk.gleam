@@ -318,34 +318,56 @@ fn load_head(outbox: Outbox, filter: Bool) -> Result(Outbox, OutboxError) {
     Error(Nil) -> Ok(outbox)
     Ok(batch) -> {
       use stored <- try(read_stored(outbox.dir, batch.file))
-      let items = book.stored_items(stored)
-      use items <- try(case filter {
-        False -> Ok(items)
-        // Only the head's digests are looked for: a restart holds no
-        // more than one batch's worth of the memory of acknowledged keys.
-        True -> {
-          let wanted = book.digests_of(book.keys(items, []))
-          use acked <- try(acked_among(outbox.dir, book.groups(items), wanted))
-          Ok(book.not_acked(items, acked))
-        }
-      })
-      case stored, bytes.length(items) == batch.count {
-        // The engine's batch, none of it acknowledged: kept whole.
-        book.StoredLines(subject, lines), True ->
-          Ok(
-            Outbox(..outbox, book: book.head_whole(outbox.book, subject, lines)),
-          )
-        _, _ -> {
-          let #(b, drop) = book.head_loaded(outbox.book, items)
-          let outbox = Outbox(..outbox, book: b)
-          case drop {
-            Error(Nil) -> Ok(outbox)
-            Ok(file) -> {
-              let path = files.join(outbox.dir, file)
-              use _ <- try(io("delete", path, files.delete(path)))
-              load_head(outbox, filter)
-            }
+      case stored, filter {
+        // The engine's batch, nothing to filter: kept whole, its lines not
+        // taken apart into items.
+        book.StoredLines(subject, lines), False ->
+          case lines.count == batch.count {
+            True ->
+              Ok(
+                Outbox(
+                  ..outbox,
+                  book: book.head_whole(outbox.book, subject, lines),
+                ),
+              )
+            False -> load_items(outbox, batch, stored, filter)
           }
+        _, _ -> load_items(outbox, batch, stored, filter)
+      }
+    }
+  }
+}
+
+fn load_items(
+  outbox: Outbox,
+  batch: book.Batch,
+  stored: book.Stored,
+  filter: Bool,
+) -> Result(Outbox, OutboxError) {
+  let items = book.stored_items(stored)
+  use items <- try(case filter {
+    False -> Ok(items)
+    // Only the head's digests are looked for: a restart holds no
+    // more than one batch's worth of the memory of acknowledged keys.
+    True -> {
+      let wanted = book.digests_of(book.keys(items, []))
+      use acked <- try(acked_among(outbox.dir, book.groups(items), wanted))
+      Ok(book.not_acked(items, acked))
+    }
+  })
+  case stored, bytes.length(items) == batch.count {
+    // The engine's batch, none of it acknowledged: kept whole.
+    book.StoredLines(subject, lines), True ->
+      Ok(Outbox(..outbox, book: book.head_whole(outbox.book, subject, lines)))
+    _, _ -> {
+      let #(b, drop) = book.head_loaded(outbox.book, items)
+      let outbox = Outbox(..outbox, book: b)
+      case drop {
+        Error(Nil) -> Ok(outbox)
+        Ok(file) -> {
+          let path = files.join(outbox.dir, file)
+          use _ <- try(io("delete", path, files.delete(path)))
+          load_head(outbox, filter)
         }
       }
     }
