@@ -819,12 +819,7 @@ fn rust_nif(p: &Project) -> String {
                 }
             }
         }
-        let call = format!("{core}({})", pass.join(", "));
-        let value = if o.fallible {
-            format!("{call}.map_err(IntoGleam::into_gleam)?")
-        } else {
-            call
-        };
+        let value = core_call(core, &pass, o.fallible);
         match o.creates() {
             Some(r) => {
                 let r = p
@@ -894,12 +889,7 @@ fn rust_port(p: &Project) -> String {
                 }
             }
         }
-        let call = format!("{core}({})", pass.join(", "));
-        let value = if o.fallible {
-            format!("{call}.map_err(IntoGleam::into_gleam)?")
-        } else {
-            call
-        };
+        let value = core_call(core, &pass, o.fallible);
         match o.creates() {
             Some(r) => {
                 let _ = writeln!(body, "        let value = {value};");
@@ -1011,4 +1001,15 @@ fn gleam_api(p: &Project, m: &ApiModule, prelude: &Prelude) -> String {
         s.push_str("  }\n}\n");
     }
     s
+}
+
+/// The generated adapters' call of the core function: its error, when it
+/// can fail, turned into a Gleam value and returned with `?`.
+fn core_call(core: &str, pass: &[String], fallible: bool) -> String {
+    let call = format!("{core}({})", pass.join(", "));
+    if fallible {
+        format!("{call}.map_err(IntoGleam::into_gleam)?")
+    } else {
+        call
+    }
 }

@@ -25,7 +25,7 @@ use std::sync::{Mutex, MutexGuard};
 use rustler::{Binary, Encoder, Env, NewBinary, ResourceArc, Term};
 use tally_core::aggregate::{parse_period, Aggregator};
 use tally_core::batch::{ingest_chunk as ingest, EventBatch};
-use tally_core::billing::{bill, bill_shard, PlansCache};
+use tally_core::billing::{bill, bill_shard, Invoice, PlansCache};
 use tally_core::gleam_shapes::{parsed, window_aggregate};
 use tally_core::parse::{parse_all, ParserOptions, StreamParser};
 use tally_core::written::write_invoice;
@@ -217,6 +217,28 @@ fn aggregator_close_period<'a>(
     })
 }
 
+/// One shard's invoice for `aggregator_close_shard` and
+/// `aggregator_close_written`: the arguments checked, the period closed, the
+/// shard's customers billed.
+fn close_and_bill_shard(
+    agg: &AggregatorRef,
+    period: &[u8],
+    plans: &[u8],
+    version: u32,
+    shard: u32,
+    shards: u32,
+) -> Result<Invoice, Value> {
+    let label = std::str::from_utf8(period).map_err(|_| bad_argument("a period YYYY-MM"))?;
+    let start = parse_period(label).ok_or_else(|| bad_argument("a period YYYY-MM"))?;
+    if shard >= shards.max(1) {
+        return Err(bad_argument("a shard below the shard count"));
+    }
+    let text = std::str::from_utf8(plans).map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
+    let plans = PLANS.parse(text).map_err(IntoGleam::into_gleam)?;
+    let usage = lock(&agg.0)?.close_period(start);
+    bill_shard(&usage, &plans, version, shard, shards).map_err(IntoGleam::into_gleam)
+}
+
 /// Closes the period and bills the customers of one shard of `shards`
 /// (`tally_core::shard::shard_of`), with usage here or named in the plans.
 #[rustler::nif(schedule = "DirtyCpu")]
@@ -230,17 +252,10 @@ fn aggregator_close_shard<'a>(
     shards: u32,
 ) -> Term<'a> {
     guarded(env, || {
-        let label = std::str::from_utf8(period.as_slice()).map_err(|_| bad_argument("a period YYYY-MM"))?;
-        let start = parse_period(label).ok_or_else(|| bad_argument("a period YYYY-MM"))?;
-        if shard >= shards.max(1) {
-            return Err(bad_argument("a shard below the shard count"));
-        }
-        let text = std::str::from_utf8(plans.as_slice()).map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
-        let plans = PLANS.parse(text).map_err(IntoGleam::into_gleam)?;
-        let usage = lock(&agg.0)?.close_period(start);
-        Ok(bill_shard(&usage, &plans, version, shard, shards)
-            .map_err(IntoGleam::into_gleam)?
-            .into_gleam())
+        Ok(
+            close_and_bill_shard(&agg, period.as_slice(), plans.as_slice(), version, shard, shards)?
+                .into_gleam(),
+        )
     })
 }
 
@@ -260,15 +275,8 @@ fn aggregator_close_written<'a>(
     shards: u32,
 ) -> Term<'a> {
     guarded(env, || {
-        let label = std::str::from_utf8(period.as_slice()).map_err(|_| bad_argument("a period YYYY-MM"))?;
-        let start = parse_period(label).ok_or_else(|| bad_argument("a period YYYY-MM"))?;
-        if shard >= shards.max(1) {
-            return Err(bad_argument("a shard below the shard count"));
-        }
-        let text = std::str::from_utf8(plans.as_slice()).map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
-        let plans = PLANS.parse(text).map_err(IntoGleam::into_gleam)?;
-        let usage = lock(&agg.0)?.close_period(start);
-        let invoice = bill_shard(&usage, &plans, version, shard, shards).map_err(IntoGleam::into_gleam)?;
+        let invoice =
+            close_and_bill_shard(&agg, period.as_slice(), plans.as_slice(), version, shard, shards)?;
         Ok(write_invoice(&invoice).into_gleam())
     })
 }

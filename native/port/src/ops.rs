@@ -24,7 +24,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use tally_core::aggregate::{parse_period, Aggregator};
 use tally_core::batch::{ingest_chunk, EventBatch};
-use tally_core::billing::{bill, bill_shard, PlansCache};
+use tally_core::billing::{bill, bill_shard, Invoice, PlansCache};
 use tally_core::gleam_shapes::{parsed, window_aggregate};
 use tally_core::parse::{parse_all, ParserOptions, StreamParser};
 use tally_core::written::write_invoice;
@@ -252,6 +252,33 @@ impl Engine {
         Err(batch_not_applied())
     }
 
+    /// One shard's invoice for `aggregator_close_shard` and
+    /// `aggregator_close_written`: the arguments checked, the period closed,
+    /// the shard's customers billed.
+    fn close_and_bill_shard(
+        &mut self,
+        a: &Term,
+        period: &Term,
+        plans: &Term,
+        version: &Term,
+        shard: &Term,
+        shards: &Term,
+    ) -> Result<Invoice, Value> {
+        let label = std::str::from_utf8(binary(period, "a period YYYY-MM")?)
+            .map_err(|_| bad_argument("a period YYYY-MM"))?;
+        let start = parse_period(label).ok_or_else(|| bad_argument("a period YYYY-MM"))?;
+        let (shard, shards): (u32, u32) = (arg(shard)?, arg(shards)?);
+        if shard >= shards.max(1) {
+            return Err(bad_argument("a shard below the shard count"));
+        }
+        let text = std::str::from_utf8(binary(plans, "plans as UTF-8 JSON")?)
+            .map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
+        let plans = PLANS.parse(text).map_err(IntoGleam::into_gleam)?;
+        let version: u32 = arg(version)?;
+        let usage = self.aggregator(a)?.close_period(start);
+        bill_shard(&usage, &plans, version, shard, shards).map_err(IntoGleam::into_gleam)
+    }
+
     fn dispatch(&mut self, op: &str, args: &[Term]) -> Option<OpResult> {
         Some(match (op, args) {
             ("engine_info", []) => Ok(tally_core::engine_info("port").into_gleam()),
@@ -372,37 +399,12 @@ impl Engine {
                     .into_gleam())
             })(),
             ("aggregator_close_shard", [a, period, plans, version, shard, shards]) => (|| {
-                let label = std::str::from_utf8(binary(period, "a period YYYY-MM")?)
-                    .map_err(|_| bad_argument("a period YYYY-MM"))?;
-                let start = parse_period(label).ok_or_else(|| bad_argument("a period YYYY-MM"))?;
-                let (shard, shards): (u32, u32) = (arg(shard)?, arg(shards)?);
-                if shard >= shards.max(1) {
-                    return Err(bad_argument("a shard below the shard count"));
-                }
-                let text = std::str::from_utf8(binary(plans, "plans as UTF-8 JSON")?)
-                    .map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
-                let plans = PLANS.parse(text).map_err(IntoGleam::into_gleam)?;
-                let version: u32 = arg(version)?;
-                let usage = self.aggregator(a)?.close_period(start);
-                Ok(bill_shard(&usage, &plans, version, shard, shards)
-                    .map_err(IntoGleam::into_gleam)?
+                Ok(self
+                    .close_and_bill_shard(a, period, plans, version, shard, shards)?
                     .into_gleam())
             })(),
             ("aggregator_close_written", [a, period, plans, version, shard, shards]) => (|| {
-                let label = std::str::from_utf8(binary(period, "a period YYYY-MM")?)
-                    .map_err(|_| bad_argument("a period YYYY-MM"))?;
-                let start = parse_period(label).ok_or_else(|| bad_argument("a period YYYY-MM"))?;
-                let (shard, shards): (u32, u32) = (arg(shard)?, arg(shards)?);
-                if shard >= shards.max(1) {
-                    return Err(bad_argument("a shard below the shard count"));
-                }
-                let text = std::str::from_utf8(binary(plans, "plans as UTF-8 JSON")?)
-                    .map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
-                let plans = PLANS.parse(text).map_err(IntoGleam::into_gleam)?;
-                let version: u32 = arg(version)?;
-                let usage = self.aggregator(a)?.close_period(start);
-                let invoice =
-                    bill_shard(&usage, &plans, version, shard, shards).map_err(IntoGleam::into_gleam)?;
+                let invoice = self.close_and_bill_shard(a, period, plans, version, shard, shards)?;
                 Ok(write_invoice(&invoice).into_gleam())
             })(),
             ("aggregator_export", [a]) => self.aggregator(a).map(|agg| Value::Binary(agg.export())),
