@@ -9,7 +9,7 @@
 -export([key_parts/1, split_slash/1, safe_name/1, digest/1, digests/1, digests_among/2, encode_items/1, decode_stored/1,
          encode_keys/1, decode_keys/1, read_file/1, sync_dir/1, closed_text/1, read_closed/1, now_ms/0, log_unknown/2,
          read_to_end/0, printed/1]).
--export([seen_set/1, any_key_in/2, is_key_in/2, add_keys/2]).
+-export([seen_set/1, is_key_in/2]).
 
 -type item() :: {item, binary(), binary(), binary()}.
 
@@ -91,7 +91,7 @@ lines_items(Subject, {written_batch, _, Ids, Lines}) ->
 -spec split_lines(binary()) -> [binary()].
 split_lines(Text) -> binary:split(Text, <<"\n">>, [global, trim_all]).
 
-%% The file sink's keys: an ETS set owned by the caller, off its heap (a
+%% The keys in the file sink's file when it opened: an ETS set owned by the caller, off its heap (a
 %% period's keys would be copied by each of its garbage collections).
 -spec seen_set(#{binary() => true}) -> ets:tid().
 seen_set(Keys) ->
@@ -99,17 +99,8 @@ seen_set(Keys) ->
     true = ets:insert(Set, [{K} || K <- maps:keys(Keys)]),
     Set.
 
-%% Whether any of the keys is in the set (one call for a whole batch).
--spec any_key_in(ets:tid(), [binary()]) -> boolean().
-any_key_in(Set, Keys) -> lists:any(fun(K) -> ets:member(Set, K) end, Keys).
-
 -spec is_key_in(ets:tid(), binary()) -> boolean().
 is_key_in(Set, Key) -> ets:member(Set, Key).
-
--spec add_keys(ets:tid(), [binary()]) -> nil.
-add_keys(Set, Keys) ->
-    true = ets:insert(Set, [{K} || K <- Keys]),
-    nil.
 
 %% Texts as lines, a newline after each.
 -spec lines([binary()]) -> binary().

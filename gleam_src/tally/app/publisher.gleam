@@ -246,12 +246,13 @@ fn drain(state: State) -> State {
           let #(file, outcome) = sink_file.publish_written(file, lines)
           let state = State(..state, sink: File(file))
           case outcome {
-            sink.Published(_) ->
+            sink_file.Stored ->
               case outbox.ack_batch(state.outbox, lines.ids) {
                 Ok(Nil) -> {
                   process.send(state.self, Drain)
                   State(
                     ..state,
+                    sink: File(sink_file.acknowledged_batch(file, lines.ids)),
                     backoff: backoff_min,
                     published: state.published + lines.count,
                   )
@@ -262,7 +263,7 @@ fn drain(state: State) -> State {
                     "outbox ack: " <> outbox_disk.describe(e),
                   )
               }
-            _ -> settle(state, outcome)
+            sink_file.ItemByItem(outcome) -> settle(state, outcome)
           }
         }
         Bus(_) -> {
@@ -284,6 +285,7 @@ fn settle(state: State, outcome: sink.Outcome) -> State {
           process.send(state.self, Drain)
           State(
             ..state,
+            sink: acknowledged(state.sink, keys),
             backoff: backoff_min,
             published: state.published + bytes.length(keys),
           )
@@ -297,13 +299,14 @@ fn settle(state: State, outcome: sink.Outcome) -> State {
       }
     sink.TooLarge(keys, refused) -> park(state, keys, refused)
     sink.Failed(keys, reason) -> {
-      let acked = case ack(state.outbox, keys) {
-        Ok(Nil) -> bytes.length(keys)
-        Error(_) -> 0
+      let #(acked, sink) = case ack(state.outbox, keys) {
+        Ok(Nil) -> #(bytes.length(keys), acknowledged(state.sink, keys))
+        Error(_) -> #(0, state.sink)
       }
       retry(
         State(
           ..state,
+          sink: sink,
           published: state.published + acked,
           failures: state.failures + 1,
         ),
@@ -322,14 +325,15 @@ fn park(
   keys: List(String),
   refused: List(sink.Refused),
 ) -> State {
-  let acked = case ack(state.outbox, keys) {
-    Ok(Nil) -> bytes.length(keys)
-    Error(_) -> 0
+  let #(acked, sink) = case ack(state.outbox, keys) {
+    Ok(Nil) -> #(bytes.length(keys), acknowledged(state.sink, keys))
+    Error(_) -> #(0, state.sink)
   }
   log_refused(refused)
   let state =
     State(
       ..state,
+      sink: sink,
       published: state.published + acked,
       failures: state.failures + 1,
     )
@@ -395,6 +399,15 @@ fn publish(sink: Sink, items: List(sink.Item)) -> #(Sink, sink.Outcome) {
       let #(bus, outcome) = sink_nats.publish(bus, items)
       #(Bus(bus), outcome)
     }
+  }
+}
+
+// The outbox remembers these keys as acknowledged: the file sink stops
+// checking for them.
+fn acknowledged(sink: Sink, keys: List(String)) -> Sink {
+  case sink {
+    File(file) -> File(sink_file.acknowledged(file, keys))
+    Bus(_) -> sink
   }
 }
 

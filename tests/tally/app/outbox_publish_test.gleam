@@ -51,9 +51,15 @@ pub fn the_engines_batches_are_published_whole_test() {
   let path = dir <> "/invoices.jsonl"
   let assert Ok(file) = sink_file.open(path)
   let #(file, outcome) = sink_file.publish_written(file, batch(k1))
-  expect.equal(outcome, sink.Published(k1))
+  expect.equal(outcome, sink_file.Stored)
   // Its acknowledgement was lost: sent again, not written twice.
-  let #(file, _) = sink_file.publish_written(file, batch(k1))
+  let #(file, outcome) = sink_file.publish_written(file, batch(k1))
+  expect.equal(outcome, sink_file.Stored)
+  expect.equal(read_text(path), bytes_text(batch(k1).lines))
+  // Nor after a restart: the file's keys are read back.
+  let assert Ok(reopened) = sink_file.open(path)
+  let #(_, outcome) = sink_file.publish_written(reopened, batch(k1))
+  expect.equal(outcome, sink_file.ItemByItem(sink.Published(k1)))
   expect.equal(read_text(path), bytes_text(batch(k1).lines))
   expect.equal(outbox.ack_batch(o, batch(k1).ids), Ok(Nil))
   expect.equal(outbox.size(o), 2)
