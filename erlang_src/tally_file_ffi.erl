@@ -6,7 +6,7 @@
 
 -include_lib("kernel/include/file.hrl").
 
--export([open/2, write/2, sync/1, close/1, pread/3, rename/2, delete/1, change_mode/2,
+-export([identity/1, open/2, write/2, sync/1, close/1, pread/3, rename/2, delete/1, change_mode/2,
          make_dir/1, is_dir/1, exists/1, stat/1, stat_io/1, list_dir/1, truncate_at/2, file_size/1,
          file_mode_setting/0]).
 
@@ -17,6 +17,10 @@
 
 -spec open(binary(), [mode()]) -> {ok, file:io_device()} | {error, reason()}.
 open(Path, Modes) -> result(file:open(Path, [raw, binary | Modes])).
+
+%% Bytes as iodata (tally/app/files.Parts): the same term.
+-spec identity(binary()) -> iodata().
+identity(Bytes) -> Bytes.
 
 -spec write(file:io_device(), iodata()) -> {ok, nil} | {error, reason()}.
 write(Io, Bytes) -> nil(file:write(Io, Bytes)).

@@ -127,9 +127,11 @@ first_line(Bin) ->
     end.
 
 %% A batch file holding the engine's batch as it is: {written, Subject,
-%% Batch} in the external term format.
--spec encode_whole(binary(), written_batch()) -> binary().
-encode_whole(Subject, Batch) -> term_to_binary({written, Subject, Batch}).
+%% Batch} in the external term format, as iodata that refers to the
+%% batch's binaries instead of copying them (the bytes term_to_binary
+%% gives: a close's copies were as large as its lines).
+-spec encode_whole(binary(), written_batch()) -> iodata().
+encode_whole(Subject, Batch) -> term_to_iovec({written, Subject, Batch}).
 
 %% What a batch file holds (tally/app/outbox_book.Stored): its items, or
 %% the engine's batch as it is.

@@ -41,6 +41,23 @@ const default_file_mode = 0o600
 /// // -> Ok(Nil)
 /// ```
 pub fn write_durably(path: String, bytes: BitArray) -> Result(Nil, String) {
+  write_parts_durably(path, parts(bytes))
+}
+
+/// Bytes in pieces, written without being joined first (a batch file of
+/// the engine's lines refers to them instead of copying 4 MiB).
+pub type Parts
+
+/// Bytes as parts.
+@external(erlang, "tally_file_ffi", "identity")
+pub fn parts(bytes: BitArray) -> Parts
+
+/// Parts joined into one run of bytes.
+@external(erlang, "erlang", "iolist_to_binary")
+pub fn joined(bytes: Parts) -> BitArray
+
+/// `write_durably` for bytes in parts.
+pub fn write_parts_durably(path: String, bytes: Parts) -> Result(Nil, String) {
   let tmp = path <> ".tmp"
   let written = case ensure_dir(path) {
     Ok(Nil) -> with_file(tmp, [Write], bytes)
@@ -74,7 +91,7 @@ pub fn append_durably(path: String, bytes: BitArray) -> Result(Nil, String) {
     0 -> Ok(Nil)
     _ ->
       case ensure_dir(path) {
-        Ok(Nil) -> with_file(path, [Append], bytes)
+        Ok(Nil) -> with_file(path, [Append], parts(bytes))
         Error(e) -> Error(e)
       }
   }
@@ -125,7 +142,7 @@ pub fn dir_mode() -> Int {
 fn with_file(
   path: String,
   modes: List(Mode),
-  bytes: BitArray,
+  bytes: Parts,
 ) -> Result(Nil, String) {
   let created = !exists(path)
   case open(path, modes) {
@@ -137,7 +154,7 @@ fn with_file(
       }
       let written = case moded {
         Ok(Nil) ->
-          case write(io, bytes) {
+          case write_parts(io, bytes) {
             Ok(Nil) -> sync(io)
             Error(e) -> Error(e)
           }
@@ -160,6 +177,9 @@ pub fn open(path: String, modes: List(Mode)) -> Result(IoDevice, String)
 /// Writes `bytes` at the device's position (the end, opened with `Append`).
 @external(erlang, "tally_file_ffi", "write")
 pub fn write(io: IoDevice, bytes: BitArray) -> Result(Nil, String)
+
+@external(erlang, "tally_file_ffi", "write")
+fn write_parts(io: IoDevice, bytes: Parts) -> Result(Nil, String)
 
 /// Flushes what was written to the disk (fsync).
 @external(erlang, "tally_file_ffi", "sync")

@@ -12,6 +12,7 @@
 //// `PERIOD/vVERSION`), so a put skips a key acknowledged before, however long
 //// ago.
 
+import tally/app/files
 import tally/app/json_text
 import tally/billing
 import tally/pure/bytes
@@ -587,9 +588,10 @@ fn whole_loop(
   }
 }
 
-/// The batch file's bytes for the engine's batch, as it is.
+/// The batch file's bytes for the engine's batch, as it is (in parts that
+/// refer to the batch's own bytes).
 @external(erlang, "tally_outbox_ffi", "encode_whole")
-pub fn encode_whole(subject: String, batch: billing.WrittenBatch) -> BitArray
+pub fn encode_whole(subject: String, batch: billing.WrittenBatch) -> files.Parts
 
 /// A batch written (and renamed into place): it waits behind the others.
 pub fn batch_written(book: Book, batch: Batch) -> Book {

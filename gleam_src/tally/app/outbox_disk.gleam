@@ -135,7 +135,7 @@ fn write_wholes(
     [w, ..rest] -> {
       let path = files.join(outbox.dir, w.batch.file)
       let bytes = book.encode_whole(w.subject, w.lines)
-      case io("write", path, files.write_durably(path, bytes)) {
+      case io("write", path, files.write_parts_durably(path, bytes)) {
         Ok(Nil) ->
           write_wholes(
             Outbox(..outbox, book: book.batch_written(outbox.book, w.batch)),

@@ -397,6 +397,10 @@ fn handle(state: State, message: Message) -> actor.Next(State, Message) {
           case write_snapshot(state) {
             Ok(state) -> {
               answer(Ok(invoice))
+              // The lines are the closer's now; the references left on this
+              // heap would keep a quarter of the invoice in memory until
+              // some later collection.
+              let _ = collect_garbage()
               actor.continue(state)
             }
             Error(e) -> {
@@ -666,3 +670,6 @@ fn log_refused(
     ],
   )
 }
+
+@external(erlang, "erlang", "garbage_collect")
+fn collect_garbage() -> Bool

@@ -3,6 +3,7 @@
 //// memory of acknowledged keys, recovery after a crash (reopening the
 //// directory is what a restart does), parking.
 
+import tally/app/files
 import tally/app/outbox_book as book
 import tally/app/outbox_disk as disk
 import tally/billing
@@ -253,7 +254,7 @@ pub fn the_engines_batches_are_stored_as_they_are_test() {
   // The engine's batch as it is, not items.
   expect.equal(
     read_bytes(dir <> "/" <> f1),
-    book.encode_whole("tally.invoices", batch_of(k1)),
+    files.joined(book.encode_whole("tally.invoices", batch_of(k1))),
   )
   let #(o, got) = peek(o, 100)
   expect.equal(got, items(k1))
