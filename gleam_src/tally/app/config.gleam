@@ -38,6 +38,7 @@
 //// application started as a dependency (`gleam test`, a Gleam application
 //// using tally as a library) stays inert (`is_inert`).
 
+import tally/app/secret
 import tally/event
 import tally/option
 import tally/otp/dynamic
@@ -127,8 +128,10 @@ pub type Tls {
   )
 }
 
-/// A secret (a password, a token): printed as a function, never as itself.
-pub type Secret
+/// A secret (a password, a token): printed as a function, never as itself
+/// (`tally/app/secret`).
+pub type Secret =
+  secret.Secret
 
 /// Why the configuration was refused. `at` names the place: a sys.config
 /// key (`sources[2].format`, `bus.port`) or an environment variable.
@@ -276,10 +279,6 @@ pub fn describe_error(error: ConfigError) -> String {
     DuplicateSource(name) -> "two sources are named " <> name
   }
 }
-
-/// The secret itself, for the code that sends it.
-@external(erlang, "tally_secret", "reveal")
-pub fn reveal(secret: Secret) -> String
 
 // Keys.
 
@@ -959,8 +958,9 @@ fn split_url(text: String) -> Result(#(String, String, String), Nil)
 @external(erlang, "tally_config_ffi", "absname")
 fn absname(path: String, base: String) -> String
 
-@external(erlang, "tally_secret", "wrap")
-fn wrap(secret: String) -> Secret
+fn wrap(text: String) -> Secret {
+  secret.new(text)
+}
 
 /// Keeps `config` as the running system's (set by `tree.start`), so that
 /// operations on the running system (`tally/app/operations`) read the same

@@ -3,6 +3,7 @@
 //// what was expected and what was found.
 
 import tally/app/config
+import tally/app/secret
 import tally/event
 import tally/expect
 import tally/option
@@ -270,7 +271,7 @@ pub fn the_bus_from_sys_config_with_its_secret_wrapped_test() {
   expect.equal(bus.create_stream, False)
   expect.equal(bus.tls, config.TlsOff)
   let assert config.UserPassword("tally", secret) = bus.auth
-  expect.equal(config.reveal(secret), "pw-from-env")
+  expect.equal(secret.reveal(secret), "pw-from-env")
   // Printed (a crash report, a state dump), the secret is not there.
   expect.equal(contains(printed(dynamic.from(c)), "pw-"), False)
 }
@@ -301,7 +302,7 @@ pub fn the_bus_from_the_environment_test() {
     ),
   )
   let assert config.Token(token) = bus.auth
-  expect.equal(config.reveal(token), "t0ken")
+  expect.equal(secret.reveal(token), "t0ken")
 }
 
 pub fn bad_bus_values_name_the_key_test() {
