@@ -13,9 +13,9 @@
 //// ago.
 
 import tally/app/files
-import tally/app/json_text
 import tally/billing
 import tally/pure/bytes
+import tally/pure/json_tree
 import tally/pure/map
 
 /// One message waiting: published under `key` (an invoice line's
@@ -354,12 +354,12 @@ fn parked(
       case map.get(wanted, i.key) {
         Ok(_) -> {
           let line =
-            json_text.to_string(
-              json_text.JObject([
-                #("key", json_text.JString(i.key)),
-                #("payload", json_text.JString(i.payload)),
-                #("reason", json_text.JString(why)),
-                #("subject", json_text.JString(i.subject)),
+            json_tree.to_sorted_string(
+              json_tree.JObject([
+                #("key", json_tree.JString(i.key)),
+                #("payload", json_tree.JString(i.payload)),
+                #("reason", json_tree.JString(why)),
+                #("subject", json_tree.JString(i.subject)),
               ]),
             )
             <> "\n"
