@@ -21,10 +21,12 @@
 -spec ingest_chunk(port_ref(), atom(), tuple(), pos_integer(), binary()) -> {ok, term()} | {error, term()}.
 ingest_chunk(Port, Format, Options, Shards, Chunk) ->
     case tally_port:call(Port, ingest_chunk, {Format, Options, Shards, Chunk}) of
-        {ok, {ingested, Keys, Rejects, Stats}} ->
+        {ok, Ingested} ->
+            Keys = tally_values:ingested_batches(Ingested),
             Batches = [{port_batch, Key, {Format, Options, Shards, I, Chunk}}
                        || {I, Key} <- lists:zip(lists:seq(0, length(Keys) - 1), Keys)],
-            {ok, {ingested, Batches, Rejects, Stats}};
+            {ok, tally_values:ingested(Batches, tally_values:ingested_rejects(Ingested),
+                                       tally_values:ingested_stats(Ingested))};
         Other ->
             Other
     end.

@@ -6,7 +6,12 @@
 //!
 //! * the Erlang NIF stubs with `-spec` and the `-on_load` loader;
 //! * an Erlang module of the port journal's classes (`mutating/1`,
-//!   `creates_handle/1`, `handle_args/1`);
+//!   `creates_handle/1`, `handle_args/1`, and where a created handle is in
+//!   a reply: `created_handle/2`, `with_created/3`);
+//! * an Erlang module of engine values read by name ([`values`]: a type,
+//!   constructor, accessors and shape check per record, from the Gleam
+//!   type's own definition, [`gleam_types`]), so no Erlang code outside the
+//!   generated files reads an engine value by tuple position;
 //! * the atom vocabulary (`all/0`), loaded before a port's replies are
 //!   decoded with `binary_to_term(_, [safe])`;
 //! * Gleam externals with types and `///` docs for the NIF, and typed Gleam
@@ -28,6 +33,11 @@ use std::path::{Path, PathBuf};
 
 use tally_interop::table::{pascal, Arg, Operation, Port, Resource, Scheduler};
 
+pub mod gleam_types;
+pub mod values;
+
+use gleam_types::GleamType;
+
 /// Gleam's line width.
 const WIDTH: usize = 80;
 
@@ -46,6 +56,11 @@ pub struct Project<'a> {
     pub ops_module: &'a str,
     /// The Erlang module of the atom vocabulary.
     pub atoms_module: &'a str,
+    /// The Erlang module of engine values read by name ([`values`]): the
+    /// `records` (Gleam types, `usage.Loaded`) and the records of results
+    /// that hold a created handle. `None`: no such module.
+    pub values_module: Option<&'a str>,
+    pub records: &'a [&'a str],
     /// Gleam modules (`tally/nif`, `tally/port`).
     pub gleam_nif: &'a str,
     pub gleam_port: &'a str,
@@ -93,6 +108,7 @@ pub struct File {
 pub fn files(p: &Project, root: &Path) -> std::io::Result<Vec<File>> {
     let nif_prelude = prelude(root, p.gleam_dir, p.gleam_nif)?;
     let port_prelude = prelude(root, p.gleam_dir, p.gleam_port)?;
+    let types = gleam_types::read(root, p.gleam_dir, p.gleam_modules)?;
     let mut out = vec![
         File {
             path: Path::new(p.erlang_dir).join(format!("{}.erl", p.nif_module)),
@@ -100,7 +116,7 @@ pub fn files(p: &Project, root: &Path) -> std::io::Result<Vec<File>> {
         },
         File {
             path: Path::new(p.erlang_dir).join(format!("{}.erl", p.ops_module)),
-            text: erlang_ops(p),
+            text: erlang_ops(p, &types),
         },
         File {
             path: Path::new(p.erlang_dir).join(format!("{}.erl", p.atoms_module)),
@@ -115,6 +131,12 @@ pub fn files(p: &Project, root: &Path) -> std::io::Result<Vec<File>> {
             text: gleam_port(p, &port_prelude),
         },
     ];
+    if let Some(module) = p.values_module {
+        out.push(File {
+            path: Path::new(p.erlang_dir).join(format!("{module}.erl")),
+            text: header_erlang(p) + &values::module(module, &value_records(p, &types)),
+        });
+    }
     for m in p.api {
         let prelude = prelude(root, p.gleam_dir, m.module)?;
         out.push(File {
@@ -303,7 +325,7 @@ fn unused(vars: &[String]) -> String {
 }
 
 /// Items joined with ", ", broken before `width` and continued at `indent`.
-fn wrap_list(items: &[String], indent: usize, width: usize) -> String {
+pub(crate) fn wrap_list(items: &[String], indent: usize, width: usize) -> String {
     let mut out = String::new();
     let mut col = indent;
     for (i, item) in items.iter().enumerate() {
@@ -332,16 +354,82 @@ fn port_ops<'a>(p: &'a Project) -> impl Iterator<Item = &'a Operation> {
     p.operations.iter().filter(|o| o.port != Port::No)
 }
 
-fn erlang_ops(p: &Project) -> String {
+/// A record type with a field holding one handle: the type `usage.Loaded`
+/// of a result `usage.Loaded({aggregator})`, and the index of the field
+/// whose type is the parameter the handle fills.
+pub struct HandleRecord<'t> {
+    pub qualified: String,
+    pub constructor: &'t gleam_types::Constructor,
+    pub field: usize,
+    /// Whether the field is a list of handles (`List(batch)`), not one.
+    pub list: bool,
+}
+
+/// The record holding a handle that a result type `ty` names, if any.
+fn handle_record<'t>(types: &'t [GleamType], ty: &str, resource: &str) -> Option<HandleRecord<'t>> {
+    let (name, args) = ty.split_once('(')?;
+    let args: Vec<&str> = args.trim_end_matches(')').split(',').map(str::trim).collect();
+    let at = args.iter().position(|a| *a == format!("{{{resource}}}"))?;
+    let t = types.iter().find(|t| t.qualified == name)?;
+    let param = t.params.get(at)?;
+    let constructor = values::record(types, name).unwrap_or_else(|e| panic!("{e}"));
+    let list_of = format!("List({param})");
+    let (field, list) = constructor.fields.iter().enumerate().find_map(|(i, f)| {
+        if f.ty == *param {
+            Some((i, false))
+        } else if f.ty == list_of {
+            Some((i, true))
+        } else {
+            None
+        }
+    })?;
+    Some(HandleRecord {
+        qualified: name.to_string(),
+        constructor,
+        field,
+        list,
+    })
+}
+
+/// The operations whose success creates a journaled handle inside a record.
+fn created_in_records<'p, 't>(
+    p: &'p Project,
+    types: &'t [GleamType],
+) -> Vec<(&'p Operation, HandleRecord<'t>)> {
+    port_ops(p)
+        .filter(|o| o.creates_handle(p.resources))
+        .filter_map(|o| {
+            let r = o.creates()?;
+            handle_record(types, o.result.gleam, r).map(|h| (o, h))
+        })
+        .collect()
+}
+
+/// The records of the values module: the project's, then those of results
+/// that hold a created handle.
+fn value_records<'t>(p: &Project, types: &'t [GleamType]) -> Vec<&'t gleam_types::Constructor> {
+    let mut names: Vec<String> = p.records.iter().map(|r| r.to_string()).collect();
+    for (_, h) in created_in_records(p, types) {
+        if !names.contains(&h.qualified) {
+            names.push(h.qualified);
+        }
+    }
+    names
+        .iter()
+        .map(|n| values::record(types, n).unwrap_or_else(|e| panic!("{e}")))
+        .collect()
+}
+
+fn erlang_ops(p: &Project, types: &[GleamType]) -> String {
     let mut s = header_erlang(p);
     let _ = write!(
         s,
         "%% @doc The port journal's classes of the port's requests: which change\n\
          %% state (journaled and replayed after a port restart), which create a\n\
          %% handle, and which arguments are handles (mapped from logical to the\n\
-         %% current process's handles).\n\
+         %% current process's handles); and where a created handle is in a reply.\n\
          -module({}).\n\n\
-         -export([mutating/1, creates_handle/1, handle_args/1]).\n\n",
+         -export([mutating/1, creates_handle/1, handle_args/1, created_handle/2, with_created/3]).\n\n",
         p.ops_module
     );
     let clauses = |name: &str, pick: &dyn Fn(&Operation) -> Option<String>, default: &str| {
@@ -382,8 +470,53 @@ fn erlang_ops(p: &Project) -> String {
         },
         "[]",
     ));
-    s.truncate(s.trim_end().len());
-    s.push('\n');
+    let in_records = created_in_records(p, types);
+    let values = |what: &str| {
+        p.values_module
+            .unwrap_or_else(|| panic!("{what}: a handle inside a record needs a values module"))
+    };
+    s.push_str("%% The handle in the reply of a request that creates one.\n-spec created_handle(atom(), term()) -> term().\n");
+    for (o, h) in &in_records {
+        let tag = h.constructor.tag();
+        let field = h.constructor.fields[h.field].label.as_deref().unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "created_handle({}, Value) -> {}:{}(Value);",
+            o.name,
+            values(o.name),
+            values::accessor(&tag, field)
+        );
+    }
+    s.push_str("created_handle(_, Handle) -> Handle.\n\n");
+    s.push_str(
+        "%% The reply of a request that created a handle, with `Handle` in its place.\n\
+         -spec with_created(atom(), term(), term()) -> term().\n",
+    );
+    for (o, h) in &in_records {
+        let tag = h.constructor.tag();
+        let m = values(o.name);
+        let fields: Vec<String> = h
+            .constructor
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                if i == h.field {
+                    "Handle".to_string()
+                } else {
+                    let label = f.label.as_deref().unwrap_or_default();
+                    format!("{m}:{}(Value)", values::accessor(&tag, label))
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "with_created({}, Value, Handle) ->\n    {m}:{tag}({});",
+            o.name,
+            fields.join(", ")
+        );
+    }
+    s.push_str("with_created(_, _Value, Handle) -> Handle.\n");
     s
 }
 

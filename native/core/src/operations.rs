@@ -2,7 +2,8 @@
 //! success changes state, which arguments are handles, and the scheduler.
 //! `make generate` (native/bindgen) writes every binding from this table:
 //! erlang_src/tally_nif.erl, erlang_src/tally_port_ops.erl (the port
-//! journal's classes), erlang_src/tally_atoms.erl, gleam_src/tally/nif.gleam
+//! journal's classes), erlang_src/tally_atoms.erl, erlang_src/tally_values.erl
+//! (engine records read by name), gleam_src/tally/nif.gleam
 //! and gleam_src/tally/port.gleam; `cargo test` fails when one of them is
 //! not what this table gives.
 //!

@@ -23,6 +23,8 @@ fn project() -> Project<'static> {
             "erlang:load_nif(filename:join(interop_example_ffi:priv_dir(), \"libinterop_example_nif\"), 0)",
         ops_module: "interop_example_ops",
         atoms_module: "interop_example_atoms",
+        values_module: None,
+        records: &[],
         gleam_nif: "interop_example/nif",
         gleam_port: "interop_example/port",
         gleam_modules: &[("meter", "interop_example/meter")],
