@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 
 use tally_interop::table::{pascal, Arg, Operation, Port, Resource, Scheduler};
 
+mod gleam_port;
 pub mod gleam_types;
 pub mod values;
 
@@ -128,7 +129,7 @@ pub fn files(p: &Project, root: &Path) -> std::io::Result<Vec<File>> {
         },
         File {
             path: gleam_path(p.gleam_dir, p.gleam_port),
-            text: gleam_port(p, &port_prelude),
+            text: gleam_port::module(p, &port_prelude, &types),
         },
     ];
     if let Some(module) = p.values_module {
@@ -705,109 +706,6 @@ fn used_resources<'a>(p: &'a Project, ops: &[&Operation]) -> Vec<&'a Resource> {
             })
         })
         .collect()
-}
-
-fn gleam_port(p: &Project, prelude: &Prelude) -> String {
-    let ops: Vec<&Operation> = port_ops(p).filter(|o| o.port == Port::Call).collect();
-    let requests: Vec<&Operation> = port_ops(p)
-        .filter(|o| matches!(o.port, Port::Call | Port::ByHand) || o.name == "release")
-        .collect();
-    let handle = |r: &str| format!("Port{}", pascal(r));
-    let mut types: Vec<String> = vec![p.gleam_error.to_string(), p.gleam_other_port.to_string()];
-    for o in &ops {
-        types.push(o.result.gleam.to_string());
-        types.extend(o.args.iter().map(|a| a.gleam_type(handle)));
-    }
-    let mut s = header_gleam(p, prelude);
-    if !prelude.docs.is_empty() {
-        s.push_str("////\n");
-        s.push_str(&prelude.docs.join("\n"));
-        s.push('\n');
-    }
-    s.push('\n');
-    s.push_str(&imports(p, prelude, &types));
-    if !prelude.body.is_empty() {
-        let _ = write!(s, "\n{}\n", prelude.body);
-    }
-    for r in used_resources(p, &ops).into_iter().filter(|r| r.journaled) {
-        let t = handle(r.name);
-        let _ = write!(
-            s,
-            "\n/// {} held by a port.\npub opaque type {t} {{\n  {t}(port: Port, handle: Int)\n}}\n",
-            r.doc.trim_end_matches('.')
-        );
-    }
-    let _ = write!(
-        s,
-        "\n/// The port's requests: each constructor is the atom the port reads.\npub type Request {{\n"
-    );
-    for o in &requests {
-        let _ = writeln!(s, "  {}", pascal(o.name));
-    }
-    s.push_str("}\n");
-    for o in ops {
-        s.push('\n');
-        s.push_str(&port_function(p, o, &handle));
-    }
-    s
-}
-
-fn port_function(p: &Project, o: &Operation, handle: &dyn Fn(&str) -> String) -> String {
-    let handles: Vec<&Arg> = o.args.iter().filter(|a| a.handle.is_some()).collect();
-    let mut params: Vec<String> = Vec::new();
-    let on = match handles.first() {
-        Some(h) => format!("{}.port", h.name),
-        None => {
-            params.push("port: Port".to_string());
-            "port".to_string()
-        }
-    };
-    params.extend(
-        o.args
-            .iter()
-            .map(|a| format!("{}: {}", a.name, a.gleam_type(handle))),
-    );
-    let ret = result_type(p, &o.result.gleam_with(handle));
-    let items: Vec<String> = o
-        .args
-        .iter()
-        .map(|a| match a.handle {
-            Some(_) => format!("{}.handle", a.name),
-            None => a.name.to_string(),
-        })
-        .collect();
-    let doc = format!("{}\n\nThe port's twin of `nif.{}`.", summary(o.doc), o.name);
-    let mut s = docs(&doc);
-    s.push_str(&signature(&format!("pub fn {}", o.name), &params, &ret, " {"));
-    s.push('\n');
-    s.push_str(&let_tuple("args", &items));
-    let request = pascal(o.name);
-    let call = match o.creates() {
-        Some(r) if o.result.gleam == format!("{{{r}}}") => format!(
-            "case owner_call({on}.ref, {request}, args) {{\n    Ok(handle) -> Ok({t}(port: {on}, handle: handle))\n    Error(e) -> Error(e)\n  }}",
-            t = handle(r)
-        ),
-        Some(r) => panic!("{}: a handle of {r} inside the result needs a port binding by hand", o.name),
-        None => format!("owner_call({on}.ref, {request}, args)"),
-    };
-    if handles.len() > 1 {
-        let first = handles[0].name;
-        let checks: Vec<String> = handles[1..]
-            .iter()
-            .map(|h| format!("same_port({first}.port, {}.port)", h.name))
-            .collect();
-        let other = handles[1..].iter().map(|h| h.name).collect::<Vec<_>>().join(", ");
-        let _ = write!(
-            s,
-            "  case {} {{\n    True -> {}\n    False -> Error({}(\"{other}\"))\n  }}\n}}\n",
-            checks.join(" && "),
-            call.replace('\n', "\n  "),
-            p.gleam_other_port
-        );
-    } else {
-        let _ = write!(s, "  {call}\n}}\n");
-    }
-    s
 }
 
 /// A project's whole generator command: with `--check` among the program's
