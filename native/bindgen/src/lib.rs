@@ -35,6 +35,7 @@ use tally_interop::table::{pascal, Arg, Operation, Port, Resource, Scheduler};
 
 mod gleam_port;
 pub mod gleam_types;
+pub mod plain;
 pub mod values;
 
 use gleam_types::GleamType;
@@ -80,6 +81,10 @@ pub struct Project<'a> {
     /// method on the port's engine); `None` writes none.
     pub nif_rust: Option<&'a str>,
     pub port_rust: Option<&'a str>,
+    /// Adapters for a project without handles (the NIF functions, the
+    /// port's `call`, a Gleam module that picks the backend per call), for
+    /// the operations with a `core` function; `None` writes none.
+    pub plain: Option<plain::PlainAdapters<'a>>,
     /// The typed API over every backend, one module per resource: generated
     /// from its prelude plus a function for each operation with an `api` name.
     pub api: &'a [ApiModule<'a>],
@@ -132,6 +137,21 @@ pub fn files(p: &Project, root: &Path) -> std::io::Result<Vec<File>> {
             text: gleam_port::module(p, &port_prelude, &types),
         },
     ];
+    if let Some(plain) = &p.plain {
+        let prelude = prelude(root, p.gleam_dir, plain.gleam)?;
+        out.push(File {
+            path: PathBuf::from(plain.nif),
+            text: plain::rust_nif(p),
+        });
+        out.push(File {
+            path: PathBuf::from(plain.port),
+            text: plain::rust_port(p),
+        });
+        out.push(File {
+            path: gleam_path(p.gleam_dir, plain.gleam),
+            text: plain::gleam(p, &prelude),
+        });
+    }
     if let Some(module) = p.values_module {
         out.push(File {
             path: Path::new(p.erlang_dir).join(format!("{module}.erl")),

@@ -38,6 +38,7 @@ pub fn tally() -> Project<'static> {
         gleam_dir: "gleam_src",
         nif_rust: Some("native/nif/src/generated.rs"),
         port_rust: Some("native/port/src/generated.rs"),
+        plain: None,
         api: &[ApiModule {
             resource: "aggregator",
             module: "tally/aggregate",
