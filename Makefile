@@ -21,7 +21,8 @@ setup:
 	@scripts/setup.sh
 
 # The bindings written from the operation table (native/core/src/operations.rs):
-# tally_nif.erl, tally_port_ops.erl, tally_atoms.erl, nif.gleam, port.gleam;
+# tally_nif.erl, tally_port_ops.erl, tally_atoms.erl, tally_values.erl,
+# nif.gleam, port.gleam, aggregate.gleam and the NIF's and port's Rust adapters;
 # then the interop example's, from its own table (examples/interop_example).
 # `cargo test` fails when one of them differs from what the table gives.
 generate:
