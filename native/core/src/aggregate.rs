@@ -1050,6 +1050,21 @@ impl<W: std::io::Write> Writer<W> {
             }
         }
     }
+    /// The closed periods, then the late events in their canonical order
+    /// (as the export and every delta hold them: whole).
+    fn closed_and_late(&mut self, closed: &BTreeSet<i64>, late: &[UsageEvent]) {
+        self.u32(closed.len() as u32);
+        for &p in closed {
+            self.i64(p);
+        }
+        // Sorted by reference: no copy of the events.
+        let mut sorted: Vec<&UsageEvent> = late.iter().collect();
+        sorted.sort();
+        self.u32(sorted.len() as u32);
+        for e in sorted {
+            self.event(e);
+        }
+    }
     fn event(&mut self, e: &UsageEvent) {
         self.str(&e.id);
         self.str(&e.source);
@@ -1189,6 +1204,18 @@ impl<S: std::io::Read> Reader<S> {
         }
         Ok(st)
     }
+    /// What [`Writer::closed_and_late`] wrote.
+    fn closed_and_late(&mut self) -> R<(BTreeSet<i64>, Vec<UsageEvent>)> {
+        let mut closed = BTreeSet::new();
+        for _ in 0..self.count(8)? {
+            closed.insert(self.i64()?);
+        }
+        let mut late = Vec::new();
+        for _ in 0..self.count(36)? {
+            late.push(self.event()?);
+        }
+        Ok((closed, late))
+    }
     fn event(&mut self) -> R<UsageEvent> {
         Ok(UsageEvent {
             id: self.str()?,
@@ -1295,16 +1322,7 @@ impl Aggregator {
                 w.u128(v);
             }
         }
-        w.u32(self.closed.len() as u32);
-        for &p in &self.closed {
-            w.i64(p);
-        }
-        let mut late = self.late.clone();
-        late.sort();
-        w.u32(late.len() as u32);
-        for e in &late {
-            w.event(e);
-        }
+        w.closed_and_late(&self.closed, &self.late);
         w.finish()
     }
 
@@ -1428,12 +1446,7 @@ impl Aggregator {
                 set.insert(r.u128()?);
             }
         }
-        for _ in 0..r.count(8)? {
-            agg.closed.insert(r.i64()?);
-        }
-        for _ in 0..r.count(36)? {
-            agg.late.push(r.event()?);
-        }
+        (agg.closed, agg.late) = r.closed_and_late()?;
         if r.remaining() != 0 {
             return Err(AggregateError::BadExport("trailing bytes"));
         }
