@@ -34,7 +34,7 @@ use crate::time::{civil_from_days, days_from_civil};
 pub(crate) mod delta;
 mod small_map;
 
-use small_map::SmallMap;
+use small_map::{RateMap, SmallMap};
 
 /// Length of a rate sample: five minutes.
 pub const RATE_INTERVAL_MS: i64 = 300_000;
@@ -339,7 +339,7 @@ impl Spot {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct PeriodSeries {
     /// Interval index within the period -> bytes in it.
-    rate: SmallMap<u32, u128>,
+    rate: RateMap,
     /// Sample time -> level.
     samples: SmallMap<i64, u64>,
 }
@@ -406,7 +406,7 @@ impl PeriodTable {
 
     /// Sets one rate interval's bytes (`rate`) or one sample's level.
     fn set_rate(&mut self, key: (u32, i64), interval: u32, bytes: u128) {
-        if self.entry(key).rate.insert(interval, bytes).is_none() {
+        if self.entry(key).rate.set(interval, bytes) {
             self.intervals += 1;
         }
     }
@@ -441,11 +441,9 @@ impl PeriodTable {
         let slot = self.slot((s, period), hint);
         let p = &mut self.entries[slot as usize].1;
         if kind & RATE != 0 {
-            let bytes = p.rate.get_or_insert_with(rate_interval(period, e.time_ms()), || {
+            if p.rate.add(rate_interval(period, e.time_ms()), e.value() as u128) {
                 self.intervals += 1;
-                0
-            });
-            *bytes += e.value() as u128;
+            }
         }
         if kind & GAUGE != 0 {
             let level = p.samples.get_or_insert_with(e.time_ms(), || {
@@ -825,7 +823,7 @@ impl Aggregator {
                 .filter(|&&at| at != NONE)
                 .map(|&at| &mut series[at as usize])
             {
-                u.rate_intervals = ps.rate.iter().map(|(&i, &v)| (i, v)).collect();
+                u.rate_intervals = ps.rate.iter().collect();
                 u.samples = ps.samples.iter().map(|(&t, &v)| (t, v)).collect();
             }
         }
@@ -891,8 +889,8 @@ impl Aggregator {
         }
         for (&(s, p), ps) in other.periods.iter() {
             let mine = self.periods.entry((remap[s as usize], p));
-            for (&i, &v) in ps.rate.iter() {
-                *mine.rate.get_or_insert_with(i, || 0) += v;
+            for (i, v) in ps.rate.iter() {
+                mine.rate.add(i, v);
             }
             for (&t, &v) in ps.samples.iter() {
                 let level = mine.samples.get_or_insert_with(t, || v);
@@ -1300,7 +1298,7 @@ impl Aggregator {
             w.u32(s);
             w.i64(p);
             w.u32(ps.rate.len() as u32);
-            for (&i, &v) in ps.rate.iter() {
+            for (i, v) in ps.rate.iter() {
                 w.u32(i);
                 w.u128(v);
             }
@@ -1431,7 +1429,7 @@ impl Aggregator {
             let key = (series_ok(r.u32()?)?, r.i64()?);
             let mut ps = PeriodSeries::default();
             for _ in 0..r.count(20)? {
-                ps.rate.insert(r.u32()?, r.u128()?);
+                ps.rate.set(r.u32()?, r.u128()?);
             }
             for _ in 0..r.count(16)? {
                 ps.samples.insert(r.i64()?, r.u64()?);

@@ -242,7 +242,7 @@ impl Aggregator {
             w.u32((j - i) as u32);
             for &(_, interval) in &t.rate[i..j] {
                 w.u32(interval);
-                w.u128(ps.rate.get(&interval).copied().unwrap_or(0));
+                w.u128(ps.rate.get(interval).unwrap_or(0));
             }
         }
         let slots: Vec<(u32, u32)> = t.samples.iter().map(|&(slot, _)| (slot, 0)).collect();
