@@ -34,7 +34,7 @@ use crate::time::{civil_from_days, days_from_civil};
 pub(crate) mod delta;
 mod small_map;
 
-use small_map::SmallMap;
+use small_map::{RateMap, SmallMap};
 
 /// Length of a rate sample: five minutes.
 pub const RATE_INTERVAL_MS: i64 = 300_000;
@@ -339,7 +339,7 @@ impl Spot {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct PeriodSeries {
     /// Interval index within the period -> bytes in it.
-    rate: SmallMap<u32, u128>,
+    rate: RateMap,
     /// Sample time -> level.
     samples: SmallMap<i64, u64>,
 }
@@ -406,7 +406,7 @@ impl PeriodTable {
 
     /// Sets one rate interval's bytes (`rate`) or one sample's level.
     fn set_rate(&mut self, key: (u32, i64), interval: u32, bytes: u128) {
-        if self.entry(key).rate.insert(interval, bytes).is_none() {
+        if self.entry(key).rate.set(interval, bytes) {
             self.intervals += 1;
         }
     }
@@ -441,11 +441,9 @@ impl PeriodTable {
         let slot = self.slot((s, period), hint);
         let p = &mut self.entries[slot as usize].1;
         if kind & RATE != 0 {
-            let bytes = p.rate.get_or_insert_with(rate_interval(period, e.time_ms()), || {
+            if p.rate.add(rate_interval(period, e.time_ms()), e.value() as u128) {
                 self.intervals += 1;
-                0
-            });
-            *bytes += e.value() as u128;
+            }
         }
         if kind & GAUGE != 0 {
             let level = p.samples.get_or_insert_with(e.time_ms(), || {
@@ -825,7 +823,7 @@ impl Aggregator {
                 .filter(|&&at| at != NONE)
                 .map(|&at| &mut series[at as usize])
             {
-                u.rate_intervals = ps.rate.iter().map(|(&i, &v)| (i, v)).collect();
+                u.rate_intervals = ps.rate.iter().collect();
                 u.samples = ps.samples.iter().map(|(&t, &v)| (t, v)).collect();
             }
         }
@@ -891,8 +889,8 @@ impl Aggregator {
         }
         for (&(s, p), ps) in other.periods.iter() {
             let mine = self.periods.entry((remap[s as usize], p));
-            for (&i, &v) in ps.rate.iter() {
-                *mine.rate.get_or_insert_with(i, || 0) += v;
+            for (i, v) in ps.rate.iter() {
+                mine.rate.add(i, v);
             }
             for (&t, &v) in ps.samples.iter() {
                 let level = mine.samples.get_or_insert_with(t, || v);
@@ -1050,6 +1048,21 @@ impl<W: std::io::Write> Writer<W> {
             }
         }
     }
+    /// The closed periods, then the late events in their canonical order
+    /// (as the export and every delta hold them: whole).
+    fn closed_and_late(&mut self, closed: &BTreeSet<i64>, late: &[UsageEvent]) {
+        self.u32(closed.len() as u32);
+        for &p in closed {
+            self.i64(p);
+        }
+        // Sorted by reference: no copy of the events.
+        let mut sorted: Vec<&UsageEvent> = late.iter().collect();
+        sorted.sort();
+        self.u32(sorted.len() as u32);
+        for e in sorted {
+            self.event(e);
+        }
+    }
     fn event(&mut self, e: &UsageEvent) {
         self.str(&e.id);
         self.str(&e.source);
@@ -1189,6 +1202,18 @@ impl<S: std::io::Read> Reader<S> {
         }
         Ok(st)
     }
+    /// What [`Writer::closed_and_late`] wrote.
+    fn closed_and_late(&mut self) -> R<(BTreeSet<i64>, Vec<UsageEvent>)> {
+        let mut closed = BTreeSet::new();
+        for _ in 0..self.count(8)? {
+            closed.insert(self.i64()?);
+        }
+        let mut late = Vec::new();
+        for _ in 0..self.count(36)? {
+            late.push(self.event()?);
+        }
+        Ok((closed, late))
+    }
     fn event(&mut self) -> R<UsageEvent> {
         Ok(UsageEvent {
             id: self.str()?,
@@ -1273,7 +1298,7 @@ impl Aggregator {
             w.u32(s);
             w.i64(p);
             w.u32(ps.rate.len() as u32);
-            for (&i, &v) in ps.rate.iter() {
+            for (i, v) in ps.rate.iter() {
                 w.u32(i);
                 w.u128(v);
             }
@@ -1295,16 +1320,7 @@ impl Aggregator {
                 w.u128(v);
             }
         }
-        w.u32(self.closed.len() as u32);
-        for &p in &self.closed {
-            w.i64(p);
-        }
-        let mut late = self.late.clone();
-        late.sort();
-        w.u32(late.len() as u32);
-        for e in &late {
-            w.event(e);
-        }
+        w.closed_and_late(&self.closed, &self.late);
         w.finish()
     }
 
@@ -1413,7 +1429,7 @@ impl Aggregator {
             let key = (series_ok(r.u32()?)?, r.i64()?);
             let mut ps = PeriodSeries::default();
             for _ in 0..r.count(20)? {
-                ps.rate.insert(r.u32()?, r.u128()?);
+                ps.rate.set(r.u32()?, r.u128()?);
             }
             for _ in 0..r.count(16)? {
                 ps.samples.insert(r.i64()?, r.u64()?);
@@ -1428,12 +1444,7 @@ impl Aggregator {
                 set.insert(r.u128()?);
             }
         }
-        for _ in 0..r.count(8)? {
-            agg.closed.insert(r.i64()?);
-        }
-        for _ in 0..r.count(36)? {
-            agg.late.push(r.event()?);
-        }
+        (agg.closed, agg.late) = r.closed_and_late()?;
         if r.remaining() != 0 {
             return Err(AggregateError::BadExport("trailing bytes"));
         }

@@ -199,16 +199,7 @@ impl Aggregator {
         w.u64(self.counters.applied);
         w.u64(self.counters.duplicates);
         w.u64(self.counters.late);
-        w.u32(self.closed.len() as u32);
-        for &p in &self.closed {
-            w.i64(p);
-        }
-        let mut late = self.late.clone();
-        late.sort();
-        w.u32(late.len() as u32);
-        for e in &late {
-            w.event(e);
-        }
+        w.closed_and_late(&self.closed, &self.late);
         let new = t.files_series..self.series.len() as u32;
         w.u32(new.len() as u32);
         for s in new {
@@ -251,7 +242,7 @@ impl Aggregator {
             w.u32((j - i) as u32);
             for &(_, interval) in &t.rate[i..j] {
                 w.u32(interval);
-                w.u128(ps.rate.get(&interval).copied().unwrap_or(0));
+                w.u128(ps.rate.get(interval).unwrap_or(0));
             }
         }
         let slots: Vec<(u32, u32)> = t.samples.iter().map(|&(slot, _)| (slot, 0)).collect();
@@ -317,14 +308,7 @@ impl Aggregator {
         self.counters.applied = r.u64()?;
         self.counters.duplicates = r.u64()?;
         self.counters.late = r.u64()?;
-        let mut closed = std::collections::BTreeSet::new();
-        for _ in 0..r.count(8)? {
-            closed.insert(r.i64()?);
-        }
-        let mut late = Vec::new();
-        for _ in 0..r.count(36)? {
-            late.push(r.event()?);
-        }
+        let (closed, late) = r.closed_and_late()?;
         for _ in 0..r.count(12)? {
             let (c, res, m) = (r.str()?, r.str()?, r.str()?);
             let before = self.series.len();

@@ -110,6 +110,98 @@ impl<K: Ord + Copy, V: Copy> FromIterator<(K, V)> for SmallMap<K, V> {
     }
 }
 
+/// Bytes per 5-minute interval (interval index -> bytes), for a rate
+/// meter's (series, period). Held as u64 halves while every interval's
+/// bytes fit 64 bits (12 bytes an entry; a `u128` beside a `u32` takes 32
+/// with its alignment), and whole once one does not: always exact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RateMap {
+    Narrow(SmallMap<u32, [u32; 2]>),
+    Wide(SmallMap<u32, u128>),
+}
+
+impl Default for RateMap {
+    fn default() -> Self {
+        RateMap::Narrow(SmallMap::default())
+    }
+}
+
+fn join(halves: [u32; 2]) -> u64 {
+    halves[0] as u64 | (halves[1] as u64) << 32
+}
+
+fn split(v: u64) -> [u32; 2] {
+    [v as u32, (v >> 32) as u32]
+}
+
+impl RateMap {
+    pub fn len(&self) -> usize {
+        match self {
+            RateMap::Narrow(m) => m.len(),
+            RateMap::Wide(m) => m.len(),
+        }
+    }
+
+    pub fn get(&self, interval: u32) -> Option<u128> {
+        match self {
+            RateMap::Narrow(m) => m.get(&interval).map(|&h| join(h) as u128),
+            RateMap::Wide(m) => m.get(&interval).copied(),
+        }
+    }
+
+    /// Adds `bytes` to `interval`; whether the interval is new.
+    #[inline]
+    pub fn add(&mut self, interval: u32, bytes: u128) -> bool {
+        self.update(interval, |old| old + bytes)
+    }
+
+    /// Sets `interval` to `bytes`; whether the interval is new.
+    pub fn set(&mut self, interval: u32, bytes: u128) -> bool {
+        self.update(interval, |_| bytes)
+    }
+
+    #[inline]
+    fn update(&mut self, interval: u32, f: impl FnOnce(u128) -> u128) -> bool {
+        let mut new = false;
+        if let RateMap::Narrow(m) = self {
+            let h = m.get_or_insert_with(interval, || {
+                new = true;
+                [0, 0]
+            });
+            let v = f(join(*h) as u128);
+            match u64::try_from(v) {
+                Ok(narrow) => {
+                    *h = split(narrow);
+                    return new;
+                }
+                Err(_) => {
+                    // Past 64 bits: this map holds whole values from now on.
+                    let wide = m.iter().map(|(&i, &h)| (i, join(h) as u128)).collect();
+                    *self = RateMap::Wide(wide);
+                    self.set(interval, v);
+                    return new;
+                }
+            }
+        }
+        let RateMap::Wide(m) = self else { unreachable!() };
+        let v = m.get_or_insert_with(interval, || {
+            new = true;
+            0
+        });
+        *v = f(*v);
+        new
+    }
+
+    /// Every (interval, bytes), in interval order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, u128)> + '_ {
+        let (n, w) = match self {
+            RateMap::Narrow(m) => (Some(m.iter().map(|(&i, &h)| (i, join(h) as u128))), None),
+            RateMap::Wide(m) => (None, Some(m.iter().map(|(&i, &v)| (i, v)))),
+        };
+        n.into_iter().flatten().chain(w.into_iter().flatten())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +240,32 @@ mod tests {
         assert_eq!(small.iter().collect::<Vec<_>>(), vec![(&1, &2), (&3, &1)]);
         let tree = SmallMap::Tree(BTreeMap::from([(1, 2), (3, 1)]));
         assert_eq!(small, tree);
+    }
+
+    #[test]
+    fn rate_map_is_exact_past_64_bits() {
+        let mut m = RateMap::default();
+        assert!(m.add(7, 5));
+        assert!(!m.add(7, u64::MAX as u128 - 5));
+        assert!(m.add(3, 1));
+        assert!(matches!(m, RateMap::Narrow(_)));
+        assert_eq!(m.get(7), Some(u64::MAX as u128));
+        // One more byte: the whole map becomes wide, every value kept.
+        assert!(!m.add(7, 1));
+        assert!(matches!(m, RateMap::Wide(_)));
+        assert_eq!(m.iter().collect::<Vec<_>>(), vec![(3, 1), (7, 1 << 64)]);
+        assert!(!m.set(3, 9));
+        assert!(m.add(9, 2));
+        assert_eq!(m.iter().collect::<Vec<_>>(), vec![(3, 9), (7, 1 << 64), (9, 2)]);
+        assert_eq!(m.len(), 3);
+        // A new interval past 64 bits at once, and equality by content only.
+        let mut n = RateMap::default();
+        n.set(1, u128::MAX);
+        assert_eq!(n.iter().collect::<Vec<_>>(), vec![(1, u128::MAX)]);
+        let (mut a, mut b) = (RateMap::default(), RateMap::default());
+        a.add(1, 2);
+        b.add(1, 2);
+        assert_eq!(a, b);
+        assert_eq!(a.get(2), None);
     }
 }
