@@ -208,11 +208,11 @@ fn has_text(texts: List(BitArray), text: BitArray) -> Bool {
 
 // How much of a batch (its id texts) the file may hold already.
 type Overlap {
-  // None of its keys: nothing is in the file from before or pending.
+  // None of its keys.
   NoneOf
   // The very batch is pending (its acknowledgement was lost).
   AllOf
-  // Maybe some: checked key by key against these.
+  // Some: the batch goes key by key against these.
   SomeOf(Known)
 }
 
@@ -229,7 +229,13 @@ fn may_hold(sink: FileSink, ids: BitArray) -> Overlap {
     _, _, _ ->
       case has_text(batches, ids) {
         True -> AllOf
-        False -> SomeOf(known_keys(sink))
+        False -> {
+          let known = known_keys(sink)
+          case any_known(known, split_lines(ids)) {
+            True -> SomeOf(known)
+            False -> NoneOf
+          }
+        }
       }
   }
 }
@@ -256,6 +262,13 @@ fn pairs(
   case keys {
     [] -> acc
     [k, ..rest] -> pairs(rest, [#(k, True), ..acc])
+  }
+}
+
+fn any_known(known: Known, keys: List(String)) -> Bool {
+  case keys {
+    [] -> False
+    [k, ..rest] -> is_known(known, k) || any_known(known, rest)
   }
 }
 
