@@ -458,6 +458,17 @@ fn acked_among(
   }
 }
 
+// A partial digest at the end of a group's file is an append a crash cut
+// short (its acknowledgement never returned, so its keys come again): cut
+// off before the next append, which would else shift every digest after it.
+fn whole_digests(path: String) -> Result(Nil, OutboxError) {
+  let size = files.file_size(path)
+  case size % 16 {
+    0 -> Ok(Nil)
+    partial -> io("truncate", path, files.truncate_at(path, size - partial))
+  }
+}
+
 // Appends the digests to their groups' files, synced; a new file's
 // directory entry is synced too.
 fn remember(
@@ -469,6 +480,7 @@ fn remember(
     [#(g, digests), ..rest] -> {
       let path = acked_path(dir, g)
       let new = !files.exists(path)
+      use _ <- try(whole_digests(path))
       use _ <- try(io(
         "append",
         path,

@@ -115,6 +115,26 @@ pub fn batches_and_the_memory_of_acknowledged_keys_test() {
 
 /// A crash after the acknowledgement was remembered but before the batch
 /// was removed: the acknowledged items are not sent again.
+pub fn a_torn_digest_is_cut_off_before_the_next_append_test() {
+  let dir = tmp_dir("outbox-torn")
+  let o = open(dir)
+  let keys = numbered(3, [])
+  let o = put(o, keys)
+  let assert [k1, k2, k3] = keys
+  let _ = ack(o, [k1])
+  let path = dir <> "/acked/2026-10-v1.acked"
+  // A crash cut the next append short: 7 bytes of a digest.
+  write_file(path, <<read_bytes(path):bits, 1, 2, 3, 4, 5, 6, 7>>)
+  let _ = ack(open(dir), [k2])
+  expect.equal(file_size(path), 2 * 16)
+  let o = open(dir)
+  expect.equal(#(disk.acked(o, k1), disk.acked(o, k2), disk.acked(o, k3)), #(
+    Ok(True),
+    Ok(True),
+    Ok(False),
+  ))
+}
+
 pub fn a_batch_acknowledged_in_part_before_a_crash_test() {
   let dir = tmp_dir("outbox")
   let o = open(dir)
