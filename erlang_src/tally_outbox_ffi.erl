@@ -9,7 +9,7 @@
 -export([key_parts/1, split_slash/1, safe_name/1, digest/1, digests/1, digests_among/2, encode_items/1, decode_stored/1,
          encode_keys/1, decode_keys/1, read_file/1, sync_dir/1, closed_text/1, read_closed/1, now_ms/0, log_unknown/2,
          read_to_end/0, printed/1]).
--export([seen_set/1, is_key_in/2, item_keys/1, whole_length/1]).
+-export([seen_set/1, is_key_in/2, item_keys/1]).
 
 -type item() :: {item, binary(), binary(), binary()}.
 
@@ -179,17 +179,6 @@ digits(<<C, _/binary>>, Acc) when (C =:= $, orelse C =:= $}), Acc =/= <<>> ->
     end;
 digits(_, _) ->
     other.
-
-%% The length of Bin up to its last newline, included (0 without one).
--spec whole_length(binary()) -> non_neg_integer().
-whole_length(Bin) -> back_to_newline(Bin, byte_size(Bin)).
-
-back_to_newline(_Bin, 0) -> 0;
-back_to_newline(Bin, Len) ->
-    case binary:at(Bin, Len - 1) of
-        $\n -> Len;
-        _ -> back_to_newline(Bin, Len - 1)
-    end.
 
 -spec is_key_in(ets:tid(), binary()) -> boolean().
 is_key_in(Set, Key) -> ets:member(Set, Key).

@@ -273,7 +273,11 @@ pub fn park(
     [] -> #(outbox, Ok(Nil))
     lines ->
       case
-        io("append", path, files.append_durably(path, concat(to_bits(lines))))
+        io(
+          "append",
+          path,
+          files.append_lines_durably(path, concat(to_bits(lines))),
+        )
       {
         Ok(Nil) -> remove(outbox, keys)
         Error(e) -> #(outbox, Error(e))

@@ -10,7 +10,6 @@
 //// ```
 
 import tally/app/files
-import tally/app/log
 import tally/app/sink
 import tally/app/written
 import tally/billing
@@ -49,47 +48,22 @@ type Seen
 /// Opens the sink at `path` (its directory made when missing), reading the
 /// keys the file already holds.
 pub fn open(path: String) -> Result(FileSink, String) {
-  case files.ensure_dir(path) {
+  // A torn last line goes first: its item was never acknowledged (the sync
+  // comes before), so the outbox sends it again.
+  let ready = case files.ensure_dir(path) {
+    Ok(Nil) -> files.cut_torn_line(path)
+    Error(why) -> Error(why)
+  }
+  case ready {
     Error(why) -> Error(path <> ": " <> why)
     Ok(Nil) ->
       case read_file(path) {
-        Ok(contents) ->
-          case whole_lines(path, contents) {
-            Ok(lines) -> Ok(FileSink(path, at_open(item_keys(lines)), none()))
-            Error(why) -> Error(path <> ": " <> why)
-          }
+        Ok(contents) -> Ok(FileSink(path, at_open(item_keys(contents)), none()))
         Error("enoent") -> Ok(FileSink(path, NothingAtOpen, none()))
         Error(why) -> Error(path <> ": " <> why)
       }
   }
 }
-
-// A last line without its newline is a write that a crash cut short: its
-// item was never acknowledged (the sync comes first), so the outbox sends
-// it again. It is cut off, else the next append would run on from it and
-// spoil the line after.
-fn whole_lines(path: String, contents: BitArray) -> Result(BitArray, String) {
-  let size = bytes.size(contents)
-  let whole = whole_length(contents)
-  case whole == size {
-    True -> Ok(contents)
-    False ->
-      case files.truncate_at(path, whole) {
-        Ok(Nil) -> {
-          log.report(log.Warning, "file sink: a torn last line cut off", [
-            #("path", path),
-            #("bytes", bytes.int_to_text(size - whole)),
-          ])
-          Ok(bytes.slice(contents, 0, whole))
-        }
-        Error(why) -> Error(why)
-      }
-  }
-}
-
-// The length of the text up to its last newline, included.
-@external(erlang, "tally_outbox_ffi", "whole_length")
-fn whole_length(contents: BitArray) -> Int
 
 fn at_open(keys: List(String)) -> AtOpen {
   case keys {
@@ -115,7 +89,7 @@ pub fn publish(
 ) -> #(FileSink, sink.Outcome) {
   let known = known_keys(sink)
   let #(lines, added, keys) = new_lines(items, known, map.new(), [], [])
-  case files.append_durably(sink.path, concat(lines)) {
+  case files.append_lines_durably(sink.path, concat(lines)) {
     Ok(Nil) -> {
       let pending =
         Pending(
@@ -151,7 +125,7 @@ pub fn publish_written(
       let keys = split_lines(batch.ids)
       let items = written_items(keys, split_lines(batch.lines), [])
       let #(lines, added, keys) = new_lines(items, known, map.new(), [], [])
-      case files.append_durably(sink.path, concat(lines)) {
+      case files.append_lines_durably(sink.path, concat(lines)) {
         Ok(Nil) -> {
           let pending =
             Pending(
@@ -170,7 +144,7 @@ pub fn publish_written(
       }
     }
     NoneOf ->
-      case files.append_durably(sink.path, batch.lines) {
+      case files.append_lines_durably(sink.path, batch.lines) {
         Ok(Nil) -> {
           let pending =
             Pending(..sink.pending, batches: [batch.ids, ..sink.pending.batches])
