@@ -10,6 +10,8 @@
 //// ```
 
 import tally/app/files
+import tally/app/log
+import tally/app/reading
 import tally/app/sink
 import tally/app/written
 import tally/billing
@@ -52,9 +54,36 @@ pub fn open(path: String) -> Result(FileSink, String) {
     Error(why) -> Error(path <> ": " <> why)
     Ok(Nil) ->
       case read_file(path) {
-        Ok(contents) -> Ok(FileSink(path, at_open(seen_keys(contents)), none()))
+        Ok(contents) ->
+          case cut_torn_line(path, contents) {
+            Ok(whole) -> Ok(FileSink(path, at_open(seen_keys(whole)), none()))
+            Error(why) -> Error(path <> ": " <> why)
+          }
         Error("enoent") -> Ok(FileSink(path, NothingAtOpen, none()))
         Error(why) -> Error(path <> ": " <> why)
+      }
+  }
+}
+
+// A last line without its newline was torn by a crash or a full disk mid-
+// append: its item was not acknowledged, so it comes again, and appended
+// after the torn bytes it would make one line no reader can parse. The
+// torn bytes are cut (and logged); the whole lines are returned.
+fn cut_torn_line(path: String, contents: BitArray) -> Result(BitArray, String) {
+  let size = bytes.size(contents)
+  let whole = reading.whole_lines(contents)
+  case whole == size {
+    True -> Ok(contents)
+    False ->
+      case files.truncate_at(path, whole) {
+        Error(why) -> Error(why)
+        Ok(Nil) -> {
+          log.report(log.Warning, "torn last line cut from the file sink", [
+            #("path", path),
+            #("bytes", bytes.int_to_text(size - whole)),
+          ])
+          Ok(bytes.head(contents, whole))
+        }
       }
   }
 }
