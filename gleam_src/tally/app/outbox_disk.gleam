@@ -460,6 +460,9 @@ fn acked_among(
 
 // Appends the digests to their groups' files, synced; a new file's
 // directory entry is synced too.
+// Bytes of one remembered digest (`outbox_book.digest`).
+const digest_size = 16
+
 fn remember(
   dir: String,
   groups: List(#(String, List(BitArray))),
@@ -468,7 +471,14 @@ fn remember(
     [] -> Ok(Nil)
     [#(g, digests), ..rest] -> {
       let path = acked_path(dir, g)
-      let new = !files.exists(path)
+      let size = files.file_size(path)
+      let new = size == 0 && !files.exists(path)
+      // A partial digest at the end (a crash mid-append) is cut first: the
+      // digests appended after it would all be read out of step.
+      use _ <- try(case size % digest_size {
+        0 -> Ok(Nil)
+        torn -> io("truncate", path, files.truncate_at(path, size - torn))
+      })
       use _ <- try(io(
         "append",
         path,
