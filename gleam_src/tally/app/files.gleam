@@ -83,7 +83,9 @@ pub fn write_parts_durably(path: String, bytes: Parts) -> Result(Nil, String) {
 }
 
 /// Appends `bytes` to the file at `path` (made, with its directories, when
-/// absent) and syncs it. Nothing to append: nothing done.
+/// absent) and syncs it. Nothing to append: nothing done. On an error the
+/// file is cut back to its size before (a full disk takes part of a write:
+/// a retry must not append after a torn block).
 ///
 /// ```gleam
 /// files.append_durably("/var/lib/tally/rejects.jsonl", <<"{}\n":utf8>>)
@@ -94,7 +96,16 @@ pub fn append_durably(path: String, bytes: BitArray) -> Result(Nil, String) {
     0 -> Ok(Nil)
     _ ->
       case ensure_dir(path) {
-        Ok(Nil) -> with_file(path, [Append], parts(bytes))
+        Ok(Nil) -> {
+          let before = file_size(path)
+          case with_file(path, [Append], parts(bytes)) {
+            Ok(Nil) -> Ok(Nil)
+            Error(e) -> {
+              let _ = truncate_at(path, before)
+              Error(e)
+            }
+          }
+        }
         Error(e) -> Error(e)
       }
   }

@@ -82,6 +82,10 @@ pub opaque type Message {
   Drain
   Retry
   GetStats(reply: process.Subject(Stats))
+  /// The outbox ended: its restart knows no listener.
+  OutboxDown
+  /// Asks the (restarted) outbox to tell this publisher of items again.
+  Resubscribe
 }
 
 type Sink {
@@ -92,6 +96,8 @@ type Sink {
 type State {
   State(
     self: process.Subject(Message),
+    /// Where the outbox says that items arrived.
+    ready: process.Subject(outbox.Ready),
     outbox: Outbox,
     sink: Sink,
     batch: Int,
@@ -184,16 +190,13 @@ fn initialise(
     Error(why) -> Error(why)
     Ok(sink) -> {
       let ready = process.new_subject()
-      let selector =
-        process.new_selector()
-        |> process.select(subject)
-        |> process.select_map(ready, fn(_) { Drain })
-      outbox.notify(config.outbox, ready)
+      let selector = subscribe(config.outbox, subject, ready)
       // What a previous run left in the outbox goes first.
       process.send(subject, Drain)
       log.report(log.Notice, "publisher started", [#("sink", describe(sink))])
       actor.initialised(State(
         self: subject,
+        ready: ready,
         outbox: config.outbox,
         sink: sink,
         batch: config.batch,
@@ -216,6 +219,30 @@ fn handle(state: State, message: Message) -> actor.Next(State, Message) {
     Drain if retrying -> actor.continue(state)
     Drain -> actor.continue(drain(state))
     Retry -> actor.continue(drain(State(..state, retrying: False)))
+    OutboxDown -> {
+      process.send_after(state.self, resubscribe_ms, Resubscribe)
+      actor.continue(state)
+    }
+    Resubscribe ->
+      case process.subject_owner(state.outbox) {
+        // Not back yet (its supervisor is restarting it).
+        Error(Nil) -> {
+          process.send_after(state.self, resubscribe_ms, Resubscribe)
+          actor.continue(state)
+        }
+        Ok(pid) ->
+          case process.is_alive(pid) {
+            // An outbox by subject, not by name: it does not come back.
+            False -> actor.continue(state)
+            True -> {
+              let selector = subscribe(state.outbox, state.self, state.ready)
+              // What was put while no one listened.
+              process.send(state.self, Drain)
+              actor.continue(state)
+              |> actor.with_selector(selector)
+            }
+          }
+      }
     GetStats(reply) -> {
       process.send(
         reply,
@@ -223,6 +250,32 @@ fn handle(state: State, message: Message) -> actor.Next(State, Message) {
       )
       actor.continue(state)
     }
+  }
+}
+
+const resubscribe_ms = 100
+
+// Asks the outbox to tell `ready` when items arrive, and watches it: the
+// outbox keeps its listeners in memory, so one restarted by its supervisor
+// (one_for_one: the publisher lives on) would never wake this publisher and
+// what is put after would wait for the next restart of the VM. The
+// selector: the publisher's messages, the outbox's news, its end.
+fn subscribe(
+  outbox: Outbox,
+  self: process.Subject(Message),
+  ready: process.Subject(outbox.Ready),
+) -> process.Selector(Message) {
+  let selector =
+    process.new_selector()
+    |> process.select(self)
+    |> process.select_map(ready, fn(_) { Drain })
+  outbox.notify(outbox, ready)
+  case process.subject_owner(outbox) {
+    Ok(pid) ->
+      process.select_specific_monitor(selector, process.monitor(pid), fn(_) {
+        OutboxDown
+      })
+    Error(Nil) -> selector
   }
 }
 

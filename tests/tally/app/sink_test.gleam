@@ -182,6 +182,25 @@ pub fn the_file_sink_keeps_each_key_and_version_once_test() {
   )
 }
 
+// A crash (or a full disk) mid-append leaves a torn last line: its item
+// was never acknowledged, so it comes again; it must not be glued to the
+// torn bytes (a line no reader can parse, the invoice line lost).
+pub fn a_torn_last_line_is_cut_when_the_sink_opens_test() {
+  let path = bus.tmp_dir() <> "/invoices.jsonl"
+  let torn = <<"{\"key\":\"a/*/m/total/2026-10\",\"vers":utf8>>
+  bus.write_file(path, <<line("1"):bits, "\n":utf8, torn:bits>>)
+  let assert Ok(file) = sink_file.open(path)
+  let #(_, outcome) = sink_file.publish(file, [item("1"), item("2")])
+  expect.equal(
+    outcome,
+    sink.Published(["a/*/m/total/2026-10/v1", "a/*/m/total/2026-10/v2"]),
+  )
+  expect.equal(
+    bus.read_file(path),
+    Ok(<<line("1"):bits, "\n":utf8, line("2"):bits, "\n":utf8>>),
+  )
+}
+
 pub fn a_file_sink_that_cannot_write_fails_the_batch_test() {
   let dir = bus.tmp_dir()
   // The path is a directory: it opens nothing and writes nothing.
