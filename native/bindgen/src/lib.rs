@@ -428,7 +428,7 @@ fn created_in_records<'p, 't>(
 
 /// The records of the values module: the project's, then those of results
 /// that hold a created handle.
-fn value_records<'t>(p: &Project, types: &'t [GleamType]) -> Vec<&'t gleam_types::Constructor> {
+fn value_records<'t>(p: &Project, types: &'t [GleamType]) -> Vec<&'t GleamType> {
     let mut names: Vec<String> = p.records.iter().map(|r| r.to_string()).collect();
     for (_, h) in created_in_records(p, types) {
         if !names.contains(&h.qualified) {
@@ -437,7 +437,7 @@ fn value_records<'t>(p: &Project, types: &'t [GleamType]) -> Vec<&'t gleam_types
     }
     names
         .iter()
-        .map(|n| values::record(types, n).unwrap_or_else(|e| panic!("{e}")))
+        .map(|n| values::custom_type(types, n).unwrap_or_else(|e| panic!("{e}")))
         .collect()
 }
 

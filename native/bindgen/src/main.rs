@@ -20,9 +20,16 @@ pub fn tally() -> Project<'static> {
         ops_module: "tally_port_ops",
         atoms_module: "tally_atoms",
         values_module: Some("tally_values"),
-        // The records Erlang code reads (the outbox's written batches, the
-        // port's ingested batches); those holding a created handle are added.
-        records: &["billing.WrittenBatch", "event.Ingested"],
+        // The engine values Erlang code reads or makes (the outbox's written
+        // batches, the port's ingested batches, a close's customer totals,
+        // the errors the port's owner answers with); those holding a
+        // created handle are added.
+        records: &[
+            "billing.WrittenBatch",
+            "billing.CustomerTotal",
+            "event.Ingested",
+            "engine.EngineError",
+        ],
         gleam_nif: "tally/nif",
         gleam_port: "tally/port",
         gleam_modules: &[
