@@ -16,7 +16,7 @@ use tally_interop::table::{pascal, Arg, Operation, Port, Resource};
 
 use crate::gleam_types::GleamType;
 use crate::{
-    arm, docs, handle_record, header_gleam, imports, let_tuple, port_ops, result_type, signature, summary,
+    arm, docs, gleam_head, handle_record, let_tuple, port_ops, result_type, signature, summary,
     used_resources, Prelude, Project, WIDTH,
 };
 
@@ -50,17 +50,7 @@ pub(crate) fn module(p: &Project, prelude: &Prelude, types: &[GleamType]) -> Str
         type_names.push(o.result.gleam.to_string());
         type_names.extend(o.args.iter().map(|a| a.gleam_type(handle_type)));
     }
-    let mut s = header_gleam(p, prelude);
-    if !prelude.docs.is_empty() {
-        s.push_str("////\n");
-        s.push_str(&prelude.docs.join("\n"));
-        s.push('\n');
-    }
-    s.push('\n');
-    s.push_str(&imports(p, prelude, &type_names));
-    if !prelude.body.is_empty() {
-        let _ = write!(s, "\n{}\n", prelude.body);
-    }
+    let mut s = gleam_head(p, prelude, &type_names);
     let held = used_resources(p, &ops);
     for r in &held {
         let t = handle_type(r.name);
