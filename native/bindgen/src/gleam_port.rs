@@ -40,7 +40,9 @@ fn list_helper(r: &Resource) -> String {
 }
 
 pub(crate) fn module(p: &Project, prelude: &Prelude, types: &[GleamType]) -> String {
-    let ops: Vec<&Operation> = port_ops(p).filter(|o| o.port == Port::Call).collect();
+    let ops: Vec<&Operation> = port_ops(p)
+        .filter(|o| matches!(o.port, Port::Call | Port::ByHand))
+        .collect();
     let frees: Vec<&Operation> = port_ops(p).filter(|o| o.port == Port::Free).collect();
     let requests: Vec<&Operation> = port_ops(p)
         .filter(|o| matches!(o.port, Port::Call | Port::ByHand | Port::Free))

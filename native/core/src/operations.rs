@@ -128,6 +128,16 @@ const fn owner_only(o: Operation) -> Operation {
     }
 }
 
+/// The port's Rust adapter is written by hand (native/port/src/ops.rs: it
+/// keeps batches with their recipe, or handles inside a record); its Gleam
+/// binding is generated all the same.
+const fn port_by_hand(o: Operation) -> Operation {
+    Operation {
+        port: Port::ByHand,
+        ..o
+    }
+}
+
 /// The port's request that frees a handle of any resource; not in the NIF
 /// (the VM frees a NIF resource when no process holds it any more).
 const fn frees(o: Operation) -> Operation {
@@ -199,19 +209,19 @@ pub const OPERATIONS: &[Operation] = &[
                       "Adds `from`'s counts into `into`."))),
     op("shard_of", &[arg("customer", Ty::STRING), arg("shards", SHARDS)], COUNT,
        "The shard (0-based) of `customer` among `shards` (1 or more): the one\ncustomer-to-shard rule (XXH3-64 of the customer modulo the count)."),
-    dirty(op("ingest_chunk", &[FORMAT_ARG, OPTIONS_ARG, arg("shards", SHARDS), CHUNK],
+    port_by_hand(dirty(op("ingest_chunk", &[FORMAT_ARG, OPTIONS_ARG, arg("shards", SHARDS), CHUNK],
              Ty::new("event.Ingested({batch})", "tuple()"),
-             "Parses a whole chunk and partitions its events by shard, on a dirty\nscheduler: one batch per shard, whose events stay in Rust (40 bytes\neach plus their texts) until `aggregator_apply_batch` counts them.")),
-    mutating(dirty(op("aggregator_apply_batch", &[aggregator("aggregator"), batch()], COUNTERS,
-                      "Counts a batch into the aggregator, once (the batch is emptied; a second\ncall is `BadArgument(\"a batch not applied yet\")`)."))),
-    dirty(op("batch_events", &[batch()], EVENTS, "A batch's events, copied out for inspection and tests.")),
+             "Parses a whole chunk and partitions its events by shard, on a dirty\nscheduler: one batch per shard, whose events stay in Rust (40 bytes\neach plus their texts) until `aggregator_apply_batch` counts them."))),
+    port_by_hand(mutating(dirty(op("aggregator_apply_batch", &[aggregator("aggregator"), batch()], COUNTERS,
+                      "Counts a batch into the aggregator, once (the batch is emptied; a second\ncall is `BadArgument(\"a batch not applied yet\")`).")))),
+    port_by_hand(dirty(op("batch_events", &[batch()], EVENTS, "A batch's events, copied out for inspection and tests."))),
     dirty_io(op("aggregator_save", &[aggregator("aggregator"), arg("path", Ty::STRING), arg("extra", Ty::BIT_ARRAY)], COUNT,
                 "Writes the aggregator's snapshot and `extra` to `path` atomically\n(temporary file, fsync, rename, directory fsync; mode 0600), streaming\nfrom Rust on a dirty I/O scheduler. Returns the bytes written.")),
-    mutating(dirty_io(op("aggregator_load", &[arg("path", Ty::STRING)],
+    port_by_hand(mutating(dirty_io(op("aggregator_load", &[arg("path", Ty::STRING)],
                          Ty::new("usage.Loaded({aggregator})", "{loaded, reference(), binary()}"),
-                         "Reads a snapshot back, refusing a damaged one\n(`AggregateFailed(BadExport(..))`)."))),
-    op("panic_for_test", &[arg("stage", Ty::new("engine.PanicStage", "work | encode"))], Ty::NIL,
-       "Panics inside Rust on purpose; returns `Error(NativePanic(..))`. Exists\nso tests can prove a panic never takes the VM down."),
+                         "Reads a snapshot back, refusing a damaged one\n(`AggregateFailed(BadExport(..))`).")))),
+    port_by_hand(op("panic_for_test", &[arg("stage", Ty::new("engine.PanicStage", "work | encode"))], Ty::NIL,
+       "Panics inside Rust on purpose; returns `Error(NativePanic(..))`. Exists\nso tests can prove a panic never takes the VM down.")),
     owner_only(op("parser_export", &[parser("parser")], Ty::BIT_ARRAY, "A parser's state, for the owner's checkpoints.")),
     owner_only(mutating(op("parser_import", &[arg("bytes", Ty::BIT_ARRAY)], Ty::new("{parser}", "integer()"),
                            "A parser from `parser_export`'s bytes."))),

@@ -204,8 +204,8 @@ pub struct Operation {
 pub enum Port {
     /// A request of the same name and arguments; the Gleam binding is generated.
     Call,
-    /// A request of the same name; its Gleam binding is written by hand
-    /// (it wraps values the generic call cannot, e.g. handles inside a record).
+    /// A request of the same name whose port adapter (in Rust) is written by
+    /// hand; its Gleam binding is generated as for `Call`.
     ByHand,
     /// A request only the port's owner sends (checkpoints): in the
     /// journal's classes, with no Gleam binding.
