@@ -41,6 +41,15 @@ pub enum Scheduler {
     /// bytes, else its dirty CPU twin: the Erlang stub picks
     /// `<name>_normal` or `<name>_dirty` by size.
     SplitAt { arg: usize, limit: usize },
+    /// A normal scheduler, in slices: for work whose core call is small but
+    /// whose result is a list that may be long (the events `take_late`
+    /// hands over). The core function returns a `Vec` of `IntoGleam` items;
+    /// the NIF encodes it from the back in slices of about 1 ms
+    /// (`enif_consume_timeslice`) and reschedules itself
+    /// (`enif_schedule_nif`) between slices, so no call holds a normal
+    /// scheduler longer ([`tally_interop::nif::chunked`]). Its dirty CPU
+    /// twin `<name>_dirty` gives the same list in one call (for tests).
+    Chunked,
 }
 
 /// A kind of state the engine holds for its caller: a resource in the NIF
