@@ -78,14 +78,14 @@ encode_items(Items) ->
 
 %% The engine's batch of lines (billing.WrittenBatch): Count ids and as
 %% many lines, a newline after each.
--type written_batch() :: {written_batch, pos_integer(), binary(), binary()}.
+-type written_batch() :: tally_values:written_batch().
 
 %% Its items: each id with the same line.
 -spec lines_items(binary(), written_batch()) -> [item()].
-lines_items(Subject, {written_batch, _, Ids, Lines}) ->
+lines_items(Subject, Batch) ->
     lists:zipwith(fun(K, P) -> {item, K, Subject, P} end,
-                  binary:split(Ids, <<"\n">>, [global, trim_all]),
-                  binary:split(Lines, <<"\n">>, [global, trim_all])).
+                  binary:split(tally_values:written_batch_ids(Batch), <<"\n">>, [global, trim_all]),
+                  binary:split(tally_values:written_batch_lines(Batch), <<"\n">>, [global, trim_all])).
 
 %% The lines of a text with a newline after each.
 -spec split_lines(binary()) -> [binary()].
@@ -146,9 +146,11 @@ encode_whole(Subject, Batch) -> term_to_binary({written, Subject, Batch}).
           {ok, {stored_items, [item()]} | {stored_lines, binary(), written_batch()}} | {error, nil}.
 decode_stored(Bin) ->
     try binary_to_term(Bin, [safe]) of
-        {written, S, {written_batch, N, Ids, Lines} = B}
-          when is_binary(S), is_integer(N), is_binary(Ids), is_binary(Lines) ->
-            {ok, {stored_lines, S, B}};
+        {written, S, B} when is_binary(S) ->
+            case tally_values:is_written_batch(B) of
+                true -> {ok, {stored_lines, S, B}};
+                false -> {error, nil}
+            end;
         List when is_list(List) ->
             case lists:all(fun valid/1, List) of
                 true -> {ok, {stored_items, [{item, K, S, P} || {K, S, P} <- List]}};

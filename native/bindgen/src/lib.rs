@@ -6,7 +6,12 @@
 //!
 //! * the Erlang NIF stubs with `-spec` and the `-on_load` loader;
 //! * an Erlang module of the port journal's classes (`mutating/1`,
-//!   `creates_handle/1`, `handle_args/1`);
+//!   `creates_handle/1`, `handle_args/1`, and where a created handle is in
+//!   a reply: `created_handle/2`, `with_created/3`);
+//! * an Erlang module of engine values read by name ([`values`]: a type,
+//!   constructor, accessors and shape check per record, from the Gleam
+//!   type's own definition, [`gleam_types`]), so no Erlang code outside the
+//!   generated files reads an engine value by tuple position;
 //! * the atom vocabulary (`all/0`), loaded before a port's replies are
 //!   decoded with `binary_to_term(_, [safe])`;
 //! * Gleam externals with types and `///` docs for the NIF, and typed Gleam
@@ -28,6 +33,13 @@ use std::path::{Path, PathBuf};
 
 use tally_interop::table::{pascal, Arg, Operation, Port, Resource, Scheduler};
 
+mod gleam_port;
+pub mod gleam_types;
+pub mod plain;
+pub mod values;
+
+use gleam_types::GleamType;
+
 /// Gleam's line width.
 const WIDTH: usize = 80;
 
@@ -46,6 +58,11 @@ pub struct Project<'a> {
     pub ops_module: &'a str,
     /// The Erlang module of the atom vocabulary.
     pub atoms_module: &'a str,
+    /// The Erlang module of engine values read by name ([`values`]): the
+    /// `records` (Gleam types, `usage.Loaded`) and the records of results
+    /// that hold a created handle. `None`: no such module.
+    pub values_module: Option<&'a str>,
+    pub records: &'a [&'a str],
     /// Gleam modules (`tally/nif`, `tally/port`).
     pub gleam_nif: &'a str,
     pub gleam_port: &'a str,
@@ -64,6 +81,10 @@ pub struct Project<'a> {
     /// method on the port's engine); `None` writes none.
     pub nif_rust: Option<&'a str>,
     pub port_rust: Option<&'a str>,
+    /// Adapters for a project without handles (the NIF functions, the
+    /// port's `call`, a Gleam module that picks the backend per call), for
+    /// the operations with a `core` function; `None` writes none.
+    pub plain: Option<plain::PlainAdapters<'a>>,
     /// The typed API over every backend, one module per resource: generated
     /// from its prelude plus a function for each operation with an `api` name.
     pub api: &'a [ApiModule<'a>],
@@ -93,6 +114,7 @@ pub struct File {
 pub fn files(p: &Project, root: &Path) -> std::io::Result<Vec<File>> {
     let nif_prelude = prelude(root, p.gleam_dir, p.gleam_nif)?;
     let port_prelude = prelude(root, p.gleam_dir, p.gleam_port)?;
+    let types = gleam_types::read(root, p.gleam_dir, p.gleam_modules)?;
     let mut out = vec![
         File {
             path: Path::new(p.erlang_dir).join(format!("{}.erl", p.nif_module)),
@@ -100,7 +122,7 @@ pub fn files(p: &Project, root: &Path) -> std::io::Result<Vec<File>> {
         },
         File {
             path: Path::new(p.erlang_dir).join(format!("{}.erl", p.ops_module)),
-            text: erlang_ops(p),
+            text: erlang_ops(p, &types),
         },
         File {
             path: Path::new(p.erlang_dir).join(format!("{}.erl", p.atoms_module)),
@@ -112,9 +134,30 @@ pub fn files(p: &Project, root: &Path) -> std::io::Result<Vec<File>> {
         },
         File {
             path: gleam_path(p.gleam_dir, p.gleam_port),
-            text: gleam_port(p, &port_prelude),
+            text: gleam_port::module(p, &port_prelude, &types),
         },
     ];
+    if let Some(plain) = &p.plain {
+        let prelude = prelude(root, p.gleam_dir, plain.gleam)?;
+        out.push(File {
+            path: PathBuf::from(plain.nif),
+            text: plain::rust_nif(p),
+        });
+        out.push(File {
+            path: PathBuf::from(plain.port),
+            text: plain::rust_port(p),
+        });
+        out.push(File {
+            path: gleam_path(p.gleam_dir, plain.gleam),
+            text: plain::gleam(p, &prelude),
+        });
+    }
+    if let Some(module) = p.values_module {
+        out.push(File {
+            path: Path::new(p.erlang_dir).join(format!("{module}.erl")),
+            text: header_erlang(p) + &values::module(module, &value_records(p, &types)),
+        });
+    }
     for m in p.api {
         let prelude = prelude(root, p.gleam_dir, m.module)?;
         out.push(File {
@@ -317,7 +360,7 @@ fn unused(vars: &[String]) -> String {
 }
 
 /// Items joined with ", ", broken before `width` and continued at `indent`.
-fn wrap_list(items: &[String], indent: usize, width: usize) -> String {
+pub(crate) fn wrap_list(items: &[String], indent: usize, width: usize) -> String {
     let mut out = String::new();
     let mut col = indent;
     for (i, item) in items.iter().enumerate() {
@@ -346,16 +389,82 @@ fn port_ops<'a>(p: &'a Project) -> impl Iterator<Item = &'a Operation> {
     p.operations.iter().filter(|o| o.port != Port::No)
 }
 
-fn erlang_ops(p: &Project) -> String {
+/// A record type with a field holding one handle: the type `usage.Loaded`
+/// of a result `usage.Loaded({aggregator})`, and the index of the field
+/// whose type is the parameter the handle fills.
+pub struct HandleRecord<'t> {
+    pub qualified: String,
+    pub constructor: &'t gleam_types::Constructor,
+    pub field: usize,
+    /// Whether the field is a list of handles (`List(batch)`), not one.
+    pub list: bool,
+}
+
+/// The record holding a handle that a result type `ty` names, if any.
+fn handle_record<'t>(types: &'t [GleamType], ty: &str, resource: &str) -> Option<HandleRecord<'t>> {
+    let (name, args) = ty.split_once('(')?;
+    let args: Vec<&str> = args.trim_end_matches(')').split(',').map(str::trim).collect();
+    let at = args.iter().position(|a| *a == format!("{{{resource}}}"))?;
+    let t = types.iter().find(|t| t.qualified == name)?;
+    let param = t.params.get(at)?;
+    let constructor = values::record(types, name).unwrap_or_else(|e| panic!("{e}"));
+    let list_of = format!("List({param})");
+    let (field, list) = constructor.fields.iter().enumerate().find_map(|(i, f)| {
+        if f.ty == *param {
+            Some((i, false))
+        } else if f.ty == list_of {
+            Some((i, true))
+        } else {
+            None
+        }
+    })?;
+    Some(HandleRecord {
+        qualified: name.to_string(),
+        constructor,
+        field,
+        list,
+    })
+}
+
+/// The operations whose success creates a journaled handle inside a record.
+fn created_in_records<'p, 't>(
+    p: &'p Project,
+    types: &'t [GleamType],
+) -> Vec<(&'p Operation, HandleRecord<'t>)> {
+    port_ops(p)
+        .filter(|o| o.creates_handle(p.resources))
+        .filter_map(|o| {
+            let r = o.creates()?;
+            handle_record(types, o.result.gleam, r).map(|h| (o, h))
+        })
+        .collect()
+}
+
+/// The records of the values module: the project's, then those of results
+/// that hold a created handle.
+fn value_records<'t>(p: &Project, types: &'t [GleamType]) -> Vec<&'t GleamType> {
+    let mut names: Vec<String> = p.records.iter().map(|r| r.to_string()).collect();
+    for (_, h) in created_in_records(p, types) {
+        if !names.contains(&h.qualified) {
+            names.push(h.qualified);
+        }
+    }
+    names
+        .iter()
+        .map(|n| values::custom_type(types, n).unwrap_or_else(|e| panic!("{e}")))
+        .collect()
+}
+
+fn erlang_ops(p: &Project, types: &[GleamType]) -> String {
     let mut s = header_erlang(p);
     let _ = write!(
         s,
         "%% @doc The port journal's classes of the port's requests: which change\n\
          %% state (journaled and replayed after a port restart), which create a\n\
          %% handle, and which arguments are handles (mapped from logical to the\n\
-         %% current process's handles).\n\
+         %% current process's handles); and where a created handle is in a reply.\n\
          -module({}).\n\n\
-         -export([mutating/1, creates_handle/1, handle_args/1]).\n\n",
+         -export([mutating/1, creates_handle/1, handle_args/1, created_handle/2, with_created/3]).\n\n",
         p.ops_module
     );
     let clauses = |name: &str, pick: &dyn Fn(&Operation) -> Option<String>, default: &str| {
@@ -396,8 +505,53 @@ fn erlang_ops(p: &Project) -> String {
         },
         "[]",
     ));
-    s.truncate(s.trim_end().len());
-    s.push('\n');
+    let in_records = created_in_records(p, types);
+    let values = |what: &str| {
+        p.values_module
+            .unwrap_or_else(|| panic!("{what}: a handle inside a record needs a values module"))
+    };
+    s.push_str("%% The handle in the reply of a request that creates one.\n-spec created_handle(atom(), term()) -> term().\n");
+    for (o, h) in &in_records {
+        let tag = h.constructor.tag();
+        let field = h.constructor.fields[h.field].label.as_deref().unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "created_handle({}, Value) -> {}:{}(Value);",
+            o.name,
+            values(o.name),
+            values::accessor(&tag, field)
+        );
+    }
+    s.push_str("created_handle(_, Handle) -> Handle.\n\n");
+    s.push_str(
+        "%% The reply of a request that created a handle, with `Handle` in its place.\n\
+         -spec with_created(atom(), term(), term()) -> term().\n",
+    );
+    for (o, h) in &in_records {
+        let tag = h.constructor.tag();
+        let m = values(o.name);
+        let fields: Vec<String> = h
+            .constructor
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                if i == h.field {
+                    "Handle".to_string()
+                } else {
+                    let label = f.label.as_deref().unwrap_or_default();
+                    format!("{m}:{}(Value)", values::accessor(&tag, label))
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "with_created({}, Value, Handle) ->\n    {m}:{tag}({});",
+            o.name,
+            fields.join(", ")
+        );
+    }
+    s.push_str("with_created(_, _Value, Handle) -> Handle.\n");
     s
 }
 
@@ -464,13 +618,27 @@ fn erlang_atom(a: &str) -> String {
 
 // ---------------------------------------------------------------- Gleam
 
-fn header_gleam(p: &Project, prelude: &Prelude) -> String {
+/// A generated Gleam module's head: the line saying so, the prelude's
+/// module docs, the imports (the prelude's and those `types` name), and the
+/// prelude's body.
+fn gleam_head(p: &Project, prelude: &Prelude, types: &[String]) -> String {
     let from = if prelude.name.is_empty() {
         p.source.to_string()
     } else {
         format!("{} and {}", p.source, prelude.name)
     };
-    format!("//// Generated by `make generate` from {from}: do not edit.\n")
+    let mut s = format!("//// Generated by `make generate` from {from}: do not edit.\n");
+    if !prelude.docs.is_empty() {
+        s.push_str("////\n");
+        s.push_str(&prelude.docs.join("\n"));
+        s.push('\n');
+    }
+    s.push('\n');
+    s.push_str(&imports(p, prelude, types));
+    if !prelude.body.is_empty() {
+        let _ = write!(s, "\n{}\n", prelude.body);
+    }
+    s
 }
 
 /// The imports a module needs: the prelude's, and those its types name.
@@ -536,17 +704,7 @@ fn gleam_nif(p: &Project, prelude: &Prelude) -> String {
         types.push(o.result.gleam.to_string());
         types.extend(o.args.iter().map(|a| a.gleam_type(handle)));
     }
-    let mut s = header_gleam(p, prelude);
-    if !prelude.docs.is_empty() {
-        s.push_str("////\n");
-        s.push_str(&prelude.docs.join("\n"));
-        s.push('\n');
-    }
-    s.push('\n');
-    s.push_str(&imports(p, prelude, &types));
-    if !prelude.body.is_empty() {
-        let _ = write!(s, "\n{}\n", prelude.body);
-    }
+    let mut s = gleam_head(p, prelude, &types);
     for r in used_resources(p, &ops) {
         let _ = write!(
             s,
@@ -586,109 +744,6 @@ fn used_resources<'a>(p: &'a Project, ops: &[&Operation]) -> Vec<&'a Resource> {
             })
         })
         .collect()
-}
-
-fn gleam_port(p: &Project, prelude: &Prelude) -> String {
-    let ops: Vec<&Operation> = port_ops(p).filter(|o| o.port == Port::Call).collect();
-    let requests: Vec<&Operation> = port_ops(p)
-        .filter(|o| matches!(o.port, Port::Call | Port::ByHand) || o.name == "release")
-        .collect();
-    let handle = |r: &str| format!("Port{}", pascal(r));
-    let mut types: Vec<String> = vec![p.gleam_error.to_string(), p.gleam_other_port.to_string()];
-    for o in &ops {
-        types.push(o.result.gleam.to_string());
-        types.extend(o.args.iter().map(|a| a.gleam_type(handle)));
-    }
-    let mut s = header_gleam(p, prelude);
-    if !prelude.docs.is_empty() {
-        s.push_str("////\n");
-        s.push_str(&prelude.docs.join("\n"));
-        s.push('\n');
-    }
-    s.push('\n');
-    s.push_str(&imports(p, prelude, &types));
-    if !prelude.body.is_empty() {
-        let _ = write!(s, "\n{}\n", prelude.body);
-    }
-    for r in used_resources(p, &ops).into_iter().filter(|r| r.journaled) {
-        let t = handle(r.name);
-        let _ = write!(
-            s,
-            "\n/// {} held by a port.\npub opaque type {t} {{\n  {t}(port: Port, handle: Int)\n}}\n",
-            r.doc.trim_end_matches('.')
-        );
-    }
-    let _ = write!(
-        s,
-        "\n/// The port's requests: each constructor is the atom the port reads.\npub type Request {{\n"
-    );
-    for o in &requests {
-        let _ = writeln!(s, "  {}", pascal(o.name));
-    }
-    s.push_str("}\n");
-    for o in ops {
-        s.push('\n');
-        s.push_str(&port_function(p, o, &handle));
-    }
-    s
-}
-
-fn port_function(p: &Project, o: &Operation, handle: &dyn Fn(&str) -> String) -> String {
-    let handles: Vec<&Arg> = o.args.iter().filter(|a| a.handle.is_some()).collect();
-    let mut params: Vec<String> = Vec::new();
-    let on = match handles.first() {
-        Some(h) => format!("{}.port", h.name),
-        None => {
-            params.push("port: Port".to_string());
-            "port".to_string()
-        }
-    };
-    params.extend(
-        o.args
-            .iter()
-            .map(|a| format!("{}: {}", a.name, a.gleam_type(handle))),
-    );
-    let ret = result_type(p, &o.result.gleam_with(handle));
-    let items: Vec<String> = o
-        .args
-        .iter()
-        .map(|a| match a.handle {
-            Some(_) => format!("{}.handle", a.name),
-            None => a.name.to_string(),
-        })
-        .collect();
-    let doc = format!("{}\n\nThe port's twin of `nif.{}`.", summary(o.doc), o.name);
-    let mut s = docs(&doc);
-    s.push_str(&signature(&format!("pub fn {}", o.name), &params, &ret, " {"));
-    s.push('\n');
-    s.push_str(&let_tuple("args", &items));
-    let request = pascal(o.name);
-    let call = match o.creates() {
-        Some(r) if o.result.gleam == format!("{{{r}}}") => format!(
-            "case owner_call({on}.ref, {request}, args) {{\n    Ok(handle) -> Ok({t}(port: {on}, handle: handle))\n    Error(e) -> Error(e)\n  }}",
-            t = handle(r)
-        ),
-        Some(r) => panic!("{}: a handle of {r} inside the result needs a port binding by hand", o.name),
-        None => format!("owner_call({on}.ref, {request}, args)"),
-    };
-    if handles.len() > 1 {
-        let first = handles[0].name;
-        let checks: Vec<String> = handles[1..]
-            .iter()
-            .map(|h| format!("same_port({first}.port, {}.port)", h.name))
-            .collect();
-        let other = handles[1..].iter().map(|h| h.name).collect::<Vec<_>>().join(", ");
-        let _ = write!(
-            s,
-            "  case {} {{\n    True -> {}\n    False -> Error({}(\"{other}\"))\n  }}\n}}\n",
-            checks.join(" && "),
-            call.replace('\n', "\n  "),
-            p.gleam_other_port
-        );
-    } else {
-        let _ = write!(s, "  {call}\n}}\n");
-    }
-    s
 }
 
 /// A project's whole generator command: with `--check` among the program's
@@ -1127,17 +1182,7 @@ fn gleam_api(p: &Project, m: &ApiModule, prelude: &Prelude) -> String {
         types.push(o.result.gleam.to_string());
         types.extend(o.args[1..].iter().map(|a| a.gleam_type(no_handle)));
     }
-    let mut s = header_gleam(p, prelude);
-    if !prelude.docs.is_empty() {
-        s.push_str("////\n");
-        s.push_str(&prelude.docs.join("\n"));
-        s.push('\n');
-    }
-    s.push('\n');
-    s.push_str(&imports(p, prelude, &types));
-    if !prelude.body.is_empty() {
-        let _ = write!(s, "\n{}\n", prelude.body);
-    }
+    let mut s = gleam_head(p, prelude, &types);
     let (nif, port) = (last_segment(p.gleam_nif), last_segment(p.gleam_port));
     for (o, name) in ops {
         let first = o.args[0].name;

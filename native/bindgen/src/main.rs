@@ -19,6 +19,17 @@ pub fn tally() -> Project<'static> {
         nif_load: "erlang:load_nif(tally_priv:path(\"libtally_nif\"), 0)",
         ops_module: "tally_port_ops",
         atoms_module: "tally_atoms",
+        values_module: Some("tally_values"),
+        // The engine values Erlang code reads or makes (the outbox's written
+        // batches, the port's ingested batches, a close's customer totals,
+        // the errors the port's owner answers with); those holding a
+        // created handle are added.
+        records: &[
+            "billing.WrittenBatch",
+            "billing.CustomerTotal",
+            "event.Ingested",
+            "engine.EngineError",
+        ],
         gleam_nif: "tally/nif",
         gleam_port: "tally/port",
         gleam_modules: &[
@@ -34,6 +45,7 @@ pub fn tally() -> Project<'static> {
         gleam_dir: "gleam_src",
         nif_rust: Some("native/nif/src/generated.rs"),
         port_rust: Some("native/port/src/generated.rs"),
+        plain: None,
         api: &[ApiModule {
             resource: "aggregator",
             module: "tally/aggregate",

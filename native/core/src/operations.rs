@@ -2,7 +2,8 @@
 //! success changes state, which arguments are handles, and the scheduler.
 //! `make generate` (native/bindgen) writes every binding from this table:
 //! erlang_src/tally_nif.erl, erlang_src/tally_port_ops.erl (the port
-//! journal's classes), erlang_src/tally_atoms.erl, gleam_src/tally/nif.gleam
+//! journal's classes), erlang_src/tally_atoms.erl, erlang_src/tally_values.erl
+//! (engine records read by name), gleam_src/tally/nif.gleam
 //! and gleam_src/tally/port.gleam; `cargo test` fails when one of them is
 //! not what this table gives.
 //!
@@ -16,20 +17,24 @@ pub const PARSER: Resource = Resource {
     name: "parser",
     doc: "A streaming parser.",
     journaled: true,
+    port_module: None,
 };
 pub const AGGREGATOR: Resource = Resource {
     rust: "tally_core::aggregate::Aggregator",
     name: "aggregator",
     doc: "An aggregator.",
     journaled: true,
+    port_module: None,
 };
 /// A batch of one shard's events (`ingest_chunk`); the port keeps batches
-/// with their recipe instead of journaling them (see native/port/src/ops.rs).
+/// with their recipe instead of journaling them (see native/port/src/ops.rs),
+/// and its caller holds the key with the recipe (tally_port_batch).
 pub const BATCH: Resource = Resource {
     rust: "Option<tally_core::batch::EventBatch>",
     name: "batch",
     doc: "A batch of one shard's events (see `ingest_chunk`).",
     journaled: false,
+    port_module: Some("tally_port_batch"),
 };
 /// Any handle (the port's `release`).
 pub const HANDLE: Resource = Resource {
@@ -37,6 +42,7 @@ pub const HANDLE: Resource = Resource {
     name: "handle",
     doc: "Any handle.",
     journaled: true,
+    port_module: None,
 };
 
 pub const RESOURCES: &[&Resource] = &[&PARSER, &AGGREGATOR, &BATCH];
@@ -127,18 +133,31 @@ const fn dirty_io(o: Operation) -> Operation {
 const fn mutating(o: Operation) -> Operation {
     Operation { mutates: true, ..o }
 }
-/// The port's Gleam binding is written by hand (gleam_src/tally/port.gleam.in).
+/// A request only the port's owner sends (tally_port.erl); not in the NIF.
+const fn owner_only(o: Operation) -> Operation {
+    Operation {
+        nif: false,
+        port: Port::Owner,
+        ..o
+    }
+}
+
+/// The port's Rust adapter is written by hand (native/port/src/ops.rs: it
+/// keeps batches with their recipe, or handles inside a record); its Gleam
+/// binding is generated all the same.
 const fn port_by_hand(o: Operation) -> Operation {
     Operation {
         port: Port::ByHand,
         ..o
     }
 }
-/// A request only the port's owner sends (tally_port.erl); not in the NIF.
-const fn owner_only(o: Operation) -> Operation {
+
+/// The port's request that frees a handle of any resource; not in the NIF
+/// (the VM frees a NIF resource when no process holds it any more).
+const fn frees(o: Operation) -> Operation {
     Operation {
         nif: false,
-        port: Port::Owner,
+        port: Port::Free,
         ..o
     }
 }
@@ -220,7 +239,7 @@ pub const OPERATIONS: &[Operation] = &[
     core("backend::aggregator_load", fallible(port_by_hand(mutating(dirty_io(op("aggregator_load", &[arg("path", Ty::STRING)],
                                       Ty::new("usage.Loaded({aggregator})", "{loaded, reference(), binary()}"),
                                       "Reads a snapshot back, refusing a damaged one\n(`AggregateFailed(BadExport(..))`).")))))),
-    core("backend::panic_for_test", port_by_hand(op("panic_for_test", &[arg("stage", Ty::new("PanicStage", "work | encode").rust("tally_core::entry::PanicStage"))], Ty::NIL,
+    core("backend::panic_for_test", port_by_hand(op("panic_for_test", &[arg("stage", Ty::new("engine.PanicStage", "work | encode").rust("tally_core::entry::PanicStage"))], Ty::NIL,
                     "Panics inside Rust on purpose; returns `Error(NativePanic(..))`. Exists\nso tests can prove a panic never takes the VM down."))),
     core("tally_core::parse::StreamParser::export_state", owner_only(op("parser_export", &[parser("parser")], Ty::BIT_ARRAY, "A parser's state, for the owner's checkpoints."))),
     core("tally_core::entry::parser_import", fallible(owner_only(mutating(op("parser_import", &[arg("bytes", Ty::BIT_ARRAY)], Ty::new("{parser}", "integer()"),
@@ -229,7 +248,7 @@ pub const OPERATIONS: &[Operation] = &[
                   "Writes the aggregator's export to a checkpoint file; returns its size.")))),
     core("backend::aggregator_restore_from", fallible(owner_only(op("aggregator_restore_from", &[arg("path", Ty::STRING)], Ty::new("{aggregator}", "integer()"),
                   "An aggregator from a checkpoint file.")))),
-    core("backend::release", fallible(owner_only(mutating(op("release", &[Arg::handle("handle", &HANDLE)], Ty::NIL, "Frees a parser or an aggregator."))))),
+    core("backend::release", fallible(frees(mutating(op("release", &[Arg::handle("handle", &HANDLE)], Ty::NIL, "Frees a parser or an aggregator."))))),
 ];
 
 /// Atoms of replies that no derived type lists: `Nil` replies, the port's

@@ -11,7 +11,7 @@
 //!
 //! ```
 //! use tally_interop::table::{Arg, Operation, Port, Resource, Scheduler, Ty};
-//! const COUNTER: Resource = Resource { name: "counter", doc: "A counter.", rust: "Counter", journaled: true };
+//! const COUNTER: Resource = Resource { name: "counter", doc: "A counter.", rust: "Counter", journaled: true, port_module: None };
 //! const OPS: &[Operation] = &[Operation {
 //!     name: "counter_bump",
 //!     doc: "Adds `by` to the counter; returns the new count.",
@@ -65,6 +65,12 @@ pub struct Resource {
     /// Whether the port's owner journals it and maps its handles across
     /// port restarts (false for short-lived values the owner never replays).
     pub journaled: bool,
+    /// How the port's caller holds it. `None`: an integer handle, every
+    /// request through the owner's generic call. `Some(module)`: a term the
+    /// Erlang `module` makes and reads (a batch with the recipe that makes
+    /// it again), so each request that takes or returns one goes through
+    /// `module:call(Ref, Op, Args)` instead.
+    pub port_module: Option<&'static str>,
 }
 
 impl Resource {
@@ -207,12 +213,16 @@ pub struct Operation {
 pub enum Port {
     /// A request of the same name and arguments; the Gleam binding is generated.
     Call,
-    /// A request of the same name; its Gleam binding is written by hand
-    /// (it wraps values the generic call cannot, e.g. handles inside a record).
+    /// A request of the same name whose port adapter (in Rust) is written by
+    /// hand; its Gleam binding is generated as for `Call`.
     ByHand,
-    /// A request only the port's owner sends (checkpoints, release): in the
+    /// A request only the port's owner sends (checkpoints): in the
     /// journal's classes, with no Gleam binding.
     Owner,
+    /// A request that frees its one argument, a handle of any journaled
+    /// resource: its Gleam bindings are `<resource>_release`, one per
+    /// resource the port's bindings hold.
+    Free,
     /// Not a port request.
     No,
 }
