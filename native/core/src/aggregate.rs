@@ -160,11 +160,9 @@ pub struct SeriesKey {
     pub meter: Box<str>,
 }
 
-/// Statistics of one window. Laid out to fill exactly one cache line (the
-/// set of distinct values, rarely kept, lives behind a pointer), since with
-/// many series loading a window's statistics is a cache miss per event.
+/// Statistics of one window (as [`Aggregator::windows`] gives them; the
+/// aggregator holds most windows in a denser form, see `Held`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[repr(C, align(64))]
 pub struct WindowStats {
     pub sum: u128,
     pub count: u64,
@@ -226,6 +224,83 @@ impl WindowStats {
     }
 }
 
+/// A window's statistics as the aggregator holds them: 40 bytes, where
+/// [`WindowStats`] takes 64 (its sum is 128 bits, its latest time a full
+/// instant, and it has room for distinct values). The sum fits 64 bits
+/// and the count 32 in nearly every window, and the latest time is kept as
+/// its offset from the window's start (a month is under 2^32 ms). A window
+/// that outgrows this (or keeps distinct values) is held whole in the
+/// table's `wide` map, its `count` here 0 (no window held has count 0).
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    sum: u64,
+    min: u64,
+    max: u64,
+    latest_value: u64,
+    count: u32,
+    latest_offset: u32,
+}
+
+impl Held {
+    /// The dense form of `st` (a window starting at `start`), if it fits.
+    fn of(st: &WindowStats, start: i64) -> Option<Held> {
+        if st.uniques.is_some() || st.count == 0 {
+            return None;
+        }
+        Some(Held {
+            sum: u64::try_from(st.sum).ok()?,
+            min: st.min,
+            max: st.max,
+            latest_value: st.latest_value,
+            count: u32::try_from(st.count).ok().filter(|&c| c < u32::MAX)?,
+            latest_offset: u32::try_from(st.latest_time_ms.checked_sub(start)?).ok()?,
+        })
+    }
+
+    fn stats(&self, start: i64) -> WindowStats {
+        WindowStats {
+            sum: self.sum as u128,
+            count: self.count as u64,
+            min: self.min,
+            max: self.max,
+            latest_time_ms: start + self.latest_offset as i64,
+            latest_value: self.latest_value,
+            uniques: None,
+        }
+    }
+
+    /// Counts an event `offset` ms into the window; false (changing
+    /// nothing) when the result would not fit, or the window is wide.
+    #[inline]
+    fn add(&mut self, value: u64, offset: u32) -> bool {
+        let Some(sum) = self.sum.checked_add(value) else {
+            return false;
+        };
+        if self.count == 0 || self.count == u32::MAX - 1 {
+            return false;
+        }
+        self.sum = sum;
+        self.count += 1;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+        if (offset, value) > (self.latest_offset, self.latest_value) {
+            self.latest_offset = offset;
+            self.latest_value = value;
+        }
+        true
+    }
+}
+
+/// The marker of a window held whole in `wide`.
+const WIDE: Held = Held {
+    sum: 0,
+    min: 0,
+    max: 0,
+    latest_value: 0,
+    count: 0,
+    latest_offset: 0,
+};
+
 /// The windows of all series: stats in a slab, found through a hash
 /// table of slots. (The window each series last counted in is remembered
 /// in its series record, since events of a series mostly arrive in time
@@ -235,8 +310,10 @@ impl WindowStats {
 struct WindowTable {
     slots: hashbrown::HashTable<u32>,
     hasher: FixedState,
-    stats: Vec<WindowStats>,
+    stats: Vec<Held>,
     keys: Vec<(u32, i64)>,
+    /// The windows held whole (see `Held`), by slot.
+    wide: HashMap<u32, WindowStats, FixedState>,
 }
 
 impl WindowTable {
@@ -246,6 +323,7 @@ impl WindowTable {
             hasher: FixedState::with_seed(1),
             stats: Vec::new(),
             keys: Vec::new(),
+            wide: HashMap::with_hasher(FixedState::with_seed(5)),
         }
     }
 
@@ -266,13 +344,57 @@ impl WindowTable {
     fn push(&mut self, key: (u32, i64), stats: WindowStats) -> u32 {
         let slot = self.stats.len() as u32;
         let hash = self.hash(key);
-        self.stats.push(stats);
+        self.stats.push(WIDE);
         self.keys.push(key);
+        self.put(slot, stats);
         let (keys, hasher) = (&self.keys, &self.hasher);
         self.slots.insert_unique(hash, slot, |&s| {
             std::hash::BuildHasher::hash_one(hasher, keys[s as usize])
         });
         slot
+    }
+
+    /// Sets the statistics of the window in `slot`.
+    fn put(&mut self, slot: u32, stats: WindowStats) {
+        let start = self.keys[slot as usize].1;
+        match Held::of(&stats, start) {
+            Some(held) => {
+                self.stats[slot as usize] = held;
+                if !self.wide.is_empty() {
+                    self.wide.remove(&slot);
+                }
+            }
+            None => {
+                self.stats[slot as usize] = WIDE;
+                self.wide.insert(slot, stats);
+            }
+        }
+    }
+
+    /// The statistics of the window in `slot`.
+    fn get(&self, slot: u32) -> std::borrow::Cow<'_, WindowStats> {
+        match self.stats[slot as usize] {
+            Held { count: 0, .. } => std::borrow::Cow::Borrowed(&self.wide[&slot]),
+            held => std::borrow::Cow::Owned(held.stats(self.keys[slot as usize].1)),
+        }
+    }
+
+    /// Counts an event into the window in `slot` (which starts at `start`).
+    #[inline]
+    fn count(&mut self, slot: u32, start: i64, value: u64, time_ms: i64) {
+        // An event's offset in its window: under 2^32 ms (a month at most).
+        let offset = (time_ms - start) as u32;
+        if !self.stats[slot as usize].add(value, offset) {
+            self.count_wide(slot, value, time_ms);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn count_wide(&mut self, slot: u32, value: u64, time_ms: i64) {
+        let mut st = self.get(slot).into_owned();
+        st.add(value, time_ms);
+        self.put(slot, st);
     }
 
     /// Counts an event into the window (series `s`, starting at `start`),
@@ -282,28 +404,49 @@ impl WindowTable {
     fn add(&mut self, s: u32, start: i64, value: u64, time_ms: i64, unique: bool) -> u32 {
         match self.slot((s, start)) {
             Some(slot) => {
-                self.stats[slot as usize].add(value, time_ms);
+                self.count(slot, start, value, time_ms);
                 slot
             }
             None => self.push((s, start), WindowStats::new(value, time_ms, unique)),
         }
     }
 
-    /// Starts loading the statistics in `slot` (one cache line).
+    /// Starts loading the statistics in `slot` (40 bytes: up to two cache lines).
     #[inline]
     fn prefetch(&self, slot: u32) {
         if let Some(st) = self.stats.get(slot as usize) {
             crate::prefetch::prefetch(st);
+            crate::prefetch::prefetch((st as *const Held as *const u8).wrapping_add(39));
         }
     }
 
-    fn get_mut(&mut self, key: (u32, i64)) -> Option<&mut WindowStats> {
-        let slot = self.slot(key)?;
-        Some(&mut self.stats[slot as usize])
+    /// Merges `other` into the window `key`, made when new.
+    fn merge(&mut self, key: (u32, i64), other: &WindowStats) {
+        match self.slot(key) {
+            Some(slot) => {
+                let mut st = self.get(slot).into_owned();
+                st.merge(other);
+                self.put(slot, st);
+            }
+            None => {
+                self.push(key, other.clone());
+            }
+        }
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&(u32, i64), &WindowStats)> {
-        self.keys.iter().zip(self.stats.iter())
+    /// Sets the window `key` to `stats`, made when new.
+    fn set(&mut self, key: (u32, i64), stats: WindowStats) {
+        match self.slot(key) {
+            Some(slot) => self.put(slot, stats),
+            None => {
+                self.push(key, stats);
+            }
+        }
+    }
+
+    /// Every window: its key and slot.
+    fn iter(&self) -> impl Iterator<Item = (&(u32, i64), u32)> {
+        self.keys.iter().zip(0u32..)
     }
 
     fn len(&self) -> usize {
@@ -707,7 +850,8 @@ impl Aggregator {
         let kind = rec.kind;
         let slot = match rec.cached_slot(spot.window_hour) {
             Some(slot) => {
-                self.windows.stats[slot as usize].add(e.value(), e.time_ms());
+                self.windows
+                    .count(slot, spot.window_start, e.value(), e.time_ms());
                 slot
             }
             None => self
@@ -773,15 +917,15 @@ impl Aggregator {
     }
 
     /// Every window, sorted by series key then window start.
-    pub fn windows(&self) -> Vec<(SeriesKey, i64, &WindowStats)> {
+    pub fn windows(&self) -> Vec<(SeriesKey, i64, WindowStats)> {
         let mut all: Vec<_> = self
             .windows
             .iter()
-            .map(|(&(s, w), st)| (self.series.parts(s), w, st, s))
+            .map(|(&(s, w), slot)| (self.series.parts(s), w, slot, s))
             .collect();
         all.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         all.into_iter()
-            .map(|(_, w, st, s)| (self.series.key(s), w, st))
+            .map(|(_, w, slot, s)| (self.series.key(s), w, self.windows.get(slot).into_owned()))
             .collect()
     }
 
@@ -793,10 +937,11 @@ impl Aggregator {
         const NONE: u32 = u32::MAX;
         let mut slot: Vec<u32> = vec![NONE; self.series.len()];
         let mut series: Vec<SeriesUsage> = Vec::new();
-        for (&(s, w), st) in self.windows.iter() {
+        for (&(s, w), window) in self.windows.iter() {
             if w < period_start_ms || w >= end {
                 continue;
             }
+            let st = self.windows.get(window);
             let at = &mut slot[s as usize];
             if *at == NONE {
                 *at = series.len() as u32;
@@ -878,14 +1023,9 @@ impl Aggregator {
                 self.series_index(c, r, m)
             })
             .collect();
-        for (&(s, w), st) in other.windows.iter() {
-            let key = (remap[s as usize], w);
-            match self.windows.get_mut(key) {
-                Some(mine) => mine.merge(st),
-                None => {
-                    self.windows.push(key, st.clone());
-                }
-            }
+        for (&(s, w), slot) in other.windows.iter() {
+            self.windows
+                .merge((remap[s as usize], w), &other.windows.get(slot));
         }
         for (&(s, p), ps) in other.periods.iter() {
             let mine = self.periods.entry((remap[s as usize], p));
@@ -1278,14 +1418,14 @@ impl Aggregator {
         let mut windows: Vec<_> = self
             .windows
             .iter()
-            .map(|(&(s, t), st)| ((canon[s as usize], t), st))
+            .map(|(&(s, t), slot)| ((canon[s as usize], t), slot))
             .collect();
         windows.sort_by_key(|(k, _)| *k);
         w.u32(windows.len() as u32);
-        for ((s, t), st) in windows {
+        for ((s, t), slot) in windows {
             w.u32(s);
             w.i64(t);
-            w.window(st);
+            w.window(&self.windows.get(slot));
         }
         let mut periods: Vec<_> = self
             .periods
@@ -1419,7 +1559,7 @@ impl Aggregator {
         for _ in 0..windows {
             let key = (series_ok(r.u32()?)?, r.i64()?);
             let st = r.window()?;
-            if agg.windows.get_mut(key).is_some() {
+            if agg.windows.slot(key).is_some() {
                 return Err(AggregateError::BadExport("duplicate window"));
             }
             agg.windows.push(key, st);
