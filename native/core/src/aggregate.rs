@@ -307,13 +307,30 @@ const WIDE: Held = Held {
 /// order.) The table holds only each window's slot (4 bytes), its key
 /// being in `keys`: a map from key to slot held the key twice and took 24
 /// bytes a window, the biggest part of a window's memory after its stats.
+/// A key is its series and its start in hours since the epoch (8 bytes);
+/// a start that is not on the hour or too far for 32 bits of hours (no
+/// parser gives one, but an event may hold any instant) is kept in `far`.
 struct WindowTable {
     slots: hashbrown::HashTable<u32>,
     hasher: FixedState,
     stats: Vec<Held>,
-    keys: Vec<(u32, i64)>,
+    keys: Vec<(u32, i32)>,
     /// The windows held whole (see `Held`), by slot.
     wide: HashMap<u32, WindowStats, FixedState>,
+    /// The start of each window whose key holds `FAR`, by slot.
+    far: HashMap<u32, i64, FixedState>,
+}
+
+/// The hour of a window start kept in `far`.
+const FAR: i32 = i32::MIN;
+
+/// A window start as its key holds it.
+#[inline]
+fn start_hour(start: i64) -> i32 {
+    match i32::try_from(start.div_euclid(HOUR_MS)) {
+        Ok(h) if h != FAR && start.rem_euclid(HOUR_MS) == 0 => h,
+        _ => FAR,
+    }
 }
 
 impl WindowTable {
@@ -324,6 +341,21 @@ impl WindowTable {
             stats: Vec::new(),
             keys: Vec::new(),
             wide: HashMap::with_hasher(FixedState::with_seed(5)),
+            far: HashMap::with_hasher(FixedState::with_seed(6)),
+        }
+    }
+
+    /// The (series, start) of the window in `slot`.
+    #[inline]
+    fn key(&self, slot: u32) -> (u32, i64) {
+        Self::key_in(&self.keys, &self.far, slot)
+    }
+
+    #[inline]
+    fn key_in(keys: &[(u32, i32)], far: &HashMap<u32, i64, FixedState>, slot: u32) -> (u32, i64) {
+        match keys[slot as usize] {
+            (s, FAR) => (s, far[&slot]),
+            (s, h) => (s, h as i64 * HOUR_MS),
         }
     }
 
@@ -334,9 +366,12 @@ impl WindowTable {
 
     #[inline]
     fn slot(&self, key: (u32, i64)) -> Option<u32> {
-        let keys = &self.keys;
+        let (keys, far) = (&self.keys, &self.far);
+        let held = (key.0, start_hour(key.1));
         self.slots
-            .find(self.hash(key), |&slot| keys[slot as usize] == key)
+            .find(self.hash(key), |&slot| {
+                keys[slot as usize] == held && (held.1 != FAR || far[&slot] == key.1)
+            })
             .copied()
     }
 
@@ -345,18 +380,22 @@ impl WindowTable {
         let slot = self.stats.len() as u32;
         let hash = self.hash(key);
         self.stats.push(WIDE);
-        self.keys.push(key);
+        let hour = start_hour(key.1);
+        self.keys.push((key.0, hour));
+        if hour == FAR {
+            self.far.insert(slot, key.1);
+        }
         self.put(slot, stats);
-        let (keys, hasher) = (&self.keys, &self.hasher);
+        let (keys, far, hasher) = (&self.keys, &self.far, &self.hasher);
         self.slots.insert_unique(hash, slot, |&s| {
-            std::hash::BuildHasher::hash_one(hasher, keys[s as usize])
+            std::hash::BuildHasher::hash_one(hasher, Self::key_in(keys, far, s))
         });
         slot
     }
 
     /// Sets the statistics of the window in `slot`.
     fn put(&mut self, slot: u32, stats: WindowStats) {
-        let start = self.keys[slot as usize].1;
+        let start = self.key(slot).1;
         match Held::of(&stats, start) {
             Some(held) => {
                 self.stats[slot as usize] = held;
@@ -375,7 +414,7 @@ impl WindowTable {
     fn get(&self, slot: u32) -> std::borrow::Cow<'_, WindowStats> {
         match self.stats[slot as usize] {
             Held { count: 0, .. } => std::borrow::Cow::Borrowed(&self.wide[&slot]),
-            held => std::borrow::Cow::Owned(held.stats(self.keys[slot as usize].1)),
+            held => std::borrow::Cow::Owned(held.stats(self.key(slot).1)),
         }
     }
 
@@ -445,8 +484,8 @@ impl WindowTable {
     }
 
     /// Every window: its key and slot.
-    fn iter(&self) -> impl Iterator<Item = (&(u32, i64), u32)> {
-        self.keys.iter().zip(0u32..)
+    fn iter(&self) -> impl Iterator<Item = ((u32, i64), u32)> + '_ {
+        (0..self.keys.len() as u32).map(|slot| (self.key(slot), slot))
     }
 
     fn len(&self) -> usize {
@@ -921,7 +960,7 @@ impl Aggregator {
         let mut all: Vec<_> = self
             .windows
             .iter()
-            .map(|(&(s, w), slot)| (self.series.parts(s), w, slot, s))
+            .map(|((s, w), slot)| (self.series.parts(s), w, slot, s))
             .collect();
         all.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         all.into_iter()
@@ -937,7 +976,7 @@ impl Aggregator {
         const NONE: u32 = u32::MAX;
         let mut slot: Vec<u32> = vec![NONE; self.series.len()];
         let mut series: Vec<SeriesUsage> = Vec::new();
-        for (&(s, w), window) in self.windows.iter() {
+        for ((s, w), window) in self.windows.iter() {
             if w < period_start_ms || w >= end {
                 continue;
             }
@@ -1023,7 +1062,7 @@ impl Aggregator {
                 self.series_index(c, r, m)
             })
             .collect();
-        for (&(s, w), slot) in other.windows.iter() {
+        for ((s, w), slot) in other.windows.iter() {
             self.windows
                 .merge((remap[s as usize], w), &other.windows.get(slot));
         }
@@ -1418,7 +1457,7 @@ impl Aggregator {
         let mut windows: Vec<_> = self
             .windows
             .iter()
-            .map(|(&(s, t), slot)| ((canon[s as usize], t), slot))
+            .map(|((s, t), slot)| ((canon[s as usize], t), slot))
             .collect();
         windows.sort_by_key(|(k, _)| *k);
         w.u32(windows.len() as u32);

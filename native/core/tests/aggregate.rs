@@ -200,6 +200,43 @@ fn sums_past_64_bits_stay_exact() {
     }
 }
 
+/// Windows are keyed by their start in hours as 32 bits; instants beyond
+/// that (any i64 an event may hold) are kept exactly all the same.
+#[test]
+fn windows_far_from_the_epoch_are_kept_apart() {
+    let far = 10_000_000_000_000_000i64; // about the year 318,000: past 2^31 hours
+    let events = [
+        event("1", "acme", "requests", 1, far),
+        event("2", "acme", "requests", 2, far + 1),
+        event("3", "acme", "requests", 4, far + HOUR),
+        event("4", "acme", "requests", 8, -far),
+        event("5", "acme", "requests", 16, -1),
+        event("6", "acme", "requests", 32, 5),
+    ];
+    let a = aggregate(&events);
+    let w: Vec<(i64, u128)> = a
+        .windows()
+        .iter()
+        .map(|(_, start, st)| (*start, st.sum))
+        .collect();
+    let hour = |t: i64| t.div_euclid(HOUR) * HOUR;
+    assert_eq!(
+        w,
+        vec![
+            (hour(-far), 8),
+            (-HOUR, 16),
+            (0, 32),
+            (hour(far), 3),
+            (hour(far) + HOUR, 4)
+        ]
+    );
+    let bytes = a.export();
+    assert_eq!(Aggregator::restore(&bytes).unwrap().export(), bytes);
+    let mut half = aggregate(&events[..3]);
+    half.merge(&aggregate(&events[3..])).unwrap();
+    assert_eq!(half.export(), bytes);
+}
+
 fn arb_events() -> impl Strategy<Value = Vec<UsageEvent>> {
     let start = parse_period("2026-03").unwrap();
     let meters = prop::sample::select(vec![

@@ -217,7 +217,7 @@ impl Aggregator {
         };
         w.u32(changed().count() as u32);
         for slot in changed() {
-            let (s, start) = self.windows.keys[slot as usize];
+            let (s, start) = self.windows.key(slot);
             w.u32(t.file_series(s));
             w.i64(start);
             w.window(&self.windows.get(slot));
