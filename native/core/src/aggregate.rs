@@ -622,10 +622,8 @@ impl PeriodTable {
     fn add<E: EventFields>(&mut self, s: u32, kind: u8, period: i64, e: &E, hint: u32) -> u32 {
         let slot = self.slot((s, period), hint);
         let p = &mut self.entries[slot as usize].1;
-        if kind & RATE != 0 {
-            if p.rate.add(rate_interval(period, e.time_ms()), e.value() as u128) {
-                self.intervals += 1;
-            }
+        if kind & RATE != 0 && p.rate.add(rate_interval(period, e.time_ms()), e.value() as u128) {
+            self.intervals += 1;
         }
         if kind & GAUGE != 0 {
             let level = p.samples.get_or_insert_with(e.time_ms(), || {
