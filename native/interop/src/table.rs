@@ -47,7 +47,7 @@ pub enum Scheduler {
     /// the NIF encodes it from the back in slices of about 1 ms
     /// (`enif_consume_timeslice`) and reschedules itself
     /// (`enif_schedule_nif`) between slices, so no call holds a normal
-    /// scheduler longer ([`tally_interop::nif::chunked`]). Its dirty CPU
+    /// scheduler longer (`nif::chunked`, feature `nif`). Its dirty CPU
     /// twin `<name>_dirty` gives the same list in one call (for tests).
     Chunked,
 }
@@ -195,11 +195,16 @@ pub struct Operation {
     pub nif: bool,
     /// How the port offers it.
     pub port: Port,
-    /// The core function that does it, when the NIF and the port adapters
-    /// are generated: called with each argument as its `rust` type and each
-    /// handle as `&mut` its resource (at most one handle), returning a
-    /// `IntoGleam` value (`fallible`: a `Result` whose error is one too).
-    /// `None`: the adapters are written by hand.
+    /// The function that does the work, from which the NIF functions and
+    /// the port's request are generated: called with each argument as its
+    /// `rust` type and each handle as `&mut` its resource (at most two of
+    /// one resource: the NIF locks them in address order, the same one
+    /// twice is `BadArgument("two different <resource>s")`), returning an
+    /// `IntoGleam` value (`fallible`: a `Result` whose error is one too); a
+    /// result `{resource}` is a new handle. `backend::<name>` is instead a
+    /// function of that name in each backend crate's `backend` module (the
+    /// NIF's returns a rustler `Encoder`; the port's gets the engine and its
+    /// handles as they came). `None`: no adapters are generated.
     pub core: Option<&'static str>,
     pub fallible: bool,
     /// The name of its function in the typed API over every backend (the

@@ -72,6 +72,9 @@ impl Default for Engine {
     }
 }
 
+/// A recipe's arguments: format, options, shard count, shard index, chunk.
+const RECIPE: usize = 5;
+
 /// How to make a batch again: `ingest_chunk`'s arguments and the shard's index.
 struct Recipe<'a> {
     format: Format,
@@ -238,8 +241,9 @@ impl Engine {
     }
 
     pub(crate) fn aggregator_apply_batch(&mut self, args: &[Term]) -> Option<OpResult> {
-        let [a, key, recipe @ ..] = args else {
-            return None;
+        let (a, key, recipe) = match args {
+            [a, key, recipe @ ..] if recipe.is_empty() || recipe.len() == RECIPE => (a, key, recipe),
+            _ => return None,
         };
         Some((|| {
             self.aggregator(a)?; // before the batch is taken
@@ -249,8 +253,9 @@ impl Engine {
     }
 
     pub(crate) fn batch_events(&mut self, args: &[Term]) -> Option<OpResult> {
-        let [key, recipe @ ..] = args else {
-            return None;
+        let (key, recipe) = match args {
+            [key, recipe @ ..] if recipe.is_empty() || recipe.len() == RECIPE => (key, recipe),
+            _ => return None,
         };
         let mut batch = match self.batch(key, recipe, false) {
             Ok(b) => Some(b),
@@ -601,6 +606,36 @@ mod tests {
             by_key(&mut e, 8, held),
             reply(8, Value::error(batch_not_applied()))
         );
+    }
+
+    /// Every request the operation table gives the port is answered (with
+    /// a value or an error about its arguments), and a name or an arity
+    /// the table does not give is `unknown_request`.
+    #[test]
+    fn the_tables_requests_and_no_others_are_answered() {
+        use tally_interop::table::Port;
+        let unknown = |v: &Value| {
+            matches!(v, Value::Tuple(t) if matches!(&t[1], Value::Tuple(r)
+                if r[0] == Value::Atom("error") && matches!(&r[1], Value::Tuple(e) if e[0] == Value::Atom("unknown_request"))))
+        };
+        let ops = tally_core::operations::OPERATIONS;
+        assert!(ops.iter().filter(|o| o.port != Port::No).count() >= 30);
+        for o in ops
+            .iter()
+            .filter(|o| o.port != Port::No && o.name != "panic_for_test")
+        {
+            let args = vec![Value::Int(0); o.args.len()];
+            let got = Engine::default().handle_frame(&request(1, o.name, args));
+            assert!(!unknown(&got), "{}: {got:?}", o.name);
+            let args = vec![Value::Int(0); o.args.len() + 6];
+            let got = Engine::default().handle_frame(&request(1, o.name, args));
+            assert!(unknown(&got), "{} with 6 more arguments: {got:?}", o.name);
+        }
+        assert!(unknown(&Engine::default().handle_frame(&request(
+            1,
+            "aggregator_frobnicate",
+            vec![]
+        ))));
     }
 
     #[test]
