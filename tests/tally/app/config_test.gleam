@@ -276,6 +276,49 @@ pub fn a_bad_environment_variable_names_the_variable_test() {
   )
 }
 
+// Subjects and the stream's name go into the NATS protocol's lines as they
+// are: a space or a CR LF in one would change the command (`PUB a b 5` is
+// a publish to `a` with reply `b`; a CR LF starts a command of its own).
+pub fn subjects_and_the_stream_name_are_nats_names_test() {
+  let subject =
+    "a NATS subject: dot-separated tokens, no space, control character or wildcard"
+  expect.equal(
+    error_of(decode("[{subject, <<\"tally.invoices PUB\">>}]")),
+    config.BadValue("subject", subject, "<<\"tally.invoices PUB\">>"),
+  )
+  let assert config.BadValue("subject", _, _) =
+    error_of(decode("[{subject, <<\"t\\r\\nPUB x 1\">>}]"))
+  let assert config.BadValue("subject", _, _) =
+    error_of(decode("[{subject, <<\"tally..invoices\">>}]"))
+  let assert config.BadValue("subject", _, _) =
+    error_of(decode("[{subject, <<\"tally.*\">>}]"))
+  let assert config.BadValue("subject", _, _) =
+    error_of(decode("[{subject, <<\"tally.invoices.\">>}]"))
+  let assert Ok(_) = decode("[{subject, <<\"tally.invoices-2\">>}]")
+  let assert config.BadValue("bus.subjects", _, _) =
+    error_of(decode("[{bus, #{subjects => [<<\"tally.>\">>, <<\"a b\">>]}}]"))
+  let assert config.BadValue("bus.subjects", _, _) =
+    error_of(decode("[{bus, #{subjects => [<<\"tally.>.x\">>]}}]"))
+  let assert Ok(c) =
+    decode("[{bus, #{subjects => [<<\"tally.>\">>, <<\"*.x\">>]}}]")
+  let assert option.Some(bus) = c.bus
+  expect.equal(bus.subjects, ["tally.>", "*.x"])
+  let stream = "a stream name: no space, control character, ., *, >, / or \\"
+  expect.equal(
+    error_of(decode("[{bus, #{stream => <<\"INV.1\">>}}]")),
+    config.BadValue("bus.stream", stream, "<<\"INV.1\">>"),
+  )
+  expect.equal(
+    error_of(
+      decode_with("[]", [
+        #("TALLY_NATS_URL", "nats://127.0.0.1:4222"),
+        #("TALLY_NATS_STREAM", "INV\r\nPUB"),
+      ]),
+    ),
+    config.BadValue("TALLY_NATS_STREAM", stream, "INV\r\nPUB"),
+  )
+}
+
 pub fn close_is_none_or_a_schedule_test() {
   let assert Ok(c) = decode("[{close, #{grace_ms => 1000}}]")
   expect.equal(c.close, option.Some(config.Close(1000, 60_000)))
