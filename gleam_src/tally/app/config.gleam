@@ -160,7 +160,7 @@ pub fn load() -> Result(Config, ConfigError) {
 ///
 /// ```gleam
 /// config.decode([#("shards", dynamic.from(0))], fn(_) { option.None })
-/// // -> Error(BadValue("shards", "a positive integer", "0"))
+/// // -> Error(BadValue("shards", "an integer from 1 to 1024", "0"))
 /// ```
 pub fn decode(
   env: List(#(String, dynamic.Dynamic)),
@@ -179,7 +179,10 @@ pub fn decode(
     option.None ->
       optional(env, "backend", Nif, fn(v) { engine_of("backend", v) })
   })
-  use shards <- chain.then(positive_or(env, "shards", 2))
+  // A registered process, an atom and a snapshot file each.
+  use shards <- chain.then(
+    optional(env, "shards", 2, fn(v) { int_in("shards", v, 1, max_shards) }),
+  )
   use window <- chain.then(
     optional(env, "window", usage.Hour, fn(v) { window_of("window", v) }),
   )
@@ -234,7 +237,7 @@ pub fn decode(
   use close <- chain.then(optional(env, "close", option.None, close_of))
   use bus <- chain.then(bus_of(env, subject, os_env, path))
   use file_mode <- chain.then(
-    optional(env, "file_mode", 384, fn(v) { int_in("file_mode", v, 0, 511) }),
+    optional(env, "file_mode", 384, fn(v) { file_mode_of(v) }),
   )
   Ok(Config(
     data_dir: path(data_dir),
@@ -887,6 +890,22 @@ fn bool_of(at: String, value: dynamic.Dynamic) -> Result(Bool, ConfigError) {
 }
 
 const max_int = 9_007_199_254_740_991
+
+const max_shards = 1024
+
+// The owner reads and writes what tally writes (a group or others may
+// too): with less, every append and reopen of a file it made fails.
+fn file_mode_of(value: dynamic.Dynamic) -> Result(Int, ConfigError) {
+  case term(value) {
+    TermInt(n) if n >= 0o600 && n <= 0o777 -> Ok(n)
+    _ ->
+      Error(BadValue(
+        "file_mode",
+        "a mode from 8#600 to 8#777 with the owner's read and write (8#600)",
+        describe(value),
+      ))
+  }
+}
 
 // The longest period erlang:send_after takes (ms): a timer's setting above
 // it would crash its process at the first tick.

@@ -130,7 +130,7 @@ pub fn environment_variables_override_sys_config_test() {
 pub fn a_wrong_kind_of_value_names_the_key_test() {
   expect.equal(
     error_of(decode("[{shards, 0}]")),
-    config.BadValue("shards", "a positive integer", "0"),
+    config.BadValue("shards", "an integer from 1 to 1024", "0"),
   )
   expect.equal(
     error_of(decode("[{window, week}]")),
@@ -154,7 +154,11 @@ pub fn a_wrong_kind_of_value_names_the_key_test() {
   )
   expect.equal(
     error_of(decode("[{file_mode, 8#1000}]")),
-    config.BadValue("file_mode", "an integer from 0 to 511", "512"),
+    config.BadValue(
+      "file_mode",
+      "a mode from 8#600 to 8#777 with the owner's read and write (8#600)",
+      "512",
+    ),
   )
   expect.equal(
     error_of(decode("[{sources, #{}}]")),
@@ -212,6 +216,34 @@ pub fn a_bad_source_names_the_source_and_the_key_test() {
 
 // A timer's period goes to erlang:send_after, which takes at most
 // 2^32 - 1 ms: a longer one crashed the process at its first tick.
+// Each shard is a registered process (an atom each, a snapshot file each):
+// a count in the millions ran the VM out of atoms or processes at start.
+pub fn the_shard_count_is_bounded_test() {
+  expect.equal(
+    error_of(decode("[{shards, 100000000}]")),
+    config.BadValue("shards", "an integer from 1 to 1024", "100000000"),
+  )
+  let assert Ok(c) = decode("[{shards, 1024}]")
+  expect.equal(c.shards, 1024)
+}
+
+// The owner must read and write what tally writes: with less, every
+// append, snapshot and reopen failed (the files were made, then refused).
+pub fn a_file_mode_must_let_the_owner_read_and_write_test() {
+  let expected =
+    "a mode from 8#600 to 8#777 with the owner's read and write (8#600)"
+  expect.equal(
+    error_of(decode("[{file_mode, 8#400}]")),
+    config.BadValue("file_mode", expected, "256"),
+  )
+  expect.equal(
+    error_of(decode("[{file_mode, 0}]")),
+    config.BadValue("file_mode", expected, "0"),
+  )
+  let assert Ok(c) = decode("[{file_mode, 8#640}]")
+  expect.equal(c.file_mode, 0o640)
+}
+
 pub fn a_period_longer_than_a_timer_takes_is_refused_test() {
   let timer = "an integer from 1 to 4294967295"
   expect.equal(
