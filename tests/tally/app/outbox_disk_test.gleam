@@ -173,7 +173,7 @@ pub fn an_acked_file_of_odd_length_keeps_later_acknowledgements_test() {
   let dir = tmp_dir("outbox")
   let o = open(dir)
   let o = put(o, ["a/2026-10/v1", "b/2026-10/v1"])
-  let o = ack(o, ["a/2026-10/v1"])
+  let _ = ack(o, ["a/2026-10/v1"])
   let acked = dir <> "/acked/2026-10-v1.acked"
   write_file(acked, <<read_bytes(acked):bits, "torn!":utf8>>)
   let o = open(dir)
