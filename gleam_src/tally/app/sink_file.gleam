@@ -68,13 +68,21 @@ pub fn open(path: String) -> Result(FileSink, String) {
 // A last line without its newline was torn by a crash or a full disk mid-
 // append: its item was not acknowledged, so it comes again, and appended
 // after the torn bytes it would make one line no reader can parse. The
-// torn bytes are cut (and logged); the whole lines are returned.
+// torn bytes are cut (and logged); a last line that is whole but for its
+// newline (written by hand, or torn just before it) gets its newline. The
+// lines are returned.
 fn cut_torn_line(path: String, contents: BitArray) -> Result(BitArray, String) {
   let size = bytes.size(contents)
   let whole = reading.whole_lines(contents)
-  case whole == size {
-    True -> Ok(contents)
-    False ->
+  let last = bytes.slice(contents, whole, size - whole)
+  case whole == size, line_key(last) {
+    True, _ -> Ok(contents)
+    False, Ok(_) ->
+      case files.append_durably(path, <<"\n":utf8>>) {
+        Ok(Nil) -> Ok(bytes.append_byte(contents, 10))
+        Error(why) -> Error(why)
+      }
+    False, Error(Nil) ->
       case files.truncate_at(path, whole) {
         Error(why) -> Error(why)
         Ok(Nil) -> {

@@ -142,6 +142,24 @@ pub fn a_torn_last_line_is_cut_when_the_sink_opens_test() {
     bus.read_file(path),
     Ok(<<line("1"):bits, "\n":utf8, line("2"):bits, "\n":utf8>>),
   )
+  // A last line whole but for its newline is kept (not cut: its item may
+  // never come again), and counts as there.
+  let path = bus.tmp_dir() <> "/invoices.jsonl"
+  bus.write_file(path, <<line("1"):bits, "\n":utf8, line("2"):bits>>)
+  let assert Ok(file) = sink_file.open(path)
+  let #(file, _) = sink_file.publish(file, [item("3")])
+  let #(_, _) = sink_file.publish(file, [item("2")])
+  expect.equal(
+    bus.read_file(path),
+    Ok(<<
+      line("1"):bits,
+      "\n":utf8,
+      line("2"):bits,
+      "\n":utf8,
+      line("3"):bits,
+      "\n":utf8,
+    >>),
+  )
 }
 
 pub fn a_file_sink_that_cannot_write_fails_the_batch_test() {
