@@ -1,6 +1,7 @@
 //// Writing files so that a crash leaves either the old or the new content
 //// (`write_durably`: a temporary file, synced, renamed) or a whole
-//// appended block (`append_durably`: appended and synced).
+//// appended block (`append_durably`: appended and synced; JSON Lines files
+//// with `append_lines_durably`, which first cuts off a line a crash tore).
 ////
 //// Every file written here holds billing data (invoices, outbox items,
 //// snapshots, rejected lines, late events), so it is created with the
@@ -13,6 +14,8 @@
 //// system or a missing permission comes back as `Error(reason)`, the
 //// POSIX name (`"enospc"`), with any temporary file removed, so a caller
 //// can report it and retry instead of crashing.
+
+import tally/app/log
 
 /// An open file (raw, binary).
 pub type IoDevice
@@ -107,6 +110,43 @@ pub fn append_durably(path: String, bytes: BitArray) -> Result(Nil, String) {
       }
   }
 }
+
+/// Appends whole lines (`bytes` ends with a newline) to the JSON Lines file
+/// at `path`, as `append_durably`. A last line without its newline is an
+/// append a crash cut short: it is cut off first (and logged), else the new
+/// lines would run on from it and spoil the first of them.
+pub fn append_lines_durably(
+  path: String,
+  bytes: BitArray,
+) -> Result(Nil, String) {
+  case cut_torn_line(path) {
+    Ok(Nil) -> append_durably(path, bytes)
+    Error(why) -> Error(why)
+  }
+}
+
+/// Cuts the JSON Lines file at `path` back to its last newline, synced,
+/// when it does not end with one (logged: a line a crash tore); nothing to
+/// do for a whole or absent file.
+pub fn cut_torn_line(path: String) -> Result(Nil, String) {
+  case cut_to_last_newline(path) {
+    Ok(0) -> Ok(Nil)
+    Ok(cut) -> {
+      log.report(log.Warning, "a torn last line cut off", [
+        #("path", path),
+        #("bytes", int_to_text(cut)),
+      ])
+      Ok(Nil)
+    }
+    Error(why) -> Error(why)
+  }
+}
+
+@external(erlang, "tally_file_ffi", "cut_torn_line")
+fn cut_to_last_newline(path: String) -> Result(Int, String)
+
+@external(erlang, "erlang", "integer_to_binary")
+fn int_to_text(n: Int) -> String
 
 /// Makes the parent directories of `path` (with `dir_mode()` for those it
 /// makes).

@@ -273,7 +273,11 @@ pub fn park(
     [] -> #(outbox, Ok(Nil))
     lines ->
       case
-        io("append", path, files.append_durably(path, concat(to_bits(lines))))
+        io(
+          "append",
+          path,
+          files.append_lines_durably(path, concat(to_bits(lines))),
+        )
       {
         Ok(Nil) -> remove(outbox, keys)
         Error(e) -> #(outbox, Error(e))
@@ -458,11 +462,19 @@ fn acked_among(
   }
 }
 
+// A partial digest at the end of a group's file is an append a crash cut
+// short (its acknowledgement never returned, so its keys come again): cut
+// off before the next append, which would else shift every digest after it.
+fn whole_digests(path: String) -> Result(Nil, OutboxError) {
+  let size = files.file_size(path)
+  case size % 16 {
+    0 -> Ok(Nil)
+    partial -> io("truncate", path, files.truncate_at(path, size - partial))
+  }
+}
+
 // Appends the digests to their groups' files, synced; a new file's
 // directory entry is synced too.
-// Bytes of one remembered digest (`outbox_book.digest`).
-const digest_size = 16
-
 fn remember(
   dir: String,
   groups: List(#(String, List(BitArray))),
@@ -471,14 +483,8 @@ fn remember(
     [] -> Ok(Nil)
     [#(g, digests), ..rest] -> {
       let path = acked_path(dir, g)
-      let size = files.file_size(path)
-      let new = size == 0 && !files.exists(path)
-      // A partial digest at the end (a crash mid-append) is cut first: the
-      // digests appended after it would all be read out of step.
-      use _ <- try(case size % digest_size {
-        0 -> Ok(Nil)
-        torn -> io("truncate", path, files.truncate_at(path, size - torn))
-      })
+      let new = !files.exists(path)
+      use _ <- try(whole_digests(path))
       use _ <- try(io(
         "append",
         path,

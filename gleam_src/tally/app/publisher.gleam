@@ -29,6 +29,7 @@ import tally/app/outbox_disk
 import tally/app/sink
 import tally/app/sink_file
 import tally/app/sink_nats
+import tally/billing
 import tally/option
 import tally/otp/actor
 import tally/otp/process
@@ -299,23 +300,10 @@ fn drain(state: State) -> State {
           let #(file, outcome) = sink_file.publish_written(file, lines)
           let state = State(..state, sink: File(file))
           case outcome {
-            sink_file.Stored ->
-              case outbox.ack_batch(state.outbox, lines.ids) {
-                Ok(Nil) -> {
-                  process.send(state.self, Drain)
-                  State(
-                    ..state,
-                    sink: File(sink_file.acknowledged_batch(file, lines.ids)),
-                    backoff: backoff_min,
-                    published: state.published + lines.count,
-                  )
-                }
-                Error(e) ->
-                  retry(
-                    State(..state, failures: state.failures + 1),
-                    "outbox ack: " <> outbox_disk.describe(e),
-                  )
-              }
+            sink_file.Stored -> ack_written(state, file, lines, [])
+            // Some of its lines were in the file already: every line is now.
+            sink_file.ItemByItem(sink.Published(keys)) ->
+              ack_written(state, file, lines, keys)
             sink_file.ItemByItem(outcome) -> settle(state, outcome)
           }
         }
@@ -325,6 +313,37 @@ fn drain(state: State) -> State {
           settle(State(..state, sink: sink), outcome)
         }
       }
+  }
+}
+
+// Every line of the engine's batch is in the file sink: the outbox drops
+// the batch whole, and the sink stops checking for its keys.
+fn ack_written(
+  state: State,
+  file: sink_file.FileSink,
+  lines: billing.WrittenBatch,
+  keys: List(String),
+) -> State {
+  case outbox.ack_batch(state.outbox, lines.ids) {
+    Ok(Nil) -> {
+      process.send(state.self, Drain)
+      let file =
+        sink_file.acknowledged(
+          sink_file.acknowledged_batch(file, lines.ids),
+          keys,
+        )
+      State(
+        ..state,
+        sink: File(file),
+        backoff: backoff_min,
+        published: state.published + lines.count,
+      )
+    }
+    Error(e) ->
+      retry(
+        State(..state, failures: state.failures + 1),
+        "outbox ack: " <> outbox_disk.describe(e),
+      )
   }
 }
 

@@ -10,8 +10,6 @@
 //// ```
 
 import tally/app/files
-import tally/app/log
-import tally/app/reading
 import tally/app/sink
 import tally/app/written
 import tally/billing
@@ -50,55 +48,26 @@ type Seen
 /// Opens the sink at `path` (its directory made when missing), reading the
 /// keys the file already holds.
 pub fn open(path: String) -> Result(FileSink, String) {
-  case files.ensure_dir(path) {
+  // A torn last line goes first: its item was never acknowledged (the sync
+  // comes before), so the outbox sends it again.
+  let ready = case files.ensure_dir(path) {
+    Ok(Nil) -> files.cut_torn_line(path)
+    Error(why) -> Error(why)
+  }
+  case ready {
     Error(why) -> Error(path <> ": " <> why)
     Ok(Nil) ->
       case read_file(path) {
-        Ok(contents) ->
-          case cut_torn_line(path, contents) {
-            Ok(whole) -> Ok(FileSink(path, at_open(seen_keys(whole)), none()))
-            Error(why) -> Error(path <> ": " <> why)
-          }
+        Ok(contents) -> Ok(FileSink(path, at_open(item_keys(contents)), none()))
         Error("enoent") -> Ok(FileSink(path, NothingAtOpen, none()))
         Error(why) -> Error(path <> ": " <> why)
       }
   }
 }
 
-// A last line without its newline was torn by a crash or a full disk mid-
-// append: its item was not acknowledged, so it comes again, and appended
-// after the torn bytes it would make one line no reader can parse. The
-// torn bytes are cut (and logged); a last line that is whole but for its
-// newline (written by hand, or torn just before it) gets its newline. The
-// lines are returned.
-fn cut_torn_line(path: String, contents: BitArray) -> Result(BitArray, String) {
-  let size = bytes.size(contents)
-  let whole = reading.whole_lines(contents)
-  let last = bytes.slice(contents, whole, size - whole)
-  case whole == size, line_key(last) {
-    True, _ -> Ok(contents)
-    False, Ok(_) ->
-      case files.append_durably(path, <<"\n":utf8>>) {
-        Ok(Nil) -> Ok(bytes.append_byte(contents, 10))
-        Error(why) -> Error(why)
-      }
-    False, Error(Nil) ->
-      case files.truncate_at(path, whole) {
-        Error(why) -> Error(why)
-        Ok(Nil) -> {
-          log.report(log.Warning, "torn last line cut from the file sink", [
-            #("path", path),
-            #("bytes", bytes.int_to_text(size - whole)),
-          ])
-          Ok(bytes.head(contents, whole))
-        }
-      }
-  }
-}
-
-fn at_open(keys: map.Map(String, Bool)) -> AtOpen {
-  case map.size(keys) {
-    0 -> NothingAtOpen
+fn at_open(keys: List(String)) -> AtOpen {
+  case keys {
+    [] -> NothingAtOpen
     _ -> KeysAtOpen(seen_set(keys))
   }
 }
@@ -120,7 +89,7 @@ pub fn publish(
 ) -> #(FileSink, sink.Outcome) {
   let known = known_keys(sink)
   let #(lines, added, keys) = new_lines(items, known, map.new(), [], [])
-  case files.append_durably(sink.path, concat(lines)) {
+  case files.append_lines_durably(sink.path, concat(lines)) {
     Ok(Nil) -> {
       let pending =
         Pending(
@@ -156,7 +125,7 @@ pub fn publish_written(
       let keys = split_lines(batch.ids)
       let items = written_items(keys, split_lines(batch.lines), [])
       let #(lines, added, keys) = new_lines(items, known, map.new(), [], [])
-      case files.append_durably(sink.path, concat(lines)) {
+      case files.append_lines_durably(sink.path, concat(lines)) {
         Ok(Nil) -> {
           let pending =
             Pending(
@@ -175,7 +144,7 @@ pub fn publish_written(
       }
     }
     NoneOf ->
-      case files.append_durably(sink.path, batch.lines) {
+      case files.append_lines_durably(sink.path, batch.lines) {
         Ok(Nil) -> {
           let pending =
             Pending(..sink.pending, batches: [batch.ids, ..sink.pending.batches])
@@ -245,11 +214,11 @@ fn has_text(texts: List(BitArray), text: BitArray) -> Bool {
 
 // How much of a batch (its id texts) the file may hold already.
 type Overlap {
-  // None of its keys: nothing is in the file from before or pending.
+  // None of its keys.
   NoneOf
   // The very batch is pending (its acknowledgement was lost).
   AllOf
-  // Maybe some: checked key by key against these.
+  // Some: the batch goes key by key against these.
   SomeOf(Known)
 }
 
@@ -266,7 +235,13 @@ fn may_hold(sink: FileSink, ids: BitArray) -> Overlap {
     _, _, _ ->
       case has_text(batches, ids) {
         True -> AllOf
-        False -> SomeOf(known_keys(sink))
+        False -> {
+          let known = known_keys(sink)
+          case any_known(known, split_lines(ids)) {
+            True -> SomeOf(known)
+            False -> NoneOf
+          }
+        }
       }
   }
 }
@@ -296,6 +271,13 @@ fn pairs(
   }
 }
 
+fn any_known(known: Known, keys: List(String)) -> Bool {
+  case keys {
+    [] -> False
+    [k, ..rest] -> is_known(known, k) || any_known(known, rest)
+  }
+}
+
 fn is_known(known: Known, key: String) -> Bool {
   case map.get(known.pending, key) {
     Ok(True) -> True
@@ -308,7 +290,7 @@ fn is_known(known: Known, key: String) -> Bool {
 }
 
 @external(erlang, "tally_outbox_ffi", "seen_set")
-fn seen_set(keys: map.Map(String, Bool)) -> Seen
+fn seen_set(keys: List(String)) -> Seen
 
 @external(erlang, "tally_outbox_ffi", "is_key_in")
 fn is_key_in(seen: Seen, key: String) -> Bool
@@ -364,22 +346,13 @@ fn new_lines(
 /// // -> ["a/v2"]
 /// ```
 pub fn seen_keys(contents: BitArray) -> map.Map(String, Bool) {
-  add_keys(split(contents, <<"\n":utf8>>), map.new())
+  map.put_all(pairs(item_keys(contents), []), map.new())
 }
 
-fn add_keys(
-  lines: List(BitArray),
-  seen: map.Map(String, Bool),
-) -> map.Map(String, Bool) {
-  case lines {
-    [] -> seen
-    [line, ..rest] ->
-      case line_key(line) {
-        Ok(key) -> add_keys(rest, map.put(seen, key, True))
-        Error(Nil) -> add_keys(rest, seen)
-      }
-  }
-}
+// Each line's key as `line_key` gives it (lines in the written form read
+// by a faster path).
+@external(erlang, "tally_outbox_ffi", "item_keys")
+fn item_keys(contents: BitArray) -> List(String)
 
 /// The item key of one JSON Lines line (see `seen_keys`). Only `key` and
 /// `version` are read; the other members are skipped, not built.
@@ -434,9 +407,6 @@ fn members(
       }
   }
 }
-
-@external(erlang, "tally_bytes_ffi", "split")
-fn split(bytes: BitArray, separator: BitArray) -> List(BitArray)
 
 @external(erlang, "tally_bytes_ffi", "concat")
 fn concat(parts: List(BitArray)) -> BitArray

@@ -127,6 +127,28 @@ pub fn a_file_is_cut_back_and_read_by_position_test() {
   expect.be_true(files.stat(path) != Ok(by_path), "nothing at the old path")
 }
 
+pub fn lines_are_appended_after_a_torn_line_is_cut_off_test() {
+  let dir = tmp_dir()
+  let path = dir <> "/rejects.jsonl"
+  // Absent, then whole: nothing to cut.
+  expect.equal(files.append_lines_durably(path, <<"a\n":utf8>>), Ok(Nil))
+  expect.equal(files.append_lines_durably(path, <<"b\n":utf8>>), Ok(Nil))
+  expect.equal(read_file(path), Ok(<<"a\nb\n":utf8>>))
+  // A crash tore the next append.
+  write_file(path, <<"a\nb\n{\"torn":utf8>>)
+  expect.equal(files.append_lines_durably(path, <<"c\n":utf8>>), Ok(Nil))
+  expect.equal(read_file(path), Ok(<<"a\nb\nc\n":utf8>>))
+  // A torn first line, and one longer than the 64 KiB read back at a time.
+  write_file(path, <<"torn":utf8>>)
+  expect.equal(files.cut_torn_line(path), Ok(Nil))
+  expect.equal(read_file(path), Ok(<<>>))
+  let long = repeat(<<"x":utf8>>, 100_000, <<>>)
+  write_file(path, <<"a\n":utf8, long:bits>>)
+  expect.equal(files.cut_torn_line(path), Ok(Nil))
+  expect.equal(read_file(path), Ok(<<"a\n":utf8>>))
+  expect.equal(files.cut_torn_line(dir <> "/absent"), Ok(Nil))
+}
+
 @external(erlang, "tally_app_test_ffi", "tmp_dir")
 fn tmp_dir() -> String
 

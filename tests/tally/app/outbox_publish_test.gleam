@@ -88,8 +88,19 @@ pub fn the_engines_batches_are_published_whole_test() {
       registered: False,
     ))
   expect.equal(wait_empty(o, 200), Ok(Nil))
-  expect.equal(read_text(path), before <> bytes_text(batch(k2).lines))
+  let drained = before <> bytes_text(batch(k2).lines)
+  expect.equal(read_text(path), drained)
   expect.equal(publisher.stats(p.data).published, 2)
+  // A batch with a line the file held when the publisher opened it: only
+  // its new line is appended, and the outbox drops the batch.
+  let yz = ["y/*/m/total/2026-10/v1", "z/*/m/total/2026-10/v1"]
+  expect.equal(outbox.put_entries(o, [book.Lines("inv", batch(yz))]), Ok(Nil))
+  expect.equal(wait_empty(o, 200), Ok(Nil))
+  expect.equal(
+    read_text(path),
+    drained <> payload("z/*/m/total/2026-10/v1") <> "\n",
+  )
+  expect.equal(publisher.stats(p.data).published, 4)
   Nil
 }
 
