@@ -52,7 +52,7 @@ endif
 compile: native gleam
 	rebar3 compile
 	@mkdir -p $(TEST_EBIN)
-	erlc -I _gen/include -o $(TEST_EBIN) _gen/gleam_test/*.erl tests/*.erl tests/erlang/*.erl
+	erlc -o $(TEST_EBIN) _gen/gleam_test/*.erl tests/*.erl tests/erlang/*.erl
 
 test: setup
 	scripts/run_tests.sh
@@ -119,7 +119,7 @@ endif
 lint-erlang: gleam
 	@scripts/setup.sh --lint
 	rm -rf $(LINT_EBIN) && mkdir -p $(LINT_EBIN)
-	erlc +debug_info +warnings_as_errors -I _gen/include -o $(LINT_EBIN) erlang_src/*.erl _gen/gleam/*.erl \
+	erlc +debug_info +warnings_as_errors -o $(LINT_EBIN) erlang_src/*.erl _gen/gleam/*.erl \
 	  _gen/gleam_test/*.erl tests/*.erl tests/erlang/*.erl $(wildcard examples/*/src/*.erl)
 	scripts/dialyzer.escript $(PLT) $(PLT_APPS) $(LINT_EBIN) _gen/gleam _gen/gleam_test
 

@@ -47,10 +47,10 @@ ingest_chunk(Port, Format, Options, Shards, Chunk) ->
 apply_batch(Port, Aggregator, {port_batch, Key, {Format, Options, Shards, I, Chunk}}) ->
     tally_port:call(Port, aggregator_apply_batch, {Aggregator, Key, Format, Options, Shards, I, Chunk});
 apply_batch(_Port, _Aggregator, _Other) ->
-    {error, {bad_argument, <<"a batch">>}}.
+    {error, tally_values:bad_argument(<<"a batch">>)}.
 
 -spec events(port_ref(), batch()) -> {ok, term()} | {error, term()}.
 events(Port, {port_batch, Key, {Format, Options, Shards, I, Chunk}}) ->
     tally_port:call(Port, batch_events, {Key, Format, Options, Shards, I, Chunk});
 events(_Port, _Other) ->
-    {error, {bad_argument, <<"a batch">>}}.
+    {error, tally_values:bad_argument(<<"a batch">>)}.

@@ -53,8 +53,17 @@ written_batches_are_read_by_name_test() ->
                                                     || I <- lists:seq(1, 7)]),
     Plans = <<"{\"plans\":{\"p\":{\"currency\":\"EUR\",\"lines\":[{\"meter\":\"requests\",\"measure\":\"total\","
               "\"pricing\":{\"model\":\"flat\",\"unit_price\":\"1\"}}]}},\"default_plan\":\"p\"}">>,
-    {ok, {written_invoice, Batches, _Totals, []}} =
+    {ok, {written_invoice, Batches, Totals, []}} =
         tally_nif:aggregator_close_written(Agg, <<"2026-10">>, Plans, 1, 0, 1),
+    ?assertEqual(7, length(Totals)),
+    [begin
+         ?assert(tally_values:is_customer_total(T)),
+         <<"c", N/binary>> = tally_values:customer_total_customer(T),
+         ?assertEqual(<<"EUR">>, tally_values:customer_total_currency(T)),
+         ?assertEqual(1, tally_values:customer_total_lines(T)),
+         %% Customer cI used I requests at a unit price of 1 (minor units).
+         ?assertEqual(binary_to_integer(N), tally_values:customer_total_amount_minor(T))
+     end || T <- Totals],
     ?assertNotEqual([], Batches),
     [begin
          ?assert(tally_values:is_written_batch(B)),
@@ -74,3 +83,13 @@ shape_checks_refuse_other_terms_test() ->
     ?assertNot(tally_values:is_loaded({loaded, make_ref(), not_bytes})),
     ?assertNot(tally_values:is_ingested({ingested, not_a_list, [], nil})),
     ?assertError(function_clause, tally_values:loaded_extra(tally_test_support:ill_typed(Batch))).
+
+%% The errors Erlang code answers with are made by the generated
+%% constructors: the very values the engine itself gives.
+error_constructors_make_the_engine_s_errors_test() ->
+    {ok, Agg} = tally_nif:aggregator_new(?CONFIG),
+    ?assertEqual({error, tally_values:bad_argument(<<"a UsageEvent">>)}, tally_nif:aggregator_add_events(Agg, tally_test_support:ill_typed([bad]))),
+    ?assert(tally_values:is_bad_argument(tally_values:bad_argument(<<"x">>))),
+    ?assertEqual(<<"x">>, tally_values:bad_argument_expected(tally_values:bad_argument(<<"x">>))),
+    ?assertEqual(3, tally_values:port_exited_status(tally_values:port_exited(3))),
+    ?assertNot(tally_values:is_port_exited(tally_values:bad_reply(<<"x">>))).

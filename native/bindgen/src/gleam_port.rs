@@ -16,7 +16,7 @@ use tally_interop::table::{pascal, Arg, Operation, Port, Resource};
 
 use crate::gleam_types::GleamType;
 use crate::{
-    arm, docs, handle_record, header_gleam, imports, let_tuple, port_ops, result_type, signature, summary,
+    arm, docs, gleam_head, handle_record, let_tuple, port_ops, result_type, signature, summary,
     used_resources, Prelude, Project, WIDTH,
 };
 
@@ -40,7 +40,9 @@ fn list_helper(r: &Resource) -> String {
 }
 
 pub(crate) fn module(p: &Project, prelude: &Prelude, types: &[GleamType]) -> String {
-    let ops: Vec<&Operation> = port_ops(p).filter(|o| o.port == Port::Call).collect();
+    let ops: Vec<&Operation> = port_ops(p)
+        .filter(|o| matches!(o.port, Port::Call | Port::ByHand))
+        .collect();
     let frees: Vec<&Operation> = port_ops(p).filter(|o| o.port == Port::Free).collect();
     let requests: Vec<&Operation> = port_ops(p)
         .filter(|o| matches!(o.port, Port::Call | Port::ByHand | Port::Free))
@@ -50,17 +52,7 @@ pub(crate) fn module(p: &Project, prelude: &Prelude, types: &[GleamType]) -> Str
         type_names.push(o.result.gleam.to_string());
         type_names.extend(o.args.iter().map(|a| a.gleam_type(handle_type)));
     }
-    let mut s = header_gleam(p, prelude);
-    if !prelude.docs.is_empty() {
-        s.push_str("////\n");
-        s.push_str(&prelude.docs.join("\n"));
-        s.push('\n');
-    }
-    s.push('\n');
-    s.push_str(&imports(p, prelude, &type_names));
-    if !prelude.body.is_empty() {
-        let _ = write!(s, "\n{}\n", prelude.body);
-    }
+    let mut s = gleam_head(p, prelude, &type_names);
     let held = used_resources(p, &ops);
     for r in &held {
         let t = handle_type(r.name);
@@ -297,5 +289,137 @@ fn call_line(caller: &str, on: &str, request: &str) -> String {
         one
     } else {
         format!("{caller}(\n    {on}.ref,\n    {request},\n    args,\n  )")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gleam_types::parse;
+    use tally_interop::table::{Scheduler, Ty};
+
+    const COUNTER: Resource = Resource {
+        name: "counter",
+        doc: "A counter.",
+        rust: "Counter",
+        journaled: true,
+        port_module: None,
+    };
+    const BLOB: Resource = Resource {
+        name: "blob",
+        doc: "A blob.",
+        rust: "Blob",
+        journaled: false,
+        port_module: Some("blob_keeper"),
+    };
+    const ANY: Resource = Resource {
+        name: "handle",
+        doc: "Any handle.",
+        rust: "",
+        journaled: true,
+        port_module: None,
+    };
+
+    const fn op(name: &'static str, args: &'static [Arg], result: Ty, port: Port) -> Operation {
+        Operation {
+            name,
+            doc: "Does it.",
+            args,
+            result,
+            mutates: true,
+            scheduler: Scheduler::Normal,
+            nif: true,
+            port,
+            core: None,
+            fallible: false,
+            api: None,
+        }
+    }
+
+    const OPS: &[Operation] = &[
+        op(
+            "counter_load",
+            &[Arg::new("path", Ty::STRING)],
+            Ty::new("store.Loaded({counter})", "tuple()"),
+            Port::Call,
+        ),
+        op(
+            "blob_split",
+            &[Arg::handle("counter", &COUNTER)],
+            Ty::new("store.Split({blob})", "tuple()"),
+            Port::Call,
+        ),
+        op(
+            "blob_apply",
+            &[Arg::handle("counter", &COUNTER), Arg::handle("blob", &BLOB)],
+            Ty::INT,
+            Port::Call,
+        ),
+        op("free", &[Arg::handle("handle", &ANY)], Ty::NIL, Port::Free),
+    ];
+
+    fn generate() -> String {
+        let project = Project {
+            operations: OPS,
+            resources: &[&COUNTER, &BLOB],
+            atoms: vec![],
+            source: "ops.rs",
+            nif_module: "n",
+            nif_load: "ok",
+            ops_module: "o",
+            atoms_module: "a",
+            values_module: Some("v"),
+            records: &[],
+            gleam_nif: "x/nif",
+            gleam_port: "x/port",
+            gleam_modules: &[("store", "x/store")],
+            gleam_error: "store.Error",
+            gleam_other_port: "store.OnOtherPort",
+            erlang_dir: "src",
+            gleam_dir: "src",
+            nif_rust: None,
+            port_rust: None,
+            plain: None,
+            api: &[],
+        };
+        let types = parse(
+            "store",
+            "pub type Loaded(c) {\n  Loaded(counter: c, extra: BitArray)\n}\n\
+             pub type Split(b) {\n  Split(blobs: List(b), count: Int)\n}\n",
+        );
+        module(&project, &crate::Prelude::default(), &types)
+    }
+
+    #[test]
+    fn handles_in_records_are_wrapped_where_the_type_puts_them() {
+        let text = generate();
+        assert!(text.contains(
+            "    Ok(store.Loaded(counter, extra)) -> {\n      let counter = PortCounter(port: port, handle: counter)\n      Ok(store.Loaded(counter, extra))\n    }"
+        ));
+        assert!(text.contains(
+            "    Ok(store.Split(blobs, count)) -> {\n      let blobs = blob_list(counter.port, blobs)\n"
+        ));
+    }
+
+    #[test]
+    fn a_term_held_resource_goes_through_its_module() {
+        let text = generate();
+        assert!(text.contains("pub opaque type PortBlob {\n  PortBlob(port: Port, handle: BlobTerm)\n}"));
+        assert!(text.contains("blob_keeper_call(counter.port.ref, BlobSplit, args)"));
+        assert!(text.contains("    True -> blob_keeper_call(counter.port.ref, BlobApply, args)\n"));
+        assert!(text.contains("@external(erlang, \"blob_keeper\", \"call\")\nfn blob_keeper_call("));
+        // Loading a counter is the owner's generic call.
+        assert!(text.contains("case owner_call(port.ref, CounterLoad, args) {"));
+    }
+
+    #[test]
+    fn a_free_request_gives_one_release_per_journaled_resource() {
+        let text = generate();
+        assert!(text.contains(
+            "pub fn counter_release(counter: PortCounter) -> Result(Nil, store.Error) {\n  owner_call(counter.port.ref, Free, #(counter.handle))\n}"
+        ));
+        assert!(!text.contains("blob_release"));
+        assert!(text.contains("pub fn blob_port(blob: PortBlob) -> Port {"));
+        assert!(text.contains("  Free\n}"));
     }
 }

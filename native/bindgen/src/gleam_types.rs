@@ -85,6 +85,11 @@ pub fn parse(alias: &str, source: &str) -> Vec<GleamType> {
         let after = &rest[at + "pub type ".len()..];
         let Some(open) = after.find('{') else { break };
         let head = after[..open].trim();
+        // An alias (`pub type A = B`) or an external type (no body): no constructors.
+        if head.contains('=') || head.contains("\n\n") || head.contains("pub ") {
+            rest = after;
+            continue;
+        }
         let Some(close) = matching(&after[open..], '{', '}').map(|c| open + c) else {
             break;
         };
@@ -193,6 +198,7 @@ mod tests {
     fn records_enums_and_generic_types_are_read() {
         let src = "import tally/event\n\n/// Docs (with a `pub type Fake {` in them).\npub type Loaded(aggregator) {\n  Loaded(aggregator: aggregator, extra: BitArray)\n}\n\n\
                    pub type Window {\n  Hour // one hour\n  Day\n}\n\npub opaque type Hidden {\n  Hidden(x: Int)\n}\n\n\
+                   pub type Key =\n  #(String, Int)\n\npub type Ref\n\n\
                    pub type FeedResult {\n  FeedResult(\n    stats: event.ParseStats,\n    rejects: List(#(Int, String)),\n  )\n}\n\
                    pub fn f() { Nil }\n";
         let types = parse("usage", src);

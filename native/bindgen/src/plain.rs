@@ -11,8 +11,7 @@ use std::fmt::Write as _;
 use tally_interop::table::{Arg, Operation, Port, Scheduler};
 
 use crate::{
-    comment, docs, header_gleam, header_rust, imports, last_segment, result_type, signature, summary,
-    Prelude, Project,
+    comment, docs, gleam_head, header_rust, last_segment, result_type, signature, summary, Prelude, Project,
 };
 
 /// Where the plain adapters go.
@@ -150,17 +149,7 @@ pub(crate) fn gleam(p: &Project, prelude: &Prelude) -> String {
         types.push(o.result.gleam.to_string());
         types.extend(o.args.iter().map(|a| a.gleam_type(no_handle)));
     }
-    let mut s = header_gleam(p, prelude);
-    if !prelude.docs.is_empty() {
-        s.push_str("////\n");
-        s.push_str(&prelude.docs.join("\n"));
-        s.push('\n');
-    }
-    s.push('\n');
-    s.push_str(&imports(p, prelude, &types));
-    if !prelude.body.is_empty() {
-        let _ = write!(s, "\n{}\n", prelude.body);
-    }
+    let mut s = gleam_head(p, prelude, &types);
     let (nif, port) = (last_segment(p.gleam_nif), last_segment(p.gleam_port));
     for o in ops {
         let mut params = vec!["on backend: Backend".to_string()];

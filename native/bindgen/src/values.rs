@@ -1,12 +1,14 @@
-//! The Erlang module of engine values read by name: for each record the
-//! project names (a Gleam custom type of one constructor, every field
-//! labelled), its `-type`, its constructor, one accessor per field and a
-//! shape check. Erlang code outside the generated files reaches engine
-//! values through it, never by tuple position.
+//! The Erlang module of engine values read and made by name: for each
+//! custom type the project names (a Gleam type whose constructors have
+//! labelled fields, or none), its `-type`, and for each constructor with
+//! fields its constructor function, one accessor per field and a shape
+//! check. Erlang code outside the generated files reaches engine values
+//! through it, never by tuple position, and makes the engine's errors with
+//! its constructors (`port_exited(-1)`).
 
 use std::fmt::Write as _;
 
-use crate::gleam_types::{Constructor, GleamType};
+use crate::gleam_types::{snake, Constructor, GleamType};
 
 /// A record's constructor and fields, or why it cannot be one.
 pub fn record<'a>(types: &'a [GleamType], qualified: &str) -> Result<&'a Constructor, String> {
@@ -20,6 +22,22 @@ pub fn record<'a>(types: &'a [GleamType], qualified: &str) -> Result<&'a Constru
             "{qualified}: a record needs one constructor with labelled fields"
         )),
     }
+}
+
+/// A custom type whose every constructor's fields are labelled.
+pub fn custom_type<'a>(types: &'a [GleamType], qualified: &str) -> Result<&'a GleamType, String> {
+    let t = types
+        .iter()
+        .find(|t| t.qualified == qualified)
+        .ok_or_else(|| format!("{qualified}: no such public type in the project's Gleam modules"))?;
+    if t.constructors.is_empty()
+        || t.constructors
+            .iter()
+            .any(|c| c.fields.iter().any(|f| f.label.is_none()))
+    {
+        return Err(format!("{qualified}: every constructor's fields need labels"));
+    }
+    Ok(t)
 }
 
 /// The `-spec` type of a Gleam type (type variables and other custom types: `term()`).
@@ -55,100 +73,149 @@ pub fn accessor(tag: &str, field: &str) -> String {
     format!("{tag}_{field}")
 }
 
+/// The type's name in Erlang: `EngineError` is `engine_error()`.
+fn type_name(t: &GleamType) -> String {
+    snake(t.qualified.rsplit('.').next().unwrap_or_default())
+}
+
 /// The module's text (after the generated-file header).
-pub fn module(name: &str, records: &[&Constructor]) -> String {
+pub fn module(name: &str, types: &[&GleamType]) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        "%% @doc Engine values read by name. For each record: its type, its\n\
-         %% constructor `Tag(Fields...)`, an accessor `Tag_field/1` per field, and\n\
-         %% `is_Tag/1`, which checks its shape (tag, size, the fields' simple types).\n\
-         %% Erlang code outside the generated files reaches engine values through\n\
-         %% these, never by tuple position.\n\
+        "%% @doc Engine values read and made by name. For each type: its `-type`;\n\
+         %% for each constructor with fields, its constructor `Tag(Fields...)`, an\n\
+         %% accessor `Tag_field/1` per field, and `is_Tag/1`, which checks its\n\
+         %% shape (tag, size, the fields' simple types). Erlang code outside the\n\
+         %% generated files reaches engine values through these, never by tuple\n\
+         %% position.\n\
          -module({name}).\n\n"
     );
     let mut exports = Vec::new();
-    let mut types = Vec::new();
-    for c in records {
-        let tag = c.tag();
-        exports.push(format!("{tag}/{}", c.fields.len()));
-        exports.push(format!("is_{tag}/1"));
-        for f in &c.fields {
-            exports.push(format!("{}/1", accessor(&tag, label(f))));
+    let mut type_exports = Vec::new();
+    for t in types {
+        for c in t.constructors.iter().filter(|c| !c.fields.is_empty()) {
+            let tag = c.tag();
+            exports.push(format!("{tag}/{}", c.fields.len()));
+            exports.push(format!("is_{tag}/1"));
+            for f in &c.fields {
+                exports.push(format!("{}/1", accessor(&tag, label(f))));
+            }
+            type_exports.push(format!("{tag}/0"));
         }
-        types.push(format!("{tag}/0"));
+        if t.constructors.len() > 1 {
+            type_exports.push(format!("{}/0", type_name(t)));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for e in exports.iter().chain(&type_exports) {
+        assert!(seen.insert(e.clone()), "{name}: two types would both define {e}");
     }
     let _ = writeln!(s, "-export([{}]).", crate::wrap_list(&exports, 9, 100));
-    let _ = writeln!(s, "-export_type([{}]).\n", crate::wrap_list(&types, 14, 100));
-    for c in records {
-        let tag = c.tag();
-        let field_types: Vec<String> = c.fields.iter().map(|f| erlang_type(&f.ty)).collect();
-        let vars: Vec<String> = c
-            .fields
-            .iter()
-            .map(|f| tally_interop::table::pascal(label(f)))
-            .collect();
-        let _ = write!(
-            s,
-            "%% {}({})\n-type {tag}() :: {{{tag}, {}}}.\n\n",
-            c.name,
-            c.fields
+    let _ = writeln!(
+        s,
+        "-export_type([{}]).\n",
+        crate::wrap_list(&type_exports, 14, 100)
+    );
+    for t in types {
+        if t.constructors.len() > 1 {
+            let alternatives: Vec<String> = t
+                .constructors
                 .iter()
-                .map(|f| format!("{}: {}", label(f), f.ty))
-                .collect::<Vec<_>>()
-                .join(", "),
-            field_types.join(", ")
-        );
-        let _ = writeln!(
-            s,
-            "-spec {tag}({}) -> {tag}().\n{tag}({vs}) ->\n    {{{tag}, {vs}}}.\n",
-            field_types.join(", "),
-            vs = vars.join(", ")
-        );
-        let checks: Vec<String> = c
-            .fields
-            .iter()
-            .zip(&vars)
-            .filter_map(|(f, v)| check(&f.ty, v))
-            .collect();
-        let pattern: Vec<String> = c
-            .fields
-            .iter()
-            .zip(&vars)
-            .map(|(f, v)| {
-                if check(&f.ty, v).is_some() {
-                    v.clone()
-                } else {
-                    "_".into()
-                }
-            })
-            .collect();
-        let body = if checks.is_empty() {
-            "true".to_string()
-        } else {
-            checks.join(" andalso ")
-        };
-        let _ = writeln!(
-            s,
-            "-spec is_{tag}(term()) -> boolean().\nis_{tag}({{{tag}, {}}}) ->\n    {body};\nis_{tag}(_) ->\n    false.\n",
-            pattern.join(", ")
-        );
-        for (i, f) in c.fields.iter().enumerate() {
-            let pattern: Vec<String> = (0..c.fields.len())
-                .map(|j| if i == j { vars[i].clone() } else { "_".into() })
+                .map(|c| {
+                    if c.fields.is_empty() {
+                        c.tag()
+                    } else {
+                        format!("{}()", c.tag())
+                    }
+                })
                 .collect();
             let _ = writeln!(
                 s,
-                "-spec {a}({tag}()) -> {}.\n{a}({{{tag}, {}}}) ->\n    {}.\n",
-                field_types[i],
-                pattern.join(", "),
-                vars[i],
-                a = accessor(&tag, label(f))
+                "%% {}\n-type {}() :: {}.\n",
+                t.qualified,
+                type_name(t),
+                alternatives.join("\n    | ")
             );
+        }
+        for c in t.constructors.iter().filter(|c| !c.fields.is_empty()) {
+            s.push_str(&constructor(&t.qualified, c));
         }
     }
     s.truncate(s.trim_end().len());
     s.push('\n');
+    s
+}
+
+/// One constructor's type, constructor function, shape check and accessors.
+fn constructor(qualified: &str, c: &Constructor) -> String {
+    let mut s = String::new();
+    let tag = c.tag();
+    let field_types: Vec<String> = c.fields.iter().map(|f| erlang_type(&f.ty)).collect();
+    let vars: Vec<String> = c
+        .fields
+        .iter()
+        .map(|f| tally_interop::table::pascal(label(f)))
+        .collect();
+    let module = qualified.split('.').next().unwrap_or_default();
+    let _ = write!(
+        s,
+        "%% {module}.{}({})\n-type {tag}() :: {{{tag}, {}}}.\n\n",
+        c.name,
+        c.fields
+            .iter()
+            .map(|f| format!("{}: {}", label(f), f.ty))
+            .collect::<Vec<_>>()
+            .join(", "),
+        field_types.join(", ")
+    );
+    let _ = writeln!(
+        s,
+        "-spec {tag}({}) -> {tag}().\n{tag}({vs}) ->\n    {{{tag}, {vs}}}.\n",
+        field_types.join(", "),
+        vs = vars.join(", ")
+    );
+    let checks: Vec<String> = c
+        .fields
+        .iter()
+        .zip(&vars)
+        .filter_map(|(f, v)| check(&f.ty, v))
+        .collect();
+    let pattern: Vec<String> = c
+        .fields
+        .iter()
+        .zip(&vars)
+        .map(|(f, v)| {
+            if check(&f.ty, v).is_some() {
+                v.clone()
+            } else {
+                "_".into()
+            }
+        })
+        .collect();
+    let body = if checks.is_empty() {
+        "true".to_string()
+    } else {
+        checks.join(" andalso ")
+    };
+    let _ = writeln!(
+        s,
+        "-spec is_{tag}(term()) -> boolean().\nis_{tag}({{{tag}, {}}}) ->\n    {body};\nis_{tag}(_) ->\n    false.\n",
+        pattern.join(", ")
+    );
+    for (i, f) in c.fields.iter().enumerate() {
+        let pattern: Vec<String> = (0..c.fields.len())
+            .map(|j| if i == j { vars[i].clone() } else { "_".into() })
+            .collect();
+        let _ = writeln!(
+            s,
+            "-spec {a}({tag}()) -> {}.\n{a}({{{tag}, {}}}) ->\n    {}.\n",
+            field_types[i],
+            pattern.join(", "),
+            vars[i],
+            a = accessor(&tag, label(f))
+        );
+    }
     s
 }
 
@@ -168,8 +235,8 @@ mod tests {
             "pub type WrittenBatch {\n  WrittenBatch(count: Int, ids: BitArray, lines: List(String), owner: a)\n}\n\
              pub type Money {\n  Money(Int)\n}\n",
         );
-        let c = record(&types, "billing.WrittenBatch").unwrap();
-        let text = module("values", &[c]);
+        record(&types, "billing.WrittenBatch").unwrap();
+        let text = module("values", &[custom_type(&types, "billing.WrittenBatch").unwrap()]);
         assert!(text
             .contains("-type written_batch() :: {written_batch, integer(), binary(), [binary()], term()}."));
         assert!(text.contains(
@@ -181,5 +248,21 @@ mod tests {
         ));
         assert!(record(&types, "billing.Money").is_err());
         assert!(record(&types, "billing.Nope").is_err());
+        assert!(custom_type(&types, "billing.Money").is_err());
+    }
+
+    #[test]
+    fn a_type_of_several_constructors_gets_each_one_and_their_union() {
+        let types = parse(
+            "engine",
+            "pub type EngineError {\n  NativePanic(message: String)\n  Timeout\n  SnapshotFailed(path: String, reason: String)\n}\n",
+        );
+        let text = module("values", &[custom_type(&types, "engine.EngineError").unwrap()]);
+        assert!(
+            text.contains("-type engine_error() :: native_panic()\n    | timeout\n    | snapshot_failed().")
+        );
+        assert!(text.contains("native_panic(Message) ->\n    {native_panic, Message}."));
+        assert!(text.contains("snapshot_failed_reason({snapshot_failed, _, Reason}) ->\n    Reason."));
+        assert!(text.contains("-export_type([native_panic/0, snapshot_failed/0, engine_error/0])."));
     }
 }

@@ -36,7 +36,13 @@ fn window_name(w: Window) -> &'static str {
     }
 }
 
-pub fn window(key: &SeriesKey, window: Window, start: i64, st: &WindowStats) -> Value {
+pub fn window(
+    key: &SeriesKey,
+    window: Window,
+    start: i64,
+    st: impl std::borrow::Borrow<WindowStats>,
+) -> Value {
+    let st = st.borrow();
     let mut v = json!({
         "customer": &*key.customer, "resource": &*key.resource, "meter": &*key.meter,
         "window": window_name(window), "window_start": format_rfc3339(start),

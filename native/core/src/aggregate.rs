@@ -160,11 +160,9 @@ pub struct SeriesKey {
     pub meter: Box<str>,
 }
 
-/// Statistics of one window. Laid out to fill exactly one cache line (the
-/// set of distinct values, rarely kept, lives behind a pointer), since with
-/// many series loading a window's statistics is a cache miss per event.
+/// Statistics of one window (as [`Aggregator::windows`] gives them; the
+/// aggregator holds most windows in a denser form, see `Held`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[repr(C, align(64))]
 pub struct WindowStats {
     pub sum: u128,
     pub count: u64,
@@ -226,17 +224,113 @@ impl WindowStats {
     }
 }
 
+/// A window's statistics as the aggregator holds them: 40 bytes, where
+/// [`WindowStats`] takes 64 (its sum is 128 bits, its latest time a full
+/// instant, and it has room for distinct values). The sum fits 64 bits
+/// and the count 32 in nearly every window, and the latest time is kept as
+/// its offset from the window's start (a month is under 2^32 ms). A window
+/// that outgrows this (or keeps distinct values) is held whole in the
+/// table's `wide` map, its `count` here 0 (no window held has count 0).
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    sum: u64,
+    min: u64,
+    max: u64,
+    latest_value: u64,
+    count: u32,
+    latest_offset: u32,
+}
+
+impl Held {
+    /// The dense form of `st` (a window starting at `start`), if it fits.
+    fn of(st: &WindowStats, start: i64) -> Option<Held> {
+        if st.uniques.is_some() || st.count == 0 {
+            return None;
+        }
+        Some(Held {
+            sum: u64::try_from(st.sum).ok()?,
+            min: st.min,
+            max: st.max,
+            latest_value: st.latest_value,
+            count: u32::try_from(st.count).ok().filter(|&c| c < u32::MAX)?,
+            latest_offset: u32::try_from(st.latest_time_ms.checked_sub(start)?).ok()?,
+        })
+    }
+
+    fn stats(&self, start: i64) -> WindowStats {
+        WindowStats {
+            sum: self.sum as u128,
+            count: self.count as u64,
+            min: self.min,
+            max: self.max,
+            latest_time_ms: start + self.latest_offset as i64,
+            latest_value: self.latest_value,
+            uniques: None,
+        }
+    }
+
+    /// Counts an event `offset` ms into the window; false (changing
+    /// nothing) when the result would not fit, or the window is wide.
+    #[inline]
+    fn add(&mut self, value: u64, offset: u32) -> bool {
+        let Some(sum) = self.sum.checked_add(value) else {
+            return false;
+        };
+        if self.count == 0 || self.count == u32::MAX - 1 {
+            return false;
+        }
+        self.sum = sum;
+        self.count += 1;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+        if (offset, value) > (self.latest_offset, self.latest_value) {
+            self.latest_offset = offset;
+            self.latest_value = value;
+        }
+        true
+    }
+}
+
+/// The marker of a window held whole in `wide`.
+const WIDE: Held = Held {
+    sum: 0,
+    min: 0,
+    max: 0,
+    latest_value: 0,
+    count: 0,
+    latest_offset: 0,
+};
+
 /// The windows of all series: stats in a slab, found through a hash
 /// table of slots. (The window each series last counted in is remembered
 /// in its series record, since events of a series mostly arrive in time
 /// order.) The table holds only each window's slot (4 bytes), its key
 /// being in `keys`: a map from key to slot held the key twice and took 24
 /// bytes a window, the biggest part of a window's memory after its stats.
+/// A key is its series and its start in hours since the epoch (8 bytes);
+/// a start that is not on the hour or too far for 32 bits of hours (no
+/// parser gives one, but an event may hold any instant) is kept in `far`.
 struct WindowTable {
     slots: hashbrown::HashTable<u32>,
     hasher: FixedState,
-    stats: Vec<WindowStats>,
-    keys: Vec<(u32, i64)>,
+    stats: Vec<Held>,
+    keys: Vec<(u32, i32)>,
+    /// The windows held whole (see `Held`), by slot.
+    wide: HashMap<u32, WindowStats, FixedState>,
+    /// The start of each window whose key holds `FAR`, by slot.
+    far: HashMap<u32, i64, FixedState>,
+}
+
+/// The hour of a window start kept in `far`.
+const FAR: i32 = i32::MIN;
+
+/// A window start as its key holds it.
+#[inline]
+fn start_hour(start: i64) -> i32 {
+    match i32::try_from(start.div_euclid(HOUR_MS)) {
+        Ok(h) if h != FAR && start.rem_euclid(HOUR_MS) == 0 => h,
+        _ => FAR,
+    }
 }
 
 impl WindowTable {
@@ -246,6 +340,22 @@ impl WindowTable {
             hasher: FixedState::with_seed(1),
             stats: Vec::new(),
             keys: Vec::new(),
+            wide: HashMap::with_hasher(FixedState::with_seed(5)),
+            far: HashMap::with_hasher(FixedState::with_seed(6)),
+        }
+    }
+
+    /// The (series, start) of the window in `slot`.
+    #[inline]
+    fn key(&self, slot: u32) -> (u32, i64) {
+        Self::key_in(&self.keys, &self.far, slot)
+    }
+
+    #[inline]
+    fn key_in(keys: &[(u32, i32)], far: &HashMap<u32, i64, FixedState>, slot: u32) -> (u32, i64) {
+        match keys[slot as usize] {
+            (s, FAR) => (s, far[&slot]),
+            (s, h) => (s, h as i64 * HOUR_MS),
         }
     }
 
@@ -256,9 +366,12 @@ impl WindowTable {
 
     #[inline]
     fn slot(&self, key: (u32, i64)) -> Option<u32> {
-        let keys = &self.keys;
+        let (keys, far) = (&self.keys, &self.far);
+        let held = (key.0, start_hour(key.1));
         self.slots
-            .find(self.hash(key), |&slot| keys[slot as usize] == key)
+            .find(self.hash(key), |&slot| {
+                keys[slot as usize] == held && (held.1 != FAR || far[&slot] == key.1)
+            })
             .copied()
     }
 
@@ -266,13 +379,61 @@ impl WindowTable {
     fn push(&mut self, key: (u32, i64), stats: WindowStats) -> u32 {
         let slot = self.stats.len() as u32;
         let hash = self.hash(key);
-        self.stats.push(stats);
-        self.keys.push(key);
-        let (keys, hasher) = (&self.keys, &self.hasher);
+        self.stats.push(WIDE);
+        let hour = start_hour(key.1);
+        self.keys.push((key.0, hour));
+        if hour == FAR {
+            self.far.insert(slot, key.1);
+        }
+        self.put(slot, stats);
+        let (keys, far, hasher) = (&self.keys, &self.far, &self.hasher);
         self.slots.insert_unique(hash, slot, |&s| {
-            std::hash::BuildHasher::hash_one(hasher, keys[s as usize])
+            std::hash::BuildHasher::hash_one(hasher, Self::key_in(keys, far, s))
         });
         slot
+    }
+
+    /// Sets the statistics of the window in `slot`.
+    fn put(&mut self, slot: u32, stats: WindowStats) {
+        let start = self.key(slot).1;
+        match Held::of(&stats, start) {
+            Some(held) => {
+                self.stats[slot as usize] = held;
+                if !self.wide.is_empty() {
+                    self.wide.remove(&slot);
+                }
+            }
+            None => {
+                self.stats[slot as usize] = WIDE;
+                self.wide.insert(slot, stats);
+            }
+        }
+    }
+
+    /// The statistics of the window in `slot`.
+    fn get(&self, slot: u32) -> std::borrow::Cow<'_, WindowStats> {
+        match self.stats[slot as usize] {
+            Held { count: 0, .. } => std::borrow::Cow::Borrowed(&self.wide[&slot]),
+            held => std::borrow::Cow::Owned(held.stats(self.key(slot).1)),
+        }
+    }
+
+    /// Counts an event into the window in `slot` (which starts at `start`).
+    #[inline]
+    fn count(&mut self, slot: u32, start: i64, value: u64, time_ms: i64) {
+        // An event's offset in its window: under 2^32 ms (a month at most).
+        let offset = (time_ms - start) as u32;
+        if !self.stats[slot as usize].add(value, offset) {
+            self.count_wide(slot, value, time_ms);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn count_wide(&mut self, slot: u32, value: u64, time_ms: i64) {
+        let mut st = self.get(slot).into_owned();
+        st.add(value, time_ms);
+        self.put(slot, st);
     }
 
     /// Counts an event into the window (series `s`, starting at `start`),
@@ -282,28 +443,49 @@ impl WindowTable {
     fn add(&mut self, s: u32, start: i64, value: u64, time_ms: i64, unique: bool) -> u32 {
         match self.slot((s, start)) {
             Some(slot) => {
-                self.stats[slot as usize].add(value, time_ms);
+                self.count(slot, start, value, time_ms);
                 slot
             }
             None => self.push((s, start), WindowStats::new(value, time_ms, unique)),
         }
     }
 
-    /// Starts loading the statistics in `slot` (one cache line).
+    /// Starts loading the statistics in `slot` (40 bytes: up to two cache lines).
     #[inline]
     fn prefetch(&self, slot: u32) {
         if let Some(st) = self.stats.get(slot as usize) {
             crate::prefetch::prefetch(st);
+            crate::prefetch::prefetch((st as *const Held as *const u8).wrapping_add(39));
         }
     }
 
-    fn get_mut(&mut self, key: (u32, i64)) -> Option<&mut WindowStats> {
-        let slot = self.slot(key)?;
-        Some(&mut self.stats[slot as usize])
+    /// Merges `other` into the window `key`, made when new.
+    fn merge(&mut self, key: (u32, i64), other: &WindowStats) {
+        match self.slot(key) {
+            Some(slot) => {
+                let mut st = self.get(slot).into_owned();
+                st.merge(other);
+                self.put(slot, st);
+            }
+            None => {
+                self.push(key, other.clone());
+            }
+        }
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&(u32, i64), &WindowStats)> {
-        self.keys.iter().zip(self.stats.iter())
+    /// Sets the window `key` to `stats`, made when new.
+    fn set(&mut self, key: (u32, i64), stats: WindowStats) {
+        match self.slot(key) {
+            Some(slot) => self.put(slot, stats),
+            None => {
+                self.push(key, stats);
+            }
+        }
+    }
+
+    /// Every window: its key and slot.
+    fn iter(&self) -> impl Iterator<Item = ((u32, i64), u32)> + '_ {
+        (0..self.keys.len() as u32).map(|slot| (self.key(slot), slot))
     }
 
     fn len(&self) -> usize {
@@ -440,10 +622,8 @@ impl PeriodTable {
     fn add<E: EventFields>(&mut self, s: u32, kind: u8, period: i64, e: &E, hint: u32) -> u32 {
         let slot = self.slot((s, period), hint);
         let p = &mut self.entries[slot as usize].1;
-        if kind & RATE != 0 {
-            if p.rate.add(rate_interval(period, e.time_ms()), e.value() as u128) {
-                self.intervals += 1;
-            }
+        if kind & RATE != 0 && p.rate.add(rate_interval(period, e.time_ms()), e.value() as u128) {
+            self.intervals += 1;
         }
         if kind & GAUGE != 0 {
             let level = p.samples.get_or_insert_with(e.time_ms(), || {
@@ -648,16 +828,19 @@ impl Aggregator {
 
     fn pipeline<E: EventFields, const DEDUP: bool>(&mut self, events: &[E]) {
         // A software pipeline: while event i is hashed (and, with dedup on,
-        // digested) and its series' entry (and digest bucket) requested,
-        // event i-D reads that entry (by then loaded) and requests the
-        // statistics of the window its series last counted in, and event
-        // i-2D is counted, with everything it needs in cache.
+        // digested) and its series' index slot (and digest bucket)
+        // requested, event i-D reads that slot (by then loaded) and requests
+        // its series' record, event i-2D reads the record and requests the
+        // statistics of the window its series last counted in and its
+        // period data, and event i-3D is counted, with everything it needs
+        // in cache.
         const D: usize = 8;
-        const RING: usize = 4 * D; // a power of two, above 2D
+        const RING: usize = 4 * D; // a power of two, above 3D
         let mut hashes = [0u64; RING];
         let mut digests = [0u128; RING];
+        let mut ids = [None::<u32>; RING];
         let n = events.len();
-        for i in 0..n + 2 * D {
+        for i in 0..n + 3 * D {
             if i < n {
                 let e = &events[i];
                 let h = self.series.hash(e.customer(), e.resource(), e.meter());
@@ -673,12 +856,16 @@ impl Aggregator {
                 }
             }
             if let Some(j) = i.checked_sub(D).filter(|&j| j < n) {
-                if let Some((window_slot, period_slot)) = self.series.peek(hashes[j % RING]) {
+                ids[j % RING] = self.series.peek_index(hashes[j % RING]);
+            }
+            if let Some(k) = i.checked_sub(2 * D).filter(|&k| k < n) {
+                if let Some(id) = ids[k % RING] {
+                    let (window_slot, period_slot) = self.series.peek(id);
                     self.windows.prefetch(window_slot);
                     self.periods.prefetch(period_slot);
                 }
             }
-            if let Some(m) = i.checked_sub(2 * D) {
+            if let Some(m) = i.checked_sub(3 * D) {
                 self.apply_hashed(&events[m], hashes[m % RING], digests[m % RING], DEDUP);
             }
         }
@@ -707,7 +894,8 @@ impl Aggregator {
         let kind = rec.kind;
         let slot = match rec.cached_slot(spot.window_hour) {
             Some(slot) => {
-                self.windows.stats[slot as usize].add(e.value(), e.time_ms());
+                self.windows
+                    .count(slot, spot.window_start, e.value(), e.time_ms());
                 slot
             }
             None => self
@@ -773,15 +961,15 @@ impl Aggregator {
     }
 
     /// Every window, sorted by series key then window start.
-    pub fn windows(&self) -> Vec<(SeriesKey, i64, &WindowStats)> {
+    pub fn windows(&self) -> Vec<(SeriesKey, i64, WindowStats)> {
         let mut all: Vec<_> = self
             .windows
             .iter()
-            .map(|(&(s, w), st)| (self.series.parts(s), w, st, s))
+            .map(|((s, w), slot)| (self.series.parts(s), w, slot, s))
             .collect();
         all.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         all.into_iter()
-            .map(|(_, w, st, s)| (self.series.key(s), w, st))
+            .map(|(_, w, slot, s)| (self.series.key(s), w, self.windows.get(slot).into_owned()))
             .collect()
     }
 
@@ -793,10 +981,11 @@ impl Aggregator {
         const NONE: u32 = u32::MAX;
         let mut slot: Vec<u32> = vec![NONE; self.series.len()];
         let mut series: Vec<SeriesUsage> = Vec::new();
-        for (&(s, w), st) in self.windows.iter() {
+        for ((s, w), window) in self.windows.iter() {
             if w < period_start_ms || w >= end {
                 continue;
             }
+            let st = self.windows.get(window);
             let at = &mut slot[s as usize];
             if *at == NONE {
                 *at = series.len() as u32;
@@ -878,14 +1067,9 @@ impl Aggregator {
                 self.series_index(c, r, m)
             })
             .collect();
-        for (&(s, w), st) in other.windows.iter() {
-            let key = (remap[s as usize], w);
-            match self.windows.get_mut(key) {
-                Some(mine) => mine.merge(st),
-                None => {
-                    self.windows.push(key, st.clone());
-                }
-            }
+        for ((s, w), slot) in other.windows.iter() {
+            self.windows
+                .merge((remap[s as usize], w), &other.windows.get(slot));
         }
         for (&(s, p), ps) in other.periods.iter() {
             let mine = self.periods.entry((remap[s as usize], p));
@@ -1278,14 +1462,14 @@ impl Aggregator {
         let mut windows: Vec<_> = self
             .windows
             .iter()
-            .map(|(&(s, t), st)| ((canon[s as usize], t), st))
+            .map(|((s, t), slot)| ((canon[s as usize], t), slot))
             .collect();
         windows.sort_by_key(|(k, _)| *k);
         w.u32(windows.len() as u32);
-        for ((s, t), st) in windows {
+        for ((s, t), slot) in windows {
             w.u32(s);
             w.i64(t);
-            w.window(st);
+            w.window(&self.windows.get(slot));
         }
         let mut periods: Vec<_> = self
             .periods
@@ -1419,7 +1603,7 @@ impl Aggregator {
         for _ in 0..windows {
             let key = (series_ok(r.u32()?)?, r.i64()?);
             let st = r.window()?;
-            if agg.windows.get_mut(key).is_some() {
+            if agg.windows.slot(key).is_some() {
                 return Err(AggregateError::BadExport("duplicate window"));
             }
             agg.windows.push(key, st);

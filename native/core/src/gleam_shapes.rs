@@ -68,7 +68,8 @@ struct WindowAggregate<'a> {
 }
 
 /// One window of a series, as `aggregator_windows` returns it.
-pub fn window_aggregate(key: &SeriesKey, start: i64, st: &WindowStats) -> Value {
+pub fn window_aggregate(key: &SeriesKey, start: i64, st: impl std::borrow::Borrow<WindowStats>) -> Value {
+    let st = st.borrow();
     WindowAggregate {
         customer: &key.customer,
         resource: &key.resource,

@@ -140,6 +140,103 @@ fn restore_rejects_damaged_exports() {
     assert!(Aggregator::restore(&trailing).is_err());
 }
 
+/// Windows and rate intervals are held densely (64-bit sums, 32-bit
+/// counts, offsets in the window) until one outgrows that: the results
+/// stay exact past it, through export, restore, merge and more events.
+#[test]
+fn sums_past_64_bits_stay_exact() {
+    let month = parse_period("2026-10").unwrap();
+    let big = u64::MAX - 1;
+    let events: Vec<UsageEvent> = (0..6)
+        .map(|i| {
+            event(
+                &format!("b{i}"),
+                "acme",
+                "bandwidth_out_bytes",
+                big,
+                month + 7 * HOUR + i,
+            )
+        })
+        .chain([event("s", "acme", "bandwidth_out_bytes", 3, month + 9 * HOUR)])
+        .collect();
+    for window in [
+        tally_core::aggregate::Window::Hour,
+        tally_core::aggregate::Window::Month,
+    ] {
+        let cfg = AggregatorConfig { window, ..config() };
+        let mut a = Aggregator::new(cfg.clone());
+        a.apply_all(&events);
+        let w = a.windows();
+        let first = &w[0].2;
+        if window == tally_core::aggregate::Window::Hour {
+            assert_eq!((first.sum, first.count), (6 * big as u128, 6));
+            assert_eq!(
+                (first.latest_time_ms, first.latest_value),
+                (month + 7 * HOUR + 5, big)
+            );
+        } else {
+            assert_eq!((first.sum, first.count), (6 * big as u128 + 3, 7));
+            assert_eq!((first.latest_time_ms, first.latest_value), (month + 9 * HOUR, 3));
+        }
+        let usage = a.period_usage(month);
+        assert_eq!(usage.series[0].total, 6 * big as u128 + 3);
+        let at7 = (7 * 12) as u32;
+        assert_eq!(usage.series[0].rate_intervals[0], (at7, 6 * big as u128));
+        assert_eq!(usage.series[0].rate_intervals[1], (at7 + 24, 3));
+        // The export, a restore and a merge of halves agree.
+        let bytes = a.export();
+        assert_eq!(Aggregator::restore(&bytes).unwrap().export(), bytes);
+        let mut half = Aggregator::new(cfg.clone());
+        half.apply_all(&events[..3]);
+        let mut other = Aggregator::new(cfg.clone());
+        other.apply_all(&events[3..]);
+        half.merge(&other).unwrap();
+        assert_eq!(half.export(), bytes);
+        // A late reading of the month's last millisecond is the latest.
+        let end = tally_core::aggregate::month_end(month) - 1;
+        a.apply_all(&[event("z", "acme", "bandwidth_out_bytes", 1, end)]);
+        let last = a.windows().into_iter().last().unwrap().2;
+        assert_eq!((last.latest_time_ms, last.latest_value), (end, 1));
+    }
+}
+
+/// Windows are keyed by their start in hours as 32 bits; instants beyond
+/// that (any i64 an event may hold) are kept exactly all the same.
+#[test]
+fn windows_far_from_the_epoch_are_kept_apart() {
+    let far = 10_000_000_000_000_000i64; // about the year 318,000: past 2^31 hours
+    let events = [
+        event("1", "acme", "requests", 1, far),
+        event("2", "acme", "requests", 2, far + 1),
+        event("3", "acme", "requests", 4, far + HOUR),
+        event("4", "acme", "requests", 8, -far),
+        event("5", "acme", "requests", 16, -1),
+        event("6", "acme", "requests", 32, 5),
+    ];
+    let a = aggregate(&events);
+    let w: Vec<(i64, u128)> = a
+        .windows()
+        .iter()
+        .map(|(_, start, st)| (*start, st.sum))
+        .collect();
+    let hour = |t: i64| t.div_euclid(HOUR) * HOUR;
+    assert_eq!(
+        w,
+        vec![
+            (hour(-far), 8),
+            (-HOUR, 16),
+            (0, 32),
+            (hour(far), 3),
+            (hour(far) + HOUR, 4)
+        ]
+    );
+    let bytes = a.export();
+    assert_eq!(Aggregator::restore(&bytes).unwrap().export(), bytes);
+    let mut half = aggregate(&events[..3]);
+    half.merge(&aggregate(&events[3..])).unwrap();
+    assert_eq!(half.export(), bytes);
+}
+
 fn arb_events() -> impl Strategy<Value = Vec<UsageEvent>> {
     let start = parse_period("2026-03").unwrap();
     let meters = prop::sample::select(vec![

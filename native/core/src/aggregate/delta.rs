@@ -217,10 +217,10 @@ impl Aggregator {
         };
         w.u32(changed().count() as u32);
         for slot in changed() {
-            let (s, start) = self.windows.keys[slot as usize];
+            let (s, start) = self.windows.key(slot);
             w.u32(t.file_series(s));
             w.i64(start);
-            w.window(&self.windows.stats[slot as usize]);
+            w.window(&self.windows.get(slot));
         }
         // Rate intervals and samples, grouped by their (series, period) slot.
         let groups = |items: &[(u32, u32)]| -> Vec<(u32, usize, usize)> {
@@ -328,12 +328,7 @@ impl Aggregator {
         for _ in 0..r.count(61)? {
             let key = (series_ok(r.u32()?)?, r.i64()?);
             let st = r.window()?;
-            match self.windows.get_mut(key) {
-                Some(held) => *held = st,
-                None => {
-                    self.windows.push(key, st);
-                }
-            }
+            self.windows.set(key, st);
         }
         for _ in 0..r.count(16)? {
             let key = (series_ok(r.u32()?)?, r.i64()?);

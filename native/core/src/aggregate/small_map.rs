@@ -4,11 +4,15 @@
 //! 256 bytes): so a map starts as a sorted vector of pairs, grown by half
 //! its length, and becomes a `BTreeMap` past [`PROMOTE`] entries, where
 //! inserting into the middle of a vector would cost more than a tree.
+//! Samples and intervals mostly arrive in time order (appended at the
+//! end), and a vector takes 16 bytes a sample where a tree takes about
+//! 33: so the vector is kept up to a month of hourly samples and more
+//! (moving at most 64 KiB for one that arrives out of order).
 
 use std::collections::BTreeMap;
 
 /// Entries past which a map is a tree.
-const PROMOTE: usize = 64;
+const PROMOTE: usize = 4096;
 
 #[derive(Debug, Clone)]
 pub(crate) enum SmallMap<K, V> {
@@ -113,11 +117,57 @@ impl<K: Ord + Copy, V: Copy> FromIterator<(K, V)> for SmallMap<K, V> {
 /// Bytes per 5-minute interval (interval index -> bytes), for a rate
 /// meter's (series, period). Held as u64 halves while every interval's
 /// bytes fit 64 bits (12 bytes an entry; a `u128` beside a `u32` takes 32
-/// with its alignment), and whole once one does not: always exact.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// with its alignment); as an array over the month's intervals once
+/// [`DENSE_AT`] are held (a series with traffic in most 5-minute
+/// intervals: 8 bytes an interval and a bit, where a tree takes about 26);
+/// and whole (`u128`) once one does not fit 64 bits: always exact.
+#[derive(Debug, Clone)]
 pub(crate) enum RateMap {
     Narrow(SmallMap<u32, [u32; 2]>),
+    Dense(DenseRate),
     Wide(SmallMap<u32, u128>),
+}
+
+/// The 5-minute intervals of the longest month.
+pub(crate) const MONTH_INTERVALS: usize = 31 * 24 * 12;
+
+/// Intervals held past which a map is an array: where a tree of that many
+/// takes about what the array does (72.5 KB).
+const DENSE_AT: usize = 2560;
+
+/// Every interval of a month: its bytes, then a bit for each whether it
+/// is held (an interval with a 0-byte event is held; one with no event is
+/// not), in one allocation (made on the heap: no 72 KB on a scheduler's stack).
+#[derive(Debug, Clone)]
+pub(crate) struct DenseRate {
+    words: Box<[u64]>,
+    len: u32,
+}
+
+impl DenseRate {
+    fn new() -> Self {
+        DenseRate {
+            words: vec![0; MONTH_INTERVALS + MONTH_INTERVALS.div_ceil(64)].into_boxed_slice(),
+            len: 0,
+        }
+    }
+
+    fn has(&self, i: usize) -> bool {
+        self.words[MONTH_INTERVALS + i / 64] & (1 << (i % 64)) != 0
+    }
+
+    fn bytes(&self, i: usize) -> u64 {
+        self.words[i]
+    }
+
+    /// Sets interval `i` (below `MONTH_INTERVALS`) to `v`.
+    fn set(&mut self, i: usize, v: u64) {
+        if !self.has(i) {
+            self.words[MONTH_INTERVALS + i / 64] |= 1 << (i % 64);
+            self.len += 1;
+        }
+        self.words[i] = v;
+    }
 }
 
 impl Default for RateMap {
@@ -125,6 +175,14 @@ impl Default for RateMap {
         RateMap::Narrow(SmallMap::default())
     }
 }
+
+impl PartialEq for RateMap {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for RateMap {}
 
 fn join(halves: [u32; 2]) -> u64 {
     halves[0] as u64 | (halves[1] as u64) << 32
@@ -138,13 +196,16 @@ impl RateMap {
     pub fn len(&self) -> usize {
         match self {
             RateMap::Narrow(m) => m.len(),
+            RateMap::Dense(d) => d.len as usize,
             RateMap::Wide(m) => m.len(),
         }
     }
 
     pub fn get(&self, interval: u32) -> Option<u128> {
+        let i = interval as usize;
         match self {
             RateMap::Narrow(m) => m.get(&interval).map(|&h| join(h) as u128),
+            RateMap::Dense(d) => (i < MONTH_INTERVALS && d.has(i)).then(|| d.bytes(i) as u128),
             RateMap::Wide(m) => m.get(&interval).copied(),
         }
     }
@@ -162,43 +223,100 @@ impl RateMap {
 
     #[inline]
     fn update(&mut self, interval: u32, f: impl FnOnce(u128) -> u128) -> bool {
-        let mut new = false;
         if let RateMap::Narrow(m) = self {
+            // The common case, kept to one search.
+            let mut new = false;
             let h = m.get_or_insert_with(interval, || {
                 new = true;
                 [0, 0]
             });
             let v = f(join(*h) as u128);
-            match u64::try_from(v) {
-                Ok(narrow) => {
-                    *h = split(narrow);
-                    return new;
+            if let Ok(narrow) = u64::try_from(v) {
+                *h = split(narrow);
+                if new && m.len() >= DENSE_AT {
+                    self.densify();
+                }
+                return new;
+            }
+            self.widen();
+            self.put(interval, v);
+            return new;
+        }
+        let old = self.get(interval);
+        self.put(interval, f(old.unwrap_or(0)));
+        old.is_none()
+    }
+
+    /// Sets `interval` to `v`, in whichever form can hold it.
+    #[cold]
+    fn put(&mut self, interval: u32, v: u128) {
+        let i = interval as usize;
+        match self {
+            RateMap::Narrow(m) => match u64::try_from(v) {
+                Ok(n) => {
+                    m.insert(interval, split(n));
                 }
                 Err(_) => {
-                    // Past 64 bits: this map holds whole values from now on.
-                    let wide = m.iter().map(|(&i, &h)| (i, join(h) as u128)).collect();
-                    *self = RateMap::Wide(wide);
-                    self.set(interval, v);
-                    return new;
+                    self.widen();
+                    self.put(interval, v);
                 }
+            },
+            RateMap::Dense(d) => match u64::try_from(v) {
+                Ok(n) if i < MONTH_INTERVALS => d.set(i, n),
+                _ => {
+                    self.widen();
+                    self.put(interval, v);
+                }
+            },
+            RateMap::Wide(m) => {
+                m.insert(interval, v);
             }
         }
-        let RateMap::Wide(m) = self else { unreachable!() };
-        let v = m.get_or_insert_with(interval, || {
-            new = true;
-            0
-        });
-        *v = f(*v);
-        new
+    }
+
+    /// To an array, when every interval held is one of a month's.
+    #[cold]
+    fn densify(&mut self) {
+        if self
+            .iter()
+            .last()
+            .is_some_and(|(i, _)| i as usize >= MONTH_INTERVALS)
+        {
+            return;
+        }
+        let mut d = DenseRate::new();
+        for (i, v) in self.iter() {
+            d.set(i as usize, v as u64);
+        }
+        *self = RateMap::Dense(d);
+    }
+
+    /// To whole values (some interval is past 64 bits, or past a month).
+    #[cold]
+    fn widen(&mut self) {
+        if !matches!(self, RateMap::Wide(_)) {
+            *self = RateMap::Wide(self.iter().collect());
+        }
     }
 
     /// Every (interval, bytes), in interval order.
     pub fn iter(&self) -> impl Iterator<Item = (u32, u128)> + '_ {
-        let (n, w) = match self {
-            RateMap::Narrow(m) => (Some(m.iter().map(|(&i, &h)| (i, join(h) as u128))), None),
-            RateMap::Wide(m) => (None, Some(m.iter().map(|(&i, &v)| (i, v)))),
-        };
-        n.into_iter().flatten().chain(w.into_iter().flatten())
+        let (mut n, mut d, mut w) = (None, None, None);
+        match self {
+            RateMap::Narrow(m) => n = Some(m.iter().map(|(&i, &h)| (i, join(h) as u128))),
+            RateMap::Dense(x) => {
+                d = Some(
+                    (0..MONTH_INTERVALS)
+                        .filter(|&i| x.has(i))
+                        .map(|i| (i as u32, x.bytes(i) as u128)),
+                )
+            }
+            RateMap::Wide(m) => w = Some(m.iter().map(|(&i, &v)| (i, v))),
+        }
+        n.into_iter()
+            .flatten()
+            .chain(d.into_iter().flatten())
+            .chain(w.into_iter().flatten())
     }
 }
 
@@ -213,14 +331,14 @@ mod tests {
         for order in 0..3 {
             let mut ours: SmallMap<u32, u128> = SmallMap::default();
             let mut reference = BTreeMap::new();
-            for i in 0..300u32 {
+            for i in 0..3 * PROMOTE as u32 {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
                 let k = match order {
                     0 => i / 2,
-                    1 => 1000 - i,
-                    _ => (x % 150) as u32,
+                    1 => 4 * PROMOTE as u32 - i,
+                    _ => (x % (3 * PROMOTE as u64 / 2)) as u32,
                 };
                 *ours.get_or_insert_with(k, || 0) += i as u128;
                 *reference.entry(k).or_insert(0) += i as u128;
@@ -231,7 +349,7 @@ mod tests {
             }
             assert!(ours.iter().eq(reference.iter()), "order {order}");
             assert!(matches!(ours, SmallMap::Tree(_)));
-            for k in 0..1001 {
+            for k in 0..4 * PROMOTE as u32 + 1 {
                 assert_eq!(ours.get(&k), reference.get(&k));
             }
         }
@@ -267,5 +385,47 @@ mod tests {
         b.add(1, 2);
         assert_eq!(a, b);
         assert_eq!(a.get(2), None);
+    }
+
+    #[test]
+    fn rate_map_as_an_array_agrees_with_a_btreemap() {
+        // Every other interval of a month, out of order, then some twice:
+        // past DENSE_AT the map is an array, and stays what a tree holds.
+        let mut m = RateMap::default();
+        let mut reference = BTreeMap::new();
+        for k in 0..MONTH_INTERVALS as u32 {
+            let i = (k * 7919) % MONTH_INTERVALS as u32;
+            if i % 2 == 1 {
+                continue;
+            }
+            let v = (k % 5) as u128; // 0 bytes too: held all the same
+            assert_eq!(m.add(i, v), reference.insert(i, v).is_none());
+        }
+        assert!(matches!(m, RateMap::Dense(_)));
+        for i in (0..MONTH_INTERVALS as u32).step_by(3) {
+            assert_eq!(m.add(i, 10), !reference.contains_key(&i));
+            *reference.entry(i).or_insert(0) += 10;
+        }
+        assert!(matches!(m, RateMap::Dense(_)));
+        assert_eq!(m.len(), reference.len());
+        assert!(m.iter().eq(reference.iter().map(|(&i, &v)| (i, v))));
+        assert_eq!(m.get(1), reference.get(&1).copied());
+        assert_eq!(m.get(2), reference.get(&2).copied());
+        // An interval past a month's, and bytes past 64 bits: whole values.
+        let mut past = m.clone();
+        assert!(past.add(MONTH_INTERVALS as u32, 1));
+        assert!(matches!(past, RateMap::Wide(_)));
+        assert_eq!(past.len(), reference.len() + 1);
+        assert!(!m.add(0, u64::MAX as u128));
+        assert!(matches!(m, RateMap::Wide(_)));
+        *reference.get_mut(&0).unwrap() += u64::MAX as u128;
+        assert!(m.iter().eq(reference.iter().map(|(&i, &v)| (i, v))));
+        assert_eq!(m, {
+            let mut again = RateMap::default();
+            for (&i, &v) in &reference {
+                again.set(i, v);
+            }
+            again
+        });
     }
 }
