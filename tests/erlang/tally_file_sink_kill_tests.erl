@@ -24,7 +24,7 @@ kills() ->
 
 %% One run: returns the lines of invoices.jsonl.
 run(Seed) ->
-    rand:seed(exsss, {Seed, Seed, Seed}),
+    _ = rand:seed(exsss, {Seed, Seed, Seed}),
     Trap = process_flag(trap_exit, true),
     Dir = string:trim(os:cmd("mktemp -d -t tally-sink-kill-XXXXXX")),
     OutDir = list_to_binary(Dir ++ "/outbox"),
@@ -57,19 +57,19 @@ rounds(_, _, _, _, _, 500) ->
 rounds(Outbox, OutDir, Name, Path, Batches, Round) ->
     {ok, {started, P, _}} = 'tally@app@publisher':start({config, Outbox, {file_sink, Path}, 400, false}),
     timer:sleep(rand:uniform(15)),
-    case rand:uniform(3) of
-        1 ->
-            O = whereis(Name),
-            exit(O, kill),
-            receive {'EXIT', O, _} -> ok after 1000 -> ok end,
-            {ok, _} = 'tally@app@outbox':start_named(OutDir, Name);
-        _ ->
-            ok
-    end,
-    case rand:uniform(4) of
-        1 -> {ok, nil} = 'tally@app@outbox':put_entries(Outbox, Batches);
-        _ -> ok
-    end,
+    _ = case rand:uniform(3) of
+            1 ->
+                O = whereis(Name),
+                exit(O, kill),
+                receive {'EXIT', O, _} -> ok after 1000 -> ok end,
+                {ok, _} = 'tally@app@outbox':start_named(OutDir, Name);
+            _ ->
+                ok
+        end,
+    _ = case rand:uniform(4) of
+            1 -> {ok, nil} = 'tally@app@outbox':put_entries(Outbox, Batches);
+            _ -> ok
+        end,
     exit(P, kill),
     receive {'EXIT', P, _} -> ok after 1000 -> ok end,
     case 'tally@app@outbox':size(Outbox) of
