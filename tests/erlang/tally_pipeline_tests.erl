@@ -329,14 +329,15 @@ killed_outbox_and_closer_test_() ->
     {timeout, 300, fun() -> tally_test_support:quiet(fun killed_outbox_and_closer/0) end}.
 
 %% The outbox and the closer, each killed before and right after a close,
-%% into the file sink: every invoice line reaches invoices.jsonl once, and
-%% nothing waits (a restarted outbox must still wake the publisher).
+%% into the file sink, on each engine: every invoice line reaches
+%% invoices.jsonl once, and nothing waits (a restarted outbox must still
+%% wake the publisher).
 killed_outbox_and_closer() ->
     Want = reference(),
     lists:foreach(
-        fun(Victim) ->
+        fun({Backend, Victim}) ->
             Dir = tmp_dir(),
-            start(env(Dir, none, 4096)),
+            start(lists:keystore(backend, 1, env(Dir, none, 4096), {backend, Backend})),
             try
                 timer:sleep(30),
                 _ = kill(Victim),
@@ -345,8 +346,8 @@ killed_outbox_and_closer() ->
                 _ = kill(Victim),
                 ?assertEqual(ok, retry(fun() -> tally_pipeline:drain(5000) end, 3))
             after stop() end,
-            ?assertEqual({Victim, Want}, {Victim, file_sink_lines(Dir)})
-        end, [outbox, closer]).
+            ?assertEqual({Backend, Victim, Want}, {Backend, Victim, file_sink_lines(Dir)})
+        end, [{B, V} || B <- [nif, port, gleam], V <- [outbox, closer]]).
 
 kill(collector) ->
     [exit(Pid, kill) || {<<"edge">>, Pid} <- 'tally@app@collectors_supervisor':collectors()];

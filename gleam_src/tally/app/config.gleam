@@ -160,7 +160,7 @@ pub fn load() -> Result(Config, ConfigError) {
 ///
 /// ```gleam
 /// config.decode([#("shards", dynamic.from(0))], fn(_) { option.None })
-/// // -> Error(BadValue("shards", "a positive integer", "0"))
+/// // -> Error(BadValue("shards", "an integer from 1 to 1024", "0"))
 /// ```
 pub fn decode(
   env: List(#(String, dynamic.Dynamic)),
@@ -179,7 +179,10 @@ pub fn decode(
     option.None ->
       optional(env, "backend", Nif, fn(v) { engine_of("backend", v) })
   })
-  use shards <- chain.then(positive_or(env, "shards", 2))
+  // A registered process, an atom and a snapshot file each.
+  use shards <- chain.then(
+    optional(env, "shards", 2, fn(v) { int_in("shards", v, 1, max_shards) }),
+  )
   use window <- chain.then(
     optional(env, "window", usage.Hour, fn(v) { window_of("window", v) }),
   )
@@ -225,11 +228,16 @@ pub fn decode(
         int_in("invoice_version", v, 0, 4_294_967_295)
       })
   })
-  use subject <- chain.then(text_or(env, "subject", "tally.invoices"))
+  use subject <- chain.then(
+    optional(env, "subject", "tally.invoices", fn(v) {
+      text_of("subject", v)
+      |> chain.then(fn(t) { nats_name("subject", t, describe(v), Published) })
+    }),
+  )
   use close <- chain.then(optional(env, "close", option.None, close_of))
   use bus <- chain.then(bus_of(env, subject, os_env, path))
   use file_mode <- chain.then(
-    optional(env, "file_mode", 384, fn(v) { int_in("file_mode", v, 0, 511) }),
+    optional(env, "file_mode", 384, fn(v) { file_mode_of(v) }),
   )
   Ok(Config(
     data_dir: path(data_dir),
@@ -539,10 +547,18 @@ fn bus_of(
           int_in("bus.port", v, 1, 65_535)
         }),
       )
-      use stream <- chain.then(text_or(fields, "stream", "INVOICES") |> at_bus)
+      use stream <- chain.then(
+        optional(fields, "stream", "INVOICES", fn(v) {
+          text_of("bus.stream", v)
+          |> chain.then(fn(t) {
+            nats_name("bus.stream", t, describe(v), Stream)
+          })
+        }),
+      )
       use subjects <- chain.then(
         optional(fields, "subjects", [subject], fn(v) {
           texts_of("bus.subjects", v)
+          |> chain.then(fn(ts) { all_filters(ts, describe(v)) })
         }),
       )
       use create_stream <- chain.then(
@@ -592,8 +608,12 @@ fn bus_of(
               TlsOn(option.None, option.None, option.None, option.None)
             _, _ -> tls
           }
-          let stream = option.unwrap(os_env("TALLY_NATS_STREAM"), stream)
-          Ok(#(url_host, url_port, tls, stream))
+          case os_env("TALLY_NATS_STREAM") {
+            option.None -> Ok(#(url_host, url_port, tls, stream))
+            option.Some(name) ->
+              nats_name("TALLY_NATS_STREAM", name, name, Stream)
+              |> map_ok(fn(name) { #(url_host, url_port, tls, name) })
+          }
         }
       })
       let auth = case os_env("TALLY_NATS_TOKEN"), user {
@@ -622,6 +642,119 @@ fn bus_of(
     }
   }
 }
+
+// What a name in the NATS protocol is.
+type NatsName {
+  // A subject published to: tokens, no wildcard.
+  Published
+  // A subject a stream listens on: tokens, `*` for one, `>` last for the rest.
+  Filter
+  // A stream's name: one token.
+  Stream
+}
+
+// Subjects and stream names go into the protocol's lines as they are: a
+// space or a CR LF in one would change the command it is in. `got` is the
+// value as configured, for the error.
+fn nats_name(
+  at: String,
+  text: String,
+  got: String,
+  kind: NatsName,
+) -> Result(String, ConfigError) {
+  let tokens = split(<<text:utf8>>, <<".":utf8>>)
+  let ok = case kind {
+    Stream ->
+      all_visible(<<text:utf8>>, 0)
+      && tokens == [<<text:utf8>>]
+      && !has_any(<<text:utf8>>, ["*", ">", "/", "\\"])
+    Published ->
+      all_visible(<<text:utf8>>, 0)
+      && !empty_token(<<text:utf8>>)
+      && tokens_ok(tokens, False)
+    Filter ->
+      all_visible(<<text:utf8>>, 0)
+      && !empty_token(<<text:utf8>>)
+      && tokens_ok(tokens, True)
+  }
+  case ok, kind {
+    True, _ -> Ok(text)
+    False, Stream ->
+      Error(BadValue(
+        at,
+        "a stream name: no space, control character, ., *, >, / or \\",
+        got,
+      ))
+    False, _ ->
+      Error(BadValue(
+        at,
+        "a NATS subject: dot-separated tokens, no space, control character or wildcard",
+        got,
+      ))
+  }
+}
+
+fn all_filters(
+  subjects: List(String),
+  got: String,
+) -> Result(List(String), ConfigError) {
+  case subjects {
+    [] -> Ok([])
+    [s, ..rest] ->
+      case nats_name("bus.subjects", s, got, Filter) {
+        Error(_) ->
+          Error(BadValue(
+            "bus.subjects",
+            "NATS subjects: dot-separated tokens, no space or control character, * a token, > the last",
+            got,
+          ))
+        Ok(_) -> all_filters(rest, got) |> map_ok(fn(r) { [s, ..r] })
+      }
+  }
+}
+
+// A dot first, last or next to another.
+fn empty_token(b: BitArray) -> Bool {
+  bytes.at(b, 0) == 46
+  || bytes.at(b, bytes.size(b) - 1) == 46
+  || has_any(b, [".."])
+}
+
+// With `wildcards`, `*` may be a token and `>` the last one; `*` and `>`
+// no part of a longer token either way (the tokens are not empty).
+fn tokens_ok(tokens: List(BitArray), wildcards: Bool) -> Bool {
+  case tokens {
+    [] -> True
+    [<<">":utf8>>] -> wildcards
+    [<<"*":utf8>>, ..rest] -> wildcards && tokens_ok(rest, wildcards)
+    [t, ..rest] -> !has_any(t, ["*", ">"]) && tokens_ok(rest, wildcards)
+  }
+}
+
+// No byte that is a space, a control character or DEL.
+fn all_visible(b: BitArray, at: Int) -> Bool {
+  case at >= bytes.size(b) {
+    True -> True
+    False -> {
+      let c = bytes.at(b, at)
+      c > 32 && c != 127 && all_visible(b, at + 1)
+    }
+  }
+}
+
+fn has_any(b: BitArray, texts: List(String)) -> Bool {
+  case texts {
+    [] -> False
+    [t, ..rest] ->
+      case split(b, <<t:utf8>>) {
+        [_] -> has_any(b, rest)
+        _ -> True
+      }
+  }
+}
+
+@external(erlang, "tally_bytes_ffi", "split")
+fn split(b: BitArray, separator: BitArray) -> List(BitArray)
 
 fn at_bus(result: Result(a, ConfigError)) -> Result(a, ConfigError) {
   case result {
@@ -757,6 +890,22 @@ fn bool_of(at: String, value: dynamic.Dynamic) -> Result(Bool, ConfigError) {
 }
 
 const max_int = 9_007_199_254_740_991
+
+const max_shards = 1024
+
+// The owner reads and writes what tally writes (a group or others may
+// too): with less, every append and reopen of a file it made fails.
+fn file_mode_of(value: dynamic.Dynamic) -> Result(Int, ConfigError) {
+  case term(value) {
+    TermInt(n) if n >= 0o600 && n <= 0o777 -> Ok(n)
+    _ ->
+      Error(BadValue(
+        "file_mode",
+        "a mode from 8#600 to 8#777 with the owner's read and write (8#600)",
+        describe(value),
+      ))
+  }
+}
 
 // The longest period erlang:send_after takes (ms): a timer's setting above
 // it would crash its process at the first tick.

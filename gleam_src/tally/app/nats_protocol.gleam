@@ -67,6 +67,11 @@ pub type Auth {
 /// would exhaust memory.
 pub const default_max_in = 67_108_864
 
+// The most nats-server lets max_payload be (64 MiB): a server announcing
+// more is believed only up to it, since what it may send the client grows
+// with it (`max_in`).
+const max_server_payload = 67_108_864
+
 /// The NATS default for `max_payload`, until a server's INFO says otherwise.
 pub const default_max_payload = 1_048_576
 
@@ -337,6 +342,8 @@ fn info(json: String) -> Result(ServerInfo, String) {
           max_payload: case json_tree.member(tree, "max_payload") {
             Ok(json_tree.JNumber(text)) ->
               case non_negative_int(<<text:utf8>>) {
+                Ok(n) if n > max_server_payload ->
+                  option.Some(max_server_payload)
                 Ok(n) if n > 0 -> option.Some(n)
                 _ -> option.None
               }

@@ -269,14 +269,18 @@ fn subscribe(
     process.new_selector()
     |> process.select(self)
     |> process.select_map(ready, fn(_) { Drain })
-  outbox.notify(outbox, ready)
-  case process.subject_owner(outbox) {
+  // Watched before it is asked: an outbox that ends in between is seen
+  // ending (asked after, a restarted one could be watched that never heard
+  // of this publisher).
+  let selector = case process.subject_owner(outbox) {
     Ok(pid) ->
       process.select_specific_monitor(selector, process.monitor(pid), fn(_) {
         OutboxDown
       })
     Error(Nil) -> selector
   }
+  outbox.notify(outbox, ready)
+  selector
 }
 
 // One batch per message: calls (stats) are answered between batches.

@@ -19,7 +19,7 @@ pub fn a_bad_configuration_refuses_to_start_with_the_reason_test() {
     )
   expect.equal(
     reason,
-    "tally configuration: shards should be a positive integer, got: 0",
+    "tally configuration: shards should be an integer from 1 to 1024, got: 0",
   )
   expect.equal(files, [])
 }

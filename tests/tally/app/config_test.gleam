@@ -130,7 +130,7 @@ pub fn environment_variables_override_sys_config_test() {
 pub fn a_wrong_kind_of_value_names_the_key_test() {
   expect.equal(
     error_of(decode("[{shards, 0}]")),
-    config.BadValue("shards", "a positive integer", "0"),
+    config.BadValue("shards", "an integer from 1 to 1024", "0"),
   )
   expect.equal(
     error_of(decode("[{window, week}]")),
@@ -154,7 +154,11 @@ pub fn a_wrong_kind_of_value_names_the_key_test() {
   )
   expect.equal(
     error_of(decode("[{file_mode, 8#1000}]")),
-    config.BadValue("file_mode", "an integer from 0 to 511", "512"),
+    config.BadValue(
+      "file_mode",
+      "a mode from 8#600 to 8#777 with the owner's read and write (8#600)",
+      "512",
+    ),
   )
   expect.equal(
     error_of(decode("[{sources, #{}}]")),
@@ -212,6 +216,34 @@ pub fn a_bad_source_names_the_source_and_the_key_test() {
 
 // A timer's period goes to erlang:send_after, which takes at most
 // 2^32 - 1 ms: a longer one crashed the process at its first tick.
+// Each shard is a registered process (an atom each, a snapshot file each):
+// a count in the millions ran the VM out of atoms or processes at start.
+pub fn the_shard_count_is_bounded_test() {
+  expect.equal(
+    error_of(decode("[{shards, 100000000}]")),
+    config.BadValue("shards", "an integer from 1 to 1024", "100000000"),
+  )
+  let assert Ok(c) = decode("[{shards, 1024}]")
+  expect.equal(c.shards, 1024)
+}
+
+// The owner must read and write what tally writes: with less, every
+// append, snapshot and reopen failed (the files were made, then refused).
+pub fn a_file_mode_must_let_the_owner_read_and_write_test() {
+  let expected =
+    "a mode from 8#600 to 8#777 with the owner's read and write (8#600)"
+  expect.equal(
+    error_of(decode("[{file_mode, 8#400}]")),
+    config.BadValue("file_mode", expected, "256"),
+  )
+  expect.equal(
+    error_of(decode("[{file_mode, 0}]")),
+    config.BadValue("file_mode", expected, "0"),
+  )
+  let assert Ok(c) = decode("[{file_mode, 8#640}]")
+  expect.equal(c.file_mode, 0o640)
+}
+
 pub fn a_period_longer_than_a_timer_takes_is_refused_test() {
   let timer = "an integer from 1 to 4294967295"
   expect.equal(
@@ -273,6 +305,49 @@ pub fn a_bad_environment_variable_names_the_variable_test() {
       "nats://host:port or tls://host:port",
       "nats://nats:99999",
     ),
+  )
+}
+
+// Subjects and the stream's name go into the NATS protocol's lines as they
+// are: a space or a CR LF in one would change the command (`PUB a b 5` is
+// a publish to `a` with reply `b`; a CR LF starts a command of its own).
+pub fn subjects_and_the_stream_name_are_nats_names_test() {
+  let subject =
+    "a NATS subject: dot-separated tokens, no space, control character or wildcard"
+  expect.equal(
+    error_of(decode("[{subject, <<\"tally.invoices PUB\">>}]")),
+    config.BadValue("subject", subject, "<<\"tally.invoices PUB\">>"),
+  )
+  let assert config.BadValue("subject", _, _) =
+    error_of(decode("[{subject, <<\"t\\r\\nPUB x 1\">>}]"))
+  let assert config.BadValue("subject", _, _) =
+    error_of(decode("[{subject, <<\"tally..invoices\">>}]"))
+  let assert config.BadValue("subject", _, _) =
+    error_of(decode("[{subject, <<\"tally.*\">>}]"))
+  let assert config.BadValue("subject", _, _) =
+    error_of(decode("[{subject, <<\"tally.invoices.\">>}]"))
+  let assert Ok(_) = decode("[{subject, <<\"tally.invoices-2\">>}]")
+  let assert config.BadValue("bus.subjects", _, _) =
+    error_of(decode("[{bus, #{subjects => [<<\"tally.>\">>, <<\"a b\">>]}}]"))
+  let assert config.BadValue("bus.subjects", _, _) =
+    error_of(decode("[{bus, #{subjects => [<<\"tally.>.x\">>]}}]"))
+  let assert Ok(c) =
+    decode("[{bus, #{subjects => [<<\"tally.>\">>, <<\"*.x\">>]}}]")
+  let assert option.Some(bus) = c.bus
+  expect.equal(bus.subjects, ["tally.>", "*.x"])
+  let stream = "a stream name: no space, control character, ., *, >, / or \\"
+  expect.equal(
+    error_of(decode("[{bus, #{stream => <<\"INV.1\">>}}]")),
+    config.BadValue("bus.stream", stream, "<<\"INV.1\">>"),
+  )
+  expect.equal(
+    error_of(
+      decode_with("[]", [
+        #("TALLY_NATS_URL", "nats://127.0.0.1:4222"),
+        #("TALLY_NATS_STREAM", "INV\r\nPUB"),
+      ]),
+    ),
+    config.BadValue("TALLY_NATS_STREAM", stream, "INV\r\nPUB"),
   )
 }
 

@@ -376,6 +376,23 @@ pub fn tls_is_used_whenever_either_side_asks_test() {
   expect.equal(p.max_payload(p.ServerInfo(False, False, option.Some(100))), 100)
 }
 
+// A server that announces a max_payload no nats-server takes (over 64 MiB)
+// is lying: believed, it would let one message it sends grow the client's
+// buffer without bound (max_in follows max_payload).
+pub fn an_announced_max_payload_over_64_mib_counts_as_64_mib_test() {
+  let info = fn(max: String) {
+    let frame = "INFO {\"server_id\":\"x\",\"max_payload\":" <> max <> "}\r\n"
+    case p.parse(<<frame:utf8>>, p.default_max_in) {
+      Ok(#([p.Info(info)], <<>>)) -> Ok(p.max_payload(info))
+      _ -> Error(Nil)
+    }
+  }
+  expect.equal(info("1000000000000000"), Ok(67_108_864))
+  expect.equal(info("67108865"), Ok(67_108_864))
+  expect.equal(info("67108864"), Ok(67_108_864))
+  expect.equal(info("8388608"), Ok(8_388_608))
+}
+
 pub fn reply_tokens_and_backoff_test() {
   expect.equal(p.reply_token("_INBOX.ab12.17"), "17")
   expect.equal(backoff.next(backoff: 100, random: 1, ceiling: 5000), #(51, 200))
