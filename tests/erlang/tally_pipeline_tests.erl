@@ -468,11 +468,16 @@ missing_path() ->
     In = inputs_once(Dir),
     Typo = filename:join(In, "edge-typo.jsonl"),
     Env = env(Dir, none, 1048576),
-    Sources = proplists:get_value(sources, Env) ++ [#{name => <<"typo">>, format => json_lines, path => Typo}],
+    Fifo = filename:join(In, "fifo.jsonl"),
+    "" = os:cmd("mkfifo " ++ Fifo),
+    Sources = proplists:get_value(sources, Env)
+        ++ [#{name => <<"typo">>, format => json_lines, path => Typo},
+            #{name => <<"fifo">>, format => json_lines, path => Fifo}],
     start(lists:keystore(sources, 1, Env, {sources, Sources})),
     try
         ok = tally_pipeline:sync(),
-        #{collectors := #{<<"typo">> := #{missing := true, records := 0}, <<"edge">> := #{missing := false}}} =
+        #{collectors := #{<<"typo">> := #{missing := true, records := 0}, <<"fifo">> := #{missing := true},
+                          <<"edge">> := #{missing := false}, <<"ceph">> := #{missing := false}}} =
             tally_pipeline:status(),
         {ok, Line} = file:read_file(filename:join(In, "events.jsonl")),
         ok = file:write_file(Typo, Line),

@@ -317,8 +317,13 @@ fn rotated(
 
 fn poll(state: State, to_end: Bool) -> State {
   let present = present(state)
-  let state =
-    note_missing(state, present == [] && !files.exists(state.config.path))
+  let missing = case state.dir {
+    // An empty directory waits for its files; a missing one is said.
+    True -> !files.is_dir(state.config.path)
+    // No regular file there: absent, or a FIFO or a device (not read).
+    False -> present == []
+  }
+  let state = note_missing(state, missing)
   // Open files no longer at any path of the source were rotated away:
   // complete, read to their end before anything newer.
   let gone = filter(map.keys(state.files), fn(id) { !has_id(present, id) })
@@ -348,7 +353,7 @@ fn note_missing(state: State, missing: Bool) -> State {
         True ->
           log.report(
             log.Warning,
-            "nothing at the source's path: nothing read from it until it appears",
+            "no file to read at the source's path (absent, or not a regular file): nothing read from it until one appears",
             fields,
           )
         False ->
