@@ -23,12 +23,12 @@
 use std::sync::{Mutex, MutexGuard};
 
 use rustler::{Binary, Encoder, Env, NewBinary, ResourceArc, Term};
-use tally_core::aggregate::{parse_period, Aggregator};
+use tally_core::aggregate::{parse_period, Aggregator, PeriodUsage};
 use tally_core::batch::{ingest_chunk as ingest, EventBatch};
-use tally_core::billing::{bill, bill_shard, Invoice, PlansCache};
+use tally_core::billing::{bill, bill_shard, BillingError, Plans, PlansCache};
 use tally_core::gleam_shapes::{parsed, window_aggregate};
 use tally_core::parse::{parse_all, ParserOptions, StreamParser};
-use tally_core::written::write_invoice;
+use tally_core::written::bill_shard_written;
 use tally_core::{Format, UsageEvent};
 use tally_interop::files::posix_name;
 use tally_interop::nif::{from_gleam, guarded};
@@ -217,17 +217,15 @@ fn aggregator_close_period<'a>(
     })
 }
 
-/// One shard's invoice for `aggregator_close_shard` and
+/// One shard's close for `aggregator_close_shard` and
 /// `aggregator_close_written`: the arguments checked, the period closed, the
-/// shard's customers billed.
-fn close_and_bill_shard(
+/// shard's customers billed by `bill` (`bill_shard`, or `bill_shard_written`).
+fn close_and_bill_shard<T>(
     agg: &AggregatorRef,
-    period: &[u8],
-    plans: &[u8],
-    version: u32,
-    shard: u32,
-    shards: u32,
-) -> Result<Invoice, Value> {
+    (period, plans, version): (&[u8], &[u8], u32),
+    (shard, shards): (u32, u32),
+    bill: fn(&PeriodUsage, &Plans, u32, u32, u32) -> Result<T, BillingError>,
+) -> Result<T, Value> {
     let label = std::str::from_utf8(period).map_err(|_| bad_argument("a period YYYY-MM"))?;
     let start = parse_period(label).ok_or_else(|| bad_argument("a period YYYY-MM"))?;
     if shard >= shards.max(1) {
@@ -236,7 +234,7 @@ fn close_and_bill_shard(
     let text = std::str::from_utf8(plans).map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
     let plans = PLANS.parse(text).map_err(IntoGleam::into_gleam)?;
     let usage = lock(&agg.0)?.close_period(start);
-    bill_shard(&usage, &plans, version, shard, shards).map_err(IntoGleam::into_gleam)
+    bill(&usage, &plans, version, shard, shards).map_err(IntoGleam::into_gleam)
 }
 
 /// Closes the period and bills the customers of one shard of `shards`
@@ -252,17 +250,15 @@ fn aggregator_close_shard<'a>(
     shards: u32,
 ) -> Term<'a> {
     guarded(env, || {
-        Ok(
-            close_and_bill_shard(&agg, period.as_slice(), plans.as_slice(), version, shard, shards)?
-                .into_gleam(),
-        )
+        let args = (period.as_slice(), plans.as_slice(), version);
+        Ok(close_and_bill_shard(&agg, args, (shard, shards), bill_shard)?.into_gleam())
     })
 }
 
 /// `aggregator_close_shard`, with the lines in their written form (the
 /// bytes `tally bill` prints), cut into outbox batches with their message
 /// ids, and each customer's total: `{written_invoice, Batches, Totals,
-/// Unbilled}` (`tally_core::written::write_invoice`). No line becomes a
+/// Unbilled}` (`tally_core::written::bill_shard_written`). No line becomes a
 /// term.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn aggregator_close_written<'a>(
@@ -275,9 +271,9 @@ fn aggregator_close_written<'a>(
     shards: u32,
 ) -> Term<'a> {
     guarded(env, || {
-        let invoice =
-            close_and_bill_shard(&agg, period.as_slice(), plans.as_slice(), version, shard, shards)?;
-        Ok(write_invoice(&invoice).into_gleam())
+        // Each line written as it is billed: no line is owned on the way.
+        let args = (period.as_slice(), plans.as_slice(), version);
+        Ok(close_and_bill_shard(&agg, args, (shard, shards), bill_shard_written)?.into_gleam())
     })
 }
 

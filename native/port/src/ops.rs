@@ -22,12 +22,12 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use tally_core::aggregate::{parse_period, Aggregator};
+use tally_core::aggregate::{parse_period, Aggregator, PeriodUsage};
 use tally_core::batch::{ingest_chunk, EventBatch};
-use tally_core::billing::{bill, bill_shard, Invoice, PlansCache};
+use tally_core::billing::{bill, bill_shard, BillingError, Plans, PlansCache};
 use tally_core::gleam_shapes::{parsed, window_aggregate};
 use tally_core::parse::{parse_all, ParserOptions, StreamParser};
-use tally_core::written::write_invoice;
+use tally_core::written::bill_shard_written;
 use tally_core::{Batch, Format, UsageEvent};
 use tally_interop::etf::Term;
 use tally_interop::files::posix_name;
@@ -252,18 +252,16 @@ impl Engine {
         Err(batch_not_applied())
     }
 
-    /// One shard's invoice for `aggregator_close_shard` and
+    /// One shard's close for `aggregator_close_shard` and
     /// `aggregator_close_written`: the arguments checked, the period closed,
-    /// the shard's customers billed.
-    fn close_and_bill_shard(
+    /// the shard's customers billed by `bill` (`bill_shard`, or
+    /// `bill_shard_written`).
+    fn close_and_bill_shard<T>(
         &mut self,
-        a: &Term,
-        period: &Term,
-        plans: &Term,
-        version: &Term,
-        shard: &Term,
-        shards: &Term,
-    ) -> Result<Invoice, Value> {
+        (a, period, plans, version): (&Term, &Term, &Term, &Term),
+        (shard, shards): (&Term, &Term),
+        bill: fn(&PeriodUsage, &Plans, u32, u32, u32) -> Result<T, BillingError>,
+    ) -> Result<T, Value> {
         let label = std::str::from_utf8(binary(period, "a period YYYY-MM")?)
             .map_err(|_| bad_argument("a period YYYY-MM"))?;
         let start = parse_period(label).ok_or_else(|| bad_argument("a period YYYY-MM"))?;
@@ -276,7 +274,7 @@ impl Engine {
         let plans = PLANS.parse(text).map_err(IntoGleam::into_gleam)?;
         let version: u32 = arg(version)?;
         let usage = self.aggregator(a)?.close_period(start);
-        bill_shard(&usage, &plans, version, shard, shards).map_err(IntoGleam::into_gleam)
+        bill(&usage, &plans, version, shard, shards).map_err(IntoGleam::into_gleam)
     }
 
     fn dispatch(&mut self, op: &str, args: &[Term]) -> Option<OpResult> {
@@ -400,12 +398,15 @@ impl Engine {
             })(),
             ("aggregator_close_shard", [a, period, plans, version, shard, shards]) => (|| {
                 Ok(self
-                    .close_and_bill_shard(a, period, plans, version, shard, shards)?
+                    .close_and_bill_shard((a, period, plans, version), (shard, shards), bill_shard)?
                     .into_gleam())
             })(),
             ("aggregator_close_written", [a, period, plans, version, shard, shards]) => (|| {
-                let invoice = self.close_and_bill_shard(a, period, plans, version, shard, shards)?;
-                Ok(write_invoice(&invoice).into_gleam())
+                // Each line written as it is billed: no line is owned on the way.
+                let args = (a, period, plans, version);
+                Ok(self
+                    .close_and_bill_shard(args, (shard, shards), bill_shard_written)?
+                    .into_gleam())
             })(),
             ("aggregator_export", [a]) => self.aggregator(a).map(|agg| Value::Binary(agg.export())),
             // Checkpoints of the owner's journal (erlang_src/tally_port.erl): the
