@@ -622,10 +622,8 @@ impl PeriodTable {
     fn add<E: EventFields>(&mut self, s: u32, kind: u8, period: i64, e: &E, hint: u32) -> u32 {
         let slot = self.slot((s, period), hint);
         let p = &mut self.entries[slot as usize].1;
-        if kind & RATE != 0 {
-            if p.rate.add(rate_interval(period, e.time_ms()), e.value() as u128) {
-                self.intervals += 1;
-            }
+        if kind & RATE != 0 && p.rate.add(rate_interval(period, e.time_ms()), e.value() as u128) {
+            self.intervals += 1;
         }
         if kind & GAUGE != 0 {
             let level = p.samples.get_or_insert_with(e.time_ms(), || {
@@ -830,16 +828,19 @@ impl Aggregator {
 
     fn pipeline<E: EventFields, const DEDUP: bool>(&mut self, events: &[E]) {
         // A software pipeline: while event i is hashed (and, with dedup on,
-        // digested) and its series' entry (and digest bucket) requested,
-        // event i-D reads that entry (by then loaded) and requests the
-        // statistics of the window its series last counted in, and event
-        // i-2D is counted, with everything it needs in cache.
+        // digested) and its series' index slot (and digest bucket)
+        // requested, event i-D reads that slot (by then loaded) and requests
+        // its series' record, event i-2D reads the record and requests the
+        // statistics of the window its series last counted in and its
+        // period data, and event i-3D is counted, with everything it needs
+        // in cache.
         const D: usize = 8;
-        const RING: usize = 4 * D; // a power of two, above 2D
+        const RING: usize = 4 * D; // a power of two, above 3D
         let mut hashes = [0u64; RING];
         let mut digests = [0u128; RING];
+        let mut ids = [None::<u32>; RING];
         let n = events.len();
-        for i in 0..n + 2 * D {
+        for i in 0..n + 3 * D {
             if i < n {
                 let e = &events[i];
                 let h = self.series.hash(e.customer(), e.resource(), e.meter());
@@ -855,12 +856,16 @@ impl Aggregator {
                 }
             }
             if let Some(j) = i.checked_sub(D).filter(|&j| j < n) {
-                if let Some((window_slot, period_slot)) = self.series.peek(hashes[j % RING]) {
+                ids[j % RING] = self.series.peek_index(hashes[j % RING]);
+            }
+            if let Some(k) = i.checked_sub(2 * D).filter(|&k| k < n) {
+                if let Some(id) = ids[k % RING] {
+                    let (window_slot, period_slot) = self.series.peek(id);
                     self.windows.prefetch(window_slot);
                     self.periods.prefetch(period_slot);
                 }
             }
-            if let Some(m) = i.checked_sub(2 * D) {
+            if let Some(m) = i.checked_sub(3 * D) {
                 self.apply_hashed(&events[m], hashes[m % RING], digests[m % RING], DEDUP);
             }
         }

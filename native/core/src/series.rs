@@ -3,15 +3,20 @@
 //! (once per event), and with many keys it is bound by memory latency, not
 //! by work: so the table is laid out for the fewest cache lines per lookup,
 //! and for prefetching a batch of events ahead
-//! ([`SeriesTable::prefetch_entry`], then [`SeriesTable::peek`]).
+//! ([`SeriesTable::prefetch_entry`], [`SeriesTable::peek_index`], then
+//! [`SeriesTable::peek`]: two dependent loads, each requested ahead).
 //!
-//! Open addressing with linear probing over 64-byte entries (one cache
-//! line each), kept at most half full, so the entry a key starts probing
-//! at is computable from its hash alone and is almost always the one that
-//! answers. An entry holds all the hot path needs: part of the hash, the
-//! series' number, kind and last window, and the key text itself when it is
-//! short (up to [`INLINE`] bytes, which real keys mostly are); longer keys
-//! lie in one contiguous arena. A new series costs no allocation of its own.
+//! The series are records of 64 bytes (one cache line each) in number
+//! order, found through an index: open addressing with linear probing over
+//! 8-byte slots (part of the key's hash and the series' number), kept at
+//! most half full, so the slot a key starts probing at is computable from
+//! its hash alone and is almost always the one that answers. (The records
+//! were the table's entries once: half empty, 64 bytes each, they took two
+//! to four times a record's memory per series.) A record holds all the hot
+//! path needs: the series' kind and last window and period slots, and the
+//! key text itself when it is short (up to [`INLINE`] bytes, which real
+//! keys mostly are); longer keys lie in one contiguous arena. A new series
+//! costs no allocation of its own.
 
 use crate::aggregate::SeriesKey;
 use crate::prefetch::prefetch;
@@ -19,18 +24,14 @@ use crate::prefetch::prefetch;
 /// No slot (of a window, or of period data) remembered yet.
 pub(crate) const NO_SLOT: u32 = u32::MAX;
 
-/// Longest key (customer + resource + meter, in bytes) kept in its entry.
-const INLINE: usize = 39;
+/// Longest key (customer + resource + meter, in bytes) kept in its record.
+const INLINE: usize = 47;
 
 /// One series, in one cache line. (Named for what the aggregator uses it
 /// for: the record of a series.)
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
 pub(crate) struct SeriesRec {
-    /// The upper 32 bits of the key's hash.
-    tag: u32,
-    /// The series' number + 1; 0 where the entry is empty.
-    id1: u32,
     /// The window this series last counted in, in hours since the epoch
     /// (every window starts on the hour), and that window's slot.
     last_hour: i32,
@@ -52,9 +53,7 @@ pub(crate) struct SeriesRec {
 // One cache line, exactly: the text budget above is what the fields leave.
 const _: () = assert!(std::mem::size_of::<SeriesRec>() == 64);
 
-const EMPTY: SeriesRec = SeriesRec {
-    tag: 0,
-    id1: 0,
+const BLANK: SeriesRec = SeriesRec {
     last_hour: 0,
     last_slot: NO_SLOT,
     last_period_slot: NO_SLOT,
@@ -92,21 +91,29 @@ impl SeriesRec {
     }
 }
 
+/// An index slot: the upper 32 bits of the key's hash, and the series'
+/// number + 1 (0 where the slot is empty).
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    tag: u32,
+    id1: u32,
+}
+
 pub(crate) struct SeriesTable {
-    entries: Vec<SeriesRec>,
-    /// By number: the entry holding each series (for reports and exports).
-    at: Vec<u32>,
+    index: Vec<Slot>,
+    /// The series, by number.
+    recs: Vec<SeriesRec>,
     /// The text of keys too long to be inline.
     arena: String,
 }
 
-const MIN_ENTRIES: usize = 64;
+const MIN_SLOTS: usize = 64;
 
 impl SeriesTable {
     pub fn new() -> Self {
         SeriesTable {
-            entries: vec![EMPTY; MIN_ENTRIES],
-            at: Vec::new(),
+            index: vec![Slot::default(); MIN_SLOTS],
+            recs: Vec::new(),
             arena: String::new(),
         }
     }
@@ -118,36 +125,46 @@ impl SeriesTable {
 
     #[inline]
     fn mask(&self) -> usize {
-        self.entries.len() - 1
+        self.index.len() - 1
     }
 
-    /// Starts loading the entry where probing for `hash` begins.
+    /// Starts loading the index slot where probing for `hash` begins.
     #[inline]
     pub fn prefetch_entry(&self, hash: u64) {
-        prefetch(&self.entries[hash as usize & self.mask()]);
+        prefetch(&self.index[hash as usize & self.mask()]);
     }
 
-    /// The slots of the window and of the period data last used by the
-    /// first series whose hash could be `hash` (for prefetching them: this
-    /// reads the entry, so call it once [`Self::prefetch_entry`] has had
-    /// time to load it). An out-of-line key's text is prefetched too.
+    /// The number of the first series whose hash could be `hash`, and
+    /// starts loading its record (call it once [`Self::prefetch_entry`]
+    /// has had time to load the slot; then [`Self::peek`] the number).
     #[inline]
-    pub fn peek(&self, hash: u64) -> Option<(u32, u32)> {
+    pub fn peek_index(&self, hash: u64) -> Option<u32> {
         let tag = (hash >> 32) as u32;
         let mut i = hash as usize & self.mask();
         loop {
-            let e = &self.entries[i];
+            let e = self.index[i];
             if e.id1 == 0 {
                 return None;
             }
             if e.tag == tag {
-                if !e.inline {
-                    prefetch(self.arena.as_ptr().wrapping_add(e.span().0));
-                }
-                return Some((e.last_slot, e.last_period_slot));
+                prefetch(&self.recs[(e.id1 - 1) as usize]);
+                return Some(e.id1 - 1);
             }
             i = (i + 1) & self.mask();
         }
+    }
+
+    /// The slots of the window and of the period data series `id` last
+    /// used (for prefetching them: this reads the record, so call it once
+    /// [`Self::peek_index`] has had time to load it). An out-of-line key's
+    /// text is prefetched too.
+    #[inline]
+    pub fn peek(&self, id: u32) -> (u32, u32) {
+        let e = &self.recs[id as usize];
+        if !e.inline {
+            prefetch(self.arena.as_ptr().wrapping_add(e.span().0));
+        }
+        (e.last_slot, e.last_period_slot)
     }
 
     /// The number and record of the series, made (with `kind(meter)`) when
@@ -164,19 +181,19 @@ impl SeriesTable {
         let tag = (hash >> 32) as u32;
         let mut i = hash as usize & self.mask();
         loop {
-            let e = &self.entries[i];
+            let e = self.index[i];
             if e.id1 == 0 {
                 break;
             }
-            if e.tag == tag && self.holds(e, customer, resource, meter) {
-                return (e.id1 - 1, &mut self.entries[i]);
+            if e.tag == tag && self.holds(&self.recs[(e.id1 - 1) as usize], customer, resource, meter) {
+                return (e.id1 - 1, &mut self.recs[(e.id1 - 1) as usize]);
             }
             i = (i + 1) & self.mask();
         }
         self.insert(i, tag, customer, resource, meter, kind(meter))
     }
 
-    /// Whether entry `e` is the series of these three texts.
+    /// Whether record `e` is the series of these three texts.
     #[inline(always)]
     fn holds(&self, e: &SeriesRec, customer: &str, resource: &str, meter: &str) -> bool {
         let (c, r, m) = self.raw(e);
@@ -198,13 +215,8 @@ impl SeriesTable {
         meter: &str,
         kind: u8,
     ) -> (u32, &mut SeriesRec) {
-        let id = self.at.len() as u32;
-        let mut e = SeriesRec {
-            tag,
-            id1: id + 1,
-            kind,
-            ..EMPTY
-        };
+        let id = self.recs.len() as u32;
+        let mut e = SeriesRec { kind, ..BLANK };
         let (c, r, m) = (customer.len(), resource.len(), meter.len());
         if c + r + m <= INLINE {
             e.inline = true;
@@ -221,33 +233,33 @@ impl SeriesTable {
             self.arena.push_str(resource);
             self.arena.push_str(meter);
         }
-        self.entries[i] = e;
-        self.at.push(i as u32);
-        if self.at.len() * 2 > self.entries.len() {
+        self.recs.push(e);
+        self.index[i] = Slot { tag, id1: id + 1 };
+        if self.recs.len() * 2 > self.index.len() {
             self.grow();
         }
-        let i = self.at[id as usize] as usize;
-        (id, &mut self.entries[i])
+        (id, &mut self.recs[id as usize])
     }
 
-    /// Doubles the entries, placing every series again by its (recomputed) hash.
+    /// Doubles the index, placing every series again by its (recomputed) hash.
     fn grow(&mut self) {
-        let doubled = vec![EMPTY; self.entries.len() * 2];
-        let old = std::mem::replace(&mut self.entries, doubled);
+        self.index = vec![Slot::default(); self.index.len() * 2];
         let mask = self.mask();
-        for e in old.into_iter().filter(|e| e.id1 != 0) {
-            let (c, r, m) = self.raw(&e);
+        for (id, e) in self.recs.iter().enumerate() {
+            let (c, r, m) = self.raw(e);
             let hash = key_hash(c, r, m);
             let mut i = hash as usize & mask;
-            while self.entries[i].id1 != 0 {
+            while self.index[i].id1 != 0 {
                 i = (i + 1) & mask;
             }
-            self.at[(e.id1 - 1) as usize] = i as u32;
-            self.entries[i] = e;
+            self.index[i] = Slot {
+                tag: (hash >> 32) as u32,
+                id1: id as u32 + 1,
+            };
         }
     }
 
-    /// The bytes of the (customer, resource, meter) of entry `e`.
+    /// The bytes of the (customer, resource, meter) of record `e`.
     #[inline(always)]
     fn raw<'t>(&'t self, e: &'t SeriesRec) -> (&'t [u8], &'t [u8], &'t [u8]) {
         let (bytes, at, [c, r, m]) = if e.inline {
@@ -260,7 +272,7 @@ impl SeriesTable {
         (&t[..c], &t[c..c + r], &t[c + r..])
     }
 
-    /// The (customer, resource, meter) of entry `e`.
+    /// The (customer, resource, meter) of record `e`.
     fn texts<'t>(&'t self, e: &'t SeriesRec) -> (&'t str, &'t str, &'t str) {
         // The texts were whole `str`s, copied back to back, so each part
         // is valid UTF-8.
@@ -271,7 +283,7 @@ impl SeriesTable {
 
     /// The (customer, resource, meter) of series `i`.
     pub fn parts(&self, i: u32) -> (&str, &str, &str) {
-        self.texts(&self.entries[self.at[i as usize] as usize])
+        self.texts(&self.recs[i as usize])
     }
 
     /// The key of series `i`, owned (for reports).
@@ -285,7 +297,7 @@ impl SeriesTable {
     }
 
     pub fn len(&self) -> usize {
-        self.at.len()
+        self.recs.len()
     }
 }
 
@@ -413,9 +425,9 @@ mod tests {
         let fits = "f".repeat(INLINE - 2);
         t.find_or_insert(t.hash(&fits, "r", "m"), &fits, "r", "m", |_| 0);
         assert!(t
-            .entries
+            .recs
             .iter()
-            .any(|e| e.id1 != 0 && e.inline && e.inline_lens[0] as usize == INLINE - 2));
+            .any(|e| e.inline && e.inline_lens[0] as usize == INLINE - 2));
         assert!(!t.arena.is_empty());
     }
 
@@ -442,9 +454,9 @@ mod tests {
             let (c, r) = (format!("customer-{}", i / 10), format!("bucket-{}", i % 10));
             t.find_or_insert(t.hash(&c, &r, "requests"), &c, &r, "requests", |_| 0);
         }
-        let mask = t.entries.len() - 1;
+        let mask = t.index.len() - 1;
         let mut probes = 0usize;
-        for (i, e) in t.entries.iter().enumerate() {
+        for (i, e) in t.index.iter().enumerate() {
             if e.id1 != 0 {
                 let (c, r, m) = t.parts(e.id1 - 1);
                 let home = t.hash(c, r, m) as usize & mask;
@@ -455,7 +467,7 @@ mod tests {
         assert!(mean < 2.0, "mean probe length {mean}");
         // The tags (upper half) must differ too, or every probe compares text.
         let tags: std::collections::HashSet<u32> =
-            t.entries.iter().filter(|e| e.id1 != 0).map(|e| e.tag).collect();
+            t.index.iter().filter(|e| e.id1 != 0).map(|e| e.tag).collect();
         assert!(
             tags.len() as f64 > n as f64 * 0.99,
             "{} distinct tags",
@@ -472,8 +484,10 @@ mod tests {
             .collect();
         assert_eq!(ids, (0..20).collect::<Vec<_>>());
         assert_eq!(t.find_or_insert(42, "c7", "r", "m", |_| 0).0, 7);
-        assert_eq!(t.peek(42), Some((NO_SLOT, NO_SLOT)), "no window counted yet");
+        assert_eq!(t.peek_index(42), Some(0), "the first series of that hash");
+        assert_eq!(t.peek(0), (NO_SLOT, NO_SLOT), "no window counted yet");
         t.find_or_insert(42, "c0", "r", "m", |_| 0).1.remember(Some(5), 9);
-        assert_eq!(t.peek(42), Some((9, NO_SLOT)));
+        assert_eq!(t.peek(0), (9, NO_SLOT));
+        assert_eq!(t.peek_index(43 | 1 << 32), None, "another tag: no series");
     }
 }
