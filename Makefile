@@ -21,7 +21,8 @@ setup:
 	@scripts/setup.sh
 
 # The bindings written from the operation table (native/core/src/operations.rs):
-# tally_nif.erl, tally_port_ops.erl, tally_atoms.erl, nif.gleam, port.gleam;
+# tally_nif.erl, tally_port_ops.erl, tally_atoms.erl, tally_values.erl,
+# nif.gleam, port.gleam, aggregate.gleam and the NIF's and port's Rust adapters;
 # then the interop example's, from its own table (examples/interop_example).
 # `cargo test` fails when one of them differs from what the table gives.
 generate:
@@ -51,7 +52,7 @@ endif
 compile: native gleam
 	rebar3 compile
 	@mkdir -p $(TEST_EBIN)
-	erlc -I _gen/include -o $(TEST_EBIN) _gen/gleam_test/*.erl tests/*.erl tests/erlang/*.erl
+	erlc -o $(TEST_EBIN) _gen/gleam_test/*.erl tests/*.erl tests/erlang/*.erl
 
 test: setup
 	scripts/run_tests.sh
@@ -118,7 +119,7 @@ endif
 lint-erlang: gleam
 	@scripts/setup.sh --lint
 	rm -rf $(LINT_EBIN) && mkdir -p $(LINT_EBIN)
-	erlc +debug_info +warnings_as_errors -I _gen/include -o $(LINT_EBIN) erlang_src/*.erl _gen/gleam/*.erl \
+	erlc +debug_info +warnings_as_errors -o $(LINT_EBIN) erlang_src/*.erl _gen/gleam/*.erl \
 	  _gen/gleam_test/*.erl tests/*.erl tests/erlang/*.erl $(wildcard examples/*/src/*.erl)
 	scripts/dialyzer.escript $(PLT) $(PLT_APPS) $(LINT_EBIN) _gen/gleam _gen/gleam_test
 

@@ -6,8 +6,8 @@
 
 -include_lib("kernel/include/file.hrl").
 
--export([open/2, write/2, sync/1, close/1, pread/3, rename/2, delete/1, change_mode/2,
-         make_dir/1, is_dir/1, exists/1, stat/1, stat_io/1, list_dir/1, truncate_at/2, file_size/1,
+-export([identity/1, open/2, write/2, sync/1, close/1, pread/3, rename/2, delete/1, change_mode/2,
+         make_dir/1, is_dir/1, exists/1, stat/1, stat_io/1, list_dir/1, truncate_at/2, cut_torn_line/1, file_size/1,
          file_mode_setting/0]).
 
 -type reason() :: binary().
@@ -17,6 +17,10 @@
 
 -spec open(binary(), [mode()]) -> {ok, file:io_device()} | {error, reason()}.
 open(Path, Modes) -> result(file:open(Path, [raw, binary | Modes])).
+
+%% Bytes as iodata (tally/app/files.Parts): the same term.
+-spec identity(binary()) -> iodata().
+identity(Bytes) -> Bytes.
 
 -spec write(file:io_device(), iodata()) -> {ok, nil} | {error, reason()}.
 write(Io, Bytes) -> nil(file:write(Io, Bytes)).
@@ -96,6 +100,52 @@ truncate_at(Path, Length) ->
                 Error ->
                     nil(Error)
             end
+    end.
+
+%% Cuts a JSON Lines file back to its last newline, durably, when it does
+%% not end with one (an append a crash cut short); the bytes cut off (0 for
+%% a whole or absent file).
+-spec cut_torn_line(binary()) -> {ok, non_neg_integer()} | {error, reason()}.
+cut_torn_line(Path) ->
+    case file:open(Path, [read, write, raw, binary]) of
+        {ok, F} ->
+            Done = case file:position(F, eof) of
+                       {ok, Size} -> cut_back(F, Size, Size);
+                       E -> E
+                   end,
+            _ = file:close(F),
+            result(Done);
+        {error, enoent} ->
+            {ok, 0};
+        Error ->
+            result(Error)
+    end.
+
+%% Reads back from End in 64 KiB steps to the last newline.
+cut_back(F, 0, Size) ->
+    truncated(F, 0, Size);
+cut_back(F, End, Size) ->
+    Step = min(End, 65536),
+    case file:pread(F, End - Step, Step) of
+        {ok, Bin} when End =:= Size, binary_part(Bin, byte_size(Bin) - 1, 1) =:= <<"\n">> ->
+            {ok, 0};
+        {ok, Bin} ->
+            case binary:matches(Bin, <<"\n">>) of
+                [] -> cut_back(F, End - Step, Size);
+                Matches -> {At, 1} = lists:last(Matches), truncated(F, End - Step + At + 1, Size)
+            end;
+        eof -> {ok, 0};
+        E -> E
+    end.
+
+truncated(F, Length, Size) ->
+    case file:position(F, Length) of
+        {ok, _} ->
+            case file:truncate(F) of
+                ok -> case file:sync(F) of ok -> {ok, Size - Length}; E -> E end;
+                E -> E
+            end;
+        E -> E
     end.
 
 %% The size of the file at Path, 0 when there is none.

@@ -9,9 +9,10 @@
          parser_feed/2, parser_finish/1, aggregator_new/1, aggregator_feed/3, aggregator_finish/2,
          aggregator_add_events/2, aggregator_counters/1, aggregator_windows/1,
          aggregator_close_period/4, aggregator_close_shard/6, aggregator_close_written/6,
-         aggregator_take_late/1, aggregator_reset/1, aggregator_export/1, aggregator_restore/1,
-         aggregator_merge/2, shard_of/2, ingest_chunk/4, aggregator_apply_batch/2, batch_events/1,
-         aggregator_save/3, aggregator_load/1, panic_for_test/1]).
+         aggregator_take_late/1, aggregator_take_late_dirty/1, aggregator_reset/1,
+         aggregator_export/1, aggregator_restore/1, aggregator_merge/2, shard_of/2, ingest_chunk/4,
+         aggregator_apply_batch/2, batch_events/1, aggregator_save/3, aggregator_load/1,
+         panic_for_test/1]).
 -on_load(init/0).
 
 -spec init() -> ok | {error, term()}.
@@ -112,9 +113,13 @@ aggregator_close_shard(_Aggregator, _Period, _PlansJson, _Version, _Shard, _Shar
 aggregator_close_written(_Aggregator, _Period, _PlansJson, _Version, _Shard, _Shards) -> not_loaded().
 
 %% Events that arrived for closed periods since the last call (each handed over once).
-%% (normal scheduler)
+%% (normal scheduler, in slices of about 1 ms)
 -spec aggregator_take_late(reference()) -> {ok, [tuple()]} | {error, term()}.
 aggregator_take_late(_Aggregator) -> not_loaded().
+
+%% The same in one call on a dirty CPU scheduler.
+-spec aggregator_take_late_dirty(reference()) -> {ok, [tuple()]} | {error, term()}.
+aggregator_take_late_dirty(_Aggregator) -> not_loaded().
 
 %% Forgets everything counted (windows, periods, event ids, late events,
 %% counters) and keeps the configuration: the same as a new aggregator.

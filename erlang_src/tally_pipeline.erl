@@ -24,8 +24,10 @@ close_period(Period) when is_binary(Period) ->
     case 'tally@app@operations':close_period(Period) of
         {ok, {close_summary, P, Lines, Voids, Customers, Unbilled}} ->
             {ok, #{period => P, lines => Lines, voids => Voids, unbilled => Unbilled,
-                   customers => maps:map(fun(_, {customer_total, _Customer, Cur, Amount, N}) ->
-                                                 #{currency => Cur, amount_minor => Amount, lines => N}
+                   customers => maps:map(fun(_, Total) ->
+                                                 #{currency => tally_values:customer_total_currency(Total),
+                                                   amount_minor => tally_values:customer_total_amount_minor(Total),
+                                                   lines => tally_values:customer_total_lines(Total)}
                                          end, Customers)}};
         {error, _} = Error ->
             Error

@@ -110,11 +110,11 @@ start_supervised(Opts) ->
     end.
 
 %% For tally/port.gleam: errors in the shape of engine.EngineError.
--spec start_for_gleam(pos_integer()) -> {ok, ref()} | {error, {port_start_failed, binary()}}.
+-spec start_for_gleam(pos_integer()) -> {ok, ref()} | {error, tally_values:port_start_failed()}.
 start_for_gleam(TimeoutMs) ->
     case start_supervised(#{timeout => TimeoutMs}) of
         {ok, Ref} -> {ok, Ref};
-        {error, Reason} -> {error, {port_start_failed, format_reason(Reason)}}
+        {error, Reason} -> {error, tally_values:port_start_failed(format_reason(Reason))}
     end.
 
 %% Sends one request and waits for its reply (or the owner's timeout).
@@ -135,9 +135,14 @@ call(Owner, Op, Args, Timeout) when is_atom(Op), is_tuple(Args) ->
     try
         gen_server:call(Owner, {request, Op, Args, Timeout}, infinity)
     catch
-        exit:{noproc, _} -> {error, {port_exited, -1}};
-        exit:{Reason, _} when Reason =:= normal; Reason =:= shutdown; element(1, Reason) =:= port_exited ->
-            {error, {port_exited, -1}}
+        exit:{noproc, _} -> {error, tally_values:port_exited(-1)};
+        exit:{Reason, _} = Exit:Stack ->
+            %% The owner stopped, or stopped because the port exited: the
+            %% request is answered as the port's exit (re-raised otherwise).
+            case Reason =:= normal orelse Reason =:= shutdown orelse tally_values:is_port_exited(Reason) of
+                true -> {error, tally_values:port_exited(-1)};
+                false -> erlang:raise(exit, Exit, Stack)
+            end
     end.
 
 call_current(Journal, Request, Deadline) ->
@@ -154,7 +159,7 @@ call_current(Journal, Request, Deadline) ->
             end;
         error ->
             %% The whole port was stopped: its table is gone.
-            {error, {port_exited, -1}}
+            {error, tally_values:port_exited(-1)}
     end.
 
 %% Stops a port: a ref() stops its supervisor, a pid or name its owner.
@@ -248,7 +253,7 @@ handle_call(stats, _From, #state{journal = J} = State) ->
 handle_call(journal, _From, State) ->
     {reply, State#state.journal, State};
 handle_call(_Other, _From, State) ->
-    {reply, {error, {bad_request, <<"unknown call">>}}, State}.
+    {reply, {error, tally_values:bad_request(<<"unknown call">>)}, State}.
 
 -spec handle_cast(term(), #state{}) -> {noreply, #state{}}.
 handle_cast(_Msg, State) ->
@@ -259,15 +264,15 @@ handle_info({Port, {data, Frame}}, #state{port = Port} = State) ->
     handle_frame(Frame, State);
 handle_info({Port, {exit_status, Status}}, #state{port = Port} = State) ->
     logger:warning(#{msg => "tally_port exited", status => Status, os_pid => State#state.os_pid}),
-    fail_everyone({error, {port_exited, Status}}, State),
-    {stop, {port_exited, Status}, State#state{pending = #{}, waiting = queue:new()}};
+    fail_everyone({error, tally_values:port_exited(Status)}, State),
+    {stop, tally_values:port_exited(Status), State#state{pending = #{}, waiting = queue:new()}};
 handle_info({'EXIT', Port, Reason}, #state{port = Port} = State) ->
     %% The port closed without an exit status: a write to the dead process
     %% failed first (epipe). Trapping exits turns this into a message, so it
     %% must end the owner like an exit status does, or callers would wait.
     logger:warning(#{msg => "tally_port closed", reason => Reason, os_pid => State#state.os_pid}),
-    fail_everyone({error, {port_exited, -1}}, State),
-    {stop, {port_exited, -1}, State#state{pending = #{}, waiting = queue:new()}};
+    fail_everyone({error, tally_values:port_exited(-1)}, State),
+    {stop, tally_values:port_exited(-1), State#state{pending = #{}, waiting = queue:new()}};
 handle_info({request_timeout, Seq}, State) ->
     {noreply, time_out(Seq, State)};
 handle_info(_Other, State) ->
@@ -291,7 +296,7 @@ physical_args(#req{op = Op, args = Args}, #state{handles = Handles}) ->
                    (Pos, {ok, A}) ->
                         case maps:find(element(Pos, A), Handles) of
                             {ok, {Physical, _Kind}} -> {ok, setelement(Pos, A, Physical)};
-                            error -> {error, {bad_argument, <<"a live handle">>}}
+                            error -> {error, tally_values:bad_argument(<<"a live handle">>)}
                         end
                 end, {ok, Args}, tally_port_log:handle_args(Op)).
 
@@ -330,7 +335,7 @@ send(Req, #state{port = Port, next_id = Id} = State) ->
     end.
 
 handle_frame(Frame, #state{max_frame = Max} = State) when byte_size(Frame) > Max ->
-    fail_all({bad_reply, <<"reply frame over the size limit">>}, State);
+    fail_all(tally_values:bad_reply(<<"reply frame over the size limit">>), State);
 handle_frame(Frame, State) ->
     case decode(Frame) of
         {ok, {Id, Result}} when is_integer(Id) ->
@@ -346,9 +351,9 @@ handle_frame(Frame, State) ->
                     {noreply, State}
             end;
         {ok, _Other} ->
-            fail_all({bad_reply, <<"reply is not {Id, Result}">>}, State);
+            fail_all(tally_values:bad_reply(<<"reply is not {Id, Result}">>), State);
         {error, Detail} ->
-            fail_all({bad_reply, Detail}, State)
+            fail_all(tally_values:bad_reply(Detail), State)
     end.
 
 %% A request's reply: journal it if it changed the port's state, map new
@@ -516,7 +521,7 @@ sync(Op, Args, #state{port = Port, next_id = Id} = State) ->
     try port_command(Port, term_to_binary({Id, Op, Args})) of
         true -> sync_reply(Id, State)
     catch
-        error:badarg -> {{error, {port_exited, -1}}, State}
+        error:badarg -> {{error, tally_values:port_exited(-1)}, State}
     end.
 
 sync_reply(Id, #state{port = Port} = State) ->
@@ -524,12 +529,13 @@ sync_reply(Id, #state{port = Port} = State) ->
         {Port, {data, Frame}} ->
             case decode(Frame) of
                 {ok, {Id, Result}} -> {Result, State#state{next_id = Id + 1}};
-                Other -> {{error, {bad_reply, Other}}, State}
+                {ok, _} -> {{error, tally_values:bad_reply(<<"reply is not {Id, Result} for the request sent">>)}, State};
+                {error, Detail} -> {{error, tally_values:bad_reply(Detail)}, State}
             end;
         {Port, {exit_status, Status}} ->
-            {{error, {port_exited, Status}}, State};
+            {{error, tally_values:port_exited(Status)}, State};
         {'EXIT', Port, _Reason} ->
-            {{error, {port_exited, -1}}, State}
+            {{error, tally_values:port_exited(-1)}, State}
     after ?REPLAY_TIMEOUT ->
         %% One request of the replay is never this slow: the port is hung.
         {{error, timeout}, State}

@@ -11,20 +11,34 @@
 %% aggregator (tally_port_log); `ingest_chunk` changes no journaled state.
 -module(tally_port_batch).
 
--export([ingest_chunk/5, apply_batch/3, events/2]).
+-export([call/3, ingest_chunk/5, apply_batch/3, events/2]).
 
 -type port_ref() :: pid() | atom() | tally_port:ref().
 -opaque batch() :: {port_batch, {integer(), integer()}, {atom(), tuple(), pos_integer(), non_neg_integer(), binary()}}.
 -export_type([batch/0]).
 
+%% The port's requests that take or return batches, as the generated Gleam
+%% bindings (tally/port.gleam) send them: the table names this module as the
+%% one that holds the batch resource for the port's caller.
+-spec call(port_ref(), ingest_chunk | aggregator_apply_batch | batch_events, tuple()) ->
+          {ok, term()} | {error, term()}.
+call(Port, ingest_chunk, {Format, Options, Shards, Chunk}) ->
+    ingest_chunk(Port, Format, Options, Shards, Chunk);
+call(Port, aggregator_apply_batch, {Aggregator, Batch}) ->
+    apply_batch(Port, Aggregator, Batch);
+call(Port, batch_events, {Batch}) ->
+    events(Port, Batch).
+
 %% `tally_engine:call(port, ingest_chunk, [Format, Options, Shards, Chunk])`.
 -spec ingest_chunk(port_ref(), atom(), tuple(), pos_integer(), binary()) -> {ok, term()} | {error, term()}.
 ingest_chunk(Port, Format, Options, Shards, Chunk) ->
     case tally_port:call(Port, ingest_chunk, {Format, Options, Shards, Chunk}) of
-        {ok, {ingested, Keys, Rejects, Stats}} ->
+        {ok, Ingested} ->
+            Keys = tally_values:ingested_batches(Ingested),
             Batches = [{port_batch, Key, {Format, Options, Shards, I, Chunk}}
                        || {I, Key} <- lists:zip(lists:seq(0, length(Keys) - 1), Keys)],
-            {ok, {ingested, Batches, Rejects, Stats}};
+            {ok, tally_values:ingested(Batches, tally_values:ingested_rejects(Ingested),
+                                       tally_values:ingested_stats(Ingested))};
         Other ->
             Other
     end.
@@ -33,10 +47,10 @@ ingest_chunk(Port, Format, Options, Shards, Chunk) ->
 apply_batch(Port, Aggregator, {port_batch, Key, {Format, Options, Shards, I, Chunk}}) ->
     tally_port:call(Port, aggregator_apply_batch, {Aggregator, Key, Format, Options, Shards, I, Chunk});
 apply_batch(_Port, _Aggregator, _Other) ->
-    {error, {bad_argument, <<"a batch">>}}.
+    {error, tally_values:bad_argument(<<"a batch">>)}.
 
 -spec events(port_ref(), batch()) -> {ok, term()} | {error, term()}.
 events(Port, {port_batch, Key, {Format, Options, Shards, I, Chunk}}) ->
     tally_port:call(Port, batch_events, {Key, Format, Options, Shards, I, Chunk});
 events(_Port, _Other) ->
-    {error, {bad_argument, <<"a batch">>}}.
+    {error, tally_values:bad_argument(<<"a batch">>)}.

@@ -61,15 +61,17 @@ mutating(Op) ->
 creates_handle(Op) ->
     tally_port_ops:creates_handle(Op).
 
-%% The physical handle in the reply of an operation that creates one.
+%% The physical handle in the reply of an operation that creates one (the
+%% reply itself, or a field of a record such as `aggregator_load`'s
+%% `usage.Loaded`: generated from the table into tally_port_ops).
 -spec created(op(), term()) -> term().
-created(aggregator_load, {loaded, Handle, _Extra}) -> Handle;
-created(_Op, Handle) -> Handle.
+created(Op, Value) ->
+    tally_port_ops:created_handle(Op, Value).
 
 %% The caller's reply to an operation that created `Logical`.
 -spec with_logical(op(), term(), pos_integer()) -> term().
-with_logical(aggregator_load, {loaded, _Physical, Extra}, Logical) -> {loaded, Logical, Extra};
-with_logical(_Op, _Value, Logical) -> Logical.
+with_logical(Op, Value, Logical) ->
+    tally_port_ops:with_created(Op, Value, Logical).
 
 %% The arguments journaled for a request that succeeded. A snapshot that
 %% was loaded is replayed from a copy taken now (beside the checkpoints):

@@ -157,7 +157,7 @@ cell_update(Cell, Fun) ->
     Cell ! {update, Fun, self(), Ref},
     receive
         {Ref, Reply} -> demonitor(Ref, [flush]), Reply;
-        {'DOWN', Ref, process, Cell, _} -> {error, {bad_argument, <<"a live handle">>}}
+        {'DOWN', Ref, process, Cell, _} -> {error, tally_values:bad_argument(<<"a live handle">>)}
     end.
 
 -spec cell_stop(pid()) -> nil.

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # After `gleam build`: copy the Erlang generated from our Gleam modules (not
 # the FFI modules gleam copied from erlang_src) to where rebar3 and the test
-# build read them, the same places scripts/gleam_build.mjs writes to, and the
-# records of the Gleam types to _gen/include.
+# build read them, the same places scripts/gleam_build.mjs writes to.
 set -euo pipefail
 artefacts=$1 src_out=$2 test_out=$3
 rm -rf "$src_out" "$test_out"; mkdir -p "$src_out" "$test_out"
@@ -12,12 +11,4 @@ for dir_out in "gleam_src:$src_out" "tests:$test_out"; do
     module=${file#"$root"/}; module=${module%.gleam}; module=${module//\//@}
     cp "$artefacts/$module.erl" "$out/"
   done < <(find "$root" -name '*.gleam')
-done
-# The records of the public custom types (gleam build writes them to
-# include/ beside the artefacts): Erlang code reads engine values by field
-# name through them, from _gen/include.
-include_out=$(dirname "$src_out")/include
-rm -rf "$include_out"; mkdir -p "$include_out"
-for hrl in "$artefacts"/../include/tally@*.hrl; do
-  [ -e "$hrl" ] && cp "$hrl" "$include_out/"
 done

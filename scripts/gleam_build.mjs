@@ -47,60 +47,6 @@ for (const [root, virtual] of [[srcDir, "/src"], [testDir, "/test"]]) {
   }
 }
 
-// gleam 0.30.5 does not write the .hrl records gleam 1.x writes: the same
-// records (field names and order; types left any()) from the public custom
-// types' constructors whose fields all have labels.
-function recordsOf(text) {
-  const found = [];
-  const typeRe = /^pub type [A-Z]\w*(?:\([^)]*\))? \{/gm;
-  let m;
-  while ((m = typeRe.exec(text)) !== null) {
-    let i = m.index + m[0].length, depth = 0, start = i;
-    const body = [];
-    for (; i < text.length; i++) {
-      const c = text[i];
-      if (c === "(" || c === "{") depth++;
-      else if (c === ")") depth--;
-      else if (c === "}") { if (depth === 0) break; depth--; }
-    }
-    const inner = text.slice(start, i).replace(/\/\/[^\n]*/g, "");
-    const ctorRe = /([A-Z]\w*)\(/g;
-    let c;
-    while ((c = ctorRe.exec(inner)) !== null) {
-      if (depthAt(inner, c.index) !== 0) continue;
-      let j = c.index + c[0].length, d = 1;
-      for (; j < inner.length && d > 0; j++) {
-        if (inner[j] === "(") d++;
-        else if (inner[j] === ")") d--;
-      }
-      const fields = splitTop(inner.slice(c.index + c[0].length, j - 1));
-      const labels = fields.map((f) => (f.match(/^\s*([a-z]\w*)\s*:/) || [])[1]);
-      if (labels.length > 0 && labels.every((l) => l !== undefined)) found.push([c[1], labels]);
-    }
-  }
-  return found;
-}
-function depthAt(text, at) {
-  let d = 0;
-  for (let i = 0; i < at; i++) {
-    if (text[i] === "(") d++;
-    else if (text[i] === ")") d--;
-  }
-  return d;
-}
-function splitTop(text) {
-  const parts = [];
-  let d = 0, cur = "";
-  for (const ch of text) {
-    if (ch === "(") d++;
-    if (ch === ")") d--;
-    if (ch === "," && d === 0) { parts.push(cur); cur = ""; } else cur += ch;
-  }
-  if (cur.trim() !== "") parts.push(cur);
-  return parts;
-}
-const snake = (name) => name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();
-
 const result = gleam.compile({ target: "erlang", sourceFiles, dependencies: [], mode: "Dev" });
 if (result.Err !== undefined) {
   // Point at the real files rather than the compiler's virtual /src and /test.
@@ -113,19 +59,6 @@ if (result.Err !== undefined) {
 for (const dir of [outDir, testOutDir]) {
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
-}
-// The records of the public custom types (one .hrl per constructor with
-// fields): Erlang code reads engine values by field name through them.
-const includeDir = path.join(path.dirname(outDir), "include");
-fs.rmSync(includeDir, { recursive: true, force: true });
-fs.mkdirSync(includeDir, { recursive: true });
-for (const [rel, text] of Object.entries(sourceFiles)) {
-  if (!rel.startsWith("/src/")) continue;
-  const module = rel.slice(5).replace(/\.gleam$/, "").replaceAll("/", "@");
-  for (const [ctor, labels] of recordsOf(text)) {
-    const fields = labels.map((l) => `    ${l} :: any()`).join(",\n");
-    fs.writeFileSync(path.join(includeDir, `${module}_${ctor}.hrl`), `-record(${snake(ctor)}, {\n${fields}\n}).\n`);
-  }
 }
 let written = 0;
 for (const [file, text] of result.Ok) {

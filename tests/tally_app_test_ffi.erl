@@ -5,6 +5,7 @@
 -module(tally_app_test_ffi).
 
 -export([tmp_dir/0, mode_of/1, with_file_mode/2, symlink/2, write_file/2, read_file/1]).
+-export([with_small_disk/2]).
 -export([env/1, nomatch/0, in_empty_dir_with_env/2, started_children/0, start_error/0]).
 
 -spec tmp_dir() -> binary().
@@ -34,6 +35,23 @@ with_file_mode(Mode, Body) ->
 
 -spec symlink(binary(), binary()) -> nil.
 symlink(Target, Link) -> ok = file:make_symlink(Target, Link), nil.
+
+%% Runs Body with the path of a fresh directory on a file system of
+%% Kilobytes (a tmpfs: a disk that fills up part way through a write), and
+%% unmounts it after. {error, nil} without running Body when no tmpfs can be
+%% mounted (mount needs root).
+-spec with_small_disk(pos_integer(), fun((binary()) -> A)) -> {ok, A} | {error, nil}.
+with_small_disk(Kilobytes, Body) ->
+    Dir = tmp_dir(),
+    Mount = lists:flatten(io_lib:format("mount -t tmpfs -o size=~bk tmpfs '~s' 2>&1 && echo mounted",
+                                        [Kilobytes, Dir])),
+    case lists:suffix("mounted\n", os:cmd(Mount)) of
+        false -> {error, nil};
+        true ->
+            try {ok, Body(Dir)}
+            after os:cmd("umount '" ++ binary_to_list(Dir) ++ "'")
+            end
+    end.
 
 -spec write_file(binary(), binary()) -> nil.
 write_file(Path, Bytes) -> ok = file:write_file(Path, Bytes), nil.

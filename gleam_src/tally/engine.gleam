@@ -58,3 +58,10 @@ pub type BillingError {
 pub type EngineInfo {
   EngineInfo(name: String, version: String, commit: option.Option(String))
 }
+
+/// Where `panic_for_test` panics on purpose: in the work, or encoding the
+/// result.
+pub type PanicStage {
+  Work
+  Encode
+}

@@ -11,12 +11,6 @@ import tally/event
 import tally/option
 import tally/usage
 
-/// Where a deliberate panic happens: in the work, or encoding the result.
-pub type PanicStage {
-  Work
-  Encode
-}
-
 /// A streaming parser held by the NIF library.
 pub type NifParser
 
@@ -248,4 +242,6 @@ pub fn aggregator_load(
 /// Panics inside Rust on purpose; returns `Error(NativePanic(..))`. Exists
 /// so tests can prove a panic never takes the VM down.
 @external(erlang, "tally_nif", "panic_for_test")
-pub fn panic_for_test(stage: PanicStage) -> Result(Nil, engine.EngineError)
+pub fn panic_for_test(
+  stage: engine.PanicStage,
+) -> Result(Nil, engine.EngineError)

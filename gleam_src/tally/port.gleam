@@ -21,6 +21,12 @@ import tally/event
 import tally/option
 import tally/usage
 
+// What this prelude keeps is not per operation: the port itself (its type,
+// start, stop, the release's port, its OS pid) and the externals every
+// generated function calls (`owner_call`, `same_port`). Each request's
+// function, the handle types, `<resource>_port` and `<resource>_release`
+// are generated from the table (native/core/src/operations.rs).
+
 /// The owner's reference to a supervised port (see `tally_port:ref()`).
 pub type PortRef
 
@@ -28,14 +34,6 @@ pub type PortRef
 pub opaque type Port {
   Port(ref: PortRef)
 }
-
-/// A batch of one shard's events held by a port, with the recipe that
-/// makes it again if the port was restarted (see `tally_port_batch`).
-pub opaque type PortBatch {
-  PortBatch(port: Port, batch: RawBatch)
-}
-
-type RawBatch
 
 /// Starts the port's OS process from the application's priv directory,
 /// under a new supervisor that is not linked to the caller. `timeout_ms`
@@ -73,95 +71,6 @@ pub fn os_pid(port: Port) -> Int {
   owner_os_pid(port.ref)
 }
 
-/// Frees the parser in the port.
-pub fn parser_release(parser: PortParser) -> Result(Nil, engine.EngineError) {
-  owner_call(parser.port.ref, Release, #(parser.handle))
-}
-
-/// Frees the aggregator in the port.
-pub fn aggregator_release(
-  aggregator: PortAggregator,
-) -> Result(Nil, engine.EngineError) {
-  owner_call(aggregator.port.ref, Release, #(aggregator.handle))
-}
-
-/// The port the aggregator lives on.
-pub fn aggregator_port(aggregator: PortAggregator) -> Port {
-  aggregator.port
-}
-
-/// Same as `nif.ingest_chunk`. The batches live in the port; each also
-/// keeps a reference to `chunk` (not a copy), from which the port makes it
-/// again when the port process that held it died before it was applied.
-pub fn ingest_chunk(
-  port: Port,
-  format: event.Format,
-  options: event.ParserOptions,
-  shards: Int,
-  chunk: BitArray,
-) -> Result(event.Ingested(PortBatch), engine.EngineError) {
-  case batch_ingest(port.ref, format, options, shards, chunk) {
-    Ok(event.Ingested(batches, rejects, stats)) ->
-      Ok(event.Ingested(wrap_batches(port, batches, []), rejects, stats))
-    Error(e) -> Error(e)
-  }
-}
-
-fn wrap_batches(
-  port: Port,
-  raw: List(RawBatch),
-  acc: List(PortBatch),
-) -> List(PortBatch) {
-  case raw {
-    [] -> reverse(acc)
-    [b, ..rest] -> wrap_batches(port, rest, [PortBatch(port, b), ..acc])
-  }
-}
-
-@external(erlang, "lists", "reverse")
-fn reverse(list: List(a)) -> List(a)
-
-/// Same as `nif.aggregator_apply_batch`; the batch must come from the
-/// aggregator's port.
-pub fn aggregator_apply_batch(
-  aggregator: PortAggregator,
-  batch: PortBatch,
-) -> Result(usage.Counters, engine.EngineError) {
-  case same_port(aggregator.port, batch.port) {
-    True -> batch_apply(aggregator.port.ref, aggregator.handle, batch.batch)
-    False -> Error(engine.OnOtherPort("batch"))
-  }
-}
-
-/// Same as `nif.batch_events`.
-pub fn batch_events(
-  batch: PortBatch,
-) -> Result(List(event.UsageEvent), engine.EngineError) {
-  batch_events_of(batch.port.ref, batch.batch)
-}
-
-/// Same as `nif.aggregator_load`, on `port`.
-pub fn aggregator_load(
-  port: Port,
-  path: String,
-) -> Result(usage.Loaded(PortAggregator), engine.EngineError) {
-  case owner_call(port.ref, AggregatorLoad, #(path)) {
-    Ok(usage.Loaded(handle, extra)) ->
-      Ok(usage.Loaded(PortAggregator(port: port, handle: handle), extra))
-    Error(e) -> Error(e)
-  }
-}
-
-/// Same as `nif.panic_for_test`: the port answers with `NativePanic` and
-/// carries on.
-pub fn panic_for_test(port: Port) -> Result(Nil, engine.EngineError) {
-  owner_call(port.ref, PanicForTest, #(Work))
-}
-
-type PanicStage {
-  Work
-}
-
 fn same_port(a: Port, b: Port) -> Bool {
   a.ref == b.ref
 }
@@ -182,36 +91,37 @@ fn owner_call(
   args: args,
 ) -> Result(a, engine.EngineError)
 
-@external(erlang, "tally_port_batch", "ingest_chunk")
-fn batch_ingest(
-  ref: PortRef,
-  format: event.Format,
-  options: event.ParserOptions,
-  shards: Int,
-  chunk: BitArray,
-) -> Result(event.Ingested(RawBatch), engine.EngineError)
-
-@external(erlang, "tally_port_batch", "apply_batch")
-fn batch_apply(
-  ref: PortRef,
-  aggregator: Int,
-  batch: RawBatch,
-) -> Result(usage.Counters, engine.EngineError)
-
-@external(erlang, "tally_port_batch", "events")
-fn batch_events_of(
-  ref: PortRef,
-  batch: RawBatch,
-) -> Result(List(event.UsageEvent), engine.EngineError)
-
 /// A streaming parser held by a port.
 pub opaque type PortParser {
   PortParser(port: Port, handle: Int)
 }
 
+/// The port the parser lives on.
+pub fn parser_port(parser: PortParser) -> Port {
+  parser.port
+}
+
 /// An aggregator held by a port.
 pub opaque type PortAggregator {
   PortAggregator(port: Port, handle: Int)
+}
+
+/// The port the aggregator lives on.
+pub fn aggregator_port(aggregator: PortAggregator) -> Port {
+  aggregator.port
+}
+
+/// A batch of one shard's events (see `ingest_chunk`) held by a port.
+pub opaque type PortBatch {
+  PortBatch(port: Port, handle: BatchTerm)
+}
+
+/// The batch as `tally_port_batch` holds it: an Erlang term only that module reads.
+type BatchTerm
+
+/// The port the batch lives on.
+pub fn batch_port(batch: PortBatch) -> Port {
+  batch.port
 }
 
 /// The port's requests: each constructor is the atom the port reads.
@@ -523,6 +433,54 @@ pub fn shard_of(
   owner_call(port.ref, ShardOf, args)
 }
 
+/// Parses a whole chunk and partitions its events by shard, on a dirty
+/// scheduler: one batch per shard, whose events stay in Rust (40 bytes
+/// each plus their texts) until `aggregator_apply_batch` counts them.
+///
+/// The port's twin of `nif.ingest_chunk`.
+pub fn ingest_chunk(
+  port: Port,
+  format: event.Format,
+  options: event.ParserOptions,
+  shards: Int,
+  chunk: BitArray,
+) -> Result(event.Ingested(PortBatch), engine.EngineError) {
+  let args = #(format, options, shards, chunk)
+  case tally_port_batch_call(port.ref, IngestChunk, args) {
+    Ok(event.Ingested(batches, rejects, stats)) -> {
+      let batches = batch_list(port, batches)
+      Ok(event.Ingested(batches, rejects, stats))
+    }
+    Error(e) -> Error(e)
+  }
+}
+
+/// Counts a batch into the aggregator, once (the batch is emptied; a second
+/// call is `BadArgument("a batch not applied yet")`).
+///
+/// The port's twin of `nif.aggregator_apply_batch`.
+pub fn aggregator_apply_batch(
+  aggregator: PortAggregator,
+  batch: PortBatch,
+) -> Result(usage.Counters, engine.EngineError) {
+  let args = #(aggregator.handle, batch.handle)
+  case same_port(aggregator.port, batch.port) {
+    True ->
+      tally_port_batch_call(aggregator.port.ref, AggregatorApplyBatch, args)
+    False -> Error(engine.OnOtherPort("batch"))
+  }
+}
+
+/// A batch's events, copied out for inspection and tests.
+///
+/// The port's twin of `nif.batch_events`.
+pub fn batch_events(
+  batch: PortBatch,
+) -> Result(List(event.UsageEvent), engine.EngineError) {
+  let args = #(batch.handle)
+  tally_port_batch_call(batch.port.ref, BatchEvents, args)
+}
+
 /// Writes the aggregator's snapshot and `extra` to `path` atomically
 /// (temporary file, fsync, rename, directory fsync; mode 0600), streaming
 /// from Rust on a dirty I/O scheduler. Returns the bytes written.
@@ -536,3 +494,61 @@ pub fn aggregator_save(
   let args = #(aggregator.handle, path, extra)
   owner_call(aggregator.port.ref, AggregatorSave, args)
 }
+
+/// Reads a snapshot back, refusing a damaged one
+/// (`AggregateFailed(BadExport(..))`).
+///
+/// The port's twin of `nif.aggregator_load`.
+pub fn aggregator_load(
+  port: Port,
+  path: String,
+) -> Result(usage.Loaded(PortAggregator), engine.EngineError) {
+  let args = #(path)
+  case owner_call(port.ref, AggregatorLoad, args) {
+    Ok(usage.Loaded(aggregator, extra)) -> {
+      let aggregator = PortAggregator(port: port, handle: aggregator)
+      Ok(usage.Loaded(aggregator, extra))
+    }
+    Error(e) -> Error(e)
+  }
+}
+
+/// Panics inside Rust on purpose; returns `Error(NativePanic(..))`. Exists
+/// so tests can prove a panic never takes the VM down.
+///
+/// The port's twin of `nif.panic_for_test`.
+pub fn panic_for_test(
+  port: Port,
+  stage: engine.PanicStage,
+) -> Result(Nil, engine.EngineError) {
+  let args = #(stage)
+  owner_call(port.ref, PanicForTest, args)
+}
+
+/// Frees the parser in the port (the port's `release` request).
+pub fn parser_release(parser: PortParser) -> Result(Nil, engine.EngineError) {
+  owner_call(parser.port.ref, Release, #(parser.handle))
+}
+
+/// Frees the aggregator in the port (the port's `release` request).
+pub fn aggregator_release(
+  aggregator: PortAggregator,
+) -> Result(Nil, engine.EngineError) {
+  owner_call(aggregator.port.ref, Release, #(aggregator.handle))
+}
+
+fn batch_list(port: Port, handles: List(BatchTerm)) -> List(PortBatch) {
+  list_map(fn(handle) { PortBatch(port: port, handle: handle) }, handles)
+}
+
+@external(erlang, "lists", "map")
+fn list_map(with: fn(a) -> b, list: List(a)) -> List(b)
+
+/// The request `op` with `args` through `tally_port_batch`, which holds these
+/// values for the port's caller.
+@external(erlang, "tally_port_batch", "call")
+fn tally_port_batch_call(
+  ref: ref,
+  op: Request,
+  args: args,
+) -> Result(a, engine.EngineError)

@@ -43,9 +43,7 @@ opt(Key, Map) ->
     end.
 
 %% A closure that reveals the secret only when called (at CONNECT).
-secret(S) ->
-    Wrapped = tally_secret:wrap(S),
-    'tally@app@secret':from_closure(fun() -> tally_secret:reveal(Wrapped) end).
+secret(S) -> 'tally@app@secret':new(text(S)).
 
 text(B) when is_binary(B) -> B;
 text(L) when is_list(L) -> unicode:characters_to_binary(L);

@@ -327,3 +327,70 @@ ingest_and_apply_never_block_a_scheduler() ->
     %% not the NIFs'.
     Long = [L || L = {Pid, _, _} <- flush_long_schedules([]), Pid =:= Feeder],
     ?assertMatch(Few when length(Few) =< ?OS_NOISE, Long).
+
+%% aggregator_take_late is chunked (Scheduler::Chunked): it hands over many
+%% late events in slices on a normal scheduler, rescheduling itself between
+%% them. 100k events (tens of ms of encoding in one go) give the very list
+%% its dirty twin gives in one call, in order; and the caller is scheduled
+%% out again and again during the call (traced: `running`), where the dirty
+%% twin leaves its normal scheduler once. How long the caller held its
+%% scheduler at a time is printed (long schedules over 1 ms), not asserted:
+%% on a loaded machine wall time says little. The caller's heap is made big
+%% up front: the collections of a list growing to some 30 MB are the
+%% caller's cost, not the NIF's.
+chunked_take_late_equals_its_dirty_twin_test_() ->
+    {timeout, 120, fun chunked_take_late_equals_its_dirty_twin/0}.
+
+chunked_take_late_equals_its_dirty_twin() ->
+    N = 100000,
+    Late = [{usage_event, <<"late-", (integer_to_binary(I))/binary>>, <<"s">>,
+             <<"c", (integer_to_binary(I rem 97))/binary>>, <<"r">>, <<"requests">>, I, ?OCT1 + I}
+            || I <- lists:seq(1, N)],
+    WithLate = fun() ->
+                   {ok, A} = tally_nif:aggregator_new(?CONFIG),
+                   {ok, _} = tally_nif:aggregator_close_period(A, <<"2026-10">>, <<"{\"plans\":{}}">>, 1),
+                   {ok, {counters, 0, 0, N}} = tally_nif:aggregator_add_events(A, Late),
+                   A
+               end,
+    {A1, A2} = {WithLate(), WithLate()},
+    {Chunked, ChunkedOuts, Long} = traced_call(fun() -> tally_nif:aggregator_take_late(A1) end),
+    {Dirty, DirtyOuts, _} = traced_call(fun() -> tally_nif:aggregator_take_late_dirty(A2) end),
+    io:format(user, "~n  take_late of ~p events: chunked, scheduled out ~p times, ~p long schedules over 1 ms; "
+                    "dirty twin, scheduled out ~p times~n", [N, ChunkedOuts, length(Long), DirtyOuts]),
+    ?assertEqual({ok, Late}, Chunked),
+    ?assertEqual(Chunked, Dirty),
+    ?assert(ChunkedOuts >= 10),
+    %% Handed over once.
+    ?assertEqual({ok, []}, tally_nif:aggregator_take_late(A1)),
+    ?assertEqual({ok, []}, tally_nif:aggregator_take_late_dirty(A2)).
+
+%% Runs `Call` in a process of its own (with a big heap), traced for being
+%% scheduled in and out and watched for long schedules while it runs;
+%% returns its result, how often it was scheduled out during the call, and
+%% its long schedules.
+traced_call(Call) ->
+    Self = self(),
+    Pid = spawn_opt(fun() ->
+                        receive go -> ok end,
+                        R = Call(),
+                        Self ! {called, self()},
+                        receive send -> Self ! {result, self(), R} end
+                    end, [link, {min_heap_size, 8 * 1024 * 1024}]),
+    1 = erlang:trace(Pid, true, [running]),
+    _ = erlang:system_monitor(Self, [{long_schedule, 1}]),
+    Pid ! go,
+    receive {called, Pid} -> ok after 100000 -> error(call_timed_out) end,
+    _ = erlang:system_monitor(undefined),
+    _ = erlang:trace(Pid, false, [running]),
+    Pid ! send,
+    Result = receive {result, Pid, R} -> R after 100000 -> error(no_result) end,
+    Outs = count_outs(Pid, 0),
+    Long = [L || L = {P, _, _} <- flush_long_schedules([]), P =:= Pid],
+    {Result, Outs, Long}.
+
+count_outs(Pid, N) ->
+    receive
+        {trace, Pid, out, _} -> count_outs(Pid, N + 1);
+        {trace, Pid, in, _} -> count_outs(Pid, N)
+    after 0 -> N
+    end.

@@ -325,12 +325,39 @@ killed_processes() ->
         tally_nats_server:stop(S)
     end.
 
+killed_outbox_and_closer_test_() ->
+    {timeout, 300, fun() -> tally_test_support:quiet(fun killed_outbox_and_closer/0) end}.
+
+%% The outbox and the closer, each killed before and right after a close,
+%% into the file sink: every invoice line reaches invoices.jsonl once, and
+%% nothing waits (a restarted outbox must still wake the publisher).
+killed_outbox_and_closer() ->
+    Want = reference(),
+    lists:foreach(
+        fun(Victim) ->
+            Dir = tmp_dir(),
+            start(env(Dir, none, 4096)),
+            try
+                timer:sleep(30),
+                _ = kill(Victim),
+                retry(fun tally_pipeline:sync/0),
+                {ok, #{lines := 17}} = retry(fun() -> tally_pipeline:close_period(?PERIOD) end),
+                _ = kill(Victim),
+                ?assertEqual(ok, retry(fun() -> tally_pipeline:drain(5000) end, 3))
+            after stop() end,
+            ?assertEqual({Victim, Want}, {Victim, file_sink_lines(Dir)})
+        end, [outbox, closer]).
+
 kill(collector) ->
     [exit(Pid, kill) || {<<"edge">>, Pid} <- 'tally@app@collectors_supervisor':collectors()];
 kill(shard) ->
     exit(whereis(tally_shard_1), kill);
 kill(publisher) ->
-    exit(whereis(tally_publisher), kill).
+    exit(whereis(tally_publisher), kill);
+kill(outbox) ->
+    exit(whereis(tally_outbox), kill);
+kill(closer) ->
+    exit(whereis(tally_closer), kill).
 
 vm_killed_and_restarted_mid_run_test_() ->
     {timeout, 300, fun() -> tally_test_support:quiet(fun vm_restarts/0) end}.

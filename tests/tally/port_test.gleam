@@ -49,7 +49,8 @@ fn wait_until_gone(os_pid: Int, timeout_ms: Int) -> Bool
 
 pub fn a_panic_in_the_port_is_an_error_and_the_port_carries_on_test() {
   use p <- with_port()
-  let assert Error(engine.NativePanic(message)) = port.panic_for_test(p)
+  let assert Error(engine.NativePanic(message)) =
+    port.panic_for_test(p, engine.Work)
   expect.equal(message, "deliberate panic in the work")
   engine_cases.meter_unit(fn(meter) { port.meter_unit(p, meter) })
 }

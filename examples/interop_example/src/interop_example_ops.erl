@@ -2,10 +2,10 @@
 %% @doc The port journal's classes of the port's requests: which change
 %% state (journaled and replayed after a port restart), which create a
 %% handle, and which arguments are handles (mapped from logical to the
-%% current process's handles).
+%% current process's handles); and where a created handle is in a reply.
 -module(interop_example_ops).
 
--export([mutating/1, creates_handle/1, handle_args/1]).
+-export([mutating/1, creates_handle/1, handle_args/1, created_handle/2, with_created/3]).
 
 %% Requests whose success changes the port's state.
 -spec mutating(atom()) -> boolean().
@@ -18,3 +18,11 @@ creates_handle(_) -> false.
 %% Positions (1-based) of the arguments that are handles.
 -spec handle_args(atom()) -> [pos_integer()].
 handle_args(_) -> [].
+
+%% The handle in the reply of a request that creates one.
+-spec created_handle(atom(), term()) -> term().
+created_handle(_, Handle) -> Handle.
+
+%% The reply of a request that created a handle, with `Handle` in its place.
+-spec with_created(atom(), term(), term()) -> term().
+with_created(_, _Value, Handle) -> Handle.

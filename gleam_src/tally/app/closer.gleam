@@ -172,6 +172,10 @@ fn handle(state: State, message: Message) -> actor.Next(State, Message) {
     Close(period, reply) -> {
       let #(state, result) = close_and_record(state, period)
       process.send(reply, result)
+      // The close's lines (as large as a period's invoice) are on disk in
+      // the outbox now; the references left on this heap would keep them in
+      // memory until some later collection, through the whole publish.
+      let _ = collect_garbage()
       actor.continue(state)
     }
     Closed(reply) -> {
@@ -413,6 +417,9 @@ fn closed_text(periods: List(String)) -> String
 
 @external(erlang, "tally_outbox_ffi", "now_ms")
 fn now_ms() -> Int
+
+@external(erlang, "erlang", "garbage_collect")
+fn collect_garbage() -> Bool
 
 @external(erlang, "tally_outbox_ffi", "printed")
 fn printed(term: dynamic.Dynamic) -> String

@@ -858,7 +858,7 @@ fn keep_rejects(
           let line = reject.json(source: name, file: path, reject: r)
           bytes.append(out, <<line:utf8, "\n":utf8>>)
         })
-      files.append_durably(
+      files.append_lines_durably(
         files.join(state.config.data_dir, "rejects.jsonl"),
         lines,
       )

@@ -38,6 +38,7 @@
 //// application started as a dependency (`gleam test`, a Gleam application
 //// using tally as a library) stays inert (`is_inert`).
 
+import tally/app/secret
 import tally/event
 import tally/option
 import tally/otp/dynamic
@@ -127,8 +128,10 @@ pub type Tls {
   )
 }
 
-/// A secret (a password, a token): printed as a function, never as itself.
-pub type Secret
+/// A secret (a password, a token): printed as a function, never as itself
+/// (`tally/app/secret`).
+pub type Secret =
+  secret.Secret
 
 /// Why the configuration was refused. `at` names the place: a sys.config
 /// key (`sources[2].format`, `bus.port`) or an environment variable.
@@ -184,13 +187,13 @@ pub fn decode(
     optional(env, "dedup", True, fn(v) { bool_of("dedup", v) }),
   )
   use gap_cap <- chain.then(positive_or(env, "gauge_gap_cap_ms", 172_800_000))
-  use snapshot_ms <- chain.then(positive_or(env, "snapshot_ms", 60_000))
+  use snapshot_ms <- chain.then(period_or(env, "snapshot_ms", 60_000))
   use snapshot_bytes <- chain.then(positive_or(
     env,
     "snapshot_bytes",
     67_108_864,
   ))
-  use poll_ms <- chain.then(positive_or(env, "poll_ms", 1000))
+  use poll_ms <- chain.then(period_or(env, "poll_ms", 1000))
   use sources <- chain.then(
     optional(env, "sources", [], fn(v) {
       sources_of(v, dedup_given(env), engine, poll_ms, path)
@@ -276,10 +279,6 @@ pub fn describe_error(error: ConfigError) -> String {
     DuplicateSource(name) -> "two sources are named " <> name
   }
 }
-
-/// The secret itself, for the code that sends it.
-@external(erlang, "tally_secret", "reveal")
-pub fn reveal(secret: Secret) -> String
 
 // Keys.
 
@@ -403,7 +402,7 @@ fn source_of(
   )
   use source_poll <- chain.then(
     optional(fields, "poll_ms", poll_ms, fn(v) {
-      int_in(at <> "poll_ms", v, 1, max_int)
+      int_in(at <> "poll_ms", v, 1, max_timer)
     }),
   )
   use max_line <- chain.then(
@@ -504,7 +503,7 @@ fn close_of(
       )
       use check <- chain.then(
         optional(fields, "check_ms", 60_000, fn(v) {
-          int_in("close.check_ms", v, 1, max_int)
+          int_in("close.check_ms", v, 1, max_timer)
         }),
       )
       Ok(option.Some(Close(grace, check)))
@@ -554,7 +553,7 @@ fn bus_of(
       use name <- chain.then(text_or(fields, "name", "tally") |> at_bus)
       use ping <- chain.then(
         optional(fields, "ping_interval", option.None, fn(v) {
-          int_in("bus.ping_interval", v, 1, max_int)
+          int_in("bus.ping_interval", v, 1, max_timer)
           |> map_ok(fn(ms) { option.Some(ms) })
         }),
       )
@@ -759,6 +758,10 @@ fn bool_of(at: String, value: dynamic.Dynamic) -> Result(Bool, ConfigError) {
 
 const max_int = 9_007_199_254_740_991
 
+// The longest period erlang:send_after takes (ms): a timer's setting above
+// it would crash its process at the first tick.
+const max_timer = 4_294_967_295
+
 fn int_in(
   at: String,
   value: dynamic.Dynamic,
@@ -898,6 +901,14 @@ fn positive_or(
   optional(pairs, key, default, fn(v) { int_in(key, v, 1, max_int) })
 }
 
+fn period_or(
+  pairs: List(#(String, dynamic.Dynamic)),
+  key: String,
+  default: Int,
+) -> Result(Int, ConfigError) {
+  optional(pairs, key, default, fn(v) { int_in(key, v, 1, max_timer) })
+}
+
 fn map_ok(result: Result(a, e), f: fn(a) -> b) -> Result(b, e) {
   case result {
     Ok(a) -> Ok(f(a))
@@ -959,8 +970,9 @@ fn split_url(text: String) -> Result(#(String, String, String), Nil)
 @external(erlang, "tally_config_ffi", "absname")
 fn absname(path: String, base: String) -> String
 
-@external(erlang, "tally_secret", "wrap")
-fn wrap(secret: String) -> Secret
+fn wrap(text: String) -> Secret {
+  secret.new(text)
+}
 
 /// Keeps `config` as the running system's (set by `tree.start`), so that
 /// operations on the running system (`tally/app/operations`) read the same

@@ -1,6 +1,7 @@
 //// Writing files so that a crash leaves either the old or the new content
 //// (`write_durably`: a temporary file, synced, renamed) or a whole
-//// appended block (`append_durably`: appended and synced).
+//// appended block (`append_durably`: appended and synced; JSON Lines files
+//// with `append_lines_durably`, which first cuts off a line a crash tore).
 ////
 //// Every file written here holds billing data (invoices, outbox items,
 //// snapshots, rejected lines, late events), so it is created with the
@@ -13,6 +14,8 @@
 //// system or a missing permission comes back as `Error(reason)`, the
 //// POSIX name (`"enospc"`), with any temporary file removed, so a caller
 //// can report it and retry instead of crashing.
+
+import tally/app/log
 
 /// An open file (raw, binary).
 pub type IoDevice
@@ -41,6 +44,23 @@ const default_file_mode = 0o600
 /// // -> Ok(Nil)
 /// ```
 pub fn write_durably(path: String, bytes: BitArray) -> Result(Nil, String) {
+  write_parts_durably(path, parts(bytes))
+}
+
+/// Bytes in pieces, written without being joined first (a batch file of
+/// the engine's lines refers to them instead of copying 4 MiB).
+pub type Parts
+
+/// Bytes as parts.
+@external(erlang, "tally_file_ffi", "identity")
+pub fn parts(bytes: BitArray) -> Parts
+
+/// Parts joined into one run of bytes.
+@external(erlang, "erlang", "iolist_to_binary")
+pub fn joined(bytes: Parts) -> BitArray
+
+/// `write_durably` for bytes in parts.
+pub fn write_parts_durably(path: String, bytes: Parts) -> Result(Nil, String) {
   let tmp = path <> ".tmp"
   let written = case ensure_dir(path) {
     Ok(Nil) -> with_file(tmp, [Write], bytes)
@@ -63,7 +83,9 @@ pub fn write_durably(path: String, bytes: BitArray) -> Result(Nil, String) {
 }
 
 /// Appends `bytes` to the file at `path` (made, with its directories, when
-/// absent) and syncs it. Nothing to append: nothing done.
+/// absent) and syncs it. Nothing to append: nothing done. On an error the
+/// file is cut back to its size before (a full disk takes part of a write:
+/// a retry must not append after a torn block).
 ///
 /// ```gleam
 /// files.append_durably("/var/lib/tally/rejects.jsonl", <<"{}\n":utf8>>)
@@ -74,11 +96,57 @@ pub fn append_durably(path: String, bytes: BitArray) -> Result(Nil, String) {
     0 -> Ok(Nil)
     _ ->
       case ensure_dir(path) {
-        Ok(Nil) -> with_file(path, [Append], bytes)
+        Ok(Nil) -> {
+          let before = file_size(path)
+          case with_file(path, [Append], parts(bytes)) {
+            Ok(Nil) -> Ok(Nil)
+            Error(e) -> {
+              let _ = truncate_at(path, before)
+              Error(e)
+            }
+          }
+        }
         Error(e) -> Error(e)
       }
   }
 }
+
+/// Appends whole lines (`bytes` ends with a newline) to the JSON Lines file
+/// at `path`, as `append_durably`. A last line without its newline is an
+/// append a crash cut short: it is cut off first (and logged), else the new
+/// lines would run on from it and spoil the first of them.
+pub fn append_lines_durably(
+  path: String,
+  bytes: BitArray,
+) -> Result(Nil, String) {
+  case cut_torn_line(path) {
+    Ok(Nil) -> append_durably(path, bytes)
+    Error(why) -> Error(why)
+  }
+}
+
+/// Cuts the JSON Lines file at `path` back to its last newline, synced,
+/// when it does not end with one (logged: a line a crash tore); nothing to
+/// do for a whole or absent file.
+pub fn cut_torn_line(path: String) -> Result(Nil, String) {
+  case cut_to_last_newline(path) {
+    Ok(0) -> Ok(Nil)
+    Ok(cut) -> {
+      log.report(log.Warning, "a torn last line cut off", [
+        #("path", path),
+        #("bytes", int_to_text(cut)),
+      ])
+      Ok(Nil)
+    }
+    Error(why) -> Error(why)
+  }
+}
+
+@external(erlang, "tally_file_ffi", "cut_torn_line")
+fn cut_to_last_newline(path: String) -> Result(Int, String)
+
+@external(erlang, "erlang", "integer_to_binary")
+fn int_to_text(n: Int) -> String
 
 /// Makes the parent directories of `path` (with `dir_mode()` for those it
 /// makes).
@@ -125,7 +193,7 @@ pub fn dir_mode() -> Int {
 fn with_file(
   path: String,
   modes: List(Mode),
-  bytes: BitArray,
+  bytes: Parts,
 ) -> Result(Nil, String) {
   let created = !exists(path)
   case open(path, modes) {
@@ -137,7 +205,7 @@ fn with_file(
       }
       let written = case moded {
         Ok(Nil) ->
-          case write(io, bytes) {
+          case write_parts(io, bytes) {
             Ok(Nil) -> sync(io)
             Error(e) -> Error(e)
           }
@@ -160,6 +228,9 @@ pub fn open(path: String, modes: List(Mode)) -> Result(IoDevice, String)
 /// Writes `bytes` at the device's position (the end, opened with `Append`).
 @external(erlang, "tally_file_ffi", "write")
 pub fn write(io: IoDevice, bytes: BitArray) -> Result(Nil, String)
+
+@external(erlang, "tally_file_ffi", "write")
+fn write_parts(io: IoDevice, bytes: Parts) -> Result(Nil, String)
 
 /// Flushes what was written to the disk (fsync).
 @external(erlang, "tally_file_ffi", "sync")

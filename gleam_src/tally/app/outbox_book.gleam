@@ -12,9 +12,10 @@
 //// `PERIOD/vVERSION`), so a put skips a key acknowledged before, however long
 //// ago.
 
-import tally/app/json_text
+import tally/app/files
 import tally/billing
 import tally/pure/bytes
+import tally/pure/json_tree
 import tally/pure/map
 
 /// One message waiting: published under `key` (an invoice line's
@@ -353,12 +354,12 @@ fn parked(
       case map.get(wanted, i.key) {
         Ok(_) -> {
           let line =
-            json_text.to_string(
-              json_text.JObject([
-                #("key", json_text.JString(i.key)),
-                #("payload", json_text.JString(i.payload)),
-                #("reason", json_text.JString(why)),
-                #("subject", json_text.JString(i.subject)),
+            json_tree.to_sorted_string(
+              json_tree.JObject([
+                #("key", json_tree.JString(i.key)),
+                #("payload", json_tree.JString(i.payload)),
+                #("reason", json_tree.JString(why)),
+                #("subject", json_tree.JString(i.subject)),
               ]),
             )
             <> "\n"
@@ -587,9 +588,10 @@ fn whole_loop(
   }
 }
 
-/// The batch file's bytes for the engine's batch, as it is.
+/// The batch file's bytes for the engine's batch, as it is (in parts that
+/// refer to the batch's own bytes).
 @external(erlang, "tally_outbox_ffi", "encode_whole")
-pub fn encode_whole(subject: String, batch: billing.WrittenBatch) -> BitArray
+pub fn encode_whole(subject: String, batch: billing.WrittenBatch) -> files.Parts
 
 /// A batch written (and renamed into place): it waits behind the others.
 pub fn batch_written(book: Book, batch: Batch) -> Book {

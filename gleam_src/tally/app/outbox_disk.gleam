@@ -135,7 +135,7 @@ fn write_wholes(
     [w, ..rest] -> {
       let path = files.join(outbox.dir, w.batch.file)
       let bytes = book.encode_whole(w.subject, w.lines)
-      case io("write", path, files.write_durably(path, bytes)) {
+      case io("write", path, files.write_parts_durably(path, bytes)) {
         Ok(Nil) ->
           write_wholes(
             Outbox(..outbox, book: book.batch_written(outbox.book, w.batch)),
@@ -273,7 +273,11 @@ pub fn park(
     [] -> #(outbox, Ok(Nil))
     lines ->
       case
-        io("append", path, files.append_durably(path, concat(to_bits(lines))))
+        io(
+          "append",
+          path,
+          files.append_lines_durably(path, concat(to_bits(lines))),
+        )
       {
         Ok(Nil) -> remove(outbox, keys)
         Error(e) -> #(outbox, Error(e))
@@ -458,6 +462,17 @@ fn acked_among(
   }
 }
 
+// A partial digest at the end of a group's file is an append a crash cut
+// short (its acknowledgement never returned, so its keys come again): cut
+// off before the next append, which would else shift every digest after it.
+fn whole_digests(path: String) -> Result(Nil, OutboxError) {
+  let size = files.file_size(path)
+  case size % 16 {
+    0 -> Ok(Nil)
+    partial -> io("truncate", path, files.truncate_at(path, size - partial))
+  }
+}
+
 // Appends the digests to their groups' files, synced; a new file's
 // directory entry is synced too.
 fn remember(
@@ -469,6 +484,7 @@ fn remember(
     [#(g, digests), ..rest] -> {
       let path = acked_path(dir, g)
       let new = !files.exists(path)
+      use _ <- try(whole_digests(path))
       use _ <- try(io(
         "append",
         path,

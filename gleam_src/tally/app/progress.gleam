@@ -11,7 +11,6 @@
 //// The positions travel inside the engine's snapshot (its `extra` bytes,
 //// `encode`/`decode`), so state and positions are always saved together.
 
-import tally/app/json_text
 import tally/app/source_pos
 import tally/option
 import tally/pure/bytes
@@ -128,26 +127,26 @@ pub fn saved(progress: Progress) -> Progress {
 /// The bytes saved with the engine's snapshot: the positions and the late
 /// file's length, as JSON.
 pub fn encode(progress: Progress, late_bytes late_bytes: Int) -> BitArray {
-  let n = json_text.JInt
+  let n = json_tree.int
   let entries =
     map_list(positions(progress), fn(entry) {
       let #(source_pos.SourceFile(source, file), p) = entry
-      json_text.JObject([
-        #("source", json_text.JString(source)),
+      json_tree.JObject([
+        #("source", json_tree.JString(source)),
         #("device", n(file.device)),
         #("inode", n(file.inode)),
         #("generation", n(p.generation)),
         #("offset", n(p.offset)),
         #("line", n(p.line)),
         #("fingerprint_length", n(p.fingerprint.length)),
-        #("fingerprint_md5", json_text.JString(hex(p.fingerprint.digest))),
-        #("done", json_text.JBool(p.done)),
+        #("fingerprint_md5", json_tree.JString(hex(p.fingerprint.digest))),
+        #("done", json_tree.JBool(p.done)),
       ])
     })
   <<
-    json_text.to_string(
-      json_text.JObject([
-        #("positions", json_text.JArray(entries)),
+    json_tree.to_sorted_string(
+      json_tree.JObject([
+        #("positions", json_tree.JArray(entries)),
         #("late_bytes", n(late_bytes)),
       ]),
     ):utf8,

@@ -29,6 +29,7 @@ import tally/app/outbox_disk
 import tally/app/sink
 import tally/app/sink_file
 import tally/app/sink_nats
+import tally/billing
 import tally/option
 import tally/otp/actor
 import tally/otp/process
@@ -81,6 +82,10 @@ pub opaque type Message {
   Drain
   Retry
   GetStats(reply: process.Subject(Stats))
+  /// The outbox ended: its restart knows no listener.
+  OutboxDown
+  /// Asks the (restarted) outbox to tell this publisher of items again.
+  Resubscribe
 }
 
 type Sink {
@@ -91,6 +96,8 @@ type Sink {
 type State {
   State(
     self: process.Subject(Message),
+    /// Where the outbox says that items arrived.
+    ready: process.Subject(outbox.Ready),
     outbox: Outbox,
     sink: Sink,
     batch: Int,
@@ -183,16 +190,13 @@ fn initialise(
     Error(why) -> Error(why)
     Ok(sink) -> {
       let ready = process.new_subject()
-      let selector =
-        process.new_selector()
-        |> process.select(subject)
-        |> process.select_map(ready, fn(_) { Drain })
-      outbox.notify(config.outbox, ready)
+      let selector = subscribe(config.outbox, subject, ready)
       // What a previous run left in the outbox goes first.
       process.send(subject, Drain)
       log.report(log.Notice, "publisher started", [#("sink", describe(sink))])
       actor.initialised(State(
         self: subject,
+        ready: ready,
         outbox: config.outbox,
         sink: sink,
         batch: config.batch,
@@ -215,6 +219,30 @@ fn handle(state: State, message: Message) -> actor.Next(State, Message) {
     Drain if retrying -> actor.continue(state)
     Drain -> actor.continue(drain(state))
     Retry -> actor.continue(drain(State(..state, retrying: False)))
+    OutboxDown -> {
+      process.send_after(state.self, resubscribe_ms, Resubscribe)
+      actor.continue(state)
+    }
+    Resubscribe ->
+      case process.subject_owner(state.outbox) {
+        // Not back yet (its supervisor is restarting it).
+        Error(Nil) -> {
+          process.send_after(state.self, resubscribe_ms, Resubscribe)
+          actor.continue(state)
+        }
+        Ok(pid) ->
+          case process.is_alive(pid) {
+            // An outbox by subject, not by name: it does not come back.
+            False -> actor.continue(state)
+            True -> {
+              let selector = subscribe(state.outbox, state.self, state.ready)
+              // What was put while no one listened.
+              process.send(state.self, Drain)
+              actor.continue(state)
+              |> actor.with_selector(selector)
+            }
+          }
+      }
     GetStats(reply) -> {
       process.send(
         reply,
@@ -222,6 +250,32 @@ fn handle(state: State, message: Message) -> actor.Next(State, Message) {
       )
       actor.continue(state)
     }
+  }
+}
+
+const resubscribe_ms = 100
+
+// Asks the outbox to tell `ready` when items arrive, and watches it: the
+// outbox keeps its listeners in memory, so one restarted by its supervisor
+// (one_for_one: the publisher lives on) would never wake this publisher and
+// what is put after would wait for the next restart of the VM. The
+// selector: the publisher's messages, the outbox's news, its end.
+fn subscribe(
+  outbox: Outbox,
+  self: process.Subject(Message),
+  ready: process.Subject(outbox.Ready),
+) -> process.Selector(Message) {
+  let selector =
+    process.new_selector()
+    |> process.select(self)
+    |> process.select_map(ready, fn(_) { Drain })
+  outbox.notify(outbox, ready)
+  case process.subject_owner(outbox) {
+    Ok(pid) ->
+      process.select_specific_monitor(selector, process.monitor(pid), fn(_) {
+        OutboxDown
+      })
+    Error(Nil) -> selector
   }
 }
 
@@ -246,23 +300,11 @@ fn drain(state: State) -> State {
           let #(file, outcome) = sink_file.publish_written(file, lines)
           let state = State(..state, sink: File(file))
           case outcome {
-            sink.Published(_) ->
-              case outbox.ack_batch(state.outbox, lines.ids) {
-                Ok(Nil) -> {
-                  process.send(state.self, Drain)
-                  State(
-                    ..state,
-                    backoff: backoff_min,
-                    published: state.published + lines.count,
-                  )
-                }
-                Error(e) ->
-                  retry(
-                    State(..state, failures: state.failures + 1),
-                    "outbox ack: " <> outbox_disk.describe(e),
-                  )
-              }
-            _ -> settle(state, outcome)
+            sink_file.Stored -> ack_written(state, file, lines, [])
+            // Some of its lines were in the file already: every line is now.
+            sink_file.ItemByItem(sink.Published(keys)) ->
+              ack_written(state, file, lines, keys)
+            sink_file.ItemByItem(outcome) -> settle(state, outcome)
           }
         }
         Bus(_) -> {
@@ -271,6 +313,37 @@ fn drain(state: State) -> State {
           settle(State(..state, sink: sink), outcome)
         }
       }
+  }
+}
+
+// Every line of the engine's batch is in the file sink: the outbox drops
+// the batch whole, and the sink stops checking for its keys.
+fn ack_written(
+  state: State,
+  file: sink_file.FileSink,
+  lines: billing.WrittenBatch,
+  keys: List(String),
+) -> State {
+  case outbox.ack_batch(state.outbox, lines.ids) {
+    Ok(Nil) -> {
+      process.send(state.self, Drain)
+      let file =
+        sink_file.acknowledged(
+          sink_file.acknowledged_batch(file, lines.ids),
+          keys,
+        )
+      State(
+        ..state,
+        sink: File(file),
+        backoff: backoff_min,
+        published: state.published + lines.count,
+      )
+    }
+    Error(e) ->
+      retry(
+        State(..state, failures: state.failures + 1),
+        "outbox ack: " <> outbox_disk.describe(e),
+      )
   }
 }
 
@@ -284,6 +357,7 @@ fn settle(state: State, outcome: sink.Outcome) -> State {
           process.send(state.self, Drain)
           State(
             ..state,
+            sink: acknowledged(state.sink, keys),
             backoff: backoff_min,
             published: state.published + bytes.length(keys),
           )
@@ -297,13 +371,14 @@ fn settle(state: State, outcome: sink.Outcome) -> State {
       }
     sink.TooLarge(keys, refused) -> park(state, keys, refused)
     sink.Failed(keys, reason) -> {
-      let acked = case ack(state.outbox, keys) {
-        Ok(Nil) -> bytes.length(keys)
-        Error(_) -> 0
+      let #(acked, sink) = case ack(state.outbox, keys) {
+        Ok(Nil) -> #(bytes.length(keys), acknowledged(state.sink, keys))
+        Error(_) -> #(0, state.sink)
       }
       retry(
         State(
           ..state,
+          sink: sink,
           published: state.published + acked,
           failures: state.failures + 1,
         ),
@@ -322,14 +397,15 @@ fn park(
   keys: List(String),
   refused: List(sink.Refused),
 ) -> State {
-  let acked = case ack(state.outbox, keys) {
-    Ok(Nil) -> bytes.length(keys)
-    Error(_) -> 0
+  let #(acked, sink) = case ack(state.outbox, keys) {
+    Ok(Nil) -> #(bytes.length(keys), acknowledged(state.sink, keys))
+    Error(_) -> #(0, state.sink)
   }
   log_refused(refused)
   let state =
     State(
       ..state,
+      sink: sink,
       published: state.published + acked,
       failures: state.failures + 1,
     )
@@ -395,6 +471,15 @@ fn publish(sink: Sink, items: List(sink.Item)) -> #(Sink, sink.Outcome) {
       let #(bus, outcome) = sink_nats.publish(bus, items)
       #(Bus(bus), outcome)
     }
+  }
+}
+
+// The outbox remembers these keys as acknowledged: the file sink stops
+// checking for them.
+fn acknowledged(sink: Sink, keys: List(String)) -> Sink {
+  case sink {
+    File(file) -> File(sink_file.acknowledged(file, keys))
+    Bus(_) -> sink
   }
 }
 

@@ -6,9 +6,9 @@
 //// `expected_fields`, never `expected`), `message` the reason as text,
 //// `text` the line (base64, with `text_base64` true, when it is not UTF-8).
 
-import tally/app/json_text
 import tally/event
 import tally/pure/bytes
+import tally/pure/json_tree
 
 /// One reject of `source`, read from `file`, as one JSON line (no newline).
 ///
@@ -27,17 +27,17 @@ pub fn json(
     -1 -> #(bytes.to_text(reject.text), False)
     _ -> #(base64_encode(reject.text), True)
   }
-  json_text.to_string(
-    json_text.JObject([
-      #("source", json_text.JString(source)),
-      #("file", json_text.JString(file)),
-      #("format", json_text.JString(format_name(reject.format))),
-      #("line", json_text.JInt(reject.line)),
-      #("offset", json_text.JInt(reject.offset)),
-      #("reason", json_text.JObject(reason_fields(reject.reason))),
-      #("message", json_text.JString(message(reject.reason))),
-      #("text", json_text.JString(text)),
-      #("text_base64", json_text.JBool(base64)),
+  json_tree.to_sorted_string(
+    json_tree.JObject([
+      #("source", json_tree.JString(source)),
+      #("file", json_tree.JString(file)),
+      #("format", json_tree.JString(format_name(reject.format))),
+      #("line", json_tree.int(reject.line)),
+      #("offset", json_tree.int(reject.offset)),
+      #("reason", json_tree.JObject(reason_fields(reject.reason))),
+      #("message", json_tree.JString(message(reject.reason))),
+      #("text", json_tree.JString(text)),
+      #("text_base64", json_tree.JBool(base64)),
     ]),
   )
 }
@@ -54,9 +54,9 @@ pub fn format_name(format: event.Format) -> String {
 
 fn reason_fields(
   reason: event.RejectReason,
-) -> List(#(String, json_text.Json)) {
-  let s = json_text.JString
-  let n = json_text.JInt
+) -> List(#(String, json_tree.Json)) {
+  let s = json_tree.JString
+  let n = json_tree.int
   let #(kind, fields) = case reason {
     event.BadHeader -> #("bad_header", [])
     event.BadField(field, column, expected) -> #("bad_field", [

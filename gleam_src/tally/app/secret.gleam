@@ -18,12 +18,6 @@ pub fn new(text: String) -> Secret {
   Secret(fn() { text })
 }
 
-/// Wraps a secret already held in a closure (what the Erlang configuration
-/// reader, `tally_secret:wrap/1`, makes), without revealing it.
-pub fn from_closure(closure: fn() -> String) -> Secret {
-  Secret(closure)
-}
-
 /// The secret itself: for the one place that sends it.
 pub fn reveal(secret: Secret) -> String {
   let Secret(closure) = secret

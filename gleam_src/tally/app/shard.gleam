@@ -25,7 +25,6 @@
 
 import tally/aggregate
 import tally/app/files
-import tally/app/json_text
 import tally/app/log
 import tally/app/progress
 import tally/app/source_pos
@@ -38,6 +37,7 @@ import tally/otp/actor
 import tally/otp/process
 import tally/otp/supervision
 import tally/pure/bytes
+import tally/pure/json_tree
 import tally/usage
 
 /// How a shard runs: its `index` among the shards, the engine, the
@@ -397,6 +397,10 @@ fn handle(state: State, message: Message) -> actor.Next(State, Message) {
           case write_snapshot(state) {
             Ok(state) -> {
               answer(Ok(invoice))
+              // The lines are the closer's now; the references left on this
+              // heap would keep a quarter of the invoice in memory until
+              // some later collection.
+              let _ = collect_garbage()
               actor.continue(state)
             }
             Error(e) -> {
@@ -577,15 +581,15 @@ fn late_lines(events: List(event.UsageEvent), out: BitArray) -> BitArray {
     [] -> out
     [e, ..rest] -> {
       let line =
-        json_text.to_string(
-          json_text.JObject([
-            #("id", json_text.JString(e.id)),
-            #("source", json_text.JString(e.source)),
-            #("customer", json_text.JString(e.customer)),
-            #("resource", json_text.JString(e.resource)),
-            #("meter", json_text.JString(e.meter)),
-            #("value", json_text.JInt(e.value)),
-            #("time_ms", json_text.JInt(e.time_ms)),
+        json_tree.to_sorted_string(
+          json_tree.JObject([
+            #("id", json_tree.JString(e.id)),
+            #("source", json_tree.JString(e.source)),
+            #("customer", json_tree.JString(e.customer)),
+            #("resource", json_tree.JString(e.resource)),
+            #("meter", json_tree.JString(e.meter)),
+            #("value", json_tree.int(e.value)),
+            #("time_ms", json_tree.int(e.time_ms)),
           ]),
         )
       late_lines(rest, bytes.append(out, <<line:utf8, "\n":utf8>>))
@@ -666,3 +670,6 @@ fn log_refused(
     ],
   )
 }
+
+@external(erlang, "erlang", "garbage_collect")
+fn collect_garbage() -> Bool

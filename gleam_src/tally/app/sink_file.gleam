@@ -17,28 +17,63 @@ import tally/pure/bytes
 import tally/pure/json
 import tally/pure/map
 
-/// An open file sink: its path and every key already in it.
+/// An open file sink: its path, the keys its file held when it was opened,
+/// and the keys it appended since that the outbox has not acknowledged yet.
 pub opaque type FileSink {
-  FileSink(path: String, seen: Seen)
+  FileSink(path: String, at_open: AtOpen, pending: Pending)
 }
 
-// The keys in the file, in an ETS set owned by the process that opened the
-// sink: a period's hundreds of thousands of keys kept on the process heap
-// would be copied by every garbage collection of the publisher.
+// Why only these keys are checked: the outbox hands out no key it
+// remembers as acknowledged, nor one key twice (tally/app/outbox_book), so
+// a key can reach the sink again only when it was appended but its
+// acknowledgement was lost: before a restart (the file holds it: `at_open`)
+// or in this run (`pending`, until `acknowledged`). Keeping every key of
+// the run instead cost a set insertion per line, half the publish time.
+type AtOpen {
+  NothingAtOpen
+  // In an ETS set owned by the process that opened the sink: a period's
+  // hundreds of thousands of keys kept on the process heap would be copied
+  // by every garbage collection of the publisher.
+  KeysAtOpen(Seen)
+}
+
+// Appended in this run, not acknowledged yet: the engine's batches as their
+// id texts (one id and a newline each), other items by key.
+type Pending {
+  Pending(batches: List(BitArray), keys: map.Map(String, Bool))
+}
+
 type Seen
 
 /// Opens the sink at `path` (its directory made when missing), reading the
 /// keys the file already holds.
 pub fn open(path: String) -> Result(FileSink, String) {
-  case files.ensure_dir(path) {
+  // A torn last line goes first: its item was never acknowledged (the sync
+  // comes before), so the outbox sends it again.
+  let ready = case files.ensure_dir(path) {
+    Ok(Nil) -> files.cut_torn_line(path)
+    Error(why) -> Error(why)
+  }
+  case ready {
     Error(why) -> Error(path <> ": " <> why)
     Ok(Nil) ->
       case read_file(path) {
-        Ok(contents) -> Ok(FileSink(path, seen_set(seen_keys(contents))))
-        Error("enoent") -> Ok(FileSink(path, seen_set(map.new())))
+        Ok(contents) -> Ok(FileSink(path, at_open(item_keys(contents)), none()))
+        Error("enoent") -> Ok(FileSink(path, NothingAtOpen, none()))
         Error(why) -> Error(path <> ": " <> why)
       }
   }
+}
+
+fn at_open(keys: List(String)) -> AtOpen {
+  case keys {
+    [] -> NothingAtOpen
+    _ -> KeysAtOpen(seen_set(keys))
+  }
+}
+
+fn none() -> Pending {
+  Pending([], map.new())
 }
 
 /// `file PATH`, for logs.
@@ -52,48 +87,213 @@ pub fn publish(
   sink: FileSink,
   items: List(sink.Item),
 ) -> #(FileSink, sink.Outcome) {
-  let #(lines, added, keys) = new_lines(items, sink.seen, map.new(), [], [])
-  case files.append_durably(sink.path, concat(lines)) {
+  let known = known_keys(sink)
+  let #(lines, added, keys) = new_lines(items, known, map.new(), [], [])
+  case files.append_lines_durably(sink.path, concat(lines)) {
     Ok(Nil) -> {
-      remember_keys(sink.seen, map.keys(added))
-      #(sink, sink.Published(keys))
+      let pending =
+        Pending(
+          ..sink.pending,
+          keys: map.put_all(pairs(map.keys(added), []), sink.pending.keys),
+        )
+      #(FileSink(..sink, pending: pending), sink.Published(keys))
     }
     Error(why) -> #(sink, sink.Failed([], sink.path <> ": " <> why))
   }
 }
 
+/// What became of the engine's batch.
+pub type WrittenOutcome {
+  /// Every line of the batch is in the file (appended now, or before).
+  Stored
+  /// Some of its keys were in the file already: it went item by item, as
+  /// `publish`.
+  ItemByItem(sink.Outcome)
+}
+
 /// The engine's batch of lines (`aggregate.close_written`): appended as
-/// they are, with one write and one fsync, when none of its keys is in the
-/// file already; else item by item, as `publish`.
+/// they are, with one write and one fsync, when none of its keys can be in
+/// the file already (the common case checks no key at all); else item by
+/// item, as `publish`.
 pub fn publish_written(
   sink: FileSink,
   batch: billing.WrittenBatch,
-) -> #(FileSink, sink.Outcome) {
-  let keys = split_lines(batch.ids)
-  case any_key_in(sink.seen, keys) {
-    True -> publish(sink, written_items(keys, split_lines(batch.lines), []))
-    False ->
-      case files.append_durably(sink.path, batch.lines) {
+) -> #(FileSink, WrittenOutcome) {
+  case may_hold(sink, batch.ids) {
+    AllOf -> #(sink, Stored)
+    SomeOf(known) -> {
+      let keys = split_lines(batch.ids)
+      let items = written_items(keys, split_lines(batch.lines), [])
+      let #(lines, added, keys) = new_lines(items, known, map.new(), [], [])
+      case files.append_lines_durably(sink.path, concat(lines)) {
         Ok(Nil) -> {
-          remember_keys(sink.seen, keys)
-          #(sink, sink.Published(keys))
+          let pending =
+            Pending(
+              ..sink.pending,
+              keys: map.put_all(pairs(map.keys(added), []), sink.pending.keys),
+            )
+          #(
+            FileSink(..sink, pending: pending),
+            ItemByItem(sink.Published(keys)),
+          )
         }
-        Error(why) -> #(sink, sink.Failed([], sink.path <> ": " <> why))
+        Error(why) -> #(
+          sink,
+          ItemByItem(sink.Failed([], sink.path <> ": " <> why)),
+        )
+      }
+    }
+    NoneOf ->
+      case files.append_lines_durably(sink.path, batch.lines) {
+        Ok(Nil) -> {
+          let pending =
+            Pending(..sink.pending, batches: [batch.ids, ..sink.pending.batches])
+          #(FileSink(..sink, pending: pending), Stored)
+        }
+        Error(why) -> #(
+          sink,
+          ItemByItem(sink.Failed([], sink.path <> ": " <> why)),
+        )
+      }
+  }
+}
+
+/// The outbox acknowledged the engine's batch with these `ids`: its keys
+/// cannot come again, so the sink stops checking for them.
+pub fn acknowledged_batch(sink: FileSink, ids: BitArray) -> FileSink {
+  let batches = remove_text(sink.pending.batches, ids, [])
+  FileSink(..sink, pending: Pending(..sink.pending, batches: batches))
+}
+
+/// The outbox acknowledged these keys (see `acknowledged_batch`).
+pub fn acknowledged(sink: FileSink, keys: List(String)) -> FileSink {
+  let pending = case map.size(sink.pending.keys) {
+    0 -> sink.pending
+    _ -> Pending(..sink.pending, keys: delete_all(sink.pending.keys, keys))
+  }
+  FileSink(..sink, pending: pending)
+}
+
+fn delete_all(
+  set: map.Map(String, Bool),
+  keys: List(String),
+) -> map.Map(String, Bool) {
+  case keys {
+    [] -> set
+    [k, ..rest] -> delete_all(map.delete(set, k), rest)
+  }
+}
+
+fn remove_text(
+  texts: List(BitArray),
+  text: BitArray,
+  acc: List(BitArray),
+) -> List(BitArray) {
+  case texts {
+    [] -> acc
+    [t, ..rest] if t == text -> prepend(acc, rest)
+    [t, ..rest] -> remove_text(rest, text, [t, ..acc])
+  }
+}
+
+// `reversed` in reverse order, then `rest`.
+fn prepend(reversed: List(a), rest: List(a)) -> List(a) {
+  case reversed {
+    [] -> rest
+    [x, ..more] -> prepend(more, [x, ..rest])
+  }
+}
+
+fn has_text(texts: List(BitArray), text: BitArray) -> Bool {
+  case texts {
+    [] -> False
+    [t, ..] if t == text -> True
+    [_, ..rest] -> has_text(rest, text)
+  }
+}
+
+// How much of a batch (its id texts) the file may hold already.
+type Overlap {
+  // None of its keys.
+  NoneOf
+  // The very batch is pending (its acknowledgement was lost).
+  AllOf
+  // Some: the batch goes key by key against these.
+  SomeOf(Known)
+}
+
+// The keys a batch is checked against: those in the file at open and the
+// pending ones.
+type Known {
+  Known(at_open: AtOpen, pending: map.Map(String, Bool))
+}
+
+fn may_hold(sink: FileSink, ids: BitArray) -> Overlap {
+  let Pending(batches, keys) = sink.pending
+  case sink.at_open, batches, map.size(keys) {
+    NothingAtOpen, [], 0 -> NoneOf
+    _, _, _ ->
+      case has_text(batches, ids) {
+        True -> AllOf
+        False -> {
+          let known = known_keys(sink)
+          case any_known(known, split_lines(ids)) {
+            True -> SomeOf(known)
+            False -> NoneOf
+          }
+        }
+      }
+  }
+}
+
+fn known_keys(sink: FileSink) -> Known {
+  let Pending(batches, keys) = sink.pending
+  Known(sink.at_open, add_texts(batches, keys))
+}
+
+fn add_texts(
+  texts: List(BitArray),
+  set: map.Map(String, Bool),
+) -> map.Map(String, Bool) {
+  case texts {
+    [] -> set
+    [t, ..rest] -> add_texts(rest, map.put_all(pairs(split_lines(t), []), set))
+  }
+}
+
+fn pairs(
+  keys: List(String),
+  acc: List(#(String, Bool)),
+) -> List(#(String, Bool)) {
+  case keys {
+    [] -> acc
+    [k, ..rest] -> pairs(rest, [#(k, True), ..acc])
+  }
+}
+
+fn any_known(known: Known, keys: List(String)) -> Bool {
+  case keys {
+    [] -> False
+    [k, ..rest] -> is_known(known, k) || any_known(known, rest)
+  }
+}
+
+fn is_known(known: Known, key: String) -> Bool {
+  case map.get(known.pending, key) {
+    Ok(True) -> True
+    _ ->
+      case known.at_open {
+        NothingAtOpen -> False
+        KeysAtOpen(seen) -> is_key_in(seen, key)
       }
   }
 }
 
 @external(erlang, "tally_outbox_ffi", "seen_set")
-fn seen_set(keys: map.Map(String, Bool)) -> Seen
-
-@external(erlang, "tally_outbox_ffi", "any_key_in")
-fn any_key_in(seen: Seen, keys: List(String)) -> Bool
+fn seen_set(keys: List(String)) -> Seen
 
 @external(erlang, "tally_outbox_ffi", "is_key_in")
 fn is_key_in(seen: Seen, key: String) -> Bool
-
-@external(erlang, "tally_outbox_ffi", "add_keys")
-fn remember_keys(seen: Seen, keys: List(String)) -> Nil
 
 fn written_items(
   keys: List(String),
@@ -114,7 +314,7 @@ fn split_lines(text: BitArray) -> List(String)
 // once), the keys they add, and every item's key.
 fn new_lines(
   items: List(sink.Item),
-  seen: Seen,
+  known: Known,
   added: map.Map(String, Bool),
   lines: List(BitArray),
   keys: List(String),
@@ -122,12 +322,12 @@ fn new_lines(
   case items {
     [] -> #(bytes.reverse(lines), added, bytes.reverse(keys))
     [sink.Item(key, _, payload), ..rest] ->
-      case is_key_in(seen, key) || map.get(added, key) == Ok(True) {
-        True -> new_lines(rest, seen, added, lines, [key, ..keys])
+      case is_known(known, key) || map.get(added, key) == Ok(True) {
+        True -> new_lines(rest, known, added, lines, [key, ..keys])
         False ->
           new_lines(
             rest,
-            seen,
+            known,
             map.put(added, key, True),
             [bytes.append_byte(payload, 10), ..lines],
             [key, ..keys],
@@ -146,22 +346,13 @@ fn new_lines(
 /// // -> ["a/v2"]
 /// ```
 pub fn seen_keys(contents: BitArray) -> map.Map(String, Bool) {
-  add_keys(split(contents, <<"\n":utf8>>), map.new())
+  map.put_all(pairs(item_keys(contents), []), map.new())
 }
 
-fn add_keys(
-  lines: List(BitArray),
-  seen: map.Map(String, Bool),
-) -> map.Map(String, Bool) {
-  case lines {
-    [] -> seen
-    [line, ..rest] ->
-      case line_key(line) {
-        Ok(key) -> add_keys(rest, map.put(seen, key, True))
-        Error(Nil) -> add_keys(rest, seen)
-      }
-  }
-}
+// Each line's key as `line_key` gives it (lines in the written form read
+// by a faster path).
+@external(erlang, "tally_outbox_ffi", "item_keys")
+fn item_keys(contents: BitArray) -> List(String)
 
 /// The item key of one JSON Lines line (see `seen_keys`). Only `key` and
 /// `version` are read; the other members are skipped, not built.
@@ -216,9 +407,6 @@ fn members(
       }
   }
 }
-
-@external(erlang, "tally_bytes_ffi", "split")
-fn split(bytes: BitArray, separator: BitArray) -> List(BitArray)
 
 @external(erlang, "tally_bytes_ffi", "concat")
 fn concat(parts: List(BitArray)) -> BitArray

@@ -17,7 +17,6 @@
 import tally/app/config
 import tally/app/nats
 import tally/app/nats_protocol as protocol
-import tally/app/secret
 import tally/app/sink
 import tally/option
 import tally/otp/process
@@ -53,9 +52,8 @@ const duplicate_window_ms = 120_000
 pub fn from_config(bus: config.Bus) -> Config {
   let auth = case bus.auth {
     config.NoAuth -> protocol.NoAuth
-    config.Token(token) -> protocol.Token(wrapped(token))
-    config.UserPassword(user, password) ->
-      protocol.UserPassword(user, wrapped(password))
+    config.Token(token) -> protocol.Token(token)
+    config.UserPassword(user, password) -> protocol.UserPassword(user, password)
   }
   let tls = case bus.tls {
     config.TlsOff -> option.None
@@ -75,11 +73,6 @@ pub fn from_config(bus: config.Bus) -> Config {
     subjects: bus.subjects,
     create_stream: bus.create_stream,
   )
-}
-
-// The configuration's secret, revealed only when CONNECT is written.
-fn wrapped(secret: config.Secret) -> secret.Secret {
-  secret.from_closure(fn() { config.reveal(secret) })
 }
 
 /// Starts the NATS client (linked to the caller); it connects in the

@@ -4,6 +4,7 @@
 import tally/pure/bytes
 import tally/pure/json
 import tally/pure/map
+import tally/pure/written
 
 pub type Json {
   JString(String)
@@ -202,6 +203,48 @@ pub fn to_string(tree: Json) -> String {
   bytes.to_text(concat(bytes.reverse(write(tree, []))))
 }
 
+/// The value as JSON text with every object's members sorted by key (byte
+/// order), the engine's written form (`native/core/src/written.rs`): what
+/// the application writes itself (rejected lines, a shard's positions).
+///
+/// ```gleam
+/// to_sorted_string(JObject([#("b", int(1)), #("a", JString("x\n"))]))
+/// // -> "{\"a\":\"x\\n\",\"b\":1}"
+/// ```
+pub fn to_sorted_string(tree: Json) -> String {
+  to_string(sorted(tree))
+}
+
+fn sorted(tree: Json) -> Json {
+  case tree {
+    JArray(items) -> JArray(sorted_items(items, []))
+    JObject(members) -> JObject(bytes.sort(sorted_members(members, [])))
+    _ -> tree
+  }
+}
+
+fn sorted_items(items: List(Json), acc: List(Json)) -> List(Json) {
+  case items {
+    [] -> bytes.reverse(acc)
+    [item, ..rest] -> sorted_items(rest, [sorted(item), ..acc])
+  }
+}
+
+fn sorted_members(
+  members: List(#(String, Json)),
+  acc: List(#(String, Json)),
+) -> List(#(String, Json)) {
+  case members {
+    [] -> acc
+    [#(k, v), ..rest] -> sorted_members(rest, [#(k, sorted(v)), ..acc])
+  }
+}
+
+/// An integer as a JSON number.
+pub fn int(n: Int) -> Json {
+  JNumber(bytes.int_to_text(n))
+}
+
 /// The member named `key` of an object (the first, when repeated).
 pub fn member(tree: Json, key: String) -> Result(Json, Nil) {
   case tree {
@@ -274,64 +317,10 @@ fn comma(first: Bool, acc: List(BitArray)) -> List(BitArray) {
   }
 }
 
+// The written form's escaping (`tally/pure/written`): one escaper for every
+// JSON string tally writes.
 fn quote(s: String) -> BitArray {
-  let b = <<s:utf8>>
-  concat(bytes.reverse([<<"\"":utf8>>, ..escape(b, 0, 0, [<<"\"":utf8>>])]))
-}
-
-// Runs of bytes that need no escape are kept as slices of the input;
-// the parts come back in reverse order.
-fn escape(
-  b: BitArray,
-  start: Int,
-  i: Int,
-  acc: List(BitArray),
-) -> List(BitArray) {
-  let c = bytes.at(b, i)
-  case c {
-    -1 -> [run(b, start, i), ..acc]
-    34 -> escape(b, i + 1, i + 1, [<<"\\\"":utf8>>, run(b, start, i), ..acc])
-    92 -> escape(b, i + 1, i + 1, [<<"\\\\":utf8>>, run(b, start, i), ..acc])
-    _ ->
-      case c < 32 {
-        True -> escape(b, i + 1, i + 1, [control(c), run(b, start, i), ..acc])
-        False -> escape(b, start, i + 1, acc)
-      }
-  }
-}
-
-fn run(b: BitArray, start: Int, i: Int) -> BitArray {
-  bytes.slice(b, start, i - start)
-}
-
-fn control(c: Int) -> BitArray {
-  case c {
-    10 -> <<"\\n":utf8>>
-    13 -> <<"\\r":utf8>>
-    9 -> <<"\\t":utf8>>
-    _ -> <<"\\u00":utf8, hex(c / 16):utf8, hex(c % 16):utf8>>
-  }
-}
-
-fn hex(n: Int) -> String {
-  case n {
-    0 -> "0"
-    1 -> "1"
-    2 -> "2"
-    3 -> "3"
-    4 -> "4"
-    5 -> "5"
-    6 -> "6"
-    7 -> "7"
-    8 -> "8"
-    9 -> "9"
-    10 -> "a"
-    11 -> "b"
-    12 -> "c"
-    13 -> "d"
-    14 -> "e"
-    _ -> "f"
-  }
+  written.json_string(s)
 }
 
 @external(erlang, "tally_bytes_ffi", "concat")

@@ -6,7 +6,12 @@
 //!
 //! * the Erlang NIF stubs with `-spec` and the `-on_load` loader;
 //! * an Erlang module of the port journal's classes (`mutating/1`,
-//!   `creates_handle/1`, `handle_args/1`);
+//!   `creates_handle/1`, `handle_args/1`, and where a created handle is in
+//!   a reply: `created_handle/2`, `with_created/3`);
+//! * an Erlang module of engine values read by name ([`values`]: a type,
+//!   constructor, accessors and shape check per record, from the Gleam
+//!   type's own definition, [`gleam_types`]), so no Erlang code outside the
+//!   generated files reads an engine value by tuple position;
 //! * the atom vocabulary (`all/0`), loaded before a port's replies are
 //!   decoded with `binary_to_term(_, [safe])`;
 //! * Gleam externals with types and `///` docs for the NIF, and typed Gleam
@@ -28,6 +33,13 @@ use std::path::{Path, PathBuf};
 
 use tally_interop::table::{pascal, Arg, Operation, Port, Resource, Scheduler};
 
+mod gleam_port;
+pub mod gleam_types;
+pub mod plain;
+pub mod values;
+
+use gleam_types::GleamType;
+
 /// Gleam's line width.
 const WIDTH: usize = 80;
 
@@ -46,6 +58,11 @@ pub struct Project<'a> {
     pub ops_module: &'a str,
     /// The Erlang module of the atom vocabulary.
     pub atoms_module: &'a str,
+    /// The Erlang module of engine values read by name ([`values`]): the
+    /// `records` (Gleam types, `usage.Loaded`) and the records of results
+    /// that hold a created handle. `None`: no such module.
+    pub values_module: Option<&'a str>,
+    pub records: &'a [&'a str],
     /// Gleam modules (`tally/nif`, `tally/port`).
     pub gleam_nif: &'a str,
     pub gleam_port: &'a str,
@@ -64,6 +81,10 @@ pub struct Project<'a> {
     /// method on the port's engine); `None` writes none.
     pub nif_rust: Option<&'a str>,
     pub port_rust: Option<&'a str>,
+    /// Adapters for a project without handles (the NIF functions, the
+    /// port's `call`, a Gleam module that picks the backend per call), for
+    /// the operations with a `core` function; `None` writes none.
+    pub plain: Option<plain::PlainAdapters<'a>>,
     /// The typed API over every backend, one module per resource: generated
     /// from its prelude plus a function for each operation with an `api` name.
     pub api: &'a [ApiModule<'a>],
@@ -93,6 +114,7 @@ pub struct File {
 pub fn files(p: &Project, root: &Path) -> std::io::Result<Vec<File>> {
     let nif_prelude = prelude(root, p.gleam_dir, p.gleam_nif)?;
     let port_prelude = prelude(root, p.gleam_dir, p.gleam_port)?;
+    let types = gleam_types::read(root, p.gleam_dir, p.gleam_modules)?;
     let mut out = vec![
         File {
             path: Path::new(p.erlang_dir).join(format!("{}.erl", p.nif_module)),
@@ -100,7 +122,7 @@ pub fn files(p: &Project, root: &Path) -> std::io::Result<Vec<File>> {
         },
         File {
             path: Path::new(p.erlang_dir).join(format!("{}.erl", p.ops_module)),
-            text: erlang_ops(p),
+            text: erlang_ops(p, &types),
         },
         File {
             path: Path::new(p.erlang_dir).join(format!("{}.erl", p.atoms_module)),
@@ -112,9 +134,30 @@ pub fn files(p: &Project, root: &Path) -> std::io::Result<Vec<File>> {
         },
         File {
             path: gleam_path(p.gleam_dir, p.gleam_port),
-            text: gleam_port(p, &port_prelude),
+            text: gleam_port::module(p, &port_prelude, &types),
         },
     ];
+    if let Some(plain) = &p.plain {
+        let prelude = prelude(root, p.gleam_dir, plain.gleam)?;
+        out.push(File {
+            path: PathBuf::from(plain.nif),
+            text: plain::rust_nif(p),
+        });
+        out.push(File {
+            path: PathBuf::from(plain.port),
+            text: plain::rust_port(p),
+        });
+        out.push(File {
+            path: gleam_path(p.gleam_dir, plain.gleam),
+            text: plain::gleam(p, &prelude),
+        });
+    }
+    if let Some(module) = p.values_module {
+        out.push(File {
+            path: Path::new(p.erlang_dir).join(format!("{module}.erl")),
+            text: header_erlang(p) + &values::module(module, &value_records(p, &types)),
+        });
+    }
     for m in p.api {
         let prelude = prelude(root, p.gleam_dir, m.module)?;
         out.push(File {
@@ -245,9 +288,16 @@ fn erlang_nif(p: &Project) -> String {
          -module({m}).\n\n",
         m = p.nif_module
     );
+    // A chunked operation's dirty twin is exported too: tests compare the two.
     let exports: Vec<String> = ops
         .iter()
-        .map(|o| format!("{}/{}", o.name, o.args.len()))
+        .flat_map(|o| {
+            let mut names = vec![format!("{}/{}", o.name, o.args.len())];
+            if o.scheduler == Scheduler::Chunked {
+                names.push(format!("{}_dirty/{}", o.name, o.args.len()));
+            }
+            names
+        })
         .collect();
     let _ = writeln!(s, "-export([{}]).", wrap_list(&exports, 9, 100));
     let _ = writeln!(s, "-on_load(init/0).\n");
@@ -265,6 +315,7 @@ fn erlang_nif(p: &Project) -> String {
             Scheduler::DirtyCpu => "dirty CPU scheduler",
             Scheduler::DirtyIo => "dirty I/O scheduler",
             Scheduler::SplitAt { .. } => "normal scheduler, dirty CPU over the limit",
+            Scheduler::Chunked => "normal scheduler, in slices of about 1 ms",
         };
         let _ = writeln!(s, "{}\n%% ({sched})", comment(&summary(o.doc), "%% "));
         let _ = writeln!(s, "-spec {}({}) -> {ret}.", o.name, params.join(", "));
@@ -281,6 +332,12 @@ fn erlang_nif(p: &Project) -> String {
                     let _ = writeln!(s, "-spec {}_{twin}({}) -> {ret}.", o.name, params.join(", "));
                     let _ = writeln!(s, "{}_{twin}({}) -> not_loaded().\n", o.name, unused(&vars));
                 }
+            }
+            Scheduler::Chunked => {
+                let _ = writeln!(s, "{}({}) -> not_loaded().\n", o.name, unused(&vars));
+                let _ = writeln!(s, "%% The same in one call on a dirty CPU scheduler.");
+                let _ = writeln!(s, "-spec {}_dirty({}) -> {ret}.", o.name, params.join(", "));
+                let _ = writeln!(s, "{}_dirty({}) -> not_loaded().\n", o.name, unused(&vars));
             }
             _ => {
                 let _ = writeln!(s, "{}({}) -> not_loaded().\n", o.name, unused(&vars));
@@ -303,7 +360,7 @@ fn unused(vars: &[String]) -> String {
 }
 
 /// Items joined with ", ", broken before `width` and continued at `indent`.
-fn wrap_list(items: &[String], indent: usize, width: usize) -> String {
+pub(crate) fn wrap_list(items: &[String], indent: usize, width: usize) -> String {
     let mut out = String::new();
     let mut col = indent;
     for (i, item) in items.iter().enumerate() {
@@ -332,16 +389,82 @@ fn port_ops<'a>(p: &'a Project) -> impl Iterator<Item = &'a Operation> {
     p.operations.iter().filter(|o| o.port != Port::No)
 }
 
-fn erlang_ops(p: &Project) -> String {
+/// A record type with a field holding one handle: the type `usage.Loaded`
+/// of a result `usage.Loaded({aggregator})`, and the index of the field
+/// whose type is the parameter the handle fills.
+pub struct HandleRecord<'t> {
+    pub qualified: String,
+    pub constructor: &'t gleam_types::Constructor,
+    pub field: usize,
+    /// Whether the field is a list of handles (`List(batch)`), not one.
+    pub list: bool,
+}
+
+/// The record holding a handle that a result type `ty` names, if any.
+fn handle_record<'t>(types: &'t [GleamType], ty: &str, resource: &str) -> Option<HandleRecord<'t>> {
+    let (name, args) = ty.split_once('(')?;
+    let args: Vec<&str> = args.trim_end_matches(')').split(',').map(str::trim).collect();
+    let at = args.iter().position(|a| *a == format!("{{{resource}}}"))?;
+    let t = types.iter().find(|t| t.qualified == name)?;
+    let param = t.params.get(at)?;
+    let constructor = values::record(types, name).unwrap_or_else(|e| panic!("{e}"));
+    let list_of = format!("List({param})");
+    let (field, list) = constructor.fields.iter().enumerate().find_map(|(i, f)| {
+        if f.ty == *param {
+            Some((i, false))
+        } else if f.ty == list_of {
+            Some((i, true))
+        } else {
+            None
+        }
+    })?;
+    Some(HandleRecord {
+        qualified: name.to_string(),
+        constructor,
+        field,
+        list,
+    })
+}
+
+/// The operations whose success creates a journaled handle inside a record.
+fn created_in_records<'p, 't>(
+    p: &'p Project,
+    types: &'t [GleamType],
+) -> Vec<(&'p Operation, HandleRecord<'t>)> {
+    port_ops(p)
+        .filter(|o| o.creates_handle(p.resources))
+        .filter_map(|o| {
+            let r = o.creates()?;
+            handle_record(types, o.result.gleam, r).map(|h| (o, h))
+        })
+        .collect()
+}
+
+/// The records of the values module: the project's, then those of results
+/// that hold a created handle.
+fn value_records<'t>(p: &Project, types: &'t [GleamType]) -> Vec<&'t GleamType> {
+    let mut names: Vec<String> = p.records.iter().map(|r| r.to_string()).collect();
+    for (_, h) in created_in_records(p, types) {
+        if !names.contains(&h.qualified) {
+            names.push(h.qualified);
+        }
+    }
+    names
+        .iter()
+        .map(|n| values::custom_type(types, n).unwrap_or_else(|e| panic!("{e}")))
+        .collect()
+}
+
+fn erlang_ops(p: &Project, types: &[GleamType]) -> String {
     let mut s = header_erlang(p);
     let _ = write!(
         s,
         "%% @doc The port journal's classes of the port's requests: which change\n\
          %% state (journaled and replayed after a port restart), which create a\n\
          %% handle, and which arguments are handles (mapped from logical to the\n\
-         %% current process's handles).\n\
+         %% current process's handles); and where a created handle is in a reply.\n\
          -module({}).\n\n\
-         -export([mutating/1, creates_handle/1, handle_args/1]).\n\n",
+         -export([mutating/1, creates_handle/1, handle_args/1, created_handle/2, with_created/3]).\n\n",
         p.ops_module
     );
     let clauses = |name: &str, pick: &dyn Fn(&Operation) -> Option<String>, default: &str| {
@@ -382,8 +505,53 @@ fn erlang_ops(p: &Project) -> String {
         },
         "[]",
     ));
-    s.truncate(s.trim_end().len());
-    s.push('\n');
+    let in_records = created_in_records(p, types);
+    let values = |what: &str| {
+        p.values_module
+            .unwrap_or_else(|| panic!("{what}: a handle inside a record needs a values module"))
+    };
+    s.push_str("%% The handle in the reply of a request that creates one.\n-spec created_handle(atom(), term()) -> term().\n");
+    for (o, h) in &in_records {
+        let tag = h.constructor.tag();
+        let field = h.constructor.fields[h.field].label.as_deref().unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "created_handle({}, Value) -> {}:{}(Value);",
+            o.name,
+            values(o.name),
+            values::accessor(&tag, field)
+        );
+    }
+    s.push_str("created_handle(_, Handle) -> Handle.\n\n");
+    s.push_str(
+        "%% The reply of a request that created a handle, with `Handle` in its place.\n\
+         -spec with_created(atom(), term(), term()) -> term().\n",
+    );
+    for (o, h) in &in_records {
+        let tag = h.constructor.tag();
+        let m = values(o.name);
+        let fields: Vec<String> = h
+            .constructor
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                if i == h.field {
+                    "Handle".to_string()
+                } else {
+                    let label = f.label.as_deref().unwrap_or_default();
+                    format!("{m}:{}(Value)", values::accessor(&tag, label))
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "with_created({}, Value, Handle) ->\n    {m}:{tag}({});",
+            o.name,
+            fields.join(", ")
+        );
+    }
+    s.push_str("with_created(_, _Value, Handle) -> Handle.\n");
     s
 }
 
@@ -450,13 +618,27 @@ fn erlang_atom(a: &str) -> String {
 
 // ---------------------------------------------------------------- Gleam
 
-fn header_gleam(p: &Project, prelude: &Prelude) -> String {
+/// A generated Gleam module's head: the line saying so, the prelude's
+/// module docs, the imports (the prelude's and those `types` name), and the
+/// prelude's body.
+fn gleam_head(p: &Project, prelude: &Prelude, types: &[String]) -> String {
     let from = if prelude.name.is_empty() {
         p.source.to_string()
     } else {
         format!("{} and {}", p.source, prelude.name)
     };
-    format!("//// Generated by `make generate` from {from}: do not edit.\n")
+    let mut s = format!("//// Generated by `make generate` from {from}: do not edit.\n");
+    if !prelude.docs.is_empty() {
+        s.push_str("////\n");
+        s.push_str(&prelude.docs.join("\n"));
+        s.push('\n');
+    }
+    s.push('\n');
+    s.push_str(&imports(p, prelude, types));
+    if !prelude.body.is_empty() {
+        let _ = write!(s, "\n{}\n", prelude.body);
+    }
+    s
 }
 
 /// The imports a module needs: the prelude's, and those its types name.
@@ -522,17 +704,7 @@ fn gleam_nif(p: &Project, prelude: &Prelude) -> String {
         types.push(o.result.gleam.to_string());
         types.extend(o.args.iter().map(|a| a.gleam_type(handle)));
     }
-    let mut s = header_gleam(p, prelude);
-    if !prelude.docs.is_empty() {
-        s.push_str("////\n");
-        s.push_str(&prelude.docs.join("\n"));
-        s.push('\n');
-    }
-    s.push('\n');
-    s.push_str(&imports(p, prelude, &types));
-    if !prelude.body.is_empty() {
-        let _ = write!(s, "\n{}\n", prelude.body);
-    }
+    let mut s = gleam_head(p, prelude, &types);
     for r in used_resources(p, &ops) {
         let _ = write!(
             s,
@@ -572,109 +744,6 @@ fn used_resources<'a>(p: &'a Project, ops: &[&Operation]) -> Vec<&'a Resource> {
             })
         })
         .collect()
-}
-
-fn gleam_port(p: &Project, prelude: &Prelude) -> String {
-    let ops: Vec<&Operation> = port_ops(p).filter(|o| o.port == Port::Call).collect();
-    let requests: Vec<&Operation> = port_ops(p)
-        .filter(|o| matches!(o.port, Port::Call | Port::ByHand) || o.name == "release")
-        .collect();
-    let handle = |r: &str| format!("Port{}", pascal(r));
-    let mut types: Vec<String> = vec![p.gleam_error.to_string(), p.gleam_other_port.to_string()];
-    for o in &ops {
-        types.push(o.result.gleam.to_string());
-        types.extend(o.args.iter().map(|a| a.gleam_type(handle)));
-    }
-    let mut s = header_gleam(p, prelude);
-    if !prelude.docs.is_empty() {
-        s.push_str("////\n");
-        s.push_str(&prelude.docs.join("\n"));
-        s.push('\n');
-    }
-    s.push('\n');
-    s.push_str(&imports(p, prelude, &types));
-    if !prelude.body.is_empty() {
-        let _ = write!(s, "\n{}\n", prelude.body);
-    }
-    for r in used_resources(p, &ops).into_iter().filter(|r| r.journaled) {
-        let t = handle(r.name);
-        let _ = write!(
-            s,
-            "\n/// {} held by a port.\npub opaque type {t} {{\n  {t}(port: Port, handle: Int)\n}}\n",
-            r.doc.trim_end_matches('.')
-        );
-    }
-    let _ = write!(
-        s,
-        "\n/// The port's requests: each constructor is the atom the port reads.\npub type Request {{\n"
-    );
-    for o in &requests {
-        let _ = writeln!(s, "  {}", pascal(o.name));
-    }
-    s.push_str("}\n");
-    for o in ops {
-        s.push('\n');
-        s.push_str(&port_function(p, o, &handle));
-    }
-    s
-}
-
-fn port_function(p: &Project, o: &Operation, handle: &dyn Fn(&str) -> String) -> String {
-    let handles: Vec<&Arg> = o.args.iter().filter(|a| a.handle.is_some()).collect();
-    let mut params: Vec<String> = Vec::new();
-    let on = match handles.first() {
-        Some(h) => format!("{}.port", h.name),
-        None => {
-            params.push("port: Port".to_string());
-            "port".to_string()
-        }
-    };
-    params.extend(
-        o.args
-            .iter()
-            .map(|a| format!("{}: {}", a.name, a.gleam_type(handle))),
-    );
-    let ret = result_type(p, &o.result.gleam_with(handle));
-    let items: Vec<String> = o
-        .args
-        .iter()
-        .map(|a| match a.handle {
-            Some(_) => format!("{}.handle", a.name),
-            None => a.name.to_string(),
-        })
-        .collect();
-    let doc = format!("{}\n\nThe port's twin of `nif.{}`.", summary(o.doc), o.name);
-    let mut s = docs(&doc);
-    s.push_str(&signature(&format!("pub fn {}", o.name), &params, &ret, " {"));
-    s.push('\n');
-    s.push_str(&let_tuple("args", &items));
-    let request = pascal(o.name);
-    let call = match o.creates() {
-        Some(r) if o.result.gleam == format!("{{{r}}}") => format!(
-            "case owner_call({on}.ref, {request}, args) {{\n    Ok(handle) -> Ok({t}(port: {on}, handle: handle))\n    Error(e) -> Error(e)\n  }}",
-            t = handle(r)
-        ),
-        Some(r) => panic!("{}: a handle of {r} inside the result needs a port binding by hand", o.name),
-        None => format!("owner_call({on}.ref, {request}, args)"),
-    };
-    if handles.len() > 1 {
-        let first = handles[0].name;
-        let checks: Vec<String> = handles[1..]
-            .iter()
-            .map(|h| format!("same_port({first}.port, {}.port)", h.name))
-            .collect();
-        let other = handles[1..].iter().map(|h| h.name).collect::<Vec<_>>().join(", ");
-        let _ = write!(
-            s,
-            "  case {} {{\n    True -> {}\n    False -> Error({}(\"{other}\"))\n  }}\n}}\n",
-            checks.join(" && "),
-            call.replace('\n', "\n  "),
-            p.gleam_other_port
-        );
-    } else {
-        let _ = write!(s, "  {call}\n}}\n");
-    }
-    s
 }
 
 /// A project's whole generator command: with `--check` among the program's
@@ -728,17 +797,61 @@ fn header_rust(p: &Project) -> String {
     )
 }
 
-/// A handle argument's resource, or None.
-fn resource_of<'a>(a: &Arg) -> Option<&'a Resource>
-where
-    'static: 'a,
-{
-    a.handle
-}
-
-/// The operations whose adapters are generated.
+/// The operations whose adapters are generated: those naming their work.
 fn generated_ops<'a>(p: &'a Project) -> impl Iterator<Item = (&'a Operation, &'static str)> {
     p.operations.iter().filter_map(|o| o.core.map(|c| (o, c)))
+}
+
+/// The function a `core` path names in a backend crate: `backend::f` is the
+/// crate's own `crate::backend::f`; anything else is called as written.
+fn work_path(core: &str) -> (String, bool) {
+    match core.strip_prefix("backend::") {
+        Some(f) => (format!("crate::backend::{f}"), true),
+        None => (core.to_string(), false),
+    }
+}
+
+/// The NIF functions an operation gives: `(name, scheduler, body)` where
+/// body is `Guarded`, `Chunked`, or `Guarded` with a size limit on an argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    Guarded,
+    Chunked,
+    Limited { arg: usize, limit: usize },
+}
+
+/// Every NIF function of an operation: its name, its scheduler attribute and its body.
+pub fn nif_functions(o: &Operation) -> Vec<(String, Scheduler, Body)> {
+    let n = o.name;
+    match o.scheduler {
+        Scheduler::SplitAt { arg, limit } => vec![
+            (
+                format!("{n}_normal"),
+                Scheduler::Normal,
+                Body::Limited { arg, limit },
+            ),
+            (format!("{n}_dirty"), Scheduler::DirtyCpu, Body::Guarded),
+        ],
+        Scheduler::Chunked => vec![
+            (n.to_string(), Scheduler::Normal, Body::Chunked),
+            (format!("{n}_dirty"), Scheduler::DirtyCpu, Body::Guarded),
+        ],
+        s => vec![(n.to_string(), s, Body::Guarded)],
+    }
+}
+
+/// The names of the NIF functions the table gives (see [`nif_functions`]).
+pub fn nif_names(p: &Project) -> Vec<String> {
+    p.operations
+        .iter()
+        .filter(|o| o.nif)
+        .flat_map(|o| nif_functions(o).into_iter().map(|(n, _, _)| n))
+        .collect()
+}
+
+/// The port requests the table gives: every operation the port offers.
+pub fn port_names<'a>(p: &'a Project) -> Vec<&'a str> {
+    port_ops(p).map(|o| o.name).collect()
 }
 
 /// Turns the argument `name` (a rustler `Term`, or an ETF `Term` in the port)
@@ -747,97 +860,178 @@ fn decode_arg(a: &Arg, nif: bool) -> (String, String) {
     let n = a.name;
     match a.ty.rust {
         "&[u8]" if nif => (
-            format!("        let {n}: rustler::Binary = {n}.decode().map_err(|_| bad_argument(\"{n}: a binary\"))?;\n"),
+            format!("        let {n}: rustler::Binary = {n}.decode().map_err(|_| bad_argument(\"a binary {n}\"))?;\n"),
             format!("{n}.as_slice()"),
         ),
         "&str" if nif => (
             format!(
-                "        let {n}: rustler::Binary = {n}.decode().map_err(|_| bad_argument(\"{n}: UTF-8 text\"))?;\n        \
-                 let {n} = std::str::from_utf8({n}.as_slice()).map_err(|_| bad_argument(\"{n}: UTF-8 text\"))?;\n"
+                "        let {n}: rustler::Binary = {n}.decode().map_err(|_| bad_argument(\"a UTF-8 {n}\"))?;\n        \
+                 let {n} = std::str::from_utf8({n}.as_slice()).map_err(|_| bad_argument(\"a UTF-8 {n}\"))?;\n"
             ),
             n.to_string(),
         ),
-        "&[u8]" => (format!("        let {n} = binary({n}, \"{n}: a binary\")?;\n"), n.to_string()),
-        "&str" => (format!("        let {n} = utf8({n}, \"{n}: UTF-8 text\")?;\n"), n.to_string()),
+        "&[u8]" => (format!("        let {n} = binary({n}, \"a binary {n}\")?;\n"), n.to_string()),
+        "&str" => (format!("        let {n} = utf8({n}, \"a UTF-8 {n}\")?;\n"), n.to_string()),
+        "" => panic!("argument {n}: its Ty names no Rust type"),
         ty if nif => (format!("        let {n}: {ty} = from_gleam({n})?;\n"), n.to_string()),
         ty => (format!("        let {n}: {ty} = arg({n})?;\n"), n.to_string()),
+    }
+}
+
+/// The handle arguments grouped by resource, in the table's order of
+/// resources: every adapter locks (or borrows) them in that one order, so
+/// two calls can never wait for each other.
+fn handle_groups<'a>(p: &Project, o: &'a Operation) -> Vec<(&'static Resource, Vec<&'a Arg>)> {
+    let mut groups: Vec<(&'static Resource, Vec<&Arg>)> = Vec::new();
+    for a in o.args {
+        if let Some(r) = a.handle {
+            match groups.iter_mut().find(|(g, _)| g.name == r.name) {
+                Some((_, args)) => args.push(a),
+                None => groups.push((r, vec![a])),
+            }
+        }
+    }
+    let rank = |r: &Resource| {
+        p.resources
+            .iter()
+            .position(|k| k.name == r.name)
+            .unwrap_or(usize::MAX)
+    };
+    groups.sort_by_key(|(r, _)| rank(r));
+    for (r, args) in &groups {
+        assert!(
+            args.len() <= 2,
+            "{}: at most two handles of one resource ({})",
+            o.name,
+            r.name
+        );
+    }
+    groups
+}
+
+/// How a success becomes the reply's value: a new resource, the bytes as
+/// one binary, or the value's Gleam shape.
+fn wrap_value(p: &Project, o: &Operation, backend: bool, nif: bool) -> String {
+    if let Some(r) = o.creates() {
+        if o.result.gleam == format!("{{{r}}}") {
+            let r = p
+                .resources
+                .iter()
+                .find(|k| k.name == r)
+                .unwrap_or_else(|| panic!("{}: unknown resource {r}", o.name));
+            return if nif {
+                format!(
+                    "ResourceArc::new({}Ref(std::sync::Mutex::new(value)))",
+                    r.pascal()
+                )
+            } else {
+                format!("{{\n            let handle = self.new_handle();\n            self.{}s.insert(handle, value);\n            handle.into_gleam()\n        }}", r.name)
+            };
+        }
+        assert!(
+            backend,
+            "{}: a handle inside its result needs a backend function (`backend::{}`)",
+            o.name, o.name
+        );
+    }
+    if backend && nif {
+        "value".to_string() // a rustler `Encoder` of the backend's own
+    } else if o.result.gleam == "BitArray" {
+        "tally_interop::BitArray::from(value).into_gleam()".to_string()
+    } else {
+        "value.into_gleam()".to_string()
     }
 }
 
 fn rust_nif(p: &Project) -> String {
     let mut s = header_rust(p);
     s.push_str(
-        "//! The NIFs whose adapters the operation table gives: each decodes its\n\
-         //! arguments, calls its core function and returns the result in Gleam's\n\
-         //! shapes through `guarded` (a panic is `{error, {native_panic, _}}`).\n\n\
-         #![allow(unused_imports, clippy::unnecessary_mut_passed, clippy::explicit_auto_deref, clippy::unit_arg)]\n\n\
+        "//! The NIF functions, one for each operation of the table (two for a\n\
+         //! split or chunked one): each decodes its arguments, locks its handles\n\
+         //! in the table's order of resources, calls the function that does the\n\
+         //! work and returns the result in Gleam's shapes through `guarded` (a\n\
+         //! panic is `{error, {native_panic, _}}`) or, for a chunked one, through\n\
+         //! `chunked` in slices.\n\n\
+         #![allow(unused_imports, clippy::unnecessary_mut_passed, clippy::explicit_auto_deref, clippy::unit_arg)]\n\
+         #![allow(clippy::let_unit_value, clippy::useless_conversion, clippy::needless_borrow, clippy::redundant_closure_call)]\n\n\
          use rustler::{Env, ResourceArc, Term};\n\
-         use tally_interop::nif::{from_gleam, guarded};\n\
+         use tally_interop::nif::{chunked, from_gleam, guarded};\n\
          use tally_interop::{IntoGleam, Value};\n\n\
-         use crate::{bad_argument, lock};\n",
+         use crate::{bad_argument, lock, lock_pair};\n",
     );
     for r in p.resources {
-        if generated_ops(p).any(|(o, _)| {
-            o.creates() == Some(r.name) || o.args.iter().any(|a| a.handle.is_some_and(|h| h.name == r.name))
-        }) {
-            let _ = writeln!(s, "use crate::{}Ref;", r.pascal());
-        }
+        let _ = writeln!(s, "use crate::{}Ref;", r.pascal());
     }
-    for (o, core) in generated_ops(p) {
-        let attr = match o.scheduler {
-            Scheduler::Normal => "#[rustler::nif]".to_string(),
-            Scheduler::DirtyCpu => "#[rustler::nif(schedule = \"DirtyCpu\")]".to_string(),
-            Scheduler::DirtyIo => "#[rustler::nif(schedule = \"DirtyIo\")]".to_string(),
-            Scheduler::SplitAt { .. } => {
-                panic!("{}: a split operation's adapters are written by hand", o.name)
+    for (o, core) in generated_ops(p).filter(|(o, _)| o.nif) {
+        let (path, backend) = work_path(core);
+        for (name, scheduler, body) in nif_functions(o) {
+            let attr = match scheduler {
+                Scheduler::DirtyCpu => "#[rustler::nif(schedule = \"DirtyCpu\")]",
+                Scheduler::DirtyIo => "#[rustler::nif(schedule = \"DirtyIo\")]",
+                _ => "#[rustler::nif]",
+            };
+            let params: Vec<String> = std::iter::once("env: Env<'a>".to_string())
+                .chain(o.args.iter().map(|a| match a.handle {
+                    Some(r) => format!("{}: ResourceArc<{}Ref>", a.name, r.pascal()),
+                    None => format!("{}: Term<'a>", a.name),
+                }))
+                .collect();
+            let wrapper = match body {
+                Body::Chunked => format!("chunked(env, c\"{}\", ", o.name),
+                _ => "guarded(env, ".to_string(),
+            };
+            let _ = write!(
+                s,
+                "\n{}\n{attr}\nfn {name}<'a>({}) -> Term<'a> {{\n    {wrapper}|| {{\n",
+                comment(&summary(o.doc), "/// "),
+                params.join(", ")
+            );
+            let mut pass = Vec::new();
+            for a in o.args.iter().filter(|a| a.handle.is_none()) {
+                let (stmts, _) = decode_arg(a, true);
+                s.push_str(&stmts);
             }
-        };
-        let params: Vec<String> = std::iter::once("env: Env<'a>".to_string())
-            .chain(o.args.iter().map(|a| match resource_of(a) {
-                Some(r) => format!("{}: ResourceArc<{}Ref>", a.name, r.pascal()),
-                None => format!("{}: Term<'a>", a.name),
-            }))
-            .collect();
-        let _ = write!(
-            s,
-            "\n{}\n{attr}\nfn {}<'a>({}) -> Term<'a> {{\n    guarded(env, || {{\n",
-            comment(&summary(o.doc), "/// "),
-            o.name,
-            params.join(", ")
-        );
-        let mut pass = Vec::new();
-        for a in o.args {
-            match resource_of(a) {
-                Some(_) => {
-                    let _ = writeln!(s, "        let mut {n} = lock(&{n}.0)?;", n = a.name);
-                    pass.push(format!("&mut *{}", a.name));
-                }
-                None => {
-                    let (stmts, expr) = decode_arg(a, true);
-                    s.push_str(&stmts);
-                    pass.push(expr);
-                }
-            }
-        }
-        let value = core_call(core, &pass, o.fallible);
-        match o.creates() {
-            Some(r) => {
-                let r = p
-                    .resources
-                    .iter()
-                    .find(|k| k.name == r)
-                    .expect("a resource of the table");
+            if let Body::Limited { arg, limit } = body {
+                let a = &o.args[arg - 1];
                 let _ = writeln!(
                     s,
-                    "        Ok(ResourceArc::new({}Ref(std::sync::Mutex::new({value}))))",
-                    r.pascal()
+                    "        if {n}.len() > {limit} {{\n            \
+                     return Err(bad_argument(\"a {n} of at most {limit} bytes on a normal scheduler\"));\n        }}",
+                    n = a.name
                 );
             }
-            None => {
-                let _ = writeln!(s, "        Ok::<Value, Value>({value}.into_gleam())");
+            for (_, args) in handle_groups(p, o) {
+                match args.as_slice() {
+                    [a] => {
+                        let _ = writeln!(s, "        let mut {n} = lock(&{n}.0)?;", n = a.name);
+                    }
+                    [a, b] => {
+                        let _ = writeln!(
+                            s,
+                            "        let (mut {a}, mut {b}) = lock_pair(&{a}.0, &{b}.0, \"two different {r}s\")?;",
+                            a = a.name,
+                            b = b.name,
+                            r = a.handle.map_or("", |r| r.name)
+                        );
+                    }
+                    _ => unreachable!(),
+                }
             }
+            for a in o.args {
+                pass.push(match a.handle {
+                    Some(_) => format!("&mut *{}", a.name),
+                    None => decode_arg(a, true).1,
+                });
+            }
+            let _ = writeln!(s, "        let value = {};", core_call(&path, &pass, o.fallible));
+            match body {
+                Body::Chunked => s.push_str("        Ok(value)\n"),
+                _ => {
+                    let _ = writeln!(s, "        Ok::<_, Value>({})", wrap_value(p, o, backend, true));
+                }
+            }
+            s.push_str("    })\n}\n");
         }
-        s.push_str("    })\n}\n");
     }
     s
 }
@@ -845,28 +1039,36 @@ fn rust_nif(p: &Project) -> String {
 fn rust_port(p: &Project) -> String {
     let mut s = header_rust(p);
     s.push_str(
-        "//! The port requests whose adapters the operation table gives: each\n\
-         //! decodes its arguments, calls its core function on the engine's state\n\
-         //! and returns the same value as the NIF of the same name.\n\n\
-         #![allow(unused_imports, clippy::unnecessary_mut_passed, clippy::explicit_auto_deref, clippy::unit_arg)]\n\n\
+        "//! The port's dispatch: a request for each operation of the table the\n\
+         //! port offers. Each decodes its arguments, takes its handles from the\n\
+         //! engine's maps, calls the function that does the work and returns the\n\
+         //! same value as the NIF of the same name. An operation the table marks\n\
+         //! `Port::ByHand` goes to the engine's method of its name\n\
+         //! (native/port/src/ops.rs); `backend::` functions get the engine and\n\
+         //! their handles as they came (native/port/src/backend.rs).\n\n\
+         #![allow(unused_imports, clippy::unnecessary_mut_passed, clippy::explicit_auto_deref, clippy::unit_arg)]\n\
+         #![allow(clippy::let_unit_value, clippy::useless_conversion, clippy::needless_borrow, clippy::redundant_closure_call)]\n\n\
          use tally_interop::etf::Term;\n\
          use tally_interop::{IntoGleam, Value};\n\n\
-         use crate::ops::{arg, binary, utf8, Engine, OpResult};\n\n\
+         use crate::ops::{arg, binary, held, held_pair, utf8, Engine, OpResult};\n\n\
          impl Engine {\n\
-         \x20   /// The reply to a generated request; `None` for any other.\n\
-         \x20   pub(crate) fn generated(&mut self, op: &str, args: &[Term]) -> Option<OpResult> {\n\
+         \x20   /// The reply to a request of the table; `None` for any other.\n\
+         \x20   pub(crate) fn dispatch(&mut self, op: &str, args: &[Term]) -> Option<OpResult> {\n\
          \x20       Some(match (op, args) {\n",
     );
-    for (o, core) in generated_ops(p) {
-        if o.port == Port::No {
+    for o in port_ops(p) {
+        if o.port == Port::ByHand {
+            let _ = writeln!(
+                s,
+                "            (\"{n}\", args) => return self.{n}(args),",
+                n = o.name
+            );
             continue;
         }
-        let handles = o.args.iter().filter(|a| a.handle.is_some()).count();
-        assert!(
-            handles <= 1,
-            "{}: generated port adapters take at most one handle",
-            o.name
-        );
+        let core = o
+            .core
+            .unwrap_or_else(|| panic!("{}: a port request needs its work named (`core`)", o.name));
+        let (path, backend) = work_path(core);
         let names: Vec<&str> = o.args.iter().map(|a| a.name).collect();
         let _ = writeln!(
             s,
@@ -875,32 +1077,63 @@ fn rust_port(p: &Project) -> String {
             names.join(", ")
         );
         let mut body = String::new();
+        for a in o.args.iter().filter(|a| a.handle.is_none()) {
+            body.push_str(&decode_arg(a, false).0);
+        }
         let mut pass = Vec::new();
-        for a in o.args {
-            match resource_of(a) {
-                Some(r) => {
-                    let _ = writeln!(body, "        let {n} = self.{}({n})?;", r.name, n = a.name);
-                    pass.push(a.name.to_string());
+        if backend {
+            pass.push("self".to_string());
+            for a in o.args {
+                pass.push(match a.handle {
+                    Some(_) => a.name.to_string(),
+                    None => decode_arg(a, false).1,
+                });
+            }
+        } else {
+            for (r, args) in handle_groups(p, o) {
+                assert!(
+                    !r.rust.is_empty(),
+                    "{}: any handle needs a backend function",
+                    o.name
+                );
+                match args.as_slice() {
+                    [a] => {
+                        let _ = writeln!(
+                            body,
+                            "        let {n} = held(&mut self.{r}s, {n}, \"a live {r} handle\")?;",
+                            n = a.name,
+                            r = r.name
+                        );
+                    }
+                    [a, b] => {
+                        let _ = writeln!(
+                            body,
+                            "        let ({a}, {b}) = held_pair(&mut self.{r}s, {a}, {b}, \"two different {r}s\", \"a live {r} handle\")?;",
+                            a = a.name,
+                            b = b.name,
+                            r = r.name
+                        );
+                    }
+                    _ => unreachable!(),
                 }
-                None => {
-                    let (stmts, expr) = decode_arg(a, false);
-                    body.push_str(&stmts);
-                    pass.push(expr);
-                }
+            }
+            for a in o.args {
+                pass.push(match a.handle {
+                    Some(_) => a.name.to_string(),
+                    None => decode_arg(a, false).1,
+                });
             }
         }
-        let value = core_call(core, &pass, o.fallible);
-        match o.creates() {
-            Some(r) => {
-                let _ = writeln!(body, "        let value = {value};");
-                let _ = writeln!(body, "        let handle = self.new_handle();");
-                let _ = writeln!(body, "        self.{r}s.insert(handle, value);");
-                let _ = writeln!(body, "        Ok(handle.into_gleam())");
-            }
-            None => {
-                let _ = writeln!(body, "        Ok::<Value, Value>({value}.into_gleam())");
-            }
-        }
+        let _ = writeln!(
+            body,
+            "        let value = {};",
+            core_call(&path, &pass, o.fallible)
+        );
+        let _ = writeln!(
+            body,
+            "        Ok::<Value, Value>({})",
+            wrap_value(p, o, backend, false)
+        );
         for line in body.lines() {
             let _ = writeln!(s, "        {line}");
         }
@@ -949,17 +1182,7 @@ fn gleam_api(p: &Project, m: &ApiModule, prelude: &Prelude) -> String {
         types.push(o.result.gleam.to_string());
         types.extend(o.args[1..].iter().map(|a| a.gleam_type(no_handle)));
     }
-    let mut s = header_gleam(p, prelude);
-    if !prelude.docs.is_empty() {
-        s.push_str("////\n");
-        s.push_str(&prelude.docs.join("\n"));
-        s.push('\n');
-    }
-    s.push('\n');
-    s.push_str(&imports(p, prelude, &types));
-    if !prelude.body.is_empty() {
-        let _ = write!(s, "\n{}\n", prelude.body);
-    }
+    let mut s = gleam_head(p, prelude, &types);
     let (nif, port) = (last_segment(p.gleam_nif), last_segment(p.gleam_port));
     for (o, name) in ops {
         let first = o.args[0].name;

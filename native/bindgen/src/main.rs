@@ -19,6 +19,17 @@ pub fn tally() -> Project<'static> {
         nif_load: "erlang:load_nif(tally_priv:path(\"libtally_nif\"), 0)",
         ops_module: "tally_port_ops",
         atoms_module: "tally_atoms",
+        values_module: Some("tally_values"),
+        // The engine values Erlang code reads or makes (the outbox's written
+        // batches, the port's ingested batches, a close's customer totals,
+        // the errors the port's owner answers with); those holding a
+        // created handle are added.
+        records: &[
+            "billing.WrittenBatch",
+            "billing.CustomerTotal",
+            "event.Ingested",
+            "engine.EngineError",
+        ],
         gleam_nif: "tally/nif",
         gleam_port: "tally/port",
         gleam_modules: &[
@@ -34,6 +45,7 @@ pub fn tally() -> Project<'static> {
         gleam_dir: "gleam_src",
         nif_rust: Some("native/nif/src/generated.rs"),
         port_rust: Some("native/port/src/generated.rs"),
+        plain: None,
         api: &[ApiModule {
             resource: "aggregator",
             module: "tally/aggregate",
@@ -105,6 +117,66 @@ mod tests {
             Vec::<PathBuf>::new(),
             "run `make generate`"
         );
+    }
+
+    /// `(name, file)` of every item in the `.rs` files under `dir` that
+    /// `is_item` finds in a line (with the line after it).
+    fn items_in(dir: &Path, is_item: impl Fn(&str, &str) -> Option<String>) -> Vec<(String, String)> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                let next = lines.get(i + 1).copied().unwrap_or("");
+                if let Some(name) = is_item(line.trim_start(), next.trim_start()) {
+                    let file = path.file_name().unwrap().to_string_lossy().into_owned();
+                    found.push((name, file));
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
+    /// No NIF function and no port request that the table does not give,
+    /// and none of the table's missing: every `#[rustler::nif]` of the NIF
+    /// crate and every request the port's dispatch matches are in the
+    /// generated files, with exactly the table's names.
+    #[test]
+    fn every_nif_and_port_operation_is_in_the_table() {
+        let root = repository_root();
+        let project = tally();
+        let nifs = items_in(&root.join("native/nif/src"), |line, next| {
+            if !line.starts_with("#[rustler::nif") {
+                return None;
+            }
+            let f = next
+                .strip_prefix("fn ")
+                .expect("a function after #[rustler::nif]");
+            Some(f.split(['<', '(']).next().unwrap().to_string())
+        });
+        let mut want: Vec<(String, String)> = tally_bindgen::nif_names(&project)
+            .into_iter()
+            .map(|n| (n, "generated.rs".to_string()))
+            .collect();
+        want.sort();
+        assert_eq!(nifs, want, "the NIF functions are not the table's");
+        // A request is a match arm `("name", ...) =>` of the port's dispatch.
+        let requests = items_in(&root.join("native/port/src"), |line, _| {
+            let rest = line.strip_prefix("(\"")?;
+            let (name, after) = rest.split_once('"')?;
+            (after.starts_with(", ") && line.contains("=>")).then(|| name.to_string())
+        });
+        let mut want: Vec<(String, String)> = tally_bindgen::port_names(&project)
+            .into_iter()
+            .map(|n| (n.to_string(), "generated.rs".to_string()))
+            .collect();
+        want.sort();
+        assert_eq!(requests, want, "the port's requests are not the table's");
     }
 
     /// A generated file edited by hand is drift, and only that file.

@@ -9,6 +9,8 @@ pub mod batch;
 pub mod billing;
 pub mod csv;
 mod digests;
+#[cfg(feature = "gleam")]
+pub mod entry;
 pub mod event;
 pub mod json;
 pub mod jsonl;

@@ -11,7 +11,7 @@
 //!
 //! ```
 //! use tally_interop::table::{Arg, Operation, Port, Resource, Scheduler, Ty};
-//! const COUNTER: Resource = Resource { name: "counter", doc: "A counter.", rust: "Counter", journaled: true };
+//! const COUNTER: Resource = Resource { name: "counter", doc: "A counter.", rust: "Counter", journaled: true, port_module: None };
 //! const OPS: &[Operation] = &[Operation {
 //!     name: "counter_bump",
 //!     doc: "Adds `by` to the counter; returns the new count.",
@@ -41,6 +41,15 @@ pub enum Scheduler {
     /// bytes, else its dirty CPU twin: the Erlang stub picks
     /// `<name>_normal` or `<name>_dirty` by size.
     SplitAt { arg: usize, limit: usize },
+    /// A normal scheduler, in slices: for work whose core call is small but
+    /// whose result is a list that may be long (the events `take_late`
+    /// hands over). The core function returns a `Vec` of `IntoGleam` items;
+    /// the NIF encodes it from the back in slices of about 1 ms
+    /// (`enif_consume_timeslice`) and reschedules itself
+    /// (`enif_schedule_nif`) between slices, so no call holds a normal
+    /// scheduler longer (`nif::chunked`, feature `nif`). Its dirty CPU
+    /// twin `<name>_dirty` gives the same list in one call (for tests).
+    Chunked,
 }
 
 /// A kind of state the engine holds for its caller: a resource in the NIF
@@ -56,6 +65,12 @@ pub struct Resource {
     /// Whether the port's owner journals it and maps its handles across
     /// port restarts (false for short-lived values the owner never replays).
     pub journaled: bool,
+    /// How the port's caller holds it. `None`: an integer handle, every
+    /// request through the owner's generic call. `Some(module)`: a term the
+    /// Erlang `module` makes and reads (a batch with the recipe that makes
+    /// it again), so each request that takes or returns one goes through
+    /// `module:call(Ref, Op, Args)` instead.
+    pub port_module: Option<&'static str>,
 }
 
 impl Resource {
@@ -180,11 +195,16 @@ pub struct Operation {
     pub nif: bool,
     /// How the port offers it.
     pub port: Port,
-    /// The core function that does it, when the NIF and the port adapters
-    /// are generated: called with each argument as its `rust` type and each
-    /// handle as `&mut` its resource (at most one handle), returning a
-    /// `IntoGleam` value (`fallible`: a `Result` whose error is one too).
-    /// `None`: the adapters are written by hand.
+    /// The function that does the work, from which the NIF functions and
+    /// the port's request are generated: called with each argument as its
+    /// `rust` type and each handle as `&mut` its resource (at most two of
+    /// one resource: the NIF locks them in address order, the same one
+    /// twice is `BadArgument("two different <resource>s")`), returning an
+    /// `IntoGleam` value (`fallible`: a `Result` whose error is one too); a
+    /// result `{resource}` is a new handle. `backend::<name>` is instead a
+    /// function of that name in each backend crate's `backend` module (the
+    /// NIF's returns a rustler `Encoder`; the port's gets the engine and its
+    /// handles as they came). `None`: no adapters are generated.
     pub core: Option<&'static str>,
     pub fallible: bool,
     /// The name of its function in the typed API over every backend (the
@@ -198,12 +218,16 @@ pub struct Operation {
 pub enum Port {
     /// A request of the same name and arguments; the Gleam binding is generated.
     Call,
-    /// A request of the same name; its Gleam binding is written by hand
-    /// (it wraps values the generic call cannot, e.g. handles inside a record).
+    /// A request of the same name whose port adapter (in Rust) is written by
+    /// hand; its Gleam binding is generated as for `Call`.
     ByHand,
-    /// A request only the port's owner sends (checkpoints, release): in the
+    /// A request only the port's owner sends (checkpoints): in the
     /// journal's classes, with no Gleam binding.
     Owner,
+    /// A request that frees its one argument, a handle of any journaled
+    /// resource: its Gleam bindings are `<resource>_release`, one per
+    /// resource the port's bindings hold.
+    Free,
     /// Not a port request.
     No,
 }

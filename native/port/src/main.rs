@@ -10,7 +10,8 @@
 //! A panic inside an operation is caught and answered as
 //! `{error, {native_panic, Message}}`; the engine carries on.
 
-// The requests the operation table gives whole (make generate).
+mod backend;
+// The dispatch of the operation table's requests (make generate).
 #[rustfmt::skip]
 mod generated;
 mod ops;

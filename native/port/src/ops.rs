@@ -22,26 +22,17 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use tally_core::aggregate::{parse_period, Aggregator};
+use tally_core::aggregate::Aggregator;
 use tally_core::batch::{ingest_chunk, EventBatch};
-use tally_core::billing::{bill, bill_shard, Invoice, PlansCache};
-use tally_core::gleam_shapes::{parsed, window_aggregate};
-use tally_core::parse::{parse_all, ParserOptions, StreamParser};
-use tally_core::written::write_invoice;
-use tally_core::{Batch, Format, UsageEvent};
+pub(crate) use tally_core::entry::bad_argument;
+use tally_core::entry::ShardCount;
+use tally_core::parse::{ParserOptions, StreamParser};
+use tally_core::Format;
 use tally_interop::etf::Term;
-use tally_interop::files::posix_name;
 use tally_interop::{FromGleam, IntoGleam, Value};
 
 /// Most bytes of batches held before the oldest are evicted.
 const MAX_BATCH_BYTES: usize = 256 << 20;
-/// The plans of the last close: its shards parse the plans file once.
-static PLANS: PlansCache = PlansCache::new();
-
-/// Biggest chunk `ingest_chunk` takes: a batch's offsets are 32 bits.
-const MAX_CHUNK: usize = 1 << 30;
-/// Snapshots hold billing data: readable by their owner only.
-const SNAPSHOT_MODE: u32 = 0o600;
 
 /// The parsers and aggregators this port holds, by handle, and the batches
 /// ingested and not applied yet (see the module documentation).
@@ -81,6 +72,9 @@ impl Default for Engine {
     }
 }
 
+/// A recipe's arguments: format, options, shard count, shard index, chunk.
+const RECIPE: usize = 5;
+
 /// How to make a batch again: `ingest_chunk`'s arguments and the shard's index.
 struct Recipe<'a> {
     format: Format,
@@ -95,7 +89,7 @@ impl<'a> Recipe<'a> {
         let [format, options, shards, index, chunk] = args else {
             return Err(bad_argument("a batch recipe"));
         };
-        let shards = shard_count(shards)?;
+        let ShardCount(shards) = arg(shards)?;
         let index: u32 = arg(index)?;
         if index >= shards {
             return Err(bad_argument("a shard index below the shard count"));
@@ -115,22 +109,11 @@ impl<'a> Recipe<'a> {
     }
 }
 
-fn shard_count(t: &Term) -> Result<u32, Value> {
-    u32::from_gleam(t)
-        .ok()
-        .filter(|&n| n > 0)
-        .ok_or_else(|| bad_argument("a shard count from 1 to 2^32-1"))
-}
-
 fn batch_not_applied() -> Value {
     bad_argument("a batch not applied yet")
 }
 
 pub(crate) type OpResult = Result<Value, Value>;
-
-fn bad_argument(what: &'static str) -> Value {
-    Value::record("bad_argument", vec![what.into_gleam()])
-}
 
 pub(crate) fn arg<T: FromGleam>(t: &Term) -> Result<T, Value> {
     T::from_gleam(t).map_err(IntoGleam::into_gleam)
@@ -140,7 +123,7 @@ pub(crate) fn binary<'a>(t: &'a Term, what: &'static str) -> Result<&'a [u8], Va
     t.as_binary().ok_or_else(|| bad_argument(what))
 }
 
-fn handle(t: &Term) -> Result<u64, Value> {
+pub(crate) fn handle(t: &Term) -> Result<u64, Value> {
     t.as_int()
         .and_then(|i| u64::try_from(i).ok())
         .ok_or_else(|| bad_argument("a handle"))
@@ -159,32 +142,8 @@ impl Engine {
         self.next_handle
     }
 
-    pub(crate) fn parser(&mut self, t: &Term) -> Result<&mut StreamParser, Value> {
-        let h = handle(t)?;
-        self.parsers
-            .get_mut(&h)
-            .ok_or_else(|| bad_argument("a live parser handle"))
-    }
-
     pub(crate) fn aggregator(&mut self, t: &Term) -> Result<&mut Aggregator, Value> {
-        let h = handle(t)?;
-        self.aggregators
-            .get_mut(&h)
-            .ok_or_else(|| bad_argument("a live aggregator handle"))
-    }
-
-    /// Takes a parser and an aggregator out together (both are mutated).
-    fn feed(&mut self, a: &Term, p: &Term, chunk: Option<&[u8]>) -> OpResult {
-        let ph = handle(p)?;
-        let mut parser = self
-            .parsers
-            .remove(&ph)
-            .ok_or_else(|| bad_argument("a live parser handle"))?;
-        let result = self
-            .aggregator(a)
-            .map(|agg| agg.feed(&mut parser, chunk).into_gleam());
-        self.parsers.insert(ph, parser);
-        result
+        held(&mut self.aggregators, t, "a live aggregator handle")
     }
 
     /// Holds a new batch; returns its key `{Session, N}`.
@@ -252,213 +211,108 @@ impl Engine {
         Err(batch_not_applied())
     }
 
-    /// One shard's invoice for `aggregator_close_shard` and
-    /// `aggregator_close_written`: the arguments checked, the period closed,
-    /// the shard's customers billed.
-    fn close_and_bill_shard(
-        &mut self,
-        a: &Term,
-        period: &Term,
-        plans: &Term,
-        version: &Term,
-        shard: &Term,
-        shards: &Term,
-    ) -> Result<Invoice, Value> {
-        let label = std::str::from_utf8(binary(period, "a period YYYY-MM")?)
-            .map_err(|_| bad_argument("a period YYYY-MM"))?;
-        let start = parse_period(label).ok_or_else(|| bad_argument("a period YYYY-MM"))?;
-        let (shard, shards): (u32, u32) = (arg(shard)?, arg(shards)?);
-        if shard >= shards.max(1) {
-            return Err(bad_argument("a shard below the shard count"));
-        }
-        let text = std::str::from_utf8(binary(plans, "plans as UTF-8 JSON")?)
-            .map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
-        let plans = PLANS.parse(text).map_err(IntoGleam::into_gleam)?;
-        let version: u32 = arg(version)?;
-        let usage = self.aggregator(a)?.close_period(start);
-        bill_shard(&usage, &plans, version, shard, shards).map_err(IntoGleam::into_gleam)
+    // The requests the table marks `Port::ByHand`: batches are kept with
+    // their recipe (see the module documentation), which a generic request
+    // cannot carry; `aggregator_load` and `panic_for_test` answer what
+    // their hand-written Gleam bindings (port.gleam.in) read. The generated
+    // dispatch (generated.rs) sends each here by its name.
+
+    pub(crate) fn ingest_chunk(&mut self, args: &[Term]) -> Option<OpResult> {
+        let [format, options, shards, chunk] = args else {
+            return None;
+        };
+        Some((|| {
+            let got = tally_core::entry::ingest(
+                arg(format)?,
+                arg(options)?,
+                arg(shards)?,
+                binary(chunk, "a chunk")?,
+            )?;
+            let keys = got.batches.into_iter().map(|b| self.keep_batch(b)).collect();
+            Ok(Value::record(
+                "ingested",
+                vec![
+                    Value::List(keys),
+                    got.rejects.into_gleam(),
+                    got.stats.into_gleam(),
+                ],
+            ))
+        })())
     }
 
-    fn dispatch(&mut self, op: &str, args: &[Term]) -> Option<OpResult> {
-        Some(match (op, args) {
-            ("engine_info", []) => Ok(tally_core::engine_info("port").into_gleam()),
-            ("meter_unit", [Term::Binary(name)]) => {
-                Ok(tally_core::meter_unit(std::str::from_utf8(name).unwrap_or("")).into_gleam())
-            }
-            ("parse_event_line", [Term::Binary(line)]) => {
-                Ok(tally_core::jsonl::parse_event_line(line).into_gleam())
-            }
-            ("shard_of", [customer, shards]) => (|| {
-                let customer = utf8(customer, "a UTF-8 customer")?;
-                Ok(tally_core::shard::shard_of(customer, shard_count(shards)?).into_gleam())
-            })(),
-            ("ingest_chunk", [format, options, shards, chunk]) => (|| {
-                let (format, options): (Format, ParserOptions) = (arg(format)?, arg(options)?);
-                let shards = shard_count(shards)?;
-                let chunk = binary(chunk, "a chunk")?;
-                if chunk.len() > MAX_CHUNK {
-                    return Err(bad_argument("a chunk of at most 1 GiB"));
-                }
-                let got = ingest_chunk(format, options, shards, chunk);
-                let keys = got.batches.into_iter().map(|b| self.keep_batch(b)).collect();
-                Ok(Value::record(
-                    "ingested",
-                    vec![
-                        Value::List(keys),
-                        got.rejects.into_gleam(),
-                        got.stats.into_gleam(),
-                    ],
-                ))
-            })(),
-            ("aggregator_apply_batch", [a, key, recipe @ ..]) => (|| {
-                self.aggregator(a)?; // before the batch is taken
-                let batch = self.batch(key, recipe, true)?;
-                let agg = self.aggregator(a)?;
-                batch.apply_to(agg);
-                Ok(agg.counters().into_gleam())
-            })(),
-            ("batch_events", [key, recipe @ ..]) => {
-                self.batch(key, recipe, false).map(|b| b.to_events().into_gleam())
-            }
-            ("aggregator_save", [a, path, extra]) => (|| {
-                let path = utf8(path, "a UTF-8 path")?;
-                let extra = binary(extra, "extra bytes")?;
-                let agg = self.aggregator(a)?;
-                tally_core::snapshot::save_files(agg, path, SNAPSHOT_MODE, extra)
-                    .map(|saved| saved.bytes.into_gleam())
-                    .map_err(|e| snapshot_failed(path, &e))
-            })(),
-            ("aggregator_load", [path]) => (|| {
-                let path = utf8(path, "a UTF-8 path")?;
-                let (agg, extra) = tally_core::snapshot::load_files(path)
-                    .map_err(|e| snapshot_failed(path, &e))?
-                    .map_err(IntoGleam::into_gleam)?;
-                let h = self.new_handle();
-                self.aggregators.insert(h, agg);
-                Ok(Value::record(
-                    "loaded",
-                    vec![h.into_gleam(), Value::Binary(extra)],
-                ))
-            })(),
-            ("parse_chunk", [format, options, chunk]) => (|| {
-                let (format, options): (Format, ParserOptions) = (arg(format)?, arg(options)?);
-                let (batch, stats) = parse_all(format, options, binary(chunk, "a chunk")?);
-                Ok(parsed(batch, stats))
-            })(),
-            ("parser_feed", [p, chunk]) => (|| {
-                let chunk = binary(chunk, "a chunk")?;
-                let parser = self.parser(p)?;
-                let (before, mut batch) = (parser.stats(), Batch::default());
-                parser.feed(chunk, &mut batch);
-                Ok(parsed(batch, parser.stats().since(before)))
-            })(),
-            ("parser_finish", [p]) => (|| {
-                let parser = self.parser(p)?;
-                let (before, mut batch) = (parser.stats(), Batch::default());
-                parser.finish(&mut batch);
-                Ok(parsed(batch, parser.stats().since(before)))
-            })(),
-            ("parser_export", [p]) => self.parser(p).map(|parser| Value::Binary(parser.export_state())),
-            ("parser_import", [bytes]) => (|| {
-                let parser = StreamParser::import_state(binary(bytes, "a parser state")?)
-                    .map_err(|_| bad_argument("a parser state"))?;
-                let h = self.new_handle();
-                self.parsers.insert(h, parser);
-                Ok(h.into_gleam())
-            })(),
-            ("aggregator_feed", [a, p, chunk]) => match binary(chunk, "a chunk") {
-                Ok(chunk) => self.feed(a, p, Some(chunk)),
-                Err(e) => Err(e),
-            },
-            ("aggregator_finish", [a, p]) => self.feed(a, p, None),
-            ("aggregator_add_events", [a, events]) => (|| {
-                let events: Vec<UsageEvent> = arg(events)?;
-                let agg = self.aggregator(a)?;
-                agg.apply_all(&events);
-                Ok(agg.counters().into_gleam())
-            })(),
-            ("aggregator_windows", [a]) => self.aggregator(a).map(|agg| {
-                Value::List(
-                    agg.windows()
-                        .into_iter()
-                        .map(|(k, s, st)| window_aggregate(&k, s, st))
-                        .collect(),
-                )
-            }),
-            ("aggregator_close_period", [a, period, plans, version]) => (|| {
-                let label = std::str::from_utf8(binary(period, "a period YYYY-MM")?)
-                    .map_err(|_| bad_argument("a period YYYY-MM"))?;
-                let start = parse_period(label).ok_or_else(|| bad_argument("a period YYYY-MM"))?;
-                let text = std::str::from_utf8(binary(plans, "plans as UTF-8 JSON")?)
-                    .map_err(|_| bad_argument("plans as UTF-8 JSON"))?;
-                let plans = PLANS.parse(text).map_err(IntoGleam::into_gleam)?;
-                let version: u32 = arg(version)?;
-                let usage = self.aggregator(a)?.close_period(start);
-                Ok(bill(&usage, &plans, version)
-                    .map_err(IntoGleam::into_gleam)?
-                    .into_gleam())
-            })(),
-            ("aggregator_close_shard", [a, period, plans, version, shard, shards]) => (|| {
-                Ok(self
-                    .close_and_bill_shard(a, period, plans, version, shard, shards)?
-                    .into_gleam())
-            })(),
-            ("aggregator_close_written", [a, period, plans, version, shard, shards]) => (|| {
-                let invoice = self.close_and_bill_shard(a, period, plans, version, shard, shards)?;
-                Ok(write_invoice(&invoice).into_gleam())
-            })(),
-            ("aggregator_export", [a]) => self.aggregator(a).map(|agg| Value::Binary(agg.export())),
-            // Checkpoints of the owner's journal (erlang_src/tally_port.erl): the
-            // export goes to a file, never through the pipe, so a big state costs
-            // the VM neither a huge frame nor the time to copy it.
-            ("aggregator_export_to", [a, path]) => (|| {
-                let path = utf8(path, "a checkpoint path")?;
-                let bytes = self.aggregator(a)?.export();
-                write_file(path, &bytes).map_err(|e| checkpoint_failed(path, &e))?;
-                Ok((bytes.len() as u64).into_gleam())
-            })(),
-            ("aggregator_restore_from", [path]) => (|| {
-                let path = utf8(path, "a checkpoint path")?;
-                let bytes = std::fs::read(path).map_err(|e| checkpoint_failed(path, &e))?;
-                let agg = Aggregator::restore(&bytes).map_err(IntoGleam::into_gleam)?;
-                let h = self.new_handle();
-                self.aggregators.insert(h, agg);
-                Ok(h.into_gleam())
-            })(),
-            ("aggregator_restore", [bytes]) => (|| {
-                let agg = Aggregator::restore(binary(bytes, "an aggregator export")?)
-                    .map_err(IntoGleam::into_gleam)?;
-                let h = self.new_handle();
-                self.aggregators.insert(h, agg);
-                Ok(h.into_gleam())
-            })(),
-            ("aggregator_merge", [a, b]) => (|| {
-                let (ha, hb) = (handle(a)?, handle(b)?);
-                if ha == hb {
-                    return Err(bad_argument("two different aggregators"));
-                }
-                let other = self
-                    .aggregators
-                    .remove(&hb)
-                    .ok_or_else(|| bad_argument("a live aggregator handle"))?;
-                let result = self
-                    .aggregator(a)
-                    .and_then(|agg| agg.merge(&other).map_err(IntoGleam::into_gleam));
-                self.aggregators.insert(hb, other);
-                result.map(|()| Value::nil())
-            })(),
-            ("release", [h]) => (|| {
-                let h = handle(h)?;
-                let found = self.parsers.remove(&h).is_some() | self.aggregators.remove(&h).is_some();
-                if found {
-                    Ok(Value::nil())
-                } else {
-                    Err(bad_argument("a live handle"))
-                }
-            })(),
-            ("panic_for_test", [_stage]) => panic!("deliberate panic in the work"),
-            _ => return self.generated(op, args),
-        })
+    pub(crate) fn aggregator_apply_batch(&mut self, args: &[Term]) -> Option<OpResult> {
+        let (a, key, recipe) = match args {
+            [a, key, recipe @ ..] if recipe.is_empty() || recipe.len() == RECIPE => (a, key, recipe),
+            _ => return None,
+        };
+        Some((|| {
+            self.aggregator(a)?; // before the batch is taken
+            let mut batch = Some(self.batch(key, recipe, true)?);
+            tally_core::entry::apply_batch(self.aggregator(a)?, &mut batch).map(IntoGleam::into_gleam)
+        })())
+    }
+
+    pub(crate) fn batch_events(&mut self, args: &[Term]) -> Option<OpResult> {
+        let (key, recipe) = match args {
+            [key, recipe @ ..] if recipe.is_empty() || recipe.len() == RECIPE => (key, recipe),
+            _ => return None,
+        };
+        let mut batch = match self.batch(key, recipe, false) {
+            Ok(b) => Some(b),
+            Err(e) => return Some(Err(e)),
+        };
+        Some(tally_core::entry::batch_events(&mut batch).map(IntoGleam::into_gleam))
+    }
+
+    pub(crate) fn aggregator_load(&mut self, args: &[Term]) -> Option<OpResult> {
+        let [path] = args else {
+            return None;
+        };
+        Some((|| {
+            let (agg, extra) = tally_core::entry::load(utf8(path, "a UTF-8 path")?)?;
+            let h = self.new_handle();
+            self.aggregators.insert(h, agg);
+            Ok(Value::record(
+                "loaded",
+                vec![h.into_gleam(), Value::Binary(extra)],
+            ))
+        })())
+    }
+
+    pub(crate) fn panic_for_test(&mut self, args: &[Term]) -> Option<OpResult> {
+        match args {
+            [_stage] => panic!("deliberate panic in the work"),
+            _ => None,
+        }
+    }
+}
+
+/// The value under handle `t` in `map` (one of the engine's); `live` is the
+/// error when there is none.
+pub(crate) fn held<'m, T>(
+    map: &'m mut HashMap<u64, T>,
+    t: &Term,
+    live: &'static str,
+) -> Result<&'m mut T, Value> {
+    map.get_mut(&handle(t)?).ok_or_else(|| bad_argument(live))
+}
+
+/// The values under two different handles of one map; `same` is the error
+/// when they are one handle.
+pub(crate) fn held_pair<'m, T>(
+    map: &'m mut HashMap<u64, T>,
+    a: &Term,
+    b: &Term,
+    same: &'static str,
+    live: &'static str,
+) -> Result<(&'m mut T, &'m mut T), Value> {
+    let (ha, hb) = (handle(a)?, handle(b)?);
+    if ha == hb {
+        return Err(bad_argument(same));
+    }
+    match map.get_disjoint_mut([&ha, &hb]) {
+        [Some(x), Some(y)] => Ok((x, y)),
+        _ => Err(bad_argument(live)),
     }
 }
 
@@ -466,28 +320,11 @@ pub(crate) fn utf8<'a>(t: &'a Term, what: &'static str) -> Result<&'a str, Value
     std::str::from_utf8(binary(t, what)?).map_err(|_| bad_argument(what))
 }
 
-/// Written whole or not at all: a temporary file renamed over the old one.
-fn write_file(path: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = format!("{path}.tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
-}
-
-fn snapshot_failed(path: &str, e: &std::io::Error) -> Value {
-    Value::record(
-        "snapshot_failed",
-        vec![path.into_gleam(), posix_name(e).into_gleam()],
-    )
-}
-
-fn checkpoint_failed(path: &str, e: &std::io::Error) -> Value {
-    Value::record("checkpoint_failed", vec![format!("{path}: {e}").into_gleam()])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use tally_core::aggregate::AggregatorConfig;
+    use tally_core::parse::parse_all;
     use tally_interop::panics::panic_value;
     use tally_interop::port::port_error;
 
@@ -769,6 +606,36 @@ mod tests {
             by_key(&mut e, 8, held),
             reply(8, Value::error(batch_not_applied()))
         );
+    }
+
+    /// Every request the operation table gives the port is answered (with
+    /// a value or an error about its arguments), and a name or an arity
+    /// the table does not give is `unknown_request`.
+    #[test]
+    fn the_tables_requests_and_no_others_are_answered() {
+        use tally_interop::table::Port;
+        let unknown = |v: &Value| {
+            matches!(v, Value::Tuple(t) if matches!(&t[1], Value::Tuple(r)
+                if r[0] == Value::Atom("error") && matches!(&r[1], Value::Tuple(e) if e[0] == Value::Atom("unknown_request"))))
+        };
+        let ops = tally_core::operations::OPERATIONS;
+        assert!(ops.iter().filter(|o| o.port != Port::No).count() >= 30);
+        for o in ops
+            .iter()
+            .filter(|o| o.port != Port::No && o.name != "panic_for_test")
+        {
+            let args = vec![Value::Int(0); o.args.len()];
+            let got = Engine::default().handle_frame(&request(1, o.name, args));
+            assert!(!unknown(&got), "{}: {got:?}", o.name);
+            let args = vec![Value::Int(0); o.args.len() + 6];
+            let got = Engine::default().handle_frame(&request(1, o.name, args));
+            assert!(unknown(&got), "{} with 6 more arguments: {got:?}", o.name);
+        }
+        assert!(unknown(&Engine::default().handle_frame(&request(
+            1,
+            "aggregator_frobnicate",
+            vec![]
+        ))));
     }
 
     #[test]

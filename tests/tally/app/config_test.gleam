@@ -3,6 +3,7 @@
 //// what was expected and what was found.
 
 import tally/app/config
+import tally/app/secret
 import tally/event
 import tally/expect
 import tally/option
@@ -194,7 +195,11 @@ pub fn a_bad_source_names_the_source_and_the_key_test() {
     error_of(decode(
       "[{sources, [#{name => <<\"a\">>, format => json_lines, path => \"a\", poll_ms => 0}]}]",
     )),
-    config.BadValue("sources[1].poll_ms", "a positive integer", "0"),
+    config.BadValue(
+      "sources[1].poll_ms",
+      "an integer from 1 to 4294967295",
+      "0",
+    ),
   )
   expect.equal(
     error_of(decode(
@@ -203,6 +208,36 @@ pub fn a_bad_source_names_the_source_and_the_key_test() {
     )),
     config.DuplicateSource("a"),
   )
+}
+
+// A timer's period goes to erlang:send_after, which takes at most
+// 2^32 - 1 ms: a longer one crashed the process at its first tick.
+pub fn a_period_longer_than_a_timer_takes_is_refused_test() {
+  let timer = "an integer from 1 to 4294967295"
+  expect.equal(
+    error_of(decode("[{snapshot_ms, 4294967296}]")),
+    config.BadValue("snapshot_ms", timer, "4294967296"),
+  )
+  expect.equal(
+    error_of(decode("[{poll_ms, 1099511627776}]")),
+    config.BadValue("poll_ms", timer, "1099511627776"),
+  )
+  expect.equal(
+    error_of(decode(
+      "[{sources, [#{name => <<\"a\">>, format => json_lines, path => \"a\", poll_ms => 4294967296}]}]",
+    )),
+    config.BadValue("sources[1].poll_ms", timer, "4294967296"),
+  )
+  expect.equal(
+    error_of(decode("[{close, #{grace_ms => 0, check_ms => 4294967296}}]")),
+    config.BadValue("close.check_ms", timer, "4294967296"),
+  )
+  expect.equal(
+    error_of(decode("[{bus, #{ping_interval => 4294967296}}]")),
+    config.BadValue("bus.ping_interval", timer, "4294967296"),
+  )
+  let assert Ok(c) = decode("[{snapshot_ms, 4294967295}]")
+  expect.equal(c.snapshot_ms, 4_294_967_295)
 }
 
 pub fn an_unknown_setting_is_refused_test() {
@@ -270,7 +305,7 @@ pub fn the_bus_from_sys_config_with_its_secret_wrapped_test() {
   expect.equal(bus.create_stream, False)
   expect.equal(bus.tls, config.TlsOff)
   let assert config.UserPassword("tally", secret) = bus.auth
-  expect.equal(config.reveal(secret), "pw-from-env")
+  expect.equal(secret.reveal(secret), "pw-from-env")
   // Printed (a crash report, a state dump), the secret is not there.
   expect.equal(contains(printed(dynamic.from(c)), "pw-"), False)
 }
@@ -301,7 +336,7 @@ pub fn the_bus_from_the_environment_test() {
     ),
   )
   let assert config.Token(token) = bus.auth
-  expect.equal(config.reveal(token), "t0ken")
+  expect.equal(secret.reveal(token), "t0ken")
 }
 
 pub fn bad_bus_values_name_the_key_test() {

@@ -61,6 +61,32 @@ pub fn a_full_disk_is_an_error_not_a_crash_test() {
   expect.equal(files.exists(written <> ".tmp"), False)
 }
 
+// A disk that fills up part way through an append: the bytes that fitted
+// are taken back, so a retry once there is room appends the block whole
+// (neither a torn line nor, after it, the block's first lines twice).
+pub fn an_append_that_fails_part_way_leaves_the_file_as_it_was_test() {
+  case
+    with_small_disk(64, fn(dir) {
+      let path = dir <> "/invoices.jsonl"
+      expect.equal(files.append_durably(path, <<"first\n":utf8>>), Ok(Nil))
+      let big = repeat(<<"0123456789abcdef":utf8>>, 8192, <<>>)
+      expect.equal(files.append_durably(path, big), Error("enospc"))
+      read_file(path)
+    })
+  {
+    Ok(after) -> expect.equal(after, Ok(<<"first\n":utf8>>))
+    // No tmpfs without root: nothing to fill up.
+    Error(Nil) -> Nil
+  }
+}
+
+fn repeat(part: BitArray, times: Int, acc: BitArray) -> BitArray {
+  case times {
+    0 -> acc
+    _ -> repeat(part, times - 1, <<acc:bits, part:bits>>)
+  }
+}
+
 pub fn a_directory_that_cannot_be_made_is_an_error_not_a_crash_test() {
   let dir = tmp_dir()
   let blocker = dir <> "/shards"
@@ -101,6 +127,28 @@ pub fn a_file_is_cut_back_and_read_by_position_test() {
   expect.be_true(files.stat(path) != Ok(by_path), "nothing at the old path")
 }
 
+pub fn lines_are_appended_after_a_torn_line_is_cut_off_test() {
+  let dir = tmp_dir()
+  let path = dir <> "/rejects.jsonl"
+  // Absent, then whole: nothing to cut.
+  expect.equal(files.append_lines_durably(path, <<"a\n":utf8>>), Ok(Nil))
+  expect.equal(files.append_lines_durably(path, <<"b\n":utf8>>), Ok(Nil))
+  expect.equal(read_file(path), Ok(<<"a\nb\n":utf8>>))
+  // A crash tore the next append.
+  write_file(path, <<"a\nb\n{\"torn":utf8>>)
+  expect.equal(files.append_lines_durably(path, <<"c\n":utf8>>), Ok(Nil))
+  expect.equal(read_file(path), Ok(<<"a\nb\nc\n":utf8>>))
+  // A torn first line, and one longer than the 64 KiB read back at a time.
+  write_file(path, <<"torn":utf8>>)
+  expect.equal(files.cut_torn_line(path), Ok(Nil))
+  expect.equal(read_file(path), Ok(<<>>))
+  let long = repeat(<<"x":utf8>>, 100_000, <<>>)
+  write_file(path, <<"a\n":utf8, long:bits>>)
+  expect.equal(files.cut_torn_line(path), Ok(Nil))
+  expect.equal(read_file(path), Ok(<<"a\n":utf8>>))
+  expect.equal(files.cut_torn_line(dir <> "/absent"), Ok(Nil))
+}
+
 @external(erlang, "tally_app_test_ffi", "tmp_dir")
 fn tmp_dir() -> String
 
@@ -109,6 +157,9 @@ fn mode_of(path: String) -> Int
 
 @external(erlang, "tally_app_test_ffi", "with_file_mode")
 fn with_file_mode(mode: option.Option(Int), body: fn() -> a) -> a
+
+@external(erlang, "tally_app_test_ffi", "with_small_disk")
+fn with_small_disk(kilobytes: Int, body: fn(String) -> a) -> Result(a, Nil)
 
 @external(erlang, "tally_app_test_ffi", "symlink")
 fn symlink(target: String, link: String) -> Nil

@@ -2,6 +2,7 @@
 //// names, what an acknowledgement removes, recovery, dedup by key and the
 //// memory of acknowledged keys.
 
+import tally/app/files
 import tally/app/outbox_book as book
 import tally/billing
 import tally/expect
@@ -250,7 +251,7 @@ pub fn a_puts_entries_sort_into_whole_batches_and_items_test() {
   let assert [w] = book.plan_whole(b, [#("s", wb)])
   expect.equal(w.batch, book.Batch(1, "0000000000000001-2.batch", 2))
   expect.equal(
-    book.decode(book.encode_whole("s", wb)),
+    book.decode(files.joined(book.encode_whole("s", wb))),
     Ok(book.lines_items("s", wb)),
   )
 }

@@ -51,9 +51,15 @@ pub fn the_engines_batches_are_published_whole_test() {
   let path = dir <> "/invoices.jsonl"
   let assert Ok(file) = sink_file.open(path)
   let #(file, outcome) = sink_file.publish_written(file, batch(k1))
-  expect.equal(outcome, sink.Published(k1))
+  expect.equal(outcome, sink_file.Stored)
   // Its acknowledgement was lost: sent again, not written twice.
-  let #(file, _) = sink_file.publish_written(file, batch(k1))
+  let #(file, outcome) = sink_file.publish_written(file, batch(k1))
+  expect.equal(outcome, sink_file.Stored)
+  expect.equal(read_text(path), bytes_text(batch(k1).lines))
+  // Nor after a restart: the file's keys are read back.
+  let assert Ok(reopened) = sink_file.open(path)
+  let #(_, outcome) = sink_file.publish_written(reopened, batch(k1))
+  expect.equal(outcome, sink_file.ItemByItem(sink.Published(k1)))
   expect.equal(read_text(path), bytes_text(batch(k1).lines))
   expect.equal(outbox.ack_batch(o, batch(k1).ids), Ok(Nil))
   expect.equal(outbox.size(o), 2)
@@ -82,8 +88,19 @@ pub fn the_engines_batches_are_published_whole_test() {
       registered: False,
     ))
   expect.equal(wait_empty(o, 200), Ok(Nil))
-  expect.equal(read_text(path), before <> bytes_text(batch(k2).lines))
+  let drained = before <> bytes_text(batch(k2).lines)
+  expect.equal(read_text(path), drained)
   expect.equal(publisher.stats(p.data).published, 2)
+  // A batch with a line the file held when the publisher opened it: only
+  // its new line is appended, and the outbox drops the batch.
+  let yz = ["y/*/m/total/2026-10/v1", "z/*/m/total/2026-10/v1"]
+  expect.equal(outbox.put_entries(o, [book.Lines("inv", batch(yz))]), Ok(Nil))
+  expect.equal(wait_empty(o, 200), Ok(Nil))
+  expect.equal(
+    read_text(path),
+    drained <> payload("z/*/m/total/2026-10/v1") <> "\n",
+  )
+  expect.equal(publisher.stats(p.data).published, 4)
   Nil
 }
 

@@ -1,15 +1,15 @@
 //! The interop example's engine: one Rust function, [`totals`], offered to
-//! Gleam as a NIF (native/nif) and through a port (`src/bin/port.rs`).
+//! Gleam as a NIF (native/nif) and through a port (native/port).
 //!
 //! Written once here: the function, its values in Gleam's shapes
 //! (`#[derive(IntoGleam, FromGleam)]`, matching `src/interop_example/meter.gleam`),
-//! the one adapter both hosts call ([`call`]), and its line in the
-//! operation table ([`OPERATIONS`]), from which `make generate` writes the
-//! Erlang NIF stubs, the atom vocabulary and the Gleam functions for both.
+//! and its line in the operation table ([`OPERATIONS`]), from which `make
+//! generate` writes everything else: the NIF function, the port's request,
+//! the Erlang NIF stubs, the atom vocabulary and the Gleam functions for
+//! both paths and for picking one.
 
-use tally_interop::etf::Term;
 use tally_interop::table::{Arg, Operation, Port, Scheduler, Ty};
-use tally_interop::{Atoms, FromGleam, IntoGleam, Value};
+use tally_interop::{Atoms, FromGleam, IntoGleam};
 
 /// `meter.Reading(meter, value, note)`.
 #[derive(Debug, Clone, PartialEq, Eq, IntoGleam, FromGleam)]
@@ -67,36 +67,27 @@ pub fn totals(readings: Vec<Reading>) -> Result<Vec<Total>, MeterError> {
     Ok(out)
 }
 
-/// The adapter the NIF and the port share: typed arguments from terms, the
-/// call, the result as `Ok(value)` / `Err(error)` in Gleam's shapes.
-pub fn call(op: &str, args: &[Term]) -> Option<Result<Value, Value>> {
-    Some(match (op, args) {
-        ("totals", [readings]) => Vec::<Reading>::from_gleam(readings)
-            .map_err(IntoGleam::into_gleam)
-            .and_then(|readings| {
-                totals(readings)
-                    .map(IntoGleam::into_gleam)
-                    .map_err(IntoGleam::into_gleam)
-            }),
-        _ => return None,
-    })
-}
-
 /// The operation table: one line per operation.
 pub const OPERATIONS: &[Operation] = &[Operation {
     name: "totals",
     doc: "Sums the readings per meter, meters in the order first seen.\n\n\
           A reading with an empty meter name is `Error(EmptyMeter(index))`.",
-    args: &[Arg::new("readings", Ty::new("List(meter.Reading)", "[tuple()]"))],
+    // Each type in Gleam, in an Erlang -spec, and in Rust (the core function's).
+    args: &[Arg::new(
+        "readings",
+        Ty::new("List(meter.Reading)", "[tuple()]").rust("Vec<interop_example::Reading>"),
+    )],
     result: Ty::new("List(meter.Total)", "[tuple()]"),
     mutates: false,
     // Its work grows with the list: never on a normal scheduler.
     scheduler: Scheduler::DirtyCpu,
     nif: true,
     port: Port::Call,
-    // The example writes its NIF and port adapters by hand (native/meter/src/bin).
-    core: None,
-    fallible: false,
+    // The function that does the work: the NIF and the port call it
+    // (native/nif/src/generated.rs, native/port/src/generated.rs). It returns
+    // a `Result` whose error is a Gleam value too.
+    core: Some("interop_example::totals"),
+    fallible: true,
     api: None,
 }];
 
@@ -114,6 +105,8 @@ pub fn vocabulary() -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tally_interop::etf::Term;
+    use tally_interop::Value;
 
     fn reading(meter: &str, value: u64, note: Option<&str>) -> Reading {
         Reading {
@@ -166,13 +159,5 @@ mod tests {
             err.to_string(),
             "expected an Int that fits u64 at [0] > Reading.value"
         );
-        assert_eq!(
-            call("totals", &[bad]),
-            Some(Err(Value::record(
-                "bad_argument",
-                vec![Value::binary("an Int that fits u64")]
-            )))
-        );
-        assert_eq!(call("nope", &[]), None);
     }
 }
