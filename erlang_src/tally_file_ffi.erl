@@ -7,7 +7,7 @@
 -include_lib("kernel/include/file.hrl").
 
 -export([identity/1, open/2, write/2, sync/1, close/1, pread/3, rename/2, delete/1, change_mode/2,
-         make_dir/1, is_dir/1, exists/1, stat/1, stat_io/1, list_dir/1, truncate_at/2, cut_torn_line/1, file_size/1,
+         make_dir/1, is_dir/1, exists/1, stat/1, stat_io/1, list_dir/1, truncate_at/2, cut_torn_line/1, with_append_lock/2, file_size/1,
          file_mode_setting/0]).
 
 -type reason() :: binary().
@@ -101,6 +101,12 @@ truncate_at(Path, Length) ->
                     nil(Error)
             end
     end.
+
+%% Runs Append holding this VM's lock on Path (global's lock service, on
+%% this node only): one append to a file at a time.
+-spec with_append_lock(binary(), fun(() -> R)) -> R.
+with_append_lock(Path, Append) ->
+    global:trans({{tally_append, Path}, self()}, Append, [node()]).
 
 %% Cuts a JSON Lines file back to its last newline, durably, when it does
 %% not end with one (an append a crash cut short); the bytes cut off (0 for

@@ -51,8 +51,9 @@ drain(StallMs) -> ok('tally@app@operations':drain(StallMs)).
 -spec status() -> map().
 status() ->
     {status, Collectors, Shards, {stats, Published, Failures, Waiting}, Closed} = 'tally@app@operations':status(),
-    #{collectors => maps:from_list([{Name, #{records => R, events => E, rejected => J, skipped => S, failures => F}}
-                                    || {Name, {stats, R, E, J, S, F}} <- Collectors]),
+    #{collectors => maps:from_list([{Name, #{records => R, events => E, rejected => J, skipped => S, failures => F,
+                                             missing => M}}
+                                    || {Name, {stats, R, E, J, S, F, M}} <- Collectors]),
       shards => [case Counters of
                      {ok, {shard_counters, Applied, Duplicates, Late, Snapshots, Bytes}} ->
                          #{applied => Applied, duplicates => Duplicates, late => Late, snapshots => Snapshots,

@@ -456,6 +456,30 @@ appended() ->
         ?assertEqual(C0 + 1, D0 + D1 + D2)  % the copy's events, and the sample's one replayed event
     after stop() end.
 
+%% A source whose path holds nothing (a typo, a file not there yet) is said
+%% in the counts (and the log), not read as an empty source; once its file
+%% appears, it is read.
+a_source_with_nothing_at_its_path_is_said_test_() ->
+    {timeout, 120, fun() -> tally_test_support:quiet(fun missing_path/0) end}.
+
+missing_path() ->
+    Dir = tmp_dir(),
+    In = inputs_once(Dir),
+    Typo = filename:join(In, "edge-typo.jsonl"),
+    Env = env(Dir, none, 1048576),
+    Sources = proplists:get_value(sources, Env) ++ [#{name => <<"typo">>, format => json_lines, path => Typo}],
+    start(lists:keystore(sources, 1, Env, {sources, Sources})),
+    try
+        ok = tally_pipeline:sync(),
+        #{collectors := #{<<"typo">> := #{missing := true, records := 0}, <<"edge">> := #{missing := false}}} =
+            tally_pipeline:status(),
+        {ok, Line} = file:read_file(filename:join(In, "events.jsonl")),
+        ok = file:write_file(Typo, Line),
+        ok = tally_pipeline:sync(),
+        #{collectors := #{<<"typo">> := #{missing := false, records := R}}} = tally_pipeline:status(),
+        ?assert(R > 0)
+    after stop() end.
+
 closes_on_schedule_test_() ->
     {timeout, 60, fun() -> tally_test_support:quiet(fun on_schedule/0) end}.
 

@@ -88,7 +88,7 @@ shape_checks_refuse_other_terms_test() ->
 %% constructors: the very values the engine itself gives.
 error_constructors_make_the_engine_s_errors_test() ->
     {ok, Agg} = tally_nif:aggregator_new(?CONFIG),
-    ?assertEqual({error, tally_values:bad_argument(<<"a UsageEvent">>)}, tally_nif:aggregator_add_events(Agg, [bad])),
+    ?assertEqual({error, tally_values:bad_argument(<<"a UsageEvent">>)}, tally_nif:aggregator_add_events(Agg, [tally_test_support:ill_typed(bad)])),
     ?assert(tally_values:is_bad_argument(tally_values:bad_argument(<<"x">>))),
     ?assertEqual(<<"x">>, tally_values:bad_argument_expected(tally_values:bad_argument(<<"x">>))),
     ?assertEqual(3, tally_values:port_exited_status(tally_values:port_exited(3))),

@@ -46,9 +46,13 @@ call(Port, Op, Args) ->
 await(Port, Id) ->
     receive
         {Port, {data, Frame}} ->
-            case binary_to_term(Frame, [safe]) of
+            try binary_to_term(Frame, [safe]) of
                 {Id, Reply} -> Reply;
                 {_Stale, _} -> await(Port, Id)
+            catch
+                %% An atom the VM does not know (a reply type missing from
+                %% the crate's vocabulary()): an error, not a crash.
+                error:badarg -> {error, {bad_reply, <<"a reply with an atom not in the vocabulary">>}}
             end;
         {Port, {exit_status, Status}} ->
             {error, {port_exited, Status}}

@@ -64,9 +64,18 @@ pub type Config {
 }
 
 /// What a collector read since it started: records (lines, or RGW bucket
-/// entries), events, rejected and skipped records, and files that failed.
+/// entries), events, rejected and skipped records, files that failed, and
+/// whether nothing was at the source's path at the last look (a typo in
+/// `path` reads nothing: it is said, not billed as an empty source).
 pub type Stats {
-  Stats(records: Int, events: Int, rejected: Int, skipped: Int, failures: Int)
+  Stats(
+    records: Int,
+    events: Int,
+    rejected: Int,
+    skipped: Int,
+    failures: Int,
+    missing: Bool,
+  )
 }
 
 /// The messages of a collector (send them with the functions below).
@@ -130,7 +139,7 @@ pub fn start(config: Config) -> actor.StartResult(Nil) {
           known: map.new(),
           failing: map.new(),
           pending: option.None,
-          stats: Stats(0, 0, 0, 0, 0),
+          stats: Stats(0, 0, 0, 0, 0, False),
         )
       // A shard that goes down stops the collector (see `await`).
       each_shard(config.shards, fn(i) {
@@ -308,6 +317,8 @@ fn rotated(
 
 fn poll(state: State, to_end: Bool) -> State {
   let present = present(state)
+  let state =
+    note_missing(state, present == [] && !files.exists(state.config.path))
   // Open files no longer at any path of the source were rotated away:
   // complete, read to their end before anything newer.
   let gone = filter(map.keys(state.files), fn(id) { !has_id(present, id) })
@@ -322,6 +333,30 @@ fn poll(state: State, to_end: Bool) -> State {
       map_list(present, fn(p) { #(p.0, p.1, mode) }),
     )
   fold(to_read, state, fn(state, t) { guarded(t.0, t.1, t.2, state) })
+}
+
+// The source's path is there or not: said once when that changes.
+fn note_missing(state: State, missing: Bool) -> State {
+  case missing == state.stats.missing {
+    True -> state
+    False -> {
+      let fields = [
+        #("source", state.config.name),
+        #("path", state.config.path),
+      ]
+      case missing {
+        True ->
+          log.report(
+            log.Warning,
+            "nothing at the source's path: nothing read from it until it appears",
+            fields,
+          )
+        False ->
+          log.report(log.Notice, "the source's path is there now", fields)
+      }
+      State(..state, stats: Stats(..state.stats, missing: missing))
+    }
+  }
 }
 
 fn finish_gone(state: State, id: source_pos.FileId) -> State {

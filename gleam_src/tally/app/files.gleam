@@ -96,20 +96,32 @@ pub fn append_durably(path: String, bytes: BitArray) -> Result(Nil, String) {
     0 -> Ok(Nil)
     _ ->
       case ensure_dir(path) {
-        Ok(Nil) -> {
-          let before = file_size(path)
-          case with_file(path, [Append], parts(bytes)) {
-            Ok(Nil) -> Ok(Nil)
-            Error(e) -> {
-              let _ = truncate_at(path, before)
-              Error(e)
-            }
-          }
-        }
+        Ok(Nil) ->
+          with_append_lock(path, fn() { append_or_restore(path, bytes) })
         Error(e) -> Error(e)
       }
   }
 }
+
+fn append_or_restore(path: String, bytes: BitArray) -> Result(Nil, String) {
+  let before = file_size(path)
+  case with_file(path, [Append], parts(bytes)) {
+    Ok(Nil) -> Ok(Nil)
+    Error(e) -> {
+      let _ = truncate_at(path, before)
+      Error(e)
+    }
+  }
+}
+
+// Appends to one file are taken one at a time in this VM (collectors share
+// rejects.jsonl): a cut back on an error, or of a torn line, would else cut
+// another process's append that is still being written.
+@external(erlang, "tally_file_ffi", "with_append_lock")
+fn with_append_lock(
+  path: String,
+  append: fn() -> Result(Nil, String),
+) -> Result(Nil, String)
 
 /// Appends whole lines (`bytes` ends with a newline) to the JSON Lines file
 /// at `path`, as `append_durably`. A last line without its newline is an
@@ -119,9 +131,19 @@ pub fn append_lines_durably(
   path: String,
   bytes: BitArray,
 ) -> Result(Nil, String) {
-  case cut_torn_line(path) {
-    Ok(Nil) -> append_durably(path, bytes)
-    Error(why) -> Error(why)
+  case byte_size(bytes) {
+    0 -> Ok(Nil)
+    _ ->
+      case ensure_dir(path) {
+        Ok(Nil) ->
+          with_append_lock(path, fn() {
+            case cut_torn(path) {
+              Ok(Nil) -> append_or_restore(path, bytes)
+              Error(why) -> Error(why)
+            }
+          })
+        Error(e) -> Error(e)
+      }
   }
 }
 
@@ -129,6 +151,10 @@ pub fn append_lines_durably(
 /// when it does not end with one (logged: a line a crash tore); nothing to
 /// do for a whole or absent file.
 pub fn cut_torn_line(path: String) -> Result(Nil, String) {
+  with_append_lock(path, fn() { cut_torn(path) })
+}
+
+fn cut_torn(path: String) -> Result(Nil, String) {
   case cut_to_last_newline(path) {
     Ok(0) -> Ok(Nil)
     Ok(cut) -> {

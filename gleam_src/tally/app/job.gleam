@@ -30,9 +30,16 @@ pub type Report {
   )
 }
 
-/// One source's counts: records read, events parsed, lines rejected.
+/// One source's counts: records read, events parsed, lines rejected, and
+/// whether nothing was at its path.
 pub type SourceCounts {
-  SourceCounts(name: String, records: Int, events: Int, rejected: Int)
+  SourceCounts(
+    name: String,
+    records: Int,
+    events: Int,
+    rejected: Int,
+    missing: Bool,
+  )
 }
 
 /// One customer's bill: invoice lines and their total in minor units.
@@ -81,7 +88,7 @@ fn report_of(
     sources: sort_by_name(status.collectors)
       |> map_list(fn(pair) {
         let #(name, s) = pair
-        SourceCounts(name, s.records, s.events, s.rejected)
+        SourceCounts(name, s.records, s.events, s.rejected, s.missing)
       }),
     lines: summary.lines,
     published: status.publisher.published,
@@ -164,6 +171,10 @@ pub fn format_report(report: Report) -> String {
       <> case s.rejected {
         0 -> ""
         _ -> " (see rejects.jsonl)"
+      }
+      <> case s.missing {
+        True -> ", NOTHING AT ITS PATH (check the source's path)"
+        False -> ""
       }
       <> "\n"
     })

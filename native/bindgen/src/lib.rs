@@ -1236,3 +1236,147 @@ fn core_call(core: &str, pass: &[String], fallible: bool) -> String {
         call
     }
 }
+
+#[cfg(test)]
+mod rust_adapter_tests {
+    use super::*;
+    use tally_interop::table::Ty;
+
+    const COUNTER: Resource = Resource {
+        name: "counter",
+        doc: "A counter.",
+        rust: "Counter",
+        journaled: true,
+        port_module: None,
+    };
+
+    const fn op(name: &'static str, args: &'static [Arg], result: Ty, core: &'static str) -> Operation {
+        Operation {
+            name,
+            doc: "Does it.",
+            args,
+            result,
+            mutates: true,
+            scheduler: Scheduler::Normal,
+            nif: true,
+            port: Port::Call,
+            core: Some(core),
+            fallible: false,
+            api: None,
+        }
+    }
+
+    const PAIR: &[Arg] = &[Arg::handle("into", &COUNTER), Arg::handle("from", &COUNTER)];
+    const ONE: &[Arg] = &[Arg::handle("counter", &COUNTER)];
+    const PATH: &[Arg] = &[Arg::new("path", Ty::STRING)];
+
+    fn project(ops: &'static [Operation]) -> Project<'static> {
+        Project {
+            operations: ops,
+            resources: &[&COUNTER],
+            atoms: vec![],
+            source: "ops.rs",
+            nif_module: "n",
+            nif_load: "ok",
+            ops_module: "o",
+            atoms_module: "a",
+            values_module: None,
+            records: &[],
+            gleam_nif: "x/nif",
+            gleam_port: "x/port",
+            gleam_modules: &[("store", "x/store")],
+            gleam_error: "store.Error",
+            gleam_other_port: "store.OnOtherPort",
+            erlang_dir: "src",
+            gleam_dir: "src",
+            nif_rust: Some("nif.rs"),
+            port_rust: Some("port.rs"),
+            plain: None,
+            api: &[],
+        }
+    }
+
+    const OPS: &[Operation] = &[
+        Operation {
+            fallible: true,
+            ..op("counter_merge", PAIR, Ty::NIL, "store::merge")
+        },
+        Operation {
+            scheduler: Scheduler::Chunked,
+            ..op(
+                "counter_take",
+                ONE,
+                Ty::new("List(Int)", "[integer()]"),
+                "store::take",
+            )
+        },
+        op(
+            "counter_load",
+            PATH,
+            Ty::new("store.Loaded({counter})", "tuple()"),
+            "backend::counter_load",
+        ),
+        op(
+            "counter_new",
+            &[],
+            Ty::new("{counter}", "reference()"),
+            "store::Counter::new",
+        ),
+        Operation {
+            port: Port::ByHand,
+            ..op("counter_keep", ONE, Ty::INT, "store::keep")
+        },
+    ];
+
+    /// Two handles of one resource, a chunked operation, a backend
+    /// function, a new handle and a request by hand, as the NIF and the port
+    /// get them.
+    #[test]
+    fn each_kind_of_operation_gets_its_adapters() {
+        let p = project(OPS);
+        let nif = rust_nif(&p);
+        assert!(nif.contains(
+            "        let (mut into, mut from) = lock_pair(&into.0, &from.0, \"two different counters\")?;\n        \
+             let value = store::merge(&mut *into, &mut *from).map_err(IntoGleam::into_gleam)?;\n"
+        ));
+        assert!(nif.contains("#[rustler::nif]\nfn counter_take<'a>(env: Env<'a>, counter: ResourceArc<CounterRef>) -> Term<'a> {\n    chunked(env, c\"counter_take\", || {"));
+        assert!(nif.contains("#[rustler::nif(schedule = \"DirtyCpu\")]\nfn counter_take_dirty<'a>"));
+        assert!(nif.contains(
+            "        let value = crate::backend::counter_load(path);\n        Ok::<_, Value>(value)\n"
+        ));
+        assert!(nif.contains("Ok::<_, Value>(ResourceArc::new(CounterRef(std::sync::Mutex::new(value))))"));
+        assert_eq!(
+            nif_names(&p),
+            [
+                "counter_merge",
+                "counter_take",
+                "counter_take_dirty",
+                "counter_load",
+                "counter_new",
+                "counter_keep"
+            ]
+        );
+        let port = rust_port(&p);
+        assert!(port.contains(
+            "let (into, from) = held_pair(&mut self.counters, into, from, \"two different counters\", \"a live counter handle\")?;"
+        ));
+        assert!(port.contains("let value = crate::backend::counter_load(self, path);"));
+        assert!(port.contains("self.counters.insert(handle, value);"));
+        assert!(port.contains("            (\"counter_keep\", args) => return self.counter_keep(args),\n"));
+        assert_eq!(port_names(&p).len(), 5);
+    }
+
+    /// A handle inside a record needs a backend function: the generator
+    /// cannot make one from a core function's plain value.
+    #[test]
+    #[should_panic(expected = "a handle inside its result needs a backend function")]
+    fn a_handle_inside_a_core_result_is_refused() {
+        const BAD: &[Operation] = &[op(
+            "counter_load",
+            PATH,
+            Ty::new("store.Loaded({counter})", "tuple()"),
+            "store::load",
+        )];
+        rust_nif(&project(BAD));
+    }
+}

@@ -220,7 +220,13 @@ pub fn parse(argv: &[String]) -> Result<Action, ArgError> {
             }
             "--no-dedup" => args.dedup = false,
             "--plans" => args.plans = Some(value("--plans")?.into()),
-            "--period" => args.period = Some(value("--period")?),
+            "--period" => {
+                let v = value("--period")?;
+                if tally_core::aggregate::parse_period(&v).is_none() {
+                    return Err(usage(format!("--period {v:?} is not YYYY-MM")));
+                }
+                args.period = Some(v)
+            }
             "--version" => {
                 args.version = value("--version")?
                     .parse()

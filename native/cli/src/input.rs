@@ -101,7 +101,7 @@ pub fn read_all(
         parser.finish(&mut sink);
         if show_progress {
             progress(&name, 100, parser.stats());
-            eprintln!();
+            let _ = writeln!(std::io::stderr());
         }
         let s = parser.stats();
         let t = &mut totals.stats;

@@ -1,6 +1,24 @@
 //! The `tally` command line: parse, aggregate and bill usage files with the
 //! engine of tally_core, writing JSON Lines. See `tally --help`.
 
+/// `eprintln!` that ignores a closed standard error (a reader that went
+/// away must not turn into a panic and exit status 101).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `println!` that ignores a closed standard output (for help and version
+/// texts; the data written goes through `run`, which reports errors).
+macro_rules! show {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod args;
 mod input;
 mod json;
@@ -38,7 +56,7 @@ fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     match argv.first().map(String::as_str) {
         Some("version" | "--version") => {
-            println!("tally {}", tally_core::VERSION);
+            show!("tally {}", tally_core::VERSION);
             return ExitCode::SUCCESS;
         }
         Some("help" | "--help" | "-h") | None => {
@@ -47,7 +65,7 @@ fn main() -> ExitCode {
                 .get(1)
                 .and_then(|c| args::command_named(c))
                 .map_or(args::USAGE, Command::usage);
-            println!("{help}");
+            show!("{help}");
             return ExitCode::SUCCESS;
         }
         _ => {}
@@ -55,20 +73,20 @@ fn main() -> ExitCode {
     let args = match args::parse(&argv) {
         Ok(Action::Run(a)) => a,
         Ok(Action::Help(text)) => {
-            println!("{text}");
+            show!("{text}");
             return ExitCode::SUCCESS;
         }
         Err(e) => {
             // The help of the command given, else the overview.
             let help = args::command_named(&argv[0]).map_or(args::USAGE, Command::usage);
-            eprintln!("tally: {e}\n\n{help}");
+            say!("tally: {e}\n\n{help}");
             return ExitCode::from(BAD_ARGUMENTS);
         }
     };
     match run(&args) {
         Ok(totals) => report(&args, &totals),
         Err(e) => {
-            eprintln!("tally: {e}");
+            say!("tally: {e}");
             ExitCode::FAILURE
         }
     }
@@ -140,10 +158,10 @@ fn run(args: &Args) -> Result<Totals, CliError> {
             }
             if !args.quiet {
                 if outside > 0 {
-                    eprintln!("tally: {outside} events fall outside {label} and are not on this invoice");
+                    say!("tally: {outside} events fall outside {label} and are not on this invoice");
                 }
                 for c in &invoice.unbilled_customers {
-                    eprintln!("tally: customer {c} has usage but no plan: not billed");
+                    say!("tally: customer {c} has usage but no plan: not billed");
                 }
             }
             note_counters(args, &agg);
@@ -166,19 +184,24 @@ fn run(args: &Args) -> Result<Totals, CliError> {
 fn note_counters(args: &Args, agg: &Aggregator) {
     let c = agg.counters();
     if !args.quiet && c.duplicates > 0 {
-        eprintln!(
-            "tally: {} duplicate events (same source and id) counted once",
-            c.duplicates
+        say!(
+            "tally: {} (same source and id) counted once",
+            counted(c.duplicates as usize, "duplicate event", "duplicate events")
         );
     }
 }
 
+/// `1 input`, `2 inputs`.
+fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn report(args: &Args, totals: &Totals) -> ExitCode {
     for (file, r) in totals.rejects.iter().take(REJECTS_SHOWN) {
-        eprintln!("{file}:{}: {}", r.line, r.reason);
+        say!("{file}:{}: {}", r.line, r.reason);
     }
     if totals.rejects.len() > REJECTS_SHOWN {
-        eprintln!(
+        say!(
             "... and {} more rejected lines",
             totals.rejects.len() - REJECTS_SHOWN
         );
@@ -190,9 +213,9 @@ fn report(args: &Args, totals: &Totals) -> ExitCode {
             Some(p) if s.rejected > 0 => format!(" (kept in {})", p.display()),
             _ => String::new(),
         };
-        eprintln!(
-            "tally: {} inputs, {} bytes, {} records read (lines; bucket entries for RGW), {} events, {} rejected{kept}, {} skipped",
-            args.inputs.len(),
+        say!(
+            "tally: {}, {} bytes, {} records read (lines; bucket entries for RGW), {} events, {} rejected{kept}, {} skipped",
+            counted(args.inputs.len(), "input", "inputs"),
             s.bytes,
             s.records,
             s.events,

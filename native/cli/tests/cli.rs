@@ -154,6 +154,7 @@ fn bad_arguments_exit_64_with_the_command_help() {
         &["parse", "--max-line", "0", "x.jsonl"][..],
         &["parse", "--nope", "x.jsonl"],
         &["bill", "x.jsonl"],
+        &["bill", "--plans", "p.json", "--period", "2026-13", "x.jsonl"],
         &["frobnicate"],
     ] {
         let out = tally(args);
@@ -168,6 +169,33 @@ fn bad_arguments_exit_64_with_the_command_help() {
     // Only what is missing is named.
     let err = String::from_utf8_lossy(&tally(&["bill", "--period", "2026-10", "x.jsonl"]).stderr).to_string();
     assert!(err.starts_with("tally: bill needs --plans\n"), "{err}");
+}
+
+/// A reader of standard error that goes away early (`2>&1 | head -1`)
+/// is no panic: the exit status stays the documented one.
+#[test]
+fn a_closed_standard_error_changes_no_exit_status() {
+    use std::process::Stdio;
+    let storage = fixture("storage.csv");
+    for args in [
+        &["aggregate", "--bogus", "x.jsonl"][..],
+        &["aggregate", "--window", "month", &storage],
+        &["parse", &storage],
+    ] {
+        let expected = tally(args).status.code();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runs");
+        drop(child.stderr.take());
+        assert_eq!(child.wait().unwrap().code(), expected, "{args:?}");
+        assert_ne!(expected, Some(101), "{args:?}");
+    }
+    // The summary says `1 input`, not `1 inputs`.
+    let out = tally(&["aggregate", "--window", "month", &fixture("storage.csv")]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tally: 1 input, "));
 }
 
 #[test]

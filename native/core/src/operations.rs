@@ -3,9 +3,10 @@
 //! `make generate` (native/bindgen) writes every binding from this table:
 //! erlang_src/tally_nif.erl, erlang_src/tally_port_ops.erl (the port
 //! journal's classes), erlang_src/tally_atoms.erl, erlang_src/tally_values.erl
-//! (engine records read by name), gleam_src/tally/nif.gleam
-//! and gleam_src/tally/port.gleam; `cargo test` fails when one of them is
-//! not what this table gives.
+//! (engine records read and made by name), gleam_src/tally/nif.gleam,
+//! gleam_src/tally/port.gleam and gleam_src/tally/aggregate.gleam, and the
+//! NIF's and the port's Rust adapters; `cargo test` fails when one of them
+//! is not what this table gives.
 //!
 //! Adding an operation: write it in the core, add its line here, its
 //! pure-Gleam twin, and run `make generate`.

@@ -4,6 +4,8 @@
 import tally/app/files
 import tally/expect
 import tally/option
+import tally/otp/process
+import tally/pure/bytes
 
 pub fn files_and_directories_are_for_the_owner_only_by_default_test() {
   use <- with_file_mode(option.None)
@@ -77,6 +79,63 @@ pub fn an_append_that_fails_part_way_leaves_the_file_as_it_was_test() {
     Ok(after) -> expect.equal(after, Ok(<<"first\n":utf8>>))
     // No tmpfs without root: nothing to fill up.
     Error(Nil) -> Nil
+  }
+}
+
+// Collectors append to one rejects.jsonl at the same time: every line of
+// every append is kept whole (a torn-line check must never take another
+// process's append, still being written, for a torn line).
+pub fn appends_from_several_processes_keep_every_line_test() {
+  let path = tmp_dir() <> "/rejects.jsonl"
+  let done = process.new_subject()
+  let writers = [1, 2, 3, 4]
+  each(writers, fn(w) {
+    process.spawn(fn() {
+      let line = repeat(<<"x":utf8>>, 200, <<"{\"w\":":utf8, w, ",\"":utf8>>)
+      let block = repeat(<<line:bits, "\"}\n":utf8>>, 2000, <<>>)
+      append_times(path, block, 10)
+      process.send(done, w)
+    })
+  })
+  each(writers, fn(_) { process.receive_forever(done) })
+  let assert Ok(contents) = read_file(path)
+  expect.equal(bytes.size(contents), 4 * 10 * 2000 * 211)
+  expect.equal(count_whole(bytes.split_lines(contents), 0), 4 * 10 * 2000)
+}
+
+fn append_times(path: String, block: BitArray, n: Int) -> Nil {
+  case n {
+    0 -> Nil
+    _ -> {
+      let assert Ok(Nil) = files.append_lines_durably(path, block)
+      append_times(path, block, n - 1)
+    }
+  }
+}
+
+fn each(list: List(a), f: fn(a) -> b) -> Nil {
+  case list {
+    [] -> Nil
+    [x, ..rest] -> {
+      let _ = f(x)
+      each(rest, f)
+    }
+  }
+}
+
+// Lines as written: 210 bytes, `{"w":` to `"}`.
+fn count_whole(lines: List(BitArray), n: Int) -> Int {
+  case lines {
+    [] -> n
+    [l, ..rest] ->
+      case
+        bytes.size(l) == 210
+        && bytes.starts_with(l, 0, <<"{\"w\":":utf8>>)
+        && bytes.at(l, 209) == 125
+      {
+        True -> count_whole(rest, n + 1)
+        False -> count_whole(rest, n)
+      }
   }
 }
 

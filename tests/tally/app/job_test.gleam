@@ -18,8 +18,9 @@ pub fn the_report_is_printed_as_before_test() {
     job.Report(
       period: "2026-10",
       sources: [
-        job.SourceCounts("edge", 12, 11, 1),
-        job.SourceCounts("storage", 4, 4, 0),
+        job.SourceCounts("edge", 12, 11, 1, False),
+        job.SourceCounts("storage", 4, 4, 0, False),
+        job.SourceCounts("typo", 0, 0, 0, True),
       ],
       lines: 17,
       published: 17,
@@ -31,6 +32,7 @@ pub fn the_report_is_printed_as_before_test() {
     "tally: billed 2026-10\n"
       <> "  source edge           12 records,     11 events, 1 rejected (see rejects.jsonl)\n"
       <> "  source storage         4 records,      4 events, 0 rejected\n"
+      <> "  source typo            0 records,      0 events, 0 rejected, NOTHING AT ITS PATH (check the source's path)\n"
       <> "  17 invoice lines, 17 published to the sink\n"
       <> "  acme                                                                 3 lines       105.00 EUR\n"
       <> "  globex: usage but no plan, not billed\n",

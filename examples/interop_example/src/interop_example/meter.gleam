@@ -37,4 +37,7 @@ pub type MeterError {
   PortExited(status: Int)
   /// The port did not answer in time.
   PortTimeout
+  /// The port's reply could not be read: it holds an atom the VM does not
+  /// know (a reply type left out of the crate's `vocabulary()`).
+  BadReply(detail: String)
 }
