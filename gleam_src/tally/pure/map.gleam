@@ -21,6 +21,11 @@ pub fn sorted_pairs(map: Map(k, v)) -> List(#(k, v))
 @external(erlang, "tally_pure_ffi", "map_delete")
 pub fn delete(map: Map(k, v), key: k) -> Map(k, v)
 
+/// A map of the pairs, made at once (a key given twice keeps its last
+/// value): for a big map, cheaper than one `put` after another.
+@external(erlang, "maps", "from_list")
+pub fn from_list(pairs: List(#(k, v))) -> Map(k, v)
+
 /// `into` with every (key, value) of `pairs` put in, in order.
 pub fn put_all(pairs: List(#(k, v)), into: Map(k, v)) -> Map(k, v) {
   case pairs {

@@ -422,6 +422,74 @@ pub struct InvoiceLine {
     pub amount_minor: u128,
 }
 
+/// One invoice line as billing works it out, its texts borrowed: what an
+/// [`InvoiceLine`] owns, and what `crate::written` writes without owning
+/// it (a close of millions of lines, seven texts each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineRef<'a> {
+    pub key: &'a str,
+    pub customer: &'a str,
+    pub resource: &'a str,
+    pub meter: &'a str,
+    pub measure: Measure,
+    pub period: &'a str,
+    pub version: u32,
+    pub plan: &'a str,
+    pub currency: &'a str,
+    pub unit: Unit,
+    pub used: Ratio,
+    pub included: Ratio,
+    pub overage: Ratio,
+    pub unit_price: Ratio,
+    pub amount_minor: u128,
+}
+
+impl InvoiceLine {
+    /// The line with its texts borrowed.
+    pub fn as_line_ref(&self) -> LineRef<'_> {
+        LineRef {
+            key: &self.key,
+            customer: &self.customer,
+            resource: &self.resource,
+            meter: &self.meter,
+            measure: self.measure,
+            period: &self.period,
+            version: self.version,
+            plan: &self.plan,
+            currency: &self.currency,
+            unit: self.unit,
+            used: self.used,
+            included: self.included,
+            overage: self.overage,
+            unit_price: self.unit_price,
+            amount_minor: self.amount_minor,
+        }
+    }
+}
+
+impl LineRef<'_> {
+    /// The line with its texts owned.
+    pub fn owned(&self) -> InvoiceLine {
+        InvoiceLine {
+            key: self.key.to_string(),
+            customer: self.customer.to_string(),
+            resource: self.resource.to_string(),
+            meter: self.meter.to_string(),
+            measure: self.measure,
+            period: self.period.to_string(),
+            version: self.version,
+            plan: self.plan.to_string(),
+            currency: self.currency.to_string(),
+            unit: self.unit,
+            used: self.used,
+            included: self.included,
+            overage: self.overage,
+            unit_price: self.unit_price,
+            amount_minor: self.amount_minor,
+        }
+    }
+}
+
 /// The invoice lines of one period, and the customers with usage but no plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
@@ -445,19 +513,32 @@ pub fn line_key(
     period: &str,
 ) -> String {
     let mut key = String::with_capacity(customer.len() + resource.len() + meter.len() + 32);
-    encode_part(customer, &mut key);
+    push_line_key(&mut key, customer, scope, resource, meter, measure, period);
+    key
+}
+
+/// Appends [`line_key`]'s key to `key`.
+fn push_line_key(
+    key: &mut String,
+    customer: &str,
+    scope: Scope,
+    resource: &str,
+    meter: &str,
+    measure: Measure,
+    period: &str,
+) {
+    encode_part(customer, key);
     key.push('/');
     match scope {
         Scope::Customer => key.push('*'),
-        Scope::Resource => encode_part(resource, &mut key),
+        Scope::Resource => encode_part(resource, key),
     }
     key.push('/');
-    encode_part(meter, &mut key);
+    encode_part(meter, key);
     key.push('/');
-    encode_part(measure.name(), &mut key);
+    encode_part(measure.name(), key);
     key.push('/');
-    encode_part(period, &mut key);
-    key
+    encode_part(period, key);
 }
 
 fn encode_part(part: &str, out: &mut String) {
@@ -646,6 +727,18 @@ pub fn bill_shard(
     bill_where(usage, plans, version, |c| shard_of(c, shards) == shard)
 }
 
+/// [`bill_shard`]'s lines handed to `emit` one by one, in the same order,
+/// none of them owned; returns the customers with usage but no plan.
+pub fn bill_shard_lines(
+    usage: &PeriodUsage,
+    plans: &Plans,
+    version: u32,
+    (shard, shards): (u32, u32),
+    emit: &mut dyn FnMut(&LineRef<'_>),
+) -> Result<Vec<String>, BillingError> {
+    bill_each(usage, plans, version, |c| shard_of(c, shards) == shard, emit)
+}
+
 /// Each customer's series, in customer order: one pass after a sort by
 /// customer (the aggregator hands series sorted by key, where the stable
 /// sort only checks the order), merged with the customers the plans name.
@@ -684,9 +777,27 @@ fn bill_where(
     version: u32,
     keep: impl Fn(&str) -> bool,
 ) -> Result<Invoice, BillingError> {
-    let period = period_label(usage.period_start_ms);
     let mut lines = Vec::new();
+    let unbilled = bill_each(usage, plans, version, keep, &mut |l| lines.push(l.owned()))?;
+    Ok(Invoice {
+        lines,
+        unbilled_customers: unbilled,
+    })
+}
+
+/// Bills the customers `keep` keeps, handing each line to `emit`; returns
+/// the customers with usage but no plan.
+fn bill_each(
+    usage: &PeriodUsage,
+    plans: &Plans,
+    version: u32,
+    keep: impl Fn(&str) -> bool,
+    emit: &mut dyn FnMut(&LineRef<'_>),
+) -> Result<Vec<String>, BillingError> {
+    let period = period_label(usage.period_start_ms);
     let mut unbilled = Vec::new();
+    // One key text, written again for each line.
+    let mut key = String::new();
     for (customer, series) in by_customer(usage, plans, &keep) {
         let Some(plan) = plans.plan_for(customer) else {
             unbilled.push(customer.to_string());
@@ -705,21 +816,30 @@ fn bill_where(
                 }
             };
             for (resource, group) in groups {
-                let key = line_key(customer, line.scope, resource, &line.meter, line.measure, &period);
+                key.clear();
+                push_line_key(
+                    &mut key,
+                    customer,
+                    line.scope,
+                    resource,
+                    &line.meter,
+                    line.measure,
+                    &period,
+                );
                 let overflow = |_| BillingError::Overflow { key: key.clone() };
                 let used = quantity(line, &group, usage).map_err(overflow)?;
                 let overage = used.saturating_sub(line.included).map_err(overflow)?;
                 let (amount, unit_price) = price(&line.pricing, overage).map_err(overflow)?;
-                lines.push(InvoiceLine {
-                    key,
-                    customer: customer.to_string(),
-                    resource: resource.to_string(),
-                    meter: line.meter.clone(),
+                emit(&LineRef {
+                    key: &key,
+                    customer,
+                    resource,
+                    meter: &line.meter,
                     measure: line.measure,
-                    period: period.clone(),
+                    period: &period,
                     version,
-                    plan: plan.name.clone(),
-                    currency: plan.currency.clone(),
+                    plan: &plan.name,
+                    currency: &plan.currency,
                     unit: line.unit,
                     used,
                     included: line.included,
@@ -730,10 +850,7 @@ fn bill_where(
             }
         }
     }
-    Ok(Invoice {
-        lines,
-        unbilled_customers: unbilled,
-    })
+    Ok(unbilled)
 }
 
 #[cfg(test)]

@@ -7,12 +7,12 @@
 
 use tally_interop::{DecodeError, FromGleam, IntoGleam, Value};
 
-use crate::aggregate::{parse_period, Aggregator, AggregatorCounters, FeedOutcome};
+use crate::aggregate::{parse_period, Aggregator, AggregatorCounters, FeedOutcome, PeriodUsage};
 use crate::batch::{EventBatch, Ingested};
-use crate::billing::{bill, bill_shard, Invoice, PlansCache};
+use crate::billing::{bill, bill_shard, BillingError, Invoice, Plans, PlansCache};
 use crate::gleam_shapes::{parsed, window_aggregate};
 use crate::parse::{Batch, ParserOptions, StreamParser};
-use crate::written::{write_invoice, WrittenInvoice};
+use crate::written::{bill_shard_written, WrittenInvoice};
 use crate::{Format, UsageEvent};
 
 /// `BadArgument(what)`: an argument of the right type but not a value the
@@ -123,16 +123,11 @@ pub fn close_shard(
     shard: u32,
     shards: u32,
 ) -> Result<Invoice, Value> {
-    let start = period_start(period)?;
-    if shard >= shards.max(1) {
-        return Err(bad_argument("a shard below the shard count"));
-    }
-    let plans = PLANS.parse(plans).map_err(IntoGleam::into_gleam)?;
-    let usage = agg.close_period(start);
-    bill_shard(&usage, &plans, version, shard, shards).map_err(IntoGleam::into_gleam)
+    close_and_bill(agg, period, plans, (version, shard, shards), bill_shard)
 }
 
-/// [`close_shard`] with the lines in their written form.
+/// [`close_shard`] with the lines in their written form, each written as
+/// it is billed (`bill_shard_written`: no line is owned on the way).
 pub fn close_written(
     agg: &mut Aggregator,
     period: &str,
@@ -141,7 +136,25 @@ pub fn close_written(
     shard: u32,
     shards: u32,
 ) -> Result<WrittenInvoice, Value> {
-    close_shard(agg, period, plans, version, shard, shards).map(|invoice| write_invoice(&invoice))
+    close_and_bill(agg, period, plans, (version, shard, shards), bill_shard_written)
+}
+
+/// The arguments checked, the period closed, one shard's customers billed
+/// by `bill`.
+fn close_and_bill<T>(
+    agg: &mut Aggregator,
+    period: &str,
+    plans: &str,
+    (version, shard, shards): (u32, u32, u32),
+    bill: fn(&PeriodUsage, &Plans, u32, u32, u32) -> Result<T, BillingError>,
+) -> Result<T, Value> {
+    let start = period_start(period)?;
+    if shard >= shards.max(1) {
+        return Err(bad_argument("a shard below the shard count"));
+    }
+    let plans = PLANS.parse(plans).map_err(IntoGleam::into_gleam)?;
+    let usage = agg.close_period(start);
+    bill(&usage, &plans, version, shard, shards).map_err(IntoGleam::into_gleam)
 }
 
 pub fn shard_of(customer: &str, shards: ShardCount) -> u32 {

@@ -20,7 +20,8 @@
 
 use base64::Engine as _;
 
-use crate::billing::{Invoice, InvoiceLine, Unit};
+use crate::aggregate::PeriodUsage;
+use crate::billing::{bill_shard_lines, BillingError, Invoice, InvoiceLine, LineRef, Plans, Unit};
 use crate::ratio::Ratio;
 use crate::reject::{Reject, RejectReason};
 
@@ -72,7 +73,22 @@ fn field(out: &mut String, name: &str, value: &str) {
 }
 
 fn quantity(out: &mut String, name: &str, value: Ratio) {
-    field(out, name, &value.to_exact());
+    // Digits, `.` and `/`: nothing to escape.
+    out.push('"');
+    out.push_str(name);
+    out.push_str("\":\"");
+    value.push_exact(out);
+    out.push_str("\",");
+}
+
+/// Appends the decimal digits of `n` (in 64 bits when it fits: 128-bit
+/// division is a slow library call).
+fn push_u128(out: &mut String, n: u128) {
+    use std::fmt::Write as _;
+    let _ = match u64::try_from(n) {
+        Ok(n) => write!(out, "{n}"),
+        Err(_) => write!(out, "{n}"),
+    };
 }
 
 /// One invoice line in the written form.
@@ -84,23 +100,30 @@ pub fn invoice_line_json(l: &InvoiceLine) -> String {
 
 /// Appends one invoice line in the written form to `out`.
 pub fn push_invoice_line(out: &mut String, l: &InvoiceLine) {
+    push_line(out, &l.as_line_ref());
+}
+
+/// [`push_invoice_line`] of a line whose texts are borrowed.
+pub fn push_line(out: &mut String, l: &LineRef<'_>) {
     out.push('{');
-    field(out, "amount_minor", &l.amount_minor.to_string());
-    field(out, "currency", &l.currency);
-    field(out, "customer", &l.customer);
+    out.push_str("\"amount_minor\":\"");
+    push_u128(out, l.amount_minor);
+    out.push_str("\",");
+    field(out, "currency", l.currency);
+    field(out, "customer", l.customer);
     quantity(out, "included", l.included);
-    field(out, "key", &l.key);
+    field(out, "key", l.key);
     field(out, "measure", l.measure.name());
-    field(out, "meter", &l.meter);
+    field(out, "meter", l.meter);
     quantity(out, "overage", l.overage);
-    field(out, "period", &l.period);
-    field(out, "plan", &l.plan);
-    field(out, "resource", &l.resource);
+    field(out, "period", l.period);
+    field(out, "plan", l.plan);
+    field(out, "resource", l.resource);
     field(out, "unit", unit_name(l.unit));
     quantity(out, "unit_price", l.unit_price);
     quantity(out, "used", l.used);
     out.push_str("\"version\":");
-    out.push_str(&l.version.to_string());
+    push_u128(out, u128::from(l.version));
     out.push('}');
 }
 
@@ -167,50 +190,96 @@ pub fn write_invoice(invoice: &Invoice) -> WrittenInvoice {
 
 /// [`write_invoice`] with other batch limits (tests).
 pub fn write_invoice_in(invoice: &Invoice, max_lines: usize, max_bytes: usize) -> WrittenInvoice {
-    let mut batches = Vec::new();
-    let mut totals: Vec<CustomerTotal> = Vec::new();
-    let (mut ids, mut lines, mut count) = (String::new(), String::new(), 0usize);
+    let mut w = BatchWriter::new(max_lines, max_bytes);
     for l in &invoice.lines {
-        if count > 0 && (count >= max_lines || lines.len() >= max_bytes) {
-            batches.push(batch(count, &mut ids, &mut lines));
-            count = 0;
+        w.push(&l.as_line_ref());
+    }
+    w.finish(invoice.unbilled_customers.clone())
+}
+
+/// [`write_invoice`] of [`crate::billing::bill_shard`]'s invoice, each line
+/// written as billing works it out: no line is ever owned (a close of a
+/// million customers allocated, kept and freed seven texts a line).
+pub fn bill_shard_written(
+    usage: &PeriodUsage,
+    plans: &Plans,
+    version: u32,
+    shard: u32,
+    shards: u32,
+) -> Result<WrittenInvoice, BillingError> {
+    let mut w = BatchWriter::new(BATCH_LINES, BATCH_BYTES);
+    let unbilled = bill_shard_lines(usage, plans, version, (shard, shards), &mut |l| w.push(l))?;
+    Ok(w.finish(unbilled))
+}
+
+/// Lines written one by one into batches, with each customer's total.
+struct BatchWriter {
+    max_lines: usize,
+    max_bytes: usize,
+    batches: Vec<WrittenBatch>,
+    totals: Vec<CustomerTotal>,
+    ids: String,
+    lines: String,
+    count: usize,
+}
+
+impl BatchWriter {
+    fn new(max_lines: usize, max_bytes: usize) -> BatchWriter {
+        BatchWriter {
+            max_lines,
+            max_bytes,
+            batches: Vec::new(),
+            totals: Vec::new(),
+            ids: String::new(),
+            lines: String::new(),
+            count: 0,
         }
-        ids.push_str(&l.key);
-        ids.push_str("/v");
-        ids.push_str(&l.version.to_string());
-        ids.push('\n');
-        push_invoice_line(&mut lines, l);
-        lines.push('\n');
-        count += 1;
+    }
+
+    fn push(&mut self, l: &LineRef<'_>) {
+        if self.count > 0 && (self.count >= self.max_lines || self.lines.len() >= self.max_bytes) {
+            self.cut();
+        }
+        self.ids.push_str(l.key);
+        self.ids.push_str("/v");
+        push_u128(&mut self.ids, u128::from(l.version));
+        self.ids.push('\n');
+        push_line(&mut self.lines, l);
+        self.lines.push('\n');
+        self.count += 1;
         // A customer's lines are consecutive (billing goes customer by customer).
-        match totals.last_mut() {
+        match self.totals.last_mut() {
             Some(t) if t.customer == l.customer => {
                 t.amount_minor = t.amount_minor.saturating_add(l.amount_minor);
                 t.lines += 1;
             }
-            _ => totals.push(CustomerTotal {
-                customer: l.customer.clone(),
-                currency: l.currency.clone(),
+            _ => self.totals.push(CustomerTotal {
+                customer: l.customer.to_string(),
+                currency: l.currency.to_string(),
                 amount_minor: l.amount_minor,
                 lines: 1,
             }),
         }
     }
-    if count > 0 {
-        batches.push(batch(count, &mut ids, &mut lines));
-    }
-    WrittenInvoice {
-        batches,
-        totals,
-        unbilled_customers: invoice.unbilled_customers.clone(),
-    }
-}
 
-fn batch(count: usize, ids: &mut String, lines: &mut String) -> WrittenBatch {
-    WrittenBatch {
-        count: count as u32,
-        ids: std::mem::take(ids).into_bytes(),
-        lines: std::mem::take(lines).into_bytes(),
+    fn cut(&mut self) {
+        self.batches.push(WrittenBatch {
+            count: self.count as u32,
+            ids: std::mem::take(&mut self.ids).into_bytes(),
+            lines: std::mem::take(&mut self.lines).into_bytes(),
+        });
+        self.count = 0;
+    }
+
+    fn finish(mut self, unbilled_customers: Vec<String>) -> WrittenInvoice {
+        if self.count > 0 {
+            self.cut();
+        }
+        WrittenInvoice {
+            batches: self.batches,
+            totals: self.totals,
+            unbilled_customers,
+        }
     }
 }
 

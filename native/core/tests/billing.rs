@@ -290,6 +290,7 @@ fn windows_are_utc_hours_days_months() {
 fn shards_bill_each_customer_once() {
     use tally_core::billing::bill_shard;
     use tally_core::shard::shard_of;
+    use tally_core::written::{bill_shard_written, write_invoice};
     let oct = parse_period("2026-10").unwrap();
     let mut events = Vec::new();
     for c in 0..300 {
@@ -330,6 +331,11 @@ fn shards_bill_each_customer_once() {
         for shard in 0..shards {
             let part = bill_shard(&usage, &plans, 1, shard, shards).unwrap();
             assert!(part.lines.iter().all(|l| shard_of(&l.customer, shards) == shard));
+            // Written as billed, the same bytes as the invoice written.
+            assert_eq!(
+                bill_shard_written(&usage, &plans, 1, shard, shards).unwrap(),
+                write_invoice(&part)
+            );
             lines.extend(part.lines);
             unbilled.extend(part.unbilled_customers);
         }
@@ -345,6 +351,68 @@ fn shards_bill_each_customer_once() {
     sorted.sort();
     assert_eq!(customers, sorted);
     assert_eq!(whole.lines.last().unwrap().customer, "zz-named");
+}
+
+/// A shard's lines written as they are billed (`bill_shard_written`, the
+/// release's close) are the bytes of its invoice written: batches cut at
+/// the same lines, the same ids, totals and customers without a plan; and
+/// an amount that overflows is the same error.
+#[test]
+fn lines_written_as_billed_are_the_invoice_written() {
+    use tally_core::billing::{bill_shard, BillingError};
+    use tally_core::written::{bill_shard_written, write_invoice, BATCH_LINES};
+    let oct = parse_period("2026-10").unwrap();
+    let mut events = Vec::new();
+    for c in 0..2200u64 {
+        for (i, meter) in ["bandwidth_out_bytes", "storage_bytes"].iter().enumerate() {
+            let id = format!("{c}-{i}");
+            let customer = format!("c\"{c}");
+            events.push(event(
+                &id,
+                &customer,
+                &format!("b{}", c % 4),
+                meter,
+                7919 * c + 1,
+                oct + (c % 700) as i64 * HOUR,
+            ));
+        }
+    }
+    let usage = usage_of(&events, "2026-10");
+    let std = r#"{"std": {"currency": "EUR", "lines": [
+          {"meter": "bandwidth_out_bytes", "measure": "total", "unit": "GB", "pricing": {"model": "flat", "unit_price": "5"}},
+          {"meter": "bandwidth_out_bytes", "measure": "p95_rate", "unit": "Mbps", "pricing": {"model": "flat", "unit_price": "3"}},
+          {"meter": "storage_bytes", "measure": "gb_month_average", "unit": "GB", "scope": "resource", "pricing": {"model": "flat", "unit_price": "2.3"}}]}}"#;
+    let plans = Plans::from_json(&format!(
+        r#"{{"plans": {std}, "customers": {{"c\"1": "std", "c\"17": "std", "named-only": "std"}}}}"#
+    ))
+    .unwrap();
+    let every = Plans::from_json(&format!(r#"{{"plans": {std}, "default_plan": "std"}}"#)).unwrap();
+    for (plans, shards) in [(&plans, 1u32), (&every, 1), (&every, 3)] {
+        for shard in 0..shards {
+            let invoice = bill_shard(&usage, plans, 4, shard, shards).unwrap();
+            let written = bill_shard_written(&usage, plans, 4, shard, shards).unwrap();
+            assert_eq!(written, write_invoice(&invoice));
+            if shards == 1 && plans.default_plan.is_some() {
+                // 2200 customers, three lines each: cut into batches.
+                assert_eq!(invoice.lines.len(), 2200 * 3);
+                assert_eq!(written.batches.len(), (2200 * 3usize).div_ceil(BATCH_LINES));
+            }
+        }
+    }
+    // Without a default plan, the customers with usage and no plan.
+    let only_named = bill_shard_written(&usage, &plans, 1, 0, 1).unwrap();
+    assert_eq!(only_named.unbilled_customers.len(), 2200 - 2);
+    assert_eq!(only_named.totals.len(), 3);
+    // An amount past 128 bits: the same error either way.
+    let huge = Plans::from_json(
+        r#"{"plans": {"p": {"currency": "EUR", "lines": [
+              {"meter": "bandwidth_out_bytes", "measure": "total", "pricing": {"model": "flat", "unit_price": "340282366920938463463374607431768211455"}}]}},
+          "default_plan": "p"}"#,
+    )
+    .unwrap();
+    let err = bill_shard(&usage, &huge, 1, 0, 1).unwrap_err();
+    assert!(matches!(err, BillingError::Overflow { .. }));
+    assert_eq!(bill_shard_written(&usage, &huge, 1, 0, 1).unwrap_err(), err);
 }
 
 /// The 95th percentile by selection agrees with sorting every interval.
