@@ -75,12 +75,17 @@ row(Mb, Customers, DataDir, Cli, Plans) ->
     BillOut = filename:join(Tmp, "bill.jsonl"),
     {BillS, _} = timed(Cli ++ " bill --quiet --plans " ++ Plans ++ " --period 2026-10 " ++ File ++ " > " ++ BillOut),
     #{ingest_s := IngestS, close_s := CloseS, publish_s := PublishS, peak_rss := Rss, written := Written,
-      lines := Lines} = job_in_fresh_vm(File, Plans, filename:join(Tmp, "data")),
+      lines := Lines, ingest_rss := IngestRss, ingest_written := IngestWritten, snapshots := Snapshots} =
+        job_in_fresh_vm(File, Plans, filename:join(Tmp, "data")),
     Same = same_lines(BillOut, filename:join([Tmp, "data", "invoices.jsonl"])),
     JobS = IngestS + CloseS + PublishS,
     io:format("~-6b ~9b ~8b | ~9.2f ~9.2f | ~9.2f ~9.1f ~9.2f ~9.2f ~9.2f ~6b MB ~6b MB | ~7.2fx ~7.2fx | ~s~n",
               [Mb, Customers, Lines, AggS, BillS, IngestS, Mb / max(IngestS, 0.001), CloseS, PublishS, JobS,
                Rss div (1024 * 1024), Written div (1024 * 1024), JobS / AggS, BillS / AggS, Same]),
+    io:format("       ingest: peak RSS ~b MB, wrote ~b MB; its state's snapshots ~b MB: "
+              "peak/snapshots ~.2fx, written/snapshots ~.2fx~n",
+              [IngestRss div (1024 * 1024), IngestWritten div (1024 * 1024), Snapshots div (1024 * 1024),
+               IngestRss / max(Snapshots, 1), IngestWritten / max(Snapshots, 1)]),
     _ = os:cmd("rm -rf " ++ Tmp),
     ok.
 
@@ -142,11 +147,19 @@ child(#{file := File, plans := Plans, data_dir := DataDir, shards := Shards, bac
     {ok, _} = application:ensure_all_started(tally),
     ok = tally_pipeline:sync(),
     T1 = now_s(),
+    %% Ingest's own figures: its peak RSS and bytes written, against the
+    %% state it ends with (every shard's snapshot written now: base and log).
+    IngestRss = proc_field("status", "VmHWM:\\s*(\\d+) kB") * 1024,
+    IngestWritten = proc_field("io", "write_bytes:\\s*(\\d+)"),
+    nil = 'tally@app@shard':snapshot_all(Shards),
+    Snapshots = lists:sum([filelib:file_size(F) || F <- filelib:wildcard(filename:join([DataDir, "shards", "shard-*.snapshot*"]))]),
+    T1b = now_s(),
     {ok, #{lines := Lines}} = tally_pipeline:close_period(<<"2026-10">>),
     T2 = now_s(),
     ok = tally_pipeline:drain(infinity),
     T3 = now_s(),
-    Result = #{ingest_s => T1 - T0, close_s => T2 - T1, publish_s => T3 - T2, lines => Lines,
+    Result = #{ingest_s => T1 - T0, close_s => T2 - T1b, publish_s => T3 - T2, lines => Lines,
+               ingest_rss => IngestRss, ingest_written => IngestWritten, snapshots => Snapshots,
                peak_rss => proc_field("status", "VmHWM:\\s*(\\d+) kB") * 1024,
                written => proc_field("io", "write_bytes:\\s*(\\d+)")},
     io:format("RESULT ~0p~n", [Result]),
