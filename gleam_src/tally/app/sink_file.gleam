@@ -121,27 +121,11 @@ pub fn publish_written(
 ) -> #(FileSink, WrittenOutcome) {
   case may_hold(sink, batch.ids) {
     AllOf -> #(sink, Stored)
-    SomeOf(known) -> {
-      let keys = split_lines(batch.ids)
-      let items = written_items(keys, split_lines(batch.lines), [])
-      let #(lines, added, keys) = new_lines(items, known, map.new(), [], [])
-      case files.append_lines_durably(sink.path, concat(lines)) {
-        Ok(Nil) -> {
-          let pending =
-            Pending(
-              ..sink.pending,
-              keys: map.put_all(pairs(map.keys(added), []), sink.pending.keys),
-            )
-          #(
-            FileSink(..sink, pending: pending),
-            ItemByItem(sink.Published(keys)),
-          )
-        }
-        Error(why) -> #(
-          sink,
-          ItemByItem(sink.Failed([], sink.path <> ": " <> why)),
-        )
-      }
+    SomeOf -> {
+      let items =
+        written_items(split_lines(batch.ids), split_lines(batch.lines), [])
+      let #(sink, outcome) = publish(sink, items)
+      #(sink, ItemByItem(outcome))
     }
     NoneOf ->
       case files.append_lines_durably(sink.path, batch.lines) {
@@ -218,8 +202,8 @@ type Overlap {
   NoneOf
   // The very batch is pending (its acknowledgement was lost).
   AllOf
-  // Some: the batch goes key by key against these.
-  SomeOf(Known)
+  // Some: the batch goes key by key, as `publish`.
+  SomeOf
 }
 
 // The keys a batch is checked against: those in the file at open and the
@@ -235,13 +219,11 @@ fn may_hold(sink: FileSink, ids: BitArray) -> Overlap {
     _, _, _ ->
       case has_text(batches, ids) {
         True -> AllOf
-        False -> {
-          let known = known_keys(sink)
-          case any_known(known, split_lines(ids)) {
-            True -> SomeOf(known)
+        False ->
+          case any_known(known_keys(sink), split_lines(ids)) {
+            True -> SomeOf
             False -> NoneOf
           }
-        }
       }
   }
 }
@@ -346,7 +328,7 @@ fn new_lines(
 /// // -> ["a/v2"]
 /// ```
 pub fn seen_keys(contents: BitArray) -> map.Map(String, Bool) {
-  map.put_all(pairs(item_keys(contents), []), map.new())
+  map.from_list(pairs(item_keys(contents), []))
 }
 
 // Each line's key as `line_key` gives it (lines in the written form read

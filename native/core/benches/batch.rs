@@ -9,27 +9,15 @@
 //! (`make bench-ingest` makes that file when missing.) Times are the
 //! fastest of three runs.
 
+#[path = "support/chunks.rs"]
+mod chunks;
+use chunks::chunks;
 use std::time::Instant;
 
 use tally_core::aggregate::{Aggregator, AggregatorConfig};
 use tally_core::batch::{ingest_chunk, RECORD_BYTES};
 use tally_core::parse::{ParserOptions, StreamParser};
 use tally_core::reject::Format;
-
-fn chunks(data: &[u8], size: usize) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    let mut rest = data;
-    while rest.len() > size {
-        let cut = memchr::memchr(b'\n', &rest[size..]).map_or(rest.len(), |i| size + i + 1);
-        let (chunk, tail) = rest.split_at(cut);
-        out.push(chunk);
-        rest = tail;
-    }
-    if !rest.is_empty() {
-        out.push(rest);
-    }
-    out
-}
 
 fn fastest<T>(mut run: impl FnMut() -> T) -> (f64, T) {
     let mut best = f64::MAX;

@@ -12,6 +12,9 @@
 //!   FILE=/work/benchdata/jsonl-1000mb-4000000keys.jsonl PLANS=bench/plans_job3.json \
 //!     cargo bench -p tally_core --bench close
 
+#[path = "support/chunks.rs"]
+mod chunks;
+use chunks::chunks;
 use std::time::Instant;
 
 use tally_core::aggregate::{Aggregator, AggregatorConfig};
@@ -23,21 +26,6 @@ use tally_core::snapshot::{save, SnapshotStore};
 use tally_core::written::{bill_shard_written, write_invoice};
 
 const OCT: i64 = 1_790_812_800_000; // 2026-10-01T00:00:00Z
-
-fn chunks(data: &[u8], size: usize) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    let mut rest = data;
-    while rest.len() > size {
-        let cut = memchr::memchr(b'\n', &rest[size..]).map_or(rest.len(), |i| size + i + 1);
-        let (chunk, tail) = rest.split_at(cut);
-        out.push(chunk);
-        rest = tail;
-    }
-    if !rest.is_empty() {
-        out.push(rest);
-    }
-    out
-}
 
 /// Snapshot files that keep nothing: a save's work without the disk's.
 struct Discard;
