@@ -8,7 +8,7 @@
          append/2, codepoint_utf8/1, starts_with/3, is_blank/1, strip_cr/1, head/2,
          reverse/1, length/1, parse_int/1, trim/1, ascii_lowercase/1, int_to_text/1,
          all_digits/1, find_byte/3, fnv1a64_hex/1, cell_new/1, cell_update/2, cell_stop/1,
-         map_new/0, map_get/2, map_put/3, map_delete/2, map_size/1, sorted_pairs/1, floor_div/2,
+         map_new/0, map_get/2, map_put/3, map_delete/2, map_size/1, map_fold/3, sorted_pairs/1, floor_div/2,
          sort/1, le_word/2, read_le/4, concat/1]).
 
 %% The byte at Pos, or -1 past the end.
@@ -185,6 +185,10 @@ map_delete(Map, Key) -> maps:remove(Key, Map).
 
 -spec map_size(map()) -> non_neg_integer().
 map_size(Map) -> erlang:map_size(Map).
+
+%% F(Acc, Key, Value) over every pair, in no set order.
+-spec map_fold(map(), term(), fun((term(), term(), term()) -> term())) -> term().
+map_fold(Map, Initial, F) -> maps:fold(fun(K, V, Acc) -> F(Acc, K, V) end, Initial, Map).
 
 %% Key-value pairs in Erlang term order (binaries bytewise, as Rust orders strings).
 -spec sorted_pairs(map()) -> [{term(), term()}].

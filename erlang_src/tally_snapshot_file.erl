@@ -1,14 +1,15 @@
 %% @doc Snapshot files of the pure Gleam engine (tally@pure's
-%% aggregator_save/load): written whole or not at all, like the Rust
-%% engine's (native/interop/src/files.rs): a temporary file beside the
-%% target, created with `tally@app@files:file_mode()` (snapshots hold billing
-%% data; 0600 unless configured), fsynced,
-%% renamed over the target. OTP cannot fsync a directory, which the Rust
-%% engines also do after the rename. Errors are POSIX names as binaries,
-%% the Rust engine's `snapshot_failed` reasons.
+%% aggregator_save/load), written as the Rust engines write theirs
+%% (native/interop/src/files.rs `SnapshotFiles`): a base or a new log whole
+%% or not at all (a temporary file beside the target, created with
+%% `tally@app@files:file_mode()` (snapshots hold billing data; 0600 unless
+%% configured), fsynced, renamed over the target, the directory fsynced so
+%% that the rename survives a crash); a delta appended to the log after its
+%% last whole delta (a torn tail cut off first) and fsynced. Errors are
+%% POSIX names as binaries, the Rust engine's `snapshot_failed` reasons.
 -module(tally_snapshot_file).
 
--export([write/2, read/1]).
+-export([write/2, append/3, read/1]).
 
 -spec write(binary(), binary()) -> {ok, nil} | {error, binary()}.
 write(Path, Bytes) ->
@@ -21,7 +22,10 @@ write(Path, Bytes) ->
                                end,
                      _ = file:close(F),
                      case Written of
-                         ok -> file:rename(Tmp, Path);
+                         ok -> case file:rename(Tmp, Path) of
+                                   ok -> sync_dir(filename:dirname(Path));
+                                   E2 -> E2
+                               end;
                          Error -> Error
                      end;
                  Error ->
@@ -30,6 +34,51 @@ write(Path, Bytes) ->
     case Result of
         ok -> {ok, nil};
         {error, Reason} -> _ = file:delete(Tmp), {error, reason(Reason)}
+    end.
+
+%% The directory's entries to disk (after a rename into it).
+-spec sync_dir(binary()) -> ok | {error, file:posix() | badarg | terminated | system_limit}.
+sync_dir(Dir) ->
+    case file:open(Dir, [read, raw, directory]) of
+        {ok, D} ->
+            Synced = file:sync(D),
+            _ = file:close(D),
+            Synced;
+        Error ->
+            Error
+    end.
+
+%% Cuts the log at Path to At bytes, appends Bytes, syncs its data. The log
+%% must exist (a new one is written whole, with its header, by write/2):
+%% an append never makes a log without a header.
+-spec append(binary(), non_neg_integer(), binary()) -> {ok, nil} | {error, binary()}.
+append(Path, At, Bytes) ->
+    Result = case file:read_file_info(Path, [raw]) of
+                 {ok, _} ->
+                     case file:open(Path, [read, write, raw, binary]) of
+                         {ok, F} ->
+                             Written = case file:position(F, At) of
+                                           {ok, _} ->
+                                               case file:truncate(F) of
+                                                   ok -> case file:write(F, Bytes) of
+                                                             ok -> file:datasync(F);
+                                                             E -> E
+                                                         end;
+                                                   E -> E
+                                               end;
+                                           {error, _} = E -> E
+                                       end,
+                             Closed = file:close(F),
+                             case Written of ok -> Closed; _ -> Written end;
+                         Error ->
+                             Error
+                     end;
+                 Error ->
+                     Error
+             end,
+    case Result of
+        ok -> {ok, nil};
+        {error, Reason} -> {error, reason(Reason)}
     end.
 
 -spec read(binary()) -> {ok, binary()} | {error, binary()}.

@@ -644,34 +644,71 @@ pub fn batch_events(
   Ok(batch.events)
 }
 
-/// Same as `nif.aggregator_save`, the same files the Rust engines read:
-/// the whole snapshot (the base, the bytes the Rust engine writes for a
-/// base) to a temporary file (mode 0600) renamed over `path` after an
-/// fsync, then its log (`path.log`) started afresh the same way. This
-/// engine writes a base at every save (the Rust engines append deltas).
+/// Same as `nif.aggregator_save`, the same files the Rust engines write
+/// and read (`export.plan_save` decides what): once the aggregator was
+/// saved to or loaded from `path`, a delta of what changed since, with
+/// `extra`, appended to `path.log` after its last whole delta and synced;
+/// otherwise, or when base and log would exceed twice the state's size,
+/// the base (the bytes the Rust engine writes for one) to a temporary file
+/// (mode 0600) renamed over `path` after an fsync, the directory synced,
+/// then the log started afresh the same way. On an error the files load
+/// to what they did, and the next save still holds every change.
 pub fn aggregator_save(
   aggregator: PureAggregator,
   path: String,
   extra: BitArray,
 ) -> Result(Int, engine.EngineError) {
   agg_update(aggregator.cell, fn(state) {
-    let b = export.snapshot(state, extra)
-    case write_snapshot_file(path, b) {
-      Ok(Nil) -> {
-        let header = export.log_header(b)
-        // A log not started now names the old base: it is ignored on load.
-        case write_snapshot_file(path <> ".log", header) {
-          Ok(Nil) -> #(state, Ok(bytes.size(b) + bytes.size(header)))
-          Error(_) -> #(state, Ok(bytes.size(b)))
+    let log = path <> ".log"
+    let failed = fn(state, reason) {
+      #(state, Error(engine.SnapshotFailed(path, reason)))
+    }
+    let save = export.plan_save(state, path, extra)
+    case save {
+      export.AppendDelta(header, at, frame, _) -> {
+        let started = case header {
+          Error(Nil) -> Ok(#(state, 0))
+          Ok(h) ->
+            case write_snapshot_file(log, h) {
+              Ok(Nil) -> Ok(#(export.log_started(state), bytes.size(h)))
+              Error(reason) -> Error(reason)
+            }
+        }
+        case started {
+          Error(reason) -> failed(state, reason)
+          Ok(#(state, written)) ->
+            case append_snapshot_log(log, at, frame) {
+              Ok(Nil) -> #(
+                export.saved(state, save, True),
+                Ok(written + bytes.size(frame)),
+              )
+              Error(reason) -> failed(state, reason)
+            }
         }
       }
-      Error(reason) -> #(state, Error(engine.SnapshotFailed(path, reason)))
+      export.WriteBase(base, header, _) ->
+        case write_snapshot_file(path, base) {
+          Error(reason) -> failed(state, reason)
+          // A log not started now names the old base: it is ignored on load.
+          Ok(Nil) ->
+            case write_snapshot_file(log, header) {
+              Ok(Nil) -> #(
+                export.saved(state, save, True),
+                Ok(bytes.size(base) + bytes.size(header)),
+              )
+              Error(_) -> #(
+                export.saved(state, save, False),
+                Ok(bytes.size(base)),
+              )
+            }
+        }
     }
   })
 }
 
 /// Same as `nif.aggregator_load`: reads either engine's snapshot, its
-/// base and the deltas in its log.
+/// base and the deltas in its log; the aggregator's next save to `path`
+/// appends to them.
 pub fn aggregator_load(
   path: String,
 ) -> Result(usage.Loaded(PureAggregator), engine.EngineError) {
@@ -684,7 +721,7 @@ pub fn aggregator_load(
     Error(reason), _ -> Error(engine.SnapshotFailed(path, reason))
     _, Error(reason) -> Error(engine.SnapshotFailed(path <> ".log", reason))
     Ok(b), Ok(l) ->
-      case export.read_snapshot_log(b, l) {
+      case export.read_snapshot_log(b, l, path) {
         Error(reason) -> Error(engine.AggregateFailed(reason))
         Ok(#(state, extra)) ->
           Ok(usage.Loaded(PureAggregator(agg_cell_new(state)), extra))
@@ -697,3 +734,10 @@ fn write_snapshot_file(path: String, bytes: BitArray) -> Result(Nil, String)
 
 @external(erlang, "tally_snapshot_file", "read")
 fn read_snapshot_file(path: String) -> Result(BitArray, String)
+
+@external(erlang, "tally_snapshot_file", "append")
+fn append_snapshot_log(
+  path: String,
+  at: Int,
+  bytes: BitArray,
+) -> Result(Nil, String)

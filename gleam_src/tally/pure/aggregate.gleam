@@ -7,6 +7,12 @@
 //// period, for billing; a closed period's later events are kept aside as
 //// late; aggregators of disjoint events merge. Exports are in
 //// `tally/pure/export`.
+////
+//// Once a state was saved to snapshot files (or loaded from them), it
+//// remembers what changed since (`Tracking`: the windows, 5-minute
+//// intervals and gauge samples touched, the dedup digests added, the new
+//// series), so that its next save can append only that as a delta
+//// (`tally/pure/export`'s `plan_save`), as the Rust engines do.
 
 import tally/engine
 import tally/event
@@ -47,6 +53,66 @@ pub type PeriodSeries {
 pub type SeriesKey =
   #(String, String, String)
 
+/// A window's key: (customer, resource, meter, window start).
+pub type WindowKey =
+  #(String, String, String, Int)
+
+/// A period entry's key: (customer, resource, meter, period start).
+pub type PeriodKey =
+  #(String, String, String, Int)
+
+/// The snapshot files a state was last saved to or loaded from, as its
+/// next save needs them (native/core/src/aggregate/delta.rs `Tracking`).
+pub type Files {
+  Files(
+    /// The base's path (the log is beside it).
+    target: String,
+    /// XXH3-64 of the base (its last 8 bytes), which the log's header names.
+    base_sum: Int,
+    base_len: Int,
+    /// Bytes of the log up to its last whole delta (a torn tail after it is
+    /// cut off by the next append); 0: the log is started afresh first.
+    log_len: Int,
+    /// Each series' number in the files: the base's key order, then the
+    /// order deltas added them.
+    numbers: map.Map(SeriesKey, Int),
+    /// Bytes of series text the files hold (part of the state's size).
+    series_bytes: Int,
+  )
+}
+
+/// What changed since the last save to (or load from) `files`. Only keys:
+/// a delta holds the current values of what changed.
+pub type Tracking {
+  Tracking(
+    files: Files,
+    /// Series not in the files yet, newest first.
+    series: List(SeriesKey),
+    windows: map.Map(WindowKey, Bool),
+    /// Per period entry, the 5-minute intervals counted into.
+    rate: map.Map(PeriodKey, map.Map(Int, Bool)),
+    /// Per period entry, the times of the gauge samples taken.
+    samples: map.Map(PeriodKey, map.Map(Int, Bool)),
+    /// Per period, the dedup digests added.
+    digests: map.Map(Int, List(Int)),
+  )
+}
+
+/// `state` tracking its changes from now on, as of `files`.
+pub fn track(state: State, files: Files) -> State {
+  State(
+    ..state,
+    track: Ok(Tracking(
+      files: files,
+      series: [],
+      windows: map.new(),
+      rate: map.new(),
+      samples: map.new(),
+      digests: map.new(),
+    )),
+  )
+}
+
 /// An aggregation's whole state (a value: the engine keeps it in a cell).
 /// Public for `tally/pure/export`, which writes and reads it.
 pub type State {
@@ -67,6 +133,8 @@ pub type State {
     late_count: Int,
     // a cache: the XXH3 seed of each source seen
     seeds: map.Map(String, Int),
+    // what changed since the last save, once saved to (or loaded from) files
+    track: Result(Tracking, Nil),
   )
 }
 
@@ -83,6 +151,7 @@ pub fn new(config: usage.AggregatorConfig) -> State {
     duplicates: 0,
     late_count: 0,
     seeds: map.new(),
+    track: Error(Nil),
   )
 }
 
@@ -131,6 +200,7 @@ fn apply(state: State, e: event.UsageEvent, dedup: Bool) -> State {
             State(
               ..state,
               seen: map.put(state.seen, period, map.put(digests, digest, True)),
+              track: digest_added(state.track, period, digest),
             ),
             e,
             period,
@@ -169,10 +239,11 @@ fn count(state: State, e: event.UsageEvent, period: Int) -> State {
     e.meter,
     window_start(config.window, e.time_ms),
   )
+  let series_key = #(e.customer, e.resource, e.meter)
   let #(series, stats) = case map.get(state.windows, window) {
     Ok(st) -> #(state.series, add(st, e.value, e.time_ms))
     Error(Nil) -> #(
-      map.put(state.series, #(e.customer, e.resource, e.meter), True),
+      map.put(state.series, series_key, True),
       Stats(
         sum: e.value,
         count: 1,
@@ -189,25 +260,18 @@ fn count(state: State, e: event.UsageEvent, period: Int) -> State {
   }
   let rate = chain.contains(config.rate_meters, e.meter)
   let gauge = chain.contains(config.gauge_meters, e.meter)
+  let key = #(e.customer, e.resource, e.meter, period)
+  let interval = { e.time_ms - period } / rate_interval_ms
   let periods = case rate || gauge {
     False -> state.periods
     True -> {
-      let key = #(e.customer, e.resource, e.meter, period)
       let ps = case map.get(state.periods, key) {
         Ok(ps) -> ps
         Error(Nil) -> PeriodSeries(map.new(), map.new())
       }
       let ps = case rate {
         False -> ps
-        True ->
-          PeriodSeries(
-            ..ps,
-            rate: add_to(
-              ps.rate,
-              { e.time_ms - period } / rate_interval_ms,
-              e.value,
-            ),
-          )
+        True -> PeriodSeries(..ps, rate: add_to(ps.rate, interval, e.value))
       }
       let ps = case gauge {
         False -> ps
@@ -217,13 +281,66 @@ fn count(state: State, e: event.UsageEvent, period: Int) -> State {
       map.put(state.periods, key, ps)
     }
   }
+  let track = case state.track {
+    Error(Nil) -> state.track
+    Ok(t) -> {
+      let t =
+        Tracking(
+          ..t,
+          series: case map.size(series) > map.size(state.series) {
+            True -> [series_key, ..t.series]
+            False -> t.series
+          },
+          windows: map.put(t.windows, window, True),
+        )
+      let t = case rate {
+        True -> Tracking(..t, rate: put_in(t.rate, key, interval))
+        False -> t
+      }
+      case gauge {
+        True -> Ok(Tracking(..t, samples: put_in(t.samples, key, e.time_ms)))
+        False -> Ok(t)
+      }
+    }
+  }
   State(
     ..state,
     series: series,
     windows: map.put(state.windows, window, stats),
     periods: periods,
     applied: state.applied + 1,
+    track: track,
   )
+}
+
+// `inner` put in the set of `outer`'s entry.
+fn put_in(
+  sets: map.Map(k, map.Map(Int, Bool)),
+  outer: k,
+  inner: Int,
+) -> map.Map(k, map.Map(Int, Bool)) {
+  let set = case map.get(sets, outer) {
+    Ok(set) -> set
+    Error(Nil) -> map.new()
+  }
+  map.put(sets, outer, map.put(set, inner, True))
+}
+
+fn digest_added(
+  track: Result(Tracking, Nil),
+  period: Int,
+  digest: Int,
+) -> Result(Tracking, Nil) {
+  case track {
+    Error(Nil) -> track
+    Ok(t) -> {
+      let added = case map.get(t.digests, period) {
+        Ok(list) -> list
+        Error(Nil) -> []
+      }
+      Ok(Tracking(..t, digests: map.put(t.digests, period, [digest, ..added])))
+    }
+  }
 }
 
 fn add_to(m: map.Map(Int, Int), key: Int, value: Int) -> map.Map(Int, Int) {
@@ -377,6 +494,8 @@ pub fn merge(into: State, from: State) -> Result(State, engine.AggregateError) {
               applied: into.applied + from.applied,
               duplicates: into.duplicates + from.duplicates,
               late_count: into.late_count + from.late_count,
+              // a merged state's next save writes a base, as in Rust
+              track: Error(Nil),
             ),
           )
       }

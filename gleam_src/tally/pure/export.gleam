@@ -10,11 +10,16 @@
 //// snapshot (`snapshot`, `read_snapshot`) wraps an export with the shard's
 //// own bytes, under a checksum of its own (native/core/src/snapshot.rs).
 ////
-//// A snapshot may have a log beside it: deltas the Rust engines appended
-//// since the base (native/core/src/aggregate/delta.rs). `read_snapshot_log`
-//// reads the base and then each whole delta, as `snapshot::load_from`
-//// does. This engine writes a whole base at every save (`snapshot`) and
-//// starts its log afresh (`log_header`).
+//// A snapshot may have a log beside it: deltas appended since the base
+//// (native/core/src/aggregate/delta.rs), by this engine or a Rust one.
+//// `read_snapshot_log` reads the base and then each whole delta, as
+//// `snapshot::load_from` does, and leaves the state tracking the files.
+//// `plan_save` says what a save writes, as `snapshot::save` decides it: a
+//// delta of what changed since the state was last saved to (or loaded
+//// from) the same files, or a new base (`snapshot`, and its log started
+//// afresh with `log_header`) when it was not, or when base and log
+//// together would exceed twice the state's size. The caller writes it and
+//// reports it done (`saved`, `log_started`).
 
 import tally/engine
 import tally/event
@@ -40,7 +45,8 @@ const log_version = 1
 
 /// The whole state as canonical bytes, ending with their checksum.
 pub fn export(state: agg.State) -> BitArray {
-  with_checksum(export_body(state))
+  let #(body, _) = numbered_export(state)
+  with_checksum(body)
 }
 
 fn with_checksum(b: BitArray) -> BitArray {
@@ -49,13 +55,18 @@ fn with_checksum(b: BitArray) -> BitArray {
 
 /// A shard's snapshot: the export of `state` and the shard's `extra` bytes.
 pub fn snapshot(state: agg.State, extra: BitArray) -> BitArray {
+  let #(body, _) = numbered_export(state)
+  snapshot_of(with_checksum(body), extra)
+}
+
+fn snapshot_of(export: BitArray, extra: BitArray) -> BitArray {
   with_checksum(
     concat([
       snapshot_magic,
       word(snapshot_version, 4),
       word(bytes.size(extra), 8),
       extra,
-      export(state),
+      export,
     ]),
   )
 }
@@ -94,8 +105,14 @@ pub fn read_snapshot(
 /// The header of the log of base `base` (a `snapshot`): a log holding only
 /// this names the base and adds nothing to it.
 pub fn log_header(base: BitArray) -> BitArray {
-  concat([log_magic, word(log_version, 4), word(base_sum(base), 8)])
+  header_naming(base_sum(base))
 }
+
+fn header_naming(base_sum: Int) -> BitArray {
+  concat([log_magic, word(log_version, 4), word(base_sum, 8)])
+}
+
+const log_header_bytes = 20
 
 fn base_sum(base: BitArray) -> Int {
   case read_le(base, bytes.size(base) - 8, 8, False) {
@@ -108,31 +125,57 @@ fn base_sum(base: BitArray) -> Int {
 /// after the last whole delta, and that delta's extra (or the base's). The
 /// log ends at the first delta that is cut off or fails its checksum (a
 /// crash's torn write); a log naming another base is stale and ignored; a
-/// damaged log header is refused.
+/// damaged log header is refused. The state tracks the files at `target`
+/// (the base's path): its next save there appends a delta after the last
+/// whole one.
 pub fn read_snapshot_log(
   base: BitArray,
   log: Result(BitArray, Nil),
+  target: String,
 ) -> Result(#(agg.State, BitArray), engine.AggregateError) {
   use #(state, extra) <- chain.then(read_snapshot(base))
-  case log {
-    Error(Nil) -> Ok(#(state, extra))
+  let series = map.keys(state.series)
+  let keys = number_keys(series, 0, map.new())
+  let read = case log {
+    Error(Nil) -> Ok(Loaded(state, extra, keys, 0))
     Ok(l) -> {
       use <- chain.guard(
-        bytes.size(l) < 20
+        bytes.size(l) < log_header_bytes
           || bytes.slice(l, 0, 8) != log_magic
           || read_le(l, 8, 4, False) != Ok(log_version),
         engine.BadExport("snapshot log damaged"),
       )
       case read_le(l, 12, 8, False) == Ok(base_sum(base)) {
-        False -> Ok(#(state, extra))
-        True -> {
-          let series = map.keys(state.series)
-          let keys = number_keys(series, 0, map.new())
-          read_frames(l, 20, state, keys, bytes.length(series), extra)
-        }
+        // stale: the next delta starts the log afresh
+        False -> Ok(Loaded(state, extra, keys, 0))
+        True -> read_frames(l, log_header_bytes, Loaded(state, extra, keys, 0))
       }
     }
   }
+  use Loaded(state, extra, keys, log_len) <- chain.then(read)
+  let numbers =
+    map.fold(keys, map.new(), fn(numbers, n, key) { map.put(numbers, key, n) })
+  let files =
+    agg.Files(
+      target: target,
+      base_sum: base_sum(base),
+      base_len: bytes.size(base),
+      log_len: log_len,
+      numbers: numbers,
+      series_bytes: series_bytes(state.series),
+    )
+  Ok(#(agg.track(state, files), extra))
+}
+
+// What the files read so far give: the state, the last extra, the
+// series by number in the files, and the bytes of the log read.
+type Loaded {
+  Loaded(
+    state: agg.State,
+    extra: BitArray,
+    keys: map.Map(Int, agg.SeriesKey),
+    log_len: Int,
+  )
 }
 
 fn number_keys(
@@ -149,11 +192,8 @@ fn number_keys(
 fn read_frames(
   l: BitArray,
   at: Int,
-  state: agg.State,
-  keys: map.Map(Int, agg.SeriesKey),
-  next: Int,
-  extra: BitArray,
-) -> Result(#(agg.State, BitArray), engine.AggregateError) {
+  read: Loaded,
+) -> Result(Loaded, engine.AggregateError) {
   let left = bytes.size(l) - at
   let len = case left < 16 {
     True -> -1
@@ -169,15 +209,14 @@ fn read_frames(
     && read_le(l, at + 8 + len, 8, False)
     == Ok(hash64(bytes.slice(l, at, 8 + len)))
   case sum_ok {
-    False -> Ok(#(state, extra))
+    False -> Ok(Loaded(..read, log_len: at))
     True -> {
-      use #(#(state, keys, next), extra) <- chain.then(apply_delta(
+      use #(#(state, keys), extra) <- chain.then(apply_delta(
         bytes.slice(l, at + 8, len),
-        state,
-        keys,
-        next,
+        read.state,
+        read.keys,
       ))
-      read_frames(l, at + 16 + len, state, keys, next, extra)
+      read_frames(l, at + 16 + len, Loaded(state, extra, keys, at + 16 + len))
     }
   }
 }
@@ -188,11 +227,12 @@ fn apply_delta(
   body: BitArray,
   state: agg.State,
   keys: map.Map(Int, agg.SeriesKey),
-  next: Int,
 ) -> Result(
-  #(#(agg.State, map.Map(Int, agg.SeriesKey), Int), BitArray),
+  #(#(agg.State, map.Map(Int, agg.SeriesKey)), BitArray),
   engine.AggregateError,
 ) {
+  // the series numbered so far: the base's and every delta's
+  let next = map.size(keys)
   let r = Reader(body, 0)
   use #(n, r) <- chain.then(u64(r))
   use #(extra, r) <- chain.then(take(r, n))
@@ -233,8 +273,7 @@ fn apply_delta(
       seen: drop_keys(closed, state.seen),
       late: bytes.reverse(late),
     )
-  // the series numbered so far: the base's and every delta's
-  Ok(#(#(state, keys, map.size(keys)), extra))
+  Ok(#(#(state, keys), extra))
 }
 
 fn drop_keys(keys: List(k), from: map.Map(k, v)) -> map.Map(k, v) {
@@ -304,7 +343,10 @@ fn checked(
 @external(erlang, "tally_xxh3", "hash64")
 fn hash64(b: BitArray) -> Int
 
-fn export_body(state: agg.State) -> BitArray {
+// The export's bytes before its checksum, and each series' number in it.
+fn numbered_export(
+  state: agg.State,
+) -> #(BitArray, map.Map(agg.SeriesKey, Int)) {
   let c = state.config
   let series = map.keys(state.series)
   let index = number_series(series, 0, map.new())
@@ -326,21 +368,325 @@ fn export_body(state: agg.State) -> BitArray {
   let windows = map.sorted_pairs(state.windows)
   let periods = map.sorted_pairs(state.periods)
   let seen = map.sorted_pairs(state.seen)
+  let body =
+    concat([
+      concat(head),
+      word(bytes.length(windows), 4),
+      concat(window_texts(windows, index, [])),
+      word(bytes.length(periods), 4),
+      concat(period_texts(periods, index, [])),
+      word(bytes.length(seen), 4),
+      concat(seen_texts(seen, [])),
+      closed_and_late(state),
+    ])
+  #(body, index)
+}
+
+// The closed periods and the late events (sorted), as the export and
+// every delta hold them: whole.
+fn closed_and_late(state: agg.State) -> BitArray {
   let closed = map.sorted_pairs(state.closed)
   let late = bytes.sort(state.late)
   concat([
-    concat(head),
-    word(bytes.length(windows), 4),
-    concat(window_texts(windows, index, [])),
-    word(bytes.length(periods), 4),
-    concat(period_texts(periods, index, [])),
-    word(bytes.length(seen), 4),
-    concat(seen_texts(seen, [])),
     word(bytes.length(closed), 4),
     concat(map_list(closed, fn(pair: #(Int, Bool)) { word(pair.0, 8) })),
     word(bytes.length(late), 4),
     concat(map_list(late, late_text)),
   ])
+}
+
+// Saving: a base and its log ------------------------------------------------
+
+/// What a save writes (`plan_save`). `files`: the files as the state
+/// tracks them once it is written (`saved`).
+pub type Save {
+  /// Append `frame` (a delta) to the log after its first `at` bytes,
+  /// cutting off what follows them (a torn tail); first, when `header` is
+  /// `Ok`, start the log afresh with it (`at` is then its size).
+  AppendDelta(
+    header: Result(BitArray, Nil),
+    at: Int,
+    frame: BitArray,
+    files: agg.Files,
+  )
+  /// Replace the base with `base` (a `snapshot`), then start the log
+  /// afresh with `header`.
+  WriteBase(base: BitArray, header: BitArray, files: agg.Files)
+}
+
+/// What saving `state` with `extra` to the files at `target` writes: a
+/// delta when the state tracks these files (it was saved to or loaded
+/// from them) and base and log with the delta stay within twice the
+/// state's size; otherwise a new base.
+pub fn plan_save(state: agg.State, target: String, extra: BitArray) -> Save {
+  case state.track {
+    Ok(t) ->
+      case t.files.target == target {
+        True -> {
+          let #(frame, files) = delta(state, t, extra)
+          let held = t.files.base_len + t.files.log_len
+          case held + bytes.size(frame) <= 2 * live_bytes(state, t.files) {
+            False -> new_base(state, target, extra)
+            True ->
+              case t.files.log_len < log_header_bytes {
+                True ->
+                  AppendDelta(
+                    Ok(header_naming(t.files.base_sum)),
+                    log_header_bytes,
+                    frame,
+                    agg.Files(
+                      ..files,
+                      log_len: log_header_bytes + bytes.size(frame),
+                    ),
+                  )
+                False -> AppendDelta(Error(Nil), t.files.log_len, frame, files)
+              }
+          }
+        }
+        False -> new_base(state, target, extra)
+      }
+    Error(Nil) -> new_base(state, target, extra)
+  }
+}
+
+fn new_base(state: agg.State, target: String, extra: BitArray) -> Save {
+  let #(body, numbers) = numbered_export(state)
+  let base = snapshot_of(with_checksum(body), extra)
+  let files =
+    agg.Files(
+      target: target,
+      base_sum: base_sum(base),
+      base_len: bytes.size(base),
+      log_len: log_header_bytes,
+      numbers: numbers,
+      series_bytes: series_bytes(state.series),
+    )
+  WriteBase(base, header_naming(files.base_sum), files)
+}
+
+/// The state once `save` is written (for a new base: `log` tells whether
+/// its log was started; if not, the old log names the old base, is
+/// ignored on load, and the next delta starts it first). Changes are
+/// tracked afresh from there.
+pub fn saved(state: agg.State, save: Save, log: Bool) -> agg.State {
+  case save, log {
+    AppendDelta(files: files, ..), _ -> agg.track(state, files)
+    WriteBase(files: files, ..), True -> agg.track(state, files)
+    WriteBase(files: files, ..), False ->
+      agg.track(state, agg.Files(..files, log_len: 0))
+  }
+}
+
+/// The state once a log was started afresh but its delta not appended:
+/// its changes are all still to save, after the header.
+pub fn log_started(state: agg.State) -> agg.State {
+  case state.track {
+    Ok(t) ->
+      agg.State(
+        ..state,
+        track: Ok(
+          agg.Tracking(
+            ..t,
+            files: agg.Files(..t.files, log_len: log_header_bytes),
+          ),
+        ),
+      )
+    Error(Nil) -> state
+  }
+}
+
+// About the bytes an export of the state takes (snapshot.rs `live_bytes`,
+// the same sizes): the files are compacted when they hold more than twice
+// this.
+fn live_bytes(state: agg.State, files: agg.Files) -> Int {
+  let #(intervals, samples) =
+    map.fold(
+      state.periods,
+      #(0, 0),
+      fn(n: #(Int, Int), _, ps: agg.PeriodSeries) {
+        #(n.0 + map.size(ps.rate), n.1 + map.size(ps.samples))
+      },
+    )
+  let digests = map.fold(state.seen, 0, fn(n, _, d) { n + map.size(d) })
+  // (bytes each, how many)
+  weighted(
+    [
+      #(12, map.size(state.series)),
+      #(61, map.size(state.windows)),
+      #(20, map.size(state.periods)),
+      #(20, intervals),
+      #(16, samples),
+      #(12, map.size(state.seen)),
+      #(16, digests),
+      #(8, map.size(state.closed)),
+      #(60, bytes.length(state.late)),
+    ],
+    128 + files.series_bytes,
+  )
+}
+
+fn weighted(counts: List(#(Int, Int)), total: Int) -> Int {
+  case counts {
+    [] -> total
+    [#(size, n), ..rest] -> weighted(rest, total + size * n)
+  }
+}
+
+fn series_bytes(series: map.Map(agg.SeriesKey, Bool)) -> Int {
+  map.fold(series, 0, fn(n, key: agg.SeriesKey, _) {
+    n + text_size(key.0) + text_size(key.1) + text_size(key.2)
+  })
+}
+
+fn texts_size(series: List(agg.SeriesKey), n: Int) -> Int {
+  case series {
+    [] -> n
+    [#(c, r, m), ..rest] ->
+      texts_size(rest, n + text_size(c) + text_size(r) + text_size(m))
+  }
+}
+
+@external(erlang, "erlang", "byte_size")
+fn text_size(text: String) -> Int
+
+// The delta of what changed since the last save (delta.rs has the
+// layout), framed (its length first, the XXH3-64 of length and delta
+// last), and the files once it is appended.
+fn delta(
+  state: agg.State,
+  t: agg.Tracking,
+  extra: BitArray,
+) -> #(BitArray, agg.Files) {
+  // new series are numbered on from the files' count, in the order added
+  let new = bytes.reverse(t.series)
+  let numbers = number_series(new, map.size(t.files.numbers), t.files.numbers)
+  let windows = changed_windows(map.keys(t.windows), state.windows, [])
+  let rate = map.sorted_pairs(t.rate)
+  let samples = map.sorted_pairs(t.samples)
+  let digests = open_digests(map.sorted_pairs(t.digests), state.seen, [])
+  let body =
+    concat([
+      word(bytes.size(extra), 8),
+      extra,
+      word(state.applied, 8),
+      word(state.duplicates, 8),
+      word(state.late_count, 8),
+      closed_and_late(state),
+      word(bytes.length(new), 4),
+      concat(series_texts(new, [])),
+      word(bytes.length(windows), 4),
+      concat(window_texts(windows, numbers, [])),
+      word(bytes.length(rate), 4),
+      concat(map_list(rate, fn(group) { rate_group(group, state, numbers) })),
+      word(bytes.length(samples), 4),
+      concat(
+        map_list(samples, fn(group) { sample_group(group, state, numbers) }),
+      ),
+      word(bytes.length(digests), 4),
+      concat(digests),
+    ])
+  let frame = with_checksum(concat([word(bytes.size(body), 8), body]))
+  let files =
+    agg.Files(
+      ..t.files,
+      log_len: t.files.log_len + bytes.size(frame),
+      numbers: numbers,
+      series_bytes: t.files.series_bytes + texts_size(new, 0),
+    )
+  #(frame, files)
+}
+
+// The windows changed, with their current statistics.
+fn changed_windows(
+  keys: List(agg.WindowKey),
+  windows: map.Map(agg.WindowKey, agg.Stats),
+  acc: List(#(agg.WindowKey, agg.Stats)),
+) -> List(#(agg.WindowKey, agg.Stats)) {
+  case keys {
+    [] -> bytes.reverse(acc)
+    [key, ..rest] ->
+      case map.get(windows, key) {
+        Ok(st) -> changed_windows(rest, windows, [#(key, st), ..acc])
+        // a window is never dropped from a tracking state
+        Error(Nil) -> changed_windows(rest, windows, acc)
+      }
+  }
+}
+
+fn held_period(state: agg.State, key: agg.PeriodKey) -> agg.PeriodSeries {
+  case map.get(state.periods, key) {
+    Ok(ps) -> ps
+    Error(Nil) -> agg.PeriodSeries(map.new(), map.new())
+  }
+}
+
+fn value_at(values: map.Map(Int, Int), key: Int) -> Int {
+  case map.get(values, key) {
+    Ok(v) -> v
+    Error(Nil) -> 0
+  }
+}
+
+// A period entry's intervals changed, with their current bytes.
+fn rate_group(
+  group: #(agg.PeriodKey, map.Map(Int, Bool)),
+  state: agg.State,
+  numbers: map.Map(agg.SeriesKey, Int),
+) -> BitArray {
+  let #(#(c, r, m, period) as key, changed) = group
+  let rate = held_period(state, key).rate
+  let intervals = map.keys(changed)
+  concat([
+    word(position(numbers, #(c, r, m)), 4),
+    word(period, 8),
+    word(bytes.length(intervals), 4),
+    ..map_list(intervals, fn(i) {
+      concat([word(i, 4), word(value_at(rate, i), 16)])
+    })
+  ])
+}
+
+// A period entry's gauge samples taken, with their current levels.
+fn sample_group(
+  group: #(agg.PeriodKey, map.Map(Int, Bool)),
+  state: agg.State,
+  numbers: map.Map(agg.SeriesKey, Int),
+) -> BitArray {
+  let #(#(c, r, m, period) as key, changed) = group
+  let samples = held_period(state, key).samples
+  let times = map.keys(changed)
+  concat([
+    word(position(numbers, #(c, r, m)), 4),
+    word(period, 8),
+    word(bytes.length(times), 4),
+    ..map_list(times, fn(t) {
+      concat([word(t, 8), word(value_at(samples, t), 8)])
+    })
+  ])
+}
+
+// The digests added to periods still open (a closed period's are dropped).
+fn open_digests(
+  added: List(#(Int, List(Int))),
+  seen: map.Map(Int, map.Map(Int, Bool)),
+  acc: List(BitArray),
+) -> List(BitArray) {
+  case added {
+    [] -> bytes.reverse(acc)
+    [#(period, digests), ..rest] ->
+      case map.get(seen, period) {
+        Error(Nil) -> open_digests(rest, seen, acc)
+        Ok(_) -> {
+          let text =
+            concat([
+              word(period, 8),
+              word(bytes.length(digests), 4),
+              ..map_list(digests, fn(d) { word(d, 16) })
+            ])
+          open_digests(rest, seen, [text, ..acc])
+        }
+      }
+  }
 }
 
 fn window_code(window: usage.Window) -> Int {

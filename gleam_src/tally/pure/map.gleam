@@ -26,6 +26,10 @@ pub fn delete(map: Map(k, v), key: k) -> Map(k, v)
 @external(erlang, "maps", "from_list")
 pub fn from_list(pairs: List(#(k, v))) -> Map(k, v)
 
+/// `f` over every key and value (in no set order), from `initial`.
+@external(erlang, "tally_pure_ffi", "map_fold")
+pub fn fold(map: Map(k, v), initial: a, f: fn(a, k, v) -> a) -> a
+
 /// `into` with every (key, value) of `pairs` put in, in order.
 pub fn put_all(pairs: List(#(k, v)), into: Map(k, v)) -> Map(k, v) {
   case pairs {
