@@ -14,7 +14,7 @@ GLEAM     := $(shell command -v gleam 2>/dev/null)
 GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
 export TALLY_GIT_COMMIT := $(GIT_COMMIT)
 
-.PHONY: setup generate native gleam compile test test-rust test-beam release run clean bench-port bench bench-ingest bench-job
+.PHONY: setup generate native gleam compile test test-rust test-beam release run clean bench-port bench bench-ingest bench-job bench-snapshot
 .PHONY: lint lint-rust lint-gleam lint-erlang docs
 
 setup:
@@ -90,6 +90,12 @@ bench-job: compile
 	@mkdir -p _build/bench
 	erlc -o _build/bench bench/tally_job_bench.erl
 	erl -noshell -pa $(EBIN) -pa _build/bench -eval 'tally_job_bench:main()'
+
+# Bytes written by snapshot saves over an ingest, per backend (FILE, MB, SHARDS, SAVE_EVERY, BACKENDS; see README).
+bench-snapshot: compile
+	@mkdir -p _build/bench
+	erlc -o _build/bench bench/tally_snapshot_bench.erl
+	erl -noshell -pa $(EBIN) -pa _build/bench -eval 'tally_snapshot_bench:main()'
 
 # Lint: rustfmt and clippy; gleam format and Gleam's warnings (with a gleam
 # binary only); erlc with warnings as errors over erlang_src, the generated

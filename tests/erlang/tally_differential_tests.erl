@@ -207,9 +207,9 @@ ingest_answers(Name, Call, Format, Options, Shards, Input, Config, SaveAgain) ->
             Damaged = [<<H/binary, (X bxor 16), T/binary>>, binary:part(File, 0, byte_size(File) div 2),
                        <<Reversioned/binary, (tally_xxh3:hash64(Reversioned)):64/little>>],
             Refusals = [begin ok = file:write_file(Path, D), Call(aggregator_load, [Path]) end || D <- Damaged],
-            %% Saved again after more events (a delta on the Rust engines, a
-            %% new base on the Gleam one), then after a crash cut the last
-            %% save short: every engine loads the same state and positions.
+            %% Saved again after more events (a delta, on every engine),
+            %% then after a crash cut the last save short: every engine
+            %% loads the same state and positions.
             %% One case in twelve (each save syncs files several times).
             Again = SaveAgain andalso saved_again(Call, Path, Config, Events),
             ok = file:delete(Path),
@@ -222,8 +222,8 @@ ingest_answers(Name, Call, Format, Options, Shards, Input, Config, SaveAgain) ->
     end.
 
 %% A shard saved, given the events of every batch in two parts and saved
-%% after each (a delta on the Rust engines, a new base on the Gleam one),
-%% then loaded. And the same saves written by the NIF, their log cut short
+%% after each (a delta, on every engine: the same bytes written), then
+%% loaded. And the same saves written by the NIF, their log cut short
 %% (a torn last delta, half the log, the header alone), loaded by this
 %% engine: every engine reads the deltas the same.
 saved_again(Call, Path, Config, Events) ->
@@ -235,8 +235,10 @@ saved_again(Call, Path, Config, Events) ->
                    {ok, {loaded, Shard, <<"first">>}} = C(aggregator_load, [P]),
                    [begin
                         {ok, _} = C(aggregator_add_events, [Shard, Part]),
-                        {ok, _} = C(aggregator_save, [Shard, P, Tag]),
-                        C(aggregator_export, [Shard])
+                        %% The same bytes on every engine: a delta or a
+                        %% base (by the same rule), of the same size.
+                        {ok, Written} = C(aggregator_save, [Shard, P, Tag]),
+                        {Written, C(aggregator_export, [Shard])}
                     end || {Part, Tag} <- Parts]
            end,
     Load = fun(P) ->
