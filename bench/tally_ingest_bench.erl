@@ -15,7 +15,7 @@
 %% fastest of RUNS runs (default 3): the VM's neighbours only add time.
 -module(tally_ingest_bench).
 
--export([main/0]).
+-export([main/0, cut/2]).
 
 -define(OPTIONS, {parser_options, 1048576, none, bucket_owner, true}).
 -define(CONFIG, {aggregator_config, hour, true, [<<"bandwidth_out_bytes">>], [<<"storage_bytes">>], [], 172800000}).

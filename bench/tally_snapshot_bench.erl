@@ -92,18 +92,8 @@ call(B, Op, Args) ->
     {ok, V} = tally_engine:call(B, Op, Args),
     V.
 
-%% Chunks of about Size bytes, each ending at a newline (a last line cut
-%% off by MB is left out).
-cut(Data, Size) when byte_size(Data) =< Size ->
-    case binary:matches(Data, <<"\n">>) of
-        [] -> [];
-        Ms -> {Pos, 1} = lists:last(Ms), [binary:part(Data, 0, Pos + 1)]
-    end;
+%% Chunks of about Size bytes, each ending at a newline, as
+%% tally_ingest_bench cuts them (a last line cut off by MB is left out).
 cut(Data, Size) ->
-    case binary:match(Data, <<"\n">>, [{scope, {Size, byte_size(Data) - Size}}]) of
-        {Pos, 1} ->
-            <<Chunk:(Pos + 1)/binary, Rest/binary>> = Data,
-            [Chunk | cut(Rest, Size)];
-        nomatch ->
-            cut(Data, byte_size(Data))
-    end.
+    {Last, 1} = lists:last(binary:matches(Data, <<"\n">>)),
+    tally_ingest_bench:cut(binary:part(Data, 0, Last + 1), Size).

@@ -16,18 +16,13 @@ write(Path, Bytes) ->
     Tmp = <<Path/binary, ".tmp-", (integer_to_binary(erlang:unique_integer([positive])))/binary>>,
     Result = case file:open(Tmp, [write, exclusive, raw, binary]) of
                  {ok, F} ->
-                     Written = case file:change_mode(Tmp, 'tally@app@files':file_mode()) of
-                                   ok -> case file:write(F, Bytes) of ok -> file:sync(F); E -> E end;
-                                   E -> E
-                               end,
+                     Written = steps([fun() -> file:change_mode(Tmp, 'tally@app@files':file_mode()) end,
+                                      fun() -> file:write(F, Bytes) end,
+                                      fun() -> file:sync(F) end]),
                      _ = file:close(F),
-                     case Written of
-                         ok -> case file:rename(Tmp, Path) of
-                                   ok -> sync_dir(filename:dirname(Path));
-                                   E2 -> E2
-                               end;
-                         Error -> Error
-                     end;
+                     steps([fun() -> Written end,
+                            fun() -> file:rename(Tmp, Path) end,
+                            fun() -> sync_dir(filename:dirname(Path)) end]);
                  Error ->
                      Error
              end,
@@ -37,7 +32,7 @@ write(Path, Bytes) ->
     end.
 
 %% The directory's entries to disk (after a rename into it).
--spec sync_dir(binary()) -> ok | {error, file:posix() | badarg | terminated | system_limit}.
+-spec sync_dir(binary()) -> ok | {error, reason()}.
 sync_dir(Dir) ->
     case file:open(Dir, [read, raw, directory]) of
         {ok, D} ->
@@ -57,19 +52,12 @@ append(Path, At, Bytes) ->
                  {ok, _} ->
                      case file:open(Path, [read, write, raw, binary]) of
                          {ok, F} ->
-                             Written = case file:position(F, At) of
-                                           {ok, _} ->
-                                               case file:truncate(F) of
-                                                   ok -> case file:write(F, Bytes) of
-                                                             ok -> file:datasync(F);
-                                                             E -> E
-                                                         end;
-                                                   E -> E
-                                               end;
-                                           {error, _} = E -> E
-                                       end,
+                             Written = steps([fun() -> position(F, At) end,
+                                              fun() -> file:truncate(F) end,
+                                              fun() -> file:write(F, Bytes) end,
+                                              fun() -> file:datasync(F) end]),
                              Closed = file:close(F),
-                             case Written of ok -> Closed; _ -> Written end;
+                             steps([fun() -> Written end, fun() -> Closed end]);
                          Error ->
                              Error
                      end;
@@ -81,6 +69,22 @@ append(Path, At, Bytes) ->
         {error, Reason} -> {error, reason(Reason)}
     end.
 
+-spec position(file:io_device(), non_neg_integer()) -> ok | {error, reason()}.
+position(F, At) ->
+    case file:position(F, At) of
+        {ok, _} -> ok;
+        Error -> Error
+    end.
+
+%% Each step in turn, up to the first that fails.
+-spec steps([fun(() -> ok | {error, reason()})]) -> ok | {error, reason()}.
+steps([]) -> ok;
+steps([Step | Rest]) ->
+    case Step() of
+        ok -> steps(Rest);
+        Error -> Error
+    end.
+
 -spec read(binary()) -> {ok, binary()} | {error, binary()}.
 read(Path) ->
     case file:read_file(Path) of
@@ -90,5 +94,7 @@ read(Path) ->
 
 %% The file module's reasons here are all atoms (POSIX names, badarg,
 %% terminated, system_limit).
--spec reason(file:posix() | badarg | terminated | system_limit) -> binary().
+-type reason() :: file:posix() | badarg | terminated | system_limit.
+
+-spec reason(reason()) -> binary().
 reason(Reason) -> atom_to_binary(Reason).
