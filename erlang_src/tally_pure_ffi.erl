@@ -4,11 +4,13 @@
 %% here knows a format; it is the Gleam code that parses.
 -module(tally_pure_ffi).
 
+-export([map_fold/3]).
+
 -export([byte_at/2, slice/3, size/1, to_text/1, utf8_error_at/1, split_lines/1, append_byte/2,
          append/2, codepoint_utf8/1, starts_with/3, is_blank/1, strip_cr/1, head/2,
          reverse/1, length/1, parse_int/1, trim/1, ascii_lowercase/1, int_to_text/1,
          all_digits/1, find_byte/3, fnv1a64_hex/1, cell_new/1, cell_update/2, cell_stop/1,
-         map_new/0, map_get/2, map_put/3, map_delete/2, map_size/1, map_fold/3, sorted_pairs/1, floor_div/2,
+         map_new/0, map_get/2, map_put/3, map_delete/2, map_size/1, sorted_pairs/1, floor_div/2,
          sort/1, le_word/2, read_le/4, concat/1]).
 
 %% The byte at Pos, or -1 past the end.
