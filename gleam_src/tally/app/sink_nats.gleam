@@ -119,7 +119,7 @@ pub fn publish(
       }
     True -> {
       let results = process.new_subject()
-      let count = start_all(sink.client, items, results, 0)
+      let count = start_all(sink.client, sink.config.stream, items, results, 0)
       #(sink, sink.outcome(collect(results, count, [])))
     }
   }
@@ -127,6 +127,7 @@ pub fn publish(
 
 fn start_all(
   client: nats.Client,
+  stream: String,
   items: List(sink.Item),
   results: process.Subject(#(String, Result(Nil, sink.ItemFailure))),
   count: Int,
@@ -143,21 +144,26 @@ fn start_all(
             headers: [#("Tally-Schema", schema)],
             payload: payload,
           )
-        process.send(results, #(key, item_result(result)))
+        process.send(results, #(key, item_result(result, stream)))
       })
-      start_all(client, rest, results, count + 1)
+      start_all(client, stream, rest, results, count + 1)
     }
   }
 }
 
 /// One publish's result as the sink counts it: over the server's
 /// `max_payload` never fits (the publisher parks it); anything else may
-/// pass.
+/// pass. An ack from another stream than `stream` (another stream took the
+/// subject: a configuration to fix) is not a delivery where it was asked
+/// for, so the line stays in the outbox and the reason is logged.
 pub fn item_result(
-  result: Result(a, nats.NatsError),
+  result: Result(protocol.PubAck, nats.NatsError),
+  stream: String,
 ) -> Result(Nil, sink.ItemFailure) {
   case result {
-    Ok(_) -> Ok(Nil)
+    Ok(protocol.PubAck(stream: stored, ..)) if stored == stream -> Ok(Nil)
+    Ok(protocol.PubAck(stream: stored, ..)) ->
+      Error(sink.Transient("stored in stream " <> stored <> ", not " <> stream))
     Error(nats.PayloadTooLarge(size, max)) -> Error(sink.OverLimit(size, max))
     Error(e) -> Error(sink.Transient(nats.describe_error(e)))
   }

@@ -45,20 +45,25 @@ pub fn a_batch_outcome_counts_every_acked_key_test() {
 
 pub fn a_publish_result_is_refused_for_good_only_over_the_limit_test() {
   expect.equal(
-    sink_nats.item_result(Ok(protocol.PubAck("S", 1, True))),
+    sink_nats.item_result(Ok(protocol.PubAck("S", 1, True)), "S"),
     Ok(Nil),
   )
   expect.equal(
-    sink_nats.item_result(Error(nats.PayloadTooLarge(101, 100))),
+    sink_nats.item_result(Ok(protocol.PubAck("OTHER", 7, False)), "S"),
+    Error(sink.Transient("stored in stream OTHER, not S")),
+  )
+  expect.equal(
+    sink_nats.item_result(Error(nats.PayloadTooLarge(101, 100)), "S"),
     Error(sink.OverLimit(101, 100)),
   )
   expect.equal(
-    sink_nats.item_result(Error(nats.NotConnected)),
+    sink_nats.item_result(Error(nats.NotConnected), "S"),
     Error(sink.Transient("not connected")),
   )
   expect.equal(
     sink_nats.item_result(
       Error(nats.JetStream(protocol.ApiError(503, 10_077, "full"))),
+      "S",
     ),
     Error(sink.Transient("JetStream error 503/10077: full")),
   )
