@@ -7,8 +7,9 @@
 //// Format version 2 ends with a checksum: the XXH3-64 (seed 0,
 //// little-endian) of every byte before it, checked before anything is read
 //// (a damaged export is refused, never read into other numbers). A shard's
-//// snapshot (`snapshot`, `read_snapshot`) wraps an export with the shard's
-//// own bytes, under a checksum of its own (native/core/src/snapshot.rs).
+//// snapshot (its base, written by a save; `read_snapshot`) wraps an export
+//// with the shard's own bytes, under a checksum of its own
+//// (native/core/src/snapshot.rs).
 ////
 //// A snapshot may have a log beside it: deltas appended since the base
 //// (native/core/src/aggregate/delta.rs), by this engine or a Rust one.
@@ -16,10 +17,10 @@
 //// `snapshot::load_from` does, and leaves the state tracking the files.
 //// `plan_save` says what a save writes, as `snapshot::save` decides it: a
 //// delta of what changed since the state was last saved to (or loaded
-//// from) the same files, or a new base (`snapshot`, and its log started
-//// afresh with `log_header`) when it was not, or when base and log
-//// together would exceed twice the state's size. The caller writes it and
-//// reports it done (`saved`, `log_started`).
+//// from) the same files, or a new base (and its log started afresh) when
+//// it was not, or when base and log together would exceed twice the
+//// state's size. The caller writes it and reports it done (`saved`,
+//// `log_started`).
 
 import tally/engine
 import tally/event
@@ -53,12 +54,7 @@ fn with_checksum(b: BitArray) -> BitArray {
   concat([b, word(hash64(b), 8)])
 }
 
-/// A shard's snapshot: the export of `state` and the shard's `extra` bytes.
-pub fn snapshot(state: agg.State, extra: BitArray) -> BitArray {
-  let #(body, _) = numbered_export(state)
-  snapshot_of(with_checksum(body), extra)
-}
-
+// A shard's snapshot (a base): an export and the shard's `extra` bytes.
 fn snapshot_of(export: BitArray, extra: BitArray) -> BitArray {
   with_checksum(
     concat([
@@ -71,7 +67,7 @@ fn snapshot_of(export: BitArray, extra: BitArray) -> BitArray {
   )
 }
 
-/// Reads a `snapshot` back (or the Rust engine's): the state and the extra
+/// Reads a snapshot's base back (either engine's): the state and the extra
 /// bytes, refusing a damaged one with the Rust engine's reasons.
 pub fn read_snapshot(
   b: BitArray,
@@ -102,12 +98,8 @@ pub fn read_snapshot(
   Ok(#(state, bytes.slice(covered, 20, extra_len)))
 }
 
-/// The header of the log of base `base` (a `snapshot`): a log holding only
-/// this names the base and adds nothing to it.
-pub fn log_header(base: BitArray) -> BitArray {
-  header_naming(base_sum(base))
-}
-
+// The header of the log of the base whose checksum is `base_sum`: a log
+// holding only this names the base and adds nothing to it.
 fn header_naming(base_sum: Int) -> BitArray {
   concat([log_magic, word(log_version, 4), word(base_sum, 8)])
 }
@@ -409,8 +401,8 @@ pub type Save {
     frame: BitArray,
     files: agg.Files,
   )
-  /// Replace the base with `base` (a `snapshot`), then start the log
-  /// afresh with `header`.
+  /// Replace the base with `base` (a shard's snapshot: `extra` and the
+  /// export), then start the log afresh with `header`.
   WriteBase(base: BitArray, header: BitArray, files: agg.Files)
 }
 
