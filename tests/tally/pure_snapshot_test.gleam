@@ -173,6 +173,54 @@ pub fn a_torn_last_delta_is_cut_test() {
   remove([path, log])
 }
 
+// A crash may cut the log after any byte of a delta being appended: for
+// every length the log can be cut to, both engines load the last save
+// whose delta is whole, with its extra.
+pub fn a_log_cut_after_any_byte_loads_the_last_whole_save_test() {
+  let path = temporary_path("cut.snap")
+  let log = path <> ".log"
+  let agg = new(backend.Gleam)
+  add(agg, events(oct1, 20, "a"))
+  let _ = save(agg, path, "s0")
+  // (log length, export, extra) after each save, the latest first
+  let saves =
+    range(1, 3)
+    |> fold([#(20, export(agg), "s0")], fn(saves, i) {
+      let assert [#(end, _, _), ..] = saves
+      add(agg, events(oct1 + i * quarter, 2, "d" <> int_text(i)))
+      let extra = "s" <> int_text(i)
+      let written = save(agg, path, extra)
+      [#(end + written, export(agg), extra), ..saves]
+    })
+  let whole = read(log)
+  expect.equal(byte_size(whole), first_end(saves))
+  expect.equal(read(path) != <<>>, True)
+  range(20, byte_size(whole))
+  |> each(fn(cut) {
+    let _ = write_file(log, slice(whole, 0, cut))
+    let #(_, want, extra) = last_whole(saves, cut)
+    loads_to(path, want, extra)
+  })
+  remove([path, log])
+}
+
+fn first_end(saves: List(#(Int, BitArray, String))) -> Int {
+  let assert [#(end, _, _), ..] = saves
+  end
+}
+
+// The latest save whose log ends within `cut` bytes.
+fn last_whole(
+  saves: List(#(Int, BitArray, String)),
+  cut: Int,
+) -> #(Int, BitArray, String) {
+  let assert [#(end, _, _) as save, ..rest] = saves
+  case end <= cut {
+    True -> save
+    False -> last_whole(rest, cut)
+  }
+}
+
 // The same events and saves on the NIF and on the pure engine: each save
 // writes a base or a delta, the same number of bytes, on both (so the pure
 // engine compacts by the Rust rule: when base and log would exceed twice
@@ -296,6 +344,13 @@ fn map_list(list: List(a), f: fn(a) -> b) -> List(b) {
   }
 }
 
+fn fold(list: List(a), acc: b, f: fn(b, a) -> b) -> b {
+  case list {
+    [] -> acc
+    [x, ..rest] -> fold(rest, f(acc, x), f)
+  }
+}
+
 fn each(list: List(a), f: fn(a) -> Nil) -> Nil {
   case list {
     [] -> Nil
@@ -337,3 +392,11 @@ fn byte_size(bytes: BitArray) -> Int
 
 @external(erlang, "file", "read_file")
 fn read_file(path: String) -> Result(BitArray, Nil)
+
+type Ignored
+
+@external(erlang, "file", "write_file")
+fn write_file(path: String, bytes: BitArray) -> Ignored
+
+@external(erlang, "binary", "part")
+fn slice(bytes: BitArray, at: Int, length: Int) -> BitArray
