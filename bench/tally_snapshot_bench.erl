@@ -11,7 +11,9 @@
 %% bytes a whole base at every save would have written (each save's
 %% export with the snapshot's framing and a new log's header: what the pure
 %% engine wrote before it appended deltas), the final state (every
-%% shard's base as it would be written at the end) and written / final.
+%% shard's base as it would be written at the end), written / final, the
+%% seconds spent in saves and in the whole run (which includes an export
+%% at every save, for the whole-base figure).
 -module(tally_snapshot_bench).
 
 -export([main/0]).
@@ -38,9 +40,9 @@ main() ->
     ok = filelib:ensure_path(Dir),
     io:format("snapshot saves: ~s, first ~.1f MB in ~b chunks, ~b shards, a save after every ~b chunk(s)~n",
               [File, byte_size(Data) / 1.0e6, length(Chunks), Shards, Every]),
-    io:format("~-8s ~6s ~6s ~14s ~18s ~14s ~14s ~8s~n",
+    io:format("~-8s ~6s ~6s ~14s ~18s ~14s ~14s ~8s ~8s~n",
               ["backend", "saves", "bases", "written MB", "whole-base MB", "final MB", "written/final",
-               "s"]),
+               "save s", "s"]),
     [row(B, Chunks, Shards, Every, Dir) || B <- Backends],
     _ = [file:delete(filename:join(Dir, N)) || N <- element(2, file:list_dir(Dir))],
     ok = file:del_dir(Dir),
@@ -66,21 +68,24 @@ row(B, Chunks, Shards, Every, Dir) ->
            end,
     Secs = (erlang:monotonic_time(millisecond) - T0) / 1000,
     All = Saves ++ Last,
-    Written = lists:sum([W || {W, _, _} <- All]),
-    Whole = lists:sum([X || {_, X, _} <- All]),
-    Bases = length([b || {_, _, true} <- All]),
+    Written = lists:sum([W || {W, _, _, _} <- All]),
+    Whole = lists:sum([X || {_, X, _, _} <- All]),
+    Bases = length([b || {_, _, true, _} <- All]),
+    SaveSecs = lists:sum([Us || {_, _, _, Us} <- All]) / 1.0e6,
     Final = lists:sum([whole_base(B, A, extra(length(Chunks))) - ?LOG_HEADER || A <- Aggs]),
-    io:format("~-8s ~6b ~6b ~14.1f ~18.1f ~14.1f ~14.2f ~8.1f~n",
-              [B, length(All), Bases, Written / 1.0e6, Whole / 1.0e6, Final / 1.0e6, Written / Final, Secs]).
+    io:format("~-8s ~6b ~6b ~14.1f ~18.1f ~14.1f ~14.2f ~8.1f ~8.1f~n",
+              [B, length(All), Bases, Written / 1.0e6, Whole / 1.0e6, Final / 1.0e6, Written / Final, SaveSecs,
+               Secs]).
 
-%% Each shard saved: {bytes written, bytes of a whole base, whether it wrote one}.
+%% Each shard saved: {bytes written, bytes of a whole base, whether it
+%% wrote one, microseconds the save took}.
 save_all(B, Aggs, Paths, N) ->
     Extra = extra(N),
     [begin
          Whole = whole_base(B, A, Extra),
-         Written = call(B, aggregator_save, [A, P, Extra]),
+         {Us, Written} = timer:tc(fun() -> call(B, aggregator_save, [A, P, Extra]) end),
          %% A base is written with its log's header; a delta is smaller than a base.
-         {Written, Whole, Written =:= Whole}
+         {Written, Whole, Written =:= Whole, Us}
      end || {A, P} <- lists:zip(Aggs, Paths)].
 
 whole_base(B, A, Extra) ->
