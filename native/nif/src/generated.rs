@@ -222,6 +222,30 @@ fn aggregator_close_written<'a>(env: Env<'a>, aggregator: ResourceArc<Aggregator
     })
 }
 
+/// One round of `aggregator_close_written` (the period closed, one shard
+/// billed): the lines of the customers from `from` on (`None`: the first),
+/// stopping before the customer whose lines would take the round past
+/// `max_lines` (1 or more); that customer is `next`, where the next round
+/// starts (`None`: the last round). Between rounds the aggregator keeps a
+/// cursor of 40 bytes a series of the shard, not the period's lines.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn aggregator_close_round<'a>(env: Env<'a>, aggregator: ResourceArc<AggregatorRef>, period: Term<'a>, plans_json: Term<'a>, version: Term<'a>, shard: Term<'a>, shards: Term<'a>, from: Term<'a>, max_lines: Term<'a>) -> Term<'a> {
+    guarded(env, || {
+        let period: rustler::Binary = period.decode().map_err(|_| bad_argument("a UTF-8 period"))?;
+        let period = std::str::from_utf8(period.as_slice()).map_err(|_| bad_argument("a UTF-8 period"))?;
+        let plans_json: rustler::Binary = plans_json.decode().map_err(|_| bad_argument("a UTF-8 plans_json"))?;
+        let plans_json = std::str::from_utf8(plans_json.as_slice()).map_err(|_| bad_argument("a UTF-8 plans_json"))?;
+        let version: u32 = from_gleam(version)?;
+        let shard: u32 = from_gleam(shard)?;
+        let shards: u32 = from_gleam(shards)?;
+        let from: Option<String> = from_gleam(from)?;
+        let max_lines: u32 = from_gleam(max_lines)?;
+        let mut aggregator = lock(&aggregator.0)?;
+        let value = tally_core::entry::close_round(&mut *aggregator, period, plans_json, version, shard, shards, from, max_lines).map_err(IntoGleam::into_gleam)?;
+        Ok::<_, Value>(value.into_gleam())
+    })
+}
+
 /// Events that arrived for closed periods since the last call (each handed over once).
 #[rustler::nif]
 fn aggregator_take_late<'a>(env: Env<'a>, aggregator: ResourceArc<AggregatorRef>) -> Term<'a> {
