@@ -273,7 +273,7 @@ fn close(
   // all at once, a round at a time: each round's lines go into the outbox
   // before the next round is billed. The period's keys, for the record of
   // what it issued, go to a file as they come.
-  use #(progress, tally) <- try(
+  let billed =
     with_record(issued_path, reissue.record_start(issued), fn(record) {
       rounds(
         settings,
@@ -284,8 +284,14 @@ fn close(
         record,
         False,
       )
-    }),
-  )
+    })
+  use #(progress, tally) <- try(case billed {
+    Ok(done) -> Ok(done)
+    Error(e) -> {
+      outbox.end_run(settings.outbox)
+      Error(e)
+    }
+  })
   // Voids of a reissue: the keys issued before that no round gave again.
   use voids <- try(
     case reissue.finish(progress, settings.invoice_version, settings.subject) {
