@@ -555,11 +555,13 @@ fn take_round(
       case text_before(u, l.customer) {
         True ->
           take_round(lines, rest, max_lines, count, acc, [u, ..acc_unbilled])
-        False -> take_customer(lines, unbilled, max_lines, count, acc, acc_unbilled)
+        False ->
+          take_customer(lines, unbilled, max_lines, count, acc, acc_unbilled)
       }
     [], [u, ..rest] ->
       take_round([], rest, max_lines, count, acc, [u, ..acc_unbilled])
-    [_, ..], _ -> take_customer(lines, unbilled, max_lines, count, acc, acc_unbilled)
+    [_, ..], _ ->
+      take_customer(lines, unbilled, max_lines, count, acc, acc_unbilled)
   }
 }
 

@@ -344,7 +344,10 @@ pub fn close_in_rounds_gives_close_written_test() {
   ))
   expect.equal(#(r1.unbilled_customers, r2.unbilled_customers), #([], ["carl"]))
   let batches = [r1.batches, r2.batches, r3.batches]
-  expect.equal(joined(batches, fn(b) { b.ids }), joined([whole.batches], fn(b) { b.ids }))
+  expect.equal(
+    joined(batches, fn(b) { b.ids }),
+    joined([whole.batches], fn(b) { b.ids }),
+  )
   expect.equal(
     joined(batches, fn(b) { b.lines }),
     joined([whole.batches], fn(b) { b.lines }),

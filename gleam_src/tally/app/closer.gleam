@@ -392,8 +392,7 @@ fn add_ids(
         0 -> add_ids(Rounds(..done, progress: progress), rest, record)
         _ ->
           case files.write(record, new) {
-            Ok(Nil) ->
-              add_ids(Rounds(progress, done.tally, True), rest, record)
+            Ok(Nil) -> add_ids(Rounds(progress, done.tally, True), rest, record)
             Error(why) -> Error(Issued("issued record", why))
           }
       }
@@ -416,7 +415,10 @@ fn with_record(
       case files.open(tmp, [files.Write]) {
         Error(why) -> Error(Issued(tmp, why))
         Ok(io) ->
-          case files.change_mode(tmp, files.file_mode()), files.write(io, first) {
+          case
+            files.change_mode(tmp, files.file_mode()),
+            files.write(io, first)
+          {
             Ok(Nil), Ok(Nil) -> Ok(io)
             Error(why), _ | _, Error(why) -> {
               let _ = files.close(io)

@@ -250,9 +250,7 @@ pub fn put_in_run(
   entries: List(book.Entry),
   continues continues: Bool,
 ) -> Result(Nil, disk.OutboxError) {
-  process.call_forever(outbox, fn(reply) {
-    PutInRun(entries, continues, reply)
-  })
+  process.call_forever(outbox, fn(reply) { PutInRun(entries, continues, reply) })
 }
 
 /// Ends the run of `put_in_run`: the outbox forgets what it read for it.

@@ -137,8 +137,7 @@ pub fn add(progress: Progress, id_blob: BitArray) -> #(Progress, BitArray) {
   case progress.issued {
     NothingIssued -> #(progress, id_blob)
     Issued(keys, _) -> {
-      let #(unseen, new) =
-        sift(split_lines(id_blob), keys, progress.unseen, [])
+      let #(unseen, new) = sift(split_lines(id_blob), keys, progress.unseen, [])
       #(Progress(..progress, unseen: unseen), lines(new))
     }
   }
