@@ -92,11 +92,10 @@ impl Aggregator {
         emit: &mut dyn FnMut(&LineRef<'_>),
     ) -> Result<RoundEnd, BillingError> {
         self.mark_closed(round.period_start_ms);
-        let cursor = match (self.closing.take(), round.from) {
+        let mut cursor = match (self.closing.take(), round.from) {
             (Some(c), Some(from)) if c.continues(&round, from) => c,
             _ => Box::new(self.cursor(&round)),
         };
-        let mut cursor = cursor;
         let result = self.bill_round(&mut cursor, &round, emit);
         // Kept for the next round (dropped after the last, or on an error).
         if matches!(&result, Ok(end) if end.next.is_some()) {
