@@ -17,13 +17,12 @@ mod chunks;
 use chunks::chunks;
 use std::time::Instant;
 
-use tally_core::aggregate::{Aggregator, AggregatorConfig};
+use tally_core::aggregate::{Aggregator, AggregatorConfig, Round};
 use tally_core::batch::ingest_chunk;
 use tally_core::billing::{bill_shard, Plans};
 use tally_core::parse::ParserOptions;
 use tally_core::reject::Format;
 use tally_core::snapshot::{save, SnapshotStore};
-use tally_core::aggregate::Round;
 use tally_core::written::{bill_shard_written, close_round_written, write_invoice};
 
 const OCT: i64 = 1_790_812_800_000; // 2026-10-01T00:00:00Z
@@ -143,7 +142,11 @@ fn main() {
             }
         }
         let rounds_s = cpu_s() - t_rounds;
-        let want: Vec<u8> = written.batches.iter().flat_map(|b| b.ids.iter().copied()).collect();
+        let want: Vec<u8> = written
+            .batches
+            .iter()
+            .flat_map(|b| b.ids.iter().copied())
+            .collect();
         assert!(ids == want, "shard {i}: the rounds' lines differ");
         println!("shard {i}: {rounds} rounds {rounds_s:.2} s (the first, with its cursor, {first_s:.2} s)");
         drop((before, written));

@@ -7,7 +7,7 @@
 //! `chunked` in slices.
 
 #![allow(unused_imports, clippy::unnecessary_mut_passed, clippy::explicit_auto_deref, clippy::unit_arg)]
-#![allow(clippy::let_unit_value, clippy::useless_conversion, clippy::needless_borrow, clippy::redundant_closure_call)]
+#![allow(clippy::let_unit_value, clippy::useless_conversion, clippy::needless_borrow, clippy::redundant_closure_call, clippy::too_many_arguments)]
 
 use rustler::{Env, ResourceArc, Term};
 use tally_interop::nif::{chunked, from_gleam, guarded};
