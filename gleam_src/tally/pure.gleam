@@ -550,22 +550,44 @@ fn take_round(
 ) -> #(List(billing.InvoiceLine), List(String), option.Option(String)) {
   case lines, unbilled {
     [], [] -> #(bytes.reverse(acc), bytes.reverse(acc_unbilled), option.None)
-    // An unbilled customer (no lines) comes first: it always fits.
-    [l, ..], [u, ..rest] ->
-      case text_before(u, l.customer) {
-        True ->
-          take_round(lines, rest, max_lines, count, acc, [u, ..acc_unbilled])
-        False ->
-          take_customer(lines, unbilled, max_lines, count, acc, acc_unbilled)
-      }
     [], [u, ..rest] ->
       take_round([], rest, max_lines, count, acc, [u, ..acc_unbilled])
-    [_, ..], _ ->
-      take_customer(lines, unbilled, max_lines, count, acc, acc_unbilled)
+    [l, ..], _ -> {
+      // An unbilled customer (no lines) before it comes first: it always fits.
+      case unbilled {
+        [u, ..rest] ->
+          case text_before(u, l.customer) {
+            True ->
+              take_round(lines, rest, max_lines, count, acc, [u, ..acc_unbilled])
+            False ->
+              take_customer(
+                l.customer,
+                lines,
+                unbilled,
+                max_lines,
+                count,
+                acc,
+                acc_unbilled,
+              )
+          }
+        [] ->
+          take_customer(
+            l.customer,
+            lines,
+            unbilled,
+            max_lines,
+            count,
+            acc,
+            acc_unbilled,
+          )
+      }
+    }
   }
 }
 
+// The lines of `customer` (the first of `lines`) taken, when they fit.
 fn take_customer(
+  customer: String,
   lines: List(billing.InvoiceLine),
   unbilled: List(String),
   max_lines: Int,
@@ -573,28 +595,23 @@ fn take_customer(
   acc: List(billing.InvoiceLine),
   acc_unbilled: List(String),
 ) -> #(List(billing.InvoiceLine), List(String), option.Option(String)) {
-  case lines {
-    [] -> take_round([], unbilled, max_lines, count, acc, acc_unbilled)
-    [first, ..] -> {
-      let #(mine, rest) = customer_lines(lines, first.customer, [])
-      let n = bytes.length(mine)
-      case count > 0 && count + n > max_lines {
-        True -> #(
-          bytes.reverse(acc),
-          bytes.reverse(acc_unbilled),
-          option.Some(first.customer),
-        )
-        False ->
-          take_round(
-            rest,
-            unbilled,
-            max_lines,
-            count + n,
-            prepend(mine, acc),
-            acc_unbilled,
-          )
-      }
-    }
+  let #(mine, rest) = customer_lines(lines, customer, [])
+  let n = bytes.length(mine)
+  case count > 0 && count + n > max_lines {
+    True -> #(
+      bytes.reverse(acc),
+      bytes.reverse(acc_unbilled),
+      option.Some(customer),
+    )
+    False ->
+      take_round(
+        rest,
+        unbilled,
+        max_lines,
+        count + n,
+        prepend(mine, acc),
+        acc_unbilled,
+      )
   }
 }
 
