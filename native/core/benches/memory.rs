@@ -17,6 +17,13 @@
 //! * `dedup digests`: `requests`, monthly windows, an event an hour, dedup
 //!   by id on, less the same without dedup: the cost of remembering an id.
 //!
+//! * `few events a series`: what a release ingesting `make bench-job`'s
+//!   data holds (`bench/gen_data.py`: customers of four buckets, each event
+//!   a random bucket at a random second of the month, 1.16 events per
+//!   bucket, so a bucket that has any has 1.7): `bandwidth_out_bytes`,
+//!   hourly windows, dedup on, for 100 N buckets; the whole state, per
+//!   series held and per event. Here the cost of a series dominates.
+//!
 //!   cargo bench -p tally_core --bench memory            # N = 1000
 //!   MEM_SERIES=5000 cargo bench -p tally_core --bench memory
 
@@ -69,6 +76,42 @@ fn fill(s: &Scenario, n: usize, steps: i64) -> usize {
     let live = live_bytes() - before;
     std::hint::black_box(&agg);
     live
+}
+
+/// Live bytes of an aggregator fed `bench/gen_data.py`-like events over
+/// `keys` (customer, bucket) pairs, `events` of them; and the series it holds.
+fn fill_sparse(keys: usize, events: usize) -> (usize, usize) {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let before = live_bytes();
+    let mut agg = Aggregator::new(AggregatorConfig::default());
+    let mut batch: Vec<UsageEvent> = Vec::with_capacity(4096);
+    for i in 0..events {
+        let k = next() as usize % keys;
+        batch.push(UsageEvent {
+            id: format!("evt-{i}"),
+            source: "/edge/fra1".into(),
+            customer: format!("cust-{}", k / 4),
+            resource: format!("bucket-{}", k % 4),
+            meter: "bandwidth_out_bytes".into(),
+            value: 1 + next() % 50_000_000,
+            time_ms: OCT + (next() % (MONTH_MS as u64 / 1000)) as i64 * 1000,
+        });
+        if batch.len() == batch.capacity() || i + 1 == events {
+            agg.apply_all(&batch);
+            batch.clear();
+        }
+    }
+    drop(batch);
+    let live = live_bytes() - before;
+    let series = agg.period_usage(OCT).series.len();
+    std::hint::black_box(&agg);
+    (live, series)
 }
 
 fn main() {
@@ -142,4 +185,15 @@ fn main() {
             extra as f64 / (events - if s.dedup { 0 } else { n as i64 }) as f64
         );
     }
+    let (keys, events) = (100 * n, 116 * n);
+    let (total, series) = fill_sparse(keys, events);
+    println!(
+        "{:<24} {:>9} {:>14} {:>16.1} {:>15} {:>15.1}",
+        "few events a series",
+        events,
+        total,
+        total as f64 / series as f64,
+        "",
+        total as f64 / events as f64
+    );
 }
