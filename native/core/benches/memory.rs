@@ -79,8 +79,9 @@ fn fill(s: &Scenario, n: usize, steps: i64) -> usize {
 }
 
 /// Live bytes of an aggregator fed `bench/gen_data.py`-like events over
-/// `keys` (customer, bucket) pairs, `events` of them; and the series it holds.
-fn fill_sparse(keys: usize, events: usize) -> (usize, usize) {
+/// `keys` (customer, bucket) pairs, `events` of them; the series it holds,
+/// and the process's resident set and its peak once it is filled.
+fn fill_sparse(keys: usize, events: usize) -> (usize, usize, (usize, usize)) {
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     let mut next = move || {
         x ^= x << 13;
@@ -109,9 +110,23 @@ fn fill_sparse(keys: usize, events: usize) -> (usize, usize) {
     }
     drop(batch);
     let live = live_bytes() - before;
+    let rss_now = rss();
     let series = agg.period_usage(OCT).series.len();
     std::hint::black_box(&agg);
-    (live, series)
+    (live, series, rss_now)
+}
+
+/// The process's resident and peak resident set, in bytes (Linux; 0 elsewhere).
+fn rss() -> (usize, usize) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<usize>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }
 
 fn main() {
@@ -120,6 +135,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
+    // First, while the process is fresh: its resident memory too.
+    let (keys, events) = (100 * n, 116 * n);
+    let (rss_before, _) = rss();
+    let (sparse, series, (rss_after, peak)) = fill_sparse(keys, events);
     let scenarios = [
         Scenario {
             name: "windows (hourly)",
@@ -185,15 +204,20 @@ fn main() {
             extra as f64 / (events - if s.dedup { 0 } else { n as i64 }) as f64
         );
     }
-    let (keys, events) = (100 * n, 116 * n);
-    let (total, series) = fill_sparse(keys, events);
     println!(
         "{:<24} {:>9} {:>14} {:>16.1} {:>15} {:>15.1}",
         "few events a series",
         events,
-        total,
-        total as f64 / series as f64,
+        sparse,
+        sparse as f64 / series as f64,
         "",
-        total as f64 / events as f64
+        sparse as f64 / events as f64
+    );
+    println!(
+        "  ({series} series held; the process's peak resident set grew by {:.1} MB while it filled, \
+         {:.1} bytes a series; {:.1} MB at the end)",
+        (peak - rss_before) as f64 / 1e6,
+        (peak - rss_before) as f64 / series as f64,
+        (rss_after - rss_before) as f64 / 1e6
     );
 }

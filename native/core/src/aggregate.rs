@@ -1345,14 +1345,17 @@ impl Aggregator {
             w.i64(t);
             w.window(&self.windows.get(slot));
         }
+        // Sorted by key, each with its slot (24 bytes an entry, not its data's view).
         let mut periods: Vec<_> = self
             .periods
             .iter()
-            .map(|((s, p), ps)| ((canon[s as usize], p), ps))
+            .enumerate()
+            .map(|(slot, ((s, p), _))| ((canon[s as usize], p), slot as u32))
             .collect();
         periods.sort_by_key(|(k, _)| *k);
         w.u32(periods.len() as u32);
-        for ((s, p), ps) in periods {
+        for ((s, p), slot) in periods {
+            let (_, ps) = self.periods.at(slot);
             w.u32(s);
             w.i64(p);
             w.u32(ps.rate.len() as u32);
