@@ -142,9 +142,9 @@ impl Aggregator {
             e.max = e.max.max(st.max);
         }
         drop(mine);
-        for (slot, ((s, p), _)) in self.periods.entries.iter().enumerate() {
-            if *p == start {
-                if let Some(&i) = at.get(*s as usize).filter(|&&i| i != NONE) {
+        for (slot, ((s, p), _)) in self.periods.iter().enumerate() {
+            if p == start {
+                if let Some(&i) = at.get(s as usize).filter(|&&i| i != NONE) {
                     series[i as usize].slot = slot as u32;
                 }
             }
@@ -169,13 +169,13 @@ impl Aggregator {
 
     /// One series' usage in the period, owned (the round's customers only).
     fn usage_of(&self, e: &Series) -> SeriesUsage {
-        let data = self.periods.entries.get(e.slot as usize).map(|(_, p)| p);
+        let data = (e.slot != NO_SLOT).then(|| self.periods.at(e.slot).1);
         SeriesUsage {
             key: self.series.key(e.id),
             total: e.total(),
             count: e.count,
             max: e.max,
-            rate_intervals: data.map(|p| p.rate.iter().collect()).unwrap_or_default(),
+            rate_intervals: data.as_ref().map(|p| p.rate.iter().collect()).unwrap_or_default(),
             samples: data
                 .map(|p| p.samples.iter().map(|(&t, &v)| (t, v)).collect())
                 .unwrap_or_default(),
