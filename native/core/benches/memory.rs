@@ -17,6 +17,13 @@
 //! * `dedup digests`: `requests`, monthly windows, an event an hour, dedup
 //!   by id on, less the same without dedup: the cost of remembering an id.
 //!
+//! * `few events a series`: what a release ingesting `make bench-job`'s
+//!   data holds (`bench/gen_data.py`: customers of four buckets, each event
+//!   a random bucket at a random second of the month, 1.16 events per
+//!   bucket, so a bucket that has any has 1.7): `bandwidth_out_bytes`,
+//!   hourly windows, dedup on, for 100 N buckets; the whole state, per
+//!   series held and per event. Here the cost of a series dominates.
+//!
 //!   cargo bench -p tally_core --bench memory            # N = 1000
 //!   MEM_SERIES=5000 cargo bench -p tally_core --bench memory
 
@@ -71,12 +78,67 @@ fn fill(s: &Scenario, n: usize, steps: i64) -> usize {
     live
 }
 
+/// Live bytes of an aggregator fed `bench/gen_data.py`-like events over
+/// `keys` (customer, bucket) pairs, `events` of them; the series it holds,
+/// and the process's resident set and its peak once it is filled.
+fn fill_sparse(keys: usize, events: usize) -> (usize, usize, (usize, usize)) {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let before = live_bytes();
+    let mut agg = Aggregator::new(AggregatorConfig::default());
+    let mut batch: Vec<UsageEvent> = Vec::with_capacity(4096);
+    for i in 0..events {
+        let k = next() as usize % keys;
+        batch.push(UsageEvent {
+            id: format!("evt-{i}"),
+            source: "/edge/fra1".into(),
+            customer: format!("cust-{}", k / 4),
+            resource: format!("bucket-{}", k % 4),
+            meter: "bandwidth_out_bytes".into(),
+            value: 1 + next() % 50_000_000,
+            time_ms: OCT + (next() % (MONTH_MS as u64 / 1000)) as i64 * 1000,
+        });
+        if batch.len() == batch.capacity() || i + 1 == events {
+            agg.apply_all(&batch);
+            batch.clear();
+        }
+    }
+    drop(batch);
+    let live = live_bytes() - before;
+    let rss_now = rss();
+    let series = agg.period_usage(OCT).series.len();
+    std::hint::black_box(&agg);
+    (live, series, rss_now)
+}
+
+/// The process's resident and peak resident set, in bytes (Linux; 0 elsewhere).
+fn rss() -> (usize, usize) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<usize>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
 fn main() {
     // `cargo bench` passes --bench; nothing else is read from the command line.
     let n: usize = std::env::var("MEM_SERIES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
+    // First, while the process is fresh: its resident memory too.
+    let (keys, events) = (100 * n, 116 * n);
+    let (rss_before, _) = rss();
+    let (sparse, series, (rss_after, peak)) = fill_sparse(keys, events);
     let scenarios = [
         Scenario {
             name: "windows (hourly)",
@@ -142,4 +204,20 @@ fn main() {
             extra as f64 / (events - if s.dedup { 0 } else { n as i64 }) as f64
         );
     }
+    println!(
+        "{:<24} {:>9} {:>14} {:>16.1} {:>15} {:>15.1}",
+        "few events a series",
+        events,
+        sparse,
+        sparse as f64 / series as f64,
+        "",
+        sparse as f64 / events as f64
+    );
+    println!(
+        "  ({series} series held; the process's peak resident set grew by {:.1} MB while it filled, \
+         {:.1} bytes a series; {:.1} MB at the end)",
+        (peak - rss_before) as f64 / 1e6,
+        (peak - rss_before) as f64 / series as f64,
+        (rss_after - rss_before) as f64 / 1e6
+    );
 }

@@ -31,10 +31,14 @@ use crate::reject::Reject;
 use crate::series::SeriesTable;
 use crate::time::{civil_from_days, days_from_civil};
 
+mod closing;
 pub(crate) mod delta;
+mod period;
 mod small_map;
 
-use small_map::{RateMap, SmallMap};
+pub use closing::{Round, RoundEnd};
+
+use period::{PeriodSeries, PeriodTable};
 
 /// Length of a rate sample: five minutes.
 pub const RATE_INTERVAL_MS: i64 = 300_000;
@@ -517,125 +521,6 @@ impl Spot {
     };
 }
 
-/// What billing needs of one series in one period.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-struct PeriodSeries {
-    /// Interval index within the period -> bytes in it.
-    rate: RateMap,
-    /// Sample time -> level.
-    samples: SmallMap<i64, u64>,
-}
-
-/// What billing keeps per (series, period), in a slab found through a map;
-/// each series remembers the slot of its last period (see `SeriesRec`), so
-/// most events need no map lookup, and the lookahead can prefetch it.
-struct PeriodTable {
-    /// Each entry's slot, found by its key (kept in `entries` only, as for windows).
-    slots: hashbrown::HashTable<u32>,
-    hasher: FixedState,
-    /// Each slot's key beside its data: checking a remembered slot is one load.
-    entries: Vec<((u32, i64), PeriodSeries)>,
-    /// Rate intervals and gauge samples held, over all entries (for the
-    /// size a snapshot of them takes).
-    intervals: u64,
-    samples: u64,
-}
-
-impl PeriodTable {
-    fn new() -> Self {
-        PeriodTable {
-            slots: hashbrown::HashTable::new(),
-            hasher: FixedState::with_seed(2),
-            entries: Vec::new(),
-            intervals: 0,
-            samples: 0,
-        }
-    }
-
-    /// The slot of `key`, made when new; `hint` is a slot to try first.
-    #[inline]
-    fn slot(&mut self, key: (u32, i64), hint: u32) -> u32 {
-        if self.entries.get(hint as usize).is_some_and(|(k, _)| *k == key) {
-            return hint;
-        }
-        let hash = std::hash::BuildHasher::hash_one(&self.hasher, key);
-        let entries = &self.entries;
-        if let Some(&slot) = self.slots.find(hash, |&s| entries[s as usize].0 == key) {
-            return slot;
-        }
-        let next = self.entries.len() as u32;
-        self.entries.push((key, PeriodSeries::default()));
-        let (entries, hasher) = (&self.entries, &self.hasher);
-        self.slots.insert_unique(hash, next, |&s| {
-            std::hash::BuildHasher::hash_one(hasher, entries[s as usize].0)
-        });
-        next
-    }
-
-    fn entry(&mut self, key: (u32, i64)) -> &mut PeriodSeries {
-        let slot = self.slot(key, u32::MAX);
-        &mut self.entries[slot as usize].1
-    }
-
-    /// Sets `key`'s data (replacing what it had).
-    fn insert(&mut self, key: (u32, i64), data: PeriodSeries) {
-        self.intervals += data.rate.len() as u64;
-        self.samples += data.samples.len() as u64;
-        let old = std::mem::replace(self.entry(key), data);
-        self.intervals -= old.rate.len() as u64;
-        self.samples -= old.samples.len() as u64;
-    }
-
-    /// Sets one rate interval's bytes (`rate`) or one sample's level.
-    fn set_rate(&mut self, key: (u32, i64), interval: u32, bytes: u128) {
-        if self.entry(key).rate.set(interval, bytes) {
-            self.intervals += 1;
-        }
-    }
-
-    fn set_sample(&mut self, key: (u32, i64), time_ms: i64, level: u64) {
-        if self.entry(key).samples.insert(time_ms, level).is_none() {
-            self.samples += 1;
-        }
-    }
-
-    /// Counts the intervals and samples held again (after a merge added to entries directly).
-    fn recount(&mut self) {
-        self.intervals = self.entries.iter().map(|(_, p)| p.rate.len() as u64).sum();
-        self.samples = self.entries.iter().map(|(_, p)| p.samples.len() as u64).sum();
-    }
-
-    #[inline]
-    fn prefetch(&self, slot: u32) {
-        if let Some(e) = self.entries.get(slot as usize) {
-            crate::prefetch::prefetch(e);
-        }
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&(u32, i64), &PeriodSeries)> {
-        self.entries.iter().map(|(k, v)| (k, v))
-    }
-
-    /// Counts an event of a rate and/or gauge meter (`kind`) into the
-    /// period of series `s`; returns the slot used (to remember).
-    #[inline(never)]
-    fn add<E: EventFields>(&mut self, s: u32, kind: u8, period: i64, e: &E, hint: u32) -> u32 {
-        let slot = self.slot((s, period), hint);
-        let p = &mut self.entries[slot as usize].1;
-        if kind & RATE != 0 && p.rate.add(rate_interval(period, e.time_ms()), e.value() as u128) {
-            self.intervals += 1;
-        }
-        if kind & GAUGE != 0 {
-            let level = p.samples.get_or_insert_with(e.time_ms(), || {
-                self.samples += 1;
-                e.value()
-            });
-            *level = (*level).max(e.value()); // two readings at one instant: the higher
-        }
-        slot
-    }
-}
-
 /// The 5-minute interval of `period` (its start) that `time_ms` falls in.
 #[inline]
 fn rate_interval(period: i64, time_ms: i64) -> u32 {
@@ -730,6 +615,8 @@ pub struct Aggregator {
     /// aggregator has been saved or loaded: `None` until then, and the
     /// next save writes everything.
     track: Option<Box<delta::Tracking>>,
+    /// The cursor of a close in rounds, between its rounds (see `closing`).
+    closing: Option<Box<closing::Closing>>,
 }
 
 impl Aggregator {
@@ -745,6 +632,7 @@ impl Aggregator {
             late: Vec::new(),
             counters: AggregatorCounters::default(),
             track: None,
+            closing: None,
         }
     }
 
@@ -1003,7 +891,7 @@ impl Aggregator {
             u.count += st.count;
             u.max = u.max.max(st.max);
         }
-        for (&(s, p), ps) in self.periods.iter() {
+        for ((s, p), ps) in self.periods.iter() {
             if p != period_start_ms {
                 continue;
             }
@@ -1034,10 +922,15 @@ impl Aggregator {
     /// Closes a period: later events for it are kept aside as late. Returns
     /// its usage. Its dedup digests are no longer needed and are dropped.
     pub fn close_period(&mut self, period_start_ms: i64) -> PeriodUsage {
+        self.mark_closed(period_start_ms);
+        self.period_usage(period_start_ms)
+    }
+
+    /// Closes a period without building its usage (see [`Self::close_period`]).
+    fn mark_closed(&mut self, period_start_ms: i64) {
         self.closed.insert(period_start_ms);
         self.spot = Spot::NONE;
         self.seen.remove(&period_start_ms);
-        self.period_usage(period_start_ms)
     }
 
     /// Adds another aggregator's counts. Refuses (changing nothing) when the
@@ -1071,24 +964,18 @@ impl Aggregator {
             self.windows
                 .merge((remap[s as usize], w), &other.windows.get(slot));
         }
-        for (&(s, p), ps) in other.periods.iter() {
-            let mine = self.periods.entry((remap[s as usize], p));
-            for (i, v) in ps.rate.iter() {
-                mine.rate.add(i, v);
-            }
-            for (&t, &v) in ps.samples.iter() {
-                let level = mine.samples.get_or_insert_with(t, || v);
-                *level = (*level).max(v);
-            }
+        for ((s, p), ps) in other.periods.iter() {
+            self.periods.merge((remap[s as usize], p), &ps);
         }
-        self.periods.recount();
         for (&period, digests) in &other.seen {
             self.seen.entry(period).or_default().extend(digests.iter());
         }
         self.closed.extend(other.closed.iter().copied());
         self.spot = Spot::NONE;
-        // Changed all over: the next snapshot is written whole.
+        // Changed all over: the next snapshot is written whole, a close in
+        // rounds starts again.
         self.track = None;
+        self.closing = None;
         self.late.extend(other.late.iter().cloned());
         self.counters.applied += other.counters.applied;
         self.counters.duplicates += other.counters.duplicates;
@@ -1471,14 +1358,17 @@ impl Aggregator {
             w.i64(t);
             w.window(&self.windows.get(slot));
         }
+        // Sorted by key, each with its slot (24 bytes an entry, not its data's view).
         let mut periods: Vec<_> = self
             .periods
             .iter()
-            .map(|(&(s, p), ps)| ((canon[s as usize], p), ps))
+            .enumerate()
+            .map(|(slot, ((s, p), _))| ((canon[s as usize], p), slot as u32))
             .collect();
         periods.sort_by_key(|(k, _)| *k);
         w.u32(periods.len() as u32);
-        for ((s, p), ps) in periods {
+        for ((s, p), slot) in periods {
+            let (_, ps) = self.periods.at(slot);
             w.u32(s);
             w.i64(p);
             w.u32(ps.rate.len() as u32);

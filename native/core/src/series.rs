@@ -6,17 +6,25 @@
 //! ([`SeriesTable::prefetch_entry`], [`SeriesTable::peek_index`], then
 //! [`SeriesTable::peek`]: two dependent loads, each requested ahead).
 //!
-//! The series are records of 64 bytes (one cache line each) in number
-//! order, found through an index: open addressing with linear probing over
-//! 8-byte slots (part of the key's hash and the series' number), kept at
-//! most half full, so the slot a key starts probing at is computable from
-//! its hash alone and is almost always the one that answers. (The records
-//! were the table's entries once: half empty, 64 bytes each, they took two
-//! to four times a record's memory per series.) A record holds all the hot
-//! path needs: the series' kind and last window and period slots, and the
-//! key text itself when it is short (up to [`INLINE`] bytes, which real
-//! keys mostly are); longer keys lie in one contiguous arena. A new series
-//! costs no allocation of its own.
+//! The series are records of 48 bytes in number order, found through an
+//! index: open addressing with linear probing over 8-byte slots (part of
+//! the key's hash and the series' number), kept at most three quarters
+//! full (11-21 bytes a series; 16-32 at half full), so the slot a key
+//! starts probing at is computable from its hash alone, and the slot that
+//! answers is almost always in the same cache line (eight slots a line).
+//! (The records were the table's entries once: half empty, 64 bytes each,
+//! they took two to four times a record's memory per series.) A record
+//! holds all the hot path needs: the series' kind and last window and
+//! period slots, and the key itself when it is short: the customer and
+//! resource text (up to [`INLINE`] bytes, which real keys mostly are) and
+//! the meter as its number in a list of the meters seen (an aggregator
+//! sees a handful of meters, and each series repeated one: 64-byte records
+//! with the meter's text in them held the same keys). Longer keys lie in
+//! one contiguous arena. A new series costs no allocation of its own.
+
+use std::collections::HashMap;
+
+use foldhash::fast::FixedState;
 
 use crate::aggregate::SeriesKey;
 use crate::prefetch::prefetch;
@@ -24,13 +32,17 @@ use crate::prefetch::prefetch;
 /// No slot (of a window, or of period data) remembered yet.
 pub(crate) const NO_SLOT: u32 = u32::MAX;
 
-/// Longest key (customer + resource + meter, in bytes) kept in its record.
-const INLINE: usize = 47;
+/// Longest customer + resource (in bytes) kept in a record.
+const INLINE: usize = 30;
 
-/// One series, in one cache line. (Named for what the aggregator uses it
-/// for: the record of a series.)
+/// Meters numbered at most (a record's meter number is 16 bits; a key of
+/// a meter past these lies in the arena whole).
+const MAX_METERS: usize = u16::MAX as usize;
+
+/// One series. (Named for what the aggregator uses it for: the record of
+/// a series.)
 #[derive(Clone, Copy)]
-#[repr(C, align(64))]
+#[repr(C, align(16))]
 pub(crate) struct SeriesRec {
     /// The window this series last counted in, in hours since the epoch
     /// (every window starts on the hour), and that window's slot.
@@ -41,17 +53,20 @@ pub(crate) struct SeriesRec {
     pub last_period_slot: u32,
     /// RATE | GAUGE | UNIQUE bits (see aggregate.rs).
     pub kind: u8,
-    /// Whether the key text is in `text` (else `text` says where in the arena).
+    /// Whether the key is in `text` and `meter` (else `text` says where
+    /// in the arena).
     inline: bool,
-    /// Lengths of customer, resource, meter when inline.
-    inline_lens: [u8; 3],
-    /// The key text when inline; otherwise the arena offset (8 bytes, LE)
-    /// and the three lengths (4 bytes each, LE).
+    /// Lengths of customer and resource when inline.
+    inline_lens: [u8; 2],
+    /// The meter's number when inline.
+    meter: u16,
+    /// Customer and resource text when inline; otherwise the arena offset
+    /// (8 bytes, LE) and the three lengths (4 bytes each, LE).
     text: [u8; INLINE],
 }
 
-// One cache line, exactly: the text budget above is what the fields leave.
-const _: () = assert!(std::mem::size_of::<SeriesRec>() == 64);
+// 48 bytes: the text budget above is what the fields leave.
+const _: () = assert!(std::mem::size_of::<SeriesRec>() == 48);
 
 const BLANK: SeriesRec = SeriesRec {
     last_hour: 0,
@@ -59,7 +74,8 @@ const BLANK: SeriesRec = SeriesRec {
     last_period_slot: NO_SLOT,
     kind: 0,
     inline: false,
-    inline_lens: [0; 3],
+    inline_lens: [0; 2],
+    meter: 0,
     text: [0; INLINE],
 };
 
@@ -105,6 +121,9 @@ pub(crate) struct SeriesTable {
     recs: Vec<SeriesRec>,
     /// The text of keys too long to be inline.
     arena: String,
+    /// The meters of inline keys, by number, and each one's number.
+    meters: Vec<Box<str>>,
+    meter_ids: HashMap<Box<str>, u16, FixedState>,
 }
 
 const MIN_SLOTS: usize = 64;
@@ -115,6 +134,8 @@ impl SeriesTable {
             index: vec![Slot::default(); MIN_SLOTS],
             recs: Vec::new(),
             arena: String::new(),
+            meters: Vec::new(),
+            meter_ids: HashMap::with_hasher(FixedState::with_seed(8)),
         }
     }
 
@@ -147,7 +168,10 @@ impl SeriesTable {
                 return None;
             }
             if e.tag == tag {
-                prefetch(&self.recs[(e.id1 - 1) as usize]);
+                // 48 bytes: in one cache line or across two.
+                let rec = &self.recs[(e.id1 - 1) as usize];
+                prefetch(rec);
+                prefetch((rec as *const SeriesRec as *const u8).wrapping_add(47));
                 return Some(e.id1 - 1);
             }
             i = (i + 1) & self.mask();
@@ -218,12 +242,13 @@ impl SeriesTable {
         let id = self.recs.len() as u32;
         let mut e = SeriesRec { kind, ..BLANK };
         let (c, r, m) = (customer.len(), resource.len(), meter.len());
-        if c + r + m <= INLINE {
+        let meter_id = (c + r <= INLINE).then(|| self.meter_id(meter)).flatten();
+        if let Some(meter_id) = meter_id {
             e.inline = true;
-            e.inline_lens = [c as u8, r as u8, m as u8];
+            e.inline_lens = [c as u8, r as u8];
+            e.meter = meter_id;
             e.text[..c].copy_from_slice(customer.as_bytes());
             e.text[c..c + r].copy_from_slice(resource.as_bytes());
-            e.text[c + r..c + r + m].copy_from_slice(meter.as_bytes());
         } else {
             e.text[..8].copy_from_slice(&(self.arena.len() as u64).to_le_bytes());
             for (k, len) in [c, r, m].into_iter().enumerate() {
@@ -235,10 +260,24 @@ impl SeriesTable {
         }
         self.recs.push(e);
         self.index[i] = Slot { tag, id1: id + 1 };
-        if self.recs.len() * 2 > self.index.len() {
+        if self.recs.len() * 4 > self.index.len() * 3 {
             self.grow();
         }
         (id, &mut self.recs[id as usize])
+    }
+
+    /// The number of `meter`, given one when new (`None`: no number left).
+    fn meter_id(&mut self, meter: &str) -> Option<u16> {
+        if let Some(&id) = self.meter_ids.get(meter) {
+            return Some(id);
+        }
+        if self.meters.len() >= MAX_METERS {
+            return None;
+        }
+        let id = self.meters.len() as u16;
+        self.meters.push(meter.into());
+        self.meter_ids.insert(meter.into(), id);
+        Some(id)
     }
 
     /// Doubles the index, placing every series again by its (recomputed) hash.
@@ -262,13 +301,13 @@ impl SeriesTable {
     /// The bytes of the (customer, resource, meter) of record `e`.
     #[inline(always)]
     fn raw<'t>(&'t self, e: &'t SeriesRec) -> (&'t [u8], &'t [u8], &'t [u8]) {
-        let (bytes, at, [c, r, m]) = if e.inline {
-            (&e.text[..], 0, e.inline_lens.map(usize::from))
-        } else {
-            let (at, lens) = e.span();
-            (self.arena.as_bytes(), at, lens)
-        };
-        let t = &bytes[at..at + c + r + m];
+        if e.inline {
+            let [c, r] = e.inline_lens.map(usize::from);
+            let meter = self.meters[e.meter as usize].as_bytes();
+            return (&e.text[..c], &e.text[c..c + r], meter);
+        }
+        let (at, [c, r, m]) = e.span();
+        let t = &self.arena.as_bytes()[at..at + c + r + m];
         (&t[..c], &t[c..c + r], &t[c + r..])
     }
 
@@ -421,14 +460,38 @@ mod tests {
             assert_eq!(t.find_or_insert(t.hash(c, r, m), c, r, m, |_| 0).0, i as u32);
             assert_eq!(t.parts(i as u32), (c.as_str(), r.as_str(), *m));
         }
-        // A key exactly INLINE long is inline; one byte more is not.
-        let fits = "f".repeat(INLINE - 2);
-        t.find_or_insert(t.hash(&fits, "r", "m"), &fits, "r", "m", |_| 0);
+        // A customer and resource exactly INLINE long are inline (whatever
+        // the meter's length); one byte more are not.
+        let arena = t.arena.len();
+        let fits = "f".repeat(INLINE - 1);
+        let meter = "m".repeat(40);
+        t.find_or_insert(t.hash(&fits, "r", &meter), &fits, "r", &meter, |_| 0);
         assert!(t
             .recs
             .iter()
-            .any(|e| e.inline && e.inline_lens[0] as usize == INLINE - 2));
-        assert!(!t.arena.is_empty());
+            .any(|e| e.inline && e.inline_lens[0] as usize == INLINE - 1));
+        assert_eq!(t.arena.len(), arena);
+        t.find_or_insert(t.hash(&fits, "rr", &meter), &fits, "rr", &meter, |_| 0);
+        assert_eq!(t.arena.len(), arena + INLINE + 1 + meter.len());
+        assert_eq!(t.parts(t.len() as u32 - 2), (fits.as_str(), "r", meter.as_str()));
+        assert_eq!(t.parts(t.len() as u32 - 1), (fits.as_str(), "rr", meter.as_str()));
+    }
+
+    #[test]
+    fn meters_past_the_numbered_ones_keep_their_keys_whole() {
+        let mut t = SeriesTable::new();
+        let n = MAX_METERS as u32 + 3;
+        for i in 0..n {
+            let m = format!("meter-{i}");
+            assert_eq!(t.find_or_insert(t.hash("c", "r", &m), "c", "r", &m, |_| 0).0, i);
+        }
+        assert_eq!(t.meters.len(), MAX_METERS);
+        assert_eq!(t.recs.iter().filter(|e| !e.inline).count(), 3);
+        for i in (0..n).step_by(997).chain(n - 3..n) {
+            let m = format!("meter-{i}");
+            assert_eq!(t.find_or_insert(t.hash("c", "r", &m), "c", "r", &m, |_| 0).0, i);
+            assert_eq!(t.parts(i), ("c", "r", m.as_str()));
+        }
     }
 
     #[test]

@@ -155,7 +155,7 @@ impl Aggregator {
         128 + t.map_or(0, |t| t.series_bytes)
             + 12 * series
             + 61 * self.windows.len() as u64
-            + 20 * self.periods.entries.len() as u64
+            + 20 * self.periods.len() as u64
             + 20 * self.periods.intervals
             + 16 * self.periods.samples
             + 12 * self.seen.len() as u64
@@ -236,9 +236,9 @@ impl Aggregator {
         let rate = groups(&t.rate);
         w.u32(rate.len() as u32);
         for (slot, i, j) in rate {
-            let ((s, period), ps) = &self.periods.entries[slot as usize];
-            w.u32(t.file_series(*s));
-            w.i64(*period);
+            let ((s, period), ps) = self.periods.at(slot);
+            w.u32(t.file_series(s));
+            w.i64(period);
             w.u32((j - i) as u32);
             for &(_, interval) in &t.rate[i..j] {
                 w.u32(interval);
@@ -249,9 +249,9 @@ impl Aggregator {
         let samples = groups(&slots);
         w.u32(samples.len() as u32);
         for (slot, i, j) in samples {
-            let ((s, period), ps) = &self.periods.entries[slot as usize];
-            w.u32(t.file_series(*s));
-            w.i64(*period);
+            let ((s, period), ps) = self.periods.at(slot);
+            w.u32(t.file_series(s));
+            w.i64(period);
             w.u32((j - i) as u32);
             for &(_, time) in &t.samples[i..j] {
                 w.i64(time);

@@ -211,7 +211,7 @@ impl RateMap {
     }
 
     /// Adds `bytes` to `interval`; whether the interval is new.
-    #[inline]
+    #[cfg(test)]
     pub fn add(&mut self, interval: u32, bytes: u128) -> bool {
         self.update(interval, |old| old + bytes)
     }
@@ -221,8 +221,9 @@ impl RateMap {
         self.update(interval, |_| bytes)
     }
 
+    /// Sets `interval` to `f` of its bytes (0 when not held); whether it is new.
     #[inline]
-    fn update(&mut self, interval: u32, f: impl FnOnce(u128) -> u128) -> bool {
+    pub fn update(&mut self, interval: u32, f: impl FnOnce(u128) -> u128) -> bool {
         if let RateMap::Narrow(m) = self {
             // The common case, kept to one search.
             let mut new = false;
