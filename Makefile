@@ -146,7 +146,7 @@ release: compile
 run: release
 	rm -rf _build/run
 	TALLY_BASE_DIR="$(CURDIR)" TALLY_CLOSE_PERIOD=2026-10 $(RELEASE)/bin/tally foreground
-	@echo "invoice lines: _build/run/invoices.jsonl; rejected lines: _build/run/rejects.jsonl"
+	@echo "invoice lines: _build/run/invoices.jsonl; rejected lines: _build/run/rejects.jsonl; each customer's total: _build/run/totals/2026-10.jsonl"
 
 clean:
 	cargo clean

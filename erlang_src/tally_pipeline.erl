@@ -12,23 +12,25 @@
 -export([close_period/1, sync/0, read_to_end/0, drain/1, status/0]).
 
 -type summary() :: #{period := binary(), lines := non_neg_integer(), voids := non_neg_integer(),
-                     customers := #{binary() => #{currency := binary(), amount_minor := integer(),
-                                                  lines := pos_integer()}},
+                     customers := non_neg_integer(),
+                     currencies := #{binary() => #{amount_minor := integer(), lines := non_neg_integer(),
+                                                   customers := non_neg_integer()}},
+                     totals_path := binary(),
                      unbilled := [binary()]}.
 -export_type([summary/0]).
 
 %% Closes and bills the period; its invoice lines are in the outbox when
-%% this returns (the publisher sends them on).
+%% this returns (the publisher sends them on). Each customer's total is in
+%% the file at `totals_path' (one JSON object a line: customer, currency,
+%% amount_minor, lines); the summary sums them per currency.
 -spec close_period(binary()) -> {ok, summary()} | {error, term()}.
 close_period(Period) when is_binary(Period) ->
     case 'tally@app@operations':close_period(Period) of
-        {ok, {close_summary, P, Lines, Voids, Customers, Unbilled}} ->
-            {ok, #{period => P, lines => Lines, voids => Voids, unbilled => Unbilled,
-                   customers => maps:map(fun(_, Total) ->
-                                                 #{currency => tally_values:customer_total_currency(Total),
-                                                   amount_minor => tally_values:customer_total_amount_minor(Total),
-                                                   lines => tally_values:customer_total_lines(Total)}
-                                         end, Customers)}};
+        {ok, {close_summary, P, Lines, Voids, Customers, Currencies, TotalsPath, Unbilled}} ->
+            {ok, #{period => P, lines => Lines, voids => Voids, customers => Customers,
+                   currencies => maps:from_list([{C, #{amount_minor => A, lines => L, customers => N}}
+                                                 || {currency_total, C, A, L, N} <- Currencies]),
+                   totals_path => TotalsPath, unbilled => Unbilled}};
         {error, _} = Error ->
             Error
     end.

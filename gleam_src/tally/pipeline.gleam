@@ -4,23 +4,35 @@
 //// done by `tally/app/operations`; this module keeps the caller's types
 //// plain.
 
+import tally/app/close_plan
 import tally/app/closer
+import tally/app/customer_totals as totals_file
 import tally/app/operations
 import tally/billing
-import tally/pure/map
 
 /// What closing a period produced: its invoice lines are in the outbox,
-/// on their way to the sink.
+/// on their way to the sink; each customer's total is in the file at
+/// `totals_path` (one JSON object a line: `tally/app/customer_totals`).
 pub type CloseSummary {
   CloseSummary(
     period: String,
     lines: Int,
-    customers: List(CustomerTotal),
+    /// Customers billed.
+    customers: Int,
+    /// The customers' totals summed per currency, sorted by currency.
+    currencies: List(CurrencyTotal),
+    totals_path: String,
     unbilled_customers: List(String),
   )
 }
 
-/// One customer's invoice for the period, in minor units of `currency`.
+/// What a close billed in one currency, in its minor units.
+pub type CurrencyTotal {
+  CurrencyTotal(currency: String, amount_minor: Int, lines: Int, customers: Int)
+}
+
+/// One customer's invoice for the period, in minor units of `currency`
+/// (`customer_totals` reads the totals file into these).
 pub type CustomerTotal {
   CustomerTotal(
     customer: String,
@@ -49,21 +61,50 @@ pub fn close_period(period: String) -> Result(CloseSummary, PipelineError) {
       Ok(CloseSummary(
         period: summary.period,
         lines: summary.lines,
-        customers: totals(map.sorted_pairs(summary.customers)),
+        customers: summary.customers,
+        currencies: currencies(summary.currencies),
+        totals_path: summary.totals_path,
         unbilled_customers: summary.unbilled,
       ))
     Error(error) -> Error(PipelineFailed(closer.describe(error)))
   }
 }
 
-fn totals(
-  pairs: List(#(String, billing.CustomerTotal)),
-) -> List(CustomerTotal) {
-  case pairs {
+/// Each customer's total of a close, from its totals file.
+///
+/// ```gleam
+/// let assert Ok(summary) = pipeline.close_period("2026-10")
+/// let assert Ok(totals) = pipeline.customer_totals(summary)
+/// ```
+pub fn customer_totals(
+  summary: CloseSummary,
+) -> Result(List(CustomerTotal), PipelineError) {
+  case read_file(summary.totals_path) {
+    Error(why) -> Error(PipelineFailed(summary.totals_path <> ": " <> why))
+    Ok(contents) ->
+      case totals_file.parse(contents) {
+        Ok(totals) -> Ok(plain_totals(totals))
+        Error(why) -> Error(PipelineFailed(summary.totals_path <> ": " <> why))
+      }
+  }
+}
+
+fn plain_totals(totals: List(billing.CustomerTotal)) -> List(CustomerTotal) {
+  case totals {
     [] -> []
-    [#(customer, t), ..rest] -> [
-      CustomerTotal(customer, t.currency, t.amount_minor, t.lines),
-      ..totals(rest)
+    [t, ..rest] -> [
+      CustomerTotal(t.customer, t.currency, t.amount_minor, t.lines),
+      ..plain_totals(rest)
+    ]
+  }
+}
+
+fn currencies(list: List(close_plan.CurrencyTotal)) -> List(CurrencyTotal) {
+  case list {
+    [] -> []
+    [c, ..rest] -> [
+      CurrencyTotal(c.currency, c.amount_minor, c.lines, c.customers),
+      ..currencies(rest)
     ]
   }
 }
@@ -83,3 +124,6 @@ pub fn drain(timeout_ms timeout_ms: Int) -> Result(Nil, PipelineError) {
     Error(error) -> Error(PipelineFailed(operations.describe(error)))
   }
 }
+
+@external(erlang, "tally_outbox_ffi", "read_file")
+fn read_file(path: String) -> Result(BitArray, String)

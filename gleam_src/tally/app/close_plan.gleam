@@ -19,7 +19,8 @@ pub type Schedule {
   Schedule(grace_ms: Int, check_ms: Int)
 }
 
-/// What a close answers with.
+/// What a close answers with: its counts, not every customer's total
+/// (those are in the totals file, `tally/app/customer_totals`).
 pub type CloseSummary {
   CloseSummary(
     period: String,
@@ -27,10 +28,21 @@ pub type CloseSummary {
     lines: Int,
     /// Voids of a reissue put with them.
     voids: Int,
-    customers: map.Map(String, billing.CustomerTotal),
+    /// Customers billed: each has one total in the totals file.
+    customers: Int,
+    /// The sum of the customers' totals in each currency, sorted by currency.
+    currencies: List(CurrencyTotal),
+    /// The totals file: each billed customer's total, one a line.
+    totals_path: String,
     /// Customers with usage but no plan, sorted, each once.
     unbilled: List(String),
   )
+}
+
+/// What a close billed in one currency: the sum in its minor units, the
+/// invoice lines and the customers.
+pub type CurrencyTotal {
+  CurrencyTotal(currency: String, amount_minor: Int, lines: Int, customers: Int)
 }
 
 /// The last month that ended at least `grace_ms` before `now_ms`, as
@@ -141,18 +153,19 @@ fn batch_blobs(
 }
 
 /// What a close's summary counts, round after round (the lines themselves
-/// are in the outbox).
+/// are in the outbox, the customers' totals in the totals file).
 pub opaque type Tally {
   Tally(
     lines: Int,
-    totals: List(#(String, billing.CustomerTotal)),
+    customers: Int,
+    currencies: map.Map(String, CurrencyTotal),
     unbilled: List(String),
   )
 }
 
 /// Nothing counted yet.
 pub fn new_tally() -> Tally {
-  Tally(0, [], [])
+  Tally(0, 0, map.new(), [])
 }
 
 /// `tally` with the shards' rounds counted.
@@ -163,7 +176,8 @@ pub fn count(tally: Tally, rounds: List(billing.WrittenRound)) -> Tally {
       count(
         Tally(
           lines: count_lines(r.batches, tally.lines),
-          totals: total_pairs(r.totals, tally.totals),
+          customers: tally.customers + bytes.length(r.totals),
+          currencies: add_currencies(r.totals, tally.currencies),
           unbilled: prepend(r.unbilled_customers, tally.unbilled),
         ),
         rest,
@@ -171,36 +185,80 @@ pub fn count(tally: Tally, rounds: List(billing.WrittenRound)) -> Tally {
   }
 }
 
-/// The summary of a close: the lines, the voids, each customer's total (a
-/// customer's lines all come from one shard and one round) and the
-/// unbilled customers.
-pub fn summary(period: String, tally: Tally, voids: Int) -> CloseSummary {
+/// The customers' totals of the shards' rounds, for the totals file (a
+/// customer's lines all come from one shard and one round, so each
+/// customer has one total).
+pub fn totals(
+  rounds: List(billing.WrittenRound),
+) -> List(billing.CustomerTotal) {
+  case rounds {
+    [] -> []
+    [r, ..rest] -> prepend_all(r.totals, totals(rest))
+  }
+}
+
+/// The summary of a close: the lines, the voids, the customers and their
+/// sum per currency, the totals file and the unbilled customers.
+pub fn summary(
+  period: String,
+  tally: Tally,
+  voids: Int,
+  totals_path: String,
+) -> CloseSummary {
   CloseSummary(
     period: period,
     lines: tally.lines,
     voids: voids,
-    // The map made at once: a close of a million customers put one by one
-    // into a growing map took seconds of garbage collection in the closer.
-    // In order: a customer given twice (never) keeps its last total.
-    customers: map.from_list(bytes.reverse(tally.totals)),
+    customers: tally.customers,
+    currencies: currency_list(map.sorted_pairs(tally.currencies)),
+    totals_path: totals_path,
     unbilled: usort(tally.unbilled),
   )
+}
+
+fn add_currencies(
+  totals: List(billing.CustomerTotal),
+  acc: map.Map(String, CurrencyTotal),
+) -> map.Map(String, CurrencyTotal) {
+  case totals {
+    [] -> acc
+    [t, ..rest] -> {
+      let sum = case map.get(acc, t.currency) {
+        Ok(c) ->
+          CurrencyTotal(
+            t.currency,
+            c.amount_minor + t.amount_minor,
+            c.lines + t.lines,
+            c.customers + 1,
+          )
+        Error(Nil) -> CurrencyTotal(t.currency, t.amount_minor, t.lines, 1)
+      }
+      add_currencies(rest, map.put(acc, t.currency, sum))
+    }
+  }
+}
+
+fn currency_list(pairs: List(#(String, CurrencyTotal))) -> List(CurrencyTotal) {
+  case pairs {
+    [] -> []
+    [#(_, c), ..rest] -> [c, ..currency_list(rest)]
+  }
+}
+
+fn prepend_all(
+  items: List(billing.CustomerTotal),
+  rest: List(billing.CustomerTotal),
+) -> List(billing.CustomerTotal) {
+  case items {
+    [] -> rest
+    [x, ..more] -> [x, ..prepend_all(more, rest)]
+  }
 }
 
 fn count_lines(batches: List(billing.WrittenBatch), acc: Int) -> Int {
   case batches {
     [] -> acc
     [b, ..rest] -> count_lines(rest, acc + b.count)
-  }
-}
-
-fn total_pairs(
-  totals: List(billing.CustomerTotal),
-  acc: List(#(String, billing.CustomerTotal)),
-) -> List(#(String, billing.CustomerTotal)) {
-  case totals {
-    [] -> acc
-    [t, ..rest] -> total_pairs(rest, [#(t.customer, t), ..acc])
   }
 }
 

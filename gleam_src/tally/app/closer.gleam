@@ -5,8 +5,9 @@
 //// shard with the plans file at once (each shard bills the customers
 //// `tally_core::shard::shard_of` gives it: each customer once), puts the
 //// invoice lines and a reissue's voids into the outbox (durably, before
-//// answering), records the period's keys (`issued/PERIOD`) and then the
-//// period as closed (`closed.term`).
+//// answering), records the period's keys (`issued/PERIOD`) and each
+//// customer's total (`totals/PERIOD.jsonl`, `tally/app/customer_totals`),
+//// and then the period as closed (`closed.term`).
 ////
 //// Closing is idempotent: a period closed again (after a crash between the
 //// close and the record, or a job run again) gives the same lines with the
@@ -22,6 +23,7 @@
 
 import tally/app/close_plan
 import tally/app/config
+import tally/app/customer_totals
 import tally/app/files
 import tally/app/log
 import tally/app/outbox
@@ -41,7 +43,7 @@ import tally/pure/bytes
 /// What the closer needs of the configuration.
 pub type Settings {
   Settings(
-    /// Where `closed.term` and `issued/` live.
+    /// Where `closed.term`, `issued/` and `totals/` live.
     data_dir: String,
     /// The plans file; a close without one is an error.
     plans: option.Option(String),
@@ -72,6 +74,8 @@ pub type CloseError {
   Issued(path: String, reason: String)
   /// The lines are in the outbox; the record of the closed period is not.
   ClosedRecord(path: String, reason: String)
+  /// The lines are in the outbox; the customers' totals file is not.
+  Totals(path: String, reason: String)
 }
 
 /// A request to the closer.
@@ -273,17 +277,20 @@ fn close(
   // all at once, a round at a time: each round's lines go into the outbox
   // before the next round is billed. The period's keys, for the record of
   // what it issued, go to a file as they come.
+  let totals_path = customer_totals.path(settings.data_dir, period)
   let billed =
-    with_record(issued_path, reissue.record_start(issued), fn(record) {
-      rounds(
-        settings,
-        period,
-        bytes.to_text(plans),
-        first_rounds(settings.shards, []),
-        Rounds(reissue.start(issued), close_plan.new_tally(), False),
-        record,
-        False,
-      )
+    with_totals(totals_path, fn(totals) {
+      with_record(issued_path, reissue.record_start(issued), fn(record) {
+        rounds(
+          settings,
+          period,
+          bytes.to_text(plans),
+          first_rounds(settings.shards, []),
+          Rounds(reissue.start(issued), close_plan.new_tally(), False),
+          Files(record, totals),
+          False,
+        )
+      })
     })
   use #(progress, tally) <- try(case billed {
     Ok(done) -> Ok(done)
@@ -309,7 +316,8 @@ fn close(
     Error(e) -> Error(Outbox(e))
   })
   use _ <- try(record_issued(issued_path))
-  Ok(close_plan.summary(period, tally, bytes.length(voids)))
+  use _ <- try(replace_by_beside(totals_path, Totals))
+  Ok(close_plan.summary(period, tally, bytes.length(voids), totals_path))
 }
 
 /// Lines a shard bills in a round: two outbox batches. A close holds one
@@ -319,6 +327,12 @@ const round_lines = 10_000
 /// What the rounds have counted so far; `new`: ids were added to the record.
 type Rounds {
   Rounds(progress: reissue.Progress, tally: close_plan.Tally, new: Bool)
+}
+
+/// What the rounds write as they come: the record of the period's keys
+/// and the customers' totals, each beside its final file.
+type Files {
+  Files(record: files.IoDevice, totals: files.IoDevice)
 }
 
 fn first_rounds(
@@ -338,7 +352,7 @@ fn rounds(
   plans: String,
   pending: List(#(Int, option.Option(String))),
   done: Rounds,
-  record: files.IoDevice,
+  out: Files,
   continues: Bool,
 ) -> Result(#(Rounds, Bool), CloseError) {
   case pending {
@@ -370,9 +384,17 @@ fn rounds(
           Error(e) -> Error(Outbox(e))
         },
       )
-      use done <- try(add_ids(done, close_plan.id_blobs(rs), record))
+      use done <- try(add_ids(done, close_plan.id_blobs(rs), out.record))
+      use _ <- try(
+        case
+          files.write(out.totals, customer_totals.lines(close_plan.totals(rs)))
+        {
+          Ok(Nil) -> Ok(Nil)
+          Error(why) -> Error(Totals("customer totals", why))
+        },
+      )
       let done = Rounds(..done, tally: close_plan.count(done.tally, rs))
-      rounds(settings, period, plans, next, done, record, True)
+      rounds(settings, period, plans, next, done, out, True)
     }
   }
 }
@@ -459,9 +481,62 @@ fn record_path(path: String) -> String {
   path <> ".tmp"
 }
 
+// The customers' totals are written beside their file (`PATH.tmp`) round
+// by round, synced, and take its place once the close has succeeded.
+fn with_totals(
+  path: String,
+  body: fn(files.IoDevice) -> Result(a, CloseError),
+) -> Result(a, CloseError) {
+  let tmp = record_path(path)
+  let opened = case files.ensure_dir(tmp) {
+    Error(why) -> Error(why)
+    Ok(Nil) ->
+      case files.open(tmp, [files.Write]) {
+        Error(why) -> Error(why)
+        Ok(io) ->
+          case files.change_mode(tmp, files.file_mode()) {
+            Ok(Nil) -> Ok(io)
+            Error(why) -> {
+              let _ = files.close(io)
+              Error(why)
+            }
+          }
+      }
+  }
+  use io <- try(case opened {
+    Ok(io) -> Ok(io)
+    Error(why) -> Error(Totals(tmp, why))
+  })
+  let result = body(io)
+  let synced = case result {
+    Ok(_) -> files.sync(io)
+    Error(_) -> Ok(Nil)
+  }
+  let closed = files.close(io)
+  case result, synced, closed {
+    Ok(done), Ok(Nil), Ok(Nil) -> Ok(done)
+    Error(e), _, _ -> {
+      let _ = files.delete(tmp)
+      Error(e)
+    }
+    _, Error(why), _ | _, _, Error(why) -> {
+      let _ = files.delete(tmp)
+      Error(Totals(tmp, why))
+    }
+  }
+}
+
 // The record written beside it takes its place (when there is one: a close
 // that added no key leaves the record as it was).
 fn record_issued(path: String) -> Result(Nil, CloseError) {
+  replace_by_beside(path, Issued)
+}
+
+// The file written beside `path` takes its place, the directory synced.
+fn replace_by_beside(
+  path: String,
+  error: fn(String, String) -> CloseError,
+) -> Result(Nil, CloseError) {
   let tmp = record_path(path)
   case files.exists(tmp) {
     False -> Ok(Nil)
@@ -470,9 +545,9 @@ fn record_issued(path: String) -> Result(Nil, CloseError) {
         Ok(Nil) ->
           case sync_dir(files.dirname(path)) {
             Ok(Nil) -> Ok(Nil)
-            Error(why) -> Error(Issued(path, why))
+            Error(why) -> Error(error(path, why))
           }
-        Error(why) -> Error(Issued(path, why))
+        Error(why) -> Error(error(path, why))
       }
   }
 }
@@ -543,6 +618,7 @@ pub fn describe(error: CloseError) -> String {
     Issued(path, why) -> "issued keys not recorded " <> path <> ": " <> why
     ClosedRecord(path, why) ->
       "closed period not recorded " <> path <> ": " <> why
+    Totals(path, why) -> "customer totals " <> path <> ": " <> why
   }
 }
 

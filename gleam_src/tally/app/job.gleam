@@ -1,22 +1,25 @@
 //// The main job (`make run`, TALLY_CLOSE_PERIOD): with the application
 //// running on its configured sources, read them all, close the period,
 //// wait until every invoice line is published to the sink, and print a
-//// summary per source and per customer.
+//// summary per source, per customer (up to `listed_customers`; the totals
+//// file holds them all) and per currency.
 ////
 //// ```text
 //// tally: billed 2026-10
 ////   source edge           12 records,     11 events, 1 rejected (see rejects.jsonl)
 ////   17 invoice lines, 17 published to the sink
 ////   acme                                                                 3 lines       105.00 EUR
+////   total                                                                3 lines       105.00 EUR
 //// ```
 
 import tally/app/close_plan
+import tally/app/customer_totals
 import tally/app/operations
+import tally/billing
 import tally/option
 import tally/otp/dynamic
 import tally/otp/process
 import tally/pure/bytes
-import tally/pure/map
 
 /// What the job did.
 pub type Report {
@@ -25,10 +28,22 @@ pub type Report {
     sources: List(SourceCounts),
     lines: Int,
     published: Int,
+    /// Customers billed, and where each one's total is.
+    billed: Int,
+    totals_path: String,
+    /// Each customer's total, sorted by customer, when `billed` is at most
+    /// `listed_customers` (else none: the totals file has them).
     customers: List(CustomerTotal),
+    /// Per currency: the sum of the customers' totals (`customer` is
+    /// `"total"`).
+    currencies: List(CustomerTotal),
     unbilled: List(String),
   )
 }
+
+/// Customers listed one by one in the report; past this, the report
+/// names the totals file instead.
+pub const listed_customers = 100
 
 /// One source's counts: records read, events parsed, lines rejected, and
 /// whether nothing was at its path.
@@ -73,7 +88,31 @@ pub fn run(period: String) -> Result(Report, dynamic.Dynamic) {
         Ok(summary) ->
           case operations.drain(stall_ms: stall_ms()) {
             Error(error) -> Error(dynamic.from(error))
-            Ok(Nil) -> Ok(report_of(summary, operations.status()))
+            Ok(Nil) ->
+              case listed(summary) {
+                Error(why) -> Error(dynamic.from(why))
+                Ok(customers) ->
+                  Ok(report_of(summary, customers, operations.status()))
+              }
+          }
+      }
+  }
+}
+
+// The customers' totals from the totals file, when they are few enough to
+// list.
+fn listed(
+  summary: close_plan.CloseSummary,
+) -> Result(List(billing.CustomerTotal), String) {
+  case summary.customers > listed_customers {
+    True -> Ok([])
+    False ->
+      case read_file(summary.totals_path) {
+        Error(why) -> Error(summary.totals_path <> ": " <> why)
+        Ok(contents) ->
+          case customer_totals.parse(contents) {
+            Ok(totals) -> Ok(totals)
+            Error(why) -> Error(summary.totals_path <> ": " <> why)
           }
       }
   }
@@ -81,6 +120,7 @@ pub fn run(period: String) -> Result(Report, dynamic.Dynamic) {
 
 fn report_of(
   summary: close_plan.CloseSummary,
+  customers: List(billing.CustomerTotal),
   status: operations.Status,
 ) -> Report {
   Report(
@@ -92,11 +132,16 @@ fn report_of(
       }),
     lines: summary.lines,
     published: status.publisher.published,
-    customers: map.sorted_pairs(summary.customers)
-      |> map_list(fn(pair) {
-        let #(customer, t) = pair
-        CustomerTotal(customer, t.lines, t.amount_minor, t.currency)
+    billed: summary.customers,
+    totals_path: summary.totals_path,
+    customers: bytes.sort(
+      map_list(customers, fn(t) {
+        CustomerTotal(t.customer, t.lines, t.amount_minor, t.currency)
       }),
+    ),
+    currencies: map_list(summary.currencies, fn(c) {
+      CustomerTotal("total", c.lines, c.amount_minor, c.currency)
+    }),
     unbilled: summary.unbilled,
   )
 }
@@ -178,18 +223,21 @@ pub fn format_report(report: Report) -> String {
       }
       <> "\n"
     })
-  let customers =
-    each(report.customers, fn(c) {
+  let listed = case report.billed > bytes.length(report.customers) {
+    False -> report.customers
+    True -> []
+  }
+  let customers = each(listed, customer_line)
+  let not_listed = case report.billed > bytes.length(listed) {
+    True ->
       "  "
-      <> pad_right(c.customer, 66)
-      <> " "
-      <> pad_left(bytes.int_to_text(c.lines), 3)
-      <> " lines "
-      <> pad_left(money(c.amount_minor), 12)
-      <> " "
-      <> c.currency
+      <> bytes.int_to_text(report.billed)
+      <> " customers billed, each one's total in "
+      <> report.totals_path
       <> "\n"
-    })
+    False -> ""
+  }
+  let currencies = each(report.currencies, customer_line)
   let unbilled =
     each(report.unbilled, fn(customer) {
       "  " <> customer <> ": usage but no plan, not billed\n"
@@ -204,7 +252,21 @@ pub fn format_report(report: Report) -> String {
   <> bytes.int_to_text(report.published)
   <> " published to the sink\n"
   <> customers
+  <> not_listed
+  <> currencies
   <> unbilled
+}
+
+fn customer_line(c: CustomerTotal) -> String {
+  "  "
+  <> pad_right(c.customer, 66)
+  <> " "
+  <> pad_left(bytes.int_to_text(c.lines), 3)
+  <> " lines "
+  <> pad_left(money(c.amount_minor), 12)
+  <> " "
+  <> c.currency
+  <> "\n"
 }
 
 /// Minor units as a decimal amount with two places.
@@ -281,6 +343,9 @@ fn normal() -> dynamic.Dynamic
 
 @external(erlang, "tally_app_ffi", "killed")
 fn killed() -> dynamic.Dynamic
+
+@external(erlang, "tally_outbox_ffi", "read_file")
+fn read_file(path: String) -> Result(BitArray, String)
 
 @external(erlang, "lists", "sort")
 fn sort_by_name(pairs: List(#(String, a))) -> List(#(String, a))

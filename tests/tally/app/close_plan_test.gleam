@@ -6,7 +6,6 @@ import tally/app/outbox_book as book
 import tally/billing
 import tally/expect
 import tally/option
-import tally/pure/map
 import tally/pure/rfc3339
 
 const day = 86_400_000
@@ -86,15 +85,43 @@ pub fn entries_ids_and_summary_of_a_close_test() {
     close_plan.new_tally()
     |> close_plan.count([shard0, shard1])
     |> close_plan.count([shard0_last])
-  let s = close_plan.summary("2026-10", tally, 1)
+  let s = close_plan.summary("2026-10", tally, 1, "data/totals/2026-10.jsonl")
   expect.equal(
     #(s.period, s.lines, s.voids, s.unbilled),
     #("2026-10", 3, 1, ["y", "z"]),
   )
-  expect.equal(map.sorted_pairs(s.customers), [
-    #("a", billing.CustomerTotal("a", "EUR", 10, 1)),
-    #("b", billing.CustomerTotal("b", "USD", 3, 2)),
+  expect.equal(s.customers, 2)
+  expect.equal(s.totals_path, "data/totals/2026-10.jsonl")
+  expect.equal(s.currencies, [
+    close_plan.CurrencyTotal("EUR", 10, 1, 1),
+    close_plan.CurrencyTotal("USD", 3, 2, 1),
   ])
+  // Each customer's total goes to the totals file, round by round.
+  expect.equal(close_plan.totals([shard0, shard1]), [
+    billing.CustomerTotal("a", "EUR", 10, 1),
+    billing.CustomerTotal("b", "USD", 3, 2),
+  ])
+  expect.equal(close_plan.totals([shard0_last]), [])
+}
+
+pub fn totals_of_one_currency_add_up_test() {
+  let round =
+    billing.WrittenRound(
+      batches: [],
+      totals: [
+        billing.CustomerTotal("a", "EUR", 10, 1),
+        billing.CustomerTotal("b", "EUR", 5, 3),
+      ],
+      unbilled_customers: [],
+      next: option.None,
+    )
+  let tally =
+    close_plan.new_tally()
+    |> close_plan.count([round])
+    |> close_plan.count([round])
+  let s = close_plan.summary("2026-10", tally, 0, "t")
+  expect.equal(s.customers, 4)
+  expect.equal(s.currencies, [close_plan.CurrencyTotal("EUR", 30, 8, 4)])
 }
 
 fn lines(texts: List(String)) -> BitArray {

@@ -24,7 +24,10 @@ pub fn the_report_is_printed_as_before_test() {
       ],
       lines: 17,
       published: 17,
+      billed: 1,
+      totals_path: "data/totals/2026-10.jsonl",
       customers: [job.CustomerTotal("acme", 3, 10_500, "EUR")],
+      currencies: [job.CustomerTotal("total", 3, 10_500, "EUR")],
       unbilled: ["globex"],
     )
   expect.equal(
@@ -35,7 +38,34 @@ pub fn the_report_is_printed_as_before_test() {
       <> "  source typo            0 records,      0 events, 0 rejected, NOTHING AT ITS PATH (check the source's path)\n"
       <> "  17 invoice lines, 17 published to the sink\n"
       <> "  acme                                                                 3 lines       105.00 EUR\n"
+      <> "  total                                                                3 lines       105.00 EUR\n"
       <> "  globex: usage but no plan, not billed\n",
+  )
+}
+
+pub fn many_customers_are_in_the_totals_file_not_the_report_test() {
+  let report =
+    job.Report(
+      period: "2026-10",
+      sources: [],
+      lines: 750,
+      published: 750,
+      billed: 250,
+      totals_path: "data/totals/2026-10.jsonl",
+      customers: [],
+      currencies: [
+        job.CustomerTotal("total", 500, 1_000_000, "EUR"),
+        job.CustomerTotal("total", 250, 5, "USD"),
+      ],
+      unbilled: [],
+    )
+  expect.equal(
+    job.format_report(report),
+    "tally: billed 2026-10\n"
+      <> "  750 invoice lines, 750 published to the sink\n"
+      <> "  250 customers billed, each one's total in data/totals/2026-10.jsonl\n"
+      <> "  total                                                              500 lines     10000.00 EUR\n"
+      <> "  total                                                              250 lines         0.05 USD\n",
   )
 }
 
