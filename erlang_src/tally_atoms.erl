@@ -19,4 +19,4 @@ all() ->
      number_too_large, ok, overlap, p95_rate, parse_stats, parsed, parser_options, peak, plain_unit,
      plans_invalid, reject, requester, rgw_usage, s3_access_log, snapshot_failed, some, storage_csv,
      total, true, unknown_plan, unknown_request, usage, usage_event, window_aggregate, work,
-     written_batch, written_invoice, wrong_field_count, wrong_type].
+     written_batch, written_invoice, written_round, wrong_field_count, wrong_type].

@@ -9,10 +9,10 @@
          parser_feed/2, parser_finish/1, aggregator_new/1, aggregator_feed/3, aggregator_finish/2,
          aggregator_add_events/2, aggregator_counters/1, aggregator_windows/1,
          aggregator_close_period/4, aggregator_close_shard/6, aggregator_close_written/6,
-         aggregator_take_late/1, aggregator_take_late_dirty/1, aggregator_reset/1,
-         aggregator_export/1, aggregator_restore/1, aggregator_merge/2, shard_of/2, ingest_chunk/4,
-         aggregator_apply_batch/2, batch_events/1, aggregator_save/3, aggregator_load/1,
-         panic_for_test/1]).
+         aggregator_close_round/8, aggregator_take_late/1, aggregator_take_late_dirty/1,
+         aggregator_reset/1, aggregator_export/1, aggregator_restore/1, aggregator_merge/2,
+         shard_of/2, ingest_chunk/4, aggregator_apply_batch/2, batch_events/1, aggregator_save/3,
+         aggregator_load/1, panic_for_test/1]).
 -on_load(init/0).
 
 -spec init() -> ok | {error, term()}.
@@ -111,6 +111,16 @@ aggregator_close_shard(_Aggregator, _Period, _PlansJson, _Version, _Shard, _Shar
 %% (dirty CPU scheduler)
 -spec aggregator_close_written(reference(), binary(), binary(), non_neg_integer(), non_neg_integer(), pos_integer()) -> {ok, tuple()} | {error, term()}.
 aggregator_close_written(_Aggregator, _Period, _PlansJson, _Version, _Shard, _Shards) -> not_loaded().
+
+%% One round of `aggregator_close_written` (the period closed, one shard
+%% billed): the lines of the customers from `from` on (`None`: the first),
+%% stopping before the customer whose lines would take the round past
+%% `max_lines` (1 or more); that customer is `next`, where the next round
+%% starts (`None`: the last round). Between rounds the aggregator keeps a
+%% cursor of 40 bytes a series of the shard, not the period's lines.
+%% (dirty CPU scheduler)
+-spec aggregator_close_round(reference(), binary(), binary(), non_neg_integer(), non_neg_integer(), pos_integer(), {some, binary()} | none, non_neg_integer()) -> {ok, tuple()} | {error, term()}.
+aggregator_close_round(_Aggregator, _Period, _PlansJson, _Version, _Shard, _Shards, _From, _MaxLines) -> not_loaded().
 
 %% Events that arrived for closed periods since the last call (each handed over once).
 %% (normal scheduler, in slices of about 1 ms)

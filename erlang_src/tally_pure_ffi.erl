@@ -9,7 +9,11 @@
          reverse/1, length/1, parse_int/1, trim/1, ascii_lowercase/1, int_to_text/1,
          all_digits/1, find_byte/3, fnv1a64_hex/1, cell_new/1, cell_update/2, cell_stop/1,
          map_new/0, map_get/2, map_put/3, map_delete/2, map_size/1, sorted_pairs/1, floor_div/2,
-         sort/1, le_word/2, read_le/4, concat/1]).
+         sort/1, le_word/2, read_le/4, concat/1, before/2]).
+
+%% Whether text A sorts before B in byte order (as Rust compares strings).
+-spec before(binary(), binary()) -> boolean().
+before(A, B) -> A < B.
 
 %% The byte at Pos, or -1 past the end.
 -spec byte_at(binary(), integer()) -> integer().

@@ -9,6 +9,7 @@ import tally/billing
 import tally/engine
 import tally/event
 import tally/nif
+import tally/option
 import tally/parse
 import tally/port
 import tally/pure
@@ -248,6 +249,88 @@ pub fn close_written(
           )
         },
       )
+  }
+}
+
+/// One round of `close_written`: the period closed, and the lines of the
+/// shard's customers from `from` on (`None`: the first), stopping before
+/// the customer whose lines would take the round past `max_lines` (1 or
+/// more); that customer is the round's `next`, where the next round starts
+/// (`None`: the last round). The rounds from `None` to the last give
+/// `close_written`'s lines, so a close holds a round of lines at a time;
+/// the Rust engines keep a cursor between rounds (40 bytes a series).
+///
+/// ```gleam
+/// let assert Ok(round) = aggregate.close_round(agg, period: "2026-10",
+///   plans: plans_json, version: 1, shard: 0, of: 4, from: option.None,
+///   max_lines: 10_000)
+/// round.next
+/// // -> option.Some("cust-10422")
+/// ```
+pub fn close_round(
+  aggregator: Aggregator,
+  period period: String,
+  plans plans: String,
+  version version: Int,
+  shard shard: Int,
+  of shards: Int,
+  from from: option.Option(String),
+  max_lines max_lines: Int,
+) -> Result(billing.WrittenRound, engine.EngineError) {
+  case aggregator {
+    OnNif(a) ->
+      nif.aggregator_close_round(
+        a,
+        period,
+        plans,
+        version,
+        shard,
+        shards,
+        from,
+        max_lines,
+      )
+    OnPort(a) ->
+      port.aggregator_close_round(
+        a,
+        period,
+        plans,
+        version,
+        shard,
+        shards,
+        from,
+        max_lines,
+      )
+    OnGleam(a) ->
+      pure.aggregator_close_round(
+        a,
+        period,
+        plans,
+        version,
+        shard,
+        shards,
+        from,
+        max_lines,
+      )
+    OnShadow(a, b) -> {
+      let round = fn(x) {
+        close_round(
+          x,
+          period: period,
+          plans: plans,
+          version: version,
+          shard: shard,
+          of: shards,
+          from: from,
+          max_lines: max_lines,
+        )
+      }
+      shadow.compare(
+        "close_round",
+        #(period, plans, version, shard, shards, from, max_lines),
+        round(a),
+        fn() { round(b) },
+      )
+    }
   }
 }
 

@@ -2,6 +2,8 @@
 //// quantities, amounts rounded once, half up, in minor units) are in README,
 //// "Plans file and billing rules".
 
+import tally/option
+
 /// What a plan line measures.
 pub type Measure {
   Total
@@ -71,6 +73,19 @@ pub type CustomerTotal {
     currency: String,
     amount_minor: Int,
     lines: Int,
+  )
+}
+
+/// One round of a close in rounds (`aggregate.close_round`): its lines in
+/// outbox batches, each customer's total, its customers with usage but no
+/// plan, and the customer the next round starts from (`None`: the last
+/// round).
+pub type WrittenRound {
+  WrittenRound(
+    batches: List(WrittenBatch),
+    totals: List(CustomerTotal),
+    unbilled_customers: List(String),
+    next: option.Option(String),
   )
 }
 

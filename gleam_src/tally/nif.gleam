@@ -155,6 +155,24 @@ pub fn aggregator_close_written(
   shards: Int,
 ) -> Result(billing.WrittenInvoice, engine.EngineError)
 
+/// One round of `aggregator_close_written` (the period closed, one shard
+/// billed): the lines of the customers from `from` on (`None`: the first),
+/// stopping before the customer whose lines would take the round past
+/// `max_lines` (1 or more); that customer is `next`, where the next round
+/// starts (`None`: the last round). Between rounds the aggregator keeps a
+/// cursor of 40 bytes a series of the shard, not the period's lines.
+@external(erlang, "tally_nif", "aggregator_close_round")
+pub fn aggregator_close_round(
+  aggregator: NifAggregator,
+  period: String,
+  plans_json: String,
+  version: Int,
+  shard: Int,
+  shards: Int,
+  from: option.Option(String),
+  max_lines: Int,
+) -> Result(billing.WrittenRound, engine.EngineError)
+
 /// Events that arrived for closed periods since the last call (each handed over once).
 @external(erlang, "tally_nif", "aggregator_take_late")
 pub fn aggregator_take_late(

@@ -142,6 +142,7 @@ pub type Request {
   AggregatorClosePeriod
   AggregatorCloseShard
   AggregatorCloseWritten
+  AggregatorCloseRound
   AggregatorTakeLate
   AggregatorReset
   AggregatorExport
@@ -357,6 +358,37 @@ pub fn aggregator_close_written(
 ) -> Result(billing.WrittenInvoice, engine.EngineError) {
   let args = #(aggregator.handle, period, plans_json, version, shard, shards)
   owner_call(aggregator.port.ref, AggregatorCloseWritten, args)
+}
+
+/// One round of `aggregator_close_written` (the period closed, one shard
+/// billed): the lines of the customers from `from` on (`None`: the first),
+/// stopping before the customer whose lines would take the round past
+/// `max_lines` (1 or more); that customer is `next`, where the next round
+/// starts (`None`: the last round). Between rounds the aggregator keeps a
+/// cursor of 40 bytes a series of the shard, not the period's lines.
+///
+/// The port's twin of `nif.aggregator_close_round`.
+pub fn aggregator_close_round(
+  aggregator: PortAggregator,
+  period: String,
+  plans_json: String,
+  version: Int,
+  shard: Int,
+  shards: Int,
+  from: option.Option(String),
+  max_lines: Int,
+) -> Result(billing.WrittenRound, engine.EngineError) {
+  let args = #(
+    aggregator.handle,
+    period,
+    plans_json,
+    version,
+    shard,
+    shards,
+    from,
+    max_lines,
+  )
+  owner_call(aggregator.port.ref, AggregatorCloseRound, args)
 }
 
 /// Events that arrived for closed periods since the last call (each handed over once).

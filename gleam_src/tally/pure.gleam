@@ -453,6 +453,196 @@ pub fn aggregator_close_written(
   }
 }
 
+/// Same as `nif.aggregator_close_round`: one round of
+/// `aggregator_close_written`, cut from the shard's whole invoice (worked
+/// out again each round: the pure engine keeps no cursor between rounds).
+pub fn aggregator_close_round(
+  aggregator: PureAggregator,
+  period: String,
+  plans_json: String,
+  version: Int,
+  shard: Int,
+  shards: Int,
+  from: option.Option(String),
+  max_lines: Int,
+) -> Result(billing.WrittenRound, engine.EngineError) {
+  case agg.parse_period(period) {
+    Error(Nil) -> Error(engine.BadArgument("a period YYYY-MM"))
+    Ok(_) if shard >= shards && shard > 0 ->
+      Error(engine.BadArgument("a shard below the shard count"))
+    Ok(_) if max_lines < 1 ->
+      Error(engine.BadArgument("a line budget of 1 or more"))
+    Ok(_) ->
+      case
+        aggregator_close_shard(
+          aggregator,
+          period,
+          plans_json,
+          version,
+          shard,
+          shards,
+        )
+      {
+        Ok(inv) -> Ok(round_of(inv, from, max_lines))
+        Error(e) -> Error(e)
+      }
+  }
+}
+
+// The customers from `from` on (with lines, or unbilled), in order, up to
+// the one whose lines would take the round past `max_lines`.
+fn round_of(
+  inv: billing.Invoice,
+  from: option.Option(String),
+  max_lines: Int,
+) -> billing.WrittenRound {
+  let keep = fn(c) {
+    case from {
+      option.None -> True
+      option.Some(f) -> !text_before(c, f)
+    }
+  }
+  let #(lines, unbilled, next) =
+    take_round(
+      drop_lines(inv.lines, keep),
+      drop_texts(inv.unbilled_customers, keep),
+      max_lines,
+      0,
+      [],
+      [],
+    )
+  let w = written.write_invoice(billing.Invoice(lines, unbilled))
+  billing.WrittenRound(w.batches, w.totals, w.unbilled_customers, next)
+}
+
+fn drop_lines(
+  lines: List(billing.InvoiceLine),
+  keep: fn(String) -> Bool,
+) -> List(billing.InvoiceLine) {
+  case lines {
+    [l, ..rest] ->
+      case keep(l.customer) {
+        True -> lines
+        False -> drop_lines(rest, keep)
+      }
+    [] -> []
+  }
+}
+
+fn drop_texts(texts: List(String), keep: fn(String) -> Bool) -> List(String) {
+  case texts {
+    [t, ..rest] ->
+      case keep(t) {
+        True -> texts
+        False -> drop_texts(rest, keep)
+      }
+    [] -> []
+  }
+}
+
+fn take_round(
+  lines: List(billing.InvoiceLine),
+  unbilled: List(String),
+  max_lines: Int,
+  count: Int,
+  acc: List(billing.InvoiceLine),
+  acc_unbilled: List(String),
+) -> #(List(billing.InvoiceLine), List(String), option.Option(String)) {
+  case lines, unbilled {
+    [], [] -> #(bytes.reverse(acc), bytes.reverse(acc_unbilled), option.None)
+    [], [u, ..rest] ->
+      take_round([], rest, max_lines, count, acc, [u, ..acc_unbilled])
+    [l, ..], _ -> {
+      // An unbilled customer (no lines) before it comes first: it always fits.
+      case unbilled {
+        [u, ..rest] ->
+          case text_before(u, l.customer) {
+            True ->
+              take_round(lines, rest, max_lines, count, acc, [u, ..acc_unbilled])
+            False ->
+              take_customer(
+                l.customer,
+                lines,
+                unbilled,
+                max_lines,
+                count,
+                acc,
+                acc_unbilled,
+              )
+          }
+        [] ->
+          take_customer(
+            l.customer,
+            lines,
+            unbilled,
+            max_lines,
+            count,
+            acc,
+            acc_unbilled,
+          )
+      }
+    }
+  }
+}
+
+// The lines of `customer` (the first of `lines`) taken, when they fit.
+fn take_customer(
+  customer: String,
+  lines: List(billing.InvoiceLine),
+  unbilled: List(String),
+  max_lines: Int,
+  count: Int,
+  acc: List(billing.InvoiceLine),
+  acc_unbilled: List(String),
+) -> #(List(billing.InvoiceLine), List(String), option.Option(String)) {
+  let #(mine, rest) = customer_lines(lines, customer, [])
+  let n = bytes.length(mine)
+  case count > 0 && count + n > max_lines {
+    True -> #(
+      bytes.reverse(acc),
+      bytes.reverse(acc_unbilled),
+      option.Some(customer),
+    )
+    False ->
+      take_round(
+        rest,
+        unbilled,
+        max_lines,
+        count + n,
+        prepend(mine, acc),
+        acc_unbilled,
+      )
+  }
+}
+
+fn customer_lines(
+  lines: List(billing.InvoiceLine),
+  customer: String,
+  acc: List(billing.InvoiceLine),
+) -> #(List(billing.InvoiceLine), List(billing.InvoiceLine)) {
+  case lines {
+    [l, ..rest] ->
+      case l.customer == customer {
+        True -> customer_lines(rest, customer, [l, ..acc])
+        False -> #(bytes.reverse(acc), lines)
+      }
+    [] -> #(bytes.reverse(acc), lines)
+  }
+}
+
+fn prepend(
+  items: List(billing.InvoiceLine),
+  acc: List(billing.InvoiceLine),
+) -> List(billing.InvoiceLine) {
+  case items {
+    [] -> acc
+    [x, ..rest] -> prepend(rest, [x, ..acc])
+  }
+}
+
+@external(erlang, "tally_pure_ffi", "before")
+fn text_before(a: String, b: String) -> Bool
+
 const u32_max = 4_294_967_295
 
 /// Same as `nif.aggregator_take_late`.

@@ -283,3 +283,106 @@ pub fn reset_forgets_everything_but_the_configuration_test() {
   // The event's id is forgotten too: it counts again, not as a duplicate.
   expect.equal(aggregate.add_events(agg, [event]), Ok(usage.Counters(1, 0, 0)))
 }
+
+const round_plans = "{\"plans\": {\"std\": {\"currency\": \"EUR\", \"lines\": [{\"meter\": \"requests\", \"measure\": \"total\", \"pricing\": {\"model\": \"flat\", \"unit_price\": \"1\"}}]}}, \"customers\": {\"acme\": \"std\", \"beta\": \"std\", \"delta\": \"std\"}}"
+
+fn round_events(on: backend.Backend) -> aggregate.Aggregator {
+  let agg = new(on)
+  let assert Ok(_) =
+    aggregate.add_events(agg, [
+      event.UsageEvent(..requests("a", 5, oct1 + 10), customer: "acme"),
+      event.UsageEvent(..requests("b", 6, oct1 + 20), customer: "beta"),
+      event.UsageEvent(..requests("c", 7, oct1 + 30), customer: "carl"),
+      event.UsageEvent(..requests("d", 8, oct1 + 40), customer: "delta"),
+    ])
+  agg
+}
+
+fn round(
+  agg: aggregate.Aggregator,
+  from: option.Option(String),
+  max_lines: Int,
+) -> Result(billing.WrittenRound, engine.EngineError) {
+  aggregate.close_round(
+    agg,
+    period: "2026-10",
+    plans: round_plans,
+    version: 1,
+    shard: 0,
+    of: 1,
+    from: from,
+    max_lines: max_lines,
+  )
+}
+
+/// Rounds of one line: each customer with lines in a round of its own
+/// (carl, without a plan, in the round it falls in), and together the lines,
+/// totals and unbilled customers of `close_written`.
+pub fn close_in_rounds_gives_close_written_test() {
+  use on <- backends.each_engine()
+  let assert Ok(whole) =
+    aggregate.close_written(
+      round_events(on),
+      period: "2026-10",
+      plans: round_plans,
+      version: 1,
+      shard: 0,
+      of: 1,
+    )
+  let agg = round_events(on)
+  expect.equal(
+    round(agg, option.None, 0),
+    Error(engine.BadArgument("a line budget of 1 or more")),
+  )
+  let assert Ok(r1) = round(agg, option.None, 1)
+  let assert Ok(r2) = round(agg, r1.next, 1)
+  let assert Ok(r3) = round(agg, r2.next, 1)
+  expect.equal(#(r1.next, r2.next, r3.next), #(
+    option.Some("beta"),
+    option.Some("delta"),
+    option.None,
+  ))
+  expect.equal(#(r1.unbilled_customers, r2.unbilled_customers), #([], ["carl"]))
+  let batches = [r1.batches, r2.batches, r3.batches]
+  expect.equal(
+    joined(batches, fn(b) { b.ids }),
+    joined([whole.batches], fn(b) { b.ids }),
+  )
+  expect.equal(
+    joined(batches, fn(b) { b.lines }),
+    joined([whole.batches], fn(b) { b.lines }),
+  )
+  expect.equal(append_all([r1.totals, r2.totals, r3.totals]), whole.totals)
+  expect.equal(whole.unbilled_customers, ["carl"])
+  // The period is closed from the first round: a later event is late.
+  expect.equal(
+    aggregate.add_events(agg, [requests("late", 1, oct1 + 5 * hour)]),
+    Ok(usage.Counters(applied: 4, duplicates: 0, late: 1)),
+  )
+  // One round when the budget holds every line.
+  let assert Ok(all) = round(round_events(on), option.None, 10)
+  expect.equal(#(all.next, all.totals), #(option.None, whole.totals))
+}
+
+fn joined(
+  batches: List(List(billing.WrittenBatch)),
+  part: fn(billing.WrittenBatch) -> BitArray,
+) -> BitArray {
+  concat_bits(map_batches(append_all(batches), part))
+}
+
+fn map_batches(
+  batches: List(billing.WrittenBatch),
+  part: fn(billing.WrittenBatch) -> BitArray,
+) -> List(BitArray) {
+  case batches {
+    [] -> []
+    [b, ..rest] -> [part(b), ..map_batches(rest, part)]
+  }
+}
+
+@external(erlang, "lists", "append")
+fn append_all(lists: List(List(a))) -> List(a)
+
+@external(erlang, "erlang", "list_to_bitstring")
+fn concat_bits(parts: List(BitArray)) -> BitArray

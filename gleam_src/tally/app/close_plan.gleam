@@ -82,24 +82,24 @@ fn dedup_sorted(list: List(String), acc: List(String)) -> List(String) {
   }
 }
 
-/// Every shard's lines as outbox entries to `subject`, in shard order: the
+/// A round's lines as outbox entries to `subject`, in shard order: the
 /// engine's batches, as they are.
 pub fn entries(
-  shards: List(billing.WrittenInvoice),
+  rounds: List(billing.WrittenRound),
   subject: String,
 ) -> List(book.Entry) {
-  shard_entries(shards, subject, [])
+  round_entries(rounds, subject, [])
 }
 
-fn shard_entries(
-  shards: List(billing.WrittenInvoice),
+fn round_entries(
+  rounds: List(billing.WrittenRound),
   subject: String,
   acc: List(book.Entry),
 ) -> List(book.Entry) {
-  case shards {
+  case rounds {
     [] -> bytes.reverse(acc)
-    [w, ..rest] ->
-      shard_entries(rest, subject, batch_entries(w.batches, subject, acc))
+    [r, ..rest] ->
+      round_entries(rest, subject, batch_entries(r.batches, subject, acc))
   }
 }
 
@@ -114,19 +114,19 @@ fn batch_entries(
   }
 }
 
-/// The message ids of every shard's lines as the engine wrote them: one
-/// text per batch, `KEY/vVERSION` lines with a newline after each.
-pub fn id_blobs(shards: List(billing.WrittenInvoice)) -> List(BitArray) {
-  blobs_loop(shards, [])
+/// The message ids of a round's lines as the engine wrote them: one text
+/// per batch, `KEY/vVERSION` lines with a newline after each.
+pub fn id_blobs(rounds: List(billing.WrittenRound)) -> List(BitArray) {
+  blobs_loop(rounds, [])
 }
 
 fn blobs_loop(
-  shards: List(billing.WrittenInvoice),
+  rounds: List(billing.WrittenRound),
   acc: List(BitArray),
 ) -> List(BitArray) {
-  case shards {
+  case rounds {
     [] -> bytes.reverse(acc)
-    [w, ..rest] -> blobs_loop(rest, batch_blobs(w.batches, acc))
+    [r, ..rest] -> blobs_loop(rest, batch_blobs(r.batches, acc))
   }
 }
 
@@ -140,48 +140,57 @@ fn batch_blobs(
   }
 }
 
-/// The summary of a close: the lines, the voids, each customer's total (a
-/// customer's lines all come from one shard) and the unbilled customers.
-pub fn summary(
-  period: String,
-  shards: List(billing.WrittenInvoice),
-  voids: Int,
-) -> CloseSummary {
-  CloseSummary(
-    period: period,
-    lines: lines(shards, 0),
-    voids: voids,
-    customers: customers(shards, []),
-    unbilled: usort(unbilled(shards, [])),
+/// What a close's summary counts, round after round (the lines themselves
+/// are in the outbox).
+pub opaque type Tally {
+  Tally(
+    lines: Int,
+    totals: List(#(String, billing.CustomerTotal)),
+    unbilled: List(String),
   )
 }
 
-fn lines(shards: List(billing.WrittenInvoice), acc: Int) -> Int {
-  case shards {
-    [] -> acc
-    [w, ..rest] -> lines(rest, count(w.batches, acc))
+/// Nothing counted yet.
+pub fn new_tally() -> Tally {
+  Tally(0, [], [])
+}
+
+/// `tally` with the shards' rounds counted.
+pub fn count(tally: Tally, rounds: List(billing.WrittenRound)) -> Tally {
+  case rounds {
+    [] -> tally
+    [r, ..rest] ->
+      count(
+        Tally(
+          lines: count_lines(r.batches, tally.lines),
+          totals: total_pairs(r.totals, tally.totals),
+          unbilled: prepend(r.unbilled_customers, tally.unbilled),
+        ),
+        rest,
+      )
   }
 }
 
-fn count(batches: List(billing.WrittenBatch), acc: Int) -> Int {
+/// The summary of a close: the lines, the voids, each customer's total (a
+/// customer's lines all come from one shard and one round) and the
+/// unbilled customers.
+pub fn summary(period: String, tally: Tally, voids: Int) -> CloseSummary {
+  CloseSummary(
+    period: period,
+    lines: tally.lines,
+    voids: voids,
+    // The map made at once: a close of a million customers put one by one
+    // into a growing map took seconds of garbage collection in the closer.
+    // In order: a customer given twice (never) keeps its last total.
+    customers: map.from_list(bytes.reverse(tally.totals)),
+    unbilled: usort(tally.unbilled),
+  )
+}
+
+fn count_lines(batches: List(billing.WrittenBatch), acc: Int) -> Int {
   case batches {
     [] -> acc
-    [b, ..rest] -> count(rest, acc + b.count)
-  }
-}
-
-// Each customer's pair, then the map made at once: a close of a million
-// customers put one by one into a growing map took seconds of garbage
-// collection in the closer (20x the time for 10x the customers).
-fn customers(
-  shards: List(billing.WrittenInvoice),
-  acc: List(#(String, billing.CustomerTotal)),
-) -> map.Map(String, billing.CustomerTotal) {
-  case shards {
-    // In order: a customer given twice (never, each customer's lines come
-    // from one shard) keeps its last total, as one put after another did.
-    [] -> map.from_list(bytes.reverse(acc))
-    [w, ..rest] -> customers(rest, total_pairs(w.totals, acc))
+    [b, ..rest] -> count_lines(rest, acc + b.count)
   }
 }
 
@@ -192,16 +201,6 @@ fn total_pairs(
   case totals {
     [] -> acc
     [t, ..rest] -> total_pairs(rest, [#(t.customer, t), ..acc])
-  }
-}
-
-fn unbilled(
-  shards: List(billing.WrittenInvoice),
-  acc: List(String),
-) -> List(String) {
-  case shards {
-    [] -> acc
-    [w, ..rest] -> unbilled(rest, prepend(w.unbilled_customers, acc))
   }
 }
 

@@ -267,51 +267,214 @@ fn close(
     Ok(b) -> Ok(b)
     Error(why) -> Error(PlansUnreadable(plans_path, why))
   })
-  // Each shard bills its own customers (with usage or named in the plans),
-  // all at once; together they bill each customer once.
-  use shards <- try(
-    all_ok(
-      shard.close_period(
-        settings.shards,
-        period: period,
-        plans: bytes.to_text(plans),
-        version: settings.invoice_version,
-      ),
-      [],
-    ),
-  )
   let issued_path = files.join(files.join(settings.data_dir, "issued"), period)
   use issued <- try(read_issued(issued_path))
-  use r <- try(
-    case
-      reissue.voids(
-        issued,
-        close_plan.id_blobs(shards),
-        settings.invoice_version,
-        settings.subject,
+  // Each shard bills its own customers (with usage or named in the plans),
+  // all at once, a round at a time: each round's lines go into the outbox
+  // before the next round is billed. The period's keys, for the record of
+  // what it issued, go to a file as they come.
+  let billed =
+    with_record(issued_path, reissue.record_start(issued), fn(record) {
+      rounds(
+        settings,
+        period,
+        bytes.to_text(plans),
+        first_rounds(settings.shards, []),
+        Rounds(reissue.start(issued), close_plan.new_tally(), False),
+        record,
+        False,
       )
-    {
-      Ok(r) -> Ok(r)
+    })
+  use #(progress, tally) <- try(case billed {
+    Ok(done) -> Ok(done)
+    Error(e) -> {
+      outbox.end_run(settings.outbox)
+      Error(e)
+    }
+  })
+  // Voids of a reissue: the keys issued before that no round gave again.
+  use voids <- try(
+    case reissue.finish(progress, settings.invoice_version, settings.subject) {
+      Ok(voids) -> Ok(voids)
       Error(reissue.NotALineKey(k)) -> Error(IssuedNotLineKeys(issued_path, k))
     },
   )
-  // The engine's batches and the voids in one put (it checks what waits or
-  // was acknowledged once), then the period's keys recorded.
-  let entries =
-    append(close_plan.entries(shards, settings.subject), ones(r.voids, []))
-  use _ <- try(case outbox.put_entries(settings.outbox, entries) {
+  let put = case voids {
+    [] -> Ok(Nil)
+    _ -> outbox.put_in_run(settings.outbox, ones(voids, []), continues: True)
+  }
+  outbox.end_run(settings.outbox)
+  use _ <- try(case put {
     Ok(Nil) -> Ok(Nil)
     Error(e) -> Error(Outbox(e))
   })
-  use _ <- try(case r.record {
-    reissue.KeepRecord -> Ok(Nil)
-    reissue.WriteRecord(record) ->
-      case files.write_durably(issued_path, record) {
-        Ok(Nil) -> Ok(Nil)
-        Error(why) -> Error(Issued(issued_path, why))
+  use _ <- try(record_issued(issued_path))
+  Ok(close_plan.summary(period, tally, bytes.length(voids)))
+}
+
+/// Lines a shard bills in a round: two outbox batches. A close holds one
+/// round of every shard at once (~7 MB of lines with 4 shards).
+const round_lines = 10_000
+
+/// What the rounds have counted so far; `new`: ids were added to the record.
+type Rounds {
+  Rounds(progress: reissue.Progress, tally: close_plan.Tally, new: Bool)
+}
+
+fn first_rounds(
+  n: Int,
+  acc: List(#(Int, option.Option(String))),
+) -> List(#(Int, option.Option(String))) {
+  case n {
+    0 -> acc
+    _ -> first_rounds(n - 1, [#(n - 1, option.None), ..acc])
+  }
+}
+
+// Rounds until every shard has billed its last customer.
+fn rounds(
+  settings: Settings,
+  period: String,
+  plans: String,
+  pending: List(#(Int, option.Option(String))),
+  done: Rounds,
+  record: files.IoDevice,
+  continues: Bool,
+) -> Result(#(Rounds, Bool), CloseError) {
+  case pending {
+    [] -> Ok(#(done, done.new))
+    _ -> {
+      use #(rs, next) <- try(
+        all_ok(
+          shard.close_round(
+            pending,
+            shards: settings.shards,
+            period: period,
+            plans: plans,
+            version: settings.invoice_version,
+            max_lines: round_lines,
+          ),
+          [],
+          [],
+        ),
+      )
+      use _ <- try(
+        case
+          outbox.put_in_run(
+            settings.outbox,
+            close_plan.entries(rs, settings.subject),
+            continues: continues,
+          )
+        {
+          Ok(Nil) -> Ok(Nil)
+          Error(e) -> Error(Outbox(e))
+        },
+      )
+      use done <- try(add_ids(done, close_plan.id_blobs(rs), record))
+      let done = Rounds(..done, tally: close_plan.count(done.tally, rs))
+      rounds(settings, period, plans, next, done, record, True)
+    }
+  }
+}
+
+// A round's ids seen by the reissue; those new to the period appended to
+// the record being written.
+fn add_ids(
+  done: Rounds,
+  blobs: List(BitArray),
+  record: files.IoDevice,
+) -> Result(Rounds, CloseError) {
+  case blobs {
+    [] -> Ok(done)
+    [b, ..rest] -> {
+      let #(progress, new) = reissue.add(done.progress, b)
+      case bytes.size(new) {
+        0 -> add_ids(Rounds(..done, progress: progress), rest, record)
+        _ ->
+          case files.write(record, new) {
+            Ok(Nil) -> add_ids(Rounds(progress, done.tally, True), rest, record)
+            Error(why) -> Error(Issued("issued record", why))
+          }
+      }
+    }
+  }
+}
+
+// The record of the period's keys is written beside it (`PATH.tmp`: the
+// keys issued before, then the new ones round by round) and takes its place
+// once every round is in the outbox; nothing new: the record stays.
+fn with_record(
+  path: String,
+  first: BitArray,
+  body: fn(files.IoDevice) -> Result(#(Rounds, Bool), CloseError),
+) -> Result(#(reissue.Progress, close_plan.Tally), CloseError) {
+  let tmp = record_path(path)
+  use record <- try(case files.ensure_dir(tmp) {
+    Error(why) -> Error(Issued(tmp, why))
+    Ok(Nil) ->
+      case files.open(tmp, [files.Write]) {
+        Error(why) -> Error(Issued(tmp, why))
+        Ok(io) ->
+          case
+            files.change_mode(tmp, files.file_mode()),
+            files.write(io, first)
+          {
+            Ok(Nil), Ok(Nil) -> Ok(io)
+            Error(why), _ | _, Error(why) -> {
+              let _ = files.close(io)
+              Error(Issued(tmp, why))
+            }
+          }
       }
   })
-  Ok(close_plan.summary(period, shards, bytes.length(r.voids)))
+  let result = body(record)
+  let synced = case result {
+    Ok(#(_, True)) -> files.sync(record)
+    _ -> Ok(Nil)
+  }
+  let closed = files.close(record)
+  case result, synced, closed {
+    Ok(#(done, new)), Ok(Nil), Ok(Nil) -> {
+      case new {
+        True -> Nil
+        False -> {
+          let _ = files.delete(tmp)
+          Nil
+        }
+      }
+      Ok(#(done.progress, done.tally))
+    }
+    Error(e), _, _ -> {
+      let _ = files.delete(tmp)
+      Error(e)
+    }
+    _, Error(why), _ | _, _, Error(why) -> {
+      let _ = files.delete(tmp)
+      Error(Issued(tmp, why))
+    }
+  }
+}
+
+fn record_path(path: String) -> String {
+  path <> ".tmp"
+}
+
+// The record written beside it takes its place (when there is one: a close
+// that added no key leaves the record as it was).
+fn record_issued(path: String) -> Result(Nil, CloseError) {
+  let tmp = record_path(path)
+  case files.exists(tmp) {
+    False -> Ok(Nil)
+    True ->
+      case files.rename(tmp, path) {
+        Ok(Nil) ->
+          case sync_dir(files.dirname(path)) {
+            Ok(Nil) -> Ok(Nil)
+            Error(why) -> Error(Issued(path, why))
+          }
+        Error(why) -> Error(Issued(path, why))
+      }
+  }
 }
 
 fn read_issued(path: String) -> Result(reissue.Issued, CloseError) {
@@ -327,27 +490,21 @@ fn read_issued(path: String) -> Result(reissue.Issued, CloseError) {
 }
 
 fn all_ok(
-  results: List(Result(billing.WrittenInvoice, shard.ShardError)),
-  acc: List(billing.WrittenInvoice),
-) -> Result(List(billing.WrittenInvoice), CloseError) {
+  results: List(#(Int, Result(billing.WrittenRound, shard.ShardError))),
+  acc: List(billing.WrittenRound),
+  next: List(#(Int, option.Option(String))),
+) -> Result(
+  #(List(billing.WrittenRound), List(#(Int, option.Option(String)))),
+  CloseError,
+) {
   case results {
-    [] -> Ok(bytes.reverse(acc))
-    [Ok(w), ..rest] -> all_ok(rest, [w, ..acc])
-    [Error(e), ..] -> Error(ShardFailed(e))
-  }
-}
-
-fn append(a: List(x), b: List(x)) -> List(x) {
-  case b {
-    [] -> a
-    _ -> bytes.reverse(prepend_reversed(bytes.reverse(b), bytes.reverse(a)))
-  }
-}
-
-fn prepend_reversed(rev_b: List(x), rev_a: List(x)) -> List(x) {
-  case rev_b {
-    [] -> rev_a
-    [x, ..rest] -> prepend_reversed(rest, [x, ..rev_a])
+    [] -> Ok(#(bytes.reverse(acc), bytes.reverse(next)))
+    [#(i, Ok(r)), ..rest] ->
+      case r.next {
+        option.None -> all_ok(rest, [r, ..acc], next)
+        option.Some(_) -> all_ok(rest, [r, ..acc], [#(i, r.next), ..next])
+      }
+    [#(_, Error(e)), ..] -> Error(ShardFailed(e))
   }
 }
 
@@ -405,6 +562,9 @@ fn read_to_end() -> Result(Nil, CloseError) {
 
 @external(erlang, "tally_outbox_ffi", "read_to_end")
 fn pipeline_read_to_end() -> Result(Nil, dynamic.Dynamic)
+
+@external(erlang, "tally_outbox_ffi", "sync_dir")
+fn sync_dir(dir: String) -> Result(Nil, String)
 
 @external(erlang, "tally_outbox_ffi", "read_file")
 fn read_file(path: String) -> Result(BitArray, String)

@@ -30,6 +30,12 @@ pub type Message {
     entries: List(book.Entry),
     reply: process.Subject(Result(Nil, disk.OutboxError)),
   )
+  PutInRun(
+    entries: List(book.Entry),
+    continues: Bool,
+    reply: process.Subject(Result(Nil, disk.OutboxError)),
+  )
+  EndRun(reply: process.Subject(Nil))
   Peek(
     n: Int,
     reply: process.Subject(Result(List(book.Item), disk.OutboxError)),
@@ -141,6 +147,19 @@ fn handle(state: State, message: Message) -> actor.Next(State, Message) {
       process.send(reply, result)
       actor.continue(State(..state, outbox: outbox))
     }
+    PutInRun(entries, continues, reply) -> {
+      let #(outbox, result) = disk.put_in_run(state.outbox, entries, continues)
+      case result {
+        Ok(Nil) -> tell(state.listeners)
+        Error(_) -> Nil
+      }
+      process.send(reply, result)
+      actor.continue(State(..state, outbox: outbox))
+    }
+    EndRun(reply) -> {
+      process.send(reply, Nil)
+      actor.continue(State(..state, outbox: disk.end_run(state.outbox)))
+    }
     Peek(n, reply) -> {
       let #(outbox, result) = disk.peek(state.outbox, n)
       process.send(reply, result)
@@ -219,6 +238,24 @@ pub fn put_entries(
   entries: List(book.Entry),
 ) -> Result(Nil, disk.OutboxError) {
   process.call_forever(outbox, fn(reply) { Put(entries, reply) })
+}
+
+/// `put_entries` as one put of a run (`outbox_disk.put_in_run`): a close
+/// puts its lines a round at a time, each round `continues` the run its
+/// first round began, and none of a round's keys is one put earlier in the
+/// run; what waits and what was acknowledged is checked as the run began,
+/// so the engine's batches stay whole however much of the run waits.
+pub fn put_in_run(
+  outbox: process.Subject(Message),
+  entries: List(book.Entry),
+  continues continues: Bool,
+) -> Result(Nil, disk.OutboxError) {
+  process.call_forever(outbox, fn(reply) { PutInRun(entries, continues, reply) })
+}
+
+/// Ends the run of `put_in_run`: the outbox forgets what it read for it.
+pub fn end_run(outbox: process.Subject(Message)) -> Nil {
+  process.call_forever(outbox, fn(reply) { EndRun(reply) })
 }
 
 /// Up to `n` of the oldest items, without removing them (at most one

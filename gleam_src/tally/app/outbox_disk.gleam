@@ -10,6 +10,7 @@
 
 import tally/app/files
 import tally/app/outbox_book as book
+import tally/option
 import tally/pure/bytes
 import tally/pure/map
 
@@ -23,7 +24,21 @@ pub type OutboxError {
 
 /// An outbox open on its directory.
 pub opaque type Outbox {
-  Outbox(dir: String, book: book.Book)
+  Outbox(dir: String, book: book.Book, run: option.Option(Run))
+}
+
+/// Puts in a run (`put_in_run`): what was checked when the run began, kept
+/// for its later puts, whose keys are new to the run.
+type Run {
+  Run(
+    /// Nothing waited when the run began.
+    nothing_waited: Bool,
+    /// The keys that waited then.
+    waiting: map.Map(String, Bool),
+    /// The acknowledged digests of each group the run put, read when the
+    /// run first put a key of the group (an empty set: none).
+    acked: map.Map(String, map.Map(BitArray, Bool)),
+  )
 }
 
 /// Opens the outbox in `dir` (made when missing): the batches found there,
@@ -39,7 +54,7 @@ pub fn open(dir: String) -> Result(#(Outbox, List(String)), OutboxError) {
   use names <- try(io("list", dir, files.list_dir(dir)))
   let found = book.recover(names)
   use _ <- try(delete_all(dir, found.unfinished))
-  use outbox <- try(load_head(Outbox(dir, found.book), True))
+  use outbox <- try(load_head(Outbox(dir, found.book, option.None), True))
   Ok(#(outbox, found.unknown))
 }
 
@@ -96,18 +111,51 @@ pub fn put_entries(
   outbox: Outbox,
   entries: List(book.Entry),
 ) -> #(Outbox, Result(Nil, OutboxError)) {
-  let nothing_waits = book.size(outbox.book) == 0
-  let #(wholes, items) =
-    book.sort_entries(entries, fn(b) {
-      nothing_waits && !has_acked(outbox.dir, book.lines_group(b))
-    })
-  case waiting_keys(outbox) {
+  let #(outbox, result) = put_in_run(outbox, entries, False)
+  #(Outbox(..outbox, run: option.None), result)
+}
+
+/// `put_entries` as one put of a run: a close puts its lines a round at a
+/// time. `continues`: the entries continue the run of the puts before
+/// (since the last put with `continues` False), and none of their keys is
+/// a key put earlier in the run (a close's lines each have a key of their
+/// own). What waits and what was acknowledged is checked as the run began
+/// (a key acknowledged since was waiting then, or was put by the run), so
+/// its batches are stored as they are when the run began with nothing
+/// waiting and nothing of their group acknowledged, however much of the
+/// run waits by now. `end_run` forgets the run.
+pub fn put_in_run(
+  outbox: Outbox,
+  entries: List(book.Entry),
+  continues: Bool,
+) -> #(Outbox, Result(Nil, OutboxError)) {
+  let run = case continues, outbox.run {
+    True, option.Some(run) -> Ok(run)
+    // A run begins (or the outbox restarted within one: its puts wait
+    // now, and the checks below take them for waiting keys, which they are).
+    _, _ ->
+      case book.size(outbox.book) {
+        0 -> Ok(Run(True, map.new(), map.new()))
+        _ ->
+          case waiting_keys(outbox) {
+            Ok(waiting) -> Ok(Run(False, waiting, map.new()))
+            Error(e) -> Error(e)
+          }
+      }
+  }
+  case run {
     Error(e) -> #(outbox, Error(e))
-    Ok(waiting) ->
-      case acked_sets(outbox.dir, book.groups(items)) {
-        Error(e) -> #(outbox, Error(e))
-        Ok(acked) -> {
-          let fresh = book.fresh(items, waiting, acked)
+    Ok(run) ->
+      case run_groups(outbox.dir, run, entry_groups(entries, map.new())) {
+        Error(e) -> #(Outbox(..outbox, run: option.None), Error(e))
+        Ok(run) -> {
+          let outbox = Outbox(..outbox, run: option.Some(run))
+          let #(wholes, items) =
+            book.sort_entries(entries, fn(b) {
+              run.nothing_waited
+              && map.size(acked_of(run, book.lines_group(b))) == 0
+            })
+          let fresh = book.fresh(items, run.waiting, run.acked)
           case write_wholes(outbox, book.plan_whole(outbox.book, wholes)) {
             #(outbox, Error(e)) -> #(outbox, Error(e))
             #(outbox, Ok(Nil)) ->
@@ -116,6 +164,55 @@ pub fn put_entries(
                 _, _ -> write_batches(outbox, book.plan_put(outbox.book, fresh))
               }
           }
+        }
+      }
+  }
+}
+
+/// Forgets the run of `put_in_run` (what it read of the waiting and
+/// acknowledged keys).
+pub fn end_run(outbox: Outbox) -> Outbox {
+  Outbox(..outbox, run: option.None)
+}
+
+fn acked_of(run: Run, group: String) -> map.Map(BitArray, Bool) {
+  case map.get(run.acked, group) {
+    Ok(set) -> set
+    Error(Nil) -> map.new()
+  }
+}
+
+// The groups of the entries' keys, each once.
+fn entry_groups(
+  entries: List(book.Entry),
+  acc: map.Map(String, Bool),
+) -> List(String) {
+  case entries {
+    [] -> map.keys(acc)
+    [book.One(i), ..rest] ->
+      entry_groups(rest, map.put(acc, book.group(i.key), True))
+    [book.Lines(_, b), ..rest] ->
+      entry_groups(rest, map.put(acc, book.lines_group(b), True))
+  }
+}
+
+// The acknowledged digests of the groups the run meets for the first time.
+fn run_groups(
+  dir: String,
+  run: Run,
+  groups: List(String),
+) -> Result(Run, OutboxError) {
+  case groups {
+    [] -> Ok(run)
+    [g, ..rest] ->
+      case map.get(run.acked, g) {
+        Ok(_) -> run_groups(dir, run, rest)
+        Error(Nil) -> {
+          use set <- try(case has_acked(dir, g) {
+            False -> Ok(map.new())
+            True -> acked_set(dir, g)
+          })
+          run_groups(dir, Run(..run, acked: map.put(run.acked, g, set)), rest)
         }
       }
   }
@@ -418,27 +515,6 @@ fn acked_set(
     Ok(bytes) -> Ok(book.digest_set(bytes))
     Error("enoent") -> Ok(map.new())
     Error(e) -> Error(OutboxIo("read", path, e))
-  }
-}
-
-fn acked_sets(
-  dir: String,
-  groups: List(String),
-) -> Result(map.Map(String, map.Map(BitArray, Bool)), OutboxError) {
-  acked_sets_loop(dir, groups, map.new())
-}
-
-fn acked_sets_loop(
-  dir: String,
-  groups: List(String),
-  acc: map.Map(String, map.Map(BitArray, Bool)),
-) -> Result(map.Map(String, map.Map(BitArray, Bool)), OutboxError) {
-  case groups {
-    [] -> Ok(acc)
-    [g, ..rest] -> {
-      use set <- try(acked_set(dir, g))
-      acked_sets_loop(dir, rest, map.put(acc, g, set))
-    }
   }
 }
 

@@ -73,40 +73,102 @@ pub fn parse_record(bytes: BitArray) -> Result(Issued, Nil) {
 
 /// The voids of `version` of a period, given what it issued before and the
 /// message ids of all its lines now (`id_blobs`: `KEY/vVERSION` lines, a
-/// newline after each, as the engine wrote them).
+/// newline after each, as the engine wrote them): `start`, `add` of each
+/// blob and `finish` at once.
 pub fn voids(
   issued: Issued,
   id_blobs: List(BitArray),
   version: Int,
   subject: String,
 ) -> Result(Reissue, ReissueError) {
-  case issued {
-    // Nothing issued before: nothing void, the ids recorded as they are.
-    NothingIssued ->
+  let #(progress, new) = add_all(start(issued), id_blobs, [])
+  case finish(progress, version, subject) {
+    Error(e) -> Error(e)
+    Ok(voids) ->
       Ok(
-        Reissue(voids: [], record: case id_blobs {
-          [] -> KeepRecord
-          _ -> WriteRecord(concat(id_blobs))
+        Reissue(voids: voids, record: case concat(new) {
+          <<>> -> KeepRecord
+          ids -> WriteRecord(concat([record_start(issued), ids]))
         }),
       )
-    Issued(keys, ids) -> {
-      let current_ids = concat_lists(map_list(id_blobs, split_lines))
-      let current = key_set(current_ids, map.new())
-      let gone = gone(map.sorted_pairs(keys), current, [])
-      case void_items(gone, version, subject, []) {
-        Error(e) -> Error(e)
-        Ok(voids) -> {
-          let new = new_ids(current_ids, keys, [])
-          Ok(
-            Reissue(voids: voids, record: case new {
-              [] -> KeepRecord
-              _ -> WriteRecord(lines(concat_lists([ids, new])))
-            }),
-          )
-        }
+  }
+}
+
+fn add_all(
+  progress: Progress,
+  blobs: List(BitArray),
+  acc: List(BitArray),
+) -> #(Progress, List(BitArray)) {
+  case blobs {
+    [] -> #(progress, bytes.reverse(acc))
+    [b, ..rest] -> {
+      let #(progress, new) = add(progress, b)
+      add_all(progress, rest, [new, ..acc])
+    }
+  }
+}
+
+/// A close seen round by round against what its period issued before: the
+/// keys issued before and not seen again yet.
+pub opaque type Progress {
+  Progress(issued: Issued, unseen: map.Map(String, Bool))
+}
+
+/// A close begins.
+pub fn start(issued: Issued) -> Progress {
+  case issued {
+    NothingIssued -> Progress(issued, map.new())
+    Issued(keys, _) -> Progress(issued, keys)
+  }
+}
+
+/// The record's bytes before the ids a close adds: the ids issued before.
+pub fn record_start(issued: Issued) -> BitArray {
+  case issued {
+    NothingIssued -> <<>>
+    Issued(_, ids) -> lines(ids)
+  }
+}
+
+/// A round's message ids (`KEY/vVERSION` lines, as the engine wrote them)
+/// seen: returns the ids new to the period, to append to the record (the
+/// blob as it is when nothing was issued before).
+pub fn add(progress: Progress, id_blob: BitArray) -> #(Progress, BitArray) {
+  case progress.issued {
+    NothingIssued -> #(progress, id_blob)
+    Issued(keys, _) -> {
+      let #(unseen, new) = sift(split_lines(id_blob), keys, progress.unseen, [])
+      #(Progress(..progress, unseen: unseen), lines(new))
+    }
+  }
+}
+
+fn sift(
+  ids: List(String),
+  issued: map.Map(String, Bool),
+  unseen: map.Map(String, Bool),
+  new: List(String),
+) -> #(map.Map(String, Bool), List(String)) {
+  case ids {
+    [] -> #(unseen, bytes.reverse(new))
+    [id, ..rest] -> {
+      let k = key_of(id)
+      case map.get(issued, k) {
+        Ok(_) -> sift(rest, issued, map.delete(unseen, k), new)
+        Error(Nil) -> sift(rest, issued, unseen, [id, ..new])
       }
     }
   }
+}
+
+/// The voids of `version` once every round is seen: an item for each key
+/// issued before and not seen again, in key order.
+pub fn finish(
+  progress: Progress,
+  version: Int,
+  subject: String,
+) -> Result(List(book.Item), ReissueError) {
+  void_items(map.keys(progress.unseen), version, subject, [])
 }
 
 /// A message id's key: what comes before its last `/` (`/vVERSION`).
@@ -120,36 +182,6 @@ fn key_set(
   case ids {
     [] -> acc
     [id, ..rest] -> key_set(rest, map.put(acc, key_of(id), True))
-  }
-}
-
-fn new_ids(
-  ids: List(String),
-  issued: map.Map(String, Bool),
-  acc: List(String),
-) -> List(String) {
-  case ids {
-    [] -> bytes.reverse(acc)
-    [id, ..rest] ->
-      case map.get(issued, key_of(id)) {
-        Ok(_) -> new_ids(rest, issued, acc)
-        Error(Nil) -> new_ids(rest, issued, [id, ..acc])
-      }
-  }
-}
-
-fn gone(
-  issued: List(#(String, Bool)),
-  current: map.Map(String, Bool),
-  acc: List(String),
-) -> List(String) {
-  case issued {
-    [] -> bytes.reverse(acc)
-    [#(k, _), ..rest] ->
-      case map.get(current, k) {
-        Ok(_) -> gone(rest, current, acc)
-        Error(Nil) -> gone(rest, current, [k, ..acc])
-      }
   }
 }
 
@@ -183,9 +215,6 @@ fn map_list(l: List(a), f: fn(a) -> b) -> List(b) {
     [x, ..rest] -> [f(x), ..map_list(rest, f)]
   }
 }
-
-@external(erlang, "lists", "append")
-fn concat_lists(lists: List(List(a))) -> List(a)
 
 @external(erlang, "erlang", "list_to_bitstring")
 fn concat(pieces: List(BitArray)) -> BitArray

@@ -95,12 +95,14 @@ pub opaque type Message {
     reply: process.Subject(List(#(source_pos.SourceFile, source_pos.Position))),
   )
   Snapshot(reply: process.Subject(Result(Nil, ShardError)))
-  ClosePeriod(
+  CloseRound(
     period: String,
     plans: String,
     version: Int,
     shards: Int,
-    answer: fn(Result(billing.WrittenInvoice, ShardError)) -> Nil,
+    from: option.Option(String),
+    max_lines: Int,
+    answer: fn(Result(billing.WrittenRound, ShardError)) -> Nil,
   )
   Windows(
     reply: process.Subject(
@@ -204,21 +206,28 @@ pub fn snapshot_all(shards: Int) -> Nil {
   })
 }
 
-/// Closes a period (`"2026-10"`) in each of the shards `0..shards-1` at
-/// once (each on its own dirty scheduler with the NIF); each bills the
-/// customers `shard_of` gives it, snapshots, and answers with its lines as
-/// the engine wrote them (`aggregate.close_written`: outbox batches of
-/// lines in the written form with their message ids, no line a term) and
-/// each customer's total. The results come in shard order. No timeout: the
-/// work grows with the usage; a shard that dies answers `ShardDown`.
-pub fn close_period(
-  shards: Int,
+/// One round of closing a period (`"2026-10"`) in each of the shards
+/// `from` names (a shard's index and where its round starts: `None`, its
+/// first round), at once (each on its own dirty scheduler with the NIF):
+/// each closes the period, bills its customers (`shard_of`) from its
+/// `from` on, up to about `max_lines` lines, and answers with them as the
+/// engine wrote them (`aggregate.close_round`: outbox batches of lines in
+/// the written form with their message ids, no line a term), each
+/// customer's total and where its next round starts (`None`: it is done;
+/// it snapshots then). The results come in the order of `from`. No
+/// timeout: a round's work grows with the usage; a shard that dies
+/// answers `ShardDown`.
+pub fn close_round(
+  from: List(#(Int, option.Option(String))),
+  shards shards: Int,
   period period: String,
   plans plans: String,
   version version: Int,
-) -> List(Result(billing.WrittenInvoice, ShardError)) {
+  max_lines max_lines: Int,
+) -> List(#(Int, Result(billing.WrittenRound, ShardError))) {
   let waiting =
-    map_index(shards, fn(i) {
+    map_list(from, fn(f) {
+      let #(i, start) = f
       let reply = process.new_subject()
       let monitor = case process.named(name(i)) {
         Ok(pid) -> Ok(process.monitor(pid))
@@ -226,7 +235,7 @@ pub fn close_period(
       }
       process.send(
         subject(i),
-        ClosePeriod(period, plans, version, shards, fn(result) {
+        CloseRound(period, plans, version, shards, start, max_lines, fn(result) {
           process.send(reply, result)
         }),
       )
@@ -235,7 +244,7 @@ pub fn close_period(
   map_list(waiting, fn(w) {
     let #(i, reply, monitor) = w
     case monitor {
-      Error(Nil) -> Error(ShardDown(i))
+      Error(Nil) -> #(i, Error(ShardDown(i)))
       Ok(m) -> {
         let selector =
           process.new_selector()
@@ -243,7 +252,7 @@ pub fn close_period(
           |> process.select_specific_monitor(m, fn(_) { Error(ShardDown(i)) })
         let result = process.selector_receive_forever(selector)
         process.demonitor_process(m)
-        result
+        #(i, result)
       }
     }
   })
@@ -377,29 +386,35 @@ fn handle(state: State, message: Message) -> actor.Next(State, Message) {
           actor.continue(state)
         }
       }
-    ClosePeriod(period, plans, version, shards, answer) ->
+    CloseRound(period, plans, version, shards, from, max_lines, answer) ->
       case
-        aggregate.close_written(
+        aggregate.close_round(
           state.aggregator,
           period: period,
           plans: plans,
           version: version,
           shard: state.config.index,
           of: shards,
+          from: from,
+          max_lines: max_lines,
         )
       {
         Error(e) -> {
           answer(Error(EngineFailed(e)))
           actor.continue(state)
         }
-        Ok(invoice) ->
-          // A full disk: the close fails and says why (closing again is harmless).
-          case write_snapshot(state) {
+        Ok(round) -> {
+          // The last round: the closed period snapshotted (a full disk: the
+          // close fails and says why; closing again is harmless).
+          let saved = case round.next {
+            option.None -> write_snapshot(state)
+            option.Some(_) -> Ok(state)
+          }
+          case saved {
             Ok(state) -> {
-              answer(Ok(invoice))
-              // The lines are the closer's now; the references left on this
-              // heap would keep a quarter of the invoice in memory until
-              // some later collection.
+              answer(Ok(round))
+              // The round's lines are the closer's now; the references left
+              // on this heap would keep them until some later collection.
               let _ = collect_garbage()
               actor.continue(state)
             }
@@ -408,6 +423,7 @@ fn handle(state: State, message: Message) -> actor.Next(State, Message) {
               actor.continue(state)
             }
           }
+        }
       }
     Windows(reply) -> {
       process.send(reply, aggregate.windows(state.aggregator))

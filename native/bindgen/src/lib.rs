@@ -953,7 +953,7 @@ fn rust_nif(p: &Project) -> String {
          //! panic is `{error, {native_panic, _}}`) or, for a chunked one, through\n\
          //! `chunked` in slices.\n\n\
          #![allow(unused_imports, clippy::unnecessary_mut_passed, clippy::explicit_auto_deref, clippy::unit_arg)]\n\
-         #![allow(clippy::let_unit_value, clippy::useless_conversion, clippy::needless_borrow, clippy::redundant_closure_call)]\n\n\
+         #![allow(clippy::let_unit_value, clippy::useless_conversion, clippy::needless_borrow, clippy::redundant_closure_call, clippy::too_many_arguments)]\n\n\
          use rustler::{Env, ResourceArc, Term};\n\
          use tally_interop::nif::{chunked, from_gleam, guarded};\n\
          use tally_interop::{IntoGleam, Value};\n\n\

@@ -17,13 +17,13 @@ mod chunks;
 use chunks::chunks;
 use std::time::Instant;
 
-use tally_core::aggregate::{Aggregator, AggregatorConfig};
+use tally_core::aggregate::{Aggregator, AggregatorConfig, Round};
 use tally_core::batch::ingest_chunk;
 use tally_core::billing::{bill_shard, Plans};
 use tally_core::parse::ParserOptions;
 use tally_core::reject::Format;
 use tally_core::snapshot::{save, SnapshotStore};
-use tally_core::written::{bill_shard_written, write_invoice};
+use tally_core::written::{bill_shard_written, close_round_written, write_invoice};
 
 const OCT: i64 = 1_790_812_800_000; // 2026-10-01T00:00:00Z
 
@@ -112,6 +112,43 @@ fn main() {
         let written = bill_shard_written(&usage, &plans, 1, shard, shards).expect("bill");
         let t3 = cpu_s();
         assert!(written == before, "shard {i}: written as billed differs");
+        // In rounds of 10000 lines (the release's close), from a cursor.
+        let plans_arc = std::sync::Arc::new(plans.clone());
+        let (mut from, mut rounds, mut first_s) = (None::<String>, 0, 0.0);
+        let mut ids: Vec<u8> = Vec::new();
+        let t_rounds = cpu_s();
+        loop {
+            let r = close_round_written(
+                a,
+                Round {
+                    period_start_ms: OCT,
+                    plans: plans_arc.clone(),
+                    version: 1,
+                    shard,
+                    shards,
+                    from: from.as_deref(),
+                    max_lines: 10_000,
+                },
+            )
+            .expect("round");
+            if rounds == 0 {
+                first_s = cpu_s() - t_rounds;
+            }
+            rounds += 1;
+            r.batches.iter().for_each(|b| ids.extend_from_slice(&b.ids));
+            match r.next {
+                Some(next) => from = Some(next),
+                None => break,
+            }
+        }
+        let rounds_s = cpu_s() - t_rounds;
+        let want: Vec<u8> = written
+            .batches
+            .iter()
+            .flat_map(|b| b.ids.iter().copied())
+            .collect();
+        assert!(ids == want, "shard {i}: the rounds' lines differ");
+        println!("shard {i}: {rounds} rounds {rounds_s:.2} s (the first, with its cursor, {first_s:.2} s)");
         drop((before, written));
         series += usage.series.len();
         let t4 = cpu_s();

@@ -31,9 +31,12 @@ use crate::reject::Reject;
 use crate::series::SeriesTable;
 use crate::time::{civil_from_days, days_from_civil};
 
+mod closing;
 pub(crate) mod delta;
 mod period;
 mod small_map;
+
+pub use closing::{Round, RoundEnd};
 
 use period::{PeriodSeries, PeriodTable};
 
@@ -612,6 +615,8 @@ pub struct Aggregator {
     /// aggregator has been saved or loaded: `None` until then, and the
     /// next save writes everything.
     track: Option<Box<delta::Tracking>>,
+    /// The cursor of a close in rounds, between its rounds (see `closing`).
+    closing: Option<Box<closing::Closing>>,
 }
 
 impl Aggregator {
@@ -627,6 +632,7 @@ impl Aggregator {
             late: Vec::new(),
             counters: AggregatorCounters::default(),
             track: None,
+            closing: None,
         }
     }
 
@@ -916,10 +922,15 @@ impl Aggregator {
     /// Closes a period: later events for it are kept aside as late. Returns
     /// its usage. Its dedup digests are no longer needed and are dropped.
     pub fn close_period(&mut self, period_start_ms: i64) -> PeriodUsage {
+        self.mark_closed(period_start_ms);
+        self.period_usage(period_start_ms)
+    }
+
+    /// Closes a period without building its usage (see [`Self::close_period`]).
+    fn mark_closed(&mut self, period_start_ms: i64) {
         self.closed.insert(period_start_ms);
         self.spot = Spot::NONE;
         self.seen.remove(&period_start_ms);
-        self.period_usage(period_start_ms)
     }
 
     /// Adds another aggregator's counts. Refuses (changing nothing) when the
@@ -961,8 +972,10 @@ impl Aggregator {
         }
         self.closed.extend(other.closed.iter().copied());
         self.spot = Spot::NONE;
-        // Changed all over: the next snapshot is written whole.
+        // Changed all over: the next snapshot is written whole, a close in
+        // rounds starts again.
         self.track = None;
+        self.closing = None;
         self.late.extend(other.late.iter().cloned());
         self.counters.applied += other.counters.applied;
         self.counters.duplicates += other.counters.duplicates;

@@ -794,15 +794,69 @@ fn bill_each(
     keep: impl Fn(&str) -> bool,
     emit: &mut dyn FnMut(&LineRef<'_>),
 ) -> Result<Vec<String>, BillingError> {
-    let period = period_label(usage.period_start_ms);
+    let mut biller = Biller::new(usage, plans, version);
     let mut unbilled = Vec::new();
-    // One key text, written again for each line.
-    let mut key = String::new();
     for (customer, series) in by_customer(usage, plans, &keep) {
-        let Some(plan) = plans.plan_for(customer) else {
+        if !biller.bill(customer, &series, emit)? {
             unbilled.push(customer.to_string());
-            continue;
+        }
+    }
+    Ok(unbilled)
+}
+
+/// How many lines a customer's plan gives it: one per customer-scope line,
+/// one per resource with usage of the meter for a resource-scope line
+/// (what [`Biller::bill`] emits).
+pub fn lines_of(plan: &Plan, series: &[&SeriesUsage]) -> usize {
+    plan.lines
+        .iter()
+        .map(|line| match line.scope {
+            Scope::Customer => 1,
+            Scope::Resource => series
+                .iter()
+                .filter(|s| *s.key.meter == line.meter)
+                .map(|s| &*s.key.resource)
+                .collect::<BTreeSet<&str>>()
+                .len(),
+        })
+        .sum()
+}
+
+/// Bills customers one at a time, each with its series: what [`bill`] does
+/// for every customer, and a close in rounds (`crate::aggregate`) for the
+/// customers of a round. `usage` gives the period (its series are not read).
+pub struct Biller<'a> {
+    usage: &'a PeriodUsage,
+    plans: &'a Plans,
+    version: u32,
+    period: String,
+    /// One key text, written again for each line.
+    key: String,
+}
+
+impl<'a> Biller<'a> {
+    pub fn new(usage: &'a PeriodUsage, plans: &'a Plans, version: u32) -> Biller<'a> {
+        Biller {
+            usage,
+            plans,
+            version,
+            period: period_label(usage.period_start_ms),
+            key: String::new(),
+        }
+    }
+
+    /// Hands each line of `customer` (whose series in the period are
+    /// `series`, in key order) to `emit`; false when it has no plan.
+    pub fn bill(
+        &mut self,
+        customer: &str,
+        series: &[&SeriesUsage],
+        emit: &mut dyn FnMut(&LineRef<'_>),
+    ) -> Result<bool, BillingError> {
+        let Some(plan) = self.plans.plan_for(customer) else {
+            return Ok(false);
         };
+        let (usage, version, period, key) = (self.usage, self.version, &self.period, &mut self.key);
         for line in &plan.lines {
             let of_meter = series.iter().copied().filter(|s| *s.key.meter == line.meter);
             let groups: Vec<(&str, Vec<&SeriesUsage>)> = match line.scope {
@@ -818,25 +872,25 @@ fn bill_each(
             for (resource, group) in groups {
                 key.clear();
                 push_line_key(
-                    &mut key,
+                    key,
                     customer,
                     line.scope,
                     resource,
                     &line.meter,
                     line.measure,
-                    &period,
+                    period,
                 );
                 let overflow = |_| BillingError::Overflow { key: key.clone() };
                 let used = quantity(line, &group, usage).map_err(overflow)?;
                 let overage = used.saturating_sub(line.included).map_err(overflow)?;
                 let (amount, unit_price) = price(&line.pricing, overage).map_err(overflow)?;
                 emit(&LineRef {
-                    key: &key,
+                    key,
                     customer,
                     resource,
                     meter: &line.meter,
                     measure: line.measure,
-                    period: &period,
+                    period,
                     version,
                     plan: &plan.name,
                     currency: &plan.currency,
@@ -849,8 +903,8 @@ fn bill_each(
                 });
             }
         }
+        Ok(true)
     }
-    Ok(unbilled)
 }
 
 #[cfg(test)]

@@ -7,12 +7,12 @@
 
 use tally_interop::{DecodeError, FromGleam, IntoGleam, Value};
 
-use crate::aggregate::{parse_period, Aggregator, AggregatorCounters, FeedOutcome, PeriodUsage};
+use crate::aggregate::{parse_period, Aggregator, AggregatorCounters, FeedOutcome, PeriodUsage, Round};
 use crate::batch::{EventBatch, Ingested};
 use crate::billing::{bill, bill_shard, BillingError, Invoice, Plans, PlansCache};
 use crate::gleam_shapes::{parsed, window_aggregate};
 use crate::parse::{Batch, ParserOptions, StreamParser};
-use crate::written::{bill_shard_written, WrittenInvoice};
+use crate::written::{bill_shard_written, close_round_written, WrittenInvoice, WrittenRound};
 use crate::{Format, UsageEvent};
 
 /// `BadArgument(what)`: an argument of the right type but not a value the
@@ -137,6 +137,42 @@ pub fn close_written(
     shards: u32,
 ) -> Result<WrittenInvoice, Value> {
     close_and_bill(agg, period, plans, (version, shard, shards), bill_shard_written)
+}
+
+/// One round of a close in rounds: [`close_written`]'s lines of the
+/// customers from `from` on (all: `None`), up to about `max_lines` lines
+/// (1 or more; the customer whose lines would take the round past them
+/// starts the next round: `next`). Rounds from `None`, each from the last
+/// one's `next` until it is `None`, give `close_written`'s lines.
+#[allow(clippy::too_many_arguments)]
+pub fn close_round(
+    agg: &mut Aggregator,
+    period: &str,
+    plans: &str,
+    version: u32,
+    shard: u32,
+    shards: u32,
+    from: Option<String>,
+    max_lines: u32,
+) -> Result<WrittenRound, Value> {
+    let start = period_start(period)?;
+    if shard >= shards.max(1) {
+        return Err(bad_argument("a shard below the shard count"));
+    }
+    if max_lines == 0 {
+        return Err(bad_argument("a line budget of 1 or more"));
+    }
+    let plans = PLANS.parse(plans).map_err(IntoGleam::into_gleam)?;
+    let round = Round {
+        period_start_ms: start,
+        plans,
+        version,
+        shard,
+        shards,
+        from: from.as_deref(),
+        max_lines: max_lines as usize,
+    };
+    close_round_written(agg, round).map_err(IntoGleam::into_gleam)
 }
 
 /// The arguments checked, the period closed, one shard's customers billed

@@ -147,6 +147,7 @@ pub fn engine_atoms() -> Vec<&'static str> {
     <FeedOutcome as IntoGleam>::gleam_atoms(&mut atoms);
     <Invoice as IntoGleam>::gleam_atoms(&mut atoms);
     <crate::written::WrittenInvoice as IntoGleam>::gleam_atoms(&mut atoms);
+    <crate::written::WrittenRound as IntoGleam>::gleam_atoms(&mut atoms);
     <EngineInfo as IntoGleam>::gleam_atoms(&mut atoms);
     <Option<MeterUnit> as IntoGleam>::gleam_atoms(&mut atoms);
     <Result<UsageEvent, RejectReason> as IntoGleam>::gleam_atoms(&mut atoms);

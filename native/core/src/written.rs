@@ -20,7 +20,7 @@
 
 use base64::Engine as _;
 
-use crate::aggregate::PeriodUsage;
+use crate::aggregate::{Aggregator, PeriodUsage, Round};
 use crate::billing::{bill_shard_lines, BillingError, Invoice, InvoiceLine, LineRef, Plans, Unit};
 use crate::ratio::Ratio;
 use crate::reject::{Reject, RejectReason};
@@ -210,6 +210,38 @@ pub fn bill_shard_written(
     let mut w = BatchWriter::new(BATCH_LINES, BATCH_BYTES);
     let unbilled = bill_shard_lines(usage, plans, version, (shard, shards), &mut |l| w.push(l))?;
     Ok(w.finish(unbilled))
+}
+
+/// One round of a close in rounds ([`close_round_written`]): its lines in
+/// outbox batches, each customer's total, its customers with usage but no
+/// plan, and the customer the next round starts from (`None`: the last
+/// round).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "gleam", derive(tally_interop::IntoGleam))]
+pub struct WrittenRound {
+    pub batches: Vec<WrittenBatch>,
+    pub totals: Vec<CustomerTotal>,
+    pub unbilled_customers: Vec<String>,
+    pub next: Option<String>,
+}
+
+/// [`Aggregator::close_round`] with its lines written into batches as they
+/// are billed: the rounds of a close together are
+/// [`bill_shard_written`]'s lines, batches cut the same way within a round.
+pub fn close_round_written(agg: &mut Aggregator, round: Round<'_>) -> Result<WrittenRound, BillingError> {
+    let mut w = BatchWriter::new(BATCH_LINES, BATCH_BYTES);
+    let end = agg.close_round(round, &mut |l| w.push(l))?;
+    let WrittenInvoice {
+        batches,
+        totals,
+        unbilled_customers,
+    } = w.finish(end.unbilled_customers);
+    Ok(WrittenRound {
+        batches,
+        totals,
+        unbilled_customers,
+        next: end.next,
+    })
 }
 
 /// Lines written one by one into batches, with each customer's total.

@@ -7,7 +7,7 @@
 //! `chunked` in slices.
 
 #![allow(unused_imports, clippy::unnecessary_mut_passed, clippy::explicit_auto_deref, clippy::unit_arg)]
-#![allow(clippy::let_unit_value, clippy::useless_conversion, clippy::needless_borrow, clippy::redundant_closure_call)]
+#![allow(clippy::let_unit_value, clippy::useless_conversion, clippy::needless_borrow, clippy::redundant_closure_call, clippy::too_many_arguments)]
 
 use rustler::{Env, ResourceArc, Term};
 use tally_interop::nif::{chunked, from_gleam, guarded};
@@ -218,6 +218,30 @@ fn aggregator_close_written<'a>(env: Env<'a>, aggregator: ResourceArc<Aggregator
         let shards: u32 = from_gleam(shards)?;
         let mut aggregator = lock(&aggregator.0)?;
         let value = tally_core::entry::close_written(&mut *aggregator, period, plans_json, version, shard, shards).map_err(IntoGleam::into_gleam)?;
+        Ok::<_, Value>(value.into_gleam())
+    })
+}
+
+/// One round of `aggregator_close_written` (the period closed, one shard
+/// billed): the lines of the customers from `from` on (`None`: the first),
+/// stopping before the customer whose lines would take the round past
+/// `max_lines` (1 or more); that customer is `next`, where the next round
+/// starts (`None`: the last round). Between rounds the aggregator keeps a
+/// cursor of 40 bytes a series of the shard, not the period's lines.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn aggregator_close_round<'a>(env: Env<'a>, aggregator: ResourceArc<AggregatorRef>, period: Term<'a>, plans_json: Term<'a>, version: Term<'a>, shard: Term<'a>, shards: Term<'a>, from: Term<'a>, max_lines: Term<'a>) -> Term<'a> {
+    guarded(env, || {
+        let period: rustler::Binary = period.decode().map_err(|_| bad_argument("a UTF-8 period"))?;
+        let period = std::str::from_utf8(period.as_slice()).map_err(|_| bad_argument("a UTF-8 period"))?;
+        let plans_json: rustler::Binary = plans_json.decode().map_err(|_| bad_argument("a UTF-8 plans_json"))?;
+        let plans_json = std::str::from_utf8(plans_json.as_slice()).map_err(|_| bad_argument("a UTF-8 plans_json"))?;
+        let version: u32 = from_gleam(version)?;
+        let shard: u32 = from_gleam(shard)?;
+        let shards: u32 = from_gleam(shards)?;
+        let from: Option<String> = from_gleam(from)?;
+        let max_lines: u32 = from_gleam(max_lines)?;
+        let mut aggregator = lock(&aggregator.0)?;
+        let value = tally_core::entry::close_round(&mut *aggregator, period, plans_json, version, shard, shards, from, max_lines).map_err(IntoGleam::into_gleam)?;
         Ok::<_, Value>(value.into_gleam())
     })
 }

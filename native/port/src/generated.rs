@@ -127,6 +127,18 @@ impl Engine {
                 let value = tally_core::entry::close_written(aggregator, period, plans_json, version, shard, shards).map_err(IntoGleam::into_gleam)?;
                 Ok::<Value, Value>(value.into_gleam())
             })(),
+            ("aggregator_close_round", [aggregator, period, plans_json, version, shard, shards, from, max_lines]) => (|| {
+                let period = utf8(period, "a UTF-8 period")?;
+                let plans_json = utf8(plans_json, "a UTF-8 plans_json")?;
+                let version: u32 = arg(version)?;
+                let shard: u32 = arg(shard)?;
+                let shards: u32 = arg(shards)?;
+                let from: Option<String> = arg(from)?;
+                let max_lines: u32 = arg(max_lines)?;
+                let aggregator = held(&mut self.aggregators, aggregator, "a live aggregator handle")?;
+                let value = tally_core::entry::close_round(aggregator, period, plans_json, version, shard, shards, from, max_lines).map_err(IntoGleam::into_gleam)?;
+                Ok::<Value, Value>(value.into_gleam())
+            })(),
             ("aggregator_take_late", [aggregator]) => (|| {
                 let aggregator = held(&mut self.aggregators, aggregator, "a live aggregator handle")?;
                 let value = tally_core::aggregate::Aggregator::take_late(aggregator);

@@ -5,6 +5,7 @@ import tally/app/close_plan
 import tally/app/outbox_book as book
 import tally/billing
 import tally/expect
+import tally/option
 import tally/pure/map
 import tally/pure/rfc3339
 
@@ -55,23 +56,37 @@ pub fn entries_ids_and_summary_of_a_close_test() {
   let b0 = batch(["a/*/m/total/2026-10/v1"])
   let b1 = batch(["b/*/m/total/2026-10/v1", "b/x/m/total/2026-10/v1"])
   let shard0 =
-    billing.WrittenInvoice(
+    billing.WrittenRound(
       batches: [b0],
       totals: [billing.CustomerTotal("a", "EUR", 10, 1)],
       unbilled_customers: ["z"],
+      next: option.Some("c"),
     )
   let shard1 =
-    billing.WrittenInvoice(
+    billing.WrittenRound(
       batches: [b1],
       totals: [billing.CustomerTotal("b", "USD", 3, 2)],
-      unbilled_customers: ["y", "z"],
+      unbilled_customers: ["y"],
+      next: option.None,
+    )
+  let shard0_last =
+    billing.WrittenRound(
+      batches: [],
+      totals: [],
+      unbilled_customers: ["z"],
+      next: option.None,
     )
   expect.equal(close_plan.entries([shard0, shard1], "inv"), [
     book.Lines("inv", b0),
     book.Lines("inv", b1),
   ])
   expect.equal(close_plan.id_blobs([shard0, shard1]), [b0.ids, b1.ids])
-  let s = close_plan.summary("2026-10", [shard0, shard1], 1)
+  // Counted round after round.
+  let tally =
+    close_plan.new_tally()
+    |> close_plan.count([shard0, shard1])
+    |> close_plan.count([shard0_last])
+  let s = close_plan.summary("2026-10", tally, 1)
   expect.equal(
     #(s.period, s.lines, s.voids, s.unbilled),
     #("2026-10", 3, 1, ["y", "z"]),

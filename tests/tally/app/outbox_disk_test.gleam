@@ -310,3 +310,49 @@ fn split_at(l: List(a), n: Int) -> #(List(a), List(a)) {
 
 @external(erlang, "lists", "append")
 fn append(a: List(a), b: List(a)) -> List(a)
+
+/// A close's rounds put as one run: the second round's batch is stored as
+/// it is although the first round's waits (the run began with nothing
+/// waiting), and its acknowledged part does not matter either. A run that
+/// begins with items waiting (a close run again after a crash) stores only
+/// the keys neither waiting nor acknowledged when it began, round after
+/// round.
+pub fn a_runs_batches_stay_whole_while_its_first_rounds_wait_test() {
+  let dir = tmp_dir("outbox")
+  let o = open(dir)
+  let keys = numbered(30, [])
+  let #(k1, rest) = split_at(keys, 10)
+  let #(k2, k3) = split_at(rest, 10)
+  let #(o, r) = disk.put_in_run(o, [written(k1)], False)
+  expect.equal(r, Ok(Nil))
+  // The first round's batch acknowledged in part (as the publisher does:
+  // peeked, then acknowledged): the run is not checked again.
+  let #(k1a, k1b) = split_at(k1, 5)
+  let #(o, _) = peek(o, 100)
+  let o = ack(o, k1a)
+  let #(o, r) = disk.put_in_run(o, [written(k2)], True)
+  expect.equal(#(r, disk.size(o)), #(Ok(Nil), 15))
+  let assert [_, f2] = wildcard(dir, "*.batch")
+  expect.equal(
+    read_bytes(dir <> "/" <> f2),
+    files.joined(book.encode_whole("tally.invoices", batch_of(k2))),
+  )
+  let o = disk.end_run(o)
+  // The close again, cut short before its third round: a new run, with
+  // items waiting and some acknowledged. Its rounds store nothing of what
+  // waits or was acknowledged, and the third round's keys.
+  let #(o, r) = disk.put_in_run(o, [written(k1)], False)
+  expect.equal(#(r, disk.size(o)), #(Ok(Nil), 15))
+  let #(o, _) = peek(o, 100)
+  let o = ack(o, k1b)
+  let #(o, r) = disk.put_in_run(o, [written(append(k2, k3))], True)
+  expect.equal(#(r, disk.size(o)), #(Ok(Nil), 20))
+  let #(o, r) = disk.put_in_run(o, [written(k1b)], True)
+  expect.equal(#(r, disk.size(o)), #(Ok(Nil), 20))
+  let o = disk.end_run(o)
+  let #(o, got) = peek(o, 100)
+  expect.equal(got, items(k2))
+  let o = ack(o, k2)
+  let #(_, got) = peek(o, 100)
+  expect.equal(got, items(k3))
+}
