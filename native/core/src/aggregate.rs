@@ -712,6 +712,7 @@ impl Aggregator {
         } else {
             self.pipeline::<E, false>(events)
         }
+        self.bound_tracking();
     }
 
     fn pipeline<E: EventFields, const DEDUP: bool>(&mut self, events: &[E]) {

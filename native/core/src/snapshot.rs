@@ -713,6 +713,45 @@ mod tests {
     }
 
     #[test]
+    fn tracking_never_holds_more_than_the_state_without_a_save() {
+        // One rate series and one gauge series, counted for long after a
+        // save with no save since (a shadow pair's secondary): what tracking
+        // holds stays within the state's size, and the delta saved at last
+        // is exactly the state.
+        let mut files = MemFiles::default();
+        let mut a = Aggregator::new(tracked_config());
+        save(&mut a, "mem", b"", &mut files).unwrap();
+        let start = parse_period("2026-10").unwrap();
+        let event = |i: u64, meter: &str| UsageEvent {
+            id: format!("{meter}-{i}"),
+            source: "s".into(),
+            customer: "c".into(),
+            resource: "r".into(),
+            meter: meter.into(),
+            value: i,
+            // Back and forth over one hour: no two neighbours in one interval.
+            time_ms: start + (i % 2) as i64 * 1_800_000 + (i % 7) as i64 * 300_000,
+        };
+        for round in 0..40u64 {
+            let events: Vec<UsageEvent> = (round * 1000..(round + 1) * 1000)
+                .flat_map(|i| [event(i, "bandwidth_out_bytes"), event(i, "storage_bytes")])
+                .collect();
+            a.apply_all(&events);
+            let t = a.tracking("mem").expect("tracked");
+            assert!(
+                t.held_bytes() <= a.live_bytes() + 16_000 * 2,
+                "round {round}: tracking holds {} bytes for a state of {}",
+                t.held_bytes(),
+                a.live_bytes()
+            );
+        }
+        let saved = save(&mut a, "mem", b"last", &mut files).unwrap();
+        assert!(!saved.base, "still a delta");
+        let (b, extra) = files.load().unwrap();
+        assert_eq!((b.export(), extra), (a.export(), b"last".to_vec()));
+    }
+
+    #[test]
     fn every_single_bit_flip_of_an_export_is_refused() {
         let a = aggregator(60);
         let bytes = a.export();

@@ -87,6 +87,21 @@ impl Tracking {
         self.digests.entry(period).or_default().push(digest);
     }
 
+    /// Bytes its change lists hold (their entries, not their slack).
+    pub(crate) fn held_bytes(&self) -> u64 {
+        let digests: usize = self.digests.values().map(Vec::len).sum();
+        (8 * self.windows.len() + 8 * self.rate.len() + 16 * self.samples.len() + 16 * digests) as u64
+    }
+
+    /// Each rate interval and sample time once, in order (as a delta
+    /// writes them).
+    fn compact(&mut self) {
+        self.rate.sort_unstable();
+        self.rate.dedup();
+        self.samples.sort_unstable();
+        self.samples.dedup();
+    }
+
     fn file_series(&self, s: u32) -> u32 {
         self.file_index.get(s as usize).copied().unwrap_or(s)
     }
@@ -97,6 +112,24 @@ impl Aggregator {
     /// last saved to or loaded from.
     pub(crate) fn tracking(&self, target: &str) -> Option<&Tracking> {
         self.track.as_deref().filter(|t| t.target == target)
+    }
+
+    /// Keeps what tracking holds within the state's size: an event on a
+    /// rate or gauge meter adds an entry each, so an aggregator counting
+    /// for long without a save (a shadow pair's secondary, loaded from the
+    /// files but never saved) would grow by 8-16 bytes an event. Compacted,
+    /// the lists hold each interval and sample once: no more than the
+    /// state itself.
+    pub(crate) fn bound_tracking(&mut self) {
+        let held = match self.track.as_deref() {
+            Some(t) => t.held_bytes(),
+            None => return,
+        };
+        if held > self.live_bytes() {
+            if let Some(t) = self.track.as_deref_mut() {
+                t.compact();
+            }
+        }
     }
 
     /// Starts tracking after a base was written (`canon`: each series'
@@ -172,10 +205,7 @@ impl Aggregator {
         if let Some(t) = self.track.as_deref_mut() {
             // Sorted (and each once), so that a delta is the same bytes for
             // the same changes, and groups are contiguous.
-            t.rate.sort_unstable();
-            t.rate.dedup();
-            t.samples.sort_unstable();
-            t.samples.dedup();
+            t.compact();
         }
         let t = self.track.as_deref().expect("write_delta needs tracking");
         // Twice: once to count its length (which comes first), once to write.
