@@ -119,7 +119,8 @@ job_in_fresh_vm(File, Plans, DataDir) ->
     Arg = lists:flatten(io_lib:format("~p", [#{file => File, plans => Plans, data_dir => DataDir,
                                                 shards => list_to_integer(os:getenv("SHARDS", "4")),
                                                 backend => list_to_atom(os:getenv("BACKEND", "nif"))}])),
-    Args = lists:append([["-pa", E] || E <- Ebins]) ++ ["-noshell", "-eval", "tally_job_bench:child(" ++ Arg ++ ")."],
+    Args = release_vm_flags() ++ lists:append([["-pa", E] || E <- Ebins])
+        ++ ["-noshell", "-eval", "tally_job_bench:child(" ++ Arg ++ ")."],
     Vm = open_port({spawn_executable, os:find_executable("erl")}, [{args, Args}, exit_status, stderr_to_stdout]),
     Out = collect(Vm, []),
     case re:run(Out, "RESULT (.*)$", [multiline, {capture, all_but_first, list}]) of
@@ -131,6 +132,13 @@ job_in_fresh_vm(File, Plans, DataDir) ->
             io:format(standard_error, "the job failed:~n~s~n", [Out]),
             halt(1)
     end.
+
+%% The emulator flags of the release (config/vm.args.src's `+' lines), so
+%% that the job's VM is the release's.
+release_vm_flags() ->
+    {ok, Text} = file:read_file("config/vm.args.src"),
+    lists:append([string:lexemes(binary_to_list(L), " ")
+                  || L <- binary:split(Text, <<"\n">>, [global]), binary:first(<<L/binary, "#">>) =:= $+]).
 
 collect(Vm, Acc) ->
     receive
