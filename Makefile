@@ -94,7 +94,7 @@ bench-job: compile
 # Bytes written by snapshot saves over an ingest, per backend (FILE, MB, SHARDS, SAVE_EVERY, BACKENDS; see README).
 bench-snapshot: compile
 	@mkdir -p _build/bench
-	erlc -o _build/bench bench/tally_snapshot_bench.erl bench/tally_ingest_bench.erl
+	erlc -o _build/bench bench/tally_snapshot_bench.erl bench/tally_ingest_bench.erl bench/tally_job_bench.erl
 	erl -noshell -pa $(EBIN) -pa _build/bench -eval 'tally_snapshot_bench:main()'
 
 # Lint: rustfmt and clippy; gleam format and Gleam's warnings (with a gleam

@@ -17,7 +17,7 @@
 %% column checks that the job's lines are byte for byte `tally bill`'s.
 -module(tally_job_bench).
 
--export([main/0, child/1]).
+-export([main/0, child/1, data_file/3]).
 
 main() ->
     Sizes = [parse_size(S) || S <- string:lexemes(os:getenv("SIZES", "100:10000,100:100000,1000:1000000"), ",")],
@@ -97,6 +97,7 @@ data_file(Mb, Keys, Dir) ->
     case filelib:is_regular(File) of
         true -> ok;
         false ->
+            ok = filelib:ensure_dir(File),
             _ = os:cmd(lists:flatten(io_lib:format("python3 bench/gen_data.py --format jsonl --mb ~b --keys ~b --out ~s",
                                                    [Mb, Keys, File])))
     end,

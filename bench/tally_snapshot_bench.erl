@@ -4,7 +4,7 @@
 %% every shard saved (aggregator_save, with its positions as the extra)
 %% after every SAVE_EVERY chunks and once at the end.
 %%
-%%   make bench-snapshot [FILE=/work/benchdata/jsonl-100mb-40000keys.jsonl]
+%%   make bench-snapshot [FILE=path | DATA_DIR=dir of bench-job's data, default _build/bench/data]
 %%       [MB=20] [SHARDS=4] [SAVE_EVERY=1] [BACKENDS=gleam,nif]
 %%
 %% Prints per backend: saves, how many wrote a base, bytes written, the
@@ -27,7 +27,11 @@
 
 -spec main() -> no_return().
 main() ->
-    File = os:getenv("FILE", "/work/benchdata/jsonl-100mb-40000keys.jsonl"),
+    %% FILE, or bench-job's 100 MB / 10k-customer file (made when missing).
+    File = case os:getenv("FILE") of
+               false -> tally_job_bench:data_file(100, 40000, os:getenv("DATA_DIR", "_build/bench/data"));
+               Path -> Path
+           end,
     Mb = list_to_integer(os:getenv("MB", "20")),
     Shards = list_to_integer(os:getenv("SHARDS", "4")),
     Every = list_to_integer(os:getenv("SAVE_EVERY", "1")),
