@@ -400,3 +400,31 @@ fn write_file(path: String, bytes: BitArray) -> Ignored
 
 @external(erlang, "binary", "part")
 fn slice(bytes: BitArray, at: Int, length: Int) -> BitArray
+
+// A log torn by one engine's crash, loaded and saved on by the other: the
+// save appends where the whole deltas end, and both engines load it.
+pub fn a_log_torn_by_one_engine_is_saved_on_by_the_other_test() {
+  [#(backend.Gleam, backend.Nif), #(backend.Nif, backend.Gleam)]
+  |> each(fn(pair) {
+    let #(writer, next) = pair
+    let path = temporary_path("cross-torn.snap")
+    let log = path <> ".log"
+    let agg = new(writer)
+    add(agg, events(oct1, 300, "a"))
+    let _ = save(agg, path, "w1")
+    add(agg, events(oct1 + 5 * quarter, 4, "b"))
+    let second = save(agg, path, "w2")
+    let after_second = export(agg)
+    add(agg, events(oct1 + 9 * quarter, 4, "c"))
+    let third = save(agg, path, "w3")
+    let at = 20 + second
+    let assert Ok(Nil) = files.truncate_at(log, at + third / 2)
+    loads_to(path, after_second, "w2")
+    let assert Ok(usage.Loaded(copy, _)) = aggregate.load(on: next, path: path)
+    add(copy, events(oct1 + 13 * quarter, 4, "d"))
+    let fourth = save(copy, path, "n4")
+    expect.equal(byte_size(read(log)), at + fourth)
+    loads_to(path, export(copy), "n4")
+    remove([path, log])
+  })
+}

@@ -272,7 +272,7 @@ fn close(
     Error(why) -> Error(PlansUnreadable(plans_path, why))
   })
   let issued_path = files.join(files.join(settings.data_dir, "issued"), period)
-  use issued <- try(read_issued(issued_path))
+  use #(issued, unfinished) <- try(read_issued(issued_path))
   // Each shard bills its own customers (with usage or named in the plans),
   // all at once, a round at a time: each round's lines go into the outbox
   // before the next round is billed. The period's keys, for the record of
@@ -280,13 +280,14 @@ fn close(
   let totals_path = customer_totals.path(settings.data_dir, period)
   let billed =
     with_totals(totals_path, fn(totals) {
-      with_record(issued_path, reissue.record_start(issued), fn(record) {
+      let first = reissue.record_start(issued)
+      with_record(issued_path, first, unfinished, fn(record) {
         rounds(
           settings,
           period,
           bytes.to_text(plans),
           first_rounds(settings.shards, []),
-          Rounds(reissue.start(issued), close_plan.new_tally(), False),
+          Rounds(reissue.start(issued), close_plan.new_tally(), unfinished),
           Files(record, totals),
           False,
         )
@@ -375,6 +376,15 @@ fn rounds(
           [],
         ),
       )
+      // The round's keys are in the record being written (synced) before
+      // its lines can reach the sink: a close that fails or dies after this
+      // leaves them beside the record, and the next close voids them too
+      // when a new version no longer has them.
+      use done <- try(add_ids(done, close_plan.id_blobs(rs), out.record))
+      use _ <- try(case files.sync(out.record) {
+        Ok(Nil) -> Ok(Nil)
+        Error(why) -> Error(Issued("issued record", why))
+      })
       use _ <- try(
         case
           outbox.put_in_run(
@@ -387,7 +397,6 @@ fn rounds(
           Error(e) -> Error(Outbox(e))
         },
       )
-      use done <- try(add_ids(done, close_plan.id_blobs(rs), out.record))
       use _ <- try(
         case
           files.write(out.totals, customer_totals.lines(close_plan.totals(rs)))
@@ -427,10 +436,13 @@ fn add_ids(
 
 // The record of the period's keys is written beside it (`PATH.tmp`: the
 // keys issued before, then the new ones round by round) and takes its place
-// once every round is in the outbox; nothing new: the record stays.
+// once every round is in the outbox; nothing new: the record stays. A close
+// that fails leaves it there (its rounds' lines may be in the outbox): the
+// next close reads it with the record (`read_issued`).
 fn with_record(
   path: String,
   first: BitArray,
+  unfinished: Bool,
   body: fn(files.IoDevice) -> Result(#(Rounds, Bool), CloseError),
 ) -> Result(#(reissue.Progress, close_plan.Tally), CloseError) {
   let tmp = record_path(path)
@@ -470,12 +482,24 @@ fn with_record(
       Ok(#(done.progress, done.tally))
     }
     Error(e), _, _ -> {
-      let _ = files.delete(tmp)
+      forget_unless_new(tmp, first, unfinished)
       Error(e)
     }
     _, Error(why), _ | _, _, Error(why) -> {
-      let _ = files.delete(tmp)
+      forget_unless_new(tmp, first, unfinished)
       Error(Issued(tmp, why))
+    }
+  }
+}
+
+// A failed close's record beside the record is kept when it holds keys the
+// record lacks (its own rounds' or an earlier unfinished close's).
+fn forget_unless_new(tmp: String, first: BitArray, unfinished: Bool) -> Nil {
+  case unfinished || files.file_size(tmp) > bytes.size(first) {
+    True -> Nil
+    False -> {
+      let _ = files.delete(tmp)
+      Nil
     }
   }
 }
@@ -555,8 +579,10 @@ fn replace_by_beside(
   }
 }
 
-fn read_issued(path: String) -> Result(reissue.Issued, CloseError) {
-  case read_file(path) {
+// The period's record of keys, with what a close that did not finish left
+// beside it (`True`: that added keys, so the record is written anew).
+fn read_issued(path: String) -> Result(#(reissue.Issued, Bool), CloseError) {
+  use issued <- try(case read_file(path) {
     Error("enoent") -> Ok(reissue.NothingIssued)
     Error(why) -> Error(IssuedUnreadable(path, why))
     Ok(b) ->
@@ -564,6 +590,12 @@ fn read_issued(path: String) -> Result(reissue.Issued, CloseError) {
         Ok(issued) -> Ok(issued)
         Error(Nil) -> Error(IssuedUnreadable(path, "not a record of keys"))
       }
+  })
+  let tmp = record_path(path)
+  case read_file(tmp) {
+    Error("enoent") -> Ok(#(issued, False))
+    Error(why) -> Error(IssuedUnreadable(tmp, why))
+    Ok(b) -> Ok(reissue.with_unfinished(issued, b))
   }
 }
 

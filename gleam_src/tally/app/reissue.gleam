@@ -108,6 +108,70 @@ fn add_all(
   }
 }
 
+/// What a close that did not finish left beside the record (`PATH.tmp`:
+/// the ids issued before it, then those of each round it began to put into
+/// the outbox, its last line perhaps torn) added to what was issued: those
+/// lines may have reached the sink, so a later version voids them too. The
+/// text form only (the closer writes no other); `True`: ids were added.
+pub fn with_unfinished(
+  issued: Issued,
+  unfinished: BitArray,
+) -> #(Issued, Bool) {
+  let size = bytes.size(unfinished)
+  let ids = case size > 0 && !is_term(unfinished) {
+    False -> []
+    True ->
+      case bytes.at(unfinished, size - 1) == 10 {
+        True -> split_lines(unfinished)
+        // A line cut short by a crash: not a whole id.
+        False -> drop_last(split_lines(unfinished))
+      }
+  }
+  let #(keys, known) = case issued {
+    NothingIssued -> #(map.new(), [])
+    Issued(keys, ids) -> #(keys, ids)
+  }
+  case unknown(ids, keys, []) {
+    #(_, []) -> #(issued, False)
+    #(keys, new) -> #(Issued(keys, append_ids(known, new)), True)
+  }
+}
+
+fn unknown(
+  ids: List(String),
+  keys: map.Map(String, Bool),
+  new: List(String),
+) -> #(map.Map(String, Bool), List(String)) {
+  case ids {
+    [] -> #(keys, bytes.reverse(new))
+    [id, ..rest] -> {
+      let k = key_of(id)
+      case map.get(keys, k) {
+        Ok(_) -> unknown(rest, keys, new)
+        Error(Nil) -> unknown(rest, map.put(keys, k, True), [id, ..new])
+      }
+    }
+  }
+}
+
+fn drop_last(l: List(a)) -> List(a) {
+  case bytes.reverse(l) {
+    [] -> []
+    [_, ..rest] -> bytes.reverse(rest)
+  }
+}
+
+fn append_ids(a: List(String), b: List(String)) -> List(String) {
+  prepend_reversed(bytes.reverse(a), b)
+}
+
+fn prepend_reversed(reversed: List(a), to: List(a)) -> List(a) {
+  case reversed {
+    [] -> to
+    [x, ..rest] -> prepend_reversed(rest, [x, ..to])
+  }
+}
+
 /// A close seen round by round against what its period issued before: the
 /// keys issued before and not seen again yet.
 pub opaque type Progress {

@@ -9,6 +9,7 @@ import tally/app/outbox
 import tally/billing
 import tally/expect
 import tally/option
+import tally/otp/process
 
 fn settings(dir: String, plans: String, version: Int) -> closer.Settings {
   closer.Settings(
@@ -69,9 +70,67 @@ pub fn a_close_that_cannot_bill_says_why_test() {
     let assert Ok(c) = closer.start(settings(dir, "sample/plans.json", 1))
     let assert Error(closer.ShardFailed(_)) =
       closer.close_period(c.data, "2026-13")
-    // Nothing was closed, and the closer still answers.
+    // Nothing was closed, nothing recorded, and the closer still answers.
     expect.equal(closer.closed(c.data), [])
+    expect.equal(wildcard(dir <> "/issued", "*"), [])
   })
+}
+
+pub fn a_close_killed_after_a_round_was_put_still_voids_its_lines_test() {
+  with_pipeline_on_sample(fn() {
+    // What version 1 bills initech (a close of its own, to compare with).
+    let reference = tmp_dir("closer")
+    let assert Ok(c) = closer.start(settings(reference, "sample/plans.json", 1))
+    let assert Ok(s) = closer.close_period(c.data, "2026-10")
+    let assert Ok(initech) = total_of(s, "initech")
+    // Version 1 closed in rounds: its round is in the outbox (on its way to
+    // the sink) when the closer dies, before the record of the keys is in
+    // place.
+    let dir = tmp_dir("closer")
+    let fake = process.new_subject()
+    let started = process.new_subject()
+    let _ =
+      process.spawn_unlinked(fn() {
+        let v1 =
+          closer.Settings(..settings(dir, "sample/plans.json", 1), outbox: fake)
+        let assert Ok(c1) = closer.start(v1)
+        process.send(started, c1.pid)
+        closer.close_period(c1.data, "2026-10")
+      })
+    let assert Ok(pid) = process.receive(started, 5000)
+    expect.be_true(take_puts_until_run_ends(fake, 0) > 0, "a round was put")
+    kill(pid)
+    // Version 2 without initech's plan: initech's lines of the killed close
+    // were issued, and are voided.
+    let plans = dir <> "/plans-v2.json"
+    plans_without("sample/plans.json", "initech", plans)
+    let assert Ok(c2) = closer.start(settings(dir, plans, 2))
+    let assert Ok(s2) = closer.close_period(c2.data, "2026-10")
+    expect.equal(s2.voids, initech.lines)
+    // Closed again: the record holds them now, nothing is left beside it.
+    let assert Ok(s3) = closer.close_period(c2.data, "2026-10")
+    expect.equal(s3.voids, initech.lines)
+    expect.equal(wildcard(dir <> "/issued", "*"), ["2026-10"])
+  })
+}
+
+// An outbox that takes what is put until the run ends (never answered):
+// how many puts it took.
+fn take_puts_until_run_ends(
+  fake: process.Subject(outbox.Message),
+  puts: Int,
+) -> Int {
+  case process.receive(fake, 60_000) {
+    Ok(outbox.PutInRun(_, _, reply)) -> {
+      process.send(reply, Ok(Nil))
+      take_puts_until_run_ends(fake, puts + 1)
+    }
+    Ok(outbox.EndRun(_)) -> puts
+    _ -> {
+      expect.be_true(False, "a put in a run, or its end")
+      puts
+    }
+  }
 }
 
 // A customer's total in the close's totals file.
@@ -103,6 +162,12 @@ fn with_pipeline_on_sample(body: fn() -> Nil) -> Nil
 
 @external(erlang, "tally_outbox_test_ffi", "tmp_dir")
 fn tmp_dir(prefix: String) -> String
+
+@external(erlang, "tally_outbox_test_ffi", "wildcard")
+fn wildcard(dir: String, pattern: String) -> List(String)
+
+@external(erlang, "tally_outbox_test_ffi", "kill")
+fn kill(pid: process.Pid) -> Nil
 
 @external(erlang, "tally_outbox_test_ffi", "plans_without")
 fn plans_without(plans: String, customer: String, to: String) -> Nil

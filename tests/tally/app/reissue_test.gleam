@@ -123,3 +123,27 @@ pub fn a_record_that_is_not_of_line_keys_is_an_error_test() {
 
 @external(erlang, "tally_outbox_ffi", "encode_keys")
 fn encode_keys(keys: map.Map(String, Bool)) -> BitArray
+
+pub fn what_an_unfinished_close_recorded_is_issued_test() {
+  let id1 = written.msg_id(k1, 1)
+  let id2 = written.msg_id(k2, 1)
+  let id3 = written.msg_id(k3, 1)
+  // Nothing issued before: the unfinished record's whole ids, its last line
+  // (cut short by a crash) left out.
+  let torn = <<blob([id1, id2]):bits, "tab%09x/%2A/band":utf8>>
+  let assert #(reissue.Issued(keys, ids), True) =
+    reissue.with_unfinished(reissue.NothingIssued, torn)
+  expect.equal(ids, [id1, id2])
+  expect.equal(map.keys(keys), [k1, k2])
+  // Issued before: only keys the record lacks are added, after its ids.
+  let assert Ok(before) = reissue.parse_record(blob([id2]))
+  let assert #(reissue.Issued(_, ids), True) =
+    reissue.with_unfinished(before, blob([id2, id3, id1, id3]))
+  expect.equal(ids, [id2, id3, id1])
+  // Nothing new (a copy of the record, or a torn copy): nothing added.
+  let assert #(same, False) =
+    reissue.with_unfinished(before, <<blob([id2]):bits, "a%2F":utf8>>)
+  expect.equal(same, before)
+  let assert #(reissue.NothingIssued, False) =
+    reissue.with_unfinished(reissue.NothingIssued, <<"a%2Fb/*/req":utf8>>)
+}
