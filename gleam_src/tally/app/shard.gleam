@@ -404,11 +404,14 @@ fn handle(state: State, message: Message) -> actor.Next(State, Message) {
           actor.continue(state)
         }
         Ok(round) -> {
-          // The last round: the closed period snapshotted (a full disk: the
-          // close fails and says why; closing again is harmless).
-          let saved = case round.next {
-            option.None -> write_snapshot(state)
-            option.Some(_) -> Ok(state)
+          // The first round and the last: the closed period snapshotted (a
+          // full disk: the close fails and says why; closing again is
+          // harmless). After the first, a shard restarted between rounds
+          // still knows the period is closed: its events from then on are
+          // late, not counted into a period that is being billed.
+          let saved = case from, round.next {
+            option.None, _ | _, option.None -> write_snapshot(state)
+            option.Some(_), option.Some(_) -> Ok(state)
           }
           case saved {
             Ok(state) -> {

@@ -8,10 +8,12 @@ import tally/app/files
 import tally/app/shard
 import tally/app/source_pos
 import tally/backend
+import tally/billing
 import tally/event
 import tally/expect
 import tally/option
 import tally/otp/process
+import tally/pure/bytes
 import tally/usage
 
 // An index no running application uses.
@@ -146,6 +148,85 @@ pub fn a_restarted_shard_comes_back_from_its_snapshot_test() {
   expect.equal(shard.positions(index), [])
   expect.equal(files.exists(snapshot <> ".bad"), True)
   stop(fresh.pid)
+}
+
+pub fn a_shard_restarted_between_rounds_still_knows_the_period_is_closed_test() {
+  let dir = tmp_dir()
+  let file = source_pos.SourceFile("edge", source_pos.FileId(1, 4))
+  // Two customers this shard bills, as shard 90 of 91.
+  let assert [first, second, ..] = customers_of_shard(0, [])
+  let assert Ok(started) = shard.start(config(dir))
+  let chunk = customer_line("a", first) <> customer_line("b", second)
+  expect.equal(send(file, 0, 10, option.Some(chunk)), Ok(Nil))
+  let plans =
+    "{\"plans\": {\"std\": {\"currency\": \"EUR\", \"lines\": [{\"meter\": \"requests\", "
+    <> "\"measure\": \"total\", \"pricing\": {\"model\": \"flat\", \"unit_price\": \"1\"}}]}}, "
+    <> "\"customers\": {\""
+    <> first
+    <> "\": \"std\", \""
+    <> second
+    <> "\": \"std\"}}"
+  let assert [#(_, Ok(round1))] =
+    shard.close_round(
+      [#(index, option.None)],
+      shards: index + 1,
+      period: "2026-10",
+      plans: plans,
+      version: 1,
+      max_lines: 1,
+    )
+  expect.equal(round1.next, option.Some(second))
+  // Restarted before the next round: it comes back from its snapshot, in
+  // which the period is closed, so an event for it is late, not counted
+  // into a period that is being billed.
+  stop(started.pid)
+  let assert Ok(again) = shard.start(config(dir))
+  expect.equal(
+    send(file, 10, 20, option.Some(customer_line("c", first))),
+    Ok(Nil),
+  )
+  let assert Ok(counters) = shard.counters(index)
+  expect.equal(#(counters.applied, counters.late), #(2, 1))
+  // The next round, on a shard that lost its cursor, bills the rest.
+  let assert [#(_, Ok(round2))] =
+    shard.close_round(
+      [#(index, round1.next)],
+      shards: index + 1,
+      period: "2026-10",
+      plans: plans,
+      version: 1,
+      max_lines: 1,
+    )
+  expect.equal(round2.next, option.None)
+  let assert [billing.CustomerTotal(customer: billed, ..)] = round2.totals
+  expect.equal(billed, second)
+  stop(again.pid)
+}
+
+fn customer_line(id: String, customer: String) -> String {
+  "{\"id\":\""
+  <> id
+  <> "\",\"source\":\"/t\",\"subject\":\""
+  <> customer
+  <> "\",\"time\":\"2026-10-02T00:00:00Z\","
+  <> "\"data\":{\"resource\":\"r\",\"meter\":\"requests\",\"value\":1}}\n"
+}
+
+// Customer names c0, c1, ... that shard `index` of `index + 1` bills, in
+// order.
+fn customers_of_shard(n: Int, acc: List(String)) -> List(String) {
+  case n, acc {
+    _, [_, _] -> bytes.reverse(acc)
+    _, _ -> {
+      let name = "c" <> bytes.int_to_text(n)
+      case
+        aggregate.shard_of(on: backend.Gleam, customer: name, shards: index + 1)
+      {
+        Ok(i) if i == index -> customers_of_shard(n + 1, [name, ..acc])
+        _ -> customers_of_shard(n + 1, acc)
+      }
+    }
+  }
 }
 
 @external(erlang, "tally_app_test_ffi", "tmp_dir")
