@@ -38,6 +38,7 @@ import tally/otp/dynamic
 import tally/otp/names
 import tally/otp/process
 import tally/otp/supervision
+import tally/pure/aggregate as agg
 import tally/pure/bytes
 
 /// What the closer needs of the configuration.
@@ -60,6 +61,9 @@ pub type Settings {
 
 /// Why a close failed. Closing again is harmless.
 pub type CloseError {
+  /// Not a period `YYYY-MM` (checked before anything is read or written:
+  /// the period names files under the data directory).
+  BadPeriod(period: String)
   NoPlansConfigured
   PlansUnreadable(path: String, reason: String)
   /// Reading the sources to their end failed (the pipeline's reason).
@@ -260,6 +264,10 @@ fn close(
   settings: Settings,
   period: String,
 ) -> Result(close_plan.CloseSummary, CloseError) {
+  use _ <- try(case agg.parse_period(period) {
+    Ok(_) -> Ok(Nil)
+    Error(Nil) -> Error(BadPeriod(period))
+  })
   use plans_path <- try(case settings.plans {
     option.Some(p) -> Ok(p)
     option.None -> Error(NoPlansConfigured)
@@ -640,6 +648,7 @@ fn read_closed(path: String) -> Result(List(String), String) {
 /// The error in words, for a log or a caller's message.
 pub fn describe(error: CloseError) -> String {
   case error {
+    BadPeriod(period) -> "not a period YYYY-MM: " <> period
     NoPlansConfigured -> "no plans file configured"
     PlansUnreadable(path, why) -> "plans " <> path <> ": " <> why
     SourcesNotRead(reason) ->

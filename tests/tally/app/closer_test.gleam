@@ -68,8 +68,16 @@ pub fn a_close_that_cannot_bill_says_why_test() {
       Error(closer.PlansUnreadable(dir <> "/missing.json", "enoent")),
     )
     let assert Ok(c) = closer.start(settings(dir, "sample/plans.json", 1))
-    let assert Error(closer.ShardFailed(_)) =
-      closer.close_period(c.data, "2026-13")
+    expect.equal(
+      closer.close_period(c.data, "2026-13"),
+      Error(closer.BadPeriod("2026-13")),
+    )
+    // A period is checked before it names a file under the data directory.
+    expect.equal(
+      closer.close_period(c.data, "../x"),
+      Error(closer.BadPeriod("../x")),
+    )
+    expect.equal(wildcard(dir, "*.tmp"), [])
     // Nothing was closed, nothing recorded, and the closer still answers.
     expect.equal(closer.closed(c.data), [])
     expect.equal(wildcard(dir <> "/issued", "*"), [])
