@@ -79,13 +79,9 @@ pub fn close_period(period: String) -> Result(CloseSummary, PipelineError) {
 pub fn customer_totals(
   summary: CloseSummary,
 ) -> Result(List(CustomerTotal), PipelineError) {
-  case read_file(summary.totals_path) {
-    Error(why) -> Error(PipelineFailed(summary.totals_path <> ": " <> why))
-    Ok(contents) ->
-      case totals_file.parse(contents) {
-        Ok(totals) -> Ok(plain_totals(totals))
-        Error(why) -> Error(PipelineFailed(summary.totals_path <> ": " <> why))
-      }
+  case totals_file.read(summary.totals_path) {
+    Ok(totals) -> Ok(plain_totals(totals))
+    Error(why) -> Error(PipelineFailed(why))
   }
 }
 
@@ -124,6 +120,3 @@ pub fn drain(timeout_ms timeout_ms: Int) -> Result(Nil, PipelineError) {
     Error(error) -> Error(PipelineFailed(operations.describe(error)))
   }
 }
-
-@external(erlang, "tally_outbox_ffi", "read_file")
-fn read_file(path: String) -> Result(BitArray, String)

@@ -454,23 +454,9 @@ fn with_record(
   body: fn(files.IoDevice) -> Result(#(Rounds, Bool), CloseError),
 ) -> Result(#(reissue.Progress, close_plan.Tally), CloseError) {
   let tmp = record_path(path)
-  use record <- try(case files.ensure_dir(tmp) {
+  use record <- try(case open_beside(tmp, first) {
+    Ok(io) -> Ok(io)
     Error(why) -> Error(Issued(tmp, why))
-    Ok(Nil) ->
-      case files.open(tmp, [files.Write]) {
-        Error(why) -> Error(Issued(tmp, why))
-        Ok(io) ->
-          case
-            files.change_mode(tmp, files.file_mode()),
-            files.write(io, first)
-          {
-            Ok(Nil), Ok(Nil) -> Ok(io)
-            Error(why), _ | _, Error(why) -> {
-              let _ = files.close(io)
-              Error(Issued(tmp, why))
-            }
-          }
-      }
   })
   let result = body(record)
   let synced = case result {
@@ -516,6 +502,20 @@ fn record_path(path: String) -> String {
   path <> ".tmp"
 }
 
+// A file written beside its final one (`tmp`), made afresh with the
+// installation's mode (its directories as needed), `first` written.
+fn open_beside(tmp: String, first: BitArray) -> Result(files.IoDevice, String) {
+  use Nil <- try(files.ensure_dir(tmp))
+  use io <- try(files.open(tmp, [files.Write]))
+  case files.change_mode(tmp, files.file_mode()), files.write(io, first) {
+    Ok(Nil), Ok(Nil) -> Ok(io)
+    Error(why), _ | _, Error(why) -> {
+      let _ = files.close(io)
+      Error(why)
+    }
+  }
+}
+
 // The customers' totals are written beside their file (`PATH.tmp`) round
 // by round, synced, and take its place once the close has succeeded.
 fn with_totals(
@@ -523,22 +523,7 @@ fn with_totals(
   body: fn(files.IoDevice) -> Result(a, CloseError),
 ) -> Result(a, CloseError) {
   let tmp = record_path(path)
-  let opened = case files.ensure_dir(tmp) {
-    Error(why) -> Error(why)
-    Ok(Nil) ->
-      case files.open(tmp, [files.Write]) {
-        Error(why) -> Error(why)
-        Ok(io) ->
-          case files.change_mode(tmp, files.file_mode()) {
-            Ok(Nil) -> Ok(io)
-            Error(why) -> {
-              let _ = files.close(io)
-              Error(why)
-            }
-          }
-      }
-  }
-  use io <- try(case opened {
+  use io <- try(case open_beside(tmp, <<>>) {
     Ok(io) -> Ok(io)
     Error(why) -> Error(Totals(tmp, why))
   })

@@ -48,6 +48,18 @@ fn line(t: billing.CustomerTotal) -> String {
   )
 }
 
+/// Reads the totals file at `path`, or says where and why it cannot.
+pub fn read(path: String) -> Result(List(billing.CustomerTotal), String) {
+  case read_file(path) {
+    Error(why) -> Error(path <> ": " <> why)
+    Ok(contents) ->
+      case parse(contents) {
+        Ok(totals) -> Ok(totals)
+        Error(why) -> Error(path <> ": " <> why)
+      }
+  }
+}
+
 /// Reads a totals file's contents back, or says which line is not a total
 /// and why.
 pub fn parse(
@@ -111,6 +123,9 @@ fn int_member(tree: json_tree.Json, key: String) -> Result(Int, Nil) {
     _ -> Error(Nil)
   }
 }
+
+@external(erlang, "tally_outbox_ffi", "read_file")
+fn read_file(path: String) -> Result(BitArray, String)
 
 @external(erlang, "erlang", "list_to_bitstring")
 fn concat(parts: List(BitArray)) -> BitArray

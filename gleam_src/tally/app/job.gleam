@@ -106,15 +106,7 @@ fn listed(
 ) -> Result(List(billing.CustomerTotal), String) {
   case summary.customers > listed_customers {
     True -> Ok([])
-    False ->
-      case read_file(summary.totals_path) {
-        Error(why) -> Error(summary.totals_path <> ": " <> why)
-        Ok(contents) ->
-          case customer_totals.parse(contents) {
-            Ok(totals) -> Ok(totals)
-            Error(why) -> Error(summary.totals_path <> ": " <> why)
-          }
-      }
+    False -> customer_totals.read(summary.totals_path)
   }
 }
 
@@ -223,19 +215,15 @@ pub fn format_report(report: Report) -> String {
       }
       <> "\n"
     })
-  let listed = case report.billed > bytes.length(report.customers) {
-    False -> report.customers
-    True -> []
-  }
-  let customers = each(listed, customer_line)
-  let not_listed = case report.billed > bytes.length(listed) {
+  // Each customer when the report holds them all, else where they are.
+  let customers = case report.billed > bytes.length(report.customers) {
+    False -> each(report.customers, customer_line)
     True ->
       "  "
       <> bytes.int_to_text(report.billed)
       <> " customers billed, each one's total in "
       <> report.totals_path
       <> "\n"
-    False -> ""
   }
   let currencies = each(report.currencies, customer_line)
   let unbilled =
@@ -252,7 +240,6 @@ pub fn format_report(report: Report) -> String {
   <> bytes.int_to_text(report.published)
   <> " published to the sink\n"
   <> customers
-  <> not_listed
   <> currencies
   <> unbilled
 }
@@ -343,9 +330,6 @@ fn normal() -> dynamic.Dynamic
 
 @external(erlang, "tally_app_ffi", "killed")
 fn killed() -> dynamic.Dynamic
-
-@external(erlang, "tally_outbox_ffi", "read_file")
-fn read_file(path: String) -> Result(BitArray, String)
 
 @external(erlang, "lists", "sort")
 fn sort_by_name(pairs: List(#(String, a))) -> List(#(String, a))

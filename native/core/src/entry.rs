@@ -155,10 +155,7 @@ pub fn close_round(
     from: Option<String>,
     max_lines: u32,
 ) -> Result<WrittenRound, Value> {
-    let start = period_start(period)?;
-    if shard >= shards.max(1) {
-        return Err(bad_argument("a shard below the shard count"));
-    }
+    let start = shard_period_start(period, shard, shards)?;
     if max_lines == 0 {
         return Err(bad_argument("a line budget of 1 or more"));
     }
@@ -175,6 +172,16 @@ pub fn close_round(
     close_round_written(agg, round).map_err(IntoGleam::into_gleam)
 }
 
+/// The start of a shard's closing period, once the period and the shard
+/// are checked.
+fn shard_period_start(period: &str, shard: u32, shards: u32) -> Result<i64, Value> {
+    let start = period_start(period)?;
+    if shard >= shards.max(1) {
+        return Err(bad_argument("a shard below the shard count"));
+    }
+    Ok(start)
+}
+
 /// The arguments checked, the period closed, one shard's customers billed
 /// by `bill`.
 fn close_and_bill<T>(
@@ -184,10 +191,7 @@ fn close_and_bill<T>(
     (version, shard, shards): (u32, u32, u32),
     bill: fn(&PeriodUsage, &Plans, u32, u32, u32) -> Result<T, BillingError>,
 ) -> Result<T, Value> {
-    let start = period_start(period)?;
-    if shard >= shards.max(1) {
-        return Err(bad_argument("a shard below the shard count"));
-    }
+    let start = shard_period_start(period, shard, shards)?;
     let plans = PLANS.parse(plans).map_err(IntoGleam::into_gleam)?;
     let usage = agg.close_period(start);
     bill(&usage, &plans, version, shard, shards).map_err(IntoGleam::into_gleam)

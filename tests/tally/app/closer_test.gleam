@@ -146,8 +146,7 @@ fn total_of(
   summary: close_plan.CloseSummary,
   customer: String,
 ) -> Result(billing.CustomerTotal, Nil) {
-  let assert Ok(contents) = read_file(summary.totals_path)
-  let assert Ok(totals) = customer_totals.parse(contents)
+  let assert Ok(totals) = customer_totals.read(summary.totals_path)
   find(totals, customer)
 }
 
@@ -161,9 +160,6 @@ fn find(
     [_, ..rest] -> find(rest, customer)
   }
 }
-
-@external(erlang, "tally_outbox_ffi", "read_file")
-fn read_file(path: String) -> Result(BitArray, String)
 
 @external(erlang, "tally_test_ffi", "with_pipeline_on_sample")
 fn with_pipeline_on_sample(body: fn() -> Nil) -> Nil
