@@ -4,8 +4,13 @@
 A durable JetStream pull consumer. Each message is checked against the
 published contract (contract/invoice_line.v1.schema.json and the headers
 schema), then upserted into `invoice_lines` by its key, keeping the highest
-version, in the same transaction that records the message's stream
-sequence; the message is acknowledged only after that transaction commits.
+version, in one transaction per fetched batch; the messages are
+acknowledged only after that transaction commits. The consumer's position
+(`invoice_consumer_position`) is the server's acknowledgement floor: every
+message up to it is acknowledged, so applied. A batch's own highest
+sequence would not do: a batch fetched by a consumer that was killed comes
+again only after ACK_WAIT, behind later batches that a restarted consumer
+has applied meanwhile.
 
 Delivery is at least once (a crash between commit and ack redelivers the
 message); the upsert by key and version makes a redelivery, an older
@@ -55,7 +60,7 @@ CREATE TABLE IF NOT EXISTS invoice_lines (
 );
 CREATE TABLE IF NOT EXISTS invoice_consumer_position (
     durable    text PRIMARY KEY,
-    stream_seq bigint NOT NULL           -- every message up to here is applied
+    stream_seq bigint NOT NULL           -- every message up to here is applied (the ack floor)
 );
 CREATE TABLE IF NOT EXISTS invoice_rejects (  -- messages that break the contract, kept
     stream_seq bigint PRIMARY KEY,
@@ -145,6 +150,18 @@ async def subscribe(js, env, position):
             await asyncio.sleep(1)
 
 
+async def record_position(db, js, env):
+    """Records the server's acknowledgement floor as the position: every
+    message up to it is acknowledged, and a message is acknowledged only
+    once applied. It may lag behind acks still in flight (a later call
+    catches up); it never passes a message that is not applied."""
+    info = await js.consumer_info(env["STREAM"], env["DURABLE"])
+    floor = info.ack_floor.stream_seq if info.ack_floor else 0
+    if floor:
+        async with db.transaction():
+            await db.execute(POSITION, (env["DURABLE"], floor))
+
+
 async def run(env):
     body_schema, header_schema = validators()
     async with await psycopg.AsyncConnection.connect(env["DATABASE_URL"]) as db:
@@ -154,7 +171,8 @@ async def run(env):
         row = await cur.fetchone()
         await db.commit()
         nc = await nats.connect(env["NATS_URL"], max_reconnect_attempts=-1)
-        sub = await subscribe(nc.jetstream(), env, row[0] if row else 0)
+        js = nc.jetstream()
+        sub = await subscribe(js, env, row[0] if row else 0)
         idle = 0.0
         while True:
             try:
@@ -162,6 +180,8 @@ async def run(env):
             except (nats.errors.TimeoutError, asyncio.TimeoutError):  # nothing new within a second
                 msgs = []
             if not msgs:  # a fetch can also end with no message (a server-side timeout status)
+                # The floor may have moved after the last batch's position was read.
+                await record_position(db, js, env)
                 idle += 1
                 if env.get("EXIT_WHEN_IDLE") and idle >= float(env["EXIT_WHEN_IDLE"]):
                     break
@@ -175,16 +195,17 @@ async def run(env):
                 except ValueError as e:
                     log.error("message %d refused: %s", seq, e)
                     rejects.append((seq, str(e), json.dumps(dict(msg.headers or {})), msg.data))
-            # One transaction per fetched batch: its rows, its rejects and the
-            # position commit together; only then are the messages acknowledged.
+            # One transaction per fetched batch: its rows and its rejects
+            # commit together; only then are the messages acknowledged.
             async with db.transaction():
                 async with db.cursor() as cur:
                     await cur.executemany(UPSERT, rows)
                     await cur.executemany(
                         "INSERT INTO invoice_rejects VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING", rejects)
-                    await cur.execute(POSITION, (env["DURABLE"], max(m.metadata.sequence.stream for m in msgs)))
             for msg in msgs:
                 await msg.ack()
+            await nc.flush()
+            await record_position(db, js, env)
             log.info("applied %d messages (%d refused) up to stream sequence %d",
                      len(msgs), len(rejects), max(m.metadata.sequence.stream for m in msgs))
         # Unsubscribe first: draining a pull subscription that is still open

@@ -43,12 +43,21 @@ CUSTOMERS = int(os.environ.get("E2E_CUSTOMERS", "1500"))
 checks = 0
 
 
-def check(cond, what):
+def check(cond, what, why=None):
+    """`why`, when given, is called on failure for the details."""
     global checks
     if not cond:
-        raise AssertionError(what)
+        raise AssertionError(what + (f": {why()}" if why else ""))
     checks += 1
     print(f"ok {checks}: {what}", flush=True)
+
+
+def differences(table, lines):
+    """What the table has that `lines` has not and the other way round, a few of each."""
+    extra, missing = sorted(set(table) - set(lines)), sorted(set(lines) - set(table))
+    twice = len(table) - len(set(table))
+    return (f"{len(missing)} missing {missing[:3]}, {len(extra)} not billed {extra[:3]}, "
+            f"{twice} rows twice")
 
 
 def free_port():
@@ -298,7 +307,8 @@ def main():
 
         wait_for(caught_up, "the consumer to catch up")
         table = sorted(r[0] for r in query(pg.url, "SELECT payload FROM invoice_lines WHERE NOT void"))
-        check(table == sorted(v1), f"the table holds exactly tally bill's {total} lines of version 1")
+        check(table == sorted(v1), f"the table holds exactly tally bill's {total} lines of version 1",
+              lambda: differences(table, v1))
 
         # 3. A reissue: changed input, version 2, the usage state read again.
         write_inputs(base, 2)
@@ -311,7 +321,8 @@ def main():
         wait_for(caught_up, "the consumer to catch up with version 2")
         rows = query(pg.url, "SELECT key, version, void, payload FROM invoice_lines")
         table = sorted(r[3] for r in rows if not r[2])
-        check(table == sorted(v2), f"the table holds exactly tally bill's {len(v2)} lines of version 2")
+        check(table == sorted(v2), f"the table holds exactly tally bill's {len(v2)} lines of version 2",
+              lambda: differences(table, v2))
         check(all(r[1] == 2 for r in rows), "no row of a stale version")
         keys1 = {json.loads(line)["key"] for line in v1}
         keys2 = {json.loads(line)["key"] for line in v2}
