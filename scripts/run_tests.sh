@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every test of tally, in order: Rust (cargo test), then the BEAM build, the
 # Gleam tests (EUnit over the Gleam test modules, as `gleam test` runs
-# them), the Erlang tests, the invoice consumer's end-to-end test
-# (tests/e2e), the interop example (examples/interop_example), and with a
+# them), the Erlang tests, the end-to-end tests of tests/e2e (the invoice
+# consumer's; the release killed mid-close), the interop example (examples/interop_example), and with a
 # gleam binary on PATH the example Gleam application (examples/gleam_app).
 # Prints the counts of each and exits non-zero when anything failed.  --beam-only skips the Rust tests.
 set -uo pipefail
@@ -63,6 +63,11 @@ run_suite erlang erl -noshell -pa "$EBIN" -pa "$TEST_EBIN" -eval \
 # release, nats-server, the reference consumer (Python) and PostgreSQL.
 suites+=(contract)
 run_suite contract .venv/bin/python tests/e2e/invoice_consumer_e2e.py
+
+# The release killed in the middle of closing 20,000 customers' period,
+# twice, and started again: the stream holds exactly tally bill's lines.
+suites+=(close)
+run_suite close .venv/bin/python tests/e2e/close_killed_e2e.py
 
 # The interop example (examples/interop_example): one Rust function as a NIF
 # and as a port, its bindings generated; its Gleam test runs both paths,
