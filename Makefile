@@ -14,7 +14,7 @@ GLEAM     := $(shell command -v gleam 2>/dev/null)
 GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
 export TALLY_GIT_COMMIT := $(GIT_COMMIT)
 
-.PHONY: setup generate native gleam compile test test-rust test-beam release run clean bench-port bench bench-ingest bench-job bench-snapshot
+.PHONY: setup generate native gleam compile test test-rust test-beam release run clean bench-port bench bench-ingest bench-job bench-snapshot bench-close
 .PHONY: lint lint-rust lint-gleam lint-erlang docs
 
 setup:
@@ -96,6 +96,12 @@ bench-snapshot: compile
 	@mkdir -p _build/bench
 	erlc -o _build/bench bench/tally_snapshot_bench.erl bench/tally_ingest_bench.erl bench/tally_job_bench.erl
 	erl -noshell -pa $(EBIN) -pa _build/bench -eval 'tally_snapshot_bench:main()'
+
+# A period closed in rounds on the NIF and the pure Gleam engine (CUSTOMERS=5000,20000,80000; see README).
+bench-close: compile
+	@mkdir -p _build/bench
+	erlc -o _build/bench bench/tally_close_bench.erl
+	erl -noshell -pa $(EBIN) -pa _build/bench -eval 'tally_close_bench:main()'
 
 # Lint: rustfmt and clippy; gleam format and Gleam's warnings (with a gleam
 # binary only); erlc with warnings as errors over erlang_src, the generated

@@ -400,6 +400,24 @@ pub fn aggregator_close_shard(
   shard: Int,
   shards: Int,
 ) -> Result(billing.Invoice, engine.EngineError) {
+  case shard_close_checks(period, plans_json, version, shard, shards) {
+    Error(e) -> Error(e)
+    Ok(#(start, checked)) ->
+      agg_update(aggregator.cell, fn(state) {
+        bill_shard(state, start, checked, version, shard, shards)
+      })
+  }
+}
+
+// The arguments of a shard's close, as the Rust engines check them: the
+// period's start and the plans.
+fn shard_close_checks(
+  period: String,
+  plans_json: String,
+  version: Int,
+  shard: Int,
+  shards: Int,
+) -> Result(#(Int, plans.Plans), engine.EngineError) {
   case agg.parse_period(period), bytes.utf8_error_at(<<plans_json:utf8>>) {
     Error(Nil), _ -> Error(engine.BadArgument("a period YYYY-MM"))
     _, at if at >= 0 -> Error(engine.BadArgument("plans as UTF-8 JSON"))
@@ -413,17 +431,25 @@ pub fn aggregator_close_shard(
     Ok(start), _ ->
       case plans.from_json(plans_json) {
         Error(e) -> Error(engine.BillingFailed(e))
-        Ok(checked) ->
-          agg_update(aggregator.cell, fn(state) {
-            let #(state, period_usage) = agg.close_period(state, start)
-            case
-              invoice.bill_shard(period_usage, checked, version, shard, shards)
-            {
-              Ok(inv) -> #(state, Ok(inv))
-              Error(e) -> #(state, Error(engine.BillingFailed(e)))
-            }
-          })
+        Ok(checked) -> Ok(#(start, checked))
       }
+  }
+}
+
+// Closes the period and bills the shard's customers (in the aggregator's
+// process).
+fn bill_shard(
+  state: agg.State,
+  start: Int,
+  checked: plans.Plans,
+  version: Int,
+  shard: Int,
+  shards: Int,
+) -> #(agg.State, Result(billing.Invoice, engine.EngineError)) {
+  let #(state, period_usage) = agg.close_period(state, start)
+  case invoice.bill_shard(period_usage, checked, version, shard, shards) {
+    Ok(inv) -> #(state, Ok(inv))
+    Error(e) -> #(state, Error(engine.BillingFailed(e)))
   }
 }
 
@@ -454,8 +480,12 @@ pub fn aggregator_close_written(
 }
 
 /// Same as `nif.aggregator_close_round`: one round of
-/// `aggregator_close_written`, cut from the shard's whole invoice (worked
-/// out again each round: the pure engine keeps no cursor between rounds).
+/// `aggregator_close_written`. The first round bills the shard's whole
+/// invoice and the aggregator keeps what the round leaves
+/// (`agg.ClosingRounds`, in the aggregator's process: only a round's lines
+/// leave it); a round that continues it (same period, plans, version and
+/// shard, from the customer the last round stopped at) takes its lines
+/// from there, any other bills the shard again and starts at `from`.
 pub fn aggregator_close_round(
   aggregator: PureAggregator,
   period: String,
@@ -472,47 +502,88 @@ pub fn aggregator_close_round(
       Error(engine.BadArgument("a shard below the shard count"))
     Ok(_) if max_lines < 1 ->
       Error(engine.BadArgument("a line budget of 1 or more"))
-    Ok(_) ->
-      case
-        aggregator_close_shard(
-          aggregator,
-          period,
-          plans_json,
-          version,
-          shard,
-          shards,
-        )
-      {
-        Ok(inv) -> Ok(round_of(inv, from, max_lines))
+    Ok(start) -> {
+      let close = agg.RoundsOf(start, plans_json, version, shard, shards)
+      let taken =
+        agg_update(aggregator.cell, fn(state) {
+          case state.closing, from {
+            Ok(agg.ClosingRounds(c, next, lines, unbilled)), option.Some(f)
+              if c == close && next == f
+            -> take_and_keep(state, close, lines, unbilled, max_lines)
+            _, _ ->
+              // Not a continuation: checked and billed again.
+              case
+                shard_close_checks(period, plans_json, version, shard, shards)
+              {
+                Error(e) -> #(agg.State(..state, closing: Error(Nil)), Error(e))
+                Ok(#(_, checked)) ->
+                  case
+                    bill_shard(state, start, checked, version, shard, shards)
+                  {
+                    #(state, Error(e)) -> #(
+                      agg.State(..state, closing: Error(Nil)),
+                      Error(e),
+                    )
+                    #(state, Ok(inv)) -> {
+                      let keep = fn(c) {
+                        case from {
+                          option.None -> True
+                          option.Some(f) -> !text_before(c, f)
+                        }
+                      }
+                      take_and_keep(
+                        state,
+                        close,
+                        drop_lines(inv.lines, keep),
+                        drop_texts(inv.unbilled_customers, keep),
+                        max_lines,
+                      )
+                    }
+                  }
+              }
+          }
+        })
+      case taken {
         Error(e) -> Error(e)
+        Ok(#(lines, unbilled, next)) -> {
+          let w = written.write_invoice(billing.Invoice(lines, unbilled))
+          Ok(billing.WrittenRound(
+            w.batches,
+            w.totals,
+            w.unbilled_customers,
+            next,
+          ))
+        }
       }
+    }
   }
 }
 
-// The customers from `from` on (with lines, or unbilled), in order, up to
-// the one whose lines would take the round past `max_lines`.
-fn round_of(
-  inv: billing.Invoice,
-  from: option.Option(String),
+// Takes a round from `lines` and `unbilled` and keeps what is left in the
+// state for the round after it (nothing after the last).
+fn take_and_keep(
+  state: agg.State,
+  close: agg.RoundsOf,
+  lines: List(billing.InvoiceLine),
+  unbilled: List(String),
   max_lines: Int,
-) -> billing.WrittenRound {
-  let keep = fn(c) {
-    case from {
-      option.None -> True
-      option.Some(f) -> !text_before(c, f)
-    }
+) -> #(
+  agg.State,
+  Result(
+    #(List(billing.InvoiceLine), List(String), option.Option(String)),
+    engine.EngineError,
+  ),
+) {
+  let #(round_lines, round_unbilled, next, left_lines, left_unbilled) =
+    take_round(lines, unbilled, max_lines, 0, [], [])
+  let closing = case next {
+    option.None -> Error(Nil)
+    option.Some(n) -> Ok(agg.ClosingRounds(close, n, left_lines, left_unbilled))
   }
-  let #(lines, unbilled, next) =
-    take_round(
-      drop_lines(inv.lines, keep),
-      drop_texts(inv.unbilled_customers, keep),
-      max_lines,
-      0,
-      [],
-      [],
-    )
-  let w = written.write_invoice(billing.Invoice(lines, unbilled))
-  billing.WrittenRound(w.batches, w.totals, w.unbilled_customers, next)
+  #(
+    agg.State(..state, closing: closing),
+    Ok(#(round_lines, round_unbilled, next)),
+  )
 }
 
 fn drop_lines(
@@ -540,6 +611,18 @@ fn drop_texts(texts: List(String), keep: fn(String) -> Bool) -> List(String) {
   }
 }
 
+// A round's lines and unbilled customers, the customer the next round
+// starts at (`None`: the last round), and the lines and unbilled customers
+// left for the rounds after it.
+type Round =
+  #(
+    List(billing.InvoiceLine),
+    List(String),
+    option.Option(String),
+    List(billing.InvoiceLine),
+    List(String),
+  )
+
 fn take_round(
   lines: List(billing.InvoiceLine),
   unbilled: List(String),
@@ -547,9 +630,15 @@ fn take_round(
   count: Int,
   acc: List(billing.InvoiceLine),
   acc_unbilled: List(String),
-) -> #(List(billing.InvoiceLine), List(String), option.Option(String)) {
+) -> Round {
   case lines, unbilled {
-    [], [] -> #(bytes.reverse(acc), bytes.reverse(acc_unbilled), option.None)
+    [], [] -> #(
+      bytes.reverse(acc),
+      bytes.reverse(acc_unbilled),
+      option.None,
+      [],
+      [],
+    )
     [], [u, ..rest] ->
       take_round([], rest, max_lines, count, acc, [u, ..acc_unbilled])
     [l, ..], _ -> {
@@ -594,7 +683,7 @@ fn take_customer(
   count: Int,
   acc: List(billing.InvoiceLine),
   acc_unbilled: List(String),
-) -> #(List(billing.InvoiceLine), List(String), option.Option(String)) {
+) -> Round {
   let #(mine, rest) = customer_lines(lines, customer, [])
   let n = bytes.length(mine)
   case count > 0 && count + n > max_lines {
@@ -602,6 +691,8 @@ fn take_customer(
       bytes.reverse(acc),
       bytes.reverse(acc_unbilled),
       option.Some(customer),
+      lines,
+      unbilled,
     )
     False ->
       take_round(

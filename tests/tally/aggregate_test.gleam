@@ -364,6 +364,53 @@ pub fn close_in_rounds_gives_close_written_test() {
   expect.equal(#(all.next, all.totals), #(option.None, whole.totals))
 }
 
+/// A round that does not continue the last one (a first round again,
+/// another first customer, another version) bills from where it says, not
+/// from what the last round left.
+pub fn a_round_that_does_not_continue_the_last_starts_where_it_says_test() {
+  use on <- backends.each_engine()
+  let agg = round_events(on)
+  let assert Ok(r1) = round(agg, option.None, 1)
+  expect.equal(r1.next, option.Some("beta"))
+  // From delta, skipping beta.
+  let assert Ok(d) = round(agg, option.Some("delta"), 1)
+  expect.equal(#(d.next, customers_of(d)), #(option.None, ["delta"]))
+  // The first round again gives the first round again.
+  expect.equal(round(agg, option.None, 1), Ok(r1))
+  // Another version from beta: its lines carry that version.
+  let assert Ok(v2) =
+    aggregate.close_round(
+      agg,
+      period: "2026-10",
+      plans: round_plans,
+      version: 2,
+      shard: 0,
+      of: 1,
+      from: option.Some("beta"),
+      max_lines: 1,
+    )
+  expect.equal(customers_of(v2), ["beta"])
+  let assert [batch] = v2.batches
+  expect.equal(contains(batch.lines, <<"\"version\":2":utf8>>), True)
+  // And continuing the first version from beta still gives beta.
+  let assert Ok(r2) = round(agg, option.Some("beta"), 1)
+  expect.equal(#(customers_of(r2), r2.next), #(["beta"], option.Some("delta")))
+}
+
+fn customers_of(r: billing.WrittenRound) -> List(String) {
+  map_totals(r.totals)
+}
+
+fn map_totals(totals: List(billing.CustomerTotal)) -> List(String) {
+  case totals {
+    [] -> []
+    [t, ..rest] -> [t.customer, ..map_totals(rest)]
+  }
+}
+
+@external(erlang, "tally_outbox_test_ffi", "contains")
+fn contains(haystack: BitArray, needle: BitArray) -> Bool
+
 fn joined(
   batches: List(List(billing.WrittenBatch)),
   part: fn(billing.WrittenBatch) -> BitArray,

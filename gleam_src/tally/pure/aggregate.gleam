@@ -14,6 +14,7 @@
 //// series), so that its next save can append only that as a delta
 //// (`tally/pure/export`'s `plan_save`), as the Rust engines do.
 
+import tally/billing
 import tally/engine
 import tally/event
 import tally/option
@@ -135,6 +136,33 @@ pub type State {
     seeds: map.Map(String, Int),
     // what changed since the last save, once saved to (or loaded from) files
     track: Result(Tracking, Nil),
+    // a close in rounds under way: the rest of the shard's invoice
+    closing: Result(ClosingRounds, Nil),
+  )
+}
+
+/// What is left of a shard's invoice after a round of a close in rounds
+/// (`tally/pure.aggregator_close_round`), so that the round from `next`
+/// takes it from there instead of billing the shard again (the Rust
+/// engines keep a cursor the same way), kept for the close it was made by.
+pub type ClosingRounds {
+  ClosingRounds(
+    close: RoundsOf,
+    next: String,
+    lines: List(billing.InvoiceLine),
+    unbilled: List(String),
+  )
+}
+
+/// A close in rounds: the period's start, the plans (JSON), the version
+/// and the shard.
+pub type RoundsOf {
+  RoundsOf(
+    period_start: Int,
+    plans: String,
+    version: Int,
+    shard: Int,
+    shards: Int,
   )
 }
 
@@ -152,6 +180,7 @@ pub fn new(config: usage.AggregatorConfig) -> State {
     late_count: 0,
     seeds: map.new(),
     track: Error(Nil),
+    closing: Error(Nil),
   )
 }
 
@@ -496,6 +525,8 @@ pub fn merge(into: State, from: State) -> Result(State, engine.AggregateError) {
               late_count: into.late_count + from.late_count,
               // a merged state's next save writes a base, as in Rust
               track: Error(Nil),
+              // a closed period's usage may have changed: rounds bill again
+              closing: Error(Nil),
             ),
           )
       }
