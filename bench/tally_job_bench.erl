@@ -122,7 +122,10 @@ job_in_fresh_vm(File, Plans, DataDir) ->
                                                 backend => list_to_atom(os:getenv("BACKEND", "nif"))}])),
     Args = release_vm_flags() ++ lists:append([["-pa", E] || E <- Ebins])
         ++ ["-noshell", "-eval", "tally_job_bench:child(" ++ Arg ++ ")."],
-    Vm = open_port({spawn_executable, os:find_executable("erl")}, [{args, Args}, exit_status, stderr_to_stdout]),
+    %% bin/tally's malloc arenas (config/start.sh), unless set here.
+    Env = [{"MALLOC_ARENA_MAX", os:getenv("MALLOC_ARENA_MAX", "2")}],
+    Vm = open_port({spawn_executable, os:find_executable("erl")},
+                   [{args, Args}, {env, Env}, exit_status, stderr_to_stdout]),
     Out = collect(Vm, []),
     case re:run(Out, "RESULT (.*)$", [multiline, {capture, all_but_first, list}]) of
         {match, [Term]} ->

@@ -11,6 +11,7 @@
 #                               tuple (default {127,0,0,1})
 #   ERL_EPMD_ADDRESS            addresses epmd listens on (default 127.0.0.1)
 #   CODE_LOADING_MODE           interactive (default) or embedded
+#   MALLOC_ARENA_MAX            glibc malloc arenas (default 2)
 set -e
 SCRIPT=$(readlink -f "$0" 2>/dev/null || echo "$0")
 ROOT=$(cd "$(dirname "$SCRIPT")/.." && pwd -P)
@@ -47,6 +48,11 @@ export ERL_EPMD_ADDRESS="${ERL_EPMD_ADDRESS:-127.0.0.1}"
 # every module of ssl, public_key and asn1 (kept for NATS over TLS) into the
 # JIT whether TLS is used or not, 75 MB of RSS at rest instead of 38.
 export CODE_LOADING_MODE="${CODE_LOADING_MODE:-interactive}"
+# glibc's malloc keeps up to eight arenas per core, one per thread that
+# allocates at once; the engine allocates on every dirty scheduler thread,
+# and each arena keeps what was freed in it. Two arenas: ingest's peak RSS
+# at 10k customers 101 MB -> 94 MB, 121 -> 116 MB at 100k, same speed.
+export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
 RELX="$ROOT/bin/{{release_name}}-{{release_version}}"
 case "$1" in
     foreground|console|console_clean|console_boot|daemon|start)
