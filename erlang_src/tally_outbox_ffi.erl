@@ -9,7 +9,7 @@
 -export([key_parts/1, split_slash/1, safe_name/1, digest/1, digests/1, digests_among/2, encode_items/1, decode_stored/1,
          encode_keys/1, decode_keys/1, read_file/1, sync_dir/1, closed_text/1, read_closed/1, now_ms/0, log_unknown/2,
          read_to_end/0, printed/1]).
--export([seen_set/1, is_key_in/2, item_keys/1]).
+-export([seen_set/1, seen_add/2, is_key_in/2, item_keys/1]).
 
 -type item() :: {item, binary(), binary(), binary()}.
 
@@ -96,8 +96,14 @@ split_lines(Text) -> binary:split(Text, <<"\n">>, [global, trim_all]).
 -spec seen_set([binary()]) -> ets:tid().
 seen_set(Keys) ->
     Set = ets:new(tally_sink_seen, [set, public]),
-    true = ets:insert(Set, [{K} || K <- Keys]),
+    seen_add(Set, Keys),
     Set.
+
+%% Copied: a key is part of a chunk of the file, which it would keep alive.
+-spec seen_add(ets:tid(), [binary()]) -> nil.
+seen_add(Set, Keys) ->
+    true = ets:insert(Set, [{binary:copy(K)} || K <- Keys]),
+    nil.
 
 %% The item keys of a file sink's lines (tally/app/sink_file.seen_keys): a
 %% line in the written form (a flat object whose key has no escape) is read

@@ -1,6 +1,7 @@
 //// The embedded default sink: invoice lines appended as JSON Lines to one
 //// file, synced before they count as acknowledged. The keys already in the
-//// file are read at start, so an item published again (after a crash
+//// file are read at start (4 MiB at a time: a million customers' period is
+//// gigabytes of lines), so an item published again (after a crash
 //// between the write and the outbox's removal) is not written twice: the
 //// file holds each key once, as a stream with a duplicate window would.
 ////
@@ -10,6 +11,7 @@
 //// ```
 
 import tally/app/files
+import tally/app/reading
 import tally/app/sink
 import tally/app/written
 import tally/billing
@@ -57,18 +59,65 @@ pub fn open(path: String) -> Result(FileSink, String) {
   case ready {
     Error(why) -> Error(path <> ": " <> why)
     Ok(Nil) ->
-      case read_file(path) {
-        Ok(contents) -> Ok(FileSink(path, at_open(item_keys(contents)), none()))
+      case keys_at_open(path) {
+        Ok(at_open) -> Ok(FileSink(path, at_open, none()))
         Error("enoent") -> Ok(FileSink(path, NothingAtOpen, none()))
         Error(why) -> Error(path <> ": " <> why)
       }
   }
 }
 
-fn at_open(keys: List(String)) -> AtOpen {
-  case keys {
-    [] -> NothingAtOpen
-    _ -> KeysAtOpen(seen_set(keys))
+const read_bytes = 4_194_304
+
+// The item keys of the file's lines, read a chunk of whole lines at a time
+// (never the whole file at once).
+fn keys_at_open(path: String) -> Result(AtOpen, String) {
+  case files.open(path, [files.Read]) {
+    Error(why) -> Error(why)
+    Ok(io) -> {
+      let keys = read_keys(io, 0, read_bytes, NothingAtOpen)
+      let _ = files.close(io)
+      keys
+    }
+  }
+}
+
+fn read_keys(
+  io: files.IoDevice,
+  offset: Int,
+  length: Int,
+  seen: AtOpen,
+) -> Result(AtOpen, String) {
+  case files.pread(io, offset, length) {
+    Error(why) -> Error(why)
+    Ok(got) -> {
+      let size = bytes.size(got)
+      case reading.whole_lines(got) {
+        _ if size == 0 -> Ok(seen)
+        // A line longer than a read: read it again, whole.
+        0 if size == length -> read_keys(io, offset, length * 2, seen)
+        // The last line, without its newline.
+        0 -> Ok(with_keys(seen, item_keys(got)))
+        whole ->
+          read_keys(
+            io,
+            offset + whole,
+            read_bytes,
+            with_keys(seen, item_keys(bytes.slice(got, 0, whole))),
+          )
+      }
+    }
+  }
+}
+
+fn with_keys(seen: AtOpen, keys: List(String)) -> AtOpen {
+  case keys, seen {
+    [], _ -> seen
+    _, NothingAtOpen -> KeysAtOpen(seen_set(keys))
+    _, KeysAtOpen(set) -> {
+      seen_add(set, keys)
+      seen
+    }
   }
 }
 
@@ -274,6 +323,9 @@ fn is_known(known: Known, key: String) -> Bool {
 @external(erlang, "tally_outbox_ffi", "seen_set")
 fn seen_set(keys: List(String)) -> Seen
 
+@external(erlang, "tally_outbox_ffi", "seen_add")
+fn seen_add(seen: Seen, keys: List(String)) -> Nil
+
 @external(erlang, "tally_outbox_ffi", "is_key_in")
 fn is_key_in(seen: Seen, key: String) -> Bool
 
@@ -392,18 +444,3 @@ fn members(
 
 @external(erlang, "tally_bytes_ffi", "concat")
 fn concat(parts: List(BitArray)) -> BitArray
-
-// The whole file (read once, at start).
-fn read_file(path: String) -> Result(BitArray, String) {
-  case files.open(path, [files.Read]) {
-    Error(why) -> Error(why)
-    Ok(io) -> {
-      let read = case files.stat_io(io) {
-        Ok(info) -> files.pread(io, 0, info.size)
-        Error(why) -> Error(why)
-      }
-      let _ = files.close(io)
-      read
-    }
-  }
-}

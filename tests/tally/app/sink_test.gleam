@@ -152,6 +152,61 @@ pub fn a_torn_last_line_is_cut_off_at_open_test() {
   )
 }
 
+// The keys are read a few MiB at a time: lines across the reads' ends,
+// and a line longer than a read, are all known at open.
+pub fn a_file_bigger_than_a_read_is_known_whole_at_open_test() {
+  let path = bus.tmp_dir() <> "/invoices.jsonl"
+  let long = <<
+    "{\"key\":\"long\",\"pad\":\"":utf8,
+    copy(<<"x":utf8>>, 5_000_000):bits,
+    "\",\"version\":1}\n":utf8,
+  >>
+  let contents = <<
+    versions(1, 100_000, []):bits,
+    long:bits,
+    versions(100_001, 200_000, []):bits,
+  >>
+  bus.write_file(path, contents)
+  let assert Ok(file) = sink_file.open(path)
+  let again = [
+    item("1"),
+    item("77777"),
+    item("100000"),
+    item("100001"),
+    item("200000"),
+    sink.Item("long/v1", "s", <<"{\"key\":\"long\",\"version\":1}":utf8>>),
+  ]
+  let #(_, _) = sink_file.publish(file, [item("200001"), ..again])
+  expect.equal(
+    bus.read_file(path),
+    Ok(<<contents:bits, line("200001"):bits, "\n":utf8>>),
+  )
+}
+
+// The lines of versions `from` to `to`, each ended by a newline.
+fn versions(from: Int, to: Int, acc: List(BitArray)) -> BitArray {
+  case from > to {
+    True -> concat(reverse(acc))
+    False ->
+      versions(from + 1, to, [
+        <<line(int_to_text(from)):bits, "\n":utf8>>,
+        ..acc
+      ])
+  }
+}
+
+@external(erlang, "binary", "copy")
+fn copy(bytes: BitArray, times: Int) -> BitArray
+
+@external(erlang, "erlang", "list_to_bitstring")
+fn concat(parts: List(BitArray)) -> BitArray
+
+@external(erlang, "lists", "reverse")
+fn reverse(items: List(a)) -> List(a)
+
+@external(erlang, "erlang", "integer_to_binary")
+fn int_to_text(n: Int) -> String
+
 fn line(version: String) -> BitArray {
   <<
     "{\"key\":\"a/*/m/total/2026-10\",\"version\":":utf8,
