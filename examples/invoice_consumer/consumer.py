@@ -132,6 +132,17 @@ def check(msg, body_schema, header_schema):
             raise ValueError(f"{'/'.join(map(str, error.absolute_path)) or 'message'}: {error.message}")
     if headers["Nats-Msg-Id"] != f"{body['key']}/v{body['version']}":
         raise ValueError(f"Nats-Msg-Id {headers['Nats-Msg-Id']!r} is not the key and version")
+    for name in ("key", "customer", "resource", "meter", "measure", "period", "currency"):
+        text = body.get(name)
+        # JSON strings the contract allows but PostgreSQL text cannot hold:
+        # refused here, or the batch's transaction would fail at every try.
+        if isinstance(text, str) and "\x00" in text:
+            raise ValueError(f"{name}: U+0000, which PostgreSQL text cannot hold")
+        if isinstance(text, str) and not text.isascii():
+            try:
+                text.encode()
+            except UnicodeEncodeError:
+                raise ValueError(f"{name}: a lone surrogate, which PostgreSQL text cannot hold") from None
     void = body.get("void", False)
     return {
         "key": body["key"], "version": body["version"], "void": void,

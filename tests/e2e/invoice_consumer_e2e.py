@@ -156,6 +156,17 @@ def main():
         check(len(rejects) == 1 and "currency" in rejects[0][0], f"a broken message is kept with why ({rejects})")
         check(sorted(r[0] for r in query(pg.url, "SELECT payload FROM invoice_lines WHERE NOT void")) == sorted(v2),
               "a broken message changes no line")
+        # A line the contract allows that PostgreSQL text cannot hold (tally
+        # bills a customer named with a NUL byte): refused with why, not a
+        # consumer failing on that batch again and again.
+        nul = json.loads(v2[0])
+        nul["customer"] = "nul\x00here"
+        nul["key"] = "nul%00here/" + nul["key"].split("/", 1)[1]
+        nats_server.publish([("Nats-Msg-Id", f"{nul['key']}/v{nul['version']}"), ("Tally-Schema", "invoice_line.v1")],
+                            json.dumps(nul, sort_keys=True, separators=(",", ":")).encode())
+        wait_for(caught_up, "the consumer to take the line PostgreSQL cannot hold", timeout=30)
+        rejects = query(pg.url, "SELECT reason FROM invoice_rejects ORDER BY stream_seq")
+        check(len(rejects) == 2 and "U+0000" in rejects[1][0], f"a line PostgreSQL cannot hold is kept with why ({rejects})")
         nats_server.publish([("Nats-Msg-Id", "x/*/m/total/2026-10/v9"), ("Tally-Schema", "invoice_line.v2")], b"{}")
         check(consumer.wait(timeout=60) != 0, "an unknown schema version stops the consumer")
         check(applied(pg.url) == nats_server.stream()[1] - 1, "the unknown message is not applied (it waits)")
