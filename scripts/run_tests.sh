@@ -63,6 +63,9 @@ run_suite erlang erl -noshell -pa "$EBIN" -pa "$TEST_EBIN" -eval \
 # release, nats-server, the reference consumer (Python) and PostgreSQL.
 suites+=(contract)
 run_suite contract .venv/bin/python tests/e2e/invoice_consumer_e2e.py
+# The consumer when the stream server's store is lost and the stream made again.
+suites+=(store)
+run_suite store .venv/bin/python tests/e2e/consumer_new_store_e2e.py
 
 # The release killed in the middle of closing 20,000 customers' period,
 # twice, and started again: the stream holds exactly tally bill's lines.

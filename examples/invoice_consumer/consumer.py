@@ -63,15 +63,18 @@ CREATE TABLE IF NOT EXISTS invoice_lines (
 CREATE TABLE IF NOT EXISTS invoice_consumer_position (
     durable    text PRIMARY KEY,
     stream_seq bigint NOT NULL,          -- every message up to here is applied (the ack floor)
-    stream     text                      -- of the stream made then (its creation time)
+    stream     text                      -- the stream it is in (the stream's creation time)
 );
 ALTER TABLE invoice_consumer_position ADD COLUMN IF NOT EXISTS stream text;
 CREATE TABLE IF NOT EXISTS invoice_rejects (  -- messages that break the contract, kept
-    stream_seq bigint PRIMARY KEY,
+    stream_seq bigint NOT NULL,
+    stream     text NOT NULL DEFAULT '',  -- the stream it is in: a stream made again reuses sequences
     reason     text NOT NULL,
     headers    text NOT NULL,
-    payload    bytea NOT NULL
+    payload    bytea NOT NULL,
+    PRIMARY KEY (stream, stream_seq)
 );
+ALTER TABLE invoice_rejects ADD COLUMN IF NOT EXISTS stream text NOT NULL DEFAULT '';
 """
 
 # Insert, or replace only a lower version: a redelivery (same version) and
@@ -222,14 +225,15 @@ async def run(env):
                     rows.append(check(msg, body_schema, header_schema))
                 except ValueError as e:
                     log.error("message %d refused: %s", seq, e)
-                    rejects.append((seq, str(e), json.dumps(dict(msg.headers or {})), msg.data))
+                    rejects.append((seq, stream, str(e), json.dumps(dict(msg.headers or {})), msg.data))
             # One transaction per fetched batch: its rows and its rejects
             # commit together; only then are the messages acknowledged.
             async with db.transaction():
                 async with db.cursor() as cur:
                     await cur.executemany(UPSERT, rows)
                     await cur.executemany(
-                        "INSERT INTO invoice_rejects VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING", rejects)
+                        "INSERT INTO invoice_rejects (stream_seq, stream, reason, headers, payload)"
+                        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", rejects)
             for msg in msgs:
                 await msg.ack()
             await nc.flush()
