@@ -173,8 +173,8 @@ async def subscribe(js, env, position, recorded_stream):
     config = ConsumerConfig(durable_name=env["DURABLE"], ack_policy=AckPolicy.EXPLICIT,
                             ack_wait=float(env["ACK_WAIT"]), max_ack_pending=10000)
     if position and recorded_stream not in (None, stream):
-        log.warning("position %d was in another stream %s (made %s): from the first message",
-                    position, env["STREAM"], recorded_stream)
+        log.warning("position %d was in another stream %s (made %s): a consumer made now starts at"
+                    " its first message", position, env["STREAM"], recorded_stream)
     elif position:  # the consumer was lost (deleted): resume after what is applied
         config.deliver_policy, config.opt_start_seq = DeliverPolicy.BY_START_SEQUENCE, position + 1
     sub = await js.pull_subscribe(env["SUBJECT"], durable=env["DURABLE"], stream=env["STREAM"], config=config)

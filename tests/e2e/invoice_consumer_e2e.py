@@ -162,11 +162,13 @@ def main():
         nul = json.loads(v2[0])
         nul["customer"] = "nul\x00here"
         nul["key"] = "nul%00here/" + nul["key"].split("/", 1)[1]
-        nats_server.publish([("Nats-Msg-Id", f"{nul['key']}/v{nul['version']}"), ("Tally-Schema", "invoice_line.v1")],
+        nats_server.publish([("Nats-Msg-Id", f"{nul['key']}/v{nul['version']}"),
+                             ("Tally-Schema", "invoice_line.v1")],
                             json.dumps(nul, sort_keys=True, separators=(",", ":")).encode())
         wait_for(caught_up, "the consumer to take the line PostgreSQL cannot hold", timeout=30)
         rejects = query(pg.url, "SELECT reason FROM invoice_rejects ORDER BY stream_seq")
-        check(len(rejects) == 2 and "U+0000" in rejects[1][0], f"a line PostgreSQL cannot hold is kept with why ({rejects})")
+        check(len(rejects) == 2 and "U+0000" in rejects[1][0],
+              f"a line PostgreSQL cannot hold is kept with why ({rejects})")
         nats_server.publish([("Nats-Msg-Id", "x/*/m/total/2026-10/v9"), ("Tally-Schema", "invoice_line.v2")], b"{}")
         check(consumer.wait(timeout=60) != 0, "an unknown schema version stops the consumer")
         check(applied(pg.url) == nats_server.stream()[1] - 1, "the unknown message is not applied (it waits)")
@@ -193,7 +195,8 @@ def main():
         table = sorted(r[0] for r in query(pg.url, "SELECT payload FROM invoice_lines WHERE version = 3 AND NOT void"))
         check(table == sorted(v3), f"the table holds exactly tally bill's {len(v3)} lines of version 3",
               lambda: differences(table, v3))
-        print(f"e2e took {time.monotonic() - started:.1f} s for {total} + {len(v2)} + {len(v3)} lines", flush=True)
+        print(f"e2e took {time.monotonic() - started:.1f} s for {total} + {len(v2)} + {len(v3)} lines",
+              flush=True)
     except BaseException:
         # What the other processes said, for the failure's story.
         for log in sorted(scratch.glob("*.log")):
