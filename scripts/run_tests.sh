@@ -2,7 +2,7 @@
 # Every test of tally, in order: Rust (cargo test), then the BEAM build, the
 # Gleam tests (EUnit over the Gleam test modules, as `gleam test` runs
 # them), the Erlang tests, the end-to-end tests of tests/e2e (the invoice
-# consumer's; the release killed mid-close), the interop example (examples/interop_example), and with a
+# consumer's; the release killed mid-close; a reissue after such a kill), the interop example (examples/interop_example), and with a
 # gleam binary on PATH the example Gleam application (examples/gleam_app).
 # Prints the counts of each and exits non-zero when anything failed.  --beam-only skips the Rust tests.
 set -uo pipefail
@@ -63,11 +63,19 @@ run_suite erlang erl -noshell -pa "$EBIN" -pa "$TEST_EBIN" -eval \
 # release, nats-server, the reference consumer (Python) and PostgreSQL.
 suites+=(contract)
 run_suite contract .venv/bin/python tests/e2e/invoice_consumer_e2e.py
+# The consumer when the stream server's store is lost and the stream made again.
+suites+=(store)
+run_suite store .venv/bin/python tests/e2e/consumer_new_store_e2e.py
 
 # The release killed in the middle of closing 20,000 customers' period,
 # twice, and started again: the stream holds exactly tally bill's lines.
 suites+=(close)
 run_suite close .venv/bin/python tests/e2e/close_killed_e2e.py
+
+# The release killed in the middle of closing a period, then the period
+# reissued from changed usage: each key's last version is version 2's.
+suites+=(reissue)
+run_suite reissue .venv/bin/python tests/e2e/close_reissue_killed_e2e.py
 
 # The interop example (examples/interop_example): one Rust function as a NIF
 # and as a port, its bindings generated; its Gleam test runs both paths,

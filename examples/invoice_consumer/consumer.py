@@ -10,7 +10,9 @@ acknowledged only after that transaction commits. The consumer's position
 message up to it is acknowledged, so applied. A batch's own highest
 sequence would not do: a batch fetched by a consumer that was killed comes
 again only after ACK_WAIT, behind later batches that a restarted consumer
-has applied meanwhile.
+has applied meanwhile. The position names its stream (by its creation
+time): a consumer made again in a stream made again (a new server's
+store, whose sequences start again from 1) starts from its first message.
 
 Delivery is at least once (a crash between commit and ack redelivers the
 message); the upsert by key and version makes a redelivery, an older
@@ -60,14 +62,19 @@ CREATE TABLE IF NOT EXISTS invoice_lines (
 );
 CREATE TABLE IF NOT EXISTS invoice_consumer_position (
     durable    text PRIMARY KEY,
-    stream_seq bigint NOT NULL           -- every message up to here is applied (the ack floor)
+    stream_seq bigint NOT NULL,          -- every message up to here is applied (the ack floor)
+    stream     text                      -- the stream it is in (the stream's creation time)
 );
+ALTER TABLE invoice_consumer_position ADD COLUMN IF NOT EXISTS stream text;
 CREATE TABLE IF NOT EXISTS invoice_rejects (  -- messages that break the contract, kept
-    stream_seq bigint PRIMARY KEY,
+    stream_seq bigint NOT NULL,
+    stream     text NOT NULL DEFAULT '',  -- the stream it is in: a stream made again reuses sequences
     reason     text NOT NULL,
     headers    text NOT NULL,
-    payload    bytea NOT NULL
+    payload    bytea NOT NULL,
+    PRIMARY KEY (stream, stream_seq)
 );
+ALTER TABLE invoice_rejects ADD COLUMN IF NOT EXISTS stream text NOT NULL DEFAULT '';
 """
 
 # Insert, or replace only a lower version: a redelivery (same version) and
@@ -85,10 +92,14 @@ ON CONFLICT (key) DO UPDATE SET
 WHERE l.version < EXCLUDED.version
 """
 
+# A floor in another stream (made again, a new server's store) replaces the
+# position: its sequences start again from 1.
 POSITION = """
-INSERT INTO invoice_consumer_position (durable, stream_seq) VALUES (%s, %s)
+INSERT INTO invoice_consumer_position AS p (durable, stream_seq, stream) VALUES (%s, %s, %s)
 ON CONFLICT (durable) DO UPDATE
-SET stream_seq = GREATEST(invoice_consumer_position.stream_seq, EXCLUDED.stream_seq)
+SET stream_seq = CASE WHEN p.stream IS DISTINCT FROM EXCLUDED.stream THEN EXCLUDED.stream_seq
+                      ELSE GREATEST(p.stream_seq, EXCLUDED.stream_seq) END,
+    stream = EXCLUDED.stream
 """
 
 
@@ -124,6 +135,17 @@ def check(msg, body_schema, header_schema):
             raise ValueError(f"{'/'.join(map(str, error.absolute_path)) or 'message'}: {error.message}")
     if headers["Nats-Msg-Id"] != f"{body['key']}/v{body['version']}":
         raise ValueError(f"Nats-Msg-Id {headers['Nats-Msg-Id']!r} is not the key and version")
+    for name in ("key", "customer", "resource", "meter", "measure", "period", "currency"):
+        text = body.get(name)
+        # JSON strings the contract allows but PostgreSQL text cannot hold:
+        # refused here, or the batch's transaction would fail at every try.
+        if isinstance(text, str) and "\x00" in text:
+            raise ValueError(f"{name}: U+0000, which PostgreSQL text cannot hold")
+        if isinstance(text, str) and not text.isascii():
+            try:
+                text.encode()
+            except UnicodeEncodeError:
+                raise ValueError(f"{name}: a lone surrogate, which PostgreSQL text cannot hold") from None
     void = body.get("void", False)
     return {
         "key": body["key"], "version": body["version"], "void": void,
@@ -135,22 +157,31 @@ def check(msg, body_schema, header_schema):
     }
 
 
-async def subscribe(js, env, position):
-    """The durable pull consumer; made when missing, from the recorded position on."""
-    config = ConsumerConfig(durable_name=env["DURABLE"], ack_policy=AckPolicy.EXPLICIT,
-                            ack_wait=float(env["ACK_WAIT"]), max_ack_pending=10000)
-    if position:  # the consumer was lost (deleted, a new stream server): resume after what is applied
-        config.deliver_policy, config.opt_start_seq = DeliverPolicy.BY_START_SEQUENCE, position + 1
+async def subscribe(js, env, position, recorded_stream):
+    """The durable pull consumer, made when missing, and the stream's
+    identity (its creation time). A consumer made again (deleted) resumes
+    after the recorded position, in the stream it was recorded in; in
+    another stream (made again, a new server's store: its sequences start
+    again from 1) it starts from the stream's first message."""
     while True:
         try:
-            return await js.pull_subscribe(env["SUBJECT"], durable=env["DURABLE"], stream=env["STREAM"],
-                                           config=config)
+            stream = (await js.stream_info(env["STREAM"])).created.isoformat()
+            break
         except nats.js.errors.NotFoundError:  # tally makes the stream when it first publishes
             log.info("stream %s not there yet", env["STREAM"])
             await asyncio.sleep(1)
+    config = ConsumerConfig(durable_name=env["DURABLE"], ack_policy=AckPolicy.EXPLICIT,
+                            ack_wait=float(env["ACK_WAIT"]), max_ack_pending=10000)
+    if position and recorded_stream not in (None, stream):
+        log.warning("position %d was in another stream %s (made %s): a consumer made now starts at"
+                    " its first message", position, env["STREAM"], recorded_stream)
+    elif position:  # the consumer was lost (deleted): resume after what is applied
+        config.deliver_policy, config.opt_start_seq = DeliverPolicy.BY_START_SEQUENCE, position + 1
+    sub = await js.pull_subscribe(env["SUBJECT"], durable=env["DURABLE"], stream=env["STREAM"], config=config)
+    return sub, stream
 
 
-async def record_position(db, js, env):
+async def record_position(db, js, env, stream):
     """Records the server's acknowledgement floor as the position: every
     message up to it is acknowledged, and a message is acknowledged only
     once applied. It may lag behind acks still in flight (a later call
@@ -159,20 +190,20 @@ async def record_position(db, js, env):
     floor = info.ack_floor.stream_seq if info.ack_floor else 0
     if floor:
         async with db.transaction():
-            await db.execute(POSITION, (env["DURABLE"], floor))
+            await db.execute(POSITION, (env["DURABLE"], floor, stream))
 
 
 async def run(env):
     body_schema, header_schema = validators()
     async with await psycopg.AsyncConnection.connect(env["DATABASE_URL"]) as db:
         await db.execute(DDL)
-        cur = await db.execute("SELECT stream_seq FROM invoice_consumer_position WHERE durable = %s",
+        cur = await db.execute("SELECT stream_seq, stream FROM invoice_consumer_position WHERE durable = %s",
                                (env["DURABLE"],))
         row = await cur.fetchone()
         await db.commit()
         nc = await nats.connect(env["NATS_URL"], max_reconnect_attempts=-1)
         js = nc.jetstream()
-        sub = await subscribe(js, env, row[0] if row else 0)
+        sub, stream = await subscribe(js, env, *(row or (0, None)))
         idle = 0.0
         while True:
             try:
@@ -181,7 +212,7 @@ async def run(env):
                 msgs = []
             if not msgs:  # a fetch can also end with no message (a server-side timeout status)
                 # The floor may have moved after the last batch's position was read.
-                await record_position(db, js, env)
+                await record_position(db, js, env, stream)
                 idle += 1
                 if env.get("EXIT_WHEN_IDLE") and idle >= float(env["EXIT_WHEN_IDLE"]):
                     break
@@ -194,18 +225,19 @@ async def run(env):
                     rows.append(check(msg, body_schema, header_schema))
                 except ValueError as e:
                     log.error("message %d refused: %s", seq, e)
-                    rejects.append((seq, str(e), json.dumps(dict(msg.headers or {})), msg.data))
+                    rejects.append((seq, stream, str(e), json.dumps(dict(msg.headers or {})), msg.data))
             # One transaction per fetched batch: its rows and its rejects
             # commit together; only then are the messages acknowledged.
             async with db.transaction():
                 async with db.cursor() as cur:
                     await cur.executemany(UPSERT, rows)
                     await cur.executemany(
-                        "INSERT INTO invoice_rejects VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING", rejects)
+                        "INSERT INTO invoice_rejects (stream_seq, stream, reason, headers, payload)"
+                        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", rejects)
             for msg in msgs:
                 await msg.ack()
             await nc.flush()
-            await record_position(db, js, env)
+            await record_position(db, js, env, stream)
             log.info("applied %d messages (%d refused) up to stream sequence %d",
                      len(msgs), len(rejects), max(m.metadata.sequence.stream for m in msgs))
         # Unsubscribe first: draining a pull subscription that is still open

@@ -480,12 +480,14 @@ pub fn aggregator_close_written(
 }
 
 /// Same as `nif.aggregator_close_round`: one round of
-/// `aggregator_close_written`. The first round bills the shard's whole
-/// invoice and the aggregator keeps what the round leaves
-/// (`agg.ClosingRounds`, in the aggregator's process: only a round's lines
-/// leave it); a round that continues it (same period, plans, version and
-/// shard, from the customer the last round stopped at) takes its lines
-/// from there, any other bills the shard again and starts at `from`.
+/// `aggregator_close_written`, billing the round's customers only (as the
+/// Rust engines do: a customer that fails to bill fails its own round, not
+/// the ones before it). The first round closes the period and takes the
+/// shard's customers with their usage; the aggregator keeps those the round
+/// leaves (`agg.ClosingRounds`, in the aggregator's process); a round that
+/// continues it (same period, plans, version and shard, from the customer
+/// the last round stopped at) bills from there, any other takes the
+/// shard's customers again and starts at `from`.
 pub fn aggregator_close_round(
   aggregator: PureAggregator,
   period: String,
@@ -506,40 +508,63 @@ pub fn aggregator_close_round(
       let close = agg.RoundsOf(start, plans_json, version, shard, shards)
       let taken =
         agg_update(aggregator.cell, fn(state) {
-          case state.closing, from {
-            Ok(agg.ClosingRounds(c, next, lines, unbilled)), option.Some(f)
+          let rounds = case state.closing, from {
+            Ok(agg.ClosingRounds(c, next, customers, usage, checked)),
+              option.Some(f)
               if c == close && next == f
-            -> take_and_keep(state, close, lines, unbilled, max_lines)
+            -> Ok(#(state, customers, usage, checked))
             _, _ ->
-              // Not a continuation: checked and billed again.
+              // Not a continuation: checked, the period closed, the
+              // shard's customers from `from` on.
               case
                 shard_close_checks(period, plans_json, version, shard, shards)
               {
-                Error(e) -> #(agg.State(..state, closing: Error(Nil)), Error(e))
-                Ok(#(_, checked)) ->
-                  case
-                    bill_shard(state, start, checked, version, shard, shards)
-                  {
-                    #(state, Error(e)) -> #(
-                      agg.State(..state, closing: Error(Nil)),
-                      Error(e),
+                Error(e) -> Error(e)
+                Ok(#(_, checked)) -> {
+                  let #(state, usage) = agg.close_period(state, start)
+                  let customers =
+                    customers_from(
+                      invoice.shard_customers(usage, checked, shard, shards),
+                      from,
                     )
-                    #(state, Ok(inv)) -> {
-                      let keep = fn(c) {
-                        case from {
-                          option.None -> True
-                          option.Some(f) -> !text_before(c, f)
-                        }
-                      }
-                      take_and_keep(
-                        state,
-                        close,
-                        drop_lines(inv.lines, keep),
-                        drop_texts(inv.unbilled_customers, keep),
-                        max_lines,
-                      )
-                    }
+                  // Each series is in `customers`.
+                  let usage = agg.PeriodUsage(..usage, series: [])
+                  Ok(#(state, customers, usage, checked))
+                }
+              }
+          }
+          case rounds {
+            Error(e) -> #(agg.State(..state, closing: Error(Nil)), Error(e))
+            Ok(#(state, customers, usage, checked)) ->
+              case
+                bill_round(
+                  customers,
+                  usage,
+                  checked,
+                  version,
+                  max_lines,
+                  0,
+                  [],
+                  [],
+                )
+              {
+                Error(e) -> #(
+                  agg.State(..state, closing: Error(Nil)),
+                  Error(engine.BillingFailed(e)),
+                )
+                Ok(#(lines, unbilled, left)) -> {
+                  let #(next, closing) = case left {
+                    [] -> #(option.None, Error(Nil))
+                    [#(c, _), ..] -> #(
+                      option.Some(c),
+                      Ok(agg.ClosingRounds(close, c, left, usage, checked)),
+                    )
                   }
+                  #(
+                    agg.State(..state, closing: closing),
+                    Ok(#(lines, unbilled, next)),
+                  )
+                }
               }
           }
         })
@@ -559,165 +584,73 @@ pub fn aggregator_close_round(
   }
 }
 
-// Takes a round from `lines` and `unbilled` and keeps what is left in the
-// state for the round after it (nothing after the last).
-fn take_and_keep(
-  state: agg.State,
-  close: agg.RoundsOf,
-  lines: List(billing.InvoiceLine),
-  unbilled: List(String),
-  max_lines: Int,
-) -> #(
-  agg.State,
-  Result(
-    #(List(billing.InvoiceLine), List(String), option.Option(String)),
-    engine.EngineError,
-  ),
-) {
-  let #(round_lines, round_unbilled, next, left_lines, left_unbilled) =
-    take_round(lines, unbilled, max_lines, 0, [], [])
-  let closing = case next {
-    option.None -> Error(Nil)
-    option.Some(n) -> Ok(agg.ClosingRounds(close, n, left_lines, left_unbilled))
-  }
-  #(
-    agg.State(..state, closing: closing),
-    Ok(#(round_lines, round_unbilled, next)),
-  )
-}
-
-fn drop_lines(
-  lines: List(billing.InvoiceLine),
-  keep: fn(String) -> Bool,
-) -> List(billing.InvoiceLine) {
-  case lines {
-    [l, ..rest] ->
-      case keep(l.customer) {
-        True -> lines
-        False -> drop_lines(rest, keep)
+fn customers_from(
+  customers: List(#(String, List(agg.SeriesUsage))),
+  from: option.Option(String),
+) -> List(#(String, List(agg.SeriesUsage))) {
+  case customers, from {
+    [#(c, _), ..rest], option.Some(f) ->
+      case text_before(c, f) {
+        True -> customers_from(rest, from)
+        False -> customers
       }
-    [] -> []
+    _, _ -> customers
   }
 }
 
-fn drop_texts(texts: List(String), keep: fn(String) -> Bool) -> List(String) {
-  case texts {
-    [t, ..rest] ->
-      case keep(t) {
-        True -> texts
-        False -> drop_texts(rest, keep)
-      }
-    [] -> []
-  }
-}
-
-// A round's lines and unbilled customers, the customer the next round
-// starts at (`None`: the last round), and the lines and unbilled customers
-// left for the rounds after it.
-type Round =
-  #(
-    List(billing.InvoiceLine),
-    List(String),
-    option.Option(String),
-    List(billing.InvoiceLine),
-    List(String),
-  )
-
-fn take_round(
-  lines: List(billing.InvoiceLine),
-  unbilled: List(String),
+// Bills `customers` in order up to the one whose lines would take the
+// round past `max_lines` (a round bills at least one customer with lines):
+// the round's lines, its customers without a plan, and the customers left.
+fn bill_round(
+  customers: List(#(String, List(agg.SeriesUsage))),
+  usage: agg.PeriodUsage,
+  checked: plans.Plans,
+  version: Int,
   max_lines: Int,
   count: Int,
   acc: List(billing.InvoiceLine),
   acc_unbilled: List(String),
-) -> Round {
-  case lines, unbilled {
-    [], [] -> #(
-      bytes.reverse(acc),
-      bytes.reverse(acc_unbilled),
-      option.None,
-      [],
-      [],
-    )
-    [], [u, ..rest] ->
-      take_round([], rest, max_lines, count, acc, [u, ..acc_unbilled])
-    [l, ..], _ -> {
-      // An unbilled customer (no lines) before it comes first: it always fits.
-      case unbilled {
-        [u, ..rest] ->
-          case text_before(u, l.customer) {
-            True ->
-              take_round(lines, rest, max_lines, count, acc, [u, ..acc_unbilled])
-            False ->
-              take_customer(
-                l.customer,
-                lines,
-                unbilled,
+) -> Result(
+  #(
+    List(billing.InvoiceLine),
+    List(String),
+    List(#(String, List(agg.SeriesUsage))),
+  ),
+  engine.BillingError,
+) {
+  let done = fn(left) {
+    Ok(#(bytes.reverse(acc), bytes.reverse(acc_unbilled), left))
+  }
+  case customers {
+    [] -> done([])
+    [#(customer, series), ..rest] -> {
+      let n = invoice.line_count(checked, customer, series)
+      case count > 0 && count + n > max_lines {
+        True -> done(customers)
+        False ->
+          case
+            invoice.bill_customer(customer, series, usage, checked, version)
+          {
+            Error(e) -> Error(e)
+            Ok(Error(Nil)) ->
+              bill_round(rest, usage, checked, version, max_lines, count, acc, [
+                customer,
+                ..acc_unbilled
+              ])
+            Ok(Ok(lines)) ->
+              bill_round(
+                rest,
+                usage,
+                checked,
+                version,
                 max_lines,
-                count,
-                acc,
+                count + n,
+                prepend(lines, acc),
                 acc_unbilled,
               )
           }
-        [] ->
-          take_customer(
-            l.customer,
-            lines,
-            unbilled,
-            max_lines,
-            count,
-            acc,
-            acc_unbilled,
-          )
       }
     }
-  }
-}
-
-// The lines of `customer` (the first of `lines`) taken, when they fit.
-fn take_customer(
-  customer: String,
-  lines: List(billing.InvoiceLine),
-  unbilled: List(String),
-  max_lines: Int,
-  count: Int,
-  acc: List(billing.InvoiceLine),
-  acc_unbilled: List(String),
-) -> Round {
-  let #(mine, rest) = customer_lines(lines, customer, [])
-  let n = bytes.length(mine)
-  case count > 0 && count + n > max_lines {
-    True -> #(
-      bytes.reverse(acc),
-      bytes.reverse(acc_unbilled),
-      option.Some(customer),
-      lines,
-      unbilled,
-    )
-    False ->
-      take_round(
-        rest,
-        unbilled,
-        max_lines,
-        count + n,
-        prepend(mine, acc),
-        acc_unbilled,
-      )
-  }
-}
-
-fn customer_lines(
-  lines: List(billing.InvoiceLine),
-  customer: String,
-  acc: List(billing.InvoiceLine),
-) -> #(List(billing.InvoiceLine), List(billing.InvoiceLine)) {
-  case lines {
-    [l, ..rest] ->
-      case l.customer == customer {
-        True -> customer_lines(rest, customer, [l, ..acc])
-        False -> #(bytes.reverse(acc), lines)
-      }
-    [] -> #(bytes.reverse(acc), lines)
   }
 }
 

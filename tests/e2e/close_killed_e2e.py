@@ -69,7 +69,8 @@ def main():
         procs.append(tally)
         wait_for(lambda: mid_close(data) or tally.poll() is not None, "the close's first round", every=0.002)
         kill_group(tally)
-        check(mid_close(data), "the release killed in the middle of the close (a round recorded, not closed)")
+        check(mid_close(data), "the release killed in the middle of the close (a round recorded, not closed)",
+              lambda: f"no such point found (E2E_CLOSE_CUSTOMERS={CUSTOMERS} too few?)")
         on_stream = nats_server.stream()[0]
         check(on_stream < len(billed), f"killed before every line was published ({on_stream} of {len(billed)})")
 
@@ -83,7 +84,8 @@ def main():
         on_stream = nats_server.stream()[0]
         check(0 < on_stream < len(billed),
               f"killed again mid-publish ({on_stream} of {len(billed)} on the stream"
-              f"{', the close not done' if closing else ''})")
+              f"{', the close not done' if closing else ''})",
+              lambda: f"no such point found (E2E_CLOSE_CUSTOMERS={CUSTOMERS} too few?)")
 
         # 3. Started again: it closes the period and publishes what is left.
         tally = start_tally(scratch, base, nats_server.url, 1, node, 3)

@@ -8,7 +8,9 @@ this runs as root). The release bills October 2026 of generated usage
 (customers whose names need the key's escaping included); the consumer is
 SIGKILLed mid-stream and restarted, the release is SIGKILLed mid-publish
 and restarted, the period is closed again, then the input is changed (lines
-change, vanish, appear) and the period reissued as version 2. In the end the
+change, vanish, appear) and the period reissued as version 2, then as
+version 3 to a new stream server's store (the stream's sequences from 1
+again). In the end the
 table's lines must be `tally bill`'s lines for the final input, byte for
 byte: no duplicate, no missing key, no stale version; every message in the
 stream must validate against contract/*.schema.json (jsonschema).
@@ -154,10 +156,47 @@ def main():
         check(len(rejects) == 1 and "currency" in rejects[0][0], f"a broken message is kept with why ({rejects})")
         check(sorted(r[0] for r in query(pg.url, "SELECT payload FROM invoice_lines WHERE NOT void")) == sorted(v2),
               "a broken message changes no line")
+        # A line the contract allows that PostgreSQL text cannot hold (tally
+        # bills a customer named with a NUL byte): refused with why, not a
+        # consumer failing on that batch again and again.
+        nul = json.loads(v2[0])
+        nul["customer"] = "nul\x00here"
+        nul["key"] = "nul%00here/" + nul["key"].split("/", 1)[1]
+        nats_server.publish([("Nats-Msg-Id", f"{nul['key']}/v{nul['version']}"),
+                             ("Tally-Schema", "invoice_line.v1")],
+                            json.dumps(nul, sort_keys=True, separators=(",", ":")).encode())
+        wait_for(caught_up, "the consumer to take the line PostgreSQL cannot hold", timeout=30)
+        rejects = query(pg.url, "SELECT reason FROM invoice_rejects ORDER BY stream_seq")
+        check(len(rejects) == 2 and "U+0000" in rejects[1][0],
+              f"a line PostgreSQL cannot hold is kept with why ({rejects})")
         nats_server.publish([("Nats-Msg-Id", "x/*/m/total/2026-10/v9"), ("Tally-Schema", "invoice_line.v2")], b"{}")
         check(consumer.wait(timeout=60) != 0, "an unknown schema version stops the consumer")
         check(applied(pg.url) == nats_server.stream()[1] - 1, "the unknown message is not applied (it waits)")
-        print(f"e2e took {time.monotonic() - started:.1f} s for {total} + {len(v2)} lines", flush=True)
+
+        # 6. A new stream server's store (the stream made again, its sequences
+        #    from 1 again) and a reissue: the consumer, its durable gone with
+        #    the store, must not resume after its position in the old stream.
+        nats_server.proc.kill()
+        nats_server.proc.wait()
+        shutil.rmtree(scratch / "jetstream")
+        nats_server = Nats(scratch)
+        position = applied(pg.url)
+        consumer = start_consumer(scratch, nats_server.url, pg.url, 3)
+        procs.append(consumer)
+        v3 = tally_bill(base, 3)
+        shutil.rmtree(scratch / "data/shards")
+        (scratch / "data/closed.term").unlink()
+        tally = start_tally(scratch, base, nats_server.url, 3, node, 5)
+        procs.append(tally)
+        check(tally.wait(timeout=180) == 0, "the reissue (version 3) to a new store ends with status 0")
+        last = nats_server.stream()[1]
+        check(0 < last < position, f"the new stream's {last} messages are below the old position {position}")
+        wait_for(caught_up, "the consumer to catch up with the new stream", timeout=60)
+        table = sorted(r[0] for r in query(pg.url, "SELECT payload FROM invoice_lines WHERE version = 3 AND NOT void"))
+        check(table == sorted(v3), f"the table holds exactly tally bill's {len(v3)} lines of version 3",
+              lambda: differences(table, v3))
+        print(f"e2e took {time.monotonic() - started:.1f} s for {total} + {len(v2)} + {len(v3)} lines",
+              flush=True)
     except BaseException:
         # What the other processes said, for the failure's story.
         for log in sorted(scratch.glob("*.log")):

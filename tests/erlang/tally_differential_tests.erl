@@ -128,11 +128,51 @@ answers(Call, Format, Options, Input, Cuts, Plans, Config, Damage) ->
                    Error -> Error
                end || I <- [0, 1, 2]],
     ok = written_as_billed(Shards, Written),
-    [{parse_chunk, Whole}, {shards, Shards}, {written, Written}, {streamed, Streamed}, {fed, Fed}, {windows, Windows}, {export, Export},
+    %% The same shards closed in rounds of a few lines (the budget from the
+    %% input, the same on every engine): together each shard's written
+    %% invoice, or the rounds before the one that fails and its error.
+    Budget = 1 + byte_size(Input) rem 3,
+    Rounds = [case Call(aggregator_restore, [Bytes]) of
+                  {ok, S} -> rounds(Call, S, Plans, I, none, Budget, []);
+                  Error -> [Error]
+              end || I <- [0, 1, 2]],
+    ok = rounds_as_written(Written, Rounds),
+    [{parse_chunk, Whole}, {shards, Shards}, {written, Written}, {rounds, Rounds}, {streamed, Streamed}, {fed, Fed}, {windows, Windows}, {export, Export},
      {invoice, Invoice}, {late, Late}, {closed_export, Call(aggregator_export, [A])},
      {take_late, Call(aggregator_take_late, [A])},
      {restored, reexport(Call, Bytes)},
      {damaged, [reexport(Call, damage_export(D, Bytes)) || D <- Damage]}].
+
+%% A shard's close in rounds, from the first customer to the round whose
+%% `next` is none or that fails.
+rounds(Call, S, Plans, Shard, From, Budget, Acc) ->
+    case Call(aggregator_close_round, [S, <<"2026-10">>, Plans, 1, Shard, 3, From, Budget]) of
+        {ok, {written_round, _, _, _, {some, Next}}} = R ->
+            rounds(Call, S, Plans, Shard, {some, Next}, Budget, [R | Acc]);
+        R ->
+            lists:reverse([R | Acc])
+    end.
+
+%% A shard's rounds together are its written invoice (its batches' lines,
+%% ids and counts, totals, unbilled customers in order); when the written
+%% invoice is an error, the last round is that error.
+rounds_as_written(Written, Rounds) ->
+    lists:foreach(
+      fun({{ok, {written_invoice, Batches, Totals, Unbilled}}, Rs}) ->
+              Got = [R || {ok, R} <- Rs],
+              ?assertEqual(length(Rs), length(Got)),
+              ?assertEqual(none, element(5, lists:last(Got))),
+              Text = fun(Bs) -> << <<T/binary>> || {written_batch, _, _, T} <- Bs >> end,
+              Ids = fun(Bs) -> << <<I/binary>> || {written_batch, _, I, _} <- Bs >> end,
+              RoundBatches = lists:append([Bs || {written_round, Bs, _, _, _} <- Got]),
+              ?assertEqual(Text(Batches), Text(RoundBatches)),
+              ?assertEqual(Ids(Batches), Ids(RoundBatches)),
+              ?assertEqual(Totals, lists:append([T || {written_round, _, T, _, _} <- Got])),
+              ?assertEqual(Unbilled, lists:append([U || {written_round, _, _, U, _} <- Got]));
+         ({Error, Rs}) ->
+              ?assertEqual(Error, lists:last(Rs)),
+              ?assert(lists:all(fun(R) -> element(1, R) =:= ok end, lists:droplast(Rs)))
+      end, lists:zip(Written, Rounds)).
 
 %% Each shard's written invoice holds its invoice's lines, ids and written
 %% form in order (tally/pure/written, the Gleam twin of written.rs), and

@@ -397,6 +397,86 @@ pub fn a_round_that_does_not_continue_the_last_starts_where_it_says_test() {
   expect.equal(#(customers_of(r2), r2.next), #(["beta"], option.Some("delta")))
 }
 
+/// Between the rounds of a close: the whole period closed again, events of
+/// November and a late one of October, another version's round: the close
+/// goes on from where it stopped with what it had, as with nothing between.
+pub fn rounds_go_on_after_what_comes_between_them_test() {
+  use on <- backends.each_engine()
+  let agg = round_events(on)
+  let assert Ok(r1) = round(agg, option.None, 1)
+  let assert Ok(_) =
+    aggregate.close_written(
+      agg,
+      period: "2026-10",
+      plans: round_plans,
+      version: 1,
+      shard: 0,
+      of: 1,
+    )
+  let nov1 = oct1 + 31 * 24 * hour
+  let assert Ok(_) =
+    aggregate.add_events(agg, [
+      event.UsageEvent(..requests("nov", 9, nov1), customer: "beta"),
+      event.UsageEvent(..requests("late", 9, oct1 + 50), customer: "delta"),
+    ])
+  let assert Ok(r2) = round(agg, r1.next, 1)
+  let assert Ok(_) =
+    aggregate.close_round(
+      agg,
+      period: "2026-10",
+      plans: round_plans,
+      version: 2,
+      shard: 0,
+      of: 1,
+      from: option.None,
+      max_lines: 1,
+    )
+  let assert Ok(r3) = round(agg, r2.next, 1)
+  let fresh = round_events(on)
+  let assert Ok(f1) = round(fresh, option.None, 1)
+  let assert Ok(f2) = round(fresh, f1.next, 1)
+  let assert Ok(f3) = round(fresh, f2.next, 1)
+  expect.equal([r1, r2, r3], [f1, f2, f3])
+  expect.equal(r3.next, option.None)
+}
+
+/// A customer whose amount overflows fails the round that bills it, not
+/// the rounds before it: the Rust engines bill a round's customers only,
+/// and a close's earlier rounds are published before the failing one.
+pub fn a_billing_error_fails_the_round_of_its_customer_test() {
+  use on <- backends.each_engine()
+  let agg = new(on)
+  let assert Ok(_) =
+    aggregate.add_events(agg, [
+      event.UsageEvent(..requests("a", 5, oct1 + 10), customer: "acme"),
+      event.UsageEvent(
+        ..requests("b", 9_000_000_000_000_000_000, oct1 + 20),
+        customer: "beta",
+      ),
+    ])
+  let dear =
+    "{\"plans\": {\"std\": {\"currency\": \"EUR\", \"lines\": [{\"meter\": \"requests\", \"measure\": \"total\", \"pricing\": {\"model\": \"flat\", \"unit_price\": \"100000000000000000000\"}}]}}, \"default_plan\": \"std\"}"
+  let in_rounds = fn(from) {
+    aggregate.close_round(
+      agg,
+      period: "2026-10",
+      plans: dear,
+      version: 1,
+      shard: 0,
+      of: 1,
+      from: from,
+      max_lines: 1,
+    )
+  }
+  let assert Ok(r1) = in_rounds(option.None)
+  expect.equal(#(customers_of(r1), r1.next), #(["acme"], option.Some("beta")))
+  let assert Error(engine.BillingFailed(engine.AmountOverflow(key))) =
+    in_rounds(option.Some("beta"))
+  expect.equal(key, "beta/*/requests/total/2026-10")
+  // The failed round kept nothing: the first round again is the first round.
+  expect.equal(in_rounds(option.None), Ok(r1))
+}
+
 fn customers_of(r: billing.WrittenRound) -> List(String) {
   map_totals(r.totals)
 }

@@ -14,13 +14,13 @@
 //// series), so that its next save can append only that as a delta
 //// (`tally/pure/export`'s `plan_save`), as the Rust engines do.
 
-import tally/billing
 import tally/engine
 import tally/event
 import tally/option
 import tally/pure/bytes
 import tally/pure/chain
 import tally/pure/map
+import tally/pure/plans
 import tally/pure/rfc3339
 import tally/usage
 
@@ -141,16 +141,19 @@ pub type State {
   )
 }
 
-/// What is left of a shard's invoice after a round of a close in rounds
-/// (`tally/pure.aggregator_close_round`), so that the round from `next`
-/// takes it from there instead of billing the shard again (the Rust
-/// engines keep a cursor the same way), kept for the close it was made by.
+/// What is left of a shard's close in rounds after a round
+/// (`tally/pure.aggregator_close_round`): the customers from `next` on,
+/// each with its usage, so that the round from `next` bills from there
+/// instead of closing the period again (the Rust engines keep a cursor the
+/// same way), kept for the close it was made by.
 pub type ClosingRounds {
   ClosingRounds(
     close: RoundsOf,
     next: String,
-    lines: List(billing.InvoiceLine),
-    unbilled: List(String),
+    customers: List(#(String, List(SeriesUsage))),
+    // the period (its series are in `customers`)
+    usage: PeriodUsage,
+    plans: plans.Plans,
   )
 }
 

@@ -38,6 +38,85 @@ pub fn bill_shard(
   })
 }
 
+/// The customers of one shard (`bill_shard`'s), in order, each with its
+/// series: what a close in rounds bills a customer at a time
+/// (`bill_customer`).
+pub fn shard_customers(
+  usage: agg.PeriodUsage,
+  p: plans.Plans,
+  shard: Int,
+  shards: Int,
+) -> List(#(String, List(agg.SeriesUsage))) {
+  customers_of(usage.series, map.sorted_pairs(p.customers), fn(customer) {
+    shard_of(customer, shards) == shard
+  })
+}
+
+/// How many lines a customer's plan gives it (0 without a plan): one per
+/// customer-scope line, one per resource with usage of the meter for a
+/// resource-scope line, as `tally_core::billing::lines_of` counts them.
+pub fn line_count(
+  p: plans.Plans,
+  customer: String,
+  series: List(agg.SeriesUsage),
+) -> Int {
+  case plans.plan_for(p, customer) {
+    Error(Nil) -> 0
+    Ok(plan) -> count_lines(plan.lines, customer, series, 0)
+  }
+}
+
+fn count_lines(
+  plan_lines: List(plans.PlanLine),
+  customer: String,
+  series: List(agg.SeriesUsage),
+  n: Int,
+) -> Int {
+  case plan_lines {
+    [] -> n
+    [line, ..rest] -> {
+      let here = case line.scope {
+        plans.CustomerScope -> 1
+        plans.ResourceScope ->
+          bytes.length(
+            by_resource(of_customer_meter(series, customer, line.meter, [])),
+          )
+      }
+      count_lines(rest, customer, series, n + here)
+    }
+  }
+}
+
+/// One customer's lines (`bill_shard`'s, for it alone); `Ok(Error(Nil))`
+/// for a customer without a plan (unbilled).
+pub fn bill_customer(
+  customer: String,
+  series: List(agg.SeriesUsage),
+  usage: agg.PeriodUsage,
+  p: plans.Plans,
+  version: Int,
+) -> Result(Result(List(billing.InvoiceLine), Nil), engine.BillingError) {
+  case plans.plan_for(p, customer) {
+    Error(Nil) -> Ok(Error(Nil))
+    Ok(plan) ->
+      case
+        bill_lines(
+          plan.lines,
+          plan,
+          customer,
+          series,
+          usage,
+          agg.period_label(usage.start_ms),
+          version,
+          [],
+        )
+      {
+        Error(e) -> Error(e)
+        Ok(lines) -> Ok(Ok(bytes.reverse(lines)))
+      }
+  }
+}
+
 /// The shard of a customer among `shards` (0 for one shard or none).
 pub fn shard_of(customer: String, shards: Int) -> Int {
   case shards <= 1 {
