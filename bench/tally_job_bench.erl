@@ -4,6 +4,7 @@
 %%   make bench-job                                  # SIZES=100:10000,100:100000,1000:1000000
 %%   SIZES=10:10000 make bench-job                   # a quick one
 %%   OUTBOX_LINES=75000                              # the outbox alone, at the end
+%%   REISSUE=1                                       # then version 2 of the period, a line more
 %%
 %% SIZES lists MB:CUSTOMERS pairs: JSON Lines from bench/gen_data.py (four
 %% buckets per customer, so KEYS = 4 x CUSTOMERS, events at random times of
@@ -15,6 +16,10 @@
 %% peak RSS is that VM's (VmHWM), bytes written its write_bytes from
 %% /proc/self/io (the data directory: snapshots, outbox, sink). The last
 %% column checks that the job's lines are byte for byte `tally bill`'s.
+%% With REISSUE=1 the job then reissues the period as version 2 from the
+%% same usage (stopped, its usage state removed, the sources read again,
+%% closed again: README "Reissuing"), which reads back every key version 1
+%% issued; a line more gives that close's time and peak RSS.
 -module(tally_job_bench).
 
 -export([main/0, child/1, data_file/3]).
@@ -74,11 +79,11 @@ row(Mb, Customers, DataDir, Cli, Plans) ->
     {AggS, _} = timed(Cli ++ " aggregate --quiet " ++ File ++ " > /dev/null"),
     BillOut = filename:join(Tmp, "bill.jsonl"),
     {BillS, _} = timed(Cli ++ " bill --quiet --plans " ++ Plans ++ " --period 2026-10 " ++ File ++ " > " ++ BillOut),
+    Result = job_in_fresh_vm(File, Plans, filename:join(Tmp, "data")),
     #{ingest_s := IngestS, close_s := CloseS, publish_s := PublishS, peak_rss := Rss, written := Written,
       lines := Lines, ingest_rss := IngestRss, ingest_written := IngestWritten, snapshots := Snapshots,
-      vm_rss := VmRss} =
-        job_in_fresh_vm(File, Plans, filename:join(Tmp, "data")),
-    Same = same_lines(BillOut, filename:join([Tmp, "data", "invoices.jsonl"])),
+      vm_rss := VmRss} = Result,
+    Same = same_lines(BillOut, filename:join([Tmp, "data", "invoices-v1.jsonl"])),
     JobS = IngestS + CloseS + PublishS,
     io:format("~-6b ~9b ~8b | ~9.2f ~9.2f | ~9.2f ~9.1f ~9.2f ~9.2f ~9.2f ~6b MB ~6b MB | ~7.2fx ~7.2fx | ~s~n",
               [Mb, Customers, Lines, AggS, BillS, IngestS, Mb / max(IngestS, 0.001), CloseS, PublishS, JobS,
@@ -89,7 +94,16 @@ row(Mb, Customers, DataDir, Cli, Plans) ->
               [IngestRss div (1024 * 1024), IngestWritten div (1024 * 1024), Snapshots div (1024 * 1024),
                IngestRss / max(Snapshots, 1), IngestWritten / max(Snapshots, 1), VmRss div (1024 * 1024),
                (IngestRss - VmRss) / max(Snapshots, 1)]),
+    print_reissue(Result),
     _ = os:cmd("rm -rf " ++ Tmp),
+    ok.
+
+print_reissue(#{reissue_ingest_s := IngestS, reissue_close_s := CloseS, reissue_publish_s := PublishS,
+                reissue_peak_rss := Rss, reissue_lines := Lines, reissue_voids := Voids}) ->
+    io:format("       reissue as version 2: ~b lines, ~b voids; ingest again ~.2f s, close ~.2f s, "
+              "publish ~.2f s; peak RSS from the restart on ~b MB~n",
+              [Lines, Voids, IngestS, CloseS, PublishS, Rss div (1024 * 1024)]);
+print_reissue(_) ->
     ok.
 
 data_file(Mb, Keys, Dir) ->
@@ -176,12 +190,40 @@ child(#{file := File, plans := Plans, data_dir := DataDir, shards := Shards, bac
     T2 = now_s(),
     ok = tally_pipeline:drain(infinity),
     T3 = now_s(),
-    Result = #{ingest_s => T1 - T0, close_s => T2 - T1b, publish_s => T3 - T2, lines => Lines,
+    PeakRss = proc_field("status", "VmHWM:\\s*(\\d+) kB") * 1024,
+    Written = proc_field("io", "write_bytes:\\s*(\\d+)"),
+    %% Version 1's lines kept apart: a reissue appends version 2's.
+    ok = application:stop(tally),
+    ok = file:rename(filename:join(DataDir, "invoices.jsonl"), filename:join(DataDir, "invoices-v1.jsonl")),
+    Reissue = case os:getenv("REISSUE") of
+                  "1" -> reissue(DataDir);
+                  _ -> #{}
+              end,
+    Result = Reissue#{ingest_s => T1 - T0, close_s => T2 - T1b, publish_s => T3 - T2, lines => Lines,
                ingest_rss => IngestRss, ingest_written => IngestWritten, snapshots => Snapshots,
-               vm_rss => VmRss, peak_rss => proc_field("status", "VmHWM:\\s*(\\d+) kB") * 1024,
-               written => proc_field("io", "write_bytes:\\s*(\\d+)")},
+               vm_rss => VmRss, peak_rss => PeakRss, written => Written},
     io:format("RESULT ~0p~n", [Result]),
     halt(0).
+
+%% README "Reissuing": the usage state removed, version 2 set, the sources
+%% read again and the period closed again (the record of keys and the
+%% outbox stay). The peak RSS is counted from the restart on.
+reissue(DataDir) ->
+    _ = os:cmd("rm -rf " ++ filename:join(DataDir, "shards")),
+    ok = file:delete(filename:join(DataDir, "closed.term")),
+    ok = application:set_env(tally, invoice_version, 2),
+    ok = file:write_file("/proc/self/clear_refs", "5"),
+    T0 = now_s(),
+    {ok, _} = application:ensure_all_started(tally),
+    ok = tally_pipeline:sync(),
+    T1 = now_s(),
+    {ok, #{lines := Lines, voids := Voids}} = tally_pipeline:close_period(<<"2026-10">>),
+    T2 = now_s(),
+    ok = tally_pipeline:drain(infinity),
+    T3 = now_s(),
+    #{reissue_ingest_s => T1 - T0, reissue_close_s => T2 - T1, reissue_publish_s => T3 - T2,
+      reissue_lines => Lines, reissue_voids => Voids,
+      reissue_peak_rss => proc_field("status", "VmHWM:\\s*(\\d+) kB") * 1024}.
 
 now_s() -> erlang:monotonic_time(microsecond) / 1.0e6.
 
