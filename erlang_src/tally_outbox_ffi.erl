@@ -194,11 +194,16 @@ is_key_in(Set, Key) -> ets:member(Set, Key).
 lines(Texts) -> iolist_to_binary([[T, $\n] || T <- Texts]).
 
 %% A message id's key: what comes before its last `/`.
+%% Searched from the end: the version after it is a few bytes, the key
+%% before it has five parts (a reissue takes apart millions of ids).
 -spec key_of(binary()) -> binary().
-key_of(Id) ->
-    case binary:matches(Id, <<"/">>) of
-        [] -> Id;
-        Matches -> {Last, 1} = lists:last(Matches), binary:part(Id, 0, Last)
+key_of(Id) -> key_before(Id, byte_size(Id) - 1).
+
+key_before(Id, At) when At < 0 -> Id;
+key_before(Id, At) ->
+    case binary:at(Id, At) of
+        $/ -> binary:part(Id, 0, At);
+        _ -> key_before(Id, At - 1)
     end.
 
 %% Whether bytes are in the external term format (a record's earlier form).

@@ -66,7 +66,7 @@ pub fn parse_record(bytes: BitArray) -> Result(Issued, Nil) {
       }
     False -> {
       let ids = split_lines(bytes)
-      Ok(Issued(key_set(ids, map.new()), ids))
+      Ok(Issued(key_set(ids, []), ids))
     }
   }
 }
@@ -200,28 +200,27 @@ pub fn record_start(issued: Issued) -> BitArray {
 pub fn add(progress: Progress, id_blob: BitArray) -> #(Progress, BitArray) {
   case progress.issued {
     NothingIssued -> #(progress, id_blob)
-    Issued(keys, _) -> {
-      let #(unseen, new) = sift(split_lines(id_blob), keys, progress.unseen, [])
+    Issued(_, _) -> {
+      let #(unseen, new) = sift(split_lines(id_blob), progress.unseen, [])
       #(Progress(..progress, unseen: unseen), lines(new))
     }
   }
 }
 
+// One look-up an id: a close gives each key once, so a key issued before
+// is still unseen when it comes; a key not unseen is new to the period.
 fn sift(
   ids: List(String),
-  issued: map.Map(String, Bool),
   unseen: map.Map(String, Bool),
   new: List(String),
 ) -> #(map.Map(String, Bool), List(String)) {
   case ids {
     [] -> #(unseen, bytes.reverse(new))
-    [id, ..rest] -> {
-      let k = key_of(id)
-      case map.get(issued, k) {
-        Ok(_) -> sift(rest, issued, map.delete(unseen, k), new)
-        Error(Nil) -> sift(rest, issued, unseen, [id, ..new])
+    [id, ..rest] ->
+      case map.delete_found(unseen, key_of(id)) {
+        Ok(unseen) -> sift(rest, unseen, new)
+        Error(Nil) -> sift(rest, unseen, [id, ..new])
       }
-    }
   }
 }
 
@@ -239,13 +238,15 @@ pub fn finish(
 @external(erlang, "tally_outbox_ffi", "key_of")
 pub fn key_of(id: String) -> String
 
+// Made at once from the pairs: millions of keys put one by one leave a
+// map's worth of garbage each.
 fn key_set(
   ids: List(String),
-  acc: map.Map(String, Bool),
+  acc: List(#(String, Bool)),
 ) -> map.Map(String, Bool) {
   case ids {
-    [] -> acc
-    [id, ..rest] -> key_set(rest, map.put(acc, key_of(id), True))
+    [] -> map.from_list(acc)
+    [id, ..rest] -> key_set(rest, [#(key_of(id), True), ..acc])
   }
 }
 
