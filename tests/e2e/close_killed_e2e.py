@@ -21,13 +21,11 @@ Run by scripts/run_tests.sh (make test) with the project's .venv; prints
 import collections
 import json
 import os
-import pathlib
-import shutil
-import tempfile
 import time
 
 import support
-from support import PERIOD, Nats, check, differences, kill_group, start_tally, tally_bill, wait_for, write_inputs
+from support import (PERIOD, Nats, Scratch, check, differences, kill_group, start_tally, tally_bill,
+                     wait_for, write_inputs)
 
 CUSTOMERS = int(os.environ.get("E2E_CLOSE_CUSTOMERS", "20000"))
 
@@ -52,13 +50,11 @@ def totals_from(lines):
 
 
 def main():
-    scratch = pathlib.Path(tempfile.mkdtemp(prefix="tally-close-e2e-"))
-    base, data = scratch / "base", scratch / "data"
-    nats_server = None
-    procs = []
-    started = time.monotonic()
-    try:
-        nats_server = Nats(scratch)
+    with Scratch("tally-close-e2e-") as run:
+        scratch = run.dir
+        base, data = scratch / "base", scratch / "data"
+        started = time.monotonic()
+        nats_server = run.server(Nats(scratch))
         node = f"tally_close_e2e_{os.getpid()}"
         write_inputs(base, 1, customers=CUSTOMERS)
         billed = tally_bill(base, 1)
@@ -66,7 +62,7 @@ def main():
 
         # 1. Killed between the close's rounds.
         tally = start_tally(scratch, base, nats_server.url, 1, node, 1)
-        procs.append(tally)
+        run.started(tally)
         wait_for(lambda: mid_close(data) or tally.poll() is not None, "the close's first round", every=0.002)
         kill_group(tally)
         check(mid_close(data), "the release killed in the middle of the close (a round recorded, not closed)",
@@ -76,7 +72,7 @@ def main():
 
         # 2. Started again, killed once lines are on the stream.
         tally = start_tally(scratch, base, nats_server.url, 1, node, 2)
-        procs.append(tally)
+        run.started(tally)
         wait_for(lambda: nats_server.stream()[0] > 0 or tally.poll() is not None, "lines on the stream",
                  every=0.002)
         closing = mid_close(data)
@@ -89,7 +85,7 @@ def main():
 
         # 3. Started again: it closes the period and publishes what is left.
         tally = start_tally(scratch, base, nats_server.url, 1, node, 3)
-        procs.append(tally)
+        run.started(tally)
         check(tally.wait(timeout=300) == 0, "the restarted job ends with status 0")
         messages = nats_server.payloads()
         payloads = sorted(payload.decode() for _, payload in messages)
@@ -112,25 +108,10 @@ def main():
 
         # 5. Closing again publishes nothing.
         tally = start_tally(scratch, base, nats_server.url, 1, node, 4)
-        procs.append(tally)
+        run.started(tally)
         check(tally.wait(timeout=300) == 0, "closing the period again ends with status 0")
         check(nats_server.stream()[0] == len(billed), "closing again published nothing")
         print(f"close e2e took {time.monotonic() - started:.1f} s for {len(billed)} lines", flush=True)
-    except BaseException:
-        for log in sorted(scratch.glob("*.log")):
-            print(f"--- {log.name} (last lines)", *log.read_text(errors="replace").splitlines()[-15:], sep="\n")
-        raise
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                kill_group(p)
-        if nats_server:
-            nats_server.proc.kill()
-            nats_server.proc.wait()
-        if os.environ.get("E2E_KEEP"):
-            print(f"kept {scratch}")
-        else:
-            shutil.rmtree(scratch, ignore_errors=True)
     print(f"{support.checks} checks passed")
 
 

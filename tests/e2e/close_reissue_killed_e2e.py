@@ -20,14 +20,13 @@ Run by scripts/run_tests.sh (make test) with the project's .venv; prints
 import collections
 import json
 import os
-import pathlib
 import shutil
-import tempfile
 import time
 
 import support
 from close_killed_e2e import mid_close
-from support import PERIOD, Nats, check, differences, kill_group, start_tally, tally_bill, wait_for, write_inputs
+from support import (PERIOD, Nats, Scratch, check, differences, kill_group, start_tally, tally_bill,
+                     wait_for, write_inputs)
 
 CUSTOMERS = int(os.environ.get("E2E_REISSUE_CUSTOMERS", "5000"))
 
@@ -38,13 +37,11 @@ def written(message):
 
 
 def main():
-    scratch = pathlib.Path(tempfile.mkdtemp(prefix="tally-reissue-e2e-"))
-    base, data = scratch / "base", scratch / "data"
-    nats_server = None
-    procs = []
-    started = time.monotonic()
-    try:
-        nats_server = Nats(scratch)
+    with Scratch("tally-reissue-e2e-") as run:
+        scratch = run.dir
+        base, data = scratch / "base", scratch / "data"
+        started = time.monotonic()
+        nats_server = run.server(Nats(scratch))
         node = f"tally_reissue_e2e_{os.getpid()}"
         write_inputs(base, 1, customers=CUSTOMERS)
         v1 = tally_bill(base, 1)
@@ -52,7 +49,7 @@ def main():
 
         # 1. Killed once lines are on the stream, the close not done.
         tally = start_tally(scratch, base, nats_server.url, 1, node, 1)
-        procs.append(tally)
+        run.started(tally)
         wait_for(lambda: (mid_close(data) and nats_server.stream()[0] > 0) or tally.poll() is not None,
                  "lines on the stream in the middle of the close", every=0.002)
         kill_group(tally)
@@ -66,7 +63,7 @@ def main():
         v2 = tally_bill(base, 2)
         shutil.rmtree(data / "shards")
         tally = start_tally(scratch, base, nats_server.url, 2, node, 2)
-        procs.append(tally)
+        run.started(tally)
         check(tally.wait(timeout=300) == 0, "the reissue (version 2) ends with status 0")
 
         messages = nats_server.payloads()
@@ -94,26 +91,11 @@ def main():
         # 3. Closing again publishes nothing.
         before = nats_server.stream()[0]
         tally = start_tally(scratch, base, nats_server.url, 2, node, 3)
-        procs.append(tally)
+        run.started(tally)
         check(tally.wait(timeout=300) == 0, "closing the period again ends with status 0")
         check(nats_server.stream()[0] == before, "closing again published nothing")
         print(f"reissue e2e took {time.monotonic() - started:.1f} s ({len(v1)} lines, then {len(v2)}"
               f" and {len(voids)} voids)", flush=True)
-    except BaseException:
-        for log in sorted(scratch.glob("*.log")):
-            print(f"--- {log.name} (last lines)", *log.read_text(errors="replace").splitlines()[-15:], sep="\n")
-        raise
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                kill_group(p)
-        if nats_server:
-            nats_server.proc.kill()
-            nats_server.proc.wait()
-        if os.environ.get("E2E_KEEP"):
-            print(f"kept {scratch}")
-        else:
-            shutil.rmtree(scratch, ignore_errors=True)
     print(f"{support.checks} checks passed")
 
 

@@ -18,16 +18,14 @@ Run by scripts/run_tests.sh (make test) with the project's .venv; prints
 import asyncio
 import json
 import os
-import pathlib
 import shutil
 import subprocess
 import sys
-import tempfile
 
 import nats
 
 import support
-from support import REPO, Nats, Postgres, check
+from support import REPO, Nats, Postgres, Scratch, check
 
 CONSUMER = REPO / "examples/invoice_consumer/consumer.py"
 
@@ -67,11 +65,10 @@ def query(db_url, sql):
 
 
 def main():
-    scratch = pathlib.Path(tempfile.mkdtemp(prefix="tally-consumer-store-e2e-"))
-    pg = nats_server = None
-    try:
-        pg = Postgres()
-        nats_server = Nats(scratch)
+    with Scratch("tally-consumer-store-e2e-") as run:
+        scratch = run.dir
+        pg = run.server(Postgres())
+        nats_server = run.server(Nats(scratch))
         key_a, a = line("a")
         broken_a = dict(line("broken-a")[1])
         del broken_a["currency"]
@@ -81,10 +78,9 @@ def main():
         check(query(pg.url, "SELECT stream_seq FROM invoice_consumer_position") == [(2,)], "its position is 2")
 
         # A new store: the stream made again, its sequences from 1 again.
-        nats_server.proc.kill()
-        nats_server.proc.wait()
+        nats_server.stop()
         shutil.rmtree(scratch / "jetstream")
-        nats_server = Nats(scratch)
+        nats_server = run.server(Nats(scratch))
         key_b, b = line("b")
         broken_b = dict(line("broken-b")[1])
         del broken_b["meter"]
@@ -97,17 +93,6 @@ def main():
               f"both broken messages kept with why, at the same sequence of two streams ({rejects})")
         check(query(pg.url, "SELECT stream_seq FROM invoice_consumer_position") == [(2,)],
               "the position is the new stream's")
-    except BaseException:
-        for log in sorted(scratch.glob("*.log")):
-            print(f"--- {log.name} (last lines)", *log.read_text(errors="replace").splitlines()[-15:], sep="\n")
-        raise
-    finally:
-        if nats_server:
-            nats_server.proc.kill()
-            nats_server.proc.wait()
-        if pg:
-            pg.stop()
-        shutil.rmtree(scratch, ignore_errors=True)
     print(f"{support.checks} checks passed")
 
 

@@ -20,20 +20,18 @@ Run by scripts/run_tests.sh (make test) with the project's .venv; prints
 """
 import json
 import os
-import pathlib
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import jsonschema
 import psycopg
 
 import support
-from support import PERIOD, REPO, Nats, Postgres, check, differences, kill_group, start_tally, tally_bill, \
-    wait_for, write_inputs
+from support import (PERIOD, REPO, Nats, Postgres, Scratch, check, differences, kill_group, start_tally,
+                     tally_bill, wait_for, write_inputs)
 
 CONSUMER = REPO / "examples/invoice_consumer/consumer.py"
 
@@ -60,14 +58,12 @@ def applied(db_url):
 
 
 def main():
-    scratch = pathlib.Path(tempfile.mkdtemp(prefix="tally-e2e-"))
-    base = scratch / "base"
-    pg = nats_server = None
-    procs = []
-    started = time.monotonic()
-    try:
-        pg = Postgres()
-        nats_server = Nats(scratch)
+    with Scratch("tally-e2e-") as run:
+        scratch = run.dir
+        base = scratch / "base"
+        started = time.monotonic()
+        pg = run.server(Postgres())
+        nats_server = run.server(Nats(scratch))
         node = f"tally_e2e_{os.getpid()}"
         write_inputs(base, 1)
         v1 = tally_bill(base, 1)
@@ -76,16 +72,16 @@ def main():
 
         # 1. The consumer runs; the release is killed mid-publish, then the consumer.
         consumer = start_consumer(scratch, nats_server.url, pg.url, 1)
-        procs.append(consumer)
+        run.started(consumer)
         tally = start_tally(scratch, base, nats_server.url, 1, node, 1)
-        procs.append(tally)
+        run.started(tally)
         published = wait_for(lambda: (lambda n: n if n[0] >= total // 5 else None)(nats_server.stream()),
                              "a fifth of the lines on the stream", every=0.01)
         kill_group(tally)
         after_kill = nats_server.stream()[0]
         check(0 < after_kill < total, f"tally killed mid-publish ({after_kill} of {total} on the stream)")
         tally = start_tally(scratch, base, nats_server.url, 1, node, 2)
-        procs.append(tally)
+        run.started(tally)
         wait_for(lambda: applied(pg.url) >= total // 2 or tally.poll() is not None, "half the lines applied",
                  every=0.01)
         consumer.send_signal(signal.SIGKILL)
@@ -93,13 +89,13 @@ def main():
         in_table = len(query(pg.url, "SELECT 1 FROM invoice_lines"))
         check(0 < in_table < total, f"consumer killed mid-stream ({in_table} of {total} rows committed)")
         consumer = start_consumer(scratch, nats_server.url, pg.url, 2)
-        procs.append(consumer)
+        run.started(consumer)
         check(tally.wait(timeout=180) == 0, "the restarted job ends with status 0")
 
         # 2. The same period closed again: nothing published twice.
         before = nats_server.stream()[0]
         tally = start_tally(scratch, base, nats_server.url, 1, node, 3)
-        procs.append(tally)
+        run.started(tally)
         check(tally.wait(timeout=180) == 0, "closing the period again ends with status 0")
         check(nats_server.stream()[0] == before, "closing again published nothing")
 
@@ -117,7 +113,7 @@ def main():
         shutil.rmtree(scratch / "data/shards")
         (scratch / "data/closed.term").unlink()
         tally = start_tally(scratch, base, nats_server.url, 2, node, 4)
-        procs.append(tally)
+        run.started(tally)
         check(tally.wait(timeout=180) == 0, "the reissue (version 2) ends with status 0")
         wait_for(caught_up, "the consumer to catch up with version 2")
         rows = query(pg.url, "SELECT key, version, void, payload FROM invoice_lines")
@@ -176,18 +172,17 @@ def main():
         # 6. A new stream server's store (the stream made again, its sequences
         #    from 1 again) and a reissue: the consumer, its durable gone with
         #    the store, must not resume after its position in the old stream.
-        nats_server.proc.kill()
-        nats_server.proc.wait()
+        nats_server.stop()
         shutil.rmtree(scratch / "jetstream")
-        nats_server = Nats(scratch)
+        nats_server = run.server(Nats(scratch))
         position = applied(pg.url)
         consumer = start_consumer(scratch, nats_server.url, pg.url, 3)
-        procs.append(consumer)
+        run.started(consumer)
         v3 = tally_bill(base, 3)
         shutil.rmtree(scratch / "data/shards")
         (scratch / "data/closed.term").unlink()
         tally = start_tally(scratch, base, nats_server.url, 3, node, 5)
-        procs.append(tally)
+        run.started(tally)
         check(tally.wait(timeout=180) == 0, "the reissue (version 3) to a new store ends with status 0")
         last = nats_server.stream()[1]
         check(0 < last < position, f"the new stream's {last} messages are below the old position {position}")
@@ -197,28 +192,6 @@ def main():
               lambda: differences(table, v3))
         print(f"e2e took {time.monotonic() - started:.1f} s for {total} + {len(v2)} + {len(v3)} lines",
               flush=True)
-    except BaseException:
-        # What the other processes said, for the failure's story.
-        for log in sorted(scratch.glob("*.log")):
-            print(f"--- {log.name} (last lines)", *log.read_text(errors="replace").splitlines()[-15:], sep="\n")
-        raise
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL) if p.args[0] == str(support.RELEASE) else p.kill()
-                except ProcessLookupError:
-                    pass
-                p.wait()
-        if nats_server:
-            nats_server.proc.kill()
-            nats_server.proc.wait()
-        if pg:
-            pg.stop()
-        if os.environ.get("E2E_KEEP"):
-            print(f"kept {scratch}")
-        else:
-            shutil.rmtree(scratch, ignore_errors=True)
     print(f"{support.checks} checks passed")
 
 

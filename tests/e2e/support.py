@@ -167,6 +167,10 @@ class Nats:
                                      stdout=subprocess.DEVNULL, stderr=open(scratch / "nats.log", "w"))
         wait_for(lambda: self.reachable(), "nats-server")
 
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
     def reachable(self):
         try:
             socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
@@ -244,3 +248,55 @@ def kill_group(proc):
     except ProcessLookupError:
         pass
     proc.wait()
+
+
+def stop_process(proc):
+    """Kills what is still running of a process started by a test: the
+    release's whole group, any other process itself."""
+    if proc.poll() is None:
+        if proc.args[0] == str(RELEASE):
+            kill_group(proc)
+        else:
+            proc.kill()
+            proc.wait()
+
+
+class Scratch:
+    """One end-to-end run's scratch directory and what runs in it, as a
+    context: on a failure the last lines of every log in the directory are
+    printed (the other processes' side of the story); at the end every
+    process still running is killed, the servers are stopped and the
+    directory is removed (kept with E2E_KEEP=1)."""
+
+    def __init__(self, prefix):
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix=prefix))
+        self.procs = []
+        self.servers = []
+
+    def started(self, proc):
+        """`proc`, killed at the end if it still runs."""
+        self.procs.append(proc)
+        return proc
+
+    def server(self, server):
+        """`server` (Nats, Postgres), stopped at the end."""
+        self.servers.append(server)
+        return server
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, traceback):
+        if kind is not None:
+            for log in sorted(self.dir.glob("*.log")):
+                print(f"--- {log.name} (last lines)", *log.read_text(errors="replace").splitlines()[-15:],
+                      sep="\n")
+        for proc in self.procs:
+            stop_process(proc)
+        for server in reversed(self.servers):
+            server.stop()
+        if os.environ.get("E2E_KEEP"):
+            print(f"kept {self.dir}")
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        return False
