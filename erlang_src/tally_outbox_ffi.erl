@@ -9,7 +9,7 @@
 -export([key_parts/1, split_slash/1, safe_name/1, digest/1, digests/1, digests_among/2, encode_items/1, decode_stored/1,
          encode_keys/1, decode_keys/1, read_file/1, sync_dir/1, closed_text/1, read_closed/1, now_ms/0, log_unknown/2,
          read_to_end/0, printed/1]).
--export([seen_set/1, seen_add/2, is_key_in/2, item_keys/1]).
+-export([item_keys/1]).
 
 -type item() :: {item, binary(), binary(), binary()}.
 
@@ -91,20 +91,6 @@ lines_items(Subject, Batch) ->
 -spec split_lines(binary()) -> [binary()].
 split_lines(Text) -> binary:split(Text, <<"\n">>, [global, trim_all]).
 
-%% The keys in the file sink's file when it opened: an ETS set owned by the caller, off its heap (a
-%% period's keys would be copied by each of its garbage collections).
--spec seen_set([binary()]) -> ets:tid().
-seen_set(Keys) ->
-    Set = ets:new(tally_sink_seen, [set, public]),
-    seen_add(Set, Keys),
-    Set.
-
-%% Copied: a key is part of a chunk of the file, which it would keep alive.
--spec seen_add(ets:tid(), [binary()]) -> nil.
-seen_add(Set, Keys) ->
-    true = ets:insert(Set, [{binary:copy(K)} || K <- Keys]),
-    nil.
-
 %% The item keys of a file sink's lines (tally/app/sink_file.seen_keys): a
 %% line in the written form (a flat object whose key has no escape) is read
 %% with a few binary searches; any other line goes through the JSON scanner
@@ -185,9 +171,6 @@ digits(<<C, _/binary>>, Acc) when (C =:= $, orelse C =:= $}), Acc =/= <<>> ->
     end;
 digits(_, _) ->
     other.
-
--spec is_key_in(ets:tid(), binary()) -> boolean().
-is_key_in(Set, Key) -> ets:member(Set, Key).
 
 %% Texts as lines, a newline after each.
 -spec lines([binary()]) -> binary().

@@ -5,7 +5,7 @@
 -module(tally_app_test_ffi).
 
 -export([tmp_dir/0, mode_of/1, with_file_mode/2, symlink/2, write_file/2, read_file/1]).
--export([with_small_disk/2]).
+-export([with_small_disk/2, key_sets_of/1]).
 -export([env/1, nomatch/0, in_empty_dir_with_env/2, started_children/0, start_error/0]).
 
 -spec tmp_dir() -> binary().
@@ -118,3 +118,7 @@ started_children() ->
 start_error() ->
     {error, {tally, {{bad_config, Text}, _}}} = application:ensure_all_started(tally),
     Text.
+
+%% How many key sets (tally/app/key_set) the process owns.
+key_sets_of(Owner) ->
+    length([T || T <- ets:all(), ets:info(T, name) =:= tally_key_set, ets:info(T, owner) =:= Owner]).

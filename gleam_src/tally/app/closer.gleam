@@ -281,6 +281,23 @@ fn close(
   })
   let issued_path = files.join(files.join(settings.data_dir, "issued"), period)
   use #(issued, unfinished) <- try(read_issued(issued_path))
+  let closed =
+    bill_and_void(settings, period, plans, issued, unfinished, issued_path)
+  // The keys issued are kept off the heap: deleted once the close is done.
+  reissue.drop(issued)
+  closed
+}
+
+// The rounds into the outbox, then the voids of what `issued` had and no
+// round gave again; the record of keys and the totals take their places.
+fn bill_and_void(
+  settings: Settings,
+  period: String,
+  plans: BitArray,
+  issued: reissue.Issued,
+  unfinished: Bool,
+  issued_path: String,
+) -> Result(close_plan.CloseSummary, CloseError) {
   // Each shard bills its own customers (with usage or named in the plans),
   // all at once, a round at a time: each round's lines go into the outbox
   // before the next round is billed. The period's keys, for the record of
@@ -587,7 +604,10 @@ fn read_issued(path: String) -> Result(#(reissue.Issued, Bool), CloseError) {
   let tmp = record_path(path)
   case read_file(tmp) {
     Error("enoent") -> Ok(#(issued, False))
-    Error(why) -> Error(IssuedUnreadable(tmp, why))
+    Error(why) -> {
+      reissue.drop(issued)
+      Error(IssuedUnreadable(tmp, why))
+    }
     Ok(b) -> Ok(reissue.with_unfinished(issued, b))
   }
 }

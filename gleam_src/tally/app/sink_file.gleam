@@ -11,6 +11,7 @@
 //// ```
 
 import tally/app/files
+import tally/app/key_set
 import tally/app/reading
 import tally/app/sink
 import tally/app/written
@@ -33,10 +34,10 @@ pub opaque type FileSink {
 // the run instead cost a set insertion per line, half the publish time.
 type AtOpen {
   NothingAtOpen
-  // In an ETS set owned by the process that opened the sink: a period's
+  // Off the heap (owned by the process that opened the sink): a period's
   // hundreds of thousands of keys kept on the process heap would be copied
   // by every garbage collection of the publisher.
-  KeysAtOpen(Seen)
+  KeysAtOpen(key_set.KeySet)
 }
 
 // Appended in this run, not acknowledged yet: the engine's batches as their
@@ -44,8 +45,6 @@ type AtOpen {
 type Pending {
   Pending(batches: List(BitArray), keys: map.Map(String, Bool))
 }
-
-type Seen
 
 /// Opens the sink at `path` (its directory made when missing), reading the
 /// keys the file already holds.
@@ -113,9 +112,13 @@ fn read_keys(
 fn with_keys(seen: AtOpen, keys: List(String)) -> AtOpen {
   case keys, seen {
     [], _ -> seen
-    _, NothingAtOpen -> KeysAtOpen(seen_set(keys))
+    _, NothingAtOpen -> {
+      let set = key_set.new()
+      key_set.insert(set, keys)
+      KeysAtOpen(set)
+    }
     _, KeysAtOpen(set) -> {
-      seen_add(set, keys)
+      key_set.insert(set, keys)
       seen
     }
   }
@@ -315,19 +318,10 @@ fn is_known(known: Known, key: String) -> Bool {
     _ ->
       case known.at_open {
         NothingAtOpen -> False
-        KeysAtOpen(seen) -> is_key_in(seen, key)
+        KeysAtOpen(seen) -> key_set.member(seen, key)
       }
   }
 }
-
-@external(erlang, "tally_outbox_ffi", "seen_set")
-fn seen_set(keys: List(String)) -> Seen
-
-@external(erlang, "tally_outbox_ffi", "seen_add")
-fn seen_add(seen: Seen, keys: List(String)) -> Nil
-
-@external(erlang, "tally_outbox_ffi", "is_key_in")
-fn is_key_in(seen: Seen, key: String) -> Bool
 
 fn written_items(
   keys: List(String),

@@ -50,8 +50,14 @@ pub fn a_reissue_voids_the_lines_a_period_no_longer_has_test() {
     // Closed again: the same voids (the outbox skips what it has).
     let assert Ok(s3) = closer.close_period(c2.data, "2026-10")
     expect.equal(#(s3.lines, s3.voids), #(s2.lines, s2.voids))
+    // The keys issued, read back off the heap for each close, are deleted
+    // with it (a long-lived closer would keep every close's otherwise).
+    expect.equal(key_sets_of(c2.pid), 0)
   })
 }
+
+@external(erlang, "tally_app_test_ffi", "key_sets_of")
+fn key_sets_of(owner: process.Pid) -> Int
 
 pub fn a_close_that_cannot_bill_says_why_test() {
   with_pipeline_on_sample(fn() {

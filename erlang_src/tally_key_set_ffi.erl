@@ -1,0 +1,108 @@
+%% tally/app/key_set: a set of binary keys in an ETS set owned by the
+%% caller, off its heap. Also the reissue's passes over a text of message
+%% ids (`KEY/vVERSION`, a newline after each), line by line without
+%% splitting the text into a list first (a million customers' record is
+%% three million ids).
+-module(tally_key_set_ffi).
+
+-export([new/0, insert/2, member/2, size/1, sorted/1, sorted_not_in/2, clear/1, drop/1,
+         insert_id_keys/2, new_ids/2, sift_ids/3]).
+
+-spec new() -> ets:tid().
+new() -> ets:new(tally_key_set, [set, protected]).
+
+-spec insert(ets:tid(), [binary()]) -> nil.
+insert(Set, Keys) ->
+    true = ets:insert(Set, [{own(K)} || K <- Keys]),
+    nil.
+
+-spec member(ets:tid(), binary()) -> boolean().
+member(Set, Key) -> ets:member(Set, Key).
+
+-spec size(ets:tid()) -> non_neg_integer().
+size(Set) -> ets:info(Set, size).
+
+-spec sorted(ets:tid()) -> [binary()].
+sorted(Set) -> lists:sort(ets:select(Set, [{{'$1'}, [], ['$1']}])).
+
+-spec sorted_not_in(ets:tid(), ets:tid()) -> [binary()].
+sorted_not_in(Set, Other) ->
+    lists:sort(ets:foldl(fun({K}, Acc) ->
+                                 case ets:member(Other, K) of
+                                     true -> Acc;
+                                     false -> [K | Acc]
+                                 end
+                         end, [], Set)).
+
+-spec clear(ets:tid()) -> nil.
+clear(Set) ->
+    true = ets:delete_all_objects(Set),
+    nil.
+
+-spec drop(ets:tid()) -> nil.
+drop(Set) ->
+    true = ets:delete(Set),
+    nil.
+
+%% Every id's key (tally_outbox_ffi:key_of) put in Set.
+-spec insert_id_keys(binary(), ets:tid()) -> nil.
+insert_id_keys(Ids, Set) ->
+    fold_slices(Ids, 0, nil, fun(Lines, nil) ->
+                                     true = ets:insert(Set, [{own(tally_outbox_ffi:key_of(Id))} || Id <- Lines]),
+                                     nil
+                             end).
+
+%% The ids whose key was not in Set, in order; their keys are put in it.
+-spec new_ids(binary(), ets:tid()) -> [binary()].
+new_ids(Ids, Set) ->
+    New = fold_slices(Ids, 0, [], fun(Lines, Acc) ->
+                                          lists:foldl(fun(Id, A) ->
+                                                              Key = own(tally_outbox_ffi:key_of(Id)),
+                                                              case ets:insert_new(Set, {Key}) of
+                                                                  true -> [Id | A];
+                                                                  false -> A
+                                                              end
+                                                      end, Acc, Lines)
+                                  end),
+    lists:reverse(New).
+
+%% A close's ids against the keys issued: those whose key was issued are
+%% put in Seen; the others, in order, are returned (new to the period).
+-spec sift_ids(binary(), ets:tid(), ets:tid()) -> [binary()].
+sift_ids(Ids, Issued, Seen) ->
+    New = fold_slices(Ids, 0, [], fun(Lines, Acc) ->
+                                          lists:foldl(fun(Id, A) ->
+                                                              Key = tally_outbox_ffi:key_of(Id),
+                                                              case ets:member(Issued, Key) of
+                                                                  true -> ets:insert(Seen, {own(Key)}), A;
+                                                                  false -> [Id | A]
+                                                              end
+                                                      end, Acc, Lines)
+                                  end),
+    lists:reverse(New).
+
+%% A key of its own: ETS keeps a part of a binary over 64 bytes as a
+%% reference to the whole (a record, a round's ids), a shorter one copied.
+own(Key) when byte_size(Key) > 64 -> binary:copy(Key);
+own(Key) -> Key.
+
+-define(SLICE, 4194304).
+
+%% F over the non-empty lines of Text from byte From on, a slice of about
+%% 4 MiB at a time (each slice's lines as a list, never the whole text's).
+fold_slices(Text, From, Acc, F) ->
+    Size = byte_size(Text),
+    case From >= Size of
+        true -> Acc;
+        false ->
+            End = case From + ?SLICE >= Size of
+                      true -> Size;
+                      false ->
+                          case binary:match(Text, <<"\n">>, [{scope, {From + ?SLICE, Size - From - ?SLICE}}]) of
+                              nomatch -> Size;
+                              {At, 1} -> At + 1
+                          end
+                  end,
+            Lines = binary:split(binary:part(Text, From, End - From), <<"\n">>, [global, trim_all]),
+            fold_slices(Text, End, F(Lines, Acc), F)
+    end.
