@@ -1,7 +1,7 @@
 %% tally/app/key_set: a set of binary keys in an ETS set owned by the
 %% caller, off its heap. Also the reissue's passes over a text of message
-%% ids (`KEY/vVERSION`, a newline after each), line by line without
-%% splitting the text into a list first (a million customers' record is
+%% ids (`KEY/vVERSION`, a newline after each), a 4 MiB slice of lines at a
+%% time, never the whole text as a list (a million customers' record is
 %% three million ids).
 -module(tally_key_set_ffi).
 
