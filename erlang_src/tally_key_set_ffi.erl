@@ -5,8 +5,8 @@
 %% three million ids).
 -module(tally_key_set_ffi).
 
--export([new/0, insert/2, member/2, size/1, sorted/1, sorted_not_in/2, clear/1, drop/1,
-         insert_id_keys/2, new_ids/2, sift_ids/3]).
+-export([new/0, insert/2, member/2, sorted/1, drop/1,
+         insert_id_keys/2, new_ids/2, take_ids/2]).
 
 -spec new() -> ets:tid().
 new() -> ets:new(tally_key_set, [set, protected]).
@@ -19,25 +19,8 @@ insert(Set, Keys) ->
 -spec member(ets:tid(), binary()) -> boolean().
 member(Set, Key) -> ets:member(Set, Key).
 
--spec size(ets:tid()) -> non_neg_integer().
-size(Set) -> ets:info(Set, size).
-
 -spec sorted(ets:tid()) -> [binary()].
 sorted(Set) -> lists:sort(ets:select(Set, [{{'$1'}, [], ['$1']}])).
-
--spec sorted_not_in(ets:tid(), ets:tid()) -> [binary()].
-sorted_not_in(Set, Other) ->
-    lists:sort(ets:foldl(fun({K}, Acc) ->
-                                 case ets:member(Other, K) of
-                                     true -> Acc;
-                                     false -> [K | Acc]
-                                 end
-                         end, [], Set)).
-
--spec clear(ets:tid()) -> nil.
-clear(Set) ->
-    true = ets:delete_all_objects(Set),
-    nil.
 
 -spec drop(ets:tid()) -> nil.
 drop(Set) ->
@@ -67,15 +50,15 @@ new_ids(Ids, Set) ->
     lists:reverse(New).
 
 %% A close's ids against the keys issued: those whose key was issued are
-%% put in Seen; the others, in order, are returned (new to the period).
--spec sift_ids(binary(), ets:tid(), ets:tid()) -> [binary()].
-sift_ids(Ids, Issued, Seen) ->
+%% taken out of Issued; the others, in order, are returned (new to the
+%% period).
+-spec take_ids(binary(), ets:tid()) -> [binary()].
+take_ids(Ids, Issued) ->
     New = fold_slices(Ids, 0, [], fun(Lines, Acc) ->
                                           lists:foldl(fun(Id, A) ->
-                                                              Key = tally_outbox_ffi:key_of(Id),
-                                                              case ets:member(Issued, Key) of
-                                                                  true -> ets:insert(Seen, {own(Key)}), A;
-                                                                  false -> [Id | A]
+                                                              case ets:take(Issued, tally_outbox_ffi:key_of(Id)) of
+                                                                  [_] -> A;
+                                                                  [] -> [Id | A]
                                                               end
                                                       end, Acc, Lines)
                                   end),

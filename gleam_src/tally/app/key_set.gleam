@@ -27,21 +27,9 @@ pub fn insert(set: KeySet, keys: List(String)) -> Nil
 @external(erlang, "tally_key_set_ffi", "member")
 pub fn member(set: KeySet, key: String) -> Bool
 
-/// How many keys the set holds.
-@external(erlang, "tally_key_set_ffi", "size")
-pub fn size(set: KeySet) -> Int
-
 /// Every key, in ascending byte order.
 @external(erlang, "tally_key_set_ffi", "sorted")
 pub fn sorted(set: KeySet) -> List(String)
-
-/// Every key the set holds that `other` does not, in ascending byte order.
-@external(erlang, "tally_key_set_ffi", "sorted_not_in")
-pub fn sorted_not_in(set: KeySet, other: KeySet) -> List(String)
-
-/// Empties the set.
-@external(erlang, "tally_key_set_ffi", "clear")
-pub fn clear(set: KeySet) -> Nil
 
 /// Deletes the set; it is not to be used after.
 @external(erlang, "tally_key_set_ffi", "drop")

@@ -15,11 +15,12 @@
 //// acknowledged before). This module only works out the voids and the
 //// record; the closer reads and writes the file.
 ////
-//// The keys issued, and those a close gives again, are key sets off the
-//// heap (`tally/app/key_set`, owned by the process that parsed the record:
-//// a million customers' period issued three million keys, which as a map
-//// on the closer's heap took 2.2 GB to read back and 65 s to close again).
-//// `drop` deletes them once the close is done.
+//// The keys issued are a key set off the heap (`tally/app/key_set`, owned
+//// by the process that parsed the record: a million customers' period
+//// issued three million keys, which as a map on the closer's heap took
+//// 2.2 GB to read back and 65 s to close again). A close takes the keys it
+//// gives again out of it, so what is read back serves one close; `drop`
+//// deletes it once the close is done.
 
 import tally/app/key_set
 import tally/app/outbox_book as book
@@ -27,12 +28,12 @@ import tally/app/written
 import tally/pure/bytes
 import tally/pure/map
 
-/// What a period issued before: nothing (no record), or its keys, the keys
-/// a close in progress gave again (`seen`), and the record's text (the
-/// message ids in record order, a newline after each).
+/// What a period issued before: nothing (no record), or its keys (those a
+/// close has not given again yet) and the record's text (the message ids
+/// in record order, a newline after each).
 pub type Issued {
   NothingIssued
-  Issued(keys: key_set.KeySet, seen: key_set.KeySet, record: BitArray)
+  Issued(keys: key_set.KeySet, record: BitArray)
 }
 
 /// What to do with the record after the close's items are in the outbox.
@@ -71,14 +72,14 @@ pub fn parse_record(bytes: BitArray) -> Result(Issued, Nil) {
           let set = key_set.new()
           key_set.insert(set, sorted)
           let ids = map_list(sorted, fn(k) { written.msg_id(k, 0) })
-          Ok(Issued(set, key_set.new(), lines(ids)))
+          Ok(Issued(set, lines(ids)))
         }
         Error(Nil) -> Error(Nil)
       }
     False -> {
       let set = key_set.new()
       insert_id_keys(bytes, set)
-      Ok(Issued(set, key_set.new(), with_newline(bytes)))
+      Ok(Issued(set, with_newline(bytes)))
     }
   }
 }
@@ -143,13 +144,13 @@ pub fn with_unfinished(
           key_set.drop(set)
           #(issued, False)
         }
-        new -> #(Issued(set, key_set.new(), lines(new)), True)
+        new -> #(Issued(set, lines(new)), True)
       }
     }
-    _, Issued(keys, seen, record) ->
+    _, Issued(keys, record) ->
       case new_ids(whole, keys) {
         [] -> #(issued, False)
-        new -> #(Issued(keys, seen, concat([record, lines(new)])), True)
+        new -> #(Issued(keys, concat([record, lines(new)])), True)
       }
   }
 }
@@ -175,29 +176,22 @@ fn with_newline(text: BitArray) -> BitArray {
   }
 }
 
-/// Deletes the key sets of what was issued (a close is done with them).
+/// Deletes the key set of what was issued (a close is done with it).
 pub fn drop(issued: Issued) -> Nil {
   case issued {
     NothingIssued -> Nil
-    Issued(keys, seen, _) -> {
-      key_set.drop(keys)
-      key_set.drop(seen)
-    }
+    Issued(keys, _) -> key_set.drop(keys)
   }
 }
 
 /// A close seen round by round against what its period issued before
-/// (the keys it gives again go to the issued's `seen` set).
+/// (the keys it gives again are taken out of the issued's).
 pub opaque type Progress {
   Progress(issued: Issued)
 }
 
-/// A close begins (nothing seen yet).
+/// A close begins, with what was read back for it.
 pub fn start(issued: Issued) -> Progress {
-  case issued {
-    NothingIssued -> Nil
-    Issued(_, seen, _) -> key_set.clear(seen)
-  }
   Progress(issued)
 }
 
@@ -205,7 +199,7 @@ pub fn start(issued: Issued) -> Progress {
 pub fn record_start(issued: Issued) -> BitArray {
   case issued {
     NothingIssued -> <<>>
-    Issued(_, _, record) -> record
+    Issued(_, record) -> record
   }
 }
 
@@ -215,7 +209,7 @@ pub fn record_start(issued: Issued) -> BitArray {
 pub fn add(progress: Progress, id_blob: BitArray) -> #(Progress, BitArray) {
   case progress.issued {
     NothingIssued -> #(progress, id_blob)
-    Issued(keys, seen, _) -> #(progress, lines(sift_ids(id_blob, keys, seen)))
+    Issued(keys, _) -> #(progress, lines(take_ids(id_blob, keys)))
   }
 }
 
@@ -228,13 +222,8 @@ pub fn finish(
 ) -> Result(List(book.Item), ReissueError) {
   case progress.issued {
     NothingIssued -> Ok([])
-    Issued(keys, seen, _) ->
-      case key_set.size(seen) == key_set.size(keys) {
-        // Every key given again: no void.
-        True -> Ok([])
-        False ->
-          void_items(key_set.sorted_not_in(keys, seen), version, subject, [])
-      }
+    // What is left of the keys issued: those no round gave again.
+    Issued(keys, _) -> void_items(key_set.sorted(keys), version, subject, [])
   }
 }
 
@@ -287,14 +276,10 @@ fn insert_id_keys(ids: BitArray, set: key_set.KeySet) -> Nil
 @external(erlang, "tally_key_set_ffi", "new_ids")
 fn new_ids(ids: BitArray, set: key_set.KeySet) -> List(String)
 
-// The ids whose keys were not issued, in order; the others' keys put in
-// `seen`.
-@external(erlang, "tally_key_set_ffi", "sift_ids")
-fn sift_ids(
-  ids: BitArray,
-  issued: key_set.KeySet,
-  seen: key_set.KeySet,
-) -> List(String)
+// The ids whose keys were not issued, in order; the others' keys taken out
+// of `issued`.
+@external(erlang, "tally_key_set_ffi", "take_ids")
+fn take_ids(ids: BitArray, issued: key_set.KeySet) -> List(String)
 
 @external(erlang, "tally_outbox_ffi", "is_term")
 fn is_term(bytes: BitArray) -> Bool
