@@ -10,7 +10,7 @@
          append/2, codepoint_utf8/1, starts_with/3, is_blank/1, strip_cr/1, head/2,
          reverse/1, length/1, parse_int/1, trim/1, ascii_lowercase/1, int_to_text/1,
          all_digits/1, find_byte/3, fnv1a64_hex/1, cell_new/1, cell_update/2, cell_stop/1,
-         map_new/0, map_get/2, map_put/3, map_delete/2, map_delete_found/2, map_size/1, sorted_pairs/1, floor_div/2,
+         map_new/0, map_get/2, map_put/3, map_delete/2, map_size/1, sorted_pairs/1, floor_div/2,
          sort/1, le_word/2, read_le/4, concat/1, before/2]).
 
 %% Whether text A sorts before B in byte order (as Rust compares strings).
@@ -188,13 +188,6 @@ map_put(Map, Key, Value) -> Map#{Key => Value}.
 
 -spec map_delete(map(), term()) -> map().
 map_delete(Map, Key) -> maps:remove(Key, Map).
-
--spec map_delete_found(map(), term()) -> {ok, map()} | {error, nil}.
-map_delete_found(Map, Key) ->
-    case maps:take(Key, Map) of
-        {_, Rest} -> {ok, Rest};
-        error -> {error, nil}
-    end.
 
 -spec map_size(map()) -> non_neg_integer().
 map_size(Map) -> erlang:map_size(Map).

@@ -181,16 +181,19 @@ async def subscribe(js, env, position, recorded_stream):
     return sub, stream
 
 
-async def record_position(db, js, env, stream):
-    """Records the server's acknowledgement floor as the position: every
-    message up to it is acknowledged, and a message is acknowledged only
-    once applied. It may lag behind acks still in flight (a later call
-    catches up); it never passes a message that is not applied."""
+async def record_position(db, js, env, stream, recorded):
+    """Records the server's acknowledgement floor as the position, unless
+    it is `recorded` already (an idle consumer writes nothing), and returns
+    it: every message up to it is acknowledged, and a message is
+    acknowledged only once applied. It may lag behind acks still in flight
+    (a later call catches up); it never passes a message that is not
+    applied."""
     info = await js.consumer_info(env["STREAM"], env["DURABLE"])
     floor = info.ack_floor.stream_seq if info.ack_floor else 0
-    if floor:
+    if floor and floor != recorded:
         async with db.transaction():
             await db.execute(POSITION, (env["DURABLE"], floor, stream))
+    return floor
 
 
 async def run(env):
@@ -204,6 +207,7 @@ async def run(env):
         nc = await nats.connect(env["NATS_URL"], max_reconnect_attempts=-1)
         js = nc.jetstream()
         sub, stream = await subscribe(js, env, *(row or (0, None)))
+        recorded = None  # the floor this run recorded last
         idle = 0.0
         while True:
             try:
@@ -212,7 +216,7 @@ async def run(env):
                 msgs = []
             if not msgs:  # a fetch can also end with no message (a server-side timeout status)
                 # The floor may have moved after the last batch's position was read.
-                await record_position(db, js, env, stream)
+                recorded = await record_position(db, js, env, stream, recorded)
                 idle += 1
                 if env.get("EXIT_WHEN_IDLE") and idle >= float(env["EXIT_WHEN_IDLE"]):
                     break
@@ -237,7 +241,7 @@ async def run(env):
             for msg in msgs:
                 await msg.ack()
             await nc.flush()
-            await record_position(db, js, env, stream)
+            recorded = await record_position(db, js, env, stream, recorded)
             log.info("applied %d messages (%d refused) up to stream sequence %d",
                      len(msgs), len(rejects), max(m.metadata.sequence.stream for m in msgs))
         # Unsubscribe first: draining a pull subscription that is still open

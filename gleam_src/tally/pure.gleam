@@ -509,10 +509,11 @@ pub fn aggregator_close_round(
       let taken =
         agg_update(aggregator.cell, fn(state) {
           let rounds = case state.closing, from {
-            Ok(agg.ClosingRounds(c, next, customers, usage, checked)),
+            // The round after the last: from the first customer it left.
+            Ok(agg.ClosingRounds(c, [#(next, series), ..rest], usage, checked)),
               option.Some(f)
               if c == close && next == f
-            -> Ok(#(state, customers, usage, checked))
+            -> Ok(#(state, [#(next, series), ..rest], usage, checked))
             _, _ ->
               // Not a continuation: checked, the period closed, the
               // shard's customers from `from` on.
@@ -557,7 +558,7 @@ pub fn aggregator_close_round(
                     [] -> #(option.None, Error(Nil))
                     [#(c, _), ..] -> #(
                       option.Some(c),
-                      Ok(agg.ClosingRounds(close, c, left, usage, checked)),
+                      Ok(agg.ClosingRounds(close, left, usage, checked)),
                     )
                   }
                   #(

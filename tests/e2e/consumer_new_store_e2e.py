@@ -18,7 +18,6 @@ Run by scripts/run_tests.sh (make test) with the project's .venv; prints
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -78,9 +77,7 @@ def main():
         check(query(pg.url, "SELECT stream_seq FROM invoice_consumer_position") == [(2,)], "its position is 2")
 
         # A new store: the stream made again, its sequences from 1 again.
-        nats_server.stop()
-        shutil.rmtree(scratch / "jetstream")
-        nats_server = run.server(Nats(scratch))
+        nats_server.new_store()
         key_b, b = line("b")
         broken_b = dict(line("broken-b")[1])
         del broken_b["meter"]

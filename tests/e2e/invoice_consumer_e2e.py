@@ -20,7 +20,6 @@ Run by scripts/run_tests.sh (make test) with the project's .venv; prints
 """
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,8 +29,8 @@ import jsonschema
 import psycopg
 
 import support
-from support import (PERIOD, REPO, Nats, Postgres, Scratch, check, differences, kill_group, start_tally,
-                     tally_bill, wait_for, write_inputs)
+from support import (PERIOD, REPO, Nats, Postgres, Scratch, check, differences, forget_usage, kill_group,
+                     start_tally, tally_bill, wait_for, write_inputs)
 
 CONSUMER = REPO / "examples/invoice_consumer/consumer.py"
 
@@ -110,8 +109,7 @@ def main():
         # 3. A reissue: changed input, version 2, the usage state read again.
         write_inputs(base, 2)
         v2 = tally_bill(base, 2)
-        shutil.rmtree(scratch / "data/shards")
-        (scratch / "data/closed.term").unlink()
+        forget_usage(scratch / "data")
         tally = start_tally(scratch, base, nats_server.url, 2, node, 4)
         run.started(tally)
         check(tally.wait(timeout=180) == 0, "the reissue (version 2) ends with status 0")
@@ -172,15 +170,12 @@ def main():
         # 6. A new stream server's store (the stream made again, its sequences
         #    from 1 again) and a reissue: the consumer, its durable gone with
         #    the store, must not resume after its position in the old stream.
-        nats_server.stop()
-        shutil.rmtree(scratch / "jetstream")
-        nats_server = run.server(Nats(scratch))
+        nats_server.new_store()
         position = applied(pg.url)
         consumer = start_consumer(scratch, nats_server.url, pg.url, 3)
         run.started(consumer)
         v3 = tally_bill(base, 3)
-        shutil.rmtree(scratch / "data/shards")
-        (scratch / "data/closed.term").unlink()
+        forget_usage(scratch / "data")
         tally = start_tally(scratch, base, nats_server.url, 3, node, 5)
         run.started(tally)
         check(tally.wait(timeout=180) == 0, "the reissue (version 3) to a new store ends with status 0")

@@ -160,6 +160,7 @@ class Postgres:
 
 class Nats:
     def __init__(self, scratch):
+        self.scratch = scratch
         self.port = free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(self.port), "-js",
@@ -170,6 +171,14 @@ class Nats:
     def stop(self):
         self.proc.kill()
         self.proc.wait()
+
+    def new_store(self):
+        """A new server's store: stopped, its JetStream store removed (the
+        stream and its consumers gone, sequences from 1 again), started
+        again, on another port."""
+        self.stop()
+        shutil.rmtree(self.scratch / "jetstream")
+        self.__init__(self.scratch)
 
     def reachable(self):
         try:
@@ -300,3 +309,10 @@ class Scratch:
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
         return False
+
+
+def forget_usage(data):
+    """The usage read so far removed, as README says before a reissue: the
+    shards' state and the closed periods (the outbox and `issued/` stay)."""
+    shutil.rmtree(data / "shards")
+    (data / "closed.term").unlink()

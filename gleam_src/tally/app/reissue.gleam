@@ -24,6 +24,7 @@
 
 import tally/app/key_set
 import tally/app/outbox_book as book
+import tally/app/reading
 import tally/app/written
 import tally/pure/bytes
 import tally/pure/map
@@ -87,7 +88,7 @@ pub fn parse_record(bytes: BitArray) -> Result(Issued, Nil) {
 /// The voids of `version` of a period, given what it issued before and the
 /// message ids of all its lines now (`id_blobs`: `KEY/vVERSION` lines, a
 /// newline after each, as the engine wrote them): `start`, `add` of each
-/// blob and `finish` at once.
+/// blob and `finish` at once. Like a close, it uses `issued` up.
 pub fn voids(
   issued: Issued,
   id_blobs: List(BitArray),
@@ -133,7 +134,7 @@ pub fn with_unfinished(
   let size = bytes.size(unfinished)
   let whole = case size > 0 && !is_term(unfinished) {
     False -> <<>>
-    True -> bytes.slice(unfinished, 0, whole_lines(unfinished, size - 1))
+    True -> bytes.slice(unfinished, 0, reading.whole_lines(unfinished))
   }
   case whole, issued {
     <<>>, _ -> #(issued, False)
@@ -151,19 +152,6 @@ pub fn with_unfinished(
       case new_ids(whole, keys) {
         [] -> #(issued, False)
         new -> #(Issued(keys, concat([record, lines(new)])), True)
-      }
-  }
-}
-
-// The length of the text up to its last newline (a line after it was cut
-// short by a crash: not a whole id).
-fn whole_lines(text: BitArray, at: Int) -> Int {
-  case at < 0 {
-    True -> 0
-    False ->
-      case bytes.at(text, at) {
-        10 -> at + 1
-        _ -> whole_lines(text, at - 1)
       }
   }
 }

@@ -142,14 +142,14 @@ pub type State {
 }
 
 /// What is left of a shard's close in rounds after a round
-/// (`tally/pure.aggregator_close_round`): the customers from `next` on,
-/// each with its usage, so that the round from `next` bills from there
-/// instead of closing the period again (the Rust engines keep a cursor the
-/// same way), kept for the close it was made by.
+/// (`tally/pure.aggregator_close_round`): the customers it did not bill
+/// (never none: the first is where the next round starts), each with its
+/// usage, so that the next round bills from there instead of closing the
+/// period again (the Rust engines keep a cursor the same way), kept for the
+/// close it was made by.
 pub type ClosingRounds {
   ClosingRounds(
     close: RoundsOf,
-    next: String,
     customers: List(#(String, List(SeriesUsage))),
     // the period (its series are in `customers`)
     usage: PeriodUsage,

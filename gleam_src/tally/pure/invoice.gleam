@@ -33,9 +33,11 @@ pub fn bill_shard(
   shard: Int,
   shards: Int,
 ) -> Result(billing.Invoice, engine.BillingError) {
-  bill_where(usage, p, version, fn(customer) {
-    shard_of(customer, shards) == shard
-  })
+  bill_where(usage, p, version, in_shard(shard, shards))
+}
+
+fn in_shard(shard: Int, shards: Int) -> fn(String) -> Bool {
+  fn(customer) { shard_of(customer, shards) == shard }
 }
 
 /// The customers of one shard (`bill_shard`'s), in order, each with its
@@ -47,9 +49,11 @@ pub fn shard_customers(
   shard: Int,
   shards: Int,
 ) -> List(#(String, List(agg.SeriesUsage))) {
-  customers_of(usage.series, map.sorted_pairs(p.customers), fn(customer) {
-    shard_of(customer, shards) == shard
-  })
+  customers_of(
+    usage.series,
+    map.sorted_pairs(p.customers),
+    in_shard(shard, shards),
+  )
 }
 
 /// How many lines a customer's plan gives it (0 without a plan): one per
@@ -96,6 +100,24 @@ pub fn bill_customer(
   p: plans.Plans,
   version: Int,
 ) -> Result(Result(List(billing.InvoiceLine), Nil), engine.BillingError) {
+  let period = agg.period_label(usage.start_ms)
+  case customer_lines(customer, series, usage, p, period, version, []) {
+    Ok(Ok(lines)) -> Ok(Ok(bytes.reverse(lines)))
+    other -> other
+  }
+}
+
+// A customer's lines put before `acc` (newest first); `Ok(Error(Nil))`
+// for a customer without a plan.
+fn customer_lines(
+  customer: String,
+  series: List(agg.SeriesUsage),
+  usage: agg.PeriodUsage,
+  p: plans.Plans,
+  period: String,
+  version: Int,
+  acc: List(billing.InvoiceLine),
+) -> Result(Result(List(billing.InvoiceLine), Nil), engine.BillingError) {
   case plans.plan_for(p, customer) {
     Error(Nil) -> Ok(Error(Nil))
     Ok(plan) ->
@@ -106,13 +128,13 @@ pub fn bill_customer(
           customer,
           series,
           usage,
-          agg.period_label(usage.start_ms),
+          period,
           version,
-          [],
+          acc,
         )
       {
         Error(e) -> Error(e)
-        Ok(lines) -> Ok(Ok(bytes.reverse(lines)))
+        Ok(lines) -> Ok(Ok(lines))
       }
   }
 }
@@ -204,29 +226,15 @@ fn bill_customers(
         unbilled_customers: bytes.reverse(unbilled),
       ))
     [#(customer, series), ..rest] ->
-      case plans.plan_for(p, customer) {
-        Error(Nil) ->
+      case customer_lines(customer, series, usage, p, period, version, lines) {
+        Error(e) -> Error(e)
+        Ok(Error(Nil)) ->
           bill_customers(rest, usage, p, period, version, lines, [
             customer,
             ..unbilled
           ])
-        Ok(plan) ->
-          case
-            bill_lines(
-              plan.lines,
-              plan,
-              customer,
-              series,
-              usage,
-              period,
-              version,
-              lines,
-            )
-          {
-            Error(e) -> Error(e)
-            Ok(lines) ->
-              bill_customers(rest, usage, p, period, version, lines, unbilled)
-          }
+        Ok(Ok(lines)) ->
+          bill_customers(rest, usage, p, period, version, lines, unbilled)
       }
   }
 }

@@ -21,10 +21,6 @@ pub fn sorted_pairs(map: Map(k, v)) -> List(#(k, v))
 @external(erlang, "tally_pure_ffi", "map_delete")
 pub fn delete(map: Map(k, v), key: k) -> Map(k, v)
 
-/// The map without `key` when it held it; `Error(Nil)` when it did not.
-@external(erlang, "tally_pure_ffi", "map_delete_found")
-pub fn delete_found(map: Map(k, v), key: k) -> Result(Map(k, v), Nil)
-
 /// A map of the pairs, made at once (a key given twice keeps its last
 /// value): for a big map, cheaper than one `put` after another.
 @external(erlang, "maps", "from_list")
